@@ -1,0 +1,3 @@
+from loyalty.api.authorizer import authorize
+
+handler = authorize

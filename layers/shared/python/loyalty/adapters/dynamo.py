@@ -1,0 +1,326 @@
+"""A thin, typed wrapper over the DynamoDB client.
+
+It serialises items, asks for consumed capacity on every call (metrics and `make bench` read it),
+turns botocore errors into domain errors, and retries transactions that DynamoDB cancelled only
+because another transaction held one of the same items.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from loyalty.domain.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyMismatch,
+    IdempotentReplay,
+    MalformedRequest,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+
+Item = dict[str, Any]
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+_TRANSIENT = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+}
+TX_ATTEMPTS = 6
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
+
+
+def deserialize(raw: Mapping[str, Any]) -> Item:
+    return {k: _deserializer.deserialize(v) for k, v in raw.items()}
+
+
+@dataclass
+class TxOp:
+    """One action of a TransactWriteItems call, in the client's wire format."""
+
+    action: str  # Put | Update | Delete | ConditionCheck
+    body: dict[str, Any]
+    label: str = ""  # lets callers find which op a cancellation reason belongs to
+
+    def wire(self) -> dict[str, Any]:
+        return {self.action: self.body}
+
+
+@dataclass
+class CancelReason:
+    code: str
+    old_item: Item | None
+
+
+@dataclass
+class TransactionCancelled(Exception):
+    """A condition failed. `reasons` are aligned with the ops; `labels` name them."""
+
+    reasons: list[CancelReason]
+    labels: list[str] = field(default_factory=list)
+
+    def failed(self, label: str) -> list[CancelReason]:
+        return [r for r, lbl in zip(self.reasons, self.labels, strict=True) if lbl == label and r.code != "None"]
+
+    def failed_labels(self) -> set[str]:
+        return {lbl for r, lbl in zip(self.reasons, self.labels, strict=True) if r.code not in ("None", "")}
+
+
+def _expr_attrs(names: Mapping[str, str] | None, values: Mapping[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if names:
+        out["ExpressionAttributeNames"] = dict(names)
+    if values:
+        out["ExpressionAttributeValues"] = serialize(values)
+    return out
+
+
+class DynamoTable:
+    def __init__(self, client: Any, table_name: str, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self.name = table_name
+        self._sleep = sleep
+
+    # ---- building transaction ops -------------------------------------------------------
+    def put_op(
+        self,
+        item: Mapping[str, Any],
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        label: str = "",
+    ) -> TxOp:
+        body: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
+        if condition:
+            body["ConditionExpression"] = condition
+            body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        body.update(_expr_attrs(names, values))
+        return TxOp("Put", body, label)
+
+    def update_op(
+        self,
+        pk: str,
+        sk: str,
+        update: str,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        label: str = "",
+    ) -> TxOp:
+        body: dict[str, Any] = {"TableName": self.name, "Key": self.key(pk, sk), "UpdateExpression": update}
+        if condition:
+            body["ConditionExpression"] = condition
+            body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        body.update(_expr_attrs(names, values))
+        return TxOp("Update", body, label)
+
+    def delete_op(
+        self,
+        pk: str,
+        sk: str,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        label: str = "",
+    ) -> TxOp:
+        body: dict[str, Any] = {"TableName": self.name, "Key": self.key(pk, sk)}
+        if condition:
+            body["ConditionExpression"] = condition
+            body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        body.update(_expr_attrs(names, values))
+        return TxOp("Delete", body, label)
+
+    @staticmethod
+    def key(pk: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    # ---- calls ----------------------------------------------------------------------------
+    def get(self, pk: str, sk: str, consistent: bool = True) -> Item | None:
+        response = self._call(
+            "get_item",
+            TableName=self.name,
+            Key=self.key(pk, sk),
+            ConsistentRead=consistent,
+            ReturnConsumedCapacity="TOTAL",
+        )
+        raw = response.get("Item")
+        return deserialize(raw) if raw else None
+
+    def batch_get(self, keys: Sequence[tuple[str, str]], consistent: bool = True) -> list[Item]:
+        unique = list(dict.fromkeys(keys))
+        found: list[Item] = []
+        for start in range(0, len(unique), 100):
+            pending: dict[str, Any] = {
+                self.name: {
+                    "Keys": [self.key(pk, sk) for pk, sk in unique[start : start + 100]],
+                    "ConsistentRead": consistent,
+                }
+            }
+            for attempt in range(8):
+                response = self._call("batch_get_item", RequestItems=pending, ReturnConsumedCapacity="TOTAL")
+                found.extend(deserialize(raw) for raw in response.get("Responses", {}).get(self.name, []))
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                self._sleep(min(0.05 * 2**attempt, 1.0) * random.random())  # noqa: S311 - jitter
+            else:
+                raise ServiceUnavailable("the database is throttling reads")
+        return found
+
+    def put(
+        self,
+        item: Mapping[str, Any],
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.name, "Item": serialize(item), "ReturnConsumedCapacity": "TOTAL"}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        kwargs.update(_expr_attrs(names, values))
+        self._call("put_item", **kwargs)
+
+    def query(
+        self,
+        pk: str,
+        *,
+        sk_prefix: str | None = None,
+        index: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        newest_first: bool = False,
+        consistent: bool = False,
+    ) -> tuple[list[Item], str | None]:
+        pk_name, sk_name = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
+        condition = "#pk = :pk"
+        values: dict[str, Any] = {":pk": pk}
+        names = {"#pk": pk_name}
+        if sk_prefix:
+            condition += " AND begins_with(#sk, :prefix)"
+            values[":prefix"] = sk_prefix
+            names["#sk"] = sk_name
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": condition,
+            "Limit": limit,
+            "ScanIndexForward": not newest_first,
+            "ReturnConsumedCapacity": "TOTAL",
+            **_expr_attrs(names, values),
+        }
+        if index:
+            kwargs["IndexName"] = index
+        else:
+            kwargs["ConsistentRead"] = consistent
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor)
+        response = self._call("query", **kwargs)
+        items = [deserialize(raw) for raw in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return items, encode_cursor(last) if last else None
+
+    def transact(self, ops: Sequence[TxOp], idempotency_label: str = "idempotency") -> None:
+        """Run ops atomically. Retries transaction conflicts; raises TransactionCancelled on a
+        failed condition, IdempotentReplay / IdempotencyKeyMismatch when the idempotency record
+        labelled `idempotency_label` already exists."""
+        labels = [op.label for op in ops]
+        for attempt in range(TX_ATTEMPTS):
+            try:
+                self._call(
+                    "transact_write_items",
+                    TransactItems=[op.wire() for op in ops],
+                    ReturnConsumedCapacity="TOTAL",
+                )
+                return
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [
+                    CancelReason(r.get("Code", "None"), deserialize(r["Item"]) if r.get("Item") else None)
+                    for r in exc.response.get("CancellationReasons", [])
+                ]
+                cancelled = TransactionCancelled(reasons, labels)
+                _raise_if_replay(cancelled, ops, idempotency_label)
+                codes = {r.code for r in reasons}
+                if "ConditionalCheckFailed" in codes:
+                    raise cancelled from None
+                if "ValidationError" in codes:
+                    raise MalformedRequest("the request cannot be stored as given") from None
+                if attempt + 1 == TX_ATTEMPTS:
+                    if idempotency_label in cancelled.failed_labels():
+                        raise IdempotencyKeyInUse(
+                            "a request with this Idempotency-Key is still being processed"
+                        ) from None
+                    raise ServiceUnavailable("the records are busy; retry shortly") from None
+                self._sleep(min(0.02 * 2**attempt, 0.5) * (0.5 + random.random()))  # noqa: S311
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = getattr(self._client, operation)(**kwargs)
+            return result
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code in _TRANSIENT:
+                raise ServiceUnavailable("the database is busy; retry shortly") from exc
+            raise
+        except BotoCoreError as exc:
+            raise ServiceUnavailable("the database did not answer; retry shortly") from exc
+
+
+def _raise_if_replay(cancelled: TransactionCancelled, ops: Sequence[TxOp], label: str) -> None:
+    for index, (reason, op) in enumerate(zip(cancelled.reasons, ops, strict=True)):
+        if op.label != label or reason.code != "ConditionalCheckFailed" or reason.old_item is None:
+            continue
+        stored = reason.old_item
+        wanted = deserialize(ops[index].body["Item"])["fingerprint"]
+        if stored.get("fingerprint") != wanted:
+            raise IdempotencyKeyMismatch(
+                "this Idempotency-Key was used for a different request",
+            )
+        raise IdempotentReplay(
+            status_code=int(stored["status_code"]),
+            body=str(stored["body"]),
+            headers=json.loads(stored.get("headers") or "{}"),
+        )
+
+
+def encode_cursor(last_key: Mapping[str, Any]) -> str:
+    plain = deserialize(last_key)
+    return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        plain = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(plain, dict) or not all(isinstance(v, str) for v in plain.values()):
+            raise ValueError("not a key")
+    except (ValueError, TypeError):
+        raise ValidationFailed.at(("query", "cursor"), "not a cursor this API returned") from None
+    return serialize(plain)
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,1 @@
+"""HTTP: the route table, request/response models, problem documents, routers."""

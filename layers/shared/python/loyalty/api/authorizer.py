@@ -1,0 +1,47 @@
+"""The Lambda REQUEST authorizer: a hashed-key lookup, one GetItem per uncached call.
+
+API Gateway caches an Allow for AUTHORIZER_CACHE_SECONDS per key, so a revoked key stops working
+within that time. The policy covers the whole API because a cached answer is reused for every
+route; which routes a key kind may call is decided in the functions from the route table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loyalty.bootstrap import container
+from loyalty.domain.errors import Unauthenticated
+from loyalty.observability import logger
+
+AUTHORIZER_CACHE_SECONDS = 5
+
+
+class Unauthorized(Exception):
+    """API Gateway turns exactly this message into a 401."""
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")
+
+
+def authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    try:
+        principal = container().api_keys.authenticate(headers.get("x-api-key"))
+    except Unauthenticated:
+        raise Unauthorized() from None
+    logger.append_keys(key_id=principal.key_id)
+    return {
+        "principalId": principal.key_id,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": _api_wildcard(event)}],
+        },
+        "context": {"key_id": principal.key_id, "kind": principal.kind.value, "store_id": principal.store_id or ""},
+    }
+
+
+def _api_wildcard(event: dict[str, Any]) -> str:
+    # arn:aws:execute-api:region:account:api-id/stage/METHOD/path -> .../stage/*/*
+    arn = str(event.get("methodArn", "*"))
+    parts = arn.split("/")
+    return "/".join(parts[:2]) + "/*/*" if len(parts) >= 2 else arn

@@ -1,0 +1,90 @@
+"""Helpers the routers share: who is calling, JSON replies, idempotency keys, paging."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import Router
+from pydantic import BaseModel
+
+from loyalty.adapters.repositories import StoredResponse
+from loyalty.domain.access import KeyKind, Principal
+from loyalty.domain.errors import Unauthenticated, ValidationFailed
+from loyalty.services.ports import IdempotencyRequest
+
+IDEMPOTENCY_HEADER = "idempotency-key"
+MAX_IDEMPOTENCY_KEY = 255
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+
+
+def principal_from_event(event: dict[str, Any]) -> Principal | None:
+    """The authorizer's verdict, as API Gateway hands it to the function."""
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    if not context.get("key_id") or context.get("kind") not in {k.value for k in KeyKind}:
+        return None
+    return Principal(str(context["key_id"]), KeyKind(context["kind"]), context.get("store_id") or None)
+
+
+def principal(router: Router) -> Principal:
+    found = router.context.get("principal")
+    if not isinstance(found, Principal):
+        raise Unauthenticated("send your API key in the x-api-key header")
+    return found
+
+
+def stored(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> StoredResponse:
+    return StoredResponse(status, model.model_dump_json(), headers or {})
+
+
+def reply(response: StoredResponse) -> Response:
+    return Response(
+        status_code=response.status_code,
+        content_type="application/json",
+        body=response.body,
+        headers=response.headers or None,
+    )
+
+
+def ok(model: BaseModel, status: int = 200) -> Response:
+    return reply(stored(model, status))
+
+
+def no_content() -> Response:
+    return Response(status_code=204, body="", headers={})
+
+
+def idempotency(router: Router, render: Callable[[Any], StoredResponse]) -> IdempotencyRequest | None:
+    """The request's Idempotency-Key, scoped to the calling key, with a fingerprint of the request."""
+    event = router.current_event
+    key = event.headers.get(IDEMPOTENCY_HEADER) or event.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ValidationFailed.at(("header", "Idempotency-Key"), f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")
+    return IdempotencyRequest(
+        scope=principal(router).key_id,
+        key=key,
+        fingerprint=request_fingerprint(event.http_method, event.path, event.body),
+        render=render,
+    )
+
+
+def request_fingerprint(method: str, path: str, body: str | None) -> str:
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")) if body else ""
+    except ValueError:
+        canonical = body or ""
+    return hashlib.sha256(f"{method.upper()} {path}\n{canonical}".encode()).hexdigest()
+
+
+def page(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed.at(("query", "limit"), f"between 1 and {MAX_LIMIT}")
+    return limit

@@ -1,0 +1,1 @@
+"""One router per function; `loyalty.api.openapi` puts them all in one document."""

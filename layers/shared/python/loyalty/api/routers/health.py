@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.router import Router
+
+from loyalty import __version__
+from loyalty.api.models import Health
+
+router = Router()
+
+
+@router.get("/v1/health", summary="Liveness and version (no key needed)", tags=["health"])
+def health() -> Health:
+    return Health(status="ok", version=__version__)

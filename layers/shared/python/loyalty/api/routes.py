@@ -1,0 +1,60 @@
+"""The route table: every route, the function that serves it and who may call it.
+
+The CDK API, the local gateway, the access check in every function and the OpenAPI test all
+read this one list, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loyalty.domain.access import Access
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+    access: Access
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    name: str
+    description: str
+    memory_mb: int = 512
+    timeout_s: int = 10
+
+
+FUNCTIONS: tuple[FunctionDef, ...] = (
+    FunctionDef("health", "Liveness and version", memory_mb=256, timeout_s=3),
+    FunctionDef("customers", "Enrolment, lookup, profiles and identity links"),
+    FunctionDef("admin", "API keys, stores and the programme"),
+)
+
+AUTHORIZER = FunctionDef("authorizer", "Checks hashed API keys for API Gateway", memory_mb=256, timeout_s=3)
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v1/health", "health", Access.PUBLIC),
+    Route("POST", "/v1/customers", "customers", Access.CLIENT),
+    Route("GET", "/v1/customers", "customers", Access.CLIENT),
+    Route("GET", "/v1/customers/{customer_id}", "customers", Access.CLIENT),
+    Route("PATCH", "/v1/customers/{customer_id}", "customers", Access.CLIENT),
+    Route("POST", "/v1/customers/{customer_id}/links", "customers", Access.CLIENT),
+    Route("DELETE", "/v1/customers/{customer_id}/links/{type}/{value}", "customers", Access.CLIENT),
+    Route("POST", "/v1/admin/api-keys", "admin", Access.ADMIN),
+    Route("GET", "/v1/admin/api-keys", "admin", Access.ADMIN),
+    Route("DELETE", "/v1/admin/api-keys/{key_id}", "admin", Access.ADMIN),
+    Route("GET", "/v1/admin/stores", "admin", Access.ADMIN),
+    Route("GET", "/v1/admin/stores/{store_id}", "admin", Access.ADMIN),
+    Route("PUT", "/v1/admin/stores/{store_id}", "admin", Access.ADMIN),
+    Route("GET", "/v1/admin/programme", "admin", Access.ADMIN),
+    Route("PUT", "/v1/admin/programme", "admin", Access.ADMIN),
+)
+
+_BY_KEY = {(r.method, r.path): r for r in ROUTES}
+
+
+def route_for(method: str, resource: str) -> Route | None:
+    return _BY_KEY.get((method.upper(), resource))

@@ -1,0 +1,120 @@
+"""Customer profiles and the identity rules that decide what an enrolment does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum, StrEnum
+from typing import Any
+
+from loyalty.domain.links import Link
+
+
+class CustomerStatus(StrEnum):
+    ACTIVE = "active"
+    MERGED = "merged"
+    ERASED = "erased"
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    first_name: str | None = None
+    last_name: str | None = None
+    birthday: date | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Consents:
+    email: bool = False
+    sms: bool = False
+    mail: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PointsSummary:
+    available: int = 0
+    pending: int = 0
+    lifetime: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    transactions: int = 0
+    spend: Decimal = Decimal("0.00")
+    first_purchase_at: datetime | None = None
+    last_purchase_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    customer_id: str
+    member: bool
+    status: CustomerStatus
+    profile: Profile
+    consents: Consents
+    links: tuple[Link, ...]
+    created_at: datetime
+    enrolled_at: datetime | None = None
+    updated_at: datetime | None = None
+    origin_store_id: str | None = None
+    tier: str | None = None
+    points: PointsSummary = PointsSummary()
+    stats: Stats = Stats()
+    merged_into: str | None = None
+    merged_from: tuple[str, ...] = ()
+    version: int = 1
+
+    def with_links(self, *links: Link) -> Customer:
+        known = {link.key for link in self.links}
+        return replace(self, links=self.links + tuple(link for link in links if link.key not in known))
+
+    def without_link(self, link: Link) -> Customer:
+        return replace(self, links=tuple(existing for existing in self.links if existing != link))
+
+    def has_link(self, link: Link) -> bool:
+        return link in self.links
+
+    @property
+    def card(self) -> Link | None:
+        return next((link for link in self.links if link.type == "card"), None)
+
+
+class EnrolmentOutcome(Enum):
+    CREATE = "create"  # no link known: a new profile
+    ENROL_EXISTING = "enrol_existing"  # the known links all point to one non-member who now joins
+    RETURN_EXISTING = "return_existing"  # a non-member re-identified as a non-member: nothing to create
+    CONFLICT = "conflict"  # an existing member, or several customers
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentDecision:
+    outcome: EnrolmentOutcome
+    customer_id: str | None = None
+    conflicting_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOwner:
+    customer_id: str
+    member: bool
+
+
+def decide_enrolment(owners: dict[Link, LinkOwner], wants_member: bool) -> EnrolmentDecision:
+    """What POST /v1/customers does, given who already owns the requested links.
+
+    Links nobody owns yet are attached to whichever profile results, so a till that knows a
+    non-member by email and now also gets their phone enrols them with both.
+    """
+    if not owners:
+        return EnrolmentDecision(EnrolmentOutcome.CREATE)
+    ids = tuple(sorted({owner.customer_id for owner in owners.values()}))
+    if len(ids) > 1:
+        return EnrolmentDecision(EnrolmentOutcome.CONFLICT, conflicting_ids=ids)
+    owner = next(iter(owners.values()))
+    if owner.member:
+        return EnrolmentDecision(EnrolmentOutcome.CONFLICT, conflicting_ids=ids)
+    if wants_member:
+        return EnrolmentDecision(EnrolmentOutcome.ENROL_EXISTING, customer_id=owner.customer_id)
+    return EnrolmentDecision(EnrolmentOutcome.RETURN_EXISTING, customer_id=owner.customer_id)

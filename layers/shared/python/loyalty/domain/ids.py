@@ -1,0 +1,29 @@
+"""Identifiers the platform generates."""
+
+from __future__ import annotations
+
+import secrets
+
+from ulid import ULID
+
+# EAN-13 numbers starting with 2 are reserved for in-store use, so a loyalty card can never
+# collide with a product barcode scanned at the same till.
+_CARD_PREFIX = "29"
+
+
+def new_id() -> str:
+    return str(ULID())
+
+
+def ean13_check_digit(first12: str) -> str:
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12))
+    return str((10 - total % 10) % 10)
+
+
+def new_card_number() -> str:
+    body = _CARD_PREFIX + "".join(secrets.choice("0123456789") for _ in range(10))
+    return body + ean13_check_digit(body)
+
+
+def is_valid_card_number(number: str) -> bool:
+    return len(number) == 13 and number.isdigit() and ean13_check_digit(number[:12]) == number[12]

@@ -1,0 +1,60 @@
+"""The loyalty programme's configuration: currency, earn rate, tiers and windows."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Tier(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=32)
+    threshold: int = Field(ge=0, description="points earned in the rolling window to reach the tier")
+    multiplier: Decimal = Field(ge=0, le=10, decimal_places=2)
+
+
+class Programme(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    points_per_unit: int = Field(default=10, ge=0, le=10_000, description="points per currency unit spent")
+    tiers: list[Tier] = Field(min_length=1)
+    tier_window_months: int = Field(default=12, ge=1, le=60)
+    pending_days: int = Field(default=0, ge=0, le=365)
+    expiry_months: int = Field(default=24, ge=1, le=120)
+    retro_credit_days: int = Field(default=30, ge=0, le=365)
+    default_phone_region: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_ordered(cls, tiers: list[Tier]) -> list[Tier]:
+        thresholds = [t.threshold for t in tiers]
+        if thresholds[0] != 0:
+            raise ValueError("the first tier must start at 0 points")
+        if thresholds != sorted(set(thresholds)):
+            raise ValueError("tier thresholds must be strictly increasing")
+        if len({t.name for t in tiers}) != len(tiers):
+            raise ValueError("tier names must be unique")
+        return tiers
+
+    @property
+    def base_tier(self) -> str:
+        return self.tiers[0].name
+
+    def tier_for(self, points_in_window: int) -> Tier:
+        reached = [t for t in self.tiers if points_in_window >= t.threshold]
+        return reached[-1]
+
+    def next_tier(self, points_in_window: int) -> Tier | None:
+        above = [t for t in self.tiers if t.threshold > points_in_window]
+        return above[0] if above else None
+
+
+def default_programme() -> Programme:
+    return Programme(
+        tiers=[
+            Tier(name="bronze", threshold=0, multiplier=Decimal("1.0")),
+            Tier(name="silver", threshold=2500, multiplier=Decimal("1.25")),
+            Tier(name="gold", threshold=10000, multiplier=Decimal("1.5")),
+        ]
+    )

@@ -1,0 +1,23 @@
+"""One logger, one metrics object; the tracer only when tracing is switched on.
+
+powertools' Tracer imports the X-Ray SDK (about 400 ms here), so it stays off the cold path
+unless TRACING_ENABLED=true.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "loyalty"))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Loyalty"))
+
+
+def tracer() -> Any | None:
+    if os.environ.get("TRACING_ENABLED", "false").lower() != "true":
+        return None
+    from aws_lambda_powertools import Tracer
+
+    return Tracer()

@@ -1,0 +1,80 @@
+"""Stores and the programme, cached in the function with a bounded staleness.
+
+Both are read on nearly every call and change rarely; a warm function answers from memory.
+A change made through the admin API is seen by every function within CACHE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from loyalty.adapters.repositories import ProgrammeRepository, StoreRepository
+from loyalty.domain.errors import StoreNotFound
+from loyalty.domain.programme import Programme, default_programme
+from loyalty.domain.stores import Store
+from loyalty.services.ports import Clock
+
+CACHE_SECONDS = 60.0
+
+
+class _TtlCache:
+    def __init__(self, ttl: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._entries: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str, load: Callable[[], Any]) -> Any:
+        hit = self._entries.get(key)
+        now = self._monotonic()
+        if hit and now - hit[0] < self._ttl:
+            return hit[1]
+        value = load()
+        self._entries[key] = (now, value)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        self._entries[key] = (self._monotonic(), value)
+
+
+class StoreService:
+    def __init__(self, repo: StoreRepository, clock: Clock, ttl: float = CACHE_SECONDS) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._cache = _TtlCache(ttl)
+
+    def find(self, store_id: str) -> Store | None:
+        store: Store | None = self._cache.get(store_id, lambda: self._repo.get(store_id))
+        return store
+
+    def require(self, store_id: str) -> Store:
+        store = self.find(store_id)
+        if store is None:
+            raise StoreNotFound(f"store {store_id!r} is not known", store_id=store_id)
+        return store
+
+    def put(self, store: Store) -> tuple[Store, bool]:
+        created = self._repo.get(store.store_id) is None
+        self._repo.put(store, self._clock.now())
+        self._cache.put(store.store_id, store)
+        return store, created
+
+    def list(self, limit: int, cursor: str | None) -> tuple[list[Store], str | None]:
+        return self._repo.list(limit, cursor)
+
+
+class ProgrammeService:
+    def __init__(self, repo: ProgrammeRepository, clock: Clock, ttl: float = CACHE_SECONDS) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._cache = _TtlCache(ttl)
+
+    def current(self) -> Programme:
+        programme: Programme = self._cache.get("programme", lambda: self._repo.get() or default_programme())
+        return programme
+
+    def replace(self, programme: Programme) -> Programme:
+        self._repo.put(programme, self._clock.now())
+        self._cache.put("programme", programme)
+        return programme

@@ -1,0 +1,354 @@
+"""Enrolment, lookup, profile updates and identity links."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from loyalty.adapters.repositories import (
+    CustomerRepository,
+    IdempotencyStore,
+    LinksTaken,
+    StaleCustomer,
+)
+from loyalty.domain import links as link_rules
+from loyalty.domain.access import Principal
+from loyalty.domain.customers import (
+    Consents,
+    Customer,
+    CustomerStatus,
+    EnrolmentOutcome,
+    LinkOwner,
+    Profile,
+    decide_enrolment,
+)
+from loyalty.domain.errors import (
+    ConcurrentUpdate,
+    CustomerNotActive,
+    CustomerNotFound,
+    FieldError,
+    IdentityConflict,
+    LinkNotFound,
+    LinkTaken,
+    ServiceUnavailable,
+    StoreNotFound,
+    ValidationFailed,
+)
+from loyalty.domain.ids import new_card_number, new_id
+from loyalty.domain.links import Link
+from loyalty.services.config import ProgrammeService, StoreService
+from loyalty.services.ports import Clock, IdempotencyRequest, idempotency_ops
+
+_ATTEMPTS = 4
+
+
+class OnConflict(StrEnum):
+    REJECT = "reject"
+    MOVE = "move"
+    MERGE = "merge"
+
+
+@dataclass(frozen=True)
+class RawLink:
+    type: str
+    value: str
+
+
+@dataclass(frozen=True)
+class EnrolCommand:
+    links: Sequence[RawLink]
+    profile: Profile
+    consents: Consents
+    member: bool
+    store_id: str | None
+
+
+@dataclass(frozen=True)
+class ProfilePatch:
+    """Only the fields a caller sent; `attributes` is merged key by key (None deletes a key)."""
+
+    fields: dict[str, Any]
+    attributes: dict[str, Any] | None
+    consents: dict[str, bool]
+    member: bool | None
+
+
+@dataclass(frozen=True)
+class CustomerResult:
+    customer: Customer
+    created: bool
+
+
+class CustomerService:
+    def __init__(
+        self,
+        customers: CustomerRepository,
+        stores: StoreService,
+        programme: ProgrammeService,
+        idempotency: IdempotencyStore,
+        clock: Clock,
+        new_customer_id: Callable[[], str] = new_id,
+        new_card: Callable[[], str] = new_card_number,
+    ) -> None:
+        self._customers = customers
+        self._stores = stores
+        self._programme = programme
+        self._idempotency = idempotency
+        self._clock = clock
+        self._new_customer_id = new_customer_id
+        self._new_card = new_card
+
+    # ---- reads ----------------------------------------------------------------------------
+    def get(self, customer_id: str) -> Customer:
+        customer = self._customers.get(customer_id)
+        seen = {customer_id}
+        # A merged profile answers with its survivor, so ids cached in tills keep working.
+        while customer is not None and customer.status is CustomerStatus.MERGED and customer.merged_into:
+            if customer.merged_into in seen:
+                break
+            seen.add(customer.merged_into)
+            customer = self._customers.get(customer.merged_into)
+        if customer is None or customer.status is CustomerStatus.ERASED:
+            raise CustomerNotFound(f"customer {customer_id} does not exist", customer_id=customer_id)
+        return customer
+
+    def lookup(self, link_type: str, link_value: str) -> Customer:
+        link = self._normalise(link_type, link_value, ("query", "link_type"), ("query", "link_value"))
+        owner = self._customers.owner_of(link)
+        if owner is None:
+            raise CustomerNotFound(f"no customer has {link.type} {link.value}")
+        return self.get(owner)
+
+    # ---- enrolment ------------------------------------------------------------------------
+    def enrol(
+        self, command: EnrolCommand, principal: Principal, idempotency: IdempotencyRequest | None = None
+    ) -> CustomerResult:
+        store_id = principal.ensure_store(command.store_id)
+        if store_id is not None:
+            self._require_store(store_id)
+        links = self._normalise_all(command.links)
+        if not command.member and not links:
+            raise ValidationFailed.at(("body", "links"), "an identified non-member needs at least one link")
+        for _ in range(_ATTEMPTS):
+            now = self._clock.now()
+            card = Link(link_rules.CARD, self._new_card()) if command.member and not _has_card(links) else None
+            customer = Customer(
+                customer_id=self._new_customer_id(),
+                member=command.member,
+                status=CustomerStatus.ACTIVE,
+                profile=command.profile,
+                consents=command.consents,
+                links=tuple(links) + ((card,) if card else ()),
+                created_at=now,
+                updated_at=now,
+                enrolled_at=now if command.member else None,
+                origin_store_id=store_id,
+                tier=self._programme.current().base_tier if command.member else None,
+            )
+            result = CustomerResult(customer, created=True)
+            try:
+                self._customers.create(customer, idempotency_ops(self._idempotency, idempotency, result, now))
+                return result
+            except LinksTaken as taken:
+                requested = {link: owner for link, owner in taken.owners.items() if link != card}
+                if not requested:
+                    continue  # only the generated card collided: draw another
+                outcome = self._enrol_known(command, links, requested, store_id, idempotency)
+                if outcome is not None:
+                    return outcome
+        raise ServiceUnavailable("the customer's links kept changing; retry")
+
+    def _enrol_known(
+        self,
+        command: EnrolCommand,
+        links: Sequence[Link],
+        taken: dict[Link, str],
+        store_id: str | None,
+        idempotency: IdempotencyRequest | None,
+    ) -> CustomerResult | None:
+        profiles = self._customers.owners(sorted(set(taken.values())))
+        owners = {
+            link: profiles.get(cid, LinkOwner(cid, member=False)) for link, cid in taken.items()
+        }
+        decision = decide_enrolment(owners, command.member)
+        if decision.outcome is EnrolmentOutcome.CONFLICT:
+            raise IdentityConflict(
+                "the links belong to an existing member or to several customers",
+                customer_ids=list(decision.conflicting_ids),
+            )
+        assert decision.customer_id is not None
+        existing = self._customers.get(decision.customer_id)
+        if existing is None or existing.status is not CustomerStatus.ACTIVE:
+            return None  # it moved on meanwhile: decide again
+        now = self._clock.now()
+        new_links = [link for link in links if not existing.has_link(link)]
+        try:
+            if decision.outcome is EnrolmentOutcome.ENROL_EXISTING:
+                if existing.card is None and not _has_card(new_links):
+                    new_links.append(Link(link_rules.CARD, self._new_card()))
+                enrolled = replace(
+                    existing.with_links(*new_links),
+                    member=True,
+                    enrolled_at=now,
+                    updated_at=now,
+                    tier=self._programme.current().base_tier,
+                    profile=_merge_profiles(existing.profile, command.profile),
+                    consents=command.consents,
+                    origin_store_id=existing.origin_store_id or store_id,
+                    version=existing.version + 1,
+                )
+                result = CustomerResult(enrolled, created=False)
+                self._customers.enrol_existing(
+                    enrolled,
+                    new_links,
+                    existing.version,
+                    idempotency_ops(self._idempotency, idempotency, result, now),
+                )
+                return result
+            # A non-member identified again as a non-member: the same profile, plus any new links.
+            known = existing.with_links(*new_links)
+            result = CustomerResult(replace(known, version=existing.version + bool(new_links)), created=False)
+            if new_links or idempotency is not None:
+                self._customers.add_links(
+                    existing.customer_id, new_links, now, idempotency_ops(self._idempotency, idempotency, result, now)
+                )
+            return result
+        except (LinksTaken, StaleCustomer, CustomerNotActive):
+            return None
+
+    # ---- profile --------------------------------------------------------------------------
+    def update(
+        self, customer_id: str, patch: ProfilePatch, idempotency: IdempotencyRequest | None = None
+    ) -> CustomerResult:
+        for _ in range(_ATTEMPTS):
+            current = self.get(customer_id)
+            now = self._clock.now()
+            profile = current.profile
+            if patch.fields or patch.attributes is not None:
+                attributes = dict(profile.attributes)
+                for key, value in (patch.attributes or {}).items():
+                    if value is None:
+                        attributes.pop(key, None)
+                    else:
+                        attributes[key] = value
+                profile = replace(profile, **patch.fields, attributes=attributes)
+            consents = replace(current.consents, **patch.consents)
+            updated = replace(current, profile=profile, consents=consents, updated_at=now, version=current.version + 1)
+            try:
+                if patch.member and not current.member:
+                    card = [] if current.card else [Link(link_rules.CARD, self._new_card())]
+                    updated = replace(
+                        updated.with_links(*card),
+                        member=True,
+                        enrolled_at=now,
+                        tier=self._programme.current().base_tier,
+                    )
+                    result = CustomerResult(updated, created=False)
+                    self._customers.enrol_existing(
+                        updated, card, current.version, idempotency_ops(self._idempotency, idempotency, result, now)
+                    )
+                else:
+                    result = CustomerResult(updated, created=False)
+                    self._customers.save_profile(
+                        updated, current.version, idempotency_ops(self._idempotency, idempotency, result, now)
+                    )
+                return result
+            except (StaleCustomer, LinksTaken):
+                continue
+        raise ServiceUnavailable("the profile kept changing; retry")
+
+    # ---- links ----------------------------------------------------------------------------
+    def add_link(
+        self,
+        customer_id: str,
+        raw: RawLink,
+        on_conflict: OnConflict,
+        idempotency: IdempotencyRequest | None = None,
+    ) -> CustomerResult:
+        link = self._normalise(raw.type, raw.value, ("body", "type"), ("body", "value"))
+        for _ in range(_ATTEMPTS):
+            customer = self._active(customer_id)
+            if customer.has_link(link):
+                return CustomerResult(customer, created=False)
+            owner = self._customers.owner_of(link)
+            now = self._clock.now()
+            updated = replace(customer.with_links(link), updated_at=now, version=customer.version + 1)
+            result = CustomerResult(updated, created=True)
+            extra = idempotency_ops(self._idempotency, idempotency, result, now)
+            try:
+                if owner is None or owner == customer.customer_id:
+                    self._customers.add_links(customer.customer_id, [link], now, extra)
+                    return result
+                if on_conflict is OnConflict.MOVE:
+                    self._customers.move_link(link, owner, customer.customer_id, now, extra)
+                    return result
+                detail = f"{link.type} {link.value} belongs to customer {owner}"
+                if on_conflict is OnConflict.MERGE:
+                    detail += "; merging profiles is not available yet"
+                raise LinkTaken(detail, customer_id=owner)
+            except (LinksTaken, StaleCustomer):
+                continue  # someone took the link or changed the profile meanwhile: look again
+        raise ServiceUnavailable("the link kept changing; retry")
+
+    def remove_link(self, customer_id: str, link_type: str, link_value: str) -> None:
+        link = self._normalise(link_type, link_value, ("path", "type"), ("path", "value"))
+        customer = self._active(customer_id)
+        if not customer.has_link(link):
+            raise LinkNotFound(f"customer {customer_id} has no {link.type} {link.value}")
+        try:
+            self._customers.remove_link(customer.customer_id, link, self._clock.now())
+        except (StaleCustomer, LinksTaken, ConcurrentUpdate):
+            raise LinkNotFound(f"customer {customer_id} has no {link.type} {link.value}") from None
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _active(self, customer_id: str) -> Customer:
+        # A write to a merged id goes to the survivor, as a read does.
+        return self.get(customer_id)
+
+    def _require_store(self, store_id: str) -> None:
+        try:
+            self._stores.require(store_id)
+        except StoreNotFound:
+            raise ValidationFailed.at(("body", "store_id"), f"unknown store {store_id!r}") from None
+
+    def _normalise(
+        self, link_type: str, value: str, type_loc: tuple[str | int, ...], value_loc: tuple[str | int, ...]
+    ) -> Link:
+        try:
+            return link_rules.normalise(link_type, value, self._programme.current().default_phone_region)
+        except link_rules.LinkInvalid as bad:
+            raise ValidationFailed.at(type_loc if bad.field == "type" else value_loc, bad.msg) from None
+
+    def _normalise_all(self, raw_links: Sequence[RawLink]) -> list[Link]:
+        region = self._programme.current().default_phone_region
+        errors: list[FieldError] = []
+        links: list[Link] = []
+        for index, raw in enumerate(raw_links):
+            try:
+                link = link_rules.normalise(raw.type, raw.value, region)
+            except link_rules.LinkInvalid as bad:
+                errors.append(FieldError(("body", "links", index, bad.field), bad.msg))
+                continue
+            if link not in links:
+                links.append(link)
+        if errors:
+            raise ValidationFailed("some links are not valid", errors=errors)
+        return links
+
+
+def _has_card(links: Sequence[Link]) -> bool:
+    return any(link.type == link_rules.CARD for link in links)
+
+
+def _merge_profiles(existing: Profile, given: Profile) -> Profile:
+    """Enrolment fills in what the customer now tells us; it does not blank what we knew."""
+    birthday: date | None = given.birthday or existing.birthday
+    return Profile(
+        first_name=given.first_name or existing.first_name,
+        last_name=given.last_name or existing.last_name,
+        birthday=birthday,
+        attributes={**existing.attributes, **given.attributes},
+    )

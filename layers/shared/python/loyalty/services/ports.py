@@ -1,0 +1,42 @@
+"""Small shared pieces of the service layer: the clock and the idempotency request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from loyalty.adapters.dynamo import TxOp
+from loyalty.adapters.repositories import IdempotencyStore, StoredResponse
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class IdempotencyRequest:
+    """An `Idempotency-Key` (or a caller-owned id) and how to render the first response.
+
+    `render` turns the use case's result into the response that a replay must repeat, so the
+    response can be stored in the same transaction as the effect.
+    """
+
+    scope: str
+    key: str
+    fingerprint: str
+    render: Callable[[Any], StoredResponse]
+
+
+def idempotency_ops(
+    store: IdempotencyStore, request: IdempotencyRequest | None, result: Any, now: datetime
+) -> list[TxOp]:
+    if request is None:
+        return []
+    return [store.record_op(request.scope, request.key, request.fingerprint, request.render(result), now)]

@@ -1,0 +1,35 @@
+"""Typed configuration, read from the environment once per cold start and validated there."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str = Field(min_length=3)
+    event_bus_name: str = "loyalty-events"
+    # Name or ARN of the Secrets Manager secret holding the key-hashing pepper: never the value.
+    api_key_pepper_secret: str = Field(min_length=1)
+    service_name: str = "loyalty"
+    tracing_enabled: bool = False
+    max_body_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        source = os.environ if env is None else env
+        try:
+            return cls(
+                table_name=source.get("TABLE_NAME", ""),
+                event_bus_name=source.get("EVENT_BUS_NAME", "loyalty-events"),
+                api_key_pepper_secret=source.get("API_KEY_PEPPER_SECRET", ""),
+                service_name=source.get("POWERTOOLS_SERVICE_NAME", "loyalty"),
+                tracing_enabled=source.get("TRACING_ENABLED", "false").lower() == "true",
+            )
+        except ValidationError as exc:
+            # Fail the cold start loudly: a misconfigured function must not answer requests.
+            raise RuntimeError(f"invalid function configuration: {exc}") from exc
