@@ -1,4 +1,4 @@
 from loyalty.api.app import build_app, lambda_handler
 from loyalty.api.routers import admin
 
-handler = lambda_handler(build_app(admin.router))
+handler = lambda_handler(build_app(admin.make_router()))

@@ -29,7 +29,10 @@ from loyalty.settings import Settings
 
 # Fail fast inside the API Gateway 29 s budget; the standard retry mode handles throttling.
 _BOTO_CONFIG = Config(
-    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=50
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 3},
+    max_pool_connections=50,
 )
 
 

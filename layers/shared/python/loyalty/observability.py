@@ -7,9 +7,13 @@ unless TRACING_ENABLED=true.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+
+# Most requests record no business metric; an empty flush is normal, not worth a warning per call.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "loyalty"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Loyalty"))

@@ -76,7 +76,9 @@ class TransactionCancelled(Exception):
     labels: list[str] = field(default_factory=list)
 
     def failed(self, label: str) -> list[CancelReason]:
-        return [r for r, lbl in zip(self.reasons, self.labels, strict=True) if lbl == label and r.code != "None"]
+        return [
+            r for r, lbl in zip(self.reasons, self.labels, strict=True) if lbl == label and r.code != "None"
+        ]
 
     def failed_labels(self) -> set[str]:
         return {lbl for r, lbl in zip(self.reasons, self.labels, strict=True) if r.code not in ("None", "")}
@@ -190,7 +192,11 @@ class DynamoTable:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"TableName": self.name, "Item": serialize(item), "ReturnConsumedCapacity": "TOTAL"}
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "Item": serialize(item),
+            "ReturnConsumedCapacity": "TOTAL",
+        }
         if condition:
             kwargs["ConditionExpression"] = condition
         kwargs.update(_expr_attrs(names, values))

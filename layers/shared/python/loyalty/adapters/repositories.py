@@ -105,9 +105,7 @@ class CustomerRepository:
 
     def owners(self, customer_ids: Sequence[str]) -> dict[str, LinkOwner]:
         items = self._table.batch_get([(customer_pk(cid), self.PROFILE) for cid in customer_ids])
-        return {
-            str(i["customer_id"]): LinkOwner(str(i["customer_id"]), bool(i.get("member"))) for i in items
-        }
+        return {str(i["customer_id"]): LinkOwner(str(i["customer_id"]), bool(i.get("member"))) for i in items}
 
     # ---- writes ---------------------------------------------------------------------------
     def create(self, customer: Customer, extra: Sequence[TxOp] = ()) -> None:
@@ -154,7 +152,9 @@ class CustomerRepository:
         ]
         self._run(ops, customer.customer_id)
 
-    def add_links(self, customer_id: str, links: Sequence[Link], now: datetime, extra: Sequence[TxOp] = ()) -> None:
+    def add_links(
+        self, customer_id: str, links: Sequence[Link], now: datetime, extra: Sequence[TxOp] = ()
+    ) -> None:
         ops = [
             self._attach_op(customer_id, links, now),
             *self._link_puts(customer_id, links, now),
@@ -277,7 +277,9 @@ class CustomerRepository:
                 raise LinksTaken(taken) from None
             failed = cancelled.failed_labels()
             if "customer" in failed or "previous" in failed:
-                old = next((r.old_item for lbl in ("customer", "previous") for r in cancelled.failed(lbl)), None)
+                old = next(
+                    (r.old_item for lbl in ("customer", "previous") for r in cancelled.failed(lbl)), None
+                )
                 if old is None:
                     raise CustomerNotFound(f"customer {customer_id} does not exist") from None
                 if old.get("status") != CustomerStatus.ACTIVE.value:
@@ -449,7 +451,12 @@ class ProgrammeRepository:
 
     def put(self, programme: Programme, now: datetime) -> None:
         self._table.put(
-            {"pk": "PROGRAMME", "sk": "CONFIG", "config": programme.model_dump_json(), "updated_at": _iso(now)}
+            {
+                "pk": "PROGRAMME",
+                "sk": "CONFIG",
+                "config": programme.model_dump_json(),
+                "updated_at": _iso(now),
+            }
         )
 
 
@@ -473,7 +480,11 @@ class ApiKeyRepository:
         self._table = table
 
     def create(self, record: ApiKeyRecord) -> None:
-        meta = _key_item(record) | {"pk": "APIKEYS", "sk": f"KEY#{record.key_id}", "key_hash": record.key_hash}
+        meta = _key_item(record) | {
+            "pk": "APIKEYS",
+            "sk": f"KEY#{record.key_id}",
+            "key_hash": record.key_hash,
+        }
         lookup = _key_item(record) | {"pk": f"KEYHASH#{record.key_hash}", "sk": "KEYHASH"}
         self._table.transact(
             [
@@ -500,10 +511,17 @@ class ApiKeyRepository:
             self._table.transact(
                 [
                     self._table.update_op(
-                        "APIKEYS", f"KEY#{record.key_id}", update, "attribute_exists(pk)", values={":now": _iso(now)}
+                        "APIKEYS",
+                        f"KEY#{record.key_id}",
+                        update,
+                        "attribute_exists(pk)",
+                        values={":now": _iso(now)},
                     ),
                     self._table.update_op(
-                        f"KEYHASH#{record.key_hash}", "KEYHASH", update, "attribute_exists(pk)",
+                        f"KEYHASH#{record.key_hash}",
+                        "KEYHASH",
+                        update,
+                        "attribute_exists(pk)",
                         values={":now": _iso(now)},
                     ),
                 ]
@@ -551,7 +569,9 @@ class IdempotencyStore:
     def __init__(self, table: DynamoTable) -> None:
         self._table = table
 
-    def record_op(self, scope: str, key: str, fingerprint: str, response: StoredResponse, now: datetime) -> TxOp:
+    def record_op(
+        self, scope: str, key: str, fingerprint: str, response: StoredResponse, now: datetime
+    ) -> TxOp:
         return self._table.put_op(
             {
                 "pk": f"IDEM#{scope}#{key}",

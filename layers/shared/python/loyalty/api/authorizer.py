@@ -34,9 +34,15 @@ def authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "principalId": principal.key_id,
         "policyDocument": {
             "Version": "2012-10-17",
-            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": _api_wildcard(event)}],
+            "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": _api_wildcard(event)}
+            ],
         },
-        "context": {"key_id": principal.key_id, "kind": principal.kind.value, "store_id": principal.store_id or ""},
+        "context": {
+            "key_id": principal.key_id,
+            "kind": principal.kind.value,
+            "store_id": principal.store_id or "",
+        },
     }
 
 

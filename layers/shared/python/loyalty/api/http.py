@@ -65,7 +65,9 @@ def idempotency(router: Router, render: Callable[[Any], StoredResponse]) -> Idem
         return None
     key = key.strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise ValidationFailed.at(("header", "Idempotency-Key"), f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")
+        raise ValidationFailed.at(
+            ("header", "Idempotency-Key"), f"1 to {MAX_IDEMPOTENCY_KEY} printable characters"
+        )
     return IdempotencyRequest(
         scope=principal(router).key_id,
         key=key,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from loyalty.domain.access import KeyKind
 from loyalty.domain.customers import Consents, Customer, Profile
+from loyalty.domain.links import Link
 from loyalty.domain.programme import Programme
 from loyalty.domain.stores import Channel, Store
 from loyalty.services.customers import EnrolCommand, OnConflict, ProfilePatch, RawLink
@@ -100,7 +101,9 @@ class ProfilePatchIn(Strict):
     first_name: Name | None = None
     last_name: Name | None = None
     birthday: date | None = None
-    attributes: dict[str, Any] | None = Field(default=None, description="merged key by key; null deletes a key")
+    attributes: dict[str, Any] | None = Field(
+        default=None, description="merged key by key; null deletes a key"
+    )
 
     _attributes = field_validator("attributes")(lambda v: v if v is None else _check_attributes(v))
     _birthday = field_validator("birthday")(_check_birthday)
@@ -161,6 +164,10 @@ class ConsentsOut(BaseModel):
     mail: bool
 
 
+def _link_order(link: Link) -> tuple[str, str]:
+    return link.type, link.value
+
+
 class CustomerView(BaseModel):
     """The 360° view of one customer."""
 
@@ -197,10 +204,12 @@ class CustomerView(BaseModel):
                 attributes=c.profile.attributes,
             ),
             consents=ConsentsOut(email=c.consents.email, sms=c.consents.sms, mail=c.consents.mail),
-            links=[LinkOut(type=link.type, value=link.value) for link in c.links],
+            links=[LinkOut(type=link.type, value=link.value) for link in sorted(c.links, key=_link_order)],
             card=c.card.value if c.card else None,
             tier=c.tier,
-            points=PointsOut(available=c.points.available, pending=c.points.pending, lifetime=c.points.lifetime),
+            points=PointsOut(
+                available=c.points.available, pending=c.points.pending, lifetime=c.points.lifetime
+            ),
             accounts=[],
             stats=StatsOut(
                 transactions=c.stats.transactions,

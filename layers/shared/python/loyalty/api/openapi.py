@@ -15,11 +15,11 @@ from loyalty import __version__
 from loyalty.api.app import build_app
 from loyalty.api.routers import admin, customers, health
 
-ROUTERS = (health.router, customers.router, admin.router)
+ROUTER_FACTORIES = (health.make_router, customers.make_router, admin.make_router)
 
 
 def openapi_document() -> dict[str, Any]:
-    app = build_app(*ROUTERS)
+    app = build_app(*(make() for make in ROUTER_FACTORIES))
     raw = app.get_openapi_json_schema(
         title="Loyalty platform API",
         version=__version__,

@@ -47,22 +47,35 @@ def from_domain_error(error: DomainError) -> Response:
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return problem_response(
-        error.status, error.slug, error.title, error.detail, error.errors, headers=headers or None, **error.extra
+        error.status,
+        error.slug,
+        error.title,
+        error.detail,
+        error.errors,
+        headers=headers or None,
+        **error.extra,
     )
 
 
 def from_validation_errors(errors: Sequence[dict[str, Any]]) -> Response:
     """pydantic/powertools validation errors: 400 for unreadable JSON, 422 listing every bad field."""
     if any(e.get("type") == "json_invalid" for e in errors):
-        detail = next((e.get("ctx", {}).get("error") for e in errors if e.get("type") == "json_invalid"), None)
+        detail = next(
+            (e.get("ctx", {}).get("error") for e in errors if e.get("type") == "json_invalid"), None
+        )
         return problem_response(
-            400, "malformed-request", "Malformed request", f"the body is not valid JSON: {detail or 'unreadable'}"
+            400,
+            "malformed-request",
+            "Malformed request",
+            f"the body is not valid JSON: {detail or 'unreadable'}",
         )
     field_errors = [
         FieldError(tuple(e.get("loc", ())), _message(e), str(e.get("type", "value_error"))) for e in errors
     ]
     names = ", ".join(".".join(str(p) for p in fe.loc) for fe in field_errors)
-    return problem_response(422, "validation-failed", "Validation failed", f"invalid fields: {names}", field_errors)
+    return problem_response(
+        422, "validation-failed", "Validation failed", f"invalid fields: {names}", field_errors
+    )
 
 
 def _message(error: dict[str, Any]) -> str:

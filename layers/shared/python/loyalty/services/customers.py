@@ -134,7 +134,9 @@ class CustomerService:
             raise ValidationFailed.at(("body", "links"), "an identified non-member needs at least one link")
         for _ in range(_ATTEMPTS):
             now = self._clock.now()
-            card = Link(link_rules.CARD, self._new_card()) if command.member and not _has_card(links) else None
+            card = (
+                Link(link_rules.CARD, self._new_card()) if command.member and not _has_card(links) else None
+            )
             customer = Customer(
                 customer_id=self._new_customer_id(),
                 member=command.member,
@@ -170,9 +172,7 @@ class CustomerService:
         idempotency: IdempotencyRequest | None,
     ) -> CustomerResult | None:
         profiles = self._customers.owners(sorted(set(taken.values())))
-        owners = {
-            link: profiles.get(cid, LinkOwner(cid, member=False)) for link, cid in taken.items()
-        }
+        owners = {link: profiles.get(cid, LinkOwner(cid, member=False)) for link, cid in taken.items()}
         decision = decide_enrolment(owners, command.member)
         if decision.outcome is EnrolmentOutcome.CONFLICT:
             raise IdentityConflict(
@@ -213,7 +213,10 @@ class CustomerService:
             result = CustomerResult(replace(known, version=existing.version + bool(new_links)), created=False)
             if new_links or idempotency is not None:
                 self._customers.add_links(
-                    existing.customer_id, new_links, now, idempotency_ops(self._idempotency, idempotency, result, now)
+                    existing.customer_id,
+                    new_links,
+                    now,
+                    idempotency_ops(self._idempotency, idempotency, result, now),
                 )
             return result
         except (LinksTaken, StaleCustomer, CustomerNotActive):
@@ -236,7 +239,9 @@ class CustomerService:
                         attributes[key] = value
                 profile = replace(profile, **patch.fields, attributes=attributes)
             consents = replace(current.consents, **patch.consents)
-            updated = replace(current, profile=profile, consents=consents, updated_at=now, version=current.version + 1)
+            updated = replace(
+                current, profile=profile, consents=consents, updated_at=now, version=current.version + 1
+            )
             try:
                 if patch.member and not current.member:
                     card = [] if current.card else [Link(link_rules.CARD, self._new_card())]
@@ -248,7 +253,10 @@ class CustomerService:
                     )
                     result = CustomerResult(updated, created=False)
                     self._customers.enrol_existing(
-                        updated, card, current.version, idempotency_ops(self._idempotency, idempotency, result, now)
+                        updated,
+                        card,
+                        current.version,
+                        idempotency_ops(self._idempotency, idempotency, result, now),
                     )
                 else:
                     result = CustomerResult(updated, created=False)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
@@ -22,7 +21,6 @@ from loyalty.bootstrap import container
 from loyalty.domain.errors import StoreNotFound
 from loyalty.domain.programme import Programme
 
-router = Router()
 _PROBLEM = {"description": "problem document", "content": {PROBLEM_JSON: {"schema": {"type": "object"}}}}
 
 
@@ -41,80 +39,79 @@ def _key_out(record) -> ApiKeyOut:  # type: ignore[no-untyped-def]
     )
 
 
-@router.post(
-    "/v1/admin/api-keys",
-    summary="Issue an API key (the secret is shown once)",
-    tags=["admin"],
-    responses={201: _model(ApiKeyIssued, "the new key"), 422: _PROBLEM},
-)
-def create_api_key(body: ApiKeyCreate):
-    # Not replayable through Idempotency-Key on purpose: replaying would mean storing the secret.
-    issued = container().api_keys.issue(body.kind, body.store_id, body.name)
-    return ok(ApiKeyIssued(**_key_out(issued.record).model_dump(), api_key=issued.secret), 201)
+def make_router() -> Router:
+    """A fresh router: one per handler instance, because powertools keeps request state on it."""
+    router = Router()
 
+    @router.post(
+        "/v1/admin/api-keys",
+        summary="Issue an API key (the secret is shown once)",
+        tags=["admin"],
+        responses={201: _model(ApiKeyIssued, "the new key"), 422: _PROBLEM},
+    )
+    def create_api_key(body: ApiKeyCreate):
+        # Not replayable through Idempotency-Key on purpose: replaying would mean storing the secret.
+        issued = container().api_keys.issue(body.kind, body.store_id, body.name)
+        return ok(ApiKeyIssued(**_key_out(issued.record).model_dump(), api_key=issued.secret), 201)
 
-@router.get("/v1/admin/api-keys", summary="List API keys (never their secrets)", tags=["admin"])
-def list_api_keys(
-    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
-) -> ApiKeyList:
-    records, next_cursor = container().api_keys.list(page(limit), cursor)
-    return ApiKeyList(items=[_key_out(r) for r in records], next_cursor=next_cursor)
+    @router.get("/v1/admin/api-keys", summary="List API keys (never their secrets)", tags=["admin"])
+    def list_api_keys(
+        limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    ) -> ApiKeyList:
+        records, next_cursor = container().api_keys.list(page(limit), cursor)
+        return ApiKeyList(items=[_key_out(r) for r in records], next_cursor=next_cursor)
 
+    @router.delete(
+        "/v1/admin/api-keys/<key_id>",
+        summary="Revoke an API key (it stops working within the authorizer cache time)",
+        tags=["admin"],
+        responses={204: {"description": "revoked"}, 404: _PROBLEM},
+    )
+    def revoke_api_key(key_id: str):
+        container().api_keys.revoke(key_id)
+        return no_content()
 
-@router.delete(
-    "/v1/admin/api-keys/<key_id>",
-    summary="Revoke an API key (it stops working within the authorizer cache time)",
-    tags=["admin"],
-    responses={204: {"description": "revoked"}, 404: _PROBLEM},
-)
-def revoke_api_key(key_id: str):
-    container().api_keys.revoke(key_id)
-    return no_content()
+    @router.get("/v1/admin/stores", summary="List stores", tags=["admin"])
+    def list_stores(
+        limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    ) -> StoreList:
+        stores, next_cursor = container().stores.list(page(limit), cursor)
+        return StoreList(items=[StoreOut.of(s) for s in stores], next_cursor=next_cursor)
 
+    @router.get(
+        "/v1/admin/stores/<store_id>",
+        summary="A store",
+        tags=["admin"],
+        responses={200: _model(StoreOut, "the store"), 404: _PROBLEM},
+    )
+    def get_store(store_id: str):
+        store = container().stores.find(store_id)
+        if store is None:
+            raise StoreNotFound(f"store {store_id!r} is not known")
+        return ok(StoreOut.of(store))
 
-@router.get("/v1/admin/stores", summary="List stores", tags=["admin"])
-def list_stores(
-    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
-) -> StoreList:
-    stores, next_cursor = container().stores.list(page(limit), cursor)
-    return StoreList(items=[StoreOut.of(s) for s in stores], next_cursor=next_cursor)
+    @router.put(
+        "/v1/admin/stores/<store_id>",
+        summary="Create or replace a store: channel, format and free attributes",
+        tags=["admin"],
+        responses={201: _model(StoreOut, "created"), 200: _model(StoreOut, "replaced"), 422: _PROBLEM},
+    )
+    def put_store(store_id: StoreId, body: StorePut):
+        store, created = container().stores.put(body.to_domain(store_id))
+        return ok(StoreOut.of(store), 201 if created else 200)
 
+    @router.get("/v1/admin/programme", summary="The programme configuration", tags=["admin"])
+    def get_programme() -> Programme:
+        return container().programme.current()
 
-@router.get(
-    "/v1/admin/stores/<store_id>",
-    summary="A store",
-    tags=["admin"],
-    responses={200: _model(StoreOut, "the store"), 404: _PROBLEM},
-)
-def get_store(store_id: str):
-    store = container().stores.find(store_id)
-    if store is None:
-        raise StoreNotFound(f"store {store_id!r} is not known")
-    return ok(StoreOut.of(store))
+    @router.put(
+        "/v1/admin/programme",
+        summary="Replace the programme configuration (functions see it within 60 s)",
+        tags=["admin"],
+    )
+    def put_programme(body: Programme) -> Programme:
+        return container().programme.replace(body)
 
-
-@router.put(
-    "/v1/admin/stores/<store_id>",
-    summary="Create or replace a store: channel, format and free attributes",
-    tags=["admin"],
-    responses={201: _model(StoreOut, "created"), 200: _model(StoreOut, "replaced"), 422: _PROBLEM},
-)
-def put_store(store_id: StoreId, body: StorePut):
-    store, created = container().stores.put(body.to_domain(store_id))
-    return ok(StoreOut.of(store), 201 if created else 200)
-
-
-@router.get("/v1/admin/programme", summary="The programme configuration", tags=["admin"])
-def get_programme() -> Programme:
-    return container().programme.current()
-
-
-@router.put(
-    "/v1/admin/programme",
-    summary="Replace the programme configuration (functions see it within 60 s)",
-    tags=["admin"],
-)
-def put_programme(body: Programme) -> Programme:
-    return container().programme.replace(body)
+    return router

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
@@ -12,7 +11,6 @@ from loyalty.api.problems import PROBLEM_JSON
 from loyalty.bootstrap import container
 from loyalty.services.customers import CustomerResult, RawLink
 
-router = Router()
 TAGS = ["customers"]
 
 
@@ -28,83 +26,86 @@ def _render(result: CustomerResult, created_status: int = 201):  # type: ignore[
     return stored(view, created_status if result.created else 200)
 
 
-@router.post(
-    "/v1/customers",
-    summary="Enrol a member or record an identified non-member",
-    tags=TAGS,
-    responses={
-        201: _view_response("a new customer"),
-        200: _view_response("an existing non-member, now enrolled (history kept)"),
-        409: _PROBLEM,
-        422: _PROBLEM,
-    },
-)
-def enrol(body: CustomerCreate):
-    result = container().customers.enrol(body.to_command(), principal(router), idempotency(router, _render))
-    return reply(_render(result))
+def make_router() -> Router:
+    """A fresh router: one per handler instance, because powertools keeps request state on it."""
+    router = Router()
 
-
-@router.get(
-    "/v1/customers",
-    summary="Look a customer up by a link (card, email, phone, ext:<system>)",
-    tags=TAGS,
-    responses={200: _view_response("the customer"), 404: _PROBLEM, 422: _PROBLEM},
-)
-def lookup(
-    link_type: Annotated[str, Query(min_length=1, max_length=40)],
-    link_value: Annotated[str, Query(min_length=1, max_length=254)],
-):
-    customer = container().customers.lookup(link_type, link_value)
-    return ok(CustomerView.of(customer, container().programme.current()))
-
-
-@router.get(
-    "/v1/customers/<customer_id>",
-    summary="The 360° view of a customer (a merged-away id answers with its survivor)",
-    tags=TAGS,
-    responses={200: _view_response("the customer"), 404: _PROBLEM},
-)
-def get_customer(customer_id: str):
-    customer = container().customers.get(customer_id)
-    return ok(CustomerView.of(customer, container().programme.current(), requested_id=customer_id))
-
-
-@router.patch(
-    "/v1/customers/<customer_id>",
-    summary="Update profile fields and consents, or enrol (member: true)",
-    tags=TAGS,
-    responses={200: _view_response("the updated customer"), 404: _PROBLEM, 422: _PROBLEM},
-)
-def update_customer(customer_id: str, body: CustomerPatch):
-    result = container().customers.update(customer_id, body.to_patch())
-    return reply(_render(result))
-
-
-@router.post(
-    "/v1/customers/<customer_id>/links",
-    summary="Attach a link; on_conflict decides what happens when another customer has it",
-    tags=TAGS,
-    responses={
-        201: _view_response("the link was attached (or moved)"),
-        200: _view_response("the customer already had the link"),
-        404: _PROBLEM,
-        409: _PROBLEM,
-        422: _PROBLEM,
-    },
-)
-def add_link(customer_id: str, body: LinkAdd):
-    result = container().customers.add_link(
-        customer_id, RawLink(body.type, body.value), body.on_conflict, idempotency(router, _render)
+    @router.post(
+        "/v1/customers",
+        summary="Enrol a member or record an identified non-member",
+        tags=TAGS,
+        responses={
+            201: _view_response("a new customer"),
+            200: _view_response("an existing non-member, now enrolled (history kept)"),
+            409: _PROBLEM,
+            422: _PROBLEM,
+        },
     )
-    return reply(_render(result))
+    def enrol(body: CustomerCreate):
+        result = container().customers.enrol(
+            body.to_command(), principal(router), idempotency(router, _render)
+        )
+        return reply(_render(result))
 
+    @router.get(
+        "/v1/customers",
+        summary="Look a customer up by a link (card, email, phone, ext:<system>)",
+        tags=TAGS,
+        responses={200: _view_response("the customer"), 404: _PROBLEM, 422: _PROBLEM},
+    )
+    def lookup(
+        link_type: Annotated[str, Query(min_length=1, max_length=40)],
+        link_value: Annotated[str, Query(min_length=1, max_length=254)],
+    ):
+        customer = container().customers.lookup(link_type, link_value)
+        return ok(CustomerView.of(customer, container().programme.current()))
 
-@router.delete(
-    "/v1/customers/<customer_id>/links/<type>/<value>",
-    summary="Detach a link",
-    tags=TAGS,
-    responses={204: {"description": "detached"}, 404: _PROBLEM},
-)
-def remove_link(customer_id: str, type: str, value: str):  # noqa: A002 - the path says "type"
-    container().customers.remove_link(customer_id, type, value)
-    return no_content()
+    @router.get(
+        "/v1/customers/<customer_id>",
+        summary="The 360° view of a customer (a merged-away id answers with its survivor)",
+        tags=TAGS,
+        responses={200: _view_response("the customer"), 404: _PROBLEM},
+    )
+    def get_customer(customer_id: str):
+        customer = container().customers.get(customer_id)
+        return ok(CustomerView.of(customer, container().programme.current(), requested_id=customer_id))
+
+    @router.patch(
+        "/v1/customers/<customer_id>",
+        summary="Update profile fields and consents, or enrol (member: true)",
+        tags=TAGS,
+        responses={200: _view_response("the updated customer"), 404: _PROBLEM, 422: _PROBLEM},
+    )
+    def update_customer(customer_id: str, body: CustomerPatch):
+        result = container().customers.update(customer_id, body.to_patch())
+        return reply(_render(result))
+
+    @router.post(
+        "/v1/customers/<customer_id>/links",
+        summary="Attach a link; on_conflict decides what happens when another customer has it",
+        tags=TAGS,
+        responses={
+            201: _view_response("the link was attached (or moved)"),
+            200: _view_response("the customer already had the link"),
+            404: _PROBLEM,
+            409: _PROBLEM,
+            422: _PROBLEM,
+        },
+    )
+    def add_link(customer_id: str, body: LinkAdd):
+        result = container().customers.add_link(
+            customer_id, RawLink(body.type, body.value), body.on_conflict, idempotency(router, _render)
+        )
+        return reply(_render(result))
+
+    @router.delete(
+        "/v1/customers/<customer_id>/links/<type>/<value>",
+        summary="Detach a link",
+        tags=TAGS,
+        responses={204: {"description": "detached"}, 404: _PROBLEM},
+    )
+    def remove_link(customer_id: str, type: str, value: str):
+        container().customers.remove_link(customer_id, type, value)
+        return no_content()
+
+    return router

@@ -1,0 +1,67 @@
+"""`python -m loyalty_local run [--port 3000]`: the whole platform on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from pathlib import Path
+
+from loyalty_local.emulators import REPO
+from loyalty_local.runtime import LocalRuntime
+
+BANNER = """
+Loyalty platform running locally
+  API        http://127.0.0.1:{port}
+  Swagger UI http://127.0.0.1:{port}/docs     OpenAPI http://127.0.0.1:{port}/openapi.json
+  DynamoDB   {ddb} (DynamoDB Local, data in {data})
+  moto       {moto} (SQS, EventBridge, Scheduler, Step Functions, SES, S3, Secrets Manager)
+
+Demo keys
+  local-admin-key   admin
+  local-pos-key     pos, store ams-01 (flagship, coffee corner, Amsterdam)
+  local-web-key     web, store web-nl (online)
+
+Try
+  curl -s http://127.0.0.1:{port}/v1/health
+  curl -s -X POST http://127.0.0.1:{port}/v1/customers -H 'x-api-key: local-pos-key' \\
+       -H 'content-type: application/json' \\
+       -d '{{"links":[{{"type":"email","value":"Jane@Example.com"}}],"profile":{{"first_name":"Jane"}}}}'
+  curl -s 'http://127.0.0.1:{port}/v1/customers?link_type=email&link_value=jane@example.com' \\
+       -H 'x-api-key: local-web-key'
+  curl -s http://127.0.0.1:{port}/v1/admin/stores -H 'x-api-key: local-admin-key'
+
+Ctrl-C stops everything.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="loyalty_local")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the emulators, provision, seed and serve the API")
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    run.add_argument("--data", type=Path, default=REPO / ".local" / "data")
+    args = parser.parse_args()
+
+    runtime = LocalRuntime(data_dir=args.data)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        runtime.start(port=args.port)
+        print(
+            BANNER.format(
+                port=args.port, ddb=runtime.ddb.endpoint, moto=runtime.moto.endpoint, data=args.data
+            ),
+            flush=True,
+        )
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping ...", flush=True)
+        runtime.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""A local stand-in for API Gateway (REST, Lambda proxy integration, REQUEST authorizer).
+
+For each HTTP request it finds the route in the shared route table, runs the real authorizer
+(with API Gateway's result cache), builds the proxy event the real function gets, and calls that
+function's handler. Each function runs as a small pool of isolated handler instances, like Lambda
+containers: a powertools resolver serves one request at a time.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from loyalty.api.authorizer import AUTHORIZER_CACHE_SECONDS
+from loyalty.api.problems import PROBLEM_JSON, problem_body
+from loyalty.api.routes import AUTHORIZER, ROUTES, Route
+from loyalty.domain.access import Access
+
+REPO = Path(__file__).resolve().parents[2]
+FUNCTIONS_DIR = REPO / "functions"
+REGION, ACCOUNT, API_ID, STAGE = "eu-west-1", "000000000000", "local", "local"
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+SWAGGER_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>Loyalty API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"></div><script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script></body></html>"""
+
+
+@dataclass
+class LambdaContext:
+    """What a handler may read from the Lambda context object."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = ""
+    deadline: float = 0.0
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    @property
+    def function_version(self) -> str:
+        return "$LATEST"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def load_handler(function: str, instance: int = 0) -> Handler:
+    path = FUNCTIONS_DIR / function / "handler.py"
+    spec = importlib.util.spec_from_file_location(f"lambda_{function}_{instance}", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler: Handler = module.handler
+    return handler
+
+
+class FunctionPool:
+    """Up to `size` warm instances of one function; a request borrows one for its duration."""
+
+    def __init__(self, function: str, size: int, timeout_s: int = 30) -> None:
+        self.function = function
+        self.timeout_s = timeout_s
+        self._idle: queue.LifoQueue[Handler] = queue.LifoQueue()
+        self._created = 0
+        self._size = size
+        self._lock = threading.Lock()
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        handler = self._borrow()
+        try:
+            context = LambdaContext(
+                self.function, aws_request_id=str(uuid.uuid4()), deadline=time.monotonic() + self.timeout_s
+            )
+            return handler(event, context)
+        finally:
+            self._idle.put(handler)
+
+    def _borrow(self) -> Handler:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._created < self._size:
+                self._created += 1
+                return load_handler(self.function, self._created)
+        return self._idle.get()
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    route: Route
+    pattern: re.Pattern[str]
+
+    @classmethod
+    def of(cls, route: Route) -> CompiledRoute:
+        regex = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
+        return cls(route, re.compile(f"^{regex}$"))
+
+
+@dataclass
+class GatewayResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def problem(status: int, slug: str, title: str, detail: str) -> GatewayResponse:
+    body = json.dumps(problem_body(status, slug, title, detail)).encode()
+    return GatewayResponse(status, {"Content-Type": PROBLEM_JSON}, body)
+
+
+class LocalGateway:
+    def __init__(
+        self,
+        pool_size: int = 4,
+        authorizer_cache_seconds: float = AUTHORIZER_CACHE_SECONDS,
+        openapi: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        # API Gateway prefers literal path segments over parameters.
+        ordered = sorted(ROUTES, key=lambda r: (r.path.count("{"), r.path))
+        self._routes = [CompiledRoute.of(r) for r in ordered]
+        self._pools: dict[str, FunctionPool] = {}
+        self._pool_size = pool_size
+        self._authorizer = FunctionPool(AUTHORIZER.name, pool_size, AUTHORIZER.timeout_s)
+        self._auth_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._auth_cache_seconds = authorizer_cache_seconds
+        self._openapi = openapi
+        self._server: ThreadingHTTPServer | None = None
+
+    # ---- request handling -------------------------------------------------------------------
+    def handle(
+        self,
+        method: str,
+        raw_path: str,
+        headers: dict[str, list[str]],
+        body: bytes,
+        source_ip: str = "127.0.0.1",
+    ) -> GatewayResponse:
+        split = urlsplit(raw_path)
+        path = unquote(split.path)
+        if method == "GET" and path == "/openapi.json" and self._openapi:
+            return GatewayResponse(
+                200, {"Content-Type": "application/json"}, json.dumps(self._openapi()).encode()
+            )
+        if method == "GET" and path in ("/docs", "/docs/"):
+            return GatewayResponse(200, {"Content-Type": "text/html"}, SWAGGER_HTML.encode())
+        matched = self._match(method, split.path)
+        if matched is None:
+            return problem(404, "not-found", "Not found", f"no route {method} {path}")
+        route, path_params = matched
+        event = self._event(route, method, path, split.query, headers, body, path_params, source_ip)
+        if route.access is not Access.PUBLIC:
+            refused = self._authorize(event)
+            if refused is not None:
+                return refused
+        pool = self._pool(route.function)
+        try:
+            result = pool.invoke(event)
+        except Exception:  # a function crash is API Gateway's 502, never a stack trace
+            return problem(502, "bad-gateway", "Bad gateway", "the function failed")
+        return self._response(result)
+
+    def _match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+        for compiled in self._routes:
+            if compiled.route.method != method:
+                continue
+            found = compiled.pattern.match(raw_path)
+            if found:
+                return compiled.route, {k: unquote(v) for k, v in found.groupdict().items()}
+        return None
+
+    def _authorize(self, event: dict[str, Any]) -> GatewayResponse | None:
+        key = next((v for k, v in event["headers"].items() if k.lower() == "x-api-key"), None)
+        if not key:
+            return problem(
+                401, "unauthenticated", "Missing API key", "send your API key in the x-api-key header"
+            )
+        cached = self._auth_cache.get(key)
+        if cached and time.monotonic() - cached[0] < self._auth_cache_seconds:
+            event["requestContext"]["authorizer"] = dict(cached[1])
+            return None
+        auth_event = {
+            "type": "REQUEST",
+            "methodArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{event['httpMethod']}"
+            f"{event['resource']}",
+            **{k: event[k] for k in ("resource", "path", "httpMethod", "headers", "multiValueHeaders")},
+            **{k: event[k] for k in ("queryStringParameters", "pathParameters", "requestContext")},
+        }
+        try:
+            verdict = self._authorizer.invoke(auth_event)
+        except Exception as exc:
+            if str(exc) == "Unauthorized":
+                return problem(401, "unauthenticated", "Unauthorized", "unknown or revoked API key")
+            return problem(500, "authorizer-failure", "Authorizer failure", "the key check failed; retry")
+        statements = verdict.get("policyDocument", {}).get("Statement", [])
+        if not any(s.get("Effect") == "Allow" for s in statements):
+            return problem(403, "forbidden", "Forbidden", "this key may not call this route")
+        context = {**verdict.get("context", {}), "principalId": verdict.get("principalId")}
+        self._auth_cache[key] = (time.monotonic(), context)
+        event["requestContext"]["authorizer"] = dict(context)
+        return None
+
+    def _pool(self, function: str) -> FunctionPool:
+        pool = self._pools.get(function)
+        if pool is None:
+            pool = self._pools.setdefault(function, FunctionPool(function, self._pool_size))
+        return pool
+
+    @staticmethod
+    def _event(
+        route: Route,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, list[str]],
+        body: bytes,
+        path_params: dict[str, str],
+        source_ip: str,
+    ) -> dict[str, Any]:
+        multi_query = parse_qs(query, keep_blank_values=True)
+        try:
+            text: str | None = body.decode() if body else None
+            encoded = False
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+        now = time.time()
+        return {
+            "resource": route.path,
+            "path": path,
+            "httpMethod": method,
+            "headers": {k: v[-1] for k, v in headers.items()},
+            "multiValueHeaders": headers,
+            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": path_params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.path,
+                "httpMethod": method,
+                "path": f"/{STAGE}{path}",
+                "stage": STAGE,
+                "requestId": str(uuid.uuid4()),
+                "requestTimeEpoch": int(now * 1000),
+                "accountId": ACCOUNT,
+                "apiId": API_ID,
+                "protocol": "HTTP/1.1",
+                "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent", [""])[-1]},
+            },
+            "body": text,
+            "isBase64Encoded": encoded,
+        }
+
+    @staticmethod
+    def _response(result: dict[str, Any]) -> GatewayResponse:
+        headers: dict[str, str] = {}
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            headers[key] = ", ".join(str(v) for v in values)
+        headers.update({k: str(v) for k, v in (result.get("headers") or {}).items()})
+        raw = result.get("body") or ""
+        body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+        return GatewayResponse(int(result.get("statusCode", 502)), headers, body)
+
+    # ---- serving ------------------------------------------------------------------------------
+    def serve(self, host: str = "127.0.0.1", port: int = 3000) -> ThreadingHTTPServer:
+        gateway = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers: dict[str, list[str]] = {}
+                for key, value in self.headers.items():
+                    headers.setdefault(key, []).append(value)
+                response = gateway.handle(self.command, self.path, headers, body, self.client_address[0])
+                self.send_response(response.status)
+                for key, value in response.headers.items():
+                    if key.lower() not in ("content-length", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(response.body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass  # the functions log structured JSON; access lines would only add noise
+
+        server = ThreadingHTTPServer((host, port), RequestHandler)
+        server.daemon_threads = True
+        self._server = server
+        threading.Thread(target=server.serve_forever, name="gateway", daemon=True).start()
+        return server
+
+    def shutdown(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
