@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from loyalty.adapters.dynamo import TransactionCancelled
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind
@@ -37,7 +39,6 @@ def seed(container: Container) -> None:
         if container.stores.find(store.store_id) is None:
             container.stores.put(store)
     for secret, kind, store_id, name in DEMO_KEYS:
-        try:
+        # Seeded before (or revoked on purpose): leave it as it is.
+        with contextlib.suppress(TransactionCancelled):
             container.api_keys.issue(kind, store_id, name, secret=secret)
-        except TransactionCancelled:
-            pass  # seeded before (or revoked on purpose): leave it as it is
