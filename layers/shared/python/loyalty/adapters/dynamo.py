@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,10 +85,19 @@ class TransactionCancelled(Exception):
         return {lbl for r, lbl in zip(self.reasons, self.labels, strict=True) if r.code not in ("None", "")}
 
 
-def _expr_attrs(names: Mapping[str, str] | None, values: Mapping[str, Any] | None) -> dict[str, Any]:
+_NAME_TOKEN = re.compile(r"#([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _expr_attrs(
+    names: Mapping[str, str] | None, values: Mapping[str, Any] | None, *expressions: str | None
+) -> dict[str, Any]:
+    """`#attr` in an expression names the attribute `attr` unless `names` says otherwise: DynamoDB
+    reserves hundreds of words (status, member, name ...), so every attribute goes through a name."""
     out: dict[str, Any] = {}
-    if names:
-        out["ExpressionAttributeNames"] = dict(names)
+    all_names = {f"#{m}": m for e in expressions if e for m in _NAME_TOKEN.findall(e)}
+    all_names.update(names or {})
+    if all_names:
+        out["ExpressionAttributeNames"] = all_names
     if values:
         out["ExpressionAttributeValues"] = serialize(values)
     return out
@@ -112,7 +122,7 @@ class DynamoTable:
         if condition:
             body["ConditionExpression"] = condition
             body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        body.update(_expr_attrs(names, values))
+        body.update(_expr_attrs(names, values, condition))
         return TxOp("Put", body, label)
 
     def update_op(
@@ -129,7 +139,7 @@ class DynamoTable:
         if condition:
             body["ConditionExpression"] = condition
             body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        body.update(_expr_attrs(names, values))
+        body.update(_expr_attrs(names, values, update, condition))
         return TxOp("Update", body, label)
 
     def delete_op(
@@ -145,7 +155,7 @@ class DynamoTable:
         if condition:
             body["ConditionExpression"] = condition
             body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        body.update(_expr_attrs(names, values))
+        body.update(_expr_attrs(names, values, condition))
         return TxOp("Delete", body, label)
 
     @staticmethod
@@ -199,7 +209,7 @@ class DynamoTable:
         }
         if condition:
             kwargs["ConditionExpression"] = condition
-        kwargs.update(_expr_attrs(names, values))
+        kwargs.update(_expr_attrs(names, values, condition))
         self._call("put_item", **kwargs)
 
     def query(

@@ -126,11 +126,11 @@ class CustomerRepository:
             self._table.update_op(
                 customer_pk(customer.customer_id),
                 self.PROFILE,
-                "SET member = :true, enrolled_at = :now, updated_at = :now, tier = :tier, "
-                "profile = :profile, consents = :consents, "
-                "origin_store_id = if_not_exists(origin_store_id, :store), version = :next"
-                + "".join(f", links.#l{i} = :l{i}" for i in range(len(new_links))),
-                condition="version = :expected AND member = :false AND #status = :active",
+                "SET #member = :true, #enrolled_at = :now, #updated_at = :now, #tier = :tier, "
+                "#profile = :profile, #consents = :consents, "
+                "#origin_store_id = if_not_exists(#origin_store_id, :store), #version = :next"
+                + "".join(f", #links.#l{i} = :l{i}" for i in range(len(new_links))),
+                condition="#version = :expected AND #member = :false AND #status = :active",
                 names={"#status": "status", **{f"#l{i}": link.key for i, link in enumerate(new_links)}},
                 values={
                     ":true": True,
@@ -176,7 +176,7 @@ class CustomerRepository:
             self._table.update_op(
                 customer_pk(from_customer),
                 self.PROFILE,
-                "REMOVE links.#lk SET version = version + :one, updated_at = :now",
+                "REMOVE #links.#lk SET #version = #version + :one, #updated_at = :now",
                 condition="attribute_exists(pk)",
                 names={"#lk": link.key},
                 values={":one": 1, ":now": _iso(now)},
@@ -195,7 +195,7 @@ class CustomerRepository:
             self._table.update_op(
                 customer_pk(customer_id),
                 self.PROFILE,
-                "REMOVE links.#lk SET version = version + :one, updated_at = :now",
+                "REMOVE #links.#lk SET #version = #version + :one, #updated_at = :now",
                 condition="attribute_exists(pk)",
                 names={"#lk": link.key},
                 values={":one": 1, ":now": _iso(now)},
@@ -210,9 +210,9 @@ class CustomerRepository:
             self._table.update_op(
                 customer_pk(customer.customer_id),
                 self.PROFILE,
-                "SET profile = :profile, consents = :consents, member = :member, enrolled_at = :enrolled, "
-                "tier = :tier, updated_at = :now, version = :next",
-                condition="version = :expected AND #status = :active",
+                "SET #profile = :profile, #consents = :consents, #member = :member, #enrolled_at = :enrolled, "
+                "#tier = :tier, #updated_at = :now, #version = :next",
+                condition="#version = :expected AND #status = :active",
                 names={"#status": "status"},
                 values={
                     ":profile": _profile_to_map(customer.profile),
@@ -236,8 +236,8 @@ class CustomerRepository:
         return self._table.update_op(
             customer_pk(customer_id),
             self.PROFILE,
-            "SET version = version + :one, updated_at = :now"
-            + "".join(f", links.#l{i} = :l{i}" for i in range(len(links))),
+            "SET #version = #version + :one, #updated_at = :now"
+            + "".join(f", #links.#l{i} = :l{i}" for i in range(len(links))),
             condition="#status = :active",
             names={"#status": "status", **{f"#l{i}": link.key for i, link in enumerate(links)}},
             values={
@@ -506,7 +506,7 @@ class ApiKeyRepository:
         return [_key_from_item(i) for i in items], next_cursor
 
     def revoke(self, record: ApiKeyRecord, now: datetime) -> None:
-        update = "SET revoked_at = if_not_exists(revoked_at, :now)"
+        update = "SET #revoked_at = if_not_exists(#revoked_at, :now)"
         try:
             self._table.transact(
                 [

@@ -66,6 +66,10 @@ class Customer:
     merged_from: tuple[str, ...] = ()
     version: int = 1
 
+    def __post_init__(self) -> None:
+        # One canonical order, so a profile compares equal however its links were gathered.
+        object.__setattr__(self, "links", tuple(sorted(set(self.links), key=lambda k: (k.type, k.value))))
+
     def with_links(self, *links: Link) -> Customer:
         known = {link.key for link in self.links}
         return replace(self, links=self.links + tuple(link for link in links if link.key not in known))

@@ -1,0 +1,74 @@
+"""Shared fixtures: one DynamoDB Local and one moto server per test worker, a table per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from loyalty.bootstrap import Container
+from loyalty.settings import Settings
+from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment
+from loyalty_local.provision import provision
+from loyalty_local.seed import seed
+
+
+class FixedClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+@pytest.fixture(scope="session")
+def emulators() -> Iterator[tuple[DynamoDBLocal, Moto]]:
+    ddb = DynamoDBLocal().start()
+    moto = Moto().start()
+    os.environ.update(aws_environment(ddb.endpoint, moto.endpoint))
+    yield ddb, moto
+    moto.stop()
+    ddb.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_session(emulators: tuple[DynamoDBLocal, Moto]) -> boto3.session.Session:
+    return boto3.session.Session(region_name=REGION)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 22, 10, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[..., Container]]:
+    """A Container on a fresh, seeded table; the table is dropped after the test."""
+    tables: list[str] = []
+
+    def make(clock: FixedClock | None = None) -> Container:
+        resources = provision(aws_session, table_name=f"test-{uuid.uuid4().hex[:12]}")
+        tables.append(resources.table_name)
+        settings = Settings(table_name=resources.table_name, api_key_pepper_secret=resources.pepper_secret)
+        container = Container(settings, session=aws_session, clock=clock)
+        seed(container)
+        return container
+
+    yield make
+    client = aws_session.client("dynamodb")
+    for name in tables:
+        client.delete_table(TableName=name)
+
+
+@pytest.fixture
+def container(make_container: Callable[..., Container], clock: FixedClock) -> Container:
+    return make_container(clock)
