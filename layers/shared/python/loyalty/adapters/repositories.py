@@ -210,8 +210,8 @@ class CustomerRepository:
             self._table.update_op(
                 customer_pk(customer.customer_id),
                 self.PROFILE,
-                "SET #profile = :profile, #consents = :consents, #member = :member, #enrolled_at = :enrolled, "
-                "#tier = :tier, #updated_at = :now, #version = :next",
+                "SET #profile = :profile, #consents = :consents, #member = :member, "
+                "#enrolled_at = :enrolled, #tier = :tier, #updated_at = :now, #version = :next",
                 condition="#version = :expected AND #status = :active",
                 names={"#status": "status"},
                 values={
