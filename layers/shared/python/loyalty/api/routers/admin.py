@@ -5,6 +5,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
+from loyalty.adapters.repositories import ApiKeyRecord
+from loyalty.api import docs
 from loyalty.api.http import no_content, ok, page
 from loyalty.api.models import (
     ApiKeyCreate,
@@ -16,19 +18,12 @@ from loyalty.api.models import (
     StoreOut,
     StorePut,
 )
-from loyalty.api.problems import PROBLEM_JSON
 from loyalty.bootstrap import container
 from loyalty.domain.errors import StoreNotFound
 from loyalty.domain.programme import Programme
 
-_PROBLEM = {"description": "problem document", "content": {PROBLEM_JSON: {"schema": {"type": "object"}}}}
 
-
-def _model(model: type, description: str) -> dict[str, object]:
-    return {"description": description, "content": {"application/json": {"model": model}}}
-
-
-def _key_out(record) -> ApiKeyOut:  # type: ignore[no-untyped-def]
+def _key_out(record: ApiKeyRecord) -> ApiKeyOut:
     return ApiKeyOut(
         key_id=record.key_id,
         kind=record.kind,
@@ -47,7 +42,7 @@ def make_router() -> Router:
         "/v1/admin/api-keys",
         summary="Issue an API key (the secret is shown once)",
         tags=["admin"],
-        responses={201: _model(ApiKeyIssued, "the new key"), 422: _PROBLEM},
+        responses={201: docs.model(ApiKeyIssued, "the new key"), 422: docs.PROBLEM},
     )
     def create_api_key(body: ApiKeyCreate):
         # Not replayable through Idempotency-Key on purpose: replaying would mean storing the secret.
@@ -66,7 +61,7 @@ def make_router() -> Router:
         "/v1/admin/api-keys/<key_id>",
         summary="Revoke an API key (it stops working within the authorizer cache time)",
         tags=["admin"],
-        responses={204: {"description": "revoked"}, 404: _PROBLEM},
+        responses={204: docs.empty("revoked"), 404: docs.PROBLEM},
     )
     def revoke_api_key(key_id: str):
         container().api_keys.revoke(key_id)
@@ -84,7 +79,7 @@ def make_router() -> Router:
         "/v1/admin/stores/<store_id>",
         summary="A store",
         tags=["admin"],
-        responses={200: _model(StoreOut, "the store"), 404: _PROBLEM},
+        responses={200: docs.model(StoreOut, "the store"), 404: docs.PROBLEM},
     )
     def get_store(store_id: str):
         store = container().stores.find(store_id)
@@ -96,7 +91,11 @@ def make_router() -> Router:
         "/v1/admin/stores/<store_id>",
         summary="Create or replace a store: channel, format and free attributes",
         tags=["admin"],
-        responses={201: _model(StoreOut, "created"), 200: _model(StoreOut, "replaced"), 422: _PROBLEM},
+        responses={
+            201: docs.model(StoreOut, "created"),
+            200: docs.model(StoreOut, "replaced"),
+            422: docs.PROBLEM,
+        },
     )
     def put_store(store_id: StoreId, body: StorePut):
         store, created = container().stores.put(body.to_domain(store_id))

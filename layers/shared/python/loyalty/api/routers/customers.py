@@ -5,23 +5,17 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
+from loyalty.adapters.repositories import StoredResponse
+from loyalty.api import docs
 from loyalty.api.http import idempotency, no_content, ok, principal, reply, stored
 from loyalty.api.models import CustomerCreate, CustomerPatch, CustomerView, LinkAdd
-from loyalty.api.problems import PROBLEM_JSON
 from loyalty.bootstrap import container
 from loyalty.services.customers import CustomerResult, RawLink
 
 TAGS = ["customers"]
 
 
-def _view_response(description: str) -> dict[str, object]:
-    return {"description": description, "content": {"application/json": {"model": CustomerView}}}
-
-
-_PROBLEM = {"description": "problem document", "content": {PROBLEM_JSON: {"schema": {"type": "object"}}}}
-
-
-def _render(result: CustomerResult, created_status: int = 201):  # type: ignore[no-untyped-def]
+def _render(result: CustomerResult, created_status: int = 201) -> StoredResponse:
     view = CustomerView.of(result.customer, container().programme.current())
     return stored(view, created_status if result.created else 200)
 
@@ -35,10 +29,10 @@ def make_router() -> Router:
         summary="Enrol a member or record an identified non-member",
         tags=TAGS,
         responses={
-            201: _view_response("a new customer"),
-            200: _view_response("an existing non-member, now enrolled (history kept)"),
-            409: _PROBLEM,
-            422: _PROBLEM,
+            201: docs.model(CustomerView, "a new customer"),
+            200: docs.model(CustomerView, "an existing non-member, now enrolled (history kept)"),
+            409: docs.PROBLEM,
+            422: docs.PROBLEM,
         },
     )
     def enrol(body: CustomerCreate):
@@ -51,7 +45,7 @@ def make_router() -> Router:
         "/v1/customers",
         summary="Look a customer up by a link (card, email, phone, ext:<system>)",
         tags=TAGS,
-        responses={200: _view_response("the customer"), 404: _PROBLEM, 422: _PROBLEM},
+        responses={200: docs.model(CustomerView, "the customer"), 404: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def lookup(
         link_type: Annotated[str, Query(min_length=1, max_length=40)],
@@ -64,7 +58,7 @@ def make_router() -> Router:
         "/v1/customers/<customer_id>",
         summary="The 360° view of a customer (a merged-away id answers with its survivor)",
         tags=TAGS,
-        responses={200: _view_response("the customer"), 404: _PROBLEM},
+        responses={200: docs.model(CustomerView, "the customer"), 404: docs.PROBLEM},
     )
     def get_customer(customer_id: str):
         customer = container().customers.get(customer_id)
@@ -74,7 +68,11 @@ def make_router() -> Router:
         "/v1/customers/<customer_id>",
         summary="Update profile fields and consents, or enrol (member: true)",
         tags=TAGS,
-        responses={200: _view_response("the updated customer"), 404: _PROBLEM, 422: _PROBLEM},
+        responses={
+            200: docs.model(CustomerView, "the updated customer"),
+            404: docs.PROBLEM,
+            422: docs.PROBLEM,
+        },
     )
     def update_customer(customer_id: str, body: CustomerPatch):
         result = container().customers.update(customer_id, body.to_patch())
@@ -85,11 +83,11 @@ def make_router() -> Router:
         summary="Attach a link; on_conflict decides what happens when another customer has it",
         tags=TAGS,
         responses={
-            201: _view_response("the link was attached (or moved)"),
-            200: _view_response("the customer already had the link"),
-            404: _PROBLEM,
-            409: _PROBLEM,
-            422: _PROBLEM,
+            201: docs.model(CustomerView, "the link was attached (or moved)"),
+            200: docs.model(CustomerView, "the customer already had the link"),
+            404: docs.PROBLEM,
+            409: docs.PROBLEM,
+            422: docs.PROBLEM,
         },
     )
     def add_link(customer_id: str, body: LinkAdd):
@@ -102,7 +100,7 @@ def make_router() -> Router:
         "/v1/customers/<customer_id>/links/<type>/<value>",
         summary="Detach a link",
         tags=TAGS,
-        responses={204: {"description": "detached"}, 404: _PROBLEM},
+        responses={204: docs.empty("detached"), 404: docs.PROBLEM},
     )
     def remove_link(customer_id: str, type: str, value: str):
         container().customers.remove_link(customer_id, type, value)

@@ -1,0 +1,44 @@
+"""Typed pieces of the OpenAPI `responses` that the routers declare."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+from loyalty.api.problems import PROBLEM_JSON
+
+PROBLEM: OpenAPIResponse = {
+    "description": "RFC 9457 problem document",
+    "content": {
+        PROBLEM_JSON: {
+            "schema": {
+                "type": "object",
+                "required": ["type", "title", "status", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                                "msg": {"type": "string"},
+                                "type": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        }
+    },
+}
+
+
+def model(schema: type, description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": schema}}}
+
+
+def empty(description: str) -> OpenAPIResponse:
+    return {"description": description}
