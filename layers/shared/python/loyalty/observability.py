@@ -11,6 +11,7 @@ import warnings
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 # Most requests record no business metric; an empty flush is normal, not worth a warning per call.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -25,3 +26,8 @@ def tracer() -> Any | None:
     from aws_lambda_powertools import Tracer
 
     return Tracer()
+
+
+def count(name: str, value: int = 1) -> None:
+    """A business metric (embedded metric format, flushed at the end of the invocation)."""
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

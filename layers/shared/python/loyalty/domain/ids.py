@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from ulid import ULID
@@ -27,3 +28,11 @@ def new_card_number() -> str:
 
 def is_valid_card_number(number: str) -> bool:
     return len(number) == 13 and number.isdigit() and ean13_check_digit(number[:12]) == number[12]
+
+
+_OPAQUE_ID = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
+
+
+def is_plausible_id(value: str) -> bool:
+    """Ids we generated are ULIDs; anything far from that shape cannot name a record."""
+    return bool(_OPAQUE_ID.match(value))

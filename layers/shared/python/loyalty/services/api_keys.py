@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from loyalty.adapters.repositories import ApiKeyRecord, ApiKeyRepository
 from loyalty.domain.access import KeyKind, Principal, generate_api_key_secret, hash_api_key
 from loyalty.domain.errors import ApiKeyNotFound, StoreNotFound, Unauthenticated, ValidationFailed
-from loyalty.domain.ids import new_id
+from loyalty.domain.ids import is_plausible_id, new_id
 from loyalty.services.config import StoreService
 from loyalty.services.ports import Clock
 
@@ -73,7 +73,7 @@ class ApiKeyService:
         return self._repo.list(limit, cursor)
 
     def revoke(self, key_id: str) -> None:
-        record = self._repo.get(key_id)
+        record = self._repo.get(key_id) if is_plausible_id(key_id) else None
         if record is None:
             raise ApiKeyNotFound(f"API key {key_id} does not exist")
         self._repo.revoke(record, self._clock.now())

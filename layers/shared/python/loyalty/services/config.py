@@ -12,6 +12,7 @@ from typing import Any
 
 from loyalty.adapters.repositories import ProgrammeRepository, StoreRepository
 from loyalty.domain.errors import StoreNotFound
+from loyalty.domain.ids import is_plausible_id
 from loyalty.domain.programme import Programme, default_programme
 from loyalty.domain.stores import Store
 from loyalty.services.ports import Clock
@@ -20,6 +21,8 @@ CACHE_SECONDS = 60.0
 
 
 class _TtlCache:
+    MAX_ENTRIES = 2048  # misses are cached too, so unknown ids must not grow it without bound
+
     def __init__(self, ttl: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl
         self._monotonic = monotonic
@@ -31,6 +34,8 @@ class _TtlCache:
         if hit and now - hit[0] < self._ttl:
             return hit[1]
         value = load()
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
         self._entries[key] = (now, value)
         return value
 
@@ -45,6 +50,8 @@ class StoreService:
         self._cache = _TtlCache(ttl)
 
     def find(self, store_id: str) -> Store | None:
+        if not is_plausible_id(store_id):
+            return None
         store: Store | None = self._cache.get(store_id, lambda: self._repo.get(store_id))
         return store
 

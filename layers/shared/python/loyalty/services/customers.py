@@ -37,7 +37,7 @@ from loyalty.domain.errors import (
     StoreNotFound,
     ValidationFailed,
 )
-from loyalty.domain.ids import new_card_number, new_id
+from loyalty.domain.ids import is_plausible_id, new_card_number, new_id
 from loyalty.domain.links import Link
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.ports import Clock, IdempotencyRequest, idempotency_ops
@@ -103,6 +103,8 @@ class CustomerService:
 
     # ---- reads ----------------------------------------------------------------------------
     def get(self, customer_id: str) -> Customer:
+        if not is_plausible_id(customer_id):
+            raise CustomerNotFound(f"customer {customer_id[:64]} does not exist")
         customer = self._customers.get(customer_id)
         seen = {customer_id}
         # A merged profile answers with its survivor, so ids cached in tills keep working.

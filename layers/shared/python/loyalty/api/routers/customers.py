@@ -10,6 +10,7 @@ from loyalty.api import docs
 from loyalty.api.http import idempotency, no_content, ok, principal, reply, stored
 from loyalty.api.models import CustomerCreate, CustomerPatch, CustomerView, LinkAdd
 from loyalty.bootstrap import container
+from loyalty.observability import count
 from loyalty.services.customers import CustomerResult, RawLink
 
 TAGS = ["customers"]
@@ -39,6 +40,8 @@ def make_router() -> Router:
         result = container().customers.enrol(
             body.to_command(), principal(router), idempotency(router, _render)
         )
+        if result.created or body.member:
+            count("CustomersEnrolled" if body.member else "NonMembersIdentified")
         return reply(_render(result))
 
     @router.get(
