@@ -1,0 +1,212 @@
+"""One Lambda function per FunctionDef in the route table, plus the authorizer, over two layers.
+
+Every function gets the same runtime, architecture, environment and logging; what differs is
+taken from its FunctionDef (memory, timeout, description) and from NEEDS, the one place that says
+which data each function may touch. A function missing from NEEDS fails the synth, so a new
+function never silently inherits permissions.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from loyalty.api.routes import AUTHORIZER, FUNCTIONS, FunctionDef
+from loyalty_infra.config import (
+    ASSET_EXCLUDES,
+    DEPS_LAYER_DIR,
+    FUNCTIONS_DIR,
+    SHARED_LAYER_DIR,
+    DeploySettings,
+)
+from loyalty_infra.data import DataTable
+from loyalty_infra.events import DomainEventBus
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+HANDLER = "handler.handler"
+METRICS_NAMESPACE = "Loyalty"
+
+# What the code calls (see loyalty.adapters.dynamo): TransactWriteItems is authorised per item as
+# Put/Update/Delete/ConditionCheck. No Scan, no BatchWriteItem, no table-management actions.
+TABLE_READ_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+)
+TABLE_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+
+
+class TableAccess(enum.Enum):
+    NONE = "none"
+    READ = "read"
+    READ_WRITE = "read-write"
+
+
+@dataclass(frozen=True)
+class Needs:
+    table: TableAccess = TableAccess.NONE
+    pepper: bool = False  # reads the API-key pepper secret (it hashes keys)
+
+
+NEEDS: Mapping[str, Needs] = {
+    "health": Needs(),
+    "customers": Needs(table=TableAccess.READ_WRITE),
+    "admin": Needs(table=TableAccess.READ_WRITE, pepper=True),
+    AUTHORIZER.name: Needs(table=TableAccess.READ, pepper=True),
+}
+
+
+def construct_name(function_name: str) -> str:
+    return "".join(part.capitalize() for part in function_name.replace("_", "-").split("-"))
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: DeploySettings,
+        data: DataTable,
+        bus: DomainEventBus,
+        pepper: secretsmanager.ISecret,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._settings = settings
+        self._data = data
+        self._pepper = pepper
+        names = {f.name for f in (*FUNCTIONS, AUTHORIZER)}
+        if names != set(NEEDS):
+            raise ValueError(
+                f"NEEDS and the route table's functions differ: missing {sorted(names - set(NEEDS))}, "
+                f"stale {sorted(set(NEEDS) - names)}"
+            )
+        if not (DEPS_LAYER_DIR / "python").is_dir():
+            raise FileNotFoundError(
+                f"{DEPS_LAYER_DIR / 'python'} is missing: run `make deps-layer` before synthesising"
+            )
+        self.layers: list[lambda_.ILayerVersion] = [
+            lambda_.LayerVersion(
+                self,
+                "SharedLayer",
+                code=lambda_.Code.from_asset(str(SHARED_LAYER_DIR), exclude=list(ASSET_EXCLUDES)),
+                compatible_runtimes=[RUNTIME],
+                compatible_architectures=[ARCHITECTURE],
+                description="loyalty: the platform's shared code",
+            ),
+            lambda_.LayerVersion(
+                self,
+                "DepsLayer",
+                code=lambda_.Code.from_asset(str(DEPS_LAYER_DIR), exclude=list(ASSET_EXCLUDES)),
+                compatible_runtimes=[RUNTIME],
+                compatible_architectures=[ARCHITECTURE],
+                description="Third-party dependencies (powertools, pydantic, ...) built for arm64",
+            ),
+        ]
+        self.environment = {
+            "TABLE_NAME": data.table.table_name,
+            "EVENT_BUS_NAME": bus.bus.event_bus_name,
+            # The secret's ARN: functions fetch the value at run time with their own grant.
+            "API_KEY_PEPPER_SECRET": pepper.secret_arn,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "TRACING_ENABLED": "true" if settings.tracing else "false",
+        }
+        self.by_name: dict[str, lambda_.Function] = {f.name: self._function(f) for f in FUNCTIONS}
+        self.authorizer = self._function(AUTHORIZER)
+
+    def _function(self, definition: FunctionDef) -> lambda_.Function:
+        name = construct_name(definition.name)
+        code_dir = FUNCTIONS_DIR / definition.name
+        if not (code_dir / "handler.py").is_file():
+            raise FileNotFoundError(f"{code_dir / 'handler.py'} is missing for function {definition.name!r}")
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=self._settings.log_retention)
+        # A role per function, writing only to its own log group: no AWSLambdaBasicExecutionRole.
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"loyalty {definition.name} function",
+        )
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            self,
+            name,
+            description=definition.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(code_dir), exclude=list(ASSET_EXCLUDES)),
+            layers=self.layers,
+            memory_size=definition.memory_mb,
+            timeout=Duration.seconds(definition.timeout_s),
+            environment={**self.environment, "POWERTOOLS_SERVICE_NAME": definition.name},
+            log_group=log_group,
+            role=role,
+            tracing=lambda_.Tracing.ACTIVE if self._settings.tracing else lambda_.Tracing.DISABLED,
+        )
+        self._grant(role, NEEDS[definition.name])
+        Validations.of(function).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-L1",
+                reason=(
+                    "python3.13 is pinned on purpose: the dependency layer is built from cp313 arm64 "
+                    "binary wheels (Makefile LAMBDA_PYTHON=3.13) and must match the runtime exactly; "
+                    "moving to a newer Python is a deliberate change of both together."
+                ),
+            )
+        )
+        if self._settings.tracing:
+            Validations.of(role.node.find_child("DefaultPolicy")).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-IAM5[Resource::*]",
+                    reason=(
+                        "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not "
+                        "support resource-level permissions, so AWS requires Resource '*'."
+                    ),
+                )
+            )
+        return function
+
+    def _grant(self, role: iam.Role, needs: Needs) -> None:
+        table = self._data.table
+        if needs.table is not TableAccess.NONE:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadData",
+                    actions=list(TABLE_READ_ACTIONS),
+                    resources=[table.table_arn, *self._data.index_arns()],
+                )
+            )
+        if needs.table is TableAccess.READ_WRITE:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="WriteData", actions=list(TABLE_WRITE_ACTIONS), resources=[table.table_arn]
+                )
+            )
+        key = self._data.key
+        if key is not None and needs.table is TableAccess.READ:
+            key.grant_decrypt(role)
+        elif key is not None and needs.table is TableAccess.READ_WRITE:
+            key.grant_encrypt_decrypt(role)
+            for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+                Validations.of(role.node.find_child("DefaultPolicy")).acknowledge(
+                    Acknowledgment(
+                        id=f"AwsSolutions-IAM5[Action::{action}]",
+                        reason=(
+                            "Writes to a table encrypted with the customer-managed key need KMS data-key "
+                            "generation and re-encryption; the grant names only that one key."
+                        ),
+                    )
+                )
+        if needs.pepper:
+            self._pepper.grant_read(role)

@@ -1,0 +1,66 @@
+"""The stack: wires the constructs together and says nothing about how each is built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import App, CfnOutput, Stack, Tags, Validations
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
+
+from loyalty_infra.api import Api
+from loyalty_infra.config import DeploySettings
+from loyalty_infra.data import DataTable
+from loyalty_infra.events import DomainEventBus
+from loyalty_infra.functions import Functions
+from loyalty_infra.secrets import ApiKeyPepper
+
+
+class LoyaltyStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: DeploySettings, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        Tags.of(self).add("project", "loyalty")
+        Tags.of(self).add("stage", settings.stage)
+
+        self.data = DataTable(self, "Data", customer_managed_key=settings.table_cmk)
+        self.events = DomainEventBus(self, "Events")
+        self.pepper = ApiKeyPepper(self, "ApiKeyPepper")
+        self.functions = Functions(
+            self, "Functions", settings=settings, data=self.data, bus=self.events, pepper=self.pepper.secret
+        )
+        self.api = Api(
+            self,
+            "Api",
+            settings=settings,
+            functions=self.functions.by_name,
+            authorizer_function=self.functions.authorizer,
+        )
+
+        CfnOutput(
+            self, "ApiUrl", value=self.api.rest_api.url, description="Base URL of the loyalty API stage"
+        )
+        CfnOutput(self, "TableName", value=self.data.table.table_name, description="The data table")
+        CfnOutput(self, "EventBusName", value=self.events.bus.event_bus_name, description="Domain events bus")
+        CfnOutput(
+            self, "ApiKeyPepperSecretArn", value=self.pepper.secret.secret_arn, description="Pepper secret"
+        )
+
+
+def stack_id(stage: str) -> str:
+    return f"Loyalty-{stage}"
+
+
+def build(app: App) -> LoyaltyStack:
+    """The one stack of a stage, with cdk-nag's AWS Solutions checks run on every synth."""
+    settings = DeploySettings.from_context(app.node)
+    stack = LoyaltyStack(
+        app,
+        stack_id(settings.stage),
+        settings=settings,
+        description=f"Loyalty platform ({settings.stage}): API, functions, data table, event bus",
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stack
