@@ -24,7 +24,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from loyalty.api.authorizer import AUTHORIZER_CACHE_SECONDS
-from loyalty.api.problems import PROBLEM_JSON, problem_body
+from loyalty.api.gateway_responses import gateway_response
+from loyalty.api.problems import PROBLEM_JSON
 from loyalty.api.routes import AUTHORIZER, ROUTES, Route
 from loyalty.domain.access import Access
 
@@ -126,9 +127,12 @@ class GatewayResponse:
     body: bytes
 
 
-def problem(status: int, slug: str, title: str, detail: str) -> GatewayResponse:
-    body = json.dumps(problem_body(status, slug, title, detail)).encode()
-    return GatewayResponse(status, {"Content-Type": PROBLEM_JSON}, body)
+def gateway_answer(response_type: str) -> GatewayResponse:
+    """What API Gateway itself answers (the same definitions CDK deploys as gateway responses)."""
+    definition = gateway_response(response_type)
+    return GatewayResponse(
+        definition.status, {"Content-Type": PROBLEM_JSON}, json.dumps(definition.body()).encode()
+    )
 
 
 class LocalGateway:
@@ -168,7 +172,7 @@ class LocalGateway:
             return GatewayResponse(200, {"Content-Type": "text/html"}, SWAGGER_HTML.encode())
         matched = self._match(method, split.path)
         if matched is None:
-            return problem(404, "not-found", "Not found", f"no route {method} {path}")
+            return gateway_answer("MISSING_AUTHENTICATION_TOKEN")
         route, path_params = matched
         event = self._event(route, method, path, split.query, headers, body, path_params, source_ip)
         if route.access is not Access.PUBLIC:
@@ -178,8 +182,8 @@ class LocalGateway:
         pool = self._pool(route.function)
         try:
             result = pool.invoke(event)
-        except Exception:  # a function crash is API Gateway's 502, never a stack trace
-            return problem(502, "bad-gateway", "Bad gateway", "the function failed")
+        except Exception:  # a function crash is an integration failure, never a stack trace
+            return gateway_answer("INTEGRATION_FAILURE")
         return self._response(result)
 
     def _match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
@@ -211,12 +215,10 @@ class LocalGateway:
         try:
             verdict = self._authorizer.invoke(auth_event)
         except Exception as exc:
-            if str(exc) == "Unauthorized":
-                return problem(401, "unauthenticated", "Unauthorized", "unknown or revoked API key")
-            return problem(500, "authorizer-failure", "Authorizer failure", "the key check failed; retry")
+            return gateway_answer("UNAUTHORIZED" if str(exc) == "Unauthorized" else "AUTHORIZER_FAILURE")
         statements = verdict.get("policyDocument", {}).get("Statement", [])
         if not any(s.get("Effect") == "Allow" for s in statements):
-            return problem(403, "forbidden", "Forbidden", "this key may not call this route")
+            return gateway_answer("ACCESS_DENIED")
         context = {**verdict.get("context", {}), "principalId": verdict.get("principalId")}
         self._auth_cache[key] = (time.monotonic(), context)
         event["requestContext"]["authorizer"] = dict(context)
