@@ -31,7 +31,12 @@ TABLE = TableDef(
     local_name="loyalty-data",
     partition_key="pk",
     sort_key="sk",
-    indexes=(IndexDef("gsi1", "gsi1pk", "gsi1sk"),),
+    indexes=(
+        # gsi1: a customer's history (transactions newest first), stores, lists
+        IndexDef("gsi1", "gsi1pk", "gsi1sk"),
+        # gsi2: sparse, what falls due on a day (lots maturing, reaching the tier horizon, expiring)
+        IndexDef("gsi2", "gsi2pk", "gsi2sk"),
+    ),
     ttl_attribute="expires_at",
 )
 

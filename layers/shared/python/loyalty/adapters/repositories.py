@@ -108,13 +108,17 @@ class CustomerRepository:
         return {str(i["customer_id"]): LinkOwner(str(i["customer_id"]), bool(i.get("member"))) for i in items}
 
     # ---- writes ---------------------------------------------------------------------------
-    def create(self, customer: Customer, extra: Sequence[TxOp] = ()) -> None:
-        ops = [
-            self._table.put_op(customer_to_item(customer), "attribute_not_exists(pk)", label="customer"),
+    def create(
+        self, customer: Customer, extra: Sequence[TxOp] = (), outbox: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        self._run([*self.create_ops(customer, outbox), *extra], customer.customer_id)
+
+    def create_ops(self, customer: Customer, outbox: Sequence[dict[str, Any]] = ()) -> list[TxOp]:
+        item = customer_to_item(customer) | {"outbox": list(outbox) or None}
+        return [
+            self._table.put_op(item, "attribute_not_exists(pk)", label="customer"),
             *self._link_puts(customer.customer_id, customer.links, customer.created_at),
-            *extra,
         ]
-        self._run(ops, customer.customer_id)
 
     def enrol_existing(
         self, customer: Customer, new_links: Sequence[Link], expected_version: int, extra: Sequence[TxOp] = ()
@@ -349,6 +353,8 @@ def customer_to_item(c: Customer) -> Item:
         "merged_into": c.merged_into,
         "merged_from": list(c.merged_from) or None,
         "version": c.version,
+        "earned_by_month": dict(c.earned_by_month),
+        "ledger_seq": c.ledger_seq,
     }
 
 
@@ -393,6 +399,8 @@ def customer_from_item(item: Item) -> Customer:
         merged_into=item.get("merged_into"),
         merged_from=tuple(item.get("merged_from") or ()),
         version=int(item.get("version", 1)),
+        earned_by_month={k: int(v) for k, v in (item.get("earned_by_month") or {}).items()},
+        ledger_seq=int(item.get("ledger_seq", 0)),
     )
 
 

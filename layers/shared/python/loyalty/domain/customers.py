@@ -65,6 +65,8 @@ class Customer:
     merged_into: str | None = None
     merged_from: tuple[str, ...] = ()
     version: int = 1
+    earned_by_month: dict[str, int] = field(default_factory=dict)  # tier progress, by YYYY-MM
+    ledger_seq: int = 0  # number of the last ledger entry
 
     def __post_init__(self) -> None:
         # One canonical order, so a profile compares equal however its links were gathered.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Tier(BaseModel):
@@ -12,6 +14,41 @@ class Tier(BaseModel):
     name: str = Field(min_length=1, max_length=32)
     threshold: int = Field(ge=0, description="points earned in the rolling window to reach the tier")
     multiplier: Decimal = Field(ge=0, le=10, decimal_places=2)
+
+
+class RuleWhere(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channels: list[str] = Field(default_factory=list, description="pos, online, app")
+    stores: list[str] = Field(default_factory=list)
+    store_formats: list[str] = Field(default_factory=list)
+    store_attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class EarnRule(BaseModel):
+    """An extra way to earn: a multiplier on matching lines and/or flat bonus points per sale.
+
+    When several rules match a line, the highest multiplier applies (they do not compound);
+    bonus points of every matching rule add up.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    rule_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str = Field(min_length=1, max_length=200)
+    where: RuleWhere = Field(default_factory=RuleWhere)
+    skus: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    multiplier: Decimal = Field(default=Decimal(1), ge=1, le=100, decimal_places=2)
+    bonus_points: int = Field(default=0, ge=0, le=1_000_000)
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    @model_validator(mode="after")
+    def _does_something(self) -> EarnRule:
+        if self.multiplier == 1 and self.bonus_points == 0:
+            raise ValueError("an earn rule needs a multiplier above 1 or bonus points")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
 
 
 class Programme(BaseModel):
@@ -24,6 +61,7 @@ class Programme(BaseModel):
     expiry_months: int = Field(default=24, ge=1, le=120)
     retro_credit_days: int = Field(default=30, ge=0, le=365)
     default_phone_region: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
+    earn_rules: list[EarnRule] = Field(default_factory=list, max_length=200)
 
     @field_validator("tiers")
     @classmethod
@@ -36,6 +74,16 @@ class Programme(BaseModel):
         if len({t.name for t in tiers}) != len(tiers):
             raise ValueError("tier names must be unique")
         return tiers
+
+    @field_validator("earn_rules")
+    @classmethod
+    def _unique_rule_ids(cls, rules: list[EarnRule]) -> list[EarnRule]:
+        if len({r.rule_id for r in rules}) != len(rules):
+            raise ValueError("earn rule ids must be unique")
+        return rules
+
+    def tier_named(self, name: str | None) -> Tier:
+        return next((t for t in self.tiers if t.name == name), self.tiers[0])
 
     @property
     def base_tier(self) -> str:
