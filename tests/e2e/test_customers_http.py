@@ -235,7 +235,9 @@ class TestBadInput:
     def test_absurd_ids_are_not_found_not_errors(self, api: Api) -> None:
         assert_problem(api.call("GET", "/v1/customers/" + "x" * 3000), 404, "customer-not-found")
         assert_problem(api.call("GET", "/v1/admin/stores/" + "s" * 3000, ADMIN_KEY), 404, "store-not-found")
-        assert_problem(api.call("DELETE", "/v1/admin/api-keys/" + "k" * 3000, ADMIN_KEY), 404, "api-key-not-found")
+        assert_problem(
+            api.call("DELETE", "/v1/admin/api-keys/" + "k" * 3000, ADMIN_KEY), 404, "api-key-not-found"
+        )
         long_link = {"link_type": "ext:crm", "link_value": "v" * 254}
         assert_problem(api.call("GET", "/v1/customers", params=long_link), 404, "customer-not-found")
 

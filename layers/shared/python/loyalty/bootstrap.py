@@ -21,10 +21,13 @@ from loyalty.adapters.repositories import (
     StoreRepository,
 )
 from loyalty.adapters.secrets import SecretValue
+from loyalty.adapters.transactions import TransactionRepository
 from loyalty.services.api_keys import ApiKeyService
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.customers import CustomerService
 from loyalty.services.ports import Clock, SystemClock
+from loyalty.services.sweeper import PointsSweeper
+from loyalty.services.transactions import TransactionService
 from loyalty.settings import Settings
 
 # Fail fast inside the API Gateway 29 s budget; the standard retry mode handles throttling.
@@ -74,6 +77,27 @@ class Container:
     def customers(self) -> CustomerService:
         return CustomerService(
             CustomerRepository(self.table), self.stores, self.programme, self.idempotency, self.clock
+        )
+
+    @cached_property
+    def transactions(self) -> TransactionService:
+        from loyalty.api.models import render_receipt
+
+        return TransactionService(
+            TransactionRepository(self.table),
+            CustomerRepository(self.table),
+            self.stores,
+            self.programme,
+            self.idempotency,
+            self.clock,
+            render=render_receipt,
+            resolve_customer=self.customers.get,
+        )
+
+    @cached_property
+    def sweeper(self) -> PointsSweeper:
+        return PointsSweeper(
+            TransactionRepository(self.table), CustomerRepository(self.table), self.programme, self.clock
         )
 
     @cached_property

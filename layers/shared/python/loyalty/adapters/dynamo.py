@@ -99,7 +99,8 @@ def _expr_attrs(
     if all_names:
         out["ExpressionAttributeNames"] = all_names
     if values:
-        out["ExpressionAttributeValues"] = serialize(values)
+        # Unlike item attributes (where None means "leave it out"), a None value sets NULL.
+        out["ExpressionAttributeValues"] = {k: _serializer.serialize(v) for k, v in values.items()}
     return out
 
 
@@ -223,7 +224,7 @@ class DynamoTable:
         newest_first: bool = False,
         consistent: bool = False,
     ) -> tuple[list[Item], str | None]:
-        pk_name, sk_name = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
+        pk_name, sk_name = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
         condition = "#pk = :pk"
         values: dict[str, Any] = {":pk": pk}
         names = {"#pk": pk_name}

@@ -7,14 +7,32 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from loyalty.domain.access import KeyKind
 from loyalty.domain.customers import Consents, Customer, Profile
+from loyalty.domain.ledger import LedgerEntry, TransactionRecord
 from loyalty.domain.links import Link
 from loyalty.domain.programme import Programme
+from loyalty.domain.sales import Line, OrderStatus, SaleType
 from loyalty.domain.stores import Channel, Store
 from loyalty.services.customers import EnrolCommand, OnConflict, ProfilePatch, RawLink
+from loyalty.services.transactions import (
+    CustomerRef,
+    Receipt,
+    RecordCommand,
+    TierProgress,
+    effective_tier,
+    tier_progress,
+)
 
 StoreId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -168,6 +186,22 @@ def _link_order(link: Link) -> tuple[str, str]:
     return link.type, link.value
 
 
+class TierProgressOut(BaseModel):
+    points_in_window: int = Field(description="points earned in the programme's rolling window")
+    next_tier: str | None
+    points_to_next_tier: int | None
+
+    @classmethod
+    def of(cls, progress: TierProgress | None) -> TierProgressOut | None:
+        if progress is None:
+            return None
+        return cls(
+            points_in_window=progress.points_in_window,
+            next_tier=progress.next_tier,
+            points_to_next_tier=progress.points_to_next_tier,
+        )
+
+
 class CustomerView(BaseModel):
     """The 360° view of one customer."""
 
@@ -179,6 +213,7 @@ class CustomerView(BaseModel):
     links: list[LinkOut]
     card: str | None = Field(description="the loyalty card barcode, when the customer has one")
     tier: str | None
+    tier_progress: TierProgressOut | None
     points: PointsOut
     accounts: list[dict[str, Any]]
     stats: StatsOut
@@ -189,7 +224,9 @@ class CustomerView(BaseModel):
     merged_from: list[str] | None = None
 
     @classmethod
-    def of(cls, c: Customer, programme: Programme, requested_id: str | None = None) -> CustomerView:
+    def of(
+        cls, c: Customer, programme: Programme, now: datetime, requested_id: str | None = None
+    ) -> CustomerView:
         merged_from = None
         if requested_id and requested_id != c.customer_id:
             merged_from = [requested_id]
@@ -206,7 +243,8 @@ class CustomerView(BaseModel):
             consents=ConsentsOut(email=c.consents.email, sms=c.consents.sms, mail=c.consents.mail),
             links=[LinkOut(type=link.type, value=link.value) for link in sorted(c.links, key=_link_order)],
             card=c.card.value if c.card else None,
-            tier=c.tier,
+            tier=effective_tier(c, programme, now),
+            tier_progress=TierProgressOut.of(tier_progress(c, programme, now)),
             points=PointsOut(
                 available=c.points.available, pending=c.points.pending, lifetime=c.points.lifetime
             ),
@@ -291,3 +329,244 @@ class StoreList(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
+
+
+# ---- transactions --------------------------------------------------------------------------
+
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("10000000"), decimal_places=2, examples=["12.50"])]
+Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("100000"), decimal_places=3, examples=["1"])]
+CallerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
+
+
+class LinkRefIn(Strict):
+    type: str = Field(min_length=1, max_length=40)
+    value: str = Field(min_length=1, max_length=254)
+
+
+class CustomerRefIn(Strict):
+    """Who bought: by platform id, or by a link (card, email ...); leave `customer` out when anonymous."""
+
+    customer_id: str | None = Field(default=None, max_length=64)
+    link: LinkRefIn | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CustomerRefIn:
+        if (self.customer_id is None) == (self.link is None):
+            raise ValueError("give either customer_id or link")
+        return self
+
+    def to_ref(self) -> CustomerRef:
+        if self.link is not None:
+            return CustomerRef(link_type=self.link.type, link_value=self.link.value)
+        return CustomerRef(customer_id=self.customer_id)
+
+
+class LineIn(Strict):
+    line_id: str = Field(min_length=1, max_length=64)
+    sku: str = Field(min_length=1, max_length=64)
+    category: str | None = Field(default=None, min_length=1, max_length=64)
+    quantity: Quantity
+    unit_price: Money
+    discount: Money = Decimal("0")
+
+    @model_validator(mode="after")
+    def _discount_within_price(self) -> LineIn:
+        if self.discount > self.quantity * self.unit_price:
+            raise ValueError("discount is larger than quantity x unit_price")
+        return self
+
+    def to_domain(self) -> Line:
+        return Line(self.line_id, self.sku, self.category, self.quantity, self.unit_price, self.discount)
+
+
+class TransactionIn(Strict):
+    transaction_id: CallerId = Field(description="the till's or shop's own id; unique per store, for ever")
+    type: SaleType
+    store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
+    occurred_at: AwareDatetime
+    customer: CustomerRefIn | None = None
+    lines: list[LineIn] = Field(min_length=1, max_length=500)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    total: Money = Field(description="sum of (quantity x unit_price - discount)")
+    coupons: list[str] = Field(default_factory=list, max_length=20)
+    original_transaction_id: CallerId | None = Field(default=None, description="the sale a return refers to")
+    original_store_id: StoreId | None = Field(
+        default=None, description="where that sale happened; default: here"
+    )
+    order_status: OrderStatus | None = Field(default=None, description="online orders; default placed")
+
+    @field_validator("lines")
+    @classmethod
+    def _unique_line_ids(cls, lines: list[LineIn]) -> list[LineIn]:
+        seen: set[str] = set()
+        for line in lines:
+            if line.line_id in seen:
+                raise ValueError(f"line_id {line.line_id!r} appears twice")
+            seen.add(line.line_id)
+        return lines
+
+    def to_command(self, fingerprint: str) -> RecordCommand:
+        return RecordCommand(
+            transaction_id=self.transaction_id,
+            type=self.type,
+            store_id=self.store_id,
+            occurred_at=self.occurred_at.astimezone(UTC),
+            customer=self.customer.to_ref() if self.customer else None,
+            lines=[line.to_domain() for line in self.lines],
+            currency=self.currency,
+            total=self.total,
+            fingerprint=fingerprint,
+            coupons=list(self.coupons),
+            original_transaction_id=self.original_transaction_id,
+            original_store_id=self.original_store_id,
+            order_status=self.order_status,
+        )
+
+
+class ReceiptOut(BaseModel):
+    transaction_id: str
+    store_id: str
+    type: SaleType
+    customer_id: str | None
+    member: bool
+    points_earned: int = Field(description="negative on a return")
+    points_balance: int | None = Field(description="available + pending after this transaction (members)")
+    tier: str | None
+    tier_changed: bool
+    offers_applied: list[dict[str, Any]] = Field(default_factory=list)
+    coupons_redeemed: list[str] = Field(default_factory=list)
+    points_if_member: int = Field(description="what a non-member would have earned as a member")
+    total: str
+    currency: str
+    order_status: OrderStatus | None
+
+    @classmethod
+    def of(cls, r: Receipt) -> ReceiptOut:
+        return cls(
+            transaction_id=r.transaction_id,
+            store_id=r.store_id,
+            type=r.type,
+            customer_id=r.customer_id,
+            member=r.member,
+            points_earned=r.points_earned,
+            points_balance=r.points_balance,
+            tier=r.tier,
+            tier_changed=r.tier_changed,
+            points_if_member=r.points_if_member,
+            total=money(r.total),
+            currency=r.currency,
+            order_status=r.order_status,
+        )
+
+
+def render_receipt(receipt: Receipt) -> str:
+    return ReceiptOut.of(receipt).model_dump_json()
+
+
+class LineOut(BaseModel):
+    line_id: str
+    sku: str
+    category: str | None
+    quantity: str
+    unit_price: str
+    discount: str
+    amount: str
+    points: int
+    returned_quantity: str
+
+
+class TransactionOut(BaseModel):
+    transaction_id: str
+    store_id: str
+    channel: str
+    type: SaleType
+    occurred_at: datetime
+    recorded_at: datetime
+    customer_id: str | None
+    member: bool
+    currency: str
+    total: str
+    lines: list[LineOut]
+    points_earned: int
+    points_reversed: int
+    order_status: OrderStatus | None
+    original_store_id: str | None
+    original_transaction_id: str | None
+
+    @classmethod
+    def of(cls, r: TransactionRecord) -> TransactionOut:
+        return cls(
+            transaction_id=r.transaction_id,
+            store_id=r.store_id,
+            channel=r.channel,
+            type=r.type,
+            occurred_at=r.occurred_at,
+            recorded_at=r.recorded_at,
+            customer_id=r.customer_id,
+            member=r.member,
+            currency=r.currency,
+            total=money(r.total),
+            lines=[
+                LineOut(
+                    line_id=rl.line.line_id,
+                    sku=rl.line.sku,
+                    category=rl.line.category,
+                    quantity=str(rl.line.quantity.normalize()),
+                    unit_price=money(rl.line.unit_price),
+                    discount=money(rl.line.discount),
+                    amount=money(rl.line.amount),
+                    points=rl.points,
+                    returned_quantity=str(rl.returned_quantity.normalize()),
+                )
+                for rl in r.lines
+            ],
+            points_earned=r.points_earned,
+            points_reversed=r.points_reversed,
+            order_status=r.order_status,
+            original_store_id=r.original_store_id,
+            original_transaction_id=r.original_transaction_id,
+        )
+
+
+class TransactionList(BaseModel):
+    items: list[TransactionOut]
+    next_cursor: str | None
+
+
+class LedgerEntryOut(BaseModel):
+    entry_id: str
+    at: datetime
+    points: int = Field(description="signed")
+    reason: str
+    balance_after: int
+    transaction_id: str | None
+    store_id: str | None
+    redemption_id: str | None
+    remaining: int | None = Field(description="for an earn: what is left of the lot")
+    pending_until: datetime | None
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, e: LedgerEntry) -> LedgerEntryOut:
+        return cls(
+            entry_id=e.entry_id,
+            at=e.at,
+            points=e.points,
+            reason=e.reason.value,
+            balance_after=e.balance_after,
+            transaction_id=e.transaction_id,
+            store_id=e.store_id,
+            redemption_id=e.redemption_id,
+            remaining=e.remaining,
+            pending_until=e.pending_until,
+            expires_at=e.expires_at,
+        )
+
+
+class LedgerList(BaseModel):
+    items: list[LedgerEntryOut]
+    next_cursor: str | None
+
+
+class OrderStatusPatch(Strict):
+    order_status: OrderStatus

@@ -31,6 +31,7 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     FunctionDef("health", "Liveness and version", memory_mb=256, timeout_s=3),
     FunctionDef("customers", "Enrolment, lookup, profiles and identity links"),
     FunctionDef("admin", "API keys, stores and the programme"),
+    FunctionDef("transactions", "Sales, returns, order status, history and the points ledger"),
 )
 
 AUTHORIZER = FunctionDef("authorizer", "Checks hashed API keys for API Gateway", memory_mb=256, timeout_s=3)
@@ -43,6 +44,11 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/v1/customers/{customer_id}", "customers", Access.CLIENT),
     Route("POST", "/v1/customers/{customer_id}/links", "customers", Access.CLIENT),
     Route("DELETE", "/v1/customers/{customer_id}/links/{type}/{value}", "customers", Access.CLIENT),
+    Route("POST", "/v1/transactions", "transactions", Access.CLIENT),
+    Route("GET", "/v1/transactions/{store_id}/{transaction_id}", "transactions", Access.CLIENT),
+    Route("PATCH", "/v1/transactions/{store_id}/{transaction_id}", "transactions", Access.CLIENT),
+    Route("GET", "/v1/customers/{customer_id}/transactions", "transactions", Access.CLIENT),
+    Route("GET", "/v1/customers/{customer_id}/ledger", "transactions", Access.CLIENT),
     Route("POST", "/v1/admin/api-keys", "admin", Access.ADMIN),
     Route("GET", "/v1/admin/api-keys", "admin", Access.ADMIN),
     Route("DELETE", "/v1/admin/api-keys/{key_id}", "admin", Access.ADMIN),

@@ -90,8 +90,9 @@ class Programme(BaseModel):
         return self.tiers[0].name
 
     def tier_for(self, points_in_window: int) -> Tier:
+        # Below zero (a return read beside a concurrent one) is still the first tier.
         reached = [t for t in self.tiers if points_in_window >= t.threshold]
-        return reached[-1]
+        return reached[-1] if reached else self.tiers[0]
 
     def next_tier(self, points_in_window: int) -> Tier | None:
         above = [t for t in self.tiers if t.threshold > points_in_window]

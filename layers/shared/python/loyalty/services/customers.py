@@ -40,7 +40,7 @@ from loyalty.domain.errors import (
 from loyalty.domain.ids import is_plausible_id, new_card_number, new_id
 from loyalty.domain.links import Link
 from loyalty.services.config import ProgrammeService, StoreService
-from loyalty.services.ports import Clock, IdempotencyRequest, idempotency_ops
+from loyalty.services.ports import Clock, IdempotencyRequest, backoff, idempotency_ops
 
 _ATTEMPTS = 4
 
@@ -134,7 +134,8 @@ class CustomerService:
         links = self._normalise_all(command.links)
         if not command.member and not links:
             raise ValidationFailed.at(("body", "links"), "an identified non-member needs at least one link")
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
             now = self._clock.now()
             card = (
                 Link(link_rules.CARD, self._new_card()) if command.member and not _has_card(links) else None
@@ -228,7 +229,8 @@ class CustomerService:
     def update(
         self, customer_id: str, patch: ProfilePatch, idempotency: IdempotencyRequest | None = None
     ) -> CustomerResult:
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
             current = self.get(customer_id)
             now = self._clock.now()
             profile = current.profile
@@ -279,7 +281,8 @@ class CustomerService:
         idempotency: IdempotencyRequest | None = None,
     ) -> CustomerResult:
         link = self._normalise(raw.type, raw.value, ("body", "type"), ("body", "value"))
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
             customer = self._active(customer_id)
             if customer.has_link(link):
                 return CustomerResult(customer, created=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,3 +42,9 @@ def idempotency_ops(
     if request is None:
         return []
     return [store.record_op(request.scope, request.key, request.fingerprint, request.render(result), now)]
+
+
+def backoff(attempt: int, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Optimistic writes that lost a race wait a little (full jitter) before reading again."""
+    if attempt:
+        sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))  # noqa: S311 - jitter, not security

@@ -17,7 +17,7 @@ TAGS = ["customers"]
 
 
 def _render(result: CustomerResult, created_status: int = 201) -> StoredResponse:
-    view = CustomerView.of(result.customer, container().programme.current())
+    view = CustomerView.of(result.customer, container().programme.current(), container().clock.now())
     return stored(view, created_status if result.created else 200)
 
 
@@ -55,7 +55,7 @@ def make_router() -> Router:
         link_value: Annotated[str, Query(min_length=1, max_length=254)],
     ):
         customer = container().customers.lookup(link_type, link_value)
-        return ok(CustomerView.of(customer, container().programme.current()))
+        return ok(CustomerView.of(customer, container().programme.current(), container().clock.now()))
 
     @router.get(
         "/v1/customers/<customer_id>",
@@ -65,7 +65,11 @@ def make_router() -> Router:
     )
     def get_customer(customer_id: str):
         customer = container().customers.get(customer_id)
-        return ok(CustomerView.of(customer, container().programme.current(), requested_id=customer_id))
+        return ok(
+            CustomerView.of(
+                customer, container().programme.current(), container().clock.now(), requested_id=customer_id
+            )
+        )
 
     @router.patch(
         "/v1/customers/<customer_id>",

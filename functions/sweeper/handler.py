@@ -1,0 +1,3 @@
+from loyalty.jobs import points_sweep
+
+handler = points_sweep

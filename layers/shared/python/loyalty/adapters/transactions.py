@@ -1,0 +1,440 @@
+"""Transactions, ledger entries (lots) and the profile counters they move.
+
+TXN#<store_id>#<transaction_id>   TXN              a sale or return; its key is the dedupe key
+                                                  (gsi1: CUST#<id> / TXN#<occurred_at>#... history)
+CUST#<customer_id>                LEDGER#<seq>     a points movement; an earn is also a lot
+                                                  (gsi2: DUE#<day>#<shard> while something falls due)
+SWEEP                             STATE            how far the due-lot sweep has got
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
+from loyalty.adapters.repositories import (
+    LinksTaken,
+    StaleCustomer,
+    _dt,
+    _iso,
+    _link_from_item,
+    customer_from_item,
+    customer_pk,
+)
+from loyalty.domain.customers import Customer, CustomerStatus
+from loyalty.domain.errors import ConcurrentUpdate
+from loyalty.domain.ledger import LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
+from loyalty.domain.sales import Line, OrderStatus, SaleType
+
+DUE_SHARDS = 8  # spreads one day's due lots over partitions: no single hot key on busy days
+
+
+def txn_pk(store_id: str, transaction_id: str) -> str:
+    return f"TXN#{store_id}#{transaction_id}"
+
+
+def ledger_sk(seq: int) -> str:
+    return f"LEDGER#{seq:012d}"
+
+
+def due_key(customer_id: str, seq: int, due_at: datetime) -> tuple[str, str]:
+    shard = int(hashlib.sha256(customer_id.encode()).hexdigest(), 16) % DUE_SHARDS
+    return f"DUE#{due_at.date().isoformat()}#{shard}", f"{_iso(due_at)}#{customer_id}#{seq:012d}"
+
+
+@dataclass
+class StaleTransaction(Exception):
+    """The original transaction changed since it was read (a concurrent return)."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    existing: Item | None  # the transaction being recorded, if it already exists (a replay)
+    customer: Customer | None
+    original: TransactionRecord | None
+
+
+class TransactionRepository:
+    def __init__(self, table: DynamoTable) -> None:
+        self._table = table
+
+    # ---- reads ----------------------------------------------------------------------------
+    def load(
+        self,
+        store_id: str,
+        transaction_id: str,
+        customer_id: str | None,
+        original: tuple[str, str] | None = None,
+    ) -> Loaded:
+        """Everything a sale needs, in one BatchGetItem round trip."""
+        keys = [(txn_pk(store_id, transaction_id), "TXN")]
+        if customer_id:
+            keys.append((customer_pk(customer_id), "PROFILE"))
+        if original:
+            keys.append((txn_pk(*original), "TXN"))
+        items = {(i["pk"], i["sk"]): i for i in self._table.batch_get(keys)}
+        profile = items.get((customer_pk(customer_id), "PROFILE")) if customer_id else None
+        original_item = items.get((txn_pk(*original), "TXN")) if original else None
+        return Loaded(
+            existing=items.get((txn_pk(store_id, transaction_id), "TXN")),
+            customer=customer_from_item(profile) if profile else None,
+            original=transaction_from_item(original_item) if original_item else None,
+        )
+
+    def get(self, store_id: str, transaction_id: str) -> TransactionRecord | None:
+        item = self._table.get(txn_pk(store_id, transaction_id), "TXN")
+        return transaction_from_item(item) if item else None
+
+    def lot(self, customer_id: str, seq: int) -> LedgerEntry | None:
+        item = self._table.get(customer_pk(customer_id), ledger_sk(seq))
+        return ledger_from_item(item) if item else None
+
+    def history(
+        self, customer_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[TransactionRecord], str | None]:
+        items, next_cursor = self._table.query(
+            customer_pk(customer_id),
+            index="gsi1",
+            sk_prefix="TXN#",
+            limit=limit,
+            cursor=cursor,
+            newest_first=True,
+        )
+        return [transaction_from_item(i) for i in items], next_cursor
+
+    def ledger(
+        self, customer_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[LedgerEntry], str | None]:
+        items, next_cursor = self._table.query(
+            customer_pk(customer_id),
+            sk_prefix="LEDGER#",
+            limit=limit,
+            cursor=cursor,
+            newest_first=True,
+            consistent=True,
+        )
+        return [ledger_from_item(i) for i in items], next_cursor
+
+    def all_ledger(self, customer_id: str) -> list[LedgerEntry]:
+        entries: list[LedgerEntry] = []
+        cursor = None
+        while True:
+            page, cursor = self.ledger(customer_id, 200, cursor)
+            entries.extend(page)
+            if cursor is None:
+                return entries
+
+    def due(
+        self, day: str, shard: int, until: datetime, cursor: str | None
+    ) -> tuple[list[LedgerEntry], str | None]:
+        items, next_cursor = self._table.query(f"DUE#{day}#{shard}", index="gsi2", limit=100, cursor=cursor)
+        until_iso = _iso(until) or ""
+        return [ledger_from_item(i) for i in items if str(i["gsi2sk"]) <= until_iso + "\uffff"], next_cursor
+
+    def recent_sales(self, customer_id: str, since: datetime) -> list[TransactionRecord]:
+        items, _ = self._table.query(
+            customer_pk(customer_id), index="gsi1", sk_prefix="TXN#", limit=200, newest_first=True
+        )
+        records = [transaction_from_item(i) for i in items]
+        return [r for r in records if r.occurred_at >= since]
+
+    def sweep_state(self) -> str | None:
+        item = self._table.get("SWEEP", "STATE")
+        return str(item["last_day"]) if item else None
+
+    def save_sweep_state(self, day: str) -> None:
+        self._table.put({"pk": "SWEEP", "sk": "STATE", "last_day": day})
+
+    # ---- writes ---------------------------------------------------------------------------
+    def put_transaction_op(
+        self, record: TransactionRecord, response: str, fingerprint: str, outbox: Sequence[dict[str, Any]]
+    ) -> TxOp:
+        item = transaction_to_item(record) | {
+            "fingerprint": fingerprint,
+            "status_code": 201,
+            "body": response,
+            "outbox": list(outbox) or None,
+        }
+        # Labelled like an idempotency record: an existing item is replayed or refused as a mismatch.
+        return self._table.put_op(item, "attribute_not_exists(pk)", label="idempotency")
+
+    def update_transaction_op(
+        self, record: TransactionRecord, expected_version: int, outbox: Sequence[dict[str, Any]] = ()
+    ) -> TxOp:
+        return self._table.update_op(
+            txn_pk(record.store_id, record.transaction_id),
+            "TXN",
+            "SET #lines = :lines, #points_reversed = :reversed, #order_status = :status, #version = :next, "
+            "#outbox = :outbox",
+            condition="#version = :expected",
+            values={
+                ":lines": [_line_to_map(rl) for rl in record.lines],
+                ":reversed": record.points_reversed,
+                ":status": record.order_status.value if record.order_status else None,
+                ":next": record.version,
+                ":expected": expected_version,
+                ":outbox": list(outbox) or None,
+            },
+            label="original",
+        )
+
+    def mark_retro_credited_op(
+        self, record: TransactionRecord, points: dict[str, int], lot_seq: int, total: int
+    ) -> TxOp:
+        lines = [
+            _line_to_map(RecordedLine(rl.line, points.get(rl.line.line_id, 0), rl.returned_quantity))
+            for rl in record.lines
+        ]
+        return self._table.update_op(
+            txn_pk(record.store_id, record.transaction_id),
+            "TXN",
+            "SET #retro_credited = :true, #lines = :lines, #lot_seq = :seq, #points_earned = :points, "
+            "#version = #version + :one",
+            condition="attribute_not_exists(#retro_credited) AND #version = :expected",
+            values={
+                ":true": True,
+                ":lines": lines,
+                ":seq": lot_seq,
+                ":points": total,
+                ":one": 1,
+                ":expected": record.version,
+            },
+            label="original",
+        )
+
+    def put_ledger_op(
+        self, entry: LedgerEntry, due_at: datetime | None = None, due_kind: str | None = None
+    ) -> TxOp:
+        return self._table.put_op(
+            ledger_to_item(entry, due_at, due_kind), "attribute_not_exists(pk)", label="ledger"
+        )
+
+    def update_lot_op(self, lot: LedgerEntry, remaining: int, clear_due: bool = False) -> TxOp:
+        """Change what is left of a lot, guarded by what it held when read."""
+        update = "SET #remaining = :remaining" + (" REMOVE #gsi2pk, #gsi2sk, #due_kind" if clear_due else "")
+        return self._table.update_op(
+            customer_pk(lot.customer_id),
+            ledger_sk(lot.seq),
+            update,
+            "#remaining = :was",
+            values={":remaining": remaining, ":was": lot.remaining},
+            label="lot",
+        )
+
+    def reschedule_lot_op(
+        self, lot: LedgerEntry, remaining: int, due_at: datetime | None, due_kind: str | None
+    ) -> TxOp:
+        """Set what is left of a lot and when it is next due (None: never again)."""
+        values: dict[str, Any] = {":remaining": remaining, ":was": lot.remaining}
+        if due_at is None:
+            update = "SET #remaining = :remaining REMOVE #gsi2pk, #gsi2sk, #due_kind"
+        else:
+            gsi2pk, gsi2sk = due_key(lot.customer_id, lot.seq, due_at)
+            update = "SET #remaining = :remaining, #gsi2pk = :dpk, #gsi2sk = :dsk, #due_kind = :kind"
+            values |= {":dpk": gsi2pk, ":dsk": gsi2sk, ":kind": due_kind}
+        return self._table.update_op(
+            customer_pk(lot.customer_id),
+            ledger_sk(lot.seq),
+            update,
+            "#remaining = :was",
+            values=values,
+            label="lot",
+        )
+
+    def profile_op(
+        self, customer: Customer, expected_version: int, outbox: Sequence[dict[str, Any]] = ()
+    ) -> TxOp:
+        """Write the profile's points counters, tier and stats, if nothing changed since it was read."""
+        return self._table.update_op(
+            customer_pk(customer.customer_id),
+            "PROFILE",
+            "SET #points_available = :available, #points_pending = :pending, #points_lifetime = :lifetime, "
+            "#earned_by_month = :months, #ledger_seq = :seq, #txn_count = :count, #spend = :spend, "
+            "#first_purchase_at = :first, #last_purchase_at = :last, #tier = :tier, #version = :next, "
+            "#updated_at = :now, #outbox = :outbox",
+            condition="#version = :expected AND #status = :active",
+            values={
+                ":available": customer.points.available,
+                ":pending": customer.points.pending,
+                ":lifetime": customer.points.lifetime,
+                ":months": dict(customer.earned_by_month),
+                ":seq": customer.ledger_seq,
+                ":count": customer.stats.transactions,
+                ":spend": str(customer.stats.spend),
+                ":first": _iso(customer.stats.first_purchase_at),
+                ":last": _iso(customer.stats.last_purchase_at),
+                ":tier": customer.tier,
+                ":next": customer.version,
+                ":now": _iso(customer.updated_at),
+                ":expected": expected_version,
+                ":active": CustomerStatus.ACTIVE.value,
+                ":outbox": list(outbox) or None,
+            },
+            label="customer",
+        )
+
+    def commit(self, ops: Sequence[TxOp]) -> None:
+        try:
+            self._table.transact(ops)
+        except TransactionCancelled as cancelled:
+            failed = cancelled.failed_labels()
+            if "customer" in failed:
+                raise StaleCustomer("") from None
+            if "original" in failed:
+                raise StaleTransaction() from None
+            if "lot" in failed or "ledger" in failed:
+                raise StaleCustomer("") from None
+            taken = {
+                _link_from_item(r.old_item): str(r.old_item["customer_id"])
+                for label in failed
+                if label.startswith("link:")
+                for r in cancelled.failed(label)
+                if r.old_item
+            }
+            if taken:
+                raise LinksTaken(taken) from None
+            raise ConcurrentUpdate("the records changed meanwhile; retry") from None
+
+
+# ---- item mapping ------------------------------------------------------------------------------
+
+
+def _line_to_map(rl: RecordedLine) -> dict[str, Any]:
+    line = rl.line
+    return {
+        "line_id": line.line_id,
+        "sku": line.sku,
+        "category": line.category,
+        "quantity": str(line.quantity),
+        "unit_price": str(line.unit_price),
+        "discount": str(line.discount),
+        "points": rl.points,
+        "returned_quantity": str(rl.returned_quantity),
+    }
+
+
+def _line_from_map(raw: dict[str, Any]) -> RecordedLine:
+    return RecordedLine(
+        Line(
+            line_id=str(raw["line_id"]),
+            sku=str(raw["sku"]),
+            category=raw.get("category"),
+            quantity=Decimal(str(raw["quantity"])),
+            unit_price=Decimal(str(raw["unit_price"])),
+            discount=Decimal(str(raw.get("discount", "0"))),
+        ),
+        points=int(raw.get("points", 0)),
+        returned_quantity=Decimal(str(raw.get("returned_quantity", "0"))),
+    )
+
+
+def transaction_to_item(r: TransactionRecord) -> Item:
+    item: Item = {
+        "pk": txn_pk(r.store_id, r.transaction_id),
+        "sk": "TXN",
+        "type": "transaction",
+        "store_id": r.store_id,
+        "transaction_id": r.transaction_id,
+        "txn_type": r.type.value,
+        "channel": r.channel,
+        "occurred_at": _iso(r.occurred_at),
+        "recorded_at": _iso(r.recorded_at),
+        "customer_id": r.customer_id,
+        "member": r.member,
+        "currency": r.currency,
+        "total": str(r.total),
+        "lines": [_line_to_map(rl) for rl in r.lines],
+        "bonus_points": r.bonus_points,
+        "points_earned": r.points_earned,
+        "points_if_member": r.points_if_member,
+        "points_reversed": r.points_reversed,
+        "lot_seq": r.lot_seq,
+        "original_store_id": r.original_store_id,
+        "original_transaction_id": r.original_transaction_id,
+        "order_status": r.order_status.value if r.order_status else None,
+        "coupons": list(r.coupons) or None,
+        "version": r.version,
+    }
+    if r.customer_id:
+        item["gsi1pk"] = customer_pk(r.customer_id)
+        item["gsi1sk"] = f"TXN#{_iso(r.occurred_at)}#{r.store_id}#{r.transaction_id}"
+    return item
+
+
+def transaction_from_item(item: Item) -> TransactionRecord:
+    status = item.get("order_status")
+    return TransactionRecord(
+        store_id=str(item["store_id"]),
+        transaction_id=str(item["transaction_id"]),
+        type=SaleType(item["txn_type"]),
+        channel=str(item.get("channel", "pos")),
+        occurred_at=_dt(item["occurred_at"]) or datetime.min,
+        recorded_at=_dt(item["recorded_at"]) or datetime.min,
+        customer_id=item.get("customer_id"),
+        member=bool(item.get("member")),
+        currency=str(item.get("currency", "EUR")),
+        total=Decimal(str(item.get("total", "0"))),
+        lines=tuple(_line_from_map(raw) for raw in item.get("lines", [])),
+        bonus_points=int(item.get("bonus_points", 0)),
+        points_earned=int(item.get("points_earned", 0)),
+        points_if_member=int(item.get("points_if_member", 0)),
+        points_reversed=int(item.get("points_reversed", 0)),
+        lot_seq=int(item["lot_seq"]) if item.get("lot_seq") is not None else None,
+        original_store_id=item.get("original_store_id"),
+        original_transaction_id=item.get("original_transaction_id"),
+        order_status=OrderStatus(status) if status else None,
+        coupons=tuple(item.get("coupons") or ()),
+        retro_credited=bool(item.get("retro_credited")),
+        version=int(item.get("version", 1)),
+    )
+
+
+def ledger_to_item(e: LedgerEntry, due_at: datetime | None = None, due_kind: str | None = None) -> Item:
+    item: Item = {
+        "pk": customer_pk(e.customer_id),
+        "sk": ledger_sk(e.seq),
+        "type": "ledger",
+        "customer_id": e.customer_id,
+        "seq": e.seq,
+        "at": _iso(e.at),
+        "points": e.points,
+        "reason": e.reason.value,
+        "balance_after": e.balance_after,
+        "transaction_id": e.transaction_id,
+        "store_id": e.store_id,
+        "redemption_id": e.redemption_id,
+        "remaining": e.remaining,
+        "pending_until": _iso(e.pending_until),
+        "expires_at": _iso(e.expires_at),
+        "line_points": dict(e.line_points) or None,
+        "earn_month": e.earn_month,
+    }
+    if due_at is not None:
+        item["gsi2pk"], item["gsi2sk"] = due_key(e.customer_id, e.seq, due_at)
+        item["due_kind"] = due_kind
+    return item
+
+
+def ledger_from_item(item: Item) -> LedgerEntry:
+    return LedgerEntry(
+        customer_id=str(item["customer_id"]),
+        seq=int(item["seq"]),
+        at=_dt(item["at"]) or datetime.min,
+        points=int(item["points"]),
+        reason=LedgerReason(item["reason"]),
+        balance_after=int(item["balance_after"]),
+        transaction_id=item.get("transaction_id"),
+        store_id=item.get("store_id"),
+        redemption_id=item.get("redemption_id"),
+        remaining=int(item["remaining"]) if item.get("remaining") is not None else None,
+        pending_until=_dt(item.get("pending_until")),
+        expires_at=_dt(item.get("expires_at")),
+        line_points={k: int(v) for k, v in (item.get("line_points") or {}).items()},
+        earn_month=item.get("earn_month"),
+        due_kind=item.get("due_kind"),
+    )

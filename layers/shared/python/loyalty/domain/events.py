@@ -1,0 +1,40 @@
+"""Domain events: what happened, for campaigns and integrations (schemas in docs/events.md).
+
+They are written in the same transaction as the change they describe (an outbox attribute on
+the changed item) and published to EventBridge from the table's stream, so an event is never
+lost and never published for a change that did not commit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from loyalty.domain.ids import new_id
+
+SOURCE = "loyalty.platform"
+
+TRANSACTION_RECORDED = "TransactionRecorded"
+POINTS_EARNED = "PointsEarned"
+TIER_CHANGED = "TierChanged"
+CUSTOMER_ENROLLED = "CustomerEnrolled"
+POINTS_EXPIRED = "PointsExpired"
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    detail_type: str
+    detail: dict[str, Any]
+    event_id: str = field(default_factory=new_id)
+
+    def to_outbox(self) -> dict[str, str]:
+        return {
+            "id": self.event_id,
+            "detail_type": self.detail_type,
+            "detail": json.dumps({"event_id": self.event_id, **self.detail}, sort_keys=True, default=str),
+        }
+
+
+def outbox(events: list[DomainEvent]) -> list[dict[str, str]]:
+    return [e.to_outbox() for e in events]

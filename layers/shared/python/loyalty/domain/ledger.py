@@ -1,0 +1,110 @@
+"""Recorded transactions and ledger entries, as the domain sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from loyalty.domain.money import ZERO
+from loyalty.domain.sales import BONUS_LINE, Line, OrderStatus, SaleType
+
+
+class LedgerReason(StrEnum):
+    EARN = "earn"
+    RETRO_CREDIT = "retro_credit"
+    RETURN = "return"
+    CANCEL = "cancel"
+    EXPIRE = "expire"
+    REDEEM = "redeem"
+    REVERSE = "reverse"
+    ADJUST = "adjust"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedLine:
+    line: Line
+    points: int = 0
+    returned_quantity: Decimal = ZERO
+
+    @property
+    def returnable(self) -> Decimal:
+        return self.line.quantity - self.returned_quantity
+
+
+@dataclass(frozen=True)
+class TransactionRecord:
+    store_id: str
+    transaction_id: str
+    type: SaleType
+    channel: str
+    occurred_at: datetime
+    recorded_at: datetime
+    customer_id: str | None
+    member: bool
+    currency: str
+    total: Decimal
+    lines: tuple[RecordedLine, ...]
+    bonus_points: int = 0
+    points_earned: int = 0  # signed: negative on a return
+    points_if_member: int = 0
+    points_reversed: int = 0  # taken back so far by returns and cancellations
+    lot_seq: int | None = None  # the ledger entry (lot) of the earn
+    original_store_id: str | None = None
+    original_transaction_id: str | None = None
+    order_status: OrderStatus | None = None
+    coupons: tuple[str, ...] = ()
+    retro_credited: bool = False
+    version: int = 1
+
+    def line(self, line_id: str) -> RecordedLine | None:
+        return next((rl for rl in self.lines if rl.line.line_id == line_id), None)
+
+    def with_returned(self, returned: dict[str, Decimal], points_back: int) -> TransactionRecord:
+        lines = tuple(
+            replace(rl, returned_quantity=rl.returned_quantity + returned.get(rl.line.line_id, ZERO))
+            for rl in self.lines
+        )
+        return replace(
+            self, lines=lines, points_reversed=self.points_reversed + points_back, version=self.version + 1
+        )
+
+    @property
+    def fully_returned(self) -> bool:
+        return all(rl.returnable <= 0 for rl in self.lines)
+
+    @property
+    def earned_points(self) -> dict[str, int]:
+        points = {rl.line.line_id: rl.points for rl in self.lines}
+        if self.bonus_points:
+            points[BONUS_LINE] = self.bonus_points
+        return points
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    customer_id: str
+    seq: int
+    at: datetime
+    points: int
+    reason: LedgerReason
+    balance_after: int
+    transaction_id: str | None = None
+    store_id: str | None = None
+    redemption_id: str | None = None
+    # An earn is also a lot: what is left of it, and when it matures and expires.
+    remaining: int | None = None
+    pending_until: datetime | None = None
+    expires_at: datetime | None = None
+    line_points: dict[str, int] = field(default_factory=dict)
+    earn_month: str | None = None
+    due_kind: str | None = None  # what the sweep does next with this lot: mature, tier, expire
+
+    @property
+    def entry_id(self) -> str:
+        return f"{self.customer_id}-{self.seq}"
+
+    @property
+    def is_lot(self) -> bool:
+        return self.remaining is not None

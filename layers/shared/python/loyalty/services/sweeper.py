@@ -1,0 +1,158 @@
+"""The scheduled sweep over lots that fall due: pending points mature, earns leave the tier
+window (tiers may drop), and what is left of a lot expires with a ledger entry.
+
+EventBridge Scheduler runs it hourly on AWS; the local runtime runs it on a timer and tests call
+`run` with a clock they control. Every step re-reads the lot and the profile and writes with
+conditions, so a sweep that runs twice, or beside a sale, changes nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+from loyalty.adapters.repositories import CustomerRepository, StaleCustomer
+from loyalty.adapters.transactions import DUE_SHARDS, TransactionRepository
+from loyalty.domain import events as ev
+from loyalty.domain.customers import CustomerStatus, PointsSummary
+from loyalty.domain.ledger import LedgerEntry, LedgerReason
+from loyalty.services.config import ProgrammeService
+from loyalty.services.ports import Clock, backoff
+from loyalty.services.transactions import effective_tier, next_due
+
+FIRST_RUN_LOOKBACK = timedelta(days=35)
+_ATTEMPTS = 5
+
+
+@dataclass
+class SweepReport:
+    matured: int = 0
+    expired_lots: int = 0
+    expired_points: int = 0
+    tier_reviews: int = 0
+    tier_changes: int = 0
+    days: list[str] = field(default_factory=list)
+
+
+class PointsSweeper:
+    def __init__(
+        self,
+        transactions: TransactionRepository,
+        customers: CustomerRepository,
+        programme: ProgrammeService,
+        clock: Clock,
+    ) -> None:
+        self._txns = transactions
+        self._customers = customers
+        self._programme = programme
+        self._clock = clock
+
+    def run(self) -> SweepReport:
+        now = self._clock.now()
+        report = SweepReport()
+        last = self._txns.sweep_state()
+        day = date.fromisoformat(last) if last else (now - FIRST_RUN_LOOKBACK).date()
+        while day <= now.date():
+            report.days.append(day.isoformat())
+            for shard in range(DUE_SHARDS):
+                cursor = None
+                while True:
+                    lots, cursor = self._txns.due(day.isoformat(), shard, now, cursor)
+                    for lot in lots:
+                        self._process(lot, now, report)
+                    if cursor is None:
+                        break
+            day += timedelta(days=1)
+        # Today may still receive lots due later today: start there next time.
+        self._txns.save_sweep_state(now.date().isoformat())
+        return report
+
+    def _process(self, due: LedgerEntry, now: datetime, report: SweepReport) -> None:
+        programme = self._programme.current()
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            lot = self._txns.lot(due.customer_id, due.seq)  # the index is eventually consistent: re-read
+            customer = self._customers.get(due.customer_id)
+            if (
+                lot is None
+                or customer is None
+                or customer.status is not CustomerStatus.ACTIVE
+                or not lot.due_kind
+            ):
+                return
+            kind = lot.due_kind
+            remaining = lot.remaining or 0
+            points = customer.points
+            events: list[ev.DomainEvent] = []
+            ops = []
+            updated = replace(customer, updated_at=now, version=customer.version + 1)
+            if kind == "mature":
+                if lot.pending_until and now < lot.pending_until:
+                    return
+                moved = max(remaining, 0)
+                points = PointsSummary(points.available + moved, points.pending - moved, points.lifetime)
+                updated = replace(updated, points=points)
+                matured = replace(lot, pending_until=now)
+                due_at, next_kind = next_due(matured, programme, now)
+                ops.append(self._txns.reschedule_lot_op(lot, remaining, due_at, next_kind))
+                counter = "matured"
+            elif kind == "tier":
+                due_at, next_kind = next_due(replace(lot, earn_month=None), programme, now)
+                ops.append(self._txns.reschedule_lot_op(lot, remaining, due_at, next_kind))
+                counter = "tier_reviews"
+            else:  # expire
+                if lot.expires_at and now < lot.expires_at:
+                    return
+                ops.append(self._txns.reschedule_lot_op(lot, 0, None, None))
+                counter = "expired_lots"
+                if remaining > 0:
+                    points = PointsSummary(points.available - remaining, points.pending, points.lifetime)
+                    seq = customer.ledger_seq + 1
+                    entry = LedgerEntry(
+                        customer_id=customer.customer_id,
+                        seq=seq,
+                        at=now,
+                        points=-remaining,
+                        reason=LedgerReason.EXPIRE,
+                        balance_after=points.available + points.pending,
+                        transaction_id=lot.transaction_id,
+                        store_id=lot.store_id,
+                    )
+                    updated = replace(updated, points=points, ledger_seq=seq)
+                    ops.append(self._txns.put_ledger_op(entry))
+                    events.append(
+                        ev.DomainEvent(
+                            ev.POINTS_EXPIRED,
+                            {
+                                "customer_id": customer.customer_id,
+                                "points": remaining,
+                                "lot": lot.entry_id,
+                                "balance": entry.balance_after,
+                            },
+                        )
+                    )
+            tier = effective_tier(updated, programme, now)
+            if tier != customer.tier:
+                events.append(
+                    ev.DomainEvent(
+                        ev.TIER_CHANGED,
+                        {
+                            "customer_id": customer.customer_id,
+                            "from": customer.tier,
+                            "to": tier,
+                            "reason": "window",
+                        },
+                    )
+                )
+            updated = replace(updated, tier=tier)
+            ops.append(self._txns.profile_op(updated, customer.version, ev.outbox(events)))
+            try:
+                self._txns.commit(ops)
+            except StaleCustomer:
+                continue
+            setattr(report, counter, getattr(report, counter) + 1)
+            if kind == "expire":
+                report.expired_points += max(remaining, 0)
+            if tier != customer.tier:
+                report.tier_changes += 1
+            return

@@ -1,0 +1,768 @@
+"""Recording sales and returns, and the points, tiers and stats they move.
+
+A sale is one TransactWriteItems: the transaction record (whose key is the dedupe key and which
+carries the response to replay and the events to publish), the profile's counters (guarded by the
+profile's version) and, for a member who earned points, the ledger entry that is also the lot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from loyalty.adapters.dynamo import TxOp
+from loyalty.adapters.repositories import CustomerRepository, IdempotencyStore, LinksTaken, StaleCustomer
+from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
+from loyalty.domain import events as ev
+from loyalty.domain import links as link_rules
+from loyalty.domain.access import Principal
+from loyalty.domain.customers import Consents, Customer, CustomerStatus, PointsSummary, Profile, Stats
+from loyalty.domain.errors import (
+    Conflict,
+    CustomerNotFound,
+    FieldError,
+    IdempotencyKeyMismatch,
+    IdempotentReplay,
+    NotFound,
+    ServiceUnavailable,
+    StoreNotFound,
+    ValidationFailed,
+)
+from loyalty.domain.ids import new_id
+from loyalty.domain.ledger import LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
+from loyalty.domain.links import Link
+from loyalty.domain.money import ZERO, cents
+from loyalty.domain.programme import Programme
+from loyalty.domain.sales import (
+    BONUS_LINE,
+    ORDER_TRANSITIONS,
+    REVERSING_STATUSES,
+    Line,
+    OrderStatus,
+    SaleType,
+    add_months,
+    compute_earn,
+    lines_total,
+    lot_dates,
+    month_key,
+    points_in_window,
+    prune_months,
+    takeback,
+)
+from loyalty.domain.stores import Store
+from loyalty.services.config import ProgrammeService, StoreService
+from loyalty.services.ports import Clock, IdempotencyRequest, backoff, idempotency_ops
+
+_ATTEMPTS = 12
+MAX_FUTURE = timedelta(minutes=5)  # till clocks drift; a sale from tomorrow is a bug, not a sale
+
+
+class TransactionCustomerMismatch(Conflict):
+    slug, title = "transaction-customer-mismatch", "The original transaction belongs to another customer"
+
+
+class InvalidOrderTransition(Conflict):
+    slug, title = "invalid-order-transition", "The order cannot move to that status"
+
+
+class TransactionNotFound(NotFound):
+    slug, title = "transaction-not-found", "Transaction not found"
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    customer_id: str | None = None
+    link_type: str | None = None
+    link_value: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordCommand:
+    transaction_id: str
+    type: SaleType
+    store_id: str | None
+    occurred_at: datetime
+    customer: CustomerRef | None
+    lines: Sequence[Line]
+    currency: str
+    total: Decimal
+    fingerprint: str
+    coupons: Sequence[str] = ()
+    original_transaction_id: str | None = None
+    original_store_id: str | None = None
+    order_status: OrderStatus | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What POST /v1/transactions answers (and what a replay answers again)."""
+
+    transaction_id: str
+    store_id: str
+    type: SaleType
+    customer_id: str | None
+    member: bool
+    points_earned: int
+    points_balance: int | None
+    tier: str | None
+    tier_changed: bool
+    points_if_member: int
+    total: Decimal
+    currency: str
+    order_status: OrderStatus | None
+
+
+@dataclass(frozen=True)
+class TierProgress:
+    points_in_window: int
+    next_tier: str | None
+    points_to_next_tier: int | None
+
+
+@dataclass
+class _Plan:
+    ops: list[TxOp]
+    receipt: Receipt
+
+
+def effective_tier(customer: Customer, programme: Programme, now: datetime) -> str | None:
+    """A member's tier is what their points earned in the rolling window reach, right now."""
+    if not customer.member:
+        return None
+    return programme.tier_for(
+        points_in_window(customer.earned_by_month, now, programme.tier_window_months)
+    ).name
+
+
+def tier_progress(customer: Customer, programme: Programme, now: datetime) -> TierProgress | None:
+    if not customer.member:
+        return None
+    points = points_in_window(customer.earned_by_month, now, programme.tier_window_months)
+    upcoming = programme.next_tier(points)
+    return TierProgress(
+        points, upcoming.name if upcoming else None, upcoming.threshold - points if upcoming else None
+    )
+
+
+class TransactionService:
+    def __init__(
+        self,
+        transactions: TransactionRepository,
+        customers: CustomerRepository,
+        stores: StoreService,
+        programme: ProgrammeService,
+        idempotency: IdempotencyStore,
+        clock: Clock,
+        render: Callable[[Receipt], str],
+        resolve_customer: Callable[[str], Customer],
+    ) -> None:
+        self._txns = transactions
+        self._customers = customers
+        self._stores = stores
+        self._programme = programme
+        self._idempotency = idempotency
+        self._clock = clock
+        self._render = render
+        self._resolve_customer = resolve_customer  # follows merges; raises CustomerNotFound
+
+    # ---- recording ------------------------------------------------------------------------
+    def record(
+        self, command: RecordCommand, principal: Principal, idempotency: IdempotencyRequest | None = None
+    ) -> Receipt:
+        store = self._store_for(command, principal)
+        programme = self._programme.current()
+        self._validate(command, programme)
+        link = self._link(command.customer, programme)
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            now = self._clock.now()
+            customer_id = command.customer.customer_id if command.customer else None
+            if link is not None:
+                customer_id = self._customers.owner_of(link)
+            original_key = None
+            if command.type is SaleType.RETURN and command.original_transaction_id:
+                original_key = (command.original_store_id or store.store_id, command.original_transaction_id)
+            loaded = self._txns.load(store.store_id, command.transaction_id, customer_id, original_key)
+            if loaded.existing is not None:
+                _replay(loaded.existing, command.fingerprint)
+            customer = loaded.customer
+            if customer_id is not None and (customer is None or customer.status is not CustomerStatus.ACTIVE):
+                customer = self._resolve(customer_id, link is None)
+            creating = link is not None and customer is None
+            if creating:
+                assert link is not None
+                customer = self._new_non_member(link, store, now)
+            try:
+                if command.type is SaleType.SALE:
+                    plan = self._plan_sale(command, store, programme, customer, now, creating)
+                else:
+                    plan = self._plan_return(command, store, programme, customer, loaded.original, now)
+                extra = idempotency_ops(self._idempotency, idempotency, plan.receipt, now)
+                self._txns.commit([*plan.ops, *extra])
+                return plan.receipt
+            except (StaleCustomer, StaleTransaction, LinksTaken):
+                continue  # someone changed the profile, the original or the link meanwhile: again
+        raise ServiceUnavailable("the customer's records kept changing; retry")
+
+    def _plan_sale(
+        self,
+        command: RecordCommand,
+        store: Store,
+        programme: Programme,
+        customer: Customer | None,
+        now: datetime,
+        creating: bool,
+    ) -> _Plan:
+        lines = list(command.lines)
+        amount = lines_total(lines)
+        earned_for = compute_earn(programme, store, lines, programme.base_tier, command.occurred_at)
+        points_if_member = earned_for.total
+        ops: list[TxOp] = []
+        events: list[ev.DomainEvent] = []
+        if customer is None:  # anonymous: kept for member-versus-non-member reporting
+            record = self._record(command, store, now, None, False, lines, {}, 0, points_if_member, None)
+            receipt = _receipt(record, None, None, False)
+            events.append(_recorded_event(record))
+            ops.append(
+                self._txns.put_transaction_op(
+                    record, self._render(receipt), command.fingerprint, ev.outbox(events)
+                )
+            )
+            return _Plan(ops, receipt)
+
+        stats = _stats_after_sale(customer.stats, amount, command.occurred_at)
+        if not customer.member:
+            record = self._record(
+                command, store, now, customer.customer_id, False, lines, {}, 0, points_if_member, None
+            )
+            updated = replace(customer, stats=stats, updated_at=now, version=customer.version + 1)
+            receipt = _receipt(record, None, None, False)
+            events.append(_recorded_event(record))
+            ops.append(
+                self._txns.put_transaction_op(
+                    record, self._render(receipt), command.fingerprint, ev.outbox(events)
+                )
+            )
+            if creating:
+                ops.extend(self._customers.create_ops(replace(updated, version=1)))
+            else:
+                ops.append(self._txns.profile_op(updated, customer.version))
+            return _Plan(ops, receipt)
+
+        window = programme.tier_window_months
+        tier_before = effective_tier(customer, programme, now)
+        earn = compute_earn(programme, store, lines, tier_before or programme.base_tier, command.occurred_at)
+        points = earn.total
+        earn_month = month_key(now)
+        months = dict(customer.earned_by_month)
+        months[earn_month] = months.get(earn_month, 0) + points
+        months = prune_months(months, now, window)
+        tier_after = programme.tier_for(points_in_window(months, now, window)).name
+        pending_until, expires_at = lot_dates(programme, now)
+        pending = now < pending_until
+        summary = customer.points
+        summary = PointsSummary(
+            available=summary.available + (0 if pending else points),
+            pending=summary.pending + (points if pending else 0),
+            lifetime=summary.lifetime + points,
+        )
+        seq = customer.ledger_seq + 1 if points else customer.ledger_seq
+        updated = replace(
+            customer,
+            points=summary,
+            earned_by_month=months,
+            ledger_seq=seq,
+            stats=stats,
+            tier=tier_after,
+            updated_at=now,
+            version=customer.version + 1,
+        )
+        record = self._record(
+            command,
+            store,
+            now,
+            customer.customer_id,
+            True,
+            lines,
+            earn.line_points,
+            points,
+            points_if_member,
+            seq if points else None,
+        )
+        balance = summary.available + summary.pending
+        receipt = _receipt(record, balance, tier_after, tier_after != tier_before)
+        events.append(_recorded_event(record))
+        if points:
+            events.append(
+                ev.DomainEvent(
+                    ev.POINTS_EARNED,
+                    {
+                        "customer_id": customer.customer_id,
+                        "points": points,
+                        "balance": balance,
+                        "transaction_id": record.transaction_id,
+                        "store_id": record.store_id,
+                        "rules": list(earn.rules_applied),
+                        "pending_until": pending_until,
+                        "expires_at": expires_at,
+                    },
+                )
+            )
+        if tier_after != tier_before:
+            events.append(_tier_event(customer.customer_id, tier_before, tier_after, "sale"))
+        ops.append(
+            self._txns.put_transaction_op(
+                record, self._render(receipt), command.fingerprint, ev.outbox(events)
+            )
+        )
+        ops.append(self._txns.profile_op(updated, customer.version))
+        if points:
+            entry = LedgerEntry(
+                customer_id=customer.customer_id,
+                seq=seq,
+                at=now,
+                points=points,
+                reason=LedgerReason.EARN,
+                balance_after=balance,
+                transaction_id=record.transaction_id,
+                store_id=record.store_id,
+                remaining=points,
+                pending_until=pending_until,
+                expires_at=expires_at,
+                line_points=earn.line_points,
+                earn_month=earn_month,
+            )
+            due_at, due_kind = next_due(entry, programme, now)
+            ops.append(self._txns.put_ledger_op(entry, due_at, due_kind))
+        return _Plan(ops, receipt)
+
+    def _plan_return(
+        self,
+        command: RecordCommand,
+        store: Store,
+        programme: Programme,
+        customer: Customer | None,
+        original: TransactionRecord | None,
+        now: datetime,
+    ) -> _Plan:
+        returned: dict[str, Decimal] = {}
+        if command.original_transaction_id:
+            if original is None or original.type is not SaleType.SALE:
+                where = command.original_store_id or store.store_id
+                raise ValidationFailed.at(
+                    ("body", "original_transaction_id"),
+                    f"no sale {command.original_transaction_id!r} in store {where}",
+                )
+            if customer is not None and original.customer_id not in (None, customer.customer_id):
+                survivor = self._resolve(original.customer_id, True) if original.customer_id else None
+                if survivor is None or survivor.customer_id != customer.customer_id:
+                    raise TransactionCustomerMismatch(
+                        "the original sale belongs to another customer", customer_id=customer.customer_id
+                    )
+            if customer is None and original.customer_id:
+                customer = self._resolve(original.customer_id, True)
+            returned = _returned_quantities(command.lines, original)
+        elif customer is not None and customer.member:
+            raise ValidationFailed.at(
+                ("body", "original_transaction_id"), "a member's return names the sale it returns"
+            )
+        return self._reverse(
+            command, store, programme, customer, original, returned, now, LedgerReason.RETURN, None
+        )
+
+    def _reverse(
+        self,
+        command: RecordCommand | None,
+        store: Store,
+        programme: Programme,
+        customer: Customer | None,
+        original: TransactionRecord | None,
+        returned: dict[str, Decimal],
+        now: datetime,
+        reason: LedgerReason,
+        new_status: OrderStatus | None,
+    ) -> _Plan:
+        """Take back the points (and tier progress) of returned quantities; record what happened."""
+        points_back = 0
+        if original is not None:
+            for line_id, quantity in returned.items():
+                recorded = original.line(line_id)
+                assert recorded is not None
+                points_back += takeback(
+                    recorded.points, recorded.line.quantity, recorded.returned_quantity, quantity
+                )
+            becomes_full = all(
+                rl.returned_quantity + returned.get(rl.line.line_id, ZERO) >= rl.line.quantity
+                for rl in original.lines
+            )
+            if becomes_full and original.bonus_points:
+                points_back += original.bonus_points
+        ops: list[TxOp] = []
+        events: list[ev.DomainEvent] = []
+        refund = command.total if command is not None else ZERO
+        updated_original = None
+        if original is not None:
+            updated_original = original.with_returned(returned, points_back)
+            if new_status is not None:
+                updated_original = replace(updated_original, order_status=new_status)
+        balance = None
+        tier = None
+        tier_changed = False
+        if customer is not None:
+            stats = replace(customer.stats, spend=max(ZERO, cents(customer.stats.spend - refund)))
+            updated = replace(customer, stats=stats, updated_at=now, version=customer.version + 1)
+            tier_before = effective_tier(customer, programme, now)
+            if customer.member and points_back and original is not None and original.lot_seq is not None:
+                lot_owner = original.customer_id or customer.customer_id
+                lot = self._txns.lot(lot_owner, original.lot_seq)
+                updated, from_lot, entry = _take_back(
+                    updated, lot, points_back, programme, now, reason, original
+                )
+                if lot is not None and from_lot:
+                    ops.append(self._txns.update_lot_op(lot, (lot.remaining or 0) - from_lot))
+                ops.append(self._txns.put_ledger_op(entry))
+            tier = effective_tier(updated, programme, now)
+            updated = replace(updated, tier=tier)
+            tier_changed = tier != tier_before
+            if tier_changed:
+                events.append(_tier_event(customer.customer_id, tier_before, tier, reason.value))
+            balance = updated.points.available + updated.points.pending if customer.member else None
+            ops.append(self._txns.profile_op(updated, customer.version))
+        if updated_original is not None:
+            ops.append(
+                self._txns.update_transaction_op(updated_original, original.version if original else 0)
+            )
+        if command is not None:
+            record = self._record(
+                command,
+                store,
+                now,
+                customer.customer_id if customer else None,
+                bool(customer and customer.member),
+                list(command.lines),
+                {},
+                -points_back,
+                0,
+                None,
+            )
+            receipt = _receipt(record, balance, tier, tier_changed)
+            events.insert(0, _recorded_event(record))
+            ops.insert(
+                0,
+                self._txns.put_transaction_op(
+                    record, self._render(receipt), command.fingerprint, ev.outbox(events)
+                ),
+            )
+        else:
+            assert updated_original is not None
+            receipt = _receipt(
+                replace(updated_original, points_earned=-points_back), balance, tier, tier_changed
+            )
+            if events:
+                # The original carries the events of a cancellation (there is no new record to hold them).
+                ops[-1] = self._txns.update_transaction_op(
+                    updated_original, original.version if original else 0, ev.outbox(events)
+                )
+        return _Plan(ops, receipt)
+
+    # ---- order status ---------------------------------------------------------------------
+    def set_order_status(
+        self, store_id: str, transaction_id: str, status: OrderStatus, principal: Principal
+    ) -> Receipt:
+        store_id = principal.ensure_store(store_id) or store_id
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            now = self._clock.now()
+            record = self._txns.get(store_id, transaction_id)
+            if record is None:
+                raise TransactionNotFound(f"no transaction {transaction_id!r} in store {store_id}")
+            if record.order_status is None:
+                raise InvalidOrderTransition("this transaction is not an order (it has no order_status)")
+            if record.order_status is status:
+                return self.receipt_of(record)
+            if status not in ORDER_TRANSITIONS[record.order_status]:
+                raise InvalidOrderTransition(
+                    f"an order that is {record.order_status.value} cannot become {status.value}",
+                    order_status=record.order_status.value,
+                )
+            programme = self._programme.current()
+            store = self._stores.require(store_id)
+            try:
+                if status in REVERSING_STATUSES:
+                    customer = self._resolve(record.customer_id, True) if record.customer_id else None
+                    returned = {rl.line.line_id: rl.returnable for rl in record.lines if rl.returnable > 0}
+                    reason = LedgerReason.CANCEL if status is OrderStatus.CANCELLED else LedgerReason.RETURN
+                    plan = self._reverse(
+                        None, store, programme, customer, record, returned, now, reason, status
+                    )
+                    self._txns.commit(plan.ops)
+                    return plan.receipt
+                moved = replace(record, order_status=status, version=record.version + 1)
+                self._txns.commit([self._txns.update_transaction_op(moved, record.version)])
+                return self.receipt_of(moved)
+            except (StaleCustomer, StaleTransaction):
+                continue
+        raise ServiceUnavailable("the order kept changing; retry")
+
+    # ---- reads ----------------------------------------------------------------------------
+    def get(self, store_id: str, transaction_id: str) -> TransactionRecord:
+        record = self._txns.get(store_id, transaction_id)
+        if record is None:
+            raise TransactionNotFound(f"no transaction {transaction_id!r} in store {store_id}")
+        return record
+
+    def receipt_of(self, record: TransactionRecord) -> Receipt:
+        return _receipt(record, None, None, False)
+
+    def history(
+        self, customer_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[TransactionRecord], str | None]:
+        customer = self._resolve_customer(customer_id)
+        return self._txns.history(customer.customer_id, limit, cursor)
+
+    def ledger(
+        self, customer_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[LedgerEntry], str | None]:
+        customer = self._resolve_customer(customer_id)
+        return self._txns.ledger(customer.customer_id, limit, cursor)
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _store_for(self, command: RecordCommand, principal: Principal) -> Store:
+        store_id = principal.ensure_store(command.store_id)
+        if store_id is None:
+            raise ValidationFailed.at(("body", "store_id"), "name the store the transaction happened in")
+        try:
+            return self._stores.require(store_id)
+        except StoreNotFound:
+            raise ValidationFailed.at(("body", "store_id"), f"unknown store {store_id!r}") from None
+
+    def _validate(self, command: RecordCommand, programme: Programme) -> None:
+        errors: list[FieldError] = []
+        if command.currency != programme.currency:
+            errors.append(FieldError(("body", "currency"), f"the programme runs in {programme.currency}"))
+        if command.occurred_at > self._clock.now() + MAX_FUTURE:
+            errors.append(FieldError(("body", "occurred_at"), "lies in the future"))
+        total = lines_total(list(command.lines))
+        if cents(command.total) != total:
+            errors.append(FieldError(("body", "total"), f"the lines add up to {total}"))
+        if command.type is SaleType.SALE and command.original_transaction_id:
+            errors.append(
+                FieldError(("body", "original_transaction_id"), "only a return names an original sale")
+            )
+        if errors:
+            raise ValidationFailed("the transaction does not add up", errors=errors)
+
+    def _link(self, ref: CustomerRef | None, programme: Programme) -> Link | None:
+        if ref is None or ref.link_type is None:
+            return None
+        try:
+            return link_rules.normalise(ref.link_type, ref.link_value or "", programme.default_phone_region)
+        except link_rules.LinkInvalid as bad:
+            raise ValidationFailed.at(("body", "customer", "link", bad.field), bad.msg) from None
+
+    def _resolve(self, customer_id: str, by_id: bool) -> Customer:
+        try:
+            return self._resolve_customer(customer_id)
+        except CustomerNotFound:
+            raise ValidationFailed.at(
+                ("body", "customer", "customer_id"), f"no customer {customer_id[:64]}"
+            ) from None
+
+    def _new_non_member(self, link: Link, store: Store, now: datetime) -> Customer:
+        """A guest checkout with an email becomes an identified non-member."""
+        return Customer(
+            customer_id=new_id(),
+            member=False,
+            status=CustomerStatus.ACTIVE,
+            profile=Profile(),
+            consents=Consents(),
+            links=(link,),
+            created_at=now,
+            updated_at=now,
+            origin_store_id=store.store_id,
+            version=0,
+        )
+
+    def _record(
+        self,
+        command: RecordCommand,
+        store: Store,
+        now: datetime,
+        customer_id: str | None,
+        member: bool,
+        lines: list[Line],
+        line_points: dict[str, int],
+        points: int,
+        points_if_member: int,
+        lot_seq: int | None,
+    ) -> TransactionRecord:
+        status = command.order_status
+        if status is None and store.channel.value == "online" and command.type is SaleType.SALE:
+            status = OrderStatus.PLACED
+        return TransactionRecord(
+            store_id=store.store_id,
+            transaction_id=command.transaction_id,
+            type=command.type,
+            channel=store.channel.value,
+            occurred_at=command.occurred_at,
+            recorded_at=now,
+            customer_id=customer_id,
+            member=member,
+            currency=command.currency,
+            total=cents(command.total),
+            lines=tuple(RecordedLine(line, line_points.get(line.line_id, 0)) for line in lines),
+            bonus_points=line_points.get(BONUS_LINE, 0),
+            points_earned=points,
+            points_if_member=points_if_member,
+            lot_seq=lot_seq,
+            original_store_id=(command.original_store_id or store.store_id)
+            if command.original_transaction_id
+            else None,
+            original_transaction_id=command.original_transaction_id,
+            order_status=status,
+            coupons=tuple(command.coupons),
+        )
+
+
+# ---- pure helpers ------------------------------------------------------------------------------
+
+
+def _replay(existing: dict[str, object], fingerprint: str) -> None:
+    if existing.get("fingerprint") != fingerprint:
+        raise IdempotencyKeyMismatch("this transaction_id was already recorded with a different body")
+    raise IdempotentReplay(int(str(existing.get("status_code", 201))), str(existing["body"]))
+
+
+def _stats_after_sale(stats: Stats, amount: Decimal, at: datetime) -> Stats:
+    first = stats.first_purchase_at
+    last = stats.last_purchase_at
+    return Stats(
+        transactions=stats.transactions + 1,
+        spend=cents(stats.spend + amount),
+        first_purchase_at=min(first, at) if first else at,
+        last_purchase_at=max(last, at) if last else at,
+    )
+
+
+def _returned_quantities(lines: Sequence[Line], original: TransactionRecord) -> dict[str, Decimal]:
+    errors: list[FieldError] = []
+    returned: dict[str, Decimal] = {}
+    for index, line in enumerate(lines):
+        recorded = original.line(line.line_id)
+        if recorded is None:
+            errors.append(
+                FieldError(("body", "lines", index, "line_id"), "the original sale has no such line")
+            )
+            continue
+        if line.quantity > recorded.returnable:
+            errors.append(
+                FieldError(
+                    ("body", "lines", index, "quantity"),
+                    f"more than is left to return ({recorded.returnable} of {recorded.line.quantity})",
+                )
+            )
+            continue
+        returned[line.line_id] = line.quantity
+    if errors:
+        raise ValidationFailed("the return does not match the original sale", errors=errors)
+    return returned
+
+
+def _take_back(
+    customer: Customer,
+    lot: LedgerEntry | None,
+    points: int,
+    programme: Programme,
+    now: datetime,
+    reason: LedgerReason,
+    original: TransactionRecord,
+) -> tuple[Customer, int, LedgerEntry]:
+    """Points come back out of the sale's own lot; what was spent already comes out of the balance,
+    which may go negative (the ledger shows it)."""
+    from_lot = min(max(lot.remaining or 0, 0), points) if lot is not None else 0
+    shortfall = points - from_lot
+    lot_pending = lot is not None and lot.pending_until is not None and now < lot.pending_until
+    summary = customer.points
+    summary = PointsSummary(
+        available=summary.available - (0 if lot_pending else from_lot) - shortfall,
+        pending=summary.pending - (from_lot if lot_pending else 0),
+        lifetime=summary.lifetime - points,
+    )
+    months = dict(customer.earned_by_month)
+    earn_month = lot.earn_month if lot is not None and lot.earn_month else month_key(original.recorded_at)
+    months[earn_month] = months.get(earn_month, 0) - points
+    months = prune_months(months, now, programme.tier_window_months)
+    seq = customer.ledger_seq + 1
+    entry = LedgerEntry(
+        customer_id=customer.customer_id,
+        seq=seq,
+        at=now,
+        points=-points,
+        reason=reason,
+        balance_after=summary.available + summary.pending,
+        transaction_id=original.transaction_id,
+        store_id=original.store_id,
+    )
+    updated = replace(customer, points=summary, earned_by_month=months, ledger_seq=seq)
+    return updated, from_lot, entry
+
+
+def next_due(entry: LedgerEntry, programme: Programme, now: datetime) -> tuple[datetime | None, str | None]:
+    """When the sweep next has to look at a lot: it matures, leaves the tier window, or expires."""
+    if entry.pending_until and now < entry.pending_until:
+        return entry.pending_until, "mature"
+    if entry.earn_month:
+        year, month = (int(part) for part in entry.earn_month.split("-"))
+        horizon = add_months(datetime(year, month, 1, tzinfo=now.tzinfo), programme.tier_window_months)
+        if now < horizon and (entry.expires_at is None or horizon < entry.expires_at):
+            return horizon, "tier"
+    if entry.expires_at and (entry.remaining or 0) > 0:
+        return entry.expires_at, "expire"
+    return None, None
+
+
+def _receipt(record: TransactionRecord, balance: int | None, tier: str | None, tier_changed: bool) -> Receipt:
+    return Receipt(
+        transaction_id=record.transaction_id,
+        store_id=record.store_id,
+        type=record.type,
+        customer_id=record.customer_id,
+        member=record.member,
+        points_earned=record.points_earned,
+        points_balance=balance,
+        tier=tier,
+        tier_changed=tier_changed,
+        points_if_member=record.points_if_member,
+        total=record.total,
+        currency=record.currency,
+        order_status=record.order_status,
+    )
+
+
+def _recorded_event(record: TransactionRecord) -> ev.DomainEvent:
+    return ev.DomainEvent(
+        ev.TRANSACTION_RECORDED,
+        {
+            "transaction_id": record.transaction_id,
+            "store_id": record.store_id,
+            "channel": record.channel,
+            "type": record.type.value,
+            "customer_id": record.customer_id,
+            "member": record.member,
+            "total": str(record.total),
+            "currency": record.currency,
+            "occurred_at": record.occurred_at,
+            "lines": len(record.lines),
+            "points_earned": record.points_earned,
+            "points_if_member": record.points_if_member,
+            "order_status": record.order_status.value if record.order_status else None,
+        },
+    )
+
+
+def _tier_event(customer_id: str, before: str | None, after: str | None, reason: str) -> ev.DomainEvent:
+    return ev.DomainEvent(
+        ev.TIER_CHANGED, {"customer_id": customer_id, "from": before, "to": after, "reason": reason}
+    )
