@@ -115,6 +115,7 @@ def aws_environment(ddb_endpoint: str, moto_endpoint: str) -> dict[str, str]:
     """The standard variables boto3 reads: product code has no local branch."""
     return {
         "AWS_ENDPOINT_URL_DYNAMODB": ddb_endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": ddb_endpoint,  # DynamoDB Local serves the stream API too
         "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,

@@ -9,12 +9,17 @@ from pathlib import Path
 
 import boto3
 
+from loyalty.api.routes import JOBS
 from loyalty.bootstrap import Container, use_container
 from loyalty.settings import Settings
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment
 from loyalty_local.gateway import LocalGateway
+from loyalty_local.jobs import StreamPoller, Ticker
 from loyalty_local.provision import LocalResources, provision
 from loyalty_local.seed import seed
+
+# Scheduled jobs run every minute locally (hourly on AWS), so a demo sees points mature and expire.
+SWEEP_INTERVAL_SECONDS = 60.0
 
 
 @dataclass
@@ -27,6 +32,9 @@ class LocalRuntime:
     resources: LocalResources | None = None
     gateway: LocalGateway | None = None
     container: Container | None = None
+    background_jobs: bool = True
+    poller: StreamPoller | None = None
+    tickers: list[Ticker] = field(default_factory=list)
     _owned: list[DynamoDBLocal | Moto] = field(default_factory=list)
 
     def start(self, *, with_gateway: bool = True, port: int = 3000) -> LocalRuntime:
@@ -44,6 +52,10 @@ class LocalRuntime:
         self.container = Container(Settings.from_env(), session=session)
         use_container(self.container)
         seed(self.container)
+        self.poller = StreamPoller(session, self.resources.table_name)
+        if self.background_jobs:
+            self.poller.start()
+            self.tickers = [Ticker(job.name, SWEEP_INTERVAL_SECONDS).start() for job in JOBS if job.schedule]
         if with_gateway:
             from loyalty.api.openapi import openapi_document
 
@@ -54,6 +66,10 @@ class LocalRuntime:
     def stop(self) -> None:
         if self.gateway:
             self.gateway.shutdown()
+        if self.poller:
+            self.poller.stop()
+        for ticker in self.tickers:
+            ticker.stop()
         use_container(None)
         for emulator in reversed(self._owned):
             emulator.stop()

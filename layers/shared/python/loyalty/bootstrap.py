@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 
 from loyalty.adapters.dynamo import DynamoTable
+from loyalty.adapters.events import EventBridgePublisher
 from loyalty.adapters.repositories import (
     ApiKeyRepository,
     CustomerRepository,
@@ -26,6 +27,7 @@ from loyalty.services.api_keys import ApiKeyService
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.customers import CustomerService
 from loyalty.services.ports import Clock, SystemClock
+from loyalty.services.publisher import OutboxPublisher
 from loyalty.services.sweeper import PointsSweeper
 from loyalty.services.transactions import TransactionService
 from loyalty.settings import Settings
@@ -99,6 +101,10 @@ class Container:
         return PointsSweeper(
             TransactionRepository(self.table), CustomerRepository(self.table), self.programme, self.clock
         )
+
+    @cached_property
+    def outbox(self) -> OutboxPublisher:
+        return OutboxPublisher(EventBridgePublisher(self.client("events"), self.settings.event_bus_name))
 
     @cached_property
     def api_keys(self) -> ApiKeyService:

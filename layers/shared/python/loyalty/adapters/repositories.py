@@ -121,7 +121,12 @@ class CustomerRepository:
         ]
 
     def enrol_existing(
-        self, customer: Customer, new_links: Sequence[Link], expected_version: int, extra: Sequence[TxOp] = ()
+        self,
+        customer: Customer,
+        new_links: Sequence[Link],
+        expected_version: int,
+        extra: Sequence[TxOp] = (),
+        outbox: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Turn a non-member into a member (profile, consents and new links included); fails if the
         profile became a member or changed meanwhile."""
@@ -132,7 +137,8 @@ class CustomerRepository:
                 self.PROFILE,
                 "SET #member = :true, #enrolled_at = :now, #updated_at = :now, #tier = :tier, "
                 "#profile = :profile, #consents = :consents, "
-                "#origin_store_id = if_not_exists(#origin_store_id, :store), #version = :next"
+                "#origin_store_id = if_not_exists(#origin_store_id, :store), #version = :next, "
+                "#outbox = :outbox"
                 + "".join(f", #links.#l{i} = :l{i}" for i in range(len(new_links))),
                 condition="#version = :expected AND #member = :false AND #status = :active",
                 names={"#status": "status", **{f"#l{i}": link.key for i, link in enumerate(new_links)}},
@@ -147,6 +153,7 @@ class CustomerRepository:
                     ":store": customer.origin_store_id,
                     ":expected": expected_version,
                     ":next": expected_version + 1,
+                    ":outbox": list(outbox) or None,
                     **{f":l{i}": _link_entry(link, now) for i, link in enumerate(new_links)},
                 },
                 label="customer",

@@ -36,6 +36,36 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
 
 AUTHORIZER = FunctionDef("authorizer", "Checks hashed API keys for API Gateway", memory_mb=256, timeout_s=3)
 
+
+@dataclass(frozen=True)
+class JobDef:
+    """A function no route reaches: run on a schedule, or fed by the table's stream."""
+
+    name: str
+    description: str
+    memory_mb: int = 512
+    timeout_s: int = 60
+    schedule: str | None = None  # an EventBridge Scheduler expression
+    consumes_stream: bool = False  # gets the table's stream records that carry an outbox
+    publishes_events: bool = False
+
+
+JOBS: tuple[JobDef, ...] = (
+    JobDef(
+        "sweeper",
+        "Matures pending points, reviews tiers, expires lots (hourly)",
+        timeout_s=600,
+        schedule="rate(1 hour)",
+    ),
+    JobDef(
+        "publisher",
+        "Publishes the outbox of every committed change to the EventBridge bus",
+        timeout_s=60,
+        consumes_stream=True,
+        publishes_events=True,
+    ),
+)
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/health", "health", Access.PUBLIC),
     Route("POST", "/v1/customers", "customers", Access.CLIENT),

@@ -14,6 +14,7 @@ from loyalty.adapters.repositories import (
     LinksTaken,
     StaleCustomer,
 )
+from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import (
@@ -154,8 +155,11 @@ class CustomerService:
                 tier=self._programme.current().base_tier if command.member else None,
             )
             result = CustomerResult(customer, created=True)
+            events = [_enrolled_event(customer, store_id, previously_known=False)] if command.member else []
             try:
-                self._customers.create(customer, idempotency_ops(self._idempotency, idempotency, result, now))
+                self._customers.create(
+                    customer, idempotency_ops(self._idempotency, idempotency, result, now), ev.outbox(events)
+                )
                 return result
             except LinksTaken as taken:
                 requested = {link: owner for link, owner in taken.owners.items() if link != card}
@@ -209,6 +213,7 @@ class CustomerService:
                     new_links,
                     existing.version,
                     idempotency_ops(self._idempotency, idempotency, result, now),
+                    ev.outbox([_enrolled_event(enrolled, store_id, previously_known=True)]),
                 )
                 return result
             # A non-member identified again as a non-member: the same profile, plus any new links.
@@ -350,6 +355,24 @@ class CustomerService:
         if errors:
             raise ValidationFailed("some links are not valid", errors=errors)
         return links
+
+
+def _enrolled_event(customer: Customer, store_id: str | None, previously_known: bool) -> ev.DomainEvent:
+    return ev.DomainEvent(
+        ev.CUSTOMER_ENROLLED,
+        {
+            "customer_id": customer.customer_id,
+            "store_id": store_id,
+            "card": customer.card.value if customer.card else None,
+            "enrolled_at": customer.enrolled_at,
+            "previously_known": previously_known,  # an identified non-member who joined
+            "consents": {
+                "email": customer.consents.email,
+                "sms": customer.consents.sms,
+                "mail": customer.consents.mail,
+            },
+        },
+    )
 
 
 def _has_card(links: Sequence[Link]) -> bool:

@@ -1,0 +1,3 @@
+from loyalty.jobs import publish_events
+
+handler = publish_events
