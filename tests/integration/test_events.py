@@ -91,9 +91,9 @@ def test_a_sale_publishes_its_events_once(container: Container, aws_session: bot
 def test_only_new_outbox_entries_are_published() -> None:
     old = {"outbox": {"L": [{"M": {"id": {"S": "1"}, "detail_type": {"S": "A"}, "detail": {"S": "{}"}}}]}}
     new = {"outbox": {"L": [{"M": {"id": {"S": "2"}, "detail_type": {"S": "B"}, "detail": {"S": "{}"}}}]}}
-    assert [e.event_id for e in events_of({"eventName": "MODIFY", "dynamodb": {"OldImage": old, "NewImage": new}})] == [
-        "2"
-    ]
+    assert [
+        e.event_id for e in events_of({"eventName": "MODIFY", "dynamodb": {"OldImage": old, "NewImage": new}})
+    ] == ["2"]
     assert events_of({"eventName": "MODIFY", "dynamodb": {"OldImage": new, "NewImage": new}}) == []
     assert events_of({"eventName": "REMOVE", "dynamodb": {"OldImage": new}}) == []
     assert events_of({"eventName": "INSERT", "dynamodb": {"NewImage": {"pk": {"S": "x"}}}}) == []

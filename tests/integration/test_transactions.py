@@ -459,3 +459,44 @@ class TestSweep:
         report = container.sweeper.run()
         assert report.tier_changes == 1
         assert container.customers.get(jane.customer_id).tier == "bronze"
+
+
+class TestRetroCredit:
+    def test_enrolling_credits_recent_purchases_once(self, container: Container, clock: Any) -> None:
+        guest = container.customers.enrol(
+            EnrolCommand([RawLink("email", "g@example.com")], Profile(), Consents(), False, None), WEB
+        ).customer
+        ref = by_id(guest)
+        container.transactions.record(command("OLD", [line("1", "1", "99.00")], ref, at=clock.now()), POS)
+        clock.advance(days=31)  # OLD is now outside the 30-day window
+        container.transactions.record(command("S1", [line("1", "1", "20.00")], ref, at=clock.now()), POS)
+        container.transactions.record(command("S2", [line("1", "2", "5.00")], ref, at=clock.now()), WEB)
+        container.transactions.record(command("S3", [line("1", "1", "7.00")], ref, at=clock.now()), POS)
+        container.transactions.record(
+            command("R3", [line("1", "1", "7.00")], ref, kind=SaleType.RETURN, original="S3", at=clock.now()),
+            POS,
+        )  # returned purchases are not credited
+        clock.advance(days=1)
+
+        enrolled = container.customers.enrol(
+            EnrolCommand([RawLink("email", "g@example.com")], Profile(), Consents(), True, None), POS
+        ).customer
+
+        assert enrolled.member
+        assert enrolled.points.available == 200 + 100
+        jane = assert_balanced(container, guest.customer_id)
+        entries = TransactionRepository(container.table).all_ledger(jane.customer_id)
+        assert sorted((e.transaction_id, e.points, e.reason.value) for e in entries) == [
+            ("S1", 200, "retro_credit"),
+            ("S2", 100, "retro_credit"),
+        ]
+        assert container.transactions.get("ams-01", "S1").line("1").points == 200  # type: ignore[union-attr]
+        # A later return takes the credited points back like any earn.
+        back = container.transactions.record(
+            command(
+                "R1", [line("1", "1", "20.00")], None, kind=SaleType.RETURN, original="S1", at=clock.now()
+            ),
+            POS,
+        )
+        assert back.points_earned == -200
+        assert assert_balanced(container, jane.customer_id).points.available == 100

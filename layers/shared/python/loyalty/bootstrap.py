@@ -78,7 +78,13 @@ class Container:
     @cached_property
     def customers(self) -> CustomerService:
         return CustomerService(
-            CustomerRepository(self.table), self.stores, self.programme, self.idempotency, self.clock
+            CustomerRepository(self.table),
+            self.stores,
+            self.programme,
+            self.idempotency,
+            self.clock,
+            # Late-bound: the transaction service itself resolves customers through this one.
+            retro_credit=lambda customer, now: self.transactions.retro_credit(customer, now),  # noqa: PLW0108
         )
 
     @cached_property

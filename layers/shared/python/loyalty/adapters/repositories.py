@@ -138,7 +138,8 @@ class CustomerRepository:
                 "SET #member = :true, #enrolled_at = :now, #updated_at = :now, #tier = :tier, "
                 "#profile = :profile, #consents = :consents, "
                 "#origin_store_id = if_not_exists(#origin_store_id, :store), #version = :next, "
-                "#outbox = :outbox"
+                "#outbox = :outbox, #points_available = :available, #points_pending = :pending, "
+                "#points_lifetime = :lifetime, #earned_by_month = :months, #ledger_seq = :seq"
                 + "".join(f", #links.#l{i} = :l{i}" for i in range(len(new_links))),
                 condition="#version = :expected AND #member = :false AND #status = :active",
                 names={"#status": "status", **{f"#l{i}": link.key for i, link in enumerate(new_links)}},
@@ -154,6 +155,11 @@ class CustomerRepository:
                     ":expected": expected_version,
                     ":next": expected_version + 1,
                     ":outbox": list(outbox) or None,
+                    ":available": customer.points.available,
+                    ":pending": customer.points.pending,
+                    ":lifetime": customer.points.lifetime,
+                    ":months": dict(customer.earned_by_month),
+                    ":seq": customer.ledger_seq,
                     **{f":l{i}": _link_entry(link, now) for i, link in enumerate(new_links)},
                 },
                 label="customer",
@@ -287,6 +293,8 @@ class CustomerRepository:
             if taken:
                 raise LinksTaken(taken) from None
             failed = cancelled.failed_labels()
+            if "original" in failed or "ledger" in failed:
+                raise StaleCustomer(customer_id) from None  # a retro-credited sale changed meanwhile
             if "customer" in failed or "previous" in failed:
                 old = next(
                     (r.old_item for lbl in ("customer", "previous") for r in cancelled.failed(lbl)), None

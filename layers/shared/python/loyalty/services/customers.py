@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -42,6 +42,7 @@ from loyalty.domain.ids import is_plausible_id, new_card_number, new_id
 from loyalty.domain.links import Link
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.ports import Clock, IdempotencyRequest, backoff, idempotency_ops
+from loyalty.services.transactions import RetroCredit
 
 _ATTEMPTS = 4
 
@@ -93,6 +94,7 @@ class CustomerService:
         clock: Clock,
         new_customer_id: Callable[[], str] = new_id,
         new_card: Callable[[], str] = new_card_number,
+        retro_credit: Callable[[Customer, datetime], RetroCredit] | None = None,
     ) -> None:
         self._customers = customers
         self._stores = stores
@@ -101,6 +103,7 @@ class CustomerService:
         self._clock = clock
         self._new_customer_id = new_customer_id
         self._new_card = new_card
+        self._retro_credit = retro_credit
 
     # ---- reads ----------------------------------------------------------------------------
     def get(self, customer_id: str) -> Customer:
@@ -207,13 +210,14 @@ class CustomerService:
                     origin_store_id=existing.origin_store_id or store_id,
                     version=existing.version + 1,
                 )
-                result = CustomerResult(enrolled, created=False)
+                credit = self._credit(enrolled, now)
+                result = CustomerResult(credit.customer, created=False)
                 self._customers.enrol_existing(
-                    enrolled,
+                    credit.customer,
                     new_links,
                     existing.version,
-                    idempotency_ops(self._idempotency, idempotency, result, now),
-                    ev.outbox([_enrolled_event(enrolled, store_id, previously_known=True)]),
+                    [*credit.ops, *idempotency_ops(self._idempotency, idempotency, result, now)],
+                    ev.outbox([_enrolled_event(enrolled, store_id, previously_known=True), *credit.events]),
                 )
                 return result
             # A non-member identified again as a non-member: the same profile, plus any new links.
@@ -322,6 +326,11 @@ class CustomerService:
             raise LinkNotFound(f"customer {customer_id} has no {link.type} {link.value}") from None
 
     # ---- helpers --------------------------------------------------------------------------
+    def _credit(self, enrolled: Customer, now: datetime) -> RetroCredit:
+        if self._retro_credit is None:
+            return RetroCredit(enrolled, [], [])
+        return self._retro_credit(enrolled, now)
+
     def _active(self, customer_id: str) -> Customer:
         # A write to a merged id goes to the survivor, as a read does.
         return self.get(customer_id)

@@ -56,7 +56,9 @@ from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.ports import Clock, IdempotencyRequest, backoff, idempotency_ops
 
 _ATTEMPTS = 12
-MAX_FUTURE = timedelta(minutes=5)  # till clocks drift; a sale from tomorrow is a bug, not a sale
+MAX_FUTURE = timedelta(minutes=5)
+# Each credited sale adds two items to the enrolment's transaction (100 items at most in all).
+MAX_RETRO_CREDITED_SALES = 30  # till clocks drift; a sale from tomorrow is a bug, not a sale
 
 
 class TransactionCustomerMismatch(Conflict):
@@ -119,6 +121,13 @@ class TierProgress:
     points_in_window: int
     next_tier: str | None
     points_to_next_tier: int | None
+
+
+@dataclass(frozen=True)
+class RetroCredit:
+    customer: Customer  # with the credited points, tier progress and ledger sequence
+    ops: list[TxOp]
+    events: list[ev.DomainEvent]
 
 
 @dataclass
@@ -466,6 +475,88 @@ class TransactionService:
                     updated_original, original.version if original else 0, ev.outbox(events)
                 )
         return _Plan(ops, receipt)
+
+    # ---- retro credit ---------------------------------------------------------------------
+    def retro_credit(self, customer: Customer, now: datetime) -> RetroCredit:
+        """What enrolling an identified non-member credits for their purchases of the last
+        `retro_credit_days`: ops to add to the enrolment's own transaction, so it happens once."""
+        programme = self._programme.current()
+        if not programme.retro_credit_days:
+            return RetroCredit(customer, [], [])
+        since = now - timedelta(days=programme.retro_credit_days)
+        eligible = sorted(
+            (
+                r
+                for r in self._txns.recent_sales(customer.customer_id, since)
+                if r.type is SaleType.SALE
+                and not r.retro_credited
+                and r.points_earned == 0
+                and r.order_status not in REVERSING_STATUSES
+                and all(rl.returned_quantity == 0 for rl in r.lines)  # partly returned: not credited
+            ),
+            key=lambda r: r.occurred_at,
+        )[:MAX_RETRO_CREDITED_SALES]
+        ops: list[TxOp] = []
+        events: list[ev.DomainEvent] = []
+        updated = customer
+        earn_month = month_key(now)
+        for record in eligible:
+            store = self._stores.find(record.store_id)
+            if store is None:
+                continue
+            tier = effective_tier(updated, programme, now) or programme.base_tier
+            earn = compute_earn(programme, store, [rl.line for rl in record.lines], tier, record.occurred_at)
+            if not earn.total:
+                continue
+            pending_until, expires_at = lot_dates(programme, now)
+            pending = now < pending_until
+            summary = updated.points
+            summary = PointsSummary(
+                available=summary.available + (0 if pending else earn.total),
+                pending=summary.pending + (earn.total if pending else 0),
+                lifetime=summary.lifetime + earn.total,
+            )
+            months = dict(updated.earned_by_month)
+            months[earn_month] = months.get(earn_month, 0) + earn.total
+            seq = updated.ledger_seq + 1
+            updated = replace(
+                updated,
+                points=summary,
+                earned_by_month=prune_months(months, now, programme.tier_window_months),
+                ledger_seq=seq,
+            )
+            entry = LedgerEntry(
+                customer_id=customer.customer_id,
+                seq=seq,
+                at=now,
+                points=earn.total,
+                reason=LedgerReason.RETRO_CREDIT,
+                balance_after=summary.available + summary.pending,
+                transaction_id=record.transaction_id,
+                store_id=record.store_id,
+                remaining=earn.total,
+                pending_until=pending_until,
+                expires_at=expires_at,
+                line_points=earn.line_points,
+                earn_month=earn_month,
+            )
+            due_at, due_kind = next_due(entry, programme, now)
+            ops.append(self._txns.mark_retro_credited_op(record, earn.line_points, seq, earn.total))
+            ops.append(self._txns.put_ledger_op(entry, due_at, due_kind))
+            events.append(
+                ev.DomainEvent(
+                    ev.POINTS_EARNED,
+                    {
+                        "customer_id": customer.customer_id,
+                        "points": earn.total,
+                        "balance": entry.balance_after,
+                        "transaction_id": record.transaction_id,
+                        "store_id": record.store_id,
+                        "reason": "retro_credit",
+                    },
+                )
+            )
+        return RetroCredit(replace(updated, tier=effective_tier(updated, programme, now)), ops, events)
 
     # ---- order status ---------------------------------------------------------------------
     def set_order_status(
