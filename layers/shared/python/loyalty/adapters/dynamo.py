@@ -218,6 +218,7 @@ class DynamoTable:
         pk: str,
         *,
         sk_prefix: str | None = None,
+        sk_max: str | None = None,
         index: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
@@ -231,6 +232,10 @@ class DynamoTable:
         if sk_prefix:
             condition += " AND begins_with(#sk, :prefix)"
             values[":prefix"] = sk_prefix
+            names["#sk"] = sk_name
+        elif sk_max:
+            condition += " AND #sk <= :max"
+            values[":max"] = sk_max
             names["#sk"] = sk_name
         kwargs: dict[str, Any] = {
             "TableName": self.name,

@@ -31,7 +31,9 @@ from loyalty.domain.errors import ConcurrentUpdate
 from loyalty.domain.ledger import LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 
-DUE_SHARDS = 8  # spreads one day's due lots over partitions: no single hot key on busy days
+# Due lots spread over this many index partitions (by customer), each sorted by due time: the
+# sweep reads everything due with one Query per shard, and no partition takes every earn.
+DUE_SHARDS = 16
 
 
 def txn_pk(store_id: str, transaction_id: str) -> str:
@@ -44,7 +46,7 @@ def ledger_sk(seq: int) -> str:
 
 def due_key(customer_id: str, seq: int, due_at: datetime) -> tuple[str, str]:
     shard = int(hashlib.sha256(customer_id.encode()).hexdigest(), 16) % DUE_SHARDS
-    return f"DUE#{due_at.date().isoformat()}#{shard}", f"{_iso(due_at)}#{customer_id}#{seq:012d}"
+    return f"DUE#{shard}", f"{_iso(due_at)}#{customer_id}#{seq:012d}"
 
 
 @dataclass
@@ -129,12 +131,12 @@ class TransactionRepository:
             if cursor is None:
                 return entries
 
-    def due(
-        self, day: str, shard: int, until: datetime, cursor: str | None
-    ) -> tuple[list[LedgerEntry], str | None]:
-        items, next_cursor = self._table.query(f"DUE#{day}#{shard}", index="gsi2", limit=100, cursor=cursor)
-        until_iso = _iso(until) or ""
-        return [ledger_from_item(i) for i in items if str(i["gsi2sk"]) <= until_iso + "\uffff"], next_cursor
+    def due(self, shard: int, until: datetime, cursor: str | None) -> tuple[list[LedgerEntry], str | None]:
+        """Lots of one shard due at or before `until`, earliest first."""
+        items, next_cursor = self._table.query(
+            f"DUE#{shard}", index="gsi2", sk_max=(_iso(until) or "") + "#\uffff", limit=100, cursor=cursor
+        )
+        return [ledger_from_item(i) for i in items], next_cursor
 
     def recent_sales(self, customer_id: str, since: datetime) -> list[TransactionRecord]:
         items, _ = self._table.query(
@@ -142,13 +144,6 @@ class TransactionRepository:
         )
         records = [transaction_from_item(i) for i in items]
         return [r for r in records if r.occurred_at >= since]
-
-    def sweep_state(self) -> str | None:
-        item = self._table.get("SWEEP", "STATE")
-        return str(item["last_day"]) if item else None
-
-    def save_sweep_state(self, day: str) -> None:
-        self._table.put({"pk": "SWEEP", "sk": "STATE", "last_day": day})
 
     # ---- writes ---------------------------------------------------------------------------
     def put_transaction_op(

@@ -8,8 +8,8 @@ conditions, so a sweep that runs twice, or beside a sale, changes nothing twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from loyalty.adapters.repositories import CustomerRepository, StaleCustomer
 from loyalty.adapters.transactions import DUE_SHARDS, TransactionRepository
@@ -20,7 +20,6 @@ from loyalty.services.config import ProgrammeService
 from loyalty.services.ports import Clock, backoff
 from loyalty.services.transactions import effective_tier, next_due
 
-FIRST_RUN_LOOKBACK = timedelta(days=35)
 _ATTEMPTS = 5
 
 
@@ -31,7 +30,6 @@ class SweepReport:
     expired_points: int = 0
     tier_reviews: int = 0
     tier_changes: int = 0
-    days: list[str] = field(default_factory=list)
 
 
 class PointsSweeper:
@@ -50,21 +48,14 @@ class PointsSweeper:
     def run(self) -> SweepReport:
         now = self._clock.now()
         report = SweepReport()
-        last = self._txns.sweep_state()
-        day = date.fromisoformat(last) if last else (now - FIRST_RUN_LOOKBACK).date()
-        while day <= now.date():
-            report.days.append(day.isoformat())
-            for shard in range(DUE_SHARDS):
-                cursor = None
-                while True:
-                    lots, cursor = self._txns.due(day.isoformat(), shard, now, cursor)
-                    for lot in lots:
-                        self._process(lot, now, report)
-                    if cursor is None:
-                        break
-            day += timedelta(days=1)
-        # Today may still receive lots due later today: start there next time.
-        self._txns.save_sweep_state(now.date().isoformat())
+        for shard in range(DUE_SHARDS):
+            cursor = None
+            while True:
+                lots, cursor = self._txns.due(shard, now, cursor)
+                for lot in lots:
+                    self._process(lot, now, report)
+                if cursor is None:
+                    break
         return report
 
     def _process(self, due: LedgerEntry, now: datetime, report: SweepReport) -> None:
