@@ -432,8 +432,9 @@ class StoreRepository:
         item = self._table.get(f"STORE#{store_id}", "STORE", consistent=False)
         return _store_from_item(item) if item else None
 
-    def put(self, store: Store, now: datetime) -> None:
-        self._table.put(
+    def put(self, store: Store, now: datetime) -> bool:
+        """Create or replace; True when it created the store."""
+        return None is self._table.put_returning_old(
             {
                 "pk": f"STORE#{store.store_id}",
                 "sk": "STORE",

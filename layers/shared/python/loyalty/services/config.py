@@ -62,8 +62,7 @@ class StoreService:
         return store
 
     def put(self, store: Store) -> tuple[Store, bool]:
-        created = self._repo.get(store.store_id) is None
-        self._repo.put(store, self._clock.now())
+        created = self._repo.put(store, self._clock.now())
         self._cache.put(store.store_id, store)
         return store, created
 

@@ -295,24 +295,30 @@ class CustomerService:
             customer = self._active(customer_id)
             if customer.has_link(link):
                 return CustomerResult(customer, created=False)
-            owner = self._customers.owner_of(link)
             now = self._clock.now()
             updated = replace(customer.with_links(link), updated_at=now, version=customer.version + 1)
             result = CustomerResult(updated, created=True)
             extra = idempotency_ops(self._idempotency, idempotency, result, now)
             try:
-                if owner is None or owner == customer.customer_id:
-                    self._customers.add_links(customer.customer_id, [link], now, extra)
-                    return result
-                if on_conflict is OnConflict.MOVE:
-                    self._customers.move_link(link, owner, customer.customer_id, now, extra)
-                    return result
+                # No look-up first: the link's conditional put says who owns it when it is taken.
+                self._customers.add_links(customer.customer_id, [link], now, extra)
+                return result
+            except LinksTaken as taken:
+                owner = taken.owners.get(link)
+            except StaleCustomer:
+                continue
+            if owner is None:
+                continue
+            if on_conflict is not OnConflict.MOVE:
                 detail = f"{link.type} {link.value} belongs to customer {owner}"
                 if on_conflict is OnConflict.MERGE:
                     detail += "; merging profiles is not available yet"
                 raise LinkTaken(detail, customer_id=owner)
+            try:
+                self._customers.move_link(link, owner, customer.customer_id, now, extra)
+                return result
             except (LinksTaken, StaleCustomer):
-                continue  # someone took the link or changed the profile meanwhile: look again
+                continue  # the link moved on again meanwhile: look again
         raise ServiceUnavailable("the link kept changing; retry")
 
     def remove_link(self, customer_id: str, link_type: str, link_value: str) -> None:
