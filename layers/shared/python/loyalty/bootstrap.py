@@ -7,30 +7,24 @@ clients and install it with `use_container`.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
-from loyalty.adapters.dynamo import DynamoTable
-from loyalty.adapters.events import EventBridgePublisher
-from loyalty.adapters.repositories import (
-    ApiKeyRepository,
-    CustomerRepository,
-    IdempotencyStore,
-    ProgrammeRepository,
-    StoreRepository,
-)
-from loyalty.adapters.secrets import SecretValue
-from loyalty.adapters.transactions import TransactionRepository
-from loyalty.services.api_keys import ApiKeyService
-from loyalty.services.config import ProgrammeService, StoreService
-from loyalty.services.customers import CustomerService
 from loyalty.services.ports import Clock, SystemClock
-from loyalty.services.publisher import OutboxPublisher
-from loyalty.services.sweeper import PointsSweeper
-from loyalty.services.transactions import TransactionService
 from loyalty.settings import Settings
+
+if TYPE_CHECKING:  # each function builds (and so imports) only the services it uses
+    from loyalty.adapters.dynamo import DynamoTable
+    from loyalty.adapters.repositories import IdempotencyStore
+    from loyalty.adapters.secrets import SecretValue
+    from loyalty.services.api_keys import ApiKeyService
+    from loyalty.services.config import ProgrammeService, StoreService
+    from loyalty.services.customers import CustomerService
+    from loyalty.services.publisher import OutboxPublisher
+    from loyalty.services.sweeper import PointsSweeper
+    from loyalty.services.transactions import TransactionService
 
 # Fail fast inside the API Gateway 29 s budget; the standard retry mode handles throttling.
 _BOTO_CONFIG = Config(
@@ -57,26 +51,41 @@ class Container:
 
     @cached_property
     def table(self) -> DynamoTable:
+        from loyalty.adapters.dynamo import DynamoTable
+
         return DynamoTable(self.client("dynamodb"), self.settings.table_name)
 
     @cached_property
     def pepper(self) -> SecretValue:
+        from loyalty.adapters.secrets import SecretValue
+
         return SecretValue(self.client("secretsmanager"), self.settings.api_key_pepper_secret)
 
     @cached_property
     def stores(self) -> StoreService:
+        from loyalty.adapters.repositories import StoreRepository
+        from loyalty.services.config import StoreService
+
         return StoreService(StoreRepository(self.table), self.clock)
 
     @cached_property
     def programme(self) -> ProgrammeService:
+        from loyalty.adapters.repositories import ProgrammeRepository
+        from loyalty.services.config import ProgrammeService
+
         return ProgrammeService(ProgrammeRepository(self.table), self.clock)
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:
+        from loyalty.adapters.repositories import IdempotencyStore
+
         return IdempotencyStore(self.table)
 
     @cached_property
     def customers(self) -> CustomerService:
+        from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.services.customers import CustomerService
+
         return CustomerService(
             CustomerRepository(self.table),
             self.stores,
@@ -89,7 +98,10 @@ class Container:
 
     @cached_property
     def transactions(self) -> TransactionService:
+        from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.adapters.transactions import TransactionRepository
         from loyalty.api.models import render_receipt
+        from loyalty.services.transactions import TransactionService
 
         return TransactionService(
             TransactionRepository(self.table),
@@ -104,16 +116,26 @@ class Container:
 
     @cached_property
     def sweeper(self) -> PointsSweeper:
+        from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.adapters.transactions import TransactionRepository
+        from loyalty.services.sweeper import PointsSweeper
+
         return PointsSweeper(
             TransactionRepository(self.table), CustomerRepository(self.table), self.programme, self.clock
         )
 
     @cached_property
     def outbox(self) -> OutboxPublisher:
+        from loyalty.adapters.events import EventBridgePublisher
+        from loyalty.services.publisher import OutboxPublisher
+
         return OutboxPublisher(EventBridgePublisher(self.client("events"), self.settings.event_bus_name))
 
     @cached_property
     def api_keys(self) -> ApiKeyService:
+        from loyalty.adapters.repositories import ApiKeyRepository
+        from loyalty.services.api_keys import ApiKeyService
+
         return ApiKeyService(ApiKeyRepository(self.table), self.stores, self.pepper, self.clock)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
 from loyalty.domain.access import KeyKind
@@ -33,8 +33,11 @@ from loyalty.domain.customers import (
 )
 from loyalty.domain.errors import ApiKeyNotFound, ConcurrentUpdate, CustomerNotActive, CustomerNotFound
 from loyalty.domain.links import Link
-from loyalty.domain.programme import Programme
+from loyalty.domain.replay import StoredResponse
 from loyalty.domain.stores import Channel, Store
+
+if TYPE_CHECKING:
+    from loyalty.domain.programme import Programme
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -470,6 +473,8 @@ class ProgrammeRepository:
         self._table = table
 
     def get(self) -> Programme | None:
+        from loyalty.domain.programme import Programme  # pydantic models cost cold-start time
+
         item = self._table.get("PROGRAMME", "CONFIG", consistent=False)
         return Programme.model_validate_json(item["config"]) if item else None
 
@@ -576,13 +581,6 @@ def _key_from_item(item: Item) -> ApiKeyRecord:
         revoked_at=_dt(item.get("revoked_at")),
         key_hash=str(item.get("key_hash", "")),
     )
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    status_code: int
-    body: str
-    headers: dict[str, str]
 
 
 class IdempotencyStore:

@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import Router
 from pydantic import BaseModel
 
-from loyalty.adapters.repositories import StoredResponse
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.errors import Unauthenticated, ValidationFailed
+from loyalty.domain.replay import StoredResponse
 from loyalty.services.ports import IdempotencyRequest
 
 IDEMPOTENCY_HEADER = "idempotency-key"

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loyalty.adapters.repositories import ProgrammeRepository, StoreRepository
 from loyalty.domain.errors import StoreNotFound
 from loyalty.domain.ids import is_plausible_id
-from loyalty.domain.programme import Programme, default_programme
 from loyalty.domain.stores import Store
 from loyalty.services.ports import Clock
+
+if TYPE_CHECKING:
+    from loyalty.domain.programme import Programme
 
 CACHE_SECONDS = 60.0
 
@@ -77,6 +79,8 @@ class ProgrammeService:
         self._cache = _TtlCache(ttl)
 
     def current(self) -> Programme:
+        from loyalty.domain.programme import default_programme
+
         programme: Programme = self._cache.get("programme", lambda: self._repo.get() or default_programme())
         return programme
 

@@ -7,10 +7,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from loyalty.adapters.dynamo import TxOp
-from loyalty.adapters.repositories import IdempotencyStore, StoredResponse
+from loyalty.domain.replay import StoredResponse
+
+if TYPE_CHECKING:
+    from loyalty.adapters.dynamo import TxOp
+    from loyalty.adapters.repositories import IdempotencyStore
 
 
 class Clock(Protocol):

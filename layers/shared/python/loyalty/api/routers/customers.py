@@ -5,11 +5,11 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
-from loyalty.adapters.repositories import StoredResponse
 from loyalty.api import docs
 from loyalty.api.http import idempotency, no_content, ok, principal, reply, stored
 from loyalty.api.models import CustomerCreate, CustomerPatch, CustomerView, LinkAdd
 from loyalty.bootstrap import container
+from loyalty.domain.replay import StoredResponse
 from loyalty.observability import count
 from loyalty.services.customers import CustomerResult, RawLink
 

@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from aws_lambda_powertools.event_handler.router import Router
+from pydantic import BaseModel
 
 from loyalty import __version__
-from loyalty.api.models import Health
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
 
 
 def make_router() -> Router:

@@ -5,7 +5,6 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
-from loyalty.adapters.repositories import StoredResponse
 from loyalty.api import docs
 from loyalty.api.http import idempotency, ok, page, principal, reply, request_fingerprint, stored
 from loyalty.api.models import (
@@ -19,6 +18,7 @@ from loyalty.api.models import (
     TransactionOut,
 )
 from loyalty.bootstrap import container
+from loyalty.domain.replay import StoredResponse
 from loyalty.observability import count
 from loyalty.services.transactions import Receipt
 
