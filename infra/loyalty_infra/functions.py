@@ -1,16 +1,18 @@
-"""One Lambda function per FunctionDef in the route table, plus the authorizer, over two layers.
+"""One Lambda function per FunctionDef and JobDef in the route table, plus the authorizer.
 
-Every function gets the same runtime, architecture, environment and logging; what differs is
-taken from its FunctionDef (memory, timeout, description) and from NEEDS, the one place that says
+Every function gets the same runtime, architecture, layers, environment and logging; what differs
+is taken from its definition (memory, timeout, description) and from NEEDS, the one place that says
 which data each function may touch. A function missing from NEEDS fails the synth, so a new
-function never silently inherits permissions.
+function never silently inherits permissions. Two grants follow from a JobDef's own flags instead:
+`publishes_events` gives events:PutEvents on the bus (see `needs_of`), and `consumes_stream` gives
+stream read through the event source that the OutboxStream construct attaches.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_iam as iam
@@ -19,7 +21,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from loyalty.api.routes import AUTHORIZER, FUNCTIONS, FunctionDef
+from loyalty.api.routes import AUTHORIZER, FUNCTIONS, JOBS, FunctionDef, JobDef
 from loyalty_infra.config import (
     ASSET_EXCLUDES,
     DEPS_LAYER_DIR,
@@ -56,14 +58,32 @@ class TableAccess(enum.Enum):
 class Needs:
     table: TableAccess = TableAccess.NONE
     pepper: bool = False  # reads the API-key pepper secret (it hashes keys)
+    publish_events: bool = False  # events:PutEvents on the domain bus; set from JobDef.publishes_events
 
 
+# Domain events leave through the outbox (written with the change, published from the stream), so
+# no HTTP function and no job but the publisher may put events on the bus.
 NEEDS: Mapping[str, Needs] = {
     "health": Needs(),
     "customers": Needs(table=TableAccess.READ_WRITE),
     "admin": Needs(table=TableAccess.READ_WRITE, pepper=True),
+    "transactions": Needs(table=TableAccess.READ_WRITE),
     AUTHORIZER.name: Needs(table=TableAccess.READ, pepper=True),
+    # Jobs: the sweeper queries gsi2 for what falls due and writes ledger and profiles.
+    "sweeper": Needs(table=TableAccess.READ_WRITE),
+    # Reads only the stream (granted with its event source) and publishes: no table access at all.
+    "publisher": Needs(),
 }
+
+Definition = FunctionDef | JobDef
+
+
+def needs_of(definition: Definition) -> Needs:
+    """NEEDS for the function, with event publishing taken from the JobDef's flag."""
+    needs = NEEDS[definition.name]
+    if isinstance(definition, JobDef) and definition.publishes_events:
+        needs = replace(needs, publish_events=True)
+    return needs
 
 
 def construct_name(function_name: str) -> str:
@@ -84,12 +104,16 @@ class Functions(Construct):
         super().__init__(scope, construct_id)
         self._settings = settings
         self._data = data
+        self._bus = bus
         self._pepper = pepper
-        names = {f.name for f in (*FUNCTIONS, AUTHORIZER)}
-        if names != set(NEEDS):
+        definitions: tuple[Definition, ...] = (*FUNCTIONS, AUTHORIZER, *JOBS)
+        names = [d.name for d in definitions]
+        if len(names) != len(set(names)):
+            raise ValueError(f"function and job names must be unique: {sorted(names)}")
+        if set(names) != set(NEEDS):
             raise ValueError(
-                f"NEEDS and the route table's functions differ: missing {sorted(names - set(NEEDS))}, "
-                f"stale {sorted(set(NEEDS) - names)}"
+                f"NEEDS and the route table's functions differ: missing {sorted(set(names) - set(NEEDS))}, "
+                f"stale {sorted(set(NEEDS) - set(names))}"
             )
         if not (DEPS_LAYER_DIR / "python").is_dir():
             raise FileNotFoundError(
@@ -123,8 +147,10 @@ class Functions(Construct):
         }
         self.by_name: dict[str, lambda_.Function] = {f.name: self._function(f) for f in FUNCTIONS}
         self.authorizer = self._function(AUTHORIZER)
+        # Jobs: no route reaches them; the Schedules and OutboxStream constructs wire their triggers.
+        self.jobs: dict[str, lambda_.Function] = {j.name: self._function(j) for j in JOBS}
 
-    def _function(self, definition: FunctionDef) -> lambda_.Function:
+    def _function(self, definition: Definition) -> lambda_.Function:
         name = construct_name(definition.name)
         code_dir = FUNCTIONS_DIR / definition.name
         if not (code_dir / "handler.py").is_file():
@@ -154,7 +180,7 @@ class Functions(Construct):
             role=role,
             tracing=lambda_.Tracing.ACTIVE if self._settings.tracing else lambda_.Tracing.DISABLED,
         )
-        self._grant(role, NEEDS[definition.name])
+        self._grant(role, needs_of(definition))
         Validations.of(function).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-L1",
@@ -210,3 +236,6 @@ class Functions(Construct):
                 )
         if needs.pepper:
             self._pepper.grant_read(role)
+        if needs.publish_events:
+            # events:PutEvents on this one bus, for the platform's Source and DetailTypes only.
+            self._bus.grant_publish(role)

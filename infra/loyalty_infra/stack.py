@@ -13,6 +13,8 @@ from loyalty_infra.config import DeploySettings
 from loyalty_infra.data import DataTable
 from loyalty_infra.events import DomainEventBus
 from loyalty_infra.functions import Functions
+from loyalty_infra.outbox import OutboxStream
+from loyalty_infra.schedules import Schedules
 from loyalty_infra.secrets import ApiKeyPepper
 
 
@@ -38,6 +40,8 @@ class LoyaltyStack(Stack):
             functions=self.functions.by_name,
             authorizer_function=self.functions.authorizer,
         )
+        self.schedules = Schedules(self, "Schedules", jobs=self.functions.jobs)
+        self.outbox = OutboxStream(self, "Outbox", data=self.data, jobs=self.functions.jobs)
 
         CfnOutput(
             self, "ApiUrl", value=self.api.rest_api.url, description="Base URL of the loyalty API stage"
@@ -60,7 +64,10 @@ def build(app: App) -> LoyaltyStack:
         app,
         stack_id(settings.stage),
         settings=settings,
-        description=f"Loyalty platform ({settings.stage}): API, functions, data table, event bus",
+        description=(
+            f"Loyalty platform ({settings.stage}): API, functions, scheduled jobs, outbox relay, "
+            "data table, event bus"
+        ),
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stack

@@ -18,6 +18,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import cx_api
 from aws_cdk.assertions import Match, Template
+from boto3.dynamodb.types import TypeSerializer
 from cdk_nag import AwsSolutionsChecks
 
 from loyalty.api.authorizer import AUTHORIZER_CACHE_SECONDS
@@ -29,15 +30,29 @@ from loyalty.api.gateway_responses import (
     gateway_response,
 )
 from loyalty.api.problems import PROBLEM_BASE
-from loyalty.api.routes import AUTHORIZER, FUNCTIONS, ROUTES, FunctionDef
+from loyalty.api.routes import AUTHORIZER, FUNCTIONS, JOBS, ROUTES
+from loyalty.domain import events as domain_events
 from loyalty.domain.access import Access
 from loyalty.resources import EVENT_BUS, TABLE
+from loyalty.services.publisher import events_of
 from loyalty_infra.config import DEPS_LAYER_DIR, REPO_ROOT, DeploySettings
+from loyalty_infra.functions import Definition
+from loyalty_infra.outbox import OUTBOX_FILTER
 from loyalty_infra.stack import LoyaltyStack, build
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
-ALL_FUNCTIONS: tuple[FunctionDef, ...] = (*FUNCTIONS, AUTHORIZER)
+ALL_FUNCTIONS: tuple[Definition, ...] = (*FUNCTIONS, AUTHORIZER, *JOBS)
+# As docs/events.md and the brief list them; the grant reads them from loyalty.domain.events.
+DOMAIN_DETAIL_TYPES = {
+    "TransactionRecorded",
+    "PointsEarned",
+    "TierChanged",
+    "CustomerEnrolled",
+    "PointsExpired",
+}
+SCHEDULED = tuple(j for j in JOBS if j.schedule)
+STREAM_CONSUMERS = tuple(j for j in JOBS if j.consumes_stream)
 WRITE_ACTIONS = {
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
@@ -48,6 +63,11 @@ WRITE_ACTIONS = {
     "dynamodb:PartiQLDelete",
     "dynamodb:*",
 }
+TABLE_WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+# Actions that AWS authorises only on Resource "*" (no resource-level permissions), each allowed
+# only where it is needed and acknowledged in cdk-nag: Lambda reading a DynamoDB stream.
+RESOURCE_STAR_ONLY = {"dynamodb:ListStreams"}
 # CDK's Function adds DependsOn on its role as well as the role's policy; the role one is
 # redundant with the GetAtt. Every other cfn-lint warning fails the test.
 CFN_LINT_ACCEPTED_WARNINGS = {"W3005"}
@@ -65,7 +85,7 @@ class Synth:
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
 
-    def function_id(self, definition: FunctionDef) -> str:
+    def function_id(self, definition: Definition) -> str:
         found = [
             logical_id
             for logical_id, fn in self.of_type("AWS::Lambda::Function").items()
@@ -74,23 +94,44 @@ class Synth:
         assert len(found) == 1, f"expected one function for {definition.name}, found {found}"
         return found[0]
 
-    def actions_of(self, definition: FunctionDef) -> set[str]:
-        """Every IAM action the function's role is allowed, from any policy attached to it."""
-        role_id = self.resources[self.function_id(definition)]["Properties"]["Role"]["Fn::GetAtt"][0]
+    def role_statements(self, role_id: str) -> list[dict[str, Any]]:
+        """Every statement of every policy attached to the role (all Allow), Action as a list."""
         role = self.resources[role_id]["Properties"]
-        assert not role.get("ManagedPolicyArns"), f"{definition.name} role uses managed policies"
-        assert not role.get("Policies"), (
-            f"{definition.name} role has inline policies outside the DefaultPolicy"
-        )
-        actions: set[str] = set()
+        assert not role.get("ManagedPolicyArns"), f"{role_id} uses managed policies"
+        assert not role.get("Policies"), f"{role_id} has inline policies outside the DefaultPolicy"
+        statements = []
         for policy in self.of_type("AWS::IAM::Policy").values():
             if {"Ref": role_id} not in policy["Properties"].get("Roles", []):
                 continue
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                 assert statement["Effect"] == "Allow"
                 listed = statement["Action"]
-                actions.update([listed] if isinstance(listed, str) else listed)
-        return actions
+                statements.append({**statement, "Action": [listed] if isinstance(listed, str) else listed})
+        return statements
+
+    def role_of(self, definition: Definition) -> str:
+        role_id: str = self.resources[self.function_id(definition)]["Properties"]["Role"]["Fn::GetAtt"][0]
+        return role_id
+
+    def statements_of(self, definition: Definition) -> list[dict[str, Any]]:
+        return self.role_statements(self.role_of(definition))
+
+    def actions_of(self, definition: Definition) -> set[str]:
+        """Every IAM action the function's role is allowed, from any policy attached to it."""
+        return {action for statement in self.statements_of(definition) for action in statement["Action"]}
+
+    def resources_for(self, definition: Definition, action: str) -> list[Any]:
+        """Every resource the function's role may perform `action` on."""
+        found: list[Any] = []
+        for statement in self.statements_of(definition):
+            if action in statement["Action"]:
+                listed = statement["Resource"]
+                found.extend(listed if isinstance(listed, list) else [listed])
+        return found
+
+    def only_id(self, resource_type: str) -> str:
+        (logical_id,) = self.of_type(resource_type)
+        return logical_id
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +204,8 @@ def test_no_hard_coded_physical_names(synth: Synth) -> None:
         "AWS::SecretsManager::Secret": "Name",
         "AWS::IAM::Role": "RoleName",
         "AWS::Logs::LogGroup": "LogGroupName",
+        "AWS::SQS::Queue": "QueueName",
+        "AWS::Scheduler::Schedule": "Name",
     }
     for resource_type, prop in named.items():
         for logical_id, resource in synth.of_type(resource_type).items():
@@ -187,7 +230,7 @@ def test_event_bus_with_archive(synth: Synth) -> None:
 # ---- functions ------------------------------------------------------------------------------
 
 
-def test_one_function_per_function_def_plus_authorizer(synth: Synth) -> None:
+def test_one_function_per_function_def_and_job_def_plus_authorizer(synth: Synth) -> None:
     synth.template.resource_count_is("AWS::Lambda::Function", len(ALL_FUNCTIONS))
     for definition in ALL_FUNCTIONS:
         props = synth.resources[synth.function_id(definition)]["Properties"]
@@ -253,12 +296,224 @@ def test_admin_reads_and_writes_data_and_reads_the_pepper(synth: Synth) -> None:
 
 
 def test_no_wildcard_actions_or_resources(synth: Synth) -> None:
+    stream_roles = {synth.role_of(job) for job in STREAM_CONSUMERS}
     for logical_id, policy in synth.of_type("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             listed = statement["Action"]
-            for action in [listed] if isinstance(listed, str) else listed:
+            actions = [listed] if isinstance(listed, str) else listed
+            for action in actions:
                 assert not action.endswith(":*"), f"{logical_id} allows {action}"
-            assert statement["Resource"] != "*", f"{logical_id} allows {statement['Action']} on *"
+            if statement["Resource"] == "*":
+                # Only an action with no resource-level permissions, alone, for a stream consumer.
+                assert set(actions) <= RESOURCE_STAR_ONLY, f"{logical_id} allows {actions} on *"
+                roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
+                assert roles <= stream_roles, f"{logical_id} allows {actions} on * to {roles}"
+
+
+def test_transactions_reads_and_writes_data_but_not_the_pepper(synth: Synth) -> None:
+    actions = synth.actions_of(_function("transactions"))
+    assert {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"} <= actions
+    # TransactWriteItems is authorised per item as Put / Update / ConditionCheck.
+    assert TABLE_WRITE | {"dynamodb:ConditionCheckItem"} <= actions
+    assert not {a for a in actions if a.startswith("secretsmanager:")}
+
+
+def test_only_the_publisher_puts_events_and_only_on_the_bus(synth: Synth) -> None:
+    bus = {"Fn::GetAtt": [synth.only_id("AWS::Events::EventBus"), "Arn"]}
+    for definition in ALL_FUNCTIONS:
+        publishes = getattr(definition, "publishes_events", False)
+        if publishes:
+            (statement,) = [
+                st for st in synth.statements_of(definition) if "events:PutEvents" in st["Action"]
+            ]
+            assert statement["Action"] == ["events:PutEvents"]
+            assert statement["Resource"] == bus
+            # Only the platform's own Source and DetailTypes: no spoofing other producers on the bus.
+            assert statement["Condition"] == {
+                "StringEquals": {
+                    "events:source": [domain_events.SOURCE],
+                    "events:detail-type": sorted(DOMAIN_DETAIL_TYPES),
+                }
+            }
+        else:
+            assert not {a for a in synth.actions_of(definition) if a.startswith("events:")}, definition.name
+    assert [j.name for j in JOBS if j.publishes_events] == ["publisher"]
+
+
+def test_publisher_reads_the_stream_but_not_the_table(synth: Synth) -> None:
+    publisher = _function("publisher")
+    actions = synth.actions_of(publisher)
+    (table_id,) = synth.of_type("AWS::DynamoDB::Table")
+    assert actions >= STREAM_READ
+    for action in STREAM_READ:
+        assert synth.resources_for(publisher, action) == [{"Fn::GetAtt": [table_id, "StreamArn"]}]
+    assert not actions & WRITE_ACTIONS, actions & WRITE_ACTIONS
+    assert not actions & {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
+    assert not {a for a in actions if a.startswith("secretsmanager:")}
+
+
+def test_sweeper_reads_and_writes_data_with_gsi2_but_publishes_nothing(synth: Synth) -> None:
+    sweeper = _function("sweeper")
+    actions = synth.actions_of(sweeper)
+    assert actions >= TABLE_WRITE
+    assert "events:PutEvents" not in actions
+    assert not {a for a in actions if a.startswith("secretsmanager:")}
+    query_on = json.dumps(synth.resources_for(sweeper, "dynamodb:Query"))
+    assert '"/index/gsi2"' in query_on, query_on
+
+
+# ---- jobs: schedules and the outbox stream -------------------------------------------------
+
+
+def test_every_scheduled_job_runs_on_a_scheduler_schedule_with_retries_and_a_dead_letter_queue(
+    synth: Synth,
+) -> None:
+    schedules = synth.of_type("AWS::Scheduler::Schedule")
+    assert len(schedules) == len(SCHEDULED)
+    assert "rate(1 hour)" in {j.schedule for j in SCHEDULED if j.name == "sweeper"}
+    by_target = {json.dumps(s["Properties"]["Target"]["Arn"]): s["Properties"] for s in schedules.values()}
+    queues = synth.of_type("AWS::SQS::Queue")
+    for job in SCHEDULED:
+        function_id = synth.function_id(job)
+        props = by_target[json.dumps({"Fn::GetAtt": [function_id, "Arn"]})]
+        assert props["ScheduleExpression"] == job.schedule
+        assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
+        assert props.get("State", "ENABLED") == "ENABLED"
+        target = props["Target"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        assert 60 <= target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 86400
+        dead_letter = target["DeadLetterConfig"]["Arn"]
+        assert dead_letter["Fn::GetAtt"][0] in queues
+        # The schedule's role: assumed by Scheduler for this account, invokes this function only.
+        role_id = target["RoleArn"]["Fn::GetAtt"][0]
+        (trust,) = synth.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+        assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+        granted = {
+            (a, json.dumps(s["Resource"])) for s in synth.role_statements(role_id) for a in s["Action"]
+        }
+        assert granted == {
+            ("lambda:InvokeFunction", json.dumps({"Fn::GetAtt": [function_id, "Arn"]})),
+            ("sqs:SendMessage", json.dumps(dead_letter)),
+        }
+        # Scheduler invokes asynchronously: a run that fails in the function lands in the same queue.
+        (invoke_config,) = [
+            c["Properties"]
+            for c in synth.of_type("AWS::Lambda::EventInvokeConfig").values()
+            if c["Properties"]["FunctionName"] == {"Ref": function_id}
+        ]
+        assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == dead_letter
+        assert invoke_config["MaximumRetryAttempts"] <= 2
+
+
+def test_publisher_is_fed_by_the_table_stream_in_order_with_partial_failures(synth: Synth) -> None:
+    mappings = synth.of_type("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == len(STREAM_CONSUMERS) == 1
+    (table_id,) = synth.of_type("AWS::DynamoDB::Table")
+    (mapping,) = mappings.values()
+    props = mapping["Properties"]
+    assert props["FunctionName"] == {"Ref": synth.function_id(_function("publisher"))}
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    assert props["StartingPosition"] == "TRIM_HORIZON"
+    assert props["BatchSize"] == 100
+    assert props["ParallelizationFactor"] == 1
+    assert props["BisectBatchOnFunctionError"] is True
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 0 < props["MaximumRetryAttempts"] <= 10
+    assert 0 < props["MaximumRecordAgeInSeconds"] <= 24 * 3600
+    assert props.get("Enabled", True) is True
+    on_failure = props["DestinationConfig"]["OnFailure"]["Destination"]
+    assert on_failure["Fn::GetAtt"][0] in synth.of_type("AWS::SQS::Queue")
+    assert synth.resources_for(_function("publisher"), "sqs:SendMessage") == [on_failure]
+    (only_filter,) = props["FilterCriteria"]["Filters"]
+    assert json.loads(only_filter["Pattern"]) == OUTBOX_FILTER
+
+
+def _stream_record(
+    event_name: str, new: dict[str, Any] | None, old: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    serializer = TypeSerializer()
+    change: dict[str, Any] = {"Keys": {"pk": {"S": "CUSTOMER#1"}, "sk": {"S": "PROFILE"}}}
+    if new is not None:
+        change["NewImage"] = {k: serializer.serialize(v) for k, v in new.items()}
+    if old is not None:
+        change["OldImage"] = {k: serializer.serialize(v) for k, v in old.items()}
+    return {"eventID": "1", "eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": change}
+
+
+def _leaf_values(value: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], list[Any]]:
+    """The record as EventBridge patterns see it: leaves by path, arrays crushed into their parent."""
+    found: dict[tuple[str, ...], list[Any]] = {}
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, dict):
+            for key, child in item.items():
+                for child_path, leaves in _leaf_values(child, (*path, key)).items():
+                    found.setdefault(child_path, []).extend(leaves)
+        elif not isinstance(item, list):
+            found.setdefault(path, []).append(item)
+    return found
+
+
+def _pattern_matches(pattern: Any, record: dict[str, Any], path: tuple[str, ...] = ()) -> bool:
+    """Enough of Lambda's (EventBridge's) filter semantics for this pattern: equality and `exists`,
+    which holds only for leaves. It is a model to keep the pattern and the item shape together,
+    not a substitute for AWS; the shape it assumes is the one the docs describe."""
+    if isinstance(pattern, dict):
+        return all(_pattern_matches(sub, record, (*path, key)) for key, sub in pattern.items())
+    values = _leaf_values(record).get(path, [])
+    for rule in pattern:
+        if isinstance(rule, dict):
+            ((operator, argument),) = rule.items()
+            assert operator == "exists", f"the model knows no {operator!r}"
+            if bool(values) == argument:
+                return True
+        elif rule in values:
+            return True
+    return False
+
+
+def test_outbox_filter_passes_every_record_that_carries_events_and_drops_the_rest() -> None:
+    enrolled = domain_events.DomainEvent(domain_events.CUSTOMER_ENROLLED, {"customer_id": "C1"})
+    earned = domain_events.DomainEvent(domain_events.POINTS_EARNED, {"customer_id": "C1", "points": 10})
+    with_events = {"pk": "CUSTOMER#1", "sk": "PROFILE", "outbox": domain_events.outbox([enrolled])}
+    records = {
+        "insert with an event": _stream_record("INSERT", with_events),
+        "modify adding an event": _stream_record(
+            "MODIFY", {**with_events, "outbox": domain_events.outbox([enrolled, earned])}, with_events
+        ),
+        "modify with a NULL outbox": _stream_record("MODIFY", {**with_events, "outbox": None}, with_events),
+        "modify with an empty outbox": _stream_record("MODIFY", {**with_events, "outbox": []}),
+        "insert without an outbox": _stream_record("INSERT", {"pk": "LEDGER#1", "sk": "1"}),
+        "remove (TTL or delete)": _stream_record("REMOVE", None, with_events),
+    }
+    passed = {name for name, record in records.items() if _pattern_matches(OUTBOX_FILTER, record)}
+    assert passed == {"insert with an event", "modify adding an event"}
+    # Nothing the publisher would publish is filtered out.
+    for name, record in records.items():
+        assert name in passed or not events_of(record), name
+    # The list-level `exists` (a tempting shortcut) never matches: list elements are not leaves.
+    naive = {"dynamodb": {"NewImage": {"outbox": {"L": [{"exists": True}]}}}}
+    assert not _pattern_matches(naive, records["insert with an event"])
+
+
+def test_every_queue_is_encrypted_and_refuses_requests_without_tls(synth: Synth) -> None:
+    queues = synth.of_type("AWS::SQS::Queue")
+    assert len(queues) == len(SCHEDULED) + len(STREAM_CONSUMERS)
+    policies = synth.of_type("AWS::SQS::QueuePolicy").values()
+    for logical_id, queue in queues.items():
+        props = queue["Properties"]
+        assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, logical_id
+        assert props["MessageRetentionPeriod"] == 14 * 24 * 3600
+        denies = [
+            statement
+            for policy in policies
+            if {"Ref": logical_id} in policy["Properties"]["Queues"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if statement["Effect"] == "Deny"
+            and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert denies, f"{logical_id} accepts requests without TLS"
 
 
 # ---- API ------------------------------------------------------------------------------------
@@ -457,5 +712,5 @@ def test_cfn_lint_finds_no_errors(synth: Synth, tmp_path: Path) -> None:
     assert problems == []
 
 
-def _function(name: str) -> FunctionDef:
+def _function(name: str) -> Definition:
     return next(f for f in ALL_FUNCTIONS if f.name == name)
