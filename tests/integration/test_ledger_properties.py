@@ -4,6 +4,7 @@ refused step changes anything."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import uuid
 from collections import defaultdict
@@ -93,10 +94,8 @@ def test_balance_is_the_sum_of_the_ledger_and_returns_never_credit_twice(
         elif kind == "cancel" and sales:
             store, original, _ = sales[step[1] % len(sales)]
             if store == "web-nl":
-                try:
+                with contextlib.suppress(InvalidOrderTransition):  # cancelled before: nothing to do
                     container.transactions.set_order_status(store, original, OrderStatus.CANCELLED, WEB)
-                except InvalidOrderTransition:
-                    pass
         elif kind == "time":
             clock.advance(days=step[1])
             container.sweeper.run()
