@@ -6,15 +6,27 @@ For every route in the route table, and for the authorizer, it calls the real ha
 - DynamoDB round trips per call, split into reads and writes, counted by botocore event hooks on
   the client the Container uses (`before-call` / `after-call`, plus `before-send` for HTTP attempts,
   so a retry would show up as more attempts than calls);
-- read and write capacity units per call, summed from the `ConsumedCapacity` of the parsed
-  responses (every call in `loyalty.adapters.dynamo` asks for it);
-- handler time p50 / p99 over ITERATIONS calls after a warm-up, writes using fresh data each time.
+- read and write capacity units per call: as DynamoDB Local reports them (the `ConsumedCapacity`
+  every call in `loyalty.adapters.dynamo` asks for), and re-priced by DynamoDB's published rules
+  from the requests and responses themselves (item sizes, consistency, transactions, indexes);
+- the domain events a call writes into its items' outbox (published to EventBridge from the stream);
+- handler time p50 / p99 over ITERATIONS calls after a warm-up, writes using fresh data each time;
+- the cost per million calls at AWS on-demand list prices (API Gateway, Lambda, DynamoDB,
+  EventBridge, and the authorizer with and without its result cache);
+- the earn path of issue 3 on its own: a 5-line sale by a member with 50 earlier lots, against its
+  targets (one write round trip, at most one read, under $8 per million sales).
 
 Then it times each function's cold import in fresh subprocesses against the floor (a bare process
 importing boto3 + pydantic + the powertools resolver), medians of IMPORT_RUNS runs, and checks
 that importing a handler does no network I/O, builds no AWS client and pulls in no X-Ray SDK.
 
-DynamoDB is DynamoDB Local (in memory), so handler times include real localhost round trips.
+DynamoDB is DynamoDB Local (in memory), so handler times include real localhost round trips. The
+runtime's background jobs (stream publisher, sweeper) stay off: they would share the metered
+client and the two cores.
+
+Settings (environment): BENCH_ITERATIONS, BENCH_WARMUP, BENCH_IMPORT_RUNS, BENCH_RT_LATENCY_MS
+(network time added per DynamoDB round trip when pricing Lambda, default 5), BENCH_EARN_MEMBERS
+(members the earn path rotates through, default 10), BENCH_PRIOR_LOTS (their earlier lots, 50).
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import json
 import logging
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -32,6 +45,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,6 +54,7 @@ import boto3
 from loyalty.api.routes import AUTHORIZER, FUNCTIONS, ROUTES, route_for
 from loyalty.bootstrap import Container, use_container
 from loyalty.domain.access import Access
+from loyalty.resources import TABLE
 from loyalty.settings import Settings
 from loyalty_local.emulators import REGION
 from loyalty_local.gateway import FUNCTIONS_DIR, REPO, Handler, LambdaContext, LocalGateway, load_handler
@@ -50,12 +65,46 @@ WARMUP = int(os.environ.get("BENCH_WARMUP", "20"))
 IMPORT_RUNS = int(os.environ.get("BENCH_IMPORT_RUNS", "5"))
 IMPORT_LIMIT = 1.2  # no function's cold import above 1.2x the floor (issue 2)
 LAYER_DIR = REPO / "layers" / "shared" / "python"
+RT_LATENCY_MS = float(os.environ.get("BENCH_RT_LATENCY_MS", "5"))
+EARN_MEMBERS = max(1, int(os.environ.get("BENCH_EARN_MEMBERS", "10")))
+PRIOR_LOTS = int(os.environ.get("BENCH_PRIOR_LOTS", "50"))
+SALE_LINES = 5
+SALE_TARGET_USD = 8.0  # per million sales (issue 3)
+CATEGORIES = ("coffee", "bakery", "dairy", "snacks", "household")
+EARN_PATH = "sale (earn path)"
 
 READ_OPS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
 WRITE_OPS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 
 
 # ---- counting DynamoDB round trips and capacity -------------------------------------------------
+
+# The single table's indexes (both project ALL): an item carrying an index's keys is written there too.
+INDEXES = tuple((index.name, index.partition_key, index.sort_key) for index in TABLE.indexes)
+_ASSIGNMENT = re.compile(r"(#?[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(:[A-Za-z0-9_]+)")
+
+
+@dataclass
+class Written:
+    """One item a write call touched, as the request names it; priced after the call."""
+
+    table: str
+    action: str  # Put | Update | Delete | ConditionCheck
+    transactional: bool
+    key: dict[str, Any]
+    image: dict[str, Any] | None = None  # a Put's new image is in the request
+
+
+@dataclass
+class Priced:
+    """One written item priced by DynamoDB's rules."""
+
+    kind: str  # the key's shape, e.g. TXN/TXN, CUST/PROFILE, CUST/LEDGER
+    action: str
+    size: int  # bytes: the Put's item, an Update's new image read back; a Delete counts 1 KB
+    units: float  # 1 WCU per started KB, 2 in a transaction
+    indexes: tuple[str, ...]  # the indexes the item is written to: 1 WCU per started KB each
+    largest: tuple[tuple[str, int], ...] = ()  # its three largest attributes, (name, bytes)
 
 
 @dataclass
@@ -64,11 +113,13 @@ class CallCost:
     writes: int = 0
     other: int = 0
     attempts: int = 0  # HTTP requests sent: more than calls means botocore retried
-    rcu: float = 0.0
+    rcu: float = 0.0  # as DynamoDB Local reports it
     wcu: float = 0.0  # as DynamoDB Local reports it
-    tx_reported: float = 0.0  # the TransactWriteItems part of `wcu`
-    tx_items: list[tuple[str, int | None, dict[str, Any] | None]] = field(default_factory=list)  # table
-    tx_estimate: float = 0.0  # the same transactions, priced by DynamoDB's published rules
+    rcu_estimate: float = 0.0  # the same reads priced by DynamoDB's published rules
+    written: list[Written] = field(default_factory=list)
+    priced: list[Priced] = field(default_factory=list)  # filled by settle_writes, off the clock
+    events: list[str] = field(default_factory=list)  # detail types of the outbox entries written
+    pending_events: list[str] = field(default_factory=list)  # those of the call in flight
     ops: list[str] = field(default_factory=list)
 
     @property
@@ -77,7 +128,7 @@ class CallCost:
 
     @property
     def wcu_estimate(self) -> float:
-        return self.wcu - self.tx_reported + self.tx_estimate
+        return sum(p.units + len(p.indexes) * _kb(p.size) for p in self.priced)
 
 
 class DynamoMeter:
@@ -90,6 +141,7 @@ class DynamoMeter:
     def __init__(self) -> None:
         self.current = CallCost()
         self.active = False
+        self._request: dict[str, Any] = {}
 
     def attach(self, client: Any) -> None:
         events = client.meta.events
@@ -118,21 +170,25 @@ class DynamoMeter:
             return
         op = str(model.name)
         self.current.ops.append(op)
+        body = json.loads(params.get("body") or b"{}")
+        self._request = body
         if op in READ_OPS:
             self.current.reads += 1
         elif op in WRITE_OPS:
             self.current.writes += 1
+            self.current.pending_events = []
+            for action, spec, transactional in _write_actions(op, body):
+                self._note_write(action, spec, transactional)
         else:
             self.current.other += 1
-        if op == "TransactWriteItems":
-            body = json.loads(params.get("body") or b"{}")
-            for entry in body.get("TransactItems", []):
-                action, spec = next(iter(entry.items()))
-                table = str(spec["TableName"])
-                if action == "Put":  # the new image is in the request
-                    self.current.tx_items.append((table, item_size(spec["Item"]), None))
-                else:  # Update / Delete / ConditionCheck: sized after the call, off the clock
-                    self.current.tx_items.append((table, None, spec["Key"]))
+
+    def _note_write(self, action: str, spec: dict[str, Any], transactional: bool) -> None:
+        item = spec.get("Item")
+        key = spec.get("Key") or {
+            name: item[name] for name in (TABLE.partition_key, TABLE.sort_key) if item and name in item
+        }
+        self.current.written.append(Written(str(spec["TableName"]), action, transactional, key, item))
+        self.current.pending_events.extend(outbox_entries(action, spec))
 
     def _before_send(self, **_: Any) -> None:
         if self.active:
@@ -141,10 +197,15 @@ class DynamoMeter:
     def _after_call(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
         if not self.active:
             return
+        op = str(model.name)
+        if op in WRITE_OPS and not parsed.get("Error"):  # a cancelled write publishes nothing
+            self.current.events.extend(self.current.pending_events)
+        self.current.pending_events = []
+        if op in READ_OPS and not parsed.get("Error"):
+            self.current.rcu_estimate += read_units(op, self._request, parsed)
         consumed = parsed.get("ConsumedCapacity") or []
         if isinstance(consumed, dict):  # single-item calls; batch and transaction calls give a list
             consumed = [consumed]
-        op = str(model.name)
         for entry in consumed:
             read, write = entry.get("ReadCapacityUnits"), entry.get("WriteCapacityUnits")
             if read is None and write is None:  # ReturnConsumedCapacity=TOTAL gives only the total
@@ -152,22 +213,101 @@ class DynamoMeter:
                 read, write = (units, 0.0) if op in READ_OPS else (0.0, units)
             self.current.rcu += float(read or 0.0)
             self.current.wcu += float(write or 0.0)
-            if op == "TransactWriteItems":
-                self.current.tx_reported += float(write or 0.0)
 
 
-def settle_transactions(cost: CallCost, client: Any) -> None:
-    """Price each transaction item as DynamoDB does: 2 WCU per started KB of the item (a
-    ConditionCheck is priced like a write here). An update is sized by its new image, read back
-    here; a deleted item, gone by now, counts 1 KB."""
-    total = 0.0
-    for table, known, key in cost.tx_items:
-        size = known or 1
-        if known is None and key is not None:
-            found = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-            size = item_size(found) if found else 1
-        total += 2 * max(1, math.ceil(size / 1024))
-    cost.tx_estimate = total
+def _write_actions(op: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
+    """(action, spec, transactional) for every item a write request names, in wire format."""
+    actions: list[tuple[str, dict[str, Any], bool]] = []
+    if op == "TransactWriteItems":
+        for entry in body.get("TransactItems", []):
+            action, spec = next(iter(entry.items()))
+            actions.append((str(action), spec, True))
+        return actions
+    if op == "BatchWriteItem":
+        for table, requests in body.get("RequestItems", {}).items():
+            for request in requests:
+                if "PutRequest" in request:
+                    actions.append(("Put", {"TableName": table, **request["PutRequest"]}, False))
+                else:
+                    actions.append(("Delete", {"TableName": table, **request["DeleteRequest"]}, False))
+        return actions
+    return [(op.removesuffix("Item"), body, False)]  # PutItem, UpdateItem, DeleteItem
+
+
+def outbox_entries(action: str, spec: dict[str, Any]) -> list[str]:
+    """The detail types of the domain events a write carries in its item's `outbox` attribute
+    (the stream publishes each to EventBridge once the write commits)."""
+    value: Any = None
+    if action == "Put":
+        value = spec["Item"].get("outbox")
+    elif action == "Update":
+        names = spec.get("ExpressionAttributeNames", {})
+        for name, placeholder in _ASSIGNMENT.findall(str(spec.get("UpdateExpression", ""))):
+            if names.get(name, name) == "outbox":
+                value = spec.get("ExpressionAttributeValues", {}).get(placeholder)
+    entries = value.get("L", []) if isinstance(value, dict) else []
+    return [str(e.get("M", {}).get("detail_type", {}).get("S", "?")) for e in entries]
+
+
+def _read_unit(size: int, consistent: bool) -> float:
+    """1 RRU per started 4 KB strongly consistent, half eventually; a missing item costs the minimum."""
+    return max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
+
+
+def read_units(op: str, request: dict[str, Any], parsed: dict[str, Any]) -> float:
+    """What a successful read costs by DynamoDB's rules, from the request and its parsed answer."""
+    if op == "GetItem":
+        item = parsed.get("Item")
+        return _read_unit(item_size(item) if item else 0, bool(request.get("ConsistentRead")))
+    if op == "BatchGetItem":  # each key priced as its own GetItem, rounded up item by item
+        total = 0.0
+        for table, spec in request.get("RequestItems", {}).items():
+            consistent = bool(spec.get("ConsistentRead"))
+            found = parsed.get("Responses", {}).get(table, [])
+            unprocessed = len((parsed.get("UnprocessedKeys") or {}).get(table, {}).get("Keys", []))
+            missing = max(0, len(spec.get("Keys", [])) - len(found) - unprocessed)
+            total += sum(_read_unit(item_size(i), consistent) for i in found)
+            total += missing * _read_unit(0, consistent)
+        return total
+    if op in ("Query", "Scan"):  # the items' sizes summed, then rounded up once; indexes read eventually
+        size = sum(item_size(i) for i in parsed.get("Items", []))
+        return _read_unit(size, bool(request.get("ConsistentRead")) and "IndexName" not in request)
+    if op == "TransactGetItems":
+        responses = parsed.get("Responses", [])
+        return sum(2 * _read_unit(item_size(r["Item"]) if r.get("Item") else 0, True) for r in responses)
+    return 0.0
+
+
+def _kb(size: int) -> int:
+    return max(1, math.ceil(size / 1024))
+
+
+def settle_writes(cost: CallCost, client: Any) -> None:
+    """Price each written item as DynamoDB does: 1 WCU per started KB, 2 in a transaction (a
+    ConditionCheck is priced like a write here), plus 1 WCU per started KB for each index the item
+    is in (projection ALL: the index copy is the whole item). A Put is sized from its request; an
+    Update or ConditionCheck by the item as it is now, read back here, off the clock (DynamoDB bills
+    the larger of the old and new image; ours only grow); a deleted item, gone by now, counts 1 KB."""
+    for written in cost.written:
+        image = written.image
+        if image is None and written.action in ("Update", "ConditionCheck") and written.key:
+            image = client.get_item(TableName=written.table, Key=written.key, ConsistentRead=True).get("Item")
+        size = item_size(image) if image else 1024
+        indexes = tuple(name for name, pk, sk in INDEXES if image and pk in image and sk in image)
+        units = _kb(size) * (2 if written.transactional else 1)
+        attributes = sorted(
+            ((name, len(name.encode()) + _value_size(value)) for name, value in (image or {}).items()),
+            key=lambda kv: -kv[1],
+        )
+        cost.priced.append(
+            Priced(_kind(written.key), written.action, size, units, indexes, tuple(attributes[:3]))
+        )
+
+
+def _kind(key: dict[str, Any]) -> str:
+    pk = str(key.get(TABLE.partition_key, {}).get("S", "?"))
+    sk = str(key.get(TABLE.sort_key, {}).get("S", "?"))
+    return f"{pk.split('#', 1)[0]}/{sk.split('#', 1)[0]}"
 
 
 def item_size(item: dict[str, Any]) -> int:
@@ -182,8 +322,8 @@ def _value_size(value: dict[str, Any]) -> int:
     if kind == "N":
         digits = str(inner).lstrip("-").replace(".", "").strip("0") or "0"
         return (len(digits) + 1) // 2 + 1
-    if kind == "B":
-        return len(str(inner)) * 3 // 4
+    if kind == "B":  # bytes once parsed, base64 text in a request body
+        return len(inner) if isinstance(inner, bytes) else len(str(inner)) * 3 // 4
     if kind in ("BOOL", "NULL"):
         return 1
     if kind == "M":
@@ -216,6 +356,7 @@ class Target:
 
 ENROL_TARGET = Target("1 write RT, 0 reads", lambda reads, writes: writes == 1 and reads == 0)
 LOOKUP_TARGET = Target("1-2 read RTs, 0 writes", lambda reads, writes: 1 <= reads <= 2 and writes == 0)
+EARN_TARGET = Target("1 write RT, <=1 read", lambda reads, writes: writes == 1 and reads <= 1)
 
 
 @dataclass
@@ -227,7 +368,9 @@ class Scenario:
     make: Callable[[int], Call]
     target: Target | None = None
     note: str = ""
-    after: Callable[[int, dict[str, Any]], None] | None = None  # sees each parsed response body
+    # sees each parsed response body; may return a complaint (the response was not what it claims)
+    after: Callable[[int, dict[str, Any]], str | None] | None = None
+    setup: Callable[[], list[str]] | None = None  # unmetered data preparation; returns complaints
 
 
 @dataclass
@@ -241,6 +384,8 @@ class Result:
     unexpected: list[str]
     target: Target | None
     note: str
+    authorized: bool = True  # API Gateway runs the authorizer before it (all but public routes)
+    gateway: bool = True  # a request through API Gateway (not the authorizer itself)
 
 
 def api_event(method: str, resource: str, call: Call, authorizer: dict[str, Any] | None) -> dict[str, Any]:
@@ -285,6 +430,52 @@ def percentile(samples: list[float], pct: float) -> float:
     return ordered[rank]
 
 
+# ---- AWS on-demand list prices, us-east-1 ---------------------------------------------------------
+
+APIGW_REST_PER_M = 3.50  # REST API, per million requests (first 333 million a month)
+LAMBDA_GB_SECOND = 0.0000133334  # arm64, per GB-second
+LAMBDA_PER_M = 0.20  # per million requests
+DDB_WRU_PER_M = 0.625  # on-demand, per million write request units
+DDB_RRU_PER_M = 0.125  # on-demand, per million read request units
+EVENTS_PER_M = 1.00  # EventBridge custom events, per million (each up to 64 KB)
+MEMORY_MB = {f.name: f.memory_mb for f in (*FUNCTIONS, AUTHORIZER)}
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Dollars per million calls of one endpoint, by service."""
+
+    memory_mb: int
+    billed_ms: int  # p50 handler time + RT_LATENCY_MS per DynamoDB round trip, rounded up
+    gateway: float
+    lambda_: float
+    dynamodb: float
+    events: float  # events per call
+    eventbridge: float
+
+    @property
+    def total(self) -> float:
+        return self.gateway + self.lambda_ + self.dynamodb + self.eventbridge
+
+
+def cost_of(result: Result) -> Cost:
+    memory = MEMORY_MB[result.function]
+    round_trips = statistics.fmean(c.calls for c in result.costs)
+    billed = max(1, math.ceil(percentile(result.samples_ms, 50) + RT_LATENCY_MS * round_trips))
+    rcu = statistics.fmean(c.rcu_estimate for c in result.costs)
+    wcu = statistics.fmean(c.wcu_estimate for c in result.costs)
+    events = statistics.fmean(len(c.events) for c in result.costs)
+    return Cost(
+        memory_mb=memory,
+        billed_ms=billed,
+        gateway=APIGW_REST_PER_M if result.gateway else 0.0,
+        lambda_=LAMBDA_PER_M + memory / 1024 * billed / 1000 * LAMBDA_GB_SECOND * 1e6,
+        dynamodb=wcu * DDB_WRU_PER_M + rcu * DDB_RRU_PER_M,
+        events=events,
+        eventbridge=events * EVENTS_PER_M,
+    )
+
+
 # ---- the endpoint bench --------------------------------------------------------------------------
 
 
@@ -302,6 +493,12 @@ class EndpointBench:
         self.customers: list[dict[str, Any]] = []
         self.key_ids: list[str] = []
         self.programme: dict[str, Any] = {}
+        # a minute ago: the platform refuses sales from the future, and keeps no clock of ours
+        self.occurred_at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.earners: list[str] = []  # members with PRIOR_LOTS lots before the earn path
+        self.earn_sales: list[tuple[str, str]] = []  # (transaction_id, customer_id), ams-01
+        self.guests: list[str] = []  # identified non-members a guest checkout created
+        self.orders: list[str] = []  # placed online orders at web-nl
 
     def fresh_container(self) -> None:
         """A new composition root, as a cold Lambda container has: empty store / programme caches."""
@@ -353,8 +550,8 @@ class EndpointBench:
             if i == 0:
                 first = cost
             if i >= WARMUP:
-                if cost.tx_items:
-                    settle_transactions(cost, self.sizer)
+                if cost.written:
+                    settle_writes(cost, self.sizer)
                 samples.append(elapsed)
                 costs.append(cost)
             output.seek(0)
@@ -377,9 +574,10 @@ class EndpointBench:
             if status != scenario.expect:
                 return f"{status} {body[:300]}"
             if scenario.after is not None:
-                scenario.after(i, json.loads(body) if body else {})
+                return scenario.after(i, json.loads(body) if body else {})
             return None
 
+        prepared = scenario.setup() if scenario.setup is not None else []
         samples, costs, first, unexpected = self._loop(route.function, make_event, check)
         where = f"{scenario.method} {scenario.path}"
         return Result(
@@ -389,10 +587,22 @@ class EndpointBench:
             samples,
             costs,
             first,
-            unexpected,
+            [f"setup: {p}" for p in prepared] + unexpected,
             scenario.target,
             scenario.note,
+            authorized=route.access is not Access.PUBLIC,
         )
+
+    def call(self, method: str, resource: str, call: Call) -> tuple[int, dict[str, Any]]:
+        """One request outside the meter, to prepare data: (status, parsed body)."""
+        route = route_for(method, resource)
+        assert route is not None
+        verdict = self.authorize(call.key) if route.access is not Access.PUBLIC else None
+        event = api_event(method, resource, call, verdict)
+        with contextlib.redirect_stdout(io.StringIO()):
+            response = self.handlers[route.function](event, context(route.function))
+        body = response.get("body") or ""
+        return int(response.get("statusCode", 0)), json.loads(body) if body else {}
 
     def measure_authorizer(self) -> Result:
         keys = ("local-pos-key", "local-web-key", "local-admin-key")
@@ -409,8 +619,271 @@ class EndpointBench:
         target = Target("1 read RT", lambda reads, writes: reads == 1 and writes == 0)
         where = "REQUEST authorizer (x-api-key, uncached)"
         return Result(
-            "authorizer", where, AUTHORIZER.name, samples, costs, first, unexpected, target, "3 demo keys"
+            "authorizer",
+            where,
+            AUTHORIZER.name,
+            samples,
+            costs,
+            first,
+            unexpected,
+            target,
+            "3 demo keys",
+            authorized=False,
+            gateway=False,
         )
+
+    # ---- transactions: sales, returns, order status, history ------------------------------------
+    def sale_body(
+        self, transaction_id: str, customer: dict[str, Any] | None, store_id: str = "ams-01"
+    ) -> dict[str, Any]:
+        """A SALE_LINES-line sale: 2 x 12.50 a line, no discounts."""
+        lines = [
+            {
+                "line_id": str(n),
+                "sku": f"SKU{n}",
+                "category": CATEGORIES[(n - 1) % len(CATEGORIES)],
+                "quantity": "2",
+                "unit_price": "12.50",
+                "discount": "0.00",
+            }
+            for n in range(1, SALE_LINES + 1)
+        ]
+        body: dict[str, Any] = {
+            "transaction_id": transaction_id,
+            "type": "sale",
+            "store_id": store_id,
+            "occurred_at": self.occurred_at,
+            "lines": lines,
+            "currency": "EUR",
+            "total": f"{25 * SALE_LINES:.2f}",
+        }
+        if customer is not None:
+            body["customer"] = customer
+        return body
+
+    def return_body(self, transaction_id: str, original: tuple[str, str]) -> dict[str, Any]:
+        """One of the two items of line 1 of a sale comes back (the member names themselves)."""
+        line = {
+            "line_id": "1",
+            "sku": "SKU1",
+            "category": CATEGORIES[0],
+            "quantity": "1",
+            "unit_price": "12.50",
+            "discount": "0.00",
+        }
+        return {
+            "transaction_id": transaction_id,
+            "type": "return",
+            "store_id": "ams-01",
+            "occurred_at": self.occurred_at,
+            "customer": {"customer_id": original[1]},
+            "original_transaction_id": original[0],
+            "lines": [line],
+            "currency": "EUR",
+            "total": "12.50",
+        }
+
+    def prepare_earners(self) -> list[str]:
+        """EARN_MEMBERS members with PRIOR_LOTS earlier sales (each earning, so each a lot)."""
+        pos, complaints = "local-pos-key", []
+        for m in range(EARN_MEMBERS):
+            status, member = self.call(
+                "POST",
+                "/v1/customers",
+                Call(
+                    pos,
+                    body={
+                        "links": [{"type": "email", "value": f"earner-{self.run}-{m}@example.com"}],
+                        "profile": {"first_name": "Earner", "last_name": f"Member {m}"},
+                        "consents": {"email": True},
+                    },
+                ),
+            )
+            if status != 201:
+                complaints.append(f"enrolling a member: {status} {json.dumps(member)[:200]}")
+                continue
+            customer_id = str(member["customer_id"])
+            for k in range(PRIOR_LOTS):
+                txn = f"bench-{self.run}-prior-{m}-{k}"
+                body = self.sale_body(txn, {"customer_id": customer_id})
+                status, receipt = self.call("POST", "/v1/transactions", Call(pos, body=body))
+                if status != 201 or int(receipt.get("points_earned") or 0) <= 0:
+                    complaints.append(f"an earlier sale: {status} {json.dumps(receipt)[:200]}")
+            query = {"limit": str(min(200, max(1, PRIOR_LOTS)))}
+            _, ledger = self.call(
+                "GET", "/v1/customers/{customer_id}/ledger", Call(pos, {"customer_id": customer_id}, query)
+            )
+            lots = sum(1 for e in ledger.get("items", []) if e.get("reason") == "earn")
+            if lots != min(200, PRIOR_LOTS):
+                complaints.append(f"member {customer_id} has {lots} lots, not {PRIOR_LOTS}")
+            self.earners.append(customer_id)
+        return complaints
+
+    def prepare_orders(self) -> list[str]:
+        """One placed online order at web-nl per call to come, each by a member."""
+        web, complaints = "local-web-key", []
+        for i in range(WARMUP + ITERATIONS):
+            txn = f"bench-{self.run}-order-{i}"
+            customer = self.customers[i % len(self.customers)] if self.customers else None
+            who = {"customer_id": str(customer["customer_id"])} if customer else None
+            status, receipt = self.call(
+                "POST", "/v1/transactions", Call(web, body=self.sale_body(txn, who, "web-nl"))
+            )
+            if status != 201 or receipt.get("order_status") != "placed":
+                complaints.append(f"placing an order: {status} {json.dumps(receipt)[:200]}")
+                continue
+            self.orders.append(txn)
+        return complaints
+
+    def transaction_scenarios(self) -> list[Scenario]:
+        pos, web, run = "local-pos-key", "local-web-key", self.run
+        calls = WARMUP + ITERATIONS
+        most_lots = PRIOR_LOTS + (calls - 1) // EARN_MEMBERS
+
+        def expect(body: dict[str, Any], what: str, met: bool) -> str | None:
+            return None if met else f"not {what}: {json.dumps(body)[:200]}"
+
+        def earned(i: int, body: dict[str, Any]) -> str | None:
+            self.earn_sales.append((str(body.get("transaction_id")), str(body.get("customer_id"))))
+            return expect(body, "a member earning", bool(body.get("member")) and body["points_earned"] > 0)
+
+        def by_card(i: int, body: dict[str, Any]) -> str | None:
+            return expect(body, "a member earning", bool(body.get("member")) and body["points_earned"] > 0)
+
+        def guest(i: int, body: dict[str, Any]) -> str | None:
+            if body.get("customer_id"):
+                self.guests.append(str(body["customer_id"]))
+            met = not body.get("member") and bool(body.get("customer_id")) and body["points_if_member"] > 0
+            return expect(body, "an identified non-member", met)
+
+        def non_member(i: int, body: dict[str, Any]) -> str | None:
+            return expect(body, "a non-member", not body.get("member") and bool(body.get("customer_id")))
+
+        def anonymous(i: int, body: dict[str, Any]) -> str | None:
+            return expect(body, "anonymous", body.get("customer_id") is None)
+
+        def returned(i: int, body: dict[str, Any]) -> str | None:
+            return expect(body, "points taken back", body.get("points_earned", 0) < 0)
+
+        def shipped(i: int, body: dict[str, Any]) -> str | None:
+            return expect(body, "shipped", body.get("order_status") == "shipped")
+
+        def earner(i: int) -> dict[str, str]:
+            return {"customer_id": self.earners[i % len(self.earners)]}
+
+        def card(i: int) -> dict[str, Any]:
+            return {"link": {"type": "card", "value": str(self.customers[i % len(self.customers)]["card"])}}
+
+        sale = "/v1/transactions"
+        return [
+            Scenario(
+                EARN_PATH,
+                "POST",
+                sale,
+                201,
+                lambda i: Call(pos, body=self.sale_body(f"bench-{run}-earn-{i}", earner(i))),
+                EARN_TARGET,
+                f"{SALE_LINES} lines by customer_id; {EARN_MEMBERS} members in turn, "
+                f"{PRIOR_LOTS}-{most_lots} lots each",
+                after=earned,
+                setup=self.prepare_earners,
+            ),
+            Scenario(
+                "sale (card)",
+                "POST",
+                sale,
+                201,
+                lambda i: Call(pos, body=self.sale_body(f"bench-{run}-card-{i}", card(i))),
+                target=EARN_TARGET,
+                note="member named by card link",
+                after=by_card,
+            ),
+            Scenario(
+                "sale (guest)",
+                "POST",
+                sale,
+                201,
+                lambda i: Call(
+                    pos,
+                    body=self.sale_body(
+                        f"bench-{run}-guest-{i}",
+                        {"link": {"type": "email", "value": f"guest-{run}-{i}@example.com"}},
+                    ),
+                ),
+                target=EARN_TARGET,
+                note="new email link: creates an identified non-member",
+                after=guest,
+            ),
+            Scenario(
+                "sale (non-mem)",
+                "POST",
+                sale,
+                201,
+                lambda i: Call(
+                    pos,
+                    body=self.sale_body(f"bench-{run}-nonmember-{i}", {"customer_id": self.guests[i]}),
+                ),
+                target=EARN_TARGET,
+                note="identified non-member by customer_id",
+                after=non_member,
+            ),
+            Scenario(
+                "sale (anonymous)",
+                "POST",
+                sale,
+                201,
+                lambda i: Call(pos, body=self.sale_body(f"bench-{run}-anon-{i}", None)),
+                target=EARN_TARGET,
+                after=anonymous,
+            ),
+            Scenario(
+                "partial return",
+                "POST",
+                sale,
+                201,
+                lambda i: Call(pos, body=self.return_body(f"bench-{run}-return-{i}", self.earn_sales[i])),
+                note="1 of 2 items of one line of an earn-path sale",
+                after=returned,
+            ),
+            Scenario(
+                "get transaction",
+                "GET",
+                "/v1/transactions/{store_id}/{transaction_id}",
+                200,
+                lambda i: Call(pos, {"store_id": "ams-01", "transaction_id": self.earn_sales[i][0]}),
+                note="an earn-path sale",
+            ),
+            Scenario(
+                "history",
+                "GET",
+                "/v1/customers/{customer_id}/transactions",
+                200,
+                lambda i: Call(pos, earner(i)),
+                note=f"first page (50) of an earn-path member's {PRIOR_LOTS}+ sales",
+            ),
+            Scenario(
+                "ledger",
+                "GET",
+                "/v1/customers/{customer_id}/ledger",
+                200,
+                lambda i: Call(pos, earner(i)),
+                note=f"first page (50) of an earn-path member's {PRIOR_LOTS}+ entries",
+            ),
+            Scenario(
+                "order shipped",
+                "PATCH",
+                "/v1/transactions/{store_id}/{transaction_id}",
+                200,
+                lambda i: Call(
+                    web,
+                    {"store_id": "web-nl", "transaction_id": self.orders[i]},
+                    body={"order_status": "shipped"},
+                ),
+                note="placed -> shipped, web key",
+                after=shipped,
+                setup=self.prepare_orders,
+            ),
+        ]
 
     # ---- the scenarios, in an order where each one's data comes from an earlier one -------------
     def scenarios(self) -> list[Scenario]:
@@ -495,6 +968,7 @@ class EndpointBench:
                 204,
                 lambda i: Call(pos, {**cid(i), "type": "email", "value": alt.format(run=run, i=i)}),
             ),
+            *self.transaction_scenarios(),
             Scenario(
                 "put store",
                 "PUT",
@@ -709,14 +1183,14 @@ def mark(met: bool) -> str:
 
 def print_endpoints(results: list[Result]) -> None:
     header = (
-        f"{'endpoint':<15} {'route':<51} {'RT':>4} {'rd':>3} {'wr':>3} {'RCU':>5} {'WCU':>5} "
-        f"{'WCU*':>5} {'1st':>3} {'p50 ms':>6} {'p99 ms':>6}  target"
+        f"{'endpoint':<16} {'route':<51} {'RT':>4} {'rd':>3} {'wr':>3} {'RCU':>5} {'RCU*':>5} {'WCU':>5} "
+        f"{'WCU*':>5} {'ev':>2} {'1st':>3} {'p50 ms':>6} {'p99 ms':>6} {'$/M':>6}  target"
     )
     print(header)
     print("-" * (len(header) + 22))
     for r in results:
         if not r.costs:
-            print(f"{r.name:<15} {r.route:<51} no call completed")
+            print(f"{r.name:<16} {r.route:<51} no call completed")
             continue
         reads = [float(c.reads) for c in r.costs]
         writes = [float(c.writes) for c in r.costs]
@@ -727,22 +1201,33 @@ def print_endpoints(results: list[Result]) -> None:
             met = steady and r.target.check(statistics.fmean(reads), statistics.fmean(writes))
             target = f"{mark(met)} {r.target.label}"
         rcu = statistics.fmean(c.rcu for c in r.costs)
+        rcu_est = statistics.fmean(c.rcu_estimate for c in r.costs)
         wcu = statistics.fmean(c.wcu for c in r.costs)
-        est = statistics.fmean(c.wcu_estimate for c in r.costs)
+        wcu_est = statistics.fmean(c.wcu_estimate for c in r.costs)
+        events = statistics.fmean(len(c.events) for c in r.costs)
         route = r.route if len(r.route) <= 51 else r.route[:50] + "~"
         print(
-            f"{r.name:<15} {route:<51} {per_call(calls):>4} {per_call(reads):>3} {per_call(writes):>3} "
-            f"{rcu:>5.2f} {wcu:>5.2f} {est:>5.2f} {r.first.calls:>3} "
-            f"{percentile(r.samples_ms, 50):>6.1f} {percentile(r.samples_ms, 99):>6.1f}  {target}"
+            f"{r.name:<16} {route:<51} {per_call(calls):>4} {per_call(reads):>3} {per_call(writes):>3} "
+            f"{rcu:>5.2f} {rcu_est:>5.2f} {wcu:>5.2f} {wcu_est:>5.2f} {events:>2g} {r.first.calls:>3} "
+            f"{percentile(r.samples_ms, 50):>6.1f} {percentile(r.samples_ms, 99):>6.1f} "
+            f"{cost_of(r).total:>6.2f}  {target}"
         )
     print()
     print("RT: DynamoDB round trips per call (rd reads, wr writes; 'a (b-c)' = mean (min-max)).")
-    print("RCU, WCU: capacity units per call as DynamoDB Local reports them. DynamoDB Local prices a")
-    print("  TransactWriteItems as 4 WCU per started KB of its largest item, whatever the item count;")
-    print("  WCU* re-prices transactions by DynamoDB's rule, 2 WCU per started KB of each item (updates")
-    print("  sized by their new image, deletes as 1 KB); other calls keep the reported figure.")
+    print("RCU, WCU: capacity units per call as DynamoDB Local reports them. Its TransactWriteItems figures")
+    print("  follow no published rule (36 WCU for the earn path's 3 items), and it charges nothing for a")
+    print("  BatchGetItem key that finds no item (DynamoDB charges the minimum read for it).")
+    print("RCU*, WCU*: the same calls priced by DynamoDB's rules from the requests and responses. Reads:")
+    print("  1 unit per started 4 KB strongly consistent, 0.5 eventually (indexes); GetItem and each key of")
+    print("  a BatchGetItem rounded up alone, a missing item the minimum; a Query's items summed, rounded")
+    print("  once. Writes: 1 WCU per started KB of each item, 2 in a transaction, plus 1 per started KB for")
+    print("  each index the item is in (both project ALL). Item sizes: attribute names plus values; a Put")
+    print("  from its request, an Update by the new image read back after the call; a Delete counts 1 KB;")
+    print("  index entries moved or removed by an update are not priced (no benched call does that).")
+    print("ev: domain events per call (outbox entries in the items written; each one EventBridge event).")
     print("1st: round trips of the first call on a fresh container (cold store / programme caches).")
     print("p50 / p99: in-process handler time, no HTTP gateway; DynamoDB Local over localhost.")
+    print("$/M: dollars per million calls, authorizer result cached (see the cost table below).")
     print()
     print("What one call sends, in order (mixes show each shape and how often it occurred):")
     for r in results:
@@ -757,13 +1242,152 @@ def print_endpoints(results: list[Result]) -> None:
         retries = sum(c.attempts - c.calls for c in r.costs)
         extra = f"  [{retries} HTTP retries]" if retries else ""
         note = f"  ({r.note})" if r.note else ""
-        print(f"  {r.name:<15} {text}{extra}{note}{cold}")
+        print(f"  {r.name:<16} {text}{extra}{note}{cold}")
+    print()
+    print("What one call writes (mean item size; WCU* by DynamoDB's rules, + the index copies):")
+    for r in results:
+        if any(c.priced for c in r.costs):
+            print(f"  {r.name:<16} {written_items(r)}")
     failures = [r for r in results if r.unexpected]
     if failures:
         print()
         print("Unexpected responses (the figures of these rows include failed calls):")
         for r in failures:
             print(f"  {r.name} ({r.route}): {len(r.unexpected)} x, first: {r.unexpected[0]}")
+
+
+def written_items(result: Result) -> str:
+    items: dict[tuple[str, str], list[Priced]] = {}
+    for c in result.costs:
+        for p in c.priced:
+            items.setdefault((p.kind, p.action), []).append(p)
+    n = len(result.costs)
+    parts = []
+    for (kind, action), priced in items.items():
+        size = statistics.fmean(p.size for p in priced)
+        units = sum(p.units for p in priced) / n
+        index = sum(len(p.indexes) * _kb(p.size) for p in priced) / n
+        extra = f" +{index:g} {'/'.join(sorted({i for p in priced for i in p.indexes}))}" if index else ""
+        parts.append(f"{kind} {action} {size:,.0f} B {units:g}{extra}")
+    return "; ".join(parts)
+
+
+def print_prices() -> None:
+    print("Prices used (AWS on-demand list prices, us-east-1):")
+    print(f"  API Gateway REST API  ${APIGW_REST_PER_M:.2f} per million requests")
+    print(
+        f"  Lambda arm64          ${LAMBDA_GB_SECOND:.10f} per GB-second + ${LAMBDA_PER_M:.2f} per million"
+        " requests, at the function's memory (routes.py), billed per started ms"
+    )
+    print(
+        f"  DynamoDB on-demand    ${DDB_WRU_PER_M:.3f} per million write request units (WCU*),"
+        f" ${DDB_RRU_PER_M:.3f} per million read request units (RCU*)"
+    )
+    print(f"  EventBridge           ${EVENTS_PER_M:.2f} per million custom events (one per outbox entry)")
+    print(
+        f"  Lambda duration = measured p50 handler time + {RT_LATENCY_MS:g} ms per DynamoDB round trip"
+        " (BENCH_RT_LATENCY_MS): here DynamoDB"
+    )
+    print("  answers over localhost; on AWS each round trip crosses the network, and Lambda bills that wait.")
+
+
+def print_costs(results: list[Result], authorizer: Cost | None) -> None:
+    auth = authorizer.total if authorizer else 0.0
+    print("Cost per million calls, US$ (prices above)")
+    header = (
+        f"  {'endpoint':<16} {'MB':>4} {'ms':>4} {'API GW':>7} {'Lambda':>7} {'DynamoDB':>8} "
+        f"{'events':>6} {'EvBr':>5} {'total':>7} {'+auth miss':>10}"
+    )
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    for r in results:
+        if not r.costs:
+            continue
+        c = cost_of(r)
+        missed = f"{c.total + auth:>10.2f}" if r.authorized else f"{c.total:>10.2f}"
+        if not r.gateway:
+            missed = f"{'-':>10}"
+        print(
+            f"  {r.name:<16} {c.memory_mb:>4} {c.billed_ms:>4} {c.gateway:>7.2f} {c.lambda_:>7.2f} "
+            f"{c.dynamodb:>8.2f} {c.events:>6g} {c.eventbridge:>5.2f} {c.total:>7.2f} {missed}"
+        )
+    print(f"  ms: billed Lambda time per call (p50 + {RT_LATENCY_MS:g} ms per DynamoDB round trip).")
+    print("  total: the authorizer's result cached (5 s TTL, keyed by the API key): a key calling n times")
+    print("    in 5 s pays 1/n authorizer runs, ~0 for a busy till or web shop. +auth miss: plus one full")
+    print(f"    authorizer run (${auth:.2f} per million, its own row) every call: a key calling less often")
+    print("    than every 5 s. The authorizer row has no API Gateway charge of its own.")
+    print("  Not included: the publisher function the stream invokes for the events (batched; reading the")
+    print("    stream from Lambda is free), CloudWatch Logs and EMF metrics (switched off in local mode,")
+    print("    so not measured), storage, backups (PITR), X-Ray, data transfer.")
+
+
+def print_earn_path(result: Result, authorizer: Cost | None) -> None:
+    print(
+        f"Earn path (issue 3): a {SALE_LINES}-line sale by a member with {PRIOR_LOTS} earlier lots, "
+        f"{len(result.costs)} sales"
+    )
+    if not result.costs:
+        print("  no sale completed")
+        return
+    reads = statistics.fmean(c.reads for c in result.costs)
+    writes = statistics.fmean(c.writes for c in result.costs)
+    steady = len({c.calls for c in result.costs}) == 1
+    met = steady and reads <= 1 and writes == 1
+    shapes: dict[str, int] = {}
+    for c in result.costs:
+        shape = " > ".join(c.ops)
+        shapes[shape] = shapes.get(shape, 0) + 1
+    common = max(shapes.items(), key=lambda kv: kv[1])[0]
+    print(
+        f"  round trips per sale    {reads:g} read, {writes:g} write ({common})   "
+        f"{mark(met)} target: 1 write round trip, at most 1 read"
+    )
+    rcu = statistics.fmean(c.rcu for c in result.costs)
+    rcu_est = statistics.fmean(c.rcu_estimate for c in result.costs)
+    wcu = statistics.fmean(c.wcu for c in result.costs)
+    wcu_est = statistics.fmean(c.wcu_estimate for c in result.costs)
+    print(
+        f"  capacity per sale       RCU {rcu:.2f} as DynamoDB Local reports, {rcu_est:.2f} by DynamoDB's "
+        f"rules (RCU*); WCU {wcu:.2f} reported, {wcu_est:.2f} by the rules (WCU*):"
+    )
+    items: dict[tuple[str, str], list[Priced]] = {}
+    for c in result.costs:
+        for p in c.priced:
+            items.setdefault((p.kind, p.action), []).append(p)
+    n = len(result.costs)
+    for (kind, action), priced in items.items():
+        size = statistics.fmean(p.size for p in priced)
+        units = sum(p.units for p in priced) / n
+        index_names = sorted({name for p in priced for name in p.indexes})
+        index_units = sum(len(p.indexes) * _kb(p.size) for p in priced) / n
+        index = f" + {index_units:g} WCU for its copy in {', '.join(index_names)}" if index_names else ""
+        largest = ", ".join(f"{name} {nbytes:,} B" for name, nbytes in priced[-1].largest)
+        print(f"      {kind:<14} {action:<7} {size:>6,.0f} B  {units:g} WCU{index}  (largest: {largest})")
+    events: dict[str, int] = {}
+    for c in result.costs:
+        for name in c.events:
+            events[name] = events.get(name, 0) + 1
+    listed = ", ".join(f"{name} {count / n:g}" for name, count in events.items()) or "none"
+    print(f"  events per sale         {sum(events.values()) / n:g} ({listed})")
+    print(
+        f"  handler                 p50 {percentile(result.samples_ms, 50):.1f} ms, "
+        f"p99 {percentile(result.samples_ms, 99):.1f} ms (in-process, DynamoDB Local on localhost)"
+    )
+    cost = cost_of(result)
+    auth = authorizer.total if authorizer else 0.0
+    print(
+        f"  cost per million sales  ${cost.total:.2f}  {mark(cost.total < SALE_TARGET_USD)} "
+        f"< ${SALE_TARGET_USD:g}  authorizer result cached"
+    )
+    print(
+        f"                          ${cost.total + auth:.2f}  {mark(cost.total + auth < SALE_TARGET_USD)} "
+        f"< ${SALE_TARGET_USD:g}  authorizer cache missed on every sale"
+    )
+    print(
+        f"      = API Gateway ${cost.gateway:.2f} + Lambda ${cost.lambda_:.2f} "
+        f"({cost.memory_mb} MB x {cost.billed_ms} ms) + DynamoDB ${cost.dynamodb:.2f} "
+        f"+ EventBridge ${cost.eventbridge:.2f} [+ authorizer ${auth:.2f}]"
+    )
 
 
 def print_imports(figures: ImportFigures) -> None:
@@ -805,7 +1429,9 @@ def main() -> None:
     imports = measure_imports()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
-    runtime = LocalRuntime().start(with_gateway=False)
+    # No stream publisher or sweeper threads: they would call DynamoDB through the metered client
+    # (they use the installed container) and take CPU from the handlers being timed.
+    runtime = LocalRuntime(background_jobs=False).start(with_gateway=False)
     try:
         bench = EndpointBench(runtime)
         results = [bench.measure_authorizer()]
@@ -821,6 +1447,15 @@ def main() -> None:
     if missing:
         print(f"\nRoutes without a bench scenario yet: {', '.join(missing)}")
     print()
+    authorizer = cost_of(results[0]) if results[0].costs else None
+    print_prices()
+    print()
+    print_costs(results, authorizer)
+    print()
+    earn = next((r for r in results if r.name == EARN_PATH), None)
+    if earn is not None:
+        print_earn_path(earn, authorizer)
+        print()
     print_imports(imports)
     print(f"\nbench took {time.monotonic() - began:.0f} s")
 

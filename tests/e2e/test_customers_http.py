@@ -7,13 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+import loyalty
+
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, assert_problem, unique_email
 
 
 def test_health_needs_no_key(api: Api) -> None:
     response = api.call("GET", "/v1/health", key=None)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": "0.1.0"}
+    assert response.json() == {"status": "ok", "version": loyalty.__version__}
 
 
 class TestAuthentication:
