@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 import loyalty
-
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, assert_problem, unique_email
 
 
