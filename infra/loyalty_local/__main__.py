@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import threading
@@ -46,7 +47,12 @@ def main() -> None:
 
     runtime = LocalRuntime(data_dir=args.data)
     stop = threading.Event()
+    # Explicit handlers: a process started in the background by a script inherits an ignored
+    # SIGINT, and Ctrl-C must stop everything however `make run` was started.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # moto's server logs every request through werkzeug; the functions' own JSON logs suffice.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         runtime.start(port=args.port)
         print(
@@ -55,7 +61,8 @@ def main() -> None:
             ),
             flush=True,
         )
-        stop.wait()
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
