@@ -68,6 +68,9 @@ NEEDS: Mapping[str, Needs] = {
     "customers": Needs(table=TableAccess.READ_WRITE),
     "admin": Needs(table=TableAccess.READ_WRITE, pepper=True),
     "transactions": Needs(table=TableAccess.READ_WRITE),
+    # Evaluates carts (reads) and issues coupons (writes).
+    "cart": Needs(table=TableAccess.READ_WRITE),
+    "offers": Needs(table=TableAccess.READ_WRITE),
     AUTHORIZER.name: Needs(table=TableAccess.READ, pepper=True),
     # Jobs: the sweeper queries gsi2 for what falls due and writes ledger and profiles.
     "sweeper": Needs(table=TableAccess.READ_WRITE),

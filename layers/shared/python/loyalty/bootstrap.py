@@ -20,8 +20,10 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.adapters.repositories import IdempotencyStore
     from loyalty.adapters.secrets import SecretValue
     from loyalty.services.api_keys import ApiKeyService
+    from loyalty.services.cart import CartService
     from loyalty.services.config import ProgrammeService, StoreService
     from loyalty.services.customers import CustomerService
+    from loyalty.services.offers import OfferService
     from loyalty.services.publisher import OutboxPublisher
     from loyalty.services.sweeper import PointsSweeper
     from loyalty.services.transactions import TransactionService
@@ -98,6 +100,7 @@ class Container:
 
     @cached_property
     def transactions(self) -> TransactionService:
+        from loyalty.adapters.offers import OfferRepository
         from loyalty.adapters.repositories import CustomerRepository
         from loyalty.adapters.transactions import TransactionRepository
         from loyalty.api.models import render_receipt
@@ -112,6 +115,8 @@ class Container:
             self.clock,
             render=render_receipt,
             resolve_customer=self.customers.get,
+            offers=self.offers,
+            offer_repo=OfferRepository(self.table),
         )
 
     @cached_property
@@ -130,6 +135,28 @@ class Container:
         from loyalty.services.publisher import OutboxPublisher
 
         return OutboxPublisher(EventBridgePublisher(self.client("events"), self.settings.event_bus_name))
+
+    @cached_property
+    def offers(self) -> OfferService:
+        from loyalty.adapters.offers import OfferRepository
+        from loyalty.services.offers import OfferService
+
+        return OfferService(OfferRepository(self.table), self.clock)
+
+    @cached_property
+    def cart(self) -> CartService:
+        from loyalty.adapters.offers import OfferRepository
+        from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.services.cart import CartService
+
+        return CartService(
+            self.offers,
+            OfferRepository(self.table),
+            CustomerRepository(self.table),
+            self.stores,
+            self.programme,
+            self.clock,
+        )
 
     @cached_property
     def api_keys(self) -> ApiKeyService:

@@ -207,6 +207,23 @@ class CustomerRepository:
         ]
         self._run(ops, to_customer)
 
+    def set_price_group(self, customer_id: str, group_id: str, member: bool, now: datetime) -> None:
+        """Add a customer to a price group (or take them out): a string set on the profile."""
+        action = "ADD" if member else "DELETE"
+        self._run(
+            [
+                self._table.update_op(
+                    customer_pk(customer_id),
+                    self.PROFILE,
+                    f"{action} #price_groups :group SET #updated_at = :now, #version = #version + :one",
+                    condition="#status = :active",
+                    values={":group": {group_id}, ":now": _iso(now), ":one": 1, ":active": "active"},
+                    label="customer",
+                )
+            ],
+            customer_id,
+        )
+
     def remove_link(self, customer_id: str, link: Link, now: datetime) -> None:
         ops = [
             self._table.delete_op(
@@ -373,6 +390,7 @@ def customer_to_item(c: Customer) -> Item:
         "version": c.version,
         "earned_by_month": dict(c.earned_by_month),
         "ledger_seq": c.ledger_seq,
+        "price_groups": set(c.price_groups) or None,
     }
 
 
@@ -419,6 +437,7 @@ def customer_from_item(item: Item) -> Customer:
         version=int(item.get("version", 1)),
         earned_by_month={k: int(v) for k, v in (item.get("earned_by_month") or {}).items()},
         ledger_seq=int(item.get("ledger_seq", 0)),
+        price_groups=frozenset(str(g) for g in (item.get("price_groups") or ())),
     )
 
 

@@ -28,7 +28,7 @@ from loyalty.adapters.repositories import (
 )
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.errors import ConcurrentUpdate
-from loyalty.domain.ledger import LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
+from loyalty.domain.ledger import AppliedOffer, LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 
 # Due lots spread over this many index partitions (by customer), each sorted by due time: the
@@ -59,6 +59,7 @@ class Loaded:
     existing: Item | None  # the transaction being recorded, if it already exists (a replay)
     customer: Customer | None
     original: TransactionRecord | None
+    extras: list[Item]  # whatever else the caller asked for in the same round trip
 
 
 class TransactionRepository:
@@ -72,9 +73,10 @@ class TransactionRepository:
         transaction_id: str,
         customer_id: str | None,
         original: tuple[str, str] | None = None,
+        extra: Sequence[tuple[str, str]] = (),
     ) -> Loaded:
         """Everything a sale needs, in one BatchGetItem round trip."""
-        keys = [(txn_pk(store_id, transaction_id), "TXN")]
+        keys = [(txn_pk(store_id, transaction_id), "TXN"), *extra]
         if customer_id:
             keys.append((customer_pk(customer_id), "PROFILE"))
         if original:
@@ -82,10 +84,12 @@ class TransactionRepository:
         items = {(i["pk"], i["sk"]): i for i in self._table.batch_get(keys)}
         profile = items.get((customer_pk(customer_id), "PROFILE")) if customer_id else None
         original_item = items.get((txn_pk(*original), "TXN")) if original else None
+        wanted = set(extra)
         return Loaded(
             existing=items.get((txn_pk(store_id, transaction_id), "TXN")),
             customer=customer_from_item(profile) if profile else None,
             original=transaction_from_item(original_item) if original_item else None,
+            extras=[item for key, item in items.items() if key in wanted],
         )
 
     def get(self, store_id: str, transaction_id: str) -> TransactionRecord | None:
@@ -282,6 +286,8 @@ class TransactionRepository:
                 raise StaleCustomer("") from None
             if "original" in failed:
                 raise StaleTransaction() from None
+            if any(label.startswith(("budget:", "limit:", "coupon:")) for label in failed):
+                raise StaleCustomer("") from None  # a budget, limit or coupon ran out: evaluate again
             if "lot" in failed or "ledger" in failed:
                 raise StaleCustomer("") from None
             taken = {
@@ -353,6 +359,9 @@ def transaction_to_item(r: TransactionRecord) -> Item:
         "original_transaction_id": r.original_transaction_id,
         "order_status": r.order_status.value if r.order_status else None,
         "coupons": list(r.coupons) or None,
+        "offers_applied": [{"offer_id": o.offer_id, "amount": str(o.amount)} for o in r.offers_applied]
+        or None,
+        "coupons_redeemed": list(r.coupons_redeemed) or None,
         "version": r.version,
     }
     if r.customer_id:
@@ -384,6 +393,11 @@ def transaction_from_item(item: Item) -> TransactionRecord:
         original_transaction_id=item.get("original_transaction_id"),
         order_status=OrderStatus(status) if status else None,
         coupons=tuple(item.get("coupons") or ()),
+        offers_applied=tuple(
+            AppliedOffer(str(o["offer_id"]), Decimal(str(o["amount"])))
+            for o in item.get("offers_applied") or ()
+        ),
+        coupons_redeemed=tuple(item.get("coupons_redeemed") or ()),
         retro_credited=bool(item.get("retro_credited")),
         version=int(item.get("version", 1)),
     )

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from loyalty.adapters.offers import CouponRecord
 from loyalty.domain.access import KeyKind
 from loyalty.domain.customers import Consents, Customer, Profile
 from loyalty.domain.ledger import LedgerEntry, TransactionRecord
@@ -24,14 +25,13 @@ from loyalty.domain.links import Link
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 from loyalty.domain.stores import Channel, Store
+from loyalty.domain.tiers import TierProgress, effective_tier, tier_progress
+from loyalty.services.cart import CartCommand, CartLineInput, CartResult
 from loyalty.services.customers import EnrolCommand, OnConflict, ProfilePatch, RawLink
 from loyalty.services.transactions import (
     CustomerRef,
     Receipt,
     RecordCommand,
-    TierProgress,
-    effective_tier,
-    tier_progress,
 )
 
 StoreId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -423,6 +423,11 @@ class TransactionIn(Strict):
         )
 
 
+class AppliedOfferOut(BaseModel):
+    offer_id: str
+    amount: str = Field(description="money the offer took off the sale; 0.00 for points effects")
+
+
 class ReceiptOut(BaseModel):
     transaction_id: str
     store_id: str
@@ -433,8 +438,8 @@ class ReceiptOut(BaseModel):
     points_balance: int | None = Field(description="available + pending after this transaction (members)")
     tier: str | None
     tier_changed: bool
-    offers_applied: list[dict[str, Any]] = Field(default_factory=list)
-    coupons_redeemed: list[str] = Field(default_factory=list)
+    offers_applied: list[AppliedOfferOut] = Field(default_factory=list)
+    coupons_redeemed: list[str] = Field(default_factory=list, description="coupons this sale consumed")
     points_if_member: int = Field(description="what a non-member would have earned as a member")
     total: str
     currency: str
@@ -453,6 +458,10 @@ class ReceiptOut(BaseModel):
             tier=r.tier,
             tier_changed=r.tier_changed,
             points_if_member=r.points_if_member,
+            offers_applied=[
+                AppliedOfferOut(offer_id=o.offer_id, amount=money(o.amount)) for o in r.offers_applied
+            ],
+            coupons_redeemed=list(r.coupons_redeemed),
             total=money(r.total),
             currency=r.currency,
             order_status=r.order_status,
@@ -570,3 +579,187 @@ class LedgerList(BaseModel):
 
 class OrderStatusPatch(Strict):
     order_status: OrderStatus
+
+
+# ---- cart, offers, coupons ------------------------------------------------------------------
+
+
+class CartLineIn(Strict):
+    line_id: str = Field(min_length=1, max_length=64)
+    sku: str = Field(min_length=1, max_length=64)
+    category: str | None = Field(default=None, min_length=1, max_length=64)
+    quantity: Quantity
+    unit_price: Money
+
+    def to_input(self) -> CartLineInput:
+        return CartLineInput(self.line_id, self.sku, self.category, self.quantity, self.unit_price)
+
+
+class CartIn(Strict):
+    customer: CustomerRefIn | None = None
+    store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    lines: list[CartLineIn] = Field(min_length=1, max_length=500)
+    coupons: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+    @field_validator("lines")
+    @classmethod
+    def _unique_line_ids(cls, lines: list[CartLineIn]) -> list[CartLineIn]:
+        if len({line.line_id for line in lines}) != len(lines):
+            raise ValueError("line_ids must be unique")
+        return lines
+
+    def to_command(self) -> CartCommand:
+        return CartCommand(
+            customer=self.customer.to_ref() if self.customer else None,
+            store_id=self.store_id,
+            currency=self.currency,
+            lines=[line.to_input() for line in self.lines],
+            coupons=list(self.coupons),
+        )
+
+
+class CartLineOut(BaseModel):
+    line_id: str
+    unit_price: str
+    price: str = Field(description="the customer's personal unit price")
+    discount: str = Field(description="offers' discount on the whole line")
+
+
+class CartDiscountOut(BaseModel):
+    offer_id: str
+    name: str
+    amount: str
+    coupon: str | None
+
+
+class PersonalPriceOut(BaseModel):
+    source: str
+    id: str
+    name: str
+    line_ids: list[str]
+    saving: str
+
+
+class RejectedCouponOut(BaseModel):
+    code: str
+    reason: str
+
+
+class NearMissOut(BaseModel):
+    offer_id: str
+    message: str
+
+
+class ExplanationOut(BaseModel):
+    offer_id: str
+    applied: bool
+    reason: str
+
+
+class CartOut(BaseModel):
+    customer_id: str | None
+    member: bool
+    currency: str
+    lines: list[CartLineOut]
+    discounts: list[CartDiscountOut]
+    personal_prices: list[PersonalPriceOut]
+    bonus_points: int
+    points_to_earn: int
+    points_if_member: int
+    subtotal: str
+    discount_total: str
+    total: str
+    rejected_coupons: list[RejectedCouponOut]
+    near_misses: list[NearMissOut]
+    explanations: list[ExplanationOut] | None = None
+
+    @classmethod
+    def of(cls, r: CartResult) -> CartOut:
+        e = r.evaluation
+        return cls(
+            customer_id=r.customer.customer_id if r.customer else None,
+            member=bool(r.customer and r.customer.member),
+            currency=r.currency,
+            lines=[
+                CartLineOut(
+                    line_id=ln.line_id,
+                    unit_price=money(ln.unit_price),
+                    price=money(ln.price),
+                    discount=money(ln.discount),
+                )
+                for ln in e.lines
+            ],
+            discounts=[
+                CartDiscountOut(offer_id=d.offer_id, name=d.name, amount=money(d.amount), coupon=d.coupon)
+                for d in e.discounts
+            ],
+            personal_prices=[
+                PersonalPriceOut(
+                    source=p.source, id=p.id, name=p.name, line_ids=list(p.line_ids), saving=money(p.saving)
+                )
+                for p in e.personal_prices
+            ],
+            bonus_points=e.bonus_points,
+            points_to_earn=r.points_to_earn,
+            points_if_member=r.points_if_member,
+            subtotal=money(e.subtotal),
+            discount_total=money(e.discount_total),
+            total=money(e.total),
+            rejected_coupons=[RejectedCouponOut(code=c.code, reason=c.reason) for c in e.rejected_coupons],
+            near_misses=[NearMissOut(offer_id=n.offer_id, message=n.message) for n in e.near_misses],
+            explanations=(
+                [
+                    ExplanationOut(offer_id=x.offer_id, applied=x.applied, reason=x.reason)
+                    for x in e.explanations
+                ]
+                if e.explanations is not None
+                else None
+            ),
+        )
+
+
+class CouponIssueIn(Strict):
+    offer_id: str = Field(min_length=1, max_length=64)
+    valid_until: AwareDatetime | None = None
+    source: Literal["manual", "api"] = "api"
+    max_uses: int = Field(default=1, ge=1, le=1000, description="1: single use")
+
+
+class CouponOut(BaseModel):
+    code: str
+    offer_id: str
+    customer_id: str | None
+    issued_at: datetime
+    valid_until: datetime | None
+    max_uses: int
+    uses: int
+    state: str = Field(description="active, used, expired or revoked")
+    source: str
+
+    @classmethod
+    def of(cls, c: CouponRecord, now: datetime) -> CouponOut:
+        return cls(
+            code=c.code,
+            offer_id=c.offer_id,
+            customer_id=c.customer_id,
+            issued_at=c.issued_at,
+            valid_until=c.valid_until,
+            max_uses=c.max_uses,
+            uses=c.uses,
+            state=c.state(now),
+            source=c.source,
+        )
+
+
+class CouponList(BaseModel):
+    items: list[CouponOut]
+    next_cursor: str | None
+
+
+class PriceGroupMemberOut(BaseModel):
+    group_id: str
+    customer_id: str
+    member: bool

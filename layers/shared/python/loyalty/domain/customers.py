@@ -67,6 +67,7 @@ class Customer:
     version: int = 1
     earned_by_month: dict[str, int] = field(default_factory=dict)  # tier progress, by YYYY-MM
     ledger_seq: int = 0  # number of the last ledger entry
+    price_groups: frozenset[str] = frozenset()  # assigned by an admin (groups may also match by tier)
 
     def __post_init__(self) -> None:
         # One canonical order, so a profile compares equal however its links were gathered.

@@ -33,6 +33,12 @@ class RecordedLine:
         return self.line.quantity - self.returned_quantity
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedOffer:
+    offer_id: str
+    amount: Decimal  # money the offer took off this sale (0 for points effects)
+
+
 @dataclass(frozen=True)
 class TransactionRecord:
     store_id: str
@@ -55,6 +61,8 @@ class TransactionRecord:
     original_transaction_id: str | None = None
     order_status: OrderStatus | None = None
     coupons: tuple[str, ...] = ()
+    offers_applied: tuple[AppliedOffer, ...] = ()
+    coupons_redeemed: tuple[str, ...] = ()
     retro_credited: bool = False
     version: int = 1
 

@@ -321,6 +321,11 @@ class CustomerService:
                 continue  # the link moved on again meanwhile: look again
         raise ServiceUnavailable("the link kept changing; retry")
 
+    def set_price_group(self, customer_id: str, group_id: str, member: bool) -> Customer:
+        customer = self._active(customer_id)
+        self._customers.set_price_group(customer.customer_id, group_id, member, self._clock.now())
+        return self.get(customer.customer_id)
+
     def remove_link(self, customer_id: str, link_type: str, link_value: str) -> None:
         link = self._normalise(link_type, link_value, ("path", "type"), ("path", "value"))
         customer = self._active(customer_id)

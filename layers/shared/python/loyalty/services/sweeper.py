@@ -16,9 +16,10 @@ from loyalty.adapters.transactions import DUE_SHARDS, TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain.customers import CustomerStatus, PointsSummary
 from loyalty.domain.ledger import LedgerEntry, LedgerReason
+from loyalty.domain.tiers import effective_tier
 from loyalty.services.config import ProgrammeService
 from loyalty.services.ports import Clock, backoff
-from loyalty.services.transactions import effective_tier, next_due
+from loyalty.services.transactions import next_due
 
 _ATTEMPTS = 5
 

@@ -11,8 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from loyalty.adapters.dynamo import TxOp
+from loyalty.adapters.offers import OfferRepository, read_counters
 from loyalty.adapters.repositories import CustomerRepository, IdempotencyStore, LinksTaken, StaleCustomer
 from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
 from loyalty.domain import events as ev
@@ -31,14 +33,15 @@ from loyalty.domain.errors import (
     ValidationFailed,
 )
 from loyalty.domain.ids import new_id
-from loyalty.domain.ledger import LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
+from loyalty.domain.ledger import AppliedOffer, LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
 from loyalty.domain.links import Link
-from loyalty.domain.money import ZERO, cents
+from loyalty.domain.money import ZERO, cents, floor_int
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import (
     BONUS_LINE,
     ORDER_TRANSITIONS,
     REVERSING_STATUSES,
+    Earn,
     Line,
     OrderStatus,
     SaleType,
@@ -52,7 +55,10 @@ from loyalty.domain.sales import (
     takeback,
 )
 from loyalty.domain.stores import Store
+from loyalty.domain.tiers import effective_tier
 from loyalty.services.config import ProgrammeService, StoreService
+from loyalty.services.offer_evaluation import evaluate_offers, offer_keys
+from loyalty.services.offers import Catalogue, OfferService, normalise_code
 from loyalty.services.ports import Clock, IdempotencyRequest, backoff, idempotency_ops
 
 _ATTEMPTS = 12
@@ -114,13 +120,8 @@ class Receipt:
     total: Decimal
     currency: str
     order_status: OrderStatus | None
-
-
-@dataclass(frozen=True)
-class TierProgress:
-    points_in_window: int
-    next_tier: str | None
-    points_to_next_tier: int | None
+    offers_applied: tuple[AppliedOffer, ...] = ()
+    coupons_redeemed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,29 +131,35 @@ class RetroCredit:
     events: list[ev.DomainEvent]
 
 
+@dataclass(frozen=True)
+class _SaleOffers:
+    """What the offers engine says a sale applied, and the writes that count it."""
+
+    applied: tuple[AppliedOffer, ...] = ()
+    coupons: tuple[str, ...] = ()
+    ops: tuple[TxOp, ...] = ()
+    bonus_points: int = 0
+    multipliers: tuple[tuple[frozenset[str], Decimal], ...] = ()
+
+    def stamp(self, record: TransactionRecord) -> TransactionRecord:
+        return replace(record, offers_applied=self.applied, coupons_redeemed=self.coupons)
+
+    def adjust(self, earn: Earn) -> Earn:
+        """Offers' points multipliers on their lines, and their bonus points on the sale."""
+        points = dict(earn.line_points)
+        for line_ids, multiplier in self.multipliers:
+            for line_id in line_ids:
+                if line_id in points:
+                    points[line_id] = floor_int(Decimal(points[line_id]) * multiplier)
+        if self.bonus_points:
+            points[BONUS_LINE] = points.get(BONUS_LINE, 0) + self.bonus_points
+        return Earn(points, earn.rules_applied)
+
+
 @dataclass
 class _Plan:
     ops: list[TxOp]
     receipt: Receipt
-
-
-def effective_tier(customer: Customer, programme: Programme, now: datetime) -> str | None:
-    """A member's tier is what their points earned in the rolling window reach, right now."""
-    if not customer.member:
-        return None
-    return programme.tier_for(
-        points_in_window(customer.earned_by_month, now, programme.tier_window_months)
-    ).name
-
-
-def tier_progress(customer: Customer, programme: Programme, now: datetime) -> TierProgress | None:
-    if not customer.member:
-        return None
-    points = points_in_window(customer.earned_by_month, now, programme.tier_window_months)
-    upcoming = programme.next_tier(points)
-    return TierProgress(
-        points, upcoming.name if upcoming else None, upcoming.threshold - points if upcoming else None
-    )
 
 
 class TransactionService:
@@ -166,6 +173,8 @@ class TransactionService:
         clock: Clock,
         render: Callable[[Receipt], str],
         resolve_customer: Callable[[str], Customer],
+        offers: OfferService | None = None,
+        offer_repo: OfferRepository | None = None,
     ) -> None:
         self._txns = transactions
         self._customers = customers
@@ -175,6 +184,8 @@ class TransactionService:
         self._clock = clock
         self._render = render
         self._resolve_customer = resolve_customer  # follows merges; raises CustomerNotFound
+        self._offers = offers
+        self._offer_repo = offer_repo
 
     # ---- recording ------------------------------------------------------------------------
     def record(
@@ -184,6 +195,7 @@ class TransactionService:
         programme = self._programme.current()
         self._validate(command, programme)
         link = self._link(command.customer, programme)
+        codes = list(dict.fromkeys(normalise_code(c) for c in command.coupons))
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             now = self._clock.now()
@@ -193,7 +205,14 @@ class TransactionService:
             original_key = None
             if command.type is SaleType.RETURN and command.original_transaction_id:
                 original_key = (command.original_store_id or store.store_id, command.original_transaction_id)
-            loaded = self._txns.load(store.store_id, command.transaction_id, customer_id, original_key)
+            catalogue = self._offers.catalogue() if self._offers and command.type is SaleType.SALE else None
+            loaded = self._txns.load(
+                store.store_id,
+                command.transaction_id,
+                customer_id,
+                original_key,
+                offer_keys(catalogue, customer_id, codes) if catalogue else (),
+            )
             if loaded.existing is not None:
                 _replay(loaded.existing, command.fingerprint)
             customer = loaded.customer
@@ -205,7 +224,10 @@ class TransactionService:
                 customer = self._new_non_member(link, store, now)
             try:
                 if command.type is SaleType.SALE:
-                    plan = self._plan_sale(command, store, programme, customer, now, creating)
+                    offers = self._offers_for_sale(
+                        catalogue, command, store, programme, customer, now, codes, loaded.extras
+                    )
+                    plan = self._plan_sale(command, store, programme, customer, now, creating, offers)
                 else:
                     plan = self._plan_return(command, store, programme, customer, loaded.original, now)
                 extra = idempotency_ops(self._idempotency, idempotency, plan.receipt, now)
@@ -223,15 +245,19 @@ class TransactionService:
         customer: Customer | None,
         now: datetime,
         creating: bool,
+        offers: _SaleOffers | None = None,
     ) -> _Plan:
+        offers = offers or _SaleOffers()
         lines = list(command.lines)
         amount = lines_total(lines)
         earned_for = compute_earn(programme, store, lines, programme.base_tier, command.occurred_at)
         points_if_member = earned_for.total
-        ops: list[TxOp] = []
+        ops: list[TxOp] = list(offers.ops)
         events: list[ev.DomainEvent] = []
         if customer is None:  # anonymous: kept for member-versus-non-member reporting
-            record = self._record(command, store, now, None, False, lines, {}, 0, points_if_member, None)
+            record = offers.stamp(
+                self._record(command, store, now, None, False, lines, {}, 0, points_if_member, None)
+            )
             receipt = _receipt(record, None, None, False)
             events.append(_recorded_event(record))
             ops.append(
@@ -243,8 +269,10 @@ class TransactionService:
 
         stats = _stats_after_sale(customer.stats, amount, command.occurred_at)
         if not customer.member:
-            record = self._record(
-                command, store, now, customer.customer_id, False, lines, {}, 0, points_if_member, None
+            record = offers.stamp(
+                self._record(
+                    command, store, now, customer.customer_id, False, lines, {}, 0, points_if_member, None
+                )
             )
             updated = replace(customer, stats=stats, updated_at=now, version=customer.version + 1)
             receipt = _receipt(record, None, None, False)
@@ -262,7 +290,9 @@ class TransactionService:
 
         window = programme.tier_window_months
         tier_before = effective_tier(customer, programme, now)
-        earn = compute_earn(programme, store, lines, tier_before or programme.base_tier, command.occurred_at)
+        earn = offers.adjust(
+            compute_earn(programme, store, lines, tier_before or programme.base_tier, command.occurred_at)
+        )
         points = earn.total
         earn_month = month_key(now)
         months = dict(customer.earned_by_month)
@@ -288,17 +318,19 @@ class TransactionService:
             updated_at=now,
             version=customer.version + 1,
         )
-        record = self._record(
-            command,
-            store,
-            now,
-            customer.customer_id,
-            True,
-            lines,
-            earn.line_points,
-            points,
-            points_if_member,
-            seq if points else None,
+        record = offers.stamp(
+            self._record(
+                command,
+                store,
+                now,
+                customer.customer_id,
+                True,
+                lines,
+                earn.line_points,
+                points,
+                points_if_member,
+                seq if points else None,
+            )
         )
         balance = summary.available + summary.pending
         receipt = _receipt(record, balance, tier_after, tier_after != tier_before)
@@ -395,6 +427,7 @@ class TransactionService:
     ) -> _Plan:
         """Take back the points (and tier progress) of returned quantities; record what happened."""
         points_back = 0
+        give_back: list[TxOp] = []
         if original is not None:
             for line_id, quantity in returned.items():
                 recorded = original.line(line_id)
@@ -408,7 +441,9 @@ class TransactionService:
             )
             if becomes_full and original.bonus_points:
                 points_back += original.bonus_points
-        ops: list[TxOp] = []
+            if becomes_full and not original.fully_returned:
+                give_back = self._give_back(original, now)
+        ops: list[TxOp] = list(give_back)
         events: list[ev.DomainEvent] = []
         refund = command.total if command is not None else ZERO
         updated_original = None
@@ -557,6 +592,82 @@ class TransactionService:
                 )
             )
         return RetroCredit(replace(updated, tier=effective_tier(updated, programme, now)), ops, events)
+
+    # ---- offers -----------------------------------------------------------------------------
+    def _offers_for_sale(
+        self,
+        catalogue: Catalogue | None,
+        command: RecordCommand,
+        store: Store,
+        programme: Programme,
+        customer: Customer | None,
+        now: datetime,
+        codes: Sequence[str],
+        extras: Sequence[dict[str, Any]],
+    ) -> _SaleOffers | None:
+        """Evaluate the sale as a cart: what applied is recorded and counted, in the sale's own
+        transaction, so a single-use coupon or a budget can never be spent twice."""
+        if catalogue is None or self._offer_repo is None:
+            return None
+        coupons, totals, mine = read_counters(extras)
+        evaluation = evaluate_offers(
+            catalogue, list(command.lines), customer, store, programme, now, codes, coupons, totals, mine
+        )
+        amounts: dict[str, Decimal] = {}
+        for discount in evaluation.discounts:
+            amounts[discount.offer_id] = amounts.get(discount.offer_id, ZERO) + discount.amount
+        for personal in evaluation.personal_prices:
+            if personal.source == "offer":
+                amounts[personal.id] = amounts.get(personal.id, ZERO) + personal.saving
+        applied = tuple(AppliedOffer(o, cents(amounts.get(o, ZERO))) for o in evaluation.applied_offer_ids)
+        customer_id = customer.customer_id if customer else None
+        ops: list[TxOp] = []
+        for offer_applied in applied:
+            offer = catalogue.offers.get(offer_applied.offer_id)
+            if offer is not None and (
+                offer.limits.budget is not None or offer.limits.per_customer is not None
+            ):
+                ops.extend(
+                    self._offer_repo.use_offer_ops(
+                        offer.offer_id, customer_id, offer.limits.budget, offer.limits.per_customer
+                    )
+                )
+        ops.extend(self._offer_repo.use_coupon_op(coupons[code]) for code in evaluation.coupons_applied)
+        return _SaleOffers(
+            applied=applied,
+            coupons=tuple(evaluation.coupons_applied),
+            ops=tuple(ops),
+            bonus_points=evaluation.bonus_points,
+            multipliers=tuple((frozenset(m.line_ids), m.multiplier) for m in evaluation.multipliers),
+        )
+
+    def _give_back(self, original: TransactionRecord, now: datetime) -> list[TxOp]:
+        """A sale returned in full (or cancelled) gives its offers' counts back, and its coupons
+        too while they are still valid."""
+        if self._offers is None or self._offer_repo is None:
+            return []
+        catalogue = self._offers.catalogue()
+        ops: list[TxOp] = []
+        for applied in original.offers_applied:
+            offer = catalogue.offers.get(applied.offer_id)
+            if offer is not None and (
+                offer.limits.budget is not None or offer.limits.per_customer is not None
+            ):
+                ops.extend(
+                    self._offer_repo.use_offer_ops(
+                        offer.offer_id,
+                        original.customer_id,
+                        offer.limits.budget,
+                        offer.limits.per_customer,
+                        -1,
+                    )
+                )
+        for code in original.coupons_redeemed:
+            coupon = self._offer_repo.get_coupon(code)
+            still_valid = coupon is not None and (coupon.valid_until is None or now < coupon.valid_until)
+            if coupon is not None and still_valid and coupon.uses > 0 and coupon.status == "active":
+                ops.append(self._offer_repo.use_coupon_op(coupon, -1))
+        return ops
 
     # ---- order status ---------------------------------------------------------------------
     def set_order_status(
@@ -829,6 +940,8 @@ def _receipt(record: TransactionRecord, balance: int | None, tier: str | None, t
         total=record.total,
         currency=record.currency,
         order_status=record.order_status,
+        offers_applied=record.offers_applied if record.type is SaleType.SALE else (),
+        coupons_redeemed=record.coupons_redeemed if record.type is SaleType.SALE else (),
     )
 
 

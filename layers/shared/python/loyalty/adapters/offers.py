@@ -1,0 +1,335 @@
+"""Offers, price groups, coupons and the counters that enforce limits and budgets.
+
+OFFER#<offer_id>            OFFER            the offer document        (gsi1: OFFERS / <offer_id>)
+PRICEGROUP#<group_id>       PRICEGROUP       a price group             (gsi1: PRICEGROUPS / <group_id>)
+COUPON#<code>               COUPON           a personal coupon         (gsi1: CUST#<id> / COUPON#<issued_at>)
+OFFERUSE#<offer_id>         TOTAL            how often the offer applied (its budget)
+CUST#<customer_id>          OFFERUSE#<id>    how often it applied for one customer (per_customer)
+OFFERS                      VERSION          bumped on every offer or price-group change (cache check)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
+from loyalty.adapters.repositories import _dt, _iso, customer_pk
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """An offer or price group as stored: the validated JSON document and its version."""
+
+    key: str
+    document: str
+    version: int
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CouponRecord:
+    code: str
+    offer_id: str
+    customer_id: str | None
+    issued_at: datetime
+    valid_until: datetime | None
+    max_uses: int
+    uses: int
+    source: str
+    status: str = "active"  # active | revoked
+    version: int = 1
+
+    def state(self, now: datetime) -> str:
+        """active | used | expired | revoked"""
+        if self.status != "active":
+            return self.status
+        if self.valid_until is not None and now >= self.valid_until:
+            return "expired"
+        if self.uses >= self.max_uses:
+            return "used"
+        return "active"
+
+
+@dataclass
+class DocumentExists(Exception):
+    key: str
+
+
+@dataclass
+class StaleDocument(Exception):
+    key: str
+
+
+@dataclass
+class CounterExhausted(Exception):
+    """A budget, per-customer limit or coupon use ran out while the write was in flight."""
+
+    labels: set[str]
+
+
+class OfferRepository:
+    def __init__(self, table: DynamoTable) -> None:
+        self._table = table
+
+    # ---- documents (offers and price groups) -----------------------------------------------
+    def get_document(self, kind: str, key: str) -> StoredDocument | None:
+        item = self._table.get(f"{kind}#{key}", kind)
+        return _document(item, kind) if item else None
+
+    def list_documents(
+        self, kind: str, limit: int, cursor: str | None
+    ) -> tuple[list[StoredDocument], str | None]:
+        items, next_cursor = self._table.query(f"{kind}S", index="gsi1", limit=limit, cursor=cursor)
+        return [_document(i, kind) for i in items], next_cursor
+
+    def all_documents(self, kind: str) -> list[StoredDocument]:
+        documents: list[StoredDocument] = []
+        cursor = None
+        while True:
+            page, cursor = self.list_documents(kind, 200, cursor)
+            documents.extend(page)
+            if cursor is None:
+                return documents
+
+    def put_document(
+        self, kind: str, key: str, document: str, now: datetime, expected_version: int | None
+    ) -> int:
+        """Create (expected_version None) or replace the document at a version; bumps the offers version."""
+        version = 1 if expected_version is None else expected_version + 1
+        condition = "attribute_not_exists(pk)" if expected_version is None else "#version = :expected"
+        item = {
+            "pk": f"{kind}#{key}",
+            "sk": kind,
+            "gsi1pk": f"{kind}S",
+            "gsi1sk": key,
+            "type": kind.lower(),
+            "key": key,
+            "document": document,
+            "version": version,
+            "updated_at": _iso(now),
+        }
+        values = {":expected": expected_version} if expected_version is not None else None
+        try:
+            self._table.transact(
+                [
+                    self._table.put_op(item, condition, values=values, label="document"),
+                    self._bump_catalogue_version(now),
+                ]
+            )
+        except TransactionCancelled:
+            if expected_version is None:
+                raise DocumentExists(key) from None
+            raise StaleDocument(key) from None
+        return version
+
+    def catalogue_version(self) -> int:
+        """One small read tells a warm function whether its cached offers are still current."""
+        item = self._table.get("OFFERS", "VERSION", consistent=False)
+        return int(item["version"]) if item else 0
+
+    def _bump_catalogue_version(self, now: datetime) -> TxOp:
+        return self._table.update_op(
+            "OFFERS",
+            "VERSION",
+            "SET #version = if_not_exists(#version, :zero) + :one, #updated_at = :now",
+            values={":zero": 0, ":one": 1, ":now": _iso(now)},
+            label="catalogue",
+        )
+
+    # ---- coupons ---------------------------------------------------------------------------
+    def put_coupon(self, coupon: CouponRecord) -> None:
+        try:
+            self._table.put(_coupon_item(coupon), "attribute_not_exists(pk)")
+        except Exception as exc:  # a generated code collided: the caller draws another
+            from botocore.exceptions import ClientError
+
+            if (
+                isinstance(exc, ClientError)
+                and exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            ):
+                raise DocumentExists(coupon.code) from None
+            raise
+
+    def get_coupon(self, code: str) -> CouponRecord | None:
+        item = self._table.get(f"COUPON#{code}", "COUPON")
+        return _coupon(item) if item else None
+
+    def coupons_of(
+        self, customer_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[CouponRecord], str | None]:
+        items, next_cursor = self._table.query(
+            customer_pk(customer_id),
+            index="gsi1",
+            sk_prefix="COUPON#",
+            limit=limit,
+            cursor=cursor,
+            newest_first=True,
+        )
+        return [_coupon(i) for i in items], next_cursor
+
+    # ---- what a cart or sale reads in one round trip -----------------------------------------
+    def load_for_cart(
+        self,
+        customer_id: str | None,
+        codes: Sequence[str],
+        limited_offers: Sequence[str],
+        per_customer: Sequence[str],
+    ) -> tuple[Item | None, dict[str, CouponRecord], dict[str, int], dict[str, int]]:
+        """The profile, the coupons, the offers' total uses and this customer's uses: one BatchGetItem."""
+        keys: list[tuple[str, str]] = []
+        if customer_id:
+            keys.append((customer_pk(customer_id), "PROFILE"))
+            keys.extend((customer_pk(customer_id), f"OFFERUSE#{o}") for o in per_customer)
+        keys.extend((f"COUPON#{c}", "COUPON") for c in codes)
+        keys.extend((f"OFFERUSE#{o}", "TOTAL") for o in limited_offers)
+        if not keys:
+            return None, {}, {}, {}
+        items = self._table.batch_get(keys)
+        profile = None
+        coupons: dict[str, CouponRecord] = {}
+        totals: dict[str, int] = {}
+        mine: dict[str, int] = {}
+        for item in items:
+            pk, sk = str(item["pk"]), str(item["sk"])
+            if sk == "PROFILE":
+                profile = item
+            elif sk == "COUPON":
+                coupon = _coupon(item)
+                coupons[coupon.code] = coupon
+            elif sk == "TOTAL":
+                totals[pk.removeprefix("OFFERUSE#")] = int(item.get("uses", 0))
+            elif sk.startswith("OFFERUSE#"):
+                mine[sk.removeprefix("OFFERUSE#")] = int(item.get("uses", 0))
+        return profile, coupons, totals, mine
+
+    # ---- counting what a sale applied (ops for the sale's own transaction) ---------------------
+    def use_offer_ops(
+        self,
+        offer_id: str,
+        customer_id: str | None,
+        budget: int | None,
+        per_customer: int | None,
+        delta: int = 1,
+    ) -> list[TxOp]:
+        """Count one application of an offer, only while its budget and per-customer limit last.
+
+        Offers without a budget write no total (reports count them off the stream): a shared counter
+        written on every sale would be a hot key. A budgeted offer's counter takes ~1,000 writes/s.
+        """
+        ops = []
+        if budget is not None:
+            total_condition = "attribute_not_exists(#uses) OR #uses < :cap" if delta > 0 else None
+            ops.append(
+                self._table.update_op(
+                    f"OFFERUSE#{offer_id}",
+                    "TOTAL",
+                    "SET #uses = if_not_exists(#uses, :zero) + :delta",
+                    total_condition,
+                    values={":zero": 0, ":delta": delta, **({":cap": budget} if total_condition else {})},
+                    label=f"budget:{offer_id}",
+                )
+            )
+        if customer_id and per_customer is not None:
+            condition = (
+                "attribute_not_exists(#uses) OR #uses < :cap"
+                if per_customer is not None and delta > 0
+                else None
+            )
+            ops.append(
+                self._table.update_op(
+                    customer_pk(customer_id),
+                    f"OFFERUSE#{offer_id}",
+                    "SET #uses = if_not_exists(#uses, :zero) + :delta",
+                    condition,
+                    values={":zero": 0, ":delta": delta, **({":cap": per_customer} if condition else {})},
+                    label=f"limit:{offer_id}",
+                )
+            )
+        return ops
+
+    def use_coupon_op(self, coupon: CouponRecord, delta: int = 1) -> TxOp:
+        """Consume (or give back) one use of a coupon, never beyond its uses."""
+        condition = "#uses < #max_uses AND #status = :active" if delta > 0 else "#uses > :zero"
+        return self._table.update_op(
+            f"COUPON#{coupon.code}",
+            "COUPON",
+            "SET #uses = #uses + :delta, #version = #version + :one",
+            condition,
+            values={":delta": delta, ":one": 1, **({":active": "active"} if delta > 0 else {":zero": 0})},
+            label=f"coupon:{coupon.code}",
+        )
+
+
+def coupon_key(code: str) -> tuple[str, str]:
+    return f"COUPON#{code}", "COUPON"
+
+
+def offer_total_key(offer_id: str) -> tuple[str, str]:
+    return f"OFFERUSE#{offer_id}", "TOTAL"
+
+
+def offer_customer_key(customer_id: str, offer_id: str) -> tuple[str, str]:
+    return customer_pk(customer_id), f"OFFERUSE#{offer_id}"
+
+
+def read_counters(items: Sequence[Item]) -> tuple[dict[str, CouponRecord], dict[str, int], dict[str, int]]:
+    """Coupons, offers' total uses and one customer's uses among items read together."""
+    coupons: dict[str, CouponRecord] = {}
+    totals: dict[str, int] = {}
+    mine: dict[str, int] = {}
+    for item in items:
+        pk, sk = str(item["pk"]), str(item["sk"])
+        if sk == "COUPON":
+            coupon = _coupon(item)
+            coupons[coupon.code] = coupon
+        elif sk == "TOTAL" and pk.startswith("OFFERUSE#"):
+            totals[pk.removeprefix("OFFERUSE#")] = int(item.get("uses", 0))
+        elif sk.startswith("OFFERUSE#"):
+            mine[sk.removeprefix("OFFERUSE#")] = int(item.get("uses", 0))
+    return coupons, totals, mine
+
+
+def _document(item: Item, kind: str) -> StoredDocument:
+    return StoredDocument(
+        str(item["key"]), str(item["document"]), int(item["version"]), _dt(item.get("updated_at"))
+    )
+
+
+def _coupon_item(c: CouponRecord) -> Item:
+    item: dict[str, Any] = {
+        "pk": f"COUPON#{c.code}",
+        "sk": "COUPON",
+        "type": "coupon",
+        "code": c.code,
+        "offer_id": c.offer_id,
+        "customer_id": c.customer_id,
+        "issued_at": _iso(c.issued_at),
+        "valid_until": _iso(c.valid_until),
+        "max_uses": c.max_uses,
+        "uses": c.uses,
+        "source": c.source,
+        "status": c.status,
+        "version": c.version,
+    }
+    if c.customer_id:
+        item["gsi1pk"] = customer_pk(c.customer_id)
+        item["gsi1sk"] = f"COUPON#{_iso(c.issued_at)}#{c.code}"
+    return item
+
+
+def _coupon(item: Item) -> CouponRecord:
+    return CouponRecord(
+        code=str(item["code"]),
+        offer_id=str(item["offer_id"]),
+        customer_id=item.get("customer_id"),
+        issued_at=_dt(item["issued_at"]) or datetime.min,
+        valid_until=_dt(item.get("valid_until")),
+        max_uses=int(item.get("max_uses", 1)),
+        uses=int(item.get("uses", 0)),
+        source=str(item.get("source", "manual")),
+        status=str(item.get("status", "active")),
+        version=int(item.get("version", 1)),
+    )

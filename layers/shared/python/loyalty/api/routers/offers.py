@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import Router
+from pydantic import BaseModel
+
+from loyalty.api import docs
+from loyalty.api.http import ok, page
+from loyalty.api.models import PriceGroupMemberOut
+from loyalty.bootstrap import container
+from loyalty.domain.errors import ValidationFailed
+from loyalty.domain.offers import Offer, PriceGroup
+
+TAGS = ["offers"]
+
+
+class OfferList(BaseModel):
+    items: list[Offer]
+    next_cursor: str | None
+
+
+class PriceGroupList(BaseModel):
+    items: list[PriceGroup]
+    next_cursor: str | None
+
+
+def make_router() -> Router:
+    """A fresh router: one per handler instance, because powertools keeps request state on it."""
+    router = Router()
+
+    @router.post(
+        "/v1/admin/offers",
+        summary="Create an offer",
+        tags=TAGS,
+        responses={201: docs.model(Offer, "the offer"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+    )
+    def create_offer(body: Offer):
+        return ok(container().offers.create_offer(body), 201)
+
+    @router.get("/v1/admin/offers", summary="List offers", tags=TAGS)
+    def list_offers(
+        limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    ) -> OfferList:
+        offers, next_cursor = container().offers.list_offers(page(limit), cursor)
+        return OfferList(items=offers, next_cursor=next_cursor)
+
+    @router.get(
+        "/v1/admin/offers/<offer_id>",
+        summary="An offer",
+        tags=TAGS,
+        responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
+    )
+    def get_offer(offer_id: str):
+        return ok(container().offers.get_offer(offer_id))
+
+    @router.put(
+        "/v1/admin/offers/<offer_id>",
+        summary="Replace an offer (tills see the change within 10 s)",
+        tags=TAGS,
+        responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM, 422: docs.PROBLEM},
+    )
+    def replace_offer(offer_id: str, body: Offer):
+        if body.offer_id != offer_id:
+            raise ValidationFailed.at(("body", "offer_id"), "must match the path")
+        return ok(container().offers.replace_offer(body))
+
+    @router.post(
+        "/v1/admin/offers/<offer_id>/pause",
+        summary="Pause an offer",
+        tags=TAGS,
+        responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
+    )
+    def pause_offer(offer_id: str):
+        return ok(container().offers.set_status(offer_id, "paused"))
+
+    @router.post(
+        "/v1/admin/offers/<offer_id>/activate",
+        summary="Activate a paused or draft offer",
+        tags=TAGS,
+        responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
+    )
+    def activate_offer(offer_id: str):
+        return ok(container().offers.set_status(offer_id, "active"))
+
+    @router.get("/v1/admin/price-groups", summary="List price groups", tags=TAGS)
+    def list_price_groups(
+        limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    ) -> PriceGroupList:
+        groups, next_cursor = container().offers.list_price_groups(page(limit), cursor)
+        return PriceGroupList(items=groups, next_cursor=next_cursor)
+
+    @router.get(
+        "/v1/admin/price-groups/<group_id>",
+        summary="A price group",
+        tags=TAGS,
+        responses={200: docs.model(PriceGroup, "the group"), 404: docs.PROBLEM},
+    )
+    def get_price_group(group_id: str):
+        return ok(container().offers.get_price_group(group_id))
+
+    @router.put(
+        "/v1/admin/price-groups/<group_id>",
+        summary="Create or replace a price group (who belongs by tier or attribute, and its prices)",
+        tags=TAGS,
+        responses={
+            201: docs.model(PriceGroup, "created"),
+            200: docs.model(PriceGroup, "replaced"),
+            422: docs.PROBLEM,
+        },
+    )
+    def put_price_group(group_id: str, body: PriceGroup):
+        if body.group_id != group_id:
+            raise ValidationFailed.at(("body", "group_id"), "must match the path")
+        group, created = container().offers.put_price_group(body)
+        return ok(group, 201 if created else 200)
+
+    @router.put(
+        "/v1/admin/price-groups/<group_id>/members/<customer_id>",
+        summary="Put a customer in a price group (staff, VIP, club ...)",
+        tags=TAGS,
+        responses={200: docs.model(PriceGroupMemberOut, "done"), 404: docs.PROBLEM},
+    )
+    def add_member(group_id: str, customer_id: str):
+        container().offers.get_price_group(group_id)
+        customer = container().customers.set_price_group(customer_id, group_id, True)
+        return ok(PriceGroupMemberOut(group_id=group_id, customer_id=customer.customer_id, member=True))
+
+    @router.delete(
+        "/v1/admin/price-groups/<group_id>/members/<customer_id>",
+        summary="Take a customer out of a price group",
+        tags=TAGS,
+        responses={200: docs.model(PriceGroupMemberOut, "done"), 404: docs.PROBLEM},
+    )
+    def remove_member(group_id: str, customer_id: str):
+        container().offers.get_price_group(group_id)
+        customer = container().customers.set_price_group(customer_id, group_id, False)
+        return ok(PriceGroupMemberOut(group_id=group_id, customer_id=customer.customer_id, member=False))
+
+    return router

@@ -1,0 +1,224 @@
+"""Marketers' offers and price groups, personal coupons, and the cached offer catalogue."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from loyalty.adapters.offers import CouponRecord, DocumentExists, OfferRepository, StaleDocument
+from loyalty.domain.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from loyalty.domain.ids import is_plausible_id
+from loyalty.services.ports import Clock
+
+if TYPE_CHECKING:
+    from loyalty.domain.offers import Offer, OfferIndex, PriceGroup
+
+# A warm function re-reads the catalogue at most this often (one small GetItem of its version):
+# a marketer's change reaches every till within this many seconds.
+CATALOGUE_SECONDS = 10.0
+_COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read aloud at a till
+
+
+class OfferNotFound(NotFound):
+    slug, title = "offer-not-found", "Offer not found"
+
+
+class PriceGroupNotFound(NotFound):
+    slug, title = "price-group-not-found", "Price group not found"
+
+
+class CouponNotFound(NotFound):
+    slug, title = "coupon-not-found", "Coupon not found"
+
+
+class OfferExists(Conflict):
+    slug, title = "offer-exists", "An offer with this id exists"
+
+
+class PriceGroupExists(Conflict):
+    slug, title = "price-group-exists", "A price group with this id exists"
+
+
+def new_coupon_code() -> str:
+    raw = "".join(secrets.choice(_COUPON_ALPHABET) for _ in range(12))  # 60 bits: not guessable
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def normalise_code(code: str) -> str:
+    raw = code.strip().upper().replace("-", "").replace(" ", "")
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}" if len(raw) == 12 else code.strip().upper()
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    version: int
+    offers: dict[str, Offer]
+    price_groups: dict[str, PriceGroup]
+    index: OfferIndex
+
+
+class OfferService:
+    def __init__(
+        self,
+        repo: OfferRepository,
+        clock: Clock,
+        monotonic: Callable[[], float] = time.monotonic,
+        new_code: Callable[[], str] = new_coupon_code,
+    ) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._monotonic = monotonic
+        self._new_code = new_code
+        self._catalogue: Catalogue | None = None
+        self._checked_at = float("-inf")
+
+    # ---- offers ---------------------------------------------------------------------------
+    def create_offer(self, offer: Offer) -> Offer:
+        try:
+            version = self._repo.put_document(
+                "OFFER", offer.offer_id, offer.model_dump_json(), self._clock.now(), None
+            )
+        except DocumentExists:
+            raise OfferExists(
+                f"offer {offer.offer_id!r} exists; PUT it to change it", offer_id=offer.offer_id
+            ) from None
+        self._checked_at = float("-inf")
+        return offer.model_copy(update={"version": version})
+
+    def replace_offer(self, offer: Offer) -> Offer:
+        for _ in range(5):
+            current = self._repo.get_document("OFFER", offer.offer_id)
+            if current is None:
+                raise OfferNotFound(f"no offer {offer.offer_id!r}")
+            try:
+                version = self._repo.put_document(
+                    "OFFER", offer.offer_id, offer.model_dump_json(), self._clock.now(), current.version
+                )
+            except StaleDocument:
+                continue
+            self._checked_at = float("-inf")
+            return offer.model_copy(update={"version": version})
+        raise ServiceUnavailable("the offer kept changing; retry")
+
+    def set_status(self, offer_id: str, status: str) -> Offer:
+        return self.replace_offer(self.get_offer(offer_id).model_copy(update={"status": status}))
+
+    def get_offer(self, offer_id: str) -> Offer:
+        from loyalty.domain.offers import Offer
+
+        stored = self._repo.get_document("OFFER", offer_id) if is_plausible_id(offer_id) else None
+        if stored is None:
+            raise OfferNotFound(f"no offer {offer_id[:64]!r}")
+        return Offer.model_validate_json(stored.document).model_copy(update={"version": stored.version})
+
+    def list_offers(self, limit: int, cursor: str | None) -> tuple[list[Offer], str | None]:
+        from loyalty.domain.offers import Offer
+
+        stored, next_cursor = self._repo.list_documents("OFFER", limit, cursor)
+        return [
+            Offer.model_validate_json(s.document).model_copy(update={"version": s.version}) for s in stored
+        ], (next_cursor)
+
+    # ---- price groups -----------------------------------------------------------------------
+    def put_price_group(self, group: PriceGroup) -> tuple[PriceGroup, bool]:
+        for _ in range(5):
+            current = self._repo.get_document("PRICEGROUP", group.group_id)
+            try:
+                self._repo.put_document(
+                    "PRICEGROUP",
+                    group.group_id,
+                    group.model_dump_json(),
+                    self._clock.now(),
+                    current.version if current else None,
+                )
+            except (StaleDocument, DocumentExists):
+                continue
+            self._checked_at = float("-inf")
+            return group, current is None
+        raise ServiceUnavailable("the price group kept changing; retry")
+
+    def get_price_group(self, group_id: str) -> PriceGroup:
+        from loyalty.domain.offers import PriceGroup
+
+        stored = self._repo.get_document("PRICEGROUP", group_id) if is_plausible_id(group_id) else None
+        if stored is None:
+            raise PriceGroupNotFound(f"no price group {group_id[:64]!r}")
+        return PriceGroup.model_validate_json(stored.document)
+
+    def list_price_groups(self, limit: int, cursor: str | None) -> tuple[list[PriceGroup], str | None]:
+        from loyalty.domain.offers import PriceGroup
+
+        stored, next_cursor = self._repo.list_documents("PRICEGROUP", limit, cursor)
+        return [PriceGroup.model_validate_json(s.document) for s in stored], next_cursor
+
+    # ---- the catalogue every cart evaluation uses ---------------------------------------------
+    def catalogue(self) -> Catalogue:
+        """All offers and price groups, indexed; re-read only when their version moved on."""
+        now = self._monotonic()
+        if self._catalogue is not None and now - self._checked_at < CATALOGUE_SECONDS:
+            return self._catalogue
+        version = self._repo.catalogue_version()
+        self._checked_at = now
+        if self._catalogue is not None and self._catalogue.version == version:
+            return self._catalogue
+        from loyalty.domain.offers import Offer, OfferIndex, PriceGroup
+
+        offers = {
+            o.offer_id: o
+            for o in (
+                Offer.model_validate_json(s.document).model_copy(update={"version": s.version})
+                for s in self._repo.all_documents("OFFER")
+            )
+        }
+        groups = {
+            g.group_id: g
+            for g in (
+                PriceGroup.model_validate_json(s.document) for s in self._repo.all_documents("PRICEGROUP")
+            )
+        }
+        self._catalogue = Catalogue(version, offers, groups, OfferIndex.build(list(offers.values())))
+        return self._catalogue
+
+    # ---- coupons ---------------------------------------------------------------------------
+    def issue_coupon(
+        self, customer_id: str, offer_id: str, valid_until: datetime | None, source: str, max_uses: int
+    ) -> CouponRecord:
+        offer = self.get_offer(offer_id)
+        now = self._clock.now()
+        if valid_until is not None and valid_until <= now:
+            raise ValidationFailed.at(("body", "valid_until"), "lies in the past")
+        if offer.valid_until is not None and (valid_until is None or valid_until > offer.valid_until):
+            valid_until = offer.valid_until  # a coupon never outlives its offer
+        for _ in range(5):
+            coupon = CouponRecord(
+                code=self._new_code(),
+                offer_id=offer_id,
+                customer_id=customer_id,
+                issued_at=now,
+                valid_until=valid_until,
+                max_uses=max_uses,
+                uses=0,
+                source=source,
+            )
+            try:
+                self._repo.put_coupon(coupon)
+                return coupon
+            except DocumentExists:
+                continue
+        raise ServiceUnavailable("could not draw a free coupon code; retry")
+
+    def get_coupon(self, code: str) -> CouponRecord:
+        normalised = normalise_code(code)
+        coupon = self._repo.get_coupon(normalised) if 0 < len(normalised) <= 32 else None
+        if coupon is None:
+            raise CouponNotFound("no such coupon")
+        return coupon
+
+    def coupons_of(
+        self, customer_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[CouponRecord], str | None]:
+        return self._repo.coupons_of(customer_id, limit, cursor)
