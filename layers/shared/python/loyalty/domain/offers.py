@@ -52,7 +52,18 @@ How a cart is evaluated, in order:
 
    A basket-level amount is allocated to its lines pro rata to what is left of each, by the
    largest-remainder method (ties: cart order), so line discounts add up to the amount exactly
-   and no line goes below zero.
+   and no line goes below zero. An offer chosen in step 3 that ends up giving nothing here (a
+   lower fixed price won, or earlier offers left nothing) is dropped and explained as such.
+6. **Near misses**: an offer that fails only on ``min_subtotal`` or only on ``min_quantity``, with
+   the cart at :data:`NEAR_MISS_SHARE` of the threshold or more, gives "spend 5.30 more for 10% off
+   coffee" / "add 1 more coffee for ..."; a ``buy_x_get_y`` offer one group short gives "add 1 more
+   coffee to get 1 free".
+
+``explain=True`` checks every offer of the index (paused and draft ones too, not only the
+candidates) and gives each its reason: "applied", or the first failed condition ("channel pos not
+in [online]", "tier bronze not in [silver, gold]", "needs coupon", "min_subtotal 20.00 not reached
+(14.70)", "valid_until passed (...)", "paused", "limit reached"), or what beat it ("blocked by
+exclusive offer X", "best_of offer X gives more"). Nothing else in the evaluation changes.
 
 Totals: ``subtotal`` = Σ round(quantity x unit_price); ``personal_subtotal`` = Σ round(quantity x
 price); ``discount_total`` = Σ line discounts = Σ ``discounts[].amount`` (offers only; personal-price
@@ -430,6 +441,15 @@ class Explanation:
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
+    """The answer for a cart (see the module documentation for how each figure is made).
+
+    ``discounts`` lists the money offers (Σ amount = ``discount_total``); ``personal_prices`` the
+    savings of price groups and fixed_price offers (Σ saving = ``subtotal - personal_subtotal``);
+    ``bonuses`` and ``multipliers`` what the caller turns into points; ``applied_offer_ids`` every
+    applied offer in stacking order (what a sale records against limits and budgets);
+    ``coupons_applied`` the codes the sale consumes.
+    """
+
     lines: tuple[LineResult, ...]
     discounts: tuple[DiscountApplied, ...]
     personal_prices: tuple[PersonalPrice, ...]
@@ -1149,7 +1169,7 @@ def evaluate(
         line.price, line.base = price, base
 
     personal: list[PersonalPrice] = []
-    names = {g.group_id: g.name for g in sorted(price_groups, key=lambda g: g.group_id, reverse=True)}
+    names = {g.group_id: g.name for g in price_groups}
     for group_id in sorted(cart.group_savings):
         saved = cart.group_savings[group_id]
         line_ids = tuple(cart.lines[i].line_id for i, _ in saved)
