@@ -71,6 +71,7 @@ NEEDS: Mapping[str, Needs] = {
     # Evaluates carts (reads) and issues coupons (writes).
     "cart": Needs(table=TableAccess.READ_WRITE),
     "offers": Needs(table=TableAccess.READ_WRITE),
+    "redemptions": Needs(table=TableAccess.READ_WRITE),
     AUTHORIZER.name: Needs(table=TableAccess.READ, pepper=True),
     # Jobs: the sweeper queries gsi2 for what falls due and writes ledger and profiles.
     "sweeper": Needs(table=TableAccess.READ_WRITE),

@@ -50,6 +50,8 @@ DOMAIN_DETAIL_TYPES = {
     "TierChanged",
     "CustomerEnrolled",
     "PointsExpired",
+    "PointsRedeemed",
+    "PointsRedemptionReversed",
 }
 SCHEDULED = tuple(j for j in JOBS if j.schedule)
 STREAM_CONSUMERS = tuple(j for j in JOBS if j.consumes_stream)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.customers import CustomerService
     from loyalty.services.offers import OfferService
     from loyalty.services.publisher import OutboxPublisher
+    from loyalty.services.redemptions import RedemptionService
     from loyalty.services.sweeper import PointsSweeper
     from loyalty.services.transactions import TransactionService
 
@@ -156,6 +157,27 @@ class Container:
             self.stores,
             self.programme,
             self.clock,
+        )
+
+    @cached_property
+    def redemptions(self) -> RedemptionService:
+        from loyalty.adapters.offers import OfferRepository
+        from loyalty.adapters.redemptions import RedemptionRepository
+        from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.adapters.transactions import TransactionRepository
+        from loyalty.api.models import render_redemption
+        from loyalty.services.redemptions import RedemptionService
+
+        return RedemptionService(
+            RedemptionRepository(self.table),
+            TransactionRepository(self.table),
+            CustomerRepository(self.table),
+            OfferRepository(self.table),
+            self.stores,
+            self.programme,
+            self.clock,
+            render=render_redemption,
+            resolve_customer=self.customers.get,
         )
 
     @cached_property

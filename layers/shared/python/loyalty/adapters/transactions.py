@@ -214,16 +214,47 @@ class TransactionRepository:
         )
 
     def update_lot_op(self, lot: LedgerEntry, remaining: int, clear_due: bool = False) -> TxOp:
-        """Change what is left of a lot, guarded by what it held when read."""
-        update = "SET #remaining = :remaining" + (" REMOVE #gsi2pk, #gsi2sk, #due_kind" if clear_due else "")
+        """Change what is left of a lot, guarded by what it held when read; a lot with nothing left
+        leaves the customer's open-lot index, one that holds points again (a reversal) rejoins it."""
+        values: dict[str, Any] = {":remaining": remaining, ":was": lot.remaining}
+        if remaining > 0:
+            update = "SET #remaining = :remaining, #gsi1pk = :lpk, #gsi1sk = :lsk"
+            values |= {":lpk": customer_pk(lot.customer_id), ":lsk": lot_sk(lot)}
+            update += " REMOVE #gsi2pk, #gsi2sk, #due_kind" if clear_due else ""
+        else:
+            update = "SET #remaining = :remaining REMOVE #gsi1pk, #gsi1sk" + (
+                ", #gsi2pk, #gsi2sk, #due_kind" if clear_due else ""
+            )
         return self._table.update_op(
             customer_pk(lot.customer_id),
             ledger_sk(lot.seq),
             update,
             "#remaining = :was",
-            values={":remaining": remaining, ":was": lot.remaining},
+            values=values,
             label="lot",
         )
+
+    def open_lots(self, customer_id: str, consistent: bool = False) -> list[LedgerEntry]:
+        """Lots that still hold points, earliest expiry first.
+
+        From the sparse open-lot index (one Query; eventually consistent) or, when that is behind,
+        from the ledger itself (strongly consistent, reads every entry).
+        """
+        lots: list[LedgerEntry] = []
+        cursor = None
+        while True:
+            if consistent:
+                items, cursor = self._table.query(
+                    customer_pk(customer_id), sk_prefix="LEDGER#", limit=200, cursor=cursor, consistent=True
+                )
+                items = [i for i in items if int(i.get("remaining") or 0) > 0]
+            else:
+                items, cursor = self._table.query(
+                    customer_pk(customer_id), index="gsi1", sk_prefix="LOT#", limit=200, cursor=cursor
+                )
+            lots.extend(ledger_from_item(i) for i in items)
+            if cursor is None:
+                return sorted(lots, key=lot_sk)
 
     def reschedule_lot_op(
         self, lot: LedgerEntry, remaining: int, due_at: datetime | None, due_kind: str | None
@@ -236,6 +267,8 @@ class TransactionRepository:
             gsi2pk, gsi2sk = due_key(lot.customer_id, lot.seq, due_at)
             update = "SET #remaining = :remaining, #gsi2pk = :dpk, #gsi2sk = :dsk, #due_kind = :kind"
             values |= {":dpk": gsi2pk, ":dsk": gsi2sk, ":kind": due_kind}
+        if remaining <= 0:
+            update += ", #gsi1pk, #gsi1sk" if "REMOVE" in update else " REMOVE #gsi1pk, #gsi1sk"
         return self._table.update_op(
             customer_pk(lot.customer_id),
             ledger_sk(lot.seq),
@@ -284,7 +317,7 @@ class TransactionRepository:
             failed = cancelled.failed_labels()
             if "customer" in failed:
                 raise StaleCustomer("") from None
-            if "original" in failed:
+            if "original" in failed or "redemption" in failed:
                 raise StaleTransaction() from None
             if any(label.startswith(("budget:", "limit:", "coupon:")) for label in failed):
                 raise StaleCustomer("") from None  # a budget, limit or coupon ran out: evaluate again
@@ -426,7 +459,14 @@ def ledger_to_item(e: LedgerEntry, due_at: datetime | None = None, due_kind: str
     if due_at is not None:
         item["gsi2pk"], item["gsi2sk"] = due_key(e.customer_id, e.seq, due_at)
         item["due_kind"] = due_kind
+    if e.remaining is not None and e.remaining > 0:
+        item["gsi1pk"], item["gsi1sk"] = customer_pk(e.customer_id), lot_sk(e)
     return item
+
+
+def lot_sk(lot: LedgerEntry) -> str:
+    """A lot's place in its customer's open-lot index: by expiry, then by age."""
+    return f"LOT#{_iso(lot.expires_at) or '9999'}#{lot.seq:012d}"
 
 
 def ledger_from_item(item: Item) -> LedgerEntry:

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from loyalty.adapters.offers import CouponRecord
+from loyalty.adapters.redemptions import RedemptionRecord
 from loyalty.domain.access import KeyKind
 from loyalty.domain.customers import Consents, Customer, Profile
 from loyalty.domain.ledger import LedgerEntry, TransactionRecord
@@ -28,6 +29,7 @@ from loyalty.domain.stores import Channel, Store
 from loyalty.domain.tiers import TierProgress, effective_tier, tier_progress
 from loyalty.services.cart import CartCommand, CartLineInput, CartResult
 from loyalty.services.customers import EnrolCommand, OnConflict, ProfilePatch, RawLink
+from loyalty.services.redemptions import RedeemCommand, Redemption
 from loyalty.services.transactions import (
     CustomerRef,
     Receipt,
@@ -763,3 +765,77 @@ class PriceGroupMemberOut(BaseModel):
     group_id: str
     customer_id: str
     member: bool
+
+
+# ---- redemptions -----------------------------------------------------------------------------
+
+
+class RedemptionIn(Strict):
+    redemption_id: CallerId = Field(description="the caller's id; takes effect once, for ever")
+    store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
+    customer: CustomerRefIn
+    kind: Literal["points", "coupon", "stored_value"]
+    points: int | None = Field(default=None, gt=0, le=100_000_000)
+    coupon: str | None = Field(default=None, min_length=1, max_length=64)
+    reward_id: str | None = Field(default=None, max_length=64)
+    account_id: str | None = Field(default=None, max_length=64)
+    amount: Money | None = None
+    order_ref: str | None = Field(default=None, max_length=128)
+
+    @model_validator(mode="after")
+    def _what_to_spend(self) -> RedemptionIn:
+        if self.kind == "points" and self.points is None:
+            raise ValueError("a points redemption names the points to spend")
+        if self.kind == "coupon" and self.coupon is None:
+            raise ValueError("a coupon redemption names the coupon")
+        if self.kind == "stored_value":
+            raise ValueError("stored value (gift cards, accounts) is not available yet")
+        if self.reward_id is not None:
+            raise ValueError("the rewards catalogue is not available yet: redeem points by amount")
+        return self
+
+    def to_command(self, fingerprint: str) -> RedeemCommand:
+        return RedeemCommand(
+            redemption_id=self.redemption_id,
+            kind=self.kind,
+            store_id=self.store_id,
+            customer=self.customer.to_ref(),
+            fingerprint=fingerprint,
+            points=self.points,
+            coupon=self.coupon,
+            order_ref=self.order_ref,
+        )
+
+
+class RedemptionOut(BaseModel):
+    redemption_id: str
+    kind: str
+    status: str = Field(description="done or reversed")
+    store_id: str
+    customer_id: str | None
+    points: int
+    coupon: str | None
+    order_ref: str | None
+    balance_after: int | None = Field(description="points balance (available + pending) afterwards")
+    created_at: datetime
+    reversed_at: datetime | None
+
+    @classmethod
+    def of(cls, r: RedemptionRecord, balance_after: int | None = None) -> RedemptionOut:
+        return cls(
+            redemption_id=r.redemption_id,
+            kind=r.kind,
+            status=r.status,
+            store_id=r.store_id,
+            customer_id=r.customer_id,
+            points=r.points,
+            coupon=r.coupon,
+            order_ref=r.order_ref,
+            balance_after=balance_after if balance_after is not None else r.balance_after,
+            created_at=r.created_at,
+            reversed_at=r.reversed_at,
+        )
+
+
+def render_redemption(result: Redemption) -> str:
+    return RedemptionOut.of(result.record, result.balance_after).model_dump_json()

@@ -34,6 +34,7 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     FunctionDef("transactions", "Sales, returns, order status, history and the points ledger"),
     FunctionDef("cart", "Real-time cart evaluation and personal coupons", memory_mb=1024),
     FunctionDef("offers", "Marketers' offers and price groups"),
+    FunctionDef("redemptions", "Spending points and coupons, and reversing it"),
 )
 
 AUTHORIZER = FunctionDef("authorizer", "Checks hashed API keys for API Gateway", memory_mb=256, timeout_s=3)
@@ -85,6 +86,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/customers/{customer_id}/coupons", "cart", Access.CLIENT),
     Route("GET", "/v1/customers/{customer_id}/coupons", "cart", Access.CLIENT),
     Route("GET", "/v1/coupons/{code}", "cart", Access.CLIENT),
+    Route("POST", "/v1/redemptions", "redemptions", Access.CLIENT),
+    Route("GET", "/v1/redemptions/{redemption_id}", "redemptions", Access.CLIENT),
+    Route("POST", "/v1/redemptions/{redemption_id}/reverse", "redemptions", Access.CLIENT),
     Route("POST", "/v1/admin/offers", "offers", Access.ADMIN),
     Route("GET", "/v1/admin/offers", "offers", Access.ADMIN),
     Route("GET", "/v1/admin/offers/{offer_id}", "offers", Access.ADMIN),

@@ -20,6 +20,8 @@ POINTS_EARNED = "PointsEarned"
 TIER_CHANGED = "TierChanged"
 CUSTOMER_ENROLLED = "CustomerEnrolled"
 POINTS_EXPIRED = "PointsExpired"
+POINTS_REDEEMED = "PointsRedeemed"
+POINTS_REDEMPTION_REVERSED = "PointsRedemptionReversed"
 
 
 @dataclass(frozen=True)

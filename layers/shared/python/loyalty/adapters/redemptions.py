@@ -1,0 +1,129 @@
+"""Redemptions: one item each, keyed by the caller's redemption_id (the dedupe key, for ever).
+
+REDEMPTION#<redemption_id>   REDEMPTION   what was spent, from which lots, and its first response
+                                          (gsi1: CUST#<id> / REDEMPTION#<at>#<id>)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from loyalty.adapters.dynamo import DynamoTable, Item, TxOp
+from loyalty.adapters.repositories import _dt, _iso, customer_pk
+
+
+@dataclass(frozen=True)
+class RedemptionRecord:
+    redemption_id: str
+    kind: str  # points | coupon | stored_value
+    store_id: str
+    customer_id: str | None
+    created_at: datetime
+    actor: str  # the API key that asked for it
+    points: int = 0
+    coupon: str | None = None
+    order_ref: str | None = None
+    reward_id: str | None = None
+    taken: dict[int, int] = field(default_factory=dict)  # lot seq -> points taken from it
+    ledger_seq: int | None = None
+    balance_after: int | None = None
+    status: str = "done"  # done | reversed
+    reversed_at: datetime | None = None
+    version: int = 1
+
+    def reversed(self, at: datetime) -> RedemptionRecord:
+        return replace(self, status="reversed", reversed_at=at, version=self.version + 1)
+
+
+def redemption_key(redemption_id: str) -> tuple[str, str]:
+    return f"REDEMPTION#{redemption_id}", "REDEMPTION"
+
+
+class RedemptionRepository:
+    def __init__(self, table: DynamoTable) -> None:
+        self._table = table
+
+    def get(self, redemption_id: str) -> tuple[RedemptionRecord, Item] | None:
+        item = self._table.get(*redemption_key(redemption_id))
+        return (redemption_from_item(item), item) if item else None
+
+    def put_op(
+        self, record: RedemptionRecord, response: str, fingerprint: str, outbox: list[dict[str, str]]
+    ) -> TxOp:
+        item = redemption_to_item(record) | {
+            "fingerprint": fingerprint,
+            "status_code": 201,
+            "body": response,
+            "outbox": outbox or None,
+        }
+        # Labelled like an idempotency record: an existing redemption is replayed or refused.
+        return self._table.put_op(item, "attribute_not_exists(pk)", label="idempotency")
+
+    def reverse_op(self, record: RedemptionRecord, outbox: list[dict[str, str]]) -> TxOp:
+        return self._table.update_op(
+            *redemption_key(record.redemption_id),
+            "SET #status = :reversed, #reversed_at = :at, #version = :next, #outbox = :outbox",
+            "#status = :done AND #version = :expected",
+            values={
+                ":reversed": "reversed",
+                ":done": "done",
+                ":at": _iso(record.reversed_at),
+                ":next": record.version,
+                ":expected": record.version - 1,
+                ":outbox": outbox or None,
+            },
+            label="redemption",
+        )
+
+
+def redemption_to_item(r: RedemptionRecord) -> Item:
+    item: Item = {
+        "pk": redemption_key(r.redemption_id)[0],
+        "sk": "REDEMPTION",
+        "type": "redemption",
+        "redemption_id": r.redemption_id,
+        "kind": r.kind,
+        "store_id": r.store_id,
+        "customer_id": r.customer_id,
+        "created_at": _iso(r.created_at),
+        "actor": r.actor,
+        "points": r.points,
+        "coupon": r.coupon,
+        "order_ref": r.order_ref,
+        "reward_id": r.reward_id,
+        "taken": json.dumps({str(k): v for k, v in r.taken.items()}) if r.taken else None,
+        "ledger_seq": r.ledger_seq,
+        "balance_after": r.balance_after,
+        "status": r.status,
+        "reversed_at": _iso(r.reversed_at),
+        "version": r.version,
+    }
+    if r.customer_id:
+        item["gsi1pk"] = customer_pk(r.customer_id)
+        item["gsi1sk"] = f"REDEMPTION#{_iso(r.created_at)}#{r.redemption_id}"
+    return item
+
+
+def redemption_from_item(item: Item) -> RedemptionRecord:
+    taken: dict[str, Any] = json.loads(item["taken"]) if item.get("taken") else {}
+    return RedemptionRecord(
+        redemption_id=str(item["redemption_id"]),
+        kind=str(item["kind"]),
+        store_id=str(item["store_id"]),
+        customer_id=item.get("customer_id"),
+        created_at=_dt(item["created_at"]) or datetime.min,
+        actor=str(item.get("actor", "")),
+        points=int(item.get("points") or 0),
+        coupon=item.get("coupon"),
+        order_ref=item.get("order_ref"),
+        reward_id=item.get("reward_id"),
+        taken={int(k): int(v) for k, v in taken.items()},
+        ledger_seq=int(item["ledger_seq"]) if item.get("ledger_seq") is not None else None,
+        balance_after=int(item["balance_after"]) if item.get("balance_after") is not None else None,
+        status=str(item.get("status", "done")),
+        reversed_at=_dt(item.get("reversed_at")),
+        version=int(item.get("version", 1)),
+    )

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.router import Router
+
+from loyalty.api import docs
+from loyalty.api.http import ok, principal, request_fingerprint
+from loyalty.api.models import RedemptionIn, RedemptionOut
+from loyalty.bootstrap import container
+from loyalty.observability import count
+
+TAGS = ["redemptions"]
+
+
+def make_router() -> Router:
+    """A fresh router: one per handler instance, because powertools keeps request state on it."""
+    router = Router()
+
+    @router.post(
+        "/v1/redemptions",
+        summary="Spend points (lots that expire first) or a coupon; exactly once per redemption_id",
+        tags=TAGS,
+        responses={
+            201: docs.model(RedemptionOut, "redeemed (or the first answer, replayed)"),
+            409: docs.PROBLEM,
+            422: docs.PROBLEM,
+        },
+    )
+    def redeem(body: RedemptionIn):
+        fingerprint = request_fingerprint("POST", "/v1/redemptions", router.current_event.body)
+        result = container().redemptions.redeem(body.to_command(fingerprint), principal(router))
+        if result.record.kind == "points":
+            count("PointsRedeemed", result.record.points)
+        return ok(RedemptionOut.of(result.record, result.balance_after), 201)
+
+    @router.get(
+        "/v1/redemptions/<redemption_id>",
+        summary="A redemption",
+        tags=TAGS,
+        responses={200: docs.model(RedemptionOut, "the redemption"), 404: docs.PROBLEM},
+    )
+    def get_redemption(redemption_id: str):
+        return ok(RedemptionOut.of(container().redemptions.get(redemption_id)))
+
+    @router.post(
+        "/v1/redemptions/<redemption_id>/reverse",
+        summary="Put back what a redemption took (a cancelled order); idempotent",
+        tags=TAGS,
+        responses={200: docs.model(RedemptionOut, "reversed"), 404: docs.PROBLEM},
+    )
+    def reverse(redemption_id: str):
+        result = container().redemptions.reverse(redemption_id, principal(router))
+        return ok(RedemptionOut.of(result.record, result.balance_after))
+
+    return router

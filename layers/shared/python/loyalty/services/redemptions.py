@@ -1,0 +1,409 @@
+"""Spending points and coupons: exactly once per redemption_id, never below zero, reversible.
+
+A points redemption is one TransactWriteItems: the redemption record (its key is the dedupe key;
+it holds which lots gave how much, and the response to replay), each lot it spends from (guarded
+by what the lot held when read), the ledger entry, and the profile's counters (guarded by the
+profile's version). Lots that expire first are spent first; pending points are not spendable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from loyalty.adapters.dynamo import TxOp
+from loyalty.adapters.offers import OfferRepository
+from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository, redemption_key
+from loyalty.adapters.repositories import CustomerRepository, StaleCustomer
+from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
+from loyalty.domain import events as ev
+from loyalty.domain import links as link_rules
+from loyalty.domain.access import Principal
+from loyalty.domain.customers import Customer, CustomerStatus, PointsSummary
+from loyalty.domain.errors import (
+    Conflict,
+    IdempotencyKeyMismatch,
+    IdempotentReplay,
+    NotFound,
+    ServiceUnavailable,
+    StoreNotFound,
+    ValidationFailed,
+)
+from loyalty.domain.ids import is_plausible_id
+from loyalty.domain.ledger import LedgerEntry, LedgerReason
+from loyalty.services.config import ProgrammeService, StoreService
+from loyalty.services.offers import normalise_code
+from loyalty.services.ports import Clock, backoff
+from loyalty.services.transactions import CustomerRef
+
+_ATTEMPTS = 12
+
+
+class InsufficientBalance(Conflict):
+    slug, title = "insufficient-balance", "Not enough to spend"
+
+
+class CouponNotRedeemable(Conflict):
+    slug, title = "coupon-not-redeemable", "The coupon cannot be redeemed"
+
+
+class RedemptionReversed(Conflict):
+    slug, title = "redemption-reversed", "This redemption was reversed; use a new redemption_id"
+
+
+class RedemptionNotFound(NotFound):
+    slug, title = "redemption-not-found", "Redemption not found"
+
+
+@dataclass(frozen=True)
+class RedeemCommand:
+    redemption_id: str
+    kind: str  # points | coupon
+    store_id: str | None
+    customer: CustomerRef
+    fingerprint: str
+    points: int | None = None
+    coupon: str | None = None
+    order_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Redemption:
+    record: RedemptionRecord
+    balance_after: int | None
+    available: int | None
+
+
+class RedemptionService:
+    def __init__(
+        self,
+        redemptions: RedemptionRepository,
+        transactions: TransactionRepository,
+        customers: CustomerRepository,
+        offers: OfferRepository,
+        stores: StoreService,
+        programme: ProgrammeService,
+        clock: Clock,
+        render: Callable[[Redemption], str],
+        resolve_customer: Callable[[str], Customer],
+    ) -> None:
+        self._redemptions = redemptions
+        self._txns = transactions
+        self._customers = customers
+        self._offers = offers
+        self._stores = stores
+        self._programme = programme
+        self._clock = clock
+        self._render = render
+        self._resolve_customer = resolve_customer
+
+    # ---- redeem ---------------------------------------------------------------------------
+    def redeem(self, command: RedeemCommand, principal: Principal) -> Redemption:
+        store_id = self._store(principal, command.store_id)
+        customer_id = self._customer_id(command.customer)
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            existing = self._redemptions.get(command.redemption_id)
+            if existing is not None:
+                _replay(existing[1], command.fingerprint)
+            customer = self._resolve(customer_id)
+            now = self._clock.now()
+            try:
+                if command.kind == "points":
+                    return self._redeem_points(
+                        command, store_id, customer, principal, now, consistent=attempt > 2
+                    )
+                return self._redeem_coupon(command, store_id, customer, principal, now)
+            except (StaleCustomer, StaleTransaction):
+                continue
+        raise ServiceUnavailable("the balance kept changing; retry")
+
+    def _redeem_points(
+        self,
+        command: RedeemCommand,
+        store_id: str,
+        customer: Customer,
+        principal: Principal,
+        now: datetime,
+        consistent: bool,
+    ) -> Redemption:
+        wanted = command.points or 0
+        if not customer.member:
+            raise InsufficientBalance("an identified non-member has no points", available=0)
+        if customer.points.available < wanted:
+            raise InsufficientBalance(
+                f"{customer.points.available} points available, {wanted} asked",
+                available=customer.points.available,
+                pending=customer.points.pending,
+            )
+        taken = _take_from_lots(self._txns.open_lots(customer.customer_id, consistent), wanted, now)
+        if taken is None:
+            # The open-lot index lags the profile by a moment: read the lots again, consistently.
+            raise StaleCustomer(customer.customer_id)
+        lots, take = taken
+        summary = customer.points
+        summary = PointsSummary(summary.available - wanted, summary.pending, summary.lifetime)
+        seq = customer.ledger_seq + 1
+        balance = summary.available + summary.pending
+        record = RedemptionRecord(
+            redemption_id=command.redemption_id,
+            kind="points",
+            store_id=store_id,
+            customer_id=customer.customer_id,
+            created_at=now,
+            actor=principal.key_id,
+            points=wanted,
+            order_ref=command.order_ref,
+            taken={lot.seq: n for lot, n in zip(lots, take, strict=True)},
+            ledger_seq=seq,
+            balance_after=balance,
+        )
+        result = Redemption(record, balance, summary.available)
+        entry = LedgerEntry(
+            customer_id=customer.customer_id,
+            seq=seq,
+            at=now,
+            points=-wanted,
+            reason=LedgerReason.REDEEM,
+            balance_after=balance,
+            store_id=store_id,
+            redemption_id=command.redemption_id,
+        )
+        events = [
+            ev.DomainEvent(
+                ev.POINTS_REDEEMED,
+                {
+                    "customer_id": customer.customer_id,
+                    "points": wanted,
+                    "balance": balance,
+                    "redemption_id": command.redemption_id,
+                    "store_id": store_id,
+                    "order_ref": command.order_ref,
+                },
+            )
+        ]
+        ops: list[TxOp] = [
+            self._redemptions.put_op(record, self._render(result), command.fingerprint, ev.outbox(events)),
+            *(
+                self._txns.update_lot_op(lot, (lot.remaining or 0) - n)
+                for lot, n in zip(lots, take, strict=True)
+            ),
+            self._txns.put_ledger_op(entry),
+            self._txns.profile_op(
+                replace(
+                    customer, points=summary, ledger_seq=seq, updated_at=now, version=customer.version + 1
+                ),
+                customer.version,
+            ),
+        ]
+        self._txns.commit(ops)
+        return result
+
+    def _redeem_coupon(
+        self, command: RedeemCommand, store_id: str, customer: Customer, principal: Principal, now: datetime
+    ) -> Redemption:
+        code = normalise_code(command.coupon or "")
+        coupon = self._offers.get_coupon(code)
+        if coupon is None:
+            raise CouponNotRedeemable("no such coupon", reason="unknown", code=code)
+        if coupon.customer_id not in (None, customer.customer_id):
+            raise CouponNotRedeemable("the coupon belongs to another customer", reason="not_yours", code=code)
+        state = coupon.state(now)
+        if state != "active":
+            raise CouponNotRedeemable(f"the coupon is {state}", reason=state, code=code)
+        record = RedemptionRecord(
+            redemption_id=command.redemption_id,
+            kind="coupon",
+            store_id=store_id,
+            customer_id=customer.customer_id,
+            created_at=now,
+            actor=principal.key_id,
+            coupon=code,
+            order_ref=command.order_ref,
+        )
+        result = Redemption(record, None, None)
+        try:
+            self._txns.commit(
+                [
+                    self._redemptions.put_op(record, self._render(result), command.fingerprint, []),
+                    self._offers.use_coupon_op(coupon),
+                ]
+            )
+        except StaleCustomer:
+            latest = self._offers.get_coupon(code)
+            state = latest.state(now) if latest else "unknown"
+            raise CouponNotRedeemable(f"the coupon is {state}", reason=state, code=code) from None
+        return result
+
+    # ---- reverse --------------------------------------------------------------------------
+    def reverse(self, redemption_id: str, principal: Principal) -> Redemption:
+        """Put back exactly what was taken, into the same lots; a lot that expired meanwhile gets
+        nothing back, and the ledger shows that part as expired. Reversing twice changes nothing."""
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            found = self._redemptions.get(redemption_id) if is_plausible_id(redemption_id) else None
+            if found is None:
+                raise RedemptionNotFound(f"no redemption {redemption_id[:64]!r}")
+            record = found[0]
+            principal.ensure_store(record.store_id)
+            if record.status == "reversed":
+                return Redemption(record, record.balance_after, None)
+            now = self._clock.now()
+            reversed_record = record.reversed(now)
+            try:
+                if record.kind == "coupon":
+                    coupon = self._offers.get_coupon(record.coupon or "")
+                    ops: list[TxOp] = [self._redemptions.reverse_op(reversed_record, [])]
+                    if coupon is not None and coupon.uses > 0:
+                        ops.append(self._offers.use_coupon_op(coupon, -1))
+                    self._txns.commit(ops)
+                    return Redemption(reversed_record, None, None)
+                return self._reverse_points(reversed_record, now)
+            except (StaleCustomer, StaleTransaction):
+                continue
+        raise ServiceUnavailable("the balance kept changing; retry")
+
+    def _reverse_points(self, record: RedemptionRecord, now: datetime) -> Redemption:
+        assert record.customer_id is not None
+        customer = self._resolve(record.customer_id)
+        ops: list[TxOp] = []
+        restored = 0
+        expired = 0
+        for seq, points in sorted(record.taken.items()):
+            lot = self._txns.lot(record.customer_id, seq)
+            if lot is None:
+                continue
+            if lot.expires_at is not None and now >= lot.expires_at:
+                expired += points
+                continue
+            ops.append(self._txns.update_lot_op(lot, (lot.remaining or 0) + points))
+            restored += points
+        summary = customer.points
+        seq = customer.ledger_seq + 1
+        summary = PointsSummary(summary.available + restored, summary.pending, summary.lifetime)
+        balance = summary.available + summary.pending
+        entries = [
+            LedgerEntry(
+                customer_id=customer.customer_id,
+                seq=seq,
+                at=now,
+                points=restored + expired,
+                reason=LedgerReason.REVERSE,
+                balance_after=balance + expired,
+                store_id=record.store_id,
+                redemption_id=record.redemption_id,
+            )
+        ]
+        if expired:
+            seq += 1
+            entries.append(
+                LedgerEntry(
+                    customer_id=customer.customer_id,
+                    seq=seq,
+                    at=now,
+                    points=-expired,
+                    reason=LedgerReason.EXPIRE,
+                    balance_after=balance,
+                    store_id=record.store_id,
+                    redemption_id=record.redemption_id,
+                )
+            )
+        events = [
+            ev.DomainEvent(
+                ev.POINTS_REDEMPTION_REVERSED,
+                {
+                    "customer_id": customer.customer_id,
+                    "points": restored,
+                    "expired": expired,
+                    "redemption_id": record.redemption_id,
+                    "balance": balance,
+                },
+            )
+        ]
+        ops.extend(self._txns.put_ledger_op(e) for e in entries)
+        ops.append(
+            self._txns.profile_op(
+                replace(
+                    customer, points=summary, ledger_seq=seq, updated_at=now, version=customer.version + 1
+                ),
+                customer.version,
+            )
+        )
+        ops.append(self._redemptions.reverse_op(record, ev.outbox(events)))
+        self._txns.commit(ops)
+        return Redemption(replace(record, balance_after=balance), balance, summary.available)
+
+    def get(self, redemption_id: str) -> RedemptionRecord:
+        found = self._redemptions.get(redemption_id) if is_plausible_id(redemption_id) else None
+        if found is None:
+            raise RedemptionNotFound(f"no redemption {redemption_id[:64]!r}")
+        return found[0]
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _store(self, principal: Principal, store_id: str | None) -> str:
+        resolved = principal.ensure_store(store_id)
+        if resolved is None:
+            raise ValidationFailed.at(("body", "store_id"), "name the store the redemption happens in")
+        try:
+            self._stores.require(resolved)
+        except StoreNotFound:
+            raise ValidationFailed.at(("body", "store_id"), f"unknown store {resolved!r}") from None
+        return resolved
+
+    def _customer_id(self, ref: CustomerRef) -> str:
+        if ref.link_type is None:
+            return ref.customer_id or ""
+        region = self._programme.current().default_phone_region
+        try:
+            link = link_rules.normalise(ref.link_type, ref.link_value or "", region)
+        except link_rules.LinkInvalid as bad:
+            raise ValidationFailed.at(("body", "customer", "link", bad.field), bad.msg) from None
+        owner = self._customers.owner_of(link)
+        if owner is None:
+            raise ValidationFailed.at(("body", "customer", "link"), "no customer has this link")
+        return owner
+
+    def _resolve(self, customer_id: str) -> Customer:
+        from loyalty.domain.errors import CustomerNotFound
+
+        try:
+            customer = self._resolve_customer(customer_id)
+        except CustomerNotFound:
+            raise ValidationFailed.at(
+                ("body", "customer", "customer_id"), f"no customer {customer_id[:64]}"
+            ) from None
+        if customer.status is not CustomerStatus.ACTIVE:
+            raise ValidationFailed.at(("body", "customer", "customer_id"), "the customer is not active")
+        return customer
+
+
+def _take_from_lots(
+    lots: list[LedgerEntry], wanted: int, now: datetime
+) -> tuple[list[LedgerEntry], list[int]] | None:
+    """Spend the lots that expire first; pending and expired lots are not spendable."""
+    chosen: list[LedgerEntry] = []
+    take: list[int] = []
+    left = wanted
+    for lot in lots:
+        if left <= 0:
+            break
+        if (lot.pending_until and now < lot.pending_until) or (lot.expires_at and now >= lot.expires_at):
+            continue
+        n = min(lot.remaining or 0, left)
+        if n > 0:
+            chosen.append(lot)
+            take.append(n)
+            left -= n
+    return (chosen, take) if left <= 0 else None
+
+
+def _replay(existing: dict[str, object], fingerprint: str) -> None:
+    if existing.get("status") == "reversed":
+        raise RedemptionReversed(f"redemption {existing.get('redemption_id')} was reversed")
+    if existing.get("fingerprint") != fingerprint:
+        raise IdempotencyKeyMismatch("this redemption_id was already used with a different body")
+    raise IdempotentReplay(int(str(existing.get("status_code", 201))), str(existing["body"]))
+
+
+__all__ = ["InsufficientBalance", "RedeemCommand", "Redemption", "RedemptionService", "redemption_key"]
