@@ -71,7 +71,9 @@ NEEDS: Mapping[str, Needs] = {
     # Evaluates carts (reads) and issues coupons (writes).
     "cart": Needs(table=TableAccess.READ_WRITE),
     "offers": Needs(table=TableAccess.READ_WRITE),
-    "redemptions": Needs(table=TableAccess.READ_WRITE),
+    # Both hash gift-card PINs with the pepper (stored-value redemptions go through redemptions).
+    "redemptions": Needs(table=TableAccess.READ_WRITE, pepper=True),
+    "accounts": Needs(table=TableAccess.READ_WRITE, pepper=True),
     AUTHORIZER.name: Needs(table=TableAccess.READ, pepper=True),
     # Jobs: the sweeper queries gsi2 for what falls due and writes ledger and profiles.
     "sweeper": Needs(table=TableAccess.READ_WRITE),

@@ -52,6 +52,8 @@ DOMAIN_DETAIL_TYPES = {
     "PointsExpired",
     "PointsRedeemed",
     "PointsRedemptionReversed",
+    "GiftCardSold",
+    "StoredValueRedeemed",
 }
 SCHEDULED = tuple(j for j in JOBS if j.schedule)
 STREAM_CONSUMERS = tuple(j for j in JOBS if j.consumes_stream)

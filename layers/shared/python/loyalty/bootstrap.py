@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.offers import OfferService
     from loyalty.services.publisher import OutboxPublisher
     from loyalty.services.redemptions import RedemptionService
+    from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
     from loyalty.services.transactions import TransactionService
 
@@ -178,6 +179,24 @@ class Container:
             self.clock,
             render=render_redemption,
             resolve_customer=self.customers.get,
+            stored_value=self.stored_value,
+        )
+
+    @cached_property
+    def stored_value(self) -> StoredValueService:
+        from loyalty.adapters.redemptions import RedemptionRepository
+        from loyalty.adapters.stored_value import StoredValueRepository
+        from loyalty.api.models import render_spent
+        from loyalty.services.stored_value import StoredValueService
+
+        return StoredValueService(
+            StoredValueRepository(self.table),
+            RedemptionRepository(self.table),
+            self.stores,
+            self.programme,
+            self.pepper,
+            self.clock,
+            render_spent=render_spent,
         )
 
     @cached_property

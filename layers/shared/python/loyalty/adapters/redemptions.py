@@ -27,6 +27,8 @@ class RedemptionRecord:
     coupon: str | None = None
     order_ref: str | None = None
     reward_id: str | None = None
+    account_id: str | None = None  # stored value: the gift card or account spent from
+    amount: int | None = None  # stored value: cents
     taken: dict[int, int] = field(default_factory=dict)  # lot seq -> points taken from it
     ledger_seq: int | None = None
     balance_after: int | None = None
@@ -94,6 +96,8 @@ def redemption_to_item(r: RedemptionRecord) -> Item:
         "coupon": r.coupon,
         "order_ref": r.order_ref,
         "reward_id": r.reward_id,
+        "account_id": r.account_id,
+        "amount": r.amount,
         "taken": json.dumps({str(k): v for k, v in r.taken.items()}) if r.taken else None,
         "ledger_seq": r.ledger_seq,
         "balance_after": r.balance_after,
@@ -120,6 +124,8 @@ def redemption_from_item(item: Item) -> RedemptionRecord:
         coupon=item.get("coupon"),
         order_ref=item.get("order_ref"),
         reward_id=item.get("reward_id"),
+        account_id=item.get("account_id"),
+        amount=int(item["amount"]) if item.get("amount") is not None else None,
         taken={int(k): int(v) for k, v in taken.items()},
         ledger_seq=int(item["ledger_seq"]) if item.get("ledger_seq") is not None else None,
         balance_after=int(item["balance_after"]) if item.get("balance_after") is not None else None,

@@ -11,6 +11,7 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    EmailStr,
     Field,
     StringConstraints,
     field_validator,
@@ -19,17 +20,20 @@ from pydantic import (
 
 from loyalty.adapters.offers import CouponRecord
 from loyalty.adapters.redemptions import RedemptionRecord
+from loyalty.adapters.stored_value import HoldRecord
 from loyalty.domain.access import KeyKind
 from loyalty.domain.customers import Consents, Customer, Profile
 from loyalty.domain.ledger import LedgerEntry, TransactionRecord
 from loyalty.domain.links import Link
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import Line, OrderStatus, SaleType
+from loyalty.domain.stored_value import Account, AccountKind, from_cents
 from loyalty.domain.stores import Channel, Store
 from loyalty.domain.tiers import TierProgress, effective_tier, tier_progress
 from loyalty.services.cart import CartCommand, CartLineInput, CartResult
 from loyalty.services.customers import EnrolCommand, OnConflict, ProfilePatch, RawLink
 from loyalty.services.redemptions import RedeemCommand, Redemption
+from loyalty.services.stored_value import Spent
 from loyalty.services.transactions import (
     CustomerRef,
     Receipt,
@@ -788,8 +792,10 @@ class RedemptionIn(Strict):
             raise ValueError("a points redemption names the points to spend")
         if self.kind == "coupon" and self.coupon is None:
             raise ValueError("a coupon redemption names the coupon")
-        if self.kind == "stored_value":
-            raise ValueError("stored value (gift cards, accounts) is not available yet")
+        if self.kind == "stored_value" and (self.account_id is None or self.amount is None):
+            raise ValueError("a stored-value redemption names the account_id and the amount")
+        if self.amount is not None and self.amount <= 0:
+            raise ValueError("amount must be more than 0")
         if self.reward_id is not None:
             raise ValueError("the rewards catalogue is not available yet: redeem points by amount")
         return self
@@ -804,6 +810,8 @@ class RedemptionIn(Strict):
             points=self.points,
             coupon=self.coupon,
             order_ref=self.order_ref,
+            account_id=self.account_id,
+            amount=self.amount,
         )
 
 
@@ -815,6 +823,8 @@ class RedemptionOut(BaseModel):
     customer_id: str | None
     points: int
     coupon: str | None
+    account_id: str | None
+    amount: str | None = Field(description="stored value: the money spent")
     order_ref: str | None
     balance_after: int | None = Field(description="points balance (available + pending) afterwards")
     created_at: datetime
@@ -830,6 +840,8 @@ class RedemptionOut(BaseModel):
             customer_id=r.customer_id,
             points=r.points,
             coupon=r.coupon,
+            account_id=r.account_id,
+            amount=money(Decimal(r.amount) / 100) if r.amount is not None else None,
             order_ref=r.order_ref,
             balance_after=balance_after if balance_after is not None else r.balance_after,
             created_at=r.created_at,
@@ -839,3 +851,171 @@ class RedemptionOut(BaseModel):
 
 def render_redemption(result: Redemption) -> str:
     return RedemptionOut.of(result.record, result.balance_after).model_dump_json()
+
+
+# ---- stored value ------------------------------------------------------------------------------
+
+PositiveMoney = Annotated[Decimal, Field(gt=0, le=Decimal("100000"), decimal_places=2, examples=["25.00"])]
+
+
+class DeliveryIn(Strict):
+    email: EmailStr
+    name: Name | None = None
+    message: str | None = Field(default=None, max_length=500)
+
+
+class GiftCardIn(Strict):
+    amount: PositiveMoney
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
+    card_number: str | None = Field(
+        default=None, min_length=12, max_length=23, description="activating a physical card"
+    )
+    delivery: DeliveryIn | None = Field(default=None, description="an e-card: number and PIN go by email")
+
+    @model_validator(mode="after")
+    def _physical_or_e_card(self) -> GiftCardIn:
+        if (self.card_number is None) == (self.delivery is None):
+            raise ValueError("give either card_number (a physical card) or delivery (an e-card)")
+        return self
+
+
+class AccountOut(BaseModel):
+    account_id: str = Field(description="for a gift card: its number")
+    kind: AccountKind
+    currency: str
+    balance: str
+    available: str = Field(description="the balance less live holds (0 once expired)")
+    held: str
+    expires_at: datetime | None
+    customer_id: str | None
+    status: str
+
+    @classmethod
+    def of(cls, a: Account, now: datetime) -> AccountOut:
+        return cls(
+            account_id=a.account_id,
+            kind=a.kind,
+            currency=a.currency,
+            balance=money(from_cents(a.balance)),
+            available=money(from_cents(a.available(now))),
+            held=money(from_cents(a.held(now))),
+            expires_at=a.expires_at,
+            customer_id=a.customer_id,
+            status="expired" if a.is_expired(now) else a.status,
+        )
+
+
+class GiftCardOut(AccountOut):
+    card_number: str
+    e_card: bool = Field(description="true: the PIN went to the buyer's email")
+
+
+class AccountList(BaseModel):
+    items: list[AccountOut]
+
+
+class AccountIssueIn(Strict):
+    kind: Literal["merchandise_credit", "promo_cash"]
+    amount: PositiveMoney
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    expires_at: AwareDatetime | None = Field(default=None, description="promotional cash: default 90 days")
+
+
+class GiftCardRedeemIn(Strict):
+    redemption_id: CallerId
+    amount: PositiveMoney
+    store_id: StoreId | None = None
+
+
+class SpentOut(BaseModel):
+    redemption_id: str
+    amount: str
+    balance: str
+    available: str
+    currency: str
+
+    @classmethod
+    def of(cls, spent: Spent, now: datetime) -> SpentOut:
+        return cls(
+            redemption_id=spent.record.redemption_id,
+            amount=money(from_cents(spent.amount)),
+            balance=money(from_cents(spent.account.balance)),
+            available=money(from_cents(spent.account.available(now))),
+            currency=spent.account.currency,
+        )
+
+
+def render_spent(spent: Spent) -> str:
+    return SpentOut.of(spent, spent.record.created_at).model_dump_json()
+
+
+class ReloadIn(Strict):
+    amount: PositiveMoney
+
+
+class HoldIn(Strict):
+    hold_id: CallerId
+    amount: PositiveMoney
+    expires_in_seconds: int = Field(default=7 * 24 * 3600, ge=1, le=30 * 24 * 3600)
+
+
+class CaptureIn(Strict):
+    amount: PositiveMoney
+
+
+class HoldOut(BaseModel):
+    hold_id: str
+    account_id: str
+    amount: str
+    captured: str
+    status: str
+    expires_at: datetime
+    balance: str | None = None
+    available: str | None = None
+
+    @classmethod
+    def of(cls, h: HoldRecord, now: datetime, account: Account | None = None) -> HoldOut:
+        status = "expired" if h.status == "held" and now >= h.expires_at else h.status
+        return cls(
+            hold_id=h.hold_id,
+            account_id=h.account_id,
+            amount=money(from_cents(h.amount)),
+            captured=money(from_cents(h.captured)),
+            status=status,
+            expires_at=h.expires_at,
+            balance=money(from_cents(account.balance)) if account else None,
+            available=money(from_cents(account.available(now))) if account else None,
+        )
+
+
+class MovementOut(BaseModel):
+    seq: int
+    at: datetime
+    amount: str = Field(description="signed")
+    reason: str
+    balance_after: str
+    actor: str = Field(description="the API key that moved it")
+    store_id: str | None
+    redemption_id: str | None
+    hold_id: str | None
+
+
+class MovementList(BaseModel):
+    items: list[MovementOut]
+    next_cursor: str | None
+
+
+class MessageOut(BaseModel):
+    message_id: str
+    kind: str
+    to: str
+    subject: str
+    body: str
+    status: str
+    created_at: datetime
+
+
+class MessageList(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
 from loyalty import __version__
 from loyalty.api.app import build_app
-from loyalty.api.routers import admin, cart, customers, health, offers, redemptions, transactions
+from loyalty.api.routers import accounts, admin, cart, customers, health, offers, redemptions, transactions
 
 # Which router each function serves; the route table says the same, and a test checks they agree.
 ROUTERS_BY_FUNCTION = {
@@ -24,6 +24,7 @@ ROUTERS_BY_FUNCTION = {
     "cart": cart.make_router,
     "offers": offers.make_router,
     "redemptions": redemptions.make_router,
+    "accounts": accounts.make_router,
 }
 ROUTER_FACTORIES = tuple(ROUTERS_BY_FUNCTION.values())
 

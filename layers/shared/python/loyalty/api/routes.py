@@ -34,7 +34,8 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     FunctionDef("transactions", "Sales, returns, order status, history and the points ledger"),
     FunctionDef("cart", "Real-time cart evaluation and personal coupons", memory_mb=1024),
     FunctionDef("offers", "Marketers' offers and price groups"),
-    FunctionDef("redemptions", "Spending points and coupons, and reversing it"),
+    FunctionDef("redemptions", "Spending points, coupons and stored value, and reversing it"),
+    FunctionDef("accounts", "Gift cards, merchandise credit, promotional cash and holds"),
 )
 
 AUTHORIZER = FunctionDef("authorizer", "Checks hashed API keys for API Gateway", memory_mb=256, timeout_s=3)
@@ -89,6 +90,17 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/redemptions", "redemptions", Access.CLIENT),
     Route("GET", "/v1/redemptions/{redemption_id}", "redemptions", Access.CLIENT),
     Route("POST", "/v1/redemptions/{redemption_id}/reverse", "redemptions", Access.CLIENT),
+    Route("POST", "/v1/gift-cards", "accounts", Access.CLIENT),
+    Route("GET", "/v1/gift-cards/{card_number}", "accounts", Access.CLIENT),
+    Route("POST", "/v1/gift-cards/{card_number}/redeem", "accounts", Access.CLIENT),
+    Route("POST", "/v1/gift-cards/{card_number}/reload", "accounts", Access.CLIENT),
+    Route("POST", "/v1/gift-cards/{card_number}/holds", "accounts", Access.CLIENT),
+    Route("POST", "/v1/holds/{hold_id}/capture", "accounts", Access.CLIENT),
+    Route("POST", "/v1/holds/{hold_id}/release", "accounts", Access.CLIENT),
+    Route("GET", "/v1/customers/{customer_id}/accounts", "accounts", Access.CLIENT),
+    Route("POST", "/v1/customers/{customer_id}/accounts", "accounts", Access.CLIENT),
+    Route("GET", "/v1/accounts/{account_id}/ledger", "accounts", Access.CLIENT),
+    Route("GET", "/v1/admin/outbox", "accounts", Access.ADMIN),
     Route("POST", "/v1/admin/offers", "offers", Access.ADMIN),
     Route("GET", "/v1/admin/offers", "offers", Access.ADMIN),
     Route("GET", "/v1/admin/offers/{offer_id}", "offers", Access.ADMIN),

@@ -22,6 +22,8 @@ CUSTOMER_ENROLLED = "CustomerEnrolled"
 POINTS_EXPIRED = "PointsExpired"
 POINTS_REDEEMED = "PointsRedeemed"
 POINTS_REDEMPTION_REVERSED = "PointsRedemptionReversed"
+GIFT_CARD_SOLD = "GiftCardSold"
+STORED_VALUE_REDEEMED = "StoredValueRedeemed"
 
 
 @dataclass(frozen=True)

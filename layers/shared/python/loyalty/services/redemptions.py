@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.offers import OfferRepository
@@ -37,6 +39,9 @@ from loyalty.services.offers import normalise_code
 from loyalty.services.ports import Clock, backoff
 from loyalty.services.transactions import CustomerRef
 
+if TYPE_CHECKING:
+    from loyalty.services.stored_value import StoredValueService
+
 _ATTEMPTS = 12
 
 
@@ -59,13 +64,15 @@ class RedemptionNotFound(NotFound):
 @dataclass(frozen=True)
 class RedeemCommand:
     redemption_id: str
-    kind: str  # points | coupon
+    kind: str  # points | coupon | stored_value
     store_id: str | None
     customer: CustomerRef
     fingerprint: str
     points: int | None = None
     coupon: str | None = None
     order_ref: str | None = None
+    account_id: str | None = None
+    amount: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class RedemptionService:
         clock: Clock,
         render: Callable[[Redemption], str],
         resolve_customer: Callable[[str], Customer],
+        stored_value: StoredValueService | None = None,
     ) -> None:
         self._redemptions = redemptions
         self._txns = transactions
@@ -97,11 +105,27 @@ class RedemptionService:
         self._clock = clock
         self._render = render
         self._resolve_customer = resolve_customer
+        self._stored_value = stored_value
 
     # ---- redeem ---------------------------------------------------------------------------
     def redeem(self, command: RedeemCommand, principal: Principal) -> Redemption:
         store_id = self._store(principal, command.store_id)
         customer_id = self._customer_id(command.customer)
+        if command.kind == "stored_value":
+            assert self._stored_value is not None
+            assert command.account_id is not None
+            assert command.amount is not None
+            customer = self._resolve(customer_id)
+            spent = self._stored_value.redeem(
+                command.account_id,
+                command.redemption_id,
+                command.amount,
+                store_id,
+                principal,
+                command.fingerprint,
+                customer_id=customer.customer_id,
+            )
+            return Redemption(spent.record, None, None)
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             existing = self._redemptions.get(command.redemption_id)
@@ -249,6 +273,9 @@ class RedemptionService:
             principal.ensure_store(record.store_id)
             if record.status == "reversed":
                 return Redemption(record, record.balance_after, None)
+            if record.kind == "stored_value":
+                assert self._stored_value is not None
+                return Redemption(self._stored_value.reverse(record, principal).record, None, None)
             now = self._clock.now()
             reversed_record = record.reversed(now)
             try:

@@ -1,0 +1,329 @@
+"""Stored-value accounts, their ledgers, holds and the message outbox.
+
+ACCOUNT#<account_id>     ACCOUNT          balance (cents), live holds, PIN hash, version
+                                          (gsi1: CUST#<id> / ACCOUNT#<account_id> when registered)
+ACCOUNT#<account_id>     LEDGER#<seq>     a movement of the balance, with actor and balance after
+HOLD#<hold_id>           HOLD             an authorisation on an account: held, captured, released
+MESSAGE#<message_id>     MESSAGE          an email to send (gsi1: MESSAGES / <at>); TTL 7 days
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
+from loyalty.adapters.repositories import _dt, _iso, customer_pk
+from loyalty.domain.stored_value import Account, AccountKind, Hold
+
+MESSAGE_RETENTION = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class AccountMovement:
+    account_id: str
+    seq: int
+    at: datetime
+    amount: int  # cents, signed
+    reason: str  # issue | activate | reload | redeem | reverse | capture
+    balance_after: int
+    actor: str
+    store_id: str | None = None
+    redemption_id: str | None = None
+    hold_id: str | None = None
+
+
+@dataclass(frozen=True)
+class HoldRecord:
+    hold_id: str
+    account_id: str
+    amount: int
+    expires_at: datetime
+    created_at: datetime
+    store_id: str | None
+    status: str = "held"  # held | captured | released
+    captured: int = 0
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str
+    to: str
+    subject: str
+    body: str
+    created_at: datetime
+    kind: str = "email"
+    status: str = "queued"
+
+
+@dataclass
+class StaleAccount(Exception):
+    account_id: str
+
+
+@dataclass
+class AlreadyExists(Exception):
+    item: Item | None
+
+
+def account_pk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+class StoredValueRepository:
+    def __init__(self, table: DynamoTable) -> None:
+        self._table = table
+
+    # ---- reads ----------------------------------------------------------------------------
+    def get(self, account_id: str) -> Account | None:
+        item = self._table.get(account_pk(account_id), "ACCOUNT")
+        return account_from_item(item) if item else None
+
+    def get_hold(self, hold_id: str) -> HoldRecord | None:
+        item = self._table.get(f"HOLD#{hold_id}", "HOLD")
+        return hold_from_item(item) if item else None
+
+    def accounts_of(self, customer_id: str) -> list[Account]:
+        items, _ = self._table.query(customer_pk(customer_id), index="gsi1", sk_prefix="ACCOUNT#", limit=200)
+        # The index holds copies: read the accounts themselves for exact balances.
+        found = self._table.batch_get([(account_pk(str(i["account_id"])), "ACCOUNT") for i in items])
+        return sorted((account_from_item(i) for i in found), key=lambda a: a.created_at)
+
+    def ledger(
+        self, account_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[AccountMovement], str | None]:
+        items, next_cursor = self._table.query(
+            account_pk(account_id),
+            sk_prefix="LEDGER#",
+            limit=limit,
+            cursor=cursor,
+            newest_first=True,
+            consistent=True,
+        )
+        return [movement_from_item(i) for i in items], next_cursor
+
+    def messages(self, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
+        items, next_cursor = self._table.query(
+            "MESSAGES", index="gsi1", limit=limit, cursor=cursor, newest_first=True
+        )
+        return [message_from_item(i) for i in items], next_cursor
+
+    # ---- ops ------------------------------------------------------------------------------
+    def create_op(self, account: Account, outbox: Sequence[dict[str, Any]] = ()) -> TxOp:
+        item = account_to_item(account) | {"outbox": list(outbox) or None}
+        return self._table.put_op(item, "attribute_not_exists(pk)", label="account-new")
+
+    def update_op(
+        self, account: Account, expected_version: int, outbox: Sequence[dict[str, Any]] = ()
+    ) -> TxOp:
+        """Write the account as computed from what was read, if nothing changed meanwhile."""
+        return self._table.update_op(
+            account_pk(account.account_id),
+            "ACCOUNT",
+            "SET #balance = :balance, #holds = :holds, #ledger_seq = :seq, #version = :next, "
+            "#pin_failures = :failures, #locked_until = :locked, #status = :status, #outbox = :outbox",
+            "#version = :expected",
+            values={
+                ":balance": account.balance,
+                ":holds": _holds_map(account.holds),
+                ":seq": account.ledger_seq,
+                ":next": account.version,
+                ":failures": account.pin_failures,
+                ":locked": _iso(account.locked_until),
+                ":status": account.status,
+                ":outbox": list(outbox) or None,
+                ":expected": expected_version,
+            },
+            label="account",
+        )
+
+    def movement_op(self, movement: AccountMovement) -> TxOp:
+        return self._table.put_op(
+            movement_to_item(movement), "attribute_not_exists(pk)", label="account-ledger"
+        )
+
+    def hold_put_op(self, hold: HoldRecord) -> TxOp:
+        return self._table.put_op(hold_to_item(hold), "attribute_not_exists(pk)", label="hold-new")
+
+    def hold_update_op(self, hold: HoldRecord) -> TxOp:
+        return self._table.update_op(
+            f"HOLD#{hold.hold_id}",
+            "HOLD",
+            "SET #status = :status, #captured = :captured, #version = :next",
+            "#version = :expected AND #status = :held",
+            values={
+                ":status": hold.status,
+                ":captured": hold.captured,
+                ":next": hold.version,
+                ":expected": hold.version - 1,
+                ":held": "held",
+            },
+            label="hold",
+        )
+
+    def message_op(self, message: Message) -> TxOp:
+        item = {
+            "pk": f"MESSAGE#{message.message_id}",
+            "sk": "MESSAGE",
+            "gsi1pk": "MESSAGES",
+            "gsi1sk": f"{_iso(message.created_at)}#{message.message_id}",
+            "type": "message",
+            "message_id": message.message_id,
+            "kind": message.kind,
+            "to": message.to,
+            "subject": message.subject,
+            "body": message.body,
+            "status": message.status,
+            "created_at": _iso(message.created_at),
+            "expires_at": int((message.created_at + MESSAGE_RETENTION).timestamp()),
+        }
+        return self._table.put_op(item, "attribute_not_exists(pk)", label="message")
+
+    def commit(self, ops: Sequence[TxOp]) -> None:
+        try:
+            self._table.transact(ops)
+        except TransactionCancelled as cancelled:
+            failed = cancelled.failed_labels()
+            if "account-new" in failed or "hold-new" in failed:
+                old = next(
+                    (r.old_item for lbl in ("account-new", "hold-new") for r in cancelled.failed(lbl)), None
+                )
+                raise AlreadyExists(old) from None
+            raise StaleAccount("") from None
+
+
+# ---- mapping ----------------------------------------------------------------------------------
+
+
+def _holds_map(holds: dict[str, Hold]) -> dict[str, Any]:
+    return {k: {"amount": h.amount, "expires_at": _iso(h.expires_at)} for k, h in holds.items()}
+
+
+def account_to_item(a: Account) -> Item:
+    item: Item = {
+        "pk": account_pk(a.account_id),
+        "sk": "ACCOUNT",
+        "type": "account",
+        "account_id": a.account_id,
+        "kind": a.kind.value,
+        "currency": a.currency,
+        "balance": a.balance,
+        "created_at": _iso(a.created_at),
+        "customer_id": a.customer_id,
+        "store_id": a.store_id,
+        # Not "expires_at": that is the table's TTL attribute, and an account must never vanish.
+        "valid_until": _iso(a.expires_at),
+        "pin_hash": a.pin_hash,
+        "pin_failures": a.pin_failures,
+        "locked_until": _iso(a.locked_until),
+        "holds": _holds_map(a.holds),
+        "ledger_seq": a.ledger_seq,
+        "status": a.status,
+        "version": a.version,
+    }
+    if a.customer_id:
+        item["gsi1pk"] = customer_pk(a.customer_id)
+        item["gsi1sk"] = f"ACCOUNT#{a.account_id}"
+    return item
+
+
+def account_from_item(item: Item) -> Account:
+    return Account(
+        account_id=str(item["account_id"]),
+        kind=AccountKind(item["kind"]),
+        currency=str(item["currency"]),
+        balance=int(item.get("balance", 0)),
+        created_at=_dt(item["created_at"]) or datetime.min,
+        customer_id=item.get("customer_id"),
+        store_id=item.get("store_id"),
+        expires_at=_dt(item.get("valid_until")),
+        pin_hash=item.get("pin_hash"),
+        pin_failures=int(item.get("pin_failures") or 0),
+        locked_until=_dt(item.get("locked_until")),
+        holds={
+            k: Hold(k, int(v["amount"]), _dt(v["expires_at"]) or datetime.min)
+            for k, v in (item.get("holds") or {}).items()
+        },
+        ledger_seq=int(item.get("ledger_seq", 0)),
+        status=str(item.get("status", "active")),
+        version=int(item.get("version", 1)),
+    )
+
+
+def movement_to_item(m: AccountMovement) -> Item:
+    return {
+        "pk": account_pk(m.account_id),
+        "sk": f"LEDGER#{m.seq:012d}",
+        "type": "account_ledger",
+        "account_id": m.account_id,
+        "seq": m.seq,
+        "at": _iso(m.at),
+        "amount": m.amount,
+        "reason": m.reason,
+        "balance_after": m.balance_after,
+        "actor": m.actor,
+        "store_id": m.store_id,
+        "redemption_id": m.redemption_id,
+        "hold_id": m.hold_id,
+    }
+
+
+def movement_from_item(item: Item) -> AccountMovement:
+    return AccountMovement(
+        account_id=str(item["account_id"]),
+        seq=int(item["seq"]),
+        at=_dt(item["at"]) or datetime.min,
+        amount=int(item["amount"]),
+        reason=str(item["reason"]),
+        balance_after=int(item["balance_after"]),
+        actor=str(item.get("actor", "")),
+        store_id=item.get("store_id"),
+        redemption_id=item.get("redemption_id"),
+        hold_id=item.get("hold_id"),
+    )
+
+
+def hold_to_item(h: HoldRecord) -> Item:
+    return {
+        "pk": f"HOLD#{h.hold_id}",
+        "sk": "HOLD",
+        "type": "hold",
+        "hold_id": h.hold_id,
+        "account_id": h.account_id,
+        "amount": h.amount,
+        "valid_until": _iso(h.expires_at),
+        "created_at": _iso(h.created_at),
+        "store_id": h.store_id,
+        "status": h.status,
+        "captured": h.captured,
+        "version": h.version,
+    }
+
+
+def hold_from_item(item: Item) -> HoldRecord:
+    return HoldRecord(
+        hold_id=str(item["hold_id"]),
+        account_id=str(item["account_id"]),
+        amount=int(item["amount"]),
+        expires_at=_dt(item["valid_until"]) or datetime.min,
+        created_at=_dt(item["created_at"]) or datetime.min,
+        store_id=item.get("store_id"),
+        status=str(item.get("status", "held")),
+        captured=int(item.get("captured") or 0),
+        version=int(item.get("version", 1)),
+    )
+
+
+def message_from_item(item: Item) -> Message:
+    return Message(
+        message_id=str(item["message_id"]),
+        to=str(item["to"]),
+        subject=str(item["subject"]),
+        body=str(item["body"]),
+        created_at=_dt(item["created_at"]) or datetime.min,
+        kind=str(item.get("kind", "email")),
+        status=str(item.get("status", "queued")),
+    )

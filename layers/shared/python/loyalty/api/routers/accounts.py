@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import Router
+
+from loyalty.api import docs
+from loyalty.api.http import ok, page, principal, request_fingerprint
+from loyalty.api.models import (
+    AccountIssueIn,
+    AccountList,
+    AccountOut,
+    CaptureIn,
+    GiftCardIn,
+    GiftCardOut,
+    GiftCardRedeemIn,
+    HoldIn,
+    HoldOut,
+    MessageList,
+    MessageOut,
+    MovementList,
+    MovementOut,
+    ReloadIn,
+    SpentOut,
+)
+from loyalty.bootstrap import container
+from loyalty.domain.stored_value import Account, AccountKind, from_cents
+from loyalty.observability import count
+
+PIN_HEADER = "x-gift-card-pin"
+TAGS = ["stored value"]
+
+
+def _gift_card(account: Account, now: datetime) -> GiftCardOut:
+    return GiftCardOut(
+        **AccountOut.of(account, now).model_dump(),
+        card_number=account.account_id,
+        e_card=account.pin_hash is not None,
+    )
+
+
+def make_router() -> Router:
+    """A fresh router: one per handler instance, because powertools keeps request state on it."""
+    router = Router()
+
+    def pin() -> str | None:
+        return router.current_event.headers.get(PIN_HEADER)
+
+    @router.post(
+        "/v1/gift-cards",
+        summary="Sell a gift card: activate a physical card number, or an e-card emailed with its PIN",
+        tags=TAGS,
+        responses={201: docs.model(GiftCardOut, "the card"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+    )
+    def sell(body: GiftCardIn):
+        sold = container().stored_value.sell_gift_card(
+            body.amount,
+            body.currency,
+            body.store_id,
+            principal(router),
+            card_number=body.card_number,
+            email=body.delivery.email if body.delivery else None,
+            name=body.delivery.name if body.delivery else None,
+            message=body.delivery.message if body.delivery else None,
+        )
+        count("GiftCardsSold")
+        return ok(_gift_card(sold.account, container().clock.now()), 201)
+
+    @router.get(
+        "/v1/gift-cards/<card_number>",
+        summary="A gift card's balance (a till's key, or the e-card's PIN in x-gift-card-pin)",
+        tags=TAGS,
+        responses={
+            200: docs.model(GiftCardOut, "the card"),
+            403: docs.PROBLEM,
+            404: docs.PROBLEM,
+            409: docs.PROBLEM,
+        },
+    )
+    def balance(card_number: str):
+        account = container().stored_value.balance(card_number, principal(router), pin())
+        return ok(_gift_card(account, container().clock.now()))
+
+    @router.post(
+        "/v1/gift-cards/<card_number>/redeem",
+        summary="Spend from a gift card (partial redemption allowed); exactly once per redemption_id",
+        tags=TAGS,
+        responses={201: docs.model(SpentOut, "spent"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+    )
+    def redeem(card_number: str, body: GiftCardRedeemIn):
+        fingerprint = request_fingerprint("POST", router.current_event.path, router.current_event.body)
+        spent = container().stored_value.redeem(
+            card_number, body.redemption_id, body.amount, body.store_id, principal(router), fingerprint, pin()
+        )
+        return ok(SpentOut.of(spent, container().clock.now()), 201)
+
+    @router.post(
+        "/v1/gift-cards/<card_number>/reload",
+        summary="Add value to a gift card",
+        tags=TAGS,
+        responses={200: docs.model(GiftCardOut, "the card"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+    )
+    def reload(card_number: str, body: ReloadIn):
+        account = container().stored_value.reload(card_number, body.amount, principal(router))
+        return ok(_gift_card(account, container().clock.now()))
+
+    @router.post(
+        "/v1/gift-cards/<card_number>/holds",
+        summary="Authorise an amount for a web order (captured on shipment, released on cancellation)",
+        tags=TAGS,
+        responses={201: docs.model(HoldOut, "held"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+    )
+    def hold(card_number: str, body: HoldIn):
+        record = container().stored_value.hold(
+            card_number, body.hold_id, body.amount, body.expires_in_seconds, principal(router)
+        )
+        return ok(HoldOut.of(record, container().clock.now()), 201)
+
+    @router.post(
+        "/v1/holds/<hold_id>/capture",
+        summary="Take up to the held amount",
+        tags=TAGS,
+        responses={200: docs.model(HoldOut, "captured"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+    )
+    def capture(hold_id: str, body: CaptureIn):
+        record, account = container().stored_value.capture(hold_id, body.amount, principal(router))
+        return ok(HoldOut.of(record, container().clock.now(), account))
+
+    @router.post(
+        "/v1/holds/<hold_id>/release",
+        summary="Give the held amount back (a cancelled order); idempotent",
+        tags=TAGS,
+        responses={200: docs.model(HoldOut, "released"), 404: docs.PROBLEM, 409: docs.PROBLEM},
+    )
+    def release(hold_id: str):
+        record, account = container().stored_value.release(hold_id, principal(router))
+        return ok(HoldOut.of(record, container().clock.now(), account))
+
+    @router.get(
+        "/v1/customers/<customer_id>/accounts", summary="A customer's stored-value accounts", tags=TAGS
+    )
+    def customer_accounts(customer_id: str) -> AccountList:
+        customer = container().customers.get(customer_id)
+        now = container().clock.now()
+        return AccountList(
+            items=[AccountOut.of(a, now) for a in container().stored_value.accounts_of(customer.customer_id)]
+        )
+
+    @router.post(
+        "/v1/customers/<customer_id>/accounts",
+        summary="Issue merchandise credit (tills: a return without receipt) or promotional cash (admins)",
+        tags=TAGS,
+        responses={201: docs.model(AccountOut, "the account"), 403: docs.PROBLEM, 422: docs.PROBLEM},
+    )
+    def issue_account(customer_id: str, body: AccountIssueIn):
+        customer = container().customers.get(customer_id)
+        account = container().stored_value.issue_account(
+            customer.customer_id,
+            AccountKind(body.kind),
+            body.amount,
+            body.currency,
+            body.expires_at,
+            principal(router),
+        )
+        return ok(AccountOut.of(account, container().clock.now()), 201)
+
+    @router.get(
+        "/v1/accounts/<account_id>/ledger", summary="Every movement of an account, newest first", tags=TAGS
+    )
+    def account_ledger(
+        account_id: str,
+        limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    ) -> MovementList:
+        moves, next_cursor = container().stored_value.ledger(account_id, page(limit), cursor)
+        return MovementList(
+            items=[
+                MovementOut(
+                    seq=m.seq,
+                    at=m.at,
+                    amount=str(from_cents(m.amount)),
+                    reason=m.reason,
+                    balance_after=str(from_cents(m.balance_after)),
+                    actor=m.actor,
+                    store_id=m.store_id,
+                    redemption_id=m.redemption_id,
+                    hold_id=m.hold_id,
+                )
+                for m in moves
+            ],
+            next_cursor=next_cursor,
+        )
+
+    @router.get(
+        "/v1/admin/outbox", summary="Messages waiting to be sent (e-card emails), newest first", tags=TAGS
+    )
+    def outbox(
+        limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    ) -> MessageList:
+        messages, next_cursor = container().stored_value.messages(page(limit), cursor)
+        return MessageList(
+            items=[
+                MessageOut(
+                    message_id=m.message_id,
+                    kind=m.kind,
+                    to=m.to,
+                    subject=m.subject,
+                    body=m.body,
+                    status=m.status,
+                    created_at=m.created_at,
+                )
+                for m in messages
+            ],
+            next_cursor=next_cursor,
+        )
+
+    return router

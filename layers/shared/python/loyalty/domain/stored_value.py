@@ -1,0 +1,119 @@
+"""Stored value: gift cards, merchandise credit and promotional cash. Pure rules, no I/O.
+
+Amounts are integer cents. The balance is what the account's ledger adds up to; holds do not
+move the balance, they make part of it unavailable until captured, released or expired — so an
+expired hold gives its value back by itself, with no write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+GIFT_CARD_PREFIX = "6036"  # our issuer range: a scanned number is recognisably a gift card
+PIN_ATTEMPTS = 5  # wrong PINs in a row before the card locks
+PIN_LOCK_MINUTES = 15
+
+
+class AccountKind(StrEnum):
+    GIFT_CARD = "gift_card"
+    MERCHANDISE_CREDIT = "merchandise_credit"
+    PROMO_CASH = "promo_cash"
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    hold_id: str
+    amount: int  # cents
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str  # a gift card's number, or a generated id
+    kind: AccountKind
+    currency: str
+    balance: int  # cents; Σ of the account's ledger
+    created_at: datetime
+    customer_id: str | None = None
+    store_id: str | None = None
+    expires_at: datetime | None = None
+    pin_hash: str | None = None  # e-cards: checking a balance online needs the PIN
+    pin_failures: int = 0
+    locked_until: datetime | None = None
+    holds: dict[str, Hold] = field(default_factory=dict)
+    ledger_seq: int = 0
+    status: str = "active"  # active | closed
+    version: int = 1
+
+    def held(self, now: datetime) -> int:
+        return sum(h.amount for h in self.holds.values() if now < h.expires_at)
+
+    def available(self, now: datetime) -> int:
+        if self.is_expired(now) or self.status != "active":
+            return 0
+        return max(0, self.balance - self.held(now))
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def live_holds(self, now: datetime) -> dict[str, Hold]:
+        return {k: h for k, h in self.holds.items() if now < h.expires_at}
+
+    def moved(self, delta: int, now: datetime) -> Account:
+        """The account after a ledger movement of `delta` cents (expired holds are dropped)."""
+        return replace(
+            self,
+            balance=self.balance + delta,
+            ledger_seq=self.ledger_seq + 1,
+            holds=self.live_holds(now),
+            version=self.version + 1,
+        )
+
+
+def to_cents(amount: Decimal) -> int:
+    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def from_cents(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(Decimal("0.01"))
+
+
+def luhn_check_digit(digits: str) -> str:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def new_gift_card_number() -> str:
+    body = GIFT_CARD_PREFIX + "".join(secrets.choice("0123456789") for _ in range(11))  # 10^11: not guessable
+    return body + luhn_check_digit(body)
+
+
+def is_valid_card_number(number: str) -> bool:
+    return 12 <= len(number) <= 19 and number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
+
+
+def new_pin() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(6))
+
+
+def hash_pin(pin: str, card_number: str, pepper: str) -> str:
+    return hmac.new(pepper.encode(), f"{card_number}:{pin}".encode(), hashlib.sha256).hexdigest()
+
+
+def pin_matches(account: Account, pin: str, pepper: str) -> bool:
+    if account.pin_hash is None:
+        return True
+    return hmac.compare_digest(account.pin_hash, hash_pin(pin, account.account_id, pepper))

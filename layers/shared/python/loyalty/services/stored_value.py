@@ -1,0 +1,629 @@
+"""Gift cards, merchandise credit and promotional cash: sell, check, redeem, reload, hold, capture.
+
+Every balance movement is one transaction of the account (guarded by its version) and its ledger
+entry; a redemption adds its record (keyed by redemption_id: once, for ever). Holds only make part
+of the balance unavailable, so an expired hold gives its value back by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from loyalty.adapters.dynamo import TxOp
+from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository
+from loyalty.adapters.stored_value import (
+    AccountMovement,
+    AlreadyExists,
+    HoldRecord,
+    Message,
+    StaleAccount,
+    StoredValueRepository,
+)
+from loyalty.domain import events as ev
+from loyalty.domain.access import KeyKind, Principal
+from loyalty.domain.errors import (
+    Conflict,
+    Forbidden,
+    IdempotencyKeyMismatch,
+    IdempotentReplay,
+    NotFound,
+    ServiceUnavailable,
+    StoreNotFound,
+    ValidationFailed,
+)
+from loyalty.domain.ids import is_plausible_id, new_id
+from loyalty.domain.stored_value import (
+    PIN_ATTEMPTS,
+    PIN_LOCK_MINUTES,
+    Account,
+    AccountKind,
+    Hold,
+    from_cents,
+    hash_pin,
+    is_valid_card_number,
+    new_gift_card_number,
+    new_pin,
+    pin_matches,
+    to_cents,
+)
+from loyalty.services.config import ProgrammeService, StoreService
+from loyalty.services.ports import Clock, backoff
+from loyalty.services.redemptions import InsufficientBalance, RedemptionReversed
+
+_ATTEMPTS = 12
+GIFT_CARD_VALIDITY_DAYS = 3 * 365
+MAX_HOLD_SECONDS = 30 * 24 * 3600
+
+
+class AccountNotFound(NotFound):
+    slug, title = "account-not-found", "No such gift card or account"
+
+
+class HoldNotFound(NotFound):
+    slug, title = "hold-not-found", "Hold not found"
+
+
+class CardExists(Conflict):
+    slug, title = "card-exists", "This card number is already active"
+
+
+class CardLocked(Conflict):
+    slug, title = "card-locked", "Too many wrong PINs: the card is locked for a while"
+
+
+class InvalidPin(Forbidden):
+    slug, title = "invalid-pin", "Wrong or missing PIN"
+
+
+class HoldNotCapturable(Conflict):
+    slug, title = "hold-not-capturable", "The hold cannot be captured"
+
+
+class AccountNotUsable(Conflict):
+    slug, title = "account-not-usable", "The account is expired or closed"
+
+
+@dataclass(frozen=True)
+class Sold:
+    account: Account
+    pin: str | None  # only for the e-card's own email; never stored or shown again
+
+
+@dataclass(frozen=True)
+class Spent:
+    record: RedemptionRecord
+    account: Account
+    amount: int
+
+
+class StoredValueService:
+    def __init__(
+        self,
+        accounts: StoredValueRepository,
+        redemptions: RedemptionRepository,
+        stores: StoreService,
+        programme: ProgrammeService,
+        pepper: Callable[[], str],
+        clock: Clock,
+        render_spent: Callable[[Spent], str],
+    ) -> None:
+        self._accounts = accounts
+        self._redemptions = redemptions
+        self._stores = stores
+        self._programme = programme
+        self._pepper = pepper
+        self._clock = clock
+        self._render_spent = render_spent
+
+    # ---- gift cards -------------------------------------------------------------------------
+    def sell_gift_card(
+        self,
+        amount: Decimal,
+        currency: str,
+        store_id: str | None,
+        principal: Principal,
+        card_number: str | None = None,
+        email: str | None = None,
+        name: str | None = None,
+        message: str | None = None,
+    ) -> Sold:
+        store = self._store(principal, store_id)
+        self._currency(currency)
+        now = self._clock.now()
+        pin = None
+        if card_number is not None:
+            number = card_number.replace(" ", "")
+            if not is_valid_card_number(number):
+                raise ValidationFailed.at(
+                    ("body", "card_number"), "not a card number (12-19 digits, check digit)"
+                )
+        else:
+            number, pin = new_gift_card_number(), new_pin()
+        account = Account(
+            account_id=number,
+            kind=AccountKind.GIFT_CARD,
+            currency=currency,
+            balance=to_cents(amount),
+            created_at=now,
+            store_id=store,
+            expires_at=now + timedelta(days=GIFT_CARD_VALIDITY_DAYS),
+            pin_hash=hash_pin(pin, number, self._pepper()) if pin else None,
+            ledger_seq=1,
+        )
+        ops: list[TxOp] = [
+            self._accounts.create_op(
+                account,
+                ev.outbox(
+                    [
+                        ev.DomainEvent(
+                            ev.GIFT_CARD_SOLD,
+                            {
+                                "card": _masked(number),
+                                "amount": str(amount),
+                                "currency": currency,
+                                "store_id": store,
+                                "kind": "physical" if pin is None else "e-card",
+                            },
+                        )
+                    ]
+                ),
+            ),
+            self._accounts.movement_op(
+                AccountMovement(
+                    number, 1, now, account.balance, "activate", account.balance, principal.key_id, store
+                )
+            ),
+        ]
+        if pin is not None and email:
+            ops.append(
+                self._accounts.message_op(
+                    Message(
+                        message_id=new_id(),
+                        to=email,
+                        subject="Your gift card",
+                        body=_gift_card_email(
+                            number, pin, from_cents(account.balance), currency, name, message
+                        ),
+                        created_at=now,
+                    )
+                )
+            )
+        try:
+            self._accounts.commit(ops)
+        except AlreadyExists:
+            raise CardExists(f"card {_masked(number)} is already active") from None
+        return Sold(account, pin)
+
+    def balance(self, number: str, principal: Principal, pin: str | None) -> Account:
+        """A till's key may check any card; online, an e-card's balance needs its PIN."""
+        account = self._account(number)
+        if principal.kind is KeyKind.POS or account.pin_hash is None:
+            return account
+        self._check_pin(account, pin)
+        return account
+
+    def reload(self, number: str, amount: Decimal, principal: Principal) -> Account:
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            account = self._account(number)
+            now = self._clock.now()
+            if account.is_expired(now) or account.status != "active":
+                raise AccountNotUsable("an expired or closed card cannot be reloaded")
+            cents = to_cents(amount)
+            after = account.moved(cents, now)
+            try:
+                self._accounts.commit(
+                    [
+                        self._accounts.update_op(after, account.version),
+                        self._accounts.movement_op(
+                            AccountMovement(
+                                account.account_id,
+                                after.ledger_seq,
+                                now,
+                                cents,
+                                "reload",
+                                after.balance,
+                                principal.key_id,
+                                principal.store_id,
+                            )
+                        ),
+                    ]
+                )
+                return after
+            except StaleAccount:
+                continue
+        raise ServiceUnavailable("the card kept changing; retry")
+
+    # ---- customer accounts ------------------------------------------------------------------
+    def issue_account(
+        self,
+        customer_id: str,
+        kind: AccountKind,
+        amount: Decimal,
+        currency: str,
+        expires_at: datetime | None,
+        principal: Principal,
+    ) -> Account:
+        if kind is AccountKind.PROMO_CASH and not principal.is_admin:
+            raise Forbidden("promotional cash is issued by admins (and campaigns)")
+        if kind is AccountKind.GIFT_CARD:
+            raise ValidationFailed.at(("body", "kind"), "gift cards are sold with POST /v1/gift-cards")
+        self._currency(currency)
+        now = self._clock.now()
+        if expires_at is not None and expires_at <= now:
+            raise ValidationFailed.at(("body", "expires_at"), "lies in the past")
+        if kind is AccountKind.PROMO_CASH and expires_at is None:
+            expires_at = now + timedelta(days=90)  # promotional cash always expires
+        account = Account(
+            account_id=new_id(),
+            kind=kind,
+            currency=currency,
+            balance=to_cents(amount),
+            created_at=now,
+            customer_id=customer_id,
+            store_id=principal.store_id,
+            expires_at=expires_at,
+            ledger_seq=1,
+        )
+        self._accounts.commit(
+            [
+                self._accounts.create_op(account),
+                self._accounts.movement_op(
+                    AccountMovement(
+                        account.account_id,
+                        1,
+                        now,
+                        account.balance,
+                        "issue",
+                        account.balance,
+                        principal.key_id,
+                        principal.store_id,
+                    )
+                ),
+            ]
+        )
+        return account
+
+    def accounts_of(self, customer_id: str) -> list[Account]:
+        return self._accounts.accounts_of(customer_id)
+
+    # ---- spending ---------------------------------------------------------------------------
+    def redeem(
+        self,
+        number: str,
+        redemption_id: str,
+        amount: Decimal,
+        store_id: str | None,
+        principal: Principal,
+        fingerprint: str,
+        pin: str | None = None,
+        customer_id: str | None = None,
+    ) -> Spent:
+        store = self._store(principal, store_id)
+        cents = to_cents(amount)
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            existing = self._redemptions.get(redemption_id)
+            if existing is not None:
+                _replay(existing[1], fingerprint)
+            account = self._account(number)
+            if customer_id is not None and account.customer_id not in (None, customer_id):
+                raise Forbidden("this account belongs to another customer")
+            if principal.kind is not KeyKind.POS and account.pin_hash is not None and not principal.is_admin:
+                self._check_pin(account, pin)
+            now = self._clock.now()
+            if account.is_expired(now) or account.status != "active":
+                raise AccountNotUsable("the account is expired or closed", available="0.00")
+            available = account.available(now)
+            if available < cents:
+                raise InsufficientBalance(
+                    f"{from_cents(available)} available, {from_cents(cents)} asked",
+                    available=str(from_cents(available)),
+                    currency=account.currency,
+                )
+            after = account.moved(-cents, now)
+            record = RedemptionRecord(
+                redemption_id=redemption_id,
+                kind="stored_value",
+                store_id=store,
+                customer_id=account.customer_id,
+                created_at=now,
+                actor=principal.key_id,
+                points=0,
+                account_id=account.account_id,
+                amount=cents,
+            )
+            spent = Spent(record, after, cents)
+            events = [
+                ev.DomainEvent(
+                    ev.STORED_VALUE_REDEEMED,
+                    {
+                        "account": _masked(account.account_id),
+                        "kind": account.kind.value,
+                        "amount": str(from_cents(cents)),
+                        "currency": account.currency,
+                        "balance": str(from_cents(after.balance)),
+                        "store_id": store,
+                        "redemption_id": redemption_id,
+                        "customer_id": account.customer_id,
+                    },
+                )
+            ]
+            try:
+                self._accounts.commit(
+                    [
+                        self._redemptions.put_op(
+                            record, self._render_spent(spent), fingerprint, ev.outbox(events)
+                        ),
+                        self._accounts.update_op(after, account.version),
+                        self._accounts.movement_op(
+                            AccountMovement(
+                                account.account_id,
+                                after.ledger_seq,
+                                now,
+                                -cents,
+                                "redeem",
+                                after.balance,
+                                principal.key_id,
+                                store,
+                                redemption_id=redemption_id,
+                            )
+                        ),
+                    ]
+                )
+                return spent
+            except StaleAccount:
+                continue
+        raise ServiceUnavailable("the account kept changing; retry")
+
+    def reverse(self, record: RedemptionRecord, principal: Principal) -> Spent:
+        """Put a stored-value redemption back on its account; reversing twice changes nothing."""
+        assert record.account_id is not None
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            account = self._account(record.account_id)
+            if record.status == "reversed":
+                return Spent(record, account, record.amount or 0)
+            now = self._clock.now()
+            cents = record.amount or 0
+            after = account.moved(cents, now)
+            reversed_record = record.reversed(now)
+            try:
+                self._accounts.commit(
+                    [
+                        self._redemptions.reverse_op(reversed_record, []),
+                        self._accounts.update_op(after, account.version),
+                        self._accounts.movement_op(
+                            AccountMovement(
+                                account.account_id,
+                                after.ledger_seq,
+                                now,
+                                cents,
+                                "reverse",
+                                after.balance,
+                                principal.key_id,
+                                record.store_id,
+                                redemption_id=record.redemption_id,
+                            )
+                        ),
+                    ]
+                )
+                return Spent(reversed_record, after, cents)
+            except StaleAccount:
+                found = self._redemptions.get(record.redemption_id)
+                record = found[0] if found else record
+                continue
+        raise ServiceUnavailable("the account kept changing; retry")
+
+    # ---- holds ------------------------------------------------------------------------------
+    def hold(
+        self, number: str, hold_id: str, amount: Decimal, expires_in_seconds: int, principal: Principal
+    ) -> HoldRecord:
+        cents = to_cents(amount)
+        if not 0 < expires_in_seconds <= MAX_HOLD_SECONDS:
+            raise ValidationFailed.at(("body", "expires_in_seconds"), f"between 1 and {MAX_HOLD_SECONDS}")
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            existing = self._accounts.get_hold(hold_id) if is_plausible_id(hold_id) else None
+            if existing is not None:
+                if existing.account_id != number or existing.amount != cents:
+                    raise IdempotencyKeyMismatch("this hold_id was already used for another hold")
+                return existing
+            account = self._account(number)
+            now = self._clock.now()
+            if account.is_expired(now) or account.status != "active":
+                raise AccountNotUsable("the account is expired or closed")
+            available = account.available(now)
+            if available < cents:
+                raise InsufficientBalance(
+                    f"{from_cents(available)} available",
+                    available=str(from_cents(available)),
+                    currency=account.currency,
+                )
+            record = HoldRecord(
+                hold_id,
+                account.account_id,
+                cents,
+                now + timedelta(seconds=expires_in_seconds),
+                now,
+                principal.store_id,
+            )
+            after = replace(
+                account,
+                holds={**account.live_holds(now), hold_id: Hold(hold_id, cents, record.expires_at)},
+                version=account.version + 1,
+            )
+            try:
+                self._accounts.commit(
+                    [self._accounts.hold_put_op(record), self._accounts.update_op(after, account.version)]
+                )
+                return record
+            except (StaleAccount, AlreadyExists):
+                continue
+        raise ServiceUnavailable("the account kept changing; retry")
+
+    def capture(self, hold_id: str, amount: Decimal, principal: Principal) -> tuple[HoldRecord, Account]:
+        cents = to_cents(amount)
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            hold = self._hold(hold_id)
+            account = self._account(hold.account_id)
+            if hold.status == "captured" and hold.captured == cents:
+                return hold, account  # a retried capture
+            now = self._clock.now()
+            if hold.status != "held":
+                raise HoldNotCapturable(f"the hold is {hold.status}", status=hold.status)
+            if now >= hold.expires_at:
+                raise HoldNotCapturable("the hold expired and its value went back", status="expired")
+            if cents > hold.amount:
+                raise ValidationFailed.at(("body", "amount"), f"more than held ({from_cents(hold.amount)})")
+            captured = replace(hold, status="captured", captured=cents, version=hold.version + 1)
+            after = account.moved(-cents, now)
+            after = replace(after, holds={k: h for k, h in after.holds.items() if k != hold_id})
+            try:
+                self._accounts.commit(
+                    [
+                        self._accounts.hold_update_op(captured),
+                        self._accounts.update_op(after, account.version),
+                        self._accounts.movement_op(
+                            AccountMovement(
+                                account.account_id,
+                                after.ledger_seq,
+                                now,
+                                -cents,
+                                "capture",
+                                after.balance,
+                                principal.key_id,
+                                principal.store_id,
+                                hold_id=hold_id,
+                            )
+                        ),
+                    ]
+                )
+                return captured, after
+            except StaleAccount:
+                continue
+        raise ServiceUnavailable("the hold kept changing; retry")
+
+    def release(self, hold_id: str, principal: Principal) -> tuple[HoldRecord, Account]:
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            hold = self._hold(hold_id)
+            account = self._account(hold.account_id)
+            if hold.status == "released":
+                return hold, account
+            if hold.status != "held":
+                raise HoldNotCapturable(f"the hold is {hold.status}", status=hold.status)
+            released = replace(hold, status="released", version=hold.version + 1)
+            after = replace(
+                account,
+                holds={k: h for k, h in account.holds.items() if k != hold_id},
+                version=account.version + 1,
+            )
+            try:
+                self._accounts.commit(
+                    [
+                        self._accounts.hold_update_op(released),
+                        self._accounts.update_op(after, account.version),
+                    ]
+                )
+                return released, after
+            except StaleAccount:
+                continue
+        raise ServiceUnavailable("the hold kept changing; retry")
+
+    def messages(self, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
+        return self._accounts.messages(limit, cursor)
+
+    def ledger(self, number: str, limit: int, cursor: str | None) -> tuple[list[AccountMovement], str | None]:
+        self._account(number)
+        return self._accounts.ledger(number, limit, cursor)
+
+    # ---- helpers ----------------------------------------------------------------------------
+    def _account(self, number: str) -> Account:
+        account = self._accounts.get(number) if is_plausible_id(number) else None
+        if account is None:
+            raise AccountNotFound("no such gift card or account")
+        return account
+
+    def _hold(self, hold_id: str) -> HoldRecord:
+        hold = self._accounts.get_hold(hold_id) if is_plausible_id(hold_id) else None
+        if hold is None:
+            raise HoldNotFound(f"no hold {hold_id[:64]!r}")
+        return hold
+
+    def _check_pin(self, account: Account, pin: str | None) -> None:
+        now = self._clock.now()
+        if account.locked_until is not None and now < account.locked_until:
+            raise CardLocked(
+                "too many wrong PINs; try again later", locked_until=account.locked_until.isoformat()
+            )
+        if pin is not None and pin_matches(account, pin, self._pepper()):
+            if account.pin_failures:
+                self._accounts.commit(
+                    [
+                        self._accounts.update_op(
+                            replace(account, pin_failures=0, version=account.version + 1), account.version
+                        )
+                    ]
+                )
+            return
+        failures = account.pin_failures + 1
+        locked = now + timedelta(minutes=PIN_LOCK_MINUTES) if failures >= PIN_ATTEMPTS else None
+        # A concurrent attempt may have counted first: either way this one is refused.
+        with contextlib.suppress(StaleAccount):
+            self._accounts.commit(
+                [
+                    self._accounts.update_op(
+                        replace(
+                            account,
+                            pin_failures=0 if locked else failures,
+                            locked_until=locked,
+                            version=account.version + 1,
+                        ),
+                        account.version,
+                    )
+                ]
+            )
+        if locked:
+            raise CardLocked("too many wrong PINs; the card is locked", locked_until=locked.isoformat())
+        raise InvalidPin("wrong or missing PIN", attempts_left=PIN_ATTEMPTS - failures)
+
+    def _store(self, principal: Principal, store_id: str | None) -> str:
+        resolved = principal.ensure_store(store_id)
+        if resolved is None:
+            raise ValidationFailed.at(("body", "store_id"), "name the store")
+        try:
+            self._stores.require(resolved)
+        except StoreNotFound:
+            raise ValidationFailed.at(("body", "store_id"), f"unknown store {resolved!r}") from None
+        return resolved
+
+    def _currency(self, currency: str) -> None:
+        expected = self._programme.current().currency
+        if currency != expected:
+            raise ValidationFailed.at(("body", "currency"), f"the programme runs in {expected}")
+
+
+def _gift_card_email(
+    number: str, pin: str, amount: Decimal, currency: str, name: str | None, message: str | None
+) -> str:
+    greeting = f"Dear {name}, here" if name else "Here"
+    body = f"{greeting} is your gift card: {number}, PIN {pin}, worth {amount} {currency}."
+    return body + (f"\n\n{message}" if message else "")
+
+
+def _masked(number: str) -> str:
+    return "*" * max(0, len(number) - 4) + number[-4:]
+
+
+def _replay(existing: dict[str, object], fingerprint: str) -> None:
+    if existing.get("status") == "reversed":
+        raise RedemptionReversed(f"redemption {existing.get('redemption_id')} was reversed")
+    if existing.get("fingerprint") != fingerprint:
+        raise IdempotencyKeyMismatch("this redemption_id was already used with a different body")
+    raise IdempotentReplay(int(str(existing.get("status_code", 201))), str(existing["body"]))
