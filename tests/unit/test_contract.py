@@ -52,3 +52,14 @@ def test_problem_responses_are_documented_for_writes() -> None:
         if route.method in ("POST", "PUT", "PATCH") and route.access is not Access.PUBLIC:
             responses = document["paths"][route.path][route.method.lower()]["responses"]
             assert "422" in responses, f"{route.method} {route.path} documents no 422"
+
+
+def test_an_errors_own_fields_never_overwrite_the_problem_members() -> None:
+    from loyalty.api.problems import from_domain_error
+    from loyalty.domain.errors import Conflict
+
+    response = from_domain_error(Conflict("busy", status="held", type="x", title="y", hold_id="H1"))
+    body = json.loads(response.body)
+    assert response.status_code == 409
+    assert (body["status"], body["detail"], body["hold_id"]) == (409, "busy", "H1")
+    assert body["type"].endswith("/conflict")

@@ -14,13 +14,22 @@ PROBLEM_BASE = "https://loyalty.example.com/problems/"
 PROBLEM_JSON = "application/problem+json"
 
 
+RESERVED = frozenset({"type", "title", "status", "detail", "errors", "instance"})
+
+
 def problem_body(
-    status: int, slug: str, title: str, detail: str, errors: Sequence[FieldError] = (), **extra: Any
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    errors: Sequence[FieldError] = (),
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
     if errors:
         body["errors"] = [e.as_dict() for e in errors]
-    body.update({k: v for k, v in extra.items() if v is not None})
+    # Extension members never overwrite the standard ones (an error's own "status" is not the HTTP one).
+    body.update({k: v for k, v in (extra or {}).items() if v is not None and k not in RESERVED})
     return body
 
 
@@ -31,12 +40,12 @@ def problem_response(
     detail: str,
     errors: Sequence[FieldError] = (),
     headers: dict[str, str] | None = None,
-    **extra: Any,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     return Response(
         status_code=status,
         content_type=PROBLEM_JSON,
-        body=json.dumps(problem_body(status, slug, title, detail, errors, **extra)),
+        body=json.dumps(problem_body(status, slug, title, detail, errors, extra), default=str),
         headers=headers,
     )
 
@@ -53,7 +62,7 @@ def from_domain_error(error: DomainError) -> Response:
         error.detail,
         error.errors,
         headers=headers or None,
-        **error.extra,
+        extra=error.extra,
     )
 
 

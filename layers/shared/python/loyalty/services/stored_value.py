@@ -476,9 +476,9 @@ class StoredValueService:
                 return hold, account  # a retried capture
             now = self._clock.now()
             if hold.status != "held":
-                raise HoldNotCapturable(f"the hold is {hold.status}", status=hold.status)
+                raise HoldNotCapturable(f"the hold is {hold.status}", hold_status=hold.status)
             if now >= hold.expires_at:
-                raise HoldNotCapturable("the hold expired and its value went back", status="expired")
+                raise HoldNotCapturable("the hold expired and its value went back", hold_status="expired")
             if cents > hold.amount:
                 raise ValidationFailed.at(("body", "amount"), f"more than held ({from_cents(hold.amount)})")
             captured = replace(hold, status="captured", captured=cents, version=hold.version + 1)
@@ -517,7 +517,7 @@ class StoredValueService:
             if hold.status == "released":
                 return hold, account
             if hold.status != "held":
-                raise HoldNotCapturable(f"the hold is {hold.status}", status=hold.status)
+                raise HoldNotCapturable(f"the hold is {hold.status}", hold_status=hold.status)
             released = replace(hold, status="released", version=hold.version + 1)
             after = replace(
                 account,
