@@ -46,7 +46,7 @@ def member_with(container: Container, *earns: str) -> str:
     for i, price in enumerate(earns):
         container.transactions.record(
             RecordCommand(
-                transaction_id=f"E{i}",
+                transaction_id=f"E{i}-{email}",
                 type=SaleType.SALE,
                 store_id=None,
                 occurred_at=container.clock.now(),
@@ -54,7 +54,7 @@ def member_with(container: Container, *earns: str) -> str:
                 lines=[Line("1", "X", None, Decimal(1), Decimal(price))],
                 currency="EUR",
                 total=Decimal(price),
-                fingerprint=f"E{i}",
+                fingerprint=f"E{i}-{email}",
             ),
             POS,
         )
@@ -230,3 +230,39 @@ def test_coupon_redemption_outside_a_sale_is_single_use(container: Container) ->
     container.redemptions.reverse(f"K{winner}", POS)
     assert container.offers.get_coupon(code).uses == 0
     assert command.coupon == code
+
+
+def test_rewards_catalogue_with_limited_stock(container: Container) -> None:
+    from loyalty.domain.rewards import Reward
+    from loyalty.services.redemptions import RewardUnavailable
+
+    container.offers.put_reward(Reward(reward_id="mug", name="A mug", points=20, stock=2), create=True)
+    cids = [member_with(container, "5.00") for _ in range(3)]  # 50 points each
+
+    def take(i: int) -> str:
+        try:
+            command = RedeemCommand(
+                f"M{i}", "points", None, CustomerRef(customer_id=cids[i % 3]), f"m{i}", reward_id="mug"
+            )
+            container.redemptions.redeem(command, POS)
+            return "ok"
+        except RewardUnavailable:
+            return "gone"
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(take, range(6)))
+    assert outcomes.count("ok") == 2
+    spent = sum(50 - balanced(container, cid).points.available for cid in cids)
+    assert spent == 40
+    winner = outcomes.index("ok")
+    container.redemptions.reverse(f"M{winner}", POS)  # the mug goes back on the shelf
+    again = RedeemCommand("M99", "points", None, CustomerRef(customer_id=cids[0]), "m99", reward_id="mug")
+    assert container.redemptions.redeem(again, POS).record.reward_id == "mug"
+    container.offers.put_reward(
+        Reward(reward_id="mug", name="A mug", points=20, stock=2, status="paused"), create=False
+    )
+    with pytest.raises(RewardUnavailable):
+        container.redemptions.redeem(
+            RedeemCommand("M100", "points", None, CustomerRef(customer_id=cids[1]), "m100", reward_id="mug"),
+            POS,
+        )

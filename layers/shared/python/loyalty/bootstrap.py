@@ -180,6 +180,7 @@ class Container:
             render=render_redemption,
             resolve_customer=self.customers.get,
             stored_value=self.stored_value,
+            catalogue=self.offers,
         )
 
     @cached_property

@@ -250,6 +250,22 @@ class OfferRepository:
             )
         return ops
 
+    def reward_stock_op(self, reward_id: str, stock: int | None, delta: int) -> TxOp:
+        """Take one of a reward's stock (never beyond it), or give one back."""
+        condition = "attribute_not_exists(#uses) OR #uses < :cap" if stock is not None and delta > 0 else None
+        return self._table.update_op(
+            f"REWARDUSE#{reward_id}",
+            "TOTAL",
+            "SET #uses = if_not_exists(#uses, :zero) + :delta",
+            condition,
+            values={":zero": 0, ":delta": delta, **({":cap": stock} if condition else {})},
+            label=f"stock:{reward_id}",
+        )
+
+    def reward_uses(self, reward_id: str) -> int:
+        item = self._table.get(f"REWARDUSE#{reward_id}", "TOTAL")
+        return int(item["uses"]) if item else 0
+
     def use_coupon_op(self, coupon: CouponRecord, delta: int = 1) -> TxOp:
         """Consume (or give back) one use of a coupon, never beyond its uses."""
         condition = "#uses < #max_uses AND #status = :active" if delta > 0 else "#uses > :zero"

@@ -319,7 +319,7 @@ class TransactionRepository:
                 raise StaleCustomer("") from None
             if "original" in failed or "redemption" in failed:
                 raise StaleTransaction() from None
-            if any(label.startswith(("budget:", "limit:", "coupon:")) for label in failed):
+            if any(label.startswith(("budget:", "limit:", "coupon:", "stock:")) for label in failed):
                 raise StaleCustomer("") from None  # a budget, limit or coupon ran out: evaluate again
             if "lot" in failed or "ledger" in failed:
                 raise StaleCustomer("") from None

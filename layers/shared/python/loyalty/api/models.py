@@ -788,16 +788,14 @@ class RedemptionIn(Strict):
 
     @model_validator(mode="after")
     def _what_to_spend(self) -> RedemptionIn:
-        if self.kind == "points" and self.points is None:
-            raise ValueError("a points redemption names the points to spend")
         if self.kind == "coupon" and self.coupon is None:
             raise ValueError("a coupon redemption names the coupon")
         if self.kind == "stored_value" and (self.account_id is None or self.amount is None):
             raise ValueError("a stored-value redemption names the account_id and the amount")
         if self.amount is not None and self.amount <= 0:
             raise ValueError("amount must be more than 0")
-        if self.reward_id is not None:
-            raise ValueError("the rewards catalogue is not available yet: redeem points by amount")
+        if self.kind == "points" and self.points is None and self.reward_id is None:
+            raise ValueError("a points redemption names the points or the reward")
         return self
 
     def to_command(self, fingerprint: str) -> RedeemCommand:
@@ -810,6 +808,7 @@ class RedemptionIn(Strict):
             points=self.points,
             coupon=self.coupon,
             order_ref=self.order_ref,
+            reward_id=self.reward_id,
             account_id=self.account_id,
             amount=self.amount,
         )
@@ -823,6 +822,7 @@ class RedemptionOut(BaseModel):
     customer_id: str | None
     points: int
     coupon: str | None
+    reward_id: str | None
     account_id: str | None
     amount: str | None = Field(description="stored value: the money spent")
     order_ref: str | None
@@ -840,6 +840,7 @@ class RedemptionOut(BaseModel):
             customer_id=r.customer_id,
             points=r.points,
             coupon=r.coupon,
+            reward_id=r.reward_id,
             account_id=r.account_id,
             amount=money(Decimal(r.amount) / 100) if r.amount is not None else None,
             order_ref=r.order_ref,

@@ -16,11 +16,20 @@ from loyalty.services.ports import Clock
 
 if TYPE_CHECKING:
     from loyalty.domain.offers import Offer, OfferIndex, PriceGroup
+    from loyalty.domain.rewards import Reward
 
 # A warm function re-reads the catalogue at most this often (one small GetItem of its version):
 # a marketer's change reaches every till within this many seconds.
 CATALOGUE_SECONDS = 10.0
 _COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read aloud at a till
+
+
+class RewardNotFound(NotFound):
+    slug, title = "reward-not-found", "Reward not found"
+
+
+class RewardExists(Conflict):
+    slug, title = "reward-exists", "A reward with this id exists"
 
 
 class OfferNotFound(NotFound):
@@ -122,6 +131,46 @@ class OfferService:
         return [
             Offer.model_validate_json(s.document).model_copy(update={"version": s.version}) for s in stored
         ], (next_cursor)
+
+    # ---- rewards ----------------------------------------------------------------------------
+    def put_reward(self, reward: Reward, create: bool) -> Reward:
+        for _ in range(5):
+            current = self._repo.get_document("REWARD", reward.reward_id)
+            if create and current is not None:
+                raise RewardExists(f"reward {reward.reward_id!r} exists; PUT it to change it")
+            if not create and current is None:
+                raise RewardNotFound(f"no reward {reward.reward_id!r}")
+            try:
+                self._repo.put_document(
+                    "REWARD",
+                    reward.reward_id,
+                    reward.model_dump_json(),
+                    self._clock.now(),
+                    current.version if current else None,
+                )
+                return reward
+            except (StaleDocument, DocumentExists):
+                continue
+        raise ServiceUnavailable("the reward kept changing; retry")
+
+    def get_reward(self, reward_id: str) -> Reward:
+        from loyalty.domain.rewards import Reward
+
+        stored = self._repo.get_document("REWARD", reward_id) if is_plausible_id(reward_id) else None
+        if stored is None:
+            raise RewardNotFound(f"no reward {reward_id[:64]!r}")
+        return Reward.model_validate_json(stored.document)
+
+    def list_rewards(self, limit: int, cursor: str | None) -> tuple[list[Reward], str | None]:
+        from loyalty.domain.rewards import Reward
+
+        stored, next_cursor = self._repo.list_documents("REWARD", limit, cursor)
+        return [Reward.model_validate_json(s.document) for s in stored], next_cursor
+
+    def reward_stock_left(self, reward: Reward) -> int | None:
+        return (
+            None if reward.stock is None else max(0, reward.stock - self._repo.reward_uses(reward.reward_id))
+        )
 
     # ---- price groups -----------------------------------------------------------------------
     def put_price_group(self, group: PriceGroup) -> tuple[PriceGroup, bool]:

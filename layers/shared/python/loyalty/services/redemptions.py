@@ -40,6 +40,8 @@ from loyalty.services.ports import Clock, backoff
 from loyalty.services.transactions import CustomerRef
 
 if TYPE_CHECKING:
+    from loyalty.domain.rewards import Reward
+    from loyalty.services.offers import OfferService
     from loyalty.services.stored_value import StoredValueService
 
 _ATTEMPTS = 12
@@ -51,6 +53,10 @@ class InsufficientBalance(Conflict):
 
 class CouponNotRedeemable(Conflict):
     slug, title = "coupon-not-redeemable", "The coupon cannot be redeemed"
+
+
+class RewardUnavailable(Conflict):
+    slug, title = "reward-unavailable", "The reward is paused, out of date or out of stock"
 
 
 class RedemptionReversed(Conflict):
@@ -71,6 +77,7 @@ class RedeemCommand:
     points: int | None = None
     coupon: str | None = None
     order_ref: str | None = None
+    reward_id: str | None = None
     account_id: str | None = None
     amount: Decimal | None = None
 
@@ -95,6 +102,7 @@ class RedemptionService:
         render: Callable[[Redemption], str],
         resolve_customer: Callable[[str], Customer],
         stored_value: StoredValueService | None = None,
+        catalogue: OfferService | None = None,
     ) -> None:
         self._redemptions = redemptions
         self._txns = transactions
@@ -106,6 +114,7 @@ class RedemptionService:
         self._render = render
         self._resolve_customer = resolve_customer
         self._stored_value = stored_value
+        self._catalogue = catalogue
 
     # ---- redeem ---------------------------------------------------------------------------
     def redeem(self, command: RedeemCommand, principal: Principal) -> Redemption:
@@ -152,7 +161,10 @@ class RedemptionService:
         now: datetime,
         consistent: bool,
     ) -> Redemption:
-        wanted = command.points or 0
+        reward = self._reward(command.reward_id, now) if command.reward_id else None
+        wanted = reward.points if reward else command.points or 0
+        if command.points is not None and reward is not None and command.points != reward.points:
+            raise ValidationFailed.at(("body", "points"), f"the reward costs {reward.points} points")
         if not customer.member:
             raise InsufficientBalance("an identified non-member has no points", available=0)
         if customer.points.available < wanted:
@@ -179,6 +191,7 @@ class RedemptionService:
             actor=principal.key_id,
             points=wanted,
             order_ref=command.order_ref,
+            reward_id=reward.reward_id if reward else None,
             taken={lot.seq: n for lot, n in zip(lots, take, strict=True)},
             ledger_seq=seq,
             balance_after=balance,
@@ -204,6 +217,7 @@ class RedemptionService:
                     "redemption_id": command.redemption_id,
                     "store_id": store_id,
                     "order_ref": command.order_ref,
+                    "reward_id": reward.reward_id if reward else None,
                 },
             )
         ]
@@ -221,8 +235,25 @@ class RedemptionService:
                 customer.version,
             ),
         ]
-        self._txns.commit(ops)
+        if reward is not None and reward.stock is not None:
+            ops.append(self._offers.reward_stock_op(reward.reward_id, reward.stock, 1))
+        try:
+            self._txns.commit(ops)
+        except StaleCustomer:
+            if reward is not None and self._catalogue and self._catalogue.reward_stock_left(reward) == 0:
+                raise RewardUnavailable("the reward is out of stock", reward_id=reward.reward_id) from None
+            raise
         return result
+
+    def _reward(self, reward_id: str, now: datetime) -> Reward:
+        assert self._catalogue is not None
+        reward = self._catalogue.get_reward(reward_id)
+        reason = reward.unavailable_because(now)
+        if reason is None and self._catalogue.reward_stock_left(reward) == 0:
+            reason = "out of stock"
+        if reason:
+            raise RewardUnavailable(f"the reward is {reason}", reward_id=reward_id)
+        return reward
 
     def _redeem_coupon(
         self, command: RedeemCommand, store_id: str, customer: Customer, principal: Principal, now: datetime
@@ -358,6 +389,10 @@ class RedemptionService:
             )
         )
         ops.append(self._redemptions.reverse_op(record, ev.outbox(events)))
+        if record.reward_id and self._catalogue is not None:
+            reward = self._catalogue.get_reward(record.reward_id)
+            if reward.stock is not None:
+                ops.append(self._offers.reward_stock_op(reward.reward_id, reward.stock, -1))
         self._txns.commit(ops)
         return Redemption(replace(record, balance_after=balance), balance, summary.available)
 

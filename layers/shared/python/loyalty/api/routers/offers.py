@@ -12,12 +12,18 @@ from loyalty.api.models import PriceGroupMemberOut
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.offers import Offer, PriceGroup
+from loyalty.domain.rewards import Reward
 
 TAGS = ["offers"]
 
 
 class OfferList(BaseModel):
     items: list[Offer]
+    next_cursor: str | None
+
+
+class RewardList(BaseModel):
+    items: list[Reward]
     next_cursor: str | None
 
 
@@ -84,6 +90,43 @@ def make_router() -> Router:
     )
     def activate_offer(offer_id: str):
         return ok(container().offers.set_status(offer_id, "active"))
+
+    @router.post(
+        "/v1/admin/rewards",
+        summary="Add a reward to the catalogue (points price, validity, stock where limited)",
+        tags=TAGS,
+        responses={201: docs.model(Reward, "the reward"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+    )
+    def create_reward(body: Reward):
+        return ok(container().offers.put_reward(body, create=True), 201)
+
+    @router.get("/v1/admin/rewards", summary="List rewards", tags=TAGS)
+    def list_rewards(
+        limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    ) -> RewardList:
+        rewards, next_cursor = container().offers.list_rewards(page(limit), cursor)
+        return RewardList(items=rewards, next_cursor=next_cursor)
+
+    @router.get(
+        "/v1/admin/rewards/<reward_id>",
+        summary="A reward",
+        tags=TAGS,
+        responses={200: docs.model(Reward, "the reward"), 404: docs.PROBLEM},
+    )
+    def get_reward(reward_id: str):
+        return ok(container().offers.get_reward(reward_id))
+
+    @router.put(
+        "/v1/admin/rewards/<reward_id>",
+        summary="Replace a reward (price, validity, stock, pause)",
+        tags=TAGS,
+        responses={200: docs.model(Reward, "the reward"), 404: docs.PROBLEM, 422: docs.PROBLEM},
+    )
+    def replace_reward(reward_id: str, body: Reward):
+        if body.reward_id != reward_id:
+            raise ValidationFailed.at(("body", "reward_id"), "must match the path")
+        return ok(container().offers.put_reward(body, create=False))
 
     @router.get("/v1/admin/price-groups", summary="List price groups", tags=TAGS)
     def list_price_groups(
