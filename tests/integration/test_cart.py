@@ -10,11 +10,10 @@ import pytest
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, Profile
-from loyalty.domain.errors import Forbidden, ValidationFailed
+from loyalty.domain.errors import CouponNotFound, Forbidden, OfferExists, ValidationFailed
 from loyalty.domain.offers import Offer, PriceGroup
 from loyalty.services.cart import CartCommand, CartLineInput
 from loyalty.services.customers import EnrolCommand, RawLink
-from loyalty.services.offers import CouponNotFound, OfferExists
 from loyalty.services.transactions import CustomerRef
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")

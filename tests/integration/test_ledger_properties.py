@@ -19,11 +19,11 @@ from loyalty.adapters.transactions import TransactionRepository
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, Profile
-from loyalty.domain.errors import ValidationFailed
+from loyalty.domain.errors import InvalidOrderTransition, ValidationFailed
 from loyalty.domain.ledger import LedgerReason
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
-from loyalty.services.transactions import CustomerRef, InvalidOrderTransition, RecordCommand
+from loyalty.services.transactions import CustomerRef, RecordCommand
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
 WEB = Principal("key-web", KeyKind.WEB, "web-nl")

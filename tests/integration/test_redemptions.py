@@ -15,16 +15,18 @@ from loyalty.adapters.transactions import TransactionRepository
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, Profile
-from loyalty.domain.errors import Forbidden, IdempotencyKeyMismatch, IdempotentReplay
+from loyalty.domain.errors import (
+    CouponNotRedeemable,
+    Forbidden,
+    IdempotencyKeyMismatch,
+    IdempotentReplay,
+    InsufficientBalance,
+    RedemptionReversed,
+)
 from loyalty.domain.offers import Offer
 from loyalty.domain.sales import Line, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
-from loyalty.services.redemptions import (
-    CouponNotRedeemable,
-    InsufficientBalance,
-    RedeemCommand,
-    RedemptionReversed,
-)
+from loyalty.services.redemptions import RedeemCommand
 from loyalty.services.transactions import CustomerRef, RecordCommand
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
@@ -233,8 +235,8 @@ def test_coupon_redemption_outside_a_sale_is_single_use(container: Container) ->
 
 
 def test_rewards_catalogue_with_limited_stock(container: Container) -> None:
+    from loyalty.domain.errors import RewardUnavailable
     from loyalty.domain.rewards import Reward
-    from loyalty.services.redemptions import RewardUnavailable
 
     container.offers.put_reward(Reward(reward_id="mug", name="A mug", points=20, stock=2), create=True)
     cids = [member_with(container, "5.00") for _ in range(3)]  # 50 points each

@@ -13,11 +13,19 @@ from loyalty.adapters.stored_value import StoredValueRepository
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, Profile
-from loyalty.domain.errors import Forbidden, IdempotentReplay, ValidationFailed
+from loyalty.domain.errors import (
+    CardExists,
+    CardLocked,
+    Forbidden,
+    HoldNotCapturable,
+    IdempotentReplay,
+    InsufficientBalance,
+    InvalidPin,
+    ValidationFailed,
+)
 from loyalty.domain.stored_value import AccountKind, is_valid_card_number
 from loyalty.services.customers import EnrolCommand, RawLink
-from loyalty.services.redemptions import InsufficientBalance, RedeemCommand
-from loyalty.services.stored_value import CardExists, CardLocked, HoldNotCapturable, InvalidPin
+from loyalty.services.redemptions import RedeemCommand
 from loyalty.services.transactions import CustomerRef
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")

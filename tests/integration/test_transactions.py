@@ -14,17 +14,18 @@ from loyalty.adapters.transactions import TransactionRepository
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, Customer, Profile
-from loyalty.domain.errors import Forbidden, IdempotencyKeyMismatch, IdempotentReplay, ValidationFailed
+from loyalty.domain.errors import (
+    Forbidden,
+    IdempotencyKeyMismatch,
+    IdempotentReplay,
+    InvalidOrderTransition,
+    TransactionCustomerMismatch,
+    ValidationFailed,
+)
 from loyalty.domain.programme import EarnRule, RuleWhere
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
-from loyalty.services.transactions import (
-    CustomerRef,
-    InvalidOrderTransition,
-    Receipt,
-    RecordCommand,
-    TransactionCustomerMismatch,
-)
+from loyalty.services.transactions import CustomerRef, Receipt, RecordCommand
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
 WEB = Principal("key-web", KeyKind.WEB, "web-nl")

@@ -94,6 +94,94 @@ class ConcurrentUpdate(Conflict):
     slug, title = "concurrent-update", "The resource changed meanwhile; read it again and retry"
 
 
+class RewardNotFound(NotFound):
+    slug, title = "reward-not-found", "Reward not found"
+
+
+class RewardExists(Conflict):
+    slug, title = "reward-exists", "A reward with this id exists"
+
+
+class OfferNotFound(NotFound):
+    slug, title = "offer-not-found", "Offer not found"
+
+
+class PriceGroupNotFound(NotFound):
+    slug, title = "price-group-not-found", "Price group not found"
+
+
+class CouponNotFound(NotFound):
+    slug, title = "coupon-not-found", "Coupon not found"
+
+
+class OfferExists(Conflict):
+    slug, title = "offer-exists", "An offer with this id exists"
+
+
+class PriceGroupExists(Conflict):
+    slug, title = "price-group-exists", "A price group with this id exists"
+
+
+class TransactionCustomerMismatch(Conflict):
+    slug, title = "transaction-customer-mismatch", "The original transaction belongs to another customer"
+
+
+class InvalidOrderTransition(Conflict):
+    slug, title = "invalid-order-transition", "The order cannot move to that status"
+
+
+class TransactionNotFound(NotFound):
+    slug, title = "transaction-not-found", "Transaction not found"
+
+
+class AccountNotFound(NotFound):
+    slug, title = "account-not-found", "No such gift card or account"
+
+
+class HoldNotFound(NotFound):
+    slug, title = "hold-not-found", "Hold not found"
+
+
+class CardExists(Conflict):
+    slug, title = "card-exists", "This card number is already active"
+
+
+class CardLocked(Conflict):
+    slug, title = "card-locked", "Too many wrong PINs: the card is locked for a while"
+
+
+class InvalidPin(Forbidden):
+    slug, title = "invalid-pin", "Wrong or missing PIN"
+
+
+class HoldNotCapturable(Conflict):
+    slug, title = "hold-not-capturable", "The hold cannot be captured"
+
+
+class AccountNotUsable(Conflict):
+    slug, title = "account-not-usable", "The account is expired or closed"
+
+
+class RedemptionReversed(Conflict):
+    slug, title = "redemption-reversed", "This redemption was reversed; use a new redemption_id"
+
+
+class InsufficientBalance(Conflict):
+    slug, title = "insufficient-balance", "Not enough to spend"
+
+
+class CouponNotRedeemable(Conflict):
+    slug, title = "coupon-not-redeemable", "The coupon cannot be redeemed"
+
+
+class RewardUnavailable(Conflict):
+    slug, title = "reward-unavailable", "The reward is paused, out of date or out of stock"
+
+
+class RedemptionNotFound(NotFound):
+    slug, title = "redemption-not-found", "Redemption not found"
+
+
 class IdempotencyKeyInUse(Conflict):
     slug, title = "idempotency-key-in-use", "A request with this Idempotency-Key is still running"
 

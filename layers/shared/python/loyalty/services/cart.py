@@ -18,10 +18,9 @@ from loyalty.adapters.repositories import CustomerRepository, customer_from_item
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer
-from loyalty.domain.errors import Forbidden, StoreNotFound, ValidationFailed
+from loyalty.domain.errors import Forbidden, ValidationFailed
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import Line
-from loyalty.domain.stores import Store
 from loyalty.domain.tiers import effective_tier
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offer_evaluation import evaluate_offers, points_for
@@ -81,7 +80,7 @@ class CartService:
 
         if explain and not principal.is_admin:
             raise Forbidden("explain=true needs an admin key")
-        store = self._store(principal, command.store_id)
+        store = self._stores.for_request(principal, command.store_id)
         programme = self._programme.current()
         if command.currency != programme.currency:
             raise ValidationFailed.at(("body", "currency"), f"the programme runs in {programme.currency}")
@@ -114,15 +113,6 @@ class CartService:
             points_if_member=base_points,
             currency=programme.currency,
         )
-
-    def _store(self, principal: Principal, store_id: str | None) -> Store:
-        resolved = principal.ensure_store(store_id)
-        if resolved is None:
-            raise ValidationFailed.at(("body", "store_id"), "name the store the cart is in")
-        try:
-            return self._stores.require(resolved)
-        except StoreNotFound:
-            raise ValidationFailed.at(("body", "store_id"), f"unknown store {resolved!r}") from None
 
     def _customer_id(self, ref: CustomerRef | None, programme: Programme) -> str | None:
         if ref is None:

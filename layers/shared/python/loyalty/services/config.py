@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loyalty.adapters.repositories import ProgrammeRepository, StoreRepository
-from loyalty.domain.errors import StoreNotFound
+from loyalty.domain.access import Principal
+from loyalty.domain.errors import StoreNotFound, ValidationFailed
 from loyalty.domain.ids import is_plausible_id
 from loyalty.domain.stores import Store
 from loyalty.services.ports import Clock
@@ -62,6 +63,17 @@ class StoreService:
         if store is None:
             raise StoreNotFound(f"store {store_id!r} is not known", store_id=store_id)
         return store
+
+    def for_request(self, principal: Principal, store_id: str | None) -> Store:
+        """The store a request acts in: the key's own store for a till or web shop (a body naming
+        another is 403), a known store named in the body for an admin (422 at body.store_id)."""
+        resolved = principal.ensure_store(store_id)
+        if resolved is None:
+            raise ValidationFailed.at(("body", "store_id"), "name the store")
+        try:
+            return self.require(resolved)
+        except StoreNotFound:
+            raise ValidationFailed.at(("body", "store_id"), f"unknown store {resolved!r}") from None
 
     def put(self, store: Store) -> tuple[Store, bool]:
         created = self._repo.put(store, self._clock.now())

@@ -10,7 +10,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from loyalty.adapters.offers import CouponRecord, DocumentExists, OfferRepository, StaleDocument
-from loyalty.domain.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from loyalty.domain.errors import (
+    CouponNotFound,
+    OfferExists,
+    OfferNotFound,
+    PriceGroupNotFound,
+    RewardExists,
+    RewardNotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from loyalty.domain.ids import is_plausible_id
 from loyalty.services.ports import Clock
 
@@ -22,34 +31,6 @@ if TYPE_CHECKING:
 # a marketer's change reaches every till within this many seconds.
 CATALOGUE_SECONDS = 10.0
 _COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read aloud at a till
-
-
-class RewardNotFound(NotFound):
-    slug, title = "reward-not-found", "Reward not found"
-
-
-class RewardExists(Conflict):
-    slug, title = "reward-exists", "A reward with this id exists"
-
-
-class OfferNotFound(NotFound):
-    slug, title = "offer-not-found", "Offer not found"
-
-
-class PriceGroupNotFound(NotFound):
-    slug, title = "price-group-not-found", "Price group not found"
-
-
-class CouponNotFound(NotFound):
-    slug, title = "coupon-not-found", "Coupon not found"
-
-
-class OfferExists(Conflict):
-    slug, title = "offer-exists", "An offer with this id exists"
-
-
-class PriceGroupExists(Conflict):
-    slug, title = "price-group-exists", "A price group with this id exists"
 
 
 def new_coupon_code() -> str:

@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+from loyalty.domain.errors import IdempotencyKeyMismatch, IdempotentReplay, RedemptionReversed
 from loyalty.domain.replay import StoredResponse
 
 if TYPE_CHECKING:
@@ -45,6 +46,16 @@ def idempotency_ops(
     if request is None:
         return []
     return [store.record_op(request.scope, request.key, request.fingerprint, request.render(result), now)]
+
+
+def replay_caller_owned(existing: dict[str, object], fingerprint: str, what: str) -> NoReturn:
+    """A caller-owned id (transaction_id, redemption_id) seen before: the first answer again,
+    or 422 when the body differs, or 409 when that redemption was reversed since."""
+    if existing.get("status") == "reversed":
+        raise RedemptionReversed(f"{what} {existing.get('redemption_id')} was reversed; use a new id")
+    if existing.get("fingerprint") != fingerprint:
+        raise IdempotencyKeyMismatch(f"this {what} was already used with a different body")
+    raise IdempotentReplay(int(str(existing.get("status_code", 201))), str(existing["body"]))
 
 
 def backoff(attempt: int, sleep: Callable[[float], None] = time.sleep) -> None:

@@ -24,19 +24,18 @@ from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer, CustomerStatus, PointsSummary
 from loyalty.domain.errors import (
-    Conflict,
-    IdempotencyKeyMismatch,
-    IdempotentReplay,
-    NotFound,
+    CouponNotRedeemable,
+    InsufficientBalance,
+    RedemptionNotFound,
+    RewardUnavailable,
     ServiceUnavailable,
-    StoreNotFound,
     ValidationFailed,
 )
 from loyalty.domain.ids import is_plausible_id
 from loyalty.domain.ledger import LedgerEntry, LedgerReason
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offers import normalise_code
-from loyalty.services.ports import Clock, backoff
+from loyalty.services.ports import Clock, backoff, replay_caller_owned
 from loyalty.services.transactions import CustomerRef
 
 if TYPE_CHECKING:
@@ -45,26 +44,6 @@ if TYPE_CHECKING:
     from loyalty.services.stored_value import StoredValueService
 
 _ATTEMPTS = 12
-
-
-class InsufficientBalance(Conflict):
-    slug, title = "insufficient-balance", "Not enough to spend"
-
-
-class CouponNotRedeemable(Conflict):
-    slug, title = "coupon-not-redeemable", "The coupon cannot be redeemed"
-
-
-class RewardUnavailable(Conflict):
-    slug, title = "reward-unavailable", "The reward is paused, out of date or out of stock"
-
-
-class RedemptionReversed(Conflict):
-    slug, title = "redemption-reversed", "This redemption was reversed; use a new redemption_id"
-
-
-class RedemptionNotFound(NotFound):
-    slug, title = "redemption-not-found", "Redemption not found"
 
 
 @dataclass(frozen=True)
@@ -118,7 +97,7 @@ class RedemptionService:
 
     # ---- redeem ---------------------------------------------------------------------------
     def redeem(self, command: RedeemCommand, principal: Principal) -> Redemption:
-        store_id = self._store(principal, command.store_id)
+        store_id = self._stores.for_request(principal, command.store_id).store_id
         customer_id = self._customer_id(command.customer)
         if command.kind == "stored_value":
             assert self._stored_value is not None
@@ -139,7 +118,7 @@ class RedemptionService:
             backoff(attempt)
             existing = self._redemptions.get(command.redemption_id)
             if existing is not None:
-                _replay(existing[1], command.fingerprint)
+                replay_caller_owned(existing[1], command.fingerprint, "redemption")
             customer = self._resolve(customer_id)
             now = self._clock.now()
             try:
@@ -403,16 +382,6 @@ class RedemptionService:
         return found[0]
 
     # ---- helpers --------------------------------------------------------------------------
-    def _store(self, principal: Principal, store_id: str | None) -> str:
-        resolved = principal.ensure_store(store_id)
-        if resolved is None:
-            raise ValidationFailed.at(("body", "store_id"), "name the store the redemption happens in")
-        try:
-            self._stores.require(resolved)
-        except StoreNotFound:
-            raise ValidationFailed.at(("body", "store_id"), f"unknown store {resolved!r}") from None
-        return resolved
-
     def _customer_id(self, ref: CustomerRef) -> str:
         if ref.link_type is None:
             return ref.customer_id or ""
@@ -458,14 +427,6 @@ def _take_from_lots(
             take.append(n)
             left -= n
     return (chosen, take) if left <= 0 else None
-
-
-def _replay(existing: dict[str, object], fingerprint: str) -> None:
-    if existing.get("status") == "reversed":
-        raise RedemptionReversed(f"redemption {existing.get('redemption_id')} was reversed")
-    if existing.get("fingerprint") != fingerprint:
-        raise IdempotencyKeyMismatch("this redemption_id was already used with a different body")
-    raise IdempotentReplay(int(str(existing.get("status_code", 201))), str(existing["body"]))
 
 
 __all__ = ["InsufficientBalance", "RedeemCommand", "Redemption", "RedemptionService", "redemption_key"]

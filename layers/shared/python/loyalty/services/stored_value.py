@@ -26,13 +26,17 @@ from loyalty.adapters.stored_value import (
 from loyalty.domain import events as ev
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.errors import (
-    Conflict,
+    AccountNotFound,
+    AccountNotUsable,
+    CardExists,
+    CardLocked,
     Forbidden,
+    HoldNotCapturable,
+    HoldNotFound,
     IdempotencyKeyMismatch,
-    IdempotentReplay,
-    NotFound,
+    InsufficientBalance,
+    InvalidPin,
     ServiceUnavailable,
-    StoreNotFound,
     ValidationFailed,
 )
 from loyalty.domain.ids import is_plausible_id, new_id
@@ -51,40 +55,11 @@ from loyalty.domain.stored_value import (
     to_cents,
 )
 from loyalty.services.config import ProgrammeService, StoreService
-from loyalty.services.ports import Clock, backoff
-from loyalty.services.redemptions import InsufficientBalance, RedemptionReversed
+from loyalty.services.ports import Clock, backoff, replay_caller_owned
 
 _ATTEMPTS = 12
 GIFT_CARD_VALIDITY_DAYS = 3 * 365
 MAX_HOLD_SECONDS = 30 * 24 * 3600
-
-
-class AccountNotFound(NotFound):
-    slug, title = "account-not-found", "No such gift card or account"
-
-
-class HoldNotFound(NotFound):
-    slug, title = "hold-not-found", "Hold not found"
-
-
-class CardExists(Conflict):
-    slug, title = "card-exists", "This card number is already active"
-
-
-class CardLocked(Conflict):
-    slug, title = "card-locked", "Too many wrong PINs: the card is locked for a while"
-
-
-class InvalidPin(Forbidden):
-    slug, title = "invalid-pin", "Wrong or missing PIN"
-
-
-class HoldNotCapturable(Conflict):
-    slug, title = "hold-not-capturable", "The hold cannot be captured"
-
-
-class AccountNotUsable(Conflict):
-    slug, title = "account-not-usable", "The account is expired or closed"
 
 
 @dataclass(frozen=True)
@@ -131,7 +106,7 @@ class StoredValueService:
         name: str | None = None,
         message: str | None = None,
     ) -> Sold:
-        store = self._store(principal, store_id)
+        store = self._stores.for_request(principal, store_id).store_id
         self._currency(currency)
         now = self._clock.now()
         pin = None
@@ -303,13 +278,13 @@ class StoredValueService:
         pin: str | None = None,
         customer_id: str | None = None,
     ) -> Spent:
-        store = self._store(principal, store_id)
+        store = self._stores.for_request(principal, store_id).store_id
         cents = to_cents(amount)
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             existing = self._redemptions.get(redemption_id)
             if existing is not None:
-                _replay(existing[1], fingerprint)
+                replay_caller_owned(existing[1], fingerprint, "redemption")
             account = self._account(number)
             if customer_id is not None and account.customer_id not in (None, customer_id):
                 raise Forbidden("this account belongs to another customer")
@@ -593,16 +568,6 @@ class StoredValueService:
             raise CardLocked("too many wrong PINs; the card is locked", locked_until=locked.isoformat())
         raise InvalidPin("wrong or missing PIN", attempts_left=PIN_ATTEMPTS - failures)
 
-    def _store(self, principal: Principal, store_id: str | None) -> str:
-        resolved = principal.ensure_store(store_id)
-        if resolved is None:
-            raise ValidationFailed.at(("body", "store_id"), "name the store")
-        try:
-            self._stores.require(resolved)
-        except StoreNotFound:
-            raise ValidationFailed.at(("body", "store_id"), f"unknown store {resolved!r}") from None
-        return resolved
-
     def _currency(self, currency: str) -> None:
         expected = self._programme.current().currency
         if currency != expected:
@@ -619,11 +584,3 @@ def _gift_card_email(
 
 def _masked(number: str) -> str:
     return "*" * max(0, len(number) - 4) + number[-4:]
-
-
-def _replay(existing: dict[str, object], fingerprint: str) -> None:
-    if existing.get("status") == "reversed":
-        raise RedemptionReversed(f"redemption {existing.get('redemption_id')} was reversed")
-    if existing.get("fingerprint") != fingerprint:
-        raise IdempotencyKeyMismatch("this redemption_id was already used with a different body")
-    raise IdempotentReplay(int(str(existing.get("status_code", 201))), str(existing["body"]))

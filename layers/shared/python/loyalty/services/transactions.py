@@ -22,14 +22,12 @@ from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Consents, Customer, CustomerStatus, PointsSummary, Profile, Stats
 from loyalty.domain.errors import (
-    Conflict,
     CustomerNotFound,
     FieldError,
-    IdempotencyKeyMismatch,
-    IdempotentReplay,
-    NotFound,
+    InvalidOrderTransition,
     ServiceUnavailable,
-    StoreNotFound,
+    TransactionCustomerMismatch,
+    TransactionNotFound,
     ValidationFailed,
 )
 from loyalty.domain.ids import new_id
@@ -59,24 +57,12 @@ from loyalty.domain.tiers import effective_tier
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offer_evaluation import evaluate_offers, offer_keys
 from loyalty.services.offers import Catalogue, OfferService, normalise_code
-from loyalty.services.ports import Clock, IdempotencyRequest, backoff, idempotency_ops
+from loyalty.services.ports import Clock, IdempotencyRequest, backoff, idempotency_ops, replay_caller_owned
 
 _ATTEMPTS = 12
 MAX_FUTURE = timedelta(minutes=5)
 # Each credited sale adds two items to the enrolment's transaction (100 items at most in all).
 MAX_RETRO_CREDITED_SALES = 30  # till clocks drift; a sale from tomorrow is a bug, not a sale
-
-
-class TransactionCustomerMismatch(Conflict):
-    slug, title = "transaction-customer-mismatch", "The original transaction belongs to another customer"
-
-
-class InvalidOrderTransition(Conflict):
-    slug, title = "invalid-order-transition", "The order cannot move to that status"
-
-
-class TransactionNotFound(NotFound):
-    slug, title = "transaction-not-found", "Transaction not found"
 
 
 @dataclass(frozen=True)
@@ -191,7 +177,7 @@ class TransactionService:
     def record(
         self, command: RecordCommand, principal: Principal, idempotency: IdempotencyRequest | None = None
     ) -> Receipt:
-        store = self._store_for(command, principal)
+        store = self._stores.for_request(principal, command.store_id)
         programme = self._programme.current()
         self._validate(command, programme)
         link = self._link(command.customer, programme)
@@ -214,7 +200,7 @@ class TransactionService:
                 offer_keys(catalogue, customer_id, codes) if catalogue else (),
             )
             if loaded.existing is not None:
-                _replay(loaded.existing, command.fingerprint)
+                replay_caller_owned(loaded.existing, command.fingerprint, "transaction_id")
             customer = loaded.customer
             if customer_id is not None and (customer is None or customer.status is not CustomerStatus.ACTIVE):
                 customer = self._resolve(customer_id, link is None)
@@ -731,15 +717,6 @@ class TransactionService:
         return self._txns.ledger(customer.customer_id, limit, cursor)
 
     # ---- helpers --------------------------------------------------------------------------
-    def _store_for(self, command: RecordCommand, principal: Principal) -> Store:
-        store_id = principal.ensure_store(command.store_id)
-        if store_id is None:
-            raise ValidationFailed.at(("body", "store_id"), "name the store the transaction happened in")
-        try:
-            return self._stores.require(store_id)
-        except StoreNotFound:
-            raise ValidationFailed.at(("body", "store_id"), f"unknown store {store_id!r}") from None
-
     def _validate(self, command: RecordCommand, programme: Programme) -> None:
         errors: list[FieldError] = []
         if command.currency != programme.currency:
@@ -829,12 +806,6 @@ class TransactionService:
 
 
 # ---- pure helpers ------------------------------------------------------------------------------
-
-
-def _replay(existing: dict[str, object], fingerprint: str) -> None:
-    if existing.get("fingerprint") != fingerprint:
-        raise IdempotencyKeyMismatch("this transaction_id was already recorded with a different body")
-    raise IdempotentReplay(int(str(existing.get("status_code", 201))), str(existing["body"]))
 
 
 def _stats_after_sale(stats: Stats, amount: Decimal, at: datetime) -> Stats:
