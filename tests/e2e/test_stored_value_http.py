@@ -154,3 +154,64 @@ def test_points_redemption_and_reversal_over_http(api: Api) -> None:
         api.call("POST", "/v1/redemptions", WEB_KEY, json={**body, "points": 0}), 422, "validation-failed"
     )
     assert_problem(api.call("POST", "/v1/redemptions/nope/reverse", WEB_KEY), 404, "redemption-not-found")
+
+
+def test_web_order_holds_points_then_captures_and_another_releases(api: Api) -> None:
+    jane = api.enrol(links=[{"type": "email", "value": unique_email()}])
+    api.call(
+        "POST",
+        "/v1/transactions",
+        POS_KEY,
+        json={
+            "transaction_id": "T-" + uuid.uuid4().hex[:8],
+            "type": "sale",
+            "occurred_at": "2026-11-22T09:00:00Z",
+            "customer": {"customer_id": jane["customer_id"]},
+            "currency": "EUR",
+            "total": "20.00",
+            "lines": [{"line_id": "1", "sku": "X", "quantity": "1", "unit_price": "20.00"}],
+        },
+    )
+    shipped = "PH-" + uuid.uuid4().hex[:8]
+    held = api.call(
+        "POST",
+        f"/v1/customers/{jane['customer_id']}/holds",
+        WEB_KEY,
+        json={"hold_id": shipped, "points": 150},
+    )
+    assert held.status_code == 201, held.text
+    assert (held.json()["kind"], held.json()["amount"], held.json()["status"]) == ("points", "150", "held")
+    problem = assert_problem(
+        api.call(
+            "POST",
+            "/v1/redemptions",
+            WEB_KEY,
+            json={
+                "redemption_id": "R-" + uuid.uuid4().hex[:8],
+                "customer": {"customer_id": jane["customer_id"]},
+                "kind": "points",
+                "points": 60,
+            },
+        ),
+        409,
+        "insufficient-balance",
+    )
+    assert (problem["available"], problem["held"]) == (50, 150)
+    assert_problem(
+        api.call("POST", f"/v1/holds/{shipped}/capture", WEB_KEY, json={"amount": "1.5"}),
+        422,
+        "validation-failed",
+    )
+    captured = api.call("POST", f"/v1/holds/{shipped}/capture", WEB_KEY, json={"amount": "150"})
+    assert captured.status_code == 200, captured.text
+    assert (captured.json()["status"], captured.json()["balance"]) == ("captured", "50")
+    cancelled = "PH-" + uuid.uuid4().hex[:8]
+    api.call(
+        "POST",
+        f"/v1/customers/{jane['customer_id']}/holds",
+        WEB_KEY,
+        json={"hold_id": cancelled, "points": 50},
+    )
+    assert api.call("POST", f"/v1/holds/{cancelled}/release", WEB_KEY).json()["status"] == "released"
+    ledger = api.call("GET", f"/v1/customers/{jane['customer_id']}/ledger", WEB_KEY).json()["items"]
+    assert [(e["reason"], e["points"]) for e in ledger] == [("redeem", -150), ("earn", 200)]

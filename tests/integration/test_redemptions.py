@@ -22,6 +22,7 @@ from loyalty.domain.errors import (
     IdempotentReplay,
     InsufficientBalance,
     RedemptionReversed,
+    ValidationFailed,
 )
 from loyalty.domain.offers import Offer
 from loyalty.domain.sales import Line, SaleType
@@ -138,7 +139,7 @@ def test_not_enough_pending_and_non_members(container: Container) -> None:
     cid = member_with(container, "10.00")  # 100 pending points
     with pytest.raises(InsufficientBalance) as caught:
         container.redemptions.redeem(redeem("R1", cid, 10), POS)
-    assert caught.value.extra == {"available": 0, "pending": 100}
+    assert caught.value.extra == {"available": 0, "pending": 100, "held": 0}
     assert balanced(container, cid).points.pending == 100
 
 
@@ -268,3 +269,35 @@ def test_rewards_catalogue_with_limited_stock(container: Container) -> None:
             RedeemCommand("M100", "points", None, CustomerRef(customer_id=cids[1]), "m100", reward_id="mug"),
             POS,
         )
+
+
+def test_points_holds_block_spending_until_captured_released_or_expired(
+    container: Container, clock: Any
+) -> None:
+    from loyalty.domain.errors import HoldNotCapturable
+
+    cid = member_with(container, "10.00")  # 100 points
+    hold = container.redemptions.hold_points(cid, "PH1", 70, 3600, WEB)
+    assert container.redemptions.hold_points(cid, "PH1", 70, 3600, WEB) == hold  # a retried hold
+    with pytest.raises(InsufficientBalance) as caught:
+        container.redemptions.redeem(redeem("R1", cid, 40), WEB)
+    assert caught.value.extra["available"] == 30
+    with pytest.raises(ValidationFailed):
+        container.redemptions.capture_points_hold(hold, 71, WEB)
+    captured, balance = container.redemptions.capture_points_hold(hold, 60, WEB)
+    assert (captured.status, balance) == ("captured", 40)
+    customer = balanced(container, cid)
+    assert customer.spendable(clock.now()) == 40  # the 10 held but not captured are free again
+    assert customer.points_holds == {}
+
+    second = container.redemptions.hold_points(cid, "PH2", 40, 60, WEB)
+    released = container.redemptions.release_points_hold(second)
+    assert released.status == "released"
+    assert balanced(container, cid).spendable(clock.now()) == 40
+    third = container.redemptions.hold_points(cid, "PH3", 40, 60, WEB)
+    assert balanced(container, cid).spendable(clock.now()) == 0
+    clock.advance(seconds=61)
+    assert balanced(container, cid).spendable(clock.now()) == 40  # expired: free by itself
+    with pytest.raises(HoldNotCapturable):
+        container.redemptions.capture_points_hold(third, 10, WEB)
+    assert container.redemptions.redeem(redeem("R2", cid, 40), WEB).balance_after == 0

@@ -165,6 +165,7 @@ class Container:
         from loyalty.adapters.offers import OfferRepository
         from loyalty.adapters.redemptions import RedemptionRepository
         from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.adapters.stored_value import StoredValueRepository
         from loyalty.adapters.transactions import TransactionRepository
         from loyalty.api.models import render_redemption
         from loyalty.services.redemptions import RedemptionService
@@ -181,6 +182,7 @@ class Container:
             resolve_customer=self.customers.get,
             stored_value=self.stored_value,
             catalogue=self.offers,
+            holds=StoredValueRepository(self.table),
         )
 
     @cached_property

@@ -329,6 +329,10 @@ class CustomerRepository:
             raise
 
 
+def _points_holds_map(holds: dict[str, tuple[int, datetime]]) -> dict[str, dict[str, Any]]:
+    return {k: {"points": points, "until": _iso(until)} for k, (points, until) in holds.items()}
+
+
 def _link_entry(link: Link, now: datetime) -> dict[str, str]:
     return {"type": link.type, "value": link.value, "added_at": _iso(now) or ""}
 
@@ -391,6 +395,7 @@ def customer_to_item(c: Customer) -> Item:
         "earned_by_month": dict(c.earned_by_month),
         "ledger_seq": c.ledger_seq,
         "price_groups": set(c.price_groups) or None,
+        "points_holds": _points_holds_map(c.points_holds),
     }
 
 
@@ -438,6 +443,10 @@ def customer_from_item(item: Item) -> Customer:
         earned_by_month={k: int(v) for k, v in (item.get("earned_by_month") or {}).items()},
         ledger_seq=int(item.get("ledger_seq", 0)),
         price_groups=frozenset(str(g) for g in (item.get("price_groups") or ())),
+        points_holds={
+            k: (int(v["points"]), _dt(v["until"]) or datetime.min)
+            for k, v in (item.get("points_holds") or {}).items()
+        },
     )
 
 

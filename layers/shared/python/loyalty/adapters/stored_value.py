@@ -46,6 +46,8 @@ class HoldRecord:
     status: str = "held"  # held | captured | released
     captured: int = 0
     version: int = 1
+    kind: str = "stored_value"  # stored_value (cents of an account) | points (of a customer)
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,8 @@ def hold_to_item(h: HoldRecord) -> Item:
         "status": h.status,
         "captured": h.captured,
         "version": h.version,
+        "kind": h.kind,
+        "customer_id": h.customer_id,
     }
 
 
@@ -314,6 +318,8 @@ def hold_from_item(item: Item) -> HoldRecord:
         status=str(item.get("status", "held")),
         captured=int(item.get("captured") or 0),
         version=int(item.get("version", 1)),
+        kind=str(item.get("kind", "stored_value")),
+        customer_id=item.get("customer_id"),
     )
 
 

@@ -23,6 +23,7 @@ from loyalty.adapters.repositories import (
     _dt,
     _iso,
     _link_from_item,
+    _points_holds_map,
     customer_from_item,
     customer_pk,
 )
@@ -288,7 +289,7 @@ class TransactionRepository:
             "SET #points_available = :available, #points_pending = :pending, #points_lifetime = :lifetime, "
             "#earned_by_month = :months, #ledger_seq = :seq, #txn_count = :count, #spend = :spend, "
             "#first_purchase_at = :first, #last_purchase_at = :last, #tier = :tier, #version = :next, "
-            "#updated_at = :now, #outbox = :outbox",
+            "#updated_at = :now, #outbox = :outbox, #points_holds = :holds",
             condition="#version = :expected AND #status = :active",
             values={
                 ":available": customer.points.available,
@@ -306,6 +307,7 @@ class TransactionRepository:
                 ":expected": expected_version,
                 ":active": CustomerStatus.ACTIVE.value,
                 ":outbox": list(outbox) or None,
+                ":holds": _points_holds_map(customer.points_holds),
             },
             label="customer",
         )

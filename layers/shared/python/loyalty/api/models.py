@@ -965,9 +965,16 @@ class CaptureIn(Strict):
     amount: PositiveMoney
 
 
+class PointsHoldIn(Strict):
+    hold_id: CallerId
+    points: int = Field(gt=0, le=100_000_000)
+    expires_in_seconds: int = Field(default=7 * 24 * 3600, ge=1, le=30 * 24 * 3600)
+
+
 class HoldOut(BaseModel):
     hold_id: str
-    account_id: str
+    kind: str = Field(description="stored_value (amounts are money) or points (amounts are points)")
+    account_id: str = Field(description="the gift card or account; for points, the customer")
     amount: str
     captured: str
     status: str
@@ -978,11 +985,13 @@ class HoldOut(BaseModel):
     @classmethod
     def of(cls, h: HoldRecord, now: datetime, account: Account | None = None) -> HoldOut:
         status = "expired" if h.status == "held" and now >= h.expires_at else h.status
+        points = h.kind == "points"
         return cls(
             hold_id=h.hold_id,
+            kind=h.kind,
             account_id=h.account_id,
-            amount=money(from_cents(h.amount)),
-            captured=money(from_cents(h.captured)),
+            amount=str(h.amount) if points else money(from_cents(h.amount)),
+            captured=str(h.captured) if points else money(from_cents(h.captured)),
             status=status,
             expires_at=h.expires_at,
             balance=money(from_cents(account.balance)) if account else None,

@@ -89,6 +89,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/coupons/{code}", "cart", Access.CLIENT),
     Route("POST", "/v1/redemptions", "redemptions", Access.CLIENT),
     Route("GET", "/v1/redemptions/{redemption_id}", "redemptions", Access.CLIENT),
+    Route("POST", "/v1/customers/{customer_id}/holds", "redemptions", Access.CLIENT),
     Route("POST", "/v1/redemptions/{redemption_id}/reverse", "redemptions", Access.CLIENT),
     Route("POST", "/v1/gift-cards", "accounts", Access.CLIENT),
     Route("GET", "/v1/gift-cards/{card_number}", "accounts", Access.CLIENT),

@@ -68,6 +68,17 @@ class Customer:
     earned_by_month: dict[str, int] = field(default_factory=dict)  # tier progress, by YYYY-MM
     ledger_seq: int = 0  # number of the last ledger entry
     price_groups: frozenset[str] = frozenset()  # assigned by an admin (groups may also match by tier)
+    points_holds: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # hold id -> points, until
+
+    def points_held(self, now: datetime) -> int:
+        return sum(points for points, until in self.points_holds.values() if now < until)
+
+    def spendable(self, now: datetime) -> int:
+        """Available points less those held for orders not yet captured (expired holds hold nothing)."""
+        return self.points.available - self.points_held(now)
+
+    def live_points_holds(self, now: datetime) -> dict[str, tuple[int, datetime]]:
+        return {k: v for k, v in self.points_holds.items() if now < v[1]}
 
     def __post_init__(self) -> None:
         # One canonical order, so a profile compares equal however its links were gathered.

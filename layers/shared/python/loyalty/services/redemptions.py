@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.offers import OfferRepository
 from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository, redemption_key
 from loyalty.adapters.repositories import CustomerRepository, StaleCustomer
+from loyalty.adapters.stored_value import HoldRecord, StoredValueRepository
 from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
@@ -25,6 +26,8 @@ from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer, CustomerStatus, PointsSummary
 from loyalty.domain.errors import (
     CouponNotRedeemable,
+    HoldNotCapturable,
+    IdempotencyKeyMismatch,
     InsufficientBalance,
     RedemptionNotFound,
     RewardUnavailable,
@@ -82,6 +85,7 @@ class RedemptionService:
         resolve_customer: Callable[[str], Customer],
         stored_value: StoredValueService | None = None,
         catalogue: OfferService | None = None,
+        holds: StoredValueRepository | None = None,
     ) -> None:
         self._redemptions = redemptions
         self._txns = transactions
@@ -94,6 +98,7 @@ class RedemptionService:
         self._resolve_customer = resolve_customer
         self._stored_value = stored_value
         self._catalogue = catalogue
+        self._holds = holds
 
     # ---- redeem ---------------------------------------------------------------------------
     def redeem(self, command: RedeemCommand, principal: Principal) -> Redemption:
@@ -146,11 +151,12 @@ class RedemptionService:
             raise ValidationFailed.at(("body", "points"), f"the reward costs {reward.points} points")
         if not customer.member:
             raise InsufficientBalance("an identified non-member has no points", available=0)
-        if customer.points.available < wanted:
+        if customer.spendable(now) < wanted:
             raise InsufficientBalance(
-                f"{customer.points.available} points available, {wanted} asked",
-                available=customer.points.available,
+                f"{customer.spendable(now)} points available, {wanted} asked",
+                available=customer.spendable(now),
                 pending=customer.points.pending,
+                held=customer.points_held(now),
             )
         taken = _take_from_lots(self._txns.open_lots(customer.customer_id, consistent), wanted, now)
         if taken is None:
@@ -209,7 +215,12 @@ class RedemptionService:
             self._txns.put_ledger_op(entry),
             self._txns.profile_op(
                 replace(
-                    customer, points=summary, ledger_seq=seq, updated_at=now, version=customer.version + 1
+                    customer,
+                    points=summary,
+                    ledger_seq=seq,
+                    updated_at=now,
+                    version=customer.version + 1,
+                    points_holds=customer.live_points_holds(now),
                 ),
                 customer.version,
             ),
@@ -374,6 +385,166 @@ class RedemptionService:
                 ops.append(self._offers.reward_stock_op(reward.reward_id, reward.stock, -1))
         self._txns.commit(ops)
         return Redemption(replace(record, balance_after=balance), balance, summary.available)
+
+    # ---- holds on points ----------------------------------------------------------------------
+    def hold_points(
+        self, customer_id: str, hold_id: str, points: int, expires_in_seconds: int, principal: Principal
+    ) -> HoldRecord:
+        """Reserve points for a web order: they stay in the balance but cannot be spent elsewhere."""
+        assert self._holds is not None
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            existing = self._holds.get_hold(hold_id) if is_plausible_id(hold_id) else None
+            customer = self._resolve(customer_id)
+            if existing is not None:
+                same = existing.kind == "points" and existing.customer_id == customer.customer_id
+                if not same or existing.amount != points:
+                    raise IdempotencyKeyMismatch("this hold_id was already used for another hold")
+                return existing
+            now = self._clock.now()
+            if customer.spendable(now) < points:
+                raise InsufficientBalance(
+                    f"{customer.spendable(now)} points available",
+                    available=customer.spendable(now),
+                    held=customer.points_held(now),
+                )
+            until = now + timedelta(seconds=expires_in_seconds)
+            record = HoldRecord(
+                hold_id,
+                customer.customer_id,
+                points,
+                until,
+                now,
+                principal.store_id,
+                kind="points",
+                customer_id=customer.customer_id,
+            )
+            updated = replace(
+                customer,
+                points_holds={**customer.live_points_holds(now), hold_id: (points, until)},
+                updated_at=now,
+                version=customer.version + 1,
+            )
+            try:
+                self._txns.commit(
+                    [self._holds.hold_put_op(record), self._txns.profile_op(updated, customer.version)]
+                )
+                return record
+            except (StaleCustomer, StaleTransaction):
+                continue  # the profile changed, or the same hold arrived meanwhile: look again
+        raise ServiceUnavailable("the points kept changing; retry")
+
+    def capture_points_hold(
+        self, hold: HoldRecord, points: int, principal: Principal
+    ) -> tuple[HoldRecord, int]:
+        """Spend (up to) the held points from the lots that expire first; the rest is freed."""
+        assert self._holds is not None
+        assert hold.customer_id is not None
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            customer = self._resolve(hold.customer_id)
+            now = self._clock.now()
+            if now >= hold.expires_at:
+                raise HoldNotCapturable("the hold expired and its points went back", hold_status="expired")
+            if points > hold.amount:
+                raise ValidationFailed.at(("body", "amount"), f"more than held ({hold.amount} points)")
+            taken = _take_from_lots(self._txns.open_lots(customer.customer_id, attempt > 2), points, now)
+            if taken is None:
+                continue
+            lots, take = taken
+            summary = PointsSummary(
+                customer.points.available - points, customer.points.pending, customer.points.lifetime
+            )
+            seq = customer.ledger_seq + 1
+            balance = summary.available + summary.pending
+            holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.hold_id}
+            captured = replace(hold, status="captured", captured=points, version=hold.version + 1)
+            entry = LedgerEntry(
+                customer_id=customer.customer_id,
+                seq=seq,
+                at=now,
+                points=-points,
+                reason=LedgerReason.REDEEM,
+                balance_after=balance,
+                store_id=hold.store_id,
+                redemption_id=f"hold:{hold.hold_id}",
+            )
+            events = [
+                ev.DomainEvent(
+                    ev.POINTS_REDEEMED,
+                    {
+                        "customer_id": customer.customer_id,
+                        "points": points,
+                        "balance": balance,
+                        "hold_id": hold.hold_id,
+                        "store_id": hold.store_id,
+                    },
+                )
+            ]
+            ops: list[TxOp] = [
+                self._holds.hold_update_op(captured),
+                *(
+                    self._txns.update_lot_op(lot, (lot.remaining or 0) - n)
+                    for lot, n in zip(lots, take, strict=True)
+                ),
+                self._txns.put_ledger_op(entry),
+                self._txns.profile_op(
+                    replace(
+                        customer,
+                        points=summary,
+                        ledger_seq=seq,
+                        points_holds=holds,
+                        updated_at=now,
+                        version=customer.version + 1,
+                    ),
+                    customer.version,
+                    ev.outbox(events),
+                ),
+            ]
+            try:
+                self._txns.commit(ops)
+                return captured, balance
+            except (StaleCustomer, StaleTransaction):
+                latest = self._holds.get_hold(hold.hold_id)
+                if latest is not None and latest.status != "held":
+                    raise HoldNotCapturable(
+                        f"the hold is {latest.status}", hold_status=latest.status
+                    ) from None
+                continue
+        raise ServiceUnavailable("the points kept changing; retry")
+
+    def release_points_hold(self, hold: HoldRecord) -> HoldRecord:
+        assert self._holds is not None
+        assert hold.customer_id is not None
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            customer = self._resolve(hold.customer_id)
+            now = self._clock.now()
+            released = replace(hold, status="released", version=hold.version + 1)
+            holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.hold_id}
+            try:
+                self._txns.commit(
+                    [
+                        self._holds.hold_update_op(released),
+                        self._txns.profile_op(
+                            replace(
+                                customer, points_holds=holds, updated_at=now, version=customer.version + 1
+                            ),
+                            customer.version,
+                        ),
+                    ]
+                )
+                return released
+            except (StaleCustomer, StaleTransaction):
+                latest = self._holds.get_hold(hold.hold_id)
+                if latest is not None and latest.status == "released":
+                    return latest
+                if latest is not None and latest.status != "held":
+                    raise HoldNotCapturable(
+                        f"the hold is {latest.status}", hold_status=latest.status
+                    ) from None
+                continue
+        raise ServiceUnavailable("the points kept changing; retry")
 
     def get(self, redemption_id: str) -> RedemptionRecord:
         found = self._redemptions.get(redemption_id) if is_plausible_id(redemption_id) else None

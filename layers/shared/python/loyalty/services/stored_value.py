@@ -511,6 +511,9 @@ class StoredValueService:
                 continue
         raise ServiceUnavailable("the hold kept changing; retry")
 
+    def get_hold(self, hold_id: str) -> HoldRecord:
+        return self._hold(hold_id)
+
     def messages(self, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
         return self._accounts.messages(limit, cursor)
 

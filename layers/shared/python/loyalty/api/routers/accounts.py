@@ -26,6 +26,7 @@ from loyalty.api.models import (
     SpentOut,
 )
 from loyalty.bootstrap import container
+from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.stored_value import Account, AccountKind, from_cents
 from loyalty.observability import count
 
@@ -125,8 +126,17 @@ def make_router() -> Router:
         responses={200: docs.model(HoldOut, "captured"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def capture(hold_id: str, body: CaptureIn):
+        hold = container().stored_value.get_hold(hold_id)
+        now = container().clock.now()
+        if hold.kind == "points":
+            if body.amount != body.amount.to_integral_value():
+                raise ValidationFailed.at(("body", "amount"), "a points hold captures whole points")
+            captured, balance = container().redemptions.capture_points_hold(
+                hold, int(body.amount), principal(router)
+            )
+            return ok(HoldOut.of(captured, now).model_copy(update={"balance": str(balance)}))
         record, account = container().stored_value.capture(hold_id, body.amount, principal(router))
-        return ok(HoldOut.of(record, container().clock.now(), account))
+        return ok(HoldOut.of(record, now, account))
 
     @router.post(
         "/v1/holds/<hold_id>/release",
@@ -135,6 +145,9 @@ def make_router() -> Router:
         responses={200: docs.model(HoldOut, "released"), 404: docs.PROBLEM, 409: docs.PROBLEM},
     )
     def release(hold_id: str):
+        hold = container().stored_value.get_hold(hold_id)
+        if hold.kind == "points":
+            return ok(HoldOut.of(container().redemptions.release_points_hold(hold), container().clock.now()))
         record, account = container().stored_value.release(hold_id, principal(router))
         return ok(HoldOut.of(record, container().clock.now(), account))
 

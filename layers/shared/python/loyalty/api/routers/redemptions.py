@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import ok, principal, request_fingerprint
-from loyalty.api.models import RedemptionIn, RedemptionOut
+from loyalty.api.models import HoldOut, PointsHoldIn, RedemptionIn, RedemptionOut
 from loyalty.bootstrap import container
 from loyalty.observability import count
 
@@ -31,6 +31,18 @@ def make_router() -> Router:
         if result.record.kind == "points":
             count("PointsRedeemed", result.record.points)
         return ok(RedemptionOut.of(result.record, result.balance_after), 201)
+
+    @router.post(
+        "/v1/customers/<customer_id>/holds",
+        summary="Hold points for a web order: captured on shipment, released on cancellation, free on expiry",
+        tags=TAGS,
+        responses={201: docs.model(HoldOut, "held"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+    )
+    def hold_points(customer_id: str, body: PointsHoldIn):
+        hold = container().redemptions.hold_points(
+            customer_id, body.hold_id, body.points, body.expires_in_seconds, principal(router)
+        )
+        return ok(HoldOut.of(hold, container().clock.now()), 201)
 
     @router.get(
         "/v1/redemptions/<redemption_id>",
