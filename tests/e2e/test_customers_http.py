@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -285,7 +286,7 @@ class TestLinksAndProfile:
     def test_link_lifecycle(self, api: Api) -> None:
         jane = api.enrol(links=[{"type": "email", "value": unique_email()}])
         john = api.enrol(links=[{"type": "email", "value": unique_email()}])
-        phone = {"type": "phone", "value": "+31 6 " + str(int(time.time() * 1000))[-8:]}
+        phone = {"type": "phone", "value": "+31 6 1" + str(uuid.uuid4().int)[:7]}
 
         added = api.call("POST", f"/v1/customers/{jane['customer_id']}/links", json=phone)
         assert added.status_code == 201

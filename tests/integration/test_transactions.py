@@ -104,8 +104,8 @@ class TestSales:
         assert jane.stats.transactions == 1
         assert jane.stats.spend == Decimal("33.99")
         entries, _ = container.transactions.ledger(jane.customer_id, 50, None)
-        assert [(e.points, e.reason.value, e.balance_after, e.remaining) for e in entries] == [
-            (339, "earn", 339, 339)
+        assert [(e.points, e.reason.value, e.balance_after, e.remaining, e.actor) for e in entries] == [
+            (339, "earn", 339, 339, "key-pos")
         ]
         record = container.transactions.get("ams-01", "T1")
         assert [rl.points for rl in record.lines] == [250, 89]

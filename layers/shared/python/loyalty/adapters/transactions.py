@@ -457,6 +457,7 @@ def ledger_to_item(e: LedgerEntry, due_at: datetime | None = None, due_kind: str
         "expires_at": _iso(e.expires_at),
         "line_points": dict(e.line_points) or None,
         "earn_month": e.earn_month,
+        "actor": e.actor,
     }
     if due_at is not None:
         item["gsi2pk"], item["gsi2sk"] = due_key(e.customer_id, e.seq, due_at)
@@ -488,4 +489,5 @@ def ledger_from_item(item: Item) -> LedgerEntry:
         line_points={k: int(v) for k, v in (item.get("line_points") or {}).items()},
         earn_month=item.get("earn_month"),
         due_kind=item.get("due_kind"),
+        actor=str(item.get("actor", "system")),
     )

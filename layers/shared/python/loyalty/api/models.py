@@ -557,6 +557,7 @@ class LedgerEntryOut(BaseModel):
     transaction_id: str | None
     store_id: str | None
     redemption_id: str | None
+    actor: str = Field(description="the API key that caused it, or the job that did")
     remaining: int | None = Field(description="for an earn: what is left of the lot")
     pending_until: datetime | None
     expires_at: datetime | None
@@ -572,6 +573,7 @@ class LedgerEntryOut(BaseModel):
             transaction_id=e.transaction_id,
             store_id=e.store_id,
             redemption_id=e.redemption_id,
+            actor=e.actor,
             remaining=e.remaining,
             pending_until=e.pending_until,
             expires_at=e.expires_at,

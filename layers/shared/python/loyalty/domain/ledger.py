@@ -108,6 +108,7 @@ class LedgerEntry:
     line_points: dict[str, int] = field(default_factory=dict)
     earn_month: str | None = None
     due_kind: str | None = None  # what the sweep does next with this lot: mature, tier, expire
+    actor: str = "system"  # the API key that caused the movement, or the job that did
 
     @property
     def entry_id(self) -> str:

@@ -23,7 +23,7 @@ from loyalty.domain.programme import Programme
 from loyalty.domain.sales import Line
 from loyalty.domain.tiers import effective_tier
 from loyalty.services.config import ProgrammeService, StoreService
-from loyalty.services.offer_evaluation import evaluate_offers, points_for
+from loyalty.services.offer_evaluation import evaluate_offers, limited_candidates, points_for
 from loyalty.services.offers import OfferService, normalise_code
 from loyalty.services.ports import Clock
 from loyalty.services.transactions import CustomerRef
@@ -88,18 +88,17 @@ class CartService:
         catalogue = self._offers.catalogue()
         customer_id = self._customer_id(command.customer, programme)
         codes = list(dict.fromkeys(normalise_code(c) for c in command.coupons))
+        lines = [Line(ln.line_id, ln.sku, ln.category, ln.quantity, ln.unit_price) for ln in command.lines]
+        limited = limited_candidates(catalogue, lines, store, codes)
         profile, coupons, totals, mine = self._repo.load_for_cart(
             customer_id,
             codes,
-            [o.offer_id for o in catalogue.offers.values() if o.limits.budget is not None],
-            [o.offer_id for o in catalogue.offers.values() if o.limits.per_customer is not None]
-            if customer_id
-            else [],
+            [o.offer_id for o in limited if o.limits.budget is not None],
+            [o.offer_id for o in limited if o.limits.per_customer is not None] if customer_id else [],
         )
         customer = customer_from_item(profile) if profile else None
         if customer_id and customer is None:
             raise ValidationFailed.at(("body", "customer", "customer_id"), f"no customer {customer_id[:64]}")
-        lines = [Line(ln.line_id, ln.sku, ln.category, ln.quantity, ln.unit_price) for ln in command.lines]
         evaluation = evaluate_offers(
             catalogue, lines, customer, store, programme, now, codes, coupons, totals, mine, explain=explain
         )

@@ -20,14 +20,46 @@ from loyalty.domain.tiers import effective_tier
 from loyalty.services.offers import Catalogue
 
 if TYPE_CHECKING:
-    from loyalty.domain.offers import CouponInput, Evaluation
+    from loyalty.domain.offers import CouponInput, Evaluation, Offer
     from loyalty.services.cart import CartLineInput
 
 
-def offer_keys(catalogue: Catalogue, customer_id: str | None, codes: Sequence[str]) -> list[tuple[str, str]]:
-    """What an evaluation reads besides the profile: the coupons and the limit counters."""
+def limited_candidates(
+    catalogue: Catalogue, lines: Sequence[Line], store: Store, codes: Sequence[str]
+) -> list[Offer]:
+    """The offers with a budget or per-customer limit that could apply to these lines here.
+
+    Only their counters are read: a catalogue with hundreds of limited offers must not cost a cart
+    hundreds of keys. Coupons are not read yet, so with codes in the cart every limited
+    coupon-gated offer counts as a candidate too. (Allowances of offers that are not candidates
+    are never used: the engine only applies candidates.)
+    """
+    from loyalty.domain.offers import CartLine
+
+    cart = [
+        CartLine(
+            line_id=ln.line_id,
+            sku=ln.sku,
+            category=ln.category,
+            quantity=ln.quantity,
+            unit_price=ln.unit_price,
+        )
+        for ln in lines
+    ]
+    candidates = {o.offer_id: o for o in catalogue.index.candidates(cart, store)}
+    if codes:
+        candidates.update({o.offer_id: o for o in catalogue.offers.values() if o.requires_coupon})
+    return [
+        o for o in candidates.values() if o.limits.budget is not None or o.limits.per_customer is not None
+    ]
+
+
+def offer_keys(
+    catalogue: Catalogue, customer_id: str | None, codes: Sequence[str], lines: Sequence[Line], store: Store
+) -> list[tuple[str, str]]:
+    """What an evaluation reads besides the profile: the coupons and the candidates' limit counters."""
     keys = [coupon_key(code) for code in codes]
-    for offer in catalogue.offers.values():
+    for offer in limited_candidates(catalogue, lines, store, codes):
         if offer.limits.budget is not None:
             keys.append(offer_total_key(offer.offer_id))
         if customer_id and offer.limits.per_customer is not None:

@@ -191,6 +191,7 @@ class RedemptionService:
             balance_after=balance,
             store_id=store_id,
             redemption_id=command.redemption_id,
+            actor=principal.key_id,
         )
         events = [
             ev.DomainEvent(
@@ -307,12 +308,12 @@ class RedemptionService:
                         ops.append(self._offers.use_coupon_op(coupon, -1))
                     self._txns.commit(ops)
                     return Redemption(reversed_record, None, None)
-                return self._reverse_points(reversed_record, now)
+                return self._reverse_points(reversed_record, now, principal.key_id)
             except (StaleCustomer, StaleTransaction):
                 continue
         raise ServiceUnavailable("the balance kept changing; retry")
 
-    def _reverse_points(self, record: RedemptionRecord, now: datetime) -> Redemption:
+    def _reverse_points(self, record: RedemptionRecord, now: datetime, actor: str) -> Redemption:
         assert record.customer_id is not None
         customer = self._resolve(record.customer_id)
         ops: list[TxOp] = []
@@ -341,6 +342,7 @@ class RedemptionService:
                 balance_after=balance + expired,
                 store_id=record.store_id,
                 redemption_id=record.redemption_id,
+                actor=actor,
             )
         ]
         if expired:
@@ -355,6 +357,7 @@ class RedemptionService:
                     balance_after=balance,
                     store_id=record.store_id,
                     redemption_id=record.redemption_id,
+                    actor=actor,
                 )
             )
         events = [
@@ -468,6 +471,7 @@ class RedemptionService:
                 balance_after=balance,
                 store_id=hold.store_id,
                 redemption_id=f"hold:{hold.hold_id}",
+                actor=principal.key_id,
             )
             events = [
                 ev.DomainEvent(

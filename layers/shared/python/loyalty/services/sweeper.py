@@ -109,6 +109,7 @@ class PointsSweeper:
                         balance_after=points.available + points.pending,
                         transaction_id=lot.transaction_id,
                         store_id=lot.store_id,
+                        actor="job:sweeper",
                     )
                     updated = replace(updated, points=points, ledger_seq=seq)
                     ops.append(self._txns.put_ledger_op(entry))

@@ -197,7 +197,7 @@ class TransactionService:
                 command.transaction_id,
                 customer_id,
                 original_key,
-                offer_keys(catalogue, customer_id, codes) if catalogue else (),
+                offer_keys(catalogue, customer_id, codes, list(command.lines), store) if catalogue else (),
             )
             if loaded.existing is not None:
                 replay_caller_owned(loaded.existing, command.fingerprint, "transaction_id")
@@ -213,9 +213,13 @@ class TransactionService:
                     offers = self._offers_for_sale(
                         catalogue, command, store, programme, customer, now, codes, loaded.extras
                     )
-                    plan = self._plan_sale(command, store, programme, customer, now, creating, offers)
+                    plan = self._plan_sale(
+                        command, store, programme, customer, now, creating, offers, principal.key_id
+                    )
                 else:
-                    plan = self._plan_return(command, store, programme, customer, loaded.original, now)
+                    plan = self._plan_return(
+                        command, store, programme, customer, loaded.original, now, principal.key_id
+                    )
                 extra = idempotency_ops(self._idempotency, idempotency, plan.receipt, now)
                 self._txns.commit([*plan.ops, *extra])
                 return plan.receipt
@@ -232,6 +236,7 @@ class TransactionService:
         now: datetime,
         creating: bool,
         offers: _SaleOffers | None = None,
+        actor: str = "system",
     ) -> _Plan:
         offers = offers or _SaleOffers()
         lines = list(command.lines)
@@ -360,6 +365,7 @@ class TransactionService:
                 expires_at=expires_at,
                 line_points=earn.line_points,
                 earn_month=earn_month,
+                actor=actor,
             )
             due_at, due_kind = next_due(entry, programme, now)
             ops.append(self._txns.put_ledger_op(entry, due_at, due_kind))
@@ -373,6 +379,7 @@ class TransactionService:
         customer: Customer | None,
         original: TransactionRecord | None,
         now: datetime,
+        actor: str = "system",
     ) -> _Plan:
         returned: dict[str, Decimal] = {}
         if command.original_transaction_id:
@@ -396,7 +403,7 @@ class TransactionService:
                 ("body", "original_transaction_id"), "a member's return names the sale it returns"
             )
         return self._reverse(
-            command, store, programme, customer, original, returned, now, LedgerReason.RETURN, None
+            command, store, programme, customer, original, returned, now, LedgerReason.RETURN, None, actor
         )
 
     def _reverse(
@@ -410,6 +417,7 @@ class TransactionService:
         now: datetime,
         reason: LedgerReason,
         new_status: OrderStatus | None,
+        actor: str = "system",
     ) -> _Plan:
         """Take back the points (and tier progress) of returned quantities; record what happened."""
         points_back = 0
@@ -448,7 +456,7 @@ class TransactionService:
                 lot_owner = original.customer_id or customer.customer_id
                 lot = self._txns.lot(lot_owner, original.lot_seq)
                 updated, from_lot, entry = _take_back(
-                    updated, lot, points_back, programme, now, reason, original
+                    updated, lot, points_back, programme, now, reason, original, actor
                 )
                 if lot is not None and from_lot:
                     ops.append(self._txns.update_lot_op(lot, (lot.remaining or 0) - from_lot))
@@ -560,6 +568,7 @@ class TransactionService:
                 expires_at=expires_at,
                 line_points=earn.line_points,
                 earn_month=earn_month,
+                actor="enrolment:retro-credit",
             )
             due_at, due_kind = next_due(entry, programme, now)
             ops.append(self._txns.mark_retro_credited_op(record, earn.line_points, seq, earn.total))
@@ -683,7 +692,16 @@ class TransactionService:
                     returned = {rl.line.line_id: rl.returnable for rl in record.lines if rl.returnable > 0}
                     reason = LedgerReason.CANCEL if status is OrderStatus.CANCELLED else LedgerReason.RETURN
                     plan = self._reverse(
-                        None, store, programme, customer, record, returned, now, reason, status
+                        None,
+                        store,
+                        programme,
+                        customer,
+                        record,
+                        returned,
+                        now,
+                        reason,
+                        status,
+                        principal.key_id,
                     )
                     self._txns.commit(plan.ops)
                     return plan.receipt
@@ -851,6 +869,7 @@ def _take_back(
     now: datetime,
     reason: LedgerReason,
     original: TransactionRecord,
+    actor: str = "system",
 ) -> tuple[Customer, int, LedgerEntry]:
     """Points come back out of the sale's own lot; what was spent already comes out of the balance,
     which may go negative (the ledger shows it)."""
@@ -877,6 +896,7 @@ def _take_back(
         balance_after=summary.available + summary.pending,
         transaction_id=original.transaction_id,
         store_id=original.store_id,
+        actor=actor,
     )
     updated = replace(customer, points=summary, earned_by_month=months, ledger_seq=seq)
     return updated, from_lot, entry
