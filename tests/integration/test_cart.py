@@ -9,12 +9,11 @@ import pytest
 
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
-from loyalty.domain.customers import Consents, Profile
+from loyalty.domain.customers import Consents, CustomerRef, Profile
 from loyalty.domain.errors import CouponNotFound, Forbidden, OfferExists, ValidationFailed
 from loyalty.domain.offers import Offer, PriceGroup
 from loyalty.services.cart import CartCommand, CartLineInput
 from loyalty.services.customers import EnrolCommand, RawLink
-from loyalty.services.transactions import CustomerRef
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
 WEB = Principal("key-web", KeyKind.WEB, "web-nl")

@@ -12,11 +12,11 @@ import boto3
 
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
-from loyalty.domain.customers import Consents, Profile
+from loyalty.domain.customers import Consents, CustomerRef, Profile
 from loyalty.domain.sales import Line, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
 from loyalty.services.publisher import events_of
-from loyalty.services.transactions import CustomerRef, RecordCommand
+from loyalty.services.transactions import RecordCommand
 from loyalty_local.jobs import StreamPoller
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
-from loyalty.domain.customers import Consents, Profile
+from loyalty.domain.customers import Consents, CustomerRef, Profile
 from loyalty.domain.errors import InvalidOrderTransition, ValidationFailed
 from loyalty.domain.ledger import LedgerReason
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
-from loyalty.services.transactions import CustomerRef, RecordCommand
+from loyalty.services.transactions import RecordCommand
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
 WEB = Principal("key-web", KeyKind.WEB, "web-nl")

@@ -14,7 +14,7 @@ import pytest
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
-from loyalty.domain.customers import Consents, Profile
+from loyalty.domain.customers import Consents, CustomerRef, Profile
 from loyalty.domain.errors import (
     CouponNotRedeemable,
     Forbidden,
@@ -28,7 +28,7 @@ from loyalty.domain.offers import Offer
 from loyalty.domain.sales import Line, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
 from loyalty.services.redemptions import RedeemCommand
-from loyalty.services.transactions import CustomerRef, RecordCommand
+from loyalty.services.transactions import RecordCommand
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
 WEB = Principal("key-web", KeyKind.WEB, "web-nl")

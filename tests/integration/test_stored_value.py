@@ -12,7 +12,7 @@ import pytest
 from loyalty.adapters.stored_value import StoredValueRepository
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
-from loyalty.domain.customers import Consents, Profile
+from loyalty.domain.customers import Consents, CustomerRef, Profile
 from loyalty.domain.errors import (
     CardExists,
     CardLocked,
@@ -26,7 +26,6 @@ from loyalty.domain.errors import (
 from loyalty.domain.stored_value import AccountKind, is_valid_card_number
 from loyalty.services.customers import EnrolCommand, RawLink
 from loyalty.services.redemptions import RedeemCommand
-from loyalty.services.transactions import CustomerRef
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
 WEB = Principal("key-web", KeyKind.WEB, "web-nl")

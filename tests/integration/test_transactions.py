@@ -13,7 +13,7 @@ import pytest
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
-from loyalty.domain.customers import Consents, Customer, Profile
+from loyalty.domain.customers import Consents, Customer, CustomerRef, Profile
 from loyalty.domain.errors import (
     Forbidden,
     IdempotencyKeyMismatch,
@@ -25,7 +25,7 @@ from loyalty.domain.errors import (
 from loyalty.domain.programme import EarnRule, RuleWhere
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
-from loyalty.services.transactions import CustomerRef, Receipt, RecordCommand
+from loyalty.services.transactions import Receipt, RecordCommand
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
 WEB = Principal("key-web", KeyKind.WEB, "web-nl")
@@ -205,7 +205,7 @@ class TestExactlyOnce:
         def attempt(_: int) -> dict[str, Any]:
             try:
                 receipt: Receipt = container.transactions.record(cmd, POS)
-                from loyalty.api.models import ReceiptOut
+                from loyalty.api.models.transactions import ReceiptOut
 
                 return json.loads(ReceiptOut.of(receipt).model_dump_json())
             except IdempotentReplay as replay:

@@ -105,7 +105,7 @@ class Container:
         from loyalty.adapters.offers import OfferRepository
         from loyalty.adapters.repositories import CustomerRepository
         from loyalty.adapters.transactions import TransactionRepository
-        from loyalty.api.models import render_receipt
+        from loyalty.api.models.transactions import render_receipt
         from loyalty.services.transactions import TransactionService
 
         return TransactionService(
@@ -167,7 +167,7 @@ class Container:
         from loyalty.adapters.repositories import CustomerRepository
         from loyalty.adapters.stored_value import StoredValueRepository
         from loyalty.adapters.transactions import TransactionRepository
-        from loyalty.api.models import render_redemption
+        from loyalty.api.models.redemptions import render_redemption
         from loyalty.services.redemptions import RedemptionService
 
         return RedemptionService(
@@ -189,7 +189,7 @@ class Container:
     def stored_value(self) -> StoredValueService:
         from loyalty.adapters.redemptions import RedemptionRepository
         from loyalty.adapters.stored_value import StoredValueRepository
-        from loyalty.api.models import render_spent
+        from loyalty.api.models.stored_value import render_spent
         from loyalty.services.stored_value import StoredValueService
 
         return StoredValueService(

@@ -136,3 +136,12 @@ def decide_enrolment(owners: dict[Link, LinkOwner], wants_member: bool) -> Enrol
     if wants_member:
         return EnrolmentDecision(EnrolmentOutcome.ENROL_EXISTING, customer_id=owner.customer_id)
     return EnrolmentDecision(EnrolmentOutcome.RETURN_EXISTING, customer_id=owner.customer_id)
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """Who a request is about: a platform id, or a link (type and value) to resolve."""
+
+    customer_id: str | None = None
+    link_type: str | None = None
+    link_value: str | None = None

@@ -17,7 +17,7 @@ from loyalty.adapters.offers import (
 from loyalty.adapters.repositories import CustomerRepository, customer_from_item
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
-from loyalty.domain.customers import Customer
+from loyalty.domain.customers import Customer, CustomerRef
 from loyalty.domain.errors import Forbidden, ValidationFailed
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import Line
@@ -26,7 +26,6 @@ from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offer_evaluation import evaluate_offers, limited_candidates, points_for
 from loyalty.services.offers import OfferService, normalise_code
 from loyalty.services.ports import Clock
-from loyalty.services.transactions import CustomerRef
 
 if TYPE_CHECKING:
     from loyalty.domain.offers import Evaluation

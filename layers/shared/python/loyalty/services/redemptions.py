@@ -23,7 +23,7 @@ from loyalty.adapters.transactions import StaleTransaction, TransactionRepositor
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
-from loyalty.domain.customers import Customer, CustomerStatus, PointsSummary
+from loyalty.domain.customers import Customer, CustomerRef, CustomerStatus, PointsSummary
 from loyalty.domain.errors import (
     CouponNotRedeemable,
     HoldNotCapturable,
@@ -39,7 +39,6 @@ from loyalty.domain.ledger import LedgerEntry, LedgerReason
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offers import normalise_code
 from loyalty.services.ports import Clock, backoff, replay_caller_owned
-from loyalty.services.transactions import CustomerRef
 
 if TYPE_CHECKING:
     from loyalty.domain.rewards import Reward

@@ -20,7 +20,15 @@ from loyalty.adapters.transactions import StaleTransaction, TransactionRepositor
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
-from loyalty.domain.customers import Consents, Customer, CustomerStatus, PointsSummary, Profile, Stats
+from loyalty.domain.customers import (
+    Consents,
+    Customer,
+    CustomerRef,
+    CustomerStatus,
+    PointsSummary,
+    Profile,
+    Stats,
+)
 from loyalty.domain.errors import (
     CustomerNotFound,
     FieldError,
@@ -63,13 +71,6 @@ _ATTEMPTS = 12
 MAX_FUTURE = timedelta(minutes=5)
 # Each credited sale adds two items to the enrolment's transaction (100 items at most in all).
 MAX_RETRO_CREDITED_SALES = 30  # till clocks drift; a sale from tomorrow is a bug, not a sale
-
-
-@dataclass(frozen=True)
-class CustomerRef:
-    customer_id: str | None = None
-    link_type: str | None = None
-    link_value: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import ok, page, principal, request_fingerprint
-from loyalty.api.models import (
+from loyalty.api.models.stored_value import (
     AccountIssueIn,
     AccountList,
     AccountOut,

@@ -8,16 +8,16 @@ from aws_lambda_powertools.event_handler.router import Router
 from loyalty.adapters.repositories import ApiKeyRecord
 from loyalty.api import docs
 from loyalty.api.http import no_content, ok, page
-from loyalty.api.models import (
+from loyalty.api.models.admin import (
     ApiKeyCreate,
     ApiKeyIssued,
     ApiKeyList,
     ApiKeyOut,
-    StoreId,
     StoreList,
     StoreOut,
     StorePut,
 )
+from loyalty.api.models.common import StoreId
 from loyalty.bootstrap import container
 from loyalty.domain.errors import StoreNotFound
 from loyalty.domain.programme import Programme

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import ok, page, principal
-from loyalty.api.models import CartIn, CartOut, CouponIssueIn, CouponList, CouponOut
+from loyalty.api.models.cart import CartIn, CartOut, CouponIssueIn, CouponList, CouponOut
 from loyalty.bootstrap import container
 
 

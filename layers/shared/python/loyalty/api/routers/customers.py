@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import idempotency, no_content, ok, principal, reply, stored
-from loyalty.api.models import CustomerCreate, CustomerPatch, CustomerView, LinkAdd
+from loyalty.api.models.customers import CustomerCreate, CustomerPatch, CustomerView, LinkAdd
 from loyalty.bootstrap import container
 from loyalty.domain.replay import StoredResponse
 from loyalty.observability import count

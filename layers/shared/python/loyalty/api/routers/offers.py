@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from loyalty.api import docs
 from loyalty.api.http import ok, page
-from loyalty.api.models import PriceGroupMemberOut
+from loyalty.api.models.cart import PriceGroupMemberOut
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.offers import Offer, PriceGroup

@@ -4,7 +4,8 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import ok, principal, request_fingerprint
-from loyalty.api.models import HoldOut, PointsHoldIn, RedemptionIn, RedemptionOut
+from loyalty.api.models.redemptions import PointsHoldIn, RedemptionIn, RedemptionOut
+from loyalty.api.models.stored_value import HoldOut
 from loyalty.bootstrap import container
 from loyalty.observability import count
 

@@ -7,12 +7,12 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import idempotency, ok, page, principal, reply, request_fingerprint, stored
-from loyalty.api.models import (
+from loyalty.api.models.common import StoreId
+from loyalty.api.models.transactions import (
     LedgerEntryOut,
     LedgerList,
     OrderStatusPatch,
     ReceiptOut,
-    StoreId,
     TransactionIn,
     TransactionList,
     TransactionOut,

@@ -1,0 +1,1 @@
+"""Request and response models, one module per area, so each function builds only its own."""

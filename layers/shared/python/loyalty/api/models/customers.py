@@ -1,0 +1,214 @@
+"""API models: customers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    Field,
+    field_validator,
+)
+
+from loyalty.api.models.common import Name, StoreId, Strict, _check_attributes, _check_birthday, money
+from loyalty.domain.customers import Consents, Customer, Profile
+from loyalty.domain.links import Link
+from loyalty.domain.programme import Programme
+from loyalty.domain.tiers import TierProgress, effective_tier, tier_progress
+from loyalty.services.customers import EnrolCommand, OnConflict, ProfilePatch, RawLink
+
+
+class LinkIn(Strict):
+    type: str = Field(min_length=1, max_length=40, examples=["email"])
+    value: str = Field(min_length=1, max_length=254, examples=["jane@example.com"])
+
+
+class LinkOut(BaseModel):
+    type: str
+    value: str
+
+
+class ProfileIn(Strict):
+    first_name: Name | None = None
+    last_name: Name | None = None
+    birthday: date | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    _attributes = field_validator("attributes")(_check_attributes)
+    _birthday = field_validator("birthday")(_check_birthday)
+
+    def to_domain(self) -> Profile:
+        return Profile(self.first_name, self.last_name, self.birthday, dict(self.attributes))
+
+
+class ConsentsIn(Strict):
+    email: bool = False
+    sms: bool = False
+    mail: bool = False
+
+
+class CustomerCreate(Strict):
+    links: list[LinkIn] = Field(default_factory=list, max_length=20)
+    profile: ProfileIn = Field(default_factory=ProfileIn)
+    consents: ConsentsIn = Field(default_factory=ConsentsIn)
+    member: bool = Field(default=True, description="false records an identified non-member")
+    store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
+
+    def to_command(self) -> EnrolCommand:
+        return EnrolCommand(
+            links=[RawLink(link.type, link.value) for link in self.links],
+            profile=self.profile.to_domain(),
+            consents=Consents(**self.consents.model_dump()),
+            member=self.member,
+            store_id=self.store_id,
+        )
+
+
+class ProfilePatchIn(Strict):
+    first_name: Name | None = None
+    last_name: Name | None = None
+    birthday: date | None = None
+    attributes: dict[str, Any] | None = Field(
+        default=None, description="merged key by key; null deletes a key"
+    )
+
+    _attributes = field_validator("attributes")(lambda v: v if v is None else _check_attributes(v))
+    _birthday = field_validator("birthday")(_check_birthday)
+
+
+class ConsentsPatchIn(Strict):
+    email: bool | None = None
+    sms: bool | None = None
+    mail: bool | None = None
+
+
+class CustomerPatch(Strict):
+    profile: ProfilePatchIn | None = None
+    consents: ConsentsPatchIn | None = None
+    member: Literal[True] | None = Field(default=None, description="true enrols an identified non-member")
+
+    def to_patch(self) -> ProfilePatch:
+        fields: dict[str, Any] = {}
+        attributes = None
+        if self.profile is not None:
+            sent = self.profile.model_dump(exclude_unset=True)
+            attributes = sent.pop("attributes", None)
+            fields = sent
+        consents = self.consents.model_dump(exclude_unset=True, exclude_none=True) if self.consents else {}
+        return ProfilePatch(fields=fields, attributes=attributes, consents=consents, member=self.member)
+
+
+class LinkAdd(Strict):
+    type: str = Field(min_length=1, max_length=40)
+    value: str = Field(min_length=1, max_length=254)
+    on_conflict: OnConflict = OnConflict.REJECT
+
+
+class PointsOut(BaseModel):
+    available: int
+    pending: int
+    lifetime: int
+
+
+class StatsOut(BaseModel):
+    transactions: int
+    spend: str = Field(examples=["0.00"])
+    currency: str
+    first_purchase_at: datetime | None
+    last_purchase_at: datetime | None
+
+
+class ProfileOut(BaseModel):
+    first_name: str | None
+    last_name: str | None
+    birthday: date | None
+    attributes: dict[str, Any]
+
+
+class ConsentsOut(BaseModel):
+    email: bool
+    sms: bool
+    mail: bool
+
+
+def _link_order(link: Link) -> tuple[str, str]:
+    return link.type, link.value
+
+
+class TierProgressOut(BaseModel):
+    points_in_window: int = Field(description="points earned in the programme's rolling window")
+    next_tier: str | None
+    points_to_next_tier: int | None
+
+    @classmethod
+    def of(cls, progress: TierProgress | None) -> TierProgressOut | None:
+        if progress is None:
+            return None
+        return cls(
+            points_in_window=progress.points_in_window,
+            next_tier=progress.next_tier,
+            points_to_next_tier=progress.points_to_next_tier,
+        )
+
+
+class CustomerView(BaseModel):
+    """The 360° view of one customer."""
+
+    customer_id: str
+    member: bool
+    status: str
+    profile: ProfileOut
+    consents: ConsentsOut
+    links: list[LinkOut]
+    card: str | None = Field(description="the loyalty card barcode, when the customer has one")
+    tier: str | None
+    tier_progress: TierProgressOut | None
+    points: PointsOut
+    accounts: list[dict[str, Any]]
+    stats: StatsOut
+    segments: list[str]
+    coupons_available: int
+    created_at: datetime
+    enrolled_at: datetime | None
+    merged_from: list[str] | None = None
+
+    @classmethod
+    def of(
+        cls, c: Customer, programme: Programme, now: datetime, requested_id: str | None = None
+    ) -> CustomerView:
+        merged_from = None
+        if requested_id and requested_id != c.customer_id:
+            merged_from = [requested_id]
+        return cls(
+            customer_id=c.customer_id,
+            member=c.member,
+            status=c.status.value,
+            profile=ProfileOut(
+                first_name=c.profile.first_name,
+                last_name=c.profile.last_name,
+                birthday=c.profile.birthday,
+                attributes=c.profile.attributes,
+            ),
+            consents=ConsentsOut(email=c.consents.email, sms=c.consents.sms, mail=c.consents.mail),
+            links=[LinkOut(type=link.type, value=link.value) for link in sorted(c.links, key=_link_order)],
+            card=c.card.value if c.card else None,
+            tier=effective_tier(c, programme, now),
+            tier_progress=TierProgressOut.of(tier_progress(c, programme, now)),
+            points=PointsOut(
+                available=c.points.available, pending=c.points.pending, lifetime=c.points.lifetime
+            ),
+            accounts=[],
+            stats=StatsOut(
+                transactions=c.stats.transactions,
+                spend=money(c.stats.spend),
+                currency=programme.currency,
+                first_purchase_at=c.stats.first_purchase_at,
+                last_purchase_at=c.stats.last_purchase_at,
+            ),
+            segments=[],
+            coupons_available=0,
+            created_at=c.created_at,
+            enrolled_at=c.enrolled_at,
+            merged_from=merged_from,
+        )

@@ -1,0 +1,244 @@
+"""API models: transactions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from loyalty.api.models.common import CallerId, CustomerRefIn, Money, Quantity, StoreId, Strict, money
+from loyalty.domain.ledger import LedgerEntry, TransactionRecord
+from loyalty.domain.sales import Line, OrderStatus, SaleType
+from loyalty.services.transactions import (
+    Receipt,
+    RecordCommand,
+)
+
+
+class LineIn(Strict):
+    line_id: str = Field(min_length=1, max_length=64)
+    sku: str = Field(min_length=1, max_length=64)
+    category: str | None = Field(default=None, min_length=1, max_length=64)
+    quantity: Quantity
+    unit_price: Money
+    discount: Money = Decimal("0")
+
+    @model_validator(mode="after")
+    def _discount_within_price(self) -> LineIn:
+        if self.discount > self.quantity * self.unit_price:
+            raise ValueError("discount is larger than quantity x unit_price")
+        return self
+
+    def to_domain(self) -> Line:
+        return Line(self.line_id, self.sku, self.category, self.quantity, self.unit_price, self.discount)
+
+
+class TransactionIn(Strict):
+    transaction_id: CallerId = Field(description="the till's or shop's own id; unique per store, for ever")
+    type: SaleType
+    store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
+    occurred_at: AwareDatetime
+    customer: CustomerRefIn | None = None
+    lines: list[LineIn] = Field(min_length=1, max_length=500)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    total: Money = Field(description="sum of (quantity x unit_price - discount)")
+    coupons: list[str] = Field(default_factory=list, max_length=20)
+    original_transaction_id: CallerId | None = Field(default=None, description="the sale a return refers to")
+    original_store_id: StoreId | None = Field(
+        default=None, description="where that sale happened; default: here"
+    )
+    order_status: OrderStatus | None = Field(default=None, description="online orders; default placed")
+
+    @field_validator("lines")
+    @classmethod
+    def _unique_line_ids(cls, lines: list[LineIn]) -> list[LineIn]:
+        seen: set[str] = set()
+        for line in lines:
+            if line.line_id in seen:
+                raise ValueError(f"line_id {line.line_id!r} appears twice")
+            seen.add(line.line_id)
+        return lines
+
+    def to_command(self, fingerprint: str) -> RecordCommand:
+        return RecordCommand(
+            transaction_id=self.transaction_id,
+            type=self.type,
+            store_id=self.store_id,
+            occurred_at=self.occurred_at.astimezone(UTC),
+            customer=self.customer.to_ref() if self.customer else None,
+            lines=[line.to_domain() for line in self.lines],
+            currency=self.currency,
+            total=self.total,
+            fingerprint=fingerprint,
+            coupons=list(self.coupons),
+            original_transaction_id=self.original_transaction_id,
+            original_store_id=self.original_store_id,
+            order_status=self.order_status,
+        )
+
+
+class AppliedOfferOut(BaseModel):
+    offer_id: str
+    amount: str = Field(description="money the offer took off the sale; 0.00 for points effects")
+
+
+class ReceiptOut(BaseModel):
+    transaction_id: str
+    store_id: str
+    type: SaleType
+    customer_id: str | None
+    member: bool
+    points_earned: int = Field(description="negative on a return")
+    points_balance: int | None = Field(description="available + pending after this transaction (members)")
+    tier: str | None
+    tier_changed: bool
+    offers_applied: list[AppliedOfferOut] = Field(default_factory=list)
+    coupons_redeemed: list[str] = Field(default_factory=list, description="coupons this sale consumed")
+    points_if_member: int = Field(description="what a non-member would have earned as a member")
+    total: str
+    currency: str
+    order_status: OrderStatus | None
+
+    @classmethod
+    def of(cls, r: Receipt) -> ReceiptOut:
+        return cls(
+            transaction_id=r.transaction_id,
+            store_id=r.store_id,
+            type=r.type,
+            customer_id=r.customer_id,
+            member=r.member,
+            points_earned=r.points_earned,
+            points_balance=r.points_balance,
+            tier=r.tier,
+            tier_changed=r.tier_changed,
+            points_if_member=r.points_if_member,
+            offers_applied=[
+                AppliedOfferOut(offer_id=o.offer_id, amount=money(o.amount)) for o in r.offers_applied
+            ],
+            coupons_redeemed=list(r.coupons_redeemed),
+            total=money(r.total),
+            currency=r.currency,
+            order_status=r.order_status,
+        )
+
+
+def render_receipt(receipt: Receipt) -> str:
+    return ReceiptOut.of(receipt).model_dump_json()
+
+
+class LineOut(BaseModel):
+    line_id: str
+    sku: str
+    category: str | None
+    quantity: str
+    unit_price: str
+    discount: str
+    amount: str
+    points: int
+    returned_quantity: str
+
+
+class TransactionOut(BaseModel):
+    transaction_id: str
+    store_id: str
+    channel: str
+    type: SaleType
+    occurred_at: datetime
+    recorded_at: datetime
+    customer_id: str | None
+    member: bool
+    currency: str
+    total: str
+    lines: list[LineOut]
+    points_earned: int
+    points_reversed: int
+    order_status: OrderStatus | None
+    original_store_id: str | None
+    original_transaction_id: str | None
+
+    @classmethod
+    def of(cls, r: TransactionRecord) -> TransactionOut:
+        return cls(
+            transaction_id=r.transaction_id,
+            store_id=r.store_id,
+            channel=r.channel,
+            type=r.type,
+            occurred_at=r.occurred_at,
+            recorded_at=r.recorded_at,
+            customer_id=r.customer_id,
+            member=r.member,
+            currency=r.currency,
+            total=money(r.total),
+            lines=[
+                LineOut(
+                    line_id=rl.line.line_id,
+                    sku=rl.line.sku,
+                    category=rl.line.category,
+                    quantity=str(rl.line.quantity.normalize()),
+                    unit_price=money(rl.line.unit_price),
+                    discount=money(rl.line.discount),
+                    amount=money(rl.line.amount),
+                    points=rl.points,
+                    returned_quantity=str(rl.returned_quantity.normalize()),
+                )
+                for rl in r.lines
+            ],
+            points_earned=r.points_earned,
+            points_reversed=r.points_reversed,
+            order_status=r.order_status,
+            original_store_id=r.original_store_id,
+            original_transaction_id=r.original_transaction_id,
+        )
+
+
+class TransactionList(BaseModel):
+    items: list[TransactionOut]
+    next_cursor: str | None
+
+
+class LedgerEntryOut(BaseModel):
+    entry_id: str
+    at: datetime
+    points: int = Field(description="signed")
+    reason: str
+    balance_after: int
+    transaction_id: str | None
+    store_id: str | None
+    redemption_id: str | None
+    actor: str = Field(description="the API key that caused it, or the job that did")
+    remaining: int | None = Field(description="for an earn: what is left of the lot")
+    pending_until: datetime | None
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, e: LedgerEntry) -> LedgerEntryOut:
+        return cls(
+            entry_id=e.entry_id,
+            at=e.at,
+            points=e.points,
+            reason=e.reason.value,
+            balance_after=e.balance_after,
+            transaction_id=e.transaction_id,
+            store_id=e.store_id,
+            redemption_id=e.redemption_id,
+            actor=e.actor,
+            remaining=e.remaining,
+            pending_until=e.pending_until,
+            expires_at=e.expires_at,
+        )
+
+
+class LedgerList(BaseModel):
+    items: list[LedgerEntryOut]
+    next_cursor: str | None
+
+
+class OrderStatusPatch(Strict):
+    order_status: OrderStatus
