@@ -66,6 +66,7 @@ from loyalty.api.routes import AUTHORIZER, FUNCTIONS, ROUTES, route_for
 from loyalty.bootstrap import Container, container, use_container
 from loyalty.domain.access import Access
 from loyalty.domain.offers import CartLine, CouponInput, Evaluation, Limits, Offer, PriceGroup
+from loyalty.domain.stored_value import luhn_check_digit
 from loyalty.resources import TABLE
 from loyalty.services.offers import CATALOGUE_SECONDS
 from loyalty.settings import Settings
@@ -385,17 +386,22 @@ class Call:
     params: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)  # more request headers, e.g. a gift card's PIN
 
 
 @dataclass(frozen=True)
 class Target:
     label: str
     check: Callable[[float, float], bool]  # (reads per call, writes per call) -> met?
+    transactional: bool = False  # and every write round trip a TransactWriteItems
 
 
 ENROL_TARGET = Target("1 write RT, 0 reads", lambda reads, writes: writes == 1 and reads == 0)
 LOOKUP_TARGET = Target("1-2 read RTs, 0 writes", lambda reads, writes: 1 <= reads <= 2 and writes == 0)
 EARN_TARGET = Target("1 write RT, <=1 read", lambda reads, writes: writes == 1 and reads <= 1)
+REDEEM_TARGET = Target(
+    "1 transact. write RT, <=1 read", lambda reads, writes: writes == 1 and reads <= 1, transactional=True
+)
 
 
 @dataclass
@@ -410,6 +416,7 @@ class Scenario:
     # sees each parsed response body; may return a complaint (the response was not what it claims)
     after: Callable[[int, dict[str, Any]], str | None] | None = None
     setup: Callable[[], list[str]] | None = None  # unmetered data preparation; returns complaints
+    drop_failed: bool = False  # a call that fails is counted, and left out of the figures
 
 
 @dataclass
@@ -425,6 +432,7 @@ class Result:
     note: str
     authorized: bool = True  # API Gateway runs the authorizer before it (all but public routes)
     gateway: bool = True  # a request through API Gateway (not the authorizer itself)
+    failed: int = 0  # measured calls that failed and were left out of the figures (drop_failed)
 
 
 def api_event(method: str, resource: str, call: Call, authorizer: dict[str, Any] | None) -> dict[str, Any]:
@@ -439,6 +447,7 @@ def api_event(method: str, resource: str, call: Call, authorizer: dict[str, Any]
     if call.body is not None:
         headers["Content-Type"] = ["application/json"]
         body = json.dumps(call.body).encode()
+    headers.update({name: [value] for name, value in call.headers.items()})
     event = LocalGateway._event(
         route, method, path, urlencode(call.query), headers, body, call.params, "10.0.0.1"
     )
@@ -531,6 +540,39 @@ CART_STORE = "ams-01"
 ENGINE_TARGET_MS = 5.0  # p99 at 1,000 offers and 50 lines (issue 4)
 BATCH_GET_KEYS = 100  # DynamoDB's cap on the keys of one BatchGetItem
 CATALOGUE_CHECK = "GetItem OFFERS/VERSION"
+
+
+# ---- redemptions and stored value (issue 5) ------------------------------------------------------
+
+REDEEM_MEMBERS = max(1, int(os.environ.get("BENCH_REDEEM_MEMBERS", "10")))
+REDEEM_LOTS = max(1, int(os.environ.get("BENCH_REDEEM_LOTS", "5")))
+REDEEM_POINTS = 50  # a points redemption by amount
+REWARD_POINTS = 100  # the reward's points price
+REWARD_STOCK = 1_000_000  # limited: each redemption takes one in the same transaction
+HOLD_POINTS = 50  # a points hold, captured in full (or released)
+CARD_VALUE = "100.00"  # a physical card, sold at a till
+E_CARD_VALUE = "50.00"  # an e-card, sold online
+CREDIT_VALUE = "50.00"  # merchandise credit issued at a till
+SPEND = "5.00"  # a stored-value, gift card or e-card redemption
+RELOAD = "10.00"
+CARD_HOLD = "20.00"  # an e-card hold, captured in full
+CARD_RELEASE = "10.00"  # an e-card hold, released
+GIFT_CARD_PREFIX = "6036"
+# The calls the target applies to: spending points, a coupon or stored value.
+REDEMPTION_CALLS = (
+    "redeem points",
+    "redeem reward",
+    "redeem coupon",
+    "redeem credit",
+    "redeem card",
+    "redeem e-card",
+)
+
+
+def gift_card_number() -> str:
+    """A physical card's number: 16 digits, the last a Luhn check digit; random, so new every run."""
+    body = GIFT_CARD_PREFIX + f"{uuid.uuid4().int % 10**11:011d}"
+    return body + luhn_check_digit(body)
 
 
 def cart_offer_mix(count: int, run: str) -> list[Offer]:
@@ -633,6 +675,13 @@ class CartFigures:
     complaints: list[str]
 
 
+@dataclass
+class RedemptionFigures:
+    results: list[Result]
+    lots: tuple[int, int]  # (lots each spender has, the fewest points a spender has)
+    seconds: float  # the whole section, its set-up included
+
+
 # ---- the endpoint bench --------------------------------------------------------------------------
 
 
@@ -657,9 +706,21 @@ class EndpointBench:
         self.guests: list[str] = []  # identified non-members a guest checkout created
         self.orders: list[str] = []  # placed online orders at web-nl
         self.first_ms = 0.0  # the handler time of the last loop's first (cold) call
+        self.failed_calls = 0  # the last loop's measured calls that failed (with drop_failed)
         self.engine = EngineClock()
         self.cart_members: list[str] = []  # members the cart scenarios rotate through
         self.cart_coupons: dict[str, list[tuple[str, str]]] = {}  # member -> [(code, offer_id)]
+        # redemptions and stored value (issue 5): what one scenario makes for the next, by call index
+        self.spenders: list[str] = []  # members with lots enough for every points redemption
+        self.lots = (0, 0)  # (lots each spender has, the fewest points a spender has)
+        self.holders: list[str] = []  # one member per points hold, each with one lot
+        self.reward_id = f"bench-{self.run}-mug"
+        self.coupon_offer = f"bench-{self.run}-coupon"
+        self.credits: dict[int, tuple[str, str]] = {}  # merchandise credit: (account_id, customer_id)
+        self.coupons: dict[int, tuple[str, str]] = {}  # personal coupons: (code, customer_id)
+        self.cards = [gift_card_number() for _ in range(WARMUP + ITERATIONS)]  # physical, sold at a till
+        self.ecards: dict[int, str] = {}  # e-cards sold online
+        self.pins: dict[str, str] = {}  # e-card number -> PIN, read from the outbox
 
     def fresh_container(self) -> None:
         """A new composition root, as a cold Lambda container has: empty store / programme caches."""
@@ -680,9 +741,13 @@ class EndpointBench:
         function: str,
         make_event: Callable[[int], dict[str, Any]],
         check: Callable[[int, Any], str | None],
+        drop_failed: bool = False,
     ) -> tuple[list[float], list[CallCost], CallCost, list[str]]:
-        """Warm-up then measured calls; `check` returns a complaint or None for each response."""
+        """Warm-up then measured calls; `check` returns a complaint or None for each response.
+        With drop_failed, a measured call that fails is counted (self.failed_calls) and neither
+        timed nor costed."""
         self.fresh_container()
+        self.failed_calls = 0
         handler = self.handlers[function]
         samples: list[float] = []
         costs: list[CallCost] = []
@@ -694,6 +759,8 @@ class EndpointBench:
                 event = make_event(i)
             except Exception as exc:  # an earlier scenario left no data to work on
                 unexpected.append(f"no request could be built: {exc!r}")
+                if i >= WARMUP:
+                    self.failed_calls += 1
                 continue
             ctx = context(function)
             cost = self.meter.start()
@@ -711,7 +778,9 @@ class EndpointBench:
             if i == 0:
                 first = cost
                 self.first_ms = elapsed
-            if i >= WARMUP:
+            if i >= WARMUP and complaint and drop_failed:
+                self.failed_calls += 1
+            elif i >= WARMUP:
                 if cost.written:
                     settle_writes(cost, self.sizer)
                 samples.append(elapsed)
@@ -740,7 +809,9 @@ class EndpointBench:
             return None
 
         prepared = scenario.setup() if scenario.setup is not None else []
-        samples, costs, first, unexpected = self._loop(route.function, make_event, check)
+        samples, costs, first, unexpected = self._loop(
+            route.function, make_event, check, drop_failed=scenario.drop_failed
+        )
         where = f"{scenario.method} {scenario.path}"
         return Result(
             scenario.name,
@@ -753,6 +824,7 @@ class EndpointBench:
             scenario.target,
             scenario.note,
             authorized=route.access is not Access.PUBLIC,
+            failed=self.failed_calls,
         )
 
     def call(self, method: str, resource: str, call: Call) -> tuple[int, dict[str, Any]]:
@@ -1379,6 +1451,490 @@ class EndpointBench:
         gated = sum(1 for o in mix if o.requires_coupon)
         return CartFigures(cases, limited, gated, written, [f"setup: {c}" for c in complaints])
 
+    # ---- redemptions and stored value (issue 5) ---------------------------------------------------
+    def enrol_member(self, email: str, last_name: str) -> tuple[str | None, list[str]]:
+        """A member enrolled at a till: (customer_id or None, complaints)."""
+        body = {
+            "links": [{"type": "email", "value": email}],
+            "profile": {"first_name": "Bench", "last_name": last_name},
+            "consents": {"email": True},
+        }
+        status, member = self.call("POST", "/v1/customers", Call("local-pos-key", body=body))
+        if status != 201:
+            return None, [f"enrolling a member: {status} {json.dumps(member)[:200]}"]
+        return str(member["customer_id"]), []
+
+    def earlier_sale(self, customer_id: str, transaction_id: str) -> tuple[int, list[str]]:
+        """One earning sale at ams-01 (a lot): (points earned, complaints)."""
+        body = self.sale_body(transaction_id, {"customer_id": customer_id})
+        status, receipt = self.call("POST", "/v1/transactions", Call("local-pos-key", body=body))
+        earned = int(receipt.get("points_earned") or 0) if status == 201 else 0
+        if earned <= 0:
+            return 0, [f"an earlier sale: {status} {json.dumps(receipt)[:200]}"]
+        return earned, []
+
+    def prepare_spenders(self) -> list[str]:
+        """REDEEM_MEMBERS members with lots enough for every points redemption to come (REDEEM_LOTS
+        sales each, more if those would not cover them), a reward with stock, and an offer the
+        personal coupons to be redeemed are issued for."""
+        admin, complaints = "local-admin-key", []
+        per_member = math.ceil((WARMUP + ITERATIONS) / REDEEM_MEMBERS)
+        needed = per_member * (REDEEM_POINTS + REWARD_POINTS)
+        for m in range(REDEEM_MEMBERS):
+            customer_id, problems = self.enrol_member(f"spender-{self.run}-{m}@example.com", f"Spender {m}")
+            complaints += problems
+            if customer_id is None:
+                continue
+            earned, problems = self.earlier_sale(customer_id, f"bench-{self.run}-spend-{m}-0")
+            complaints += problems
+            if earned <= 0:
+                continue
+            lots = max(REDEEM_LOTS, math.ceil(needed / earned))
+            for k in range(1, lots):
+                more, problems = self.earlier_sale(customer_id, f"bench-{self.run}-spend-{m}-{k}")
+                complaints += problems
+                earned += more
+            self.lots = (lots, min(earned, self.lots[1]) if self.spenders else earned)
+            self.spenders.append(customer_id)
+        reward = {
+            "reward_id": self.reward_id,
+            "name": "Bench mug",
+            "points": REWARD_POINTS,
+            "stock": REWARD_STOCK,
+        }
+        status, answer = self.call("POST", "/v1/admin/rewards", Call(admin, body=reward))
+        if status != 201:
+            complaints.append(f"adding the reward: {status} {json.dumps(answer)[:200]}")
+        offer = {
+            "offer_id": self.coupon_offer,
+            "name": "Bench coupon: 5.00 off",
+            "valid_from": "2026-01-01T00:00:00Z",
+            "effect": {"type": "amount_off", "value": "5.00", "applies_to": "basket"},
+            "requires_coupon": True,
+        }
+        container().offers.create_offer(Offer.model_validate(offer))
+        return complaints
+
+    def prepare_holders(self) -> list[str]:
+        """One member per points hold to come, each with one earlier sale (one lot): a profile carries
+        its live points holds, so each member has one at a time, as a web shopper would."""
+        complaints: list[str] = []
+        for i in range(WARMUP + ITERATIONS):
+            customer_id, problems = self.enrol_member(f"holder-{self.run}-{i}@example.com", f"Holder {i}")
+            complaints += problems
+            if customer_id is None:
+                continue
+            earned, problems = self.earlier_sale(customer_id, f"bench-{self.run}-hold-{i}")
+            complaints += problems
+            if earned > 0:
+                self.holders.append(customer_id)
+        return complaints
+
+    def collect_pins(self) -> list[str]:
+        """Each e-card's PIN, from its email in the message outbox (newest first)."""
+        wanted = {f"ecard-{self.run}-{i}@example.com": number for i, number in self.ecards.items()}
+        cursor: str | None = None
+        while wanted:
+            query = {"limit": "200", **({"cursor": cursor} if cursor else {})}
+            status, page = self.call("GET", "/v1/admin/outbox", Call("local-admin-key", query=query))
+            if status != 200:
+                return [f"reading the outbox: {status} {json.dumps(page)[:200]}"]
+            for message in page.get("items", []):
+                number = wanted.pop(str(message.get("to")), None)
+                found = re.search(r"PIN (\d+)", str(message.get("body")))
+                if number is not None and found:
+                    self.pins[number] = found.group(1)
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        return [f"{len(wanted)} e-cards without a PIN in the outbox"] if wanted else []
+
+    def prepare_point_releases(self) -> list[str]:
+        """A points hold per call to come, on the holders (whose earlier holds were captured)."""
+        complaints = []
+        for i, customer_id in enumerate(self.holders):
+            body = {"hold_id": f"bench-{self.run}-phr-{i}", "points": HOLD_POINTS}
+            status, held = self.call(
+                "POST",
+                "/v1/customers/{customer_id}/holds",
+                Call("local-web-key", {"customer_id": customer_id}, body=body),
+            )
+            if status != 201:
+                complaints.append(f"holding points: {status} {json.dumps(held)[:200]}")
+        return complaints
+
+    def prepare_card_releases(self) -> list[str]:
+        """An e-card hold per call to come."""
+        complaints = []
+        for i, number in self.ecards.items():
+            body = {"hold_id": f"bench-{self.run}-ghr-{i}", "amount": CARD_RELEASE}
+            status, held = self.call(
+                "POST",
+                "/v1/gift-cards/{card_number}/holds",
+                Call("local-web-key", {"card_number": number}, body=body),
+            )
+            if status != 201:
+                complaints.append(f"holding an e-card: {status} {json.dumps(held)[:200]}")
+        return complaints
+
+    def redemption_scenarios(self) -> list[Scenario]:
+        """Issue 5's calls, each on fresh ids and enough balance; a failed call is left out."""
+        pos, web, admin, run = "local-pos-key", "local-web-key", "local-admin-key", self.run
+        calls = WARMUP + ITERATIONS
+        per_member = math.ceil(calls / REDEEM_MEMBERS)
+
+        def spender(i: int) -> dict[str, str]:
+            return {"customer_id": self.spenders[i % len(self.spenders)]}
+
+        def pin(number: str) -> dict[str, str]:
+            return {"x-gift-card-pin": self.pins[number]}
+
+        def expect(body: dict[str, Any], what: str, met: bool) -> str | None:
+            return None if met else f"not {what}: {json.dumps(body)[:200]}"
+
+        def credited(i: int, body: dict[str, Any]) -> str | None:
+            self.credits[i] = (str(body["account_id"]), str(body["customer_id"]))
+            return expect(body, "merchandise credit", body.get("balance") == CREDIT_VALUE)
+
+        def coupon(i: int, body: dict[str, Any]) -> str | None:
+            self.coupons[i] = (str(body["code"]), str(body["customer_id"]))
+            return None
+
+        def e_card(i: int, body: dict[str, Any]) -> str | None:
+            self.ecards[i] = str(body["card_number"])
+            return expect(body, "an e-card", body.get("e_card") is True)
+
+        def redeemed(kind: str, points: int) -> Callable[[int, dict[str, Any]], str | None]:
+            def check(i: int, body: dict[str, Any]) -> str | None:
+                met = (
+                    body.get("kind") == kind and body.get("status") == "done" and body.get("points") == points
+                )
+                return expect(body, f"a {kind} redemption", met)
+
+            return check
+
+        def spent(i: int, body: dict[str, Any]) -> str | None:
+            return expect(body, f"{SPEND} spent", body.get("amount") == SPEND)
+
+        def status(wanted: str) -> Callable[[int, dict[str, Any]], str | None]:
+            return lambda i, body: expect(body, wanted, body.get("status") == wanted)
+
+        redeem, gift_card, hold = "/v1/redemptions", "/v1/gift-cards/{card_number}", "/v1/holds/{hold_id}"
+        return [
+            Scenario(
+                "issue credit",
+                "POST",
+                "/v1/customers/{customer_id}/accounts",
+                201,
+                lambda i: Call(
+                    pos,
+                    spender(i),
+                    body={"kind": "merchandise_credit", "amount": CREDIT_VALUE, "currency": "EUR"},
+                ),
+                note=f"merchandise credit {CREDIT_VALUE} at a till",
+                after=credited,
+                setup=self.prepare_spenders,
+                drop_failed=True,
+            ),
+            Scenario(
+                "issue coupon",
+                "POST",
+                "/v1/customers/{customer_id}/coupons",
+                201,
+                lambda i: Call(pos, spender(i), body={"offer_id": self.coupon_offer}),
+                note="single use, for a coupon-gated offer",
+                after=coupon,
+                drop_failed=True,
+            ),
+            Scenario(
+                "sell card",
+                "POST",
+                "/v1/gift-cards",
+                201,
+                lambda i: Call(
+                    pos, body={"amount": CARD_VALUE, "currency": "EUR", "card_number": self.cards[i]}
+                ),
+                note=f"a physical card activated at a till, {CARD_VALUE}",
+                after=lambda i, body: expect(body, "a physical card", body.get("e_card") is False),
+                drop_failed=True,
+            ),
+            Scenario(
+                "sell e-card",
+                "POST",
+                "/v1/gift-cards",
+                201,
+                lambda i: Call(
+                    web,
+                    body={
+                        "amount": E_CARD_VALUE,
+                        "currency": "EUR",
+                        "delivery": {"email": f"ecard-{run}-{i}@example.com", "name": "Bench"},
+                    },
+                ),
+                note=f"web key, {E_CARD_VALUE}; number and PIN by email (the outbox)",
+                after=e_card,
+                drop_failed=True,
+            ),
+            Scenario(
+                "outbox",
+                "GET",
+                "/v1/admin/outbox",
+                200,
+                lambda i: Call(admin),
+                note="first page (50)",
+                setup=self.collect_pins,
+                drop_failed=True,
+            ),
+            Scenario(
+                "card balance",
+                "GET",
+                gift_card,
+                200,
+                lambda i: Call(pos, {"card_number": self.cards[i]}),
+                note="physical card, till key",
+                drop_failed=True,
+            ),
+            Scenario(
+                "e-card balance",
+                "GET",
+                gift_card,
+                200,
+                lambda i: Call(web, {"card_number": self.ecards[i]}, headers=pin(self.ecards[i])),
+                note="web key + x-gift-card-pin",
+                drop_failed=True,
+            ),
+            Scenario(
+                "redeem points",
+                "POST",
+                redeem,
+                201,
+                lambda i: Call(
+                    pos,
+                    body={
+                        "redemption_id": f"bench-{run}-pts-{i}",
+                        "customer": spender(i),
+                        "kind": "points",
+                        "points": REDEEM_POINTS,
+                    },
+                ),
+                REDEEM_TARGET,
+                f"{REDEEM_POINTS} points by customer_id; {REDEEM_MEMBERS} members in turn",
+                after=redeemed("points", REDEEM_POINTS),
+                drop_failed=True,
+            ),
+            Scenario(
+                "redeem reward",
+                "POST",
+                redeem,
+                201,
+                lambda i: Call(
+                    pos,
+                    body={
+                        "redemption_id": f"bench-{run}-rwd-{i}",
+                        "customer": spender(i),
+                        "kind": "points",
+                        "reward_id": self.reward_id,
+                    },
+                ),
+                REDEEM_TARGET,
+                f"a reward at {REWARD_POINTS} points, stock {REWARD_STOCK:,}",
+                after=redeemed("points", REWARD_POINTS),
+                drop_failed=True,
+            ),
+            Scenario(
+                "redeem coupon",
+                "POST",
+                redeem,
+                201,
+                lambda i: Call(
+                    pos,
+                    body={
+                        "redemption_id": f"bench-{run}-cpn-{i}",
+                        "customer": {"customer_id": self.coupons[i][1]},
+                        "kind": "coupon",
+                        "coupon": self.coupons[i][0],
+                    },
+                ),
+                REDEEM_TARGET,
+                "the member's own single-use coupon",
+                after=redeemed("coupon", 0),
+                drop_failed=True,
+            ),
+            Scenario(
+                "redeem credit",
+                "POST",
+                redeem,
+                201,
+                lambda i: Call(
+                    pos,
+                    body={
+                        "redemption_id": f"bench-{run}-sv-{i}",
+                        "customer": {"customer_id": self.credits[i][1]},
+                        "kind": "stored_value",
+                        "account_id": self.credits[i][0],
+                        "amount": SPEND,
+                    },
+                ),
+                REDEEM_TARGET,
+                f"kind stored_value: {SPEND} of merchandise credit",
+                after=redeemed("stored_value", 0),
+                drop_failed=True,
+            ),
+            Scenario(
+                "redeem card",
+                "POST",
+                f"{gift_card}/redeem",
+                201,
+                lambda i: Call(
+                    pos,
+                    {"card_number": self.cards[i]},
+                    body={"redemption_id": f"bench-{run}-gc-{i}", "amount": SPEND},
+                ),
+                REDEEM_TARGET,
+                f"{SPEND} of a physical card, till key",
+                after=spent,
+                drop_failed=True,
+            ),
+            Scenario(
+                "redeem e-card",
+                "POST",
+                f"{gift_card}/redeem",
+                201,
+                lambda i: Call(
+                    web,
+                    {"card_number": self.ecards[i]},
+                    body={"redemption_id": f"bench-{run}-ec-{i}", "amount": SPEND},
+                    headers=pin(self.ecards[i]),
+                ),
+                REDEEM_TARGET,
+                f"{SPEND} of an e-card, web key + x-gift-card-pin",
+                after=spent,
+                drop_failed=True,
+            ),
+            Scenario(
+                "get redemption",
+                "GET",
+                "/v1/redemptions/{redemption_id}",
+                200,
+                lambda i: Call(pos, {"redemption_id": f"bench-{run}-pts-{i}"}),
+                note="a points redemption",
+                drop_failed=True,
+            ),
+            Scenario(
+                "reverse points",
+                "POST",
+                "/v1/redemptions/{redemption_id}/reverse",
+                200,
+                lambda i: Call(pos, {"redemption_id": f"bench-{run}-pts-{i}"}),
+                note="each 'redeem points' redemption, once",
+                after=status("reversed"),
+                drop_failed=True,
+            ),
+            Scenario(
+                "reload card",
+                "POST",
+                f"{gift_card}/reload",
+                200,
+                lambda i: Call(pos, {"card_number": self.cards[i]}, body={"amount": RELOAD}),
+                note=f"{RELOAD} onto a physical card, till key",
+                drop_failed=True,
+            ),
+            Scenario(
+                "hold points",
+                "POST",
+                "/v1/customers/{customer_id}/holds",
+                201,
+                lambda i: Call(
+                    web,
+                    {"customer_id": self.holders[i]},
+                    body={"hold_id": f"bench-{run}-ph-{i}", "points": HOLD_POINTS},
+                ),
+                note=f"{HOLD_POINTS} points, web key; a member per hold, 1 lot each",
+                after=status("held"),
+                setup=self.prepare_holders,
+                drop_failed=True,
+            ),
+            Scenario(
+                "capture points",
+                "POST",
+                f"{hold}/capture",
+                200,
+                lambda i: Call(web, {"hold_id": f"bench-{run}-ph-{i}"}, body={"amount": str(HOLD_POINTS)}),
+                note="each 'hold points' hold, in full",
+                after=status("captured"),
+                drop_failed=True,
+            ),
+            Scenario(
+                "release points",
+                "POST",
+                f"{hold}/release",
+                200,
+                lambda i: Call(web, {"hold_id": f"bench-{run}-phr-{i}"}),
+                note=f"a {HOLD_POINTS}-point hold per holder, made beforehand",
+                after=status("released"),
+                setup=self.prepare_point_releases,
+                drop_failed=True,
+            ),
+            Scenario(
+                "hold e-card",
+                "POST",
+                f"{gift_card}/holds",
+                201,
+                lambda i: Call(
+                    web,
+                    {"card_number": self.ecards[i]},
+                    body={"hold_id": f"bench-{run}-gh-{i}", "amount": CARD_HOLD},
+                ),
+                note=f"{CARD_HOLD} of an e-card, web key",
+                after=status("held"),
+                drop_failed=True,
+            ),
+            Scenario(
+                "capture e-card",
+                "POST",
+                f"{hold}/capture",
+                200,
+                lambda i: Call(web, {"hold_id": f"bench-{run}-gh-{i}"}, body={"amount": CARD_HOLD}),
+                note="each 'hold e-card' hold, in full",
+                after=status("captured"),
+                drop_failed=True,
+            ),
+            Scenario(
+                "release e-card",
+                "POST",
+                f"{hold}/release",
+                200,
+                lambda i: Call(web, {"hold_id": f"bench-{run}-ghr-{i}"}),
+                note=f"a {CARD_RELEASE} hold per e-card, made beforehand",
+                after=status("released"),
+                setup=self.prepare_card_releases,
+                drop_failed=True,
+            ),
+            Scenario(
+                "accounts",
+                "GET",
+                "/v1/customers/{customer_id}/accounts",
+                200,
+                lambda i: Call(pos, spender(i)),
+                note=f"a member with {per_member} merchandise credits",
+                drop_failed=True,
+            ),
+            Scenario(
+                "account ledger",
+                "GET",
+                "/v1/accounts/{account_id}/ledger",
+                200,
+                lambda i: Call(pos, {"account_id": self.cards[i]}),
+                note="a physical card: activate, redeem, reload",
+                drop_failed=True,
+            ),
+        ]
+
+    def measure_redemptions(self) -> RedemptionFigures:
+        began = time.monotonic()
+        results = [self.measure(scenario) for scenario in self.redemption_scenarios()]
+        return RedemptionFigures(results, self.lots, time.monotonic() - began)
+
 
 # ---- cold imports ---------------------------------------------------------------------------------
 
@@ -1526,25 +2082,35 @@ def mark(met: bool) -> str:
     return "PASS" if met else "MISS"
 
 
-def print_endpoints(results: list[Result]) -> None:
-    header = (
+def target_met(result: Result) -> bool:
+    """The row's target met by every measured call: the same round trips each time, the reads and
+    writes the target allows, and (where it asks) only transactional writes."""
+    if result.target is None or not result.costs:
+        return False
+    calls = [c.calls for c in result.costs]
+    reads = statistics.fmean(c.reads for c in result.costs)
+    writes = statistics.fmean(c.writes for c in result.costs)
+    met = min(calls) == max(calls) and result.target.check(reads, writes)
+    if result.target.transactional:
+        met = met and all(op == "TransactWriteItems" for c in result.costs for op in c.ops if op in WRITE_OPS)
+    return met
+
+
+def print_endpoint_rows(results: list[Result], indent: str = "") -> None:
+    header = indent + (
         f"{'endpoint':<16} {'route':<51} {'RT':>4} {'rd':>3} {'wr':>3} {'RCU':>5} {'RCU*':>5} {'WCU':>5} "
         f"{'WCU*':>5} {'ev':>2} {'1st':>3} {'p50 ms':>6} {'p99 ms':>6} {'$/M':>6}  target"
     )
     print(header)
-    print("-" * (len(header) + 22))
+    print(indent + "-" * (len(header) - len(indent) + 22))
     for r in results:
         if not r.costs:
-            print(f"{r.name:<16} {r.route:<51} no call completed")
+            print(f"{indent}{r.name:<16} {r.route:<51} no call completed")
             continue
         reads = [float(c.reads) for c in r.costs]
         writes = [float(c.writes) for c in r.costs]
         calls = [float(c.calls) for c in r.costs]
-        target = ""
-        if r.target is not None:
-            steady = min(calls) == max(calls)
-            met = steady and r.target.check(statistics.fmean(reads), statistics.fmean(writes))
-            target = f"{mark(met)} {r.target.label}"
+        target = f"{mark(target_met(r))} {r.target.label}" if r.target is not None else ""
         rcu = statistics.fmean(c.rcu for c in r.costs)
         rcu_est = statistics.fmean(c.rcu_estimate for c in r.costs)
         wcu = statistics.fmean(c.wcu for c in r.costs)
@@ -1552,11 +2118,15 @@ def print_endpoints(results: list[Result]) -> None:
         events = statistics.fmean(len(c.events) for c in r.costs)
         route = r.route if len(r.route) <= 51 else r.route[:50] + "~"
         print(
-            f"{r.name:<16} {route:<51} {per_call(calls):>4} {per_call(reads):>3} {per_call(writes):>3} "
-            f"{rcu:>5.2f} {rcu_est:>5.2f} {wcu:>5.2f} {wcu_est:>5.2f} {events:>2g} {r.first.calls:>3} "
-            f"{percentile(r.samples_ms, 50):>6.1f} {percentile(r.samples_ms, 99):>6.1f} "
+            f"{indent}{r.name:<16} {route:<51} {per_call(calls):>4} {per_call(reads):>3} "
+            f"{per_call(writes):>3} {rcu:>5.2f} {rcu_est:>5.2f} {wcu:>5.2f} {wcu_est:>5.2f} {events:>2g} "
+            f"{r.first.calls:>3} {percentile(r.samples_ms, 50):>6.1f} {percentile(r.samples_ms, 99):>6.1f} "
             f"{cost_of(r).total:>6.2f}  {target}"
         )
+
+
+def print_endpoints(results: list[Result]) -> None:
+    print_endpoint_rows(results)
     print()
     print("RT: DynamoDB round trips per call (rd reads, wr writes; 'a (b-c)' = mean (min-max)).")
     print("RCU, WCU: capacity units per call as DynamoDB Local reports them. Its TransactWriteItems figures")
@@ -1575,30 +2145,50 @@ def print_endpoints(results: list[Result]) -> None:
     print("$/M: dollars per million calls, authorizer result cached (see the cost table below).")
     print()
     print("What one call sends, in order (mixes show each shape and how often it occurred):")
-    for r in results:
-        shapes: dict[str, int] = {}
-        for c in r.costs:
-            shape = " > ".join(c.ops) or "(nothing)"
-            shapes[shape] = shapes.get(shape, 0) + 1
-        ordered = sorted(shapes.items(), key=lambda kv: -kv[1]) or [("(no call)", 0)]
-        text = "; ".join(f"{ops} x{n}" if len(ordered) > 1 else ops for ops, n in ordered)
-        first = " > ".join(r.first.ops) or "(nothing)"
-        cold = f"  | 1st: {first}" if r.first.ops != ordered[0][0].split(" > ") else ""
-        retries = sum(c.attempts - c.calls for c in r.costs)
-        extra = f"  [{retries} HTTP retries]" if retries else ""
-        note = f"  ({r.note})" if r.note else ""
-        print(f"  {r.name:<16} {text}{extra}{note}{cold}")
+    print_call_shapes(results, op_names, "  ")
     print()
     print("What one call writes (mean item size; WCU* by DynamoDB's rules, + the index copies):")
-    for r in results:
-        if any(c.priced for c in r.costs):
-            print(f"  {r.name:<16} {written_items(r)}")
+    print_written(results, "  ")
     failures = [r for r in results if r.unexpected]
     if failures:
         print()
         print("Unexpected responses (the figures of these rows include failed calls):")
         for r in failures:
             print(f"  {r.name} ({r.route}): {len(r.unexpected)} x, first: {r.unexpected[0]}")
+
+
+def print_call_shapes(results: list[Result], shape_of: Callable[[CallCost], str], indent: str) -> None:
+    """Each row's calls by the requests they sent (`shape_of` words them), and the first call's if
+    it sent others (cold caches)."""
+    for r in results:
+        shapes: dict[str, int] = {}
+        for c in r.costs:
+            shape = shape_of(c) or "(nothing)"
+            shapes[shape] = shapes.get(shape, 0) + 1
+        ordered = sorted(shapes.items(), key=lambda kv: -kv[1]) or [("(no call)", 0)]
+        text = "; ".join(f"{ops} x{n}" if len(ordered) > 1 else ops for ops, n in ordered)
+        first = shape_of(r.first) or "(nothing)"
+        cold = f"  | 1st: {first}" if first != ordered[0][0] else ""
+        retries = sum(c.attempts - c.calls for c in r.costs)
+        extra = f"  [{retries} HTTP retries]" if retries else ""
+        note = f"  ({r.note})" if r.note else ""
+        print(f"{indent}{r.name:<16} {text}{extra}{note}{cold}")
+
+
+def op_names(cost: CallCost) -> str:
+    return " > ".join(cost.ops)
+
+
+def labelled_ops(cost: CallCost) -> str:
+    """The requests one call sent, each read named by what it read: `GetItem CUST/PROFILE > ...`."""
+    reads = iter(cost.reads_of)
+    return compress([next(reads, op) if op in READ_OPS else op for op in cost.ops])
+
+
+def print_written(results: list[Result], indent: str) -> None:
+    for r in results:
+        if any(c.priced for c in r.costs):
+            print(f"{indent}{r.name:<16} {written_items(r)}")
 
 
 def written_items(result: Result) -> str:
@@ -1968,6 +2558,88 @@ def print_carts(figures: CartFigures) -> None:
             print(f"    {line}")
 
 
+def print_redemptions(figures: RedemptionFigures) -> None:
+    results = figures.results
+    lots, points = figures.lots
+    calls = WARMUP + ITERATIONS
+    print(
+        f"Redemptions and stored value (issue 5): {ITERATIONS} calls a row after {WARMUP} warm-up calls"
+        " (BENCH_ITERATIONS, BENCH_WARMUP), each row on a fresh container;"
+    )
+    print(
+        f"  the section took {figures.seconds:.0f} s, its set-up (unmetered, through the handlers) included."
+    )
+    print(
+        f"  points: {REDEEM_MEMBERS} members (BENCH_REDEEM_MEMBERS), each with {lots} lots,"
+        f" {points:,}+ points (earlier {SALE_LINES}-line sales at ams-01; at least"
+    )
+    print(
+        f"    BENCH_REDEEM_LOTS {REDEEM_LOTS}, more if the redemptions to come need them), redeeming at"
+        f" ams-01 (pos key); the reward costs {REWARD_POINTS} points, limited stock."
+    )
+    print(
+        f"    Points holds: {calls} more members, one lot each, one live hold each at a time (the profile"
+        " carries its live holds), web key."
+    )
+    print(
+        f"  stored value: physical cards of {CARD_VALUE} sold at a till (pos key), e-cards of {E_CARD_VALUE}"
+        f" sold online (web key; PINs read from the outbox),"
+    )
+    print(
+        f"    merchandise credit of {CREDIT_VALUE} issued at a till; one card / credit per call; spends of"
+        f" {SPEND}, reloads of {RELOAD}, e-card holds of {CARD_HOLD}."
+    )
+    print(
+        "  Every writing call has its own redemption_id / hold_id and enough balance. A call that fails is"
+        " counted and left out:"
+    )
+    print("  a row's figures are its successful calls only.")
+    print()
+    print_endpoint_rows(results, "  ")
+    print()
+    print("  Columns as in the endpoint table (RCU*, WCU*: DynamoDB's rules; $/M: the cost table's total).")
+    print()
+    print("  What one call sends, in order, each read named by its key (mixes: each shape and how often):")
+    print_call_shapes(results, labelled_ops, "    ")
+    print()
+    print("  What one call writes (mean item size; WCU* by DynamoDB's rules, + the index copies):")
+    print_written(results, "    ")
+    print()
+    targeted = [r for r in results if r.name in REDEMPTION_CALLS]
+    print("  Target (issue 5): one transactional write round trip per redemption, plus at most one read:")
+    for r in targeted:
+        if not r.costs:
+            print(f"    MISS {r.name:<14} no call completed")
+            continue
+        reads = statistics.fmean(c.reads for c in r.costs)
+        writes = statistics.fmean(c.writes for c in r.costs)
+        kinds = sorted({op for c in r.costs for op in c.ops if op in WRITE_OPS})
+        shapes: dict[tuple[str, ...], int] = {}
+        for c in r.costs:
+            shapes[tuple(c.reads_of)] = shapes.get(tuple(c.reads_of), 0) + 1
+        common = max(shapes.items(), key=lambda kv: kv[1])[0]
+        print(
+            f"    {mark(target_met(r))} {r.name:<14} {reads:g} read{'s' if reads != 1 else ''} +"
+            f" {writes:g} write ({'/'.join(kinds) or 'none'}); reads: {compress(list(common))}"
+        )
+    met = sum(1 for r in targeted if target_met(r))
+    print(f"    {met} of {len(targeted)} redemption calls meet it.")
+    failed = [r for r in results if r.unexpected]
+    print()
+    if failed:
+        print(
+            "  Failed calls (left out of the figures; counting warm-up calls and requests that could not"
+            " be built):"
+        )
+        for r in failed:
+            print(
+                f"    {r.name} ({r.route}): {len(r.unexpected)} x, {r.failed} of them measured calls;"
+                f" first: {r.unexpected[0]}"
+            )
+    else:
+        print(f"  No call failed: {len(results) * calls:,} calls, {len(results)} rows.")
+
+
 def print_imports(figures: ImportFigures) -> None:
     floor = figures.floor_ms
     print(f"Cold import, median of {IMPORT_RUNS} fresh processes each (imports only, no interpreter start)")
@@ -2017,11 +2689,13 @@ def main() -> None:
         for scenario in scenarios:
             results.append(bench.measure(scenario))
         carts = bench.measure_carts()
+        redemptions = bench.measure_redemptions()
     finally:
         runtime.stop()
 
     print_endpoints(results)
     covered = {(s.method, s.path) for s in scenarios} | {("POST", CART_ROUTE)}  # its own section
+    covered |= {(r.route.split(" ", 1)[0], r.route.split(" ", 1)[1]) for r in redemptions.results}
     missing = [f"{r.method} {r.path}" for r in ROUTES if (r.method, r.path) not in covered]
     if missing:
         print(f"\nRoutes without a bench scenario yet: {', '.join(missing)}")
@@ -2029,13 +2703,15 @@ def main() -> None:
     authorizer = cost_of(results[0]) if results[0].costs else None
     print_prices()
     print()
-    print_costs(results + [case.result for case in carts.cases], authorizer)
+    print_costs(results + [case.result for case in carts.cases] + redemptions.results, authorizer)
     print()
     earn = next((r for r in results if r.name == EARN_PATH), None)
     if earn is not None:
         print_earn_path(earn, authorizer)
         print()
     print_carts(carts)
+    print()
+    print_redemptions(redemptions)
     print()
     print_imports(imports)
     print(f"\nbench took {time.monotonic() - began:.0f} s")
