@@ -81,8 +81,21 @@ def test_web_order_holds_captures_and_a_cancelled_one_releases(api: Api) -> None
     assert seen.status_code == 200 and seen.json()["available"] == "80.00"
 
     shipped = "H-" + uuid.uuid4().hex[:8]
+    assert_problem(
+        api.call(
+            "POST", f"/v1/gift-cards/{number}/holds", WEB_KEY, json={"hold_id": shipped, "amount": "50.00"}
+        ),
+        403,
+        "invalid-pin",
+    )
+    assert_problem(api.call("GET", f"/v1/accounts/{number}/ledger", WEB_KEY), 403, "invalid-pin")
+    with_pin = {"x-gift-card-pin": pin}
     held = api.call(
-        "POST", f"/v1/gift-cards/{number}/holds", WEB_KEY, json={"hold_id": shipped, "amount": "50.00"}
+        "POST",
+        f"/v1/gift-cards/{number}/holds",
+        WEB_KEY,
+        json={"hold_id": shipped, "amount": "50.00"},
+        headers=with_pin,
     )
     assert held.status_code == 201 and held.json()["status"] == "held"
     after_hold = api.call("GET", f"/v1/gift-cards/{number}", POS_KEY).json()
@@ -97,7 +110,11 @@ def test_web_order_holds_captures_and_a_cancelled_one_releases(api: Api) -> None
 
     cancelled = "H-" + uuid.uuid4().hex[:8]
     api.call(
-        "POST", f"/v1/gift-cards/{number}/holds", WEB_KEY, json={"hold_id": cancelled, "amount": "35.00"}
+        "POST",
+        f"/v1/gift-cards/{number}/holds",
+        WEB_KEY,
+        json={"hold_id": cancelled, "amount": "35.00"},
+        headers=with_pin,
     )
     assert api.call("GET", f"/v1/gift-cards/{number}", POS_KEY).json()["available"] == "0.00"
     released = api.call("POST", f"/v1/holds/{cancelled}/release", WEB_KEY).json()

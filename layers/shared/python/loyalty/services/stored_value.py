@@ -176,9 +176,7 @@ class StoredValueService:
     def balance(self, number: str, principal: Principal, pin: str | None) -> Account:
         """A till's key may check any card; online, an e-card's balance needs its PIN."""
         account = self._account(number)
-        if principal.kind is KeyKind.POS or account.pin_hash is None:
-            return account
-        self._check_pin(account, pin)
+        self._require_pin(account, principal, pin)
         return account
 
     def reload(self, number: str, amount: Decimal, principal: Principal) -> Account:
@@ -288,8 +286,7 @@ class StoredValueService:
             account = self._account(number)
             if customer_id is not None and account.customer_id not in (None, customer_id):
                 raise Forbidden("this account belongs to another customer")
-            if principal.kind is not KeyKind.POS and account.pin_hash is not None and not principal.is_admin:
-                self._check_pin(account, pin)
+            self._require_pin(account, principal, pin)
             now = self._clock.now()
             if account.is_expired(now) or account.status != "active":
                 raise AccountNotUsable("the account is expired or closed", available="0.00")
@@ -396,7 +393,13 @@ class StoredValueService:
 
     # ---- holds ------------------------------------------------------------------------------
     def hold(
-        self, number: str, hold_id: str, amount: Decimal, expires_in_seconds: int, principal: Principal
+        self,
+        number: str,
+        hold_id: str,
+        amount: Decimal,
+        expires_in_seconds: int,
+        principal: Principal,
+        pin: str | None = None,
     ) -> HoldRecord:
         cents = to_cents(amount)
         if not 0 < expires_in_seconds <= MAX_HOLD_SECONDS:
@@ -409,6 +412,7 @@ class StoredValueService:
                     raise IdempotencyKeyMismatch("this hold_id was already used for another hold")
                 return existing
             account = self._account(number)
+            self._require_pin(account, principal, pin)
             now = self._clock.now()
             if account.is_expired(now) or account.status != "active":
                 raise AccountNotUsable("the account is expired or closed")
@@ -460,10 +464,25 @@ class StoredValueService:
             after = account.moved(-cents, now)
             after = replace(after, holds={k: h for k, h in after.holds.items() if k != hold_id})
             try:
+                events = [
+                    ev.DomainEvent(
+                        ev.STORED_VALUE_REDEEMED,
+                        {
+                            "account": _masked(account.account_id),
+                            "kind": account.kind.value,
+                            "amount": str(from_cents(cents)),
+                            "currency": account.currency,
+                            "balance": str(from_cents(after.balance)),
+                            "store_id": principal.store_id,
+                            "hold_id": hold_id,
+                            "customer_id": account.customer_id,
+                        },
+                    )
+                ]
                 self._accounts.commit(
                     [
                         self._accounts.hold_update_op(captured),
-                        self._accounts.update_op(after, account.version),
+                        self._accounts.update_op(after, account.version, ev.outbox(events)),
                         self._accounts.movement_op(
                             AccountMovement(
                                 account.account_id,
@@ -517,9 +536,16 @@ class StoredValueService:
     def messages(self, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
         return self._accounts.messages(limit, cursor)
 
-    def ledger(self, number: str, limit: int, cursor: str | None) -> tuple[list[AccountMovement], str | None]:
-        self._account(number)
+    def ledger(
+        self, number: str, limit: int, cursor: str | None, principal: Principal, pin: str | None = None
+    ) -> tuple[list[AccountMovement], str | None]:
+        """An e-card's movements show its balance: online they need its PIN, as the balance does."""
+        self._require_pin(self._account(number), principal, pin)
         return self._accounts.ledger(number, limit, cursor)
+
+    def _require_pin(self, account: Account, principal: Principal, pin: str | None) -> None:
+        if account.pin_hash is not None and principal.kind is KeyKind.WEB:
+            self._check_pin(account, pin)
 
     # ---- helpers ----------------------------------------------------------------------------
     def _account(self, number: str) -> Account:

@@ -115,7 +115,7 @@ def make_router() -> Router:
     )
     def hold(card_number: str, body: HoldIn):
         record = container().stored_value.hold(
-            card_number, body.hold_id, body.amount, body.expires_in_seconds, principal(router)
+            card_number, body.hold_id, body.amount, body.expires_in_seconds, principal(router), pin()
         )
         return ok(HoldOut.of(record, container().clock.now()), 201)
 
@@ -187,7 +187,9 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> MovementList:
-        moves, next_cursor = container().stored_value.ledger(account_id, page(limit), cursor)
+        moves, next_cursor = container().stored_value.ledger(
+            account_id, page(limit), cursor, principal(router), pin()
+        )
         return MovementList(
             items=[
                 MovementOut(
