@@ -283,6 +283,14 @@ def coupon_key(code: str) -> tuple[str, str]:
     return f"COUPON#{code}", "COUPON"
 
 
+def reward_use_key(reward_id: str) -> tuple[str, str]:
+    return f"REWARDUSE#{reward_id}", "TOTAL"
+
+
+def read_coupon(item: Item) -> CouponRecord:
+    return _coupon(item)
+
+
 def offer_total_key(offer_id: str) -> tuple[str, str]:
     return f"OFFERUSE#{offer_id}", "TOTAL"
 

@@ -52,6 +52,14 @@ class RedemptionRepository:
         item = self._table.get(*redemption_key(redemption_id))
         return (redemption_from_item(item), item) if item else None
 
+    def load(
+        self, redemption_id: str, extra: list[tuple[str, str]]
+    ) -> tuple[Item | None, dict[tuple[str, str], Item]]:
+        """The redemption (if it exists: a replay) and what the caller needs, in one BatchGetItem."""
+        key = redemption_key(redemption_id)
+        items = {(str(i["pk"]), str(i["sk"])): i for i in self._table.batch_get([key, *extra])}
+        return items.pop(key, None), items
+
     def put_op(
         self, record: RedemptionRecord, response: str, fingerprint: str, outbox: list[dict[str, str]]
     ) -> TxOp:

@@ -49,6 +49,7 @@ class Catalogue:
     offers: dict[str, Offer]
     price_groups: dict[str, PriceGroup]
     index: OfferIndex
+    rewards: dict[str, Reward]
 
 
 class OfferService:
@@ -129,6 +130,7 @@ class OfferService:
                     self._clock.now(),
                     current.version if current else None,
                 )
+                self._checked_at = float("-inf")
                 return reward
             except (StaleDocument, DocumentExists):
                 continue
@@ -210,7 +212,13 @@ class OfferService:
                 PriceGroup.model_validate_json(s.document) for s in self._repo.all_documents("PRICEGROUP")
             )
         }
-        self._catalogue = Catalogue(version, offers, groups, OfferIndex.build(list(offers.values())))
+        from loyalty.domain.rewards import Reward
+
+        rewards = {
+            r.reward_id: r
+            for r in (Reward.model_validate_json(s.document) for s in self._repo.all_documents("REWARD"))
+        }
+        self._catalogue = Catalogue(version, offers, groups, OfferIndex.build(list(offers.values())), rewards)
         return self._catalogue
 
     # ---- coupons ---------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from loyalty.adapters.dynamo import TxOp
-from loyalty.adapters.offers import OfferRepository
+from loyalty.adapters.offers import CouponRecord, OfferRepository, coupon_key, read_coupon, reward_use_key
 from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository, redemption_key
-from loyalty.adapters.repositories import CustomerRepository, StaleCustomer
+from loyalty.adapters.repositories import CustomerRepository, StaleCustomer, customer_from_item, customer_pk
 from loyalty.adapters.stored_value import HoldRecord, StoredValueRepository
 from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
 from loyalty.domain import events as ev
@@ -30,6 +30,7 @@ from loyalty.domain.errors import (
     IdempotencyKeyMismatch,
     InsufficientBalance,
     RedemptionNotFound,
+    RewardNotFound,
     RewardUnavailable,
     ServiceUnavailable,
     ValidationFailed,
@@ -107,7 +108,7 @@ class RedemptionService:
             assert self._stored_value is not None
             assert command.account_id is not None
             assert command.amount is not None
-            customer = self._resolve(customer_id)
+            # No profile read: the account names its owner, and the redemption checks it.
             spent = self._stored_value.redeem(
                 command.account_id,
                 command.redemption_id,
@@ -115,22 +116,43 @@ class RedemptionService:
                 store_id,
                 principal,
                 command.fingerprint,
-                customer_id=customer.customer_id,
+                customer_id=customer_id,
             )
             return Redemption(spent.record, None, None)
+        code = normalise_code(command.coupon) if command.coupon else None
+        reward = self._cached_reward(command.reward_id) if command.reward_id else None
+        extra = [(customer_pk(customer_id), "PROFILE")]
+        if code:
+            extra.append(coupon_key(code))
+        if reward is not None and reward.stock is not None:
+            extra.append(reward_use_key(reward.reward_id))
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            existing = self._redemptions.get(command.redemption_id)
+            # One round trip: the record (a replay), the profile, the coupon or the reward's stock.
+            existing, items = self._redemptions.load(command.redemption_id, extra)
             if existing is not None:
-                replay_caller_owned(existing[1], command.fingerprint, "redemption")
-            customer = self._resolve(customer_id)
+                replay_caller_owned(existing, command.fingerprint, "redemption")
+            profile = items.get((customer_pk(customer_id), "PROFILE"))
+            customer = customer_from_item(profile) if profile else None
+            if customer is None or customer.status is not CustomerStatus.ACTIVE:
+                customer = self._resolve(customer_id)  # merged away, erased or unknown
             now = self._clock.now()
             try:
                 if command.kind == "points":
+                    used = items.get(reward_use_key(reward.reward_id)) if reward else None
                     return self._redeem_points(
-                        command, store_id, customer, principal, now, consistent=attempt > 2
+                        command,
+                        store_id,
+                        customer,
+                        principal,
+                        now,
+                        consistent=attempt > 2,
+                        reward=reward,
+                        stock_used=int(used["uses"]) if used else 0,
                     )
-                return self._redeem_coupon(command, store_id, customer, principal, now)
+                coupon_item = items.get(coupon_key(code)) if code else None
+                coupon = read_coupon(coupon_item) if coupon_item else None
+                return self._redeem_coupon(command, store_id, customer, principal, now, coupon)
             except (StaleCustomer, StaleTransaction):
                 continue
         raise ServiceUnavailable("the balance kept changing; retry")
@@ -143,8 +165,11 @@ class RedemptionService:
         principal: Principal,
         now: datetime,
         consistent: bool,
+        reward: Reward | None = None,
+        stock_used: int = 0,
     ) -> Redemption:
-        reward = self._reward(command.reward_id, now) if command.reward_id else None
+        if reward is not None:
+            self._check_reward(reward, stock_used, now)
         wanted = reward.points if reward else command.points or 0
         if command.points is not None and reward is not None and command.points != reward.points:
             raise ValidationFailed.at(("body", "points"), f"the reward costs {reward.points} points")
@@ -235,21 +260,32 @@ class RedemptionService:
             raise
         return result
 
-    def _reward(self, reward_id: str, now: datetime) -> Reward:
+    def _cached_reward(self, reward_id: str) -> Reward:
+        """From the cached catalogue: a change reaches redemptions within its 10 s bound."""
         assert self._catalogue is not None
-        reward = self._catalogue.get_reward(reward_id)
-        reason = reward.unavailable_because(now)
-        if reason is None and self._catalogue.reward_stock_left(reward) == 0:
-            reason = "out of stock"
-        if reason:
-            raise RewardUnavailable(f"the reward is {reason}", reward_id=reward_id)
+        reward = self._catalogue.catalogue().rewards.get(reward_id)
+        if reward is None:
+            raise RewardNotFound(f"no reward {reward_id[:64]!r}")
         return reward
 
+    @staticmethod
+    def _check_reward(reward: Reward, stock_used: int, now: datetime) -> None:
+        reason = reward.unavailable_because(now)
+        if reason is None and reward.stock is not None and stock_used >= reward.stock:
+            reason = "out of stock"
+        if reason:
+            raise RewardUnavailable(f"the reward is {reason}", reward_id=reward.reward_id)
+
     def _redeem_coupon(
-        self, command: RedeemCommand, store_id: str, customer: Customer, principal: Principal, now: datetime
+        self,
+        command: RedeemCommand,
+        store_id: str,
+        customer: Customer,
+        principal: Principal,
+        now: datetime,
+        coupon: CouponRecord | None,
     ) -> Redemption:
         code = normalise_code(command.coupon or "")
-        coupon = self._offers.get_coupon(code)
         if coupon is None:
             raise CouponNotRedeemable("no such coupon", reason="unknown", code=code)
         if coupon.customer_id not in (None, customer.customer_id):

@@ -22,6 +22,8 @@ from loyalty.adapters.stored_value import (
     Message,
     StaleAccount,
     StoredValueRepository,
+    account_from_item,
+    account_pk,
 )
 from loyalty.domain import events as ev
 from loyalty.domain.access import KeyKind, Principal
@@ -280,10 +282,14 @@ class StoredValueService:
         cents = to_cents(amount)
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            existing = self._redemptions.get(redemption_id)
+            # One round trip: the record (a replay) and the account.
+            key = (account_pk(number), "ACCOUNT")
+            existing, items = self._redemptions.load(redemption_id, [key] if is_plausible_id(number) else [])
             if existing is not None:
-                replay_caller_owned(existing[1], fingerprint, "redemption")
-            account = self._account(number)
+                replay_caller_owned(existing, fingerprint, "redemption")
+            if key not in items:
+                raise AccountNotFound("no such gift card or account")
+            account = account_from_item(items[key])
             if customer_id is not None and account.customer_id not in (None, customer_id):
                 raise Forbidden("this account belongs to another customer")
             self._require_pin(account, principal, pin)
