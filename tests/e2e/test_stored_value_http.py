@@ -232,3 +232,91 @@ def test_web_order_holds_points_then_captures_and_another_releases(api: Api) -> 
     assert api.call("POST", f"/v1/holds/{cancelled}/release", WEB_KEY).json()["status"] == "released"
     ledger = api.call("GET", f"/v1/customers/{jane['customer_id']}/ledger", WEB_KEY).json()["items"]
     assert [(e["reason"], e["points"]) for e in ledger] == [("redeem", -150), ("earn", 200)]
+
+
+def test_bad_input_on_rewards_accounts_and_holds_names_the_field(api: Api) -> None:
+    jane = api.enrol(links=[{"type": "email", "value": unique_email()}])
+    cid = jane["customer_id"]
+    cases = [
+        (
+            "POST",
+            "/v1/admin/rewards",
+            ADMIN_KEY,
+            {"reward_id": "mug", "name": "Mug", "points": 0},
+            ["body", "points"],
+        ),
+        (
+            "POST",
+            "/v1/admin/rewards",
+            ADMIN_KEY,
+            {"reward_id": "bad id", "name": "Mug", "points": 5},
+            ["body", "reward_id"],
+        ),
+        (
+            "POST",
+            f"/v1/customers/{cid}/accounts",
+            POS_KEY,
+            {"kind": "merchandise_credit", "amount": "-1", "currency": "EUR"},
+            ["body", "amount"],
+        ),
+        (
+            "POST",
+            f"/v1/customers/{cid}/accounts",
+            POS_KEY,
+            {"kind": "gift_card", "amount": "5", "currency": "EUR"},
+            ["body", "kind"],
+        ),
+        (
+            "POST",
+            f"/v1/customers/{cid}/accounts",
+            POS_KEY,
+            {"kind": "merchandise_credit", "amount": "5", "currency": "USD"},
+            ["body", "currency"],
+        ),
+        ("POST", f"/v1/customers/{cid}/holds", WEB_KEY, {"hold_id": "h1", "points": 0}, ["body", "points"]),
+        (
+            "POST",
+            f"/v1/customers/{cid}/holds",
+            WEB_KEY,
+            {"hold_id": "h1", "points": 5, "expires_in_seconds": 0},
+            ["body", "expires_in_seconds"],
+        ),
+        (
+            "POST",
+            "/v1/gift-cards",
+            POS_KEY,
+            {"amount": "10", "currency": "EUR", "card_number": "123"},
+            ["body", "card_number"],
+        ),
+        ("POST", "/v1/gift-cards", POS_KEY, {"amount": "10", "currency": "EUR"}, ["body"]),
+        (
+            "POST",
+            "/v1/gift-cards",
+            WEB_KEY,
+            {"amount": "10", "currency": "EUR", "delivery": {"email": "nope"}},
+            ["body", "delivery", "email"],
+        ),
+        (
+            "POST",
+            "/v1/redemptions",
+            POS_KEY,
+            {"redemption_id": "r1", "customer": {"customer_id": cid}, "kind": "stored_value"},
+            ["body"],
+        ),
+    ]
+    for method, path, key, body, loc in cases:
+        problem = assert_problem(api.call(method, path, key, json=body), 422, "validation-failed")
+        assert any(e["loc"][: len(loc)] == loc for e in problem["errors"]), (path, body, problem)
+    assert_problem(
+        api.call(
+            "POST",
+            f"/v1/customers/{cid}/accounts",
+            POS_KEY,
+            json={"kind": "promo_cash", "amount": "5", "currency": "EUR"},
+        ),
+        403,
+        "forbidden",
+    )
+    assert_problem(
+        api.call("POST", "/v1/holds/nope/capture", WEB_KEY, json={"amount": "1"}), 404, "hold-not-found"
+    )
