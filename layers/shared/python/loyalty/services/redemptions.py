@@ -65,6 +65,14 @@ class RedeemCommand:
 
 
 @dataclass(frozen=True)
+class _Spend:
+    summary: PointsSummary  # the profile's points afterwards
+    entry: LedgerEntry
+    ops: list[TxOp]  # the lots' updates and the ledger entry
+    taken: dict[int, int]  # lot seq -> points
+
+
+@dataclass(frozen=True)
 class Redemption:
     record: RedemptionRecord
     balance_after: int | None
@@ -182,15 +190,13 @@ class RedemptionService:
                 pending=customer.points.pending,
                 held=customer.points_held(now),
             )
-        taken = _take_from_lots(self._txns.open_lots(customer.customer_id, consistent), wanted, now)
-        if taken is None:
+        spend = self._spend(
+            customer, wanted, now, consistent, store_id, command.redemption_id, principal.key_id
+        )
+        if spend is None:
             # The open-lot index lags the profile by a moment: read the lots again, consistently.
             raise StaleCustomer(customer.customer_id)
-        lots, take = taken
-        summary = customer.points
-        summary = PointsSummary(summary.available - wanted, summary.pending, summary.lifetime)
-        seq = customer.ledger_seq + 1
-        balance = summary.available + summary.pending
+        summary, seq, balance = spend.summary, spend.entry.seq, spend.entry.balance_after
         record = RedemptionRecord(
             redemption_id=command.redemption_id,
             kind="points",
@@ -201,22 +207,11 @@ class RedemptionService:
             points=wanted,
             order_ref=command.order_ref,
             reward_id=reward.reward_id if reward else None,
-            taken={lot.seq: n for lot, n in zip(lots, take, strict=True)},
+            taken=spend.taken,
             ledger_seq=seq,
             balance_after=balance,
         )
         result = Redemption(record, balance, summary.available)
-        entry = LedgerEntry(
-            customer_id=customer.customer_id,
-            seq=seq,
-            at=now,
-            points=-wanted,
-            reason=LedgerReason.REDEEM,
-            balance_after=balance,
-            store_id=store_id,
-            redemption_id=command.redemption_id,
-            actor=principal.key_id,
-        )
         events = [
             ev.DomainEvent(
                 ev.POINTS_REDEEMED,
@@ -233,11 +228,7 @@ class RedemptionService:
         ]
         ops: list[TxOp] = [
             self._redemptions.put_op(record, self._render(result), command.fingerprint, ev.outbox(events)),
-            *(
-                self._txns.update_lot_op(lot, (lot.remaining or 0) - n)
-                for lot, n in zip(lots, take, strict=True)
-            ),
-            self._txns.put_ledger_op(entry),
+            *spend.ops,
             self._txns.profile_op(
                 replace(
                     customer,
@@ -275,6 +266,42 @@ class RedemptionService:
             reason = "out of stock"
         if reason:
             raise RewardUnavailable(f"the reward is {reason}", reward_id=reward.reward_id)
+
+    def _spend(
+        self,
+        customer: Customer,
+        points: int,
+        now: datetime,
+        consistent: bool,
+        store_id: str | None,
+        redemption_id: str,
+        actor: str,
+    ) -> _Spend | None:
+        """Take `points` from the lots that expire first: the lot updates, the ledger entry and the
+        counters afterwards. None when the lots read do not cover it (the index lags)."""
+        taken = _take_from_lots(self._txns.open_lots(customer.customer_id, consistent), points, now)
+        if taken is None:
+            return None
+        lots, take = taken
+        summary = PointsSummary(
+            customer.points.available - points, customer.points.pending, customer.points.lifetime
+        )
+        entry = LedgerEntry(
+            customer_id=customer.customer_id,
+            seq=customer.ledger_seq + 1,
+            at=now,
+            points=-points,
+            reason=LedgerReason.REDEEM,
+            balance_after=summary.available + summary.pending,
+            store_id=store_id,
+            redemption_id=redemption_id,
+            actor=actor,
+        )
+        ops = [
+            self._txns.update_lot_op(lot, (lot.remaining or 0) - n) for lot, n in zip(lots, take, strict=True)
+        ]
+        ops.append(self._txns.put_ledger_op(entry))
+        return _Spend(summary, entry, ops, {lot.seq: n for lot, n in zip(lots, take, strict=True)})
 
     def _redeem_coupon(
         self,
@@ -486,28 +513,14 @@ class RedemptionService:
                 raise HoldNotCapturable("the hold expired and its points went back", hold_status="expired")
             if points > hold.amount:
                 raise ValidationFailed.at(("body", "amount"), f"more than held ({hold.amount} points)")
-            taken = _take_from_lots(self._txns.open_lots(customer.customer_id, attempt > 2), points, now)
-            if taken is None:
-                continue
-            lots, take = taken
-            summary = PointsSummary(
-                customer.points.available - points, customer.points.pending, customer.points.lifetime
+            spend = self._spend(
+                customer, points, now, attempt > 2, hold.store_id, f"hold:{hold.hold_id}", principal.key_id
             )
-            seq = customer.ledger_seq + 1
-            balance = summary.available + summary.pending
+            if spend is None:
+                continue
+            summary, seq, balance = spend.summary, spend.entry.seq, spend.entry.balance_after
             holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.hold_id}
             captured = replace(hold, status="captured", captured=points, version=hold.version + 1)
-            entry = LedgerEntry(
-                customer_id=customer.customer_id,
-                seq=seq,
-                at=now,
-                points=-points,
-                reason=LedgerReason.REDEEM,
-                balance_after=balance,
-                store_id=hold.store_id,
-                redemption_id=f"hold:{hold.hold_id}",
-                actor=principal.key_id,
-            )
             events = [
                 ev.DomainEvent(
                     ev.POINTS_REDEEMED,
@@ -522,11 +535,7 @@ class RedemptionService:
             ]
             ops: list[TxOp] = [
                 self._holds.hold_update_op(captured),
-                *(
-                    self._txns.update_lot_op(lot, (lot.remaining or 0) - n)
-                    for lot, n in zip(lots, take, strict=True)
-                ),
-                self._txns.put_ledger_op(entry),
+                *spend.ops,
                 self._txns.profile_op(
                     replace(
                         customer,
