@@ -316,21 +316,7 @@ class StoredValueService:
                 amount=cents,
             )
             spent = Spent(record, after, cents)
-            events = [
-                ev.DomainEvent(
-                    ev.STORED_VALUE_REDEEMED,
-                    {
-                        "account": _masked(account.account_id),
-                        "kind": account.kind.value,
-                        "amount": str(from_cents(cents)),
-                        "currency": account.currency,
-                        "balance": str(from_cents(after.balance)),
-                        "store_id": store,
-                        "redemption_id": redemption_id,
-                        "customer_id": account.customer_id,
-                    },
-                )
-            ]
+            events = [_redeemed_event(account, after, cents, store, redemption_id=redemption_id)]
             try:
                 self._accounts.commit(
                     [
@@ -470,21 +456,7 @@ class StoredValueService:
             after = account.moved(-cents, now)
             after = replace(after, holds={k: h for k, h in after.holds.items() if k != hold_id})
             try:
-                events = [
-                    ev.DomainEvent(
-                        ev.STORED_VALUE_REDEEMED,
-                        {
-                            "account": _masked(account.account_id),
-                            "kind": account.kind.value,
-                            "amount": str(from_cents(cents)),
-                            "currency": account.currency,
-                            "balance": str(from_cents(after.balance)),
-                            "store_id": principal.store_id,
-                            "hold_id": hold_id,
-                            "customer_id": account.customer_id,
-                        },
-                    )
-                ]
+                events = [_redeemed_event(account, after, cents, principal.store_id, hold_id=hold_id)]
                 self._accounts.commit(
                     [
                         self._accounts.hold_update_op(captured),
@@ -615,6 +587,25 @@ def _gift_card_email(
     greeting = f"Dear {name}, here" if name else "Here"
     body = f"{greeting} is your gift card: {number}, PIN {pin}, worth {amount} {currency}."
     return body + (f"\n\n{message}" if message else "")
+
+
+def _redeemed_event(
+    account: Account, after: Account, cents: int, store_id: str | None, **ref: str
+) -> ev.DomainEvent:
+    """StoredValueRedeemed: a redemption or a captured hold took `cents` from the account."""
+    return ev.DomainEvent(
+        ev.STORED_VALUE_REDEEMED,
+        {
+            "account": _masked(account.account_id),
+            "kind": account.kind.value,
+            "amount": str(from_cents(cents)),
+            "currency": account.currency,
+            "balance": str(from_cents(after.balance)),
+            "store_id": store_id,
+            "customer_id": account.customer_id,
+            **ref,
+        },
+    )
 
 
 def _masked(number: str) -> str:
