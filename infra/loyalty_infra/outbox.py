@@ -1,4 +1,5 @@
-"""The outbox relay: the table's stream feeds every JobDef with `consumes_stream` (the publisher).
+"""The outbox relay: the table's stream feeds every JobDef with `consumes_stream` (the publisher,
+and the mailer for new messages; each job's `stream_records` picks its filter from FILTERS).
 
 Writes carry their domain events in an `outbox` attribute on the changed item; the publisher reads
 the stream and puts those events on the bus. The event source mapping:
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
@@ -32,6 +33,7 @@ from loyalty.api.routes import JOBS, JobDef
 from loyalty_infra.data import DataTable
 from loyalty_infra.functions import construct_name
 from loyalty_infra.queues import dead_letter_queue
+from loyalty_infra.waivers import LIST_STREAMS_NEEDS_ANY_RESOURCE, waive
 
 OUTBOX_ATTRIBUTE = "outbox"
 BATCH_SIZE = 100
@@ -50,6 +52,13 @@ OUTBOX_FILTER: Mapping[str, Any] = {
     "eventName": ["INSERT", "MODIFY"],
     "dynamodb": {"NewImage": {OUTBOX_ATTRIBUTE: {"L": {"M": {"id": {"S": [{"exists": True}]}}}}}},
 }
+# The mailer: only a new MESSAGE item (an email to send). Its own writes (claim, sent, a failed
+# attempt) are MODIFY records and never invoke it again; the schedule retries what failed.
+MESSAGE_FILTER: Mapping[str, Any] = {
+    "eventName": ["INSERT"],
+    "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "MESSAGE#"}]}}},
+}
+FILTERS: Mapping[str, Mapping[str, Any]] = {"outbox": OUTBOX_FILTER, "messages": MESSAGE_FILTER}
 
 
 class OutboxStream(Construct):
@@ -69,6 +78,8 @@ class OutboxStream(Construct):
                 continue
             if job.name not in jobs:
                 raise ValueError(f"job {job.name!r} consumes the stream but has no function")
+            if job.stream_records not in FILTERS:
+                raise ValueError(f"job {job.name!r}: no stream filter named {job.stream_records!r}")
             self._subscribe(job, jobs[job.name], data)
 
     def _subscribe(self, job: JobDef, function: lambda_.Function, data: DataTable) -> None:
@@ -90,18 +101,9 @@ class OutboxStream(Construct):
                 max_record_age=MAX_RECORD_AGE,
                 parallelization_factor=PARALLELIZATION_FACTOR,
                 on_failure=sources.SqsDlq(failures),
-                filters=[lambda_.FilterCriteria.filter(dict(OUTBOX_FILTER))],
+                filters=[lambda_.FilterCriteria.filter(dict(FILTERS[job.stream_records]))],
             )
         )
         assert function.role is not None
-        Validations.of(function.role.node.find_child("DefaultPolicy")).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason=(
-                    "dynamodb:ListStreams, which Lambda needs to read the table's stream, does not support "
-                    "resource-level permissions (Service Authorization Reference), so it is granted on '*'; "
-                    "DescribeStream, GetShardIterator and GetRecords name only this table's stream."
-                ),
-            )
-        )
+        waive(function.role.node.find_child("DefaultPolicy"), LIST_STREAMS_NEEDS_ANY_RESOURCE)
         self.failure_queues[job.name] = failures

@@ -3,12 +3,15 @@
 ACCOUNT#<account_id>     ACCOUNT          balance (cents), live holds, PIN hash, version
                                           (gsi1: CUST#<id> / ACCOUNT#<account_id> when registered)
 ACCOUNT#<account_id>     LEDGER#<seq>     a movement of the balance, with actor and balance after
-HOLD#<hold_id>           HOLD             an authorisation on an account: held, captured, released
-MESSAGE#<message_id>     MESSAGE          an email to send (gsi1: MESSAGES / <at>); TTL 7 days
+HOLD#<hold_id>           HOLD             an authorisation on an account: held, captured, released,
+                                          expired (gsi2: DUE#<shard> / <expiry>#HOLD#<id> while held)
+MESSAGE#<message_id>     MESSAGE          an email to send (gsi1: MESSAGES / <at>; gsi2:
+                                          MESSAGES#PENDING / <next attempt>#<id> until sent); TTL 7 days
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,9 +19,12 @@ from typing import Any
 
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
 from loyalty.adapters.repositories import _dt, _iso, customer_pk
+from loyalty.adapters.transactions import DUE_SHARDS
 from loyalty.domain.stored_value import Account, AccountKind, Hold
 
 MESSAGE_RETENTION = timedelta(days=7)
+# Messages not yet sent, by when they are next due (sparse: a sent or failed message leaves it).
+PENDING_MESSAGES = "MESSAGES#PENDING"
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class HoldRecord:
     expires_at: datetime
     created_at: datetime
     store_id: str | None
-    status: str = "held"  # held | captured | released
+    status: str = "held"  # held | captured | released | expired (settled by the sweep)
     captured: int = 0
     version: int = 1
     kind: str = "stored_value"  # stored_value (cents of an account) | points (of a customer)
@@ -58,7 +64,12 @@ class Message:
     body: str
     created_at: datetime
     kind: str = "email"
-    status: str = "queued"
+    status: str = "queued"  # queued | sending (claimed) | sent | failed (gave up)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+    provider_message_id: str | None = None
+    last_error: str | None = None
 
 
 @dataclass
@@ -73,6 +84,16 @@ class AlreadyExists(Exception):
 
 def account_pk(account_id: str) -> str:
     return f"ACCOUNT#{account_id}"
+
+
+def hold_due_key(hold_id: str, expires_at: datetime) -> tuple[str, str]:
+    """A held hold's place in the sweep's due index (sparse gsi2), beside the lots that fall due."""
+    shard = int(hashlib.sha256(hold_id.encode()).hexdigest(), 16) % DUE_SHARDS
+    return f"DUE#{shard}", f"{_iso(expires_at)}#HOLD#{hold_id}"
+
+
+def pending_message_sk(due_at: datetime, message_id: str) -> str:
+    return f"{_iso(due_at)}#{message_id}"
 
 
 class StoredValueRepository:
@@ -151,10 +172,11 @@ class StoredValueRepository:
         return self._table.put_op(hold_to_item(hold), "attribute_not_exists(pk)", label="hold-new")
 
     def hold_update_op(self, hold: HoldRecord) -> TxOp:
+        """Settle a held hold (captured, released or expired): it leaves the sweep's due index."""
         return self._table.update_op(
             f"HOLD#{hold.hold_id}",
             "HOLD",
-            "SET #status = :status, #captured = :captured, #version = :next",
+            "SET #status = :status, #captured = :captured, #version = :next REMOVE #gsi2pk, #gsi2sk",
             "#version = :expected AND #status = :held",
             values={
                 ":status": hold.status,
@@ -181,6 +203,11 @@ class StoredValueRepository:
             "status": message.status,
             "created_at": _iso(message.created_at),
             "expires_at": int((message.created_at + MESSAGE_RETENTION).timestamp()),
+            "attempts": 0,
+            "next_attempt_at": _iso(message.created_at),
+            # Until it is sent: the mailer's scheduled run finds what the stream trigger missed.
+            "gsi2pk": PENDING_MESSAGES,
+            "gsi2sk": pending_message_sk(message.created_at, message.message_id),
         }
         return self._table.put_op(item, "attribute_not_exists(pk)", label="message")
 
@@ -289,7 +316,7 @@ def movement_from_item(item: Item) -> AccountMovement:
 
 
 def hold_to_item(h: HoldRecord) -> Item:
-    return {
+    item: Item = {
         "pk": f"HOLD#{h.hold_id}",
         "sk": "HOLD",
         "type": "hold",
@@ -305,6 +332,9 @@ def hold_to_item(h: HoldRecord) -> Item:
         "kind": h.kind,
         "customer_id": h.customer_id,
     }
+    if h.status == "held":
+        item["gsi2pk"], item["gsi2sk"] = hold_due_key(h.hold_id, h.expires_at)
+    return item
 
 
 def hold_from_item(item: Item) -> HoldRecord:
@@ -332,4 +362,9 @@ def message_from_item(item: Item) -> Message:
         created_at=_dt(item["created_at"]) or datetime.min,
         kind=str(item.get("kind", "email")),
         status=str(item.get("status", "queued")),
+        attempts=int(item.get("attempts") or 0),
+        next_attempt_at=_dt(item.get("next_attempt_at")),
+        sent_at=_dt(item.get("sent_at")),
+        provider_message_id=item.get("provider_message_id"),
+        last_error=item.get("last_error"),
     )

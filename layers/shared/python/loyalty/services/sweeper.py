@@ -1,9 +1,11 @@
-"""The scheduled sweep over lots that fall due: pending points mature, earns leave the tier
-window (tiers may drop), and what is left of a lot expires with a ledger entry.
+"""The scheduled sweep over what falls due: pending points mature, earns leave the tier window
+(tiers may drop), what is left of a lot expires with a ledger entry, and holds past their expiry
+are settled (status `expired`, gone from the profile's or the account's live holds).
 
 EventBridge Scheduler runs it hourly on AWS; the local runtime runs it on a timer and tests call
-`run` with a clock they control. Every step re-reads the lot and the profile and writes with
-conditions, so a sweep that runs twice, or beside a sale, changes nothing twice.
+`run` with a clock they control. Every step re-reads the lot (or hold) and the profile (or
+account) and writes with conditions, so a sweep that runs twice, or beside a sale, a capture or a
+release, changes nothing twice: a hold's own version decides between the sweep and a capture.
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from loyalty.adapters.due import DueIndex
+from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.repositories import CustomerRepository, StaleCustomer
-from loyalty.adapters.transactions import DUE_SHARDS, TransactionRepository
+from loyalty.adapters.stored_value import HoldRecord, StaleAccount, StoredValueRepository
+from loyalty.adapters.transactions import TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain.customers import CustomerStatus, PointsSummary
+from loyalty.domain.errors import ConcurrentUpdate
 from loyalty.domain.ledger import LedgerEntry, LedgerReason
 from loyalty.domain.tiers import effective_tier
 from loyalty.services.config import ProgrammeService
@@ -31,6 +37,7 @@ class SweepReport:
     expired_points: int = 0
     tier_reviews: int = 0
     tier_changes: int = 0
+    expired_holds: int = 0
 
 
 class PointsSweeper:
@@ -40,24 +47,70 @@ class PointsSweeper:
         customers: CustomerRepository,
         programme: ProgrammeService,
         clock: Clock,
+        due: DueIndex,
+        holds: StoredValueRepository,
     ) -> None:
         self._txns = transactions
         self._customers = customers
         self._programme = programme
         self._clock = clock
+        self._due = due
+        self._holds = holds
 
     def run(self) -> SweepReport:
         now = self._clock.now()
         report = SweepReport()
-        for shard in range(DUE_SHARDS):
+        for shard in range(self._due.shards):
             cursor = None
             while True:
-                lots, cursor = self._txns.due(shard, now, cursor)
-                for lot in lots:
-                    self._process(lot, now, report)
+                found, cursor = self._due.due(shard, now, cursor)
+                for item in found:
+                    if isinstance(item, HoldRecord):
+                        self._settle_hold(item, now, report)
+                    else:
+                        self._process(item, now, report)
                 if cursor is None:
                     break
         return report
+
+    def _settle_hold(self, due: HoldRecord, now: datetime, report: SweepReport) -> None:
+        """A held hold past its expiry becomes `expired` and leaves the live holds of its profile
+        (points) or account (stored value), in one transaction guarded by both versions."""
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            hold = self._holds.get_hold(due.hold_id)  # the index is eventually consistent: re-read
+            if hold is None or hold.status != "held" or now < hold.expires_at:
+                return  # captured, released or settled meanwhile
+            expired = replace(hold, status="expired", version=hold.version + 1)
+            ops: list[TxOp] = [self._holds.hold_update_op(expired)]
+            try:
+                if hold.kind == "points":
+                    customer = self._customers.get(hold.customer_id or "")
+                    if (
+                        customer is not None
+                        and customer.status is CustomerStatus.ACTIVE
+                        and hold.hold_id in customer.points_holds
+                    ):
+                        holds = {k: v for k, v in customer.points_holds.items() if k != hold.hold_id}
+                        updated = replace(
+                            customer, points_holds=holds, updated_at=now, version=customer.version + 1
+                        )
+                        ops.append(self._txns.profile_op(updated, customer.version))
+                    self._txns.commit(ops)
+                else:
+                    account = self._holds.get(hold.account_id)
+                    if account is not None and hold.hold_id in account.holds:
+                        after = replace(
+                            account,
+                            holds={k: h for k, h in account.holds.items() if k != hold.hold_id},
+                            version=account.version + 1,
+                        )
+                        ops.append(self._holds.update_op(after, account.version))
+                    self._holds.commit(ops)
+            except (StaleCustomer, StaleAccount, ConcurrentUpdate):
+                continue  # the hold, the profile or the account changed: look again
+            report.expired_holds += 1
+            return
 
     def _process(self, due: LedgerEntry, now: datetime, report: SweepReport) -> None:
         programme = self._programme.current()

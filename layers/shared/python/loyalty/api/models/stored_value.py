@@ -181,8 +181,13 @@ class MessageOut(BaseModel):
     to: str
     subject: str
     body: str
-    status: str
+    status: str = Field(description="queued | sending | sent | failed (gave up after repeated failures)")
     created_at: datetime
+    attempts: int = Field(default=0, description="sending attempts so far")
+    sent_at: datetime | None = None
+    provider_message_id: str | None = Field(default=None, description="the email service's message id")
+    last_error: str | None = Field(default=None, description="why the last attempt failed (an error code)")
+    next_attempt_at: datetime | None = Field(default=None, description="when a queued message is due again")
 
 
 class MessageList(BaseModel):

@@ -1,0 +1,3 @@
+from loyalty.jobs import send_messages
+
+handler = send_messages

@@ -1,0 +1,116 @@
+"""The mailer's view of the message outbox: claim a message, then record what sending did.
+
+MESSAGE#<message_id>  MESSAGE  status queued -> sending (claimed, with a lease) -> sent | queued
+                               (a failed attempt, due again later) | failed (gave up)
+
+Every change is one conditional UpdateItem, so two senders (the stream trigger and the scheduled
+run, or two retries of either) never both own a message: only the claim's holder may record its
+outcome, and a claim can be taken over only after its lease ran out. A message stays in the
+sparse pending index (gsi2: MESSAGES#PENDING / <when due>#<id>) until it is sent or given up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from loyalty.adapters.dynamo import DynamoTable, TransactionCancelled
+from loyalty.adapters.repositories import _iso
+from loyalty.adapters.stored_value import PENDING_MESSAGES, Message, message_from_item, pending_message_sk
+
+_SK = "MESSAGE"
+
+
+def message_pk(message_id: str) -> str:
+    return f"MESSAGE#{message_id}"
+
+
+class MessageRepository:
+    def __init__(self, table: DynamoTable) -> None:
+        self._table = table
+
+    def get(self, message_id: str) -> Message | None:
+        item = self._table.get(message_pk(message_id), _SK)
+        return message_from_item(item) if item else None
+
+    def pending(self, until: datetime, cursor: str | None = None) -> tuple[list[Message], str | None]:
+        """Messages due by `until` (queued and due again, or claimed with a lapsed lease), oldest first.
+
+        The index is eventually consistent and holds copies: callers claim before they trust it."""
+        items, next_cursor = self._table.query(
+            PENDING_MESSAGES, index="gsi2", sk_max=(_iso(until) or "") + "#\uffff", limit=100, cursor=cursor
+        )
+        return [message_from_item(i) for i in items], next_cursor
+
+    def claim(self, message_id: str, claim_id: str, now: datetime, lease_until: datetime) -> bool:
+        """Take the message for one attempt. False: it is sent, given up, not due yet, or someone
+        else's claim is still running."""
+        return self._update(
+            message_id,
+            "SET #status = :sending, #claim_id = :claim, #lease_until = :lease, "
+            "#attempts = if_not_exists(#attempts, :zero) + :one, #gsi2sk = :due_sk",
+            "(#status = :queued AND (attribute_not_exists(#next_attempt_at) OR #next_attempt_at <= :now)) "
+            "OR (#status = :sending AND #lease_until <= :now)",
+            {
+                ":sending": "sending",
+                ":queued": "queued",
+                ":claim": claim_id,
+                ":lease": _iso(lease_until),
+                ":now": _iso(now),
+                ":zero": 0,
+                ":one": 1,
+                # Should this attempt die unrecorded, the scheduled run finds it when the lease lapses.
+                ":due_sk": pending_message_sk(lease_until, message_id),
+            },
+        )
+
+    def mark_sent(self, message_id: str, claim_id: str, now: datetime, provider_message_id: str) -> bool:
+        return self._update(
+            message_id,
+            "SET #status = :sent, #sent_at = :now, #provider_message_id = :provider "
+            "REMOVE #claim_id, #lease_until, #next_attempt_at, #last_error, #gsi2pk, #gsi2sk",
+            "#status = :sending AND #claim_id = :claim",
+            {
+                ":sent": "sent",
+                ":sending": "sending",
+                ":now": _iso(now),
+                ":provider": provider_message_id,
+                ":claim": claim_id,
+            },
+        )
+
+    def mark_failed(self, message_id: str, claim_id: str, error: str, retry_at: datetime | None) -> bool:
+        """Record a failed attempt: due again at `retry_at`, or given up for good (None)."""
+        values: dict[str, object] = {":sending": "sending", ":claim": claim_id, ":error": error[:200]}
+        if retry_at is not None:
+            update = (
+                "SET #status = :queued, #last_error = :error, #next_attempt_at = :retry, #gsi2sk = :due_sk "
+                "REMOVE #claim_id, #lease_until"
+            )
+            values |= {
+                ":queued": "queued",
+                ":retry": _iso(retry_at),
+                ":due_sk": pending_message_sk(retry_at, message_id),
+            }
+        else:
+            update = (
+                "SET #status = :failed, #last_error = :error "
+                "REMOVE #claim_id, #lease_until, #next_attempt_at, #gsi2pk, #gsi2sk"
+            )
+            values[":failed"] = "failed"
+        return self._update(message_id, update, "#status = :sending AND #claim_id = :claim", values)
+
+    def _update(self, message_id: str, update: str, condition: str, values: dict[str, object]) -> bool:
+        # attribute_exists(pk): never create a stub for a message that expired (TTL) meanwhile.
+        op = self._table.update_op(
+            message_pk(message_id),
+            _SK,
+            update,
+            f"attribute_exists(#pk) AND ({condition})",
+            values=values,
+            label="message",
+        )
+        try:
+            self._table.transact([op])
+        except TransactionCancelled:
+            return False
+        return True

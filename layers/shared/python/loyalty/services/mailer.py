@@ -1,0 +1,121 @@
+"""Sends the message outbox (e-card emails) through the email channel, each message once.
+
+A message is sent by whoever claims it: the claim is a conditional write (queued and due, or a
+claim whose lease lapsed), so the stream trigger, the scheduled run and their retries never send
+one message twice while an attempt is alive. After SES answers, the claim's holder records the
+outcome: `sent` with SES's message id, or the failure and when to try again (exponential back-off,
+at most an hour apart), or `failed` after MAX_ATTEMPTS. SES has no idempotency key, so the one
+window left is an attempt that dies after SES took the message and before it was recorded: its
+lease lapses and the message goes again (at least once there, never lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from loyalty.adapters.email import SendFailed
+from loyalty.adapters.messages import MessageRepository
+from loyalty.domain.ids import new_id
+from loyalty.services.ports import Clock
+
+LEASE = timedelta(minutes=5)  # far beyond one SES call (5 s read timeout, 3 tries)
+MAX_ATTEMPTS = 10
+MAX_RETRY_DELAY = timedelta(hours=1)
+MESSAGE_PK_PREFIX = "MESSAGE#"
+
+
+class EmailChannel(Protocol):
+    def send(self, to: str, subject: str, body: str) -> str: ...
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """1, 2, 4 ... minutes after the 1st, 2nd, 3rd ... failed attempt, at most an hour."""
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
+
+
+@dataclass
+class MailReport:
+    sent: int = 0
+    retrying: int = 0  # failed this time, due again later
+    given_up: int = 0
+    skipped: int = 0  # already sent, not due, or claimed by another attempt
+    errors: list[str] | None = None  # SES error codes of failed attempts (never a message's content)
+
+    def add(self, outcome: str, reason: str | None = None) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        if reason:
+            self.errors = [*(self.errors or []), reason]
+
+
+def message_id_of(record: Mapping[str, Any]) -> str | None:
+    """The message a stream record announces: a new MESSAGE item (None for anything else)."""
+    if record.get("eventName") != "INSERT":
+        return None
+    pk = ((record.get("dynamodb") or {}).get("Keys") or {}).get("pk", {}).get("S", "")
+    return pk.removeprefix(MESSAGE_PK_PREFIX) if pk.startswith(MESSAGE_PK_PREFIX) else None
+
+
+class Mailer:
+    def __init__(
+        self,
+        messages: MessageRepository,
+        channel: EmailChannel,
+        clock: Clock,
+        new_claim: Callable[[], str] = new_id,
+    ) -> None:
+        self._messages = messages
+        self._channel = channel
+        self._clock = clock
+        self._new_claim = new_claim
+
+    def send(self, message_id: str, report: MailReport | None = None) -> str:
+        """Claim, send and record one message; returns the outcome (a MailReport field name)."""
+        report = report if report is not None else MailReport()
+        now = self._clock.now()
+        message = self._messages.get(message_id)
+        claim = self._new_claim()
+        if (
+            message is None
+            or message.status not in ("queued", "sending")
+            or not self._messages.claim(message_id, claim, now, now + LEASE)
+        ):
+            report.add("skipped")
+            return "skipped"
+        try:
+            provider_id = self._channel.send(message.to, message.subject, message.body)
+        except SendFailed as failure:
+            attempts = message.attempts + 1
+            retry_at = now + retry_delay(attempts) if attempts < MAX_ATTEMPTS else None
+            self._messages.mark_failed(message_id, claim, failure.reason, retry_at)
+            outcome = "retrying" if retry_at else "given_up"
+            report.add(outcome, failure.reason)
+            return outcome
+        # False only if this attempt outlived its lease and another one took over: sent either way.
+        self._messages.mark_sent(message_id, claim, self._clock.now(), provider_id)
+        report.add("sent")
+        return "sent"
+
+    def send_records(self, records: list[Mapping[str, Any]]) -> MailReport:
+        """The stream trigger: send every message a batch of stream records inserted."""
+        report = MailReport()
+        for record in records:
+            message_id = message_id_of(record)
+            if message_id:
+                self.send(message_id, report)
+        return report
+
+    def send_due(self, until: datetime | None = None) -> MailReport:
+        """The scheduled run: every message due again (a failed attempt, a lapsed claim, or one the
+        stream trigger never reached), oldest first."""
+        now = until or self._clock.now()
+        report = MailReport()
+        cursor = None
+        while True:
+            due, cursor = self._messages.pending(now, cursor)
+            for message in due:
+                self.send(message.message_id, report)
+            if cursor is None:
+                return report
