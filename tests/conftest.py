@@ -58,8 +58,13 @@ def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[...,
     def make(clock: FixedClock | None = None) -> Container:
         resources = provision(aws_session, table_name=f"test-{uuid.uuid4().hex[:12]}")
         tables.append(resources.table_name)
-        settings = Settings(table_name=resources.table_name, api_key_pepper_secret=resources.pepper_secret)
+        settings = Settings(
+            table_name=resources.table_name,
+            api_key_pepper_secret=resources.pepper_secret,
+            merge_queue_url=resources.queue_urls["Merges"],
+        )
         container = Container(settings, session=aws_session, clock=clock)
+        container.local_resources = resources  # type: ignore[attr-defined]  # tests read queue urls
         seed(container)
         return container
 

@@ -14,14 +14,16 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from loyalty.api.routes import AUTHORIZER, FUNCTIONS, JOBS, FunctionDef, JobDef
+from loyalty.resources import MERGE_QUEUE, QueueDef
 from loyalty_infra.config import (
     ASSET_EXCLUDES,
     DEPS_LAYER_DIR,
@@ -31,6 +33,7 @@ from loyalty_infra.config import (
 )
 from loyalty_infra.data import DataTable
 from loyalty_infra.events import DomainEventBus
+from loyalty_infra.waivers import TABLE_KEY_DATA_KEYS, XRAY_NEEDS_ANY_RESOURCE, waive
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -59,13 +62,16 @@ class Needs:
     table: TableAccess = TableAccess.NONE
     pepper: bool = False  # reads the API-key pepper secret (it hashes keys)
     publish_events: bool = False  # events:PutEvents on the domain bus; set from JobDef.publishes_events
+    send_email: bool = False  # ses:SendEmail from the configured sender address only (gets SENDER_EMAIL)
+    enqueue: tuple[QueueDef, ...] = ()  # sqs:SendMessage on these work queues (gets their URLs)
 
 
 # Domain events leave through the outbox (written with the change, published from the stream), so
 # no HTTP function and no job but the publisher may put events on the bus.
 NEEDS: Mapping[str, Needs] = {
     "health": Needs(),
-    "customers": Needs(table=TableAccess.READ_WRITE),
+    # Queues merges (POST /v1/merges, links with on_conflict merge) and erases profiles.
+    "customers": Needs(table=TableAccess.READ_WRITE, enqueue=(MERGE_QUEUE,)),
     "admin": Needs(table=TableAccess.READ_WRITE, pepper=True),
     "transactions": Needs(table=TableAccess.READ_WRITE),
     # Evaluates carts (reads) and issues coupons (writes).
@@ -79,6 +85,10 @@ NEEDS: Mapping[str, Needs] = {
     "sweeper": Needs(table=TableAccess.READ_WRITE),
     # Reads only the stream (granted with its event source) and publishes: no table access at all.
     "publisher": Needs(),
+    # Reads queued messages (by key and the pending index), claims and marks them, sends through SES.
+    "mailer": Needs(table=TableAccess.READ_WRITE, send_email=True),
+    # Moves a merged profile's records (receive and delete come with its SQS event source).
+    "merger": Needs(table=TableAccess.READ_WRITE),
 }
 
 Definition = FunctionDef | JobDef
@@ -106,8 +116,10 @@ class Functions(Construct):
         data: DataTable,
         bus: DomainEventBus,
         pepper: secretsmanager.ISecret,
+        work_queues: Mapping[str, sqs.IQueue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._work_queues = dict(work_queues or {})
         self._settings = settings
         self._data = data
         self._bus = bus
@@ -181,32 +193,22 @@ class Functions(Construct):
             layers=self.layers,
             memory_size=definition.memory_mb,
             timeout=Duration.seconds(definition.timeout_s),
-            environment={**self.environment, "POWERTOOLS_SERVICE_NAME": definition.name},
+            environment={
+                **self.environment,
+                "POWERTOOLS_SERVICE_NAME": definition.name,
+                **({"SENDER_EMAIL": self._settings.sender_email} if needs_of(definition).send_email else {}),
+                **{
+                    q.env_var: self._work_queues[q.logical_id].queue_url for q in needs_of(definition).enqueue
+                },
+            },
             log_group=log_group,
             role=role,
             tracing=lambda_.Tracing.ACTIVE if self._settings.tracing else lambda_.Tracing.DISABLED,
         )
         self._grant(role, needs_of(definition))
-        Validations.of(function).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-L1",
-                reason=(
-                    "python3.13 is pinned on purpose: the dependency layer is built from cp313 arm64 "
-                    "binary wheels (Makefile LAMBDA_PYTHON=3.13) and must match the runtime exactly; "
-                    "moving to a newer Python is a deliberate change of both together."
-                ),
-            )
-        )
+        # The pinned runtime and the rest that holds for every function: waivers.apply_waivers.
         if self._settings.tracing:
-            Validations.of(role.node.find_child("DefaultPolicy")).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions-IAM5[Resource::*]",
-                    reason=(
-                        "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not "
-                        "support resource-level permissions, so AWS requires Resource '*'."
-                    ),
-                )
-            )
+            waive(role.node.find_child("DefaultPolicy"), XRAY_NEEDS_ANY_RESOURCE)
         return function
 
     def _grant(self, role: iam.Role, needs: Needs) -> None:
@@ -230,18 +232,26 @@ class Functions(Construct):
             key.grant_decrypt(role)
         elif key is not None and needs.table is TableAccess.READ_WRITE:
             key.grant_encrypt_decrypt(role)
-            for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
-                Validations.of(role.node.find_child("DefaultPolicy")).acknowledge(
-                    Acknowledgment(
-                        id=f"AwsSolutions-IAM5[Action::{action}]",
-                        reason=(
-                            "Writes to a table encrypted with the customer-managed key need KMS data-key "
-                            "generation and re-encryption; the grant names only that one key."
-                        ),
-                    )
-                )
+            waive(role.node.find_child("DefaultPolicy"), TABLE_KEY_DATA_KEYS)
         if needs.pepper:
             self._pepper.grant_read(role)
+        for queue in needs.enqueue:
+            self._work_queues[queue.logical_id].grant_send_messages(role)
         if needs.publish_events:
             # events:PutEvents on this one bus, for the platform's Source and DetailTypes only.
             self._bus.grant_publish(role)
+        if needs.send_email:
+            # SES authorises a send against the identity that covers the From address: the address
+            # itself or its verified domain. Only those two, and only with that exact From address.
+            stack = Stack.of(role)
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="SendEmail",
+                    actions=["ses:SendEmail"],
+                    resources=[
+                        stack.format_arn(service="ses", resource="identity", resource_name=identity)
+                        for identity in (self._settings.sender_email, self._settings.sender_domain)
+                    ],
+                    conditions={"StringEquals": {"ses:FromAddress": self._settings.sender_email}},
+                )
+            )

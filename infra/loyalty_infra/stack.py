@@ -5,17 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import App, CfnOutput, Stack, Tags, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
 from loyalty_infra.api import Api
 from loyalty_infra.config import DeploySettings
 from loyalty_infra.data import DataTable
 from loyalty_infra.events import DomainEventBus
+from loyalty_infra.firewall import ApiFirewall
 from loyalty_infra.functions import Functions
+from loyalty_infra.monitoring import Monitoring
 from loyalty_infra.outbox import OutboxStream
 from loyalty_infra.schedules import Schedules
 from loyalty_infra.secrets import ApiKeyPepper
+from loyalty_infra.waivers import apply_waivers
+from loyalty_infra.work_queues import WorkQueues
 
 
 class LoyaltyStack(Stack):
@@ -30,9 +34,17 @@ class LoyaltyStack(Stack):
         self.data = DataTable(self, "Data", customer_managed_key=settings.table_cmk)
         self.events = DomainEventBus(self, "Events")
         self.pepper = ApiKeyPepper(self, "ApiKeyPepper")
+        self.work_queues = WorkQueues(self, "WorkQueues")
         self.functions = Functions(
-            self, "Functions", settings=settings, data=self.data, bus=self.events, pepper=self.pepper.secret
+            self,
+            "Functions",
+            settings=settings,
+            data=self.data,
+            bus=self.events,
+            pepper=self.pepper.secret,
+            work_queues=self.work_queues.queues,
         )
+        self.work_queues.attach_consumers(self.functions.jobs)
         self.api = Api(
             self,
             "Api",
@@ -42,6 +54,25 @@ class LoyaltyStack(Stack):
         )
         self.schedules = Schedules(self, "Schedules", jobs=self.functions.jobs)
         self.outbox = OutboxStream(self, "Outbox", data=self.data, jobs=self.functions.jobs)
+        self.firewall = (
+            ApiFirewall(
+                self, "Firewall", stage=self.api.rest_api.deployment_stage, rate_limit=settings.waf_rate_limit
+            )
+            if settings.waf
+            else None
+        )
+        # Last: monitoring and the waivers look at everything above (every function and queue).
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            settings=settings,
+            rest_api=self.api.rest_api,
+            data=self.data,
+            api_functions=self.functions.by_name.values(),
+            authorizer=self.functions.authorizer,
+            firewall=self.firewall,
+        )
+        apply_waivers(self, settings)
 
         CfnOutput(
             self, "ApiUrl", value=self.api.rest_api.url, description="Base URL of the loyalty API stage"
@@ -51,6 +82,21 @@ class LoyaltyStack(Stack):
         CfnOutput(
             self, "ApiKeyPepperSecretArn", value=self.pepper.secret.secret_arn, description="Pepper secret"
         )
+        CfnOutput(
+            self,
+            "UsagePlanId",
+            value=self.api.usage_plan.usage_plan_id,
+            description="Register each API key id here before turning on usagePlanKeys",
+        )
+        CfnOutput(
+            self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="Where alarms notify"
+        )
+        CfnOutput(
+            self,
+            "DashboardName",
+            value=self.monitoring.dashboard.dashboard_name,
+            description="The CloudWatch dashboard",
+        )
 
 
 def stack_id(stage: str) -> str:
@@ -58,7 +104,8 @@ def stack_id(stage: str) -> str:
 
 
 def build(app: App) -> LoyaltyStack:
-    """The one stack of a stage, with cdk-nag's AWS Solutions checks run on every synth."""
+    """The one stack of a stage, with cdk-nag's AWS Solutions and Serverless checks run on every
+    synth (their exceptions: waivers.py)."""
     settings = DeploySettings.from_context(app.node)
     stack = LoyaltyStack(
         app,
@@ -69,5 +116,5 @@ def build(app: App) -> LoyaltyStack:
             "data table, event bus"
         ),
     )
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return stack

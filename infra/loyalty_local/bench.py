@@ -23,6 +23,11 @@ For every route in the route table, and for the authorizer, it calls the real ha
   issue's targets (a warm evaluation at most one round trip; engine p99 under 5 ms at 1,000 offers and
   50 lines); its rows join the cost table.
 
+Then identity merges (bench_merges): DynamoDB round trips, capacity and wall time of one merge of a
+profile with 10, 100, 1,000 and 10,000 sales (about three minutes of the run, most of it the
+10,000-sale profile's set-up and merge), against the issue's target (linear in the records moved,
+at most one round trip per 25 records), and merges per second through the local FIFO queue.
+
 Then it times each function's cold import in fresh subprocesses against the floor (a bare process
 importing boto3 + pydantic + the powertools resolver), medians of IMPORT_RUNS runs, and checks
 that importing a handler does no network I/O, builds no AWS client and pulls in no X-Ray SDK.
@@ -2690,6 +2695,10 @@ def main() -> None:
             results.append(bench.measure(scenario))
         carts = bench.measure_carts()
         redemptions = bench.measure_redemptions()
+        # Imported here: bench_merges imports this module's meter (as loyalty_local.bench).
+        from loyalty_local import bench_merges
+
+        merges = bench_merges.measure(runtime)
     finally:
         runtime.stop()
 
@@ -2712,6 +2721,8 @@ def main() -> None:
     print_carts(carts)
     print()
     print_redemptions(redemptions)
+    print()
+    bench_merges.print_figures(merges)
     print()
     print_imports(imports)
     print(f"\nbench took {time.monotonic() - began:.0f} s")

@@ -1,7 +1,9 @@
 """What Lambda's event source mapping and EventBridge Scheduler do on AWS, done locally.
 
-`StreamPoller` reads the table's stream from DynamoDB Local and hands batches to the publisher
-function's real handler (one thread per table: records of a shard stay in order). `Ticker` runs a
+`StreamPoller` reads the table's stream from DynamoDB Local and hands batches to a stream job's
+real handler (the publisher, the mailer: one poller and thread per job, as each has its own event
+source mapping on AWS; records of a shard stay in order). Lambda's event filters are not applied
+here: the handlers ignore the records they are not for. `Ticker` runs a
 scheduled function's real handler on an interval. Tests call `poll_once` / the handler directly.
 """
 
@@ -17,20 +19,29 @@ from loyalty_local.gateway import LambdaContext, load_handler
 
 log = logging.getLogger(__name__)
 
+# What the deployed stream event source mappings allow (loyalty_infra.outbox): 10 retries.
+STREAM_RETRIES = 10
+
 
 class StreamPoller:
     def __init__(
-        self, session: Any, table_name: str, handler: Callable[[dict[str, Any], Any], Any] | None = None
+        self,
+        session: Any,
+        table_name: str,
+        handler: Callable[[dict[str, Any], Any], Any] | None = None,
+        function: str = "publisher",
     ):
         self._streams = session.client("dynamodbstreams")
         self._table_name = table_name
         self._dynamodb = session.client("dynamodb")
-        self._handler = handler or load_handler("publisher")
+        self._function = function
+        self._handler = handler or load_handler(function)
         self._iterators: dict[str, str | None] = {}
         self._stream_arn: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failures = 0
+        self.failed_batches: list[list[dict[str, Any]]] = []
 
     def _arn(self) -> str:
         if self._stream_arn is None:
@@ -62,16 +73,23 @@ class StreamPoller:
 
     def _deliver(self, records: list[dict[str, Any]], arn: str) -> None:
         batch = [{**record, "eventSourceARN": arn} for record in records]
-        for attempt in range(5):
-            result = self._handler({"Records": batch}, LambdaContext("publisher"))
-            failures = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        # Like the deployed event source mapping: retry from the first failed record on, up to
+        # STREAM_RETRIES times, then hand the rest to the on-failure destination (here a list
+        # that tests assert stays empty) and move on.
+        for attempt in range(STREAM_RETRIES + 1):
+            try:
+                result = self._handler({"Records": batch}, LambdaContext(self._function))
+                failures = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+            except Exception:  # the whole invocation failed: Lambda retries the whole batch
+                log.exception("%s failed a batch", self._function)
+                failures = {batch[0]["dynamodb"]["SequenceNumber"]}
             if not failures:
                 return
-            # Like Lambda: retry from the first failed record on.
             first = next(i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failures)
             batch = batch[first:]
-            time.sleep(0.2 * 2**attempt)
+            time.sleep(min(0.1 * 2**attempt, 1.0))
         self.failures += len(batch)
+        self.failed_batches.append(batch)
 
     def start(self, interval: float = 0.5) -> StreamPoller:
         def loop() -> None:
@@ -83,7 +101,113 @@ class StreamPoller:
                     log.exception("stream poll failed")
                 self._stop.wait(interval)
 
-        self._thread = threading.Thread(target=loop, name="stream-poller", daemon=True)
+        self._thread = threading.Thread(target=loop, name=f"stream-{self._function}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+
+class QueuePoller:
+    """Lambda's SQS event source, locally: receive a batch, hand it to the function's handler, delete
+    what succeeded. What failed becomes visible again after `retry_delay` seconds (Lambda waits the
+    queue's visibility timeout; locally a shorter wait keeps demos and tests quick) and, after the
+    queue's maxReceiveCount deliveries, SQS moves it to the dead-letter queue.
+
+    One thread per queue: moto hands one FIFO message group to two consumers at once (design.md)."""
+
+    def __init__(
+        self,
+        session: Any,
+        queue_url: str,
+        function: str,
+        handler: Callable[[dict[str, Any], Any], Any] | None = None,
+        retry_delay: int = 1,
+    ) -> None:
+        self._sqs = session.client("sqs")
+        self._url = queue_url
+        self._function = function
+        self._handler = handler or load_handler(function)
+        self._retry_delay = retry_delay
+        self._arn: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.failures = 0
+
+    def _queue_arn(self) -> str:
+        if self._arn is None:
+            attributes = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])
+            self._arn = str(attributes["Attributes"]["QueueArn"])
+        return self._arn
+
+    def poll_once(self, wait_seconds: int = 0) -> int:
+        """Deliver one batch; returns how many messages it held."""
+        messages = self._sqs.receive_message(
+            QueueUrl=self._url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": self._queue_arn(),
+                "awsRegion": self._sqs.meta.region_name,
+            }
+            for m in messages
+        ]
+        try:
+            result = self._handler({"Records": records}, LambdaContext(self._function))
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        except Exception:  # the whole batch failed, as Lambda would count it
+            log.exception("%s failed a batch", self._function)
+            failed = {r["messageId"] for r in records}
+        for message in messages:
+            if message["MessageId"] in failed:
+                self.failures += 1
+                self._sqs.change_message_visibility(
+                    QueueUrl=self._url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=self._retry_delay,
+                )
+            else:
+                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def drain(self, idle_rounds: int = 3, max_seconds: float = 120.0) -> None:
+        """Poll until the queue stays empty for a few rounds (tests, and the storm)."""
+        deadline = time.monotonic() + max_seconds
+        idle = 0
+        while idle < idle_rounds and time.monotonic() < deadline:
+            if self.poll_once():
+                idle = 0
+            else:
+                idle += 1
+                time.sleep(self._retry_delay / 2 if self.failures else 0.05)
+
+    def start(self, interval: float = 0.2) -> QueuePoller:
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    if not self.poll_once(wait_seconds=1):
+                        self._stop.wait(interval)
+                except Exception:  # keep polling; the messages stay in the queue
+                    log.exception("queue poll failed")
+                    self._stop.wait(1.0)
+
+        self._thread = threading.Thread(target=loop, name=f"queue-{self._function}", daemon=True)
         self._thread.start()
         return self
 

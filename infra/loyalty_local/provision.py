@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from loyalty.resources import EVENT_BUS, TABLE, TableDef
+from loyalty.resources import EVENT_BUS, MERGE_QUEUE, TABLE, QueueDef, TableDef
+
+QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE,)
 
 PEPPER_SECRET_NAME = "loyalty/api-key-pepper"  # noqa: S105 - a name, not a value
+# The mailer's From address; provisioning verifies it in moto's SES (which refuses unverified senders).
+LOCAL_SENDER_EMAIL = "gift-cards@loyalty.example"
 
 
 @dataclass(frozen=True)
@@ -19,16 +24,21 @@ class LocalResources:
     table_name: str
     event_bus_name: str
     pepper_secret: str
+    queue_urls: dict[str, str] = field(default_factory=dict)  # by QueueDef.logical_id
+    dead_letter_urls: dict[str, str] = field(default_factory=dict)
+    sender_email: str = LOCAL_SENDER_EMAIL
 
     def function_environment(self) -> dict[str, str]:
         return {
             "TABLE_NAME": self.table_name,
             "EVENT_BUS_NAME": self.event_bus_name,
             "API_KEY_PEPPER_SECRET": self.pepper_secret,
+            "SENDER_EMAIL": self.sender_email,
             "POWERTOOLS_SERVICE_NAME": "loyalty",
             "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "TRACING_ENABLED": "false",
+            **{q.env_var: self.queue_urls[q.logical_id] for q in QUEUES if q.logical_id in self.queue_urls},
         }
 
 
@@ -68,6 +78,28 @@ def create_table(client: Any, definition: TableDef, name: str) -> None:
     )
 
 
+def create_fifo_queue(sqs: Any, queue: QueueDef, prefix: str = "") -> tuple[str, str]:
+    """The queue and its dead-letter queue, as the CDK app makes them; (dlq url, queue url)."""
+    dlq_url = sqs.create_queue(
+        QueueName=prefix + queue.dead_letter_name,
+        Attributes={"FifoQueue": "true", "MessageRetentionPeriod": str(14 * 24 * 3600)},
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    url = sqs.create_queue(
+        QueueName=prefix + queue.local_name,
+        Attributes={
+            "FifoQueue": "true",
+            "VisibilityTimeout": str(queue.visibility_timeout_s),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+            ),
+        },
+    )["QueueUrl"]
+    return str(dlq_url), str(url)
+
+
 def provision(
     session: boto3.session.Session, table_name: str | None = None, pepper: str | None = None
 ) -> LocalResources:
@@ -75,10 +107,21 @@ def provision(
 
     `pepper` keeps key hashes valid across restarts of `make run` (moto forgets its secrets).
     """
+    # Tests give each table its own queues, so one test's merges never reach another's worker.
+    prefix = f"{table_name}-" if table_name else ""
+    sqs = session.client("sqs")
+    queue_urls: dict[str, str] = {}
+    dead_letter_urls: dict[str, str] = {}
+    for queue in QUEUES:
+        dead_letter_urls[queue.logical_id], queue_urls[queue.logical_id] = create_fifo_queue(
+            sqs, queue, prefix
+        )
     resources = LocalResources(
         table_name=table_name or TABLE.local_name,
         event_bus_name=EVENT_BUS.local_name,
         pepper_secret=PEPPER_SECRET_NAME,
+        queue_urls=queue_urls,
+        dead_letter_urls=dead_letter_urls,
     )
     create_table(session.client("dynamodb"), TABLE, resources.table_name)
     events = session.client("events")
@@ -86,6 +129,11 @@ def provision(
         events.create_event_bus(Name=resources.event_bus_name)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+            raise
+    try:
+        session.client("sesv2").create_email_identity(EmailIdentity=resources.sender_email)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "AlreadyExistsException":
             raise
     secrets_client = session.client("secretsmanager")
     try:

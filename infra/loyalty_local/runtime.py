@@ -13,12 +13,14 @@ from loyalty.api.routes import JOBS
 from loyalty.bootstrap import Container, use_container
 from loyalty.settings import Settings
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment
+from loyalty_local.faults import FaultInjector, from_environment
 from loyalty_local.gateway import LocalGateway
-from loyalty_local.jobs import StreamPoller, Ticker
+from loyalty_local.jobs import QueuePoller, StreamPoller, Ticker
 from loyalty_local.provision import LocalResources, provision
 from loyalty_local.seed import seed
 
-# Scheduled jobs run every minute locally (hourly on AWS), so a demo sees points mature and expire.
+# Scheduled jobs run every minute locally (on AWS: hourly, the mailer every 5 minutes), so a demo
+# sees points mature and expire soon.
 SWEEP_INTERVAL_SECONDS = 60.0
 
 
@@ -33,8 +35,12 @@ class LocalRuntime:
     gateway: LocalGateway | None = None
     container: Container | None = None
     background_jobs: bool = True
-    poller: StreamPoller | None = None
+    poller: StreamPoller | None = None  # the publisher's
+    pollers: list[StreamPoller] = field(default_factory=list)  # one per stream job, the publisher's first
     tickers: list[Ticker] = field(default_factory=list)
+    queue_pollers: list[QueuePoller] = field(default_factory=list)  # one per queue job (the merger)
+    # Off unless asked for (LOYALTY_FAULT_RATE, or tests turning it on with `faults.active(...)`).
+    faults: FaultInjector = field(default_factory=lambda: from_environment(dict(os.environ)))
     _owned: list[DynamoDBLocal | Moto] = field(default_factory=list)
 
     def start(self, *, with_gateway: bool = True, port: int = 3000) -> LocalRuntime:
@@ -49,12 +55,31 @@ class LocalRuntime:
         session = boto3.session.Session(region_name=REGION)
         self.resources = provision(session, self.table_name, pepper=self._pepper())
         os.environ.update(self.resources.function_environment())
-        self.container = Container(Settings.from_env(), session=session)
+        # The product code gets its own session, the one faults are injected into; provisioning,
+        # the seed and the pollers (which stand in for AWS itself) keep the clean one.
+        app_session = boto3.session.Session(region_name=REGION)
+        self.faults.install(app_session)
+        rate, self.faults.rate = self.faults.rate, 0.0
+        self.container = Container(Settings.from_env(), session=app_session)
         use_container(self.container)
         seed(self.container)
-        self.poller = StreamPoller(session, self.resources.table_name)
+        self.faults.rate = rate
+        self.pollers = [
+            StreamPoller(session, self.resources.table_name, function=job.name)
+            for job in sorted(JOBS, key=lambda j: j.name != "publisher")
+            if job.consumes_stream
+        ]
+        self.poller = self.pollers[0]
+        self.queue_pollers = [
+            QueuePoller(session, self.resources.queue_urls[job.consumes_queue.logical_id], job.name)
+            for job in JOBS
+            if job.consumes_queue is not None
+        ]
         if self.background_jobs:
-            self.poller.start()
+            for poller in self.pollers:
+                poller.start()
+            for queue_poller in self.queue_pollers:
+                queue_poller.start()
             self.tickers = [Ticker(job.name, SWEEP_INTERVAL_SECONDS).start() for job in JOBS if job.schedule]
         if with_gateway:
             from loyalty.api.openapi import openapi_document
@@ -66,8 +91,10 @@ class LocalRuntime:
     def stop(self) -> None:
         if self.gateway:
             self.gateway.shutdown()
-        if self.poller:
-            self.poller.stop()
+        for poller in self.pollers:
+            poller.stop()
+        for queue_poller in self.queue_pollers:
+            queue_poller.stop()
         for ticker in self.tickers:
             ticker.stop()
         use_container(None)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 import requests
 
-from loyalty_local.emulators import DynamoDBLocal, Moto, free_port
+from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, free_port
 from loyalty_local.runtime import LocalRuntime
 
 ADMIN_KEY, POS_KEY, WEB_KEY = "local-admin-key", "local-pos-key", "local-web-key"
@@ -20,6 +22,7 @@ ADMIN_KEY, POS_KEY, WEB_KEY = "local-admin-key", "local-pos-key", "local-web-key
 class Api:
     base: str
     session: requests.Session
+    runtime: LocalRuntime | None = None
 
     def call(
         self, method: str, path: str, key: str | None = POS_KEY, json: Any = None, **kwargs: Any
@@ -44,7 +47,7 @@ def api(emulators: tuple[DynamoDBLocal, Moto]) -> Iterator[Api]:
     port = free_port()
     runtime = LocalRuntime(table_name=f"e2e-{uuid.uuid4().hex[:10]}", ddb=ddb, moto=moto)
     runtime.start(port=port)
-    yield Api(f"http://127.0.0.1:{port}", requests.Session())
+    yield Api(f"http://127.0.0.1:{port}", requests.Session(), runtime)
     runtime.stop()
 
 
@@ -62,3 +65,33 @@ def assert_problem(response: requests.Response, status: int, slug: str) -> dict[
     assert body["detail"]
     assert "Traceback" not in response.text
     return body
+
+
+@pytest.fixture
+def archive(api: Api) -> Any:
+    """Every domain event the bus receives, copied to an SQS queue (a rule, as a consumer would)."""
+    assert api.runtime is not None and api.runtime.resources is not None
+    session = boto3.session.Session(region_name=REGION)
+    sqs, events = session.client("sqs"), session.client("events")
+    name = f"archive-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = api.runtime.resources.event_bus_name
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": ["loyalty.platform"]}))
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "archive", "Arn": arn}])
+
+    def read() -> list[dict[str, Any]]:
+        out = []
+        while True:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                return out
+            out += [json.loads(m["Body"]) for m in got]
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+            )
+
+    yield read
+    events.remove_targets(Rule=name, EventBusName=bus, Ids=["archive"])
+    events.delete_rule(Name=name, EventBusName=bus)

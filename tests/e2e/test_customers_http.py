@@ -297,13 +297,6 @@ class TestLinksAndProfile:
             api.call("POST", f"/v1/customers/{john['customer_id']}/links", json=phone), 409, "link-taken"
         )
         assert body["customer_id"] == jane["customer_id"]
-        assert_problem(
-            api.call(
-                "POST", f"/v1/customers/{john['customer_id']}/links", json={**phone, "on_conflict": "merge"}
-            ),
-            409,
-            "link-taken",
-        )
         moved = api.call(
             "POST", f"/v1/customers/{john['customer_id']}/links", json={**phone, "on_conflict": "move"}
         )

@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.cart import CartService
     from loyalty.services.config import ProgrammeService, StoreService
     from loyalty.services.customers import CustomerService
+    from loyalty.services.mailer import Mailer
+    from loyalty.services.merges import MergeService
     from loyalty.services.offers import OfferService
     from loyalty.services.publisher import OutboxPublisher
     from loyalty.services.redemptions import RedemptionService
@@ -98,6 +100,24 @@ class Container:
             self.clock,
             # Late-bound: the transaction service itself resolves customers through this one.
             retro_credit=lambda customer, now: self.transactions.retro_credit(customer, now),  # noqa: PLW0108
+            request_merge=lambda survivor, merged, link, principal: self.merges.request(
+                survivor, merged, f"{link.type} link", principal, link
+            ),
+        )
+
+    @cached_property
+    def merges(self) -> MergeService:
+        from loyalty.adapters.merges import MergeRepository
+        from loyalty.adapters.queues import SqsWorkQueue
+        from loyalty.services.merges import MergeService
+
+        url = self.settings.merge_queue_url
+        return MergeService(
+            MergeRepository(self.table),
+            self.programme,
+            self.clock,
+            SqsWorkQueue(self.client("sqs"), url) if url else None,
+            self.idempotency,
         )
 
     @cached_property
@@ -123,12 +143,33 @@ class Container:
 
     @cached_property
     def sweeper(self) -> PointsSweeper:
+        from loyalty.adapters.due import DueIndex
         from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.adapters.stored_value import StoredValueRepository
         from loyalty.adapters.transactions import TransactionRepository
         from loyalty.services.sweeper import PointsSweeper
 
         return PointsSweeper(
-            TransactionRepository(self.table), CustomerRepository(self.table), self.programme, self.clock
+            TransactionRepository(self.table),
+            CustomerRepository(self.table),
+            self.programme,
+            self.clock,
+            due=DueIndex(self.table),
+            holds=StoredValueRepository(self.table),
+        )
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        from loyalty.adapters.email import SesEmailSender
+        from loyalty.adapters.messages import MessageRepository
+        from loyalty.services.mailer import Mailer
+
+        if not self.settings.sender_email:
+            raise RuntimeError("SENDER_EMAIL is not set: the mailer has no address to send from")
+        return Mailer(
+            MessageRepository(self.table),
+            SesEmailSender(self.client("sesv2"), self.settings.sender_email),
+            self.clock,
         )
 
     @cached_property

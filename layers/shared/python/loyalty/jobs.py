@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    SqsFifoPartialProcessor,
+    process_partial_response,
+)
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from loyalty.bootstrap import container
+from loyalty.domain.events import CORRELATION_ID
 from loyalty.observability import logger, metrics
 
 
@@ -26,6 +34,7 @@ _stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def _publish(record: DynamoDBRecord) -> None:
+    logger.append_keys(stream_sequence=record.dynamodb.sequence_number if record.dynamodb else None)
     published = container().outbox.publish_record(record.raw_event)
     if published:
         metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=published)
@@ -38,5 +47,80 @@ def publish_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
     batch item failure, so Lambda retries from it (and later records) instead of losing it."""
     response = process_partial_response(
         event=event, record_handler=_publish, processor=_stream_processor, context=context
+    )
+    return dict(response)
+
+
+_mail_processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def _mail(record: DynamoDBRecord) -> None:
+    from loyalty.services.mailer import message_id_of  # only the mailer loads the mail code
+
+    message_id = message_id_of(record.raw_event)
+    if message_id is not None:
+        outcome = container().mailer.send(message_id)
+        # Ids and outcomes only: a message's body holds an e-card's PIN and never reaches a log.
+        logger.info("message handled", extra={"message_id": message_id, "outcome": outcome})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def send_messages(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Two triggers, one job: stream records of new MESSAGE items (sent within seconds), and the
+    schedule, which sends whatever is due again (failed attempts, lapsed claims)."""
+    if "Records" in event:
+        response = process_partial_response(
+            event=event, record_handler=_mail, processor=_mail_processor, context=context
+        )
+        return dict(response)
+    report = container().mailer.send_due()
+    metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=report.sent)
+    metrics.add_metric(
+        name="MessageAttemptsFailed", unit=MetricUnit.Count, value=report.retrying + report.given_up
+    )
+    logger.info("due messages sent", extra=asdict(report))
+    return asdict(report)
+
+
+# After a failure it returns the rest of that message group: merges of one group keep their order.
+_queue_processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+
+def _merge(record: SQSRecord) -> None:
+    body = json.loads(record.body)
+    merge_id = str(body["merge_id"])  # a message without one is poison: to the dead-letter queue
+    # The request that asked for the merge: its id follows into these logs and the merge's events.
+    correlation_id = body.get("correlation_id") or record.message_id
+    logger.set_correlation_id(correlation_id)
+    CORRELATION_ID.set(correlation_id)
+    done = container().merges.process(merge_id)
+    logger.info("merge processed", extra={"merge_id": merge_id, "status": done.status.value})
+    if done.status.value == "failed":
+        metrics.add_metric(name="MergesFailed", unit=MetricUnit.Count, value=1)
+    elif done.status.value in ("done", "undone"):
+        metrics.add_metric(
+            name="MergesDone" if done.status.value == "done" else "MergesUndone",
+            unit=MetricUnit.Count,
+            value=1,
+        )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def run_merges(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Merge requests in, merges done. A merge that cannot run now (a profile locked by another
+    merge, a throttled table) is reported as a batch item failure and comes back after the
+    visibility timeout; after five deliveries it waits in the dead-letter queue. On a FIFO queue
+    the batch stops at the first failure, so later merges of the same group keep their order.
+
+    Invoked by the schedule instead (no Records), it is the janitor: merges still open after five
+    minutes get their message sent again (a send that failed, a message in the dead-letter queue)."""
+    if "Records" not in event:
+        resent = container().merges.requeue_stale()
+        logger.info("stale merges re-sent", extra={"resent": resent})
+        return {"resent": resent}
+    response = process_partial_response(
+        event=event, record_handler=_merge, processor=_queue_processor, context=context
     )
     return dict(response)

@@ -48,3 +48,28 @@ class BusDef:
 
 
 EVENT_BUS = BusDef(logical_id="DomainEvents", local_name="loyalty-events")
+
+
+@dataclass(frozen=True)
+class QueueDef:
+    """An SQS FIFO work queue with its dead-letter queue."""
+
+    logical_id: str
+    local_name: str  # ends in .fifo, as SQS requires for FIFO queues
+    visibility_timeout_s: int
+    max_receive_count: int  # deliveries before a message goes to the dead-letter queue
+    env_var: str  # how the functions that send to it learn its URL
+
+    @property
+    def dead_letter_name(self) -> str:
+        return self.local_name.removesuffix(".fifo") + "-dlq.fifo"
+
+
+# Identity merges: FIFO per survivor, so merges into one profile run in the order they were asked.
+MERGE_QUEUE = QueueDef(
+    logical_id="Merges",
+    local_name="loyalty-merges.fifo",
+    visibility_timeout_s=360,  # the merge worker's timeout (300 s) and a margin, as Lambda advises
+    max_receive_count=5,
+    env_var="MERGE_QUEUE_URL",
+)

@@ -18,6 +18,10 @@ class Settings(BaseModel):
     service_name: str = "loyalty"
     tracing_enabled: bool = False
     max_body_bytes: int = 64 * 1024
+    # The SQS FIFO queue merge requests wait on (only the functions that request merges have it).
+    merge_queue_url: str | None = None
+    # The verified SES identity emails are sent from (the mailer job); None where nothing sends.
+    sender_email: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -29,6 +33,8 @@ class Settings(BaseModel):
                 api_key_pepper_secret=source.get("API_KEY_PEPPER_SECRET", ""),
                 service_name=source.get("POWERTOOLS_SERVICE_NAME", "loyalty"),
                 tracing_enabled=source.get("TRACING_ENABLED", "false").lower() == "true",
+                merge_queue_url=source.get("MERGE_QUEUE_URL") or None,
+                sender_email=source.get("SENDER_EMAIL") or None,
             )
         except ValidationError as exc:
             # Fail the cold start loudly: a misconfigured function must not answer requests.

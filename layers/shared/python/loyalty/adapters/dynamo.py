@@ -219,6 +219,7 @@ class DynamoTable:
         *,
         sk_prefix: str | None = None,
         sk_max: str | None = None,
+        sk_min: str | None = None,
         index: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
@@ -232,6 +233,10 @@ class DynamoTable:
         if sk_prefix:
             condition += " AND begins_with(#sk, :prefix)"
             values[":prefix"] = sk_prefix
+            names["#sk"] = sk_name
+        elif sk_min and sk_max:
+            condition += " AND #sk BETWEEN :min AND :max"
+            values[":min"], values[":max"] = sk_min, sk_max
             names["#sk"] = sk_name
         elif sk_max:
             condition += " AND #sk <= :max"

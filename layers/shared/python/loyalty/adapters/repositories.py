@@ -31,7 +31,13 @@ from loyalty.domain.customers import (
     Profile,
     Stats,
 )
-from loyalty.domain.errors import ApiKeyNotFound, ConcurrentUpdate, CustomerNotActive, CustomerNotFound
+from loyalty.domain.errors import (
+    ApiKeyNotFound,
+    ConcurrentUpdate,
+    CustomerNotActive,
+    CustomerNotFound,
+    MergeInProgress,
+)
 from loyalty.domain.links import Link
 from loyalty.domain.replay import StoredResponse
 from loyalty.domain.stores import Channel, Store
@@ -81,6 +87,11 @@ class StaleCustomer(Exception):
     """The profile changed since it was read (version or state condition failed)."""
 
     customer_id: str
+
+
+# Every write to a profile carries this: while a merge moves a profile's records, nothing else may
+# change its counters (the merge would overwrite them, or move a lot a sale is taking from).
+UNLOCKED = " AND attribute_not_exists(#merge_lock)"
 
 
 def customer_pk(customer_id: str) -> str:
@@ -144,7 +155,7 @@ class CustomerRepository:
                 "#outbox = :outbox, #points_available = :available, #points_pending = :pending, "
                 "#points_lifetime = :lifetime, #earned_by_month = :months, #ledger_seq = :seq"
                 + "".join(f", #links.#l{i} = :l{i}" for i in range(len(new_links))),
-                condition="#version = :expected AND #member = :false AND #status = :active",
+                condition="#version = :expected AND #member = :false AND #status = :active" + UNLOCKED,
                 names={"#status": "status", **{f"#l{i}": link.key for i, link in enumerate(new_links)}},
                 values={
                     ":true": True,
@@ -197,7 +208,7 @@ class CustomerRepository:
                 customer_pk(from_customer),
                 self.PROFILE,
                 "REMOVE #links.#lk SET #version = #version + :one, #updated_at = :now",
-                condition="attribute_exists(pk)",
+                condition="attribute_exists(pk)" + UNLOCKED,
                 names={"#lk": link.key},
                 values={":one": 1, ":now": _iso(now)},
                 label="previous",
@@ -216,7 +227,7 @@ class CustomerRepository:
                     customer_pk(customer_id),
                     self.PROFILE,
                     f"{action} #price_groups :group SET #updated_at = :now, #version = #version + :one",
-                    condition="#status = :active",
+                    condition="#status = :active" + UNLOCKED,
                     values={":group": {group_id}, ":now": _iso(now), ":one": 1, ":active": "active"},
                     label="customer",
                 )
@@ -233,7 +244,7 @@ class CustomerRepository:
                 customer_pk(customer_id),
                 self.PROFILE,
                 "REMOVE #links.#lk SET #version = #version + :one, #updated_at = :now",
-                condition="attribute_exists(pk)",
+                condition="attribute_exists(pk)" + UNLOCKED,
                 names={"#lk": link.key},
                 values={":one": 1, ":now": _iso(now)},
                 label="customer",
@@ -249,7 +260,7 @@ class CustomerRepository:
                 self.PROFILE,
                 "SET #profile = :profile, #consents = :consents, #member = :member, "
                 "#enrolled_at = :enrolled, #tier = :tier, #updated_at = :now, #version = :next",
-                condition="#version = :expected AND #status = :active",
+                condition="#version = :expected AND #status = :active" + UNLOCKED,
                 names={"#status": "status"},
                 values={
                     ":profile": _profile_to_map(customer.profile),
@@ -275,7 +286,7 @@ class CustomerRepository:
             self.PROFILE,
             "SET #version = #version + :one, #updated_at = :now"
             + "".join(f", #links.#l{i} = :l{i}" for i in range(len(links))),
-            condition="#status = :active",
+            condition="#status = :active" + UNLOCKED,
             names={"#status": "status", **{f"#l{i}": link.key for i, link in enumerate(links)}},
             values={
                 ":one": 1,
@@ -321,6 +332,8 @@ class CustomerRepository:
                 )
                 if old is None:
                     raise CustomerNotFound(f"customer {customer_id} does not exist") from None
+                if old.get("merge_lock"):
+                    raise MergeInProgress(f"customer {old['customer_id']} is being merged; retry") from None
                 if old.get("status") != CustomerStatus.ACTIVE.value:
                     raise CustomerNotActive(f"customer {old['customer_id']} is {old.get('status')}") from None
                 raise StaleCustomer(customer_id) from None
@@ -396,6 +409,9 @@ def customer_to_item(c: Customer) -> Item:
         "ledger_seq": c.ledger_seq,
         "price_groups": set(c.price_groups) or None,
         "points_holds": _points_holds_map(c.points_holds),
+        "merge_lock": c.merge_lock,
+        "merge_count": c.merge_count or None,
+        "review": c.review,
     }
 
 
@@ -447,6 +463,9 @@ def customer_from_item(item: Item) -> Customer:
             k: (int(v["points"]), _dt(v["until"]) or datetime.min)
             for k, v in (item.get("points_holds") or {}).items()
         },
+        merge_lock=item.get("merge_lock"),
+        merge_count=int(item.get("merge_count") or 0),
+        review=item.get("review"),
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
 from loyalty.adapters.repositories import (
+    UNLOCKED,
     LinksTaken,
     StaleCustomer,
     _dt,
@@ -28,7 +29,7 @@ from loyalty.adapters.repositories import (
     customer_pk,
 )
 from loyalty.domain.customers import Customer, CustomerStatus
-from loyalty.domain.errors import ConcurrentUpdate
+from loyalty.domain.errors import ConcurrentUpdate, MergeInProgress
 from loyalty.domain.ledger import AppliedOffer, LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 
@@ -135,13 +136,6 @@ class TransactionRepository:
             entries.extend(page)
             if cursor is None:
                 return entries
-
-    def due(self, shard: int, until: datetime, cursor: str | None) -> tuple[list[LedgerEntry], str | None]:
-        """Lots of one shard due at or before `until`, earliest first."""
-        items, next_cursor = self._table.query(
-            f"DUE#{shard}", index="gsi2", sk_max=(_iso(until) or "") + "#\uffff", limit=100, cursor=cursor
-        )
-        return [ledger_from_item(i) for i in items], next_cursor
 
     def recent_sales(self, customer_id: str, since: datetime) -> list[TransactionRecord]:
         items, _ = self._table.query(
@@ -290,7 +284,7 @@ class TransactionRepository:
             "#earned_by_month = :months, #ledger_seq = :seq, #txn_count = :count, #spend = :spend, "
             "#first_purchase_at = :first, #last_purchase_at = :last, #tier = :tier, #version = :next, "
             "#updated_at = :now, #outbox = :outbox, #points_holds = :holds",
-            condition="#version = :expected AND #status = :active",
+            condition="#version = :expected AND #status = :active" + UNLOCKED,
             values={
                 ":available": customer.points.available,
                 ":pending": customer.points.pending,
@@ -318,6 +312,8 @@ class TransactionRepository:
         except TransactionCancelled as cancelled:
             failed = cancelled.failed_labels()
             if "customer" in failed:
+                if any(r.old_item and r.old_item.get("merge_lock") for r in cancelled.failed("customer")):
+                    raise MergeInProgress("the customer is being merged; retry") from None
                 raise StaleCustomer("") from None
             if "original" in failed or "redemption" in failed:
                 raise StaleTransaction() from None

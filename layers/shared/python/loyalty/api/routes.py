@@ -1,14 +1,18 @@
 """The route table: every route, the function that serves it and who may call it.
 
 The CDK API, the local gateway, the access check in every function and the OpenAPI test all
-read this one list, so they cannot drift apart.
+read this one list, so they cannot drift apart. With `expected_outcome` it is also the
+authorisation matrix (route x key kind x own/other store) that the functions enforce and the
+end-to-end test tests/e2e/test_authorization_matrix.py checks route by route.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-from loyalty.domain.access import Access
+from loyalty.domain.access import Access, KeyKind, StoreScope
+from loyalty.resources import MERGE_QUEUE, QueueDef
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,10 @@ class Route:
     path: str
     function: str
     access: Access
+    # How a pos/web key is bound to a store on this route (admin keys act for every store). NONE
+    # routes act, where they record a store at all, in the key's own store (a points or gift-card
+    # hold, a reload, merchandise credit): there is nothing to name, so nothing to refuse.
+    store: StoreScope
 
 
 @dataclass(frozen=True)
@@ -50,14 +58,18 @@ class JobDef:
     memory_mb: int = 512
     timeout_s: int = 60
     schedule: str | None = None  # an EventBridge Scheduler expression
-    consumes_stream: bool = False  # gets the table's stream records that carry an outbox
+    consumes_stream: bool = False  # gets the table's stream records named by `stream_records`
     publishes_events: bool = False
+    # Which stream records invoke it (a Lambda event filter in loyalty_infra.outbox): "outbox"
+    # (writes that carry domain events) or "messages" (new MESSAGE items: emails to send).
+    stream_records: str = "outbox"
+    consumes_queue: QueueDef | None = None  # an SQS queue's messages, with partial batch failures
 
 
 JOBS: tuple[JobDef, ...] = (
     JobDef(
         "sweeper",
-        "Matures pending points, reviews tiers, expires lots (hourly)",
+        "Matures pending points, reviews tiers, expires lots, settles expired holds (hourly)",
         timeout_s=600,
         schedule="rate(1 hour)",
     ),
@@ -68,63 +80,118 @@ JOBS: tuple[JobDef, ...] = (
         consumes_stream=True,
         publishes_events=True,
     ),
+    JobDef(
+        "mailer",
+        "Sends queued emails (e-card PINs) through SES: new ones from the stream, retries every 5 minutes",
+        memory_mb=256,
+        timeout_s=120,
+        schedule="rate(5 minutes)",
+        consumes_stream=True,
+        stream_records="messages",
+    ),
+    JobDef(
+        "merger",
+        "Runs identity merges and their undos from the FIFO merge queue; re-sends stale ones (5 min)",
+        memory_mb=1024,
+        timeout_s=300,
+        schedule="rate(5 minutes)",
+        consumes_queue=MERGE_QUEUE,
+    ),
 )
 
+# Store binding (StoreScope): customers, their links, history, coupons and accounts are the brand's,
+# so any store's key reads and changes them (NONE). Gift cards are brand-wide tender too: any till
+# checks, reloads and holds one, and the store that takes value from it is the key's own (the
+# redeem body's store_id, BODY). Transactions are named by their store (PATH); redemptions and
+# holds belong to the store that made them (RECORD): only that store reads, reverses, captures or
+# releases them.
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/v1/health", "health", Access.PUBLIC),
-    Route("POST", "/v1/customers", "customers", Access.CLIENT),
-    Route("GET", "/v1/customers", "customers", Access.CLIENT),
-    Route("GET", "/v1/customers/{customer_id}", "customers", Access.CLIENT),
-    Route("PATCH", "/v1/customers/{customer_id}", "customers", Access.CLIENT),
-    Route("POST", "/v1/customers/{customer_id}/links", "customers", Access.CLIENT),
-    Route("DELETE", "/v1/customers/{customer_id}/links/{type}/{value}", "customers", Access.CLIENT),
-    Route("POST", "/v1/transactions", "transactions", Access.CLIENT),
-    Route("GET", "/v1/transactions/{store_id}/{transaction_id}", "transactions", Access.CLIENT),
-    Route("PATCH", "/v1/transactions/{store_id}/{transaction_id}", "transactions", Access.CLIENT),
-    Route("GET", "/v1/customers/{customer_id}/transactions", "transactions", Access.CLIENT),
-    Route("GET", "/v1/customers/{customer_id}/ledger", "transactions", Access.CLIENT),
-    Route("POST", "/v1/cart/evaluate", "cart", Access.CLIENT),
-    Route("POST", "/v1/customers/{customer_id}/coupons", "cart", Access.CLIENT),
-    Route("GET", "/v1/customers/{customer_id}/coupons", "cart", Access.CLIENT),
-    Route("GET", "/v1/coupons/{code}", "cart", Access.CLIENT),
-    Route("POST", "/v1/redemptions", "redemptions", Access.CLIENT),
-    Route("GET", "/v1/redemptions/{redemption_id}", "redemptions", Access.CLIENT),
-    Route("POST", "/v1/customers/{customer_id}/holds", "redemptions", Access.CLIENT),
-    Route("POST", "/v1/redemptions/{redemption_id}/reverse", "redemptions", Access.CLIENT),
-    Route("POST", "/v1/gift-cards", "accounts", Access.CLIENT),
-    Route("GET", "/v1/gift-cards/{card_number}", "accounts", Access.CLIENT),
-    Route("POST", "/v1/gift-cards/{card_number}/redeem", "accounts", Access.CLIENT),
-    Route("POST", "/v1/gift-cards/{card_number}/reload", "accounts", Access.CLIENT),
-    Route("POST", "/v1/gift-cards/{card_number}/holds", "accounts", Access.CLIENT),
-    Route("POST", "/v1/holds/{hold_id}/capture", "accounts", Access.CLIENT),
-    Route("POST", "/v1/holds/{hold_id}/release", "accounts", Access.CLIENT),
-    Route("GET", "/v1/customers/{customer_id}/accounts", "accounts", Access.CLIENT),
-    Route("POST", "/v1/customers/{customer_id}/accounts", "accounts", Access.CLIENT),
-    Route("GET", "/v1/accounts/{account_id}/ledger", "accounts", Access.CLIENT),
-    Route("GET", "/v1/admin/outbox", "accounts", Access.ADMIN),
-    Route("POST", "/v1/admin/rewards", "offers", Access.ADMIN),
-    Route("GET", "/v1/admin/rewards", "offers", Access.ADMIN),
-    Route("GET", "/v1/admin/rewards/{reward_id}", "offers", Access.ADMIN),
-    Route("PUT", "/v1/admin/rewards/{reward_id}", "offers", Access.ADMIN),
-    Route("POST", "/v1/admin/offers", "offers", Access.ADMIN),
-    Route("GET", "/v1/admin/offers", "offers", Access.ADMIN),
-    Route("GET", "/v1/admin/offers/{offer_id}", "offers", Access.ADMIN),
-    Route("PUT", "/v1/admin/offers/{offer_id}", "offers", Access.ADMIN),
-    Route("POST", "/v1/admin/offers/{offer_id}/pause", "offers", Access.ADMIN),
-    Route("POST", "/v1/admin/offers/{offer_id}/activate", "offers", Access.ADMIN),
-    Route("GET", "/v1/admin/price-groups", "offers", Access.ADMIN),
-    Route("GET", "/v1/admin/price-groups/{group_id}", "offers", Access.ADMIN),
-    Route("PUT", "/v1/admin/price-groups/{group_id}", "offers", Access.ADMIN),
-    Route("PUT", "/v1/admin/price-groups/{group_id}/members/{customer_id}", "offers", Access.ADMIN),
-    Route("DELETE", "/v1/admin/price-groups/{group_id}/members/{customer_id}", "offers", Access.ADMIN),
-    Route("POST", "/v1/admin/api-keys", "admin", Access.ADMIN),
-    Route("GET", "/v1/admin/api-keys", "admin", Access.ADMIN),
-    Route("DELETE", "/v1/admin/api-keys/{key_id}", "admin", Access.ADMIN),
-    Route("GET", "/v1/admin/stores", "admin", Access.ADMIN),
-    Route("GET", "/v1/admin/stores/{store_id}", "admin", Access.ADMIN),
-    Route("PUT", "/v1/admin/stores/{store_id}", "admin", Access.ADMIN),
-    Route("GET", "/v1/admin/programme", "admin", Access.ADMIN),
-    Route("PUT", "/v1/admin/programme", "admin", Access.ADMIN),
+    Route("GET", "/v1/health", "health", Access.PUBLIC, StoreScope.NONE),
+    Route("POST", "/v1/customers", "customers", Access.CLIENT, StoreScope.BODY),
+    Route("GET", "/v1/customers", "customers", Access.CLIENT, StoreScope.NONE),
+    Route("GET", "/v1/customers/{customer_id}", "customers", Access.CLIENT, StoreScope.NONE),
+    Route("PATCH", "/v1/customers/{customer_id}", "customers", Access.CLIENT, StoreScope.NONE),
+    Route("POST", "/v1/customers/{customer_id}/links", "customers", Access.CLIENT, StoreScope.NONE),
+    Route(
+        "DELETE",
+        "/v1/customers/{customer_id}/links/{type}/{value}",
+        "customers",
+        Access.CLIENT,
+        StoreScope.NONE,
+    ),
+    Route("POST", "/v1/merges", "customers", Access.CLIENT, StoreScope.NONE),
+    Route("GET", "/v1/merges/{merge_id}", "customers", Access.CLIENT, StoreScope.NONE),
+    # Undo, export and erasure are operators' decisions: admin keys only.
+    Route("POST", "/v1/merges/{merge_id}/undo", "customers", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/customers/{customer_id}/export", "customers", Access.ADMIN, StoreScope.NONE),
+    Route("DELETE", "/v1/customers/{customer_id}", "customers", Access.ADMIN, StoreScope.NONE),
+    Route("POST", "/v1/transactions", "transactions", Access.CLIENT, StoreScope.BODY),
+    Route(
+        "GET", "/v1/transactions/{store_id}/{transaction_id}", "transactions", Access.CLIENT, StoreScope.PATH
+    ),
+    Route(
+        "PATCH",
+        "/v1/transactions/{store_id}/{transaction_id}",
+        "transactions",
+        Access.CLIENT,
+        StoreScope.PATH,
+    ),
+    Route("GET", "/v1/customers/{customer_id}/transactions", "transactions", Access.CLIENT, StoreScope.NONE),
+    Route("GET", "/v1/customers/{customer_id}/ledger", "transactions", Access.CLIENT, StoreScope.NONE),
+    Route("POST", "/v1/cart/evaluate", "cart", Access.CLIENT, StoreScope.BODY),
+    Route("POST", "/v1/customers/{customer_id}/coupons", "cart", Access.CLIENT, StoreScope.NONE),
+    Route("GET", "/v1/customers/{customer_id}/coupons", "cart", Access.CLIENT, StoreScope.NONE),
+    Route("GET", "/v1/coupons/{code}", "cart", Access.CLIENT, StoreScope.NONE),
+    Route("POST", "/v1/redemptions", "redemptions", Access.CLIENT, StoreScope.BODY),
+    Route("GET", "/v1/redemptions/{redemption_id}", "redemptions", Access.CLIENT, StoreScope.RECORD),
+    Route("POST", "/v1/customers/{customer_id}/holds", "redemptions", Access.CLIENT, StoreScope.NONE),
+    Route("POST", "/v1/redemptions/{redemption_id}/reverse", "redemptions", Access.CLIENT, StoreScope.RECORD),
+    Route("POST", "/v1/gift-cards", "accounts", Access.CLIENT, StoreScope.BODY),
+    Route("GET", "/v1/gift-cards/{card_number}", "accounts", Access.CLIENT, StoreScope.NONE),
+    Route("POST", "/v1/gift-cards/{card_number}/redeem", "accounts", Access.CLIENT, StoreScope.BODY),
+    Route("POST", "/v1/gift-cards/{card_number}/reload", "accounts", Access.CLIENT, StoreScope.NONE),
+    Route("POST", "/v1/gift-cards/{card_number}/holds", "accounts", Access.CLIENT, StoreScope.NONE),
+    Route("POST", "/v1/holds/{hold_id}/capture", "accounts", Access.CLIENT, StoreScope.RECORD),
+    Route("POST", "/v1/holds/{hold_id}/release", "accounts", Access.CLIENT, StoreScope.RECORD),
+    Route("GET", "/v1/customers/{customer_id}/accounts", "accounts", Access.CLIENT, StoreScope.NONE),
+    Route("POST", "/v1/customers/{customer_id}/accounts", "accounts", Access.CLIENT, StoreScope.NONE),
+    Route("GET", "/v1/accounts/{account_id}/ledger", "accounts", Access.CLIENT, StoreScope.NONE),
+    Route("GET", "/v1/admin/outbox", "accounts", Access.ADMIN, StoreScope.NONE),
+    Route("POST", "/v1/admin/rewards", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/rewards", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/rewards/{reward_id}", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("PUT", "/v1/admin/rewards/{reward_id}", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("POST", "/v1/admin/offers", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/offers", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/offers/{offer_id}", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("PUT", "/v1/admin/offers/{offer_id}", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("POST", "/v1/admin/offers/{offer_id}/pause", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("POST", "/v1/admin/offers/{offer_id}/activate", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/price-groups", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/price-groups/{group_id}", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("PUT", "/v1/admin/price-groups/{group_id}", "offers", Access.ADMIN, StoreScope.NONE),
+    Route(
+        "PUT",
+        "/v1/admin/price-groups/{group_id}/members/{customer_id}",
+        "offers",
+        Access.ADMIN,
+        StoreScope.NONE,
+    ),
+    Route(
+        "DELETE",
+        "/v1/admin/price-groups/{group_id}/members/{customer_id}",
+        "offers",
+        Access.ADMIN,
+        StoreScope.NONE,
+    ),
+    Route("POST", "/v1/admin/api-keys", "admin", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/api-keys", "admin", Access.ADMIN, StoreScope.NONE),
+    Route("DELETE", "/v1/admin/api-keys/{key_id}", "admin", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/stores", "admin", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/stores/{store_id}", "admin", Access.ADMIN, StoreScope.NONE),
+    Route("PUT", "/v1/admin/stores/{store_id}", "admin", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/programme", "admin", Access.ADMIN, StoreScope.NONE),
+    Route("PUT", "/v1/admin/programme", "admin", Access.ADMIN, StoreScope.NONE),
 )
 
 _BY_KEY = {(r.method, r.path): r for r in ROUTES}
@@ -132,3 +199,26 @@ _BY_KEY = {(r.method, r.path): r for r in ROUTES}
 
 def route_for(method: str, resource: str) -> Route | None:
     return _BY_KEY.get((method.upper(), resource))
+
+
+class Outcome(StrEnum):
+    """What a caller gets on a route before anything else is looked at."""
+
+    UNAUTHENTICATED = "401"  # no key, an unknown or a revoked key
+    FORBIDDEN = "403"  # a valid key that may not do this (here)
+    ALLOWED = "allowed"  # a valid request gets its 2xx
+
+
+def expected_outcome(route: Route, kind: KeyKind | None, own_store: bool = True) -> Outcome:
+    """The authorisation matrix: `kind` is the caller's key kind (None: no valid key) and
+    `own_store` whether the store the request names or touches (see `Route.store`) is the key's own.
+    The functions' guard decides by it, and the matrix test expects exactly what it answers."""
+    if route.access is Access.PUBLIC:
+        return Outcome.ALLOWED
+    if kind is None:
+        return Outcome.UNAUTHENTICATED
+    if route.access is Access.ADMIN and kind is not KeyKind.ADMIN:
+        return Outcome.FORBIDDEN
+    if kind is KeyKind.ADMIN or own_store or route.store is StoreScope.NONE:
+        return Outcome.ALLOWED
+    return Outcome.FORBIDDEN

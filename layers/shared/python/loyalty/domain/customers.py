@@ -69,6 +69,9 @@ class Customer:
     ledger_seq: int = 0  # number of the last ledger entry
     price_groups: frozenset[str] = frozenset()  # assigned by an admin (groups may also match by tier)
     points_holds: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # hold id -> points, until
+    merge_lock: str | None = None  # the merge (or undo) moving this profile's records right now
+    merge_count: int = 0  # merges this profile has absorbed (a guard rail stops it at a limit)
+    review: str | None = None  # why the profile was flagged for a person to look at
 
     def points_held(self, now: datetime) -> int:
         return sum(points for points, until in self.points_holds.values() if now < until)

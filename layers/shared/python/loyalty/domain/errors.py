@@ -194,6 +194,10 @@ class PayloadTooLarge(DomainError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
 
 
+class UnsupportedMediaType(DomainError):
+    status, slug, title = 415, "unsupported-media-type", "Send the body as application/json"
+
+
 class Throttled(DomainError):
     status, slug, title = 429, "throttled", "Too many requests"
 
@@ -213,3 +217,17 @@ class IdempotentReplay(Exception):
     status_code: int
     body: str
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class MergeNotFound(NotFound):
+    slug, title = "merge-not-found", "Merge not found"
+
+
+class MergeRefused(Conflict):
+    """A merge or undo that the identity rules do not allow (itself, a tombstone, erased, undone)."""
+
+    slug, title = "merge-refused", "This merge is not allowed"
+
+
+class MergeInProgress(ServiceUnavailable):
+    slug, title = "merge-in-progress", "The customer is being merged; retry"

@@ -8,12 +8,17 @@ lost and never published for a change that did not commit.
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from loyalty.domain.ids import new_id
 
 SOURCE = "loyalty.platform"
+
+# The request (or queue message) that caused what is being written: events carry it onto the bus
+# and merge messages onto the queue, so one id follows a change from the API to every consumer.
+CORRELATION_ID: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
 TRANSACTION_RECORDED = "TransactionRecorded"
 POINTS_EARNED = "PointsEarned"
@@ -24,6 +29,9 @@ POINTS_REDEEMED = "PointsRedeemed"
 POINTS_REDEMPTION_REVERSED = "PointsRedemptionReversed"
 GIFT_CARD_SOLD = "GiftCardSold"
 STORED_VALUE_REDEEMED = "StoredValueRedeemed"
+CUSTOMERS_MERGED = "CustomersMerged"
+MERGE_UNDONE = "MergeUndone"
+CUSTOMER_ERASED = "CustomerErased"
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,11 @@ class DomainEvent:
         return {
             "id": self.event_id,
             "detail_type": self.detail_type,
-            "detail": json.dumps({"event_id": self.event_id, **self.detail}, sort_keys=True, default=str),
+            "detail": json.dumps(
+                {"event_id": self.event_id, "correlation_id": CORRELATION_ID.get(), **self.detail},
+                sort_keys=True,
+                default=str,
+            ),
         }
 
 

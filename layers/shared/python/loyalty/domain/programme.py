@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from loyalty.domain.attributes import check_storable
+
 
 class Tier(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -22,6 +24,8 @@ class RuleWhere(BaseModel):
     stores: list[str] = Field(default_factory=list)
     store_formats: list[str] = Field(default_factory=list)
     store_attributes: dict[str, Any] = Field(default_factory=dict)
+
+    _storable = field_validator("store_attributes")(check_storable)
 
 
 class EarnRule(BaseModel):
@@ -62,6 +66,18 @@ class Programme(BaseModel):
     retro_credit_days: int = Field(default=30, ge=0, le=365)
     default_phone_region: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
     earn_rules: list[EarnRule] = Field(default_factory=list, max_length=200)
+    merge_blocked_values: list[str] = Field(
+        default_factory=list,
+        max_length=500,
+        description="link values that never join profiles, on top of the built-in placeholders "
+        "(null, -1, 0, repeated digits, test@test.com ...)",
+    )
+    max_merges_per_profile: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="beyond this a profile stops merging and is flagged for review",
+    )
 
     @field_validator("tiers")
     @classmethod

@@ -40,6 +40,7 @@ from loyalty.domain.errors import (
 )
 from loyalty.domain.ids import is_plausible_id, new_card_number, new_id
 from loyalty.domain.links import Link
+from loyalty.domain.merges import MergeRecord
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.ports import Clock, IdempotencyRequest, backoff, idempotency_ops
 from loyalty.services.transactions import RetroCredit
@@ -82,6 +83,7 @@ class ProfilePatch:
 class CustomerResult:
     customer: Customer
     created: bool
+    merge: MergeRecord | None = None  # a link taken by another profile, merged in (202)
 
 
 class CustomerService:
@@ -95,7 +97,9 @@ class CustomerService:
         new_customer_id: Callable[[], str] = new_id,
         new_card: Callable[[], str] = new_card_number,
         retro_credit: Callable[[Customer, datetime], RetroCredit] | None = None,
+        request_merge: Callable[[str, str, Link, Principal], MergeRecord] | None = None,
     ) -> None:
+        self._request_merge = request_merge
         self._customers = customers
         self._stores = stores
         self._programme = programme
@@ -288,6 +292,7 @@ class CustomerService:
         raw: RawLink,
         on_conflict: OnConflict,
         idempotency: IdempotencyRequest | None = None,
+        principal: Principal | None = None,
     ) -> CustomerResult:
         link = self._normalise(raw.type, raw.value, ("body", "type"), ("body", "value"))
         for attempt in range(_ATTEMPTS):
@@ -309,11 +314,14 @@ class CustomerService:
                 continue
             if owner is None:
                 continue
+            if on_conflict is OnConflict.MERGE and self._request_merge is not None and principal is not None:
+                if owner == customer.customer_id:
+                    return CustomerResult(customer, created=False)
+                # The other profile comes over with everything it has, this link included.
+                merge = self._request_merge(customer.customer_id, owner, link, principal)
+                return CustomerResult(customer, created=False, merge=merge)
             if on_conflict is not OnConflict.MOVE:
-                detail = f"{link.type} {link.value} belongs to customer {owner}"
-                if on_conflict is OnConflict.MERGE:
-                    detail += "; merging profiles is not available yet"
-                raise LinkTaken(detail, customer_id=owner)
+                raise LinkTaken(f"{link.type} {link.value} belongs to customer {owner}", customer_id=owner)
             try:
                 self._customers.move_link(link, owner, customer.customer_id, now, extra)
                 return result

@@ -62,3 +62,9 @@ def backoff(attempt: int, sleep: Callable[[float], None] = time.sleep) -> None:
     """Optimistic writes that lost a race wait a little (full jitter) before reading again."""
     if attempt:
         sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))  # noqa: S311 - jitter, not security
+
+
+class WorkQueue(Protocol):
+    """Where requests for background work (merges and their undos) wait, FIFO per group."""
+
+    def send(self, body: dict[str, str], group: str, dedupe_id: str) -> None: ...

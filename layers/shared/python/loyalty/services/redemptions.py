@@ -25,6 +25,7 @@ from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer, CustomerRef, CustomerStatus, PointsSummary
 from loyalty.domain.errors import (
+    ConcurrentUpdate,
     CouponNotRedeemable,
     HoldNotCapturable,
     IdempotencyKeyMismatch,
@@ -383,9 +384,9 @@ class RedemptionService:
         expired = 0
         for seq, points in sorted(record.taken.items()):
             lot = self._txns.lot(record.customer_id, seq)
-            if lot is None:
-                continue
-            if lot.expires_at is not None and now >= lot.expires_at:
+            # A lot that is gone (it went back to its owner when a merge was undone) takes nothing
+            # back, like an expired one: the ledger shows the part as expiring.
+            if lot is None or (lot.expires_at is not None and now >= lot.expires_at):
                 expired += points
                 continue
             ops.append(self._txns.update_lot_op(lot, (lot.remaining or 0) + points))
@@ -505,9 +506,16 @@ class RedemptionService:
         """Spend (up to) the held points from the lots that expire first; the rest is freed."""
         assert self._holds is not None
         assert hold.customer_id is not None
+        principal.ensure_store(hold.store_id)  # a hold belongs to the store that placed it
+        customer_id = hold.customer_id
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            customer = self._resolve(hold.customer_id)
+            hold = (self._holds.get_hold(hold.hold_id) or hold) if attempt else hold
+            customer = self._resolve(customer_id)
+            if hold.status == "captured" and hold.captured == points:
+                return hold, customer.points.available + customer.points.pending  # a retried capture
+            if hold.status != "held":
+                raise HoldNotCapturable(f"the hold is {hold.status}", hold_status=hold.status)
             now = self._clock.now()
             if now >= hold.expires_at:
                 raise HoldNotCapturable("the hold expired and its points went back", hold_status="expired")
@@ -552,7 +560,7 @@ class RedemptionService:
             try:
                 self._txns.commit(ops)
                 return captured, balance
-            except (StaleCustomer, StaleTransaction):
+            except (StaleCustomer, StaleTransaction, ConcurrentUpdate):
                 latest = self._holds.get_hold(hold.hold_id)
                 if latest is not None and latest.status != "held":
                     raise HoldNotCapturable(
@@ -564,10 +572,18 @@ class RedemptionService:
     def release_points_hold(self, hold: HoldRecord) -> HoldRecord:
         assert self._holds is not None
         assert hold.customer_id is not None
+        customer_id = hold.customer_id
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            customer = self._resolve(hold.customer_id)
+            hold = (self._holds.get_hold(hold.hold_id) or hold) if attempt else hold
+            if hold.status in ("released", "expired"):
+                return hold
+            if hold.status != "held":
+                raise HoldNotCapturable(f"the hold is {hold.status}", hold_status=hold.status)
             now = self._clock.now()
+            if now >= hold.expires_at:
+                return hold  # its points are free already; the hourly sweep settles the record
+            customer = self._resolve(customer_id)
             released = replace(hold, status="released", version=hold.version + 1)
             holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.hold_id}
             try:
@@ -583,7 +599,7 @@ class RedemptionService:
                     ]
                 )
                 return released
-            except (StaleCustomer, StaleTransaction):
+            except (StaleCustomer, StaleTransaction, ConcurrentUpdate):
                 latest = self._holds.get_hold(hold.hold_id)
                 if latest is not None and latest.status == "released":
                     return latest
@@ -594,10 +610,12 @@ class RedemptionService:
                 continue
         raise ServiceUnavailable("the points kept changing; retry")
 
-    def get(self, redemption_id: str) -> RedemptionRecord:
+    def get(self, redemption_id: str, principal: Principal) -> RedemptionRecord:
+        """A redemption, for the store that made it (or an admin key)."""
         found = self._redemptions.get(redemption_id) if is_plausible_id(redemption_id) else None
         if found is None:
             raise RedemptionNotFound(f"no redemption {redemption_id[:64]!r}")
+        principal.ensure_store(found[0].store_id)
         return found[0]
 
     # ---- helpers --------------------------------------------------------------------------

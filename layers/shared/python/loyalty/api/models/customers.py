@@ -172,6 +172,9 @@ class CustomerView(BaseModel):
     created_at: datetime
     enrolled_at: datetime | None
     merged_from: list[str] | None = None
+    review: str | None = Field(
+        default=None, description="why the profile is flagged for review (it stops merging until then)"
+    )
 
     @classmethod
     def of(
@@ -211,4 +214,5 @@ class CustomerView(BaseModel):
             created_at=c.created_at,
             enrolled_at=c.enrolled_at,
             merged_from=merged_from,
+            review=c.review,
         )

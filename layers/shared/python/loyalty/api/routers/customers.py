@@ -8,6 +8,8 @@ from aws_lambda_powertools.event_handler.router import Router
 from loyalty.api import docs
 from loyalty.api.http import idempotency, no_content, ok, principal, reply, stored
 from loyalty.api.models.customers import CustomerCreate, CustomerPatch, CustomerView, LinkAdd
+from loyalty.api.models.merges import MergeAccepted
+from loyalty.api.routers import merges
 from loyalty.bootstrap import container
 from loyalty.domain.replay import StoredResponse
 from loyalty.observability import count
@@ -17,6 +19,8 @@ TAGS = ["customers"]
 
 
 def _render(result: CustomerResult, created_status: int = 201) -> StoredResponse:
+    if result.merge is not None:
+        return merges.render_accepted(result.merge)
     view = CustomerView.of(result.customer, container().programme.current(), container().clock.now())
     return stored(view, created_status if result.created else 200)
 
@@ -92,6 +96,7 @@ def make_router() -> Router:
         responses={
             201: docs.model(CustomerView, "the link was attached (or moved)"),
             200: docs.model(CustomerView, "the customer already had the link"),
+            202: docs.model(MergeAccepted, "on_conflict merge: the other profile is being merged in"),
             404: docs.PROBLEM,
             409: docs.PROBLEM,
             422: docs.PROBLEM,
@@ -99,7 +104,11 @@ def make_router() -> Router:
     )
     def add_link(customer_id: str, body: LinkAdd):
         result = container().customers.add_link(
-            customer_id, RawLink(body.type, body.value), body.on_conflict, idempotency(router, _render)
+            customer_id,
+            RawLink(body.type, body.value),
+            body.on_conflict,
+            idempotency(router, _render),
+            principal(router),
         )
         return reply(_render(result))
 
@@ -113,4 +122,5 @@ def make_router() -> Router:
         container().customers.remove_link(customer_id, type, value)
         return no_content()
 
+    merges.register(router)
     return router

@@ -1,0 +1,3 @@
+from loyalty.jobs import run_merges
+
+handler = run_merges

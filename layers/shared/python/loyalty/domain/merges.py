@@ -1,0 +1,271 @@
+"""Identity merges: which link values may join profiles, and how two profiles combine and split.
+
+Pure rules, no I/O. The merge service moves the records; this module decides what the surviving
+profile looks like after a merge and what each side holds after an undo.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from loyalty.domain.customers import Consents, Customer, PointsSummary, Profile, Stats
+from loyalty.domain.links import EMAIL, PHONE, Link
+
+
+class MergeStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    UNDO_QUEUED = "undo_queued"
+    UNDOING = "undoing"
+    UNDONE = "undone"
+
+
+# Placeholders that point-of-sale systems and web forms put in when the customer gives nothing.
+# Joining profiles on them is how one "customer" ends up with thousands of strangers' purchases.
+BUILT_IN_BLOCKED = frozenset(
+    {
+        "null",
+        "none",
+        "nil",
+        "undefined",
+        "n/a",
+        "na",
+        "-",
+        "-1",
+        "0",
+        "unknown",
+        "test@test.com",
+        "test@example.com",
+        "noemail@noemail.com",
+        "no@email.com",
+        "none@none.com",
+    }
+)
+_REPEATED = re.compile(r"^(\d)\1{3,}$")
+_SEQUENTIAL = ("0123456789", "1234567890", "9876543210")
+
+
+def is_blocked(link: Link, extra: Iterable[str] = ()) -> bool:
+    """A link value that never joins two profiles (it may still identify one)."""
+    value = link.value.strip().lower()
+    if value in BUILT_IN_BLOCKED or value in {v.strip().lower() for v in extra}:
+        return True
+    digits = re.sub(r"\D", "", value) if link.type != EMAIL else ""
+    if link.type == PHONE and digits:
+        # The subscriber part of an E.164 number: drop up to three country-code digits.
+        return any(_REPEATED.match(digits[cut:]) or digits[cut:] in _SEQUENTIAL for cut in (1, 2, 3))
+    if link.type == EMAIL:
+        local = value.split("@", 1)[0]
+        return bool(_REPEATED.match(local)) or local in {"test", "none", "noemail", "null"}
+    return bool(digits and digits == value and (_REPEATED.match(value) or value in _SEQUENTIAL))
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    links: int = 0
+    ledger_entries: int = 0
+    transactions: int = 0
+    coupons: int = 0
+    redemptions: int = 0
+    accounts: int = 0
+    holds: int = 0
+    offer_uses: int = 0
+
+
+def _newest(a: Customer, b: Customer) -> tuple[Customer, Customer]:
+    """(newer, older) by when each profile was last changed."""
+    a_at = a.updated_at or a.created_at
+    b_at = b.updated_at or b.created_at
+    return (b, a) if b_at > a_at else (a, b)
+
+
+def combine(survivor: Customer, merged: Customer, tier: str | None, now: datetime, merge_id: str) -> Customer:
+    """The survivor after absorbing `merged`.
+
+    Profile fields: the newest non-empty value wins (newest = the profile changed last); attributes
+    key by key the same way. Consents: the most restrictive (a channel stays allowed only if both
+    allowed it). Membership: either. Counters and tier progress add up; first and last purchase span
+    both. The merged profile's ledger keeps its numbers shifted by the survivor's `ledger_seq`.
+    """
+    newer, older = _newest(survivor, merged)
+    profile = Profile(
+        first_name=newer.profile.first_name or older.profile.first_name,
+        last_name=newer.profile.last_name or older.profile.last_name,
+        birthday=newer.profile.birthday or older.profile.birthday,
+        attributes={**older.profile.attributes, **newer.profile.attributes},
+    )
+    consents = Consents(
+        email=survivor.consents.email and merged.consents.email,
+        sms=survivor.consents.sms and merged.consents.sms,
+        mail=survivor.consents.mail and merged.consents.mail,
+    )
+    months = dict(survivor.earned_by_month)
+    for month, points in merged.earned_by_month.items():
+        months[month] = months.get(month, 0) + points
+    member = survivor.member or merged.member
+    enrolled = [at for at in (survivor.enrolled_at, merged.enrolled_at) if at is not None]
+    return replace(
+        survivor,
+        member=member,
+        profile=profile,
+        consents=consents,
+        links=survivor.links + merged.links,
+        created_at=min(survivor.created_at, merged.created_at),
+        enrolled_at=min(enrolled) if enrolled else None,
+        updated_at=now,
+        tier=tier if member else None,
+        points=PointsSummary(
+            survivor.points.available + merged.points.available,
+            survivor.points.pending + merged.points.pending,
+            survivor.points.lifetime + merged.points.lifetime,
+        ),
+        stats=_add_stats(survivor.stats, merged.stats),
+        merged_from=tuple(dict.fromkeys((*survivor.merged_from, merged.customer_id, *merged.merged_from))),
+        version=survivor.version + 1,
+        earned_by_month=months,
+        ledger_seq=survivor.ledger_seq + merged.ledger_seq,
+        price_groups=survivor.price_groups | merged.price_groups,
+        points_holds={**survivor.points_holds, **merged.points_holds},
+        origin_store_id=survivor.origin_store_id or merged.origin_store_id,
+    )
+
+
+def _add_stats(a: Stats, b: Stats) -> Stats:
+    firsts = [at for at in (a.first_purchase_at, b.first_purchase_at) if at is not None]
+    lasts = [at for at in (a.last_purchase_at, b.last_purchase_at) if at is not None]
+    return Stats(
+        transactions=a.transactions + b.transactions,
+        spend=a.spend + b.spend,
+        first_purchase_at=min(firsts) if firsts else None,
+        last_purchase_at=max(lasts) if lasts else None,
+    )
+
+
+@dataclass(frozen=True)
+class Split:
+    """Both sides after an undo, and what stayed with the survivor."""
+
+    survivor: Customer
+    restored: Customer
+    points_kept_by_survivor: int  # spent or expired from the returned lots while they were merged
+
+
+def split(
+    survivor: Customer,
+    survivor_before: Customer,
+    merged: Customer,
+    *,
+    merged_at: datetime,
+    returned_links: tuple[Link, ...],
+    returned_holds: tuple[str, ...],
+    lots_delta: int,
+    returned_pending: int,
+    survivor_tier: str | None,
+    merged_tier: str | None,
+    now: datetime,
+) -> Split:
+    """Undo a merge: `merged` is the tombstone as it was frozen at the merge (its counters are what
+    it brought); `survivor_before` is the survivor's snapshot taken at the merge.
+
+    `lots_delta` is how much the returned lots changed while merged (negative: spent or expired on
+    the survivor's side). The merged profile gets its lots back as they are now, so its balance moves
+    by `lots_delta`; the survivor keeps everything that happened after the merge.
+    """
+    brought = merged.points.available + merged.points.pending
+    total = brought + lots_delta
+    restored_points = PointsSummary(total - returned_pending, returned_pending, merged.points.lifetime)
+    restored = replace(
+        merged,
+        status=survivor.status,
+        merged_into=None,
+        points=restored_points,
+        updated_at=now,
+        version=merged.version + 1,
+        links=tuple(link for link in merged.links if link in returned_links),
+        points_holds={k: v for k, v in merged.points_holds.items() if k in returned_holds},
+        tier=merged_tier if merged.member else None,
+    )
+    months = dict(survivor.earned_by_month)
+    for month, points in merged.earned_by_month.items():
+        left = months.get(month, 0) - points
+        if left > 0:
+            months[month] = left
+        else:
+            months.pop(month, None)
+    changed_after = (survivor.updated_at or survivor.created_at) > merged_at and survivor.profile != (
+        combine(survivor_before, merged, None, merged_at, "").profile
+    )
+    stats = survivor.stats
+    last = stats.last_purchase_at
+    first = stats.first_purchase_at
+    kept_stats = Stats(
+        transactions=max(stats.transactions - merged.stats.transactions, 0),
+        spend=max(stats.spend - merged.stats.spend, Decimal("0.00")),
+        first_purchase_at=survivor_before.stats.first_purchase_at
+        or (first if first is not None and first >= merged_at else None),
+        last_purchase_at=last
+        if last is not None and last >= merged_at and last != merged.stats.last_purchase_at
+        else survivor_before.stats.last_purchase_at,
+    )
+    enrolled_after = survivor.enrolled_at is not None and survivor.enrolled_at >= merged_at
+    member = survivor_before.member or (enrolled_after and survivor.enrolled_at != merged.enrolled_at)
+    remaining_from = tuple(
+        cid for cid in survivor.merged_from if cid != merged.customer_id and cid not in merged.merged_from
+    )
+    kept = replace(
+        survivor,
+        member=member,
+        enrolled_at=survivor_before.enrolled_at if not enrolled_after else survivor.enrolled_at,
+        profile=survivor.profile if changed_after else survivor_before.profile,
+        consents=survivor.consents if changed_after else survivor_before.consents,
+        links=tuple(link for link in survivor.links if link not in returned_links),
+        points=PointsSummary(
+            survivor.points.available - restored_points.available,
+            survivor.points.pending - restored_points.pending,
+            max(survivor.points.lifetime - merged.points.lifetime, 0),
+        ),
+        stats=kept_stats,
+        merged_from=remaining_from,
+        earned_by_month=months,
+        price_groups=survivor_before.price_groups | (survivor.price_groups - merged.price_groups),
+        points_holds={k: v for k, v in survivor.points_holds.items() if k not in returned_holds},
+        tier=survivor_tier if member else None,
+        created_at=survivor_before.created_at,
+        updated_at=now,
+        version=survivor.version + 1,
+    )
+    return Split(kept, restored, -lots_delta)
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    """The journal of one merge: what was asked, how far it got, and what it moved (for undo)."""
+
+    merge_id: str
+    requested_survivor_id: str
+    merged_id: str
+    reason: str | None
+    status: MergeStatus
+    requested_at: datetime
+    actor: str
+    survivor_id: str | None = None  # the live profile it ran into (the requested one, or its survivor)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    step: int = 0  # every committed step bumps it: a replayed step fails its condition
+    phase: str = ""
+    cursor: str | None = None
+    offset: int = 0  # the merged profile's ledger seq n became the survivor's offset + n
+    counts: dict[str, int] | None = None
+    links_moved: tuple[str, ...] = ()
+    holds_moved: tuple[str, ...] = ()
+    offer_uses_moved: dict[str, int] | None = None
+    survivor_before: dict[str, object] | None = None  # the survivor's profile item at the merge
+    error: str | None = None
+    undo: dict[str, object] | None = None  # requested_at, finished_at, returned, stayed, accumulators
