@@ -9,21 +9,33 @@ DDB_DIR := .local/dynamodb
 DDB_JAR := $(DDB_DIR)/DynamoDBLocal.jar
 LAYER_DIR := build/deps-layer
 LAYER_STAMP := $(LAYER_DIR)/.stamp
+# checkov pins boto3 1.35 (the platform needs 1.44+): it gets a venv of its own, from pyproject's
+# `checkov` dependency group.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 LAMBDA_PYTHON := 3.13
 PYTEST_WORKERS ?= 2
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_OUTDIR ?= cdk.out
 
-.PHONY: run test unit synth bench lint openapi demo clean tools deps-layer ddb venv
+.PHONY: run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load
 
-run: venv ddb ## start DynamoDB Local + moto, provision, seed, serve the API on :3000
-	$(PY) -m loyalty_local run
+run: venv ddb ## start DynamoDB Local + moto, provision, seed, serve the API on :3000 (FAULTS=0.1: inject faults)
+	LOYALTY_FAULT_RATE=$(FAULTS) $(PY) -m loyalty_local run
 
-test: venv ddb deps-layer ## the whole suite, as CI runs it
+test: venv ddb deps-layer checkov ## the whole suite, as CI runs it
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# `make fuzz`: schemathesis over every operation of openapi.json, as tests/e2e/test_fuzz.py runs it
+# in `make test`, but longer: FUZZ_EXAMPLES per operation, the coverage phase, the till's and the
+# web shop's keys, one platform per worker. FUZZ_SEED=<n> for a seeded random run.
+FUZZ_EXAMPLES ?= 200
+fuzz: venv ddb ## fuzz every operation longer than `make test` does (FUZZ_EXAMPLES=200, FUZZ_SEED=)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_COVERAGE=1 FUZZ_KEYS=pos,web \
+		$(PY) -m pytest tests/e2e/test_fuzz.py -n $(PYTEST_WORKERS) --dist load -q
 
 unit: venv ## domain tests only, no emulators
 	$(PY) -m pytest tests/unit -q
@@ -33,6 +45,13 @@ synth: venv deps-layer ## synthesise the CDK app into cdk.out (no AWS account ne
 
 bench: venv ddb ## print round trips, capacity, handler latency and cold-import figures
 	$(PY) -m loyalty_local.bench
+
+# `make load`: locust drives a platform of its own (fresh table, free port) with a mixed workload,
+# then the invariants are checked; exits 1 on any error or broken invariant.
+LOAD_SECONDS ?= 60
+LOAD_USERS ?= 16
+load: venv ddb ## mixed load (LOAD_USERS=16 for LOAD_SECONDS=60), throughput, p50/p99, errors, invariants
+	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_USERS=$(LOAD_USERS) $(PY) -m loyalty_local.load
 
 lint: venv
 	$(PY) -m ruff check .
@@ -57,6 +76,13 @@ tools: ## install Java 17 / Node where missing (Debian; CI machines may be bare)
 	@command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
 	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
 
+checkov: $(CHECKOV_STAMP) ## checkov in its own venv (the infra tests run it on the synthesised template)
+$(CHECKOV_STAMP): pyproject.toml
+	test -d $(CHECKOV_VENV) || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q --group checkov
+	touch $@
+
 ddb: $(DDB_JAR)
 $(DDB_JAR):
 	@$(MAKE) --no-print-directory tools
@@ -78,4 +104,4 @@ $(LAYER_STAMP): pyproject.toml | $(STAMP)
 	touch $@
 
 clean:
-	rm -rf $(VENV) build cdk.out infra/cdk.out .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) build cdk.out infra/cdk.out .local .pytest_cache .mypy_cache .ruff_cache

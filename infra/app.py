@@ -13,6 +13,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from loyalty_infra.config import CLI_CONTEXT_DEFAULTS
 from loyalty_infra.stack import build
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
@@ -26,7 +27,8 @@ def default_context() -> dict[str, Any]:
 
 
 def main() -> None:
-    app = cdk.App(context=default_context())
+    # The CLI's defaults first: `make synth` then writes exactly what `cdk deploy` deploys.
+    app = cdk.App(context={**CLI_CONTEXT_DEFAULTS, **default_context()})
     build(app)
     app.synth()
 

@@ -4,6 +4,12 @@ Each route becomes a method with a Lambda proxy integration to the function the 
 Every route that is not PUBLIC goes through the API-key REQUEST authorizer; which key kind may
 call which route is then checked inside the functions from the same table. API Gateway's own
 error answers are problem documents from loyalty.api.gateway_responses.
+
+Throttling: the stage throttles every method (`*/*`), and the usage plan adds a throttle and a
+daily quota per API key. The API's key source is AUTHORIZER: the authorizer names the caller's
+usage-plan key (`usageIdentifierKey`, the key id). With `usagePlanKeys` on, every method that needs
+a key also requires that usage-plan key, so the plan's limits apply per caller; a key id must then
+be registered as an API key in the plan (README, "Deploy to AWS") or its calls are refused.
 """
 
 from __future__ import annotations
@@ -12,17 +18,23 @@ import json
 import re
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from loyalty.api.authorizer import AUTHORIZER_CACHE_SECONDS
-from loyalty.api.gateway_responses import CONTENT_TYPE, GATEWAY_RESPONSES
+from loyalty.api.gateway_responses import GATEWAY_RESPONSES
 from loyalty.api.routes import ROUTES, Route
 from loyalty.domain.access import Access
 from loyalty_infra.config import DeploySettings
+from loyalty_infra.waivers import (
+    API_GATEWAY_LOGGING_ROLE,
+    API_KEYS_NOT_COGNITO,
+    PUBLIC_ROUTE,
+    waive,
+)
 
 API_KEY_HEADER = "x-api-key"
 _PATH_PARAM = re.compile(r"{([A-Za-z0-9_]+)}")
@@ -71,6 +83,7 @@ class Api(Construct):
         authorizer_function: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.settings = settings
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=settings.log_retention)
         self.rest_api = apigw.RestApi(
             self,
@@ -78,6 +91,8 @@ class Api(Construct):
             rest_api_name=f"{Stack.of(self).stack_name}-api",
             description="Loyalty platform HTTP API v1 (see spec/api.md)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Usage-plan keys come from the authorizer's answer, never from a client header.
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
             # Execution logging (ERROR level) needs API Gateway's account-level CloudWatch role.
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
@@ -120,20 +135,20 @@ class Api(Construct):
                 pascal(response.response_type),
                 type=apigw.ResponseType.of(response.response_type),
                 status_code=str(response.status),
-                response_headers={"Content-Type": f"'{CONTENT_TYPE}'"},
+                response_headers={name: f"'{value}'" for name, value in response.headers().items()},
                 templates={"application/json": json.dumps(response.body())},
             )
 
         self.usage_plan = self.rest_api.add_usage_plan(
             "UsagePlan",
-            description="Default throttle and daily quota for API clients",
+            description="Throttle and daily quota per API key (the key id the authorizer names)",
             throttle=apigw.ThrottleSettings(
                 rate_limit=settings.throttle_rate, burst_limit=settings.throttle_burst
             ),
             quota=apigw.QuotaSettings(limit=settings.quota_per_day, period=apigw.Period.DAY),
             api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
         )
-        self._acknowledge()
+        waive(self.rest_api.node.find_child("CloudWatchRole"), API_GATEWAY_LOGGING_ROLE)
 
     def _method(self, route: Route, integration: apigw.LambdaIntegration) -> apigw.Method:
         public = route.access is Access.PUBLIC
@@ -145,58 +160,7 @@ class Api(Construct):
             authorizer=None if public else self.authorizer,
             request_validator=self.validator,
             request_parameters=params or None,
+            api_key_required=self.settings.usage_plan_keys and not public,
         )
-        if public:
-            Validations.of(method).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions-APIG4",
-                    reason=(
-                        f"{route.method} {route.path} is PUBLIC in the route table by design (the contract: "
-                        "health answers without a key); it reads no data and is covered by stage throttling."
-                    ),
-                )
-            )
-            Validations.of(method).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions-COG4",
-                    reason=f"{route.method} {route.path} is PUBLIC by design: no authorizer of any kind.",
-                )
-            )
-        else:
-            Validations.of(method).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions-COG4",
-                    reason=(
-                        "Callers are tills and shop backends, not signed-in users: they authenticate with "
-                        "API keys checked (hashed) by the Lambda REQUEST authorizer, so there is no "
-                        "Cognito user pool to validate tokens against."
-                    ),
-                )
-            )
+        waive(method, PUBLIC_ROUTE if public else API_KEYS_NOT_COGNITO)
         return method
-
-    def _acknowledge(self) -> None:
-        Validations.of(self.rest_api.deployment_stage).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-APIG3",
-                reason=(
-                    "Every non-health route needs a valid API key checked by the authorizer, and the stage "
-                    "and usage plan throttle requests. A WAF web ACL is an account-level choice per "
-                    "deployment; its common rule set would also block our 64 KB bodies (8 KB body rule) "
-                    "and needs tuning before it is attached."
-                ),
-            )
-        )
-        cloud_watch_role = self.rest_api.node.find_child("CloudWatchRole")
-        Validations.of(cloud_watch_role).acknowledge(
-            Acknowledgment(
-                id=(
-                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                    "AmazonAPIGatewayPushToCloudWatchLogs]"
-                ),
-                reason=(
-                    "API Gateway's account-level logging role: AWS's managed policy is exactly the "
-                    "permission API Gateway documents for execution logs, and the role serves only that."
-                ),
-            )
-        )

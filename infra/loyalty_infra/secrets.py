@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, RemovalPolicy, Validations
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
+
+from loyalty_infra.waivers import PEPPER_AWS_MANAGED_KEY, PEPPER_NOT_ROTATED, waive
 
 
 class ApiKeyPepper(Construct):
@@ -20,13 +22,5 @@ class ApiKeyPepper(Construct):
             # Losing the pepper makes every stored key hash useless: keep it if the stack goes.
             removal_policy=RemovalPolicy.RETAIN,
         )
-        Validations.of(self.secret).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SMG4",
-                reason=(
-                    "The pepper is an HMAC key over stored API-key hashes, not a credential for another "
-                    "system: rotating it makes every issued key fail authentication. It is rotated only "
-                    "as a planned re-keying (issue new keys, then swap the pepper), never on a schedule."
-                ),
-            )
-        )
+        waive(self.secret, PEPPER_NOT_ROTATED)
+        waive(self.secret, PEPPER_AWS_MANAGED_KEY)

@@ -25,7 +25,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from loyalty.api.authorizer import AUTHORIZER_CACHE_SECONDS
 from loyalty.api.gateway_responses import gateway_response
-from loyalty.api.problems import PROBLEM_JSON
 from loyalty.api.routes import AUTHORIZER, ROUTES, Route
 from loyalty.domain.access import Access
 
@@ -65,7 +64,35 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+def own_event_per_resolver() -> None:
+    """Give every powertools resolver its own current event, as a Lambda container has.
+
+    powertools' `resolve()` keeps the event in a class attribute (`BaseRouter.current_event`),
+    shared by every resolver in the process. On Lambda a process serves one event at a time, so that
+    is right there; here a function's instances are threads of one process, and a request could read
+    another's event (path, query, body) between that assignment and its route reading it (`make load`
+    saw a look-up answered 422 "link_type missing": it had read a concurrent GET's event). An
+    instance attribute, set before powertools sets the class one, shadows it for that resolver; a
+    pool lends an instance to one request at a time.
+    """
+    from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver, BaseProxyEvent
+
+    if getattr(ApiGatewayResolver.resolve, "own_event", False):
+        return
+    shared_resolve = ApiGatewayResolver.resolve
+
+    def resolve(self: ApiGatewayResolver, event: Any, context: Any) -> dict[str, Any]:
+        raw = event.raw_event if isinstance(event, BaseProxyEvent) else event
+        self.current_event = self._to_proxy_event(raw)
+        self.lambda_context = context
+        return shared_resolve(self, event, context)
+
+    resolve.own_event = True  # type: ignore[attr-defined]
+    ApiGatewayResolver.resolve = resolve  # type: ignore[method-assign]
+
+
 def load_handler(function: str, instance: int = 0) -> Handler:
+    own_event_per_resolver()
     path = FUNCTIONS_DIR / function / "handler.py"
     spec = importlib.util.spec_from_file_location(f"lambda_{function}_{instance}", path)
     if spec is None or spec.loader is None:
@@ -130,9 +157,7 @@ class GatewayResponse:
 def gateway_answer(response_type: str) -> GatewayResponse:
     """What API Gateway itself answers (the same definitions CDK deploys as gateway responses)."""
     definition = gateway_response(response_type)
-    return GatewayResponse(
-        definition.status, {"Content-Type": PROBLEM_JSON}, json.dumps(definition.body()).encode()
-    )
+    return GatewayResponse(definition.status, definition.headers(), json.dumps(definition.body()).encode())
 
 
 class LocalGateway:
@@ -288,6 +313,10 @@ class LocalGateway:
 
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # TCP_NODELAY: the headers and the body go out in two writes, and on a kept-alive
+            # connection Nagle's algorithm held the body until the client's delayed ACK (~40 ms
+            # added to every request; seen by `make load`).
+            disable_nagle_algorithm = True
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -306,6 +335,13 @@ class LocalGateway:
                     self.wfile.write(response.body)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (HEAD, OPTIONS, TRACE ...) finds no route, as on API Gateway: a
+                # 404 problem document rather than http.server's 501 HTML page.
+                if name.startswith("do_"):
+                    return self._handle
+                raise AttributeError(name)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the functions log structured JSON; access lines would only add noise

@@ -8,6 +8,7 @@ are refused before anything is parsed.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -17,10 +18,19 @@ from aws_lambda_powertools.event_handler.router import Router
 from aws_lambda_powertools.logging import correlation_paths
 
 from loyalty.api import problems
-from loyalty.api.http import principal_from_event
-from loyalty.api.routes import route_for
-from loyalty.domain.access import Access
-from loyalty.domain.errors import DomainError, Forbidden, IdempotentReplay, PayloadTooLarge, Unauthenticated
+from loyalty.api.http import json_body, principal_from_event
+from loyalty.api.routes import Outcome, Route, expected_outcome, route_for
+from loyalty.domain.access import Access, StoreScope
+from loyalty.domain.errors import (
+    DomainError,
+    Forbidden,
+    IdempotentReplay,
+    MalformedRequest,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
+from loyalty.domain.events import CORRELATION_ID
 from loyalty.observability import logger, metrics
 
 MAX_BODY_BYTES = 64 * 1024
@@ -28,7 +38,7 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def build_app(*routers: Router) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=json_body)
     for router in routers:
         app.include_router(router)
 
@@ -65,26 +75,73 @@ def build_app(*routers: Router) -> APIGatewayRestResolver:
 
 
 def guard(event: dict[str, Any]) -> Response | None:
-    """Who may call this route, and is the body small enough? None means go ahead."""
+    """Who may call this route (the route table's authorisation matrix), and is the body small
+    enough? None means go ahead. The store a path or body names is checked here too; the store of
+    an existing record (StoreScope.RECORD) only the service can check, once it has read it."""
     route = route_for(str(event.get("httpMethod", "")), str(event.get("resource", "")))
     if route is None or route.access is Access.PUBLIC:
         return None
     caller = principal_from_event(event)
-    if caller is None:
+    outcome = expected_outcome(route, caller.kind if caller else None)
+    if caller is None or outcome is Outcome.UNAUTHENTICATED:
         return problems.from_domain_error(Unauthenticated("send your API key in the x-api-key header"))
-    if not caller.may_call(route.access):
+    if outcome is Outcome.FORBIDDEN:
         return problems.from_domain_error(Forbidden("this route needs an admin key"))
     body = event.get("body") or ""
-    size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(body.encode())
-    if size > MAX_BODY_BYTES:
+    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    if len(raw) > MAX_BODY_BYTES:
         return problems.from_domain_error(PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes"))
+    if raw and not _sent_as_json(event):
+        return problems.from_domain_error(UnsupportedMediaType("send the body as application/json"))
+    if not _utf8(raw):
+        return problems.from_domain_error(MalformedRequest("the body is not valid JSON: not UTF-8"))
+    named = _named_store(route, event, raw)
+    if expected_outcome(route, caller.kind, own_store=caller.acts_for(named)) is Outcome.FORBIDDEN:
+        return problems.from_domain_error(
+            Forbidden(f"this key acts for store {caller.store_id!r}, not {named!r}", store_id=named)
+        )
     return None
+
+
+def _sent_as_json(event: dict[str, Any]) -> bool:
+    """JSON in: a body is JSON when its Content-Type says application/json (any parameters) or
+    nothing at all, exactly as powertools reads it; anything else it would parse as a form, or
+    refuse with an exception of its own (a 500 if it got that far)."""
+    headers = event.get("headers") or {}
+    content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "").strip()
+    return not content_type or content_type.startswith("application/json")
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _named_store(route: Route, event: dict[str, Any], raw: bytes) -> str | None:
+    """The store a request names where the route table says it does: its {store_id} path
+    parameter, or its body's store_id (a body that is not JSON is left to validation)."""
+    value: Any = None
+    if route.store is StoreScope.PATH:
+        value = (event.get("pathParameters") or {}).get("store_id")
+    elif route.store is StoreScope.BODY and raw:
+        try:
+            parsed = json.loads(raw)
+        except (ValueError, RecursionError):
+            return None
+        value = parsed.get("store_id") if isinstance(parsed, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def lambda_handler(app: APIGatewayRestResolver) -> LambdaHandler:
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        correlation_id = _correlation_id(event)
+        logger.set_correlation_id(correlation_id)
+        CORRELATION_ID.set(correlation_id)
         refused = guard(event)
         if refused is not None:
             result = _render(refused)
@@ -101,6 +158,17 @@ def lambda_handler(app: APIGatewayRestResolver) -> LambdaHandler:
         return result
 
     return handler
+
+
+def _correlation_id(event: dict[str, Any]) -> str | None:
+    """The caller's X-Correlation-Id when it sends one (a till's own trace), else API Gateway's
+    request id."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    given = headers.get("x-correlation-id")
+    if given and len(given) <= 128 and given.isprintable():
+        return str(given)
+    request_id = (event.get("requestContext") or {}).get("requestId")
+    return str(request_id) if request_id else None
 
 
 def _render(response: Response) -> dict[str, Any]:

@@ -3,6 +3,11 @@
 API Gateway caches an Allow for AUTHORIZER_CACHE_SECONDS per key, so a revoked key stops working
 within that time. The policy covers the whole API because a cached answer is reused for every
 route; which routes a key kind may call is decided in the functions from the route table.
+
+The answer also names the caller's usage-plan key: the API's key source is AUTHORIZER, so API
+Gateway meters and throttles a request against the usage-plan API key whose value is the returned
+`usageIdentifierKey` — the key id (a ULID, 26 characters; API Gateway wants at least 20). It only
+takes effect where a method requires a key (the `usagePlanKeys` deployment setting).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ def authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(key_id=principal.key_id)
     return {
         "principalId": principal.key_id,
+        "usageIdentifierKey": principal.key_id,
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [

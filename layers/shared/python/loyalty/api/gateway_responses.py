@@ -18,6 +18,7 @@ from loyalty.domain.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     Throttled,
     Unauthenticated,
 )
@@ -32,9 +33,16 @@ class GatewayResponseDef:
     slug: str
     title: str
     detail: str
+    retry_after: int | None = None  # seconds: a transient failure the caller should simply retry
 
     def body(self) -> dict[str, Any]:
         return problem_body(self.status, self.slug, self.title, self.detail)
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Content-Type": CONTENT_TYPE}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
 
 
 UNAUTHORIZED = GatewayResponseDef(
@@ -70,6 +78,33 @@ REQUEST_TOO_LARGE = GatewayResponseDef(
     PayloadTooLarge.title,
     "the request is larger than API Gateway accepts",
 )
+# The authorizer could not check the key (its table read failed) or the function could not be
+# reached (Lambda throttled, a timeout): transient, so 503 with Retry-After rather than API
+# Gateway's 500/502/504 — clients retry the same request, which is safe by design.
+AUTHORIZER_FAILURE = GatewayResponseDef(
+    "AUTHORIZER_FAILURE",
+    ServiceUnavailable.status,
+    ServiceUnavailable.slug,
+    ServiceUnavailable.title,
+    "the API key could not be checked just now; retry",
+    retry_after=1,
+)
+INTEGRATION_FAILURE = GatewayResponseDef(
+    "INTEGRATION_FAILURE",
+    ServiceUnavailable.status,
+    ServiceUnavailable.slug,
+    ServiceUnavailable.title,
+    "the service could not be reached just now; retry",
+    retry_after=1,
+)
+INTEGRATION_TIMEOUT = GatewayResponseDef(
+    "INTEGRATION_TIMEOUT",
+    ServiceUnavailable.status,
+    ServiceUnavailable.slug,
+    ServiceUnavailable.title,
+    "the service did not answer in time; retry (the same request is safe to repeat)",
+    retry_after=1,
+)
 DEFAULT_4XX = GatewayResponseDef(
     "DEFAULT_4XX",
     DomainError.status,
@@ -92,6 +127,9 @@ GATEWAY_RESPONSES: tuple[GatewayResponseDef, ...] = (
     QUOTA_EXCEEDED,
     MISSING_AUTHENTICATION_TOKEN,
     REQUEST_TOO_LARGE,
+    AUTHORIZER_FAILURE,
+    INTEGRATION_FAILURE,
+    INTEGRATION_TIMEOUT,
     DEFAULT_4XX,
     DEFAULT_5XX,
 )

@@ -21,6 +21,18 @@ MAX_IDEMPOTENCY_KEY = 255
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 
+def json_body(text: str) -> Any:
+    """The request body as powertools reads it, except that JSON Python cannot hold (an integer of
+    more than 4,300 digits, nesting deeper than the interpreter recurses) is malformed JSON, a 400,
+    like any other unreadable body, rather than a ValueError or RecursionError (a 500)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise json.JSONDecodeError(str(exc) or type(exc).__name__, text, 0) from exc
+
+
 def principal_from_event(event: dict[str, Any]) -> Principal | None:
     """The authorizer's verdict, as API Gateway hands it to the function."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}

@@ -25,6 +25,15 @@ class Access(StrEnum):
     ADMIN = "admin"  # admin keys only
 
 
+class StoreScope(StrEnum):
+    """How a route is bound to a store: which store a pos/web key must own for the call to pass."""
+
+    NONE = "none"  # not store-bound: brand-wide data (customers, coupons, gift cards) or admin-only
+    BODY = "body"  # the body's store_id (absent: the key's own store)
+    PATH = "path"  # the {store_id} path parameter
+    RECORD = "record"  # the store of the existing record the path names (a redemption, a hold)
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     key_id: str
@@ -38,11 +47,16 @@ class Principal:
     def may_call(self, access: Access) -> bool:
         return access is not Access.ADMIN or self.is_admin
 
+    def acts_for(self, store_id: str | None) -> bool:
+        """May this key act for `store_id`? Admin keys act for every store, others for their own;
+        None (no store named, or a record of no store) means the key's own."""
+        return self.is_admin or store_id is None or store_id == self.store_id
+
     def ensure_store(self, store_id: str | None) -> str | None:
         """The store a request acts for: a till's key acts only for its own store."""
         if self.is_admin:
             return store_id
-        if store_id is not None and store_id != self.store_id:
+        if not self.acts_for(store_id):
             raise Forbidden(f"this key acts for store {self.store_id!r}, not {store_id!r}", store_id=store_id)
         return self.store_id
 

@@ -105,6 +105,7 @@ from pydantic import (
     model_validator,
 )
 
+from loyalty.domain.attributes import check_storable
 from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.money import cents
 from loyalty.domain.programme import RuleWhere
@@ -217,7 +218,6 @@ class Effect(_Config):
             raise ValueError(f"{kind} needs a value")
         if not value.is_finite():
             raise ValueError("value must be a finite number")
-        two_places = value == value.quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
         if kind == "percent_off" and not 0 < value <= 100:
             raise ValueError(f"percent_off value must be above 0 and at most 100, not {value}")
         if kind == "amount_off" and not 0 < value <= MAX_MONEY:
@@ -230,7 +230,7 @@ class Effect(_Config):
             if value != value.to_integral_value() or not 1 <= value <= 1_000_000:
                 raise ValueError(f"bonus_points value must be a whole number from 1 to 1000000, not {value}")
             self.value = Decimal(int(value))
-        elif not two_places:
+        elif value != value.quantize(Decimal("0.01"), rounding=ROUND_FLOOR):  # in range: cannot overflow
             raise ValueError(f"{kind} value takes at most 2 decimal places, not {value}")
         elif kind in ("amount_off", "fixed_price"):
             self.value = cents(value)
@@ -280,6 +280,8 @@ class PriceGroupMembers(_Config):
 
     tiers: list[Label] = Field(default_factory=list, max_length=50)
     attributes: dict[str, Any] = Field(default_factory=dict, max_length=50)
+
+    _storable = field_validator("attributes")(check_storable)
 
 
 class GroupPrice(_Config):

@@ -2,7 +2,8 @@
 
 Every balance movement is one transaction of the account (guarded by its version) and its ledger
 entry; a redemption adds its record (keyed by redemption_id: once, for ever). Holds only make part
-of the balance unavailable, so an expired hold gives its value back by itself.
+of the balance unavailable, so an expired hold gives its value back by itself (the hourly sweep
+then marks it `expired`; releasing it after its expiry changes nothing).
 """
 
 from __future__ import annotations
@@ -442,6 +443,7 @@ class StoredValueService:
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             hold = self._hold(hold_id)
+            principal.ensure_store(hold.store_id)  # a hold belongs to the store that placed it
             account = self._account(hold.account_id)
             if hold.status == "captured" and hold.captured == cents:
                 return hold, account  # a retried capture
@@ -485,11 +487,14 @@ class StoredValueService:
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             hold = self._hold(hold_id)
+            principal.ensure_store(hold.store_id)  # a hold belongs to the store that placed it
             account = self._account(hold.account_id)
-            if hold.status == "released":
+            if hold.status in ("released", "expired"):
                 return hold, account
             if hold.status != "held":
                 raise HoldNotCapturable(f"the hold is {hold.status}", hold_status=hold.status)
+            if self._clock.now() >= hold.expires_at:
+                return hold, account  # its value is available already; the hourly sweep settles the record
             released = replace(hold, status="released", version=hold.version + 1)
             after = replace(
                 account,

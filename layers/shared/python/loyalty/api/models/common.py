@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from loyalty.domain import links as link_rules
+from loyalty.domain.attributes import check_storable
 from loyalty.domain.customers import CustomerRef
 
 StoreId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -42,6 +43,7 @@ class Strict(BaseModel):
 def _check_attributes(value: dict[str, Any]) -> dict[str, Any]:
     if len(value) > MAX_ATTRIBUTES:
         raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
+    check_storable(value)
     if len(json.dumps(value)) > MAX_ATTRIBUTES_BYTES:
         raise ValueError(f"attributes take at most {MAX_ATTRIBUTES_BYTES} bytes as JSON")
     for key in value:

@@ -127,6 +127,7 @@ def make_router() -> Router:
     )
     def capture(hold_id: str, body: CaptureIn):
         hold = container().stored_value.get_hold(hold_id)
+        principal(router).ensure_store(hold.store_id)  # only the store that placed it (StoreScope.RECORD)
         now = container().clock.now()
         if hold.kind == "points":
             if body.amount != body.amount.to_integral_value():
@@ -146,6 +147,7 @@ def make_router() -> Router:
     )
     def release(hold_id: str):
         hold = container().stored_value.get_hold(hold_id)
+        principal(router).ensure_store(hold.store_id)  # only the store that placed it (StoreScope.RECORD)
         if hold.kind == "points":
             return ok(HoldOut.of(container().redemptions.release_points_hold(hold), container().clock.now()))
         record, account = container().stored_value.release(hold_id, principal(router))
@@ -180,7 +182,13 @@ def make_router() -> Router:
         return ok(AccountOut.of(account, container().clock.now()), 201)
 
     @router.get(
-        "/v1/accounts/<account_id>/ledger", summary="Every movement of an account, newest first", tags=TAGS
+        "/v1/accounts/<account_id>/ledger",
+        summary="Every movement of an account, newest first",
+        tags=TAGS,
+        responses={
+            200: docs.model(MovementList, "the movements, newest first"),
+            409: docs.PROBLEM,  # card-locked: too many wrong PINs for an e-card
+        },
     )
     def account_ledger(
         account_id: str,
@@ -209,7 +217,9 @@ def make_router() -> Router:
         )
 
     @router.get(
-        "/v1/admin/outbox", summary="Messages waiting to be sent (e-card emails), newest first", tags=TAGS
+        "/v1/admin/outbox",
+        summary="Messages (e-card emails) and whether they were sent, newest first",
+        tags=TAGS,
     )
     def outbox(
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
@@ -226,6 +236,11 @@ def make_router() -> Router:
                     body=m.body,
                     status=m.status,
                     created_at=m.created_at,
+                    attempts=m.attempts,
+                    sent_at=m.sent_at,
+                    provider_message_id=m.provider_message_id,
+                    last_error=m.last_error,
+                    next_attempt_at=m.next_attempt_at if m.status == "queued" else None,
                 )
                 for m in messages
             ],

@@ -22,6 +22,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={
             201: docs.model(RedemptionOut, "redeemed (or the first answer, replayed)"),
+            404: docs.PROBLEM,  # reward-not-found: no reward with that reward_id
             409: docs.PROBLEM,
             422: docs.PROBLEM,
         },
@@ -52,7 +53,7 @@ def make_router() -> Router:
         responses={200: docs.model(RedemptionOut, "the redemption"), 404: docs.PROBLEM},
     )
     def get_redemption(redemption_id: str):
-        return ok(RedemptionOut.of(container().redemptions.get(redemption_id)))
+        return ok(RedemptionOut.of(container().redemptions.get(redemption_id, principal(router))))
 
     @router.post(
         "/v1/redemptions/<redemption_id>/reverse",

@@ -1,0 +1,682 @@
+"""The authorisation matrix over HTTP: every route in the route table, called by every kind of caller.
+
+For each route a case builds a valid request (its prerequisites made through the API) for the
+store of an owner: the demo till (`ams-01`) or the demo web shop (`web-nl`). The request is then
+sent with no key, an unknown key, a revoked key, another store's till key, the web key, the till's
+own key, the web key for its own store and an admin key; each answer must be exactly what
+`loyalty.api.routes.expected_outcome` says — 401, 403, or a 2xx (so every case must be valid).
+
+Refused calls reuse one request (they change nothing); the till's own call then sends that same
+request and must succeed, which shows the refused calls consumed nothing. Every other allowed call
+gets a fresh request. A route added to the table without a case here fails its test.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from loyalty.api.authorizer import AUTHORIZER_CACHE_SECONDS
+from loyalty.api.routes import ROUTES, Outcome, Route, expected_outcome
+from loyalty.domain.access import KeyKind
+from loyalty.domain.stored_value import luhn_check_digit
+from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, assert_problem, unique_email
+
+# One worker builds the world (a second store, its till key, a revoked key) once for every route.
+pytestmark = pytest.mark.xdist_group("authorization-matrix")
+
+SKU = "AUTHZ-NOBODY-SELLS-THIS"  # offers and sales here touch a SKU no other test uses
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose request it is: the key that makes the prerequisites and the store the request names."""
+
+    key: str
+    store: str
+
+
+TILL = Owner(POS_KEY, "ams-01")
+WEB_SHOP = Owner(WEB_KEY, "web-nl")
+
+
+@dataclass(frozen=True)
+class Req:
+    method: str
+    path: str
+    json: Any = None
+    params: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    key: Callable[[World], str | None]
+    kind: KeyKind | None  # None: no valid key
+    owner: Owner  # whose request it sends
+    own_store: bool
+
+
+# Refused callers first: they share the till's request, which the till's own call then sends.
+CALLERS: tuple[Caller, ...] = (
+    Caller("no key", lambda w: None, None, TILL, True),
+    Caller("unknown key", lambda w: w.unknown_key, None, TILL, True),
+    Caller("revoked key", lambda w: w.revoked_key, None, TILL, True),
+    Caller("pos key, other store", lambda w: w.other_till_key, KeyKind.POS, TILL, False),
+    Caller("web key, other store", lambda w: WEB_KEY, KeyKind.WEB, TILL, False),
+    Caller("pos key, own store", lambda w: POS_KEY, KeyKind.POS, TILL, True),
+    Caller("web key, own store", lambda w: WEB_KEY, KeyKind.WEB, WEB_SHOP, True),
+    Caller("admin key", lambda w: ADMIN_KEY, KeyKind.ADMIN, TILL, True),
+)
+
+
+@dataclass
+class World:
+    """Prerequisites made through the API; read-only ones are made once per owner."""
+
+    api: Api
+    other_store: str = ""
+    other_till_key: str = ""
+    revoked_key: str = ""
+    unknown_key: str = field(default_factory=lambda: "lk_" + uuid.uuid4().hex)
+    rich_customer: str = ""  # 10,000 points, for redemptions and points holds
+    _memo: dict[tuple[str, Owner | None], Any] = field(default_factory=dict)
+
+    # ---- plumbing ----------------------------------------------------------------------
+    def ok(self, method: str, path: str, key: str, json: Any = None) -> Any:
+        response = self.api.call(method, path, key, json=json)
+        assert 200 <= response.status_code < 300, f"prerequisite {method} {path}: {response.text}"
+        return response.json() if response.content else None
+
+    def once(self, name: str, owner: Owner | None, make: Callable[[], Any]) -> Any:
+        if (name, owner) not in self._memo:
+            self._memo[(name, owner)] = make()
+        return self._memo[(name, owner)]
+
+    # ---- customers ---------------------------------------------------------------------
+    def new_customer(self, owner: Owner, email: str | None = None) -> str:
+        links = [{"type": "email", "value": email or unique_email()}]
+        body = {"links": links, "store_id": owner.store, "member": True}
+        return str(self.ok("POST", "/v1/customers", owner.key, body)["customer_id"])
+
+    def customer(self, owner: Owner) -> str:
+        return str(self.once("customer", owner, lambda: self.new_customer(owner)))
+
+    def new_merge(self, owner: Owner) -> str:
+        body = {"survivor_id": self.new_customer(owner), "merged_id": self.new_customer(owner)}
+        return str(self.ok("POST", "/v1/merges", owner.key, body)["merge_id"])
+
+    def done_merge(self) -> str:
+        merge_id = self.new_merge(TILL)
+        deadline = time.monotonic() + 30
+        while (status := self.ok("GET", f"/v1/merges/{merge_id}", ADMIN_KEY)["status"]) != "done":
+            assert status in ("queued", "running") and time.monotonic() < deadline, status
+            time.sleep(0.05)
+        return merge_id
+
+    # ---- transactions ------------------------------------------------------------------
+    @staticmethod
+    def sale_body(owner: Owner, euros: int = 2, **extra: Any) -> dict[str, Any]:
+        return {
+            "transaction_id": uid("AZ"),
+            "type": "sale",
+            "store_id": owner.store,
+            "occurred_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+            "lines": [
+                {
+                    "line_id": "1",
+                    "sku": SKU,
+                    "category": "authz",
+                    "quantity": "1",
+                    "unit_price": f"{euros}.00",
+                }
+            ],
+            "currency": "EUR",
+            "total": f"{euros}.00",
+            **extra,
+        }
+
+    def new_order(self, owner: Owner) -> str:
+        """An order (order_status placed): web-nl's sales are orders by themselves."""
+        body = self.sale_body(owner, order_status="placed")
+        self.ok("POST", "/v1/transactions", owner.key, body)
+        return str(body["transaction_id"])
+
+    def sale(self, owner: Owner) -> str:
+        return str(self.once("sale", owner, lambda: self.new_order(owner)))
+
+    # ---- redemptions and holds -----------------------------------------------------------
+    def redemption_body(self, owner: Owner) -> dict[str, Any]:
+        return {
+            "redemption_id": uid("AZR"),
+            "store_id": owner.store,
+            "customer": {"customer_id": self.rich_customer},
+            "kind": "points",
+            "points": 1,
+        }
+
+    def new_redemption(self, owner: Owner) -> str:
+        return str(
+            self.ok("POST", "/v1/redemptions", owner.key, self.redemption_body(owner))["redemption_id"]
+        )
+
+    def redemption(self, owner: Owner) -> str:
+        return str(self.once("redemption", owner, lambda: self.new_redemption(owner)))
+
+    def new_card(self, owner: Owner) -> str:
+        digits = "6036" + str(uuid.uuid4().int)[:11]
+        number = digits + luhn_check_digit(digits)
+        body = {"amount": "500.00", "currency": "EUR", "store_id": owner.store, "card_number": number}
+        self.ok("POST", "/v1/gift-cards", owner.key, body)
+        return number
+
+    def card(self, owner: Owner) -> str:
+        return str(self.once("card", owner, lambda: self.new_card(owner)))
+
+    def new_hold(self, owner: Owner) -> str:
+        body = {"hold_id": uid("AZH"), "amount": "1.00", "expires_in_seconds": 600}
+        return str(self.ok("POST", f"/v1/gift-cards/{self.card(owner)}/holds", owner.key, body)["hold_id"])
+
+    # ---- the catalogue (admin) -----------------------------------------------------------
+    def new_offer(self, status: str = "active", requires_coupon: bool = False) -> dict[str, Any]:
+        return {
+            "offer_id": uid("authz"),
+            "name": "authorisation matrix",
+            "status": status,
+            "requires_coupon": requires_coupon,
+            "effect": {"type": "amount_off", "value": "1", "skus": [SKU]},
+        }
+
+    def offer(self) -> str:
+        return str(
+            self.once(
+                "offer",
+                None,
+                lambda: self.ok("POST", "/v1/admin/offers", ADMIN_KEY, self.new_offer())["offer_id"],
+            )
+        )
+
+    def coupon_offer(self) -> str:
+        return str(
+            self.once(
+                "coupon-offer",
+                None,
+                lambda: self.ok("POST", "/v1/admin/offers", ADMIN_KEY, self.new_offer(requires_coupon=True))[
+                    "offer_id"
+                ],
+            )
+        )
+
+    def coupon(self, owner: Owner) -> str:
+        def make() -> str:
+            path = f"/v1/customers/{self.customer(owner)}/coupons"
+            return str(self.ok("POST", path, owner.key, {"offer_id": self.coupon_offer()})["code"])
+
+        return str(self.once("coupon", owner, make))
+
+    @staticmethod
+    def reward_body(reward_id: str | None = None) -> dict[str, Any]:
+        return {"reward_id": reward_id or uid("authz"), "name": "authorisation matrix", "points": 5}
+
+    def reward(self) -> str:
+        return str(
+            self.once(
+                "reward",
+                None,
+                lambda: self.ok("POST", "/v1/admin/rewards", ADMIN_KEY, self.reward_body())["reward_id"],
+            )
+        )
+
+    def new_price_group(self) -> str:
+        group_id = uid("authz")
+        self.ok(
+            "PUT", f"/v1/admin/price-groups/{group_id}", ADMIN_KEY, {"group_id": group_id, "name": "authz"}
+        )
+        return group_id
+
+    def price_group(self) -> str:
+        return str(self.once("price-group", None, self.new_price_group))
+
+    def new_key(self, store: str = "ams-01") -> dict[str, Any]:
+        body = {"kind": "pos", "store_id": store, "name": "authorisation matrix"}
+        result: dict[str, Any] = self.ok("POST", "/v1/admin/api-keys", ADMIN_KEY, body)
+        return result
+
+
+# ---- one case per route: a valid request for the owner's store ----------------------------------
+Case = Callable[[World, Owner], Req]
+CASES: dict[tuple[str, str], Case] = {}
+
+
+def case(method: str, path: str) -> Callable[[Case], Case]:
+    def register(build: Case) -> Case:
+        assert (method, path) not in CASES, f"two cases for {method} {path}"
+        CASES[(method, path)] = build
+        return build
+
+    return register
+
+
+@case("GET", "/v1/health")
+def _health(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/health")
+
+
+# customers and identity
+@case("POST", "/v1/customers")
+def _enrol(w: World, o: Owner) -> Req:
+    return Req(
+        "POST", "/v1/customers", {"links": [{"type": "email", "value": unique_email()}], "store_id": o.store}
+    )
+
+
+@case("GET", "/v1/customers")
+def _lookup(w: World, o: Owner) -> Req:
+    email = unique_email()
+    w.new_customer(o, email)
+    return Req("GET", "/v1/customers", params={"link_type": "email", "link_value": email})
+
+
+@case("GET", "/v1/customers/{customer_id}")
+def _get_customer(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/customers/{w.customer(o)}")
+
+
+@case("PATCH", "/v1/customers/{customer_id}")
+def _patch_customer(w: World, o: Owner) -> Req:
+    return Req("PATCH", f"/v1/customers/{w.customer(o)}", {"profile": {"first_name": "Matrix"}})
+
+
+@case("POST", "/v1/customers/{customer_id}/links")
+def _add_link(w: World, o: Owner) -> Req:
+    return Req("POST", f"/v1/customers/{w.customer(o)}/links", {"type": "email", "value": unique_email()})
+
+
+@case("DELETE", "/v1/customers/{customer_id}/links/{type}/{value}")
+def _remove_link(w: World, o: Owner) -> Req:
+    email = unique_email()
+    return Req("DELETE", f"/v1/customers/{w.new_customer(o, email)}/links/email/{quote(email)}")
+
+
+@case("POST", "/v1/merges")
+def _merge(w: World, o: Owner) -> Req:
+    return Req("POST", "/v1/merges", {"survivor_id": w.new_customer(o), "merged_id": w.new_customer(o)})
+
+
+@case("GET", "/v1/merges/{merge_id}")
+def _get_merge(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/merges/{w.once('merge', o, lambda: w.new_merge(o))}")
+
+
+@case("POST", "/v1/merges/{merge_id}/undo")
+def _undo(w: World, o: Owner) -> Req:
+    return Req("POST", f"/v1/merges/{w.done_merge()}/undo")
+
+
+@case("GET", "/v1/customers/{customer_id}/export")
+def _export(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/customers/{w.customer(o)}/export")
+
+
+@case("DELETE", "/v1/customers/{customer_id}")
+def _erase(w: World, o: Owner) -> Req:
+    return Req("DELETE", f"/v1/customers/{w.new_customer(o)}")
+
+
+# transactions
+@case("POST", "/v1/transactions")
+def _record(w: World, o: Owner) -> Req:
+    return Req("POST", "/v1/transactions", w.sale_body(o))
+
+
+@case("GET", "/v1/transactions/{store_id}/{transaction_id}")
+def _get_transaction(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/transactions/{o.store}/{w.sale(o)}")
+
+
+@case("PATCH", "/v1/transactions/{store_id}/{transaction_id}")
+def _order_status(w: World, o: Owner) -> Req:
+    return Req("PATCH", f"/v1/transactions/{o.store}/{w.new_order(o)}", {"order_status": "shipped"})
+
+
+@case("GET", "/v1/customers/{customer_id}/transactions")
+def _history(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/customers/{w.customer(o)}/transactions")
+
+
+@case("GET", "/v1/customers/{customer_id}/ledger")
+def _ledger(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/customers/{w.customer(o)}/ledger")
+
+
+# cart and coupons
+@case("POST", "/v1/cart/evaluate")
+def _cart(w: World, o: Owner) -> Req:
+    line = {"line_id": "1", "sku": SKU, "quantity": "1", "unit_price": "2.00"}
+    return Req("POST", "/v1/cart/evaluate", {"store_id": o.store, "currency": "EUR", "lines": [line]})
+
+
+@case("POST", "/v1/customers/{customer_id}/coupons")
+def _issue_coupon(w: World, o: Owner) -> Req:
+    return Req("POST", f"/v1/customers/{w.customer(o)}/coupons", {"offer_id": w.coupon_offer()})
+
+
+@case("GET", "/v1/customers/{customer_id}/coupons")
+def _coupons(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/customers/{w.customer(o)}/coupons")
+
+
+@case("GET", "/v1/coupons/{code}")
+def _coupon(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/coupons/{w.coupon(o)}")
+
+
+# redemptions
+@case("POST", "/v1/redemptions")
+def _redeem(w: World, o: Owner) -> Req:
+    return Req("POST", "/v1/redemptions", w.redemption_body(o))
+
+
+@case("GET", "/v1/redemptions/{redemption_id}")
+def _get_redemption(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/redemptions/{w.redemption(o)}")
+
+
+@case("POST", "/v1/customers/{customer_id}/holds")
+def _hold_points(w: World, o: Owner) -> Req:
+    body = {"hold_id": uid("AZP"), "points": 1, "expires_in_seconds": 600}
+    return Req("POST", f"/v1/customers/{w.rich_customer}/holds", body)
+
+
+@case("POST", "/v1/redemptions/{redemption_id}/reverse")
+def _reverse(w: World, o: Owner) -> Req:
+    return Req("POST", f"/v1/redemptions/{w.new_redemption(o)}/reverse")
+
+
+# stored value
+@case("POST", "/v1/gift-cards")
+def _sell(w: World, o: Owner) -> Req:
+    digits = "6036" + str(uuid.uuid4().int)[:11]
+    body = {
+        "amount": "10.00",
+        "currency": "EUR",
+        "store_id": o.store,
+        "card_number": digits + luhn_check_digit(digits),
+    }
+    return Req("POST", "/v1/gift-cards", body)
+
+
+@case("GET", "/v1/gift-cards/{card_number}")
+def _balance(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/gift-cards/{w.card(o)}")
+
+
+@case("POST", "/v1/gift-cards/{card_number}/redeem")
+def _spend(w: World, o: Owner) -> Req:
+    body = {"redemption_id": uid("AZG"), "amount": "1.00", "store_id": o.store}
+    return Req("POST", f"/v1/gift-cards/{w.card(o)}/redeem", body)
+
+
+@case("POST", "/v1/gift-cards/{card_number}/reload")
+def _reload(w: World, o: Owner) -> Req:
+    return Req("POST", f"/v1/gift-cards/{w.card(o)}/reload", {"amount": "1.00"})
+
+
+@case("POST", "/v1/gift-cards/{card_number}/holds")
+def _hold(w: World, o: Owner) -> Req:
+    body = {"hold_id": uid("AZH"), "amount": "1.00", "expires_in_seconds": 600}
+    return Req("POST", f"/v1/gift-cards/{w.card(o)}/holds", body)
+
+
+@case("POST", "/v1/holds/{hold_id}/capture")
+def _capture(w: World, o: Owner) -> Req:
+    return Req("POST", f"/v1/holds/{w.new_hold(o)}/capture", {"amount": "1.00"})
+
+
+@case("POST", "/v1/holds/{hold_id}/release")
+def _release(w: World, o: Owner) -> Req:
+    return Req("POST", f"/v1/holds/{w.new_hold(o)}/release")
+
+
+@case("GET", "/v1/customers/{customer_id}/accounts")
+def _accounts(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/customers/{w.customer(o)}/accounts")
+
+
+@case("POST", "/v1/customers/{customer_id}/accounts")
+def _issue_account(w: World, o: Owner) -> Req:
+    body = {"kind": "merchandise_credit", "amount": "5.00", "currency": "EUR"}
+    return Req("POST", f"/v1/customers/{w.customer(o)}/accounts", body)
+
+
+@case("GET", "/v1/accounts/{account_id}/ledger")
+def _account_ledger(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/accounts/{w.card(o)}/ledger")
+
+
+@case("GET", "/v1/admin/outbox")
+def _outbox(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/outbox", params={"limit": "1"})
+
+
+# the catalogue (admin)
+@case("POST", "/v1/admin/rewards")
+def _create_reward(w: World, o: Owner) -> Req:
+    return Req("POST", "/v1/admin/rewards", w.reward_body())
+
+
+@case("GET", "/v1/admin/rewards")
+def _rewards(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/rewards", params={"limit": "1"})
+
+
+@case("GET", "/v1/admin/rewards/{reward_id}")
+def _reward(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/admin/rewards/{w.reward()}")
+
+
+@case("PUT", "/v1/admin/rewards/{reward_id}")
+def _replace_reward(w: World, o: Owner) -> Req:
+    return Req("PUT", f"/v1/admin/rewards/{w.reward()}", w.reward_body(w.reward()))
+
+
+@case("POST", "/v1/admin/offers")
+def _create_offer(w: World, o: Owner) -> Req:
+    return Req("POST", "/v1/admin/offers", w.new_offer())
+
+
+@case("GET", "/v1/admin/offers")
+def _offers(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/offers", params={"limit": "1"})
+
+
+@case("GET", "/v1/admin/offers/{offer_id}")
+def _offer(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/admin/offers/{w.offer()}")
+
+
+@case("PUT", "/v1/admin/offers/{offer_id}")
+def _replace_offer(w: World, o: Owner) -> Req:
+    return Req("PUT", f"/v1/admin/offers/{w.offer()}", {**w.new_offer(), "offer_id": w.offer()})
+
+
+@case("POST", "/v1/admin/offers/{offer_id}/pause")
+def _pause(w: World, o: Owner) -> Req:
+    return Req("POST", f"/v1/admin/offers/{w.offer()}/pause")
+
+
+@case("POST", "/v1/admin/offers/{offer_id}/activate")
+def _activate(w: World, o: Owner) -> Req:
+    return Req("POST", f"/v1/admin/offers/{w.offer()}/activate")
+
+
+@case("GET", "/v1/admin/price-groups")
+def _price_groups(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/price-groups", params={"limit": "1"})
+
+
+@case("GET", "/v1/admin/price-groups/{group_id}")
+def _price_group(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/admin/price-groups/{w.price_group()}")
+
+
+@case("PUT", "/v1/admin/price-groups/{group_id}")
+def _put_price_group(w: World, o: Owner) -> Req:
+    group_id = uid("authz")
+    return Req("PUT", f"/v1/admin/price-groups/{group_id}", {"group_id": group_id, "name": "authz"})
+
+
+@case("PUT", "/v1/admin/price-groups/{group_id}/members/{customer_id}")
+def _join(w: World, o: Owner) -> Req:
+    return Req("PUT", f"/v1/admin/price-groups/{w.price_group()}/members/{w.new_customer(o)}")
+
+
+@case("DELETE", "/v1/admin/price-groups/{group_id}/members/{customer_id}")
+def _leave(w: World, o: Owner) -> Req:
+    customer_id = w.new_customer(o)
+    w.ok("PUT", f"/v1/admin/price-groups/{w.price_group()}/members/{customer_id}", ADMIN_KEY)
+    return Req("DELETE", f"/v1/admin/price-groups/{w.price_group()}/members/{customer_id}")
+
+
+# keys, stores and the programme (admin)
+@case("POST", "/v1/admin/api-keys")
+def _issue_key(w: World, o: Owner) -> Req:
+    return Req(
+        "POST", "/v1/admin/api-keys", {"kind": "pos", "store_id": "ams-01", "name": "authorisation matrix"}
+    )
+
+
+@case("GET", "/v1/admin/api-keys")
+def _keys(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/api-keys", params={"limit": "1"})
+
+
+@case("DELETE", "/v1/admin/api-keys/{key_id}")
+def _revoke(w: World, o: Owner) -> Req:
+    return Req("DELETE", f"/v1/admin/api-keys/{w.new_key()['key_id']}")
+
+
+@case("GET", "/v1/admin/stores")
+def _stores(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/stores", params={"limit": "1"})
+
+
+@case("GET", "/v1/admin/stores/{store_id}")
+def _store(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/admin/stores/{w.other_store}")
+
+
+@case("PUT", "/v1/admin/stores/{store_id}")
+def _put_store(w: World, o: Owner) -> Req:
+    return Req("PUT", f"/v1/admin/stores/{uid('authz')}", {"channel": "pos", "name": "Authorisation matrix"})
+
+
+@case("GET", "/v1/admin/programme")
+def _programme(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/programme")
+
+
+@case("PUT", "/v1/admin/programme")
+def _put_programme(w: World, o: Owner) -> Req:
+    # The programme as it is: other tests on this worker see no change.
+    return Req("PUT", "/v1/admin/programme", w.ok("GET", "/v1/admin/programme", ADMIN_KEY))
+
+
+# ---- the world and the test -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def world(api: Api) -> World:
+    w = World(api)
+    # A key that worked (so the gateway cached its verdict) and was then revoked: it must be refused
+    # once the authorizer's cache has expired. The rest of the set-up runs while that time passes.
+    revoked = w.new_key()
+    w.revoked_key = revoked["api_key"]
+    assert api.call("GET", "/v1/customers/nobody", w.revoked_key).status_code == 404
+    w.ok("DELETE", f"/v1/admin/api-keys/{revoked['key_id']}", ADMIN_KEY)
+    revoked_at = time.monotonic()
+
+    w.other_store = uid("authz")
+    w.ok("PUT", f"/v1/admin/stores/{w.other_store}", ADMIN_KEY, {"channel": "pos", "name": "Other store"})
+    w.other_till_key = w.new_key(w.other_store)["api_key"]
+    w.rich_customer = w.new_customer(TILL)
+    sale = w.sale_body(TILL, euros=1000, customer={"customer_id": w.rich_customer})
+    assert w.ok("POST", "/v1/transactions", POS_KEY, sale)["points_earned"] == 10_000
+
+    time.sleep(max(0.0, revoked_at + AUTHORIZER_CACHE_SECONDS + 0.5 - time.monotonic()))
+    assert api.call("GET", "/v1/customers/nobody", w.revoked_key).status_code == 401
+    return w
+
+
+def test_every_route_has_a_case() -> None:
+    routes = {(r.method, r.path) for r in ROUTES}
+    assert set(CASES) - routes == set(), "cases for routes that do not exist"
+    assert routes - set(CASES) == set(), "routes without a case in the authorisation matrix"
+
+
+def check(route: Route, caller: Caller, expected: Outcome, request: Req, response: requests.Response) -> None:
+    where = f"{route.method} {route.path} as {caller.name} ({request.method} {request.path})"
+    if expected is Outcome.UNAUTHENTICATED:
+        assert response.status_code == 401, (
+            f"{where}: expected 401, got {response.status_code} {response.text}"
+        )
+        assert_problem(response, 401, "unauthenticated")
+    elif expected is Outcome.FORBIDDEN:
+        assert response.status_code == 403, (
+            f"{where}: expected 403, got {response.status_code} {response.text}"
+        )
+        assert_problem(response, 403, "forbidden")
+    else:
+        assert 200 <= response.status_code < 300, (
+            f"{where}: expected 2xx, got {response.status_code} {response.text}"
+        )
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_each_caller_gets_exactly_what_the_matrix_says(api: Api, world: World, route: Route) -> None:
+    build = CASES.get((route.method, route.path))
+    assert build is not None, f"{route.method} {route.path} has no case in the authorisation matrix"
+    unused: dict[Owner, Req] = {}  # a request no allowed call has sent yet
+    for caller in CALLERS:
+        expected = expected_outcome(route, caller.kind, own_store=caller.own_store)
+        if expected is Outcome.ALLOWED:
+            request = unused.pop(caller.owner, None) or build(world, caller.owner)
+        else:
+            if caller.owner not in unused:
+                unused[caller.owner] = build(world, caller.owner)
+            request = unused[caller.owner]
+        response = api.call(
+            request.method, request.path, caller.key(world), json=request.json, params=request.params
+        )
+        check(route, caller, expected, request, response)
+
+
+def test_points_holds_belong_to_the_store_that_placed_them_too(api: Api, world: World) -> None:
+    """The matrix captures and releases gift-card holds; a points hold takes the other branch."""
+    held = [
+        world.ok(
+            "POST",
+            f"/v1/customers/{world.rich_customer}/holds",
+            POS_KEY,
+            {"hold_id": uid("AZP"), "points": 2, "expires_in_seconds": 600},
+        )["hold_id"]
+        for _ in range(2)
+    ]
+    capture, release = f"/v1/holds/{held[0]}/capture", f"/v1/holds/{held[1]}/release"
+    for key in (world.other_till_key, WEB_KEY):
+        assert_problem(api.call("POST", capture, key, json={"amount": "2"}), 403, "forbidden")
+        assert_problem(api.call("POST", release, key), 403, "forbidden")
+    captured = api.call("POST", capture, POS_KEY, json={"amount": "2"})
+    assert (captured.status_code, captured.json()["status"]) == (200, "captured"), captured.text
+    released = api.call("POST", release, POS_KEY)
+    assert (released.status_code, released.json()["status"]) == (200, "released"), released.text
