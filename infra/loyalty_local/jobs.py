@@ -23,7 +23,23 @@ log = logging.getLogger(__name__)
 STREAM_RETRIES = 10
 
 
-class StreamPoller:
+class _Background:
+    """One daemon thread running a loop until `stop()`."""
+
+    _stop: threading.Event
+    _thread: threading.Thread | None
+
+    def _start_thread(self, name: str, loop: Callable[[], None]) -> None:
+        self._thread = threading.Thread(target=loop, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+
+class StreamPoller(_Background):
     def __init__(
         self,
         session: Any,
@@ -101,17 +117,11 @@ class StreamPoller:
                     log.exception("stream poll failed")
                 self._stop.wait(interval)
 
-        self._thread = threading.Thread(target=loop, name=f"stream-{self._function}", daemon=True)
-        self._thread.start()
+        self._start_thread(f"stream-{self._function}", loop)
         return self
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
 
-
-class QueuePoller:
+class QueuePoller(_Background):
     """Lambda's SQS event source, locally: receive a batch, hand it to the function's handler, delete
     what succeeded. What failed becomes visible again after `retry_delay` seconds (Lambda waits the
     queue's visibility timeout; locally a shorter wait keeps demos and tests quick) and, after the
@@ -207,17 +217,11 @@ class QueuePoller:
                     log.exception("queue poll failed")
                     self._stop.wait(1.0)
 
-        self._thread = threading.Thread(target=loop, name=f"queue-{self._function}", daemon=True)
-        self._thread.start()
+        self._start_thread(f"queue-{self._function}", loop)
         return self
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
 
-
-class Ticker:
+class Ticker(_Background):
     """Runs a scheduled function's handler every `interval` seconds (EventBridge Scheduler's job)."""
 
     def __init__(self, function: str, interval: float) -> None:
@@ -235,11 +239,5 @@ class Ticker:
                 except Exception:  # the next tick tries again, as the schedule would
                     log.exception("scheduled %s failed", self._function)
 
-        self._thread = threading.Thread(target=loop, name=f"ticker-{self._function}", daemon=True)
-        self._thread.start()
+        self._start_thread(f"ticker-{self._function}", loop)
         return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)

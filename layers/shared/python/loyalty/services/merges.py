@@ -49,6 +49,7 @@ from loyalty.domain.links import Link
 from loyalty.domain.merges import MergeRecord, MergeStatus, combine, is_blocked, split
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import points_in_window
+from loyalty.domain.tiers import effective_tier
 from loyalty.observability import logger
 from loyalty.services.config import ProgrammeService
 from loyalty.services.ports import Clock, IdempotencyRequest, WorkQueue, backoff, idempotency_ops
@@ -666,8 +667,8 @@ class MergeService:
             merged_tier=None,
             now=now,
         )
-        kept = replace(result.survivor, tier=_tier_of(result.survivor, programme, now))
-        restored = replace(result.restored, tier=_tier_of(result.restored, programme, now))
+        kept = replace(result.survivor, tier=effective_tier(result.survivor, programme, now))
+        restored = replace(result.restored, tier=effective_tier(result.restored, programme, now))
         ops: list[TxOp] = []
         if delta:
             # Each side's ledger keeps adding up to its balance: the returned lots changed by
@@ -812,14 +813,6 @@ def _refusal(survivor: Customer, merged: Customer, programme: Programme) -> tupl
 
 def _over_limit(survivor: Customer, merged: Customer, programme: Programme) -> bool:
     return survivor.merge_count + merged.merge_count + 1 > programme.max_merges_per_profile
-
-
-def _tier_of(customer: Customer, programme: Programme, now: datetime) -> str | None:
-    if not customer.member:
-        return None
-    return programme.tier_for(
-        points_in_window(customer.earned_by_month, now, programme.tier_window_months)
-    ).name
 
 
 def _tier_after(survivor: Customer, merged: Customer, programme: Programme, now: datetime) -> str | None:
