@@ -335,6 +335,11 @@ def _erase(w: World, o: Owner) -> Req:
     return Req("DELETE", f"/v1/customers/{w.new_customer(o)}")
 
 
+@case("DELETE", "/v1/customers/{customer_id}/review")
+def _clear_review(w: World, o: Owner) -> Req:
+    return Req("DELETE", f"/v1/customers/{w.new_customer(o)}/review")
+
+
 # transactions
 @case("POST", "/v1/transactions")
 def _record(w: World, o: Owner) -> Req:

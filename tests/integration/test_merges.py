@@ -264,3 +264,13 @@ def test_a_profile_over_the_merge_limit_stops_merging_and_is_flagged(container: 
     flagged = container.customers.get(hub)
     assert flagged.review and "2 merges" in flagged.review
     assert container.customers.get(extra).status is CustomerStatus.ACTIVE
+    # A person checks it and clears the flag: it merges again, up to the limit counted from now.
+    container.merges.clear_review(hub)
+    assert container.customers.get(hub).review is None
+    merge_now(container, hub, extra)
+    merge_now(container, hub, enrol(container, email()))
+    with pytest.raises(MergeRefused):
+        container.merges.request(hub, enrol(container, email()), None, ADMIN)
+    assert container.customers.get(hub).review
+    with pytest.raises(CustomerNotFound):
+        container.merges.clear_review("01ZZZZZZZZZZZZZZZZZZZZZZZZ")

@@ -151,6 +151,17 @@ class MergeRepository:
         with contextlib.suppress(TransactionCancelled):  # already flagged, or gone
             self._table.transact([op])
 
+    def clear_review(self, customer_id: str, now: datetime) -> None:
+        op = self._table.update_op(
+            customer_pk(customer_id),
+            "PROFILE",
+            "REMOVE #review SET #updated_at = :now, #merges_reviewed = if_not_exists(#merge_count, :zero)",
+            "attribute_exists(#review)",
+            values={":now": _iso(now), ":zero": 0},
+        )
+        with contextlib.suppress(TransactionCancelled):  # not flagged: nothing to clear
+            self._table.transact([op])
+
     def relock_op(self, customer_id: str, merge_id: str, expected_version: int) -> TxOp:
         """Lock a profile for an undo (the survivor, live; or the tombstone)."""
         return self._table.update_op(

@@ -411,6 +411,7 @@ def customer_to_item(c: Customer) -> Item:
         "points_holds": _points_holds_map(c.points_holds),
         "merge_lock": c.merge_lock,
         "merge_count": c.merge_count or None,
+        "merges_reviewed": c.merges_reviewed or None,
         "review": c.review,
     }
 
@@ -465,6 +466,7 @@ def customer_from_item(item: Item) -> Customer:
         },
         merge_lock=item.get("merge_lock"),
         merge_count=int(item.get("merge_count") or 0),
+        merges_reviewed=int(item.get("merges_reviewed") or 0),
         review=item.get("review"),
     )
 

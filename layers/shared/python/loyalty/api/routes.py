@@ -125,6 +125,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/merges/{merge_id}/undo", "customers", Access.ADMIN, StoreScope.NONE),
     Route("GET", "/v1/customers/{customer_id}/export", "customers", Access.ADMIN, StoreScope.NONE),
     Route("DELETE", "/v1/customers/{customer_id}", "customers", Access.ADMIN, StoreScope.NONE),
+    Route("DELETE", "/v1/customers/{customer_id}/review", "customers", Access.ADMIN, StoreScope.NONE),
     Route("POST", "/v1/transactions", "transactions", Access.CLIENT, StoreScope.BODY),
     Route(
         "GET", "/v1/transactions/{store_id}/{transaction_id}", "transactions", Access.CLIENT, StoreScope.PATH

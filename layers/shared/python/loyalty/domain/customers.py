@@ -71,6 +71,7 @@ class Customer:
     points_holds: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # hold id -> points, until
     merge_lock: str | None = None  # the merge (or undo) moving this profile's records right now
     merge_count: int = 0  # merges this profile has absorbed (a guard rail stops it at a limit)
+    merges_reviewed: int = 0  # merge_count when a person last cleared a review: the limit counts on from it
     review: str | None = None  # why the profile was flagged for a person to look at
 
     def points_held(self, now: datetime) -> int:

@@ -352,6 +352,15 @@ class MergeService:
                     return self.get(record.merge_id)
         raise MergeBusy("the profiles kept changing; retried later")
 
+    def clear_review(self, customer_id: str) -> Customer:
+        """A person has looked at a flagged profile: it may merge again, up to the limit counted from
+        now (reaching it flags the profile again)."""
+        customer = self._live(customer_id) if is_plausible_id(customer_id) else None
+        if customer is None:
+            raise CustomerNotFound(f"customer {customer_id[:64]} does not exist")
+        self._merges.clear_review(customer.customer_id, self._clock.now())
+        return customer
+
     def _flag_if_over_limit(self, survivor: Customer, merged: Customer, programme: Programme) -> None:
         if _over_limit(survivor, merged, programme):
             why = f"more than {programme.max_merges_per_profile} merges: check it is one person"
@@ -812,7 +821,9 @@ def _refusal(survivor: Customer, merged: Customer, programme: Programme) -> tupl
 
 
 def _over_limit(survivor: Customer, merged: Customer, programme: Programme) -> bool:
-    return survivor.merge_count + merged.merge_count + 1 > programme.max_merges_per_profile
+    # Merges since a person last reviewed the profile (a review clears the count, not the history).
+    since_review = survivor.merge_count - survivor.merges_reviewed
+    return since_review + merged.merge_count + 1 > programme.max_merges_per_profile
 
 
 def _tier_after(survivor: Customer, merged: Customer, programme: Programme, now: datetime) -> str | None:

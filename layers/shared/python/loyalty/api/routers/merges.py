@@ -90,3 +90,13 @@ def register(router: Router) -> None:
         container().merges.erase(customer_id, principal(router))
         count("CustomersErased")
         return no_content()
+
+    @router.delete(
+        "/v1/customers/<customer_id>/review",
+        summary="Clear a profile's review flag after a person checked it (it may merge again)",
+        tags=TAGS,
+        responses={204: docs.empty("cleared (or there was no flag)"), 404: docs.PROBLEM},
+    )
+    def clear_review(customer_id: str):
+        container().merges.clear_review(customer_id)
+        return no_content()
