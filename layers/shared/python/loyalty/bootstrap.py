@@ -118,6 +118,7 @@ class Container:
             self.clock,
             SqsWorkQueue(self.client("sqs"), url) if url else None,
             self.idempotency,
+            resolve_customer=self.customers.get,
         )
 
     @cached_property

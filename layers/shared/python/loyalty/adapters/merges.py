@@ -354,8 +354,7 @@ class MergeRepository:
 
     # ---- holds on points ------------------------------------------------------------------
     def hold_owners(self, hold_ids: Sequence[str]) -> dict[str, str]:
-        items = self._table.batch_get([(f"HOLD#{h}", "HOLD") for h in hold_ids]) if hold_ids else []
-        return {str(i["hold_id"]): str(i.get("customer_id")) for i in items}
+        return {str(i["hold_id"]): str(i.get("customer_id")) for i in self.hold_items(hold_ids)}
 
     def move_hold_op(self, hold_id: str, from_id: str, to_id: str) -> TxOp:
         return self._table.update_op(

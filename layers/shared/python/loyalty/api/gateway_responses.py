@@ -78,32 +78,26 @@ REQUEST_TOO_LARGE = GatewayResponseDef(
     PayloadTooLarge.title,
     "the request is larger than API Gateway accepts",
 )
+
+
 # The authorizer could not check the key (its table read failed) or the function could not be
 # reached (Lambda throttled, a timeout): transient, so 503 with Retry-After rather than API
 # Gateway's 500/502/504 — clients retry the same request, which is safe by design.
-AUTHORIZER_FAILURE = GatewayResponseDef(
-    "AUTHORIZER_FAILURE",
-    ServiceUnavailable.status,
-    ServiceUnavailable.slug,
-    ServiceUnavailable.title,
-    "the API key could not be checked just now; retry",
-    retry_after=1,
-)
-INTEGRATION_FAILURE = GatewayResponseDef(
-    "INTEGRATION_FAILURE",
-    ServiceUnavailable.status,
-    ServiceUnavailable.slug,
-    ServiceUnavailable.title,
-    "the service could not be reached just now; retry",
-    retry_after=1,
-)
-INTEGRATION_TIMEOUT = GatewayResponseDef(
-    "INTEGRATION_TIMEOUT",
-    ServiceUnavailable.status,
-    ServiceUnavailable.slug,
-    ServiceUnavailable.title,
-    "the service did not answer in time; retry (the same request is safe to repeat)",
-    retry_after=1,
+def _retry_later(response_type: str, detail: str) -> GatewayResponseDef:
+    return GatewayResponseDef(
+        response_type,
+        ServiceUnavailable.status,
+        ServiceUnavailable.slug,
+        ServiceUnavailable.title,
+        detail,
+        retry_after=1,
+    )
+
+
+AUTHORIZER_FAILURE = _retry_later("AUTHORIZER_FAILURE", "the API key could not be checked just now; retry")
+INTEGRATION_FAILURE = _retry_later("INTEGRATION_FAILURE", "the service could not be reached just now; retry")
+INTEGRATION_TIMEOUT = _retry_later(
+    "INTEGRATION_TIMEOUT", "the service did not answer in time; retry (the same request is safe to repeat)"
 )
 DEFAULT_4XX = GatewayResponseDef(
     "DEFAULT_4XX",

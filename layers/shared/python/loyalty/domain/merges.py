@@ -67,18 +67,6 @@ def is_blocked(link: Link, extra: Iterable[str] = ()) -> bool:
     return bool(digits and digits == value and (_REPEATED.match(value) or value in _SEQUENTIAL))
 
 
-@dataclass(frozen=True)
-class MergeCounts:
-    links: int = 0
-    ledger_entries: int = 0
-    transactions: int = 0
-    coupons: int = 0
-    redemptions: int = 0
-    accounts: int = 0
-    holds: int = 0
-    offer_uses: int = 0
-
-
 def _newest(a: Customer, b: Customer) -> tuple[Customer, Customer]:
     """(newer, older) by when each profile was last changed."""
     a_at = a.updated_at or a.created_at

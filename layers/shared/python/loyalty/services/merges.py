@@ -92,8 +92,10 @@ class MergeService:
         clock: Clock,
         queue: WorkQueue | None,
         idempotency: IdempotencyStore,
+        resolve_customer: Callable[[str], Customer],
         new_merge_id: Callable[[], str] = new_id,
     ) -> None:
+        self._resolve = resolve_customer  # an id to its live profile, following merges
         self._idempotency = idempotency
         self._page: _Page | None = None
         self._frozen: tuple[tuple[str, MergeStatus], Customer] | None = None
@@ -166,14 +168,8 @@ class MergeService:
         stale = self._merges.open_merges(now - older_than)
         for record in stale:
             action = "undo" if record.status in (MergeStatus.UNDO_QUEUED, MergeStatus.UNDOING) else "merge"
-            group = record.survivor_id or record.requested_survivor_id
-            if self._queue is not None:
-                # A new dedupe id: SQS would drop a copy of the first message within five minutes.
-                self._queue.send(
-                    {"merge_id": record.merge_id, "action": action},
-                    group,
-                    f"{record.merge_id}-{action}-{now:%Y%m%d%H%M%S}",
-                )
+            # A new dedupe id: SQS would drop a copy of the first message within five minutes.
+            self._enqueue(record, action, resend_at=now)
         return len(stale)
 
     def get(self, merge_id: str) -> MergeRecord:
@@ -211,7 +207,7 @@ class MergeService:
         self._try_enqueue(queued, "undo")
         return queued
 
-    def _enqueue(self, record: MergeRecord, action: str) -> None:
+    def _enqueue(self, record: MergeRecord, action: str, resend_at: datetime | None = None) -> None:
         if self._queue is None:  # tests that drive the worker by hand
             return
         group = record.survivor_id or record.requested_survivor_id
@@ -219,7 +215,8 @@ class MergeService:
         correlation_id = ev.CORRELATION_ID.get()
         if correlation_id:
             body["correlation_id"] = correlation_id
-        self._queue.send(body, group, f"{record.merge_id}-{action}")
+        dedupe_id = f"{record.merge_id}-{action}" + (f"-{resend_at:%Y%m%d%H%M%S}" if resend_at else "")
+        self._queue.send(body, group, dedupe_id)
 
     # ---- the worker -----------------------------------------------------------------------
     def process(self, merge_id: str) -> MergeRecord:
@@ -301,7 +298,7 @@ class MergeService:
     def _lock_for_merge(self, record: MergeRecord) -> MergeRecord:
         programme = self._programme.current()
         for _ in range(_STEP_ATTEMPTS):
-            survivor = self._live(record.requested_survivor_id)
+            survivor = self._live_or_none(record.requested_survivor_id)
             merged = self._merges.profiles(record.merged_id).get(record.merged_id)
             refusal = None
             if survivor is None:
@@ -320,9 +317,10 @@ class MergeService:
             if survivor.merge_lock or merged.merge_lock:
                 raise MergeBusy("another merge is moving one of these profiles; retried later")
             now = self._clock.now()
-            tier = _tier_after(survivor, merged, programme, now)
+            combined = combine(survivor, merged, None, now, record.merge_id)
             combined = replace(
-                combine(survivor, merged, tier, now, record.merge_id),
+                combined,
+                tier=_tier_after(combined, survivor, merged, programme, now) if combined.member else None,
                 merge_lock=record.merge_id,
                 merge_count=survivor.merge_count + merged.merge_count + 1,
             )
@@ -355,9 +353,7 @@ class MergeService:
     def clear_review(self, customer_id: str) -> Customer:
         """A person has looked at a flagged profile: it may merge again, up to the limit counted from
         now (reaching it flags the profile again)."""
-        customer = self._live(customer_id) if is_plausible_id(customer_id) else None
-        if customer is None:
-            raise CustomerNotFound(f"customer {customer_id[:64]} does not exist")
+        customer = self._resolve(customer_id)
         self._merges.clear_review(customer.customer_id, self._clock.now())
         return customer
 
@@ -376,19 +372,12 @@ class MergeService:
             return self.get(record.merge_id)
         return failed
 
-    def _live(self, customer_id: str) -> Customer | None:
+    def _live_or_none(self, customer_id: str) -> Customer | None:
         """The live profile an id stands for now (following merges), None when erased or unknown."""
-        seen: set[str] = set()
-        current: str | None = customer_id
-        while current is not None and current not in seen:
-            seen.add(current)
-            customer = self._merges.profiles(current).get(current)
-            if customer is None or customer.status is CustomerStatus.ERASED:
-                return None
-            if customer.status is CustomerStatus.ACTIVE:
-                return customer
-            current = customer.merged_into
-        return None
+        try:
+            return self._resolve(customer_id)
+        except CustomerNotFound:
+            return None
 
     # ---- merge: steps ---------------------------------------------------------------------
     def _read_ahead(self, record: MergeRecord, read: Callable[[], tuple[list[Item], str | None]]) -> _Page:
@@ -758,10 +747,7 @@ class MergeService:
         if root is None:
             raise CustomerNotFound(f"customer {customer_id[:64]} does not exist")
         if root.status is CustomerStatus.MERGED:
-            live = self._live(customer_id)
-            if live is None:
-                raise CustomerNotFound(f"customer {customer_id} does not exist")
-            root = live
+            root = self._resolve(customer_id)
         if root.merge_lock:
             raise MergeBusy("the customer is being merged; retry")
         now = self._clock.now()
@@ -826,11 +812,13 @@ def _over_limit(survivor: Customer, merged: Customer, programme: Programme) -> b
     return since_review + merged.merge_count + 1 > programme.max_merges_per_profile
 
 
-def _tier_after(survivor: Customer, merged: Customer, programme: Programme, now: datetime) -> str | None:
-    months = dict(survivor.earned_by_month)
-    for month, points in merged.earned_by_month.items():
-        months[month] = months.get(month, 0) + points
-    reached = programme.tier_for(points_in_window(months, now, programme.tier_window_months))
+def _tier_after(
+    combined: Customer, survivor: Customer, merged: Customer, programme: Programme, now: datetime
+) -> str:
+    """The higher of both tiers and what the combined window reaches (a merge never demotes)."""
+    reached = programme.tier_for(
+        points_in_window(combined.earned_by_month, now, programme.tier_window_months)
+    )
     held = [programme.tier_named(t) for t in (survivor.tier, merged.tier) if t]
     return max([reached, *held], key=lambda t: t.threshold).name
 
