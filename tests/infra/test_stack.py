@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +92,6 @@ class Synth:
     assembly: cx_api.CloudAssembly
     template: Template
     resources: dict[str, dict[str, Any]]
-    seconds: float
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
@@ -183,18 +181,11 @@ def _synthesise(tmp_path_factory: pytest.TempPathFactory, overrides: dict[str, A
     # `make synth` fails on any cdk-nag finding; here the report is kept so that one test names
     # the findings while the others still run.
     context["@aws-cdk/core:failSynthOnValidationErrors"] = False
-    started = time.perf_counter()
     app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=context)
     stack = build(app)
     assembly = app.synth()  # cdk-nag runs here and writes validation-report.json
     template = Template.from_stack(stack)  # reuses the assembly above: no second synth
-    seconds = time.perf_counter() - started
-    return Synth(app, stack, assembly, template, template.to_json()["Resources"], seconds)
-
-
-def test_synth_is_quick_enough(synth: Synth) -> None:
-    # One synth per session is the budget (design.md: about 11 s); a regression shows here first.
-    assert synth.seconds < 60, f"synth took {synth.seconds:.1f} s"
+    return Synth(app, stack, assembly, template, template.to_json()["Resources"])
 
 
 # ---- data -----------------------------------------------------------------------------------

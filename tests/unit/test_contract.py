@@ -84,3 +84,13 @@ def test_every_error_an_operation_can_answer_is_documented_as_a_problem() -> Non
             if status >= "400":
                 assert response["content"] == problem, f"{route.method} {route.path} {status}"
         assert "content" not in responses.get("204", {}), f"{route.method} {route.path}: a 204 has no body"
+
+
+def test_the_contract_in_docs_is_the_steering_repos_copy() -> None:
+    # The README links docs/api.md so that links resolve inside the repository; the contract itself
+    # is owned by shared/spec/api.md beside the project (every developer and CI has it there).
+    shared = REPO.parent / "shared" / "spec" / "api.md"
+    assert shared.is_file(), f"{shared} is missing: the project expects the steering repo's shared/ beside it"
+    assert (REPO / "docs" / "api.md").read_text() == shared.read_text(), (
+        "docs/api.md differs from shared/spec/api.md: copy it over and say what changed in the changelog"
+    )
