@@ -394,9 +394,11 @@ def _redeem(w: World, o: Owner) -> Req:
     return Req("POST", "/v1/redemptions", w.redemption_body(o))
 
 
+# A redemption_id or hold_id is unique per store: the request names its store, as an admin key must
+# (another store's key naming it is refused; one that does not name it looks in its own store).
 @case("GET", "/v1/redemptions/{redemption_id}")
 def _get_redemption(w: World, o: Owner) -> Req:
-    return Req("GET", f"/v1/redemptions/{w.redemption(o)}")
+    return Req("GET", f"/v1/redemptions/{w.redemption(o)}", params={"store_id": o.store})
 
 
 @case("POST", "/v1/customers/{customer_id}/holds")
@@ -407,7 +409,7 @@ def _hold_points(w: World, o: Owner) -> Req:
 
 @case("POST", "/v1/redemptions/{redemption_id}/reverse")
 def _reverse(w: World, o: Owner) -> Req:
-    return Req("POST", f"/v1/redemptions/{w.new_redemption(o)}/reverse")
+    return Req("POST", f"/v1/redemptions/{w.new_redemption(o)}/reverse", params={"store_id": o.store})
 
 
 # stored value
@@ -447,12 +449,12 @@ def _hold(w: World, o: Owner) -> Req:
 
 @case("POST", "/v1/holds/{hold_id}/capture")
 def _capture(w: World, o: Owner) -> Req:
-    return Req("POST", f"/v1/holds/{w.new_hold(o)}/capture", {"amount": "1.00"})
+    return Req("POST", f"/v1/holds/{w.new_hold(o)}/capture", {"amount": "1.00"}, {"store_id": o.store})
 
 
 @case("POST", "/v1/holds/{hold_id}/release")
 def _release(w: World, o: Owner) -> Req:
-    return Req("POST", f"/v1/holds/{w.new_hold(o)}/release")
+    return Req("POST", f"/v1/holds/{w.new_hold(o)}/release", params={"store_id": o.store})
 
 
 @case("GET", "/v1/customers/{customer_id}/accounts")

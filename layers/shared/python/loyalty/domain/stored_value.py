@@ -15,6 +15,8 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
+from loyalty.domain.errors import Forbidden, ValidationFailed
+
 GIFT_CARD_PREFIX = "6036"  # our issuer range: a scanned number is recognisably a gift card
 PIN_ATTEMPTS = 5  # wrong PINs in a row before the card locks
 PIN_LOCK_MINUTES = 15
@@ -64,6 +66,17 @@ class Account:
 
     def live_holds(self, now: datetime) -> dict[str, Hold]:
         return {k: h for k, h in self.holds.items() if now < h.expires_at}
+
+    def ensure_spent_for(self, customer_id: str | None) -> None:
+        """A customer's own account (merchandise credit, promotional cash, a registered card) is
+        spent only for its owner, whichever route asks; an unregistered gift card is bearer value."""
+        if self.customer_id is None or self.customer_id == customer_id:
+            return
+        if customer_id is None:
+            raise ValidationFailed.at(
+                ("body", "customer"), "this account belongs to a customer: name the customer it is spent for"
+            )
+        raise Forbidden("this account belongs to another customer")
 
     def moved(self, delta: int, now: datetime) -> Account:
         """The account after a ledger movement of `delta` cents (expired holds are dropped)."""

@@ -42,7 +42,7 @@ from loyalty.domain.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from loyalty.domain.ids import is_plausible_id, new_id
+from loyalty.domain.ids import is_caller_id, is_plausible_id, new_id
 from loyalty.domain.stored_value import (
     PIN_ATTEMPTS,
     PIN_LOCK_MINUTES,
@@ -285,14 +285,15 @@ class StoredValueService:
             backoff(attempt)
             # One round trip: the record (a replay) and the account.
             key = (account_pk(number), "ACCOUNT")
-            existing, items = self._redemptions.load(redemption_id, [key] if is_plausible_id(number) else [])
+            existing, items = self._redemptions.load(
+                store, redemption_id, [key] if is_plausible_id(number) else []
+            )
             if existing is not None:
                 replay_caller_owned(existing, fingerprint, "redemption")
             if key not in items:
                 raise AccountNotFound("no such gift card or account")
             account = account_from_item(items[key])
-            if customer_id is not None and account.customer_id not in (None, customer_id):
-                raise Forbidden("this account belongs to another customer")
+            account.ensure_spent_for(customer_id)
             self._require_pin(account, principal, pin)
             now = self._clock.now()
             if account.is_expired(now) or account.status != "active":
@@ -379,7 +380,7 @@ class StoredValueService:
                 )
                 return Spent(reversed_record, after, cents)
             except StaleAccount:
-                found = self._redemptions.get(record.redemption_id)
+                found = self._redemptions.get(record.store_id, record.redemption_id)
                 record = found[0] if found else record
                 continue
         raise ServiceUnavailable("the account kept changing; retry")
@@ -393,18 +394,22 @@ class StoredValueService:
         expires_in_seconds: int,
         principal: Principal,
         pin: str | None = None,
+        customer_id: str | None = None,
     ) -> HoldRecord:
         cents = to_cents(amount)
         if not 0 < expires_in_seconds <= MAX_HOLD_SECONDS:
             raise ValidationFailed.at(("body", "expires_in_seconds"), f"between 1 and {MAX_HOLD_SECONDS}")
+        store = principal.store_id  # the placing key's store's hold (None: an admin key's)
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            existing = self._accounts.get_hold(hold_id) if is_plausible_id(hold_id) else None
+            existing = self._accounts.find_hold(store, hold_id) if is_caller_id(hold_id) else None
             if existing is not None:
-                if existing.account_id != number or existing.amount != cents:
+                same = existing.kind == "stored_value" and existing.account_id == number
+                if not same or existing.amount != cents:
                     raise IdempotencyKeyMismatch("this hold_id was already used for another hold")
                 return existing
             account = self._account(number)
+            account.ensure_spent_for(customer_id)  # a capture spends what the hold reserves
             self._require_pin(account, principal, pin)
             now = self._clock.now()
             if account.is_expired(now) or account.status != "active":
@@ -422,11 +427,11 @@ class StoredValueService:
                 cents,
                 now + timedelta(seconds=expires_in_seconds),
                 now,
-                principal.store_id,
+                store,
             )
             after = replace(
                 account,
-                holds={**account.live_holds(now), hold_id: Hold(hold_id, cents, record.expires_at)},
+                holds={**account.live_holds(now), record.ref: Hold(record.ref, cents, record.expires_at)},
                 version=account.version + 1,
             )
             try:
@@ -438,11 +443,14 @@ class StoredValueService:
                 continue
         raise ServiceUnavailable("the account kept changing; retry")
 
-    def capture(self, hold_id: str, amount: Decimal, principal: Principal) -> tuple[HoldRecord, Account]:
+    def capture(
+        self, hold_id: str, amount: Decimal, principal: Principal, store_id: str | None = None
+    ) -> tuple[HoldRecord, Account]:
         cents = to_cents(amount)
+        ref = self.find_hold(hold_id, principal, store_id).ref
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            hold = self._hold(hold_id)
+            hold = self._hold(ref)
             principal.ensure_store(hold.store_id)  # a hold belongs to the store that placed it
             account = self._account(hold.account_id)
             if hold.status == "captured" and hold.captured == cents:
@@ -456,9 +464,9 @@ class StoredValueService:
                 raise ValidationFailed.at(("body", "amount"), f"more than held ({from_cents(hold.amount)})")
             captured = replace(hold, status="captured", captured=cents, version=hold.version + 1)
             after = account.moved(-cents, now)
-            after = replace(after, holds={k: h for k, h in after.holds.items() if k != hold_id})
+            after = replace(after, holds={k: h for k, h in after.holds.items() if k != ref})
             try:
-                events = [_redeemed_event(account, after, cents, principal.store_id, hold_id=hold_id)]
+                events = [_redeemed_event(account, after, cents, hold.store_id, hold_id=hold_id)]
                 self._accounts.commit(
                     [
                         self._accounts.hold_update_op(captured),
@@ -472,7 +480,7 @@ class StoredValueService:
                                 "capture",
                                 after.balance,
                                 principal.key_id,
-                                principal.store_id,
+                                hold.store_id,
                                 hold_id=hold_id,
                             )
                         ),
@@ -483,10 +491,13 @@ class StoredValueService:
                 continue
         raise ServiceUnavailable("the hold kept changing; retry")
 
-    def release(self, hold_id: str, principal: Principal) -> tuple[HoldRecord, Account]:
+    def release(
+        self, hold_id: str, principal: Principal, store_id: str | None = None
+    ) -> tuple[HoldRecord, Account]:
+        ref = self.find_hold(hold_id, principal, store_id).ref
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            hold = self._hold(hold_id)
+            hold = self._hold(ref)
             principal.ensure_store(hold.store_id)  # a hold belongs to the store that placed it
             account = self._account(hold.account_id)
             if hold.status in ("released", "expired"):
@@ -498,7 +509,7 @@ class StoredValueService:
             released = replace(hold, status="released", version=hold.version + 1)
             after = replace(
                 account,
-                holds={k: h for k, h in account.holds.items() if k != hold_id},
+                holds={k: h for k, h in account.holds.items() if k != ref},
                 version=account.version + 1,
             )
             try:
@@ -513,8 +524,15 @@ class StoredValueService:
                 continue
         raise ServiceUnavailable("the hold kept changing; retry")
 
-    def get_hold(self, hold_id: str) -> HoldRecord:
-        return self._hold(hold_id)
+    def find_hold(self, hold_id: str, principal: Principal, store_id: str | None = None) -> HoldRecord:
+        """The caller's hold: a hold_id is unique per store, so a till's key finds its own store's
+        hold (naming another store is 403) and an admin key names the store in `store_id` (none:
+        the holds admin keys placed). Another store's hold with the same id never answers."""
+        scope = principal.ensure_store(store_id)
+        hold = self._accounts.find_hold(scope, hold_id) if is_caller_id(hold_id) else None
+        if hold is None:
+            raise HoldNotFound(f"no hold {hold_id[:64]!r}")
+        return hold
 
     def messages(self, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
         return self._accounts.messages(limit, cursor)
@@ -537,10 +555,10 @@ class StoredValueService:
             raise AccountNotFound("no such gift card or account")
         return account
 
-    def _hold(self, hold_id: str) -> HoldRecord:
-        hold = self._accounts.get_hold(hold_id) if is_plausible_id(hold_id) else None
+    def _hold(self, ref: str) -> HoldRecord:
+        hold = self._accounts.get_hold(ref)
         if hold is None:
-            raise HoldNotFound(f"no hold {hold_id[:64]!r}")
+            raise HoldNotFound("the hold is gone")
         return hold
 
     def _check_pin(self, account: Account, pin: str | None) -> None:
