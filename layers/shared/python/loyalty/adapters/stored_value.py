@@ -81,6 +81,9 @@ class Message:
     sent_at: datetime | None = None
     provider_message_id: str | None = None
     last_error: str | None = None
+    # What may be shown (the outbox): the body with its secrets masked. None for a message stored
+    # before bodies were masked: it is never shown.
+    shown_body: str | None = None
 
 
 @dataclass
@@ -176,20 +179,40 @@ class StoredValueRepository:
             account_pk(account.account_id),
             "ACCOUNT",
             "SET #balance = :balance, #holds = :holds, #ledger_seq = :seq, #version = :next, "
-            "#pin_failures = :failures, #locked_until = :locked, #status = :status, #outbox = :outbox",
+            "#status = :status, #outbox = :outbox",
             "#version = :expected",
             values={
                 ":balance": account.balance,
                 ":holds": _holds_map(account.holds),
                 ":seq": account.ledger_seq,
                 ":next": account.version,
-                ":failures": account.pin_failures,
-                ":locked": _iso(account.locked_until),
                 ":status": account.status,
                 ":outbox": list(outbox) or None,
                 ":expected": expected_version,
             },
             label="account",
+        )
+
+    def pin_op(
+        self, account_id: str, failures: int, locked_until: datetime | None, seen_version: int
+    ) -> TxOp:
+        """Set the PIN counters if no other attempt set them since they were read (compare-and-set
+        on their own version, so balance movements neither block nor overwrite them)."""
+        condition = "#pin_version = :seen"
+        if seen_version == 0:
+            condition = "attribute_not_exists(#pin_version) OR " + condition
+        return self._table.update_op(
+            account_pk(account_id),
+            "ACCOUNT",
+            "SET #pin_failures = :failures, #locked_until = :locked, #pin_version = :next",
+            condition,
+            values={
+                ":failures": failures,
+                ":locked": _iso(locked_until),
+                ":next": seen_version + 1,
+                ":seen": seen_version,
+            },
+            label="pin",
         )
 
     def movement_op(self, movement: AccountMovement) -> TxOp:
@@ -229,6 +252,7 @@ class StoredValueRepository:
             "to": message.to,
             "subject": message.subject,
             "body": message.body,
+            "shown_body": message.shown_body,
             "status": message.status,
             "created_at": _iso(message.created_at),
             "expires_at": int((message.created_at + MESSAGE_RETENTION).timestamp()),
@@ -301,6 +325,7 @@ def account_from_item(item: Item) -> Account:
         pin_hash=item.get("pin_hash"),
         pin_failures=int(item.get("pin_failures") or 0),
         locked_until=_dt(item.get("locked_until")),
+        pin_version=int(item.get("pin_version") or 0),
         holds={
             k: Hold(k, int(v["amount"]), _dt(v["expires_at"]) or datetime.min)
             for k, v in (item.get("holds") or {}).items()
@@ -397,4 +422,5 @@ def message_from_item(item: Item) -> Message:
         sent_at=_dt(item.get("sent_at")),
         provider_message_id=item.get("provider_message_id"),
         last_error=item.get("last_error"),
+        shown_body=item.get("shown_body"),
     )

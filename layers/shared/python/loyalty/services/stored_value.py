@@ -39,13 +39,13 @@ from loyalty.domain.errors import (
     IdempotencyKeyMismatch,
     InsufficientBalance,
     InvalidPin,
+    PinRequired,
     ServiceUnavailable,
     ValidationFailed,
 )
 from loyalty.domain.ids import is_caller_id, is_plausible_id, new_id
 from loyalty.domain.stored_value import (
     PIN_ATTEMPTS,
-    PIN_LOCK_MINUTES,
     Account,
     AccountKind,
     Hold,
@@ -55,6 +55,7 @@ from loyalty.domain.stored_value import (
     new_gift_card_number,
     new_pin,
     pin_matches,
+    reserve_pin_attempt,
     to_cents,
 )
 from loyalty.services.config import ProgrammeService, StoreService
@@ -167,6 +168,15 @@ class StoredValueService:
                             number, pin, from_cents(account.balance), currency, name, message
                         ),
                         created_at=now,
+                        # The outbox shows what was sent, never what spends the card.
+                        shown_body=_gift_card_email(
+                            _masked(number),
+                            "*" * len(pin),
+                            from_cents(account.balance),
+                            currency,
+                            name,
+                            message,
+                        ),
                     )
                 )
             )
@@ -562,41 +572,41 @@ class StoredValueService:
         return hold
 
     def _check_pin(self, account: Account, pin: str | None) -> None:
-        now = self._clock.now()
-        if account.locked_until is not None and now < account.locked_until:
-            raise CardLocked(
-                "too many wrong PINs; try again later", locked_until=account.locked_until.isoformat()
-            )
-        if pin is not None and pin_matches(account, pin, self._pepper()):
-            if account.pin_failures:
+        """A missing PIN is refused without counting. Otherwise the attempt is counted as wrong
+        before the PIN is looked at (reserve_pin_attempt), so concurrent guesses cannot outrun the
+        lock; a right PIN then clears the count, unless another attempt was counted meanwhile."""
+        if not pin:
+            raise PinRequired("send the card's PIN in the x-gift-card-pin header")
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            if attempt:
+                account = self._account(account.account_id)
+            reserved = reserve_pin_attempt(account, self._clock.now())
+            try:
                 self._accounts.commit(
                     [
-                        self._accounts.update_op(
-                            replace(account, pin_failures=0, version=account.version + 1), account.version
+                        self._accounts.pin_op(
+                            account.account_id, reserved.failures, reserved.locked_until, account.pin_version
                         )
                     ]
                 )
+                break
+            except StaleAccount:
+                continue  # another attempt was counted first: count this one after it
+        else:
+            raise ServiceUnavailable("the card is busy; retry")
+        if pin_matches(account, pin, self._pepper()):
+            # Only if nothing was counted since ours: a concurrent wrong guess keeps its count.
+            with contextlib.suppress(StaleAccount):
+                self._accounts.commit(
+                    [self._accounts.pin_op(account.account_id, 0, None, account.pin_version + 1)]
+                )
             return
-        failures = account.pin_failures + 1
-        locked = now + timedelta(minutes=PIN_LOCK_MINUTES) if failures >= PIN_ATTEMPTS else None
-        # A concurrent attempt may have counted first: either way this one is refused.
-        with contextlib.suppress(StaleAccount):
-            self._accounts.commit(
-                [
-                    self._accounts.update_op(
-                        replace(
-                            account,
-                            pin_failures=0 if locked else failures,
-                            locked_until=locked,
-                            version=account.version + 1,
-                        ),
-                        account.version,
-                    )
-                ]
+        if reserved.locked_until is not None:
+            raise CardLocked(
+                "too many wrong PINs; the card is locked", locked_until=reserved.locked_until.isoformat()
             )
-        if locked:
-            raise CardLocked("too many wrong PINs; the card is locked", locked_until=locked.isoformat())
-        raise InvalidPin("wrong or missing PIN", attempts_left=PIN_ATTEMPTS - failures)
+        raise InvalidPin("wrong PIN", attempts_left=PIN_ATTEMPTS - reserved.failures)
 
     def _currency(self, currency: str) -> None:
         expected = self._programme.current().currency

@@ -261,7 +261,10 @@ class MessageOut(BaseModel):
     kind: str
     to: str
     subject: str
-    body: str
+    body: str | None = Field(
+        description="what was sent, with its secrets masked (an e-card's number and PIN); null for a "
+        "message stored before bodies were masked"
+    )
     status: str = Field(description="queued | sending | sent | failed (gave up after repeated failures)")
     created_at: datetime
     attempts: int = Field(default=0, description="sending attempts so far")

@@ -274,7 +274,7 @@ def make_router() -> Router:
                     kind=m.kind,
                     to=m.to,
                     subject=m.subject,
-                    body=m.body,
+                    body=m.shown_body,
                     status=m.status,
                     created_at=m.created_at,
                     attempts=m.attempts,
