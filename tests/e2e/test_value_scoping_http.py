@@ -14,6 +14,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from loyalty.domain.stored_value import luhn_check_digit
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, assert_problem, e_card_pin, unique_email
 
@@ -231,7 +233,9 @@ def test_the_gift_card_routes_spend_a_customers_account_only_for_its_owner(api: 
 
 
 # ---- issue 12, item 6: a missing PIN does not count -----------------------------------------------
-def test_a_missing_pin_is_refused_without_counting_and_the_outbox_never_shows_it(api: Api) -> None:
+def test_a_missing_pin_is_refused_without_counting_and_the_outbox_never_shows_it(
+    api: Api, capfd: pytest.CaptureFixture[str]
+) -> None:
     email = unique_email()
     sold = api.call(
         "POST",
@@ -255,6 +259,9 @@ def test_a_missing_pin_is_refused_without_counting_and_the_outbox_never_shows_it
     ]
     assert len(entries) == 1
     assert pin not in entries[0]["body"] and number not in entries[0]["body"]
+    # Nothing the gateway, the handlers or the mailer (all in this process) printed holds it either.
+    out, err = capfd.readouterr()
+    assert f"PIN {pin}" not in out + err
 
 
 # ---- issue 12, item 8: points holds speak points; fresh balances; what a reward has left -----------
