@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +54,30 @@ def api(emulators: tuple[DynamoDBLocal, Moto]) -> Iterator[Api]:
 
 def unique_email() -> str:
     return f"{uuid.uuid4().hex[:12]}@example.com"
+
+
+def sent_email(api: Api, to: str, timeout: float = 20.0) -> dict[str, Any]:
+    """The one email SES (moto) sent to `to`: where an e-card's PIN is read, as its buyer would;
+    the outbox masks it."""
+    assert api.runtime is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        data = requests.get(f"{api.runtime.moto.endpoint}/moto-api/data.json", timeout=10).json()
+        sent = [
+            m
+            for m in data.get("ses", {}).get("Message", [])
+            if to in m["destinations"].get("ToAddresses", [])
+        ]
+        if sent or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(sent) == 1, f"{len(sent)} emails to {to}"
+    message: dict[str, Any] = sent[0]
+    return message
+
+
+def e_card_pin(api: Api, to: str) -> str:
+    return str(sent_email(api, to)["body"].split("PIN ")[1][:6])
 
 
 def assert_problem(response: requests.Response, status: int, slug: str) -> dict[str, Any]:

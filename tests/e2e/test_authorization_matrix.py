@@ -394,9 +394,11 @@ def _redeem(w: World, o: Owner) -> Req:
     return Req("POST", "/v1/redemptions", w.redemption_body(o))
 
 
+# A redemption_id or hold_id is unique per store: the request names its store, as an admin key must
+# (another store's key naming it is refused; one that does not name it looks in its own store).
 @case("GET", "/v1/redemptions/{redemption_id}")
 def _get_redemption(w: World, o: Owner) -> Req:
-    return Req("GET", f"/v1/redemptions/{w.redemption(o)}")
+    return Req("GET", f"/v1/redemptions/{w.redemption(o)}", params={"store_id": o.store})
 
 
 @case("POST", "/v1/customers/{customer_id}/holds")
@@ -407,7 +409,7 @@ def _hold_points(w: World, o: Owner) -> Req:
 
 @case("POST", "/v1/redemptions/{redemption_id}/reverse")
 def _reverse(w: World, o: Owner) -> Req:
-    return Req("POST", f"/v1/redemptions/{w.new_redemption(o)}/reverse")
+    return Req("POST", f"/v1/redemptions/{w.new_redemption(o)}/reverse", params={"store_id": o.store})
 
 
 # stored value
@@ -447,12 +449,12 @@ def _hold(w: World, o: Owner) -> Req:
 
 @case("POST", "/v1/holds/{hold_id}/capture")
 def _capture(w: World, o: Owner) -> Req:
-    return Req("POST", f"/v1/holds/{w.new_hold(o)}/capture", {"amount": "1.00"})
+    return Req("POST", f"/v1/holds/{w.new_hold(o)}/capture", {"amount": "1.00"}, {"store_id": o.store})
 
 
 @case("POST", "/v1/holds/{hold_id}/release")
 def _release(w: World, o: Owner) -> Req:
-    return Req("POST", f"/v1/holds/{w.new_hold(o)}/release")
+    return Req("POST", f"/v1/holds/{w.new_hold(o)}/release", params={"store_id": o.store})
 
 
 @case("GET", "/v1/customers/{customer_id}/accounts")
@@ -678,10 +680,41 @@ def test_points_holds_belong_to_the_store_that_placed_them_too(api: Api, world: 
         for _ in range(2)
     ]
     capture, release = f"/v1/holds/{held[0]}/capture", f"/v1/holds/{held[1]}/release"
+    till = {"store_id": "ams-01"}
     for key in (world.other_till_key, WEB_KEY):
-        assert_problem(api.call("POST", capture, key, json={"amount": "2"}), 403, "forbidden")
-        assert_problem(api.call("POST", release, key), 403, "forbidden")
-    captured = api.call("POST", capture, POS_KEY, json={"amount": "2"})
+        # A hold_id is unique per store: another store's key does not see the till's hold at all,
+        # and naming the till's store is refused.
+        assert_problem(api.call("POST", capture, key, json={"points": 2}), 404, "hold-not-found")
+        assert_problem(api.call("POST", release, key), 404, "hold-not-found")
+        assert_problem(api.call("POST", capture, key, json={"points": 2}, params=till), 403, "forbidden")
+        assert_problem(api.call("POST", release, key, params=till), 403, "forbidden")
+    captured = api.call("POST", capture, POS_KEY, json={"points": 2})
     assert (captured.status_code, captured.json()["status"]) == (200, "captured"), captured.text
     released = api.call("POST", release, POS_KEY)
     assert (released.status_code, released.json()["status"]) == (200, "released"), released.text
+
+
+def test_a_customers_own_account_is_spent_through_the_gift_card_routes_only_for_its_owner(
+    api: Api, world: World
+) -> None:
+    """Whatever the key, merchandise credit (and promotional cash, a registered card) named on the
+    gift-card routes is spent or held only for the customer who owns it (as on /v1/redemptions)."""
+    owner, stranger = world.new_customer(TILL), world.new_customer(TILL)
+    body = {"kind": "merchandise_credit", "amount": "5.00", "currency": "EUR"}
+    account = world.ok("POST", f"/v1/customers/{owner}/accounts", POS_KEY, body)["account_id"]
+    for key in (POS_KEY, WEB_KEY, world.other_till_key, ADMIN_KEY):
+        spend = {"redemption_id": uid("AZO"), "amount": "1.00", "store_id": "ams-01"}
+        if key in (WEB_KEY, world.other_till_key):
+            spend.pop("store_id")  # their own store
+        hold = {"hold_id": uid("AZO"), "amount": "1.00"}
+        for path, request in (
+            (f"/v1/gift-cards/{account}/redeem", spend),
+            (f"/v1/gift-cards/{account}/holds", hold),
+        ):
+            assert_problem(api.call("POST", path, key, json=request), 422, "validation-failed")
+            as_stranger = {**request, "customer": {"customer_id": stranger}}
+            assert_problem(api.call("POST", path, key, json=as_stranger), 403, "forbidden")
+    accounts = world.ok("GET", f"/v1/customers/{owner}/accounts", POS_KEY)["items"]
+    assert [(a["balance"], a["held"]) for a in accounts] == [("5.00", "0.00")]
+    for_owner = {"redemption_id": uid("AZO"), "amount": "1.00", "customer": {"customer_id": owner}}
+    assert world.ok("POST", f"/v1/gift-cards/{account}/redeem", POS_KEY, for_owner)["balance"] == "4.00"

@@ -83,7 +83,7 @@ def test_points_stay_exact_through_redemptions_and_holds(
                 container.redemptions.reverse(redemptions[step[1] % len(redemptions)], WEB)
             elif step[0] == "hold":
                 holds.append(
-                    container.redemptions.hold_points(cid, uuid.uuid4().hex[:10], step[1], step[2], WEB)
+                    container.redemptions.hold_points(cid, uuid.uuid4().hex[:10], step[1], step[2], WEB)[0]
                 )
             elif step[0] == "capture" and holds:
                 hold = holds[step[1] % len(holds)]

@@ -277,24 +277,24 @@ def test_points_holds_block_spending_until_captured_released_or_expired(
     from loyalty.domain.errors import HoldNotCapturable
 
     cid = member_with(container, "10.00")  # 100 points
-    hold = container.redemptions.hold_points(cid, "PH1", 70, 3600, WEB)
-    assert container.redemptions.hold_points(cid, "PH1", 70, 3600, WEB) == hold  # a retried hold
+    hold, _ = container.redemptions.hold_points(cid, "PH1", 70, 3600, WEB)
+    assert container.redemptions.hold_points(cid, "PH1", 70, 3600, WEB)[0] == hold  # a retried hold
     with pytest.raises(InsufficientBalance) as caught:
         container.redemptions.redeem(redeem("R1", cid, 40), WEB)
     assert caught.value.extra["available"] == 30
     with pytest.raises(ValidationFailed):
         container.redemptions.capture_points_hold(hold, 71, WEB)
-    captured, balance = container.redemptions.capture_points_hold(hold, 60, WEB)
-    assert (captured.status, balance) == ("captured", 40)
+    captured, after = container.redemptions.capture_points_hold(hold, 60, WEB)
+    assert (captured.status, after.points.available + after.points.pending) == ("captured", 40)
     customer = balanced(container, cid)
     assert customer.spendable(clock.now()) == 40  # the 10 held but not captured are free again
     assert customer.points_holds == {}
 
-    second = container.redemptions.hold_points(cid, "PH2", 40, 60, WEB)
-    released = container.redemptions.release_points_hold(second)
+    second, _ = container.redemptions.hold_points(cid, "PH2", 40, 60, WEB)
+    released, _ = container.redemptions.release_points_hold(second)
     assert released.status == "released"
     assert balanced(container, cid).spendable(clock.now()) == 40
-    third = container.redemptions.hold_points(cid, "PH3", 40, 60, WEB)
+    third, _ = container.redemptions.hold_points(cid, "PH3", 40, 60, WEB)
     assert balanced(container, cid).spendable(clock.now()) == 0
     clock.advance(seconds=61)
     assert balanced(container, cid).spendable(clock.now()) == 40  # expired: free by itself

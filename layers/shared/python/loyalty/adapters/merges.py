@@ -353,12 +353,13 @@ class MergeRepository:
         ]
 
     # ---- holds on points ------------------------------------------------------------------
-    def hold_owners(self, hold_ids: Sequence[str]) -> dict[str, str]:
-        return {str(i["hold_id"]): str(i.get("customer_id")) for i in self.hold_items(hold_ids)}
+    def hold_owners(self, refs: Sequence[str]) -> dict[str, str]:
+        """Who owns each points hold, by its ref (the key a profile's live holds use)."""
+        return {str(i["pk"]).removeprefix("HOLD#"): str(i.get("customer_id")) for i in self.hold_items(refs)}
 
-    def move_hold_op(self, hold_id: str, from_id: str, to_id: str) -> TxOp:
+    def move_hold_op(self, ref: str, from_id: str, to_id: str) -> TxOp:
         return self._table.update_op(
-            f"HOLD#{hold_id}",
+            f"HOLD#{ref}",
             "HOLD",
             "SET #customer_id = :to",
             "#customer_id = :from",
@@ -369,8 +370,8 @@ class MergeRepository:
     def ledger_put_op(self, entry: LedgerEntry) -> TxOp:
         return self._table.put_op(ledger_to_item(entry), "attribute_not_exists(pk)", label="item")
 
-    def hold_items(self, hold_ids: Sequence[str]) -> list[Item]:
-        return self._table.batch_get([(f"HOLD#{h}", "HOLD") for h in hold_ids]) if hold_ids else []
+    def hold_items(self, refs: Sequence[str]) -> list[Item]:
+        return self._table.batch_get([(f"HOLD#{h}", "HOLD") for h in refs]) if refs else []
 
     # ---- erasure --------------------------------------------------------------------------
     def erased_ids(self, customer_id: str) -> tuple[str, ...]:

@@ -266,6 +266,12 @@ class OfferRepository:
         item = self._table.get(f"REWARDUSE#{reward_id}", "TOTAL")
         return int(item["uses"]) if item else 0
 
+    def rewards_uses(self, reward_ids: list[str]) -> dict[str, int]:
+        """How many of each reward were taken, in one BatchGetItem (unused ones: 0)."""
+        items = self._table.batch_get([reward_use_key(r) for r in reward_ids]) if reward_ids else []
+        used = {str(i["pk"]).removeprefix("REWARDUSE#"): int(i.get("uses") or 0) for i in items}
+        return {r: used.get(r, 0) for r in reward_ids}
+
     def use_coupon_op(self, coupon: CouponRecord, delta: int = 1) -> TxOp:
         """Consume (or give back) one use of a coupon, never beyond its uses."""
         condition = "#uses < #max_uses AND #status = :active" if delta > 0 else "#uses > :zero"

@@ -1,7 +1,10 @@
-"""Redemptions: one item each, keyed by the caller's redemption_id (the dedupe key, for ever).
+"""Redemptions: one item each, keyed by the store and the caller's redemption_id (the dedupe key,
+for ever). A caller-owned id is unique per store, so two stores' equal ids are two redemptions.
 
-REDEMPTION#<redemption_id>   REDEMPTION   what was spent, from which lots, and its first response
-                                          (gsi1: CUST#<id> / REDEMPTION#<at>#<id>)
+REDEMPTION#<store_id>#<redemption_id>   REDEMPTION   what was spent, from which lots, and its first
+                                                     response (gsi1: CUST#<id> / REDEMPTION#<at>#<id>)
+REDEMPTION#<redemption_id>              REDEMPTION   the same, as written before ids were per store:
+                                                     still read (and reversed) for the store it names
 """
 
 from __future__ import annotations
@@ -35,12 +38,23 @@ class RedemptionRecord:
     status: str = "done"  # done | reversed
     reversed_at: datetime | None = None
     version: int = 1
+    legacy: bool = False  # stored under the id alone (before ids were per store)
 
     def reversed(self, at: datetime) -> RedemptionRecord:
         return replace(self, status="reversed", reversed_at=at, version=self.version + 1)
 
+    @property
+    def key(self) -> tuple[str, str]:
+        if self.legacy:
+            return legacy_redemption_key(self.redemption_id)
+        return redemption_key(self.store_id, self.redemption_id)
 
-def redemption_key(redemption_id: str) -> tuple[str, str]:
+
+def redemption_key(store_id: str, redemption_id: str) -> tuple[str, str]:
+    return f"REDEMPTION#{store_id}#{redemption_id}", "REDEMPTION"
+
+
+def legacy_redemption_key(redemption_id: str) -> tuple[str, str]:
     return f"REDEMPTION#{redemption_id}", "REDEMPTION"
 
 
@@ -48,17 +62,22 @@ class RedemptionRepository:
     def __init__(self, table: DynamoTable) -> None:
         self._table = table
 
-    def get(self, redemption_id: str) -> tuple[RedemptionRecord, Item] | None:
-        item = self._table.get(*redemption_key(redemption_id))
+    def get(self, store_id: str, redemption_id: str) -> tuple[RedemptionRecord, Item] | None:
+        """The store's redemption with this id; another store's never answers."""
+        item, _ = self.load(store_id, redemption_id, [])
         return (redemption_from_item(item), item) if item else None
 
     def load(
-        self, redemption_id: str, extra: list[tuple[str, str]]
+        self, store_id: str, redemption_id: str, extra: list[tuple[str, str]]
     ) -> tuple[Item | None, dict[tuple[str, str], Item]]:
-        """The redemption (if it exists: a replay) and what the caller needs, in one BatchGetItem."""
-        key = redemption_key(redemption_id)
-        items = {(str(i["pk"]), str(i["sk"])): i for i in self._table.batch_get([key, *extra])}
-        return items.pop(key, None), items
+        """The store's redemption (if it exists: a replay) and what the caller needs, in one
+        BatchGetItem. A record from before ids were per store counts only for the store it names."""
+        key, legacy = redemption_key(store_id, redemption_id), legacy_redemption_key(redemption_id)
+        items = {(str(i["pk"]), str(i["sk"])): i for i in self._table.batch_get([key, legacy, *extra])}
+        found, old = items.pop(key, None), items.pop(legacy, None)
+        if found is None and old is not None and old.get("store_id") == store_id:
+            found = old
+        return found, items
 
     def put_op(
         self, record: RedemptionRecord, response: str, fingerprint: str, outbox: list[dict[str, str]]
@@ -74,7 +93,7 @@ class RedemptionRepository:
 
     def reverse_op(self, record: RedemptionRecord, outbox: list[dict[str, str]]) -> TxOp:
         return self._table.update_op(
-            *redemption_key(record.redemption_id),
+            *record.key,
             "SET #status = :reversed, #reversed_at = :at, #version = :next, #outbox = :outbox",
             "#status = :done AND #version = :expected",
             values={
@@ -91,7 +110,7 @@ class RedemptionRepository:
 
 def redemption_to_item(r: RedemptionRecord) -> Item:
     item: Item = {
-        "pk": redemption_key(r.redemption_id)[0],
+        "pk": r.key[0],
         "sk": "REDEMPTION",
         "type": "redemption",
         "redemption_id": r.redemption_id,
@@ -140,4 +159,5 @@ def redemption_from_item(item: Item) -> RedemptionRecord:
         status=str(item.get("status", "done")),
         reversed_at=_dt(item.get("reversed_at")),
         version=int(item.get("version", 1)),
+        legacy=item["pk"] == legacy_redemption_key(str(item["redemption_id"]))[0],
     )

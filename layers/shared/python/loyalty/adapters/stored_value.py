@@ -3,8 +3,13 @@
 ACCOUNT#<account_id>     ACCOUNT          balance (cents), live holds, PIN hash, version
                                           (gsi1: CUST#<id> / ACCOUNT#<account_id> when registered)
 ACCOUNT#<account_id>     LEDGER#<seq>     a movement of the balance, with actor and balance after
-HOLD#<hold_id>           HOLD             an authorisation on an account: held, captured, released,
-                                          expired (gsi2: DUE#<shard> / <expiry>#HOLD#<id> while held)
+HOLD#<store>#<hold_id>   HOLD             an authorisation on an account or on a customer's points:
+                                          held, captured, released, expired (gsi2: DUE#<shard> /
+                                          <expiry>#HOLD#<ref> while held). A hold_id is the caller's and
+                                          unique per store; <store>#<hold_id> (its "ref") also keys it
+                                          in the account's or the profile's live holds. <store> is "-"
+                                          for a hold an admin key placed. Holds written before ids were
+                                          per store keep HOLD#<hold_id> (their ref is the bare id).
 MESSAGE#<message_id>     MESSAGE          an email to send (gsi1: MESSAGES / <at>; gsi2:
                                           MESSAGES#PENDING / <next attempt>#<id> until sent); TTL 7 days
 """
@@ -54,6 +59,12 @@ class HoldRecord:
     version: int = 1
     kind: str = "stored_value"  # stored_value (cents of an account) | points (of a customer)
     customer_id: str | None = None
+    legacy: bool = False  # stored under the id alone (before ids were per store)
+
+    @property
+    def ref(self) -> str:
+        """The hold's key: in the table (HOLD#<ref>) and in its account's or profile's live holds."""
+        return self.hold_id if self.legacy else hold_ref(self.store_id, self.hold_id)
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,9 @@ class Message:
     sent_at: datetime | None = None
     provider_message_id: str | None = None
     last_error: str | None = None
+    # What may be shown (the outbox): the body with its secrets masked. None for a message stored
+    # before bodies were masked: it is never shown.
+    shown_body: str | None = None
 
 
 @dataclass
@@ -82,14 +96,21 @@ class AlreadyExists(Exception):
     item: Item | None
 
 
+NO_STORE = "-"  # the store part of the ref of a hold an admin key placed (not a valid store id)
+
+
+def hold_ref(store_id: str | None, hold_id: str) -> str:
+    return f"{store_id or NO_STORE}#{hold_id}"
+
+
 def account_pk(account_id: str) -> str:
     return f"ACCOUNT#{account_id}"
 
 
-def hold_due_key(hold_id: str, expires_at: datetime) -> tuple[str, str]:
+def hold_due_key(ref: str, expires_at: datetime) -> tuple[str, str]:
     """A held hold's place in the sweep's due index (sparse gsi2), beside the lots that fall due."""
-    shard = int(hashlib.sha256(hold_id.encode()).hexdigest(), 16) % DUE_SHARDS
-    return f"DUE#{shard}", f"{_iso(expires_at)}#HOLD#{hold_id}"
+    shard = int(hashlib.sha256(ref.encode()).hexdigest(), 16) % DUE_SHARDS
+    return f"DUE#{shard}", f"{_iso(expires_at)}#HOLD#{ref}"
 
 
 def pending_message_sk(due_at: datetime, message_id: str) -> str:
@@ -105,9 +126,20 @@ class StoredValueRepository:
         item = self._table.get(account_pk(account_id), "ACCOUNT")
         return account_from_item(item) if item else None
 
-    def get_hold(self, hold_id: str) -> HoldRecord | None:
-        item = self._table.get(f"HOLD#{hold_id}", "HOLD")
+    def get_hold(self, ref: str) -> HoldRecord | None:
+        """A hold by its ref (HoldRecord.ref): what a service re-reads once it has found the hold."""
+        item = self._table.get(f"HOLD#{ref}", "HOLD")
         return hold_from_item(item) if item else None
+
+    def find_hold(self, store_id: str | None, hold_id: str) -> HoldRecord | None:
+        """The store's hold with this caller's id (store None: an admin key's own holds); another
+        store's never answers. A hold from before ids were per store counts for the store it names."""
+        key, legacy = (f"HOLD#{hold_ref(store_id, hold_id)}", "HOLD"), (f"HOLD#{hold_id}", "HOLD")
+        items = {str(i["pk"]): i for i in self._table.batch_get([key, legacy])}
+        if key[0] in items:
+            return hold_from_item(items[key[0]])
+        old = items.get(legacy[0])
+        return hold_from_item(old) if old is not None and old.get("store_id") == store_id else None
 
     def accounts_of(self, customer_id: str) -> list[Account]:
         items, _ = self._table.query(customer_pk(customer_id), index="gsi1", sk_prefix="ACCOUNT#", limit=200)
@@ -147,20 +179,40 @@ class StoredValueRepository:
             account_pk(account.account_id),
             "ACCOUNT",
             "SET #balance = :balance, #holds = :holds, #ledger_seq = :seq, #version = :next, "
-            "#pin_failures = :failures, #locked_until = :locked, #status = :status, #outbox = :outbox",
+            "#status = :status, #outbox = :outbox",
             "#version = :expected",
             values={
                 ":balance": account.balance,
                 ":holds": _holds_map(account.holds),
                 ":seq": account.ledger_seq,
                 ":next": account.version,
-                ":failures": account.pin_failures,
-                ":locked": _iso(account.locked_until),
                 ":status": account.status,
                 ":outbox": list(outbox) or None,
                 ":expected": expected_version,
             },
             label="account",
+        )
+
+    def pin_op(
+        self, account_id: str, failures: int, locked_until: datetime | None, seen_version: int
+    ) -> TxOp:
+        """Set the PIN counters if no other attempt set them since they were read (compare-and-set
+        on their own version, so balance movements neither block nor overwrite them)."""
+        condition = "#pin_version = :seen"
+        if seen_version == 0:
+            condition = "attribute_not_exists(#pin_version) OR " + condition
+        return self._table.update_op(
+            account_pk(account_id),
+            "ACCOUNT",
+            "SET #pin_failures = :failures, #locked_until = :locked, #pin_version = :next",
+            condition,
+            values={
+                ":failures": failures,
+                ":locked": _iso(locked_until),
+                ":next": seen_version + 1,
+                ":seen": seen_version,
+            },
+            label="pin",
         )
 
     def movement_op(self, movement: AccountMovement) -> TxOp:
@@ -174,7 +226,7 @@ class StoredValueRepository:
     def hold_update_op(self, hold: HoldRecord) -> TxOp:
         """Settle a held hold (captured, released or expired): it leaves the sweep's due index."""
         return self._table.update_op(
-            f"HOLD#{hold.hold_id}",
+            f"HOLD#{hold.ref}",
             "HOLD",
             "SET #status = :status, #captured = :captured, #version = :next REMOVE #gsi2pk, #gsi2sk",
             "#version = :expected AND #status = :held",
@@ -200,6 +252,7 @@ class StoredValueRepository:
             "to": message.to,
             "subject": message.subject,
             "body": message.body,
+            "shown_body": message.shown_body,
             "status": message.status,
             "created_at": _iso(message.created_at),
             "expires_at": int((message.created_at + MESSAGE_RETENTION).timestamp()),
@@ -272,6 +325,7 @@ def account_from_item(item: Item) -> Account:
         pin_hash=item.get("pin_hash"),
         pin_failures=int(item.get("pin_failures") or 0),
         locked_until=_dt(item.get("locked_until")),
+        pin_version=int(item.get("pin_version") or 0),
         holds={
             k: Hold(k, int(v["amount"]), _dt(v["expires_at"]) or datetime.min)
             for k, v in (item.get("holds") or {}).items()
@@ -317,7 +371,7 @@ def movement_from_item(item: Item) -> AccountMovement:
 
 def hold_to_item(h: HoldRecord) -> Item:
     item: Item = {
-        "pk": f"HOLD#{h.hold_id}",
+        "pk": f"HOLD#{h.ref}",
         "sk": "HOLD",
         "type": "hold",
         "hold_id": h.hold_id,
@@ -333,7 +387,7 @@ def hold_to_item(h: HoldRecord) -> Item:
         "customer_id": h.customer_id,
     }
     if h.status == "held":
-        item["gsi2pk"], item["gsi2sk"] = hold_due_key(h.hold_id, h.expires_at)
+        item["gsi2pk"], item["gsi2sk"] = hold_due_key(h.ref, h.expires_at)
     return item
 
 
@@ -350,6 +404,7 @@ def hold_from_item(item: Item) -> HoldRecord:
         version=int(item.get("version", 1)),
         kind=str(item.get("kind", "stored_value")),
         customer_id=item.get("customer_id"),
+        legacy=item["pk"] == f"HOLD#{item['hold_id']}",
     )
 
 
@@ -367,4 +422,5 @@ def message_from_item(item: Item) -> Message:
         sent_at=_dt(item.get("sent_at")),
         provider_message_id=item.get("provider_message_id"),
         last_error=item.get("last_error"),
+        shown_body=item.get("shown_body"),
     )

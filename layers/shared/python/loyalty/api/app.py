@@ -76,8 +76,8 @@ def build_app(*routers: Router) -> APIGatewayRestResolver:
 
 def guard(event: dict[str, Any]) -> Response | None:
     """Who may call this route (the route table's authorisation matrix), and is the body small
-    enough? None means go ahead. The store a path or body names is checked here too; the store of
-    an existing record (StoreScope.RECORD) only the service can check, once it has read it."""
+    enough? None means go ahead. The store a path, query or body names is checked here too (the
+    services check it again where they act)."""
     route = route_for(str(event.get("httpMethod", "")), str(event.get("resource", "")))
     if route is None or route.access is Access.PUBLIC:
         return None
@@ -122,10 +122,13 @@ def _utf8(raw: bytes) -> bool:
 
 def _named_store(route: Route, event: dict[str, Any], raw: bytes) -> str | None:
     """The store a request names where the route table says it does: its {store_id} path
-    parameter, or its body's store_id (a body that is not JSON is left to validation)."""
+    parameter, its `store_id` query (the store of a record named by a caller-owned id), or its
+    body's store_id (a body that is not JSON is left to validation)."""
     value: Any = None
     if route.store is StoreScope.PATH:
         value = (event.get("pathParameters") or {}).get("store_id")
+    elif route.store is StoreScope.RECORD:
+        value = (event.get("queryStringParameters") or {}).get("store_id")
     elif route.store is StoreScope.BODY and raw:
         try:
             parsed = json.loads(raw)

@@ -37,7 +37,7 @@ PROBLEM: OpenAPIResponse = {
 }
 
 
-def model(schema: type, description: str) -> OpenAPIResponse:
+def model(schema: Any, description: str) -> OpenAPIResponse:
     return {"description": description, "content": {"application/json": {"model": schema}}}
 
 

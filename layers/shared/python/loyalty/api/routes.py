@@ -103,8 +103,9 @@ JOBS: tuple[JobDef, ...] = (
 # so any store's key reads and changes them (NONE). Gift cards are brand-wide tender too: any till
 # checks, reloads and holds one, and the store that takes value from it is the key's own (the
 # redeem body's store_id, BODY). Transactions are named by their store (PATH); redemptions and
-# holds belong to the store that made them (RECORD): only that store reads, reverses, captures or
-# releases them.
+# holds belong to the store that made them (RECORD): their caller-owned ids are unique per store, so
+# a key finds only its own store's (an admin key names the store in the `store_id` query, and a key
+# naming another store there is refused).
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/health", "health", Access.PUBLIC, StoreScope.NONE),
     Route("POST", "/v1/customers", "customers", Access.CLIENT, StoreScope.BODY),

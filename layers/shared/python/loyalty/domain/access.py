@@ -31,7 +31,9 @@ class StoreScope(StrEnum):
     NONE = "none"  # not store-bound: brand-wide data (customers, coupons, gift cards) or admin-only
     BODY = "body"  # the body's store_id (absent: the key's own store)
     PATH = "path"  # the {store_id} path parameter
-    RECORD = "record"  # the store of the existing record the path names (a redemption, a hold)
+    # The store of the existing record the path names (a redemption, a hold): its caller-owned id
+    # is unique per store, so the `store_id` query names the store (default: the key's own).
+    RECORD = "record"
 
 
 @dataclass(frozen=True, slots=True)

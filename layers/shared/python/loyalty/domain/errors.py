@@ -151,7 +151,13 @@ class CardLocked(Conflict):
 
 
 class InvalidPin(Forbidden):
-    slug, title = "invalid-pin", "Wrong or missing PIN"
+    slug, title = "invalid-pin", "Wrong PIN"
+
+
+class PinRequired(Forbidden):
+    """No PIN was sent where the card needs one: refused, and not counted as a wrong PIN."""
+
+    slug, title = "pin-required", "This card needs its PIN (x-gift-card-pin header)"
 
 
 class HoldNotCapturable(Conflict):

@@ -36,3 +36,11 @@ _OPAQUE_ID = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 def is_plausible_id(value: str) -> bool:
     """Ids we generated are ULIDs; anything far from that shape cannot name a record."""
     return bool(_OPAQUE_ID.match(value))
+
+
+_CALLER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
+
+
+def is_caller_id(value: str) -> bool:
+    """The shape of an id a caller owns (redemption_id, hold_id), as the API models take it."""
+    return bool(_CALLER_ID.match(value))

@@ -11,9 +11,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+
+from loyalty.domain.errors import CardLocked, Forbidden, ValidationFailed
 
 GIFT_CARD_PREFIX = "6036"  # our issuer range: a scanned number is recognisably a gift card
 PIN_ATTEMPTS = 5  # wrong PINs in a row before the card locks
@@ -44,8 +46,9 @@ class Account:
     store_id: str | None = None
     expires_at: datetime | None = None
     pin_hash: str | None = None  # e-cards: checking a balance online needs the PIN
-    pin_failures: int = 0
+    pin_failures: int = 0  # PIN attempts counted as wrong in a row (each counted before it is checked)
     locked_until: datetime | None = None
+    pin_version: int = 0  # guards the two fields above; balance writes never touch them
     holds: dict[str, Hold] = field(default_factory=dict)
     ledger_seq: int = 0
     status: str = "active"  # active | closed
@@ -65,6 +68,17 @@ class Account:
     def live_holds(self, now: datetime) -> dict[str, Hold]:
         return {k: h for k, h in self.holds.items() if now < h.expires_at}
 
+    def ensure_spent_for(self, customer_id: str | None) -> None:
+        """A customer's own account (merchandise credit, promotional cash, a registered card) is
+        spent only for its owner, whichever route asks; an unregistered gift card is bearer value."""
+        if self.customer_id is None or self.customer_id == customer_id:
+            return
+        if customer_id is None:
+            raise ValidationFailed.at(
+                ("body", "customer"), "this account belongs to a customer: name the customer it is spent for"
+            )
+        raise Forbidden("this account belongs to another customer")
+
     def moved(self, delta: int, now: datetime) -> Account:
         """The account after a ledger movement of `delta` cents (expired holds are dropped)."""
         return replace(
@@ -74,6 +88,29 @@ class Account:
             holds=self.live_holds(now),
             version=self.version + 1,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PinAttempt:
+    """An attempt at a card's PIN, counted as wrong before the PIN is checked: `failures` counts
+    it, and `locked_until` is set when it is the last one allowed (a right PIN lifts both)."""
+
+    failures: int
+    locked_until: datetime | None
+
+
+def reserve_pin_attempt(account: Account, now: datetime) -> PinAttempt:
+    """Take one of the window's PIN_ATTEMPTS before a PIN is looked at. Stored with a compare-and-
+    set, this bounds the guesses ever evaluated in a window to PIN_ATTEMPTS, however many race:
+    the last one locks the card at once (a right PIN unlocks it), so the rest find it locked."""
+    if account.locked_until is not None and now < account.locked_until:
+        raise CardLocked(
+            "too many wrong PINs; try again later", locked_until=account.locked_until.isoformat()
+        )
+    # A lock that has run out starts a new window.
+    failures = (0 if account.locked_until is not None else account.pin_failures) + 1
+    locked = now + timedelta(minutes=PIN_LOCK_MINUTES) if failures >= PIN_ATTEMPTS else None
+    return PinAttempt(failures, locked)
 
 
 def to_cents(amount: Decimal) -> int:

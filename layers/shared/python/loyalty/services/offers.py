@@ -155,6 +155,13 @@ class OfferService:
             None if reward.stock is None else max(0, reward.stock - self._repo.reward_uses(reward.reward_id))
         )
 
+    def rewards_left(self, rewards: list[Reward]) -> dict[str, int | None]:
+        """What remains of each reward's stock (None: unlimited), read together."""
+        used = self._repo.rewards_uses([r.reward_id for r in rewards if r.stock is not None])
+        return {
+            r.reward_id: None if r.stock is None else max(0, r.stock - used[r.reward_id]) for r in rewards
+        }
+
     # ---- price groups -----------------------------------------------------------------------
     def put_price_group(self, group: PriceGroup) -> tuple[PriceGroup, bool]:
         for _ in range(5):

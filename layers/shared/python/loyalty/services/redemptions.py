@@ -36,7 +36,7 @@ from loyalty.domain.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from loyalty.domain.ids import is_plausible_id
+from loyalty.domain.ids import is_caller_id
 from loyalty.domain.ledger import LedgerEntry, LedgerReason
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offers import normalise_code
@@ -112,7 +112,7 @@ class RedemptionService:
     # ---- redeem ---------------------------------------------------------------------------
     def redeem(self, command: RedeemCommand, principal: Principal) -> Redemption:
         store_id = self._stores.for_request(principal, command.store_id).store_id
-        customer_id = self._customer_id(command.customer)
+        customer_id = self.customer_id_of(command.customer)
         if command.kind == "stored_value":
             assert self._stored_value is not None
             assert command.account_id is not None
@@ -138,7 +138,7 @@ class RedemptionService:
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             # One round trip: the record (a replay), the profile, the coupon or the reward's stock.
-            existing, items = self._redemptions.load(command.redemption_id, extra)
+            existing, items = self._redemptions.load(store_id, command.redemption_id, extra)
             if existing is not None:
                 replay_caller_owned(existing, command.fingerprint, "redemption")
             profile = items.get((customer_pk(customer_id), "PROFILE"))
@@ -346,18 +346,15 @@ class RedemptionService:
         return result
 
     # ---- reverse --------------------------------------------------------------------------
-    def reverse(self, redemption_id: str, principal: Principal) -> Redemption:
+    def reverse(self, redemption_id: str, principal: Principal, store_id: str | None = None) -> Redemption:
         """Put back exactly what was taken, into the same lots; a lot that expired meanwhile gets
-        nothing back, and the ledger shows that part as expired. Reversing twice changes nothing."""
+        nothing back, and the ledger shows that part as expired. Reversing twice changes nothing,
+        and answers the balance as it is now."""
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            found = self._redemptions.get(redemption_id) if is_plausible_id(redemption_id) else None
-            if found is None:
-                raise RedemptionNotFound(f"no redemption {redemption_id[:64]!r}")
-            record = found[0]
-            principal.ensure_store(record.store_id)
+            record = self.get(redemption_id, principal, store_id)
             if record.status == "reversed":
-                return Redemption(record, record.balance_after, None)
+                return Redemption(record, self._balance_now(record), None)
             if record.kind == "stored_value":
                 assert self._stored_value is not None
                 return Redemption(self._stored_value.reverse(record, principal).record, None, None)
@@ -455,18 +452,21 @@ class RedemptionService:
     # ---- holds on points ----------------------------------------------------------------------
     def hold_points(
         self, customer_id: str, hold_id: str, points: int, expires_in_seconds: int, principal: Principal
-    ) -> HoldRecord:
-        """Reserve points for a web order: they stay in the balance but cannot be spent elsewhere."""
+    ) -> tuple[HoldRecord, Customer]:
+        """Reserve points for a web order: they stay in the balance but cannot be spent elsewhere.
+        The hold is the placing key's store's (a hold_id is unique per store); the customer is
+        answered as the hold leaves them."""
         assert self._holds is not None
+        store = principal.store_id
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            existing = self._holds.get_hold(hold_id) if is_plausible_id(hold_id) else None
+            existing = self._holds.find_hold(store, hold_id) if is_caller_id(hold_id) else None
             customer = self._resolve(customer_id)
             if existing is not None:
                 same = existing.kind == "points" and existing.customer_id == customer.customer_id
                 if not same or existing.amount != points:
                     raise IdempotencyKeyMismatch("this hold_id was already used for another hold")
-                return existing
+                return existing, customer
             now = self._clock.now()
             if customer.spendable(now) < points:
                 raise InsufficientBalance(
@@ -481,13 +481,13 @@ class RedemptionService:
                 points,
                 until,
                 now,
-                principal.store_id,
+                store,
                 kind="points",
                 customer_id=customer.customer_id,
             )
             updated = replace(
                 customer,
-                points_holds={**customer.live_points_holds(now), hold_id: (points, until)},
+                points_holds={**customer.live_points_holds(now), record.ref: (points, until)},
                 updated_at=now,
                 version=customer.version + 1,
             )
@@ -495,14 +495,14 @@ class RedemptionService:
                 self._txns.commit(
                     [self._holds.hold_put_op(record), self._txns.profile_op(updated, customer.version)]
                 )
-                return record
+                return record, updated
             except (StaleCustomer, StaleTransaction):
                 continue  # the profile changed, or the same hold arrived meanwhile: look again
         raise ServiceUnavailable("the points kept changing; retry")
 
     def capture_points_hold(
         self, hold: HoldRecord, points: int, principal: Principal
-    ) -> tuple[HoldRecord, int]:
+    ) -> tuple[HoldRecord, Customer]:
         """Spend (up to) the held points from the lots that expire first; the rest is freed."""
         assert self._holds is not None
         assert hold.customer_id is not None
@@ -510,10 +510,10 @@ class RedemptionService:
         customer_id = hold.customer_id
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            hold = (self._holds.get_hold(hold.hold_id) or hold) if attempt else hold
+            hold = (self._holds.get_hold(hold.ref) or hold) if attempt else hold
             customer = self._resolve(customer_id)
             if hold.status == "captured" and hold.captured == points:
-                return hold, customer.points.available + customer.points.pending  # a retried capture
+                return hold, customer  # a retried capture
             if hold.status != "held":
                 raise HoldNotCapturable(f"the hold is {hold.status}", hold_status=hold.status)
             now = self._clock.now()
@@ -527,7 +527,7 @@ class RedemptionService:
             if spend is None:
                 continue
             summary, seq, balance = spend.summary, spend.entry.seq, spend.entry.balance_after
-            holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.hold_id}
+            holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.ref}
             captured = replace(hold, status="captured", captured=points, version=hold.version + 1)
             events = [
                 ev.DomainEvent(
@@ -541,27 +541,24 @@ class RedemptionService:
                     },
                 )
             ]
+            after = replace(
+                customer,
+                points=summary,
+                ledger_seq=seq,
+                points_holds=holds,
+                updated_at=now,
+                version=customer.version + 1,
+            )
             ops: list[TxOp] = [
                 self._holds.hold_update_op(captured),
                 *spend.ops,
-                self._txns.profile_op(
-                    replace(
-                        customer,
-                        points=summary,
-                        ledger_seq=seq,
-                        points_holds=holds,
-                        updated_at=now,
-                        version=customer.version + 1,
-                    ),
-                    customer.version,
-                    ev.outbox(events),
-                ),
+                self._txns.profile_op(after, customer.version, ev.outbox(events)),
             ]
             try:
                 self._txns.commit(ops)
-                return captured, balance
+                return captured, after
             except (StaleCustomer, StaleTransaction, ConcurrentUpdate):
-                latest = self._holds.get_hold(hold.hold_id)
+                latest = self._holds.get_hold(hold.ref)
                 if latest is not None and latest.status != "held":
                     raise HoldNotCapturable(
                         f"the hold is {latest.status}", hold_status=latest.status
@@ -569,40 +566,34 @@ class RedemptionService:
                 continue
         raise ServiceUnavailable("the points kept changing; retry")
 
-    def release_points_hold(self, hold: HoldRecord) -> HoldRecord:
+    def release_points_hold(self, hold: HoldRecord) -> tuple[HoldRecord, Customer]:
+        """Give held points back (idempotent); the customer is answered as the release leaves them."""
         assert self._holds is not None
         assert hold.customer_id is not None
         customer_id = hold.customer_id
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            hold = (self._holds.get_hold(hold.hold_id) or hold) if attempt else hold
-            if hold.status in ("released", "expired"):
-                return hold
-            if hold.status != "held":
+            hold = (self._holds.get_hold(hold.ref) or hold) if attempt else hold
+            if hold.status != "held" and hold.status not in ("released", "expired"):
                 raise HoldNotCapturable(f"the hold is {hold.status}", hold_status=hold.status)
-            now = self._clock.now()
-            if now >= hold.expires_at:
-                return hold  # its points are free already; the hourly sweep settles the record
             customer = self._resolve(customer_id)
+            now = self._clock.now()
+            # Released, expired or past its expiry: its points are free already (the hourly sweep
+            # settles the record of an expired one).
+            if hold.status != "held" or now >= hold.expires_at:
+                return hold, customer
             released = replace(hold, status="released", version=hold.version + 1)
-            holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.hold_id}
+            holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.ref}
+            after = replace(customer, points_holds=holds, updated_at=now, version=customer.version + 1)
             try:
                 self._txns.commit(
-                    [
-                        self._holds.hold_update_op(released),
-                        self._txns.profile_op(
-                            replace(
-                                customer, points_holds=holds, updated_at=now, version=customer.version + 1
-                            ),
-                            customer.version,
-                        ),
-                    ]
+                    [self._holds.hold_update_op(released), self._txns.profile_op(after, customer.version)]
                 )
-                return released
+                return released, after
             except (StaleCustomer, StaleTransaction, ConcurrentUpdate):
-                latest = self._holds.get_hold(hold.hold_id)
+                latest = self._holds.get_hold(hold.ref)
                 if latest is not None and latest.status == "released":
-                    return latest
+                    continue  # released meanwhile: answered with the customer as it is now
                 if latest is not None and latest.status != "held":
                     raise HoldNotCapturable(
                         f"the hold is {latest.status}", hold_status=latest.status
@@ -610,16 +601,31 @@ class RedemptionService:
                 continue
         raise ServiceUnavailable("the points kept changing; retry")
 
-    def get(self, redemption_id: str, principal: Principal) -> RedemptionRecord:
-        """A redemption, for the store that made it (or an admin key)."""
-        found = self._redemptions.get(redemption_id) if is_plausible_id(redemption_id) else None
+    def get(self, redemption_id: str, principal: Principal, store_id: str | None = None) -> RedemptionRecord:
+        """A store's redemption: a redemption_id is unique per store, so a till's key finds its own
+        store's (naming another store is 403) and an admin key names the store. Another store's
+        redemption with the same id never answers."""
+        scope = principal.ensure_store(store_id)
+        if scope is None:
+            raise ValidationFailed.at(("query", "store_id"), "an admin key names the store of the redemption")
+        found = self._redemptions.get(scope, redemption_id) if is_caller_id(redemption_id) else None
         if found is None:
-            raise RedemptionNotFound(f"no redemption {redemption_id[:64]!r}")
-        principal.ensure_store(found[0].store_id)
+            raise RedemptionNotFound(f"no redemption {redemption_id[:64]!r} in store {scope!r}")
         return found[0]
 
+    def _balance_now(self, record: RedemptionRecord) -> int | None:
+        """A points redemption's customer's balance (available + pending) as it is now."""
+        if record.kind != "points" or record.customer_id is None:
+            return None
+        try:
+            customer = self._resolve(record.customer_id)
+        except ValidationFailed:
+            return None  # erased since: there is no balance to tell
+        return customer.points.available + customer.points.pending
+
     # ---- helpers --------------------------------------------------------------------------
-    def _customer_id(self, ref: CustomerRef) -> str:
+    def customer_id_of(self, ref: CustomerRef) -> str:
+        """The customer a ref names: its id as given, or the owner of its link (422 if none)."""
         if ref.link_type is None:
             return ref.customer_id or ""
         region = self._programme.current().default_phone_region

@@ -39,13 +39,13 @@ from loyalty.domain.errors import (
     IdempotencyKeyMismatch,
     InsufficientBalance,
     InvalidPin,
+    PinRequired,
     ServiceUnavailable,
     ValidationFailed,
 )
-from loyalty.domain.ids import is_plausible_id, new_id
+from loyalty.domain.ids import is_caller_id, is_plausible_id, new_id
 from loyalty.domain.stored_value import (
     PIN_ATTEMPTS,
-    PIN_LOCK_MINUTES,
     Account,
     AccountKind,
     Hold,
@@ -55,6 +55,7 @@ from loyalty.domain.stored_value import (
     new_gift_card_number,
     new_pin,
     pin_matches,
+    reserve_pin_attempt,
     to_cents,
 )
 from loyalty.services.config import ProgrammeService, StoreService
@@ -167,6 +168,15 @@ class StoredValueService:
                             number, pin, from_cents(account.balance), currency, name, message
                         ),
                         created_at=now,
+                        # The outbox shows what was sent, never what spends the card.
+                        shown_body=_gift_card_email(
+                            _masked(number),
+                            "*" * len(pin),
+                            from_cents(account.balance),
+                            currency,
+                            name,
+                            message,
+                        ),
                     )
                 )
             )
@@ -285,14 +295,15 @@ class StoredValueService:
             backoff(attempt)
             # One round trip: the record (a replay) and the account.
             key = (account_pk(number), "ACCOUNT")
-            existing, items = self._redemptions.load(redemption_id, [key] if is_plausible_id(number) else [])
+            existing, items = self._redemptions.load(
+                store, redemption_id, [key] if is_plausible_id(number) else []
+            )
             if existing is not None:
                 replay_caller_owned(existing, fingerprint, "redemption")
             if key not in items:
                 raise AccountNotFound("no such gift card or account")
             account = account_from_item(items[key])
-            if customer_id is not None and account.customer_id not in (None, customer_id):
-                raise Forbidden("this account belongs to another customer")
+            account.ensure_spent_for(customer_id)
             self._require_pin(account, principal, pin)
             now = self._clock.now()
             if account.is_expired(now) or account.status != "active":
@@ -379,7 +390,7 @@ class StoredValueService:
                 )
                 return Spent(reversed_record, after, cents)
             except StaleAccount:
-                found = self._redemptions.get(record.redemption_id)
+                found = self._redemptions.get(record.store_id, record.redemption_id)
                 record = found[0] if found else record
                 continue
         raise ServiceUnavailable("the account kept changing; retry")
@@ -393,18 +404,22 @@ class StoredValueService:
         expires_in_seconds: int,
         principal: Principal,
         pin: str | None = None,
+        customer_id: str | None = None,
     ) -> HoldRecord:
         cents = to_cents(amount)
         if not 0 < expires_in_seconds <= MAX_HOLD_SECONDS:
             raise ValidationFailed.at(("body", "expires_in_seconds"), f"between 1 and {MAX_HOLD_SECONDS}")
+        store = principal.store_id  # the placing key's store's hold (None: an admin key's)
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            existing = self._accounts.get_hold(hold_id) if is_plausible_id(hold_id) else None
+            existing = self._accounts.find_hold(store, hold_id) if is_caller_id(hold_id) else None
             if existing is not None:
-                if existing.account_id != number or existing.amount != cents:
+                same = existing.kind == "stored_value" and existing.account_id == number
+                if not same or existing.amount != cents:
                     raise IdempotencyKeyMismatch("this hold_id was already used for another hold")
                 return existing
             account = self._account(number)
+            account.ensure_spent_for(customer_id)  # a capture spends what the hold reserves
             self._require_pin(account, principal, pin)
             now = self._clock.now()
             if account.is_expired(now) or account.status != "active":
@@ -422,11 +437,11 @@ class StoredValueService:
                 cents,
                 now + timedelta(seconds=expires_in_seconds),
                 now,
-                principal.store_id,
+                store,
             )
             after = replace(
                 account,
-                holds={**account.live_holds(now), hold_id: Hold(hold_id, cents, record.expires_at)},
+                holds={**account.live_holds(now), record.ref: Hold(record.ref, cents, record.expires_at)},
                 version=account.version + 1,
             )
             try:
@@ -438,11 +453,14 @@ class StoredValueService:
                 continue
         raise ServiceUnavailable("the account kept changing; retry")
 
-    def capture(self, hold_id: str, amount: Decimal, principal: Principal) -> tuple[HoldRecord, Account]:
+    def capture(
+        self, hold_id: str, amount: Decimal, principal: Principal, store_id: str | None = None
+    ) -> tuple[HoldRecord, Account]:
         cents = to_cents(amount)
+        ref = self.find_hold(hold_id, principal, store_id).ref
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            hold = self._hold(hold_id)
+            hold = self._hold(ref)
             principal.ensure_store(hold.store_id)  # a hold belongs to the store that placed it
             account = self._account(hold.account_id)
             if hold.status == "captured" and hold.captured == cents:
@@ -456,9 +474,9 @@ class StoredValueService:
                 raise ValidationFailed.at(("body", "amount"), f"more than held ({from_cents(hold.amount)})")
             captured = replace(hold, status="captured", captured=cents, version=hold.version + 1)
             after = account.moved(-cents, now)
-            after = replace(after, holds={k: h for k, h in after.holds.items() if k != hold_id})
+            after = replace(after, holds={k: h for k, h in after.holds.items() if k != ref})
             try:
-                events = [_redeemed_event(account, after, cents, principal.store_id, hold_id=hold_id)]
+                events = [_redeemed_event(account, after, cents, hold.store_id, hold_id=hold_id)]
                 self._accounts.commit(
                     [
                         self._accounts.hold_update_op(captured),
@@ -472,7 +490,7 @@ class StoredValueService:
                                 "capture",
                                 after.balance,
                                 principal.key_id,
-                                principal.store_id,
+                                hold.store_id,
                                 hold_id=hold_id,
                             )
                         ),
@@ -483,10 +501,13 @@ class StoredValueService:
                 continue
         raise ServiceUnavailable("the hold kept changing; retry")
 
-    def release(self, hold_id: str, principal: Principal) -> tuple[HoldRecord, Account]:
+    def release(
+        self, hold_id: str, principal: Principal, store_id: str | None = None
+    ) -> tuple[HoldRecord, Account]:
+        ref = self.find_hold(hold_id, principal, store_id).ref
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            hold = self._hold(hold_id)
+            hold = self._hold(ref)
             principal.ensure_store(hold.store_id)  # a hold belongs to the store that placed it
             account = self._account(hold.account_id)
             if hold.status in ("released", "expired"):
@@ -498,7 +519,7 @@ class StoredValueService:
             released = replace(hold, status="released", version=hold.version + 1)
             after = replace(
                 account,
-                holds={k: h for k, h in account.holds.items() if k != hold_id},
+                holds={k: h for k, h in account.holds.items() if k != ref},
                 version=account.version + 1,
             )
             try:
@@ -513,8 +534,15 @@ class StoredValueService:
                 continue
         raise ServiceUnavailable("the hold kept changing; retry")
 
-    def get_hold(self, hold_id: str) -> HoldRecord:
-        return self._hold(hold_id)
+    def find_hold(self, hold_id: str, principal: Principal, store_id: str | None = None) -> HoldRecord:
+        """The caller's hold: a hold_id is unique per store, so a till's key finds its own store's
+        hold (naming another store is 403) and an admin key names the store in `store_id` (none:
+        the holds admin keys placed). Another store's hold with the same id never answers."""
+        scope = principal.ensure_store(store_id)
+        hold = self._accounts.find_hold(scope, hold_id) if is_caller_id(hold_id) else None
+        if hold is None:
+            raise HoldNotFound(f"no hold {hold_id[:64]!r}")
+        return hold
 
     def messages(self, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
         return self._accounts.messages(limit, cursor)
@@ -537,48 +565,48 @@ class StoredValueService:
             raise AccountNotFound("no such gift card or account")
         return account
 
-    def _hold(self, hold_id: str) -> HoldRecord:
-        hold = self._accounts.get_hold(hold_id) if is_plausible_id(hold_id) else None
+    def _hold(self, ref: str) -> HoldRecord:
+        hold = self._accounts.get_hold(ref)
         if hold is None:
-            raise HoldNotFound(f"no hold {hold_id[:64]!r}")
+            raise HoldNotFound("the hold is gone")
         return hold
 
     def _check_pin(self, account: Account, pin: str | None) -> None:
-        now = self._clock.now()
-        if account.locked_until is not None and now < account.locked_until:
-            raise CardLocked(
-                "too many wrong PINs; try again later", locked_until=account.locked_until.isoformat()
-            )
-        if pin is not None and pin_matches(account, pin, self._pepper()):
-            if account.pin_failures:
+        """A missing PIN is refused without counting. Otherwise the attempt is counted as wrong
+        before the PIN is looked at (reserve_pin_attempt), so concurrent guesses cannot outrun the
+        lock; a right PIN then clears the count, unless another attempt was counted meanwhile."""
+        if not pin:
+            raise PinRequired("send the card's PIN in the x-gift-card-pin header")
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            if attempt:
+                account = self._account(account.account_id)
+            reserved = reserve_pin_attempt(account, self._clock.now())
+            try:
                 self._accounts.commit(
                     [
-                        self._accounts.update_op(
-                            replace(account, pin_failures=0, version=account.version + 1), account.version
+                        self._accounts.pin_op(
+                            account.account_id, reserved.failures, reserved.locked_until, account.pin_version
                         )
                     ]
                 )
+                break
+            except StaleAccount:
+                continue  # another attempt was counted first: count this one after it
+        else:
+            raise ServiceUnavailable("the card is busy; retry")
+        if pin_matches(account, pin, self._pepper()):
+            # Only if nothing was counted since ours: a concurrent wrong guess keeps its count.
+            with contextlib.suppress(StaleAccount):
+                self._accounts.commit(
+                    [self._accounts.pin_op(account.account_id, 0, None, account.pin_version + 1)]
+                )
             return
-        failures = account.pin_failures + 1
-        locked = now + timedelta(minutes=PIN_LOCK_MINUTES) if failures >= PIN_ATTEMPTS else None
-        # A concurrent attempt may have counted first: either way this one is refused.
-        with contextlib.suppress(StaleAccount):
-            self._accounts.commit(
-                [
-                    self._accounts.update_op(
-                        replace(
-                            account,
-                            pin_failures=0 if locked else failures,
-                            locked_until=locked,
-                            version=account.version + 1,
-                        ),
-                        account.version,
-                    )
-                ]
+        if reserved.locked_until is not None:
+            raise CardLocked(
+                "too many wrong PINs; the card is locked", locked_until=reserved.locked_until.isoformat()
             )
-        if locked:
-            raise CardLocked("too many wrong PINs; the card is locked", locked_until=locked.isoformat())
-        raise InvalidPin("wrong or missing PIN", attempts_left=PIN_ATTEMPTS - failures)
+        raise InvalidPin("wrong PIN", attempts_left=PIN_ATTEMPTS - reserved.failures)
 
     def _currency(self, currency: str) -> None:
         expected = self._programme.current().currency

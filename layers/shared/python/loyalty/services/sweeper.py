@@ -78,7 +78,7 @@ class PointsSweeper:
         (points) or account (stored value), in one transaction guarded by both versions."""
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
-            hold = self._holds.get_hold(due.hold_id)  # the index is eventually consistent: re-read
+            hold = self._holds.get_hold(due.ref)  # the index is eventually consistent: re-read
             if hold is None or hold.status != "held" or now < hold.expires_at:
                 return  # captured, released or settled meanwhile
             expired = replace(hold, status="expired", version=hold.version + 1)
@@ -89,9 +89,9 @@ class PointsSweeper:
                     if (
                         customer is not None
                         and customer.status is CustomerStatus.ACTIVE
-                        and hold.hold_id in customer.points_holds
+                        and hold.ref in customer.points_holds
                     ):
-                        holds = {k: v for k, v in customer.points_holds.items() if k != hold.hold_id}
+                        holds = {k: v for k, v in customer.points_holds.items() if k != hold.ref}
                         updated = replace(
                             customer, points_holds=holds, updated_at=now, version=customer.version + 1
                         )
@@ -99,10 +99,10 @@ class PointsSweeper:
                     self._txns.commit(ops)
                 else:
                     account = self._holds.get(hold.account_id)
-                    if account is not None and hold.hold_id in account.holds:
+                    if account is not None and hold.ref in account.holds:
                         after = replace(
                             account,
-                            holds={k: h for k, h in account.holds.items() if k != hold.hold_id},
+                            holds={k: h for k, h in account.holds.items() if k != hold.ref},
                             version=account.version + 1,
                         )
                         ops.append(self._holds.update_op(after, account.version))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -15,7 +16,17 @@ from pydantic import (
 )
 
 from loyalty.adapters.stored_value import HoldRecord
-from loyalty.api.models.common import CallerId, Name, PositiveMoney, StoreId, Strict, _email, money
+from loyalty.api.models.common import (
+    CallerId,
+    CustomerRefIn,
+    Name,
+    PositiveMoney,
+    StoreId,
+    Strict,
+    _email,
+    money,
+)
+from loyalty.domain.customers import Customer
 from loyalty.domain.stored_value import Account, AccountKind, from_cents
 from loyalty.services.stored_value import Spent
 
@@ -72,6 +83,18 @@ class AccountOut(BaseModel):
         )
 
 
+StoreQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description=(
+            "the store the caller-owned id belongs to (ids are unique per store): a till's or web "
+            "shop's key may leave it out (its own store; naming another is 403); an admin key names it"
+        ),
+    ),
+]
+
+
 class GiftCardOut(AccountOut):
     card_number: str
     e_card: bool = Field(description="true: the PIN went to the buyer's email")
@@ -88,10 +111,19 @@ class AccountIssueIn(Strict):
     expires_at: AwareDatetime | None = Field(default=None, description="promotional cash: default 90 days")
 
 
+_OWNER = (
+    "whom the value is spent for: required when the account belongs to a customer (merchandise "
+    "credit, promotional cash, a registered card), which only its owner spends"
+)
+
+
 class GiftCardRedeemIn(Strict):
-    redemption_id: CallerId
+    redemption_id: CallerId = Field(
+        description="the caller's id, unique per store: takes effect once, for ever"
+    )
     amount: PositiveMoney
     store_id: StoreId | None = None
+    customer: CustomerRefIn | None = Field(default=None, description=_OWNER)
 
 
 class SpentOut(BaseModel):
@@ -121,19 +153,37 @@ class ReloadIn(Strict):
 
 
 class HoldIn(Strict):
-    hold_id: CallerId
+    hold_id: CallerId = Field(description="the caller's id, unique per store")
     amount: PositiveMoney
     expires_in_seconds: int = Field(default=7 * 24 * 3600, ge=1, le=30 * 24 * 3600)
+    customer: CustomerRefIn | None = Field(default=None, description=_OWNER)
 
 
 class CaptureIn(Strict):
-    amount: PositiveMoney
+    """A gift-card hold captures an `amount` of money, a points hold `points` (a points hold still
+    takes a whole-number `amount`, as its first clients sent it)."""
+
+    amount: PositiveMoney | None = Field(default=None, description="money: a hold on a gift card or account")
+    points: int | None = Field(default=None, strict=True, gt=0, le=100_000_000, description="a points hold")
+
+    @model_validator(mode="after")
+    def _amount_or_points(self) -> CaptureIn:
+        if (self.amount is None) == (self.points is None):
+            raise ValueError("give either amount (a gift-card hold) or points (a points hold)")
+        return self
+
+
+def _hold_status(h: HoldRecord, now: datetime) -> str:
+    return "expired" if h.status == "held" and now >= h.expires_at else h.status
 
 
 class HoldOut(BaseModel):
+    """A hold on a gift card or account: amounts are money."""
+
     hold_id: str
-    kind: str = Field(description="stored_value (amounts are money) or points (amounts are points)")
-    account_id: str = Field(description="the gift card or account; for points, the customer")
+    kind: Literal["stored_value"] = "stored_value"
+    store_id: str | None = Field(default=None, description="the store that placed it (null: an admin key)")
+    account_id: str = Field(description="the gift card or account")
     amount: str
     captured: str
     status: str
@@ -143,18 +193,49 @@ class HoldOut(BaseModel):
 
     @classmethod
     def of(cls, h: HoldRecord, now: datetime, account: Account | None = None) -> HoldOut:
-        status = "expired" if h.status == "held" and now >= h.expires_at else h.status
-        points = h.kind == "points"
         return cls(
             hold_id=h.hold_id,
-            kind=h.kind,
+            store_id=h.store_id,
             account_id=h.account_id,
-            amount=str(h.amount) if points else money(from_cents(h.amount)),
-            captured=str(h.captured) if points else money(from_cents(h.captured)),
-            status=status,
+            amount=money(from_cents(h.amount)),
+            captured=money(from_cents(h.captured)),
+            status=_hold_status(h, now),
             expires_at=h.expires_at,
             balance=money(from_cents(account.balance)) if account else None,
             available=money(from_cents(account.available(now))) if account else None,
+        )
+
+
+class PointsHoldOut(BaseModel):
+    """A hold on a customer's points: every number is whole points."""
+
+    hold_id: str
+    kind: Literal["points"] = "points"
+    store_id: str | None = Field(default=None, description="the store that placed it (null: an admin key)")
+    customer_id: str
+    account_id: str = Field(description="the customer (as in the first version of this answer)")
+    points: int = Field(description="the points held")
+    amount: int = Field(description="the points held, as `points` (as in the first version)")
+    captured: int = Field(description="the points taken by the capture")
+    status: str
+    expires_at: datetime
+    balance: int = Field(description="the customer's points balance (available + pending) now")
+    available: int = Field(description="the points the customer can spend now (less every live hold)")
+
+    @classmethod
+    def of(cls, h: HoldRecord, now: datetime, customer: Customer) -> PointsHoldOut:
+        return cls(
+            hold_id=h.hold_id,
+            store_id=h.store_id,
+            customer_id=customer.customer_id,
+            account_id=customer.customer_id,
+            points=h.amount,
+            amount=h.amount,
+            captured=h.captured,
+            status=_hold_status(h, now),
+            expires_at=h.expires_at,
+            balance=customer.points.available + customer.points.pending,
+            available=customer.spendable(now),
         )
 
 
@@ -180,7 +261,10 @@ class MessageOut(BaseModel):
     kind: str
     to: str
     subject: str
-    body: str
+    body: str | None = Field(
+        description="what was sent, with its secrets masked (an e-card's number and PIN); null for a "
+        "message stored before bodies were masked"
+    )
     status: str = Field(description="queued | sending | sent | failed (gave up after repeated failures)")
     created_at: datetime
     attempts: int = Field(default=0, description="sending attempts so far")

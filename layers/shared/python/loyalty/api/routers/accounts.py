@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import ok, page, principal, request_fingerprint
+from loyalty.api.models.common import CustomerRefIn
 from loyalty.api.models.stored_value import (
     AccountIssueIn,
     AccountList,
@@ -22,8 +23,10 @@ from loyalty.api.models.stored_value import (
     MessageOut,
     MovementList,
     MovementOut,
+    PointsHoldOut,
     ReloadIn,
     SpentOut,
+    StoreQuery,
 )
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
@@ -42,12 +45,25 @@ def _gift_card(account: Account, now: datetime) -> GiftCardOut:
     )
 
 
+def _points(body: CaptureIn) -> int:
+    """A points hold captures `points`; its first clients sent a whole-number `amount`, still taken."""
+    if body.points is not None:
+        return body.points
+    assert body.amount is not None
+    if body.amount != body.amount.to_integral_value():
+        raise ValidationFailed.at(("body", "amount"), "a points hold captures whole points")
+    return int(body.amount)
+
+
 def make_router() -> Router:
     """A fresh router: one per handler instance, because powertools keeps request state on it."""
     router = Router()
 
     def pin() -> str | None:
         return router.current_event.headers.get(PIN_HEADER)
+
+    def owner(customer: CustomerRefIn | None) -> str | None:
+        return container().redemptions.customer_id_of(customer.to_ref()) if customer else None
 
     @router.post(
         "/v1/gift-cards",
@@ -93,7 +109,14 @@ def make_router() -> Router:
     def redeem(card_number: str, body: GiftCardRedeemIn):
         fingerprint = request_fingerprint("POST", router.current_event.path, router.current_event.body)
         spent = container().stored_value.redeem(
-            card_number, body.redemption_id, body.amount, body.store_id, principal(router), fingerprint, pin()
+            card_number,
+            body.redemption_id,
+            body.amount,
+            body.store_id,
+            principal(router),
+            fingerprint,
+            pin(),
+            customer_id=owner(body.customer),
         )
         return ok(SpentOut.of(spent, container().clock.now()), 201)
 
@@ -115,42 +138,60 @@ def make_router() -> Router:
     )
     def hold(card_number: str, body: HoldIn):
         record = container().stored_value.hold(
-            card_number, body.hold_id, body.amount, body.expires_in_seconds, principal(router), pin()
+            card_number,
+            body.hold_id,
+            body.amount,
+            body.expires_in_seconds,
+            principal(router),
+            pin(),
+            customer_id=owner(body.customer),
         )
         return ok(HoldOut.of(record, container().clock.now()), 201)
 
     @router.post(
         "/v1/holds/<hold_id>/capture",
-        summary="Take up to the held amount",
+        summary="Take up to the held amount (money) or points; an admin key names the hold's store_id",
         tags=TAGS,
-        responses={200: docs.model(HoldOut, "captured"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+        responses={
+            200: docs.model(HoldOut | PointsHoldOut, "captured"),
+            403: docs.PROBLEM,
+            404: docs.PROBLEM,
+            409: docs.PROBLEM,
+            422: docs.PROBLEM,
+        },
     )
-    def capture(hold_id: str, body: CaptureIn):
-        hold = container().stored_value.get_hold(hold_id)
-        principal(router).ensure_store(hold.store_id)  # only the store that placed it (StoreScope.RECORD)
+    def capture(hold_id: str, body: CaptureIn, store_id: StoreQuery = None):
+        caller = principal(router)
+        hold = container().stored_value.find_hold(hold_id, caller, store_id)
         now = container().clock.now()
         if hold.kind == "points":
-            if body.amount != body.amount.to_integral_value():
-                raise ValidationFailed.at(("body", "amount"), "a points hold captures whole points")
-            captured, balance = container().redemptions.capture_points_hold(
-                hold, int(body.amount), principal(router)
+            captured, customer = container().redemptions.capture_points_hold(hold, _points(body), caller)
+            return ok(PointsHoldOut.of(captured, now, customer))
+        if body.amount is None:
+            raise ValidationFailed.at(
+                ("body", "amount"), "a hold on a gift card or account captures an amount"
             )
-            return ok(HoldOut.of(captured, now).model_copy(update={"balance": str(balance)}))
-        record, account = container().stored_value.capture(hold_id, body.amount, principal(router))
+        record, account = container().stored_value.capture(hold_id, body.amount, caller, store_id)
         return ok(HoldOut.of(record, now, account))
 
     @router.post(
         "/v1/holds/<hold_id>/release",
-        summary="Give the held amount back (a cancelled order); idempotent",
+        summary="Give the held amount back (a cancelled order); idempotent; an admin key names the store_id",
         tags=TAGS,
-        responses={200: docs.model(HoldOut, "released"), 404: docs.PROBLEM, 409: docs.PROBLEM},
+        responses={
+            200: docs.model(HoldOut | PointsHoldOut, "released"),
+            403: docs.PROBLEM,
+            404: docs.PROBLEM,
+            409: docs.PROBLEM,
+        },
     )
-    def release(hold_id: str):
-        hold = container().stored_value.get_hold(hold_id)
-        principal(router).ensure_store(hold.store_id)  # only the store that placed it (StoreScope.RECORD)
+    def release(hold_id: str, store_id: StoreQuery = None):
+        caller = principal(router)
+        hold = container().stored_value.find_hold(hold_id, caller, store_id)
         if hold.kind == "points":
-            return ok(HoldOut.of(container().redemptions.release_points_hold(hold), container().clock.now()))
-        record, account = container().stored_value.release(hold_id, principal(router))
+            released, customer = container().redemptions.release_points_hold(hold)
+            return ok(PointsHoldOut.of(released, container().clock.now(), customer))
+        record, account = container().stored_value.release(hold_id, caller, store_id)
         return ok(HoldOut.of(record, container().clock.now(), account))
 
     @router.get(
@@ -233,7 +274,7 @@ def make_router() -> Router:
                     kind=m.kind,
                     to=m.to,
                     subject=m.subject,
-                    body=m.body,
+                    body=m.shown_body,
                     status=m.status,
                     created_at=m.created_at,
                     attempts=m.attempts,

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from loyalty.api import docs
 from loyalty.api.http import ok, page
 from loyalty.api.models.cart import PriceGroupMemberOut
+from loyalty.api.models.rewards import RewardIn, RewardList, RewardOut
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.offers import Offer, PriceGroup
@@ -19,11 +20,6 @@ TAGS = ["offers"]
 
 class OfferList(BaseModel):
     items: list[Offer]
-    next_cursor: str | None
-
-
-class RewardList(BaseModel):
-    items: list[Reward]
     next_cursor: str | None
 
 
@@ -91,42 +87,48 @@ def make_router() -> Router:
     def activate_offer(offer_id: str):
         return ok(container().offers.set_status(offer_id, "active"))
 
+    def with_remaining(reward: Reward) -> RewardOut:
+        return RewardOut.of(reward, container().offers.reward_stock_left(reward))
+
     @router.post(
         "/v1/admin/rewards",
         summary="Add a reward to the catalogue (points price, validity, stock where limited)",
         tags=TAGS,
-        responses={201: docs.model(Reward, "the reward"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+        responses={201: docs.model(RewardOut, "the reward"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def create_reward(body: Reward):
-        return ok(container().offers.put_reward(body, create=True), 201)
+    def create_reward(body: RewardIn):
+        return ok(with_remaining(container().offers.put_reward(body.to_reward(), create=True)), 201)
 
-    @router.get("/v1/admin/rewards", summary="List rewards", tags=TAGS)
+    @router.get("/v1/admin/rewards", summary="List rewards, each with what remains of its stock", tags=TAGS)
     def list_rewards(
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> RewardList:
         rewards, next_cursor = container().offers.list_rewards(page(limit), cursor)
-        return RewardList(items=rewards, next_cursor=next_cursor)
+        left = container().offers.rewards_left(rewards)
+        return RewardList(
+            items=[RewardOut.of(r, left[r.reward_id]) for r in rewards], next_cursor=next_cursor
+        )
 
     @router.get(
         "/v1/admin/rewards/<reward_id>",
-        summary="A reward",
+        summary="A reward, with what remains of its stock",
         tags=TAGS,
-        responses={200: docs.model(Reward, "the reward"), 404: docs.PROBLEM},
+        responses={200: docs.model(RewardOut, "the reward"), 404: docs.PROBLEM},
     )
     def get_reward(reward_id: str):
-        return ok(container().offers.get_reward(reward_id))
+        return ok(with_remaining(container().offers.get_reward(reward_id)))
 
     @router.put(
         "/v1/admin/rewards/<reward_id>",
         summary="Replace a reward (price, validity, stock, pause)",
         tags=TAGS,
-        responses={200: docs.model(Reward, "the reward"), 404: docs.PROBLEM, 422: docs.PROBLEM},
+        responses={200: docs.model(RewardOut, "the reward"), 404: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def replace_reward(reward_id: str, body: Reward):
+    def replace_reward(reward_id: str, body: RewardIn):
         if body.reward_id != reward_id:
             raise ValidationFailed.at(("body", "reward_id"), "must match the path")
-        return ok(container().offers.put_reward(body, create=False))
+        return ok(with_remaining(container().offers.put_reward(body.to_reward(), create=False)))
 
     @router.get("/v1/admin/price-groups", summary="List price groups", tags=TAGS)
     def list_price_groups(

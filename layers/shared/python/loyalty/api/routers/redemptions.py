@@ -5,7 +5,7 @@ from aws_lambda_powertools.event_handler.router import Router
 from loyalty.api import docs
 from loyalty.api.http import ok, principal, request_fingerprint
 from loyalty.api.models.redemptions import PointsHoldIn, RedemptionIn, RedemptionOut
-from loyalty.api.models.stored_value import HoldOut
+from loyalty.api.models.stored_value import PointsHoldOut, StoreQuery
 from loyalty.bootstrap import container
 from loyalty.observability import count
 
@@ -38,31 +38,42 @@ def make_router() -> Router:
         "/v1/customers/<customer_id>/holds",
         summary="Hold points for a web order: captured on shipment, released on cancellation, free on expiry",
         tags=TAGS,
-        responses={201: docs.model(HoldOut, "held"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+        responses={201: docs.model(PointsHoldOut, "held"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def hold_points(customer_id: str, body: PointsHoldIn):
-        hold = container().redemptions.hold_points(
+        hold, customer = container().redemptions.hold_points(
             customer_id, body.hold_id, body.points, body.expires_in_seconds, principal(router)
         )
-        return ok(HoldOut.of(hold, container().clock.now()), 201)
+        return ok(PointsHoldOut.of(hold, container().clock.now(), customer), 201)
 
     @router.get(
         "/v1/redemptions/<redemption_id>",
-        summary="A redemption",
+        summary="A redemption of this store (an admin key names the store_id)",
         tags=TAGS,
-        responses={200: docs.model(RedemptionOut, "the redemption"), 404: docs.PROBLEM},
+        responses={
+            200: docs.model(RedemptionOut, "the redemption"),
+            403: docs.PROBLEM,
+            404: docs.PROBLEM,
+            422: docs.PROBLEM,
+        },
     )
-    def get_redemption(redemption_id: str):
-        return ok(RedemptionOut.of(container().redemptions.get(redemption_id, principal(router))))
+    def get_redemption(redemption_id: str, store_id: StoreQuery = None):
+        record = container().redemptions.get(redemption_id, principal(router), store_id)
+        return ok(RedemptionOut.of(record))
 
     @router.post(
         "/v1/redemptions/<redemption_id>/reverse",
-        summary="Put back what a redemption took (a cancelled order); idempotent",
+        summary="Put back what a redemption of this store took (a cancelled order); idempotent",
         tags=TAGS,
-        responses={200: docs.model(RedemptionOut, "reversed"), 404: docs.PROBLEM},
+        responses={
+            200: docs.model(RedemptionOut, "reversed"),
+            403: docs.PROBLEM,
+            404: docs.PROBLEM,
+            422: docs.PROBLEM,
+        },
     )
-    def reverse(redemption_id: str):
-        result = container().redemptions.reverse(redemption_id, principal(router))
+    def reverse(redemption_id: str, store_id: StoreQuery = None):
+        result = container().redemptions.reverse(redemption_id, principal(router), store_id)
         return ok(RedemptionOut.of(result.record, result.balance_after))
 
     return router
