@@ -185,7 +185,7 @@ class Container:
         from loyalty.adapters.offers import OfferRepository
         from loyalty.services.offers import OfferService
 
-        return OfferService(OfferRepository(self.table), self.clock)
+        return OfferService(OfferRepository(self.table), self.clock, idempotency=self.idempotency)
 
     @cached_property
     def cart(self) -> CartService:
@@ -242,6 +242,7 @@ class Container:
             self.pepper,
             self.clock,
             render_spent=render_spent,
+            idempotency=self.idempotency,
         )
 
     @cached_property

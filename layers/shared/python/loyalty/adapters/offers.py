@@ -140,16 +140,13 @@ class OfferRepository:
         )
 
     # ---- coupons ---------------------------------------------------------------------------
-    def put_coupon(self, coupon: CouponRecord) -> None:
+    def put_coupon(self, coupon: CouponRecord, extra: Sequence[TxOp] = ()) -> None:
+        """A new coupon, with `extra` (its idempotency records) in the same transaction."""
+        op = self._table.put_op(_coupon_item(coupon), "attribute_not_exists(pk)", label="coupon-new")
         try:
-            self._table.put(_coupon_item(coupon), "attribute_not_exists(pk)")
-        except Exception as exc:  # a generated code collided: the caller draws another
-            from botocore.exceptions import ClientError
-
-            if (
-                isinstance(exc, ClientError)
-                and exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
-            ):
+            self._table.transact([op, *extra])
+        except TransactionCancelled as cancelled:
+            if "coupon-new" in cancelled.failed_labels():  # a generated code collided: draw another
                 raise DocumentExists(coupon.code) from None
             raise
 

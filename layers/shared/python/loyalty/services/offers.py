@@ -21,9 +21,10 @@ from loyalty.domain.errors import (
     ValidationFailed,
 )
 from loyalty.domain.ids import is_plausible_id
-from loyalty.services.ports import Clock
+from loyalty.services.ports import Clock, Idempotency, idempotency_ops, replay_if_recorded
 
 if TYPE_CHECKING:
+    from loyalty.adapters.repositories import IdempotencyStore
     from loyalty.domain.offers import Offer, OfferIndex, PriceGroup
     from loyalty.domain.rewards import Reward
 
@@ -59,7 +60,10 @@ class OfferService:
         clock: Clock,
         monotonic: Callable[[], float] = time.monotonic,
         new_code: Callable[[], str] = new_coupon_code,
+        *,
+        idempotency: IdempotencyStore,
     ) -> None:
+        self._idempotency = idempotency
         self._repo = repo
         self._clock = clock
         self._monotonic = monotonic
@@ -223,8 +227,15 @@ class OfferService:
 
     # ---- coupons ---------------------------------------------------------------------------
     def issue_coupon(
-        self, customer_id: str, offer_id: str, valid_until: datetime | None, source: str, max_uses: int
+        self,
+        customer_id: str,
+        offer_id: str,
+        valid_until: datetime | None,
+        source: str,
+        max_uses: int,
+        idempotency: Idempotency = None,
     ) -> CouponRecord:
+        replay_if_recorded(self._idempotency, idempotency)
         offer = self.get_offer(offer_id)
         now = self._clock.now()
         if valid_until is not None and valid_until <= now:
@@ -243,7 +254,7 @@ class OfferService:
                 source=source,
             )
             try:
-                self._repo.put_coupon(coupon)
+                self._repo.put_coupon(coupon, idempotency_ops(self._idempotency, idempotency, coupon, now))
                 return coupon
             except DocumentExists:
                 continue

@@ -15,7 +15,16 @@ from pydantic import (
 )
 
 from loyalty.adapters.stored_value import HoldRecord
-from loyalty.api.models.common import CallerId, Name, PositiveMoney, StoreId, Strict, _email, money
+from loyalty.api.models.common import (
+    CallerId,
+    Name,
+    PositiveMoney,
+    RequestId,
+    StoreId,
+    Strict,
+    _email,
+    money,
+)
 from loyalty.domain.stored_value import Account, AccountKind, from_cents
 from loyalty.services.stored_value import Spent
 
@@ -31,6 +40,7 @@ class DeliveryIn(Strict):
 
 
 class GiftCardIn(Strict):
+    request_id: RequestId = None
     amount: PositiveMoney
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
@@ -82,6 +92,7 @@ class AccountList(BaseModel):
 
 
 class AccountIssueIn(Strict):
+    request_id: RequestId = None
     kind: Literal["merchandise_credit", "promo_cash"]
     amount: PositiveMoney
     currency: str = Field(pattern=r"^[A-Z]{3}$")
@@ -117,6 +128,7 @@ def render_spent(spent: Spent) -> str:
 
 
 class ReloadIn(Strict):
+    request_id: RequestId = None
     amount: PositiveMoney
 
 

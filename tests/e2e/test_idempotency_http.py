@@ -1,0 +1,233 @@
+"""Calls that create value are exactly once over HTTP: gift-card sales, reloads, merchandise credit,
+promotional cash and coupons honour `Idempotency-Key` (the first response again, 422 for another
+body) and a caller-owned `request_id` (per store, for ever); a reload tops up gift cards only."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+
+from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, assert_problem, unique_email
+from tests.e2e.test_stored_value_http import card_number
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": f"k-{uuid.uuid4()}"}
+
+
+def rid(prefix: str = "RQ") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def sell(api: Api, amount: str = "20.00") -> str:
+    number = card_number()
+    sold = api.call(
+        "POST", "/v1/gift-cards", POS_KEY, json={"amount": amount, "currency": "EUR", "card_number": number}
+    )
+    assert sold.status_code == 201, sold.text
+    return number
+
+
+def ledger(api: Api, account_id: str) -> list[tuple[str, str]]:
+    found = api.call("GET", f"/v1/accounts/{account_id}/ledger", POS_KEY)
+    assert found.status_code == 200, found.text
+    return [(m["reason"], m["amount"]) for m in found.json()["items"]]
+
+
+def assert_replay(first: requests.Response, again: requests.Response) -> None:
+    assert again.status_code == first.status_code, again.text
+    assert again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert first.headers.get("Idempotent-Replayed") is None
+
+
+def test_a_reload_sent_twice_with_one_idempotency_key_adds_value_once(api: Api) -> None:
+    number = sell(api)
+    headers = key()
+    path = f"/v1/gift-cards/{number}/reload"
+    first = api.call("POST", path, POS_KEY, json={"amount": "5.00"}, headers=headers)
+    assert (first.status_code, first.json()["balance"]) == (200, "25.00"), first.text
+    assert_replay(first, api.call("POST", path, POS_KEY, json={"amount": "5.00"}, headers=headers))
+    assert_problem(
+        api.call("POST", path, POS_KEY, json={"amount": "6.00"}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    # The same key on another card is another request too.
+    assert_problem(
+        api.call(
+            "POST", f"/v1/gift-cards/{sell(api)}/reload", POS_KEY, json={"amount": "5.00"}, headers=headers
+        ),
+        422,
+        "idempotency-key-mismatch",
+    )
+    assert ledger(api, number) == [("reload", "5.00"), ("activate", "20.00")]
+    assert api.call("GET", f"/v1/gift-cards/{number}", POS_KEY).json()["balance"] == "25.00"
+
+
+def test_a_reload_request_id_is_once_per_store_for_ever(api: Api) -> None:
+    number = sell(api)
+    path = f"/v1/gift-cards/{number}/reload"
+    body = {"request_id": rid(), "amount": "2.50"}
+    first = api.call("POST", path, POS_KEY, json=body)
+    assert first.status_code == 200, first.text
+    # No header, or a new Idempotency-Key: the request_id alone makes it the same request.
+    assert_replay(first, api.call("POST", path, POS_KEY, json=body))
+    assert_replay(first, api.call("POST", path, POS_KEY, json=body, headers=key()))
+    assert_problem(
+        api.call("POST", path, POS_KEY, json={**body, "amount": "3.00"}),
+        422,
+        "idempotency-key-mismatch",
+    )
+    # Another store's request with the same id is its own request, never the till's answer.
+    web = api.call("POST", path, WEB_KEY, json=body)
+    assert web.status_code == 200 and web.headers.get("Idempotent-Replayed") is None, web.text
+    assert web.json()["balance"] == "25.00"
+    assert ledger(api, number) == [("reload", "2.50"), ("reload", "2.50"), ("activate", "20.00")]
+    assert_problem(
+        api.call("POST", path, POS_KEY, json={"request_id": "", "amount": "1.00"}), 422, "validation-failed"
+    )
+
+
+def test_concurrent_reloads_with_one_key_add_value_once(api: Api) -> None:
+    number = sell(api, "10.00")
+    headers = key()
+
+    def send(_: int) -> requests.Response:
+        return api.call(
+            "POST", f"/v1/gift-cards/{number}/reload", POS_KEY, json={"amount": "1.00"}, headers=headers
+        )
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(send, range(16)))
+    done = [a for a in answers if a.status_code == 200]
+    assert done, [a.text for a in answers]
+    assert {a.json()["balance"] for a in done} == {"11.00"}
+    for refused in (a for a in answers if a.status_code != 200):
+        assert_problem(refused, 409, "idempotency-key-in-use")
+    assert ledger(api, number) == [("reload", "1.00"), ("activate", "10.00")]
+
+
+def test_a_gift_card_sale_sent_twice_sells_one_card(api: Api) -> None:
+    # An e-card: a replay must not draw a second number (and email a second PIN).
+    email = unique_email()
+    body = {"amount": "30.00", "currency": "EUR", "delivery": {"email": email}}
+    headers = key()
+    first = api.call("POST", "/v1/gift-cards", WEB_KEY, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert_replay(first, api.call("POST", "/v1/gift-cards", WEB_KEY, json=body, headers=headers))
+    assert_problem(
+        api.call("POST", "/v1/gift-cards", WEB_KEY, json={**body, "amount": "31.00"}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    outbox = api.call("GET", "/v1/admin/outbox?limit=200", ADMIN_KEY).json()["items"]
+    assert [m["to"] for m in outbox].count(email) == 1
+
+    # A physical card: the replay answers the sale, not 409 card-exists.
+    physical = {"amount": "15.00", "currency": "EUR", "card_number": card_number()}
+    headers = key()
+    first = api.call("POST", "/v1/gift-cards", POS_KEY, json=physical, headers=headers)
+    assert first.status_code == 201, first.text
+    assert_replay(first, api.call("POST", "/v1/gift-cards", POS_KEY, json=physical, headers=headers))
+    assert_problem(api.call("POST", "/v1/gift-cards", POS_KEY, json=physical), 409, "card-exists")
+
+    # A request_id: the same e-card, whatever the header.
+    body = {
+        "request_id": rid("GC"),
+        "amount": "12.00",
+        "currency": "EUR",
+        "delivery": {"email": unique_email()},
+    }
+    first = api.call("POST", "/v1/gift-cards", WEB_KEY, json=body)
+    assert first.status_code == 201, first.text
+    assert_replay(first, api.call("POST", "/v1/gift-cards", WEB_KEY, json=body, headers=key()))
+
+
+def test_customer_accounts_are_issued_once(api: Api) -> None:
+    customer = api.enrol(links=[{"type": "email", "value": unique_email()}], member=True)["customer_id"]
+    path = f"/v1/customers/{customer}/accounts"
+    credit = {"kind": "merchandise_credit", "amount": "7.00", "currency": "EUR"}
+    headers = key()
+    first = api.call("POST", path, POS_KEY, json=credit, headers=headers)
+    assert first.status_code == 201, first.text
+    assert_replay(first, api.call("POST", path, POS_KEY, json=credit, headers=headers))
+    assert_problem(
+        api.call("POST", path, POS_KEY, json={**credit, "amount": "8.00"}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    promo = {"request_id": rid("PC"), "kind": "promo_cash", "amount": "5.00", "currency": "EUR"}
+    cash = api.call("POST", path, ADMIN_KEY, json=promo)
+    assert cash.status_code == 201, cash.text
+    assert_replay(cash, api.call("POST", path, ADMIN_KEY, json=promo))
+    accounts = api.call("GET", path, POS_KEY).json()["items"]
+    assert sorted((a["kind"], a["balance"]) for a in accounts) == [
+        ("merchandise_credit", "7.00"),
+        ("promo_cash", "5.00"),
+    ]
+
+
+def offer_with_coupons(api: Api) -> str:
+    body: dict[str, Any] = {
+        "offer_id": rid("idem"),
+        "name": "idempotent coupons",
+        "status": "active",
+        "requires_coupon": True,
+        "effect": {"type": "amount_off", "value": "1", "skus": ["IDEM-NOBODY-SELLS-THIS"]},
+    }
+    made = api.call("POST", "/v1/admin/offers", ADMIN_KEY, json=body)
+    assert made.status_code == 201, made.text
+    return str(body["offer_id"])
+
+
+def test_a_coupon_is_issued_once(api: Api) -> None:
+    customer = api.enrol(links=[{"type": "email", "value": unique_email()}], member=True)["customer_id"]
+    offer = offer_with_coupons(api)
+    path = f"/v1/customers/{customer}/coupons"
+    headers = key()
+    first = api.call("POST", path, POS_KEY, json={"offer_id": offer}, headers=headers)
+    assert first.status_code == 201, first.text
+    assert_replay(first, api.call("POST", path, POS_KEY, json={"offer_id": offer}, headers=headers))
+    assert_problem(
+        api.call("POST", path, POS_KEY, json={"offer_id": offer, "max_uses": 2}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    body = {"offer_id": offer, "request_id": rid("CP")}
+    second = api.call("POST", path, POS_KEY, json=body)
+    assert second.status_code == 201, second.text
+    assert_replay(second, api.call("POST", path, POS_KEY, json=body))
+    codes = [c["code"] for c in api.call("GET", path, POS_KEY).json()["items"]]
+    assert sorted(codes) == sorted([first.json()["code"], second.json()["code"]])
+
+
+def test_reload_tops_up_gift_cards_only(api: Api) -> None:
+    """A till must not add value to promotional cash (admins only) or merchandise credit (refunds)."""
+    customer = api.enrol(links=[{"type": "email", "value": unique_email()}], member=True)["customer_id"]
+    path = f"/v1/customers/{customer}/accounts"
+    promo = api.call(
+        "POST", path, ADMIN_KEY, json={"kind": "promo_cash", "amount": "5.00", "currency": "EUR"}
+    )
+    credit = api.call(
+        "POST", path, POS_KEY, json={"kind": "merchandise_credit", "amount": "4.00", "currency": "EUR"}
+    )
+    assert promo.status_code == credit.status_code == 201, (promo.text, credit.text)
+    for account, issued in ((promo.json(), "5.00"), (credit.json(), "4.00")):
+        for caller in (POS_KEY, WEB_KEY, ADMIN_KEY):
+            assert_problem(
+                api.call(
+                    "POST",
+                    f"/v1/gift-cards/{account['account_id']}/reload",
+                    caller,
+                    json={"amount": "1000.00"},
+                ),
+                409,
+                "not-a-gift-card",
+            )
+        assert ledger(api, account["account_id"]) == [("issue", issued)]
+    balances = {a["account_id"]: a["balance"] for a in api.call("GET", path, POS_KEY).json()["items"]}
+    assert balances == {promo.json()["account_id"]: "5.00", credit.json()["account_id"]: "4.00"}
