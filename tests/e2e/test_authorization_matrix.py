@@ -685,3 +685,25 @@ def test_points_holds_belong_to_the_store_that_placed_them_too(api: Api, world: 
     assert (captured.status_code, captured.json()["status"]) == (200, "captured"), captured.text
     released = api.call("POST", release, POS_KEY)
     assert (released.status_code, released.json()["status"]) == (200, "released"), released.text
+
+
+def test_reload_adds_value_to_gift_cards_only(api: Api, world: World) -> None:
+    """The reload route is open to every store's key because gift cards are brand-wide tender; it
+    must not become a way to add promotional cash (admins only) or merchandise credit (refunds)."""
+    route = next(r for r in ROUTES if (r.method, r.path) == ("POST", "/v1/gift-cards/{card_number}/reload"))
+    accounts = f"/v1/customers/{world.customer(TILL)}/accounts"
+    promo = world.ok("POST", accounts, ADMIN_KEY, {"kind": "promo_cash", "amount": "5.00", "currency": "EUR"})
+    credit = world.ok(
+        "POST", accounts, POS_KEY, {"kind": "merchandise_credit", "amount": "4.00", "currency": "EUR"}
+    )
+    for account in (promo, credit):
+        request = Req("POST", f"/v1/gift-cards/{account['account_id']}/reload", {"amount": "1000.00"})
+        for caller in CALLERS:
+            response = api.call(request.method, request.path, caller.key(world), json=request.json)
+            expected = expected_outcome(route, caller.kind, own_store=caller.own_store)
+            if expected is Outcome.ALLOWED:
+                assert_problem(response, 409, "not-a-gift-card")
+            else:
+                check(route, caller, expected, request, response)
+        ledger = world.ok("GET", f"/v1/accounts/{account['account_id']}/ledger", POS_KEY)["items"]
+        assert [(m["reason"], m["amount"]) for m in ledger] == [("issue", account["balance"])]
