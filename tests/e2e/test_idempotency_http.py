@@ -4,6 +4,7 @@ body) and a caller-owned `request_id` (per store, for ever); a reload tops up gi
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -231,3 +232,100 @@ def test_reload_tops_up_gift_cards_only(api: Api) -> None:
         assert ledger(api, account["account_id"]) == [("issue", issued)]
     balances = {a["account_id"]: a["balance"] for a in api.call("GET", path, POS_KEY).json()["items"]}
     assert balances == {promo.json()["account_id"]: "5.00", credit.json()["account_id"]: "4.00"}
+
+
+def member(api: Api, email: str | None = None) -> str:
+    links = [{"type": "email", "value": email or unique_email()}]
+    return str(api.enrol(links=links, member=True)["customer_id"])
+
+
+def test_a_link_call_replayed_answers_what_the_first_call_did(api: Api) -> None:
+    customer = member(api)
+    email = unique_email()
+    path, headers = f"/v1/customers/{customer}/links", key()
+    first = api.call("POST", path, POS_KEY, json={"type": "email", "value": email}, headers=headers)
+    assert first.status_code == 201, first.text
+    assert_replay(
+        first, api.call("POST", path, POS_KEY, json={"type": "email", "value": email}, headers=headers)
+    )
+    # Detached since: the replay still answers the first call and attaches nothing again.
+    detached = api.call("DELETE", f"/v1/customers/{customer}/links/email/{email}", POS_KEY)
+    assert detached.status_code == 204, detached.text
+    assert_replay(
+        first, api.call("POST", path, POS_KEY, json={"type": "email", "value": email}, headers=headers)
+    )
+    links = api.call("GET", f"/v1/customers/{customer}", POS_KEY).json()["links"]
+    assert {"type": "email", "value": email} not in [{"type": x["type"], "value": x["value"]} for x in links]
+    assert_problem(
+        api.call("POST", path, POS_KEY, json={"type": "email", "value": unique_email()}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    # A link the customer already had: 200, and its replay is that 200 too.
+    own, headers = unique_email(), key()
+    other = member(api, own)
+    had = api.call(
+        "POST", f"/v1/customers/{other}/links", POS_KEY, json={"type": "email", "value": own}, headers=headers
+    )
+    assert had.status_code == 200, had.text
+    again = api.call(
+        "POST", f"/v1/customers/{other}/links", POS_KEY, json={"type": "email", "value": own}, headers=headers
+    )
+    assert_replay(had, again)
+
+
+def test_a_merging_link_call_replayed_answers_the_same_merge(api: Api) -> None:
+    email = unique_email()
+    survivor, merged = member(api), member(api, email)
+    body = {"type": "email", "value": email, "on_conflict": "merge"}
+    path, headers = f"/v1/customers/{survivor}/links", key()
+    first = api.call("POST", path, POS_KEY, json=body, headers=headers)
+    assert first.status_code == 202, first.text
+    again = api.call("POST", path, POS_KEY, json=body, headers=headers)
+    assert_replay(first, again)
+    journal = api.call("GET", f"/v1/customers/{survivor}/export", ADMIN_KEY).json()
+    assert [m["merge_id"] for m in journal["merges"]] == [first.json()["merge_id"]], journal["merges"]
+    assert merged != survivor
+
+
+def wait_done(api: Api, merge_id: str, status: str = "done") -> None:
+    deadline = time.monotonic() + 30
+    while (now := api.call("GET", f"/v1/merges/{merge_id}", ADMIN_KEY).json()["status"]) != status:
+        assert now in ("queued", "running", "undo_queued", "undoing") and time.monotonic() < deadline, now
+        time.sleep(0.05)
+
+
+def test_an_undo_replayed_answers_its_first_202(api: Api) -> None:
+    asked = api.call(
+        "POST", "/v1/merges", ADMIN_KEY, json={"survivor_id": member(api), "merged_id": member(api)}
+    )
+    assert asked.status_code == 202, asked.text
+    merge_id = asked.json()["merge_id"]
+    wait_done(api, merge_id)
+    headers = key()
+    first = api.call("POST", f"/v1/merges/{merge_id}/undo", ADMIN_KEY, headers=headers)
+    assert first.status_code == 202, first.text
+    assert_replay(first, api.call("POST", f"/v1/merges/{merge_id}/undo", ADMIN_KEY, headers=headers))
+    wait_done(api, merge_id, "undone")
+    assert_replay(first, api.call("POST", f"/v1/merges/{merge_id}/undo", ADMIN_KEY, headers=headers))
+    # Without the key, a second undo is what it always was: refused.
+    assert_problem(api.call("POST", f"/v1/merges/{merge_id}/undo", ADMIN_KEY), 409, "merge-refused")
+
+
+def test_a_profile_patch_honours_its_key(api: Api) -> None:
+    customer = member(api)
+    path, headers = f"/v1/customers/{customer}", key()
+    first = api.call("PATCH", path, POS_KEY, json={"profile": {"first_name": "Ada"}}, headers=headers)
+    assert first.status_code == 200, first.text
+    assert api.call("PATCH", path, POS_KEY, json={"profile": {"first_name": "Grace"}}).status_code == 200
+    assert_replay(
+        first, api.call("PATCH", path, POS_KEY, json={"profile": {"first_name": "Ada"}}, headers=headers)
+    )
+    assert (
+        api.call("GET", path, POS_KEY).json()["profile"]["first_name"] == "Grace"
+    )  # the replay changed nothing
+    assert_problem(
+        api.call("PATCH", path, POS_KEY, json={"profile": {"first_name": "Bo"}}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )

@@ -100,8 +100,8 @@ class Container:
             self.clock,
             # Late-bound: the transaction service itself resolves customers through this one.
             retro_credit=lambda customer, now: self.transactions.retro_credit(customer, now),  # noqa: PLW0108
-            request_merge=lambda survivor, merged, link, principal: self.merges.request(
-                survivor, merged, f"{link.type} link", principal, link
+            request_merge=lambda survivor, merged, link, principal, idempotency: self.merges.request(
+                survivor, merged, f"{link.type} link", principal, link, idempotency
             ),
         )
 
