@@ -329,3 +329,35 @@ def test_a_profile_patch_honours_its_key(api: Api) -> None:
         422,
         "idempotency-key-mismatch",
     )
+
+
+def test_catalogue_calls_honour_their_key(api: Api) -> None:
+    """An operator's client resending after a lost answer gets its 201, not 409 offer-exists."""
+    body: dict[str, Any] = {
+        "offer_id": rid("idem"),
+        "name": "replayed",
+        "status": "active",
+        "effect": {"type": "amount_off", "value": "1", "skus": ["IDEM-NOBODY-SELLS-THIS"]},
+    }
+    headers = key()
+    first = api.call("POST", "/v1/admin/offers", ADMIN_KEY, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert_replay(first, api.call("POST", "/v1/admin/offers", ADMIN_KEY, json=body, headers=headers))
+    assert_problem(api.call("POST", "/v1/admin/offers", ADMIN_KEY, json=body), 409, "offer-exists")
+    pause, headers = f"/v1/admin/offers/{body['offer_id']}/pause", key()
+    paused = api.call("POST", pause, ADMIN_KEY, headers=headers)
+    assert (paused.status_code, paused.json()["status"]) == (200, "paused"), paused.text
+    assert_replay(paused, api.call("POST", pause, ADMIN_KEY, headers=headers))
+    assert api.call("GET", f"/v1/admin/offers/{body['offer_id']}", ADMIN_KEY).json() == paused.json()
+    reward, headers = {"reward_id": rid("idem"), "name": "replayed", "points": 5}, key()
+    first = api.call("POST", "/v1/admin/rewards", ADMIN_KEY, json=reward, headers=headers)
+    assert first.status_code == 201, first.text
+    assert_replay(first, api.call("POST", "/v1/admin/rewards", ADMIN_KEY, json=reward, headers=headers))
+
+
+def test_a_merge_replayed_after_it_ran_answers_its_202(api: Api) -> None:
+    body, headers = {"survivor_id": member(api), "merged_id": member(api)}, key()
+    first = api.call("POST", "/v1/merges", ADMIN_KEY, json=body, headers=headers)
+    assert first.status_code == 202, first.text
+    wait_done(api, first.json()["merge_id"])
+    assert_replay(first, api.call("POST", "/v1/merges", ADMIN_KEY, json=body, headers=headers))

@@ -95,9 +95,16 @@ class OfferRepository:
                 return documents
 
     def put_document(
-        self, kind: str, key: str, document: str, now: datetime, expected_version: int | None
+        self,
+        kind: str,
+        key: str,
+        document: str,
+        now: datetime,
+        expected_version: int | None,
+        extra: Sequence[TxOp] = (),
     ) -> int:
-        """Create (expected_version None) or replace the document at a version; bumps the offers version."""
+        """Create (expected_version None) or replace the document at a version; bumps the offers
+        version. `extra` (the request's idempotency records) commits with it."""
         version = 1 if expected_version is None else expected_version + 1
         condition = "attribute_not_exists(pk)" if expected_version is None else "#version = :expected"
         item = {
@@ -117,6 +124,7 @@ class OfferRepository:
                 [
                     self._table.put_op(item, condition, values=values, label="document"),
                     self._bump_catalogue_version(now),
+                    *extra,
                 ]
             )
         except TransactionCancelled:

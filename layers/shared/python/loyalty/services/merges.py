@@ -123,6 +123,8 @@ class MergeService:
         idempotency: IdempotencyRequest | None = None,
     ) -> MergeRecord:
         """Journal a merge of `merged_id` into `survivor_id` and queue it (202)."""
+        # Once the merge ran, `merged_id` is a tombstone: a replay must still answer its 202.
+        replay_if_recorded(self._idempotency, idempotency)
         if survivor_id == merged_id:
             raise MergeRefused(
                 "a customer cannot be merged into itself",

@@ -72,10 +72,17 @@ class OfferService:
         self._checked_at = float("-inf")
 
     # ---- offers ---------------------------------------------------------------------------
-    def create_offer(self, offer: Offer) -> Offer:
+    def create_offer(self, offer: Offer, idempotency: Idempotency = None) -> Offer:
+        replay_if_recorded(self._idempotency, idempotency)
+        now = self._clock.now()
         try:
             version = self._repo.put_document(
-                "OFFER", offer.offer_id, offer.model_dump_json(), self._clock.now(), None
+                "OFFER",
+                offer.offer_id,
+                offer.model_dump_json(),
+                now,
+                None,
+                idempotency_ops(self._idempotency, idempotency, offer.model_copy(update={"version": 1}), now),
             )
         except DocumentExists:
             raise OfferExists(
@@ -84,14 +91,21 @@ class OfferService:
         self._checked_at = float("-inf")
         return offer.model_copy(update={"version": version})
 
-    def replace_offer(self, offer: Offer) -> Offer:
+    def replace_offer(self, offer: Offer, idempotency: Idempotency = None) -> Offer:
         for _ in range(5):
             current = self._repo.get_document("OFFER", offer.offer_id)
             if current is None:
                 raise OfferNotFound(f"no offer {offer.offer_id!r}")
+            now = self._clock.now()
+            answer = offer.model_copy(update={"version": current.version + 1})
             try:
                 version = self._repo.put_document(
-                    "OFFER", offer.offer_id, offer.model_dump_json(), self._clock.now(), current.version
+                    "OFFER",
+                    offer.offer_id,
+                    offer.model_dump_json(),
+                    now,
+                    current.version,
+                    idempotency_ops(self._idempotency, idempotency, answer, now),
                 )
             except StaleDocument:
                 continue
@@ -99,8 +113,9 @@ class OfferService:
             return offer.model_copy(update={"version": version})
         raise ServiceUnavailable("the offer kept changing; retry")
 
-    def set_status(self, offer_id: str, status: str) -> Offer:
-        return self.replace_offer(self.get_offer(offer_id).model_copy(update={"status": status}))
+    def set_status(self, offer_id: str, status: str, idempotency: Idempotency = None) -> Offer:
+        replay_if_recorded(self._idempotency, idempotency)
+        return self.replace_offer(self.get_offer(offer_id).model_copy(update={"status": status}), idempotency)
 
     def get_offer(self, offer_id: str) -> Offer:
         from loyalty.domain.offers import Offer
@@ -119,7 +134,8 @@ class OfferService:
         ], (next_cursor)
 
     # ---- rewards ----------------------------------------------------------------------------
-    def put_reward(self, reward: Reward, create: bool) -> Reward:
+    def put_reward(self, reward: Reward, create: bool, idempotency: Idempotency = None) -> Reward:
+        replay_if_recorded(self._idempotency, idempotency)
         for _ in range(5):
             current = self._repo.get_document("REWARD", reward.reward_id)
             if create and current is not None:
@@ -133,6 +149,7 @@ class OfferService:
                     reward.model_dump_json(),
                     self._clock.now(),
                     current.version if current else None,
+                    idempotency_ops(self._idempotency, idempotency, reward, self._clock.now()),
                 )
                 self._checked_at = float("-inf")
                 return reward

@@ -7,11 +7,12 @@ from aws_lambda_powertools.event_handler.router import Router
 from pydantic import BaseModel
 
 from loyalty.api import docs
-from loyalty.api.http import ok, page
+from loyalty.api.http import idempotency, ok, page, reply, stored
 from loyalty.api.models.cart import PriceGroupMemberOut
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.offers import Offer, PriceGroup
+from loyalty.domain.replay import StoredResponse
 from loyalty.domain.rewards import Reward
 
 TAGS = ["offers"]
@@ -32,6 +33,18 @@ class PriceGroupList(BaseModel):
     next_cursor: str | None
 
 
+def _offer(offer: Offer) -> StoredResponse:
+    return stored(offer)
+
+
+def _created_offer(offer: Offer) -> StoredResponse:
+    return stored(offer, 201)
+
+
+def _reward(reward: Reward) -> StoredResponse:
+    return stored(reward, 201)
+
+
 def make_router() -> Router:
     """A fresh router: one per handler instance, because powertools keeps request state on it."""
     router = Router()
@@ -43,7 +56,9 @@ def make_router() -> Router:
         responses={201: docs.model(Offer, "the offer"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def create_offer(body: Offer):
-        return ok(container().offers.create_offer(body), 201)
+        return reply(
+            _created_offer(container().offers.create_offer(body, idempotency(router, _created_offer)))
+        )
 
     @router.get("/v1/admin/offers", summary="List offers", tags=TAGS)
     def list_offers(
@@ -80,7 +95,7 @@ def make_router() -> Router:
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
     )
     def pause_offer(offer_id: str):
-        return ok(container().offers.set_status(offer_id, "paused"))
+        return reply(_offer(container().offers.set_status(offer_id, "paused", idempotency(router, _offer))))
 
     @router.post(
         "/v1/admin/offers/<offer_id>/activate",
@@ -89,7 +104,7 @@ def make_router() -> Router:
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
     )
     def activate_offer(offer_id: str):
-        return ok(container().offers.set_status(offer_id, "active"))
+        return reply(_offer(container().offers.set_status(offer_id, "active", idempotency(router, _offer))))
 
     @router.post(
         "/v1/admin/rewards",
@@ -98,7 +113,8 @@ def make_router() -> Router:
         responses={201: docs.model(Reward, "the reward"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def create_reward(body: Reward):
-        return ok(container().offers.put_reward(body, create=True), 201)
+        created = container().offers.put_reward(body, create=True, idempotency=idempotency(router, _reward))
+        return reply(_reward(created))
 
     @router.get("/v1/admin/rewards", summary="List rewards", tags=TAGS)
     def list_rewards(
