@@ -13,6 +13,7 @@ import requests
 
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, assert_problem, unique_email
 from tests.e2e.test_stored_value_http import card_number
+from tests.e2e.test_transactions_http import coffee, sale
 
 
 def key() -> dict[str, str]:
@@ -361,3 +362,23 @@ def test_a_merge_replayed_after_it_ran_answers_its_202(api: Api) -> None:
     assert first.status_code == 202, first.text
     wait_done(api, first.json()["merge_id"])
     assert_replay(first, api.call("POST", "/v1/merges", ADMIN_KEY, json=body, headers=headers))
+
+
+def test_an_order_status_patch_replayed_answers_its_first_response(api: Api) -> None:
+    body = sale({"link": {"type": "email", "value": unique_email()}}, [coffee("1", "10.00")])
+    assert api.call("POST", "/v1/transactions", WEB_KEY, json=body).status_code == 201
+    path, headers = f"/v1/transactions/web-nl/{body['transaction_id']}", key()
+    shipped = api.call("PATCH", path, WEB_KEY, json={"order_status": "shipped"}, headers=headers)
+    assert (shipped.status_code, shipped.json()["order_status"]) == (200, "shipped"), shipped.text
+    delivered = api.call("PATCH", path, WEB_KEY, json={"order_status": "delivered"})
+    assert delivered.status_code == 200, delivered.text
+    # The order moved on: the replay is still the first answer, not 409 invalid-order-transition.
+    assert_replay(
+        shipped, api.call("PATCH", path, WEB_KEY, json={"order_status": "shipped"}, headers=headers)
+    )
+    assert api.call("GET", path, WEB_KEY).json()["order_status"] == "delivered"
+    assert_problem(
+        api.call("PATCH", path, WEB_KEY, json={"order_status": "returned"}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
