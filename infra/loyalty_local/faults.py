@@ -137,10 +137,12 @@ class FaultInjector:
 
 
 def from_environment(env: dict[str, str]) -> FaultInjector:
-    """`LOYALTY_FAULT_RATE` (0 to 1), `LOYALTY_FAULT_SEED`, `LOYALTY_FAULT_KINDS` (comma-separated)."""
+    """`LOYALTY_FAULT_RATE` (0 to 1), `LOYALTY_FAULT_SEED`, `LOYALTY_FAULT_KINDS` and
+    `LOYALTY_FAULT_OPERATIONS` (comma-separated; no operations: every one)."""
     rate = float(env.get("LOYALTY_FAULT_RATE") or 0)
     if not 0 <= rate <= 1:
         raise ValueError("LOYALTY_FAULT_RATE must be between 0 and 1")
     seed = env.get("LOYALTY_FAULT_SEED")
     kinds = [k.strip() for k in (env.get("LOYALTY_FAULT_KINDS") or ",".join(KINDS)).split(",") if k.strip()]
-    return FaultInjector(rate, seed=int(seed) if seed else None, kinds=kinds)
+    operations = [o.strip() for o in (env.get("LOYALTY_FAULT_OPERATIONS") or "").split(",") if o.strip()]
+    return FaultInjector(rate, seed=int(seed) if seed else None, kinds=kinds, operations=operations or None)

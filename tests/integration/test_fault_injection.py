@@ -60,8 +60,10 @@ def test_the_environment_switch() -> None:
     injector = from_environment(
         {"LOYALTY_FAULT_RATE": "0.25", "LOYALTY_FAULT_SEED": "3", "LOYALTY_FAULT_KINDS": "lost"}
     )
-    assert injector.rate == 0.25 and injector.kinds == ("lost",)
+    assert injector.rate == 0.25 and injector.kinds == ("lost",) and injector.operations is None
     assert from_environment({}).rate == 0
+    narrowed = from_environment({"LOYALTY_FAULT_OPERATIONS": "TransactWriteItems, PutItem"})
+    assert narrowed.operations == ("TransactWriteItems", "PutItem")
     with pytest.raises(ValueError):
         from_environment({"LOYALTY_FAULT_RATE": "2"})
     with pytest.raises(ValueError):
