@@ -13,6 +13,9 @@ Kinds of fault:
 The first three fire before the request is sent (botocore's retry mode sees them and may retry);
 `lost` fires after the call, beyond botocore's retries, as a dropped connection would.
 
+`operations` narrows the faults to some API operations (`TransactWriteItems`, `PutItem` ...): with
+`lost` on the writes alone, every faulted request has happened, so only a safe retry may follow.
+
 It hooks a boto3 session, so every client made from it afterwards is affected; the local runtime
 gives the product code such a session and keeps a clean one for what stands in for AWS itself
 (the stream and queue pollers, provisioning). `make run FAULTS=0.1` or `LOYALTY_FAULT_RATE=0.1`.
@@ -56,6 +59,7 @@ class FaultInjector:
         seed: int | None = None,
         services: Sequence[str] = SERVICES,
         kinds: Sequence[str] = KINDS,
+        operations: Sequence[str] | None = None,
     ) -> None:
         unknown = (set(services) - set(SERVICES)) | (set(kinds) - set(KINDS))
         if unknown:
@@ -63,6 +67,7 @@ class FaultInjector:
         self.rate = rate
         self.services = tuple(services)
         self.kinds = tuple(kinds)
+        self.operations = tuple(operations) if operations else None  # None: every operation
         self._random = random.Random(seed)  # noqa: S311 - chaos, not security
         self._lock = threading.Lock()
         self.injected: Counter[str] = Counter()  # "<service>.<operation>:<kind>" -> how many
@@ -74,13 +79,17 @@ class FaultInjector:
         return self
 
     @contextmanager
-    def active(self, rate: float, kinds: Sequence[str] | None = None) -> Iterator[FaultInjector]:
-        previous = (self.rate, self.kinds)
+    def active(
+        self, rate: float, kinds: Sequence[str] | None = None, operations: Sequence[str] | None = None
+    ) -> Iterator[FaultInjector]:
+        previous = (self.rate, self.kinds, self.operations)
         self.rate, self.kinds = rate, tuple(kinds or self.kinds)
+        if operations:
+            self.operations = tuple(operations)
         try:
             yield self
         finally:
-            self.rate, self.kinds = previous
+            self.rate, self.kinds, self.operations = previous
 
     # ---- hooks ----------------------------------------------------------------------------
     def _pick(self, event_name: str, allowed: Sequence[str]) -> tuple[str, str] | None:
@@ -89,6 +98,8 @@ class FaultInjector:
         parts = event_name.split(".")
         service = parts[1] if len(parts) > 1 else ""
         if service not in self.services:
+            return None
+        if self.operations is not None and (len(parts) < 3 or parts[2] not in self.operations):
             return None
         kinds = [k for k in self.kinds if k in allowed]
         if not kinds:
@@ -126,10 +137,12 @@ class FaultInjector:
 
 
 def from_environment(env: dict[str, str]) -> FaultInjector:
-    """`LOYALTY_FAULT_RATE` (0 to 1), `LOYALTY_FAULT_SEED`, `LOYALTY_FAULT_KINDS` (comma-separated)."""
+    """`LOYALTY_FAULT_RATE` (0 to 1), `LOYALTY_FAULT_SEED`, `LOYALTY_FAULT_KINDS` and
+    `LOYALTY_FAULT_OPERATIONS` (comma-separated; no operations: every one)."""
     rate = float(env.get("LOYALTY_FAULT_RATE") or 0)
     if not 0 <= rate <= 1:
         raise ValueError("LOYALTY_FAULT_RATE must be between 0 and 1")
     seed = env.get("LOYALTY_FAULT_SEED")
     kinds = [k.strip() for k in (env.get("LOYALTY_FAULT_KINDS") or ",".join(KINDS)).split(",") if k.strip()]
-    return FaultInjector(rate, seed=int(seed) if seed else None, kinds=kinds)
+    operations = [o.strip() for o in (env.get("LOYALTY_FAULT_OPERATIONS") or "").split(",") if o.strip()]
+    return FaultInjector(rate, seed=int(seed) if seed else None, kinds=kinds, operations=operations or None)

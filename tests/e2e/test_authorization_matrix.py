@@ -718,3 +718,25 @@ def test_a_customers_own_account_is_spent_through_the_gift_card_routes_only_for_
     assert [(a["balance"], a["held"]) for a in accounts] == [("5.00", "0.00")]
     for_owner = {"redemption_id": uid("AZO"), "amount": "1.00", "customer": {"customer_id": owner}}
     assert world.ok("POST", f"/v1/gift-cards/{account}/redeem", POS_KEY, for_owner)["balance"] == "4.00"
+
+
+def test_reload_adds_value_to_gift_cards_only(api: Api, world: World) -> None:
+    """The reload route is open to every store's key because gift cards are brand-wide tender; it
+    must not become a way to add promotional cash (admins only) or merchandise credit (refunds)."""
+    route = next(r for r in ROUTES if (r.method, r.path) == ("POST", "/v1/gift-cards/{card_number}/reload"))
+    accounts = f"/v1/customers/{world.customer(TILL)}/accounts"
+    promo = world.ok("POST", accounts, ADMIN_KEY, {"kind": "promo_cash", "amount": "5.00", "currency": "EUR"})
+    credit = world.ok(
+        "POST", accounts, POS_KEY, {"kind": "merchandise_credit", "amount": "4.00", "currency": "EUR"}
+    )
+    for account in (promo, credit):
+        request = Req("POST", f"/v1/gift-cards/{account['account_id']}/reload", {"amount": "1000.00"})
+        for caller in CALLERS:
+            response = api.call(request.method, request.path, caller.key(world), json=request.json)
+            expected = expected_outcome(route, caller.kind, own_store=caller.own_store)
+            if expected is Outcome.ALLOWED:
+                assert_problem(response, 409, "not-a-gift-card")
+            else:
+                check(route, caller, expected, request, response)
+        ledger = world.ok("GET", f"/v1/accounts/{account['account_id']}/ledger", POS_KEY)["items"]
+        assert [(m["reason"], m["amount"]) for m in ledger] == [("issue", account["balance"])]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -20,7 +22,8 @@ import requests
 
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.domain.customers import CustomerStatus
-from tests.e2e.conftest import ADMIN_KEY, POS_KEY, Api, unique_email
+from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, unique_email
+from tests.e2e.test_stored_value_http import card_number
 from tests.e2e.test_transactions_http import coffee, sale
 
 pytestmark = pytest.mark.xdist_group("faults")
@@ -168,3 +171,130 @@ def test_scenarios_under_faults_keep_every_invariant(api: Api, archive: Any) -> 
         time.sleep(0.5)
     assert happened <= seen, f"events lost for {sorted(happened - seen)[:5]}"
     assert all(not poller.failed_batches for poller in runtime.pollers)
+
+
+@dataclass
+class Sent:
+    """A value-creating request and what the client was finally told."""
+
+    method: str
+    path: str
+    key: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    answer: requests.Response | None = None
+
+    def send(self, api: Api) -> requests.Response:
+        self.answer = resilient(api, self.method, self.path, self.key, self.body, headers=self.headers)
+        return self.answer
+
+
+def test_value_calls_resent_on_503_with_their_key_move_money_exactly_once(api: Api) -> None:
+    """Gift-card sales, reloads, customer accounts and coupons, resent on 503 with the same
+    Idempotency-Key as the README tells clients: afterwards every ledger holds exactly one entry per
+    acknowledged call and every balance is exact. Half of them also carry a request_id."""
+    runtime = api.runtime
+    assert runtime is not None and runtime.faults is not None
+    customer = api.enrol(links=[{"type": "email", "value": unique_email()}], member=True)["customer_id"]
+    offer = {
+        "offer_id": f"faults-{uuid.uuid4().hex[:8]}",
+        "name": "coupons under faults",
+        "status": "active",
+        "requires_coupon": True,
+        "effect": {"type": "amount_off", "value": "1", "skus": ["FAULTS-NOBODY-SELLS-THIS"]},
+    }
+    assert api.call("POST", "/v1/admin/offers", ADMIN_KEY, json=offer).status_code == 201
+
+    def request(n: int, method: str, path: str, key: str, body: dict[str, Any]) -> Sent:
+        if n % 2:
+            body = {**body, "request_id": f"F-{uuid.uuid4().hex[:12]}"}
+        return Sent(method, path, key, body, {"Idempotency-Key": f"faults-{uuid.uuid4()}"})
+
+    cards = [card_number() for _ in range(6)]
+    sales = [
+        request(
+            n, "POST", "/v1/gift-cards", POS_KEY, {"amount": "20.00", "currency": "EUR", "card_number": c}
+        )
+        for n, c in enumerate(cards)
+    ]
+    emails = [unique_email() for _ in range(4)]
+    e_cards = [
+        request(
+            n,
+            "POST",
+            "/v1/gift-cards",
+            WEB_KEY,
+            {"amount": "9.00", "currency": "EUR", "delivery": {"email": e}},
+        )
+        for n, e in enumerate(emails)
+    ]
+    reloads = [
+        request(n, "POST", f"/v1/gift-cards/{c}/reload", POS_KEY, {"amount": f"{n % 3 + 1}.25"})
+        for c in cards
+        for n in range(4)
+    ]
+    accounts = [
+        request(
+            n,
+            "POST",
+            f"/v1/customers/{customer}/accounts",
+            POS_KEY,
+            {"kind": "merchandise_credit", "amount": f"{n + 1}.00", "currency": "EUR"},
+        )
+        for n in range(6)
+    ]
+    coupons = [
+        request(n, "POST", f"/v1/customers/{customer}/coupons", POS_KEY, {"offer_id": offer["offer_id"]})
+        for n in range(6)
+    ]
+
+    def run(batch: list[Sent]) -> None:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda s: s.send(api), batch))
+
+    # Mixed faults on every call, then lost answers on half the writes: each of those happened, and
+    # only a replay with the same key may follow.
+    with runtime.faults.active(FAULT_RATE):
+        run(sales + e_cards[:2] + accounts[:3] + coupons[:3])
+        run(reloads[::2])
+    lost = ("TransactWriteItems", "PutItem", "UpdateItem")
+    with runtime.faults.active(0.5, kinds=["lost"], operations=lost):
+        run(e_cards[2:] + accounts[3:] + coupons[3:])
+        run(reloads[1::2])
+        injected = dict(runtime.faults.injected)
+    assert sum(v for k, v in injected.items() if k.endswith(":lost")) > 10, injected
+
+    # Faults off: a client still holding a 503 sends it once more; now everything is acknowledged.
+    everything = sales + e_cards + reloads + accounts + coupons
+    for sent in everything:
+        assert sent.answer is not None
+        if sent.answer.status_code == 503:
+            sent.send(api)
+        assert sent.answer is not None and sent.answer.status_code in (200, 201), sent.answer.text
+
+    # The money: one ledger entry per acknowledged call, balances exact, answers that agree.
+    def ledger(account_id: str) -> list[tuple[str, str]]:
+        found = api.call("GET", f"/v1/accounts/{account_id}/ledger?limit=200", POS_KEY)
+        assert found.status_code == 200, found.text
+        return sorted((m["reason"], m["amount"]) for m in found.json()["items"])
+
+    for card, sale_ in zip(cards, sales, strict=True):
+        assert sale_.answer is not None and sale_.answer.json()["card_number"] == card
+        added = [r.body["amount"] for r in reloads if r.path == f"/v1/gift-cards/{card}/reload"]
+        assert ledger(card) == sorted([("activate", "20.00"), *(("reload", a) for a in added)]), card
+        expected = Decimal("20.00") + sum(Decimal(a) for a in added)
+        assert Decimal(api.call("GET", f"/v1/gift-cards/{card}", POS_KEY).json()["balance"]) == expected
+    outbox = api.call("GET", "/v1/admin/outbox?limit=200", ADMIN_KEY).json()["items"]
+    for email, sold in zip(emails, e_cards, strict=True):
+        assert [m["to"] for m in outbox].count(email) == 1, email  # one card, one PIN
+        assert sold.answer is not None
+        assert ledger(sold.answer.json()["card_number"]) == [("activate", "9.00")]
+    issued = api.call("GET", f"/v1/customers/{customer}/accounts", POS_KEY).json()["items"]
+    assert sorted(a["account_id"] for a in issued) == sorted(
+        s.answer.json()["account_id"] for s in accounts if s.answer is not None
+    )
+    assert sorted(Decimal(a["balance"]) for a in issued) == [Decimal(f"{n + 1}.00") for n in range(6)]
+    for account in issued:
+        assert ledger(account["account_id"]) == [("issue", account["balance"])]
+    codes = [c["code"] for c in api.call("GET", f"/v1/customers/{customer}/coupons", POS_KEY).json()["items"]]
+    assert sorted(codes) == sorted(s.answer.json()["code"] for s in coupons if s.answer is not None)

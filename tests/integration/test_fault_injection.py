@@ -60,9 +60,24 @@ def test_the_environment_switch() -> None:
     injector = from_environment(
         {"LOYALTY_FAULT_RATE": "0.25", "LOYALTY_FAULT_SEED": "3", "LOYALTY_FAULT_KINDS": "lost"}
     )
-    assert injector.rate == 0.25 and injector.kinds == ("lost",)
+    assert injector.rate == 0.25 and injector.kinds == ("lost",) and injector.operations is None
     assert from_environment({}).rate == 0
+    narrowed = from_environment({"LOYALTY_FAULT_OPERATIONS": "TransactWriteItems, PutItem"})
+    assert narrowed.operations == ("TransactWriteItems", "PutItem")
     with pytest.raises(ValueError):
         from_environment({"LOYALTY_FAULT_RATE": "2"})
     with pytest.raises(ValueError):
         FaultInjector(0.1, kinds=["meteor"])
+
+
+def test_faults_can_be_narrowed_to_some_operations(container: Container) -> None:
+    injector = FaultInjector(0.0, kinds=["lost"], services=["dynamodb"])
+    table = faulty_table(container, injector)
+    key = f"FAULT#{uuid.uuid4().hex}"
+    with injector.active(1.0, operations=["PutItem"]):
+        assert table.get(key, "X") is None  # a read: not chosen, untouched
+        with pytest.raises(ServiceUnavailable):
+            table.transact([table.put_op({"pk": key, "sk": "X"})])  # one item: a PutItem
+    assert container.table.get(key, "X") is not None  # it happened; its answer was lost
+    assert injector.operations is None  # back to every operation
+    assert set(injector.injected) == {"dynamodb.PutItem:lost"}

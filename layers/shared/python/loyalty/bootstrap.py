@@ -100,8 +100,8 @@ class Container:
             self.clock,
             # Late-bound: the transaction service itself resolves customers through this one.
             retro_credit=lambda customer, now: self.transactions.retro_credit(customer, now),  # noqa: PLW0108
-            request_merge=lambda survivor, merged, link, principal: self.merges.request(
-                survivor, merged, f"{link.type} link", principal, link
+            request_merge=lambda survivor, merged, link, principal, idempotency: self.merges.request(
+                survivor, merged, f"{link.type} link", principal, link, idempotency
             ),
         )
 
@@ -185,7 +185,7 @@ class Container:
         from loyalty.adapters.offers import OfferRepository
         from loyalty.services.offers import OfferService
 
-        return OfferService(OfferRepository(self.table), self.clock)
+        return OfferService(OfferRepository(self.table), self.clock, idempotency=self.idempotency)
 
     @cached_property
     def cart(self) -> CartService:
@@ -242,6 +242,7 @@ class Container:
             self.pepper,
             self.clock,
             render_spent=render_spent,
+            idempotency=self.idempotency,
         )
 
     @cached_property

@@ -95,9 +95,16 @@ class OfferRepository:
                 return documents
 
     def put_document(
-        self, kind: str, key: str, document: str, now: datetime, expected_version: int | None
+        self,
+        kind: str,
+        key: str,
+        document: str,
+        now: datetime,
+        expected_version: int | None,
+        extra: Sequence[TxOp] = (),
     ) -> int:
-        """Create (expected_version None) or replace the document at a version; bumps the offers version."""
+        """Create (expected_version None) or replace the document at a version; bumps the offers
+        version. `extra` (the request's idempotency records) commits with it."""
         version = 1 if expected_version is None else expected_version + 1
         condition = "attribute_not_exists(pk)" if expected_version is None else "#version = :expected"
         item = {
@@ -117,6 +124,7 @@ class OfferRepository:
                 [
                     self._table.put_op(item, condition, values=values, label="document"),
                     self._bump_catalogue_version(now),
+                    *extra,
                 ]
             )
         except TransactionCancelled:
@@ -140,16 +148,13 @@ class OfferRepository:
         )
 
     # ---- coupons ---------------------------------------------------------------------------
-    def put_coupon(self, coupon: CouponRecord) -> None:
+    def put_coupon(self, coupon: CouponRecord, extra: Sequence[TxOp] = ()) -> None:
+        """A new coupon, with `extra` (its idempotency records) in the same transaction."""
+        op = self._table.put_op(_coupon_item(coupon), "attribute_not_exists(pk)", label="coupon-new")
         try:
-            self._table.put(_coupon_item(coupon), "attribute_not_exists(pk)")
-        except Exception as exc:  # a generated code collided: the caller draws another
-            from botocore.exceptions import ClientError
-
-            if (
-                isinstance(exc, ClientError)
-                and exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
-            ):
+            self._table.transact([op, *extra])
+        except TransactionCancelled as cancelled:
+            if "coupon-new" in cancelled.failed_labels():  # a generated code collided: draw another
                 raise DocumentExists(coupon.code) from None
             raise
 

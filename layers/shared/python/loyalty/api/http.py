@@ -18,6 +18,7 @@ from loyalty.services.ports import IdempotencyRequest
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 MAX_IDEMPOTENCY_KEY = 255
+BRAND_SCOPE = "-"  # the request_id scope of keys that belong to no store
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 
@@ -86,6 +87,31 @@ def idempotency(router: Router, render: Callable[[Any], StoredResponse]) -> Idem
         fingerprint=request_fingerprint(event.http_method, event.path, event.body),
         render=render,
     )
+
+
+def replay_guards(
+    router: Router,
+    render: Callable[[Any], StoredResponse],
+    request_id: str | None,
+    store_id: str | None = None,
+) -> tuple[IdempotencyRequest, ...]:
+    """What makes a value-creating call exactly once: its Idempotency-Key (if sent) and its
+    caller-owned `request_id` (if given), both written with the effect. A request_id is the
+    store's for ever, like a transaction_id: `store_id` where the body names one, else the key's
+    store; keys without a store (admin, marketer) share one brand-wide scope."""
+    guards = [found] if (found := idempotency(router, render)) is not None else []
+    if request_id is not None:
+        event = router.current_event
+        guards.append(
+            IdempotencyRequest(
+                scope=store_id or principal(router).store_id or BRAND_SCOPE,
+                key=request_id,
+                fingerprint=request_fingerprint(event.http_method, event.path, event.body),
+                render=render,
+                forever=True,
+            )
+        )
+    return tuple(guards)
 
 
 def request_fingerprint(method: str, path: str, body: str | None) -> str:

@@ -168,6 +168,13 @@ class AccountNotUsable(Conflict):
     slug, title = "account-not-usable", "The account is expired or closed"
 
 
+class NotAGiftCard(Conflict):
+    """Reloading is for gift cards: merchandise credit and promotional cash get value only through
+    their own paths (a refund, an admin's issue), so a till cannot top one up."""
+
+    slug, title = "not-a-gift-card", "Only a gift card can be reloaded"
+
+
 class RedemptionReversed(Conflict):
     slug, title = "redemption-reversed", "This redemption was reversed; use a new redemption_id"
 

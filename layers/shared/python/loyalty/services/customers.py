@@ -41,8 +41,15 @@ from loyalty.domain.errors import (
 from loyalty.domain.ids import is_plausible_id, new_card_number, new_id
 from loyalty.domain.links import Link
 from loyalty.domain.merges import MergeRecord
+from loyalty.domain.replay import StoredResponse
 from loyalty.services.config import ProgrammeService, StoreService
-from loyalty.services.ports import Clock, IdempotencyRequest, backoff, idempotency_ops
+from loyalty.services.ports import (
+    Clock,
+    IdempotencyRequest,
+    backoff,
+    idempotency_ops,
+    replay_if_recorded,
+)
 from loyalty.services.transactions import RetroCredit
 
 _ATTEMPTS = 4
@@ -97,7 +104,9 @@ class CustomerService:
         new_customer_id: Callable[[], str] = new_id,
         new_card: Callable[[], str] = new_card_number,
         retro_credit: Callable[[Customer, datetime], RetroCredit] | None = None,
-        request_merge: Callable[[str, str, Link, Principal], MergeRecord] | None = None,
+        # survivor, merged, the link, who asks, and the link call's Idempotency-Key (for the journal)
+        request_merge: Callable[[str, str, Link, Principal, IdempotencyRequest | None], MergeRecord]
+        | None = None,
     ) -> None:
         self._request_merge = request_merge
         self._customers = customers
@@ -295,12 +304,17 @@ class CustomerService:
         principal: Principal | None = None,
     ) -> CustomerResult:
         link = self._normalise(raw.type, raw.value, ("body", "type"), ("body", "value"))
+        # A replay answers what the first call did (201 attached, 202 merging), not today's 200.
+        replay_if_recorded(self._idempotency, idempotency)
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             customer = self._active(customer_id)
-            if customer.has_link(link):
-                return CustomerResult(customer, created=False)
             now = self._clock.now()
+            if customer.has_link(link):
+                try:
+                    return self._unchanged(customer, now, idempotency)
+                except (StaleCustomer, LinksTaken):
+                    continue
             updated = replace(customer.with_links(link), updated_at=now, version=customer.version + 1)
             result = CustomerResult(updated, created=True)
             extra = idempotency_ops(self._idempotency, idempotency, result, now)
@@ -316,9 +330,18 @@ class CustomerService:
                 continue
             if on_conflict is OnConflict.MERGE and self._request_merge is not None and principal is not None:
                 if owner == customer.customer_id:
-                    return CustomerResult(customer, created=False)
-                # The other profile comes over with everything it has, this link included.
-                merge = self._request_merge(customer.customer_id, owner, link, principal)
+                    try:
+                        return self._unchanged(customer, now, idempotency)
+                    except (StaleCustomer, LinksTaken):
+                        continue
+                # The other profile comes over with everything it has, this link included; the
+                # journal records the key with the link call's own answer (its 202).
+                as_merge = (
+                    None
+                    if idempotency is None
+                    else replace(idempotency, render=_merge_answer(idempotency, customer))
+                )
+                merge = self._request_merge(customer.customer_id, owner, link, principal, as_merge)
                 return CustomerResult(customer, created=False, merge=merge)
             if on_conflict is not OnConflict.MOVE:
                 raise LinkTaken(f"{link.type} {link.value} belongs to customer {owner}", customer_id=owner)
@@ -328,6 +351,18 @@ class CustomerService:
             except (LinksTaken, StaleCustomer):
                 continue  # the link moved on again meanwhile: look again
         raise ServiceUnavailable("the link kept changing; retry")
+
+    def _unchanged(
+        self, customer: Customer, now: datetime, idempotency: IdempotencyRequest | None
+    ) -> CustomerResult:
+        """Nothing to change, yet a key still records this answer: were the link detached meanwhile,
+        a replay must not attach it again."""
+        result = CustomerResult(customer, created=False)
+        if idempotency is not None:
+            self._customers.add_links(
+                customer.customer_id, [], now, idempotency_ops(self._idempotency, idempotency, result, now)
+            )
+        return result
 
     def set_price_group(self, customer_id: str, group_id: str, member: bool) -> Customer:
         customer = self._active(customer_id)
@@ -401,6 +436,12 @@ def _enrolled_event(customer: Customer, store_id: str | None, previously_known: 
             },
         },
     )
+
+
+def _merge_answer(
+    idempotency: IdempotencyRequest, customer: Customer
+) -> Callable[[MergeRecord], StoredResponse]:
+    return lambda record: idempotency.render(CustomerResult(customer, created=False, merge=record))
 
 
 def _has_card(links: Sequence[Link]) -> bool:

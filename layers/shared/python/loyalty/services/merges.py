@@ -52,7 +52,14 @@ from loyalty.domain.sales import points_in_window
 from loyalty.domain.tiers import effective_tier
 from loyalty.observability import logger
 from loyalty.services.config import ProgrammeService
-from loyalty.services.ports import Clock, IdempotencyRequest, WorkQueue, backoff, idempotency_ops
+from loyalty.services.ports import (
+    Clock,
+    IdempotencyRequest,
+    WorkQueue,
+    backoff,
+    idempotency_ops,
+    replay_if_recorded,
+)
 
 _STEP_ATTEMPTS = 5
 LEDGER_PAGE = 49  # two writes each (copy, delete) + the journal: 99 of TransactWriteItems' 100
@@ -116,6 +123,8 @@ class MergeService:
         idempotency: IdempotencyRequest | None = None,
     ) -> MergeRecord:
         """Journal a merge of `merged_id` into `survivor_id` and queue it (202)."""
+        # Once the merge ran, `merged_id` is a tombstone: a replay must still answer its 202.
+        replay_if_recorded(self._idempotency, idempotency)
         if survivor_id == merged_id:
             raise MergeRefused(
                 "a customer cannot be merged into itself",
@@ -178,7 +187,11 @@ class MergeService:
             raise MergeNotFound(f"no merge {merge_id[:64]!r}")
         return record
 
-    def request_undo(self, merge_id: str, principal: Principal) -> MergeRecord:
+    def request_undo(
+        self, merge_id: str, principal: Principal, idempotency: IdempotencyRequest | None = None
+    ) -> MergeRecord:
+        # A replay answers the first 202, not "already undo_queued" (or "undone" by now).
+        replay_if_recorded(self._idempotency, idempotency)
         record = self.get(merge_id)
         if record.status in (MergeStatus.UNDO_QUEUED, MergeStatus.UNDOING, MergeStatus.UNDONE):
             raise MergeRefused(
@@ -200,8 +213,14 @@ class MergeService:
             cursor=None,
             undo={"requested_at": self._clock.now().isoformat(), "requested_by": principal.key_id},
         )
+        now = self._clock.now()
         try:
-            self._merges.commit([self._merges.journal_op(queued, record.step)])
+            self._merges.commit(
+                [
+                    self._merges.journal_op(queued, record.step),
+                    *idempotency_ops(self._idempotency, idempotency, queued, now),
+                ]
+            )
         except StepConflict:
             raise MergeRefused(f"merge {merge_id} changed meanwhile; look at it again") from None
         self._try_enqueue(queued, "undo")

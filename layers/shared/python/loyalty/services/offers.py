@@ -21,9 +21,10 @@ from loyalty.domain.errors import (
     ValidationFailed,
 )
 from loyalty.domain.ids import is_plausible_id
-from loyalty.services.ports import Clock
+from loyalty.services.ports import Clock, Idempotency, idempotency_ops, replay_if_recorded
 
 if TYPE_CHECKING:
+    from loyalty.adapters.repositories import IdempotencyStore
     from loyalty.domain.offers import Offer, OfferIndex, PriceGroup
     from loyalty.domain.rewards import Reward
 
@@ -59,7 +60,10 @@ class OfferService:
         clock: Clock,
         monotonic: Callable[[], float] = time.monotonic,
         new_code: Callable[[], str] = new_coupon_code,
+        *,
+        idempotency: IdempotencyStore,
     ) -> None:
+        self._idempotency = idempotency
         self._repo = repo
         self._clock = clock
         self._monotonic = monotonic
@@ -68,10 +72,17 @@ class OfferService:
         self._checked_at = float("-inf")
 
     # ---- offers ---------------------------------------------------------------------------
-    def create_offer(self, offer: Offer) -> Offer:
+    def create_offer(self, offer: Offer, idempotency: Idempotency = None) -> Offer:
+        replay_if_recorded(self._idempotency, idempotency)
+        now = self._clock.now()
         try:
             version = self._repo.put_document(
-                "OFFER", offer.offer_id, offer.model_dump_json(), self._clock.now(), None
+                "OFFER",
+                offer.offer_id,
+                offer.model_dump_json(),
+                now,
+                None,
+                idempotency_ops(self._idempotency, idempotency, offer.model_copy(update={"version": 1}), now),
             )
         except DocumentExists:
             raise OfferExists(
@@ -80,14 +91,21 @@ class OfferService:
         self._checked_at = float("-inf")
         return offer.model_copy(update={"version": version})
 
-    def replace_offer(self, offer: Offer) -> Offer:
+    def replace_offer(self, offer: Offer, idempotency: Idempotency = None) -> Offer:
         for _ in range(5):
             current = self._repo.get_document("OFFER", offer.offer_id)
             if current is None:
                 raise OfferNotFound(f"no offer {offer.offer_id!r}")
+            now = self._clock.now()
+            answer = offer.model_copy(update={"version": current.version + 1})
             try:
                 version = self._repo.put_document(
-                    "OFFER", offer.offer_id, offer.model_dump_json(), self._clock.now(), current.version
+                    "OFFER",
+                    offer.offer_id,
+                    offer.model_dump_json(),
+                    now,
+                    current.version,
+                    idempotency_ops(self._idempotency, idempotency, answer, now),
                 )
             except StaleDocument:
                 continue
@@ -95,8 +113,9 @@ class OfferService:
             return offer.model_copy(update={"version": version})
         raise ServiceUnavailable("the offer kept changing; retry")
 
-    def set_status(self, offer_id: str, status: str) -> Offer:
-        return self.replace_offer(self.get_offer(offer_id).model_copy(update={"status": status}))
+    def set_status(self, offer_id: str, status: str, idempotency: Idempotency = None) -> Offer:
+        replay_if_recorded(self._idempotency, idempotency)
+        return self.replace_offer(self.get_offer(offer_id).model_copy(update={"status": status}), idempotency)
 
     def get_offer(self, offer_id: str) -> Offer:
         from loyalty.domain.offers import Offer
@@ -115,7 +134,8 @@ class OfferService:
         ], (next_cursor)
 
     # ---- rewards ----------------------------------------------------------------------------
-    def put_reward(self, reward: Reward, create: bool) -> Reward:
+    def put_reward(self, reward: Reward, create: bool, idempotency: Idempotency = None) -> Reward:
+        replay_if_recorded(self._idempotency, idempotency)
         for _ in range(5):
             current = self._repo.get_document("REWARD", reward.reward_id)
             if create and current is not None:
@@ -129,6 +149,7 @@ class OfferService:
                     reward.model_dump_json(),
                     self._clock.now(),
                     current.version if current else None,
+                    idempotency_ops(self._idempotency, idempotency, reward, self._clock.now()),
                 )
                 self._checked_at = float("-inf")
                 return reward
@@ -230,8 +251,15 @@ class OfferService:
 
     # ---- coupons ---------------------------------------------------------------------------
     def issue_coupon(
-        self, customer_id: str, offer_id: str, valid_until: datetime | None, source: str, max_uses: int
+        self,
+        customer_id: str,
+        offer_id: str,
+        valid_until: datetime | None,
+        source: str,
+        max_uses: int,
+        idempotency: Idempotency = None,
     ) -> CouponRecord:
+        replay_if_recorded(self._idempotency, idempotency)
         offer = self.get_offer(offer_id)
         now = self._clock.now()
         if valid_until is not None and valid_until <= now:
@@ -250,7 +278,7 @@ class OfferService:
                 source=source,
             )
             try:
-                self._repo.put_coupon(coupon)
+                self._repo.put_coupon(coupon, idempotency_ops(self._idempotency, idempotency, coupon, now))
                 return coupon
             except DocumentExists:
                 continue

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
@@ -31,21 +32,52 @@ class IdempotencyRequest:
     """An `Idempotency-Key` (or a caller-owned id) and how to render the first response.
 
     `render` turns the use case's result into the response that a replay must repeat, so the
-    response can be stored in the same transaction as the effect.
+    response can be stored in the same transaction as the effect. `forever`: a caller-owned
+    `request_id` (scoped to a store, never expires) rather than an `Idempotency-Key` (scoped to the
+    calling key, kept 32 days).
     """
 
     scope: str
     key: str
     fingerprint: str
     render: Callable[[Any], StoredResponse]
+    forever: bool = False
 
 
-def idempotency_ops(
-    store: IdempotencyStore, request: IdempotencyRequest | None, result: Any, now: datetime
-) -> list[TxOp]:
-    if request is None:
+# What a use case is given: nothing, one request (an Idempotency-Key), or several (a key and a
+# caller-owned request_id); every one of them is written with the effect.
+Idempotency = IdempotencyRequest | Sequence[IdempotencyRequest] | None
+
+
+def _requests(given: Idempotency) -> list[IdempotencyRequest]:
+    if given is None:
         return []
-    return [store.record_op(request.scope, request.key, request.fingerprint, request.render(result), now)]
+    return [given] if isinstance(given, IdempotencyRequest) else list(given)
+
+
+def idempotency_ops(store: IdempotencyStore, given: Idempotency, result: Any, now: datetime) -> list[TxOp]:
+    return [
+        store.record_op(r.scope, r.key, r.fingerprint, r.render(result), now, forever=r.forever)
+        for r in _requests(given)
+    ]
+
+
+def replay_if_recorded(store: IdempotencyStore, given: Idempotency) -> None:
+    """Answer a request seen before with its first response (or 422 when the body differs) before
+    doing any work: later state — a card closed, a link now present — must not change the answer.
+    The conditional write of the record with the effect still decides races between first tries."""
+    wanted = {store.key(r.scope, r.key, r.forever): r for r in _requests(given)}
+    found = store.find(list(wanted))
+    for key, request in wanted.items():
+        item = found.get(key)
+        if item is None:
+            continue
+        if item.get("fingerprint") != request.fingerprint:
+            what = "request_id" if request.forever else "Idempotency-Key"
+            raise IdempotencyKeyMismatch(f"this {what} was already used for a different request")
+        raise IdempotentReplay(
+            int(str(item["status_code"])), str(item["body"]), json.loads(str(item.get("headers") or "{}"))
+        )
 
 
 def replay_caller_owned(existing: dict[str, object], fingerprint: str, what: str) -> NoReturn:

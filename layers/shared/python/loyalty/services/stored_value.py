@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository
+from loyalty.adapters.repositories import IdempotencyStore
 from loyalty.adapters.stored_value import (
     AccountMovement,
     AlreadyExists,
@@ -39,6 +40,7 @@ from loyalty.domain.errors import (
     IdempotencyKeyMismatch,
     InsufficientBalance,
     InvalidPin,
+    NotAGiftCard,
     PinRequired,
     ServiceUnavailable,
     ValidationFailed,
@@ -59,7 +61,14 @@ from loyalty.domain.stored_value import (
     to_cents,
 )
 from loyalty.services.config import ProgrammeService, StoreService
-from loyalty.services.ports import Clock, backoff, replay_caller_owned
+from loyalty.services.ports import (
+    Clock,
+    Idempotency,
+    backoff,
+    idempotency_ops,
+    replay_caller_owned,
+    replay_if_recorded,
+)
 
 _ATTEMPTS = 12
 GIFT_CARD_VALIDITY_DAYS = 3 * 365
@@ -89,7 +98,9 @@ class StoredValueService:
         pepper: Callable[[], str],
         clock: Clock,
         render_spent: Callable[[Spent], str],
+        idempotency: IdempotencyStore,
     ) -> None:
+        self._idempotency = idempotency
         self._accounts = accounts
         self._redemptions = redemptions
         self._stores = stores
@@ -109,8 +120,10 @@ class StoredValueService:
         email: str | None = None,
         name: str | None = None,
         message: str | None = None,
+        idempotency: Idempotency = None,
     ) -> Sold:
         store = self._stores.for_request(principal, store_id).store_id
+        replay_if_recorded(self._idempotency, idempotency)
         self._currency(currency)
         now = self._clock.now()
         pin = None
@@ -180,11 +193,13 @@ class StoredValueService:
                     )
                 )
             )
+        sold = Sold(account, pin)
+        ops += idempotency_ops(self._idempotency, idempotency, sold, now)
         try:
             self._accounts.commit(ops)
         except AlreadyExists:
             raise CardExists(f"card {_masked(number)} is already active") from None
-        return Sold(account, pin)
+        return sold
 
     def balance(self, number: str, principal: Principal, pin: str | None) -> Account:
         """A till's key may check any card; online, an e-card's balance needs its PIN."""
@@ -192,11 +207,18 @@ class StoredValueService:
         self._require_pin(account, principal, pin)
         return account
 
-    def reload(self, number: str, amount: Decimal, principal: Principal) -> Account:
+    def reload(
+        self, number: str, amount: Decimal, principal: Principal, idempotency: Idempotency = None
+    ) -> Account:
+        replay_if_recorded(self._idempotency, idempotency)
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             account = self._account(number)
             now = self._clock.now()
+            if account.kind is not AccountKind.GIFT_CARD:
+                raise NotAGiftCard(
+                    f"{account.kind.value} changes only by its own issue and refund paths, not a reload"
+                )
             if account.is_expired(now) or account.status != "active":
                 raise AccountNotUsable("an expired or closed card cannot be reloaded")
             cents = to_cents(amount)
@@ -217,6 +239,7 @@ class StoredValueService:
                                 principal.store_id,
                             )
                         ),
+                        *idempotency_ops(self._idempotency, idempotency, after, now),
                     ]
                 )
                 return after
@@ -233,11 +256,13 @@ class StoredValueService:
         currency: str,
         expires_at: datetime | None,
         principal: Principal,
+        idempotency: Idempotency = None,
     ) -> Account:
         if kind is AccountKind.PROMO_CASH and not principal.is_admin:
             raise Forbidden("promotional cash is issued by admins (and campaigns)")
         if kind is AccountKind.GIFT_CARD:
             raise ValidationFailed.at(("body", "kind"), "gift cards are sold with POST /v1/gift-cards")
+        replay_if_recorded(self._idempotency, idempotency)
         self._currency(currency)
         now = self._clock.now()
         if expires_at is not None and expires_at <= now:
@@ -270,6 +295,7 @@ class StoredValueService:
                         principal.store_id,
                     )
                 ),
+                *idempotency_ops(self._idempotency, idempotency, account, now),
             ]
         )
         return account

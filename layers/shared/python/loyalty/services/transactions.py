@@ -65,7 +65,14 @@ from loyalty.domain.tiers import effective_tier
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offer_evaluation import evaluate_offers, offer_keys
 from loyalty.services.offers import Catalogue, OfferService, normalise_code
-from loyalty.services.ports import Clock, IdempotencyRequest, backoff, idempotency_ops, replay_caller_owned
+from loyalty.services.ports import (
+    Clock,
+    IdempotencyRequest,
+    backoff,
+    idempotency_ops,
+    replay_caller_owned,
+    replay_if_recorded,
+)
 
 _ATTEMPTS = 12
 MAX_FUTURE = timedelta(minutes=5)
@@ -667,9 +674,16 @@ class TransactionService:
 
     # ---- order status ---------------------------------------------------------------------
     def set_order_status(
-        self, store_id: str, transaction_id: str, status: OrderStatus, principal: Principal
+        self,
+        store_id: str,
+        transaction_id: str,
+        status: OrderStatus,
+        principal: Principal,
+        idempotency: IdempotencyRequest | None = None,
     ) -> Receipt:
         store_id = principal.ensure_store(store_id) or store_id
+        # A replay answers the first call, even once the order has moved on.
+        replay_if_recorded(self._idempotency, idempotency)
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             now = self._clock.now()
@@ -679,7 +693,10 @@ class TransactionService:
             if record.order_status is None:
                 raise InvalidOrderTransition("this transaction is not an order (it has no order_status)")
             if record.order_status is status:
-                return self.receipt_of(record)
+                receipt = self.receipt_of(record)
+                if idempotency is not None:  # nothing to change; the answer is still recorded
+                    self._txns.commit(idempotency_ops(self._idempotency, idempotency, receipt, now))
+                return receipt
             if status not in ORDER_TRANSITIONS[record.order_status]:
                 raise InvalidOrderTransition(
                     f"an order that is {record.order_status.value} cannot become {status.value}",
@@ -704,11 +721,19 @@ class TransactionService:
                         status,
                         principal.key_id,
                     )
-                    self._txns.commit(plan.ops)
+                    self._txns.commit(
+                        [*plan.ops, *idempotency_ops(self._idempotency, idempotency, plan.receipt, now)]
+                    )
                     return plan.receipt
                 moved = replace(record, order_status=status, version=record.version + 1)
-                self._txns.commit([self._txns.update_transaction_op(moved, record.version)])
-                return self.receipt_of(moved)
+                receipt = self.receipt_of(moved)
+                self._txns.commit(
+                    [
+                        self._txns.update_transaction_op(moved, record.version),
+                        *idempotency_ops(self._idempotency, idempotency, receipt, now),
+                    ]
+                )
+                return receipt
             except (StaleCustomer, StaleTransaction):
                 continue
         raise ServiceUnavailable("the order kept changing; retry")

@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from loyalty.adapters.offers import CouponRecord
-from loyalty.api.models.common import CustomerRefIn, Money, Quantity, StoreId, Strict, money
+from loyalty.api.models.common import CustomerRefIn, Money, Quantity, RequestId, StoreId, Strict, money
 from loyalty.services.cart import CartCommand, CartLineInput, CartResult
 
 
@@ -156,6 +156,7 @@ class CartOut(BaseModel):
 
 
 class CouponIssueIn(Strict):
+    request_id: RequestId = None
     offer_id: str = Field(min_length=1, max_length=64)
     valid_until: AwareDatetime | None = None
     source: Literal["manual", "api"] = "api"

@@ -66,6 +66,16 @@ Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("100000"), decimal_places=3
 
 CallerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
 
+# The caller's own id for a call that creates value (a gift-card sale, a reload, merchandise credit
+# or promotional cash, a coupon): optional, and like a transaction_id deduplicated for ever per store.
+RequestId = Annotated[
+    CallerId | None,
+    Field(
+        description="your id for this request: sent again (any Idempotency-Key, any time) it answers "
+        "the first response and changes nothing; unique per store, for ever"
+    ),
+]
+
 
 class LinkRefIn(Strict):
     type: str = Field(min_length=1, max_length=40)

@@ -21,6 +21,7 @@ from loyalty.api.models.common import (
     CustomerRefIn,
     Name,
     PositiveMoney,
+    RequestId,
     StoreId,
     Strict,
     _email,
@@ -42,6 +43,7 @@ class DeliveryIn(Strict):
 
 
 class GiftCardIn(Strict):
+    request_id: RequestId = None
     amount: PositiveMoney
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
@@ -105,6 +107,7 @@ class AccountList(BaseModel):
 
 
 class AccountIssueIn(Strict):
+    request_id: RequestId = None
     kind: Literal["merchandise_credit", "promo_cash"]
     amount: PositiveMoney
     currency: str = Field(pattern=r"^[A-Z]{3}$")
@@ -149,6 +152,7 @@ def render_spent(spent: Spent) -> str:
 
 
 class ReloadIn(Strict):
+    request_id: RequestId = None
     amount: PositiveMoney
 
 

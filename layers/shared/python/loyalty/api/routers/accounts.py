@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
-from loyalty.api.http import ok, page, principal, request_fingerprint
+from loyalty.api.http import ok, page, principal, replay_guards, reply, request_fingerprint, stored
 from loyalty.api.models.common import CustomerRefIn
 from loyalty.api.models.stored_value import (
     AccountIssueIn,
@@ -30,8 +30,10 @@ from loyalty.api.models.stored_value import (
 )
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
+from loyalty.domain.replay import StoredResponse
 from loyalty.domain.stored_value import Account, AccountKind, from_cents
 from loyalty.observability import count
+from loyalty.services.stored_value import Sold
 
 PIN_HEADER = "x-gift-card-pin"
 TAGS = ["stored value"]
@@ -53,6 +55,18 @@ def _points(body: CaptureIn) -> int:
     if body.amount != body.amount.to_integral_value():
         raise ValidationFailed.at(("body", "amount"), "a points hold captures whole points")
     return int(body.amount)
+
+
+def _sold(sold: Sold) -> StoredResponse:
+    return stored(_gift_card(sold.account, container().clock.now()), 201)
+
+
+def _reloaded(account: Account) -> StoredResponse:
+    return stored(_gift_card(account, container().clock.now()))
+
+
+def _issued(account: Account) -> StoredResponse:
+    return stored(AccountOut.of(account, container().clock.now()), 201)
 
 
 def make_router() -> Router:
@@ -81,9 +95,10 @@ def make_router() -> Router:
             email=body.delivery.email if body.delivery else None,
             name=body.delivery.name if body.delivery else None,
             message=body.delivery.message if body.delivery else None,
+            idempotency=replay_guards(router, _sold, body.request_id, body.store_id),
         )
         count("GiftCardsSold")
-        return ok(_gift_card(sold.account, container().clock.now()), 201)
+        return reply(_sold(sold))
 
     @router.get(
         "/v1/gift-cards/<card_number>",
@@ -122,13 +137,18 @@ def make_router() -> Router:
 
     @router.post(
         "/v1/gift-cards/<card_number>/reload",
-        summary="Add value to a gift card",
+        summary="Add value to a gift card (only a gift card: 409 not-a-gift-card otherwise)",
         tags=TAGS,
         responses={200: docs.model(GiftCardOut, "the card"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def reload(card_number: str, body: ReloadIn):
-        account = container().stored_value.reload(card_number, body.amount, principal(router))
-        return ok(_gift_card(account, container().clock.now()))
+        account = container().stored_value.reload(
+            card_number,
+            body.amount,
+            principal(router),
+            idempotency=replay_guards(router, _reloaded, body.request_id),
+        )
+        return reply(_reloaded(account))
 
     @router.post(
         "/v1/gift-cards/<card_number>/holds",
@@ -219,8 +239,9 @@ def make_router() -> Router:
             body.currency,
             body.expires_at,
             principal(router),
+            idempotency=replay_guards(router, _issued, body.request_id),
         )
-        return ok(AccountOut.of(account, container().clock.now()), 201)
+        return reply(_issued(account))
 
     @router.get(
         "/v1/accounts/<account_id>/ledger",

@@ -5,10 +5,16 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
+from loyalty.adapters.offers import CouponRecord
 from loyalty.api import docs
-from loyalty.api.http import ok, page, principal
+from loyalty.api.http import ok, page, principal, replay_guards, reply, stored
 from loyalty.api.models.cart import CartIn, CartOut, CouponIssueIn, CouponList, CouponOut
 from loyalty.bootstrap import container
+from loyalty.domain.replay import StoredResponse
+
+
+def _issued(coupon: CouponRecord) -> StoredResponse:
+    return stored(CouponOut.of(coupon, container().clock.now()), 201)
 
 
 def make_router() -> Router:
@@ -36,9 +42,14 @@ def make_router() -> Router:
     def issue_coupon(customer_id: str, body: CouponIssueIn):
         customer = container().customers.get(customer_id)
         coupon = container().offers.issue_coupon(
-            customer.customer_id, body.offer_id, body.valid_until, body.source, body.max_uses
+            customer.customer_id,
+            body.offer_id,
+            body.valid_until,
+            body.source,
+            body.max_uses,
+            idempotency=replay_guards(router, _issued, body.request_id),
         )
-        return ok(CouponOut.of(coupon, container().clock.now()), 201)
+        return reply(_issued(coupon))
 
     @router.get(
         "/v1/customers/<customer_id>/coupons", summary="A customer's coupons, newest first", tags=["coupons"]

@@ -86,7 +86,7 @@ def make_router() -> Router:
         },
     )
     def update_customer(customer_id: str, body: CustomerPatch):
-        result = container().customers.update(customer_id, body.to_patch())
+        result = container().customers.update(customer_id, body.to_patch(), idempotency(router, _render))
         return reply(_render(result))
 
     @router.post(

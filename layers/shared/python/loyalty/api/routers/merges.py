@@ -63,9 +63,11 @@ def register(router: Router) -> None:
         },
     )
     def undo_merge(merge_id: str):
-        record = container().merges.request_undo(merge_id, principal(router))
+        record = container().merges.request_undo(
+            merge_id, principal(router), idempotency(router, render_accepted)
+        )
         count("MergeUndosRequested")
-        return ok(MergeAccepted.of(record), 202)
+        return reply(render_accepted(record))
 
     @router.get(
         "/v1/customers/<customer_id>/export",

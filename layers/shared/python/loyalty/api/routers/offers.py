@@ -7,12 +7,13 @@ from aws_lambda_powertools.event_handler.router import Router
 from pydantic import BaseModel
 
 from loyalty.api import docs
-from loyalty.api.http import ok, page
+from loyalty.api.http import idempotency, ok, page, reply, stored
 from loyalty.api.models.cart import PriceGroupMemberOut
 from loyalty.api.models.rewards import RewardIn, RewardList, RewardOut
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.offers import Offer, PriceGroup
+from loyalty.domain.replay import StoredResponse
 from loyalty.domain.rewards import Reward
 
 TAGS = ["offers"]
@@ -28,6 +29,19 @@ class PriceGroupList(BaseModel):
     next_cursor: str | None
 
 
+def _offer(offer: Offer) -> StoredResponse:
+    return stored(offer)
+
+
+def _created_offer(offer: Offer) -> StoredResponse:
+    return stored(offer, 201)
+
+
+def _created_reward(reward: Reward) -> StoredResponse:
+    # A new reward has given nothing away yet: all of its stock remains.
+    return stored(RewardOut.of(reward, reward.stock), 201)
+
+
 def make_router() -> Router:
     """A fresh router: one per handler instance, because powertools keeps request state on it."""
     router = Router()
@@ -39,7 +53,9 @@ def make_router() -> Router:
         responses={201: docs.model(Offer, "the offer"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def create_offer(body: Offer):
-        return ok(container().offers.create_offer(body), 201)
+        return reply(
+            _created_offer(container().offers.create_offer(body, idempotency(router, _created_offer)))
+        )
 
     @router.get("/v1/admin/offers", summary="List offers", tags=TAGS)
     def list_offers(
@@ -76,7 +92,7 @@ def make_router() -> Router:
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
     )
     def pause_offer(offer_id: str):
-        return ok(container().offers.set_status(offer_id, "paused"))
+        return reply(_offer(container().offers.set_status(offer_id, "paused", idempotency(router, _offer))))
 
     @router.post(
         "/v1/admin/offers/<offer_id>/activate",
@@ -85,7 +101,7 @@ def make_router() -> Router:
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
     )
     def activate_offer(offer_id: str):
-        return ok(container().offers.set_status(offer_id, "active"))
+        return reply(_offer(container().offers.set_status(offer_id, "active", idempotency(router, _offer))))
 
     def with_remaining(reward: Reward) -> RewardOut:
         return RewardOut.of(reward, container().offers.reward_stock_left(reward))
@@ -97,7 +113,10 @@ def make_router() -> Router:
         responses={201: docs.model(RewardOut, "the reward"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def create_reward(body: RewardIn):
-        return ok(with_remaining(container().offers.put_reward(body.to_reward(), create=True)), 201)
+        created = container().offers.put_reward(
+            body.to_reward(), create=True, idempotency=idempotency(router, _created_reward)
+        )
+        return reply(_created_reward(created))
 
     @router.get("/v1/admin/rewards", summary="List rewards, each with what remains of its stock", tags=TAGS)
     def list_rewards(

@@ -29,6 +29,10 @@ def _stored(receipt: Receipt) -> StoredResponse:
     return stored(ReceiptOut.of(receipt), 201)
 
 
+def _moved(receipt: Receipt) -> StoredResponse:
+    return stored(ReceiptOut.of(receipt))
+
+
 def make_router() -> Router:
     """A fresh router: one per handler instance, because powertools keeps request state on it."""
     router = Router()
@@ -76,9 +80,9 @@ def make_router() -> Router:
     )
     def set_order_status(store_id: StoreId, transaction_id: str, body: OrderStatusPatch):
         receipt = container().transactions.set_order_status(
-            store_id, transaction_id, body.order_status, principal(router)
+            store_id, transaction_id, body.order_status, principal(router), idempotency(router, _moved)
         )
-        return ok(ReceiptOut.of(receipt))
+        return reply(_moved(receipt))
 
     @router.get(
         "/v1/customers/<customer_id>/transactions",
