@@ -82,9 +82,7 @@ class LocalRuntime:
                 queue_poller.start()
             self.tickers = [Ticker(job.name, SWEEP_INTERVAL_SECONDS).start() for job in JOBS if job.schedule]
         if with_gateway:
-            from loyalty.api.openapi import openapi_document
-
-            self.gateway = LocalGateway(pool_size=self.pool_size, openapi=openapi_document)
+            self.gateway = LocalGateway(pool_size=self.pool_size)
             self.gateway.serve(port=port)
         return self
 
