@@ -185,7 +185,9 @@ class Container:
         from loyalty.adapters.offers import OfferRepository
         from loyalty.services.offers import OfferService
 
-        return OfferService(OfferRepository(self.table), self.clock)
+        return OfferService(
+            OfferRepository(self.table), self.clock, stores=self.stores, programme=self.programme
+        )
 
     @cached_property
     def cart(self) -> CartService:

@@ -21,6 +21,7 @@ from loyalty.domain.errors import (
     ValidationFailed,
 )
 from loyalty.domain.ids import is_plausible_id
+from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.ports import Clock
 
 if TYPE_CHECKING:
@@ -57,10 +58,15 @@ class OfferService:
         self,
         repo: OfferRepository,
         clock: Clock,
+        *,
+        stores: StoreService,
+        programme: ProgrammeService,
         monotonic: Callable[[], float] = time.monotonic,
         new_code: Callable[[], str] = new_coupon_code,
     ) -> None:
         self._repo = repo
+        self._stores = stores
+        self._programme = programme
         self._clock = clock
         self._monotonic = monotonic
         self._new_code = new_code
@@ -69,6 +75,7 @@ class OfferService:
 
     # ---- offers ---------------------------------------------------------------------------
     def create_offer(self, offer: Offer) -> Offer:
+        self._check_references(offer)
         try:
             version = self._repo.put_document(
                 "OFFER", offer.offer_id, offer.model_dump_json(), self._clock.now(), None
@@ -81,6 +88,10 @@ class OfferService:
         return offer.model_copy(update={"version": version})
 
     def replace_offer(self, offer: Offer) -> Offer:
+        self._check_references(offer)
+        return self._replace(offer)
+
+    def _replace(self, offer: Offer) -> Offer:
         for _ in range(5):
             current = self._repo.get_document("OFFER", offer.offer_id)
             if current is None:
@@ -96,7 +107,24 @@ class OfferService:
         raise ServiceUnavailable("the offer kept changing; retry")
 
     def set_status(self, offer_id: str, status: str) -> Offer:
-        return self.replace_offer(self.get_offer(offer_id).model_copy(update={"status": status}))
+        # Pausing must work even when a tier or store the offer names has gone since.
+        return self._replace(self.get_offer(offer_id).model_copy(update={"status": status}))
+
+    def _check_references(self, offer: Offer) -> None:
+        from loyalty.domain.offers import unknown_references
+
+        stores = {s for s in set(offer.where.stores) if self._stores.find(s) is not None}
+        groups = {
+            g
+            for g in set(offer.audience.price_groups)
+            if is_plausible_id(g) and self._repo.get_document("PRICEGROUP", g) is not None
+        }
+        tiers = [tier.name for tier in self._programme.current().tiers]
+        errors = unknown_references(offer, tiers=tiers, stores=stores, price_groups=groups)
+        if errors:
+            raise ValidationFailed(
+                "the offer names tiers, stores or price groups that do not exist", errors=errors
+            )
 
     def get_offer(self, offer_id: str) -> Offer:
         from loyalty.domain.offers import Offer
