@@ -142,7 +142,7 @@ class CustomerService:
         if store_id is not None:
             self._require_store(store_id)
         links, ignored = self._identify_all(command.links)
-        if not command.member and not links and not ignored:
+        if not command.member and not links:
             raise ValidationFailed.at(("body", "links"), "an identified non-member needs at least one link")
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
