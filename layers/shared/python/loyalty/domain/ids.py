@@ -21,14 +21,20 @@ def ean13_check_digit(first12: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def luhn_valid(number: str) -> bool:
-    if not number.isdigit() or len(number) < 2:
-        return False
+def luhn_check_digit(digits: str) -> str:
     total = 0
-    for index, char in enumerate(reversed(number)):
-        digit = int(char) * (2 if index % 2 else 1)
-        total += digit - 9 if digit > 9 else digit
-    return total % 10 == 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    return len(number) >= 2 and number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
 
 
 def new_card_number(scheme: str | None = None) -> str:
@@ -36,7 +42,7 @@ def new_card_number(scheme: str | None = None) -> str:
     cards the platform issues pass the check the programme applies to the cards tills send."""
     body = _CARD_PREFIX + "".join(secrets.choice("0123456789") for _ in range(10))
     if scheme == "luhn":
-        return next(body + d for d in "0123456789" if luhn_valid(body + d))
+        return body + luhn_check_digit(body)
     return body + ean13_check_digit(body)
 
 
