@@ -6,11 +6,12 @@ import argparse
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
 from loyalty_local.emulators import REPO
-from loyalty_local.runtime import LocalRuntime
+from loyalty_local.runtime import DataDirInUse, LocalRuntime
 
 BANNER = """
 Loyalty platform running locally
@@ -55,6 +56,12 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         runtime.start(port=args.port)
+    except DataDirInUse as busy:
+        sys.exit(f"loyalty_local: {busy}")  # on stderr, exit status 1; nothing was started
+    except BaseException:
+        runtime.stop()
+        raise
+    try:
         print(
             BANNER.format(
                 port=args.port, ddb=runtime.ddb.endpoint, moto=runtime.moto.endpoint, data=args.data

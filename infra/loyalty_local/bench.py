@@ -72,6 +72,7 @@ from loyalty.bootstrap import Container, container, use_container
 from loyalty.domain.access import Access
 from loyalty.domain.offers import CartLine, CouponInput, Evaluation, Limits, Offer, PriceGroup
 from loyalty.domain.stored_value import luhn_check_digit
+from loyalty.domain.stores import Channel, Store
 from loyalty.resources import TABLE
 from loyalty.services.offers import CATALOGUE_SECONDS
 from loyalty.settings import Settings
@@ -1435,6 +1436,10 @@ class EndpointBench:
         TransactWriteItems per offer), then every cart size measured on a fresh container."""
         complaints = self.prepare_cart_members()
         mix = cart_offer_mix(max(CART_OFFERS), self.run)
+        # The offers name bench_offers' made-up stores, and an offer naming an unknown store is
+        # refused: they exist before the offers are written (and before the clock starts).
+        for n in range(bench_offers.STORES):
+            container().stores.put(Store(f"store-{n:02d}", Channel.POS))
         written: dict[int, float] = {}
         cases: list[CartCase] = []
         done = 0

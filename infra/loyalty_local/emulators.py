@@ -1,12 +1,22 @@
-"""Start and stop the embedded AWS: DynamoDB Local (Java) and moto's threaded server."""
+"""Start and stop the embedded AWS: DynamoDB Local (Java) and moto's threaded server.
+
+Moto runs in our own process, so it dies with it. DynamoDB Local is a JVM of its own: it is tied to
+its parent by a parent-death signal (Linux), and a data folder records its pid so that the next
+start stops one that a runtime killed hard left behind (other systems, or a signal that was lost).
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +43,66 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | 
                 return
         time.sleep(0.1)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+PID_FILE = "dynamodb.pid"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has the kernel send the child SIGTERM when its parent dies (Linux only).
+
+    libc's prctl is looked up here, before the fork: the child of a threaded process may only call
+    what is already loaded. The signal follows the *thread* that forked the child, so emulators
+    are started from the main thread. SIGTERM, not SIGKILL: the JVM then closes its SQLite files.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    prctl = ctypes.CDLL(name, use_errno=True).prctl
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def stop_leftover(data_dir: Path, timeout: float = 10.0) -> int | None:
+    """Stop the DynamoDB Local that a runtime killed hard left on `data_dir`, if its pid file names
+    one that still runs there. Call it only while holding the data folder's lock: then no live
+    runtime owns that JVM. Returns the pid stopped, if any."""
+    path = data_dir / PID_FILE
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    path.unlink(missing_ok=True)
+    if not _is_dynamodb_on(pid, data_dir):
+        return None  # gone, or the pid was reused by another program: leave it alone
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _is_dynamodb_on(pid, data_dir):
+        time.sleep(0.1)
+    if _is_dynamodb_on(pid, data_dir):
+        os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _is_dynamodb_on(pid: int, data_dir: Path) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            if stat.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
+                return False  # exited, not yet reaped
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            args = cmdline.read().split(b"\0")
+    except OSError:
+        return False
+    return any(a.endswith(b"DynamoDBLocal.jar") for a in args) and os.fsencode(str(data_dir)) in args
 
 
 @dataclass
@@ -70,9 +140,19 @@ class DynamoDBLocal:
             str(self.port),
             "-disableTelemetry",
         ]
+        # Its own session keeps a terminal's Ctrl-C from reaching it before we stop it in order;
+        # the parent-death signal keeps it from outliving us when we are killed.
         self.process = subprocess.Popen(
-            command, cwd=DDB_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            command,
+            cwd=DDB_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            # Only a prctl resolved before the fork and two system calls run in the child.
+            preexec_fn=_die_with_parent(),  # noqa: PLW1509
         )
+        if self.data_dir is not None:
+            (self.data_dir / PID_FILE).write_text(str(self.process.pid))
         wait_for_port(self.port, timeout, self.process)
         return self
 
@@ -83,6 +163,8 @@ class DynamoDBLocal:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        if self.process is not None and self.data_dir is not None:
+            (self.data_dir / PID_FILE).unlink(missing_ok=True)
         self.process = None
 
 

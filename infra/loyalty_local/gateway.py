@@ -33,11 +33,6 @@ FUNCTIONS_DIR = REPO / "functions"
 REGION, ACCOUNT, API_ID, STAGE = "eu-west-1", "000000000000", "local", "local"
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
-SWAGGER_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>Loyalty API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div><script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script></body></html>"""
-
 
 @dataclass
 class LambdaContext:
@@ -165,7 +160,6 @@ class LocalGateway:
         self,
         pool_size: int = 4,
         authorizer_cache_seconds: float = AUTHORIZER_CACHE_SECONDS,
-        openapi: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         # API Gateway prefers literal path segments over parameters.
         ordered = sorted(ROUTES, key=lambda r: (r.path.count("{"), r.path))
@@ -175,7 +169,6 @@ class LocalGateway:
         self._authorizer = FunctionPool(AUTHORIZER.name, pool_size, AUTHORIZER.timeout_s)
         self._auth_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._auth_cache_seconds = authorizer_cache_seconds
-        self._openapi = openapi
         self._server: ThreadingHTTPServer | None = None
 
     # ---- request handling -------------------------------------------------------------------
@@ -189,12 +182,7 @@ class LocalGateway:
     ) -> GatewayResponse:
         split = urlsplit(raw_path)
         path = unquote(split.path)
-        if method == "GET" and path == "/openapi.json" and self._openapi:
-            return GatewayResponse(
-                200, {"Content-Type": "application/json"}, json.dumps(self._openapi()).encode()
-            )
-        if method == "GET" and path in ("/docs", "/docs/"):
-            return GatewayResponse(200, {"Content-Type": "text/html"}, SWAGGER_HTML.encode())
+        # /docs and /openapi.json are routes of the health function, on AWS and here alike.
         matched = self._match(method, split.path)
         if matched is None:
             return gateway_answer("MISSING_AUTHENTICATION_TOKEN")

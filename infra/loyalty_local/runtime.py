@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import boto3
 
 from loyalty.api.routes import JOBS
 from loyalty.bootstrap import Container, use_container
 from loyalty.settings import Settings
-from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment
+from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment, stop_leftover
 from loyalty_local.faults import FaultInjector, from_environment
 from loyalty_local.gateway import LocalGateway
 from loyalty_local.jobs import QueuePoller, StreamPoller, Ticker
@@ -22,6 +24,36 @@ from loyalty_local.seed import seed
 # Scheduled jobs run every minute locally (on AWS: hourly, the mailer every 5 minutes), so a demo
 # sees points mature and expire soon.
 SWEEP_INTERVAL_SECONDS = 60.0
+LOCK_FILE = "runtime.lock"
+
+
+class DataDirInUse(RuntimeError):
+    """Another runtime holds the data folder: two DynamoDB Locals on one SQLite file corrupt it."""
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold an exclusive lock on `data_dir` for as long as the returned file stays open.
+
+    flock's lock goes with the process: a runtime killed hard (kill -9, an OOM kill) releases it,
+    so a stale lock never needs clearing by hand. The file holds the owner's pid for the message.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held open on purpose until stop()
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise DataDirInUse(
+            f"another local runtime (pid {owner}) is using {data_dir}: stop that `make run` first, "
+            "or give this one another data folder (--data)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 @dataclass
@@ -42,10 +74,16 @@ class LocalRuntime:
     # Off unless asked for (LOYALTY_FAULT_RATE, or tests turning it on with `faults.active(...)`).
     faults: FaultInjector = field(default_factory=lambda: from_environment(dict(os.environ)))
     _owned: list[DynamoDBLocal | Moto] = field(default_factory=list)
+    _lock: IO[str] | None = None
 
     def start(self, *, with_gateway: bool = True, port: int = 3000) -> LocalRuntime:
+        if self.data_dir is not None:
+            self.data_dir = self.data_dir.resolve()
+            self._lock = lock_data_dir(self.data_dir)
         if self.ddb.process is None:  # tests pass in emulators they already started
             self.ddb.data_dir = self.data_dir / "dynamodb" if self.data_dir else None
+            if self.ddb.data_dir is not None:
+                stop_leftover(self.ddb.data_dir)  # a JVM whose runtime was killed hard: we hold the lock
             self.ddb.start()
             self._owned.append(self.ddb)
         if self.moto.server is None:
@@ -82,9 +120,7 @@ class LocalRuntime:
                 queue_poller.start()
             self.tickers = [Ticker(job.name, SWEEP_INTERVAL_SECONDS).start() for job in JOBS if job.schedule]
         if with_gateway:
-            from loyalty.api.openapi import openapi_document
-
-            self.gateway = LocalGateway(pool_size=self.pool_size, openapi=openapi_document)
+            self.gateway = LocalGateway(pool_size=self.pool_size)
             self.gateway.serve(port=port)
         return self
 
@@ -101,6 +137,9 @@ class LocalRuntime:
         for emulator in reversed(self._owned):
             emulator.stop()
         self._owned.clear()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     def _pepper(self) -> str | None:
         """Keep the key-hashing pepper beside the persistent data, so keys survive a restart."""

@@ -274,6 +274,21 @@ def _health(w: World, o: Owner) -> Req:
     return Req("GET", "/v1/health")
 
 
+@case("GET", "/docs")
+def _docs(w: World, o: Owner) -> Req:
+    return Req("GET", "/docs")
+
+
+@case("GET", "/docs/{asset}")
+def _docs_asset(w: World, o: Owner) -> Req:
+    return Req("GET", "/docs/swagger-ui.css")
+
+
+@case("GET", "/openapi.json")
+def _openapi(w: World, o: Owner) -> Req:
+    return Req("GET", "/openapi.json")
+
+
 # customers and identity
 @case("POST", "/v1/customers")
 def _enrol(w: World, o: Owner) -> Req:

@@ -14,7 +14,14 @@ from loyalty.adapters.transactions import TransactionRepository
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, CustomerRef, CustomerStatus, Profile
-from loyalty.domain.errors import CustomerNotFound, MergeInProgress, MergeNotFound, MergeRefused
+from loyalty.domain.errors import (
+    CustomerNotFound,
+    MergeInProgress,
+    MergeNotFound,
+    MergeRefused,
+    ValidationFailed,
+)
+from loyalty.domain.links import Link
 from loyalty.domain.merges import MergeStatus
 from loyalty.domain.sales import Line, SaleType
 from loyalty.services.customers import EnrolCommand, OnConflict, RawLink
@@ -195,9 +202,17 @@ def test_bad_merges_are_refused_and_change_nothing(container: Container) -> None
 
 def test_a_blocked_link_value_never_joins_profiles(container: Container) -> None:
     a = enrol(container, email())
-    b = enrol(container, ("phone", "+31 6 11111111"), member=False)
-    with pytest.raises(MergeRefused) as refused:
+    b = enrol(container, email(), member=False)
+    # A placeholder identifies nobody (issue 12): no profile gets it, so a link call never merges on it.
+    with pytest.raises(ValidationFailed) as invalid:
+        enrol(container, ("phone", "+31 6 11111111"), member=False)
+    assert invalid.value.errors[0].loc == ("body", "links", 0, "value")
+    with pytest.raises(ValidationFailed) as invalid:
         container.customers.add_link(a, RawLink("phone", "+31 6 11111111"), OnConflict.MERGE, None, POS)
+    assert invalid.value.errors[0].loc == ("body", "value")
+    # The merge service keeps its own guard for a merge requested because of a link.
+    with pytest.raises(MergeRefused) as refused:
+        container.merges.request(a, b, None, ADMIN, link=Link("phone", "+31611111111"))
     assert refused.value.errors[0].loc == ("body", "value")
     assert container.customers.get(b).status is CustomerStatus.ACTIVE
 

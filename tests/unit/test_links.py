@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty.domain.links import Link, LinkInvalid, normalise
+from loyalty.domain.ids import new_card_number
+from loyalty.domain.links import PLACEHOLDER, Link, LinkInvalid, identify, normalise
 
 
 @pytest.mark.parametrize(
@@ -56,3 +57,33 @@ def test_phone_region_comes_from_the_programme() -> None:
 
 def test_link_key_is_type_and_value() -> None:
     assert Link("email", "a@b.nl").key == "email#a@b.nl"
+
+
+@pytest.mark.parametrize(
+    ("raw_type", "raw_value", "usable"),
+    [
+        ("email", "TEST@test.com", False),
+        ("email", " test@TEST.com ", False),
+        ("email", "jane@example.com", True),
+        ("phone", "+31 6 11111111", False),
+        ("card", "0000", False),
+        ("card", "1234567890", False),
+        ("ext:pos", "unknown", False),
+        ("email", "KASSA@brand.example", False),  # the programme's own blocked value
+    ],
+)
+def test_placeholders_identify_nobody(raw_type: str, raw_value: str, usable: bool) -> None:
+    identity = identify(raw_type, raw_value, blocked_values=["kassa@Brand.example"])
+    assert identity.usable is usable
+    assert identity.ignored == (None if usable else PLACEHOLDER)
+
+
+def test_cards_must_pass_the_programmes_check_digit() -> None:
+    assert identify("card", "4111 1111 1111 1111", card_scheme="luhn").usable
+    with pytest.raises(LinkInvalid) as bad:
+        identify("card", "4111111111111112", card_scheme="luhn")
+    assert bad.value.field == "value"
+    with pytest.raises(LinkInvalid):
+        identify("card", "LOY-4711", card_scheme="ean13")
+    assert identify("card", "LOY-4711").usable  # no scheme: any card shape
+    assert all(identify("card", new_card_number(s), card_scheme=s).usable for s in (None, "luhn", "ean13"))

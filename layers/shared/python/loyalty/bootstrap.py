@@ -185,7 +185,13 @@ class Container:
         from loyalty.adapters.offers import OfferRepository
         from loyalty.services.offers import OfferService
 
-        return OfferService(OfferRepository(self.table), self.clock, idempotency=self.idempotency)
+        return OfferService(
+            OfferRepository(self.table),
+            self.clock,
+            idempotency=self.idempotency,
+            stores=self.stores,
+            programme=self.programme,
+        )
 
     @cached_property
     def cart(self) -> CartService:

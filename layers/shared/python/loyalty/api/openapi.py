@@ -44,7 +44,9 @@ def openapi_document() -> dict[str, Any]:
         security=[{"apiKey": []}],
     )
     document: dict[str, Any] = json.loads(raw)
-    document["paths"]["/v1/health"]["get"]["security"] = []
+    for route in ROUTES:
+        if route.access is Access.PUBLIC:
+            document["paths"][route.path][route.method.lower()]["security"] = []
     _complete_responses(document)
     return document
 

@@ -36,7 +36,11 @@ class FunctionDef:
 
 
 FUNCTIONS: tuple[FunctionDef, ...] = (
-    FunctionDef("health", "Liveness and version", memory_mb=256, timeout_s=3),
+    # Also serves Swagger UI and the OpenAPI document, whose first build (all routers' models)
+    # takes a few seconds at 256 MB: hence more memory and time than a liveness check needs.
+    FunctionDef(
+        "health", "Liveness, version, Swagger UI and the OpenAPI document", memory_mb=512, timeout_s=10
+    ),
     FunctionDef("customers", "Enrolment, lookup, profiles and identity links"),
     FunctionDef("admin", "API keys, stores and the programme"),
     FunctionDef("transactions", "Sales, returns, order status, history and the points ledger"),
@@ -108,6 +112,9 @@ JOBS: tuple[JobDef, ...] = (
 # naming another store there is refused).
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/health", "health", Access.PUBLIC, StoreScope.NONE),
+    Route("GET", "/docs", "health", Access.PUBLIC, StoreScope.NONE),
+    Route("GET", "/docs/{asset}", "health", Access.PUBLIC, StoreScope.NONE),
+    Route("GET", "/openapi.json", "health", Access.PUBLIC, StoreScope.NONE),
     Route("POST", "/v1/customers", "customers", Access.CLIENT, StoreScope.BODY),
     Route("GET", "/v1/customers", "customers", Access.CLIENT, StoreScope.NONE),
     Route("GET", "/v1/customers/{customer_id}", "customers", Access.CLIENT, StoreScope.NONE),

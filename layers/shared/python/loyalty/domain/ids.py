@@ -21,8 +21,28 @@ def ean13_check_digit(first12: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def new_card_number() -> str:
+def luhn_check_digit(digits: str) -> str:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    return len(number) >= 2 and number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
+
+
+def new_card_number(scheme: str | None = None) -> str:
+    """A 13-digit card: EAN-13 by default; under a Luhn programme the last digit is Luhn's, so the
+    cards the platform issues pass the check the programme applies to the cards tills send."""
     body = _CARD_PREFIX + "".join(secrets.choice("0123456789") for _ in range(10))
+    if scheme == "luhn":
+        return body + luhn_check_digit(body)
     return body + ean13_check_digit(body)
 
 

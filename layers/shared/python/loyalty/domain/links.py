@@ -6,7 +6,10 @@ Normalisation is what makes one person's "Jane@Example.com " and "jane@example.c
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from loyalty.domain.ids import is_valid_card_number, luhn_valid
 
 EMAIL, PHONE, CARD = "email", "phone", "card"
 EXT_PREFIX = "ext:"
@@ -89,3 +92,85 @@ def _normalise_phone(value: str, default_region: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise LinkInvalid("value", "not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# Placeholders that point-of-sale systems and web forms put in when the customer gives nothing.
+# Resolving or joining profiles on them is how one "customer" ends up with thousands of strangers'
+# purchases, so they identify nobody.
+BUILT_IN_BLOCKED = frozenset(
+    {
+        "null",
+        "none",
+        "nil",
+        "undefined",
+        "n/a",
+        "na",
+        "-",
+        "-1",
+        "0",
+        "unknown",
+        "test@test.com",
+        "test@example.com",
+        "noemail@noemail.com",
+        "no@email.com",
+        "none@none.com",
+    }
+)
+_REPEATED = re.compile(r"^(\d)\1{3,}$")
+_SEQUENTIAL = ("0123456789", "1234567890", "9876543210")
+PLACEHOLDER = "placeholder-link"  # the reason a link was ignored, as receipts and problems name it
+CARD_SCHEMES = ("luhn", "ean13")
+
+
+def is_blocked(link: Link, extra: Iterable[str] = ()) -> bool:
+    """A placeholder value: it never identifies a customer nor joins two profiles."""
+    value = link.value.strip().lower()
+    if value in BUILT_IN_BLOCKED or value in {v.strip().lower() for v in extra}:
+        return True
+    digits = re.sub(r"\D", "", value) if link.type != EMAIL else ""
+    if link.type == PHONE and digits:
+        # The subscriber part of an E.164 number: drop up to three country-code digits.
+        return any(_REPEATED.match(digits[cut:]) or digits[cut:] in _SEQUENTIAL for cut in (1, 2, 3))
+    if link.type == EMAIL:
+        local = value.split("@", 1)[0]
+        return bool(_REPEATED.match(local)) or local in {"test", "none", "noemail", "null"}
+    return bool(digits and digits == value and (_REPEATED.match(value) or value in _SEQUENTIAL))
+
+
+def card_passes(number: str, scheme: str | None) -> bool:
+    """Whether a card number passes the programme's check-digit scheme (no scheme: any number)."""
+    if scheme == "luhn":
+        return luhn_valid(number)
+    if scheme == "ean13":
+        return is_valid_card_number(number)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A link as a request gave it, and whether it may identify anyone."""
+
+    link: Link
+    ignored: str | None = None  # PLACEHOLDER when the value identifies nobody
+
+    @property
+    def usable(self) -> bool:
+        return self.ignored is None
+
+
+def identify(
+    raw_type: str,
+    raw_value: str,
+    *,
+    region: str = "NL",
+    blocked_values: Iterable[str] = (),
+    card_scheme: str | None = None,
+) -> Identity:
+    """The one rule for every caller that creates or resolves a link (enrolment, sales, events,
+    link calls, look-ups): normalise it, refuse what cannot be right (LinkInvalid: a card failing
+    its check digit), and mark placeholders (`ignored`), which callers treat as no customer at all.
+    """
+    link = normalise(raw_type, raw_value, region)
+    if link.type == CARD and not card_passes(link.value, card_scheme):
+        raise LinkInvalid("value", f"not a valid card number: its check digit fails the {card_scheme} scheme")
+    return Identity(link, PLACEHOLDER if is_blocked(link, blocked_values) else None)

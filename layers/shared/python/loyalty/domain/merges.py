@@ -1,4 +1,4 @@
-"""Identity merges: which link values may join profiles, and how two profiles combine and split.
+"""Identity merges: how two profiles combine and split (placeholder values: `links.is_blocked`).
 
 Pure rules, no I/O. The merge service moves the records; this module decides what the surviving
 profile looks like after a merge and what each side holds after an undo.
@@ -6,15 +6,15 @@ profile looks like after a merge and what each side holds after an undo.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from loyalty.domain.customers import Consents, Customer, PointsSummary, Profile, Stats
-from loyalty.domain.links import EMAIL, PHONE, Link
+from loyalty.domain.links import Link, is_blocked
+
+__all__ = ["MergeRecord", "MergeStatus", "Split", "combine", "is_blocked", "split"]
 
 
 class MergeStatus(StrEnum):
@@ -25,46 +25,6 @@ class MergeStatus(StrEnum):
     UNDO_QUEUED = "undo_queued"
     UNDOING = "undoing"
     UNDONE = "undone"
-
-
-# Placeholders that point-of-sale systems and web forms put in when the customer gives nothing.
-# Joining profiles on them is how one "customer" ends up with thousands of strangers' purchases.
-BUILT_IN_BLOCKED = frozenset(
-    {
-        "null",
-        "none",
-        "nil",
-        "undefined",
-        "n/a",
-        "na",
-        "-",
-        "-1",
-        "0",
-        "unknown",
-        "test@test.com",
-        "test@example.com",
-        "noemail@noemail.com",
-        "no@email.com",
-        "none@none.com",
-    }
-)
-_REPEATED = re.compile(r"^(\d)\1{3,}$")
-_SEQUENTIAL = ("0123456789", "1234567890", "9876543210")
-
-
-def is_blocked(link: Link, extra: Iterable[str] = ()) -> bool:
-    """A link value that never joins two profiles (it may still identify one)."""
-    value = link.value.strip().lower()
-    if value in BUILT_IN_BLOCKED or value in {v.strip().lower() for v in extra}:
-        return True
-    digits = re.sub(r"\D", "", value) if link.type != EMAIL else ""
-    if link.type == PHONE and digits:
-        # The subscriber part of an E.164 number: drop up to three country-code digits.
-        return any(_REPEATED.match(digits[cut:]) or digits[cut:] in _SEQUENTIAL for cut in (1, 2, 3))
-    if link.type == EMAIL:
-        local = value.split("@", 1)[0]
-        return bool(_REPEATED.match(local)) or local in {"test", "none", "noemail", "null"}
-    return bool(digits and digits == value and (_REPEATED.match(value) or value in _SEQUENTIAL))
 
 
 def _newest(a: Customer, b: Customer) -> tuple[Customer, Customer]:

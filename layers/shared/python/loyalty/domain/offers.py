@@ -87,7 +87,7 @@ on the order of the offers or price groups given.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,7 +106,8 @@ from pydantic import (
 )
 
 from loyalty.domain.attributes import check_storable
-from loyalty.domain.errors import ValidationFailed
+from loyalty.domain.errors import FieldError, ValidationFailed
+from loyalty.domain.ids import new_id
 from loyalty.domain.money import cents
 from loyalty.domain.programme import RuleWhere
 from loyalty.domain.stores import Channel, Store
@@ -250,7 +251,7 @@ class Limits(_Config):
 
 
 class Offer(_Config):
-    offer_id: Id
+    offer_id: Id = Field(default_factory=new_id, description="generated when a new offer leaves it out")
     name: str = Field(min_length=1, max_length=200)
     status: OfferStatus = "active"
     valid_from: AwareDatetime | None = None
@@ -270,6 +271,31 @@ class Offer(_Config):
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             raise ValueError("valid_until must be after valid_from")
         return self
+
+
+def unknown_references(
+    offer: Offer, *, tiers: Collection[str], stores: Collection[str], price_groups: Collection[str]
+) -> list[FieldError]:
+    """The tiers, stores and price groups an offer names that do not exist. Each would make the
+    offer silently apply to nobody, so saving such an offer is refused, naming every one."""
+    errors = [
+        FieldError(
+            ("body", "audience", "tiers", i), f"unknown tier {tier!r}: the programme has {sorted(tiers)}"
+        )
+        for i, tier in enumerate(offer.audience.tiers)
+        if tier not in tiers
+    ]
+    errors += [
+        FieldError(("body", "where", "stores", i), f"unknown store {store!r}")
+        for i, store in enumerate(offer.where.stores)
+        if store not in stores
+    ]
+    errors += [
+        FieldError(("body", "audience", "price_groups", i), f"unknown price group {group!r}: create it first")
+        for i, group in enumerate(offer.audience.price_groups)
+        if group not in price_groups
+    ]
+    return errors
 
 
 # ---- price groups --------------------------------------------------------------------------

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loyalty.domain.attributes import check_storable
+from loyalty.domain.links import Identity, identify
 
 
 class Tier(BaseModel):
@@ -69,8 +70,13 @@ class Programme(BaseModel):
     merge_blocked_values: list[str] = Field(
         default_factory=list,
         max_length=500,
-        description="link values that never join profiles, on top of the built-in placeholders "
-        "(null, -1, 0, repeated digits, test@test.com ...)",
+        description="link values that identify nobody and never join profiles, on top of the built-in "
+        "placeholders (null, -1, 0, repeated digits, test@test.com ...)",
+    )
+    card_scheme: Literal["luhn", "ean13"] | None = Field(
+        default=None,
+        description="check digit that card links must pass (a card failing it is a 422); none: any "
+        "4 to 64 letters, digits or dashes",
     )
     max_merges_per_profile: int = Field(
         default=100,
@@ -97,6 +103,16 @@ class Programme(BaseModel):
         if len({r.rule_id for r in rules}) != len(rules):
             raise ValueError("earn rule ids must be unique")
         return rules
+
+    def identify(self, raw_type: str, raw_value: str) -> Identity:
+        """A link as this programme reads it: normalised, checked, and placeholders marked."""
+        return identify(
+            raw_type,
+            raw_value,
+            region=self.default_phone_region,
+            blocked_values=self.merge_blocked_values,
+            card_scheme=self.card_scheme,
+        )
 
     def tier_named(self, name: str | None) -> Tier:
         return next((t for t in self.tiers if t.name == name), self.tiers[0])

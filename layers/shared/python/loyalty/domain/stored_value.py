@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from loyalty.domain.errors import CardLocked, Forbidden, ValidationFailed
+from loyalty.domain.ids import luhn_check_digit
 
 GIFT_CARD_PREFIX = "6036"  # our issuer range: a scanned number is recognisably a gift card
 PIN_ATTEMPTS = 5  # wrong PINs in a row before the card locks
@@ -119,18 +120,6 @@ def to_cents(amount: Decimal) -> int:
 
 def from_cents(cents: int) -> Decimal:
     return (Decimal(cents) / 100).quantize(Decimal("0.01"))
-
-
-def luhn_check_digit(digits: str) -> str:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 0:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return str((10 - total % 10) % 10)
 
 
 def new_gift_card_number() -> str:

@@ -118,7 +118,9 @@ class CartService:
         if ref.link_type is None:
             return ref.customer_id
         try:
-            link = link_rules.normalise(ref.link_type, ref.link_value or "", programme.default_phone_region)
+            identity = programme.identify(ref.link_type, ref.link_value or "")
         except link_rules.LinkInvalid as bad:
             raise ValidationFailed.at(("body", "customer", "link", bad.field), bad.msg) from None
-        return self._customers.owner_of(link)  # unknown: an anonymous cart
+        if not identity.usable:
+            return None  # a placeholder prices as the sale will record it: anonymous
+        return self._customers.owner_of(identity.link)  # unknown: an anonymous cart

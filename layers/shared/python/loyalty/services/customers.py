@@ -53,6 +53,7 @@ from loyalty.services.ports import (
 from loyalty.services.transactions import RetroCredit
 
 _ATTEMPTS = 4
+_PLACEHOLDER_MSG = "{link.type} {link.value!r} is a placeholder value: it identifies nobody"
 
 
 class OnConflict(StrEnum):
@@ -91,6 +92,7 @@ class CustomerResult:
     customer: Customer
     created: bool
     merge: MergeRecord | None = None  # a link taken by another profile, merged in (202)
+    links_ignored: tuple[Link, ...] = ()  # placeholders the enrolment was given and did not attach
 
 
 class CustomerService:
@@ -102,7 +104,7 @@ class CustomerService:
         idempotency: IdempotencyStore,
         clock: Clock,
         new_customer_id: Callable[[], str] = new_id,
-        new_card: Callable[[], str] = new_card_number,
+        new_card: Callable[[str | None], str] = new_card_number,
         retro_credit: Callable[[Customer, datetime], RetroCredit] | None = None,
         # survivor, merged, the link, who asks, and the link call's Idempotency-Key (for the journal)
         request_merge: Callable[[str, str, Link, Principal, IdempotencyRequest | None], MergeRecord]
@@ -135,7 +137,7 @@ class CustomerService:
         return customer
 
     def lookup(self, link_type: str, link_value: str) -> Customer:
-        link = self._normalise(link_type, link_value, ("query", "link_type"), ("query", "link_value"))
+        link = self._identify(link_type, link_value, ("query", "link_type"), ("query", "link_value"))
         owner = self._customers.owner_of(link)
         if owner is None:
             raise CustomerNotFound(f"no customer has {link.type} {link.value}")
@@ -148,15 +150,13 @@ class CustomerService:
         store_id = principal.ensure_store(command.store_id)
         if store_id is not None:
             self._require_store(store_id)
-        links = self._normalise_all(command.links)
+        links, ignored = self._identify_all(command.links)
         if not command.member and not links:
             raise ValidationFailed.at(("body", "links"), "an identified non-member needs at least one link")
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             now = self._clock.now()
-            card = (
-                Link(link_rules.CARD, self._new_card()) if command.member and not _has_card(links) else None
-            )
+            card = Link(link_rules.CARD, self._card()) if command.member and not _has_card(links) else None
             customer = Customer(
                 customer_id=self._new_customer_id(),
                 member=command.member,
@@ -170,7 +170,7 @@ class CustomerService:
                 origin_store_id=store_id,
                 tier=self._programme.current().base_tier if command.member else None,
             )
-            result = CustomerResult(customer, created=True)
+            result = CustomerResult(customer, created=True, links_ignored=ignored)
             events = [_enrolled_event(customer, store_id, previously_known=False)] if command.member else []
             try:
                 self._customers.create(
@@ -181,7 +181,7 @@ class CustomerService:
                 requested = {link: owner for link, owner in taken.owners.items() if link != card}
                 if not requested:
                     continue  # only the generated card collided: draw another
-                outcome = self._enrol_known(command, links, requested, store_id, idempotency)
+                outcome = self._enrol_known(command, links, requested, store_id, idempotency, ignored)
                 if outcome is not None:
                     return outcome
         raise ServiceUnavailable("the customer's links kept changing; retry")
@@ -193,6 +193,7 @@ class CustomerService:
         taken: dict[Link, str],
         store_id: str | None,
         idempotency: IdempotencyRequest | None,
+        ignored: tuple[Link, ...] = (),
     ) -> CustomerResult | None:
         profiles = self._customers.owners(sorted(set(taken.values())))
         owners = {link: profiles.get(cid, LinkOwner(cid, member=False)) for link, cid in taken.items()}
@@ -211,7 +212,7 @@ class CustomerService:
         try:
             if decision.outcome is EnrolmentOutcome.ENROL_EXISTING:
                 if existing.card is None and not _has_card(new_links):
-                    new_links.append(Link(link_rules.CARD, self._new_card()))
+                    new_links.append(Link(link_rules.CARD, self._card()))
                 enrolled = replace(
                     existing.with_links(*new_links),
                     member=True,
@@ -224,7 +225,7 @@ class CustomerService:
                     version=existing.version + 1,
                 )
                 credit = self._credit(enrolled, now)
-                result = CustomerResult(credit.customer, created=False)
+                result = CustomerResult(credit.customer, created=False, links_ignored=ignored)
                 self._customers.enrol_existing(
                     credit.customer,
                     new_links,
@@ -235,7 +236,8 @@ class CustomerService:
                 return result
             # A non-member identified again as a non-member: the same profile, plus any new links.
             known = existing.with_links(*new_links)
-            result = CustomerResult(replace(known, version=existing.version + bool(new_links)), created=False)
+            known = replace(known, version=existing.version + bool(new_links))
+            result = CustomerResult(known, created=False, links_ignored=ignored)
             if new_links or idempotency is not None:
                 self._customers.add_links(
                     existing.customer_id,
@@ -270,7 +272,7 @@ class CustomerService:
             )
             try:
                 if patch.member and not current.member:
-                    card = [] if current.card else [Link(link_rules.CARD, self._new_card())]
+                    card = [] if current.card else [Link(link_rules.CARD, self._card())]
                     updated = replace(
                         updated.with_links(*card),
                         member=True,
@@ -303,7 +305,7 @@ class CustomerService:
         idempotency: IdempotencyRequest | None = None,
         principal: Principal | None = None,
     ) -> CustomerResult:
-        link = self._normalise(raw.type, raw.value, ("body", "type"), ("body", "value"))
+        link = self._identify(raw.type, raw.value, ("body", "type"), ("body", "value"))
         # A replay answers what the first call did (201 attached, 202 merging), not today's 200.
         replay_if_recorded(self._idempotency, idempotency)
         for attempt in range(_ATTEMPTS):
@@ -395,6 +397,23 @@ class CustomerService:
         except StoreNotFound:
             raise ValidationFailed.at(("body", "store_id"), f"unknown store {store_id!r}") from None
 
+    def _card(self) -> str:
+        return self._new_card(self._programme.current().card_scheme)
+
+    def _identify(
+        self, link_type: str, value: str, type_loc: tuple[str | int, ...], value_loc: tuple[str | int, ...]
+    ) -> Link:
+        """A link that is to identify someone: a placeholder is refused, naming the value."""
+        try:
+            identity = self._programme.current().identify(link_type, value)
+        except link_rules.LinkInvalid as bad:
+            raise ValidationFailed.at(type_loc if bad.field == "type" else value_loc, bad.msg) from None
+        if not identity.usable:
+            raise ValidationFailed.at(
+                value_loc, _PLACEHOLDER_MSG.format(link=identity.link), link_rules.PLACEHOLDER
+            )
+        return identity.link
+
     def _normalise(
         self, link_type: str, value: str, type_loc: tuple[str | int, ...], value_loc: tuple[str | int, ...]
     ) -> Link:
@@ -403,21 +422,37 @@ class CustomerService:
         except link_rules.LinkInvalid as bad:
             raise ValidationFailed.at(type_loc if bad.field == "type" else value_loc, bad.msg) from None
 
-    def _normalise_all(self, raw_links: Sequence[RawLink]) -> list[Link]:
-        region = self._programme.current().default_phone_region
+    def _identify_all(self, raw_links: Sequence[RawLink]) -> tuple[list[Link], tuple[Link, ...]]:
+        """The usable links, and the placeholders left out; only placeholders is a 422 naming them."""
+        programme = self._programme.current()
         errors: list[FieldError] = []
         links: list[Link] = []
+        ignored: dict[int, Link] = {}
         for index, raw in enumerate(raw_links):
             try:
-                link = link_rules.normalise(raw.type, raw.value, region)
+                identity = programme.identify(raw.type, raw.value)
             except link_rules.LinkInvalid as bad:
                 errors.append(FieldError(("body", "links", index, bad.field), bad.msg))
                 continue
-            if link not in links:
-                links.append(link)
+            if not identity.usable:
+                ignored[index] = identity.link
+            elif identity.link not in links:
+                links.append(identity.link)
         if errors:
             raise ValidationFailed("some links are not valid", errors=errors)
-        return links
+        if ignored and not links:
+            raise ValidationFailed(
+                "every link given is a placeholder that identifies nobody",
+                errors=[
+                    FieldError(
+                        ("body", "links", index, "value"),
+                        _PLACEHOLDER_MSG.format(link=link),
+                        link_rules.PLACEHOLDER,
+                    )
+                    for index, link in ignored.items()
+                ],
+            )
+        return links, tuple(dict.fromkeys(ignored.values()))
 
 
 def _enrolled_event(customer: Customer, store_id: str | None, previously_known: bool) -> ev.DomainEvent:

@@ -21,6 +21,7 @@ from loyalty.domain.errors import (
     ValidationFailed,
 )
 from loyalty.domain.ids import is_plausible_id
+from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.ports import Clock, Idempotency, idempotency_ops, replay_if_recorded
 
 if TYPE_CHECKING:
@@ -58,13 +59,17 @@ class OfferService:
         self,
         repo: OfferRepository,
         clock: Clock,
+        *,
+        stores: StoreService,
+        programme: ProgrammeService,
+        idempotency: IdempotencyStore,
         monotonic: Callable[[], float] = time.monotonic,
         new_code: Callable[[], str] = new_coupon_code,
-        *,
-        idempotency: IdempotencyStore,
     ) -> None:
         self._idempotency = idempotency
         self._repo = repo
+        self._stores = stores
+        self._programme = programme
         self._clock = clock
         self._monotonic = monotonic
         self._new_code = new_code
@@ -74,6 +79,7 @@ class OfferService:
     # ---- offers ---------------------------------------------------------------------------
     def create_offer(self, offer: Offer, idempotency: Idempotency = None) -> Offer:
         replay_if_recorded(self._idempotency, idempotency)
+        self._check_references(offer)
         now = self._clock.now()
         try:
             version = self._repo.put_document(
@@ -91,7 +97,11 @@ class OfferService:
         self._checked_at = float("-inf")
         return offer.model_copy(update={"version": version})
 
-    def replace_offer(self, offer: Offer, idempotency: Idempotency = None) -> Offer:
+    def replace_offer(self, offer: Offer) -> Offer:
+        self._check_references(offer)
+        return self._replace(offer)
+
+    def _replace(self, offer: Offer, idempotency: Idempotency = None) -> Offer:
         for _ in range(5):
             current = self._repo.get_document("OFFER", offer.offer_id)
             if current is None:
@@ -115,7 +125,24 @@ class OfferService:
 
     def set_status(self, offer_id: str, status: str, idempotency: Idempotency = None) -> Offer:
         replay_if_recorded(self._idempotency, idempotency)
-        return self.replace_offer(self.get_offer(offer_id).model_copy(update={"status": status}), idempotency)
+        # Pausing must work even when a tier or store the offer names has gone since.
+        return self._replace(self.get_offer(offer_id).model_copy(update={"status": status}), idempotency)
+
+    def _check_references(self, offer: Offer) -> None:
+        from loyalty.domain.offers import unknown_references
+
+        stores = {s for s in set(offer.where.stores) if self._stores.find(s) is not None}
+        groups = {
+            g
+            for g in set(offer.audience.price_groups)
+            if is_plausible_id(g) and self._repo.get_document("PRICEGROUP", g) is not None
+        }
+        tiers = [tier.name for tier in self._programme.current().tiers]
+        errors = unknown_references(offer, tiers=tiers, stores=stores, price_groups=groups)
+        if errors:
+            raise ValidationFailed(
+                "the offer names tiers, stores or price groups that do not exist", errors=errors
+            )
 
     def get_offer(self, offer_id: str) -> Offer:
         from loyalty.domain.offers import Offer

@@ -628,12 +628,17 @@ class RedemptionService:
         """The customer a ref names: its id as given, or the owner of its link (422 if none)."""
         if ref.link_type is None:
             return ref.customer_id or ""
-        region = self._programme.current().default_phone_region
         try:
-            link = link_rules.normalise(ref.link_type, ref.link_value or "", region)
+            identity = self._programme.current().identify(ref.link_type, ref.link_value or "")
         except link_rules.LinkInvalid as bad:
             raise ValidationFailed.at(("body", "customer", "link", bad.field), bad.msg) from None
-        owner = self._customers.owner_of(link)
+        if not identity.usable:
+            raise ValidationFailed.at(
+                ("body", "customer", "link", "value"),
+                "a placeholder value identifies nobody",
+                link_rules.PLACEHOLDER,
+            )
+        owner = self._customers.owner_of(identity.link)
         if owner is None:
             raise ValidationFailed.at(("body", "customer", "link"), "no customer has this link")
         return owner

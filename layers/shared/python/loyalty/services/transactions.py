@@ -40,7 +40,7 @@ from loyalty.domain.errors import (
 )
 from loyalty.domain.ids import new_id
 from loyalty.domain.ledger import AppliedOffer, LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
-from loyalty.domain.links import Link
+from loyalty.domain.links import Identity, Link
 from loyalty.domain.money import ZERO, cents, floor_int
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import (
@@ -116,6 +116,7 @@ class Receipt:
     order_status: OrderStatus | None
     offers_applied: tuple[AppliedOffer, ...] = ()
     coupons_redeemed: tuple[str, ...] = ()
+    customer_ignored: Identity | None = None  # the sale named a placeholder link: kept anonymous
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,10 @@ class TransactionService:
         store = self._stores.for_request(principal, command.store_id)
         programme = self._programme.current()
         self._validate(command, programme)
-        link = self._link(command.customer, programme)
+        identity = self._identity(command.customer, programme)
+        # A placeholder (test@test.com, 0000 ...) identifies nobody: the sale stays anonymous.
+        link = identity.link if identity is not None and identity.usable else None
+        ignored = identity if identity is not None and not identity.usable else None
         codes = list(dict.fromkeys(normalise_code(c) for c in command.coupons))
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
@@ -222,7 +226,15 @@ class TransactionService:
                         catalogue, command, store, programme, customer, now, codes, loaded.extras
                     )
                     plan = self._plan_sale(
-                        command, store, programme, customer, now, creating, offers, principal.key_id
+                        command,
+                        store,
+                        programme,
+                        customer,
+                        now,
+                        creating,
+                        offers,
+                        principal.key_id,
+                        ignored=ignored,
                     )
                 else:
                     plan = self._plan_return(
@@ -245,6 +257,8 @@ class TransactionService:
         creating: bool,
         offers: _SaleOffers | None = None,
         actor: str = "system",
+        *,
+        ignored: Identity | None = None,
     ) -> _Plan:
         offers = offers or _SaleOffers()
         lines = list(command.lines)
@@ -257,7 +271,7 @@ class TransactionService:
             record = offers.stamp(
                 self._record(command, store, now, None, False, lines, {}, 0, points_if_member, None)
             )
-            receipt = _receipt(record, None, None, False)
+            receipt = replace(_receipt(record, None, None, False), customer_ignored=ignored)
             events.append(_recorded_event(record))
             ops.append(
                 self._txns.put_transaction_op(
@@ -777,11 +791,11 @@ class TransactionService:
         if errors:
             raise ValidationFailed("the transaction does not add up", errors=errors)
 
-    def _link(self, ref: CustomerRef | None, programme: Programme) -> Link | None:
+    def _identity(self, ref: CustomerRef | None, programme: Programme) -> Identity | None:
         if ref is None or ref.link_type is None:
             return None
         try:
-            return link_rules.normalise(ref.link_type, ref.link_value or "", programme.default_phone_region)
+            return programme.identify(ref.link_type, ref.link_value or "")
         except link_rules.LinkInvalid as bad:
             raise ValidationFailed.at(("body", "customer", "link", bad.field), bad.msg) from None
 

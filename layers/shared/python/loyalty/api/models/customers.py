@@ -175,6 +175,11 @@ class CustomerView(BaseModel):
     review: str | None = Field(
         default=None, description="why the profile is flagged for review (it stops merging until then)"
     )
+    links_ignored: list[LinkOut] | None = Field(
+        default=None,
+        description="enrolment only: links given that are placeholders (test@test.com, 0000 ...), which "
+        "identify nobody and were not attached",
+    )
 
     @classmethod
     def of(

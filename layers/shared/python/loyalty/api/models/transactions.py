@@ -89,6 +89,16 @@ class AppliedOfferOut(BaseModel):
     amount: str = Field(description="money the offer took off the sale; 0.00 for points effects")
 
 
+class IgnoredLinkOut(BaseModel):
+    type: str
+    value: str
+
+
+class CustomerIgnoredOut(BaseModel):
+    reason: str = Field(description="placeholder-link: the link is a placeholder that identifies nobody")
+    link: IgnoredLinkOut
+
+
 class ReceiptOut(BaseModel):
     transaction_id: str
     store_id: str
@@ -105,6 +115,10 @@ class ReceiptOut(BaseModel):
     total: str
     currency: str
     order_status: OrderStatus | None
+    customer_ignored: CustomerIgnoredOut | None = Field(
+        default=None,
+        description="the customer named by the sale was not used (a placeholder link): recorded as anonymous",
+    )
 
     @classmethod
     def of(cls, r: Receipt) -> ReceiptOut:
@@ -126,6 +140,12 @@ class ReceiptOut(BaseModel):
             total=money(r.total),
             currency=r.currency,
             order_status=r.order_status,
+            customer_ignored=CustomerIgnoredOut(
+                reason=r.customer_ignored.ignored or "",
+                link=IgnoredLinkOut(type=r.customer_ignored.link.type, value=r.customer_ignored.link.value),
+            )
+            if r.customer_ignored is not None
+            else None,
         )
 
 

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import idempotency, no_content, ok, principal, reply, stored
-from loyalty.api.models.customers import CustomerCreate, CustomerPatch, CustomerView, LinkAdd
+from loyalty.api.models.customers import CustomerCreate, CustomerPatch, CustomerView, LinkAdd, LinkOut
 from loyalty.api.models.merges import MergeAccepted
 from loyalty.api.routers import merges
 from loyalty.bootstrap import container
@@ -22,6 +22,8 @@ def _render(result: CustomerResult, created_status: int = 201) -> StoredResponse
     if result.merge is not None:
         return merges.render_accepted(result.merge)
     view = CustomerView.of(result.customer, container().programme.current(), container().clock.now())
+    if result.links_ignored:
+        view.links_ignored = [LinkOut(type=link.type, value=link.value) for link in result.links_ignored]
     return stored(view, created_status if result.created else 200)
 
 

@@ -48,9 +48,13 @@ def make_router() -> Router:
 
     @router.post(
         "/v1/admin/offers",
-        summary="Create an offer",
+        summary="Create an offer (offer_id generated when left out)",
         tags=TAGS,
-        responses={201: docs.model(Offer, "the offer"), 409: docs.PROBLEM, 422: docs.PROBLEM},
+        responses={
+            201: docs.model(Offer, "the offer, with its offer_id"),
+            409: docs.PROBLEM,
+            422: docs.PROBLEM,
+        },
     )
     def create_offer(body: Offer):
         return reply(
@@ -81,7 +85,9 @@ def make_router() -> Router:
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def replace_offer(offer_id: str, body: Offer):
-        if body.offer_id != offer_id:
+        if "offer_id" not in body.model_fields_set:
+            body = body.model_copy(update={"offer_id": offer_id})  # the path names it
+        elif body.offer_id != offer_id:
             raise ValidationFailed.at(("body", "offer_id"), "must match the path")
         return ok(container().offers.replace_offer(body))
 
