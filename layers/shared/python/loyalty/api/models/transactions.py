@@ -89,6 +89,14 @@ class AppliedOfferOut(BaseModel):
     amount: str = Field(description="money the offer took off the sale; 0.00 for points effects")
 
 
+class ReceiptNoteOut(BaseModel):
+    code: str = Field(
+        description="backdated: recorded without earning (older than the programme's max_backdate_days); "
+        "offer_not_given: an offer the engine would apply whose discount the lines do not carry"
+    )
+    detail: str
+
+
 class ReceiptOut(BaseModel):
     transaction_id: str
     store_id: str
@@ -105,6 +113,9 @@ class ReceiptOut(BaseModel):
     total: str
     currency: str
     order_status: OrderStatus | None
+    notes: list[ReceiptNoteOut] = Field(
+        default_factory=list, description="how the platform recorded the sale, where a till should know"
+    )
 
     @classmethod
     def of(cls, r: Receipt) -> ReceiptOut:
@@ -126,6 +137,7 @@ class ReceiptOut(BaseModel):
             total=money(r.total),
             currency=r.currency,
             order_status=r.order_status,
+            notes=[ReceiptNoteOut(code=n.code, detail=n.detail) for n in r.notes],
         )
 
 
@@ -212,6 +224,10 @@ class LedgerEntryOut(BaseModel):
     transaction_id: str | None
     store_id: str | None
     redemption_id: str | None
+    original_transaction_id: str | None = Field(
+        default=None, description="on a return's entry: the sale whose points it takes back"
+    )
+    original_store_id: str | None = Field(default=None, description="where that sale happened")
     actor: str = Field(description="the API key that caused it, or the job that did")
     remaining: int | None = Field(description="for an earn: what is left of the lot")
     pending_until: datetime | None
@@ -228,6 +244,8 @@ class LedgerEntryOut(BaseModel):
             transaction_id=e.transaction_id,
             store_id=e.store_id,
             redemption_id=e.redemption_id,
+            original_transaction_id=e.original_transaction_id,
+            original_store_id=e.original_store_id,
             actor=e.actor,
             remaining=e.remaining,
             pending_until=e.pending_until,
