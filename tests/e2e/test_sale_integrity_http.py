@@ -298,3 +298,16 @@ def test_a_returns_ledger_entry_names_the_return_and_its_sale(api: Api) -> None:
         ("earn", sale["transaction_id"], None),
     ]
     assert ledger[0]["store_id"] == "ams-01" and ledger[0]["original_store_id"] == "ams-01"
+
+
+def test_retro_credit_dates_its_lots_from_the_sales(api: Api) -> None:
+    email = unique_email()
+    at = (datetime.now(UTC) - timedelta(days=20)).replace(microsecond=0)
+    guest = body("sale", [ln("1", "CRO", "1", "10.00")], {"link": {"type": "email", "value": email}})
+    assert post(api, {**guest, "occurred_at": iso(at)}, WEB_KEY).json()["member"] is False
+    jane = api.enrol(links=[{"type": "email", "value": email}])
+    ledger = api.call("GET", f"/v1/customers/{jane['customer_id']}/ledger", WEB_KEY).json()["items"]
+    assert [(e["reason"], e["points"]) for e in ledger] == [("retro_credit", 100)]
+    expires = datetime.fromisoformat(ledger[0]["expires_at"])
+    if (at.month, at.day) != (2, 29):
+        assert expires.date() == at.replace(year=at.year + 2).date()

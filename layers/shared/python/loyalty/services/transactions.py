@@ -579,7 +579,6 @@ class TransactionService:
         ops: list[TxOp] = []
         events: list[ev.DomainEvent] = []
         updated = customer
-        earn_month = month_key(now)
         for record in eligible:
             store = self._stores.find(record.store_id)
             if store is None:
@@ -588,7 +587,10 @@ class TransactionService:
             earn = compute_earn(programme, store, [rl.line for rl in record.lines], tier, record.occurred_at)
             if not earn.total:
                 continue
-            pending_until, expires_at = lot_dates(programme, now)
+            # As for a sale earning at once: the lot and its tier month date from the sale.
+            earned_at = min(record.occurred_at, now)
+            earn_month = month_key(earned_at)
+            pending_until, expires_at = lot_dates(programme, earned_at)
             pending = now < pending_until
             summary = updated.points
             summary = PointsSummary(
@@ -1014,7 +1016,11 @@ def _take_back(
         lifetime=summary.lifetime - points,
     )
     months = dict(customer.earned_by_month)
-    earn_month = lot.earn_month if lot is not None and lot.earn_month else month_key(original.recorded_at)
+    earn_month = (
+        lot.earn_month
+        if lot is not None and lot.earn_month
+        else month_key(min(original.occurred_at, original.recorded_at))
+    )
     months[earn_month] = months.get(earn_month, 0) - points
     months = prune_months(months, now, programme.tier_window_months)
     seq = customer.ledger_seq + 1
