@@ -311,3 +311,25 @@ def test_retro_credit_dates_its_lots_from_the_sales(api: Api) -> None:
     expires = datetime.fromisoformat(ledger[0]["expires_at"])
     if (at.month, at.day) != (2, 29):
         assert expires.date() == at.replace(year=at.year + 2).date()
+
+
+def test_returning_an_anonymous_sale_leaves_the_named_customers_spend(api: Api) -> None:
+    jane = member(api)
+    assert (
+        post(
+            api, body("sale", [ln("1", "CRO", "1", "10.00")], {"customer_id": jane["customer_id"]})
+        ).status_code
+        == 201
+    )
+    anonymous = body("sale", [ln("1", "TV", "1", "50.00")])
+    assert post(api, anonymous).status_code == 201
+    back = body(
+        "return",
+        [ln("1", "TV", "1", "50.00")],
+        {"customer_id": jane["customer_id"]},
+        original_transaction_id=anonymous["transaction_id"],
+    )
+    assert post(api, back).status_code == 201
+    view = profile(api, jane["customer_id"])
+    assert view["stats"]["spend"] == "10.00"
+    assert view["points"]["available"] == 100

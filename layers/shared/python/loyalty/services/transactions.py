@@ -487,6 +487,8 @@ class TransactionService:
             )
         else:
             refund = ZERO
+        if original is not None and original.customer_id is None:
+            refund = ZERO  # an anonymous sale never counted in anyone's spend: its return cannot either
         updated_original = None
         if original is not None:
             updated_original = original.with_returned(returned, points_back)
