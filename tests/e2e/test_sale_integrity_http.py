@@ -253,6 +253,10 @@ def test_a_sale_records_only_the_offers_whose_discount_the_lines_carry(api: Api)
     assert given["notes"] == []
     spent = post(api, body("sale", [ln("1", sku, "3", "2.25", "2.25")], ref)).json()
     assert [o["offer_id"] for o in spent["offers_applied"]] == [bonus]  # its one use is gone now
+    # A sale too old to earn gets no bonus either, so it records none.
+    late = body("sale", [ln("1", sku, "1", "2.25")], ref, occurred_at="2020-01-01T10:00:00Z")
+    old = post(api, late).json()
+    assert (old["points_earned"], old["offers_applied"]) == (0, [])
 
 
 # ---- item 8: answers a client can rely on -----------------------------------------------------------

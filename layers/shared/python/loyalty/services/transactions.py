@@ -260,7 +260,6 @@ class TransactionService:
         if backdated:
             # Recorded (it happened, and counts in stats and reports) but earns nothing: refusing
             # it would leave a till's offline queue stuck on a sale it cannot change.
-            offers = replace(offers, bonus_points=0, multipliers=())
             notes.append(
                 ReceiptNote(
                     "backdated",
@@ -675,16 +674,22 @@ class TransactionService:
         carried = max(ZERO, sum((ln.discount for ln in command.lines), ZERO) - group_savings)
         given = set(offers_carried(money, carried))
         not_given = {o: amount for o, amount in money if o not in given}
-        # Points effects carry no money: they apply as the engine says.
+        # Points effects carry no money: they apply as the engine says, unless the sale is too old
+        # to earn at all (then they are not given either).
+        points_offers = {b.offer_id for b in evaluation.bonuses} | {
+            m.offer_id for m in evaluation.multipliers
+        }
+        backdated = is_backdated(programme, command.occurred_at, now)
+        withheld = set(not_given) | (points_offers if backdated else set())
         applied = tuple(
             AppliedOffer(o, cents(amounts.get(o, ZERO)))
             for o in evaluation.applied_offer_ids
-            if o not in not_given
+            if o not in withheld
         )
         used_codes = tuple(
             code
             for code in evaluation.coupons_applied
-            if code not in coupons or coupons[code].offer_id not in not_given
+            if code not in coupons or coupons[code].offer_id not in withheld
         )
         notes = tuple(
             ReceiptNote(
@@ -711,8 +716,10 @@ class TransactionService:
             applied=applied,
             coupons=used_codes,
             ops=tuple(ops),
-            bonus_points=evaluation.bonus_points,
-            multipliers=tuple((frozenset(m.line_ids), m.multiplier) for m in evaluation.multipliers),
+            bonus_points=0 if backdated else evaluation.bonus_points,
+            multipliers=()
+            if backdated
+            else tuple((frozenset(m.line_ids), m.multiplier) for m in evaluation.multipliers),
             notes=notes,
         )
 
