@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, assert_problem, unique_email
@@ -124,7 +125,7 @@ def test_personal_coupon_at_the_till_then_a_sale_consumes_it(api: Api) -> None:
         return {
             "transaction_id": txn,
             "type": "sale",
-            "occurred_at": "2026-11-22T09:00:00Z",
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "customer": {"customer_id": jane["customer_id"]},
             "currency": "EUR",
             "total": "7.00",

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +201,9 @@ def seed_records(base: str) -> dict[str, list[str]]:
         sale = {
             "transaction_id": "FUZZ-T1",
             "type": "sale",
-            "occurred_at": "2026-01-02T10:00:00Z",
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),  # recent: old sales do not earn
             "customer": {"customer_id": customer},
             "lines": [line],
             "currency": "EUR",

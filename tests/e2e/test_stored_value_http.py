@@ -4,6 +4,7 @@ a cancelled one releases."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from loyalty.domain.stored_value import luhn_check_digit
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, assert_problem, e_card_pin, unique_email
@@ -133,7 +134,7 @@ def test_points_redemption_and_reversal_over_http(api: Api) -> None:
         json={
             "transaction_id": "T-" + uuid.uuid4().hex[:8],
             "type": "sale",
-            "occurred_at": "2026-11-22T09:00:00Z",
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "customer": {"customer_id": jane["customer_id"]},
             "currency": "EUR",
             "total": "10.00",
@@ -179,7 +180,7 @@ def test_web_order_holds_points_then_captures_and_another_releases(api: Api) -> 
         json={
             "transaction_id": "T-" + uuid.uuid4().hex[:8],
             "type": "sale",
-            "occurred_at": "2026-11-22T09:00:00Z",
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "customer": {"customer_id": jane["customer_id"]},
             "currency": "EUR",
             "total": "20.00",

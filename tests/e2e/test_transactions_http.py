@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, assert_problem, unique_email
@@ -20,7 +21,9 @@ def sale(customer: dict[str, Any] | None, lines: list[dict[str, Any]], **extra: 
     body: dict[str, Any] = {
         "transaction_id": txn_id(),
         "type": "sale",
-        "occurred_at": "2026-11-20T10:00:00Z",
+        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        ),  # recent: old sales do not earn
         "lines": lines,
         "currency": "EUR",
         "total": f"{total:.2f}",
@@ -67,7 +70,7 @@ def test_till_sale_by_card_then_return_then_my_account(api: Api) -> None:
         json={
             "transaction_id": txn_id(),
             "type": "return",
-            "occurred_at": "2026-11-21T10:00:00Z",
+            "occurred_at": (datetime.now(UTC) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "original_transaction_id": body["transaction_id"],
             "lines": [coffee("1", "4.50")],
             "currency": "EUR",

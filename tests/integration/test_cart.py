@@ -186,7 +186,9 @@ def test_bad_carts(container: Container) -> None:
     assert caught.value.errors[0].loc == ("body", "customer", "customer_id")
 
 
-def sale(txn: str, customer_id: str | None, price: str, coupons: tuple[str, ...] = ()) -> Any:
+def sale(
+    txn: str, customer_id: str | None, price: str, coupons: tuple[str, ...] = (), discount: str = "0"
+) -> Any:
     from datetime import UTC, datetime
 
     from loyalty.domain.sales import Line, SaleType
@@ -198,9 +200,10 @@ def sale(txn: str, customer_id: str | None, price: str, coupons: tuple[str, ...]
         store_id=None,
         occurred_at=datetime(2026, 11, 22, 9, tzinfo=UTC),
         customer=CustomerRef(customer_id=customer_id) if customer_id else None,
-        lines=[Line("1", "CAKE", "cake", Decimal(1), Decimal(price))],
+        # The till gives the discount the offer stands for: a sale records what was charged.
+        lines=[Line("1", "CAKE", "cake", Decimal(1), Decimal(price), Decimal(discount))],
         currency="EUR",
-        total=Decimal(price),
+        total=Decimal(price) - Decimal(discount),
         fingerprint=txn,
         coupons=list(coupons),
     )
@@ -221,7 +224,7 @@ def test_a_single_use_coupon_is_consumed_once_under_concurrency(container: Conta
     code = container.offers.issue_coupon(jane, "cake3", None, "api", 1).code
 
     def buy(i: int) -> tuple[str, ...]:
-        receipt = container.transactions.record(sale(f"S{i}", jane, "10.00", (code,)), POS)
+        receipt = container.transactions.record(sale(f"S{i}", jane, "10.00", (code,), "3.00"), POS)
         return receipt.coupons_redeemed
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -241,16 +244,16 @@ def test_a_single_use_coupon_is_consumed_once_under_concurrency(container: Conta
             store_id=None,
             occurred_at=datetime_now(container),
             customer=None,
-            lines=[Line("1", "CAKE", "cake", Decimal(1), Decimal("10.00"))],
+            lines=[Line("1", "CAKE", "cake", Decimal(1), Decimal("10.00"), Decimal("3.00"))],
             currency="EUR",
-            total=Decimal("10.00"),
+            total=Decimal("7.00"),
             fingerprint="R1",
             original_transaction_id=f"S{winner}",
         ),
         POS,
     )
     assert container.offers.get_coupon(code).uses == 0
-    again = container.transactions.record(sale("S-again", jane, "10.00", (code,)), POS)
+    again = container.transactions.record(sale("S-again", jane, "10.00", (code,), "3.00"), POS)
     assert again.coupons_redeemed == (code,)
     assert [(o.offer_id, o.amount) for o in again.offers_applied] == [("cake3", Decimal("3.00"))]
 
@@ -269,7 +272,7 @@ def test_a_budget_is_never_overspent_under_concurrency(container: Container) -> 
     customers = [member(container, f"c{i}@example.com") for i in range(4)]
 
     def buy(i: int) -> int:
-        receipt = container.transactions.record(sale(f"B{i}", customers[i % 4], "10.00"), POS)
+        receipt = container.transactions.record(sale(f"B{i}", customers[i % 4], "10.00", (), "1.00"), POS)
         return len(receipt.offers_applied)
 
     with ThreadPoolExecutor(max_workers=10) as pool:

@@ -115,7 +115,9 @@ def test_balance_is_the_sum_of_the_ledger_and_returns_never_credit_twice(
                 earned[str(entry.transaction_id)] += entry.points
                 assert entry.remaining is not None and 0 <= entry.remaining <= entry.points
             elif entry.reason in (LedgerReason.RETURN, LedgerReason.CANCEL):
-                taken[str(entry.transaction_id)] -= entry.points
+                # A return's entry names the return and the sale it takes from; a cancellation
+                # names the order itself.
+                taken[str(entry.original_transaction_id or entry.transaction_id)] -= entry.points
         for txn, points in taken.items():
             assert points <= earned[txn], f"{txn} took back {points} of {earned[txn]}"
         assert profile.points.lifetime == sum(earned.values()) - sum(taken.values())

@@ -18,7 +18,10 @@ from loyalty.domain.sales import (
     SaleType,
     add_months,
     compute_earn,
+    is_backdated,
     lot_dates,
+    offers_carried,
+    paid_for,
     points_in_window,
     prune_months,
     takeback,
@@ -166,6 +169,43 @@ class TestTakeback:
         assert entry.balance_after == -25
         assert updated.earned_by_month == {}
         assert updated.points.lifetime == 0
+
+
+class TestRefundsAndOffers:
+    @given(
+        quantity=st.integers(1, 12),
+        cents_paid=st.integers(1, 100_000),
+        parts=st.lists(st.integers(1, 12), min_size=1, max_size=12),
+    )
+    def test_refunds_in_parts_add_up_to_what_was_paid_and_never_more(
+        self, quantity: int, cents_paid: int, parts: list[int]
+    ) -> None:
+        sold = Line("1", "SKU", None, Decimal(quantity), Decimal(cents_paid) / 100)
+        returned, refunded = Decimal(0), Decimal(0)
+        for wanted in parts:
+            part = min(Decimal(wanted), sold.quantity - returned)
+            if part <= 0:
+                break
+            refunded += paid_for(sold, returned, part)
+            returned += part
+            assert refunded <= sold.amount
+        if returned == sold.quantity:
+            assert refunded == sold.amount
+
+    def test_refund_is_net_of_the_sales_discount(self) -> None:
+        assert paid_for(line("1", "3", "2.25", "2.25"), Decimal(0), Decimal(1)) == Decimal("1.50")
+
+    def test_only_the_offers_the_lines_carry_are_given(self) -> None:
+        offers = [("b2g1", Decimal("2.25")), ("ten-off", Decimal("0.45"))]
+        assert offers_carried(offers, Decimal(0)) == ()
+        assert offers_carried(offers, Decimal("0.45")) == ("ten-off",)
+        assert offers_carried(offers, Decimal("2.69")) == ("b2g1", "ten-off")  # a cent of rounding
+        assert offers_carried(offers, Decimal("2.25")) == ("b2g1",)
+
+    def test_backdated_is_older_than_max_backdate_days(self) -> None:
+        programme = default_programme()
+        assert not is_backdated(programme, datetime(2026, 10, 23, 10, tzinfo=UTC), NOW)
+        assert is_backdated(programme, datetime(2026, 10, 23, 9, tzinfo=UTC), NOW)
 
 
 class TestWindowsAndDates:

@@ -101,6 +101,9 @@ class LedgerEntry:
     transaction_id: str | None = None
     store_id: str | None = None
     redemption_id: str | None = None
+    # A return's entry names the return (transaction_id) and the sale whose points it takes back.
+    original_transaction_id: str | None = None
+    original_store_id: str | None = None
     # An earn is also a lot: what is left of it, and when it matures and expires.
     remaining: int | None = None
     pending_until: datetime | None = None

@@ -65,6 +65,13 @@ class Programme(BaseModel):
     pending_days: int = Field(default=0, ge=0, le=365)
     expiry_months: int = Field(default=24, ge=1, le=120)
     retro_credit_days: int = Field(default=30, ge=0, le=365)
+    max_backdate_days: int = Field(
+        default=30,
+        ge=0,
+        le=365,
+        description="a sale whose occurred_at is older than this when it reaches the platform (a till "
+        "syncing late) is recorded, and counts in the customer's stats, but earns no points",
+    )
     default_phone_region: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
     earn_rules: list[EarnRule] = Field(default_factory=list, max_length=200)
     merge_blocked_values: list[str] = Field(

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from loyalty.domain.money import ZERO, cents, floor_int
+from loyalty.domain.money import CENT, ZERO, cents, floor_int
 from loyalty.domain.programme import EarnRule, Programme
 from loyalty.domain.stores import Store
 
@@ -132,6 +132,37 @@ def takeback(earned: int, original_quantity: Decimal, returned_before: Decimal, 
     return after - before
 
 
+def offers_carried(money_offers: list[tuple[str, Decimal]], carried: Decimal) -> tuple[str, ...]:
+    """Which of the engine's money offers (id, amount, in the engine's order) the till gave, when
+    its lines took `carried` off their unit prices.
+
+    A sale records what the till charged, not what the engine would have charged: each offer
+    counts while the lines' discounts still cover it (a cent of rounding per offer allowed, as a
+    till may round a shared discount differently); an offer whose discount is not there was not
+    given, so it is neither recorded nor counted against a budget or a customer's limit.
+    """
+    given: list[str] = []
+    left = carried
+    for offer_id, amount in money_offers:
+        if amount <= left + CENT:
+            given.append(offer_id)
+            left -= amount
+    return tuple(given)
+
+
+def paid_for(line: Line, returned_before: Decimal, returning: Decimal) -> Decimal:
+    """What the customer paid for `returning` more units of a sold line, net of its discounts.
+
+    Cumulative rounding, as for points: however a line comes back in parts, the refunds it allows
+    add up to exactly what was paid for it, and never more.
+    """
+    if line.quantity <= 0:
+        return ZERO
+    after = cents(line.amount * (returned_before + returning) / line.quantity)
+    before = cents(line.amount * returned_before / line.quantity)
+    return after - before
+
+
 # ---- tiers: points earned in a rolling window of months ---------------------------------------
 
 
@@ -174,6 +205,12 @@ class Lot:
 
     def is_pending(self, now: datetime) -> bool:
         return now < self.pending_until
+
+
+def is_backdated(programme: Programme, occurred_at: datetime, now: datetime) -> bool:
+    """Older than the programme lets a sale earn: a till syncing offline sales late is the case
+    it allows; beyond it a sale could buy a tier or points that have long expired."""
+    return occurred_at < now - timedelta(days=programme.max_backdate_days)
 
 
 def lot_dates(programme: Programme, earned_at: datetime) -> tuple[datetime, datetime]:

@@ -53,9 +53,12 @@ from loyalty.domain.sales import (
     SaleType,
     add_months,
     compute_earn,
+    is_backdated,
     lines_total,
     lot_dates,
     month_key,
+    offers_carried,
+    paid_for,
     points_in_window,
     prune_months,
     takeback,
@@ -98,6 +101,14 @@ class RecordCommand:
 
 
 @dataclass(frozen=True)
+class ReceiptNote:
+    """Something a till should know about how the platform recorded its sale."""
+
+    code: str  # backdated, offer_not_given
+    detail: str
+
+
+@dataclass(frozen=True)
 class Receipt:
     """What POST /v1/transactions answers (and what a replay answers again)."""
 
@@ -117,6 +128,7 @@ class Receipt:
     offers_applied: tuple[AppliedOffer, ...] = ()
     coupons_redeemed: tuple[str, ...] = ()
     customer_ignored: Identity | None = None  # the sale named a placeholder link: kept anonymous
+    notes: tuple[ReceiptNote, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,7 @@ class _SaleOffers:
     ops: tuple[TxOp, ...] = ()
     bonus_points: int = 0
     multipliers: tuple[tuple[frozenset[str], Decimal], ...] = ()
+    notes: tuple[ReceiptNote, ...] = ()
 
     def stamp(self, record: TransactionRecord) -> TransactionRecord:
         return replace(record, offers_applied=self.applied, coupons_redeemed=self.coupons)
@@ -263,15 +276,30 @@ class TransactionService:
         offers = offers or _SaleOffers()
         lines = list(command.lines)
         amount = lines_total(lines)
+        notes = list(offers.notes)
+        backdated = is_backdated(programme, command.occurred_at, now)
+        if backdated:
+            # Recorded (it happened, and counts in stats and reports) but earns nothing: refusing
+            # it would leave a till's offline queue stuck on a sale it cannot change.
+            notes.append(
+                ReceiptNote(
+                    "backdated",
+                    f"occurred_at is more than the programme's max_backdate_days "
+                    f"({programme.max_backdate_days}) ago: recorded without earning points",
+                )
+            )
         earned_for = compute_earn(programme, store, lines, programme.base_tier, command.occurred_at)
-        points_if_member = earned_for.total
+        points_if_member = 0 if backdated else earned_for.total
+        # A lot and its tier progress date from the sale, not from when a till got round to
+        # sending it (a sale a few minutes "ahead" by a till's clock counts as now).
+        earned_at = min(command.occurred_at, now)
         ops: list[TxOp] = list(offers.ops)
         events: list[ev.DomainEvent] = []
         if customer is None:  # anonymous: kept for member-versus-non-member reporting
             record = offers.stamp(
                 self._record(command, store, now, None, False, lines, {}, 0, points_if_member, None)
             )
-            receipt = replace(_receipt(record, None, None, False), customer_ignored=ignored)
+            receipt = replace(_receipt(record, None, None, False, notes), customer_ignored=ignored)
             events.append(_recorded_event(record))
             ops.append(
                 self._txns.put_transaction_op(
@@ -288,7 +316,7 @@ class TransactionService:
                 )
             )
             updated = replace(customer, stats=stats, updated_at=now, version=customer.version + 1)
-            receipt = _receipt(record, None, None, False)
+            receipt = _receipt(record, None, None, False, notes)
             events.append(_recorded_event(record))
             ops.append(
                 self._txns.put_transaction_op(
@@ -306,13 +334,15 @@ class TransactionService:
         earn = offers.adjust(
             compute_earn(programme, store, lines, tier_before or programme.base_tier, command.occurred_at)
         )
+        if backdated:
+            earn = Earn({}, ())
         points = earn.total
-        earn_month = month_key(now)
+        earn_month = month_key(earned_at)
         months = dict(customer.earned_by_month)
         months[earn_month] = months.get(earn_month, 0) + points
         months = prune_months(months, now, window)
         tier_after = programme.tier_for(points_in_window(months, now, window)).name
-        pending_until, expires_at = lot_dates(programme, now)
+        pending_until, expires_at = lot_dates(programme, earned_at)
         pending = now < pending_until
         summary = customer.points
         summary = PointsSummary(
@@ -346,7 +376,7 @@ class TransactionService:
             )
         )
         balance = summary.available + summary.pending
-        receipt = _receipt(record, balance, tier_after, tier_after != tier_before)
+        receipt = _receipt(record, balance, tier_after, tier_after != tier_before, notes)
         events.append(_recorded_event(record))
         if points:
             events.append(
@@ -420,9 +450,13 @@ class TransactionService:
             if customer is None and original.customer_id:
                 customer = self._resolve(original.customer_id, True)
             returned = _returned_quantities(command.lines, original)
-        elif customer is not None and customer.member:
+        elif customer is not None:
+            # Without the sale nothing bounds the refund, so a return that would move a profile's
+            # spend or points must name it; a return without a receipt is recorded anonymously.
             raise ValidationFailed.at(
-                ("body", "original_transaction_id"), "a member's return names the sale it returns"
+                ("body", "original_transaction_id"),
+                "a customer's return names the sale it returns (a return without a receipt is sent "
+                "without a customer)",
             )
         return self._reverse(
             command, store, programme, customer, original, returned, now, LedgerReason.RETURN, None, actor
@@ -461,7 +495,20 @@ class TransactionService:
                 give_back = self._give_back(original, now)
         ops: list[TxOp] = list(give_back)
         events: list[ev.DomainEvent] = []
-        refund = command.total if command is not None else ZERO
+        if command is not None:
+            refund = command.total  # bounded line by line by what was paid (_returned_quantities)
+        elif original is not None:  # a cancelled order gives back what is left of what was paid
+            refund = sum(
+                (
+                    paid_for(rl.line, rl.returned_quantity, returned.get(rl.line.line_id, ZERO))
+                    for rl in original.lines
+                ),
+                ZERO,
+            )
+        else:
+            refund = ZERO
+        if original is not None and original.customer_id is None:
+            refund = ZERO  # an anonymous sale never counted in anyone's spend: its return cannot either
         updated_original = None
         if original is not None:
             updated_original = original.with_returned(returned, points_back)
@@ -477,8 +524,11 @@ class TransactionService:
             if customer.member and points_back and original is not None and original.lot_seq is not None:
                 lot_owner = original.customer_id or customer.customer_id
                 lot = self._txns.lot(lot_owner, original.lot_seq)
+                # A return's entry names the return itself (and the sale it returns); a
+                # cancellation has no record of its own, so its entry names the order.
+                own = (store.store_id, command.transaction_id) if command is not None else None
                 updated, from_lot, entry = _take_back(
-                    updated, lot, points_back, programme, now, reason, original, actor
+                    updated, lot, points_back, programme, now, reason, original, own, actor
                 )
                 if lot is not None and from_lot:
                     ops.append(self._txns.update_lot_op(lot, (lot.remaining or 0) - from_lot))
@@ -544,13 +594,13 @@ class TransactionService:
                 and r.points_earned == 0
                 and r.order_status not in REVERSING_STATUSES
                 and all(rl.returned_quantity == 0 for rl in r.lines)  # partly returned: not credited
+                and not is_backdated(programme, r.occurred_at, r.recorded_at)  # would not have earned
             ),
             key=lambda r: r.occurred_at,
         )[:MAX_RETRO_CREDITED_SALES]
         ops: list[TxOp] = []
         events: list[ev.DomainEvent] = []
         updated = customer
-        earn_month = month_key(now)
         for record in eligible:
             store = self._stores.find(record.store_id)
             if store is None:
@@ -559,7 +609,10 @@ class TransactionService:
             earn = compute_earn(programme, store, [rl.line for rl in record.lines], tier, record.occurred_at)
             if not earn.total:
                 continue
-            pending_until, expires_at = lot_dates(programme, now)
+            # As for a sale earning at once: the lot and its tier month date from the sale.
+            earned_at = min(record.occurred_at, now)
+            earn_month = month_key(earned_at)
+            pending_until, expires_at = lot_dates(programme, earned_at)
             pending = now < pending_until
             summary = updated.points
             summary = PointsSummary(
@@ -636,7 +689,37 @@ class TransactionService:
         for personal in evaluation.personal_prices:
             if personal.source == "offer":
                 amounts[personal.id] = amounts.get(personal.id, ZERO) + personal.saving
-        applied = tuple(AppliedOffer(o, cents(amounts.get(o, ZERO))) for o in evaluation.applied_offer_ids)
+        money = [(o, cents(amounts[o])) for o in evaluation.applied_offer_ids if amounts.get(o, ZERO) > ZERO]
+        # Price-group savings are no offer: what the lines took off for them is not an offer's.
+        group_savings = sum((p.saving for p in evaluation.personal_prices if p.source == "price_group"), ZERO)
+        carried = max(ZERO, sum((ln.discount for ln in command.lines), ZERO) - group_savings)
+        given = set(offers_carried(money, carried))
+        not_given = {o: amount for o, amount in money if o not in given}
+        # Points effects carry no money: they apply as the engine says, unless the sale is too old
+        # to earn at all (then they are not given either).
+        points_offers = {b.offer_id for b in evaluation.bonuses} | {
+            m.offer_id for m in evaluation.multipliers
+        }
+        backdated = is_backdated(programme, command.occurred_at, now)
+        withheld = set(not_given) | (points_offers if backdated else set())
+        applied = tuple(
+            AppliedOffer(o, cents(amounts.get(o, ZERO)))
+            for o in evaluation.applied_offer_ids
+            if o not in withheld
+        )
+        used_codes = tuple(
+            code
+            for code in evaluation.coupons_applied
+            if code not in coupons or coupons[code].offer_id not in withheld
+        )
+        notes = tuple(
+            ReceiptNote(
+                "offer_not_given",
+                f"{offer_id} would take {amount} off but the lines do not carry that discount: "
+                "not recorded, and it uses no budget, customer limit or coupon",
+            )
+            for offer_id, amount in not_given.items()
+        )
         customer_id = customer.customer_id if customer else None
         ops: list[TxOp] = []
         for offer_applied in applied:
@@ -649,13 +732,16 @@ class TransactionService:
                         offer.offer_id, customer_id, offer.limits.budget, offer.limits.per_customer
                     )
                 )
-        ops.extend(self._offer_repo.use_coupon_op(coupons[code]) for code in evaluation.coupons_applied)
+        ops.extend(self._offer_repo.use_coupon_op(coupons[code]) for code in used_codes)
         return _SaleOffers(
             applied=applied,
-            coupons=tuple(evaluation.coupons_applied),
+            coupons=used_codes,
             ops=tuple(ops),
-            bonus_points=evaluation.bonus_points,
-            multipliers=tuple((frozenset(m.line_ids), m.multiplier) for m in evaluation.multipliers),
+            bonus_points=0 if backdated else evaluation.bonus_points,
+            multipliers=()
+            if backdated
+            else tuple((frozenset(m.line_ids), m.multiplier) for m in evaluation.multipliers),
+            notes=notes,
         )
 
     def _give_back(self, original: TransactionRecord, now: datetime) -> list[TxOp]:
@@ -707,7 +793,7 @@ class TransactionService:
             if record.order_status is None:
                 raise InvalidOrderTransition("this transaction is not an order (it has no order_status)")
             if record.order_status is status:
-                receipt = self.receipt_of(record)
+                receipt = self._order_receipt(record, now)
                 if idempotency is not None:  # nothing to change; the answer is still recorded
                     self._txns.commit(idempotency_ops(self._idempotency, idempotency, receipt, now))
                 return receipt
@@ -740,7 +826,7 @@ class TransactionService:
                     )
                     return plan.receipt
                 moved = replace(record, order_status=status, version=record.version + 1)
-                receipt = self.receipt_of(moved)
+                receipt = self._order_receipt(moved, now)
                 self._txns.commit(
                     [
                         self._txns.update_transaction_op(moved, record.version),
@@ -762,6 +848,20 @@ class TransactionService:
     def receipt_of(self, record: TransactionRecord) -> Receipt:
         return _receipt(record, None, None, False)
 
+    def _order_receipt(self, record: TransactionRecord, now: datetime) -> Receipt:
+        """An order's answer carries the member's balance and tier whatever the status, as a
+        cancellation's does: a client must not have to guess which statuses fill them in."""
+        if record.customer_id is None:
+            return self.receipt_of(record)
+        try:
+            customer = self._resolve_customer(record.customer_id)
+        except CustomerNotFound:  # erased since: the order stands, the profile is gone
+            return self.receipt_of(record)
+        if not customer.member:
+            return self.receipt_of(record)
+        tier = effective_tier(customer, self._programme.current(), now)
+        return _receipt(record, customer.points.available + customer.points.pending, tier, False)
+
     def history(
         self, customer_id: str, limit: int, cursor: str | None
     ) -> tuple[list[TransactionRecord], str | None]:
@@ -778,18 +878,31 @@ class TransactionService:
     def _validate(self, command: RecordCommand, programme: Programme) -> None:
         errors: list[FieldError] = []
         if command.currency != programme.currency:
-            errors.append(FieldError(("body", "currency"), f"the programme runs in {programme.currency}"))
+            errors.append(
+                FieldError(
+                    ("body", "currency"),
+                    f"the programme runs in {programme.currency}, not {command.currency}",
+                )
+            )
         if command.occurred_at > self._clock.now() + MAX_FUTURE:
-            errors.append(FieldError(("body", "occurred_at"), "lies in the future"))
+            errors.append(
+                FieldError(
+                    ("body", "occurred_at"),
+                    f"lies in the future (more than {int(MAX_FUTURE.total_seconds() // 60)} minutes "
+                    "ahead of the platform's clock)",
+                )
+            )
         total = lines_total(list(command.lines))
         if cents(command.total) != total:
-            errors.append(FieldError(("body", "total"), f"the lines add up to {total}"))
+            errors.append(
+                FieldError(("body", "total"), f"the lines add up to {total}, not {cents(command.total)}")
+            )
         if command.type is SaleType.SALE and command.original_transaction_id:
             errors.append(
                 FieldError(("body", "original_transaction_id"), "only a return names an original sale")
             )
         if errors:
-            raise ValidationFailed("the transaction does not add up", errors=errors)
+            raise ValidationFailed(_detail(errors), errors=errors)
 
     def _identity(self, ref: CustomerRef | None, programme: Programme) -> Identity | None:
         if ref is None or ref.link_type is None:
@@ -866,6 +979,13 @@ class TransactionService:
 # ---- pure helpers ------------------------------------------------------------------------------
 
 
+def _detail(errors: Sequence[FieldError]) -> str:
+    """One problem's detail names each failure, so a client reading only `detail` is not misled."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error.loc[1:] or error.loc)}: {error.msg}" for error in errors
+    )
+
+
 def _stats_after_sale(stats: Stats, amount: Decimal, at: datetime) -> Stats:
     first = stats.first_purchase_at
     last = stats.last_purchase_at
@@ -887,6 +1007,14 @@ def _returned_quantities(lines: Sequence[Line], original: TransactionRecord) -> 
                 FieldError(("body", "lines", index, "line_id"), "the original sale has no such line")
             )
             continue
+        if line.sku != recorded.line.sku:
+            errors.append(
+                FieldError(
+                    ("body", "lines", index, "sku"),
+                    f"line {line.line_id!r} of the original sale is {recorded.line.sku!r}",
+                )
+            )
+            continue
         if line.quantity > recorded.returnable:
             errors.append(
                 FieldError(
@@ -895,9 +1023,21 @@ def _returned_quantities(lines: Sequence[Line], original: TransactionRecord) -> 
                 )
             )
             continue
+        # A refund may be smaller than what was paid (a damaged item), never larger: the money
+        # and the customer's spend cannot come back more than once.
+        paid = paid_for(recorded.line, recorded.returned_quantity, line.quantity)
+        if line.amount > paid:
+            errors.append(
+                FieldError(
+                    ("body", "lines", index, "unit_price"),
+                    f"refunds {line.amount} for {line.quantity} of line {line.line_id!r}, "
+                    f"which were paid {paid} (net of the sale's discounts)",
+                )
+            )
+            continue
         returned[line.line_id] = line.quantity
     if errors:
-        raise ValidationFailed("the return does not match the original sale", errors=errors)
+        raise ValidationFailed(_detail(errors), errors=errors)
     return returned
 
 
@@ -909,6 +1049,7 @@ def _take_back(
     now: datetime,
     reason: LedgerReason,
     original: TransactionRecord,
+    own: tuple[str, str] | None = None,
     actor: str = "system",
 ) -> tuple[Customer, int, LedgerEntry]:
     """Points come back out of the sale's own lot; what was spent already comes out of the balance,
@@ -923,7 +1064,11 @@ def _take_back(
         lifetime=summary.lifetime - points,
     )
     months = dict(customer.earned_by_month)
-    earn_month = lot.earn_month if lot is not None and lot.earn_month else month_key(original.recorded_at)
+    earn_month = (
+        lot.earn_month
+        if lot is not None and lot.earn_month
+        else month_key(min(original.occurred_at, original.recorded_at))
+    )
     months[earn_month] = months.get(earn_month, 0) - points
     months = prune_months(months, now, programme.tier_window_months)
     seq = customer.ledger_seq + 1
@@ -934,8 +1079,10 @@ def _take_back(
         points=-points,
         reason=reason,
         balance_after=summary.available + summary.pending,
-        transaction_id=original.transaction_id,
-        store_id=original.store_id,
+        transaction_id=own[1] if own else original.transaction_id,
+        store_id=own[0] if own else original.store_id,
+        original_transaction_id=original.transaction_id if own else None,
+        original_store_id=original.store_id if own else None,
         actor=actor,
     )
     updated = replace(customer, points=summary, earned_by_month=months, ledger_seq=seq)
@@ -956,7 +1103,13 @@ def next_due(entry: LedgerEntry, programme: Programme, now: datetime) -> tuple[d
     return None, None
 
 
-def _receipt(record: TransactionRecord, balance: int | None, tier: str | None, tier_changed: bool) -> Receipt:
+def _receipt(
+    record: TransactionRecord,
+    balance: int | None,
+    tier: str | None,
+    tier_changed: bool,
+    notes: Sequence[ReceiptNote] = (),
+) -> Receipt:
     return Receipt(
         transaction_id=record.transaction_id,
         store_id=record.store_id,
@@ -973,6 +1126,7 @@ def _receipt(record: TransactionRecord, balance: int | None, tier: str | None, t
         order_status=record.order_status,
         offers_applied=record.offers_applied if record.type is SaleType.SALE else (),
         coupons_redeemed=record.coupons_redeemed if record.type is SaleType.SALE else (),
+        notes=tuple(notes),
     )
 
 

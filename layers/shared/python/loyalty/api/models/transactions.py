@@ -99,6 +99,14 @@ class CustomerIgnoredOut(BaseModel):
     link: IgnoredLinkOut
 
 
+class ReceiptNoteOut(BaseModel):
+    code: str = Field(
+        description="backdated: recorded without earning (older than the programme's max_backdate_days); "
+        "offer_not_given: an offer the engine would apply whose discount the lines do not carry"
+    )
+    detail: str
+
+
 class ReceiptOut(BaseModel):
     transaction_id: str
     store_id: str
@@ -118,6 +126,9 @@ class ReceiptOut(BaseModel):
     customer_ignored: CustomerIgnoredOut | None = Field(
         default=None,
         description="the customer named by the sale was not used (a placeholder link): recorded as anonymous",
+    )
+    notes: list[ReceiptNoteOut] = Field(
+        default_factory=list, description="how the platform recorded the sale, where a till should know"
     )
 
     @classmethod
@@ -146,6 +157,7 @@ class ReceiptOut(BaseModel):
             )
             if r.customer_ignored is not None
             else None,
+            notes=[ReceiptNoteOut(code=n.code, detail=n.detail) for n in r.notes],
         )
 
 
@@ -232,6 +244,10 @@ class LedgerEntryOut(BaseModel):
     transaction_id: str | None
     store_id: str | None
     redemption_id: str | None
+    original_transaction_id: str | None = Field(
+        default=None, description="on a return's entry: the sale whose points it takes back"
+    )
+    original_store_id: str | None = Field(default=None, description="where that sale happened")
     actor: str = Field(description="the API key that caused it, or the job that did")
     remaining: int | None = Field(description="for an earn: what is left of the lot")
     pending_until: datetime | None
@@ -248,6 +264,8 @@ class LedgerEntryOut(BaseModel):
             transaction_id=e.transaction_id,
             store_id=e.store_id,
             redemption_id=e.redemption_id,
+            original_transaction_id=e.original_transaction_id,
+            original_store_id=e.original_store_id,
             actor=e.actor,
             remaining=e.remaining,
             pending_until=e.pending_until,
