@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     Field,
     StringConstraints,
@@ -15,7 +14,17 @@ from pydantic import (
 )
 
 from loyalty.adapters.stored_value import HoldRecord
-from loyalty.api.models.common import CallerId, Name, PositiveMoney, StoreId, Strict, _email, money
+from loyalty.api.models.common import (
+    CallerId,
+    Count,
+    Name,
+    PositiveMoney,
+    StoreId,
+    Strict,
+    Timestamp,
+    _email,
+    money,
+)
 from loyalty.domain.stored_value import Account, AccountKind, from_cents
 from loyalty.services.stored_value import Spent
 
@@ -85,7 +94,7 @@ class AccountIssueIn(Strict):
     kind: Literal["merchandise_credit", "promo_cash"]
     amount: PositiveMoney
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    expires_at: AwareDatetime | None = Field(default=None, description="promotional cash: default 90 days")
+    expires_at: Timestamp | None = Field(default=None, description="promotional cash: default 90 days")
 
 
 class GiftCardRedeemIn(Strict):
@@ -123,7 +132,7 @@ class ReloadIn(Strict):
 class HoldIn(Strict):
     hold_id: CallerId
     amount: PositiveMoney
-    expires_in_seconds: int = Field(default=7 * 24 * 3600, ge=1, le=30 * 24 * 3600)
+    expires_in_seconds: Count = Field(default=7 * 24 * 3600, ge=1, le=30 * 24 * 3600)
 
 
 class CaptureIn(Strict):

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import ok, page, principal, request_fingerprint
+from loyalty.api.models.common import PathId
 from loyalty.api.models.stored_value import (
     AccountIssueIn,
     AccountList,
@@ -80,7 +81,7 @@ def make_router() -> Router:
             409: docs.PROBLEM,
         },
     )
-    def balance(card_number: str):
+    def balance(card_number: PathId):
         account = container().stored_value.balance(card_number, principal(router), pin())
         return ok(_gift_card(account, container().clock.now()))
 
@@ -90,7 +91,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={201: docs.model(SpentOut, "spent"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def redeem(card_number: str, body: GiftCardRedeemIn):
+    def redeem(card_number: PathId, body: GiftCardRedeemIn):
         fingerprint = request_fingerprint("POST", router.current_event.path, router.current_event.body)
         spent = container().stored_value.redeem(
             card_number, body.redemption_id, body.amount, body.store_id, principal(router), fingerprint, pin()
@@ -103,7 +104,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(GiftCardOut, "the card"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def reload(card_number: str, body: ReloadIn):
+    def reload(card_number: PathId, body: ReloadIn):
         account = container().stored_value.reload(card_number, body.amount, principal(router))
         return ok(_gift_card(account, container().clock.now()))
 
@@ -113,7 +114,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={201: docs.model(HoldOut, "held"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def hold(card_number: str, body: HoldIn):
+    def hold(card_number: PathId, body: HoldIn):
         record = container().stored_value.hold(
             card_number, body.hold_id, body.amount, body.expires_in_seconds, principal(router), pin()
         )
@@ -125,7 +126,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(HoldOut, "captured"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def capture(hold_id: str, body: CaptureIn):
+    def capture(hold_id: PathId, body: CaptureIn):
         hold = container().stored_value.get_hold(hold_id)
         principal(router).ensure_store(hold.store_id)  # only the store that placed it (StoreScope.RECORD)
         now = container().clock.now()
@@ -145,7 +146,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(HoldOut, "released"), 404: docs.PROBLEM, 409: docs.PROBLEM},
     )
-    def release(hold_id: str):
+    def release(hold_id: PathId):
         hold = container().stored_value.get_hold(hold_id)
         principal(router).ensure_store(hold.store_id)  # only the store that placed it (StoreScope.RECORD)
         if hold.kind == "points":
@@ -156,7 +157,7 @@ def make_router() -> Router:
     @router.get(
         "/v1/customers/<customer_id>/accounts", summary="A customer's stored-value accounts", tags=TAGS
     )
-    def customer_accounts(customer_id: str) -> AccountList:
+    def customer_accounts(customer_id: PathId) -> AccountList:
         customer = container().customers.get(customer_id)
         now = container().clock.now()
         return AccountList(
@@ -169,7 +170,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={201: docs.model(AccountOut, "the account"), 403: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def issue_account(customer_id: str, body: AccountIssueIn):
+    def issue_account(customer_id: PathId, body: AccountIssueIn):
         customer = container().customers.get(customer_id)
         account = container().stored_value.issue_account(
             customer.customer_id,
@@ -191,7 +192,7 @@ def make_router() -> Router:
         },
     )
     def account_ledger(
-        account_id: str,
+        account_id: PathId,
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> MovementList:

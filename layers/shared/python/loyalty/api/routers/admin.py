@@ -17,7 +17,7 @@ from loyalty.api.models.admin import (
     StoreOut,
     StorePut,
 )
-from loyalty.api.models.common import StoreId
+from loyalty.api.models.common import PathId, StoreId
 from loyalty.bootstrap import container
 from loyalty.domain.errors import StoreNotFound
 from loyalty.domain.programme import Programme
@@ -63,7 +63,7 @@ def make_router() -> Router:
         tags=["admin"],
         responses={204: docs.empty("revoked"), 404: docs.PROBLEM},
     )
-    def revoke_api_key(key_id: str):
+    def revoke_api_key(key_id: PathId):
         container().api_keys.revoke(key_id)
         return no_content()
 
@@ -81,7 +81,7 @@ def make_router() -> Router:
         tags=["admin"],
         responses={200: docs.model(StoreOut, "the store"), 404: docs.PROBLEM},
     )
-    def get_store(store_id: str):
+    def get_store(store_id: PathId):
         store = container().stores.find(store_id)
         if store is None:
             raise StoreNotFound(f"store {store_id!r} is not known")

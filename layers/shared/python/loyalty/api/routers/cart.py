@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import Router
 from loyalty.api import docs
 from loyalty.api.http import ok, page, principal
 from loyalty.api.models.cart import CartIn, CartOut, CouponIssueIn, CouponList, CouponOut
+from loyalty.api.models.common import PathId
 from loyalty.bootstrap import container
 
 
@@ -33,7 +34,7 @@ def make_router() -> Router:
         tags=["coupons"],
         responses={201: docs.model(CouponOut, "the coupon"), 404: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def issue_coupon(customer_id: str, body: CouponIssueIn):
+    def issue_coupon(customer_id: PathId, body: CouponIssueIn):
         customer = container().customers.get(customer_id)
         coupon = container().offers.issue_coupon(
             customer.customer_id, body.offer_id, body.valid_until, body.source, body.max_uses
@@ -44,7 +45,7 @@ def make_router() -> Router:
         "/v1/customers/<customer_id>/coupons", summary="A customer's coupons, newest first", tags=["coupons"]
     )
     def customer_coupons(
-        customer_id: str,
+        customer_id: PathId,
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> CouponList:
@@ -59,7 +60,7 @@ def make_router() -> Router:
         tags=["coupons"],
         responses={200: docs.model(CouponOut, "the coupon"), 404: docs.PROBLEM},
     )
-    def get_coupon(code: str):
+    def get_coupon(code: PathId):
         return ok(CouponOut.of(container().offers.get_coupon(code), container().clock.now()))
 
     return router

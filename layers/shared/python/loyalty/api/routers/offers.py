@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from loyalty.api import docs
 from loyalty.api.http import ok, page
 from loyalty.api.models.cart import PriceGroupMemberOut
+from loyalty.api.models.common import PathId
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.offers import Offer, PriceGroup
@@ -59,7 +60,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
     )
-    def get_offer(offer_id: str):
+    def get_offer(offer_id: PathId):
         return ok(container().offers.get_offer(offer_id))
 
     @router.put(
@@ -68,7 +69,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def replace_offer(offer_id: str, body: Offer):
+    def replace_offer(offer_id: PathId, body: Offer):
         if body.offer_id != offer_id:
             raise ValidationFailed.at(("body", "offer_id"), "must match the path")
         return ok(container().offers.replace_offer(body))
@@ -79,7 +80,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
     )
-    def pause_offer(offer_id: str):
+    def pause_offer(offer_id: PathId):
         return ok(container().offers.set_status(offer_id, "paused"))
 
     @router.post(
@@ -88,7 +89,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
     )
-    def activate_offer(offer_id: str):
+    def activate_offer(offer_id: PathId):
         return ok(container().offers.set_status(offer_id, "active"))
 
     @router.post(
@@ -114,7 +115,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(Reward, "the reward"), 404: docs.PROBLEM},
     )
-    def get_reward(reward_id: str):
+    def get_reward(reward_id: PathId):
         return ok(container().offers.get_reward(reward_id))
 
     @router.put(
@@ -123,7 +124,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(Reward, "the reward"), 404: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def replace_reward(reward_id: str, body: Reward):
+    def replace_reward(reward_id: PathId, body: Reward):
         if body.reward_id != reward_id:
             raise ValidationFailed.at(("body", "reward_id"), "must match the path")
         return ok(container().offers.put_reward(body, create=False))
@@ -142,7 +143,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(PriceGroup, "the group"), 404: docs.PROBLEM},
     )
-    def get_price_group(group_id: str):
+    def get_price_group(group_id: PathId):
         return ok(container().offers.get_price_group(group_id))
 
     @router.put(
@@ -155,7 +156,7 @@ def make_router() -> Router:
             422: docs.PROBLEM,
         },
     )
-    def put_price_group(group_id: str, body: PriceGroup):
+    def put_price_group(group_id: PathId, body: PriceGroup):
         if body.group_id != group_id:
             raise ValidationFailed.at(("body", "group_id"), "must match the path")
         group, created = container().offers.put_price_group(body)
@@ -167,7 +168,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(PriceGroupMemberOut, "done"), 404: docs.PROBLEM},
     )
-    def add_member(group_id: str, customer_id: str):
+    def add_member(group_id: PathId, customer_id: PathId):
         container().offers.get_price_group(group_id)
         customer = container().customers.set_price_group(customer_id, group_id, True)
         return ok(PriceGroupMemberOut(group_id=group_id, customer_id=customer.customer_id, member=True))
@@ -178,7 +179,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(PriceGroupMemberOut, "done"), 404: docs.PROBLEM},
     )
-    def remove_member(group_id: str, customer_id: str):
+    def remove_member(group_id: PathId, customer_id: PathId):
         container().offers.get_price_group(group_id)
         customer = container().customers.set_price_group(customer_id, group_id, False)
         return ok(PriceGroupMemberOut(group_id=group_id, customer_id=customer.customer_id, member=False))

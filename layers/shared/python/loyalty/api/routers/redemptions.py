@@ -4,6 +4,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import ok, principal, request_fingerprint
+from loyalty.api.models.common import PathId
 from loyalty.api.models.redemptions import PointsHoldIn, RedemptionIn, RedemptionOut
 from loyalty.api.models.stored_value import HoldOut
 from loyalty.bootstrap import container
@@ -40,7 +41,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={201: docs.model(HoldOut, "held"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def hold_points(customer_id: str, body: PointsHoldIn):
+    def hold_points(customer_id: PathId, body: PointsHoldIn):
         hold = container().redemptions.hold_points(
             customer_id, body.hold_id, body.points, body.expires_in_seconds, principal(router)
         )
@@ -52,7 +53,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(RedemptionOut, "the redemption"), 404: docs.PROBLEM},
     )
-    def get_redemption(redemption_id: str):
+    def get_redemption(redemption_id: PathId):
         return ok(RedemptionOut.of(container().redemptions.get(redemption_id, principal(router))))
 
     @router.post(
@@ -61,7 +62,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(RedemptionOut, "reversed"), 404: docs.PROBLEM},
     )
-    def reverse(redemption_id: str):
+    def reverse(redemption_id: PathId):
         result = container().redemptions.reverse(redemption_id, principal(router))
         return ok(RedemptionOut.of(result.record, result.balance_after))
 

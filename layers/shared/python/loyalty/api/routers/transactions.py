@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import idempotency, ok, page, principal, reply, request_fingerprint, stored
-from loyalty.api.models.common import StoreId
+from loyalty.api.models.common import PathId, StoreId
 from loyalty.api.models.transactions import (
     LedgerEntryOut,
     LedgerList,
@@ -60,7 +60,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(TransactionOut, "the transaction"), 404: docs.PROBLEM},
     )
-    def get_transaction(store_id: StoreId, transaction_id: str):
+    def get_transaction(store_id: StoreId, transaction_id: PathId):
         return ok(TransactionOut.of(container().transactions.get(store_id, transaction_id)))
 
     @router.patch(
@@ -74,7 +74,7 @@ def make_router() -> Router:
             422: docs.PROBLEM,
         },
     )
-    def set_order_status(store_id: StoreId, transaction_id: str, body: OrderStatusPatch):
+    def set_order_status(store_id: StoreId, transaction_id: PathId, body: OrderStatusPatch):
         receipt = container().transactions.set_order_status(
             store_id, transaction_id, body.order_status, principal(router)
         )
@@ -86,7 +86,7 @@ def make_router() -> Router:
         tags=TAGS,
     )
     def history(
-        customer_id: str,
+        customer_id: PathId,
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> TransactionList:
@@ -99,7 +99,7 @@ def make_router() -> Router:
         tags=TAGS,
     )
     def ledger(
-        customer_id: str,
+        customer_id: PathId,
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> LedgerList:
