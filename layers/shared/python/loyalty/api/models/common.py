@@ -83,11 +83,14 @@ def _check_birthday(value: date | None) -> date | None:
     return value
 
 
-# A path id longer than any id the platform issues or accepts names nothing: refused (422, naming the
-# path parameter) before it reaches a DynamoDB key, where it was a 500 past the key size limit.
-PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
-PathLinkType = Annotated[str, Path(min_length=1, max_length=40)]
-PathLinkValue = Annotated[str, Path(min_length=1, max_length=254)]
+# A path id longer than any id the platform issues or accepts names nothing: the repositories find no
+# item for a key DynamoDB could not hold (loyalty.adapters.dynamo), so it is the route's own 404, as
+# any unknown id is. Documented here so clients and the fuzzer know the bound.
+PathId = Annotated[
+    str, Path(min_length=1, description=f"at most {MAX_ID} characters; a longer id names nothing")
+]
+PathLinkType = Annotated[str, Path(min_length=1)]
+PathLinkValue = Annotated[str, Path(min_length=1)]
 
 
 CallerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
-from loyalty.api.http import ok, page, principal, request_fingerprint
+from loyalty.api.http import cursor_in, cursor_out, ok, page, principal, request_fingerprint
 from loyalty.api.models.common import PathId
 from loyalty.api.models.stored_value import (
     AccountIssueIn,
@@ -197,7 +197,7 @@ def make_router() -> Router:
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> MovementList:
         moves, next_cursor = container().stored_value.ledger(
-            account_id, page(limit), cursor, principal(router), pin()
+            account_id, page(limit), cursor_in(router, cursor), principal(router), pin()
         )
         return MovementList(
             items=[
@@ -214,7 +214,7 @@ def make_router() -> Router:
                 )
                 for m in moves
             ],
-            next_cursor=next_cursor,
+            next_cursor=cursor_out(router, next_cursor),
         )
 
     @router.get(
@@ -226,7 +226,7 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> MessageList:
-        messages, next_cursor = container().stored_value.messages(page(limit), cursor)
+        messages, next_cursor = container().stored_value.messages(page(limit), cursor_in(router, cursor))
         return MessageList(
             items=[
                 MessageOut(
@@ -245,7 +245,7 @@ def make_router() -> Router:
                 )
                 for m in messages
             ],
-            next_cursor=next_cursor,
+            next_cursor=cursor_out(router, next_cursor),
         )
 
     return router

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
-from loyalty.api.http import ok, page, principal
+from loyalty.api.http import cursor_in, cursor_out, ok, page, principal
 from loyalty.api.models.cart import CartIn, CartOut, CouponIssueIn, CouponList, CouponOut
 from loyalty.api.models.common import PathId
 from loyalty.bootstrap import container
@@ -50,9 +50,13 @@ def make_router() -> Router:
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> CouponList:
         customer = container().customers.get(customer_id)
-        coupons, next_cursor = container().offers.coupons_of(customer.customer_id, page(limit), cursor)
+        coupons, next_cursor = container().offers.coupons_of(
+            customer.customer_id, page(limit), cursor_in(router, cursor)
+        )
         now = container().clock.now()
-        return CouponList(items=[CouponOut.of(c, now) for c in coupons], next_cursor=next_cursor)
+        return CouponList(
+            items=[CouponOut.of(c, now) for c in coupons], next_cursor=cursor_out(router, next_cursor)
+        )
 
     @router.get(
         "/v1/coupons/<code>",

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import Router
 from pydantic import BaseModel
 
 from loyalty.api import docs
-from loyalty.api.http import ok, page
+from loyalty.api.http import cursor_in, cursor_out, ok, page
 from loyalty.api.models.cart import PriceGroupMemberOut
 from loyalty.api.models.common import PathId
 from loyalty.bootstrap import container
@@ -51,8 +51,8 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> OfferList:
-        offers, next_cursor = container().offers.list_offers(page(limit), cursor)
-        return OfferList(items=offers, next_cursor=next_cursor)
+        offers, next_cursor = container().offers.list_offers(page(limit), cursor_in(router, cursor))
+        return OfferList(items=offers, next_cursor=cursor_out(router, next_cursor))
 
     @router.get(
         "/v1/admin/offers/<offer_id>",
@@ -106,8 +106,8 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> RewardList:
-        rewards, next_cursor = container().offers.list_rewards(page(limit), cursor)
-        return RewardList(items=rewards, next_cursor=next_cursor)
+        rewards, next_cursor = container().offers.list_rewards(page(limit), cursor_in(router, cursor))
+        return RewardList(items=rewards, next_cursor=cursor_out(router, next_cursor))
 
     @router.get(
         "/v1/admin/rewards/<reward_id>",
@@ -134,8 +134,8 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> PriceGroupList:
-        groups, next_cursor = container().offers.list_price_groups(page(limit), cursor)
-        return PriceGroupList(items=groups, next_cursor=next_cursor)
+        groups, next_cursor = container().offers.list_price_groups(page(limit), cursor_in(router, cursor))
+        return PriceGroupList(items=groups, next_cursor=cursor_out(router, next_cursor))
 
     @router.get(
         "/v1/admin/price-groups/<group_id>",

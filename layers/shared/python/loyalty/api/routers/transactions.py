@@ -6,7 +6,17 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
-from loyalty.api.http import idempotency, ok, page, principal, reply, request_fingerprint, stored
+from loyalty.api.http import (
+    cursor_in,
+    cursor_out,
+    idempotency,
+    ok,
+    page,
+    principal,
+    reply,
+    request_fingerprint,
+    stored,
+)
 from loyalty.api.models.common import PathId, StoreId
 from loyalty.api.models.transactions import (
     LedgerEntryOut,
@@ -90,8 +100,12 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> TransactionList:
-        records, next_cursor = container().transactions.history(customer_id, page(limit), cursor)
-        return TransactionList(items=[TransactionOut.of(r) for r in records], next_cursor=next_cursor)
+        records, next_cursor = container().transactions.history(
+            customer_id, page(limit), cursor_in(router, cursor)
+        )
+        return TransactionList(
+            items=[TransactionOut.of(r) for r in records], next_cursor=cursor_out(router, next_cursor)
+        )
 
     @router.get(
         "/v1/customers/<customer_id>/ledger",
@@ -103,7 +117,11 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> LedgerList:
-        entries, next_cursor = container().transactions.ledger(customer_id, page(limit), cursor)
-        return LedgerList(items=[LedgerEntryOut.of(e) for e in entries], next_cursor=next_cursor)
+        entries, next_cursor = container().transactions.ledger(
+            customer_id, page(limit), cursor_in(router, cursor)
+        )
+        return LedgerList(
+            items=[LedgerEntryOut.of(e) for e in entries], next_cursor=cursor_out(router, next_cursor)
+        )
 
     return router
