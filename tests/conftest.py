@@ -61,6 +61,7 @@ def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[...,
         settings = Settings(
             table_name=resources.table_name,
             api_key_pepper_secret=resources.pepper_secret,
+            cursor_key_secret=resources.cursor_key_secret,
             merge_queue_url=resources.queue_urls["Merges"],
         )
         container = Container(settings, session=aws_session, clock=clock)

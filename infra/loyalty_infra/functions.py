@@ -61,6 +61,7 @@ class TableAccess(enum.Enum):
 class Needs:
     table: TableAccess = TableAccess.NONE
     pepper: bool = False  # reads the API-key pepper secret (it hashes keys)
+    cursor_key: bool = False  # reads the list-cursor key (it serves paged lists)
     publish_events: bool = False  # events:PutEvents on the domain bus; set from JobDef.publishes_events
     send_email: bool = False  # ses:SendEmail from the configured sender address only (gets SENDER_EMAIL)
     enqueue: tuple[QueueDef, ...] = ()  # sqs:SendMessage on these work queues (gets their URLs)
@@ -72,14 +73,14 @@ NEEDS: Mapping[str, Needs] = {
     "health": Needs(),
     # Queues merges (POST /v1/merges, links with on_conflict merge) and erases profiles.
     "customers": Needs(table=TableAccess.READ_WRITE, enqueue=(MERGE_QUEUE,)),
-    "admin": Needs(table=TableAccess.READ_WRITE, pepper=True),
-    "transactions": Needs(table=TableAccess.READ_WRITE),
+    "admin": Needs(table=TableAccess.READ_WRITE, pepper=True, cursor_key=True),
+    "transactions": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
     # Evaluates carts (reads) and issues coupons (writes).
-    "cart": Needs(table=TableAccess.READ_WRITE),
-    "offers": Needs(table=TableAccess.READ_WRITE),
+    "cart": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
+    "offers": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
     # Both hash gift-card PINs with the pepper (stored-value redemptions go through redemptions).
     "redemptions": Needs(table=TableAccess.READ_WRITE, pepper=True),
-    "accounts": Needs(table=TableAccess.READ_WRITE, pepper=True),
+    "accounts": Needs(table=TableAccess.READ_WRITE, pepper=True, cursor_key=True),
     AUTHORIZER.name: Needs(table=TableAccess.READ, pepper=True),
     # Jobs: the sweeper queries gsi2 for what falls due and writes ledger and profiles.
     "sweeper": Needs(table=TableAccess.READ_WRITE),
@@ -116,6 +117,7 @@ class Functions(Construct):
         data: DataTable,
         bus: DomainEventBus,
         pepper: secretsmanager.ISecret,
+        cursor_key: secretsmanager.ISecret,
         work_queues: Mapping[str, sqs.IQueue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -124,6 +126,7 @@ class Functions(Construct):
         self._data = data
         self._bus = bus
         self._pepper = pepper
+        self._cursor_key = cursor_key
         definitions: tuple[Definition, ...] = (*FUNCTIONS, AUTHORIZER, *JOBS)
         names = [d.name for d in definitions]
         if len(names) != len(set(names)):
@@ -160,6 +163,7 @@ class Functions(Construct):
             "EVENT_BUS_NAME": bus.bus.event_bus_name,
             # The secret's ARN: functions fetch the value at run time with their own grant.
             "API_KEY_PEPPER_SECRET": pepper.secret_arn,
+            "CURSOR_KEY_SECRET": cursor_key.secret_arn,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "TRACING_ENABLED": "true" if settings.tracing else "false",
         }
@@ -235,6 +239,8 @@ class Functions(Construct):
             waive(role.node.find_child("DefaultPolicy"), TABLE_KEY_DATA_KEYS)
         if needs.pepper:
             self._pepper.grant_read(role)
+        if needs.cursor_key:
+            self._cursor_key.grant_read(role)
         for queue in needs.enqueue:
             self._work_queues[queue.logical_id].grant_send_messages(role)
         if needs.publish_events:

@@ -17,7 +17,7 @@ from loyalty_infra.functions import Functions
 from loyalty_infra.monitoring import Monitoring
 from loyalty_infra.outbox import OutboxStream
 from loyalty_infra.schedules import Schedules
-from loyalty_infra.secrets import ApiKeyPepper
+from loyalty_infra.secrets import ApiKeyPepper, CursorKey
 from loyalty_infra.waivers import apply_waivers
 from loyalty_infra.work_queues import WorkQueues
 
@@ -34,6 +34,7 @@ class LoyaltyStack(Stack):
         self.data = DataTable(self, "Data", customer_managed_key=settings.table_cmk)
         self.events = DomainEventBus(self, "Events")
         self.pepper = ApiKeyPepper(self, "ApiKeyPepper")
+        self.cursor_key = CursorKey(self, "CursorKey")
         self.work_queues = WorkQueues(self, "WorkQueues")
         self.functions = Functions(
             self,
@@ -42,6 +43,7 @@ class LoyaltyStack(Stack):
             data=self.data,
             bus=self.events,
             pepper=self.pepper.secret,
+            cursor_key=self.cursor_key.secret,
             work_queues=self.work_queues.queues,
         )
         self.work_queues.attach_consumers(self.functions.jobs)

@@ -189,6 +189,17 @@ PEPPER_AWS_MANAGED_KEY = Waiver(
     "PINs may read it, each by its own grant on this secret. A customer-managed key would add a key "
     "and its policy without narrowing who can read the value.",
 )
+CURSOR_KEY_NOT_ROTATED = Waiver(
+    ("AwsSolutions-SMG4",),
+    "The cursor key signs list cursors, which live 24 hours; it is no credential for another system. "
+    "Replacing it only makes the cursors in flight a 400 (clients list again from the first page), so "
+    "it is replaced by hand when needed rather than by a rotation function.",
+)
+CURSOR_KEY_AWS_MANAGED_KEY = Waiver(
+    ("CKV_AWS_149",),
+    "The cursor key is encrypted with Secrets Manager's AWS-managed key; only the roles of the "
+    "functions that serve paged lists may read it, each by its own grant on this secret.",
+)
 SQS_SOURCE_USES_REDRIVE = Waiver(
     ("Serverless-LambdaEventSourceMappingDestination",),
     "An SQS event source mapping has no on-failure destination (Lambda supports those for streams "

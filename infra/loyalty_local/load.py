@@ -462,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
                 Settings(
                     table_name=runtime.resources.table_name,
                     api_key_pepper_secret=runtime.resources.pepper_secret,
+                    cursor_key_secret=runtime.resources.cursor_key_secret,
                 ),
                 session=boto3.session.Session(region_name=REGION),
             )

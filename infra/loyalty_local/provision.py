@@ -15,6 +15,7 @@ from loyalty.resources import EVENT_BUS, MERGE_QUEUE, TABLE, QueueDef, TableDef
 QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE,)
 
 PEPPER_SECRET_NAME = "loyalty/api-key-pepper"  # noqa: S105 - a name, not a value
+CURSOR_KEY_SECRET_NAME = "loyalty/cursor-key"  # noqa: S105 - a name, not a value
 # The mailer's From address; provisioning verifies it in moto's SES (which refuses unverified senders).
 LOCAL_SENDER_EMAIL = "gift-cards@loyalty.example"
 
@@ -24,6 +25,7 @@ class LocalResources:
     table_name: str
     event_bus_name: str
     pepper_secret: str
+    cursor_key_secret: str = CURSOR_KEY_SECRET_NAME
     queue_urls: dict[str, str] = field(default_factory=dict)  # by QueueDef.logical_id
     dead_letter_urls: dict[str, str] = field(default_factory=dict)
     sender_email: str = LOCAL_SENDER_EMAIL
@@ -33,6 +35,7 @@ class LocalResources:
             "TABLE_NAME": self.table_name,
             "EVENT_BUS_NAME": self.event_bus_name,
             "API_KEY_PEPPER_SECRET": self.pepper_secret,
+            "CURSOR_KEY_SECRET": self.cursor_key_secret,
             "SENDER_EMAIL": self.sender_email,
             "POWERTOOLS_SERVICE_NAME": "loyalty",
             "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
@@ -142,4 +145,10 @@ def provision(
         secrets_client.create_secret(
             Name=resources.pepper_secret, SecretString=pepper or secrets.token_hex(32)
         )
+    try:
+        secrets_client.describe_secret(SecretId=resources.cursor_key_secret)
+    except ClientError:
+        # A new key per moto: cursors issued before a restart of `make run` are then a 400, as
+        # after a key replacement on AWS.
+        secrets_client.create_secret(Name=resources.cursor_key_secret, SecretString=secrets.token_hex(32))
     return resources

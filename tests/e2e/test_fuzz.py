@@ -70,12 +70,32 @@ if SEED is not None:
 schema = schemathesis.openapi.from_path(REPO / "openapi.json", config=schemathesis.Config.from_dict(CONFIG))
 
 
+# Instants whose conversion to UTC overflows (each was a 500), and the edges of the accepted range.
+EXTREME_TIMESTAMPS = (
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-12:00",
+    "0001-01-01T00:00:00Z",
+    "1999-12-31T23:59:59Z",
+    "2100-01-01T00:00:00Z",
+)
+TIMESTAMP_FIELDS = ("occurred_at", "valid_from", "valid_until", "expires_at")
+# Longer than a DynamoDB key may be (2,048 bytes for a partition key, 1,024 for a sort key).
+LONG_ID = "x" * 2100
+
+
 @schema.hook
 def flatmap_body(context: schemathesis.HookContext, body: Any) -> st.SearchStrategy[Any]:
-    """A body naming a store names a demo store two times in three (the caller's own, or not)."""
-    if isinstance(body, dict) and isinstance(body.get("store_id"), str):
-        return st.sampled_from([body, *({**body, "store_id": s} for s in OWN_STORES)])
-    return st.just(body)
+    """A body naming a store names a demo store two times in three (the caller's own, or not); a
+    body with a timestamp sometimes carries an extreme one."""
+    if not isinstance(body, dict):
+        return st.just(body)
+    variants = [body]
+    if isinstance(body.get("store_id"), str):
+        variants += [{**body, "store_id": s} for s in OWN_STORES]
+    for name in TIMESTAMP_FIELDS:
+        if name in body:
+            variants += [{**body, name: when} for when in EXTREME_TIMESTAMPS]
+    return st.sampled_from(variants)
 
 
 # Ids of records that exist (made by `seed_records` once the platform is up), so path parameters
@@ -89,14 +109,15 @@ RANDOM_IDS_ONLY = {"DELETE /v1/customers/{customer_id}"}
 def flatmap_path_parameters(
     context: schemathesis.HookContext, params: dict[str, Any]
 ) -> st.SearchStrategy[Any]:
-    """Each path parameter is the generated value or, as often as not, the id of a seeded record."""
+    """Each path parameter is the generated value, as often as not the id of a seeded record, and
+    sometimes an id longer than any key can be."""
     label = context.operation.label if context.operation is not None else ""
     if not isinstance(params, dict) or label in RANDOM_IDS_ONLY:
         return st.just(params)
     known = {
-        name: st.sampled_from([value, *KNOWN[name]])
+        name: st.sampled_from([value, *KNOWN.get(name, []), LONG_ID])
         for name, value in params.items()
-        if isinstance(value, str) and KNOWN.get(name)
+        if isinstance(value, str)
     }
     if not known:
         return st.just(params)
@@ -298,3 +319,64 @@ def test_every_operation_answers_as_documented(
     except Exception:
         print(f"platform log (last lines):\n{platform.tail(30)}")
         raise
+
+
+OPENAPI = json.loads((REPO / "openapi.json").read_text())
+# Every paged list: a GET that takes a `cursor`.
+LISTS = sorted(
+    path
+    for path, operations in OPENAPI["paths"].items()
+    if any(p.get("name") == "cursor" for p in operations.get("get", {}).get("parameters", []))
+)
+
+
+def list_url(path: str, choice: int) -> str | None:
+    """The list's path with its ids filled from the seeded records (choice picks which), or None."""
+    filled = path
+    for name in (part[1:-1] for part in path.split("/") if part.startswith("{")):
+        ids = KNOWN.get(name, [])
+        if not ids:
+            return None
+        filled = filled.replace("{" + name + "}", ids[choice % len(ids)])
+    return filled
+
+
+def test_cursors_do_not_cross_lists(platform: Platform, http: requests.Session) -> None:
+    """A next_cursor from one list, sent to every other list and to the same list for another id,
+    is a 400 problem naming `cursor` (it was a 500 from DynamoDB), and pages its own list."""
+    KNOWN.setdefault("customer_id", [])
+    if len(KNOWN["customer_id"]) < 2:  # a second customer, so a customer's list has another id
+        other = http.post(
+            platform.base + "/v1/customers",
+            json={"links": [{"type": "email", "value": "fuzz.cursor@example.com"}]},
+            headers={"x-api-key": POS_KEY},
+            timeout=30,
+        )
+        assert other.status_code in (200, 201), other.text
+        KNOWN["customer_id"].append(other.json()["customer_id"])
+
+    def get(url: str, cursor: str | None = None) -> requests.Response:
+        key = ADMIN_KEY if url.startswith("/v1/admin/") else POS_KEY
+        params: dict[str, Any] = {"limit": 1, **({"cursor": cursor} if cursor is not None else {})}
+        return http.get(platform.base + url, params=params, headers={"x-api-key": key}, timeout=30)
+
+    sources = 0
+    for source in LISTS:
+        url = list_url(source, 0)
+        if url is None:
+            continue
+        first = get(url)
+        if first.status_code != 200 or not first.json().get("next_cursor"):
+            continue
+        sources += 1
+        cursor = first.json()["next_cursor"]
+        own = get(url, cursor)
+        assert own.status_code == 200, (url, own.text)
+        targets = [list_url(t, 0) for t in LISTS if t != source] + [list_url(source, 1)]
+        for target in {t for t in targets if t and t != url}:
+            response = get(target, cursor)
+            assert response.status_code == 400, (source, target, response.status_code, response.text[:300])
+            problem = response.json()
+            assert problem["type"].endswith("/invalid-cursor"), problem
+            assert [e["loc"] for e in problem["errors"]] == [["query", "cursor"]], problem
+    assert sources >= 5, f"only {sources} lists had a second page to take a cursor from"

@@ -35,7 +35,6 @@ def test_a_method_no_route_serves_is_a_404_problem_not_an_html_page(api: Api, me
         "multipart/form-data",
         "application/x-www-form-urlencoded",
         "application/merge-patch+json",
-        "Application/JSON",
     ],
 )
 def test_a_body_not_sent_as_json_is_a_415_problem(api: Api, content_type: str) -> None:

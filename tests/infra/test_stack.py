@@ -140,6 +140,11 @@ class Synth:
                 found.extend(listed if isinstance(listed, list) else [listed])
         return found
 
+    def secret_id(self, construct: str) -> str:
+        """The logical id of the Secrets Manager secret made by `construct` (ApiKeyPepper, CursorKey)."""
+        (logical_id,) = [i for i in self.of_type("AWS::SecretsManager::Secret") if i.startswith(construct)]
+        return logical_id
+
     def only_id(self, resource_type: str) -> str:
         (logical_id,) = self.of_type(resource_type)
         return logical_id
@@ -284,7 +289,7 @@ def test_every_function_logs_to_a_group_with_retention(synth: Synth) -> None:
 
 
 def test_environment_names_resources_and_holds_no_secret_value(synth: Synth) -> None:
-    (secret_id,) = synth.of_type("AWS::SecretsManager::Secret")
+    secret_id, cursor_key_id = synth.secret_id("ApiKeyPepper"), synth.secret_id("CursorKey")
     (table_id,) = synth.of_type("AWS::DynamoDB::Table")
     (bus_id,) = synth.of_type("AWS::Events::EventBus")
     for definition in ALL_FUNCTIONS:
@@ -293,6 +298,7 @@ def test_environment_names_resources_and_holds_no_secret_value(synth: Synth) -> 
         assert env["EVENT_BUS_NAME"] == {"Ref": bus_id}
         # Ref on a secret is its ARN: the function fetches the value with its own grant.
         assert env["API_KEY_PEPPER_SECRET"] == {"Ref": secret_id}
+        assert env["CURSOR_KEY_SECRET"] == {"Ref": cursor_key_id}
         assert env["POWERTOOLS_SERVICE_NAME"] == definition.name
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Loyalty"
         assert env["TRACING_ENABLED"] == "false"
@@ -345,7 +351,19 @@ def test_transactions_reads_and_writes_data_but_not_the_pepper(synth: Synth) -> 
     assert {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"} <= actions
     # TransactWriteItems is authorised per item as Put / Update / ConditionCheck.
     assert TABLE_WRITE | {"dynamodb:ConditionCheckItem"} <= actions
-    assert not {a for a in actions if a.startswith("secretsmanager:")}
+    # It serves paged lists: it reads the cursor key, and no other secret.
+    secrets = synth.resources_for(_function("transactions"), "secretsmanager:GetSecretValue")
+    assert secrets == [{"Ref": synth.secret_id("CursorKey")}], secrets
+
+
+LIST_FUNCTIONS = {"transactions", "cart", "offers", "admin", "accounts"}
+
+
+def test_only_the_functions_serving_lists_read_the_cursor_key(synth: Synth) -> None:
+    cursor_key = {"Ref": synth.secret_id("CursorKey")}
+    for definition in ALL_FUNCTIONS:
+        reads = cursor_key in synth.resources_for(definition, "secretsmanager:GetSecretValue")
+        assert reads == (definition.name in LIST_FUNCTIONS), definition.name
 
 
 def test_only_the_publisher_puts_events_and_only_on_the_bus(synth: Synth) -> None:

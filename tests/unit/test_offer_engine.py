@@ -1014,8 +1014,8 @@ MALFORMED = [
     ("bonus points fractional", {"effect": {"type": "bonus_points", "value": "1.5"}}, "whole number"),
     # Found by fuzzing: quantizing a value this large raised decimal.InvalidOperation (a 500).
     ("bonus points huge", {"effect": {"type": "bonus_points", "value": 1.18e266}}, "whole number from 1"),
-    ("percent huge", {"effect": {"type": "percent_off", "value": "1e300"}}, "at most 100"),
-    ("amount huge", {"effect": {"type": "amount_off", "value": "9e99"}}, "positive amount up to"),
+    ("percent huge", {"effect": {"type": "percent_off", "value": "1e300"}}, "without an exponent"),
+    ("amount huge", {"effect": {"type": "amount_off", "value": "9e99"}}, "without an exponent"),
     ("multiplier of one", {"effect": {"type": "points_multiplier", "value": "1"}}, "above 1 and at most 100"),
     ("unknown effect", {"effect": {"type": "free_lunch", "value": "1"}}, "Input should be 'percent_off'"),
     ("unknown applies_to", {"effect": {"type": "percent_off", "value": "5", "applies_to": "all"}}, "'lines'"),

@@ -68,6 +68,13 @@ class Container:
         return SecretValue(self.client("secretsmanager"), self.settings.api_key_pepper_secret)
 
     @cached_property
+    def cursor_key(self) -> SecretValue:
+        """Signs the list cursors clients are given (loyalty.api.cursors)."""
+        from loyalty.adapters.secrets import SecretValue
+
+        return SecretValue(self.client("secretsmanager"), self.settings.cursor_key_secret)
+
+    @cached_property
     def stores(self) -> StoreService:
         from loyalty.adapters.repositories import StoreRepository
         from loyalty.services.config import StoreService

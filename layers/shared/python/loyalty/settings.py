@@ -15,6 +15,8 @@ class Settings(BaseModel):
     event_bus_name: str = "loyalty-events"
     # Name or ARN of the Secrets Manager secret holding the key-hashing pepper: never the value.
     api_key_pepper_secret: str = Field(min_length=1)
+    # Name or ARN of the secret that signs list cursors (only the functions serving lists read it).
+    cursor_key_secret: str = Field(min_length=1)
     service_name: str = "loyalty"
     tracing_enabled: bool = False
     max_body_bytes: int = 64 * 1024
@@ -31,6 +33,7 @@ class Settings(BaseModel):
                 table_name=source.get("TABLE_NAME", ""),
                 event_bus_name=source.get("EVENT_BUS_NAME", "loyalty-events"),
                 api_key_pepper_secret=source.get("API_KEY_PEPPER_SECRET", ""),
+                cursor_key_secret=source.get("CURSOR_KEY_SECRET", ""),
                 service_name=source.get("POWERTOOLS_SERVICE_NAME", "loyalty"),
                 tracing_enabled=source.get("TRACING_ENABLED", "false").lower() == "true",
                 merge_queue_url=source.get("MERGE_QUEUE_URL") or None,

@@ -23,9 +23,9 @@ from loyalty.domain.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyMismatch,
     IdempotentReplay,
+    InvalidCursor,
     MalformedRequest,
     ServiceUnavailable,
-    ValidationFailed,
 )
 
 Item = dict[str, Any]
@@ -41,6 +41,7 @@ _TRANSIENT = {
     "LimitExceededException",
 }
 TX_ATTEMPTS = 6
+MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES = 2048, 1024
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -165,6 +166,8 @@ class DynamoTable:
 
     # ---- calls ----------------------------------------------------------------------------
     def get(self, pk: str, sk: str, consistent: bool = True) -> Item | None:
+        if not _can_be_key(pk, sk):
+            return None
         response = self._call(
             "get_item",
             TableName=self.name,
@@ -176,7 +179,7 @@ class DynamoTable:
         return deserialize(raw) if raw else None
 
     def batch_get(self, keys: Sequence[tuple[str, str]], consistent: bool = True) -> list[Item]:
-        unique = list(dict.fromkeys(keys))
+        unique = [(pk, sk) for pk, sk in dict.fromkeys(keys) if _can_be_key(pk, sk)]
         found: list[Item] = []
         for start in range(0, len(unique), 100):
             pending: dict[str, Any] = {
@@ -226,6 +229,8 @@ class DynamoTable:
         newest_first: bool = False,
         consistent: bool = False,
     ) -> tuple[list[Item], str | None]:
+        if not _can_be_key(pk, sk_prefix or sk_min or sk_max or ""):
+            return [], None
         pk_name, sk_name = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
         condition = "#pk = :pk"
         values: dict[str, Any] = {":pk": pk}
@@ -256,7 +261,14 @@ class DynamoTable:
             kwargs["ConsistentRead"] = consistent
         if cursor:
             kwargs["ExclusiveStartKey"] = decode_cursor(cursor)
-        response = self._call("query", **kwargs)
+        try:
+            response = self._call("query", **kwargs)
+        except ClientError as exc:
+            # A start key outside this query's key range (the API signs its cursors, so only a
+            # caller of this adapter can pass one): the caller's error, never a 500.
+            if cursor and exc.response["Error"]["Code"] == "ValidationException":
+                raise InvalidCursor("this cursor does not belong to this list") from exc
+            raise
         items = [deserialize(raw) for raw in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         return items, encode_cursor(last) if last else None
@@ -356,6 +368,14 @@ def _raise_if_replay(cancelled: TransactionCancelled, ops: Sequence[TxOp], label
         )
 
 
+def _can_be_key(pk: str, sk: str) -> bool:
+    """Whether any item can have this key: a partition key holds at most 2,048 bytes and a sort key
+    1,024 (tables and indexes alike). Past that DynamoDB refuses the read (a ValidationException, once
+    a 500 for a 2,100-character id in a path); no item has such a key, so the read finds nothing and
+    the caller answers its own 404."""
+    return len(pk.encode()) <= MAX_PARTITION_KEY_BYTES and len(sk.encode()) <= MAX_SORT_KEY_BYTES
+
+
 def encode_cursor(last_key: Mapping[str, Any]) -> str:
     plain = deserialize(last_key)
     return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode().rstrip("=")
@@ -368,7 +388,7 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         if not isinstance(plain, dict) or not all(isinstance(v, str) for v in plain.values()):
             raise ValueError("not a key")
     except (ValueError, TypeError):
-        raise ValidationFailed.at(("query", "cursor"), "not a cursor this API returned") from None
+        raise InvalidCursor("not a cursor this API returned") from None
     return serialize(plain)
 
 

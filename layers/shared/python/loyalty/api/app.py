@@ -34,6 +34,7 @@ from loyalty.domain.events import CORRELATION_ID
 from loyalty.observability import logger, metrics
 
 MAX_BODY_BYTES = 64 * 1024
+JSON_MEDIA_TYPE = "application/json"
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -104,12 +105,34 @@ def guard(event: dict[str, Any]) -> Response | None:
 
 
 def _sent_as_json(event: dict[str, Any]) -> bool:
-    """JSON in: a body is JSON when its Content-Type says application/json (any parameters) or
-    nothing at all, exactly as powertools reads it; anything else it would parse as a form, or
-    refuse with an exception of its own (a 500 if it got that far)."""
+    """JSON in: a body is JSON when its Content-Type's media type is application/json (in any
+    letter case, RFC 9110 8.3.1; any parameters) or there is none at all; anything else powertools
+    would parse as a form, or refuse with an exception of its own (a 500 if it got that far)."""
     headers = event.get("headers") or {}
     content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "").strip()
-    return not content_type or content_type.startswith("application/json")
+    return not content_type or _media_type(content_type) == JSON_MEDIA_TYPE
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _json_media_type_in_lower_case(event: dict[str, Any]) -> None:
+    """powertools compares the Content-Type with "application/json" letter for letter: a body sent
+    as `APPLICATION/JSON` (accepted by the guard) is handed on with the media type in lower case."""
+    for name in ("headers", "multiValueHeaders"):
+        headers = event.get(name) or {}
+        for key, value in headers.items():
+            if key.lower() != "content-type":
+                continue
+            values = value if isinstance(value, list) else [value]
+            fixed = [
+                JSON_MEDIA_TYPE + str(v).strip()[len(JSON_MEDIA_TYPE) :]
+                if _media_type(str(v)) == JSON_MEDIA_TYPE
+                else v
+                for v in values
+            ]
+            headers[key] = fixed if isinstance(value, list) else fixed[0]
 
 
 def _utf8(raw: bytes) -> bool:
@@ -149,6 +172,7 @@ def lambda_handler(app: APIGatewayRestResolver) -> LambdaHandler:
         if refused is not None:
             result = _render(refused)
         else:
+            _json_media_type_in_lower_case(event)
             app.append_context(principal=principal_from_event(event))
             result = app.resolve(event, context)
         request_id = (event.get("requestContext") or {}).get("requestId")

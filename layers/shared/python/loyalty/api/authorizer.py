@@ -19,6 +19,7 @@ from loyalty.domain.errors import Unauthenticated
 from loyalty.observability import logger
 
 AUTHORIZER_CACHE_SECONDS = 5
+API_KEY_HEADER = "x-api-key"
 
 
 class Unauthorized(Exception):
@@ -28,10 +29,30 @@ class Unauthorized(Exception):
         super().__init__("Unauthorized")
 
 
+def api_key_of(event: dict[str, Any]) -> str | None:
+    """The request's one x-api-key header; None when it carries none, or more than one.
+
+    API Gateway hands a REQUEST authorizer both `headers` (the last value of each header) and
+    `multiValueHeaders` (every value). Reading only one of them let two headers carry two keys: the
+    local gateway cached its verdict under the first while this checked the last, and for the cache's
+    lifetime a made-up key rode on a real one. A request with two keys is refused, whichever they are.
+    """
+    singles = [v for k, v in (event.get("headers") or {}).items() if k.lower() == API_KEY_HEADER]
+    multi = [
+        v
+        for k, values in (event.get("multiValueHeaders") or {}).items()
+        if k.lower() == API_KEY_HEADER
+        for v in (values or [])
+    ]
+    if len(singles) > 1 or len(multi) > 1 or (multi and singles != multi):
+        return None
+    found = (multi or singles or [None])[0]
+    return found if isinstance(found, str) else None
+
+
 def authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     try:
-        principal = container().api_keys.authenticate(headers.get("x-api-key"))
+        principal = container().api_keys.authenticate(api_key_of(event))
     except Unauthenticated:
         raise Unauthorized() from None
     logger.append_keys(key_id=principal.key_id)

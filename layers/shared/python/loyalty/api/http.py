@@ -11,6 +11,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import Router
 from pydantic import BaseModel
 
+from loyalty.api.cursors import CursorSeal, list_binding
+from loyalty.bootstrap import container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.errors import Unauthenticated, ValidationFailed
 from loyalty.domain.replay import StoredResponse
@@ -128,3 +130,25 @@ def page(limit: int | None) -> int:
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed.at(("query", "limit"), f"between 1 and {MAX_LIMIT}")
     return limit
+
+
+def cursor_in(router: Router, cursor: str | None) -> str | None:
+    """The repository's cursor inside the client's, checked against this list (a 400 otherwise)."""
+    return _cursors().open(cursor, _listing(router))
+
+
+def cursor_out(router: Router, inner: str | None) -> str | None:
+    """The repository's next cursor as the client sees it: sealed for this list only."""
+    return _cursors().seal(inner, _listing(router))
+
+
+def _listing(router: Router) -> str:
+    event = router.current_event.raw_event
+    return list_binding(
+        str(event.get("resource", "")), event.get("pathParameters"), event.get("queryStringParameters")
+    )
+
+
+def _cursors() -> CursorSeal:
+    found = container()
+    return CursorSeal(key=found.cursor_key, now=found.clock.now)

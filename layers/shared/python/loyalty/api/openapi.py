@@ -67,6 +67,7 @@ BODY_RESPONSES = {
     "415": "The body is not sent as application/json",
 }
 PATH_RESPONSES = {"404": "No such resource"}
+CURSOR_RESPONSE = "The cursor is not one this list returned for these ids and filters, or it has expired"
 VALIDATION_RESPONSE = "Validation failed: every bad field is listed in `errors`"
 RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
 
@@ -94,6 +95,8 @@ def _complete_responses(document: dict[str, Any]) -> None:
         responses.pop("422", None)  # powertools' own, or a router's: one description for all
         if parameters or "requestBody" in operation:
             common["422"] = VALIDATION_RESPONSE
+        if any(p.get("in") == "query" and p.get("name") == "cursor" for p in parameters):
+            common["400"] = CURSOR_RESPONSE
         for status, description in common.items():
             responses.setdefault(status, _problem(description))
         for status, response in responses.items():

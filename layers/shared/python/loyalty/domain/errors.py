@@ -38,6 +38,15 @@ class MalformedRequest(DomainError):
     status, slug, title = 400, "malformed-request", "Malformed request"
 
 
+class InvalidCursor(DomainError):
+    """A list's cursor that list did not issue (for these ids and filters), forged, or expired."""
+
+    status, slug, title = 400, "invalid-cursor", "Invalid cursor"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, errors=[FieldError(("query", "cursor"), detail)])
+
+
 class ValidationFailed(DomainError):
     status, slug, title = 422, "validation-failed", "Validation failed"
 

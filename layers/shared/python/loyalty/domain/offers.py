@@ -97,8 +97,8 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -111,6 +111,16 @@ from loyalty.domain.ids import new_id
 from loyalty.domain.money import cents
 from loyalty.domain.programme import RuleWhere
 from loyalty.domain.stores import Channel, Store
+from loyalty.domain.values import (
+    Count,
+    Factor,
+    MoneySchema,
+    MoneyText,
+    QuantitySchema,
+    QuantityText,
+    Timestamp,
+    checked_decimal,
+)
 
 OfferStatus: TypeAlias = Literal["active", "paused", "draft"]
 Stacking: TypeAlias = Literal["stackable", "exclusive", "best_of"]
@@ -134,10 +144,16 @@ _CHANNELS = frozenset(c.value for c in Channel)
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Label = Annotated[str, Field(min_length=1, max_length=64)]
 Sku = Annotated[str, Field(min_length=1, max_length=64)]
-Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, decimal_places=2), AfterValidator(cents)]
-PositiveMoney = Annotated[Decimal, Field(gt=0, le=MAX_MONEY, decimal_places=2), AfterValidator(cents)]
-Percent = Annotated[Decimal, Field(gt=0, le=100, decimal_places=2)]
-Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("100000"), decimal_places=3)]
+Money = Annotated[
+    Decimal, MoneyText, Field(ge=0, le=MAX_MONEY, decimal_places=2), MoneySchema, AfterValidator(cents)
+]
+PositiveMoney = Annotated[
+    Decimal, MoneyText, Field(gt=0, le=MAX_MONEY, decimal_places=2), MoneySchema, AfterValidator(cents)
+]
+Percent = Annotated[Decimal, BeforeValidator(checked_decimal), Field(gt=0, le=100, decimal_places=2)]
+Quantity = Annotated[
+    Decimal, QuantityText, Field(gt=0, le=Decimal("100000"), decimal_places=3), QuantitySchema
+]
 
 
 class _Config(BaseModel):
@@ -178,14 +194,14 @@ class Condition(_Config):
     )
     skus: list[Sku] = Field(default_factory=list, max_length=1000)
     categories: list[Label] = Field(default_factory=list, max_length=200)
-    min_quantity: int | None = Field(default=None, ge=1, le=100_000, description="units of matching lines")
+    min_quantity: Count | None = Field(default=None, ge=1, le=100_000, description="units of matching lines")
 
 
 class Effect(_Config):
     """What the offer gives; see the module documentation for each type's arithmetic."""
 
     type: EffectType
-    value: Decimal | None = Field(
+    value: Factor | None = Field(
         default=None,
         description="percent_off: percent; amount_off: money per unit (lines) or once (basket); "
         "fixed_price: unit price; bonus_points: points; points_multiplier: factor",
@@ -194,8 +210,8 @@ class Effect(_Config):
     applies_to: AppliesTo = "lines"
     skus: list[Sku] = Field(default_factory=list, max_length=1000)
     categories: list[Label] = Field(default_factory=list, max_length=200)
-    buy: int | None = Field(default=None, ge=1, le=1000, description="buy_x_get_y: units to buy")
-    get: int | None = Field(default=None, ge=1, le=1000, description="buy_x_get_y: units free")
+    buy: Count | None = Field(default=None, ge=1, le=1000, description="buy_x_get_y: units to buy")
+    get: Count | None = Field(default=None, ge=1, le=1000, description="buy_x_get_y: units free")
 
     @model_validator(mode="after")
     def _consistent(self) -> Effect:
@@ -239,10 +255,10 @@ class Effect(_Config):
 
 
 class Limits(_Config):
-    per_customer: int | None = Field(
+    per_customer: Count | None = Field(
         default=None, ge=1, le=1_000_000, description="sales per customer that may apply the offer"
     )
-    budget: int | None = Field(
+    budget: Count | None = Field(
         default=None,
         ge=1,
         le=1_000_000_000,
@@ -254,15 +270,15 @@ class Offer(_Config):
     offer_id: Id = Field(default_factory=new_id, description="generated when a new offer leaves it out")
     name: str = Field(min_length=1, max_length=200)
     status: OfferStatus = "active"
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = Field(default=None, description="exclusive: ends at this instant")
+    valid_from: Timestamp | None = None
+    valid_until: Timestamp | None = Field(default=None, description="exclusive: ends at this instant")
     audience: Audience = Field(default_factory=Audience)
     where: OfferWhere = Field(default_factory=OfferWhere)
     condition: Condition = Field(default_factory=Condition)
     effect: Effect
     requires_coupon: bool = False
     stacking: Stacking = "stackable"
-    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000, description="higher first")
+    priority: Count = Field(default=0, ge=-1_000_000, le=1_000_000, description="higher first")
     limits: Limits = Field(default_factory=Limits)
     version: int = Field(default=1, ge=1)
 

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.links import Identity, identify
+from loyalty.domain.values import Count, Factor, Id, Points, Timestamp
 
 
 class Tier(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=32)
-    threshold: int = Field(ge=0, description="points earned in the rolling window to reach the tier")
-    multiplier: Decimal = Field(ge=0, le=10, decimal_places=2)
+    threshold: Points = Field(ge=0, description="points earned in the rolling window to reach the tier")
+    multiplier: Factor = Field(ge=0, le=10, decimal_places=2)
 
 
 class RuleWhere(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    channels: list[str] = Field(default_factory=list, description="pos, online, app")
-    stores: list[str] = Field(default_factory=list)
-    store_formats: list[str] = Field(default_factory=list)
+    channels: list[Id] = Field(default_factory=list, max_length=10, description="pos, online, app")
+    stores: list[Id] = Field(default_factory=list, max_length=1000)
+    store_formats: list[Id] = Field(default_factory=list, max_length=200)
     store_attributes: dict[str, Any] = Field(default_factory=dict)
 
     _storable = field_validator("store_attributes")(check_storable)
@@ -40,12 +47,12 @@ class EarnRule(BaseModel):
     rule_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     name: str = Field(min_length=1, max_length=200)
     where: RuleWhere = Field(default_factory=RuleWhere)
-    skus: list[str] = Field(default_factory=list)
-    categories: list[str] = Field(default_factory=list)
-    multiplier: Decimal = Field(default=Decimal(1), ge=1, le=100, decimal_places=2)
-    bonus_points: int = Field(default=0, ge=0, le=1_000_000)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    skus: list[Id] = Field(default_factory=list, max_length=1000)
+    categories: list[Id] = Field(default_factory=list, max_length=200)
+    multiplier: Factor = Field(default=Decimal(1), ge=1, le=100, decimal_places=2)
+    bonus_points: Points = Field(default=0, ge=0, le=1_000_000)
+    valid_from: Timestamp | None = None
+    valid_until: Timestamp | None = None
 
     @model_validator(mode="after")
     def _does_something(self) -> EarnRule:
@@ -59,13 +66,13 @@ class EarnRule(BaseModel):
 class Programme(BaseModel):
     model_config = ConfigDict(extra="forbid")
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
-    points_per_unit: int = Field(default=10, ge=0, le=10_000, description="points per currency unit spent")
+    points_per_unit: Points = Field(default=10, ge=0, le=10_000, description="points per currency unit spent")
     tiers: list[Tier] = Field(min_length=1)
-    tier_window_months: int = Field(default=12, ge=1, le=60)
-    pending_days: int = Field(default=0, ge=0, le=365)
-    expiry_months: int = Field(default=24, ge=1, le=120)
-    retro_credit_days: int = Field(default=30, ge=0, le=365)
-    max_backdate_days: int = Field(
+    tier_window_months: Count = Field(default=12, ge=1, le=60)
+    pending_days: Count = Field(default=0, ge=0, le=365)
+    expiry_months: Count = Field(default=24, ge=1, le=120)
+    retro_credit_days: Count = Field(default=30, ge=0, le=365)
+    max_backdate_days: Count = Field(
         default=30,
         ge=0,
         le=365,
@@ -74,7 +81,7 @@ class Programme(BaseModel):
     )
     default_phone_region: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
     earn_rules: list[EarnRule] = Field(default_factory=list, max_length=200)
-    merge_blocked_values: list[str] = Field(
+    merge_blocked_values: list[Annotated[str, StringConstraints(min_length=1, max_length=254)]] = Field(
         default_factory=list,
         max_length=500,
         description="link values that identify nobody and never join profiles, on top of the built-in "
@@ -85,7 +92,7 @@ class Programme(BaseModel):
         description="check digit that card links must pass (a card failing it is a 422); none: any "
         "4 to 64 letters, digits or dashes",
     )
-    max_merges_per_profile: int = Field(
+    max_merges_per_profile: Count = Field(
         default=100,
         ge=1,
         le=10_000,

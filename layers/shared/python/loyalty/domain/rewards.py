@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from loyalty.domain.values import Count, Points, Timestamp
 
 
 class Reward(BaseModel):
@@ -13,11 +15,11 @@ class Reward(BaseModel):
 
     reward_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     name: str = Field(min_length=1, max_length=200)
-    points: int = Field(gt=0, le=100_000_000, description="the points price")
+    points: Points = Field(gt=0, le=100_000_000, description="the points price")
     status: Literal["active", "paused"] = "active"
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
-    stock: int | None = Field(default=None, ge=0, le=100_000_000, description="null: unlimited")
+    valid_from: Timestamp | None = None
+    valid_until: Timestamp | None = None
+    stock: Count | None = Field(default=None, ge=0, le=100_000_000, description="null: unlimited")
     description: str | None = Field(default=None, max_length=1000)
 
     @model_validator(mode="after")

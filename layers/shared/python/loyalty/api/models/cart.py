@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     Field,
     StringConstraints,
@@ -14,7 +13,17 @@ from pydantic import (
 )
 
 from loyalty.adapters.offers import CouponRecord
-from loyalty.api.models.common import CustomerRefIn, Money, Quantity, RequestId, StoreId, Strict, money
+from loyalty.api.models.common import (
+    Count,
+    CustomerRefIn,
+    Money,
+    Quantity,
+    RequestId,
+    StoreId,
+    Strict,
+    Timestamp,
+    money,
+)
 from loyalty.services.cart import CartCommand, CartLineInput, CartResult
 
 
@@ -158,9 +167,9 @@ class CartOut(BaseModel):
 class CouponIssueIn(Strict):
     request_id: RequestId = None
     offer_id: str = Field(min_length=1, max_length=64)
-    valid_until: AwareDatetime | None = None
+    valid_until: Timestamp | None = None
     source: Literal["manual", "api"] = "api"
-    max_uses: int = Field(default=1, ge=1, le=1000, description="1: single use")
+    max_uses: Count = Field(default=1, ge=1, le=1000, description="1: single use")
 
 
 class CouponOut(BaseModel):

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -18,6 +19,30 @@ from pydantic import (
 from loyalty.domain import links as link_rules
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.customers import CustomerRef
+from loyalty.domain.values import (  # the one set of value rules every model uses
+    MAX_ID,
+    Count,
+    Id,
+    Money,
+    Points,
+    PositiveMoney,
+    Quantity,
+    Timestamp,
+)
+
+__all__ = [
+    "MAX_ID",
+    "Count",
+    "Id",
+    "Money",
+    "PathId",
+    "PathLinkType",
+    "PathLinkValue",
+    "Points",
+    "PositiveMoney",
+    "Quantity",
+    "Timestamp",
+]
 
 StoreId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
@@ -58,10 +83,14 @@ def _check_birthday(value: date | None) -> date | None:
     return value
 
 
-Money = Annotated[Decimal, Field(ge=0, le=Decimal("10000000"), decimal_places=2, examples=["12.50"])]
-
-
-Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("100000"), decimal_places=3, examples=["1"])]
+# A path id longer than any id the platform issues or accepts names nothing: the repositories find no
+# item for a key DynamoDB could not hold (loyalty.adapters.dynamo), so it is the route's own 404, as
+# any unknown id is. Documented here so clients and the fuzzer know the bound.
+PathId = Annotated[
+    str, Path(min_length=1, description=f"at most {MAX_ID} characters; a longer id names nothing")
+]
+PathLinkType = Annotated[str, Path(min_length=1)]
+PathLinkValue = Annotated[str, Path(min_length=1)]
 
 
 CallerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
@@ -98,9 +127,6 @@ class CustomerRefIn(Strict):
         if self.link is not None:
             return CustomerRef(link_type=self.link.type, link_value=self.link.value)
         return CustomerRef(customer_id=self.customer_id)
-
-
-PositiveMoney = Annotated[Decimal, Field(gt=0, le=Decimal("100000"), decimal_places=2, examples=["25.00"])]
 
 
 def _email(value: str) -> str:

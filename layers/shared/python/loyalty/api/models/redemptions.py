@@ -13,7 +13,7 @@ from pydantic import (
 )
 
 from loyalty.adapters.redemptions import RedemptionRecord
-from loyalty.api.models.common import CallerId, CustomerRefIn, Money, StoreId, Strict, money
+from loyalty.api.models.common import CallerId, Count, CustomerRefIn, Money, Points, StoreId, Strict, money
 from loyalty.services.redemptions import RedeemCommand, Redemption
 
 
@@ -22,7 +22,7 @@ class RedemptionIn(Strict):
     store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
     customer: CustomerRefIn
     kind: Literal["points", "coupon", "stored_value"]
-    points: int | None = Field(default=None, gt=0, le=100_000_000)
+    points: Points | None = Field(default=None, gt=0, le=100_000_000)
     coupon: str | None = Field(default=None, min_length=1, max_length=64)
     reward_id: str | None = Field(default=None, max_length=64)
     account_id: str | None = Field(default=None, max_length=64)
@@ -99,5 +99,5 @@ def render_redemption(result: Redemption) -> str:
 
 class PointsHoldIn(Strict):
     hold_id: CallerId
-    points: int = Field(gt=0, le=100_000_000)
-    expires_in_seconds: int = Field(default=7 * 24 * 3600, ge=1, le=30 * 24 * 3600)
+    points: Points = Field(gt=0, le=100_000_000)
+    expires_in_seconds: Count = Field(default=7 * 24 * 3600, ge=1, le=30 * 24 * 3600)

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     Field,
     StringConstraints,
@@ -18,12 +17,14 @@ from pydantic import (
 from loyalty.adapters.stored_value import HoldRecord
 from loyalty.api.models.common import (
     CallerId,
+    Count,
     CustomerRefIn,
     Name,
     PositiveMoney,
     RequestId,
     StoreId,
     Strict,
+    Timestamp,
     _email,
     money,
 )
@@ -111,7 +112,7 @@ class AccountIssueIn(Strict):
     kind: Literal["merchandise_credit", "promo_cash"]
     amount: PositiveMoney
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    expires_at: AwareDatetime | None = Field(default=None, description="promotional cash: default 90 days")
+    expires_at: Timestamp | None = Field(default=None, description="promotional cash: default 90 days")
 
 
 _OWNER = (
@@ -159,7 +160,7 @@ class ReloadIn(Strict):
 class HoldIn(Strict):
     hold_id: CallerId = Field(description="the caller's id, unique per store")
     amount: PositiveMoney
-    expires_in_seconds: int = Field(default=7 * 24 * 3600, ge=1, le=30 * 24 * 3600)
+    expires_in_seconds: Count = Field(default=7 * 24 * 3600, ge=1, le=30 * 24 * 3600)
     customer: CustomerRefIn | None = Field(default=None, description=_OWNER)
 
 

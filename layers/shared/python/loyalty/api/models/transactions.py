@@ -6,14 +6,23 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     Field,
     field_validator,
     model_validator,
 )
 
-from loyalty.api.models.common import CallerId, CustomerRefIn, Money, Quantity, StoreId, Strict, money
+from loyalty.api.models.common import (
+    CallerId,
+    CustomerRefIn,
+    Id,
+    Money,
+    Quantity,
+    StoreId,
+    Strict,
+    Timestamp,
+    money,
+)
 from loyalty.domain.ledger import LedgerEntry, TransactionRecord
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 from loyalty.services.transactions import (
@@ -44,12 +53,12 @@ class TransactionIn(Strict):
     transaction_id: CallerId = Field(description="the till's or shop's own id; unique per store, for ever")
     type: SaleType
     store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     customer: CustomerRefIn | None = None
     lines: list[LineIn] = Field(min_length=1, max_length=500)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     total: Money = Field(description="sum of (quantity x unit_price - discount)")
-    coupons: list[str] = Field(default_factory=list, max_length=20)
+    coupons: list[Id] = Field(default_factory=list, max_length=20)
     original_transaction_id: CallerId | None = Field(default=None, description="the sale a return refers to")
     original_store_id: StoreId | None = Field(
         default=None, description="where that sale happened; default: here"

@@ -7,8 +7,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
-from loyalty.api.http import ok, page, principal, replay_guards, reply, request_fingerprint, stored
-from loyalty.api.models.common import CustomerRefIn
+from loyalty.api.http import (
+    cursor_in,
+    cursor_out,
+    ok,
+    page,
+    principal,
+    replay_guards,
+    reply,
+    request_fingerprint,
+    stored,
+)
+from loyalty.api.models.common import CustomerRefIn, PathId
 from loyalty.api.models.stored_value import (
     AccountIssueIn,
     AccountList,
@@ -111,7 +121,7 @@ def make_router() -> Router:
             409: docs.PROBLEM,
         },
     )
-    def balance(card_number: str):
+    def balance(card_number: PathId):
         account = container().stored_value.balance(card_number, principal(router), pin())
         return ok(_gift_card(account, container().clock.now()))
 
@@ -121,7 +131,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={201: docs.model(SpentOut, "spent"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def redeem(card_number: str, body: GiftCardRedeemIn):
+    def redeem(card_number: PathId, body: GiftCardRedeemIn):
         fingerprint = request_fingerprint("POST", router.current_event.path, router.current_event.body)
         spent = container().stored_value.redeem(
             card_number,
@@ -141,7 +151,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(GiftCardOut, "the card"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def reload(card_number: str, body: ReloadIn):
+    def reload(card_number: PathId, body: ReloadIn):
         account = container().stored_value.reload(
             card_number,
             body.amount,
@@ -156,7 +166,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={201: docs.model(HoldOut, "held"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def hold(card_number: str, body: HoldIn):
+    def hold(card_number: PathId, body: HoldIn):
         record = container().stored_value.hold(
             card_number,
             body.hold_id,
@@ -180,7 +190,7 @@ def make_router() -> Router:
             422: docs.PROBLEM,
         },
     )
-    def capture(hold_id: str, body: CaptureIn, store_id: StoreQuery = None):
+    def capture(hold_id: PathId, body: CaptureIn, store_id: StoreQuery = None):
         caller = principal(router)
         hold = container().stored_value.find_hold(hold_id, caller, store_id)
         now = container().clock.now()
@@ -205,7 +215,7 @@ def make_router() -> Router:
             409: docs.PROBLEM,
         },
     )
-    def release(hold_id: str, store_id: StoreQuery = None):
+    def release(hold_id: PathId, store_id: StoreQuery = None):
         caller = principal(router)
         hold = container().stored_value.find_hold(hold_id, caller, store_id)
         if hold.kind == "points":
@@ -217,7 +227,7 @@ def make_router() -> Router:
     @router.get(
         "/v1/customers/<customer_id>/accounts", summary="A customer's stored-value accounts", tags=TAGS
     )
-    def customer_accounts(customer_id: str) -> AccountList:
+    def customer_accounts(customer_id: PathId) -> AccountList:
         customer = container().customers.get(customer_id)
         now = container().clock.now()
         return AccountList(
@@ -230,7 +240,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={201: docs.model(AccountOut, "the account"), 403: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def issue_account(customer_id: str, body: AccountIssueIn):
+    def issue_account(customer_id: PathId, body: AccountIssueIn):
         customer = container().customers.get(customer_id)
         account = container().stored_value.issue_account(
             customer.customer_id,
@@ -253,12 +263,12 @@ def make_router() -> Router:
         },
     )
     def account_ledger(
-        account_id: str,
+        account_id: PathId,
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> MovementList:
         moves, next_cursor = container().stored_value.ledger(
-            account_id, page(limit), cursor, principal(router), pin()
+            account_id, page(limit), cursor_in(router, cursor), principal(router), pin()
         )
         return MovementList(
             items=[
@@ -275,7 +285,7 @@ def make_router() -> Router:
                 )
                 for m in moves
             ],
-            next_cursor=next_cursor,
+            next_cursor=cursor_out(router, next_cursor),
         )
 
     @router.get(
@@ -287,7 +297,7 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> MessageList:
-        messages, next_cursor = container().stored_value.messages(page(limit), cursor)
+        messages, next_cursor = container().stored_value.messages(page(limit), cursor_in(router, cursor))
         return MessageList(
             items=[
                 MessageOut(
@@ -306,7 +316,7 @@ def make_router() -> Router:
                 )
                 for m in messages
             ],
-            next_cursor=next_cursor,
+            next_cursor=cursor_out(router, next_cursor),
         )
 
     return router

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.adapters.repositories import ApiKeyRecord
 from loyalty.api import docs
-from loyalty.api.http import no_content, ok, page
+from loyalty.api.http import cursor_in, cursor_out, no_content, ok, page
 from loyalty.api.models.admin import (
     ApiKeyCreate,
     ApiKeyIssued,
@@ -17,7 +17,7 @@ from loyalty.api.models.admin import (
     StoreOut,
     StorePut,
 )
-from loyalty.api.models.common import StoreId
+from loyalty.api.models.common import PathId, StoreId
 from loyalty.bootstrap import container
 from loyalty.domain.errors import StoreNotFound
 from loyalty.domain.programme import Programme
@@ -54,8 +54,8 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=1024)] = None,
     ) -> ApiKeyList:
-        records, next_cursor = container().api_keys.list(page(limit), cursor)
-        return ApiKeyList(items=[_key_out(r) for r in records], next_cursor=next_cursor)
+        records, next_cursor = container().api_keys.list(page(limit), cursor_in(router, cursor))
+        return ApiKeyList(items=[_key_out(r) for r in records], next_cursor=cursor_out(router, next_cursor))
 
     @router.delete(
         "/v1/admin/api-keys/<key_id>",
@@ -63,7 +63,7 @@ def make_router() -> Router:
         tags=["admin"],
         responses={204: docs.empty("revoked"), 404: docs.PROBLEM},
     )
-    def revoke_api_key(key_id: str):
+    def revoke_api_key(key_id: PathId):
         container().api_keys.revoke(key_id)
         return no_content()
 
@@ -72,8 +72,8 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=1024)] = None,
     ) -> StoreList:
-        stores, next_cursor = container().stores.list(page(limit), cursor)
-        return StoreList(items=[StoreOut.of(s) for s in stores], next_cursor=next_cursor)
+        stores, next_cursor = container().stores.list(page(limit), cursor_in(router, cursor))
+        return StoreList(items=[StoreOut.of(s) for s in stores], next_cursor=cursor_out(router, next_cursor))
 
     @router.get(
         "/v1/admin/stores/<store_id>",
@@ -81,7 +81,7 @@ def make_router() -> Router:
         tags=["admin"],
         responses={200: docs.model(StoreOut, "the store"), 404: docs.PROBLEM},
     )
-    def get_store(store_id: str):
+    def get_store(store_id: PathId):
         store = container().stores.find(store_id)
         if store is None:
             raise StoreNotFound(f"store {store_id!r} is not known")

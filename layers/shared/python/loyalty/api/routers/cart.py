@@ -7,8 +7,9 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.adapters.offers import CouponRecord
 from loyalty.api import docs
-from loyalty.api.http import ok, page, principal, replay_guards, reply, stored
+from loyalty.api.http import cursor_in, cursor_out, ok, page, principal, replay_guards, reply, stored
 from loyalty.api.models.cart import CartIn, CartOut, CouponIssueIn, CouponList, CouponOut
+from loyalty.api.models.common import PathId
 from loyalty.bootstrap import container
 from loyalty.domain.replay import StoredResponse
 
@@ -39,7 +40,7 @@ def make_router() -> Router:
         tags=["coupons"],
         responses={201: docs.model(CouponOut, "the coupon"), 404: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def issue_coupon(customer_id: str, body: CouponIssueIn):
+    def issue_coupon(customer_id: PathId, body: CouponIssueIn):
         customer = container().customers.get(customer_id)
         coupon = container().offers.issue_coupon(
             customer.customer_id,
@@ -55,14 +56,18 @@ def make_router() -> Router:
         "/v1/customers/<customer_id>/coupons", summary="A customer's coupons, newest first", tags=["coupons"]
     )
     def customer_coupons(
-        customer_id: str,
+        customer_id: PathId,
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> CouponList:
         customer = container().customers.get(customer_id)
-        coupons, next_cursor = container().offers.coupons_of(customer.customer_id, page(limit), cursor)
+        coupons, next_cursor = container().offers.coupons_of(
+            customer.customer_id, page(limit), cursor_in(router, cursor)
+        )
         now = container().clock.now()
-        return CouponList(items=[CouponOut.of(c, now) for c in coupons], next_cursor=next_cursor)
+        return CouponList(
+            items=[CouponOut.of(c, now) for c in coupons], next_cursor=cursor_out(router, next_cursor)
+        )
 
     @router.get(
         "/v1/coupons/<code>",
@@ -70,7 +75,7 @@ def make_router() -> Router:
         tags=["coupons"],
         responses={200: docs.model(CouponOut, "the coupon"), 404: docs.PROBLEM},
     )
-    def get_coupon(code: str):
+    def get_coupon(code: PathId):
         return ok(CouponOut.of(container().offers.get_coupon(code), container().clock.now()))
 
     return router

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import idempotency, no_content, ok, principal, reply, stored
+from loyalty.api.models.common import PathId, PathLinkType, PathLinkValue
 from loyalty.api.models.customers import CustomerCreate, CustomerPatch, CustomerView, LinkAdd, LinkOut
 from loyalty.api.models.merges import MergeAccepted
 from loyalty.api.routers import merges
@@ -69,7 +70,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(CustomerView, "the customer"), 404: docs.PROBLEM},
     )
-    def get_customer(customer_id: str):
+    def get_customer(customer_id: PathId):
         customer = container().customers.get(customer_id)
         return ok(
             CustomerView.of(
@@ -87,7 +88,7 @@ def make_router() -> Router:
             422: docs.PROBLEM,
         },
     )
-    def update_customer(customer_id: str, body: CustomerPatch):
+    def update_customer(customer_id: PathId, body: CustomerPatch):
         result = container().customers.update(customer_id, body.to_patch(), idempotency(router, _render))
         return reply(_render(result))
 
@@ -104,7 +105,7 @@ def make_router() -> Router:
             422: docs.PROBLEM,
         },
     )
-    def add_link(customer_id: str, body: LinkAdd):
+    def add_link(customer_id: PathId, body: LinkAdd):
         result = container().customers.add_link(
             customer_id,
             RawLink(body.type, body.value),
@@ -120,7 +121,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={204: docs.empty("detached"), 404: docs.PROBLEM},
     )
-    def remove_link(customer_id: str, type: str, value: str):
+    def remove_link(customer_id: PathId, type: PathLinkType, value: PathLinkValue):
         container().customers.remove_link(customer_id, type, value)
         return no_content()
 

@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import idempotency, no_content, ok, principal, reply, stored
+from loyalty.api.models.common import PathId
 from loyalty.api.models.customers import CustomerView
 from loyalty.api.models.merges import CustomerExport, MergeAccepted, MergeCreate, MergeView
 from loyalty.bootstrap import container
@@ -49,7 +50,7 @@ def register(router: Router) -> None:
         tags=TAGS,
         responses={200: docs.model(MergeView, "the merge"), 404: docs.PROBLEM},
     )
-    def get_merge(merge_id: str):
+    def get_merge(merge_id: PathId):
         return ok(MergeView.of(container().merges.get(merge_id)))
 
     @router.post(
@@ -62,7 +63,7 @@ def register(router: Router) -> None:
             409: docs.PROBLEM,
         },
     )
-    def undo_merge(merge_id: str):
+    def undo_merge(merge_id: PathId):
         record = container().merges.request_undo(
             merge_id, principal(router), idempotency(router, render_accepted)
         )
@@ -75,7 +76,7 @@ def register(router: Router) -> None:
         tags=["privacy"],
         responses={200: docs.model(CustomerExport, "the export"), 404: docs.PROBLEM},
     )
-    def export_customer(customer_id: str):
+    def export_customer(customer_id: PathId):
         c = container()
         customer = c.customers.get(customer_id)
         records = c.merges.export(customer)
@@ -88,7 +89,7 @@ def register(router: Router) -> None:
         tags=["privacy"],
         responses={204: docs.empty("erased"), 404: docs.PROBLEM, 503: docs.PROBLEM},
     )
-    def erase_customer(customer_id: str):
+    def erase_customer(customer_id: PathId):
         container().merges.erase(customer_id, principal(router))
         count("CustomersErased")
         return no_content()
@@ -99,6 +100,6 @@ def register(router: Router) -> None:
         tags=TAGS,
         responses={204: docs.empty("cleared (or there was no flag)"), 404: docs.PROBLEM},
     )
-    def clear_review(customer_id: str):
+    def clear_review(customer_id: PathId):
         container().merges.clear_review(customer_id)
         return no_content()

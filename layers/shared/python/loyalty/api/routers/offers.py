@@ -7,8 +7,9 @@ from aws_lambda_powertools.event_handler.router import Router
 from pydantic import BaseModel
 
 from loyalty.api import docs
-from loyalty.api.http import idempotency, ok, page, reply, stored
+from loyalty.api.http import cursor_in, cursor_out, idempotency, ok, page, reply, stored
 from loyalty.api.models.cart import PriceGroupMemberOut
+from loyalty.api.models.common import PathId
 from loyalty.api.models.rewards import RewardIn, RewardList, RewardOut
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
@@ -66,8 +67,8 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> OfferList:
-        offers, next_cursor = container().offers.list_offers(page(limit), cursor)
-        return OfferList(items=offers, next_cursor=next_cursor)
+        offers, next_cursor = container().offers.list_offers(page(limit), cursor_in(router, cursor))
+        return OfferList(items=offers, next_cursor=cursor_out(router, next_cursor))
 
     @router.get(
         "/v1/admin/offers/<offer_id>",
@@ -75,7 +76,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
     )
-    def get_offer(offer_id: str):
+    def get_offer(offer_id: PathId):
         return ok(container().offers.get_offer(offer_id))
 
     @router.put(
@@ -84,7 +85,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def replace_offer(offer_id: str, body: Offer):
+    def replace_offer(offer_id: PathId, body: Offer):
         if "offer_id" not in body.model_fields_set:
             body = body.model_copy(update={"offer_id": offer_id})  # the path names it
         elif body.offer_id != offer_id:
@@ -97,7 +98,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
     )
-    def pause_offer(offer_id: str):
+    def pause_offer(offer_id: PathId):
         return reply(_offer(container().offers.set_status(offer_id, "paused", idempotency(router, _offer))))
 
     @router.post(
@@ -106,7 +107,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(Offer, "the offer"), 404: docs.PROBLEM},
     )
-    def activate_offer(offer_id: str):
+    def activate_offer(offer_id: PathId):
         return reply(_offer(container().offers.set_status(offer_id, "active", idempotency(router, _offer))))
 
     def with_remaining(reward: Reward) -> RewardOut:
@@ -129,10 +130,11 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> RewardList:
-        rewards, next_cursor = container().offers.list_rewards(page(limit), cursor)
+        rewards, next_cursor = container().offers.list_rewards(page(limit), cursor_in(router, cursor))
         left = container().offers.rewards_left(rewards)
         return RewardList(
-            items=[RewardOut.of(r, left[r.reward_id]) for r in rewards], next_cursor=next_cursor
+            items=[RewardOut.of(r, left[r.reward_id]) for r in rewards],
+            next_cursor=cursor_out(router, next_cursor),
         )
 
     @router.get(
@@ -141,7 +143,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(RewardOut, "the reward"), 404: docs.PROBLEM},
     )
-    def get_reward(reward_id: str):
+    def get_reward(reward_id: PathId):
         return ok(with_remaining(container().offers.get_reward(reward_id)))
 
     @router.put(
@@ -150,7 +152,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(RewardOut, "the reward"), 404: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def replace_reward(reward_id: str, body: RewardIn):
+    def replace_reward(reward_id: PathId, body: RewardIn):
         if body.reward_id != reward_id:
             raise ValidationFailed.at(("body", "reward_id"), "must match the path")
         return ok(with_remaining(container().offers.put_reward(body.to_reward(), create=False)))
@@ -160,8 +162,8 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> PriceGroupList:
-        groups, next_cursor = container().offers.list_price_groups(page(limit), cursor)
-        return PriceGroupList(items=groups, next_cursor=next_cursor)
+        groups, next_cursor = container().offers.list_price_groups(page(limit), cursor_in(router, cursor))
+        return PriceGroupList(items=groups, next_cursor=cursor_out(router, next_cursor))
 
     @router.get(
         "/v1/admin/price-groups/<group_id>",
@@ -169,7 +171,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(PriceGroup, "the group"), 404: docs.PROBLEM},
     )
-    def get_price_group(group_id: str):
+    def get_price_group(group_id: PathId):
         return ok(container().offers.get_price_group(group_id))
 
     @router.put(
@@ -182,7 +184,7 @@ def make_router() -> Router:
             422: docs.PROBLEM,
         },
     )
-    def put_price_group(group_id: str, body: PriceGroup):
+    def put_price_group(group_id: PathId, body: PriceGroup):
         if body.group_id != group_id:
             raise ValidationFailed.at(("body", "group_id"), "must match the path")
         group, created = container().offers.put_price_group(body)
@@ -194,7 +196,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(PriceGroupMemberOut, "done"), 404: docs.PROBLEM},
     )
-    def add_member(group_id: str, customer_id: str):
+    def add_member(group_id: PathId, customer_id: PathId):
         container().offers.get_price_group(group_id)
         customer = container().customers.set_price_group(customer_id, group_id, True)
         return ok(PriceGroupMemberOut(group_id=group_id, customer_id=customer.customer_id, member=True))
@@ -205,7 +207,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(PriceGroupMemberOut, "done"), 404: docs.PROBLEM},
     )
-    def remove_member(group_id: str, customer_id: str):
+    def remove_member(group_id: PathId, customer_id: PathId):
         container().offers.get_price_group(group_id)
         customer = container().customers.set_price_group(customer_id, group_id, False)
         return ok(PriceGroupMemberOut(group_id=group_id, customer_id=customer.customer_id, member=False))

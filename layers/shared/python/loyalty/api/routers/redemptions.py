@@ -4,6 +4,7 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
 from loyalty.api.http import ok, principal, request_fingerprint
+from loyalty.api.models.common import PathId
 from loyalty.api.models.redemptions import PointsHoldIn, RedemptionIn, RedemptionOut
 from loyalty.api.models.stored_value import PointsHoldOut, StoreQuery
 from loyalty.bootstrap import container
@@ -40,7 +41,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={201: docs.model(PointsHoldOut, "held"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def hold_points(customer_id: str, body: PointsHoldIn):
+    def hold_points(customer_id: PathId, body: PointsHoldIn):
         hold, customer = container().redemptions.hold_points(
             customer_id, body.hold_id, body.points, body.expires_in_seconds, principal(router)
         )
@@ -57,7 +58,7 @@ def make_router() -> Router:
             422: docs.PROBLEM,
         },
     )
-    def get_redemption(redemption_id: str, store_id: StoreQuery = None):
+    def get_redemption(redemption_id: PathId, store_id: StoreQuery = None):
         record = container().redemptions.get(redemption_id, principal(router), store_id)
         return ok(RedemptionOut.of(record))
 
@@ -72,7 +73,7 @@ def make_router() -> Router:
             422: docs.PROBLEM,
         },
     )
-    def reverse(redemption_id: str, store_id: StoreQuery = None):
+    def reverse(redemption_id: PathId, store_id: StoreQuery = None):
         result = container().redemptions.reverse(redemption_id, principal(router), store_id)
         return ok(RedemptionOut.of(result.record, result.balance_after))
 

@@ -6,8 +6,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
-from loyalty.api.http import idempotency, ok, page, principal, reply, request_fingerprint, stored
-from loyalty.api.models.common import StoreId
+from loyalty.api.http import (
+    cursor_in,
+    cursor_out,
+    idempotency,
+    ok,
+    page,
+    principal,
+    reply,
+    request_fingerprint,
+    stored,
+)
+from loyalty.api.models.common import PathId, StoreId
 from loyalty.api.models.transactions import (
     LedgerEntryOut,
     LedgerList,
@@ -64,7 +74,7 @@ def make_router() -> Router:
         tags=TAGS,
         responses={200: docs.model(TransactionOut, "the transaction"), 404: docs.PROBLEM},
     )
-    def get_transaction(store_id: StoreId, transaction_id: str):
+    def get_transaction(store_id: StoreId, transaction_id: PathId):
         return ok(TransactionOut.of(container().transactions.get(store_id, transaction_id)))
 
     @router.patch(
@@ -78,7 +88,7 @@ def make_router() -> Router:
             422: docs.PROBLEM,
         },
     )
-    def set_order_status(store_id: StoreId, transaction_id: str, body: OrderStatusPatch):
+    def set_order_status(store_id: StoreId, transaction_id: PathId, body: OrderStatusPatch):
         receipt = container().transactions.set_order_status(
             store_id, transaction_id, body.order_status, principal(router), idempotency(router, _moved)
         )
@@ -90,12 +100,16 @@ def make_router() -> Router:
         tags=TAGS,
     )
     def history(
-        customer_id: str,
+        customer_id: PathId,
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> TransactionList:
-        records, next_cursor = container().transactions.history(customer_id, page(limit), cursor)
-        return TransactionList(items=[TransactionOut.of(r) for r in records], next_cursor=next_cursor)
+        records, next_cursor = container().transactions.history(
+            customer_id, page(limit), cursor_in(router, cursor)
+        )
+        return TransactionList(
+            items=[TransactionOut.of(r) for r in records], next_cursor=cursor_out(router, next_cursor)
+        )
 
     @router.get(
         "/v1/customers/<customer_id>/ledger",
@@ -103,11 +117,15 @@ def make_router() -> Router:
         tags=TAGS,
     )
     def ledger(
-        customer_id: str,
+        customer_id: PathId,
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> LedgerList:
-        entries, next_cursor = container().transactions.ledger(customer_id, page(limit), cursor)
-        return LedgerList(items=[LedgerEntryOut.of(e) for e in entries], next_cursor=next_cursor)
+        entries, next_cursor = container().transactions.ledger(
+            customer_id, page(limit), cursor_in(router, cursor)
+        )
+        return LedgerList(
+            items=[LedgerEntryOut.of(e) for e in entries], next_cursor=cursor_out(router, next_cursor)
+        )
 
     return router
