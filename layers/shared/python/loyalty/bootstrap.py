@@ -185,7 +185,12 @@ class Container:
         from loyalty.adapters.offers import OfferRepository
         from loyalty.services.offers import OfferService
 
-        return OfferService(OfferRepository(self.table), self.clock, idempotency=self.idempotency)
+        return OfferService(
+            OfferRepository(self.table),
+            self.clock,
+            idempotency=self.idempotency,
+            resolve_customer=self.customers.get,
+        )
 
     @cached_property
     def cart(self) -> CartService:
@@ -222,6 +227,7 @@ class Container:
             self.clock,
             render=render_redemption,
             resolve_customer=self.customers.get,
+            idempotency=self.idempotency,
             stored_value=self.stored_value,
             catalogue=self.offers,
             holds=StoredValueRepository(self.table),
@@ -243,6 +249,7 @@ class Container:
             self.clock,
             render_spent=render_spent,
             idempotency=self.idempotency,
+            resolve_customer=self.customers.get,
         )
 
     @cached_property

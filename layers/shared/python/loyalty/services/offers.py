@@ -25,6 +25,7 @@ from loyalty.services.ports import Clock, Idempotency, idempotency_ops, replay_i
 
 if TYPE_CHECKING:
     from loyalty.adapters.repositories import IdempotencyStore
+    from loyalty.domain.customers import Customer
     from loyalty.domain.offers import Offer, OfferIndex, PriceGroup
     from loyalty.domain.rewards import Reward
 
@@ -62,8 +63,10 @@ class OfferService:
         new_code: Callable[[], str] = new_coupon_code,
         *,
         idempotency: IdempotencyStore,
+        resolve_customer: Callable[[str], Customer],
     ) -> None:
         self._idempotency = idempotency
+        self._resolve_customer = resolve_customer
         self._repo = repo
         self._clock = clock
         self._monotonic = monotonic
@@ -260,6 +263,8 @@ class OfferService:
         idempotency: Idempotency = None,
     ) -> CouponRecord:
         replay_if_recorded(self._idempotency, idempotency)
+        # After the replay check: a customer erased or merged away since still gets the first answer.
+        customer_id = self._resolve_customer(customer_id).customer_id
         offer = self.get_offer(offer_id)
         now = self._clock.now()
         if valid_until is not None and valid_until <= now:
