@@ -656,3 +656,27 @@ def test_a_replay_for_a_customer_erased_since_answers_the_first_response(api: Ap
     )
     # Without the key the customer is gone, as before.
     assert_problem(api.call("POST", account_path, POS_KEY, json=credit), 404, "customer-not-found")
+
+
+def test_an_admin_key_reused_for_another_stores_hold_is_refused(api: Api) -> None:
+    """Two stores' holds share a hold_id; an admin names the store in `?store_id=`, so the same key
+    on the other store's hold is another request (422), not the first store's answer."""
+    number = sell(api, "30.00")
+    hold = {"hold_id": rid("GH"), "amount": "4.00"}
+    for caller in (POS_KEY, WEB_KEY):
+        assert api.call("POST", f"/v1/gift-cards/{number}/holds", caller, json=hold).status_code == 201
+    release, headers = f"/v1/holds/{hold['hold_id']}/release", key()
+    first = api.call("POST", release + "?store_id=ams-01", ADMIN_KEY, headers=headers)
+    assert (first.status_code, first.json()["status"], first.json()["store_id"]) == (
+        200,
+        "released",
+        "ams-01",
+    )
+    assert_replay(first, api.call("POST", release + "?store_id=ams-01", ADMIN_KEY, headers=headers))
+    assert_problem(
+        api.call("POST", release + "?store_id=web-nl", ADMIN_KEY, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    # The web shop's hold is still held: 4.00 of the 30.00 cannot be spent.
+    assert api.call("GET", f"/v1/gift-cards/{number}", POS_KEY).json()["available"] == "26.00"
