@@ -1,6 +1,8 @@
 """Calls that create value are exactly once over HTTP: gift-card sales, reloads, merchandise credit,
 promotional cash and coupons honour `Idempotency-Key` (the first response again, 422 for another
-body) and a caller-owned `request_id` (per store, for ever); a reload tops up gift cards only."""
+body) and a caller-owned `request_id` (per store, for ever); a reload tops up gift cards only.
+Calls that spend or hold value (redemptions, holds, captures, releases, reversals) honour the key
+too: a replay is the first response, another body under the same key is 422 and changes nothing."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import requests
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, assert_problem, unique_email
 from tests.e2e.test_stored_value_http import card_number
 from tests.e2e.test_transactions_http import coffee, sale
+from tests.e2e.test_value_scoping_http import member_with_points, points
 
 
 def key() -> dict[str, str]:
@@ -387,3 +390,293 @@ def test_an_order_status_patch_replayed_answers_its_first_response(api: Api) -> 
         422,
         "idempotency-key-mismatch",
     )
+
+
+# ---- spending and holding value: the key on redemptions, holds, captures, releases, reversals ----
+def test_a_gift_card_redemption_honours_its_key(api: Api) -> None:
+    number = sell(api)
+    path, headers = f"/v1/gift-cards/{number}/redeem", key()
+    body = {"redemption_id": rid("G"), "amount": "5.00"}
+    first = api.call("POST", path, POS_KEY, json=body, headers=headers)
+    assert (first.status_code, first.json()["balance"]) == (201, "15.00"), first.text
+    assert_replay(first, api.call("POST", path, POS_KEY, json=body, headers=headers))
+    # Another redemption under the same key is refused, and nothing is spent.
+    assert_problem(
+        api.call("POST", path, POS_KEY, json={**body, "redemption_id": rid("G")}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    assert ledger(api, number) == [("redeem", "-5.00"), ("activate", "20.00")]
+
+
+def test_a_points_redemption_honours_its_key_even_once_reversed(api: Api) -> None:
+    customer = member_with_points(api, 10)
+    body = {"redemption_id": rid("R"), "customer": {"customer_id": customer}, "kind": "points", "points": 30}
+    headers = key()
+    first = api.call("POST", "/v1/redemptions", POS_KEY, json=body, headers=headers)
+    assert (first.status_code, first.json()["balance_after"]) == (201, 70), first.text
+    assert_replay(first, api.call("POST", "/v1/redemptions", POS_KEY, json=body, headers=headers))
+    assert_problem(
+        api.call(
+            "POST", "/v1/redemptions", POS_KEY, json={**body, "redemption_id": rid("R")}, headers=headers
+        ),
+        422,
+        "idempotency-key-mismatch",
+    )
+    assert points(api, customer)["available"] == 70
+    # Reversed since: the key still answers the first 201; the redemption_id alone says it was reversed.
+    reversed_ = api.call("POST", f"/v1/redemptions/{body['redemption_id']}/reverse", POS_KEY)
+    assert reversed_.status_code == 200, reversed_.text
+    assert_replay(first, api.call("POST", "/v1/redemptions", POS_KEY, json=body, headers=headers))
+    assert_problem(api.call("POST", "/v1/redemptions", POS_KEY, json=body), 409, "redemption-reversed")
+    assert points(api, customer)["available"] == 100
+
+
+def test_a_stored_value_redemption_through_redemptions_replays_its_own_answer(api: Api) -> None:
+    customer = member(api)
+    credit = api.call(
+        "POST",
+        f"/v1/customers/{customer}/accounts",
+        POS_KEY,
+        json={"kind": "merchandise_credit", "amount": "10.00", "currency": "EUR"},
+    )
+    assert credit.status_code == 201, credit.text
+    account = credit.json()["account_id"]
+    body = {
+        "redemption_id": rid("SV"),
+        "customer": {"customer_id": customer},
+        "kind": "stored_value",
+        "account_id": account,
+        "amount": "4.00",
+    }
+    headers = key()
+    first = api.call("POST", "/v1/redemptions", POS_KEY, json=body, headers=headers)
+    assert (first.status_code, first.json()["amount"]) == (201, "4.00"), first.text
+    assert_replay(first, api.call("POST", "/v1/redemptions", POS_KEY, json=body, headers=headers))
+    # Its redemption_id alone replays the same answer (it was the gift-card route's shape).
+    assert_replay(first, api.call("POST", "/v1/redemptions", POS_KEY, json=body))
+    assert_problem(
+        api.call("POST", "/v1/redemptions", POS_KEY, json={**body, "amount": "5.00"}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    assert ledger(api, account) == [("redeem", "-4.00"), ("issue", "10.00")]
+
+
+def test_a_reversal_honours_its_key(api: Api) -> None:
+    customer = member_with_points(api, 10)
+    ids = [rid("R"), rid("R")]
+    for redemption_id in ids:
+        spent = api.call(
+            "POST",
+            "/v1/redemptions",
+            POS_KEY,
+            json={
+                "redemption_id": redemption_id,
+                "customer": {"customer_id": customer},
+                "kind": "points",
+                "points": 20,
+            },
+        )
+        assert spent.status_code == 201, spent.text
+    headers = key()
+    first = api.call("POST", f"/v1/redemptions/{ids[0]}/reverse", POS_KEY, headers=headers)
+    assert (first.status_code, first.json()["status"], first.json()["balance_after"]) == (200, "reversed", 80)
+    # The balance moved on since: the replay is still the first answer, not today's balance.
+    assert api.call("POST", f"/v1/redemptions/{ids[1]}/reverse", POS_KEY).status_code == 200
+    assert_replay(first, api.call("POST", f"/v1/redemptions/{ids[0]}/reverse", POS_KEY, headers=headers))
+    # The same key on another redemption: refused; that redemption stays as it is.
+    third = api.call(
+        "POST",
+        "/v1/redemptions",
+        POS_KEY,
+        json={
+            "redemption_id": rid("R"),
+            "customer": {"customer_id": customer},
+            "kind": "points",
+            "points": 5,
+        },
+    )
+    assert third.status_code == 201, third.text
+    assert_problem(
+        api.call(
+            "POST", f"/v1/redemptions/{third.json()['redemption_id']}/reverse", POS_KEY, headers=headers
+        ),
+        422,
+        "idempotency-key-mismatch",
+    )
+    assert (
+        api.call("GET", f"/v1/redemptions/{third.json()['redemption_id']}", POS_KEY).json()["status"]
+        == "done"
+    )
+    assert points(api, customer)["available"] == 95
+
+
+def test_a_second_reversal_with_a_key_records_its_answer(api: Api) -> None:
+    """A key first used on a reversal that changed nothing (reversed already) is still that
+    request's: sent again it answers the same, and another redemption under it is refused."""
+    number = sell(api)
+    ids = [rid("G"), rid("G")]
+    for redemption_id in ids:
+        spent = api.call(
+            "POST",
+            f"/v1/gift-cards/{number}/redeem",
+            POS_KEY,
+            json={"redemption_id": redemption_id, "amount": "2.00"},
+        )
+        assert spent.status_code == 201, spent.text
+    assert api.call("POST", f"/v1/redemptions/{ids[0]}/reverse", POS_KEY).status_code == 200
+    headers = key()
+    again = api.call("POST", f"/v1/redemptions/{ids[0]}/reverse", POS_KEY, headers=headers)
+    assert (again.status_code, again.json()["status"]) == (200, "reversed"), again.text
+    assert_replay(again, api.call("POST", f"/v1/redemptions/{ids[0]}/reverse", POS_KEY, headers=headers))
+    assert_problem(
+        api.call("POST", f"/v1/redemptions/{ids[1]}/reverse", POS_KEY, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    assert api.call("GET", f"/v1/gift-cards/{number}", POS_KEY).json()["balance"] == "18.00"
+
+
+def test_points_holds_captures_and_releases_honour_their_keys(api: Api) -> None:
+    customer = member_with_points(api, 20)
+    path, headers = f"/v1/customers/{customer}/holds", key()
+    hold = {"hold_id": rid("PH"), "points": 50}
+    first = api.call("POST", path, WEB_KEY, json=hold, headers=headers)
+    assert first.status_code == 201, first.text
+    assert_replay(first, api.call("POST", path, WEB_KEY, json=hold, headers=headers))
+    assert_problem(
+        api.call("POST", path, WEB_KEY, json={**hold, "hold_id": rid("PH")}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    capture, headers = f"/v1/holds/{hold['hold_id']}/capture", key()
+    captured = api.call("POST", capture, WEB_KEY, json={"points": 40}, headers=headers)
+    assert (captured.status_code, captured.json()["balance"]) == (200, 160), captured.text
+    assert_replay(captured, api.call("POST", capture, WEB_KEY, json={"points": 40}, headers=headers))
+    assert_problem(
+        api.call("POST", capture, WEB_KEY, json={"points": 30}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    other = {"hold_id": rid("PH"), "points": 20}
+    assert api.call("POST", path, WEB_KEY, json=other).status_code == 201
+    release, headers = f"/v1/holds/{other['hold_id']}/release", key()
+    released = api.call("POST", release, WEB_KEY, headers=headers)
+    assert (released.status_code, released.json()["status"]) == (200, "released"), released.text
+    assert_replay(released, api.call("POST", release, WEB_KEY, headers=headers))
+    assert_problem(
+        api.call("POST", f"/v1/holds/{hold['hold_id']}/release", WEB_KEY, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    assert points(api, customer)["available"] == 160
+    # Nothing is still held: all 160 points can be spent.
+    everything = {"redemption_id": rid("R"), "customer": {"customer_id": customer}, "kind": "points"}
+    spent = api.call("POST", "/v1/redemptions", WEB_KEY, json={**everything, "points": 160})
+    assert (spent.status_code, spent.json()["balance_after"]) == (201, 0), spent.text
+
+
+def test_gift_card_holds_captures_and_releases_honour_their_keys(api: Api) -> None:
+    number = sell(api, "50.00")
+    path, headers = f"/v1/gift-cards/{number}/holds", key()
+    hold = {"hold_id": rid("GH"), "amount": "10.00"}
+    first = api.call("POST", path, POS_KEY, json=hold, headers=headers)
+    assert first.status_code == 201, first.text
+    assert_replay(first, api.call("POST", path, POS_KEY, json=hold, headers=headers))
+    assert_problem(
+        api.call("POST", path, POS_KEY, json={**hold, "hold_id": rid("GH")}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    capture, headers = f"/v1/holds/{hold['hold_id']}/capture", key()
+    captured = api.call("POST", capture, POS_KEY, json={"amount": "8.00"}, headers=headers)
+    assert (captured.status_code, captured.json()["status"]) == (200, "captured"), captured.text
+    assert_replay(captured, api.call("POST", capture, POS_KEY, json={"amount": "8.00"}, headers=headers))
+    assert_problem(
+        api.call("POST", capture, POS_KEY, json={"amount": "7.00"}, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    other = {"hold_id": rid("GH"), "amount": "5.00"}
+    assert api.call("POST", path, POS_KEY, json=other).status_code == 201
+    release, headers = f"/v1/holds/{other['hold_id']}/release", key()
+    released = api.call("POST", release, POS_KEY, headers=headers)
+    assert (released.status_code, released.json()["status"]) == (200, "released"), released.text
+    assert_replay(released, api.call("POST", release, POS_KEY, headers=headers))
+    assert_problem(
+        api.call("POST", f"/v1/holds/{hold['hold_id']}/release", POS_KEY, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    assert ledger(api, number) == [("capture", "-8.00"), ("activate", "50.00")]
+    card = api.call("GET", f"/v1/gift-cards/{number}", POS_KEY).json()
+    assert (card["balance"], card["available"]) == ("42.00", "42.00")
+
+
+def test_concurrent_redemptions_under_one_key_spend_once(api: Api) -> None:
+    """Sixteen different redemptions sent at once under one key: exactly one takes effect."""
+    number = sell(api, "30.00")
+    headers = key()
+
+    def send(_: int) -> requests.Response:
+        return api.call(
+            "POST",
+            f"/v1/gift-cards/{number}/redeem",
+            POS_KEY,
+            json={"redemption_id": rid("G"), "amount": "1.00"},
+            headers=headers,
+        )
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(send, range(16)))
+    done = [a for a in answers if a.status_code == 201]
+    assert len(done) == 1, [a.text for a in answers]
+    for refused in (a for a in answers if a.status_code != 201):
+        slug = {422: "idempotency-key-mismatch", 409: "idempotency-key-in-use", 503: "service-unavailable"}
+        assert_problem(refused, refused.status_code, slug.get(refused.status_code, "?"))
+    assert ledger(api, number) == [("redeem", "-1.00"), ("activate", "30.00")]
+    assert api.call("GET", f"/v1/gift-cards/{number}", POS_KEY).json()["balance"] == "29.00"
+
+
+def test_a_replay_for_a_customer_erased_since_answers_the_first_response(api: Api) -> None:
+    customer = member(api)
+    account_path, account_key = f"/v1/customers/{customer}/accounts", key()
+    credit = {"kind": "merchandise_credit", "amount": "3.00", "currency": "EUR"}
+    issued = api.call("POST", account_path, POS_KEY, json=credit, headers=account_key)
+    assert issued.status_code == 201, issued.text
+    coupon_path, coupon_key = f"/v1/customers/{customer}/coupons", key()
+    offer = offer_with_coupons(api)
+    coupon = api.call("POST", coupon_path, POS_KEY, json={"offer_id": offer}, headers=coupon_key)
+    assert coupon.status_code == 201, coupon.text
+    assert api.call("DELETE", f"/v1/customers/{customer}", ADMIN_KEY).status_code == 204
+    assert_replay(issued, api.call("POST", account_path, POS_KEY, json=credit, headers=account_key))
+    assert_replay(
+        coupon, api.call("POST", coupon_path, POS_KEY, json={"offer_id": offer}, headers=coupon_key)
+    )
+    # Without the key the customer is gone, as before.
+    assert_problem(api.call("POST", account_path, POS_KEY, json=credit), 404, "customer-not-found")
+
+
+def test_an_admin_key_reused_for_another_stores_hold_is_refused(api: Api) -> None:
+    """Two stores' holds share a hold_id; an admin names the store in `?store_id=`, so the same key
+    on the other store's hold is another request (422), not the first store's answer."""
+    number = sell(api, "30.00")
+    hold = {"hold_id": rid("GH"), "amount": "4.00"}
+    for caller in (POS_KEY, WEB_KEY):
+        assert api.call("POST", f"/v1/gift-cards/{number}/holds", caller, json=hold).status_code == 201
+    release, headers = f"/v1/holds/{hold['hold_id']}/release", key()
+    first = api.call("POST", release + "?store_id=ams-01", ADMIN_KEY, headers=headers)
+    assert (first.status_code, first.json()["status"], first.json()["store_id"]) == (
+        200,
+        "released",
+        "ams-01",
+    )
+    assert_replay(first, api.call("POST", release + "?store_id=ams-01", ADMIN_KEY, headers=headers))
+    assert_problem(
+        api.call("POST", release + "?store_id=web-nl", ADMIN_KEY, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    # The web shop's hold is still held: 4.00 of the 30.00 cannot be spent.
+    assert api.call("GET", f"/v1/gift-cards/{number}", POS_KEY).json()["available"] == "26.00"

@@ -198,6 +198,7 @@ class Container:
             idempotency=self.idempotency,
             stores=self.stores,
             programme=self.programme,
+            resolve_customer=self.customers.get,
         )
 
     @cached_property
@@ -235,6 +236,7 @@ class Container:
             self.clock,
             render=render_redemption,
             resolve_customer=self.customers.get,
+            idempotency=self.idempotency,
             stored_value=self.stored_value,
             catalogue=self.offers,
             holds=StoredValueRepository(self.table),
@@ -256,6 +258,7 @@ class Container:
             self.clock,
             render_spent=render_spent,
             idempotency=self.idempotency,
+            resolve_customer=self.customers.get,
         )
 
     @cached_property

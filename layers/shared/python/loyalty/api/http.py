@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import Router
@@ -83,10 +84,14 @@ def idempotency(router: Router, render: Callable[[Any], StoredResponse]) -> Idem
         raise ValidationFailed.at(
             ("header", "Idempotency-Key"), f"1 to {MAX_IDEMPOTENCY_KEY} printable characters"
         )
+    target = event.path
+    if event.query_string_parameters:
+        # An admin's `?store_id=` names whose hold or redemption is meant: another store, another request.
+        target += "?" + urlencode(sorted(event.query_string_parameters.items()))
     return IdempotencyRequest(
         scope=principal(router).key_id,
         key=key,
-        fingerprint=request_fingerprint(event.http_method, event.path, event.body),
+        fingerprint=request_fingerprint(event.http_method, target, event.body),
         render=render,
     )
 

@@ -26,6 +26,7 @@ from loyalty.services.ports import Clock, Idempotency, idempotency_ops, replay_i
 
 if TYPE_CHECKING:
     from loyalty.adapters.repositories import IdempotencyStore
+    from loyalty.domain.customers import Customer
     from loyalty.domain.offers import Offer, OfferIndex, PriceGroup
     from loyalty.domain.rewards import Reward
 
@@ -65,8 +66,10 @@ class OfferService:
         idempotency: IdempotencyStore,
         monotonic: Callable[[], float] = time.monotonic,
         new_code: Callable[[], str] = new_coupon_code,
+        resolve_customer: Callable[[str], Customer],
     ) -> None:
         self._idempotency = idempotency
+        self._resolve_customer = resolve_customer
         self._repo = repo
         self._stores = stores
         self._programme = programme
@@ -287,6 +290,8 @@ class OfferService:
         idempotency: Idempotency = None,
     ) -> CouponRecord:
         replay_if_recorded(self._idempotency, idempotency)
+        # After the replay check: a customer erased or merged away since still gets the first answer.
+        customer_id = self._resolve_customer(customer_id).customer_id
         offer = self.get_offer(offer_id)
         now = self._clock.now()
         if valid_until is not None and valid_until <= now:

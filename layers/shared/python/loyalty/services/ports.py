@@ -6,7 +6,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -60,6 +60,31 @@ def idempotency_ops(store: IdempotencyStore, given: Idempotency, result: Any, no
         store.record_op(r.scope, r.key, r.fingerprint, r.render(result), now, forever=r.forever)
         for r in _requests(given)
     ]
+
+
+def rendering(given: Idempotency, convert: Callable[[Any], Any]) -> Idempotency:
+    """The same requests, rendering `convert(result)`: a use case that hands its effect to another
+    service (which returns its own kind of result) still records the response its caller gave."""
+
+    def converted(render: Callable[[Any], StoredResponse]) -> Callable[[Any], StoredResponse]:
+        return lambda result: render(convert(result))
+
+    return tuple(replace(r, render=converted(r.render)) for r in _requests(given))
+
+
+def record_unchanged(
+    store: IdempotencyStore,
+    given: Idempotency,
+    result: Any,
+    now: datetime,
+    commit: Callable[[list[TxOp]], None],
+) -> None:
+    """A call that finds its work done already (a hold_id seen before, a second release, a retried
+    capture, a redemption reversed before) still records its answer under its key: a replay answers
+    it, and the key cannot be reused for another request."""
+    ops = idempotency_ops(store, given, result, now)
+    if ops:
+        commit(ops)
 
 
 def replay_if_recorded(store: IdempotencyStore, given: Idempotency) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.offers import CouponRecord, OfferRepository, coupon_key, read_coupon, reward_use_key
@@ -40,14 +40,25 @@ from loyalty.domain.ids import is_caller_id
 from loyalty.domain.ledger import LedgerEntry, LedgerReason
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offers import normalise_code
-from loyalty.services.ports import Clock, backoff, replay_caller_owned
+from loyalty.services.ports import (
+    Clock,
+    Idempotency,
+    backoff,
+    idempotency_ops,
+    record_unchanged,
+    rendering,
+    replay_caller_owned,
+    replay_if_recorded,
+)
 
 if TYPE_CHECKING:
+    from loyalty.adapters.repositories import IdempotencyStore
     from loyalty.domain.rewards import Reward
     from loyalty.services.offers import OfferService
-    from loyalty.services.stored_value import StoredValueService
+    from loyalty.services.stored_value import Spent, StoredValueService
 
 _ATTEMPTS = 12
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class RedemptionService:
         clock: Clock,
         render: Callable[[Redemption], str],
         resolve_customer: Callable[[str], Customer],
+        idempotency: IdempotencyStore,
         stored_value: StoredValueService | None = None,
         catalogue: OfferService | None = None,
         holds: StoredValueRepository | None = None,
@@ -105,12 +117,16 @@ class RedemptionService:
         self._clock = clock
         self._render = render
         self._resolve_customer = resolve_customer
+        self._idempotency = idempotency
         self._stored_value = stored_value
         self._catalogue = catalogue
         self._holds = holds
 
     # ---- redeem ---------------------------------------------------------------------------
-    def redeem(self, command: RedeemCommand, principal: Principal) -> Redemption:
+    def redeem(
+        self, command: RedeemCommand, principal: Principal, idempotency: Idempotency = None
+    ) -> Redemption:
+        replay_if_recorded(self._idempotency, idempotency)
         store_id = self._stores.for_request(principal, command.store_id).store_id
         customer_id = self.customer_id_of(command.customer)
         if command.kind == "stored_value":
@@ -118,7 +134,7 @@ class RedemptionService:
             assert command.account_id is not None
             assert command.amount is not None
             # No profile read: the account names its owner, and the redemption checks it.
-            spent = self._stored_value.redeem(
+            spent = self._stored_value.spend(
                 command.account_id,
                 command.redemption_id,
                 command.amount,
@@ -126,8 +142,10 @@ class RedemptionService:
                 principal,
                 command.fingerprint,
                 customer_id=customer_id,
+                idempotency=rendering(idempotency, _of_spent),
+                render=lambda spent: self._render(_of_spent(spent)),
             )
-            return Redemption(spent.record, None, None)
+            return _of_spent(spent)
         code = normalise_code(command.coupon) if command.coupon else None
         reward = self._cached_reward(command.reward_id) if command.reward_id else None
         extra = [(customer_pk(customer_id), "PROFILE")]
@@ -158,10 +176,11 @@ class RedemptionService:
                         consistent=attempt > 2,
                         reward=reward,
                         stock_used=int(used["uses"]) if used else 0,
+                        idempotency=idempotency,
                     )
                 coupon_item = items.get(coupon_key(code)) if code else None
                 coupon = read_coupon(coupon_item) if coupon_item else None
-                return self._redeem_coupon(command, store_id, customer, principal, now, coupon)
+                return self._redeem_coupon(command, store_id, customer, principal, now, coupon, idempotency)
             except (StaleCustomer, StaleTransaction):
                 continue
         raise ServiceUnavailable("the balance kept changing; retry")
@@ -176,6 +195,7 @@ class RedemptionService:
         consistent: bool,
         reward: Reward | None = None,
         stock_used: int = 0,
+        idempotency: Idempotency = None,
     ) -> Redemption:
         if reward is not None:
             self._check_reward(reward, stock_used, now)
@@ -241,6 +261,7 @@ class RedemptionService:
                 ),
                 customer.version,
             ),
+            *idempotency_ops(self._idempotency, idempotency, result, now),
         ]
         if reward is not None and reward.stock is not None:
             ops.append(self._offers.reward_stock_op(reward.reward_id, reward.stock, 1))
@@ -312,6 +333,7 @@ class RedemptionService:
         principal: Principal,
         now: datetime,
         coupon: CouponRecord | None,
+        idempotency: Idempotency = None,
     ) -> Redemption:
         code = normalise_code(command.coupon or "")
         if coupon is None:
@@ -337,6 +359,7 @@ class RedemptionService:
                 [
                     self._redemptions.put_op(record, self._render(result), command.fingerprint, []),
                     self._offers.use_coupon_op(coupon),
+                    *idempotency_ops(self._idempotency, idempotency, result, now),
                 ]
             )
         except StaleCustomer:
@@ -346,34 +369,49 @@ class RedemptionService:
         return result
 
     # ---- reverse --------------------------------------------------------------------------
-    def reverse(self, redemption_id: str, principal: Principal, store_id: str | None = None) -> Redemption:
+    def reverse(
+        self,
+        redemption_id: str,
+        principal: Principal,
+        store_id: str | None = None,
+        idempotency: Idempotency = None,
+    ) -> Redemption:
         """Put back exactly what was taken, into the same lots; a lot that expired meanwhile gets
         nothing back, and the ledger shows that part as expired. Reversing twice changes nothing,
-        and answers the balance as it is now."""
+        and answers the balance as it is now (a replayed Idempotency-Key: the first answer)."""
+        replay_if_recorded(self._idempotency, idempotency)
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             record = self.get(redemption_id, principal, store_id)
             if record.status == "reversed":
-                return Redemption(record, self._balance_now(record), None)
+                return self._unchanged(Redemption(record, self._balance_now(record), None), idempotency)
             if record.kind == "stored_value":
                 assert self._stored_value is not None
-                return Redemption(self._stored_value.reverse(record, principal).record, None, None)
+                return _of_spent(
+                    self._stored_value.reverse(record, principal, rendering(idempotency, _of_spent))
+                )
             now = self._clock.now()
             reversed_record = record.reversed(now)
             try:
                 if record.kind == "coupon":
                     coupon = self._offers.get_coupon(record.coupon or "")
-                    ops: list[TxOp] = [self._redemptions.reverse_op(reversed_record, [])]
+                    result = Redemption(reversed_record, None, None)
+                    ops: list[TxOp] = [
+                        self._redemptions.reverse_op(reversed_record, []),
+                        *idempotency_ops(self._idempotency, idempotency, result, now),
+                    ]
                     if coupon is not None and coupon.uses > 0:
                         ops.append(self._offers.use_coupon_op(coupon, -1))
                     self._txns.commit(ops)
-                    return Redemption(reversed_record, None, None)
-                return self._reverse_points(reversed_record, now, principal.key_id)
+                    return result
+                return self._reverse_points(reversed_record, now, principal.key_id, idempotency)
             except (StaleCustomer, StaleTransaction):
                 continue
         raise ServiceUnavailable("the balance kept changing; retry")
 
-    def _reverse_points(self, record: RedemptionRecord, now: datetime, actor: str) -> Redemption:
+    def _reverse_points(
+        self, record: RedemptionRecord, now: datetime, actor: str, idempotency: Idempotency = None
+    ) -> Redemption:
         assert record.customer_id is not None
         customer = self._resolve(record.customer_id)
         ops: list[TxOp] = []
@@ -446,17 +484,25 @@ class RedemptionService:
             reward = self._catalogue.get_reward(record.reward_id)
             if reward.stock is not None:
                 ops.append(self._offers.reward_stock_op(reward.reward_id, reward.stock, -1))
-        self._txns.commit(ops)
-        return Redemption(replace(record, balance_after=balance), balance, summary.available)
+        result = Redemption(replace(record, balance_after=balance), balance, summary.available)
+        self._txns.commit([*ops, *idempotency_ops(self._idempotency, idempotency, result, now)])
+        return result
 
     # ---- holds on points ----------------------------------------------------------------------
     def hold_points(
-        self, customer_id: str, hold_id: str, points: int, expires_in_seconds: int, principal: Principal
+        self,
+        customer_id: str,
+        hold_id: str,
+        points: int,
+        expires_in_seconds: int,
+        principal: Principal,
+        idempotency: Idempotency = None,
     ) -> tuple[HoldRecord, Customer]:
         """Reserve points for a web order: they stay in the balance but cannot be spent elsewhere.
         The hold is the placing key's store's (a hold_id is unique per store); the customer is
         answered as the hold leaves them."""
         assert self._holds is not None
+        replay_if_recorded(self._idempotency, idempotency)
         store = principal.store_id
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
@@ -466,7 +512,7 @@ class RedemptionService:
                 same = existing.kind == "points" and existing.customer_id == customer.customer_id
                 if not same or existing.amount != points:
                     raise IdempotencyKeyMismatch("this hold_id was already used for another hold")
-                return existing, customer
+                return self._unchanged((existing, customer), idempotency)
             now = self._clock.now()
             if customer.spendable(now) < points:
                 raise InsufficientBalance(
@@ -493,7 +539,11 @@ class RedemptionService:
             )
             try:
                 self._txns.commit(
-                    [self._holds.hold_put_op(record), self._txns.profile_op(updated, customer.version)]
+                    [
+                        self._holds.hold_put_op(record),
+                        self._txns.profile_op(updated, customer.version),
+                        *idempotency_ops(self._idempotency, idempotency, (record, updated), now),
+                    ]
                 )
                 return record, updated
             except (StaleCustomer, StaleTransaction):
@@ -501,11 +551,12 @@ class RedemptionService:
         raise ServiceUnavailable("the points kept changing; retry")
 
     def capture_points_hold(
-        self, hold: HoldRecord, points: int, principal: Principal
+        self, hold: HoldRecord, points: int, principal: Principal, idempotency: Idempotency = None
     ) -> tuple[HoldRecord, Customer]:
         """Spend (up to) the held points from the lots that expire first; the rest is freed."""
         assert self._holds is not None
         assert hold.customer_id is not None
+        replay_if_recorded(self._idempotency, idempotency)
         principal.ensure_store(hold.store_id)  # a hold belongs to the store that placed it
         customer_id = hold.customer_id
         for attempt in range(_ATTEMPTS):
@@ -513,7 +564,7 @@ class RedemptionService:
             hold = (self._holds.get_hold(hold.ref) or hold) if attempt else hold
             customer = self._resolve(customer_id)
             if hold.status == "captured" and hold.captured == points:
-                return hold, customer  # a retried capture
+                return self._unchanged((hold, customer), idempotency)  # a retried capture
             if hold.status != "held":
                 raise HoldNotCapturable(f"the hold is {hold.status}", hold_status=hold.status)
             now = self._clock.now()
@@ -553,6 +604,7 @@ class RedemptionService:
                 self._holds.hold_update_op(captured),
                 *spend.ops,
                 self._txns.profile_op(after, customer.version, ev.outbox(events)),
+                *idempotency_ops(self._idempotency, idempotency, (captured, after), now),
             ]
             try:
                 self._txns.commit(ops)
@@ -566,10 +618,13 @@ class RedemptionService:
                 continue
         raise ServiceUnavailable("the points kept changing; retry")
 
-    def release_points_hold(self, hold: HoldRecord) -> tuple[HoldRecord, Customer]:
+    def release_points_hold(
+        self, hold: HoldRecord, idempotency: Idempotency = None
+    ) -> tuple[HoldRecord, Customer]:
         """Give held points back (idempotent); the customer is answered as the release leaves them."""
         assert self._holds is not None
         assert hold.customer_id is not None
+        replay_if_recorded(self._idempotency, idempotency)
         customer_id = hold.customer_id
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
@@ -581,13 +636,17 @@ class RedemptionService:
             # Released, expired or past its expiry: its points are free already (the hourly sweep
             # settles the record of an expired one).
             if hold.status != "held" or now >= hold.expires_at:
-                return hold, customer
+                return self._unchanged((hold, customer), idempotency)
             released = replace(hold, status="released", version=hold.version + 1)
             holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.ref}
             after = replace(customer, points_holds=holds, updated_at=now, version=customer.version + 1)
             try:
                 self._txns.commit(
-                    [self._holds.hold_update_op(released), self._txns.profile_op(after, customer.version)]
+                    [
+                        self._holds.hold_update_op(released),
+                        self._txns.profile_op(after, customer.version),
+                        *idempotency_ops(self._idempotency, idempotency, (released, after), now),
+                    ]
                 )
                 return released, after
             except (StaleCustomer, StaleTransaction, ConcurrentUpdate):
@@ -624,6 +683,10 @@ class RedemptionService:
         return customer.points.available + customer.points.pending
 
     # ---- helpers --------------------------------------------------------------------------
+    def _unchanged(self, result: _T, idempotency: Idempotency) -> _T:
+        record_unchanged(self._idempotency, idempotency, result, self._clock.now(), self._txns.commit)
+        return result
+
     def customer_id_of(self, ref: CustomerRef) -> str:
         """The customer a ref names: its id as given, or the owner of its link (422 if none)."""
         if ref.link_type is None:
@@ -655,6 +718,11 @@ class RedemptionService:
         if customer.status is not CustomerStatus.ACTIVE:
             raise ValidationFailed.at(("body", "customer", "customer_id"), "the customer is not active")
         return customer
+
+
+def _of_spent(spent: Spent) -> Redemption:
+    """A stored-value redemption as /v1/redemptions answers it."""
+    return Redemption(spent.record, None, None)
 
 
 def _take_from_lots(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository
@@ -29,6 +30,7 @@ from loyalty.adapters.stored_value import (
 )
 from loyalty.domain import events as ev
 from loyalty.domain.access import KeyKind, Principal
+from loyalty.domain.customers import Customer
 from loyalty.domain.errors import (
     AccountNotFound,
     AccountNotUsable,
@@ -66,11 +68,13 @@ from loyalty.services.ports import (
     Idempotency,
     backoff,
     idempotency_ops,
+    record_unchanged,
     replay_caller_owned,
     replay_if_recorded,
 )
 
 _ATTEMPTS = 12
+_T = TypeVar("_T")
 GIFT_CARD_VALIDITY_DAYS = 3 * 365
 MAX_HOLD_SECONDS = 30 * 24 * 3600
 
@@ -99,8 +103,10 @@ class StoredValueService:
         clock: Clock,
         render_spent: Callable[[Spent], str],
         idempotency: IdempotencyStore,
+        resolve_customer: Callable[[str], Customer],
     ) -> None:
         self._idempotency = idempotency
+        self._resolve_customer = resolve_customer
         self._accounts = accounts
         self._redemptions = redemptions
         self._stores = stores
@@ -263,6 +269,8 @@ class StoredValueService:
         if kind is AccountKind.GIFT_CARD:
             raise ValidationFailed.at(("body", "kind"), "gift cards are sold with POST /v1/gift-cards")
         replay_if_recorded(self._idempotency, idempotency)
+        # After the replay check: a customer erased or merged away since still gets the first answer.
+        customer_id = self._resolve_customer(customer_id).customer_id
         self._currency(currency)
         now = self._clock.now()
         if expires_at is not None and expires_at <= now:
@@ -314,7 +322,28 @@ class StoredValueService:
         fingerprint: str,
         pin: str | None = None,
         customer_id: str | None = None,
+        idempotency: Idempotency = None,
     ) -> Spent:
+        replay_if_recorded(self._idempotency, idempotency)
+        return self.spend(
+            number, redemption_id, amount, store_id, principal, fingerprint, pin, customer_id, idempotency
+        )
+
+    def spend(
+        self,
+        number: str,
+        redemption_id: str,
+        amount: Decimal,
+        store_id: str | None,
+        principal: Principal,
+        fingerprint: str,
+        pin: str | None = None,
+        customer_id: str | None = None,
+        idempotency: Idempotency = None,
+        render: Callable[[Spent], str] | None = None,
+    ) -> Spent:
+        """`redeem` once its caller has answered a replayed Idempotency-Key (RedemptionService).
+        `render`: the body a replayed redemption_id answers, as the route that spent it answered."""
         store = self._stores.for_request(principal, store_id).store_id
         cents = to_cents(amount)
         for attempt in range(_ATTEMPTS):
@@ -359,7 +388,7 @@ class StoredValueService:
                 self._accounts.commit(
                     [
                         self._redemptions.put_op(
-                            record, self._render_spent(spent), fingerprint, ev.outbox(events)
+                            record, (render or self._render_spent)(spent), fingerprint, ev.outbox(events)
                         ),
                         self._accounts.update_op(after, account.version),
                         self._accounts.movement_op(
@@ -375,6 +404,7 @@ class StoredValueService:
                                 redemption_id=redemption_id,
                             )
                         ),
+                        *idempotency_ops(self._idempotency, idempotency, spent, now),
                     ]
                 )
                 return spent
@@ -382,18 +412,22 @@ class StoredValueService:
                 continue
         raise ServiceUnavailable("the account kept changing; retry")
 
-    def reverse(self, record: RedemptionRecord, principal: Principal) -> Spent:
-        """Put a stored-value redemption back on its account; reversing twice changes nothing."""
+    def reverse(
+        self, record: RedemptionRecord, principal: Principal, idempotency: Idempotency = None
+    ) -> Spent:
+        """Put a stored-value redemption back on its account; reversing twice changes nothing.
+        The caller (RedemptionService.reverse) has answered a replayed Idempotency-Key already."""
         assert record.account_id is not None
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             account = self._account(record.account_id)
             if record.status == "reversed":
-                return Spent(record, account, record.amount or 0)
+                return self._unchanged(Spent(record, account, record.amount or 0), idempotency)
             now = self._clock.now()
             cents = record.amount or 0
             after = account.moved(cents, now)
             reversed_record = record.reversed(now)
+            spent = Spent(reversed_record, after, cents)
             try:
                 self._accounts.commit(
                     [
@@ -412,9 +446,10 @@ class StoredValueService:
                                 redemption_id=record.redemption_id,
                             )
                         ),
+                        *idempotency_ops(self._idempotency, idempotency, spent, now),
                     ]
                 )
-                return Spent(reversed_record, after, cents)
+                return spent
             except StaleAccount:
                 found = self._redemptions.get(record.store_id, record.redemption_id)
                 record = found[0] if found else record
@@ -431,7 +466,9 @@ class StoredValueService:
         principal: Principal,
         pin: str | None = None,
         customer_id: str | None = None,
+        idempotency: Idempotency = None,
     ) -> HoldRecord:
+        replay_if_recorded(self._idempotency, idempotency)
         cents = to_cents(amount)
         if not 0 < expires_in_seconds <= MAX_HOLD_SECONDS:
             raise ValidationFailed.at(("body", "expires_in_seconds"), f"between 1 and {MAX_HOLD_SECONDS}")
@@ -443,7 +480,7 @@ class StoredValueService:
                 same = existing.kind == "stored_value" and existing.account_id == number
                 if not same or existing.amount != cents:
                     raise IdempotencyKeyMismatch("this hold_id was already used for another hold")
-                return existing
+                return self._unchanged(existing, idempotency)
             account = self._account(number)
             account.ensure_spent_for(customer_id)  # a capture spends what the hold reserves
             self._require_pin(account, principal, pin)
@@ -472,7 +509,11 @@ class StoredValueService:
             )
             try:
                 self._accounts.commit(
-                    [self._accounts.hold_put_op(record), self._accounts.update_op(after, account.version)]
+                    [
+                        self._accounts.hold_put_op(record),
+                        self._accounts.update_op(after, account.version),
+                        *idempotency_ops(self._idempotency, idempotency, record, now),
+                    ]
                 )
                 return record
             except (StaleAccount, AlreadyExists):
@@ -480,8 +521,14 @@ class StoredValueService:
         raise ServiceUnavailable("the account kept changing; retry")
 
     def capture(
-        self, hold_id: str, amount: Decimal, principal: Principal, store_id: str | None = None
+        self,
+        hold_id: str,
+        amount: Decimal,
+        principal: Principal,
+        store_id: str | None = None,
+        idempotency: Idempotency = None,
     ) -> tuple[HoldRecord, Account]:
+        replay_if_recorded(self._idempotency, idempotency)
         cents = to_cents(amount)
         ref = self.find_hold(hold_id, principal, store_id).ref
         for attempt in range(_ATTEMPTS):
@@ -490,7 +537,7 @@ class StoredValueService:
             principal.ensure_store(hold.store_id)  # a hold belongs to the store that placed it
             account = self._account(hold.account_id)
             if hold.status == "captured" and hold.captured == cents:
-                return hold, account  # a retried capture
+                return self._unchanged((hold, account), idempotency)  # a retried capture
             now = self._clock.now()
             if hold.status != "held":
                 raise HoldNotCapturable(f"the hold is {hold.status}", hold_status=hold.status)
@@ -520,6 +567,7 @@ class StoredValueService:
                                 hold_id=hold_id,
                             )
                         ),
+                        *idempotency_ops(self._idempotency, idempotency, (captured, after), now),
                     ]
                 )
                 return captured, after
@@ -528,8 +576,13 @@ class StoredValueService:
         raise ServiceUnavailable("the hold kept changing; retry")
 
     def release(
-        self, hold_id: str, principal: Principal, store_id: str | None = None
+        self,
+        hold_id: str,
+        principal: Principal,
+        store_id: str | None = None,
+        idempotency: Idempotency = None,
     ) -> tuple[HoldRecord, Account]:
+        replay_if_recorded(self._idempotency, idempotency)
         ref = self.find_hold(hold_id, principal, store_id).ref
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
@@ -537,11 +590,13 @@ class StoredValueService:
             principal.ensure_store(hold.store_id)  # a hold belongs to the store that placed it
             account = self._account(hold.account_id)
             if hold.status in ("released", "expired"):
-                return hold, account
+                return self._unchanged((hold, account), idempotency)
             if hold.status != "held":
                 raise HoldNotCapturable(f"the hold is {hold.status}", hold_status=hold.status)
-            if self._clock.now() >= hold.expires_at:
-                return hold, account  # its value is available already; the hourly sweep settles the record
+            now = self._clock.now()
+            if now >= hold.expires_at:
+                # Its value is available already; the hourly sweep settles the record.
+                return self._unchanged((hold, account), idempotency)
             released = replace(hold, status="released", version=hold.version + 1)
             after = replace(
                 account,
@@ -553,6 +608,7 @@ class StoredValueService:
                     [
                         self._accounts.hold_update_op(released),
                         self._accounts.update_op(after, account.version),
+                        *idempotency_ops(self._idempotency, idempotency, (released, after), now),
                     ]
                 )
                 return released, after
@@ -585,6 +641,10 @@ class StoredValueService:
             self._check_pin(account, pin)
 
     # ---- helpers ----------------------------------------------------------------------------
+    def _unchanged(self, result: _T, idempotency: Idempotency) -> _T:
+        record_unchanged(self._idempotency, idempotency, result, self._clock.now(), self._accounts.commit)
+        return result
+
     def _account(self, number: str) -> Account:
         account = self._accounts.get(number) if is_plausible_id(number) else None
         if account is None:

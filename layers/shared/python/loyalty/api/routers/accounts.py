@@ -6,10 +6,12 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
+from loyalty.adapters.stored_value import HoldRecord
 from loyalty.api import docs
 from loyalty.api.http import (
     cursor_in,
     cursor_out,
+    idempotency,
     ok,
     page,
     principal,
@@ -39,11 +41,12 @@ from loyalty.api.models.stored_value import (
     StoreQuery,
 )
 from loyalty.bootstrap import container
+from loyalty.domain.customers import Customer
 from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.replay import StoredResponse
 from loyalty.domain.stored_value import Account, AccountKind, from_cents
 from loyalty.observability import count
-from loyalty.services.stored_value import Sold
+from loyalty.services.stored_value import Sold, Spent
 
 PIN_HEADER = "x-gift-card-pin"
 TAGS = ["stored value"]
@@ -77,6 +80,23 @@ def _reloaded(account: Account) -> StoredResponse:
 
 def _issued(account: Account) -> StoredResponse:
     return stored(AccountOut.of(account, container().clock.now()), 201)
+
+
+def _spent(spent: Spent) -> StoredResponse:
+    return stored(SpentOut.of(spent, container().clock.now()), 201)
+
+
+def _held(hold: HoldRecord) -> StoredResponse:
+    return stored(HoldOut.of(hold, container().clock.now()), 201)
+
+
+def _settled(result: tuple[HoldRecord, Account | Customer]) -> StoredResponse:
+    """A captured or released hold: a points hold answers in points with its customer."""
+    hold, holder = result
+    now = container().clock.now()
+    if isinstance(holder, Customer):
+        return stored(PointsHoldOut.of(hold, now, holder))
+    return stored(HoldOut.of(hold, now, holder))
 
 
 def make_router() -> Router:
@@ -142,8 +162,9 @@ def make_router() -> Router:
             fingerprint,
             pin(),
             customer_id=owner(body.customer),
+            idempotency=idempotency(router, _spent),
         )
-        return ok(SpentOut.of(spent, container().clock.now()), 201)
+        return reply(_spent(spent))
 
     @router.post(
         "/v1/gift-cards/<card_number>/reload",
@@ -175,8 +196,9 @@ def make_router() -> Router:
             principal(router),
             pin(),
             customer_id=owner(body.customer),
+            idempotency=idempotency(router, _held),
         )
-        return ok(HoldOut.of(record, container().clock.now()), 201)
+        return reply(_held(record))
 
     @router.post(
         "/v1/holds/<hold_id>/capture",
@@ -191,18 +213,19 @@ def make_router() -> Router:
         },
     )
     def capture(hold_id: PathId, body: CaptureIn, store_id: StoreQuery = None):
-        caller = principal(router)
+        caller, guard = principal(router), idempotency(router, _settled)
         hold = container().stored_value.find_hold(hold_id, caller, store_id)
-        now = container().clock.now()
         if hold.kind == "points":
-            captured, customer = container().redemptions.capture_points_hold(hold, _points(body), caller)
-            return ok(PointsHoldOut.of(captured, now, customer))
+            return reply(
+                _settled(container().redemptions.capture_points_hold(hold, _points(body), caller, guard))
+            )
         if body.amount is None:
             raise ValidationFailed.at(
                 ("body", "amount"), "a hold on a gift card or account captures an amount"
             )
-        record, account = container().stored_value.capture(hold_id, body.amount, caller, store_id)
-        return ok(HoldOut.of(record, now, account))
+        return reply(
+            _settled(container().stored_value.capture(hold_id, body.amount, caller, store_id, guard))
+        )
 
     @router.post(
         "/v1/holds/<hold_id>/release",
@@ -216,13 +239,11 @@ def make_router() -> Router:
         },
     )
     def release(hold_id: PathId, store_id: StoreQuery = None):
-        caller = principal(router)
+        caller, guard = principal(router), idempotency(router, _settled)
         hold = container().stored_value.find_hold(hold_id, caller, store_id)
         if hold.kind == "points":
-            released, customer = container().redemptions.release_points_hold(hold)
-            return ok(PointsHoldOut.of(released, container().clock.now(), customer))
-        record, account = container().stored_value.release(hold_id, caller, store_id)
-        return ok(HoldOut.of(record, container().clock.now(), account))
+            return reply(_settled(container().redemptions.release_points_hold(hold, guard)))
+        return reply(_settled(container().stored_value.release(hold_id, caller, store_id, guard)))
 
     @router.get(
         "/v1/customers/<customer_id>/accounts", summary="A customer's stored-value accounts", tags=TAGS
@@ -241,9 +262,8 @@ def make_router() -> Router:
         responses={201: docs.model(AccountOut, "the account"), 403: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def issue_account(customer_id: PathId, body: AccountIssueIn):
-        customer = container().customers.get(customer_id)
         account = container().stored_value.issue_account(
-            customer.customer_id,
+            customer_id,
             AccountKind(body.kind),
             body.amount,
             body.currency,

@@ -41,9 +41,8 @@ def make_router() -> Router:
         responses={201: docs.model(CouponOut, "the coupon"), 404: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def issue_coupon(customer_id: PathId, body: CouponIssueIn):
-        customer = container().customers.get(customer_id)
         coupon = container().offers.issue_coupon(
-            customer.customer_id,
+            customer_id,
             body.offer_id,
             body.valid_until,
             body.source,

@@ -2,15 +2,32 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.router import Router
 
+from loyalty.adapters.stored_value import HoldRecord
 from loyalty.api import docs
-from loyalty.api.http import ok, principal, request_fingerprint
+from loyalty.api.http import idempotency, ok, principal, reply, request_fingerprint, stored
 from loyalty.api.models.common import PathId
 from loyalty.api.models.redemptions import PointsHoldIn, RedemptionIn, RedemptionOut
 from loyalty.api.models.stored_value import PointsHoldOut, StoreQuery
 from loyalty.bootstrap import container
+from loyalty.domain.customers import Customer
+from loyalty.domain.replay import StoredResponse
 from loyalty.observability import count
+from loyalty.services.redemptions import Redemption
 
 TAGS = ["redemptions"]
+
+
+def _redeemed(result: Redemption) -> StoredResponse:
+    return stored(RedemptionOut.of(result.record, result.balance_after), 201)
+
+
+def _reversed(result: Redemption) -> StoredResponse:
+    return stored(RedemptionOut.of(result.record, result.balance_after))
+
+
+def _points_held(result: tuple[HoldRecord, Customer]) -> StoredResponse:
+    hold, customer = result
+    return stored(PointsHoldOut.of(hold, container().clock.now(), customer), 201)
 
 
 def make_router() -> Router:
@@ -30,10 +47,12 @@ def make_router() -> Router:
     )
     def redeem(body: RedemptionIn):
         fingerprint = request_fingerprint("POST", "/v1/redemptions", router.current_event.body)
-        result = container().redemptions.redeem(body.to_command(fingerprint), principal(router))
+        result = container().redemptions.redeem(
+            body.to_command(fingerprint), principal(router), idempotency(router, _redeemed)
+        )
         if result.record.kind == "points":
             count("PointsRedeemed", result.record.points)
-        return ok(RedemptionOut.of(result.record, result.balance_after), 201)
+        return reply(_redeemed(result))
 
     @router.post(
         "/v1/customers/<customer_id>/holds",
@@ -42,10 +61,15 @@ def make_router() -> Router:
         responses={201: docs.model(PointsHoldOut, "held"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def hold_points(customer_id: PathId, body: PointsHoldIn):
-        hold, customer = container().redemptions.hold_points(
-            customer_id, body.hold_id, body.points, body.expires_in_seconds, principal(router)
+        held = container().redemptions.hold_points(
+            customer_id,
+            body.hold_id,
+            body.points,
+            body.expires_in_seconds,
+            principal(router),
+            idempotency(router, _points_held),
         )
-        return ok(PointsHoldOut.of(hold, container().clock.now(), customer), 201)
+        return reply(_points_held(held))
 
     @router.get(
         "/v1/redemptions/<redemption_id>",
@@ -74,7 +98,9 @@ def make_router() -> Router:
         },
     )
     def reverse(redemption_id: PathId, store_id: StoreQuery = None):
-        result = container().redemptions.reverse(redemption_id, principal(router), store_id)
-        return ok(RedemptionOut.of(result.record, result.balance_after))
+        result = container().redemptions.reverse(
+            redemption_id, principal(router), store_id, idempotency(router, _reversed)
+        )
+        return reply(_reversed(result))
 
     return router
