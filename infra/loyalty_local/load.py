@@ -340,7 +340,7 @@ def check_invariants(container: Container, acknowledged: dict[str, list[dict[str
     for r in acknowledged["redemptions"]:
         redemptions.checked += 1
         try:
-            done = container.redemptions.get(r["redemption_id"], CHECKER)
+            done = container.redemptions.get(r["redemption_id"], CHECKER, r["store_id"])
         except RedemptionNotFound:
             redemptions.fail(f"redemption {r['redemption_id']} got 201 but is not there")
             continue

@@ -241,6 +241,7 @@ class LoyaltyUser(FastHttpUser):
         ACKNOWLEDGED["redemptions"].append(
             {
                 "redemption_id": body["redemption_id"],
+                "store_id": redemption["store_id"],  # redemption ids are unique per store
                 "customer_id": member["customer_id"],
                 "points": points,
             }
