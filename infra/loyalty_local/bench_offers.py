@@ -367,12 +367,13 @@ def run_dense(lines: int, iterations: int, seed: int, stacking: str = "exclusive
 
     for i in range(len(carts)):
         run(i)
-    freeze = getattr(index, "freeze", None)
-    if callable(freeze):
-        freeze()
-    before = gc.get_stats()[2]["collections"]
-    timings = _time(run, iterations)
-    full = gc.get_stats()[2]["collections"] - before
+    gc.freeze()  # as OfferService does once it has built a catalogue
+    try:
+        before = gc.get_stats()[2]["collections"]
+        timings = _time(run, iterations)
+        full = gc.get_stats()[2]["collections"] - before
+    finally:
+        gc.unfreeze()
     applied = sum(len(run(i).applied_offer_ids) for i in range(len(carts))) / len(carts)
     return DenseCase(
         lines,

@@ -87,12 +87,11 @@ on the order of the offers or price groups given.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from fractions import Fraction
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
@@ -569,21 +568,20 @@ class _Prepared:
     percent_bp: int | None  # percent_off, in hundredths of a percent
     # Compiled once so a cart pays only for what the offer really restricts:
     live: bool  # status active
-    gated: bool  # anything to check about dates, store, audience, coupon or limits
+    gated: bool  # anything to check about the store, audience, coupon or limits
     units: bool  # exclusive_units
     cond_key: int  # condition.skus/categories, numbered per index (lines matching it are cached per cart)
     effect_key: int
+    cart_key: int  # the whole cart condition (lists as written, thresholds): its answer is cached per cart
     kind: str  # effect.type
     basket: bool  # effect.applies_to == "basket"
 
     @classmethod
-    def of(cls, offer: Offer, cond_key: int = 0, effect_key: int = 0) -> _Prepared:
+    def of(cls, offer: Offer, cond_key: int = 0, effect_key: int = 0, cart_key: int = 0) -> _Prepared:
         effect, where, audience, condition = offer.effect, offer.where, offer.audience, offer.condition
         value = effect.value
         gated = bool(
-            offer.valid_from is not None
-            or offer.valid_until is not None
-            or where.channels
+            where.channels
             or where.stores
             or where.store_formats
             or where.store_attributes
@@ -603,6 +601,7 @@ class _Prepared:
             units=offer.stacking == "exclusive_units",
             cond_key=cond_key,
             effect_key=effect_key,
+            cart_key=cart_key,
             kind=effect.type,
             basket=effect.applies_to == "basket",
             cond_skus=frozenset(condition.skus),
@@ -666,15 +665,22 @@ class OfferIndex:
                 raise ValueError(f"offer {offer.offer_id!r} is given twice")
             seen.add(offer.offer_id)
         keys: dict[tuple[frozenset[str], frozenset[str]], int] = {}
+        conditions: dict[tuple[Any, ...], int] = {}
 
         def key(skus: Sequence[str], categories: Sequence[str]) -> int:
             return keys.setdefault((frozenset(skus), frozenset(categories)), len(keys))
+
+        def cart_key(offer: Offer) -> int:
+            c, e = offer.condition, offer.effect
+            written = (tuple(c.skus), tuple(c.categories), c.min_quantity, c.min_subtotal)
+            return conditions.setdefault((*written, tuple(e.skus), tuple(e.categories)), len(conditions))
 
         entries = tuple(
             _Prepared.of(
                 o,
                 key(o.condition.skus, o.condition.categories),
                 key(o.effect.skus, o.effect.categories),
+                cart_key(o),
             )
             for o in sorted(offers, key=_order_key)
         )
@@ -852,7 +858,7 @@ class _Line:
 class _Cart:
     """The cart at personal prices, with its lines looked up by SKU and category."""
 
-    __slots__ = ("all", "by_category", "by_sku", "group_savings", "groups", "lines", "matched")
+    __slots__ = ("all", "answers", "by_category", "by_sku", "group_savings", "groups", "lines", "matched")
 
     def __init__(
         self, lines: Sequence[CartLine], context: CartContext, price_groups: Sequence[PriceGroup]
@@ -875,6 +881,8 @@ class _Cart:
         self.by_category: dict[str, list[int]] = {}
         self.group_savings: dict[str, list[tuple[int, int]]] = {}  # group -> (line, cents saved)
         self.matched: dict[int, list[int]] = {}  # an index's sku/category key -> lines (see lines_for)
+        # an index's cart condition -> (reason, start of a near-miss message, targets)
+        self.answers: dict[int, tuple[str | None, str | None, list[int]]] = {}
         seen: set[str] = set()
         for i, line in enumerate(lines):
             if line.line_id in seen:
@@ -1016,9 +1024,16 @@ def _money_off(entry: _Prepared, cart: _Cart, targets: list[int], units: bool = 
 def _by_unit_value(qty: list[int], left: list[int], whole: list[int], dearest: bool) -> list[int]:
     """Positions with whole units, cheapest unit first (or dearest first); ties: cart order."""
     ks = [k for k in range(len(qty)) if whole[k]]
+    if len(ks) < 2:
+        return ks
+    # left / qty scaled by 10**18 and floored: two different values (cents over at most 10**8
+    # thousandths) differ by at least 10**-16, so the order is the exact one, without Fractions.
     if dearest:
-        return sorted(ks, key=lambda k: (-Fraction(left[k], qty[k]), k))
-    return sorted(ks, key=lambda k: (Fraction(left[k], qty[k]), k))
+        return sorted(ks, key=lambda k: (-(left[k] * _SCALE // qty[k]), k))
+    return sorted(ks, key=lambda k: (left[k] * _SCALE // qty[k], k))
+
+
+_SCALE = 10**18
 
 
 def _part(left: int, qty: int, start: int, stop: int) -> int:
@@ -1215,18 +1230,20 @@ class _Checker:
         """(why it does not apply, or None; a near miss; the lines it acts on)."""
         if not entry.live:
             return str(entry.offer.status), None, []
-        if entry.gated or (self.allowances and entry.offer.offer_id in self.allowances):
+        offer, now = entry.offer, self.context.now
+        if offer.valid_from is not None and now < offer.valid_from:
+            return f"not valid before {offer.valid_from.isoformat()}", None, []
+        if offer.valid_until is not None and now >= offer.valid_until:
+            return f"valid_until passed ({offer.valid_until.isoformat()})", None, []
+        if entry.gated or (self.allowances and offer.offer_id in self.allowances):
             reason = self._offer_conditions(entry)
             if reason is not None:
                 return reason, None, []
         return self._cart_conditions(entry)
 
     def _offer_conditions(self, entry: _Prepared) -> str | None:
+        """Store, audience, coupon and limits (dates are checked before)."""
         offer, ctx, store = entry.offer, self.context, self.context.store
-        if offer.valid_from is not None and ctx.now < offer.valid_from:
-            return f"not valid before {offer.valid_from.isoformat()}"
-        if offer.valid_until is not None and ctx.now >= offer.valid_until:
-            return f"valid_until passed ({offer.valid_until.isoformat()})"
         if entry.channels and str(store.channel) not in entry.channels:
             return f"channel {store.channel} not in {_listed(offer.where.channels)}"
         if entry.stores and store.store_id not in entry.stores:
@@ -1262,7 +1279,26 @@ class _Checker:
     def _cart_conditions(
         self, entry: _Prepared, free: bool = False
     ) -> tuple[str | None, NearMiss | None, list[int]]:
-        """The cart conditions; ``free``: counting only the units no exclusive_units offer holds."""
+        """The cart conditions; ``free``: counting only the units no exclusive_units offer holds.
+
+        On the whole cart the answer is the same for every offer with the same condition and
+        targets, so it is worked out once per cart (a dense catalogue repeats them a lot)."""
+        if free:
+            reason, message, targets = self._cart_test(entry, True)
+        else:
+            answer = self.cart.answers.get(entry.cart_key)
+            if answer is None:
+                answer = self.cart.answers[entry.cart_key] = self._cart_test(entry, False)
+            reason, message, targets = answer
+        if message is not None:
+            return (
+                reason,
+                NearMiss(entry.offer.offer_id, f"{message} for {describe_effect(entry.offer.effect)}"),
+                [],
+            )
+        return reason, None, targets
+
+    def _cart_test(self, entry: _Prepared, free: bool) -> tuple[str | None, str | None, list[int]]:
         offer, cart, condition = entry.offer, self.cart, entry.offer.condition
         qualifying = cart.lines_for(entry.cond_key, entry.cond_skus, entry.cond_categories)
         if not qualifying and (entry.cond_skus or entry.cond_categories):
@@ -1314,18 +1350,24 @@ class _Checker:
                 )
         if failed:
             reason, message = failed[0]
-            miss = None
-            if len(failed) == 1 and message is not None:
-                miss = NearMiss(offer.offer_id, f"{message} for {describe_effect(offer.effect)}")
-            return reason, miss, []
+            return reason, message if len(failed) == 1 else None, []
         return None, None, targets
 
 
-def _decide(eligible: list[tuple[_Prepared, _Trial]], reasons: dict[str, str]) -> list[int]:
+_PLAIN = frozenset({"stackable", "exclusive_units"})
+_UNCHECKED = _Trial([], money_off=True)  # an exclusive_units offer before its turn
+
+
+def _decide(
+    eligible: list[tuple[_Prepared, _Trial]], reasons: dict[str, str], holds: Callable[[_Prepared], bool]
+) -> list[int]:
     """Positions in ``eligible`` (already in consideration order) that go on, by the stacking rules.
 
-    exclusive_units offers go on like stackable ones here: which units each gets is decided when
-    they apply, in their turn."""
+    exclusive_units offers go on like stackable ones here, unchecked: their conditions and which
+    units each gets are decided in their turn. ``holds`` checks one when an exclusive offer needs
+    to know whether an earlier offer applies."""
+    if all(entry.offer.stacking in _PLAIN for entry, _ in eligible):
+        return list(range(len(eligible)))
     applied: list[int] = []
     settled: set[int] = set()
     blocker: str | None = None
@@ -1336,8 +1378,9 @@ def _decide(eligible: list[tuple[_Prepared, _Trial]], reasons: dict[str, str]) -
         if blocker is not None:
             reasons[offer.offer_id] = f"blocked by exclusive offer {blocker}"
         elif offer.stacking == "exclusive":
-            if applied:
-                first = eligible[applied[0]][0].offer.offer_id
+            before = [j for j in applied if not eligible[j][0].units or holds(eligible[j][0])]
+            if before:
+                first = eligible[before[0]][0].offer.offer_id
                 reasons[offer.offer_id] = f"exclusive, and offer {first} applies already"
                 continue
             peers = [
@@ -1372,7 +1415,7 @@ class _Units:
     that gives most on the units still free goes first (ties: offer_id), each on what the ones
     before it left free. A held unit is not available to any other exclusive_units offer."""
 
-    __slots__ = ("cart", "checker", "explain", "misses", "reasons", "took")
+    __slots__ = ("cart", "checker", "explain", "free", "misses", "reasons", "took")
 
     def __init__(
         self,
@@ -1387,35 +1430,48 @@ class _Units:
         self.explain = explain
         self.misses: dict[str, NearMiss] = {}
         self.took: dict[str, dict[int, tuple[int, int]]] = {}  # offer -> line -> (milli, cents off)
+        self.free: dict[int, bool] = {}  # effect key -> any target unit free (until the next hold)
 
     def run(self, group: list[tuple[_Prepared, _Trial]]) -> list[tuple[_Prepared, _Off]]:
-        """The offers of one priority that take units, in the order they took them, with what they took."""
+        """The offers of one priority that take units, in the order they took them, with what they took.
+
+        Their conditions are checked here, in their turn, and only for offers whose target lines
+        still have free units: on a dense catalogue most offers find their units held already,
+        and that is all they cost."""
+        cart, checker, free, reasons, explain = self.cart, self.checker, self.free, self.reasons, self.explain
+        lines = cart.lines
         ranked: list[tuple[int, int, _Prepared, list[int]]] = []
-        for pos, (entry, trial) in enumerate(group):
-            targets = trial.targets
-            if not self._any_free(targets):
-                self._unavailable(entry, targets)
+        for pos, (entry, _) in enumerate(group):
+            key = entry.effect_key
+            open_ = free.get(key)
+            if open_ is None:  # no line at all goes on to check, which names that
+                targets = cart.lines_for(key, entry.effect_skus, entry.effect_categories)
+                open_ = free[key] = not targets or any(lines[i].free_milli for i in targets)
+            if not open_:
+                if explain:
+                    self._unavailable(entry, cart.matched[key])
+                else:
+                    reasons[entry.offer.offer_id] = UNITS_TAKEN
                 continue
-            ranked.append(
-                (-sum(_money_off(entry, self.cart, targets, units=True).off.values()), pos, entry, targets)
-            )
+            reason, miss, targets = checker.check(entry)
+            if reason is not None:
+                self._not_met(entry, reason, miss)
+                continue
+            value = sum(_money_off(entry, cart, targets, units=True).off.values())
+            ranked.append((-value, pos, entry, targets))
         ranked.sort(key=lambda r: (r[0], r[1]))  # most value first; ties: consideration order
         taking: list[tuple[_Prepared, _Off]] = []
         for _, _, entry, targets in ranked:
-            if not self._any_free(targets):
+            if not self._any_free(entry.effect_key, targets):
                 self._unavailable(entry, targets)
                 continue
-            reason, miss, _ = self.checker._cart_conditions(entry, free=True)
+            reason, miss, _ = checker._cart_conditions(entry, free=True)
             if reason is not None:
-                self.reasons[entry.offer.offer_id] = reason
-                # "spend 5 more on coffee" only while no other offer holds coffee: more coffee
-                # could go to that offer instead, so the promise would not hold.
-                if miss is not None and not self._held(entry):
-                    self.misses[entry.offer.offer_id] = miss
+                self._not_met(entry, reason, miss)
                 continue
-            off = _money_off(entry, self.cart, targets, units=True)
+            off = _money_off(entry, cart, targets, units=True)
             if entry.kind in REPEATING_EFFECTS:
-                miss = _repeat_near_miss(entry, _units(self.cart, targets, free=True), off.applications)
+                miss = _repeat_near_miss(entry, _units(cart, targets, free=True), off.applications)
                 if miss is not None:
                     self.misses[entry.offer.offer_id] = miss
             if not off.off:
@@ -1425,17 +1481,28 @@ class _Units:
             taking.append((entry, off))
         return taking
 
+    def _not_met(self, entry: _Prepared, reason: str, miss: NearMiss | None) -> None:
+        self.reasons[entry.offer.offer_id] = reason
+        # "spend 5 more on coffee" only while no other offer holds coffee: more coffee could go to
+        # that offer instead, so the promise would not hold.
+        if miss is not None and not self._held(entry):
+            self.misses[entry.offer.offer_id] = miss
+
     def _held(self, entry: _Prepared) -> bool:
         lines = self.cart.lines
         qualifying = self.cart.lines_for(entry.cond_key, entry.cond_skus, entry.cond_categories)
         targets = self.cart.lines_for(entry.effect_key, entry.effect_skus, entry.effect_categories)
         return any(lines[i].holders for i in qualifying) or any(lines[i].holders for i in targets)
 
-    def _any_free(self, targets: list[int]) -> bool:
-        lines = self.cart.lines
-        return any(lines[i].free_milli for i in targets)
+    def _any_free(self, key: int, targets: list[int]) -> bool:
+        free = self.free.get(key)
+        if free is None:
+            lines = self.cart.lines
+            free = self.free[key] = any(lines[i].free_milli for i in targets)
+        return free
 
     def _hold(self, offer_id: str, off: _Off) -> None:
+        self.free.clear()
         lines = self.cart.lines
         for i, (milli, worth) in off.taken.items():
             line = lines[i]
@@ -1450,6 +1517,11 @@ class _Units:
         if not self.explain:
             self.reasons[offer_id] = why or UNITS_TAKEN
             return
+        if not why:  # explain: a condition that fails anyway is the better reason (never a near miss)
+            reason, _, _ = self.checker.check(entry)
+            if reason is not None:
+                self.reasons[offer_id] = reason
+                return
         held = [
             f"line {self.cart.lines[i].line_id} ({_quantity(milli)} held by {holder})"
             for i in targets
@@ -1523,6 +1595,10 @@ def evaluate(
     for pos in positions:
         entry = entries[pos]
         offer_id = entry.offer.offer_id
+        if entry.units and entry.live:  # checked in its turn, if any of its units are still free
+            where[offer_id] = pos
+            eligible.append((entry, _UNCHECKED))
+            continue
         reason, miss, targets = check(entry)
         if reason is not None:
             reasons[offer_id] = reason
@@ -1538,7 +1614,7 @@ def evaluate(
             gave_nothing.add(offer_id)
             continue
         eligible.append((entry, trial))
-    chosen = [eligible[k] for k in _decide(eligible, reasons)]
+    chosen = [eligible[k] for k in _decide(eligible, reasons, lambda e: check(e)[0] is None)]
 
     # Fixed personal prices: per line the lowest wins (ties: the first in consideration order).
     best: dict[int, tuple[int, str]] = {}  # line -> (unit price in cents, offer_id)
