@@ -488,12 +488,11 @@ class UnitsTaken:
 
 @dataclass(frozen=True, slots=True)
 class UnitsUnavailable:
-    """Part of a target line an exclusive_units offer could not have: held or discounted by another."""
+    """Part of a target line an exclusive_units offer could not have: another one holds it."""
 
     line_id: str
     quantity: Decimal
-    offer_id: str
-    held: bool  # True: held by an exclusive_units offer; False: discounted by a stacking offer
+    offer_id: str  # the holder
 
 
 @dataclass(frozen=True, slots=True)
@@ -1533,7 +1532,7 @@ class _Units:
 
 def _unavailable_units(cart: _Cart, targets: list[int]) -> tuple[UnitsUnavailable, ...]:
     return tuple(
-        UnitsUnavailable(cart.lines[i].line_id, Decimal(milli).scaleb(-3), holder, True)
+        UnitsUnavailable(cart.lines[i].line_id, Decimal(milli).scaleb(-3), holder)
         for i in targets
         for holder, milli in (cart.lines[i].holders or ())
     )
