@@ -457,3 +457,20 @@ def test_explain_changes_nothing_with_units(scenario: tuple[list[CartLine], list
     assert plain.lines == explained.lines
     assert plain.near_misses == explained.near_misses
     assert plain.applied_offer_ids == explained.applied_offer_ids
+
+
+def test_thresholds_of_exclusive_units_offers_are_measured_before_fixed_prices_like_all_others() -> None:
+    cart = [line("1", "ESP", "coffee", "2", "5.00")]
+    fixed = offer("f", effect={"type": "fixed_price", "value": "1.00", "categories": ["coffee"]})
+    spend = category_offer("s", "coffee", "10", condition={"categories": ["coffee"], "min_subtotal": "8.00"})
+    # a stacking offer with the same condition is checked first and shares its answer per cart
+    twin = category_offer(
+        "t", "coffee", "5", stacking="stackable", condition={"categories": ["coffee"], "min_subtotal": "8.00"}
+    )
+
+    alone = run([fixed, spend], cart)
+    together = run([fixed, spend, twin], cart)
+
+    assert alone.applied_offer_ids == ("s", "f")
+    assert alone.discount_total == D("0.20")  # 10% of the fixed 2 x 1.00, as 10.00 >= 8.00 counted
+    assert together.applied_offer_ids == ("s", "f", "t")

@@ -20,14 +20,18 @@ How a cart is evaluated, in order:
    ``true`` means only a customer's first purchase. An offer with a per-customer limit never
    applies to an anonymous cart (nothing to count it against).
 3. **Stacking**, over the offers that would give something, in the order priority (higher first),
-   exclusive before others at the same priority, then ``offer_id``:
+   exclusive before exclusive_units before others at the same priority, then ``offer_id``:
 
-   - ``exclusive``: applies alone. If nothing has applied yet when it is reached, it applies (of
+   - ``exclusive``: applies alone (cart level). If nothing has applied yet when it is reached, it applies (of
      several exclusive offers at that same priority, the one that gives most) and blocks every
      offer after it; if a higher-priority offer already applied, the exclusive one is skipped.
    - ``best_of``: all best_of offers compete, once, where the first of them is reached: the one
      that gives most applies (ties: higher priority, then ``offer_id``); it stacks with stackables.
    - ``stackable``: applies.
+   - ``exclusive_units``: per-unit exclusivity (step 5a). A unit held by one exclusive_units
+     offer is not available to another exclusive_units offer; stackable and best_of offers
+     still combine with it (they say so explicitly). Here they go on like stackables; an
+     exclusive offer reached after one of them whose conditions hold is skipped.
 
    "Gives most" compares, for each offer alone on the step-1 prices: money off, then bonus points,
    then multiplier.
@@ -44,11 +48,29 @@ How a cart is evaluated, in order:
      three lines of 1 get the same), capped at what is left of the line. On ``basket``: value off
      once per cart (capped at the target lines' remaining total).
    - ``buy_x_get_y``: for every ``buy`` + ``get`` whole units of the target lines, the ``get``
-     cheapest units (by what is left per unit) are free.
+     cheapest units (by what is left per unit) are free; at most ``max_applications`` groups.
+     A group is made of the cheapest units (the free ones and the ones bought).
+   - ``bundle_price``: whole units of the target lines, cheapest first (``pick:
+     "most_expensive"``: dearest first; ties: cart order), in bundles of ``bundle`` units, each
+     bundle costing ``value``; at most ``max_applications`` bundles. A bundle's saving (what its
+     units are worth now minus the price) is split over its units pro rata to their value by
+     largest remainder. A bundle that would cost at least what its units are worth is not
+     formed (its units stay free, at full price), nor are the units left over.
    - ``bonus_points``: ``value`` points once per cart when a target line is in it.
    - ``points_multiplier``: reported in ``multipliers`` with the target lines; the caller computes
      the points (the engine knows no earn rates). Points are reported whoever the customer is; only
      members earn them.
+
+   5a. **exclusive_units offers** are taken together, one priority at a time, where their turn
+   comes in the order above. Each is checked then (not before), and only if one of its target
+   lines still has a free unit; its conditions count only the units still free for it
+   (``min_quantity`` their quantity, ``min_subtotal`` their value at personal prices). The
+   offers of that priority go in the order of what each would give on the free units (most
+   first; ties: consideration order), each on the units the ones before it left free, and
+   hold the units they act on: every unit of its target lines for ``percent_off`` /
+   ``amount_off`` (lines and basket alike), the units of its groups for ``buy_x_get_y`` (bought
+   and free), the units of its bundles for ``bundle_price``. A stacking offer's money on a line
+   with held units comes off the held and the free part pro rata to what is left of each.
 
    A basket-level amount is allocated to its lines pro rata to what is left of each, by the
    largest-remainder method (ties: cart order), so line discounts add up to the amount exactly
@@ -57,13 +79,20 @@ How a cart is evaluated, in order:
 6. **Near misses**: an offer that fails only on ``min_subtotal`` or only on ``min_quantity``, with
    the cart at :data:`NEAR_MISS_SHARE` of the threshold or more, gives "spend 5.30 more for 10% off
    coffee" / "add 1 more coffee for ..."; a ``buy_x_get_y`` offer one group short gives "add 1 more
-   coffee to get 1 free".
+   coffee to get 1 free", a ``bundle_price`` offer at least half a bundle short "add 1 more coffee
+   to get 2 coffee for 5.00" — neither once ``max_applications`` is reached. An exclusive_units
+   offer's near miss counts its free units, and is not given while another offer holds units of
+   its lines (more of them could go to that offer instead).
 
 ``explain=True`` checks every offer of the index (paused and draft ones too, not only the
 candidates) and gives each its reason: "applied", or the first failed condition ("channel pos not
 in [online]", "tier bronze not in [silver, gold]", "needs coupon", "min_subtotal 20.00 not reached
 (14.70)", "valid_until passed (...)", "paused", "limit reached"), or what beat it ("blocked by
-exclusive offer X", "best_of offer X gives more"). Nothing else in the evaluation changes.
+exclusive offer X", "best_of offer X gives more", "no units free: ... line 1 (2 held by X)").
+Each explanation also lists ``units``: for an applied offer, the part of each line it acted on
+(held, for exclusive_units) and the money it took off there; and ``unavailable``: for an
+exclusive_units offer that did not apply, the units of its target lines other offers held. Nothing
+else in the evaluation changes.
 
 Totals: ``subtotal`` = Σ round(quantity x unit_price); ``personal_subtotal`` = Σ round(quantity x
 price); ``discount_total`` = Σ line discounts = Σ ``discounts[].amount`` (offers only; personal-price
@@ -72,8 +101,13 @@ savings are ``subtotal - personal_subtotal`` and are itemised in ``personal_pric
 
 Limits: ``limits.per_customer`` counts this customer's sales that applied the offer,
 ``limits.budget`` counts every sale that applied it (redemptions, not money). The caller turns its
-counters into an :data:`Allowance` per offer (see :func:`remaining_uses`); an offer applies at most
-once per cart, so any allowance above zero lets it apply.
+counters into an :data:`Allowance` per offer (see :func:`remaining_uses`); an offer counts once
+per cart (however many groups or bundles it forms there), so any allowance above zero lets it
+apply.
+
+Speed: the index compiles each offer once (sets, cents, whether it restricts anything beyond its
+products); a cart answers each distinct condition once, however many offers share it, and an
+exclusive_units offer whose units are all held costs one dictionary look-up.
 
 Coupons arrive already resolved (:class:`CouponInput`). A coupon with status ``ok`` unlocks its
 offer's ``requires_coupon``; the first ``ok`` coupon per offer (in the order given) is used and
@@ -847,6 +881,7 @@ class _Line:
     price: int  # personal unit price, cents
     gross: int  # cents: quantity x unit_price
     base: int  # cents: quantity x price
+    before_offers: int  # cents: base from price groups, before fixed_price offers (thresholds)
     discount: int = 0  # cents taken by offers so far
     # The part no exclusive_units offer holds yet: its quantity and what is left of its money.
     free_milli: int = 0
@@ -899,7 +934,7 @@ class _Cart:
             milli = int((line.quantity * 1000).to_integral_value(rounding=ROUND_HALF_UP))
             gross, base = _half_up(milli * shelf, 1000), _half_up(milli * price, 1000)
             self.lines.append(
-                _Line(line.line_id, line.sku, line.category, line.unit_price, milli, price, gross, base)
+                _Line(line.line_id, line.sku, line.category, line.unit_price, milli, price, gross, base, base)
             )
             if source is not None and base < gross:
                 self.group_savings.setdefault(source, []).append((i, gross - base))
@@ -1334,9 +1369,11 @@ class _Checker:
                 )
         if entry.min_subtotal is not None:
             if free:  # at personal prices, before offers, like every threshold
-                spent = sum(_half_up(lines[i].base * lines[i].free_milli, lines[i].milli) for i in qualifying)
+                spent = sum(
+                    _half_up(lines[i].before_offers * lines[i].free_milli, lines[i].milli) for i in qualifying
+                )
             else:
-                spent = sum(lines[i].base for i in qualifying)
+                spent = sum(lines[i].before_offers for i in qualifying)
             if spent < entry.min_subtotal:
                 on = f" on {named}" if named else ""
                 failed.append(
