@@ -603,6 +603,8 @@ class _Prepared:
     live: bool  # status active
     gated: bool  # anything to check about the store, audience, coupon or limits
     units: bool  # exclusive_units
+    deferred: bool  # a live exclusive_units offer: checked in its turn, not with the others
+    priority: int
     cond_key: int  # condition.skus/categories, numbered per index (lines matching it are cached per cart)
     effect_key: int
     cart_key: int  # the whole cart condition (lists as written, thresholds): its answer is cached per cart
@@ -632,6 +634,8 @@ class _Prepared:
             live=offer.status == "active",
             gated=gated,
             units=offer.stacking == "exclusive_units",
+            deferred=offer.stacking == "exclusive_units" and offer.status == "active",
+            priority=offer.priority,
             cond_key=cond_key,
             effect_key=effect_key,
             cart_key=cart_key,
@@ -676,6 +680,7 @@ class OfferIndex:
         "_by_store",
         "_entries",
         "_everywhere",
+        "_where",
     )
 
     def __init__(self, entries: tuple[_Prepared, ...], buckets: dict[str, dict[str, list[int]]]) -> None:
@@ -683,6 +688,7 @@ class OfferIndex:
             return {key: tuple(positions) for key, positions in buckets.get(kind, {}).items()}
 
         self._entries = entries
+        self._where = {entry.offer.offer_id: pos for pos, entry in enumerate(entries)}
         self._by_coupon = frozen("coupon")
         self._by_sku = frozen("sku")
         self._by_category = frozen("category")
@@ -1390,7 +1396,6 @@ class _Checker:
         return None, None, targets
 
 
-_PLAIN = frozenset({"stackable", "exclusive_units"})
 _UNCHECKED = _Trial([], money_off=True)  # an exclusive_units offer before its turn
 
 
@@ -1402,8 +1407,6 @@ def _decide(
     exclusive_units offers go on like stackable ones here, unchecked: their conditions and which
     units each gets are decided in their turn. ``holds`` checks one when an exclusive offer needs
     to know whether an earlier offer applies."""
-    if all(entry.offer.stacking in _PLAIN for entry, _ in eligible):
-        return list(range(len(eligible)))
     applied: list[int] = []
     settled: set[int] = set()
     blocker: str | None = None
@@ -1626,23 +1629,23 @@ def evaluate(
     eligible: list[tuple[_Prepared, _Trial]] = []
     repeating: list[tuple[int, _Prepared, list[int]]] = []  # buy_x_get_y, bundle_price: near misses
     gave_nothing: set[str] = set()
-    where: dict[str, int] = {}  # offer -> its position in the index (near misses keep that order)
     check = checker.check
+    plain = True  # only stackable and exclusive_units offers: nothing for _decide to settle
     for pos in positions:
         entry = entries[pos]
-        offer_id = entry.offer.offer_id
-        if entry.units and entry.live:  # checked in its turn, if any of its units are still free
-            where[offer_id] = pos
+        if entry.deferred:  # checked in its turn, if any of its units are still free
             eligible.append((entry, _UNCHECKED))
             continue
+        offer_id = entry.offer.offer_id
         reason, miss, targets = check(entry)
         if reason is not None:
             reasons[offer_id] = reason
             if miss is not None:
                 near_misses.append((pos, miss))
             continue
-        where[offer_id] = pos
-        trial = _trial(entry, cart, targets, compare=entry.offer.stacking in ("exclusive", "best_of"))
+        compare = entry.offer.stacking in ("exclusive", "best_of")
+        plain = plain and not compare
+        trial = _trial(entry, cart, targets, compare=compare)
         if entry.kind in REPEATING_EFFECTS and not entry.units:
             repeating.append((pos, entry, targets))
         if not trial.gives:
@@ -1650,7 +1653,11 @@ def evaluate(
             gave_nothing.add(offer_id)
             continue
         eligible.append((entry, trial))
-    chosen = [eligible[k] for k in _decide(eligible, reasons, lambda e: check(e)[0] is None)]
+    chosen = (
+        eligible
+        if plain
+        else [eligible[k] for k in _decide(eligible, reasons, lambda e: check(e)[0] is None)]
+    )
 
     # Fixed personal prices: per line the lowest wins (ties: the first in consideration order).
     best: dict[int, tuple[int, str]] = {}  # line -> (unit price in cents, offer_id)
@@ -1694,8 +1701,8 @@ def evaluate(
         entry, trial = chosen[k]
         offer = entry.offer
         if entry.units:
-            end, priority = k + 1, offer.priority
-            while end < len(chosen) and chosen[end][0].units and chosen[end][0].offer.priority == priority:
+            end, priority = k + 1, entry.priority
+            while end < len(chosen) and chosen[end][0].units and chosen[end][0].priority == priority:
                 end += 1
             for unit_entry, off in units.run(chosen[k:end]):
                 _take(cart, off, units=True)
@@ -1756,7 +1763,7 @@ def evaluate(
             if miss is not None:
                 near_misses.append((pos, miss))
     for offer_id, miss in units.misses.items():
-        near_misses.append((where[offer_id], miss))
+        near_misses.append((index._where[offer_id], miss))
     for pos, code, offer_id in usable:
         if offer_id not in applied_set:
             rejected.append(
