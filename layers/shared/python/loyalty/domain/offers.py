@@ -1010,12 +1010,15 @@ class _Off:
     applications: int = 0  # groups or bundles formed (buy_x_get_y, bundle_price)
 
 
-def _money_off(entry: _Prepared, cart: _Cart, targets: list[int], units: bool = False) -> _Off:
+def _money_off(
+    entry: _Prepared, cart: _Cart, targets: list[int], units: bool = False, split: bool = True
+) -> _Off:
     """A money effect on what is left of the target lines now.
 
     ``units``: on the part of each line no exclusive_units offer holds (its quantity, what is left
     of its money) — an exclusive_units offer can only take units still free for it. Otherwise on
-    the whole line, held units included (a stacking offer combines with anything).
+    the whole line, held units included (a stacking offer combines with anything). ``split``
+    False: only the total counts (ranking), so a bundle's saving is not split over its lines.
     """
     lines = cart.lines
     if units:
@@ -1048,7 +1051,7 @@ def _money_off(entry: _Prepared, cart: _Cart, targets: list[int], units: bool = 
     elif kind == "buy_x_get_y":
         off, take, worth, applications = _free_units(entry.offer.effect, qty, left)
     elif kind == "bundle_price":
-        off, take, worth, applications = _bundles(entry, qty, left)
+        off, take, worth, applications = _bundles(entry, qty, left, split)
     else:
         return _Off({}, {})
     result = {i: amount for i, amount in zip(targets, off, strict=True) if amount > 0}
@@ -1112,7 +1115,7 @@ def _free_units(
 
 
 def _bundles(
-    entry: _Prepared, qty: list[int], left: list[int]
+    entry: _Prepared, qty: list[int], left: list[int], split: bool = True
 ) -> tuple[list[int], list[int], list[int], int]:
     """bundle_price: whole units in bundles of ``bundle`` in ``pick`` order, each bundle costing
     the price (its saving split over its units pro rata to their value, largest remainder); a
@@ -1143,7 +1146,10 @@ def _bundles(
         value = sum(v for _, _, v in parts)
         if value <= price:
             continue
-        shares = _allocate(value - price, [v for _, _, v in parts])
+        if split:
+            shares = _allocate(value - price, [v for _, _, v in parts])
+        else:
+            shares = [value - price] + [0] * (len(parts) - 1)
         for (k, units, v), share in zip(parts, shares, strict=True):
             off[k] += share
             take[k] += units * 1000
@@ -1496,7 +1502,7 @@ class _Units:
             if reason is not None:
                 self._not_met(entry, reason, miss)
                 continue
-            value = sum(_money_off(entry, cart, targets, units=True).off.values())
+            value = sum(_money_off(entry, cart, targets, units=True, split=False).off.values())
             ranked.append((-value, pos, entry, targets))
         ranked.sort(key=lambda r: (r[0], r[1]))  # most value first; ties: consideration order
         taking: list[tuple[_Prepared, _Off]] = []
