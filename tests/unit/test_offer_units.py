@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from loyalty.domain.money import cents
 from loyalty.domain.offers import (
     CartLine,
+    CouponInput,
     Evaluation,
     Offer,
     OfferIndex,
@@ -474,3 +475,17 @@ def test_thresholds_of_exclusive_units_offers_are_measured_before_fixed_prices_l
     assert alone.applied_offer_ids == ("s", "f")
     assert alone.discount_total == D("0.20")  # 10% of the fixed 2 x 1.00, as 10.00 >= 8.00 counted
     assert together.applied_offer_ids == ("s", "f", "t")
+
+
+def test_a_coupon_for_an_offer_whose_units_are_held_is_rejected_for_its_limit_whatever_explain_says() -> None:
+    cart = [line("1", "ESP", "coffee", "2", "5.00")]
+    first = category_offer("a", "coffee", "10", priority=1)
+    gated = category_offer("g", "coffee", "20", requires_coupon=True, limits={"per_customer": 1})
+    coupon = CouponInput(code="ABCD-EFGH-JKLM", offer_id="g", status="ok")
+
+    plain = run([first, gated], cart, coupons=[coupon], allowances={"g": 0}, explain=False)
+    explained = run([first, gated], cart, coupons=[coupon], allowances={"g": 0}, explain=True)
+
+    assert plain.rejected_coupons == explained.rejected_coupons
+    assert [(c.code, c.reason) for c in plain.rejected_coupons] == [("ABCD-EFGH-JKLM", "limit_reached")]
+    assert reason(explained, "g") == "limit reached"

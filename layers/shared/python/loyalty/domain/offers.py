@@ -1493,6 +1493,11 @@ class _Units:
                 targets = cart.lines_for(key, entry.effect_skus, entry.effect_categories)
                 open_ = free[key] = not targets or any(lines[i].free_milli for i in targets)
             if not open_:
+                if entry.gated:  # "limit reached" must win, as it decides a coupon's rejection reason
+                    reason, _, _ = checker.check(entry)
+                    if reason is not None:
+                        reasons[entry.offer.offer_id] = reason
+                        continue
                 if explain:
                     self._unavailable(entry, cart.matched[key])
                 else:
