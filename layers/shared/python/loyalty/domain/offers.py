@@ -1460,7 +1460,7 @@ class _Units:
     that gives most on the units still free goes first (ties: offer_id), each on what the ones
     before it left free. A held unit is not available to any other exclusive_units offer."""
 
-    __slots__ = ("cart", "checker", "explain", "free", "misses", "reasons", "took")
+    __slots__ = ("cart", "checker", "explain", "free", "misses", "reasons")
 
     def __init__(
         self,
@@ -1474,7 +1474,6 @@ class _Units:
         self.reasons = reasons
         self.explain = explain
         self.misses: dict[str, NearMiss] = {}
-        self.took: dict[str, dict[int, tuple[int, int]]] = {}  # offer -> line -> (milli, cents off)
         self.free: dict[int, bool] = {}  # effect key -> any target unit free (until the next hold)
 
     def run(self, group: list[tuple[_Prepared, _Trial]]) -> list[tuple[_Prepared, _Off]]:
