@@ -251,6 +251,21 @@ def test_a_sale_records_exactly_what_the_cart_gave_with_bundles_caps_and_held_un
     ]
     assert evaluated["total"] == "11.30"
 
+    explained = api.call(
+        "POST",
+        "/v1/cart/evaluate?explain=true",
+        ADMIN_KEY,
+        json={"store_id": "ams-01", "currency": "EUR", "lines": lines},
+    ).json()
+    by_offer = {x["offer_id"]: x for x in explained["explanations"]}
+    assert by_offer[bundle]["units"] == [
+        {"line_id": "1", "quantity": "2", "discount": "1.00"},
+    ]
+    assert by_offer[rest]["units"] == [
+        {"line_id": "1", "quantity": "1", "discount": "0.30"},
+        {"line_id": "2", "quantity": "1", "discount": "0.40"},
+    ]
+
     given = {ln["line_id"]: ln["discount"] for ln in evaluated["lines"]}
     sale = api.call(
         "POST",
