@@ -489,3 +489,18 @@ def test_a_coupon_for_an_offer_whose_units_are_held_is_rejected_for_its_limit_wh
     assert plain.rejected_coupons == explained.rejected_coupons
     assert [(c.code, c.reason) for c in plain.rejected_coupons] == [("ABCD-EFGH-JKLM", "limit_reached")]
     assert reason(explained, "g") == "limit reached"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(unit_carts(), unit_offers("o"))
+def test_the_ranking_value_is_what_the_offer_would_give(cart: list[CartLine], candidate: Offer) -> None:
+    from loyalty.domain.offers import _Cart, _free_value, _money_off, _Prepared
+
+    prepared = _Prepared.of(candidate)
+    state = _Cart(cart, context(), [])
+    state.start_units()
+    targets = state.matching(prepared.effect_skus, prepared.effect_categories)
+
+    assert _free_value(prepared, state, targets) == sum(
+        _money_off(prepared, state, targets, units=True).off.values()
+    )

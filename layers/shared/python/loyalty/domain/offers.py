@@ -1506,7 +1506,7 @@ class _Units:
             if reason is not None:
                 self._not_met(entry, reason, miss)
                 continue
-            value = sum(_money_off(entry, cart, targets, units=True, split=False).off.values())
+            value = _free_value(entry, cart, targets)
             ranked.append((-value, pos, entry, targets))
         ranked.sort(key=lambda r: (r[0], r[1]))  # most value first; ties: consideration order
         taking: list[tuple[_Prepared, _Off]] = []
@@ -1578,6 +1578,24 @@ class _Units:
         ]
         detail = "; ".join(held) if held else "none held"
         self.reasons[offer_id] = f"{why or UNITS_TAKEN}: {detail}"
+
+
+def _free_value(entry: _Prepared, cart: _Cart, targets: list[int]) -> int:
+    """What ``_money_off`` on the free units would give in all, without building it (ranking)."""
+    lines, kind = cart.lines, entry.kind
+    if kind == "percent_off":
+        assert entry.percent_bp is not None
+        bp = entry.percent_bp
+        if entry.basket:
+            return _half_up(sum(lines[i].free_left for i in targets) * bp, 10_000)
+        return sum(_half_up(lines[i].free_left * bp, 10_000) for i in targets)
+    if kind == "amount_off":
+        assert entry.value_cents is not None
+        value = entry.value_cents
+        if entry.basket:
+            return min(value, sum(lines[i].free_left for i in targets))
+        return sum(min(lines[i].free_left, _half_up(lines[i].free_milli * value, 1000)) for i in targets)
+    return sum(_money_off(entry, cart, targets, units=True, split=False).off.values())
 
 
 def _unavailable_units(cart: _Cart, targets: list[int]) -> tuple[UnitsUnavailable, ...]:
