@@ -1497,10 +1497,8 @@ class _Units:
                     if reason is not None:
                         reasons[entry.offer.offer_id] = reason
                         continue
-                if explain:
+                if explain:  # otherwise nobody reads the reason: say nothing, fast
                     self._unavailable(entry, cart.matched[key])
-                else:
-                    reasons[entry.offer.offer_id] = UNITS_TAKEN
                 continue
             reason, miss, targets = checker.check(entry)
             if reason is not None:
