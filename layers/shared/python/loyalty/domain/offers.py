@@ -22,9 +22,9 @@ How a cart is evaluated, in order:
 3. **Stacking**, over the offers that would give something, in the order priority (higher first),
    exclusive before exclusive_units before others at the same priority, then ``offer_id``:
 
-   - ``exclusive``: applies alone (cart level). If nothing has applied yet when it is reached, it applies (of
-     several exclusive offers at that same priority, the one that gives most) and blocks every
-     offer after it; if a higher-priority offer already applied, the exclusive one is skipped.
+   - ``exclusive``: applies alone (cart level). If nothing has applied yet when it is reached,
+     it applies (of several exclusive offers at that same priority, the one that gives most) and
+     blocks every offer after it; if a higher-priority offer already applied, it is skipped.
    - ``best_of``: all best_of offers compete, once, where the first of them is reached: the one
      that gives most applies (ties: higher priority, then ``offer_id``); it stacks with stackables.
    - ``stackable``: applies.
@@ -64,7 +64,7 @@ How a cart is evaluated, in order:
    5a. **exclusive_units offers** are taken together, one priority at a time, where their turn
    comes in the order above. Each is checked then (not before), and only if one of its target
    lines still has a free unit; its conditions count only the units still free for it
-   (``min_quantity`` their quantity, ``min_subtotal`` their value at personal prices). The
+   (``min_quantity`` their quantity, ``min_subtotal`` their value at the step-1 prices). The
    offers of that priority go in the order of what each would give on the free units (most
    first; ties: consideration order), each on the units the ones before it left free, and
    hold the units they act on: every unit of its target lines for ``percent_off`` /
