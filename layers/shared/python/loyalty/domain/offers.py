@@ -1405,6 +1405,15 @@ class _Checker:
 _UNCHECKED = _Trial([], money_off=True)  # an exclusive_units offer before its turn
 
 
+@dataclass(slots=True)
+class _UnitRun(_Trial):
+    """The live exclusive_units offers of one priority, as one item in consideration order: on a
+    dense catalogue that is hundreds of offers the later steps need not walk one by one."""
+
+    priority: int = 0
+    group: list[_Prepared] = field(default_factory=list)
+
+
 def _decide(
     eligible: list[tuple[_Prepared, _Trial]], reasons: dict[str, str], holds: Callable[[_Prepared], bool]
 ) -> list[int]:
@@ -1476,7 +1485,7 @@ class _Units:
         self.misses: dict[str, NearMiss] = {}
         self.free: dict[int, bool] = {}  # effect key -> any target unit free (until the next hold)
 
-    def run(self, group: list[tuple[_Prepared, _Trial]]) -> list[tuple[_Prepared, _Off]]:
+    def run(self, group: list[_Prepared]) -> list[tuple[_Prepared, _Off]]:
         """The offers of one priority that take units, in the order they took them, with what they took.
 
         Their conditions are checked here, in their turn, and only for offers whose target lines
@@ -1485,7 +1494,7 @@ class _Units:
         cart, checker, free, reasons, explain = self.cart, self.checker, self.free, self.reasons, self.explain
         lines = cart.lines
         ranked: list[tuple[int, int, _Prepared, list[int]]] = []
-        for pos, (entry, _) in enumerate(group):
+        for pos, entry in enumerate(group):
             key = entry.effect_key
             open_ = free.get(key)
             if open_ is None:  # no line at all goes on to check, which names that
@@ -1657,10 +1666,15 @@ def evaluate(
     gave_nothing: set[str] = set()
     check = checker.check
     plain = True  # only stackable and exclusive_units offers: nothing for _decide to settle
+    unit_run: _UnitRun | None = None
     for pos in positions:
         entry = entries[pos]
         if entry.deferred:  # checked in its turn, if any of its units are still free
-            eligible.append((entry, _UNCHECKED))
+            if unit_run is not None and unit_run.priority == entry.priority and eligible[-1][1] is unit_run:
+                unit_run.group.append(entry)
+            else:
+                unit_run = _UnitRun([], money_off=True, priority=entry.priority, group=[entry])
+                eligible.append((entry, unit_run))
             continue
         offer_id = entry.offer.offer_id
         reason, miss, targets = check(entry)
@@ -1679,11 +1693,17 @@ def evaluate(
             gave_nothing.add(offer_id)
             continue
         eligible.append((entry, trial))
-    chosen = (
-        eligible
-        if plain
-        else [eligible[k] for k in _decide(eligible, reasons, lambda e: check(e)[0] is None)]
-    )
+    if plain:
+        chosen = eligible
+    else:  # one by one, for the stacking rules; they come together again in their turn below
+        eligible = [
+            pair
+            for item in eligible
+            for pair in (
+                [(e, _UNCHECKED) for e in item[1].group] if isinstance(item[1], _UnitRun) else [item]
+            )
+        ]
+        chosen = [eligible[k] for k in _decide(eligible, reasons, lambda e: check(e)[0] is None)]
 
     # Fixed personal prices: per line the lowest wins (ties: the first in consideration order).
     best: dict[int, tuple[int, str]] = {}  # line -> (unit price in cents, offer_id)
@@ -1727,10 +1747,14 @@ def evaluate(
         entry, trial = chosen[k]
         offer = entry.offer
         if entry.units:
-            end, priority = k + 1, entry.priority
-            while end < len(chosen) and chosen[end][0].units and chosen[end][0].priority == priority:
-                end += 1
-            for unit_entry, off in units.run(chosen[k:end]):
+            if isinstance(trial, _UnitRun):
+                end, group = k + 1, trial.group
+            else:
+                end, priority = k + 1, entry.priority
+                while end < len(chosen) and chosen[end][0].units and chosen[end][0].priority == priority:
+                    end += 1
+                group = [e for e, _ in chosen[k:end]]
+            for unit_entry, off in units.run(group):
                 _take(cart, off, units=True)
                 unit_offer = unit_entry.offer
                 code = coupon_for.get(unit_offer.offer_id)
