@@ -604,6 +604,7 @@ class _Prepared:
     gated: bool  # anything to check about the store, audience, coupon or limits
     units: bool  # exclusive_units
     deferred: bool  # a live exclusive_units offer: checked in its turn, not with the others
+    thresholds: bool  # condition.min_quantity or min_subtotal
     priority: int
     cond_key: int  # condition.skus/categories, numbered per index (lines matching it are cached per cart)
     effect_key: int
@@ -636,6 +637,7 @@ class _Prepared:
             units=offer.stacking == "exclusive_units",
             deferred=offer.stacking == "exclusive_units" and offer.status == "active",
             priority=offer.priority,
+            thresholds=condition.min_quantity is not None or condition.min_subtotal is not None,
             cond_key=cond_key,
             effect_key=effect_key,
             cart_key=cart_key,
@@ -1521,10 +1523,11 @@ class _Units:
             if not self._any_free(entry.effect_key, targets):
                 self._unavailable(entry, targets)
                 continue
-            reason, miss, _ = checker._cart_conditions(entry, free=True)
-            if reason is not None:
-                self._not_met(entry, reason, miss)
-                continue
+            if entry.thresholds:  # without thresholds the whole-cart answer stands
+                reason, miss, _ = checker._cart_conditions(entry, free=True)
+                if reason is not None:
+                    self._not_met(entry, reason, miss)
+                    continue
             off = _money_off(entry, cart, targets, units=True)
             if entry.kind in REPEATING_EFFECTS:
                 miss = _repeat_near_miss(entry, _units(cart, targets, free=True), off.applications)
