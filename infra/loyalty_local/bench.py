@@ -21,7 +21,9 @@ For every route in the route table, and for the authorizer, it calls the real ha
   BatchGetItem keys per warm call, capacity, handler and engine p50 / p99 (the engine timed inside the
   handler), the cold call's catalogue load, how often the catalogue version was checked, against the
   issue's targets (a warm evaluation at most one round trip; engine p99 under 5 ms at 1,000 offers and
-  50 lines); its rows join the cost table.
+  50 lines); its rows join the cost table. Then the engine alone on a dense catalogue (bench_offers'
+  dense case: 1,000 live site-wide offers on 20 categories, every offer a candidate; 5- and 50-line
+  carts; p50, p99 and full collections during the run, against p99 under 1 ms and 5 ms).
 
 Then identity merges (bench_merges): DynamoDB round trips, capacity and wall time of one merge of a
 profile with 10, 100, 1,000 and 10,000 sales (about three minutes of the run, most of it the
@@ -40,7 +42,7 @@ Settings (environment): BENCH_ITERATIONS, BENCH_WARMUP, BENCH_IMPORT_RUNS, BENCH
 (network time added per DynamoDB round trip when pricing Lambda, default 5), BENCH_EARN_MEMBERS
 (members the earn path rotates through, default 10), BENCH_PRIOR_LOTS (their earlier lots, 50),
 BENCH_CART_PER_CUSTOMER and BENCH_CART_BUDGET (the shares of cart offers with a per-customer limit,
-default 0.10, and with a budget, 0.05).
+default 0.10, and with a budget, 0.05), BENCH_DENSE_ITERATIONS (evaluations per dense case, 2000).
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ from loyalty_local.gateway import FUNCTIONS_DIR, REPO, Handler, LambdaContext, L
 from loyalty_local.runtime import LocalRuntime
 
 ITERATIONS = int(os.environ.get("BENCH_ITERATIONS", "200"))
+# The engine alone on the dense catalogue (pure CPU): evaluations per cart size.
+DENSE_ITERATIONS = int(os.environ.get("BENCH_DENSE_ITERATIONS", "2000"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "20"))
 IMPORT_RUNS = int(os.environ.get("BENCH_IMPORT_RUNS", "5"))
 IMPORT_LIMIT = 1.2  # no function's cold import above 1.2x the floor (issue 2)
@@ -2682,8 +2686,9 @@ def main() -> None:
     python = sys.version.split()[0]
     print(f"loyalty bench: {ITERATIONS} calls per endpoint after {WARMUP} warm-up calls; Python {python}")
     print()
-    # Imports first, while nothing else runs on the machine.
+    # Imports first, while nothing else runs on the machine; then the engine alone on a dense catalogue.
     imports = measure_imports()
+    dense = bench_offers.dense_cases(DENSE_ITERATIONS, 7)
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     # No stream publisher or sweeper threads: they would call DynamoDB through the metered client
@@ -2721,6 +2726,8 @@ def main() -> None:
         print_earn_path(earn, authorizer)
         print()
     print_carts(carts)
+    print()
+    bench_offers.print_dense(dense)
     print()
     print_redemptions(redemptions)
     print()

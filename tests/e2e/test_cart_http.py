@@ -203,3 +203,87 @@ def test_bad_offers_and_carts_are_refused(api: Api) -> None:
     )
     assert_problem(api.call("GET", "/v1/coupons/ZZZZ-ZZZZ-ZZZZ", POS_KEY), 404, "coupon-not-found")
     assert_problem(api.call("GET", "/v1/admin/offers/none", ADMIN_KEY), 404, "offer-not-found")
+
+
+def test_a_sale_records_exactly_what_the_cart_gave_with_bundles_caps_and_held_units(api: Api) -> None:
+    category = oid("beans")
+    bundle, rest = oid("bundle"), oid("rest")
+    offers = [
+        {
+            "offer_id": bundle,
+            "name": "2 bags for 5.00, once per order",
+            "priority": 2,
+            "stacking": "exclusive_units",
+            "effect": {
+                "type": "bundle_price",
+                "value": "5.00",
+                "bundle": 2,
+                "categories": [category],
+                "max_applications": 1,
+            },
+        },
+        {
+            "offer_id": rest,
+            "name": "10% off the other bags",
+            "stacking": "exclusive_units",
+            "effect": {"type": "percent_off", "value": "10", "categories": [category]},
+        },
+    ]
+    for body in offers:
+        made = api.call("POST", "/v1/admin/offers", ADMIN_KEY, json=body)
+        assert made.status_code == 201, made.text
+    jane = api.enrol(links=[{"type": "email", "value": unique_email()}])
+    lines = [
+        {"line_id": "1", "sku": oid("BAG"), "category": category, "quantity": "3", "unit_price": "3.00"},
+        {"line_id": "2", "sku": oid("BAG"), "category": category, "quantity": "1", "unit_price": "4.00"},
+    ]
+    cart = api.call(
+        "POST",
+        "/v1/cart/evaluate",
+        POS_KEY,
+        json={"customer": {"customer_id": jane["customer_id"]}, "currency": "EUR", "lines": lines},
+    )
+    assert cart.status_code == 200, cart.text
+    evaluated = cart.json()
+    # the bundle takes the two cheapest bags (6.00 -> 5.00), 10% comes off the other two (3.00, 4.00)
+    assert [(d["offer_id"], d["amount"]) for d in evaluated["discounts"]] == [
+        (bundle, "1.00"),
+        (rest, "0.70"),
+    ]
+    assert evaluated["total"] == "11.30"
+
+    explained = api.call(
+        "POST",
+        "/v1/cart/evaluate?explain=true",
+        ADMIN_KEY,
+        json={"store_id": "ams-01", "currency": "EUR", "lines": lines},
+    ).json()
+    by_offer = {x["offer_id"]: x for x in explained["explanations"]}
+    assert by_offer[bundle]["units"] == [
+        {"line_id": "1", "quantity": "2", "discount": "1.00"},
+    ]
+    assert by_offer[rest]["units"] == [
+        {"line_id": "1", "quantity": "1", "discount": "0.30"},
+        {"line_id": "2", "quantity": "1", "discount": "0.40"},
+    ]
+
+    given = {ln["line_id"]: ln["discount"] for ln in evaluated["lines"]}
+    sale = api.call(
+        "POST",
+        "/v1/transactions",
+        POS_KEY,
+        json={
+            "transaction_id": oid("T"),
+            "type": "sale",
+            "occurred_at": "2026-11-22T09:00:00Z",
+            "customer": {"customer_id": jane["customer_id"]},
+            "currency": "EUR",
+            "total": evaluated["total"],
+            "lines": [{**ln, "discount": given[ln["line_id"]]} for ln in lines],
+        },
+    )
+    assert sale.status_code == 201, sale.text
+    assert sale.json()["offers_applied"] == [
+        {"offer_id": d["offer_id"], "amount": d["amount"]} for d in evaluated["discounts"]
+    ]
+    assert sale.json()["total"] == evaluated["total"]

@@ -1019,7 +1019,11 @@ MALFORMED = [
     ("multiplier of one", {"effect": {"type": "points_multiplier", "value": "1"}}, "above 1 and at most 100"),
     ("unknown effect", {"effect": {"type": "free_lunch", "value": "1"}}, "Input should be 'percent_off'"),
     ("unknown applies_to", {"effect": {"type": "percent_off", "value": "5", "applies_to": "all"}}, "'lines'"),
-    ("unknown stacking", {"stacking": "sometimes"}, "Input should be 'stackable', 'exclusive' or 'best_of'"),
+    (
+        "unknown stacking",
+        {"stacking": "sometimes"},
+        "Input should be 'stackable', 'exclusive', 'best_of' or 'exclusive_units'",
+    ),
     ("unknown status", {"status": "live"}, "Input should be 'active', 'paused' or 'draft'"),
     (
         "valid_until before valid_from",

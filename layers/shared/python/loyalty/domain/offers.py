@@ -20,14 +20,18 @@ How a cart is evaluated, in order:
    ``true`` means only a customer's first purchase. An offer with a per-customer limit never
    applies to an anonymous cart (nothing to count it against).
 3. **Stacking**, over the offers that would give something, in the order priority (higher first),
-   exclusive before others at the same priority, then ``offer_id``:
+   exclusive before exclusive_units before others at the same priority, then ``offer_id``:
 
-   - ``exclusive``: applies alone. If nothing has applied yet when it is reached, it applies (of
-     several exclusive offers at that same priority, the one that gives most) and blocks every
-     offer after it; if a higher-priority offer already applied, the exclusive one is skipped.
+   - ``exclusive``: applies alone (cart level). If nothing has applied yet when it is reached,
+     it applies (of several exclusive offers at that same priority, the one that gives most) and
+     blocks every offer after it; if a higher-priority offer already applied, it is skipped.
    - ``best_of``: all best_of offers compete, once, where the first of them is reached: the one
      that gives most applies (ties: higher priority, then ``offer_id``); it stacks with stackables.
    - ``stackable``: applies.
+   - ``exclusive_units``: per-unit exclusivity (step 5a). A unit held by one exclusive_units
+     offer is not available to another exclusive_units offer; stackable and best_of offers
+     still combine with it (they say so explicitly). Here they go on like stackables; an
+     exclusive offer reached after one of them whose conditions hold is skipped.
 
    "Gives most" compares, for each offer alone on the step-1 prices: money off, then bonus points,
    then multiplier.
@@ -44,11 +48,29 @@ How a cart is evaluated, in order:
      three lines of 1 get the same), capped at what is left of the line. On ``basket``: value off
      once per cart (capped at the target lines' remaining total).
    - ``buy_x_get_y``: for every ``buy`` + ``get`` whole units of the target lines, the ``get``
-     cheapest units (by what is left per unit) are free.
+     cheapest units (by what is left per unit) are free; at most ``max_applications`` groups.
+     A group is made of the cheapest units (the free ones and the ones bought).
+   - ``bundle_price``: whole units of the target lines, cheapest first (``pick:
+     "most_expensive"``: dearest first; ties: cart order), in bundles of ``bundle`` units, each
+     bundle costing ``value``; at most ``max_applications`` bundles. A bundle's saving (what its
+     units are worth now minus the price) is split over its units pro rata to their value by
+     largest remainder. A bundle that would cost at least what its units are worth is not
+     formed (its units stay free, at full price), nor are the units left over.
    - ``bonus_points``: ``value`` points once per cart when a target line is in it.
    - ``points_multiplier``: reported in ``multipliers`` with the target lines; the caller computes
      the points (the engine knows no earn rates). Points are reported whoever the customer is; only
      members earn them.
+
+   5a. **exclusive_units offers** are taken together, one priority at a time, where their turn
+   comes in the order above. Each is checked then (not before), and only if one of its target
+   lines still has a free unit; its conditions count only the units still free for it
+   (``min_quantity`` their quantity, ``min_subtotal`` their value at the step-1 prices). The
+   offers of that priority go in the order of what each would give on the free units (most
+   first; ties: consideration order), each on the units the ones before it left free, and
+   hold the units they act on: every unit of its target lines for ``percent_off`` /
+   ``amount_off`` (lines and basket alike), the units of its groups for ``buy_x_get_y`` (bought
+   and free), the units of its bundles for ``bundle_price``. A stacking offer's money on a line
+   with held units comes off the held and the free part pro rata to what is left of each.
 
    A basket-level amount is allocated to its lines pro rata to what is left of each, by the
    largest-remainder method (ties: cart order), so line discounts add up to the amount exactly
@@ -57,13 +79,20 @@ How a cart is evaluated, in order:
 6. **Near misses**: an offer that fails only on ``min_subtotal`` or only on ``min_quantity``, with
    the cart at :data:`NEAR_MISS_SHARE` of the threshold or more, gives "spend 5.30 more for 10% off
    coffee" / "add 1 more coffee for ..."; a ``buy_x_get_y`` offer one group short gives "add 1 more
-   coffee to get 1 free".
+   coffee to get 1 free", a ``bundle_price`` offer at least half a bundle short "add 1 more coffee
+   to get 2 coffee for 5.00" — neither once ``max_applications`` is reached. An exclusive_units
+   offer's near miss counts its free units, and is not given while another offer holds units of
+   its lines (more of them could go to that offer instead).
 
 ``explain=True`` checks every offer of the index (paused and draft ones too, not only the
 candidates) and gives each its reason: "applied", or the first failed condition ("channel pos not
 in [online]", "tier bronze not in [silver, gold]", "needs coupon", "min_subtotal 20.00 not reached
 (14.70)", "valid_until passed (...)", "paused", "limit reached"), or what beat it ("blocked by
-exclusive offer X", "best_of offer X gives more"). Nothing else in the evaluation changes.
+exclusive offer X", "best_of offer X gives more", "no units free: ... line 1 (2 held by X)").
+Each explanation also lists ``units``: for an applied offer, the part of each line it acted on
+(held, for exclusive_units) and the money it took off there; and ``unavailable``: for an
+exclusive_units offer that did not apply, the units of its target lines other offers held. Nothing
+else in the evaluation changes.
 
 Totals: ``subtotal`` = Σ round(quantity x unit_price); ``personal_subtotal`` = Σ round(quantity x
 price); ``discount_total`` = Σ line discounts = Σ ``discounts[].amount`` (offers only; personal-price
@@ -72,8 +101,13 @@ savings are ``subtotal - personal_subtotal`` and are itemised in ``personal_pric
 
 Limits: ``limits.per_customer`` counts this customer's sales that applied the offer,
 ``limits.budget`` counts every sale that applied it (redemptions, not money). The caller turns its
-counters into an :data:`Allowance` per offer (see :func:`remaining_uses`); an offer applies at most
-once per cart, so any allowance above zero lets it apply.
+counters into an :data:`Allowance` per offer (see :func:`remaining_uses`); an offer counts once
+per cart (however many groups or bundles it forms there), so any allowance above zero lets it
+apply.
+
+Speed: the index compiles each offer once (sets, cents, whether it restricts anything beyond its
+products); a cart answers each distinct condition once, however many offers share it, and an
+exclusive_units offer whose units are all held costs one dictionary look-up.
 
 Coupons arrive already resolved (:class:`CouponInput`). A coupon with status ``ok`` unlocks its
 offer's ``requires_coupon``; the first ``ok`` coupon per offer (in the order given) is used and
@@ -87,12 +121,11 @@ on the order of the offers or price groups given.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from fractions import Fraction
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
@@ -101,6 +134,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -123,10 +157,21 @@ from loyalty.domain.values import (
 )
 
 OfferStatus: TypeAlias = Literal["active", "paused", "draft"]
-Stacking: TypeAlias = Literal["stackable", "exclusive", "best_of"]
+Stacking: TypeAlias = Literal["stackable", "exclusive", "best_of", "exclusive_units"]
 EffectType: TypeAlias = Literal[
-    "percent_off", "amount_off", "fixed_price", "bonus_points", "points_multiplier", "buy_x_get_y"
+    "percent_off",
+    "amount_off",
+    "fixed_price",
+    "bonus_points",
+    "points_multiplier",
+    "buy_x_get_y",
+    "bundle_price",
 ]
+BundlePick: TypeAlias = Literal["cheapest", "most_expensive"]
+# Effects that take units of lines, so they can hold them under exclusive_units.
+UNIT_EFFECTS = frozenset({"percent_off", "amount_off", "buy_x_get_y", "bundle_price"})
+# Effects that repeat in one cart (per group, per bundle), so max_applications can cap them.
+REPEATING_EFFECTS = frozenset({"buy_x_get_y", "bundle_price"})
 AppliesTo: TypeAlias = Literal["lines", "basket"]
 CouponStatus: TypeAlias = Literal["ok", "expired", "used", "not_yours", "unknown"]
 RejectReason: TypeAlias = Literal[
@@ -204,7 +249,8 @@ class Effect(_Config):
     value: Factor | None = Field(
         default=None,
         description="percent_off: percent; amount_off: money per unit (lines) or once (basket); "
-        "fixed_price: unit price; bonus_points: points; points_multiplier: factor",
+        "fixed_price: unit price; bundle_price: the price of one bundle; bonus_points: points; "
+        "points_multiplier: factor",
         examples=["10"],
     )
     applies_to: AppliesTo = "lines"
@@ -212,11 +258,31 @@ class Effect(_Config):
     categories: list[Label] = Field(default_factory=list, max_length=200)
     buy: Count | None = Field(default=None, ge=1, le=1000, description="buy_x_get_y: units to buy")
     get: Count | None = Field(default=None, ge=1, le=1000, description="buy_x_get_y: units free")
+    bundle: Count | None = Field(
+        default=None, ge=2, le=1000, description="bundle_price: units in one bundle (value is its price)"
+    )
+    pick: BundlePick = Field(
+        default="cheapest",
+        description="bundle_price: which units go into bundles first; the units left over pay full price",
+    )
+    max_applications: Count | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="buy_x_get_y, bundle_price: at most this many groups or bundles in one cart",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Effect:
         kind, value = self.type, self.value
         targeted = bool(self.skus or self.categories)
+        if self.max_applications is not None and kind not in REPEATING_EFFECTS:
+            raise ValueError(f"max_applications belongs to buy_x_get_y and bundle_price, not {kind}")
+        if kind == "bundle_price":
+            if self.bundle is None:
+                raise ValueError("bundle_price needs bundle: the number of units in one bundle")
+        elif self.bundle is not None or self.pick != "cheapest":
+            raise ValueError(f"bundle and pick belong to bundle_price, not {kind}")
         if kind == "buy_x_get_y":
             if self.buy is None or self.get is None:
                 raise ValueError("buy_x_get_y needs both buy and get")
@@ -224,7 +290,7 @@ class Effect(_Config):
                 raise ValueError("buy_x_get_y takes no value (the get units are free)")
         elif self.buy is not None or self.get is not None:
             raise ValueError(f"buy and get belong to buy_x_get_y, not {kind}")
-        if kind in ("fixed_price", "buy_x_get_y"):
+        if kind in ("fixed_price", "buy_x_get_y", "bundle_price"):
             if not targeted:
                 raise ValueError(f"{kind} needs a target: effect.skus or effect.categories")
             if self.applies_to != "lines":
@@ -239,8 +305,8 @@ class Effect(_Config):
             raise ValueError(f"percent_off value must be above 0 and at most 100, not {value}")
         if kind == "amount_off" and not 0 < value <= MAX_MONEY:
             raise ValueError(f"amount_off value must be a positive amount up to {MAX_MONEY}, not {value}")
-        if kind == "fixed_price" and not 0 <= value <= MAX_MONEY:
-            raise ValueError(f"fixed_price value must be an amount from 0 to {MAX_MONEY}, not {value}")
+        if kind in ("fixed_price", "bundle_price") and not 0 <= value <= MAX_MONEY:
+            raise ValueError(f"{kind} value must be an amount from 0 to {MAX_MONEY}, not {value}")
         if kind == "points_multiplier" and not 1 < value <= 100:
             raise ValueError(f"points_multiplier value must be above 1 and at most 100, not {value}")
         if kind == "bonus_points":
@@ -249,7 +315,7 @@ class Effect(_Config):
             self.value = Decimal(int(value))
         elif value != value.quantize(Decimal("0.01"), rounding=ROUND_FLOOR):  # in range: cannot overflow
             raise ValueError(f"{kind} value takes at most 2 decimal places, not {value}")
-        elif kind in ("amount_off", "fixed_price"):
+        elif kind in ("amount_off", "fixed_price", "bundle_price"):
             self.value = cents(value)
         return self
 
@@ -287,6 +353,17 @@ class Offer(_Config):
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             raise ValueError("valid_until must be after valid_from")
         return self
+
+    @field_validator("stacking")
+    @classmethod
+    def _units_need_a_unit_effect(cls, stacking: Stacking, info: ValidationInfo) -> Stacking:
+        effect = info.data.get("effect")  # absent when the effect itself was invalid
+        if stacking == "exclusive_units" and effect is not None and effect.type not in UNIT_EFFECTS:
+            raise ValueError(
+                "exclusive_units needs an effect that discounts units (percent_off, amount_off,"
+                f" buy_x_get_y, bundle_price), not {effect.type}"
+            )
+        return stacking
 
 
 def unknown_references(
@@ -477,10 +554,30 @@ class NearMiss:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitsTaken:
+    """Part of a line an applied offer acted on: how much of it, and the money it took off."""
+
+    line_id: str
+    quantity: Decimal
+    discount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class UnitsUnavailable:
+    """Part of a target line an exclusive_units offer could not have: another one holds it."""
+
+    line_id: str
+    quantity: Decimal
+    offer_id: str  # the holder
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     offer_id: str
     applied: bool
     reason: str
+    units: tuple[UnitsTaken, ...] = ()
+    unavailable: tuple[UnitsUnavailable, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,10 +613,14 @@ class Evaluation:
 _MISSING: Any = object()
 APPLIED = "applied"
 LIMIT_REACHED = "limit reached"
+UNITS_TAKEN = "no units free: every target unit is held by another exclusive_units offer"
+
+
+_RANK = {"exclusive": 0, "exclusive_units": 1, "stackable": 2, "best_of": 2}
 
 
 def _order_key(offer: Offer) -> tuple[int, int, str]:
-    return (-offer.priority, 0 if offer.stacking == "exclusive" else 1, offer.offer_id)
+    return (-offer.priority, _RANK[offer.stacking], offer.offer_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,15 +639,52 @@ class _Prepared:
     price_groups: frozenset[str]
     segments: frozenset[str]
     min_subtotal: int | None  # cents
-    value_cents: int | None  # amount_off, fixed_price
+    value_cents: int | None  # amount_off, fixed_price, bundle_price
     percent_bp: int | None  # percent_off, in hundredths of a percent
+    # Compiled once so a cart pays only for what the offer really restricts:
+    live: bool  # status active
+    gated: bool  # anything to check about the store, audience, coupon or limits
+    units: bool  # exclusive_units
+    deferred: bool  # a live exclusive_units offer: checked in its turn, not with the others
+    thresholds: bool  # condition.min_quantity or min_subtotal
+    priority: int
+    cond_key: int  # condition.skus/categories, numbered per index (lines matching it are cached per cart)
+    effect_key: int
+    cart_key: int  # the whole cart condition (lists as written, thresholds): its answer is cached per cart
+    kind: str  # effect.type
+    basket: bool  # effect.applies_to == "basket"
 
     @classmethod
-    def of(cls, offer: Offer) -> _Prepared:
+    def of(cls, offer: Offer, cond_key: int = 0, effect_key: int = 0, cart_key: int = 0) -> _Prepared:
         effect, where, audience, condition = offer.effect, offer.where, offer.audience, offer.condition
         value = effect.value
+        gated = bool(
+            where.channels
+            or where.stores
+            or where.store_formats
+            or where.store_attributes
+            or audience.members_only
+            or audience.tiers
+            or audience.price_groups
+            or audience.segments
+            or audience.first_purchase
+            or offer.requires_coupon
+            or offer.limits.per_customer is not None
+            or offer.limits.budget is not None
+        )
         return cls(
             offer=offer,
+            live=offer.status == "active",
+            gated=gated,
+            units=offer.stacking == "exclusive_units",
+            deferred=offer.stacking == "exclusive_units" and offer.status == "active",
+            priority=offer.priority,
+            thresholds=condition.min_quantity is not None or condition.min_subtotal is not None,
+            cond_key=cond_key,
+            effect_key=effect_key,
+            cart_key=cart_key,
+            kind=effect.type,
+            basket=effect.applies_to == "basket",
             cond_skus=frozenset(condition.skus),
             cond_categories=frozenset(condition.categories),
             effect_skus=frozenset(effect.skus),
@@ -560,7 +698,7 @@ class _Prepared:
             min_subtotal=_to_cents(condition.min_subtotal) if condition.min_subtotal is not None else None,
             value_cents=(
                 _to_cents(value)
-                if value is not None and effect.type in ("amount_off", "fixed_price")
+                if value is not None and effect.type in ("amount_off", "fixed_price", "bundle_price")
                 else None
             ),
             percent_bp=_to_cents(value) if value is not None and effect.type == "percent_off" else None,
@@ -586,6 +724,7 @@ class OfferIndex:
         "_by_store",
         "_entries",
         "_everywhere",
+        "_where",
     )
 
     def __init__(self, entries: tuple[_Prepared, ...], buckets: dict[str, dict[str, list[int]]]) -> None:
@@ -593,6 +732,7 @@ class OfferIndex:
             return {key: tuple(positions) for key, positions in buckets.get(kind, {}).items()}
 
         self._entries = entries
+        self._where = {entry.offer.offer_id: pos for pos, entry in enumerate(entries)}
         self._by_coupon = frozen("coupon")
         self._by_sku = frozen("sku")
         self._by_category = frozen("category")
@@ -607,29 +747,48 @@ class OfferIndex:
             if offer.offer_id in seen:
                 raise ValueError(f"offer {offer.offer_id!r} is given twice")
             seen.add(offer.offer_id)
-        entries = tuple(_Prepared.of(o) for o in sorted(offers, key=_order_key))
+        keys: dict[tuple[frozenset[str], frozenset[str]], int] = {}
+        conditions: dict[tuple[Any, ...], int] = {}
+
+        def key(skus: Sequence[str], categories: Sequence[str]) -> int:
+            return keys.setdefault((frozenset(skus), frozenset(categories)), len(keys))
+
+        def cart_key(offer: Offer) -> int:
+            c, e = offer.condition, offer.effect
+            written = (tuple(c.skus), tuple(c.categories), c.min_quantity, c.min_subtotal)
+            return conditions.setdefault((*written, tuple(e.skus), tuple(e.categories)), len(conditions))
+
+        entries = tuple(
+            _Prepared.of(
+                o,
+                key(o.condition.skus, o.condition.categories),
+                key(o.effect.skus, o.effect.categories),
+                cart_key(o),
+            )
+            for o in sorted(offers, key=_order_key)
+        )
         buckets: dict[str, dict[str, list[int]]] = {}
         for pos, entry in enumerate(entries):
             if entry.offer.status != "active":
                 continue
-            keys: list[tuple[str, str]]
+            filed: list[tuple[str, str]]
             if entry.offer.requires_coupon:
-                keys = [("coupon", entry.offer.offer_id)]
+                filed = [("coupon", entry.offer.offer_id)]
             elif entry.cond_skus or entry.cond_categories:
-                keys = [("sku", s) for s in entry.cond_skus] + [
+                filed = [("sku", s) for s in entry.cond_skus] + [
                     ("category", c) for c in entry.cond_categories
                 ]
             elif entry.effect_skus or entry.effect_categories:
-                keys = [("sku", s) for s in entry.effect_skus]
-                keys += [("category", c) for c in entry.effect_categories]
+                filed = [("sku", s) for s in entry.effect_skus]
+                filed += [("category", c) for c in entry.effect_categories]
             elif entry.stores:
-                keys = [("store", s) for s in entry.stores]
+                filed = [("store", s) for s in entry.stores]
             elif entry.channels:
-                keys = [("channel", c) for c in entry.channels]
+                filed = [("channel", c) for c in entry.channels]
             else:
-                keys = [("everywhere", "")]
-            for kind, key in keys:
-                buckets.setdefault(kind, {}).setdefault(key, []).append(pos)
+                filed = [("everywhere", "")]
+            for kind, where in filed:
+                buckets.setdefault(kind, {}).setdefault(where, []).append(pos)
         return cls(entries, buckets)
 
     @property
@@ -751,8 +910,12 @@ def describe_effect(effect: Effect) -> str:
             return f"{int(value)} bonus points" + (f" with {named}" if named else "")
         case "points_multiplier":
             return f"{_num(value)}x points on {target}"
+        case "bundle_price":
+            cap = f" (up to {effect.max_applications})" if effect.max_applications is not None else ""
+            return f"{effect.bundle} {named} for {value}{cap}"
         case _:
-            return f"buy {effect.buy} get {effect.get} free on {named}"
+            cap = f" (up to {effect.max_applications} times)" if effect.max_applications is not None else ""
+            return f"buy {effect.buy} get {effect.get} free on {named}{cap}"
 
 
 # ---- evaluation ----------------------------------------------------------------------------
@@ -768,13 +931,18 @@ class _Line:
     price: int  # personal unit price, cents
     gross: int  # cents: quantity x unit_price
     base: int  # cents: quantity x price
+    before_offers: int  # cents: base from price groups, before fixed_price offers (thresholds)
     discount: int = 0  # cents taken by offers so far
+    # The part no exclusive_units offer holds yet: its quantity and what is left of its money.
+    free_milli: int = 0
+    free_left: int = 0
+    holders: list[tuple[str, int]] | None = None  # (offer_id, milli held), in the order they took
 
 
 class _Cart:
     """The cart at personal prices, with its lines looked up by SKU and category."""
 
-    __slots__ = ("all", "by_category", "by_sku", "group_savings", "groups", "lines")
+    __slots__ = ("all", "answers", "by_category", "by_sku", "group_savings", "groups", "lines", "matched")
 
     def __init__(
         self, lines: Sequence[CartLine], context: CartContext, price_groups: Sequence[PriceGroup]
@@ -796,6 +964,9 @@ class _Cart:
         self.by_sku: dict[str, list[int]] = {}
         self.by_category: dict[str, list[int]] = {}
         self.group_savings: dict[str, list[tuple[int, int]]] = {}  # group -> (line, cents saved)
+        self.matched: dict[int, list[int]] = {}  # an index's sku/category key -> lines (see lines_for)
+        # an index's cart condition -> (reason, start of a near-miss message, targets)
+        self.answers: dict[int, tuple[str | None, str | None, list[int]]] = {}
         seen: set[str] = set()
         for i, line in enumerate(lines):
             if line.line_id in seen:
@@ -813,7 +984,7 @@ class _Cart:
             milli = int((line.quantity * 1000).to_integral_value(rounding=ROUND_HALF_UP))
             gross, base = _half_up(milli * shelf, 1000), _half_up(milli * price, 1000)
             self.lines.append(
-                _Line(line.line_id, line.sku, line.category, line.unit_price, milli, price, gross, base)
+                _Line(line.line_id, line.sku, line.category, line.unit_price, milli, price, gross, base, base)
             )
             if source is not None and base < gross:
                 self.group_savings.setdefault(source, []).append((i, gross - base))
@@ -834,6 +1005,19 @@ class _Cart:
         for category in categories:
             found.update(self.by_category.get(category, ()))
         return sorted(found)
+
+    def lines_for(self, key: int, skus: frozenset[str], categories: frozenset[str]) -> list[int]:
+        """``matching``, once per cart for each distinct list: on a dense catalogue many offers
+        target the same category."""
+        found = self.matched.get(key)
+        if found is None:
+            found = self.matched[key] = self.matching(skus, categories)
+        return found
+
+    def start_units(self) -> None:
+        """Personal prices are final (fixed prices included): every unit is free to be held."""
+        for line in self.lines:
+            line.free_milli, line.free_left = line.milli, line.base
 
 
 @dataclass(slots=True)
@@ -860,87 +1044,209 @@ class _Trial:
         )
 
 
-def _money_off(entry: _Prepared, cart: _Cart, targets: list[int]) -> dict[int, int]:
-    """Cents off each target line for a money effect, on what is left of the lines now (no zeros)."""
-    effect = entry.offer.effect
+@dataclass(slots=True)
+class _Off:
+    """What a money effect takes: cents off per line (no zeros) and, per line, the quantity (milli)
+    it acts on and what that part was worth before it (for exclusive_units offers: what they hold)."""
+
+    off: dict[int, int]
+    taken: dict[int, tuple[int, int]]  # line -> (milli, cents it was worth)
+    applications: int = 0  # groups or bundles formed (buy_x_get_y, bundle_price)
+
+
+def _money_off(
+    entry: _Prepared, cart: _Cart, targets: list[int], units: bool = False, split: bool = True
+) -> _Off:
+    """A money effect on what is left of the target lines now.
+
+    ``units``: on the part of each line no exclusive_units offer holds (its quantity, what is left
+    of its money) — an exclusive_units offer can only take units still free for it. Otherwise on
+    the whole line, held units included (a stacking offer combines with anything). ``split``
+    False: only the total counts (ranking), so a bundle's saving is not split over its lines.
+    """
     lines = cart.lines
-    left = [lines[i].base - lines[i].discount for i in targets]
+    if units:
+        qty = [lines[i].free_milli for i in targets]
+        left = [lines[i].free_left for i in targets]
+    else:
+        qty = [lines[i].milli for i in targets]
+        left = [lines[i].base - lines[i].discount for i in targets]
+    kind = entry.kind
+    applications = 0
     off: list[int]
-    if effect.type == "percent_off":
+    take: list[int]
+    worth: list[int]
+    if kind == "percent_off":
         assert entry.percent_bp is not None
         bp = entry.percent_bp
-        if effect.applies_to == "lines":
-            off = [_half_up(amount * bp, 10_000) for amount in left]
-        else:
+        if entry.basket:
             off = _allocate(_half_up(sum(left) * bp, 10_000), left)
-    elif effect.type == "amount_off":
+        else:
+            off = [_half_up(amount * bp, 10_000) for amount in left]
+        take, worth = qty, left
+    elif kind == "amount_off":
         assert entry.value_cents is not None
         value = entry.value_cents
-        if effect.applies_to == "lines":
-            off = [
-                min(amount, _half_up(lines[i].milli * value, 1000))
-                for i, amount in zip(targets, left, strict=True)
-            ]
-        else:
+        if entry.basket:
             off = _allocate(min(value, sum(left)), left)
-    elif effect.type == "buy_x_get_y":
-        assert effect.buy is not None
-        assert effect.get is not None
-        free = sum(lines[i].milli // 1000 for i in targets) // (effect.buy + effect.get) * effect.get
-        off = [0] * len(targets)
-        # the cheapest units first: by what is left per unit, then cart order
-        for k in sorted(range(len(targets)), key=lambda k: (Fraction(left[k], lines[targets[k]].milli), k)):
-            if free <= 0:
-                break
-            units = min(lines[targets[k]].milli // 1000, free)
-            free -= units
-            off[k] = _half_up(units * 1000 * left[k], lines[targets[k]].milli)
+        else:
+            off = [min(amount, _half_up(q * value, 1000)) for q, amount in zip(qty, left, strict=True)]
+        take, worth = qty, left
+    elif kind == "buy_x_get_y":
+        off, take, worth, applications = _free_units(entry.offer.effect, qty, left)
+    elif kind == "bundle_price":
+        off, take, worth, applications = _bundles(entry, qty, left, split)
     else:
-        return {}
-    return {i: amount for i, amount in zip(targets, off, strict=True) if amount > 0}
+        return _Off({}, {})
+    result = {i: amount for i, amount in zip(targets, off, strict=True) if amount > 0}
+    repeating = kind in REPEATING_EFFECTS
+    taken = {
+        i: (take[k], worth[k])
+        for k, i in enumerate(targets)
+        if take[k] > 0 and (off[k] > 0 or repeating)  # the bought units of a group count as taken
+    }
+    return _Off(result, taken, applications)
+
+
+def _by_unit_value(qty: list[int], left: list[int], whole: list[int], dearest: bool) -> list[int]:
+    """Positions with whole units, cheapest unit first (or dearest first); ties: cart order."""
+    ks = [k for k in range(len(qty)) if whole[k]]
+    if len(ks) < 2:
+        return ks
+    # left / qty scaled by 10**18 and floored: two different values (cents over at most 10**8
+    # thousandths) differ by at least 10**-16, so the order is the exact one, without Fractions.
+    if dearest:
+        return sorted(ks, key=lambda k: (-(left[k] * _SCALE // qty[k]), k))
+    return sorted(ks, key=lambda k: (left[k] * _SCALE // qty[k], k))
+
+
+_SCALE = 10**18
+
+
+def _part(left: int, qty: int, start: int, stop: int) -> int:
+    """What units [start, stop) (in milli) of a part worth ``left`` over ``qty`` are worth; the parts
+    of one line add up to ``left`` exactly."""
+    return _half_up(left * stop, qty) - _half_up(left * start, qty)
+
+
+def _free_units(
+    effect: Effect, qty: list[int], left: list[int]
+) -> tuple[list[int], list[int], list[int], int]:
+    """buy_x_get_y: every buy + get whole units (up to max_applications groups), the get cheapest
+    units free; the group's units are the cheapest ones."""
+    assert effect.buy is not None
+    assert effect.get is not None
+    size = effect.buy + effect.get
+    whole = [q // 1000 for q in qty]
+    groups = sum(whole) // size
+    if effect.max_applications is not None:
+        groups = min(groups, effect.max_applications)
+    free, grouped = groups * effect.get, groups * size
+    n = len(qty)
+    off, take, worth = [0] * n, [0] * n, [0] * n
+    for k in _by_unit_value(qty, left, whole, dearest=False):
+        if grouped <= 0:
+            break
+        units = min(whole[k], grouped)
+        grouped -= units
+        take[k] = units * 1000
+        worth[k] = _part(left[k], qty[k], 0, units * 1000)
+        gratis = min(units, free)
+        free -= gratis
+        if gratis:
+            off[k] = _part(left[k], qty[k], 0, gratis * 1000)
+    return off, take, worth, groups
+
+
+def _bundles(
+    entry: _Prepared, qty: list[int], left: list[int], split: bool = True
+) -> tuple[list[int], list[int], list[int], int]:
+    """bundle_price: whole units in bundles of ``bundle`` in ``pick`` order, each bundle costing
+    the price (its saving split over its units pro rata to their value, largest remainder); a
+    bundle that would cost at least as much as its units is not formed and its units stay free
+    at full price, as do the units left over."""
+    effect = entry.offer.effect
+    assert effect.bundle is not None
+    assert entry.value_cents is not None
+    size, price, cap = effect.bundle, entry.value_cents, effect.max_applications
+    whole = [q // 1000 for q in qty]
+    n = len(qty)
+    off, take, worth, used = [0] * n, [0] * n, [0] * n, [0] * n
+    order = _by_unit_value(qty, left, whole, dearest=effect.pick == "most_expensive")
+    at, formed = 0, 0
+    while cap is None or formed < cap:
+        parts: list[tuple[int, int, int]] = []  # (position, units, their value)
+        need = size
+        while need and at < len(order):
+            k = order[at]
+            units = min(whole[k] - used[k], need)
+            parts.append((k, units, _part(left[k], qty[k], used[k] * 1000, (used[k] + units) * 1000)))
+            used[k] += units
+            need -= units
+            if used[k] == whole[k]:
+                at += 1
+        if need:
+            break  # not enough units left for a bundle: they pay full price
+        value = sum(v for _, _, v in parts)
+        if value <= price:
+            continue
+        if split:
+            shares = _allocate(value - price, [v for _, _, v in parts])
+        else:
+            shares = [value - price] + [0] * (len(parts) - 1)
+        for (k, units, v), share in zip(parts, shares, strict=True):
+            off[k] += share
+            take[k] += units * 1000
+            worth[k] += v
+        formed += 1
+    return off, take, worth, formed
 
 
 def _gives_money(entry: _Prepared, cart: _Cart, targets: list[int]) -> bool:
     """Whether ``_money_off`` on the untouched cart would give anything, without computing it all."""
-    effect, lines = entry.offer.effect, cart.lines
-    if effect.type == "percent_off":
+    lines = cart.lines
+    if entry.kind == "percent_off":
         assert entry.percent_bp is not None
-        if effect.applies_to == "basket":
+        if entry.basket:
             return _half_up(sum(lines[i].base for i in targets) * entry.percent_bp, 10_000) > 0
         return any(_half_up(lines[i].base * entry.percent_bp, 10_000) > 0 for i in targets)
-    if effect.type == "amount_off":
+    if entry.kind == "amount_off":
         assert entry.value_cents is not None
-        if effect.applies_to == "basket":
+        if entry.basket:
             return any(lines[i].base > 0 for i in targets)
         value = entry.value_cents
         return any(lines[i].base > 0 and _half_up(lines[i].milli * value, 1000) > 0 for i in targets)
-    return bool(_money_off(entry, cart, targets))
+    return bool(_money_off(entry, cart, targets).off)
 
 
 def _trial(entry: _Prepared, cart: _Cart, targets: list[int], compare: bool) -> _Trial:
     """What the offer gives alone; money amounts only when ``compare`` (exclusive, best_of) needs them."""
     effect = entry.offer.effect
     trial = _Trial(targets)
-    if effect.type == "bonus_points":
+    kind = entry.kind
+    if kind == "bonus_points":
         assert effect.value is not None
         trial.bonus = int(effect.value)
-    elif effect.type == "points_multiplier":
+    elif kind == "points_multiplier":
         trial.multiplier = effect.value
-    elif effect.type == "fixed_price":
+    elif kind == "fixed_price":
         assert entry.value_cents is not None
         for i in targets:
             line = cart.lines[i]
             if entry.value_cents < line.price:
                 trial.per_line[i] = line.base - _half_up(line.milli * entry.value_cents, 1000)
     elif compare:
-        trial.per_line = _money_off(entry, cart, targets)
+        trial.per_line = _money_off(entry, cart, targets).off
     else:
         trial.money_off = _gives_money(entry, cart, targets)
     return trial
 
 
-def _units(cart: _Cart, targets: list[int]) -> int:
-    return sum(cart.lines[i].milli // 1000 for i in targets)
+def _units(cart: _Cart, targets: list[int], free: bool = False) -> int:
+    lines = cart.lines
+    if free:
+        return sum(lines[i].free_milli // 1000 for i in targets)
+    return sum(lines[i].milli // 1000 for i in targets)
 
 
 def _why_nothing(entry: _Prepared, cart: _Cart, targets: list[int]) -> str:
@@ -953,20 +1259,42 @@ def _why_nothing(entry: _Prepared, cart: _Cart, targets: list[int]) -> str:
         return (
             f"buy {effect.buy} get {effect.get}: {_units(cart, targets)} of {effect.buy + effect.get} units"
         )
+    if effect.type == "bundle_price":
+        units = _units(cart, targets)
+        if units < (effect.bundle or 0):
+            return f"bundle of {effect.bundle}: {units} units"
+        return f"no bundle of {effect.bundle} costs more than {effect.value}"
     return "nothing to discount"
 
 
-def _bxgy_near_miss(entry: _Prepared, cart: _Cart, targets: list[int]) -> NearMiss | None:
+def _repeat_near_miss(
+    entry: _Prepared, units: int, applications: int, named_units: str | None = None
+) -> NearMiss | None:
+    """ "add 1 more coffee to get 1 free" / "add 1 more coffee to get 2 coffee for 5.00", when the
+    cart is short of one more group or bundle and the offer's cap would still allow it."""
     effect = entry.offer.effect
-    assert effect.buy is not None
-    assert effect.get is not None
-    units, group = _units(cart, targets), effect.buy + effect.get
-    if units % group < effect.buy:
+    cap = effect.max_applications
+    if cap is not None and applications >= cap:
         return None
-    missing = group - units % group
-    more = " more" if units >= group else ""
-    named = _products(effect.skus, effect.categories)
-    return NearMiss(entry.offer.offer_id, f"add {missing} more {named} to get {effect.get}{more} free")
+    named = named_units or _products(effect.skus, effect.categories)
+    if effect.type == "buy_x_get_y":
+        assert effect.buy is not None
+        assert effect.get is not None
+        group = effect.buy + effect.get
+        if units % group < effect.buy:
+            return None
+        missing = group - units % group
+        more = " more" if units >= group else ""
+        return NearMiss(entry.offer.offer_id, f"add {missing} more {named} to get {effect.get}{more} free")
+    assert effect.bundle is not None
+    rest = units % effect.bundle
+    if rest == 0 or 2 * rest < effect.bundle:  # less than half a bundle: not near
+        return None
+    missing = effect.bundle - rest
+    return NearMiss(
+        entry.offer.offer_id,
+        f"add {missing} more {named} to get {effect.bundle} for {effect.value}",
+    )
 
 
 class _Checker:
@@ -990,19 +1318,22 @@ class _Checker:
 
     def check(self, entry: _Prepared) -> tuple[str | None, NearMiss | None, list[int]]:
         """(why it does not apply, or None; a near miss; the lines it acts on)."""
-        reason = self._offer_conditions(entry)
-        if reason is not None:
-            return reason, None, []
+        if not entry.live:
+            return str(entry.offer.status), None, []
+        offer, now = entry.offer, self.context.now
+        if offer.valid_from is not None and now < offer.valid_from:
+            return f"not valid before {offer.valid_from.isoformat()}", None, []
+        if offer.valid_until is not None and now >= offer.valid_until:
+            return f"valid_until passed ({offer.valid_until.isoformat()})", None, []
+        if entry.gated or (self.allowances and offer.offer_id in self.allowances):
+            reason = self._offer_conditions(entry)
+            if reason is not None:
+                return reason, None, []
         return self._cart_conditions(entry)
 
     def _offer_conditions(self, entry: _Prepared) -> str | None:
+        """Store, audience, coupon and limits (dates are checked before)."""
         offer, ctx, store = entry.offer, self.context, self.context.store
-        if offer.status != "active":
-            return str(offer.status)
-        if offer.valid_from is not None and ctx.now < offer.valid_from:
-            return f"not valid before {offer.valid_from.isoformat()}"
-        if offer.valid_until is not None and ctx.now >= offer.valid_until:
-            return f"valid_until passed ({offer.valid_until.isoformat()})"
         if entry.channels and str(store.channel) not in entry.channels:
             return f"channel {store.channel} not in {_listed(offer.where.channels)}"
         if entry.stores and store.store_id not in entry.stores:
@@ -1035,12 +1366,34 @@ class _Checker:
             return LIMIT_REACHED
         return None
 
-    def _cart_conditions(self, entry: _Prepared) -> tuple[str | None, NearMiss | None, list[int]]:
+    def _cart_conditions(
+        self, entry: _Prepared, free: bool = False
+    ) -> tuple[str | None, NearMiss | None, list[int]]:
+        """The cart conditions; ``free``: counting only the units no exclusive_units offer holds.
+
+        On the whole cart the answer is the same for every offer with the same condition and
+        targets, so it is worked out once per cart (a dense catalogue repeats them a lot)."""
+        if free:
+            reason, message, targets = self._cart_test(entry, True)
+        else:
+            answer = self.cart.answers.get(entry.cart_key)
+            if answer is None:
+                answer = self.cart.answers[entry.cart_key] = self._cart_test(entry, False)
+            reason, message, targets = answer
+        if message is not None:
+            return (
+                reason,
+                NearMiss(entry.offer.offer_id, f"{message} for {describe_effect(entry.offer.effect)}"),
+                [],
+            )
+        return reason, None, targets
+
+    def _cart_test(self, entry: _Prepared, free: bool) -> tuple[str | None, str | None, list[int]]:
         offer, cart, condition = entry.offer, self.cart, entry.offer.condition
-        qualifying = cart.matching(entry.cond_skus, entry.cond_categories)
+        qualifying = cart.lines_for(entry.cond_key, entry.cond_skus, entry.cond_categories)
         if not qualifying and (entry.cond_skus or entry.cond_categories):
             return f"no line matches condition {_which(condition.skus, condition.categories)}", None, []
-        targets = cart.matching(entry.effect_skus, entry.effect_categories)
+        targets = cart.lines_for(entry.effect_key, entry.effect_skus, entry.effect_categories)
         if not targets:
             if entry.effect_skus or entry.effect_categories:
                 return (
@@ -1049,26 +1402,39 @@ class _Checker:
                     [],
                 )
             return "the cart is empty", None, []
+        if condition.min_quantity is None and entry.min_subtotal is None:
+            return None, None, targets
         failed: list[tuple[str, str | None]] = []  # (reason, the start of a near-miss message)
         named = _products(condition.skus, condition.categories)
+        lines = cart.lines
+        free_words = " on units still free" if free else ""
         if condition.min_quantity is not None:
-            have, need = sum(cart.lines[i].milli for i in qualifying), condition.min_quantity * 1000
+            need = condition.min_quantity * 1000
+            if free:
+                have = sum(lines[i].free_milli for i in qualifying)
+            else:
+                have = sum(lines[i].milli for i in qualifying)
             if have < need:
                 failed.append(
                     (
-                        f"min_quantity {condition.min_quantity} not reached ({_quantity(have)})",
+                        f"min_quantity {condition.min_quantity} not reached{free_words} ({_quantity(have)})",
                         f"add {_quantity(need - have)} more {named or 'items'}"
                         if have >= need * NEAR_MISS_SHARE
                         else None,
                     )
                 )
         if entry.min_subtotal is not None:
-            spent = sum(cart.lines[i].base for i in qualifying)
+            if free:  # at personal prices, before offers, like every threshold
+                spent = sum(
+                    _half_up(lines[i].before_offers * lines[i].free_milli, lines[i].milli) for i in qualifying
+                )
+            else:
+                spent = sum(lines[i].before_offers for i in qualifying)
             if spent < entry.min_subtotal:
                 on = f" on {named}" if named else ""
                 failed.append(
                     (
-                        f"min_subtotal {condition.min_subtotal} not reached ({_money(spent)})",
+                        f"min_subtotal {condition.min_subtotal} not reached{free_words} ({_money(spent)})",
                         f"spend {_money(entry.min_subtotal - spent)} more{on}"
                         if spent >= entry.min_subtotal * NEAR_MISS_SHARE
                         else None,
@@ -1076,15 +1442,30 @@ class _Checker:
                 )
         if failed:
             reason, message = failed[0]
-            miss = None
-            if len(failed) == 1 and message is not None:
-                miss = NearMiss(offer.offer_id, f"{message} for {describe_effect(offer.effect)}")
-            return reason, miss, []
+            return reason, message if len(failed) == 1 else None, []
         return None, None, targets
 
 
-def _decide(eligible: list[tuple[_Prepared, _Trial]], reasons: dict[str, str]) -> list[int]:
-    """Positions in ``eligible`` (already in consideration order) that apply, by the stacking rules."""
+_UNCHECKED = _Trial([], money_off=True)  # an exclusive_units offer before its turn
+
+
+@dataclass(slots=True)
+class _UnitRun(_Trial):
+    """The live exclusive_units offers of one priority, as one item in consideration order: on a
+    dense catalogue that is hundreds of offers the later steps need not walk one by one."""
+
+    priority: int = 0
+    group: list[_Prepared] = field(default_factory=list)
+
+
+def _decide(
+    eligible: list[tuple[_Prepared, _Trial]], reasons: dict[str, str], holds: Callable[[_Prepared], bool]
+) -> list[int]:
+    """Positions in ``eligible`` (already in consideration order) that go on, by the stacking rules.
+
+    exclusive_units offers go on like stackable ones here, unchecked: their conditions and which
+    units each gets are decided in their turn. ``holds`` checks one when an exclusive offer needs
+    to know whether an earlier offer applies."""
     applied: list[int] = []
     settled: set[int] = set()
     blocker: str | None = None
@@ -1095,8 +1476,9 @@ def _decide(eligible: list[tuple[_Prepared, _Trial]], reasons: dict[str, str]) -
         if blocker is not None:
             reasons[offer.offer_id] = f"blocked by exclusive offer {blocker}"
         elif offer.stacking == "exclusive":
-            if applied:
-                first = eligible[applied[0]][0].offer.offer_id
+            before = [j for j in applied if not eligible[j][0].units or holds(eligible[j][0])]
+            if before:
+                first = eligible[before[0]][0].offer.offer_id
                 reasons[offer.offer_id] = f"exclusive, and offer {first} applies already"
                 continue
             peers = [
@@ -1124,6 +1506,156 @@ def _decide(eligible: list[tuple[_Prepared, _Trial]], reasons: dict[str, str]) -
         else:
             applied.append(k)
     return sorted(applied)
+
+
+class _Units:
+    """exclusive_units offers taking units, one priority at a time: within a priority the offer
+    that gives most on the units still free goes first (ties: offer_id), each on what the ones
+    before it left free. A held unit is not available to any other exclusive_units offer."""
+
+    __slots__ = ("cart", "checker", "explain", "free", "misses", "reasons")
+
+    def __init__(
+        self,
+        cart: _Cart,
+        checker: _Checker,
+        reasons: dict[str, str],
+        explain: bool,
+    ) -> None:
+        self.cart = cart
+        self.checker = checker
+        self.reasons = reasons
+        self.explain = explain
+        self.misses: dict[str, NearMiss] = {}
+        self.free: dict[int, bool] = {}  # effect key -> any target unit free (until the next hold)
+
+    def run(self, group: list[_Prepared]) -> list[tuple[_Prepared, _Off]]:
+        """The offers of one priority that take units, in the order they took them, with what they took.
+
+        Their conditions are checked here, in their turn, and only for offers whose target lines
+        still have free units: on a dense catalogue most offers find their units held already,
+        and that is all they cost."""
+        cart, checker, free, reasons, explain = self.cart, self.checker, self.free, self.reasons, self.explain
+        lines = cart.lines
+        ranked: list[tuple[int, int, _Prepared, list[int]]] = []
+        for pos, entry in enumerate(group):
+            key = entry.effect_key
+            open_ = free.get(key)
+            if open_ is None:  # no line at all goes on to check, which names that
+                targets = cart.lines_for(key, entry.effect_skus, entry.effect_categories)
+                open_ = free[key] = not targets or any(lines[i].free_milli for i in targets)
+            if not open_:
+                if entry.gated:  # "limit reached" must win, as it decides a coupon's rejection reason
+                    reason, _, _ = checker.check(entry)
+                    if reason is not None:
+                        reasons[entry.offer.offer_id] = reason
+                        continue
+                if explain:  # otherwise nobody reads the reason: say nothing, fast
+                    self._unavailable(entry, cart.matched[key])
+                continue
+            reason, miss, targets = checker.check(entry)
+            if reason is not None:
+                self._not_met(entry, reason, miss)
+                continue
+            value = _free_value(entry, cart, targets)
+            ranked.append((-value, pos, entry, targets))
+        ranked.sort(key=lambda r: (r[0], r[1]))  # most value first; ties: consideration order
+        taking: list[tuple[_Prepared, _Off]] = []
+        for _, _, entry, targets in ranked:
+            if not self._any_free(entry.effect_key, targets):
+                self._unavailable(entry, targets)
+                continue
+            if entry.thresholds:  # without thresholds the whole-cart answer stands
+                reason, miss, _ = checker._cart_conditions(entry, free=True)
+                if reason is not None:
+                    self._not_met(entry, reason, miss)
+                    continue
+            off = _money_off(entry, cart, targets, units=True)
+            if entry.kind in REPEATING_EFFECTS:
+                miss = _repeat_near_miss(entry, _units(cart, targets, free=True), off.applications)
+                if miss is not None:
+                    self.misses[entry.offer.offer_id] = miss
+            if not off.off:
+                self._unavailable(entry, targets, "nothing to discount on the units still free")
+                continue
+            self._hold(entry.offer.offer_id, off)
+            taking.append((entry, off))
+        return taking
+
+    def _not_met(self, entry: _Prepared, reason: str, miss: NearMiss | None) -> None:
+        self.reasons[entry.offer.offer_id] = reason
+        # "spend 5 more on coffee" only while no other offer holds coffee: more coffee could go to
+        # that offer instead, so the promise would not hold.
+        if miss is not None and not self._held(entry):
+            self.misses[entry.offer.offer_id] = miss
+
+    def _held(self, entry: _Prepared) -> bool:
+        lines = self.cart.lines
+        qualifying = self.cart.lines_for(entry.cond_key, entry.cond_skus, entry.cond_categories)
+        targets = self.cart.lines_for(entry.effect_key, entry.effect_skus, entry.effect_categories)
+        return any(lines[i].holders for i in qualifying) or any(lines[i].holders for i in targets)
+
+    def _any_free(self, key: int, targets: list[int]) -> bool:
+        free = self.free.get(key)
+        if free is None:
+            lines = self.cart.lines
+            free = self.free[key] = any(lines[i].free_milli for i in targets)
+        return free
+
+    def _hold(self, offer_id: str, off: _Off) -> None:
+        self.free.clear()
+        lines = self.cart.lines
+        for i, (milli, worth) in off.taken.items():
+            line = lines[i]
+            line.free_milli -= milli
+            line.free_left -= worth
+            if line.holders is None:
+                line.holders = []
+            line.holders.append((offer_id, milli))
+
+    def _unavailable(self, entry: _Prepared, targets: list[int], why: str = "") -> None:
+        offer_id = entry.offer.offer_id
+        if not self.explain:
+            self.reasons[offer_id] = why or UNITS_TAKEN
+            return
+        if not why:  # explain: a condition that fails anyway is the better reason (never a near miss)
+            reason, _, _ = self.checker.check(entry)
+            if reason is not None:
+                self.reasons[offer_id] = reason
+                return
+        held = [
+            f"line {self.cart.lines[i].line_id} ({_quantity(milli)} held by {holder})"
+            for i in targets
+            for holder, milli in (self.cart.lines[i].holders or ())
+        ]
+        detail = "; ".join(held) if held else "none held"
+        self.reasons[offer_id] = f"{why or UNITS_TAKEN}: {detail}"
+
+
+def _free_value(entry: _Prepared, cart: _Cart, targets: list[int]) -> int:
+    """What ``_money_off`` on the free units would give in all, without building it (ranking)."""
+    lines, kind = cart.lines, entry.kind
+    if kind == "percent_off":
+        assert entry.percent_bp is not None
+        bp = entry.percent_bp
+        if entry.basket:
+            return _half_up(sum(lines[i].free_left for i in targets) * bp, 10_000)
+        return sum(_half_up(lines[i].free_left * bp, 10_000) for i in targets)
+    if kind == "amount_off":
+        assert entry.value_cents is not None
+        value = entry.value_cents
+        if entry.basket:
+            return min(value, sum(lines[i].free_left for i in targets))
+        return sum(min(lines[i].free_left, _half_up(lines[i].free_milli * value, 1000)) for i in targets)
+    return sum(_money_off(entry, cart, targets, units=True, split=False).off.values())
+
+
+def _unavailable_units(cart: _Cart, targets: list[int]) -> tuple[UnitsUnavailable, ...]:
+    return tuple(
+        UnitsUnavailable(cart.lines[i].line_id, Decimal(milli).scaleb(-3), holder)
+        for i in targets
+        for holder, milli in (cart.lines[i].holders or ())
+    )
 
 
 def evaluate(
@@ -1175,31 +1707,53 @@ def evaluate(
     reasons: dict[str, str] = {}
     near_misses: list[tuple[int, NearMiss]] = []
     eligible: list[tuple[_Prepared, _Trial]] = []
-    bxgy: list[tuple[int, _Prepared, list[int]]] = []  # buy_x_get_y offers whose conditions hold
+    repeating: list[tuple[int, _Prepared, list[int]]] = []  # buy_x_get_y, bundle_price: near misses
     gave_nothing: set[str] = set()
+    check = checker.check
+    plain = True  # only stackable and exclusive_units offers: nothing for _decide to settle
+    unit_run: _UnitRun | None = None
     for pos in positions:
         entry = entries[pos]
+        if entry.deferred:  # checked in its turn, if any of its units are still free
+            if unit_run is not None and unit_run.priority == entry.priority and eligible[-1][1] is unit_run:
+                unit_run.group.append(entry)
+            else:
+                unit_run = _UnitRun([], money_off=True, priority=entry.priority, group=[entry])
+                eligible.append((entry, unit_run))
+            continue
         offer_id = entry.offer.offer_id
-        reason, miss, targets = checker.check(entry)
+        reason, miss, targets = check(entry)
         if reason is not None:
             reasons[offer_id] = reason
             if miss is not None:
                 near_misses.append((pos, miss))
             continue
-        trial = _trial(entry, cart, targets, compare=entry.offer.stacking != "stackable")
-        if entry.offer.effect.type == "buy_x_get_y":
-            bxgy.append((pos, entry, targets))
+        compare = entry.offer.stacking in ("exclusive", "best_of")
+        plain = plain and not compare
+        trial = _trial(entry, cart, targets, compare=compare)
+        if entry.kind in REPEATING_EFFECTS and not entry.units:
+            repeating.append((pos, entry, targets))
         if not trial.gives:
             reasons[offer_id] = _why_nothing(entry, cart, targets)
             gave_nothing.add(offer_id)
             continue
         eligible.append((entry, trial))
-    chosen = [eligible[k] for k in _decide(eligible, reasons)]
+    if plain:
+        chosen = eligible
+    else:  # one by one, for the stacking rules; they come together again in their turn below
+        eligible = [
+            pair
+            for item in eligible
+            for pair in (
+                [(e, _UNCHECKED) for e in item[1].group] if isinstance(item[1], _UnitRun) else [item]
+            )
+        ]
+        chosen = [eligible[k] for k in _decide(eligible, reasons, lambda e: check(e)[0] is None)]
 
     # Fixed personal prices: per line the lowest wins (ties: the first in consideration order).
     best: dict[int, tuple[int, str]] = {}  # line -> (unit price in cents, offer_id)
     for entry, trial in chosen:
-        if entry.offer.effect.type == "fixed_price":
+        if entry.kind == "fixed_price":
             assert entry.value_cents is not None
             for i in trial.per_line:
                 if i not in best or entry.value_cents < best[i][0]:
@@ -1211,6 +1765,7 @@ def evaluate(
         base = _half_up(line.milli * price, 1000)
         fixed_savings.setdefault(offer_id, []).append((i, line.base - base))
         line.price, line.base = price, base
+    cart.start_units()
 
     personal: list[PersonalPrice] = []
     names = {g.group_id: g.name for g in price_groups}
@@ -1223,15 +1778,46 @@ def evaluate(
             )
         )
 
-    # Then the rest, one after the other, each on what the earlier ones left.
+    # Then the rest, one after the other, each on what the earlier ones left; exclusive_units
+    # offers of one priority together, on the units still free.
     applied: list[str] = []
     discounts: list[DiscountApplied] = []
     bonuses: list[BonusApplied] = []
     multipliers: list[MultiplierApplied] = []
-    for entry, trial in chosen:
+    took: dict[str, dict[int, tuple[int, int]]] = {}  # explain: offer -> line -> (milli, cents off)
+    formed: dict[str, int] = {}  # groups or bundles each stacking offer formed
+    units = _Units(cart, checker, reasons, explain)
+    k = 0
+    while k < len(chosen):
+        entry, trial = chosen[k]
         offer = entry.offer
+        if entry.units:
+            if isinstance(trial, _UnitRun):
+                end, group = k + 1, trial.group
+            else:
+                end, priority = k + 1, entry.priority
+                while end < len(chosen) and chosen[end][0].units and chosen[end][0].priority == priority:
+                    end += 1
+                group = [e for e, _ in chosen[k:end]]
+            for unit_entry, off in units.run(group):
+                _take(cart, off, units=True)
+                unit_offer = unit_entry.offer
+                code = coupon_for.get(unit_offer.offer_id)
+                discounts.append(
+                    DiscountApplied(unit_offer.offer_id, unit_offer.name, _money(sum(off.off.values())), code)
+                )
+                if explain:
+                    took[unit_offer.offer_id] = {
+                        i: (milli, off.off.get(i, 0)) for i, (milli, _) in off.taken.items()
+                    }
+                reasons[unit_offer.offer_id] = APPLIED
+                applied.append(unit_offer.offer_id)
+            k = end
+            continue
+        k += 1
         code = coupon_for.get(offer.offer_id)
-        if offer.effect.type == "fixed_price":
+        kind = entry.kind
+        if kind == "fixed_price":
             saved = fixed_savings.get(offer.offer_id, [])
             if not saved:
                 reasons[offer.offer_id] = "a lower personal price applies"
@@ -1239,9 +1825,9 @@ def evaluate(
             line_ids = tuple(cart.lines[i].line_id for i, _ in saved)
             amount = _money(sum(s for _, s in saved))
             personal.append(PersonalPrice("offer", offer.offer_id, offer.name, line_ids, amount, code))
-        elif offer.effect.type == "bonus_points":
+        elif kind == "bonus_points":
             bonuses.append(BonusApplied(offer.offer_id, offer.name, trial.bonus, code))
-        elif offer.effect.type == "points_multiplier":
+        elif kind == "points_multiplier":
             assert trial.multiplier is not None
             line_ids = tuple(cart.lines[i].line_id for i in trial.targets)
             multipliers.append(
@@ -1249,21 +1835,30 @@ def evaluate(
             )
         else:
             off = _money_off(entry, cart, trial.targets)
-            if not off:
+            if not off.off:
                 reasons[offer.offer_id] = "nothing left to discount after earlier offers"
                 continue
-            for i, amount_off in off.items():
-                cart.lines[i].discount += amount_off
-            discounts.append(DiscountApplied(offer.offer_id, offer.name, _money(sum(off.values())), code))
+            _take(cart, off, units=False)
+            formed[offer.offer_id] = off.applications
+            if explain:
+                took[offer.offer_id] = {i: (cart.lines[i].milli, amount) for i, amount in off.off.items()}
+            discounts.append(DiscountApplied(offer.offer_id, offer.name, _money(sum(off.off.values())), code))
         reasons[offer.offer_id] = APPLIED
         applied.append(offer.offer_id)
     applied_set = set(applied)
 
-    for pos, entry, targets in bxgy:  # "add 1 more to get 1 free", unless something else stood in the way
-        if entry.offer.offer_id in applied_set or entry.offer.offer_id in gave_nothing:
-            miss = _bxgy_near_miss(entry, cart, targets)
+    for (
+        pos,
+        entry,
+        targets,
+    ) in repeating:  # "add 1 more to get 1 free", unless something else stood in the way
+        offer_id = entry.offer.offer_id
+        if offer_id in applied_set or offer_id in gave_nothing:
+            miss = _repeat_near_miss(entry, _units(cart, targets), formed.get(offer_id, 0))
             if miss is not None:
                 near_misses.append((pos, miss))
+    for offer_id, miss in units.misses.items():
+        near_misses.append((index._where[offer_id], miss))
     for pos, code, offer_id in usable:
         if offer_id not in applied_set:
             rejected.append(
@@ -1290,12 +1885,41 @@ def evaluate(
         near_misses=tuple(miss for _, miss in sorted(near_misses, key=lambda m: m[0])),
         applied_offer_ids=tuple(applied),
         coupons_applied=tuple(coupon_for[o] for o in applied if o in coupon_for),
-        explanations=(
-            tuple(
-                Explanation(e.offer.offer_id, e.offer.offer_id in applied_set, reasons[e.offer.offer_id])
-                for e in entries
-            )
-            if explain
-            else None
-        ),
+        explanations=_explanations(entries, cart, reasons, applied_set, took) if explain else None,
     )
+
+
+def _take(cart: _Cart, off: _Off, units: bool) -> None:
+    """Book an applied money effect on its lines (an exclusive_units offer's units are held already)."""
+    lines = cart.lines
+    for i, amount in off.off.items():
+        line = lines[i]
+        if not units and line.free_left:
+            # A stacking offer's money comes off the free part and the held part pro rata to what
+            # is left of each, so a later exclusive_units offer sees what the free units are worth.
+            left = line.base - line.discount
+            line.free_left -= amount if line.free_left == left else _half_up(amount * line.free_left, left)
+        line.discount += amount
+
+
+def _explanations(
+    entries: tuple[_Prepared, ...],
+    cart: _Cart,
+    reasons: dict[str, str],
+    applied: set[str],
+    took: dict[str, dict[int, tuple[int, int]]],
+) -> tuple[Explanation, ...]:
+    out = []
+    for entry in entries:
+        offer_id = entry.offer.offer_id
+        taken = took.get(offer_id, {})
+        units = tuple(
+            UnitsTaken(cart.lines[i].line_id, Decimal(milli).scaleb(-3), _money(amount))
+            for i, (milli, amount) in sorted(taken.items())
+        )
+        unavailable: tuple[UnitsUnavailable, ...] = ()
+        if entry.units and offer_id not in applied:
+            targets = cart.lines_for(entry.effect_key, entry.effect_skus, entry.effect_categories)
+            unavailable = _unavailable_units(cart, targets)
+        out.append(Explanation(offer_id, offer_id in applied, reasons[offer_id], units, unavailable))
+    return tuple(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -96,10 +97,29 @@ class NearMissOut(BaseModel):
     message: str
 
 
+class UnitsTakenOut(BaseModel):
+    line_id: str
+    quantity: str = Field(description="how much of the line the offer acted on (held, for exclusive_units)")
+    discount: str = Field(description="the money it took off that part")
+
+
+class UnitsUnavailableOut(BaseModel):
+    line_id: str
+    quantity: str
+    offer_id: str = Field(description="the exclusive_units offer that holds these units")
+
+
 class ExplanationOut(BaseModel):
     offer_id: str
     applied: bool
     reason: str
+    units: list[UnitsTakenOut] = Field(
+        default_factory=list, description="applied offers: the lines they took"
+    )
+    unavailable: list[UnitsUnavailableOut] = Field(
+        default_factory=list,
+        description="exclusive_units offers that did not apply: the target units other offers held",
+    )
 
 
 class CartOut(BaseModel):
@@ -155,13 +175,33 @@ class CartOut(BaseModel):
             near_misses=[NearMissOut(offer_id=n.offer_id, message=n.message) for n in e.near_misses],
             explanations=(
                 [
-                    ExplanationOut(offer_id=x.offer_id, applied=x.applied, reason=x.reason)
+                    ExplanationOut(
+                        offer_id=x.offer_id,
+                        applied=x.applied,
+                        reason=x.reason,
+                        units=[
+                            UnitsTakenOut(
+                                line_id=u.line_id, quantity=_quantity(u.quantity), discount=money(u.discount)
+                            )
+                            for u in x.units
+                        ],
+                        unavailable=[
+                            UnitsUnavailableOut(
+                                line_id=u.line_id, quantity=_quantity(u.quantity), offer_id=u.offer_id
+                            )
+                            for u in x.unavailable
+                        ],
+                    )
                     for x in e.explanations
                 ]
                 if e.explanations is not None
                 else None
             ),
         )
+
+
+def _quantity(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 class CouponIssueIn(Strict):
