@@ -1,3 +1,3 @@
 """Loyalty platform shared code: the Lambda layer every function imports."""
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
