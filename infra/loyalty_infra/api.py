@@ -9,7 +9,7 @@ Throttling: the stage throttles every method (`*/*`), and the usage plan adds a 
 daily quota per API key. The API's key source is AUTHORIZER: the authorizer names the caller's
 usage-plan key (`usageIdentifierKey`, the key id). With `usagePlanKeys` on, every method that needs
 a key also requires that usage-plan key, so the plan's limits apply per caller; a key id must then
-be registered as an API key in the plan (README, "Deploy to AWS") or its calls are refused.
+be registered as an API key in the plan (docs/deploy.md) or its calls are refused.
 """
 
 from __future__ import annotations

@@ -191,7 +191,7 @@ class Sent:
 
 def test_value_calls_resent_on_503_with_their_key_move_money_exactly_once(api: Api) -> None:
     """Gift-card sales, reloads, customer accounts and coupons, resent on 503 with the same
-    Idempotency-Key as the README tells clients: afterwards every ledger holds exactly one entry per
+    Idempotency-Key as docs/idempotency.md tells clients: afterwards every ledger holds exactly one entry per
     acknowledged call and every balance is exact. Half of them also carry a request_id."""
     runtime = api.runtime
     assert runtime is not None and runtime.faults is not None

@@ -25,7 +25,7 @@ class TableDef:
     ttl_attribute: str
 
 
-# Single-table design (see README "Data model"). Every key is a string.
+# Single-table design (see docs/design.md, "Data model"). Every key is a string.
 TABLE = TableDef(
     logical_id="Data",
     local_name="loyalty-data",
