@@ -738,12 +738,12 @@ def summary(report: Report, base: str) -> str:
         f"  coupons       {', '.join(f'{code} ({slug})' for slug, code in report.coupons.items())}",
         f"  gift cards    {cards}",
         "",
-        "  who           customer_id                 tier    points  transactions",
+        "  who    customer_id                 tier        points  transactions",
     ]
     for slug, c in report.customers.items():
         tier = c["tier"] or ("member" if c["member"] else "non-member")
         points, count = c["points"]["available"], c["transactions"]
-        lines.append(f"  {slug:<13} {c['customer_id']:<27} {tier:<7} {points:>6}  {count:>4}")
+        lines.append(f"  {slug:<6} {c['customer_id']:<27} {tier:<10} {points:>7}  {count:>12}")
     anna = report.customers["anna"]["customer_id"]
     card = next(iter(report.gift_cards), "")
     lines += [
