@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_OUTDIR ?= cdk.out
 
-.PHONY: run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load
+.PHONY: help run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load
 
 run: venv ddb ## start DynamoDB Local + moto, provision, seed, serve the API on :3000 (FAULTS=0.1: inject faults)
 	LOYALTY_FAULT_RATE=$(FAULTS) $(PY) -m loyalty_local run
@@ -53,7 +53,7 @@ LOAD_USERS ?= 16
 load: venv ddb ## mixed load (LOAD_USERS=16 for LOAD_SECONDS=60), throughput, p50/p99, errors, invariants
 	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_USERS=$(LOAD_USERS) $(PY) -m loyalty_local.load
 
-lint: venv
+lint: venv ## ruff, ruff format --check and mypy, as `make test` runs them first
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
@@ -61,10 +61,12 @@ lint: venv
 openapi: venv ## regenerate the committed OpenAPI document
 	$(PY) -m loyalty.api.openapi > openapi.json
 
-demo: venv ## load richer demo data into a running `make run`
-	$(PY) -m loyalty_local.demo
+# `make demo`: stores, customers, sales, returns, coupons, gift cards, offers and price groups, sent over
+# the HTTP API of a running `make run` (PORT=3000) with the demo keys. Run it again: nothing doubles.
+demo: venv ## load richer demo data into a running `make run` (PORT=3000), re-runnable
+	PORT=$(or $(PORT),3000) $(PY) -m tools.demo
 
-venv: $(STAMP)
+venv: $(STAMP) ## the project's virtualenv in .venv, with the dev dependencies
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "python3 is required"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -83,7 +85,7 @@ $(CHECKOV_STAMP): pyproject.toml
 	$(CHECKOV_VENV)/bin/python -m pip install -q --group checkov
 	touch $@
 
-ddb: $(DDB_JAR)
+ddb: $(DDB_JAR) ## download DynamoDB Local into .local/dynamodb
 $(DDB_JAR):
 	@$(MAKE) --no-print-directory tools
 	rm -rf .local/ddb-pack && mkdir -p .local/ddb-pack $(DDB_DIR)
@@ -94,7 +96,7 @@ $(DDB_JAR):
 	test -f $@
 
 # The Lambda dependency layer, built for arm64 without Docker: binary wheels only.
-deps-layer: $(LAYER_STAMP)
+deps-layer: $(LAYER_STAMP) ## build the Lambda dependency layer (arm64 wheels) into build/
 $(LAYER_STAMP): pyproject.toml | $(STAMP)
 	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)/python
 	$(PY) -c 'import tomllib;print("\n".join(d for d in tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"] if not d.startswith("boto3")))' > $(LAYER_DIR)/requirements.txt
@@ -103,5 +105,8 @@ $(LAYER_STAMP): pyproject.toml | $(STAMP)
 		--target $(LAYER_DIR)/python -r $(LAYER_DIR)/requirements.txt
 	touch $@
 
-clean:
+clean: ## remove the venvs, build output, emulator data and caches
 	rm -rf $(VENV) $(CHECKOV_VENV) build cdk.out infra/cdk.out .local .pytest_cache .mypy_cache .ruff_cache
+
+help: ## list every target with its one-line description
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
