@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from loyalty.api.authorizer import AUTHORIZER_CACHE_SECONDS, api_key_of
 from loyalty.api.gateway_responses import gateway_response
 from loyalty.api.routes import AUTHORIZER, ROUTES, Route
+from loyalty.bootstrap import Container, bound_container
 from loyalty.domain.access import Access
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,8 +102,11 @@ def load_handler(function: str, instance: int = 0) -> Handler:
 class FunctionPool:
     """Up to `size` warm instances of one function; a request borrows one for its duration."""
 
-    def __init__(self, function: str, size: int, timeout_s: int = 30) -> None:
+    def __init__(
+        self, function: str, size: int, timeout_s: int = 30, container: Container | None = None
+    ) -> None:
         self.function = function
+        self._container = container  # the platform whose container() its handlers answer
         self.timeout_s = timeout_s
         self._idle: queue.LifoQueue[Handler] = queue.LifoQueue()
         self._created = 0
@@ -115,7 +119,8 @@ class FunctionPool:
             context = LambdaContext(
                 self.function, aws_request_id=str(uuid.uuid4()), deadline=time.monotonic() + self.timeout_s
             )
-            return handler(event, context)
+            with bound_container(self._container):
+                return handler(event, context)
         finally:
             self._idle.put(handler)
 
@@ -170,13 +175,15 @@ class LocalGateway:
         self,
         pool_size: int = 4,
         authorizer_cache_seconds: float = AUTHORIZER_CACHE_SECONDS,
+        container: Container | None = None,
     ) -> None:
+        self._container = container
         # API Gateway prefers literal path segments over parameters.
         ordered = sorted(ROUTES, key=lambda r: (r.path.count("{"), r.path))
         self._routes = [CompiledRoute.of(r) for r in ordered]
         self._pools: dict[str, FunctionPool] = {}
         self._pool_size = pool_size
-        self._authorizer = FunctionPool(AUTHORIZER.name, pool_size, AUTHORIZER.timeout_s)
+        self._authorizer = FunctionPool(AUTHORIZER.name, pool_size, AUTHORIZER.timeout_s, container)
         self._auth_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._auth_cache_seconds = authorizer_cache_seconds
         self._server: ThreadingHTTPServer | None = None
@@ -251,7 +258,9 @@ class LocalGateway:
     def _pool(self, function: str) -> FunctionPool:
         pool = self._pools.get(function)
         if pool is None:
-            pool = self._pools.setdefault(function, FunctionPool(function, self._pool_size))
+            pool = self._pools.setdefault(
+                function, FunctionPool(function, self._pool_size, container=self._container)
+            )
         return pool
 
     @staticmethod

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from loyalty.bootstrap import Container, bound_container
 from loyalty_local.gateway import LambdaContext, load_handler
 
 log = logging.getLogger(__name__)
@@ -24,13 +25,19 @@ STREAM_RETRIES = 10
 
 
 class _Background:
-    """One daemon thread running a loop until `stop()`."""
+    """One daemon thread running a loop until `stop()`; with `container` set, the handlers it calls
+    use that platform's container whatever the process's is (a test may swap that meanwhile)."""
 
     _stop: threading.Event
     _thread: threading.Thread | None
+    container: Container | None = None
 
     def _start_thread(self, name: str, loop: Callable[[], None]) -> None:
-        self._thread = threading.Thread(target=loop, name=name, daemon=True)
+        def bound_loop() -> None:
+            with bound_container(self.container):
+                loop()
+
+        self._thread = threading.Thread(target=bound_loop, name=name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

@@ -113,14 +113,19 @@ class LocalRuntime:
             for job in JOBS
             if job.consumes_queue is not None
         ]
+        for background in (*self.pollers, *self.queue_pollers):
+            background.container = self.container
         if self.background_jobs:
             for poller in self.pollers:
                 poller.start()
             for queue_poller in self.queue_pollers:
                 queue_poller.start()
-            self.tickers = [Ticker(job.name, SWEEP_INTERVAL_SECONDS).start() for job in JOBS if job.schedule]
+            self.tickers = [Ticker(job.name, SWEEP_INTERVAL_SECONDS) for job in JOBS if job.schedule]
+            for ticker in self.tickers:
+                ticker.container = self.container
+                ticker.start()
         if with_gateway:
-            self.gateway = LocalGateway(pool_size=self.pool_size)
+            self.gateway = LocalGateway(pool_size=self.pool_size, container=self.container)
             self.gateway.serve(port=port)
         return self
 

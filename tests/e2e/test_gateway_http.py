@@ -6,11 +6,12 @@ import http.client
 import json
 import threading
 import uuid
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from loyalty.api.authorizer import Unauthorized, authorize
-from tests.e2e.conftest import POS_KEY, WEB_KEY, Api
+from loyalty.bootstrap import Container, use_container
+from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api
 
 
 def raw_request(
@@ -120,3 +121,18 @@ def test_64_new_connections_at_once_all_get_answers(api: Api) -> None:
         for t in threads:
             t.join()
     assert statuses == [200] * 192, sorted(set(map(str, statuses)))
+
+
+def test_the_runtime_answers_with_its_own_platform_while_a_test_swaps_the_process_container(
+    api: Api,
+) -> None:
+    """Integration tests in the same worker install their own container (the mailer's tests do);
+    the runtime's gateway, pollers and schedules must keep acting on the runtime's table."""
+    assert api.runtime is not None and api.runtime.container is not None
+    use_container(cast(Container, object()))  # anything a handler touched through it would fail
+    try:
+        response = api.call("GET", "/v1/admin/stores", ADMIN_KEY)
+        assert response.status_code == 200, response.text
+        assert "ams-01" in {s["store_id"] for s in response.json()["items"]}
+    finally:
+        use_container(api.runtime.container)

@@ -6,6 +6,9 @@ clients and install it with `use_container`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -270,9 +273,16 @@ class Container:
 
 
 _container: Container | None = None
+# A container bound to the current thread's context wins over the process's. On Lambda nothing binds
+# one; a process that hosts several platforms at once (the local runtime inside a test worker, beside
+# tests that swap the process's container) binds its own in the threads it runs handlers on.
+_bound: ContextVar[Container | None] = ContextVar("loyalty_container", default=None)
 
 
 def container() -> Container:
+    bound = _bound.get()
+    if bound is not None:
+        return bound
     global _container  # noqa: PLW0603 - the per-process composition root, built once per cold start
     if _container is None:
         _container = Container(Settings.from_env())
@@ -282,3 +292,13 @@ def container() -> Container:
 def use_container(replacement: Container | None) -> None:
     global _container  # noqa: PLW0603
     _container = replacement
+
+
+@contextmanager
+def bound_container(bound: Container | None) -> Iterator[None]:
+    """`container()` answers `bound` in this context (this thread) until the block ends."""
+    token = _bound.set(bound)
+    try:
+        yield
+    finally:
+        _bound.reset(token)
