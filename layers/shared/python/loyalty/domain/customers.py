@@ -38,6 +38,11 @@ class PointsSummary:
     pending: int = 0
     lifetime: int = 0
 
+    @property
+    def balance(self) -> int:
+        """What a member is told they have: spendable and pending points together."""
+        return self.available + self.pending
+
 
 @dataclass(frozen=True, slots=True)
 class Stats:

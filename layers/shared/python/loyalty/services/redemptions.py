@@ -22,8 +22,9 @@ from loyalty.adapters.stored_value import HoldRecord, StoredValueRepository
 from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
+from loyalty.domain import points as points_ledger
 from loyalty.domain.access import Principal
-from loyalty.domain.customers import Customer, CustomerRef, CustomerStatus, PointsSummary
+from loyalty.domain.customers import Customer, CustomerRef, CustomerStatus
 from loyalty.domain.errors import (
     ConcurrentUpdate,
     CouponNotRedeemable,
@@ -37,7 +38,6 @@ from loyalty.domain.errors import (
     ValidationFailed,
 )
 from loyalty.domain.ids import is_caller_id
-from loyalty.domain.ledger import LedgerEntry, LedgerReason
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offers import normalise_code
 from loyalty.services.ports import (
@@ -78,10 +78,8 @@ class RedeemCommand:
 
 @dataclass(frozen=True)
 class _Spend:
-    summary: PointsSummary  # the profile's points afterwards
-    entry: LedgerEntry
+    spent: points_ledger.Spent
     ops: list[TxOp]  # the lots' updates and the ledger entry
-    taken: dict[int, int]  # lot seq -> points
 
 
 @dataclass(frozen=True)
@@ -217,7 +215,8 @@ class RedemptionService:
         if spend is None:
             # The open-lot index lags the profile by a moment: read the lots again, consistently.
             raise StaleCustomer(customer.customer_id)
-        summary, seq, balance = spend.summary, spend.entry.seq, spend.entry.balance_after
+        spent = spend.spent
+        balance = spent.entry.balance_after
         record = RedemptionRecord(
             redemption_id=command.redemption_id,
             kind="points",
@@ -228,11 +227,11 @@ class RedemptionService:
             points=wanted,
             order_ref=command.order_ref,
             reward_id=reward.reward_id if reward else None,
-            taken=spend.taken,
-            ledger_seq=seq,
+            taken=spent.taken,
+            ledger_seq=spent.entry.seq,
             balance_after=balance,
         )
-        result = Redemption(record, balance, summary.available)
+        result = Redemption(record, balance, spent.customer.points.available)
         events = [
             ev.DomainEvent(
                 ev.POINTS_REDEEMED,
@@ -252,9 +251,7 @@ class RedemptionService:
             *spend.ops,
             self._txns.profile_op(
                 replace(
-                    customer,
-                    points=summary,
-                    ledger_seq=seq,
+                    spent.customer,
                     updated_at=now,
                     version=customer.version + 1,
                     points_holds=customer.live_points_holds(now),
@@ -299,31 +296,17 @@ class RedemptionService:
         redemption_id: str,
         actor: str,
     ) -> _Spend | None:
-        """Take `points` from the lots that expire first: the lot updates, the ledger entry and the
-        counters afterwards. None when the lots read do not cover it (the index lags)."""
-        taken = _take_from_lots(self._txns.open_lots(customer.customer_id, consistent), points, now)
-        if taken is None:
+        """The ledger's spend from the lots as read, and the writes it makes (the lots' updates, then
+        the ledger entry). None when the lots read do not cover it (the index lags)."""
+        lots = self._txns.open_lots(customer.customer_id, consistent)
+        spent = points_ledger.spend(
+            customer, lots, points, now, store_id=store_id, redemption_id=redemption_id, actor=actor
+        )
+        if spent is None:
             return None
-        lots, take = taken
-        summary = PointsSummary(
-            customer.points.available - points, customer.points.pending, customer.points.lifetime
-        )
-        entry = LedgerEntry(
-            customer_id=customer.customer_id,
-            seq=customer.ledger_seq + 1,
-            at=now,
-            points=-points,
-            reason=LedgerReason.REDEEM,
-            balance_after=summary.available + summary.pending,
-            store_id=store_id,
-            redemption_id=redemption_id,
-            actor=actor,
-        )
-        ops = [
-            self._txns.update_lot_op(lot, (lot.remaining or 0) - n) for lot, n in zip(lots, take, strict=True)
-        ]
-        ops.append(self._txns.put_ledger_op(entry))
-        return _Spend(summary, entry, ops, {lot.seq: n for lot, n in zip(lots, take, strict=True)})
+        ops = [self._txns.update_lot_op(lot, remaining) for lot, remaining in spent.lots]
+        ops.append(self._txns.put_ledger_op(spent.entry))
+        return _Spend(spent, ops)
 
     def _redeem_coupon(
         self,
@@ -414,77 +397,28 @@ class RedemptionService:
     ) -> Redemption:
         assert record.customer_id is not None
         customer = self._resolve(record.customer_id)
-        ops: list[TxOp] = []
-        restored = 0
-        expired = 0
-        for seq, points in sorted(record.taken.items()):
-            lot = self._txns.lot(record.customer_id, seq)
-            # A lot that is gone (it went back to its owner when a merge was undone) takes nothing
-            # back, like an expired one: the ledger shows the part as expiring.
-            if lot is None or (lot.expires_at is not None and now >= lot.expires_at):
-                expired += points
-                continue
-            ops.append(self._txns.update_lot_op(lot, (lot.remaining or 0) + points))
-            restored += points
-        summary = customer.points
-        seq = customer.ledger_seq + 1
-        summary = PointsSummary(summary.available + restored, summary.pending, summary.lifetime)
-        balance = summary.available + summary.pending
-        entries = [
-            LedgerEntry(
-                customer_id=customer.customer_id,
-                seq=seq,
-                at=now,
-                points=restored + expired,
-                reason=LedgerReason.REVERSE,
-                balance_after=balance + expired,
-                store_id=record.store_id,
-                redemption_id=record.redemption_id,
-                actor=actor,
-            )
-        ]
-        if expired:
-            seq += 1
-            entries.append(
-                LedgerEntry(
-                    customer_id=customer.customer_id,
-                    seq=seq,
-                    at=now,
-                    points=-expired,
-                    reason=LedgerReason.EXPIRE,
-                    balance_after=balance,
-                    store_id=record.store_id,
-                    redemption_id=record.redemption_id,
-                    actor=actor,
-                )
-            )
-        events = [
-            ev.DomainEvent(
-                ev.POINTS_REDEMPTION_REVERSED,
-                {
-                    "customer_id": customer.customer_id,
-                    "points": restored,
-                    "expired": expired,
-                    "redemption_id": record.redemption_id,
-                    "balance": balance,
-                },
-            )
-        ]
-        ops.extend(self._txns.put_ledger_op(e) for e in entries)
-        ops.append(
-            self._txns.profile_op(
-                replace(
-                    customer, points=summary, ledger_seq=seq, updated_at=now, version=customer.version + 1
-                ),
-                customer.version,
-            )
+        lots = {seq: self._txns.lot(record.customer_id, seq) for seq in sorted(record.taken)}
+        restored = points_ledger.restore(
+            customer,
+            record.taken,
+            lots,
+            now,
+            store_id=record.store_id,
+            redemption_id=record.redemption_id,
+            actor=actor,
         )
+        ops: list[TxOp] = [self._txns.update_lot_op(lot, remaining) for lot, remaining in restored.lots]
+        ops.extend(self._txns.put_ledger_op(e) for e in restored.entries)
+        after = replace(restored.customer, updated_at=now, version=customer.version + 1)
+        ops.append(self._txns.profile_op(after, customer.version))
+        balance = after.points.balance
+        events = list(restored.events)
         ops.append(self._redemptions.reverse_op(record, ev.outbox(events)))
         if record.reward_id and self._catalogue is not None:
             reward = self._catalogue.get_reward(record.reward_id)
             if reward.stock is not None:
                 ops.append(self._offers.reward_stock_op(reward.reward_id, reward.stock, -1))
-        result = Redemption(replace(record, balance_after=balance), balance, summary.available)
+        result = Redemption(replace(record, balance_after=balance), balance, after.points.available)
         self._txns.commit([*ops, *idempotency_ops(self._idempotency, idempotency, result, now)])
         return result
 
@@ -577,7 +511,7 @@ class RedemptionService:
             )
             if spend is None:
                 continue
-            summary, seq, balance = spend.summary, spend.entry.seq, spend.entry.balance_after
+            balance = spend.spent.entry.balance_after
             holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.ref}
             captured = replace(hold, status="captured", captured=points, version=hold.version + 1)
             events = [
@@ -593,9 +527,7 @@ class RedemptionService:
                 )
             ]
             after = replace(
-                customer,
-                points=summary,
-                ledger_seq=seq,
+                spend.spent.customer,
                 points_holds=holds,
                 updated_at=now,
                 version=customer.version + 1,
@@ -680,7 +612,7 @@ class RedemptionService:
             customer = self._resolve(record.customer_id)
         except ValidationFailed:
             return None  # erased since: there is no balance to tell
-        return customer.points.available + customer.points.pending
+        return customer.points.balance
 
     # ---- helpers --------------------------------------------------------------------------
     def _unchanged(self, result: _T, idempotency: Idempotency) -> _T:
@@ -723,26 +655,6 @@ class RedemptionService:
 def _of_spent(spent: Spent) -> Redemption:
     """A stored-value redemption as /v1/redemptions answers it."""
     return Redemption(spent.record, None, None)
-
-
-def _take_from_lots(
-    lots: list[LedgerEntry], wanted: int, now: datetime
-) -> tuple[list[LedgerEntry], list[int]] | None:
-    """Spend the lots that expire first; pending and expired lots are not spendable."""
-    chosen: list[LedgerEntry] = []
-    take: list[int] = []
-    left = wanted
-    for lot in lots:
-        if left <= 0:
-            break
-        if (lot.pending_until and now < lot.pending_until) or (lot.expires_at and now >= lot.expires_at):
-            continue
-        n = min(lot.remaining or 0, left)
-        if n > 0:
-            chosen.append(lot)
-            take.append(n)
-            left -= n
-    return (chosen, take) if left <= 0 else None
 
 
 __all__ = ["InsufficientBalance", "RedeemCommand", "Redemption", "RedemptionService", "redemption_key"]

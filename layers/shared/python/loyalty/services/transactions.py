@@ -19,13 +19,13 @@ from loyalty.adapters.repositories import CustomerRepository, IdempotencyStore, 
 from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
+from loyalty.domain import points as points_ledger
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import (
     Consents,
     Customer,
     CustomerRef,
     CustomerStatus,
-    PointsSummary,
     Profile,
     Stats,
 )
@@ -42,6 +42,7 @@ from loyalty.domain.ids import new_id
 from loyalty.domain.ledger import AppliedOffer, LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
 from loyalty.domain.links import Identity, Link
 from loyalty.domain.money import ZERO, cents, floor_int
+from loyalty.domain.points import tier_event
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import (
     BONUS_LINE,
@@ -51,16 +52,11 @@ from loyalty.domain.sales import (
     Line,
     OrderStatus,
     SaleType,
-    add_months,
     compute_earn,
     is_backdated,
     lines_total,
-    lot_dates,
-    month_key,
     offers_carried,
     paid_for,
-    points_in_window,
-    prune_months,
     takeback,
 )
 from loyalty.domain.stores import Store
@@ -329,37 +325,27 @@ class TransactionService:
                 ops.append(self._txns.profile_op(updated, customer.version))
             return _Plan(ops, receipt)
 
-        window = programme.tier_window_months
         tier_before = effective_tier(customer, programme, now)
         earn = offers.adjust(
             compute_earn(programme, store, lines, tier_before or programme.base_tier, command.occurred_at)
         )
         if backdated:
             earn = Earn({}, ())
-        points = earn.total
-        earn_month = month_key(earned_at)
-        months = dict(customer.earned_by_month)
-        months[earn_month] = months.get(earn_month, 0) + points
-        months = prune_months(months, now, window)
-        tier_after = programme.tier_for(points_in_window(months, now, window)).name
-        pending_until, expires_at = lot_dates(programme, earned_at)
-        pending = now < pending_until
-        summary = customer.points
-        summary = PointsSummary(
-            available=summary.available + (0 if pending else points),
-            pending=summary.pending + (points if pending else 0),
-            lifetime=summary.lifetime + points,
-        )
-        seq = customer.ledger_seq + 1 if points else customer.ledger_seq
-        updated = replace(
+        earned = points_ledger.earn(
             customer,
-            points=summary,
-            earned_by_month=months,
-            ledger_seq=seq,
-            stats=stats,
-            tier=tier_after,
-            updated_at=now,
-            version=customer.version + 1,
+            programme,
+            now,
+            points=earn.total,
+            line_points=earn.line_points,
+            earned_at=earned_at,
+            transaction_id=command.transaction_id,
+            store_id=store.store_id,
+            rules=earn.rules_applied,
+            actor=actor,
+        )
+        tier_after = effective_tier(earned.customer, programme, now)
+        updated = replace(
+            earned.customer, stats=stats, tier=tier_after, updated_at=now, version=customer.version + 1
         )
         record = offers.stamp(
             self._record(
@@ -370,57 +356,24 @@ class TransactionService:
                 True,
                 lines,
                 earn.line_points,
-                points,
+                earn.total,
                 points_if_member,
-                seq if points else None,
+                earned.entry.seq if earned.entry else None,
             )
         )
-        balance = summary.available + summary.pending
-        receipt = _receipt(record, balance, tier_after, tier_after != tier_before, notes)
+        receipt = _receipt(record, updated.points.balance, tier_after, tier_after != tier_before, notes)
         events.append(_recorded_event(record))
-        if points:
-            events.append(
-                ev.DomainEvent(
-                    ev.POINTS_EARNED,
-                    {
-                        "customer_id": customer.customer_id,
-                        "points": points,
-                        "balance": balance,
-                        "transaction_id": record.transaction_id,
-                        "store_id": record.store_id,
-                        "rules": list(earn.rules_applied),
-                        "pending_until": pending_until,
-                        "expires_at": expires_at,
-                    },
-                )
-            )
+        events.extend(earned.events)
         if tier_after != tier_before:
-            events.append(_tier_event(customer.customer_id, tier_before, tier_after, "sale"))
+            events.append(tier_event(customer.customer_id, tier_before, tier_after, "sale"))
         ops.append(
             self._txns.put_transaction_op(
                 record, self._render(receipt), command.fingerprint, ev.outbox(events)
             )
         )
         ops.append(self._txns.profile_op(updated, customer.version))
-        if points:
-            entry = LedgerEntry(
-                customer_id=customer.customer_id,
-                seq=seq,
-                at=now,
-                points=points,
-                reason=LedgerReason.EARN,
-                balance_after=balance,
-                transaction_id=record.transaction_id,
-                store_id=record.store_id,
-                remaining=points,
-                pending_until=pending_until,
-                expires_at=expires_at,
-                line_points=earn.line_points,
-                earn_month=earn_month,
-                actor=actor,
-            )
-            due_at, due_kind = next_due(entry, programme, now)
-            ops.append(self._txns.put_ledger_op(entry, due_at, due_kind))
+        if earned.entry is not None:
+            ops.append(self._txns.put_ledger_op(earned.entry, *earned.due))
         return _Plan(ops, receipt)
 
     def _plan_return(
@@ -527,7 +480,7 @@ class TransactionService:
                 # A return's entry names the return itself (and the sale it returns); a
                 # cancellation has no record of its own, so its entry names the order.
                 own = (store.store_id, command.transaction_id) if command is not None else None
-                updated, from_lot, entry = _take_back(
+                updated, from_lot, entry = points_ledger.take_back(
                     updated, lot, points_back, programme, now, reason, original, own, actor
                 )
                 if lot is not None and from_lot:
@@ -537,8 +490,8 @@ class TransactionService:
             updated = replace(updated, tier=tier)
             tier_changed = tier != tier_before
             if tier_changed:
-                events.append(_tier_event(customer.customer_id, tier_before, tier, reason.value))
-            balance = updated.points.available + updated.points.pending if customer.member else None
+                events.append(tier_event(customer.customer_id, tier_before, tier, reason.value))
+            balance = updated.points.balance if customer.member else None
             ops.append(self._txns.profile_op(updated, customer.version))
         if updated_original is not None:
             ops.append(
@@ -610,57 +563,25 @@ class TransactionService:
             if not earn.total:
                 continue
             # As for a sale earning at once: the lot and its tier month date from the sale.
-            earned_at = min(record.occurred_at, now)
-            earn_month = month_key(earned_at)
-            pending_until, expires_at = lot_dates(programme, earned_at)
-            pending = now < pending_until
-            summary = updated.points
-            summary = PointsSummary(
-                available=summary.available + (0 if pending else earn.total),
-                pending=summary.pending + (earn.total if pending else 0),
-                lifetime=summary.lifetime + earn.total,
-            )
-            months = dict(updated.earned_by_month)
-            months[earn_month] = months.get(earn_month, 0) + earn.total
-            seq = updated.ledger_seq + 1
-            updated = replace(
+            earned = points_ledger.earn(
                 updated,
-                points=summary,
-                earned_by_month=prune_months(months, now, programme.tier_window_months),
-                ledger_seq=seq,
-            )
-            entry = LedgerEntry(
-                customer_id=customer.customer_id,
-                seq=seq,
-                at=now,
+                programme,
+                now,
                 points=earn.total,
-                reason=LedgerReason.RETRO_CREDIT,
-                balance_after=summary.available + summary.pending,
+                line_points=earn.line_points,
+                earned_at=min(record.occurred_at, now),
                 transaction_id=record.transaction_id,
                 store_id=record.store_id,
-                remaining=earn.total,
-                pending_until=pending_until,
-                expires_at=expires_at,
-                line_points=earn.line_points,
-                earn_month=earn_month,
+                reason=LedgerReason.RETRO_CREDIT,
                 actor="enrolment:retro-credit",
             )
-            due_at, due_kind = next_due(entry, programme, now)
-            ops.append(self._txns.mark_retro_credited_op(record, earn.line_points, seq, earn.total))
-            ops.append(self._txns.put_ledger_op(entry, due_at, due_kind))
-            events.append(
-                ev.DomainEvent(
-                    ev.POINTS_EARNED,
-                    {
-                        "customer_id": customer.customer_id,
-                        "points": earn.total,
-                        "balance": entry.balance_after,
-                        "transaction_id": record.transaction_id,
-                        "store_id": record.store_id,
-                        "reason": "retro_credit",
-                    },
-                )
+            assert earned.entry is not None
+            updated = earned.customer
+            ops.append(
+                self._txns.mark_retro_credited_op(record, earn.line_points, earned.entry.seq, earn.total)
             )
+            ops.append(self._txns.put_ledger_op(earned.entry, *earned.due))
+            events.extend(earned.events)
         return RetroCredit(replace(updated, tier=effective_tier(updated, programme, now)), ops, events)
 
     # ---- offers -----------------------------------------------------------------------------
@@ -860,7 +781,7 @@ class TransactionService:
         if not customer.member:
             return self.receipt_of(record)
         tier = effective_tier(customer, self._programme.current(), now)
-        return _receipt(record, customer.points.available + customer.points.pending, tier, False)
+        return _receipt(record, customer.points.balance, tier, False)
 
     def history(
         self, customer_id: str, limit: int, cursor: str | None
@@ -1041,68 +962,6 @@ def _returned_quantities(lines: Sequence[Line], original: TransactionRecord) -> 
     return returned
 
 
-def _take_back(
-    customer: Customer,
-    lot: LedgerEntry | None,
-    points: int,
-    programme: Programme,
-    now: datetime,
-    reason: LedgerReason,
-    original: TransactionRecord,
-    own: tuple[str, str] | None = None,
-    actor: str = "system",
-) -> tuple[Customer, int, LedgerEntry]:
-    """Points come back out of the sale's own lot; what was spent already comes out of the balance,
-    which may go negative (the ledger shows it)."""
-    from_lot = min(max(lot.remaining or 0, 0), points) if lot is not None else 0
-    shortfall = points - from_lot
-    lot_pending = lot is not None and lot.pending_until is not None and now < lot.pending_until
-    summary = customer.points
-    summary = PointsSummary(
-        available=summary.available - (0 if lot_pending else from_lot) - shortfall,
-        pending=summary.pending - (from_lot if lot_pending else 0),
-        lifetime=summary.lifetime - points,
-    )
-    months = dict(customer.earned_by_month)
-    earn_month = (
-        lot.earn_month
-        if lot is not None and lot.earn_month
-        else month_key(min(original.occurred_at, original.recorded_at))
-    )
-    months[earn_month] = months.get(earn_month, 0) - points
-    months = prune_months(months, now, programme.tier_window_months)
-    seq = customer.ledger_seq + 1
-    entry = LedgerEntry(
-        customer_id=customer.customer_id,
-        seq=seq,
-        at=now,
-        points=-points,
-        reason=reason,
-        balance_after=summary.available + summary.pending,
-        transaction_id=own[1] if own else original.transaction_id,
-        store_id=own[0] if own else original.store_id,
-        original_transaction_id=original.transaction_id if own else None,
-        original_store_id=original.store_id if own else None,
-        actor=actor,
-    )
-    updated = replace(customer, points=summary, earned_by_month=months, ledger_seq=seq)
-    return updated, from_lot, entry
-
-
-def next_due(entry: LedgerEntry, programme: Programme, now: datetime) -> tuple[datetime | None, str | None]:
-    """When the sweep next has to look at a lot: it matures, leaves the tier window, or expires."""
-    if entry.pending_until and now < entry.pending_until:
-        return entry.pending_until, "mature"
-    if entry.earn_month:
-        year, month = (int(part) for part in entry.earn_month.split("-"))
-        horizon = add_months(datetime(year, month, 1, tzinfo=now.tzinfo), programme.tier_window_months)
-        if now < horizon and (entry.expires_at is None or horizon < entry.expires_at):
-            return horizon, "tier"
-    if entry.expires_at and (entry.remaining or 0) > 0:
-        return entry.expires_at, "expire"
-    return None, None
-
-
 def _receipt(
     record: TransactionRecord,
     balance: int | None,
@@ -1148,10 +1007,4 @@ def _recorded_event(record: TransactionRecord) -> ev.DomainEvent:
             "points_if_member": record.points_if_member,
             "order_status": record.order_status.value if record.order_status else None,
         },
-    )
-
-
-def _tier_event(customer_id: str, before: str | None, after: str | None, reason: str) -> ev.DomainEvent:
-    return ev.DomainEvent(
-        ev.TIER_CHANGED, {"customer_id": customer_id, "from": before, "to": after, "reason": reason}
     )
