@@ -137,12 +137,12 @@ class Container:
         from loyalty.services.transactions import TransactionService
 
         return TransactionService(
-            TransactionRepository(self.table),
-            CustomerRepository(self.table),
-            self.stores,
-            self.programme,
-            self.idempotency,
-            self.clock,
+            transactions=TransactionRepository(self.table),
+            customers=CustomerRepository(self.table),
+            stores=self.stores,
+            programme=self.programme,
+            idempotency=self.idempotency,
+            clock=self.clock,
             render=render_receipt,
             resolve_customer=self.customers.get,
             offers=self.offers,
@@ -227,13 +227,13 @@ class Container:
         from loyalty.services.redemptions import RedemptionService
 
         return RedemptionService(
-            RedemptionRepository(self.table),
-            TransactionRepository(self.table),
-            CustomerRepository(self.table),
-            OfferRepository(self.table),
-            self.stores,
-            self.programme,
-            self.clock,
+            redemptions=RedemptionRepository(self.table),
+            transactions=TransactionRepository(self.table),
+            customers=CustomerRepository(self.table),
+            offers=OfferRepository(self.table),
+            stores=self.stores,
+            programme=self.programme,
+            clock=self.clock,
             render=render_redemption,
             resolve_customer=self.customers.get,
             idempotency=self.idempotency,

@@ -14,13 +14,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import NamedTuple
 
 from loyalty.domain import events as ev
 from loyalty.domain.customers import Customer, PointsSummary
 from loyalty.domain.ledger import LedgerEntry, LedgerReason, TransactionRecord
 from loyalty.domain.programme import Programme
-from loyalty.domain.sales import add_months, lot_dates, month_key, prune_months
+from loyalty.domain.sales import (
+    Earn,
+    Line,
+    add_months,
+    compute_earn,
+    lines_total,
+    lot_dates,
+    month_key,
+    prune_months,
+)
+from loyalty.domain.stores import Store
 from loyalty.domain.tiers import effective_tier
 
 Due = tuple[datetime | None, str | None]  # when the sweep next looks at a lot, and what it does then
@@ -119,6 +130,58 @@ def earn(
     updated = replace(customer, points=summary, earned_by_month=months, ledger_seq=seq)
     event = ev.DomainEvent(ev.POINTS_EARNED, payload)
     return Earned(updated, entry, next_due(entry, programme, now), (event,))
+
+
+@dataclass(frozen=True)
+class MemberSale:
+    customer: Customer  # points, tier progress, ledger sequence, stats and tier afterwards
+    earn: Earn
+    earned: Earned
+    tier_before: str | None
+    tier_after: str | None
+    events: tuple[ev.DomainEvent, ...]  # points earned, tier changed
+
+
+def member_sale(
+    customer: Customer,
+    programme: Programme,
+    store: Store,
+    lines: list[Line],
+    now: datetime,
+    *,
+    occurred_at: datetime,
+    transaction_id: str,
+    backdated: bool,
+    multipliers: tuple[tuple[frozenset[str], Decimal], ...] = (),
+    bonus_points: int = 0,
+    actor: str = "system",
+) -> MemberSale:
+    """A member's sale: it earns as their tier, the earn rules and the offers say (nothing when
+    backdated), counts in their stats, and may move their tier."""
+    tier_before = effective_tier(customer, programme, now)
+    by_rules = compute_earn(programme, store, lines, tier_before or programme.base_tier, occurred_at)
+    points = Earn({}, ()) if backdated else by_rules.adjusted(multipliers, bonus_points)
+    # A lot and its tier progress date from the sale, not from when a till got round to
+    # sending it (a sale a few minutes "ahead" by a till's clock counts as now).
+    earned = earn(
+        customer,
+        programme,
+        now,
+        points=points.total,
+        line_points=points.line_points,
+        earned_at=min(occurred_at, now),
+        transaction_id=transaction_id,
+        store_id=store.store_id,
+        rules=points.rules_applied,
+        actor=actor,
+    )
+    tier_after = effective_tier(earned.customer, programme, now)
+    stats = customer.stats.with_sale(lines_total(lines), occurred_at)
+    events = earned.events
+    if tier_after != tier_before:
+        events = (*events, tier_event(customer.customer_id, tier_before, tier_after, "sale"))
+    updated = replace(earned.customer, stats=stats, tier=tier_after)
+    return MemberSale(updated, points, earned, tier_before, tier_after, events)
 
 
 # ---- take back (returns and cancellations) ----------------------------------------------------
