@@ -158,10 +158,10 @@ class Container:
         from loyalty.services.sweeper import PointsSweeper
 
         return PointsSweeper(
-            TransactionRepository(self.table),
-            CustomerRepository(self.table),
-            self.programme,
-            self.clock,
+            transactions=TransactionRepository(self.table),
+            customers=CustomerRepository(self.table),
+            programme=self.programme,
+            clock=self.clock,
             due=DueIndex(self.table),
             holds=StoredValueRepository(self.table),
         )

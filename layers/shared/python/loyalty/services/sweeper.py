@@ -53,6 +53,7 @@ class SweepReport:
 class PointsSweeper:
     def __init__(
         self,
+        *,
         transactions: TransactionRepository,
         customers: CustomerRepository,
         programme: ProgrammeService,
