@@ -5,7 +5,7 @@ settles the ones that expire."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from loyalty.adapters.dynamo import TxOp
@@ -150,31 +150,11 @@ class PointsHolds:
             )
             if spend is None:
                 continue
-            balance = spend.spent.entry.balance_after
-            holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.ref}
-            captured = replace(hold, status="captured", captured=points, version=hold.version + 1)
-            events = [
-                ev.DomainEvent(
-                    ev.POINTS_REDEEMED,
-                    {
-                        "customer_id": customer.customer_id,
-                        "points": points,
-                        "balance": balance,
-                        "hold_id": hold.hold_id,
-                        "store_id": hold.store_id,
-                    },
-                )
-            ]
-            after = replace(
-                spend.spent.customer,
-                points_holds=holds,
-                updated_at=now,
-                version=customer.version + 1,
-            )
+            captured, after = _captured(hold, customer, points, spend.spent.customer, now)
             ops: list[TxOp] = [
                 self._holds.hold_update_op(captured),
                 *spend.ops,
-                self._txns.profile_op(after, customer.version, ev.outbox(events)),
+                self._txns.profile_op(after, customer.version, ev.outbox([_captured_event(captured, after)])),
                 *idempotency_ops(self._idempotency, idempotency, (captured, after), now),
             ]
             try:
@@ -233,3 +213,26 @@ class PointsHolds:
     def _unchanged(self, result: _T, idempotency: Idempotency) -> _T:
         record_unchanged(self._idempotency, idempotency, result, self._clock.now(), self._txns.commit)
         return result
+
+
+def _captured(
+    hold: HoldRecord, customer: Customer, points: int, spent: Customer, now: datetime
+) -> tuple[HoldRecord, Customer]:
+    """The hold captured, and the customer with the points spent and the hold gone."""
+    holds = {k: v for k, v in customer.live_points_holds(now).items() if k != hold.ref}
+    captured = replace(hold, status="captured", captured=points, version=hold.version + 1)
+    after = replace(spent, points_holds=holds, updated_at=now, version=customer.version + 1)
+    return captured, after
+
+
+def _captured_event(captured: HoldRecord, after: Customer) -> ev.DomainEvent:
+    return ev.DomainEvent(
+        ev.POINTS_REDEEMED,
+        {
+            "customer_id": after.customer_id,
+            "points": captured.captured,
+            "balance": after.points.balance,
+            "hold_id": captured.hold_id,
+            "store_id": captured.store_id,
+        },
+    )
