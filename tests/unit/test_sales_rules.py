@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from loyalty.domain.customers import Consents, Customer, CustomerStatus, PointsSummary, Profile
 from loyalty.domain.ledger import LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
+from loyalty.domain.points import next_due
+from loyalty.domain.points import take_back as _take_back
 from loyalty.domain.programme import EarnRule, RuleWhere, default_programme
 from loyalty.domain.sales import (
     BONUS_LINE,
@@ -28,7 +30,6 @@ from loyalty.domain.sales import (
     window_months,
 )
 from loyalty.domain.stores import Channel, Store
-from loyalty.services.transactions import _take_back, next_due
 
 AMS = Store("ams-01", Channel.POS, "flagship", attributes={"coffee_corner": True})
 WEB = Store("web-nl", Channel.ONLINE)

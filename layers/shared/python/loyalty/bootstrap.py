@@ -140,12 +140,12 @@ class Container:
         from loyalty.services.transactions import TransactionService
 
         return TransactionService(
-            TransactionRepository(self.table),
-            CustomerRepository(self.table),
-            self.stores,
-            self.programme,
-            self.idempotency,
-            self.clock,
+            transactions=TransactionRepository(self.table),
+            customers=CustomerRepository(self.table),
+            stores=self.stores,
+            programme=self.programme,
+            idempotency=self.idempotency,
+            clock=self.clock,
             render=render_receipt,
             resolve_customer=self.customers.get,
             offers=self.offers,
@@ -161,10 +161,10 @@ class Container:
         from loyalty.services.sweeper import PointsSweeper
 
         return PointsSweeper(
-            TransactionRepository(self.table),
-            CustomerRepository(self.table),
-            self.programme,
-            self.clock,
+            transactions=TransactionRepository(self.table),
+            customers=CustomerRepository(self.table),
+            programme=self.programme,
+            clock=self.clock,
             due=DueIndex(self.table),
             holds=StoredValueRepository(self.table),
         )
@@ -230,13 +230,13 @@ class Container:
         from loyalty.services.redemptions import RedemptionService
 
         return RedemptionService(
-            RedemptionRepository(self.table),
-            TransactionRepository(self.table),
-            CustomerRepository(self.table),
-            OfferRepository(self.table),
-            self.stores,
-            self.programme,
-            self.clock,
+            redemptions=RedemptionRepository(self.table),
+            transactions=TransactionRepository(self.table),
+            customers=CustomerRepository(self.table),
+            offers=OfferRepository(self.table),
+            stores=self.stores,
+            programme=self.programme,
+            clock=self.clock,
             render=render_redemption,
             resolve_customer=self.customers.get,
             idempotency=self.idempotency,

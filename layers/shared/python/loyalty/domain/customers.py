@@ -9,6 +9,7 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from loyalty.domain.links import Link
+from loyalty.domain.money import cents
 
 
 class CustomerStatus(StrEnum):
@@ -38,6 +39,11 @@ class PointsSummary:
     pending: int = 0
     lifetime: int = 0
 
+    @property
+    def balance(self) -> int:
+        """What a member is told they have: spendable and pending points together."""
+        return self.available + self.pending
+
 
 @dataclass(frozen=True, slots=True)
 class Stats:
@@ -45,6 +51,15 @@ class Stats:
     spend: Decimal = Decimal("0.00")
     first_purchase_at: datetime | None = None
     last_purchase_at: datetime | None = None
+
+    def with_sale(self, amount: Decimal, at: datetime) -> Stats:
+        first, last = self.first_purchase_at, self.last_purchase_at
+        return Stats(
+            transactions=self.transactions + 1,
+            spend=cents(self.spend + amount),
+            first_purchase_at=min(first, at) if first else at,
+            last_purchase_at=max(last, at) if last else at,
+        )
 
 
 @dataclass(frozen=True, slots=True)

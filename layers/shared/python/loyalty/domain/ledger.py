@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from loyalty.domain.money import ZERO
-from loyalty.domain.sales import BONUS_LINE, Line, OrderStatus, SaleType
+from loyalty.domain.sales import BONUS_LINE, Line, OrderStatus, SaleType, paid_for, takeback
 
 
 class LedgerReason(StrEnum):
@@ -76,6 +76,41 @@ class TransactionRecord:
         )
         return replace(
             self, lines=lines, points_reversed=self.points_reversed + points_back, version=self.version + 1
+        )
+
+    @property
+    def returnable_quantities(self) -> dict[str, Decimal]:
+        """Every unit still with the customer: what cancelling or returning a whole order brings back."""
+        return {rl.line.line_id: rl.returnable for rl in self.lines if rl.returnable > 0}
+
+    def returned_in_full_by(self, returned: dict[str, Decimal]) -> bool:
+        """Whether returning these quantities brings every line back."""
+        return all(
+            rl.returned_quantity + returned.get(rl.line.line_id, ZERO) >= rl.line.quantity
+            for rl in self.lines
+        )
+
+    def points_back(self, returned: dict[str, Decimal]) -> int:
+        """The points a return of these quantities takes back: each line's share of what it earned,
+        and the sale's bonus once the last of it comes back."""
+        points = 0
+        for line_id, quantity in returned.items():
+            recorded = self.line(line_id)
+            assert recorded is not None
+            points += takeback(recorded.points, recorded.line.quantity, recorded.returned_quantity, quantity)
+        if self.bonus_points and self.returned_in_full_by(returned):
+            points += self.bonus_points
+        return points
+
+    def paid_back(self, returned: dict[str, Decimal]) -> Decimal:
+        """What was paid for these quantities, net of the sale's discounts (a cancelled order
+        gives back what is left of what was paid)."""
+        return sum(
+            (
+                paid_for(rl.line, rl.returned_quantity, returned.get(rl.line.line_id, ZERO))
+                for rl in self.lines
+            ),
+            ZERO,
         )
 
     @property

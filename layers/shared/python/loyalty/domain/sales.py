@@ -71,6 +71,17 @@ class Earn:
     def total(self) -> int:
         return sum(self.line_points.values())
 
+    def adjusted(self, multipliers: tuple[tuple[frozenset[str], Decimal], ...], bonus_points: int) -> Earn:
+        """Offers' points multipliers on their lines, and their bonus points on the sale."""
+        points = dict(self.line_points)
+        for line_ids, multiplier in multipliers:
+            for line_id in line_ids:
+                if line_id in points:
+                    points[line_id] = floor_int(Decimal(points[line_id]) * multiplier)
+        if bonus_points:
+            points[BONUS_LINE] = points.get(BONUS_LINE, 0) + bonus_points
+        return Earn(points, self.rules_applied)
+
 
 def rule_applies_to_sale(rule: EarnRule, store: Store, at: datetime) -> bool:
     if rule.valid_from and at < rule.valid_from:

@@ -17,6 +17,7 @@ from loyalty.adapters.offers import (
 from loyalty.adapters.repositories import CustomerRepository, customer_from_item
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
+from loyalty.domain.coupons import normalise_code
 from loyalty.domain.customers import Customer, CustomerRef
 from loyalty.domain.errors import Forbidden, ValidationFailed
 from loyalty.domain.programme import Programme
@@ -24,7 +25,7 @@ from loyalty.domain.sales import Line
 from loyalty.domain.tiers import effective_tier
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offer_evaluation import evaluate_offers, limited_candidates, points_for
-from loyalty.services.offers import OfferService, normalise_code
+from loyalty.services.offers import OfferService
 from loyalty.services.ports import Clock
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from loyalty.adapters.offers import CouponRecord, DocumentExists, OfferRepository, StaleDocument
+from loyalty.domain.coupons import normalise_code
 from loyalty.domain.errors import (
     CouponNotFound,
     OfferExists,
@@ -40,11 +41,6 @@ _COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read alo
 def new_coupon_code() -> str:
     raw = "".join(secrets.choice(_COUPON_ALPHABET) for _ in range(12))  # 60 bits: not guessable
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
-
-
-def normalise_code(code: str) -> str:
-    raw = code.strip().upper().replace("-", "").replace(" ", "")
-    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}" if len(raw) == 12 else code.strip().upper()
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,12 @@ from loyalty.adapters.repositories import CustomerRepository, StaleCustomer
 from loyalty.adapters.stored_value import HoldRecord, StaleAccount, StoredValueRepository
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.domain import events as ev
-from loyalty.domain.customers import CustomerStatus, PointsSummary
+from loyalty.domain.customers import CustomerStatus
 from loyalty.domain.errors import ConcurrentUpdate
-from loyalty.domain.ledger import LedgerEntry, LedgerReason
-from loyalty.domain.tiers import effective_tier
+from loyalty.domain.ledger import LedgerEntry
+from loyalty.domain.points import Swept, sweep_lot
 from loyalty.services.config import ProgrammeService
 from loyalty.services.ports import Clock, backoff
-from loyalty.services.transactions import next_due
 
 _ATTEMPTS = 5
 
@@ -39,10 +38,22 @@ class SweepReport:
     tier_changes: int = 0
     expired_holds: int = 0
 
+    def add(self, swept: Swept) -> None:
+        if swept.kind == "mature":
+            self.matured += 1
+        elif swept.kind == "tier":
+            self.tier_reviews += 1
+        else:
+            self.expired_lots += 1
+            self.expired_points += swept.expired_points
+        if swept.tier_changed:
+            self.tier_changes += 1
+
 
 class PointsSweeper:
     def __init__(
         self,
+        *,
         transactions: TransactionRepository,
         customers: CustomerRepository,
         programme: ProgrammeService,
@@ -118,87 +129,19 @@ class PointsSweeper:
             backoff(attempt)
             lot = self._txns.lot(due.customer_id, due.seq)  # the index is eventually consistent: re-read
             customer = self._customers.get(due.customer_id)
-            if (
-                lot is None
-                or customer is None
-                or customer.status is not CustomerStatus.ACTIVE
-                or not lot.due_kind
-            ):
+            if lot is None or customer is None or customer.status is not CustomerStatus.ACTIVE:
                 return
-            kind = lot.due_kind
-            remaining = lot.remaining or 0
-            points = customer.points
-            events: list[ev.DomainEvent] = []
-            ops = []
-            updated = replace(customer, updated_at=now, version=customer.version + 1)
-            if kind == "mature":
-                if lot.pending_until and now < lot.pending_until:
-                    return
-                moved = max(remaining, 0)
-                points = PointsSummary(points.available + moved, points.pending - moved, points.lifetime)
-                updated = replace(updated, points=points)
-                matured = replace(lot, pending_until=now)
-                due_at, next_kind = next_due(matured, programme, now)
-                ops.append(self._txns.reschedule_lot_op(lot, remaining, due_at, next_kind))
-                counter = "matured"
-            elif kind == "tier":
-                due_at, next_kind = next_due(replace(lot, earn_month=None), programme, now)
-                ops.append(self._txns.reschedule_lot_op(lot, remaining, due_at, next_kind))
-                counter = "tier_reviews"
-            else:  # expire
-                if lot.expires_at and now < lot.expires_at:
-                    return
-                ops.append(self._txns.reschedule_lot_op(lot, 0, None, None))
-                counter = "expired_lots"
-                if remaining > 0:
-                    points = PointsSummary(points.available - remaining, points.pending, points.lifetime)
-                    seq = customer.ledger_seq + 1
-                    entry = LedgerEntry(
-                        customer_id=customer.customer_id,
-                        seq=seq,
-                        at=now,
-                        points=-remaining,
-                        reason=LedgerReason.EXPIRE,
-                        balance_after=points.available + points.pending,
-                        transaction_id=lot.transaction_id,
-                        store_id=lot.store_id,
-                        actor="job:sweeper",
-                    )
-                    updated = replace(updated, points=points, ledger_seq=seq)
-                    ops.append(self._txns.put_ledger_op(entry))
-                    events.append(
-                        ev.DomainEvent(
-                            ev.POINTS_EXPIRED,
-                            {
-                                "customer_id": customer.customer_id,
-                                "points": remaining,
-                                "lot": lot.entry_id,
-                                "balance": entry.balance_after,
-                            },
-                        )
-                    )
-            tier = effective_tier(updated, programme, now)
-            if tier != customer.tier:
-                events.append(
-                    ev.DomainEvent(
-                        ev.TIER_CHANGED,
-                        {
-                            "customer_id": customer.customer_id,
-                            "from": customer.tier,
-                            "to": tier,
-                            "reason": "window",
-                        },
-                    )
-                )
-            updated = replace(updated, tier=tier)
-            ops.append(self._txns.profile_op(updated, customer.version, ev.outbox(events)))
+            swept = sweep_lot(customer, lot, programme, now)
+            if swept is None:
+                return
+            ops = [self._txns.reschedule_lot_op(lot, swept.remaining, *swept.due)]
+            if swept.entry is not None:
+                ops.append(self._txns.put_ledger_op(swept.entry))
+            updated = replace(swept.customer, updated_at=now, version=customer.version + 1)
+            ops.append(self._txns.profile_op(updated, customer.version, ev.outbox(list(swept.events))))
             try:
                 self._txns.commit(ops)
             except StaleCustomer:
                 continue
-            setattr(report, counter, getattr(report, counter) + 1)
-            if kind == "expire":
-                report.expired_points += max(remaining, 0)
-            if tier != customer.tier:
-                report.tier_changes += 1
+            report.add(swept)
             return

@@ -1,0 +1,181 @@
+"""What recording a sale or a return is asked, and what it answers: the command, the receipt, and
+the transaction record and event built from them. Shared by sales, returns and order status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from loyalty.adapters.dynamo import TxOp
+from loyalty.domain import events as ev
+from loyalty.domain.customers import Customer, CustomerRef
+from loyalty.domain.errors import CustomerNotFound, FieldError, ValidationFailed
+from loyalty.domain.ledger import AppliedOffer, RecordedLine, TransactionRecord
+from loyalty.domain.links import Identity
+from loyalty.domain.money import cents
+from loyalty.domain.sales import BONUS_LINE, Line, OrderStatus, SaleType
+from loyalty.domain.stores import Store
+
+
+@dataclass(frozen=True)
+class RecordCommand:
+    transaction_id: str
+    type: SaleType
+    store_id: str | None
+    occurred_at: datetime
+    customer: CustomerRef | None
+    lines: Sequence[Line]
+    currency: str
+    total: Decimal
+    fingerprint: str
+    coupons: Sequence[str] = ()
+    original_transaction_id: str | None = None
+    original_store_id: str | None = None
+    order_status: OrderStatus | None = None
+
+
+@dataclass(frozen=True)
+class ReceiptNote:
+    """Something a till should know about how the platform recorded its sale."""
+
+    code: str  # backdated, offer_not_given
+    detail: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What POST /v1/transactions answers (and what a replay answers again)."""
+
+    transaction_id: str
+    store_id: str
+    type: SaleType
+    customer_id: str | None
+    member: bool
+    points_earned: int
+    points_balance: int | None
+    tier: str | None
+    tier_changed: bool
+    points_if_member: int
+    total: Decimal
+    currency: str
+    order_status: OrderStatus | None
+    offers_applied: tuple[AppliedOffer, ...] = ()
+    coupons_redeemed: tuple[str, ...] = ()
+    customer_ignored: Identity | None = None  # the sale named a placeholder link: kept anonymous
+    notes: tuple[ReceiptNote, ...] = ()
+
+
+@dataclass
+class Plan:
+    """One decided write: the ops of its TransactWriteItems and what it answers."""
+
+    ops: list[TxOp]
+    receipt: Receipt
+
+
+def detail(errors: Sequence[FieldError]) -> str:
+    """One problem's detail names each failure, so a client reading only `detail` is not misled."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error.loc[1:] or error.loc)}: {error.msg}" for error in errors
+    )
+
+
+def new_record(
+    command: RecordCommand,
+    store: Store,
+    now: datetime,
+    *,
+    customer_id: str | None,
+    member: bool,
+    line_points: dict[str, int],
+    points: int,
+    points_if_member: int,
+    lot_seq: int | None,
+) -> TransactionRecord:
+    """The record of a sale or a return as sent (an online sale is an order, placed)."""
+    status = command.order_status
+    if status is None and store.channel.value == "online" and command.type is SaleType.SALE:
+        status = OrderStatus.PLACED
+    return TransactionRecord(
+        store_id=store.store_id,
+        transaction_id=command.transaction_id,
+        type=command.type,
+        channel=store.channel.value,
+        occurred_at=command.occurred_at,
+        recorded_at=now,
+        customer_id=customer_id,
+        member=member,
+        currency=command.currency,
+        total=cents(command.total),
+        lines=tuple(RecordedLine(line, line_points.get(line.line_id, 0)) for line in command.lines),
+        bonus_points=line_points.get(BONUS_LINE, 0),
+        points_earned=points,
+        points_if_member=points_if_member,
+        lot_seq=lot_seq,
+        original_store_id=(command.original_store_id or store.store_id)
+        if command.original_transaction_id
+        else None,
+        original_transaction_id=command.original_transaction_id,
+        order_status=status,
+        coupons=tuple(command.coupons),
+    )
+
+
+def receipt_for(
+    record: TransactionRecord,
+    balance: int | None,
+    tier: str | None,
+    tier_changed: bool,
+    notes: Sequence[ReceiptNote] = (),
+) -> Receipt:
+    return Receipt(
+        transaction_id=record.transaction_id,
+        store_id=record.store_id,
+        type=record.type,
+        customer_id=record.customer_id,
+        member=record.member,
+        points_earned=record.points_earned,
+        points_balance=balance,
+        tier=tier,
+        tier_changed=tier_changed,
+        points_if_member=record.points_if_member,
+        total=record.total,
+        currency=record.currency,
+        order_status=record.order_status,
+        offers_applied=record.offers_applied if record.type is SaleType.SALE else (),
+        coupons_redeemed=record.coupons_redeemed if record.type is SaleType.SALE else (),
+        notes=tuple(notes),
+    )
+
+
+def recorded_event(record: TransactionRecord) -> ev.DomainEvent:
+    return ev.DomainEvent(
+        ev.TRANSACTION_RECORDED,
+        {
+            "transaction_id": record.transaction_id,
+            "store_id": record.store_id,
+            "channel": record.channel,
+            "type": record.type.value,
+            "customer_id": record.customer_id,
+            "member": record.member,
+            "total": str(record.total),
+            "currency": record.currency,
+            "occurred_at": record.occurred_at,
+            "lines": len(record.lines),
+            "points_earned": record.points_earned,
+            "points_if_member": record.points_if_member,
+            "order_status": record.order_status.value if record.order_status else None,
+        },
+    )
+
+
+def resolve_named(resolve_customer: Callable[[str], Customer], customer_id: str) -> Customer:
+    """The customer a sale (or the sale a return names) belongs to, following merges; 422 if gone."""
+    try:
+        return resolve_customer(customer_id)
+    except CustomerNotFound:
+        raise ValidationFailed.at(
+            ("body", "customer", "customer_id"), f"no customer {customer_id[:64]}"
+        ) from None
