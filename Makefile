@@ -44,14 +44,14 @@ synth: venv deps-layer ## synthesise the CDK app into cdk.out (no AWS account ne
 	cd infra && ../$(PY) app.py && echo "synthesised into infra/$(CDK_OUTDIR)"
 
 bench: venv ddb ## print round trips, capacity, handler latency and cold-import figures
-	$(PY) -m loyalty_local.bench
+	$(PY) -m tools.bench
 
 # `make load`: locust drives a platform of its own (fresh table, free port) with a mixed workload,
 # then the invariants are checked; exits 1 on any error or broken invariant.
 LOAD_SECONDS ?= 60
 LOAD_USERS ?= 16
 load: venv ddb ## mixed load (LOAD_USERS=16 for LOAD_SECONDS=60), throughput, p50/p99, errors, invariants
-	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_USERS=$(LOAD_USERS) $(PY) -m loyalty_local.load
+	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_USERS=$(LOAD_USERS) $(PY) -m tools.load
 
 lint: venv
 	$(PY) -m ruff check .

@@ -25,8 +25,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from loyalty.api.authorizer import AUTHORIZER_CACHE_SECONDS, api_key_of
 from loyalty.api.gateway_responses import gateway_response
-from loyalty.api.routes import AUTHORIZER, ROUTES, Route
+from loyalty.api.routes import ROUTES, Route
 from loyalty.domain.access import Access
+from loyalty.resources import AUTHORIZER
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO / "functions"

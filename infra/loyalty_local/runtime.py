@@ -11,8 +11,8 @@ from typing import IO
 
 import boto3
 
-from loyalty.api.routes import JOBS
 from loyalty.bootstrap import Container, use_container
+from loyalty.resources import JOBS
 from loyalty.settings import Settings
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment, stop_leftover
 from loyalty_local.faults import FaultInjector, from_environment

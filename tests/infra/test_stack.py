@@ -33,10 +33,10 @@ from loyalty.api.gateway_responses import (
     gateway_response,
 )
 from loyalty.api.problems import PROBLEM_BASE
-from loyalty.api.routes import AUTHORIZER, FUNCTIONS, JOBS, ROUTES
+from loyalty.api.routes import ROUTES
 from loyalty.domain import events as domain_events
 from loyalty.domain.access import Access
-from loyalty.resources import EVENT_BUS, TABLE
+from loyalty.resources import AUTHORIZER, EVENT_BUS, FUNCTIONS, JOBS, TABLE
 from loyalty.services.mailer import message_id_of
 from loyalty.services.publisher import events_of
 from loyalty_infra import waivers
