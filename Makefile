@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_OUTDIR ?= cdk.out
 
-.PHONY: run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load
+.PHONY: run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load invoke
 
 run: venv ddb ## start DynamoDB Local + moto, provision, seed, serve the API on :3000 (FAULTS=0.1: inject faults)
 	LOYALTY_FAULT_RATE=$(FAULTS) $(PY) -m loyalty_local run
@@ -52,6 +52,13 @@ LOAD_SECONDS ?= 60
 LOAD_USERS ?= 16
 load: venv ddb ## mixed load (LOAD_USERS=16 for LOAD_SECONDS=60), throughput, p50/p99, errors, invariants
 	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_USERS=$(LOAD_USERS) $(PY) -m tools.load
+
+# `make invoke FN=customers EVENT=events/api-gateway-rest.json`: one handler, one event (a sample from
+# events/ or your own), as `sam local invoke` would; against the running `make run` when there is one.
+FN ?= health
+EVENT ?= events/api-gateway-rest.json
+invoke: venv ddb ## call one function's handler locally with an event file (FN=customers EVENT=events/<file>.json)
+	$(PY) -m loyalty_local invoke $(FN) $(EVENT)
 
 lint: venv
 	$(PY) -m ruff check .

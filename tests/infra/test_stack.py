@@ -44,6 +44,7 @@ from loyalty_infra.config import CLI_CONTEXT_DEFAULTS, DEPS_LAYER_DIR, REPO_ROOT
 from loyalty_infra.functions import Definition
 from loyalty_infra.outbox import MESSAGE_FILTER, OUTBOX_FILTER
 from loyalty_infra.stack import LoyaltyStack, build
+from loyalty_local.events import stream_record
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -535,7 +536,7 @@ def _stream_record(
         change["NewImage"] = {k: serializer.serialize(v) for k, v in new.items()}
     if old is not None:
         change["OldImage"] = {k: serializer.serialize(v) for k, v in old.items()}
-    return {"eventID": "1", "eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": change}
+    return stream_record(event_name, change)
 
 
 def _leaf_values(value: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], list[Any]]:

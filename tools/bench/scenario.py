@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from loyalty.api.routes import route_for
+from loyalty_local.events import authorizer_request
 from loyalty_local.gateway import LambdaContext, LocalGateway
 from tools.bench.meter import CallCost
 
@@ -100,12 +101,9 @@ def authorizer_event(key: str) -> dict[str, Any]:
     """The REQUEST authorizer event for GET /v1/customers/{customer_id}."""
     call = Call(key, params={"customer_id": "01BENCH"})
     event = api_event("GET", "/v1/customers/{customer_id}", call, None)
-    return {
-        "type": "REQUEST",
-        "methodArn": f"arn:aws:execute-api:eu-west-1:000000000000:local/local/GET{event['resource']}",
-        **{k: event[k] for k in ("resource", "path", "httpMethod", "headers", "multiValueHeaders")},
-        **{k: event[k] for k in ("queryStringParameters", "pathParameters", "requestContext")},
-    }
+    return authorizer_request(
+        event, f"arn:aws:execute-api:eu-west-1:000000000000:local/local/GET{event['resource']}"
+    )
 
 
 def context(function: str) -> LambdaContext:
