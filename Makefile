@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_OUTDIR ?= cdk.out
 
-.PHONY: help run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load
+.PHONY: help run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load invoke
 
 run: venv ddb ## start DynamoDB Local + moto, provision, seed, serve the API on :3000 (FAULTS=0.1: inject faults)
 	LOYALTY_FAULT_RATE=$(FAULTS) $(PY) -m loyalty_local run
@@ -44,14 +44,21 @@ synth: venv deps-layer ## synthesise the CDK app into cdk.out (no AWS account ne
 	cd infra && ../$(PY) app.py && echo "synthesised into infra/$(CDK_OUTDIR)"
 
 bench: venv ddb ## print round trips, capacity, handler latency and cold-import figures
-	$(PY) -m loyalty_local.bench
+	$(PY) -m tools.bench
 
 # `make load`: locust drives a platform of its own (fresh table, free port) with a mixed workload,
 # then the invariants are checked; exits 1 on any error or broken invariant.
 LOAD_SECONDS ?= 60
 LOAD_USERS ?= 16
 load: venv ddb ## mixed load (LOAD_USERS=16 for LOAD_SECONDS=60), throughput, p50/p99, errors, invariants
-	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_USERS=$(LOAD_USERS) $(PY) -m loyalty_local.load
+	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_USERS=$(LOAD_USERS) $(PY) -m tools.load
+
+# `make invoke FN=customers EVENT=events/api-gateway-rest.json`: one handler, one event (a sample from
+# events/ or your own), as `sam local invoke` would; against the running `make run` when there is one.
+FN ?= health
+EVENT ?= events/api-gateway-rest.json
+invoke: venv ddb ## call one function's handler locally with an event file (FN=customers EVENT=events/<file>.json)
+	$(PY) -m loyalty_local invoke $(FN) $(EVENT)
 
 lint: venv ## ruff, ruff format --check and mypy, as `make test` runs them first
 	$(PY) -m ruff check .

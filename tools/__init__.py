@@ -1,0 +1,1 @@
+"""Developer tools that measure the platform (benches, load test); none of it is deployed."""

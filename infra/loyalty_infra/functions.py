@@ -22,8 +22,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from loyalty.api.routes import AUTHORIZER, FUNCTIONS, JOBS, FunctionDef, JobDef
-from loyalty.resources import MERGE_QUEUE, QueueDef
+from loyalty.resources import AUTHORIZER, FUNCTIONS, JOBS, MERGE_QUEUE, FunctionDef, JobDef, QueueDef
 from loyalty_infra.config import (
     ASSET_EXCLUDES,
     DEPS_LAYER_DIR,

@@ -29,7 +29,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from loyalty.api.routes import JOBS, JobDef
+from loyalty.resources import JOBS, JobDef
 from loyalty_infra.data import DataTable
 from loyalty_infra.functions import construct_name
 from loyalty_infra.queues import dead_letter_queue

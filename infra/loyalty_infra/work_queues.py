@@ -11,8 +11,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from loyalty.api.routes import JOBS
-from loyalty.resources import QueueDef
+from loyalty.resources import JOBS, QueueDef
 from loyalty_infra.queues import DEAD_LETTER_RETENTION, HOLDS_METADATA
 from loyalty_infra.waivers import SQS_SOURCE_USES_REDRIVE, waive
 

@@ -1,4 +1,6 @@
-"""`python -m loyalty_local run [--port 3000]`: the whole platform on this machine."""
+"""`python -m loyalty_local run [--port 3000]`: the whole platform on this machine.
+
+`python -m loyalty_local invoke FUNCTION EVENT_FILE`: one handler called with one event (`make invoke`)."""
 
 from __future__ import annotations
 
@@ -44,7 +46,15 @@ def main() -> None:
     run = sub.add_parser("run", help="start the emulators, provision, seed and serve the API")
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     run.add_argument("--data", type=Path, default=REPO / ".local" / "data")
+    call = sub.add_parser("invoke", help="call one function's handler with an event file, print the result")
+    call.add_argument("function", help="a function or job name, e.g. customers, publisher, merger")
+    call.add_argument("event", type=Path, help="an event file, e.g. events/api-gateway-rest.json")
+    call.add_argument("--data", type=Path, default=REPO / ".local" / "data", help="`make run`'s data folder")
     args = parser.parse_args()
+    if args.command == "invoke":
+        from loyalty_local.invoke import main as invoke
+
+        sys.exit(invoke(args.function, args.event, args.data))
 
     runtime = LocalRuntime(data_dir=args.data)
     stop = threading.Event()

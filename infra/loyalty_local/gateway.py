@@ -25,9 +25,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from loyalty.api.authorizer import AUTHORIZER_CACHE_SECONDS, api_key_of
 from loyalty.api.gateway_responses import gateway_response
-from loyalty.api.routes import AUTHORIZER, ROUTES, Route
+from loyalty.api.routes import ROUTES, Route
 from loyalty.bootstrap import Container, bound_container
 from loyalty.domain.access import Access
+from loyalty.resources import AUTHORIZER
+from loyalty_local.events import api_gateway_event, authorizer_request
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO / "functions"
@@ -236,13 +238,10 @@ class LocalGateway:
         if cached and time.monotonic() - cached[0] < self._auth_cache_seconds:
             event["requestContext"]["authorizer"] = dict(cached[1])
             return None
-        auth_event = {
-            "type": "REQUEST",
-            "methodArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{event['httpMethod']}"
-            f"{event['resource']}",
-            **{k: event[k] for k in ("resource", "path", "httpMethod", "headers", "multiValueHeaders")},
-            **{k: event[k] for k in ("queryStringParameters", "pathParameters", "requestContext")},
-        }
+        auth_event = authorizer_request(
+            event,
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{event['httpMethod']}{event['resource']}",
+        )
         try:
             verdict = self._authorizer.invoke(auth_event)
         except Exception as exc:
@@ -280,32 +279,17 @@ class LocalGateway:
             encoded = False
         except UnicodeDecodeError:
             text, encoded = base64.b64encode(body).decode(), True
-        now = time.time()
-        return {
-            "resource": route.path,
-            "path": path,
-            "httpMethod": method,
-            "headers": {k: v[-1] for k, v in headers.items()},
-            "multiValueHeaders": headers,
-            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
-            "multiValueQueryStringParameters": multi_query or None,
-            "pathParameters": path_params or None,
-            "stageVariables": None,
-            "requestContext": {
-                "resourcePath": route.path,
-                "httpMethod": method,
-                "path": f"/{STAGE}{path}",
-                "stage": STAGE,
-                "requestId": str(uuid.uuid4()),
-                "requestTimeEpoch": int(now * 1000),
-                "accountId": ACCOUNT,
-                "apiId": API_ID,
-                "protocol": "HTTP/1.1",
-                "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent", [""])[-1]},
-            },
-            "body": text,
-            "isBase64Encoded": encoded,
-        }
+        return api_gateway_event(
+            method,
+            route.path,
+            path,
+            headers=headers,
+            query=multi_query,
+            path_params=path_params,
+            body=text,
+            base64_encoded=encoded,
+            source_ip=source_ip,
+        )
 
     @staticmethod
     def _response(result: dict[str, Any]) -> GatewayResponse:

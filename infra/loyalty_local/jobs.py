@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loyalty.bootstrap import Container, bound_container
+from loyalty_local.events import scheduler_event, sqs_event, stream_event
 from loyalty_local.gateway import LambdaContext, load_handler
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class StreamPoller(_Background):
         return delivered
 
     def _deliver(self, records: list[dict[str, Any]], arn: str) -> None:
-        batch = [{**record, "eventSourceARN": arn} for record in records]
+        batch = stream_event(records, arn)["Records"]
         # Like the deployed event source mapping: retry from the first failed record on, up to
         # STREAM_RETRIES times, then hand the rest to the on-failure destination (here a list
         # that tests assert stays empty) and move on.
@@ -171,20 +172,7 @@ class QueuePoller(_Background):
         ).get("Messages", [])
         if not messages:
             return 0
-        records = [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": self._queue_arn(),
-                "awsRegion": self._sqs.meta.region_name,
-            }
-            for m in messages
-        ]
+        records = sqs_event(messages, self._queue_arn(), self._sqs.meta.region_name)["Records"]
         try:
             result = self._handler({"Records": records}, LambdaContext(self._function))
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
@@ -242,7 +230,7 @@ class Ticker(_Background):
         def loop() -> None:
             while not self._stop.wait(self._interval):
                 try:
-                    self._handler({"source": "aws.scheduler"}, LambdaContext(self._function))
+                    self._handler(scheduler_event(self._function), LambdaContext(self._function))
                 except Exception:  # the next tick tries again, as the schedule would
                     log.exception("scheduled %s failed", self._function)
 

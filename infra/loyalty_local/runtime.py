@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -11,8 +12,8 @@ from typing import IO
 
 import boto3
 
-from loyalty.api.routes import JOBS
 from loyalty.bootstrap import Container, use_container
+from loyalty.resources import JOBS
 from loyalty.settings import Settings
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment, stop_leftover
 from loyalty_local.faults import FaultInjector, from_environment
@@ -25,6 +26,9 @@ from loyalty_local.seed import seed
 # sees points mature and expire soon.
 SWEEP_INTERVAL_SECONDS = 60.0
 LOCK_FILE = "runtime.lock"
+# Where a running runtime says how to reach it (`make invoke` reads it): the AWS endpoints and the
+# functions' environment. Only trusted while the lock is held: a runtime killed hard leaves it behind.
+ENVIRONMENT_FILE = "runtime.json"
 
 
 class DataDirInUse(RuntimeError):
@@ -54,6 +58,25 @@ def lock_data_dir(data_dir: Path) -> IO[str]:
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+def publish_environment(data_dir: Path, environment: dict[str, str]) -> None:
+    path = data_dir / ENVIRONMENT_FILE
+    path.write_text(json.dumps(environment, indent=2, sort_keys=True))
+    path.chmod(0o600)
+
+
+def running_environment(data_dir: Path) -> dict[str, str] | None:
+    """The environment of the runtime serving `data_dir`, or None when none is running there."""
+    path = data_dir / ENVIRONMENT_FILE
+    if not path.exists():
+        return None
+    try:
+        lock_data_dir(data_dir).close()  # we got the lock: whoever wrote the file is gone
+    except DataDirInUse:
+        published: dict[str, str] = json.loads(path.read_text())
+        return published
+    return None
 
 
 @dataclass
@@ -93,6 +116,14 @@ class LocalRuntime:
         session = boto3.session.Session(region_name=REGION)
         self.resources = provision(session, self.table_name, pepper=self._pepper())
         os.environ.update(self.resources.function_environment())
+        if self.data_dir is not None:
+            publish_environment(
+                self.data_dir,
+                {
+                    **aws_environment(self.ddb.endpoint, self.moto.endpoint),
+                    **self.resources.function_environment(),
+                },
+            )
         # The product code gets its own session, the one faults are injected into; provisioning,
         # the seed and the pollers (which stand in for AWS itself) keep the clean one.
         app_session = boto3.session.Session(region_name=REGION)
@@ -143,6 +174,8 @@ class LocalRuntime:
             emulator.stop()
         self._owned.clear()
         if self._lock is not None:
+            if self.data_dir is not None:
+                (self.data_dir / ENVIRONMENT_FILE).unlink(missing_ok=True)
             self._lock.close()  # releases the flock
             self._lock = None
 

@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
+
 pytestmark = pytest.mark.xdist_group("load")
 
 
 def test_a_short_mixed_load_has_no_errors_and_keeps_every_invariant(tmp_path: Path) -> None:
     report_file = tmp_path / "load.json"
-    command = [sys.executable, "-m", "loyalty_local.load", "--seconds", "5", "--users", "2"]
+    command = [sys.executable, "-m", "tools.load", "--seconds", "5", "--users", "2"]
     command += ["--members", "20", "--json", str(report_file), "--log", str(tmp_path / "functions.log")]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+    # From the repository's root: `tools` is a top-level package there, not an installed one.
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False, cwd=ROOT)
 
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     report = json.loads(report_file.read_text())

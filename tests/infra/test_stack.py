@@ -33,10 +33,10 @@ from loyalty.api.gateway_responses import (
     gateway_response,
 )
 from loyalty.api.problems import PROBLEM_BASE
-from loyalty.api.routes import AUTHORIZER, FUNCTIONS, JOBS, ROUTES
+from loyalty.api.routes import ROUTES
 from loyalty.domain import events as domain_events
 from loyalty.domain.access import Access
-from loyalty.resources import EVENT_BUS, TABLE
+from loyalty.resources import AUTHORIZER, EVENT_BUS, FUNCTIONS, JOBS, TABLE
 from loyalty.services.mailer import message_id_of
 from loyalty.services.publisher import events_of
 from loyalty_infra import waivers
@@ -44,6 +44,7 @@ from loyalty_infra.config import CLI_CONTEXT_DEFAULTS, DEPS_LAYER_DIR, REPO_ROOT
 from loyalty_infra.functions import Definition
 from loyalty_infra.outbox import MESSAGE_FILTER, OUTBOX_FILTER
 from loyalty_infra.stack import LoyaltyStack, build
+from loyalty_local.events import stream_record
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -535,7 +536,7 @@ def _stream_record(
         change["NewImage"] = {k: serializer.serialize(v) for k, v in new.items()}
     if old is not None:
         change["OldImage"] = {k: serializer.serialize(v) for k, v in old.items()}
-    return {"eventID": "1", "eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": change}
+    return stream_record(event_name, change)
 
 
 def _leaf_values(value: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], list[Any]]:

@@ -17,6 +17,7 @@ from loyalty.domain.sales import Line, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
 from loyalty.services.publisher import events_of
 from loyalty.services.transactions import RecordCommand
+from loyalty_local.events import stream_record
 from loyalty_local.jobs import StreamPoller
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
@@ -91,12 +92,12 @@ def test_a_sale_publishes_its_events_once(container: Container, aws_session: bot
 def test_only_new_outbox_entries_are_published() -> None:
     old = {"outbox": {"L": [{"M": {"id": {"S": "1"}, "detail_type": {"S": "A"}, "detail": {"S": "{}"}}}]}}
     new = {"outbox": {"L": [{"M": {"id": {"S": "2"}, "detail_type": {"S": "B"}, "detail": {"S": "{}"}}}]}}
-    assert [
-        e.event_id for e in events_of({"eventName": "MODIFY", "dynamodb": {"OldImage": old, "NewImage": new}})
-    ] == ["2"]
-    assert events_of({"eventName": "MODIFY", "dynamodb": {"OldImage": new, "NewImage": new}}) == []
-    assert events_of({"eventName": "REMOVE", "dynamodb": {"OldImage": new}}) == []
-    assert events_of({"eventName": "INSERT", "dynamodb": {"NewImage": {"pk": {"S": "x"}}}}) == []
+    assert [e.event_id for e in events_of(stream_record("MODIFY", {"OldImage": old, "NewImage": new}))] == [
+        "2"
+    ]
+    assert events_of(stream_record("MODIFY", {"OldImage": new, "NewImage": new})) == []
+    assert events_of(stream_record("REMOVE", {"OldImage": new})) == []
+    assert events_of(stream_record("INSERT", {"NewImage": {"pk": {"S": "x"}}})) == []
 
 
 def _publisher(container: Container):  # type: ignore[no-untyped-def]

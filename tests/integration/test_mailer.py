@@ -29,6 +29,7 @@ from loyalty.domain.access import KeyKind, Principal
 from loyalty.observability import logger as function_logger
 from loyalty.services.mailer import LEASE, MAX_ATTEMPTS
 from loyalty_local.emulators import DynamoDBLocal, Moto
+from loyalty_local.events import scheduler_event
 from loyalty_local.gateway import LambdaContext
 from loyalty_local.jobs import StreamPoller
 from loyalty_local.provision import LOCAL_SENDER_EMAIL
@@ -104,7 +105,7 @@ def only_message(container: Container, email: str) -> Message:
 
 
 def scheduled_run() -> dict[str, Any]:
-    result: dict[str, Any] = jobs.send_messages({"source": "aws.scheduler"}, LambdaContext("mailer"))
+    result: dict[str, Any] = jobs.send_messages(scheduler_event("mailer"), LambdaContext("mailer"))
     return result
 
 

@@ -12,6 +12,7 @@ from loyalty.api.app import guard
 from loyalty.api.openapi import openapi_document
 from loyalty.api.routes import ROUTES, Outcome, Route, expected_outcome, route_for
 from loyalty.domain.access import Access, KeyKind, StoreScope
+from loyalty_local.events import api_gateway_event
 
 
 def _route(method: str, path: str) -> Route:
@@ -73,13 +74,14 @@ def _event(
     body: Any = None,
 ) -> dict[str, Any]:
     authorizer = {"key_id": "k1", "kind": kind, "store_id": store} if kind else {}
-    return {
-        "httpMethod": method,
-        "resource": resource,
-        "pathParameters": {"store_id": path_store, "transaction_id": "T1"} if path_store else None,
-        "body": body if isinstance(body, str) or body is None else json.dumps(body),
-        "requestContext": {"authorizer": authorizer},
-    }
+    return api_gateway_event(
+        method,
+        resource,
+        resource,
+        path_params={"store_id": path_store, "transaction_id": "T1"} if path_store else None,
+        body=body if isinstance(body, str) or body is None else json.dumps(body),
+        authorizer=authorizer,
+    )
 
 
 def _status(event: dict[str, Any]) -> int | None:

@@ -9,8 +9,9 @@ import pytest
 
 from loyalty.api.app import build_app
 from loyalty.api.openapi import ROUTERS_BY_FUNCTION, openapi_document
-from loyalty.api.routes import FUNCTIONS, ROUTES
+from loyalty.api.routes import ROUTES
 from loyalty.domain.access import Access
+from loyalty.resources import FUNCTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,23 +8,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.router import Router
 
+from loyalty_local.events import api_gateway_event
 from loyalty_local.gateway import own_event_per_resolver
 
 
 def rest_event(path: str, query: dict[str, str]) -> dict[str, Any]:
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": "GET",
-        "headers": {},
-        "multiValueHeaders": {},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()},
-        "pathParameters": None,
-        "requestContext": {"resourcePath": path, "httpMethod": "GET", "path": path, "stage": "local"},
-        "body": None,
-        "isBase64Encoded": False,
-    }
+    return api_gateway_event("GET", path, path, query={k: [v] for k, v in query.items()})
 
 
 def test_a_resolver_keeps_its_own_event_while_another_instance_resolves() -> None:

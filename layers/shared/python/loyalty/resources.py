@@ -73,3 +73,85 @@ MERGE_QUEUE = QueueDef(
     max_receive_count=5,
     env_var="MERGE_QUEUE_URL",
 )
+
+
+# ---- functions and jobs: what the CDK app deploys and the local runtime runs ---------------------
+# The route table (loyalty.api.routes) says which function serves each route; these say what each
+# function is.
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    name: str
+    description: str
+    memory_mb: int = 512
+    timeout_s: int = 10
+
+
+FUNCTIONS: tuple[FunctionDef, ...] = (
+    # Also serves Swagger UI and the OpenAPI document, whose first build (all routers' models)
+    # takes a few seconds at 256 MB: hence more memory and time than a liveness check needs.
+    FunctionDef(
+        "health", "Liveness, version, Swagger UI and the OpenAPI document", memory_mb=512, timeout_s=10
+    ),
+    FunctionDef("customers", "Enrolment, lookup, profiles and identity links"),
+    FunctionDef("admin", "API keys, stores and the programme"),
+    FunctionDef("transactions", "Sales, returns, order status, history and the points ledger"),
+    FunctionDef("cart", "Real-time cart evaluation and personal coupons", memory_mb=1024),
+    FunctionDef("offers", "Marketers' offers and price groups"),
+    FunctionDef("redemptions", "Spending points, coupons and stored value, and reversing it"),
+    FunctionDef("accounts", "Gift cards, merchandise credit, promotional cash and holds"),
+)
+
+AUTHORIZER = FunctionDef("authorizer", "Checks hashed API keys for API Gateway", memory_mb=256, timeout_s=3)
+
+
+@dataclass(frozen=True)
+class JobDef:
+    """A function no route reaches: run on a schedule, or fed by the table's stream."""
+
+    name: str
+    description: str
+    memory_mb: int = 512
+    timeout_s: int = 60
+    schedule: str | None = None  # an EventBridge Scheduler expression
+    consumes_stream: bool = False  # gets the table's stream records named by `stream_records`
+    publishes_events: bool = False
+    # Which stream records invoke it (a Lambda event filter in loyalty_infra.outbox): "outbox"
+    # (writes that carry domain events) or "messages" (new MESSAGE items: emails to send).
+    stream_records: str = "outbox"
+    consumes_queue: QueueDef | None = None  # an SQS queue's messages, with partial batch failures
+
+
+JOBS: tuple[JobDef, ...] = (
+    JobDef(
+        "sweeper",
+        "Matures pending points, reviews tiers, expires lots, settles expired holds (hourly)",
+        timeout_s=600,
+        schedule="rate(1 hour)",
+    ),
+    JobDef(
+        "publisher",
+        "Publishes the outbox of every committed change to the EventBridge bus",
+        timeout_s=60,
+        consumes_stream=True,
+        publishes_events=True,
+    ),
+    JobDef(
+        "mailer",
+        "Sends queued emails (e-card PINs) through SES: new ones from the stream, retries every 5 minutes",
+        memory_mb=256,
+        timeout_s=120,
+        schedule="rate(5 minutes)",
+        consumes_stream=True,
+        stream_records="messages",
+    ),
+    JobDef(
+        "merger",
+        "Runs identity merges and their undos from the FIFO merge queue; re-sends stale ones (5 min)",
+        memory_mb=1024,
+        timeout_s=300,
+        schedule="rate(5 minutes)",
+        consumes_queue=MERGE_QUEUE,
+    ),
+)

@@ -1,7 +1,7 @@
 """Identity merges: the DynamoDB work one merge costs against the size of the merged profile, and how
 many merges a second the local queue path runs.
 
-Run on its own with ``.venv/bin/python -m loyalty_local.bench_merges`` (it starts its own DynamoDB
+Run on its own with ``.venv/bin/python -m tools.bench.merges`` (it starts its own DynamoDB
 Local and moto), or as a section of ``make bench`` (``bench.main`` hands it the bench's runtime).
 
 1. Size. For each size N in BENCH_MERGE_SIZES (10, 100, 1,000, 10,000) a member with N sales is
@@ -75,20 +75,12 @@ from loyalty.observability import logger
 from loyalty.services.customers import EnrolCommand, RawLink
 from loyalty.services.transactions import RecordCommand
 from loyalty.settings import Settings
-from loyalty_local.bench import (
-    DDB_RRU_PER_M,
-    DDB_WRU_PER_M,
-    INDEXES,
-    READ_OPS,
-    WRITE_OPS,
-    CallCost,
-    DynamoMeter,
-    item_size,
-    mark,
-)
 from loyalty_local.emulators import REGION
 from loyalty_local.jobs import QueuePoller
 from loyalty_local.runtime import LocalRuntime
+from tools.bench.costs import DDB_RRU_PER_M, DDB_WRU_PER_M
+from tools.bench.meter import INDEXES, READ_OPS, WRITE_OPS, CallCost, DynamoMeter, item_size
+from tools.bench.report import mark
 
 SIZES = tuple(int(s) for s in os.environ.get("BENCH_MERGE_SIZES", "10,100,1000,10000").split(",") if s)
 QUEUE_MERGES = int(os.environ.get("BENCH_MERGE_QUEUE", "200"))

@@ -6,7 +6,7 @@
 2. Seeds through the API: a few cart offers (admin key), then LOAD_MEMBERS members, each enrolled
    (with an `Idempotency-Key`) and given points by one sale, from 8 threads; and warms every
    function's instances.
-3. Runs locust (`loyalty_local.locustfile`, as a library) in a subprocess — locust patches the
+3. Runs locust (`tools.load.locustfile`, as a library) in a subprocess — locust patches the
    standard library with gevent, which must not meet this process's threads — with LOAD_USERS
    users for LOAD_SECONDS seconds: look-ups by card and by email, GET customer, cart evaluations
    (about 80 % together), sales, points redemptions and enrolments.
@@ -199,12 +199,13 @@ def run_locust(
     command = [
         sys.executable,
         "-m",
-        "loyalty_local.locustfile",
+        "tools.load.locustfile",
         *("--host", base, "--pool", str(pool), "--users", str(users), "--seconds", str(seconds)),
         *("--out", str(out)),
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    completed = subprocess.run(command, env=env, stdout=console, timeout=seconds + 180, check=False)
+    # From the repository's root, where the `tools` package is importable whatever the caller's cwd.
+    completed = subprocess.run(command, env=env, stdout=console, timeout=seconds + 180, check=False, cwd=REPO)
     if completed.returncode != 0 or not out.exists():
         raise RuntimeError(f"the locust process failed (exit code {completed.returncode})")
     result: dict[str, Any] = json.loads(out.read_text())
@@ -416,7 +417,7 @@ def platform_output_to(log: Path) -> Iterator[TextIO]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="loyalty_local.load", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="tools.load", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=setting("LOAD_SECONDS", 60))
     parser.add_argument("--users", type=int, default=int(setting("LOAD_USERS", 16)))
     parser.add_argument("--members", type=int, default=int(setting("LOAD_MEMBERS", 200)))

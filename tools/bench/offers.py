@@ -1,6 +1,6 @@
 """The offer engine on its own: time per cart evaluation against the number of live offers.
 
-Run with ``.venv/bin/python -m loyalty_local.bench_offers``. Pure CPU, no database, no network: it
+Run with ``.venv/bin/python -m tools.bench.offers``. Pure CPU, no database, no network: it
 builds an index of 10, 100 and 1,000 live offers once (as a warm function caches it) and times
 ``evaluate`` on 5- and 50-line carts, printing p50 / p99, how many offers the index handed to the
 engine (candidates), and, for contrast, the same carts with ``explain=True``, which checks every

@@ -1,10 +1,10 @@
 """The mixed workload `make load` drives the local gateway with: locust users, run as a library.
 
 Importing this module imports locust, which monkey-patches the standard library with gevent, so it
-runs in a process of its own: `loyalty_local.load` starts it as
-`python -m loyalty_local.locustfile --host URL --pool pool.json --users 16 --seconds 60 --out results.json`
+runs in a process of its own: `tools.load` starts it as
+`python -m tools.load.locustfile --host URL --pool pool.json --users 16 --seconds 60 --out results.json`
 (no boto3, no runtime threads here). It also works with locust's own command line against a running
-`make run`, given a pool of members (`LOAD_POOL=pool.json locust -f infra/loyalty_local/locustfile.py`).
+`make run`, given a pool of members (`LOAD_POOL=pool.json locust -f tools/load/locustfile.py`).
 
 Each user loops without think time over a weighted mix, about 80 % reads: look-ups by card and by
 email, GET customer, cart evaluations; and writes: sales (till and web shop, by `customer_id` or by
@@ -21,7 +21,7 @@ last attempt still fails. A 503 without `Retry-After`, like any other 5xx, is an
 
 The results file holds locust's stats per endpoint (requests, failures, p50, p99), the errors, the
 503 retries, and what the load was acknowledged (the sales, redemptions and enrolments that got
-201), for `loyalty_local.load` to check the invariants against.
+201), for `tools.load` to check the invariants against.
 """
 
 from __future__ import annotations
@@ -413,7 +413,7 @@ def run(host: str, users: int, seconds: float) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="loyalty_local.locustfile")
+    parser = argparse.ArgumentParser(prog="tools.load.locustfile")
     parser.add_argument("--host", required=True)
     parser.add_argument("--pool", type=Path, required=True)
     parser.add_argument("--users", type=int, default=16)

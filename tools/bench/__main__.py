@@ -1,0 +1,121 @@
+"""`make bench`: what each endpoint costs, printed as figures (never a pass/fail exit code).
+
+For every route in the route table, and for the authorizer, it calls the real handler in-process
+(no HTTP, no gateway) with the API Gateway event the function would get, and reports:
+
+- DynamoDB round trips per call, split into reads and writes, counted by botocore event hooks on
+  the client the Container uses (`before-call` / `after-call`, plus `before-send` for HTTP attempts,
+  so a retry would show up as more attempts than calls);
+- read and write capacity units per call: as DynamoDB Local reports them (the `ConsumedCapacity`
+  every call in `loyalty.adapters.dynamo` asks for), and re-priced by DynamoDB's published rules
+  from the requests and responses themselves (item sizes, consistency, transactions, indexes);
+- the domain events a call writes into its items' outbox (published to EventBridge from the stream);
+- handler time p50 / p99 over ITERATIONS calls after a warm-up, writes using fresh data each time;
+- the cost per million calls at AWS on-demand list prices (API Gateway, Lambda, DynamoDB,
+  EventBridge, and the authorizer with and without its result cache);
+- the earn path of issue 3 on its own: a 5-line sale by a member with 50 earlier lots, against its
+  targets (one write round trip, at most one read, under $8 per million sales);
+- cart evaluation (issue 4): POST /v1/cart/evaluate with 10, 100 and 1,000 live offers (bench_offers'
+  synthetic mix, plus some per-customer limits and budgets, written straight through OfferService)
+  x 5- and 50-line carts by members with personal coupons, and one anonymous variant: round trips and
+  BatchGetItem keys per warm call, capacity, handler and engine p50 / p99 (the engine timed inside the
+  handler), the cold call's catalogue load, how often the catalogue version was checked, against the
+  issue's targets (a warm evaluation at most one round trip; engine p99 under 5 ms at 1,000 offers and
+  50 lines); its rows join the cost table. Then the engine alone on a dense catalogue (offers.py's
+  dense case: 1,000 live site-wide offers on 20 categories, every offer a candidate; 5- and 50-line
+  carts; p50, p99 and full collections during the run, against p99 under 1 ms and 5 ms).
+
+Then identity merges (bench_merges): DynamoDB round trips, capacity and wall time of one merge of a
+profile with 10, 100, 1,000 and 10,000 sales (about three minutes of the run, most of it the
+10,000-sale profile's set-up and merge), against the issue's target (linear in the records moved,
+at most one round trip per 25 records), and merges per second through the local FIFO queue.
+
+Then it times each function's cold import in fresh subprocesses against the floor (a bare process
+importing boto3 + pydantic + the powertools resolver), medians of IMPORT_RUNS runs, and checks
+that importing a handler does no network I/O, builds no AWS client and pulls in no X-Ray SDK.
+
+DynamoDB is DynamoDB Local (in memory), so handler times include real localhost round trips. The
+runtime's background jobs (stream publisher, sweeper) stay off: they would share the metered
+client and the two cores.
+
+Settings (environment): BENCH_ITERATIONS, BENCH_WARMUP, BENCH_IMPORT_RUNS, BENCH_RT_LATENCY_MS
+(network time added per DynamoDB round trip when pricing Lambda, default 5), BENCH_EARN_MEMBERS
+(members the earn path rotates through, default 10), BENCH_PRIOR_LOTS (their earlier lots, 50),
+BENCH_CART_PER_CUSTOMER and BENCH_CART_BUDGET (the shares of cart offers with a per-customer limit,
+default 0.10, and with a budget, 0.05).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from loyalty.api.routes import ROUTES
+from loyalty_local.runtime import LocalRuntime
+from tools.bench import merges as bench_merges
+from tools.bench import offers as bench_offers
+from tools.bench.carts import CART_ROUTE, print_carts
+from tools.bench.config import DENSE_ITERATIONS, EARN_PATH, ITERATIONS, WARMUP
+from tools.bench.costs import cost_of
+from tools.bench.endpoints import EndpointBench
+from tools.bench.imports import measure_imports, print_imports
+from tools.bench.redemptions import print_redemptions
+from tools.bench.report import print_costs, print_earn_path, print_endpoints, print_prices
+
+
+def main() -> None:
+    began = time.monotonic()
+    python = sys.version.split()[0]
+    print(f"loyalty bench: {ITERATIONS} calls per endpoint after {WARMUP} warm-up calls; Python {python}")
+    print()
+    # Imports first, while nothing else runs on the machine; then the engine alone on a dense catalogue.
+    imports = measure_imports()
+    dense = bench_offers.dense_cases(DENSE_ITERATIONS, 7)
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    # No stream publisher or sweeper threads: they would call DynamoDB through the metered client
+    # (they use the installed container) and take CPU from the handlers being timed.
+    runtime = LocalRuntime(background_jobs=False).start(with_gateway=False)
+    try:
+        bench = EndpointBench(runtime)
+        results = [bench.measure_authorizer()]
+        scenarios = bench.scenarios()
+        for scenario in scenarios:
+            results.append(bench.measure(scenario))
+        carts = bench.measure_carts()
+        redemptions = bench.measure_redemptions()
+        merges = bench_merges.measure(runtime)
+    finally:
+        runtime.stop()
+
+    print_endpoints(results)
+    covered = {(s.method, s.path) for s in scenarios} | {("POST", CART_ROUTE)}  # its own section
+    covered |= {(r.route.split(" ", 1)[0], r.route.split(" ", 1)[1]) for r in redemptions.results}
+    missing = [f"{r.method} {r.path}" for r in ROUTES if (r.method, r.path) not in covered]
+    if missing:
+        print(f"\nRoutes without a bench scenario yet: {', '.join(missing)}")
+    print()
+    authorizer = cost_of(results[0]) if results[0].costs else None
+    print_prices()
+    print()
+    print_costs(results + [case.result for case in carts.cases] + redemptions.results, authorizer)
+    print()
+    earn = next((r for r in results if r.name == EARN_PATH), None)
+    if earn is not None:
+        print_earn_path(earn, authorizer)
+        print()
+    print_carts(carts)
+    print()
+    bench_offers.print_dense(dense)
+    print()
+    print_redemptions(redemptions)
+    print()
+    bench_merges.print_figures(merges)
+    print()
+    print_imports(imports)
+    print(f"\nbench took {time.monotonic() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
