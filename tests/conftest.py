@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from loyalty.bootstrap import Container
+from loyalty.resources import TABLE
 from loyalty.settings import Settings
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment
 from loyalty_local.provision import provision
@@ -58,6 +59,14 @@ def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[...,
     def make(clock: FixedClock | None = None) -> Container:
         resources = provision(aws_session, table_name=f"test-{uuid.uuid4().hex[:12]}")
         tables.append(resources.table_name)
+        # These tables run on the test's clock (2026-11-22), but DynamoDB Local deletes TTL items by
+        # the real one: a message (7 days) or an Idempotency-Key (32 days) written "today" on the
+        # test clock is already past its expiry in real time and vanished mid-test, at random.
+        # What expires in these tests, the test clock decides.
+        aws_session.client("dynamodb").update_time_to_live(
+            TableName=resources.table_name,
+            TimeToLiveSpecification={"Enabled": False, "AttributeName": TABLE.ttl_attribute},
+        )
         settings = Settings(
             table_name=resources.table_name,
             api_key_pepper_secret=resources.pepper_secret,
