@@ -38,7 +38,7 @@ from loyalty.domain.errors import (
     StoreNotFound,
     ValidationFailed,
 )
-from loyalty.domain.ids import is_plausible_id, new_card_number, new_id
+from loyalty.domain.ids import new_card_number, new_id
 from loyalty.domain.links import Link
 from loyalty.domain.merges import MergeRecord
 from loyalty.domain.replay import StoredResponse
@@ -50,6 +50,7 @@ from loyalty.services.ports import (
     idempotency_ops,
     replay_if_recorded,
 )
+from loyalty.services.resolver import CustomerResolver
 from loyalty.services.transactions import RetroCredit
 
 _ATTEMPTS = 4
@@ -98,7 +99,9 @@ class CustomerResult:
 class CustomerService:
     def __init__(
         self,
+        *,
         customers: CustomerRepository,
+        resolver: CustomerResolver,
         stores: StoreService,
         programme: ProgrammeService,
         idempotency: IdempotencyStore,
@@ -112,6 +115,7 @@ class CustomerService:
     ) -> None:
         self._request_merge = request_merge
         self._customers = customers
+        self._resolver = resolver
         self._stores = stores
         self._programme = programme
         self._idempotency = idempotency
@@ -122,19 +126,7 @@ class CustomerService:
 
     # ---- reads ----------------------------------------------------------------------------
     def get(self, customer_id: str) -> Customer:
-        if not is_plausible_id(customer_id):
-            raise CustomerNotFound(f"customer {customer_id[:64]} does not exist")
-        customer = self._customers.get(customer_id)
-        seen = {customer_id}
-        # A merged profile answers with its survivor, so ids cached in tills keep working.
-        while customer is not None and customer.status is CustomerStatus.MERGED and customer.merged_into:
-            if customer.merged_into in seen:
-                break
-            seen.add(customer.merged_into)
-            customer = self._customers.get(customer.merged_into)
-        if customer is None or customer.status is CustomerStatus.ERASED:
-            raise CustomerNotFound(f"customer {customer_id} does not exist", customer_id=customer_id)
-        return customer
+        return self._resolver.get(customer_id)
 
     def lookup(self, link_type: str, link_value: str) -> Customer:
         link = self._identify(link_type, link_value, ("query", "link_type"), ("query", "link_value"))

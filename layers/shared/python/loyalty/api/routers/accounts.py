@@ -249,7 +249,7 @@ def make_router() -> Router:
         "/v1/customers/<customer_id>/accounts", summary="A customer's stored-value accounts", tags=TAGS
     )
     def customer_accounts(customer_id: PathId) -> AccountList:
-        customer = container().customers.get(customer_id)
+        customer = container().resolver.get(customer_id)
         now = container().clock.now()
         return AccountList(
             items=[AccountOut.of(a, now) for a in container().stored_value.accounts_of(customer.customer_id)]
