@@ -19,10 +19,14 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.adapters.dynamo import DynamoTable
     from loyalty.adapters.repositories import IdempotencyStore
     from loyalty.adapters.secrets import SecretValue
+    from loyalty.services.account_access import AccountAccess
+    from loyalty.services.accounts import AccountService
     from loyalty.services.api_keys import ApiKeyService
     from loyalty.services.cart import CartService
     from loyalty.services.config import ProgrammeService, StoreService
     from loyalty.services.customers import CustomerService
+    from loyalty.services.gift_cards import GiftCardService
+    from loyalty.services.holds import HoldService, StoredValueHolds
     from loyalty.services.mailer import Mailer
     from loyalty.services.merge_requests import MergeRequests
     from loyalty.services.merge_worker import MergeWorker
@@ -284,22 +288,79 @@ class Container:
         )
 
     @cached_property
-    def stored_value(self) -> StoredValueService:
+    def account_access(self) -> AccountAccess:
+        from loyalty.adapters.stored_value import StoredValueRepository
+        from loyalty.services.account_access import AccountAccess
+
+        return AccountAccess(
+            accounts=StoredValueRepository(self.table),
+            programme=self.programme,
+            idempotency=self.idempotency,
+            pepper=self.pepper,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def gift_cards(self) -> GiftCardService:
+        from loyalty.adapters.stored_value import StoredValueRepository
+        from loyalty.services.gift_cards import GiftCardService
+
+        return GiftCardService(
+            accounts=StoredValueRepository(self.table),
+            access=self.account_access,
+            stores=self.stores,
+            idempotency=self.idempotency,
+            pepper=self.pepper,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def accounts(self) -> AccountService:
         from loyalty.adapters.redemptions import RedemptionRepository
         from loyalty.adapters.stored_value import StoredValueRepository
+        from loyalty.services.accounts import AccountService
+
+        return AccountService(
+            accounts=StoredValueRepository(self.table),
+            redemptions=RedemptionRepository(self.table),
+            access=self.account_access,
+            stores=self.stores,
+            idempotency=self.idempotency,
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
+        )
+
+    @cached_property
+    def money_holds(self) -> StoredValueHolds:
+        from loyalty.adapters.stored_value import StoredValueRepository
+        from loyalty.services.holds import StoredValueHolds
+
+        return StoredValueHolds(
+            accounts=StoredValueRepository(self.table),
+            access=self.account_access,
+            idempotency=self.idempotency,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def holds(self) -> HoldService:
+        """Settles any hold by its id: points holds through the redemption service."""
+        from loyalty.services.holds import HoldService
+
+        return HoldService(money=self.money_holds, points=self.redemptions)
+
+    @cached_property
+    def stored_value(self) -> StoredValueService:
+        """Stored value behind one handle: what the redemption service spends and reverses through."""
         from loyalty.api.models.stored_value import render_spent
         from loyalty.services.stored_value import StoredValueService
 
         return StoredValueService(
-            StoredValueRepository(self.table),
-            RedemptionRepository(self.table),
-            self.stores,
-            self.programme,
-            self.pepper,
-            self.clock,
-            render_spent=render_spent,
-            idempotency=self.idempotency,
-            resolve_customer=self.resolver.get,
+            access=self.account_access,
+            gift_cards=self.gift_cards,
+            accounts=self.accounts,
+            holds=self.money_holds,
+            answer_spent=render_spent,
         )
 
     @cached_property
