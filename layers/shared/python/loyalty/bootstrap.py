@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.api_keys import ApiKeyService
     from loyalty.services.cart import CartService
     from loyalty.services.config import ProgrammeService, StoreService
+    from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
     from loyalty.services.gift_cards import GiftCardService
     from loyalty.services.holds import HoldService, StoredValueHolds
@@ -122,7 +123,21 @@ class Container:
             programme=self.programme,
             idempotency=self.idempotency,
             clock=self.clock,
+            links=self.customer_links,
             retro_credit=self.transactions.retro_credit,
+        )
+
+    @cached_property
+    def customer_links(self) -> CustomerLinks:
+        from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.services.customer_links import CustomerLinks
+
+        return CustomerLinks(
+            customers=CustomerRepository(self.table),
+            resolver=self.resolver,
+            programme=self.programme,
+            idempotency=self.idempotency,
+            clock=self.clock,
             request_merge=self.merge_requests.request_for_link,
         )
 
