@@ -5,7 +5,7 @@ survivor; lots that changed meanwhile are balanced by an adjustment on each side
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,21 @@ from loyalty.services.merge_run import (
     link_of,
 )
 from loyalty.services.ports import Clock
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What every phase of an undo step starts from."""
+
+    record: MergeRecord
+    cache: RunCache
+    careful: bool
+    survivor_id: str
+    merged_id: str
+    undo: dict[str, Any]
+    returned: dict[str, int]
+    now: datetime
+    nxt: MergeRecord  # the journal one step on
 
 
 class MergeUndo:
@@ -88,94 +103,153 @@ class MergeUndo:
     ) -> tuple[list[TxOp], MergeRecord]:
         """The writes of the undo's next step and the journal after it."""
         assert record.survivor_id is not None
-        survivor_id, merged_id = record.survivor_id, record.merged_id
         undo: dict[str, Any] = dict(record.undo or {})
         returned: dict[str, int] = dict(undo.get("returned") or {})
         now = self._clock.now()
+        phase = {
+            "links": self._links,
+            "ledger": self._ledger,
+            "records": self._records,
+            "offer_uses": self._offer_uses,
+            "holds": self._holds,
+            "finish": self._finish_phase,
+        }.get(record.phase)
+        if phase is None:
+            raise ServiceUnavailable(f"undo of {record.merge_id} is in an unknown phase {record.phase!r}")
         nxt = replace(record, step=record.step + 1)
+        return phase(
+            _Step(record, cache, careful, record.survivor_id, record.merged_id, undo, returned, now, nxt)
+        )
+
+    def _links(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, survivor_id, merged_id, undo, returned, now, nxt = (
+            s.record,
+            s.survivor_id,
+            s.merged_id,
+            s.undo,
+            s.returned,
+            s.now,
+            s.nxt,
+        )
+        start = int(record.cursor or 0)
+        keys = list(record.links_moved)[start : start + RECORD_PAGE]
+        if not keys:
+            return [], replace(nxt, phase="ledger", cursor=None)
+        link_page = [link_of(key) for key in keys]
+        owners = self._merges.link_owners(link_page)
+        going = [link for link in link_page if owners.get(link) == survivor_id]
+        ops = [self._merges.move_link_op(link, survivor_id, merged_id, now) for link in going]
+        undo["links_returned"] = [*undo.get("links_returned", []), *(link.key for link in going)]
+        undo["links_stayed"] = [
+            *undo.get("links_stayed", []),
+            *(link.key for link in link_page if link not in going),
+        ]
+        returned["links"] = returned.get("links", 0) + len(going)
+        return ops, replace(nxt, cursor=str(start + len(keys)), undo=undo | {"returned": returned})
+
+    def _ledger(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, cache, survivor_id, merged_id, undo, returned, nxt = (
+            s.record,
+            s.cache,
+            s.survivor_id,
+            s.merged_id,
+            s.undo,
+            s.returned,
+            s.nxt,
+        )
         ops: list[TxOp] = []
-        if record.phase == "links":
-            start = int(record.cursor or 0)
-            keys = list(record.links_moved)[start : start + RECORD_PAGE]
-            if not keys:
-                return [], replace(nxt, phase="ledger", cursor=None)
-            link_page = [link_of(key) for key in keys]
-            owners = self._merges.link_owners(link_page)
-            going = [link for link in link_page if owners.get(link) == survivor_id]
-            ops = [self._merges.move_link_op(link, survivor_id, merged_id, now) for link in going]
-            undo["links_returned"] = [*undo.get("links_returned", []), *(link.key for link in going)]
-            undo["links_stayed"] = [
-                *undo.get("links_stayed", []),
-                *(link.key for link in link_page if link not in going),
-            ]
-            returned["links"] = returned.get("links", 0) + len(going)
-            return ops, replace(nxt, cursor=str(start + len(keys)), undo=undo | {"returned": returned})
-        if record.phase == "ledger":
-            merged = cache.tombstone(self._merges, record)
-            lo, hi = record.offset + 1, record.offset + merged.ledger_seq
-            page = cache.read_ahead(
-                record,
-                lambda: (
-                    self._merges.ledger_page(survivor_id, LEDGER_PAGE * READ_PAGES, (lo, hi))
-                    if hi >= lo
-                    else [],
-                    None,
-                ),
+        merged = cache.tombstone(self._merges, record)
+        lo, hi = record.offset + 1, record.offset + merged.ledger_seq
+        page = cache.read_ahead(
+            record,
+            lambda: (
+                self._merges.ledger_page(survivor_id, LEDGER_PAGE * READ_PAGES, (lo, hi)) if hi >= lo else [],
+                None,
+            ),
+        )
+        items = [
+            i
+            for i in cache.take(record, page, LEDGER_PAGE)
+            if (i.get("merge_trail") or [None])[-1] == record.merge_id
+        ]
+        if not items:
+            return [], replace(nxt, phase="records", cursor=None)
+        for item in items:
+            ops += self._merges.move_ledger_ops(
+                item, merged_id, int(item["seq"]) - record.offset, record.merge_id, back=True
             )
-            items = [
-                i
-                for i in cache.take(record, page, LEDGER_PAGE)
-                if (i.get("merge_trail") or [None])[-1] == record.merge_id
-            ]
-            if not items:
-                return [], replace(nxt, phase="records", cursor=None)
-            for item in items:
-                ops += self._merges.move_ledger_ops(
-                    item, merged_id, int(item["seq"]) - record.offset, record.merge_id, back=True
-                )
-                if item.get("remaining") is not None:
-                    before = (item.get("remaining_at") or {}).get(record.merge_id, item["remaining"]) or 0
-                    undo["lots_delta"] = int(undo.get("lots_delta", 0)) + int(item["remaining"]) - int(before)
-                    if item.get("due_kind") == "mature":
-                        undo["pending"] = int(undo.get("pending", 0)) + max(int(item["remaining"]), 0)
-            returned["ledger_entries"] = returned.get("ledger_entries", 0) + len(items)
-            return ops, replace(nxt, undo=undo | {"returned": returned})
-        if record.phase == "records":
-            page = cache.read_ahead(
-                record,
-                lambda: self._merges.owned_page(
-                    survivor_id, RECORD_PAGE * READ_PAGES, record.cursor, careful
-                ),
-            )
-            items = cache.take(record, page, RECORD_PAGE)
-            cursor, more = cache.position(self._merges, page, items, record.cursor)
-            mine = [i for i in items if (i.get("merge_trail") or [None])[-1] == record.merge_id]
-            ops = [
-                self._merges.reassign_op(i, survivor_id, merged_id, record.offset, record.merge_id, back=True)
-                for i in mine
-            ]
-            count_records(returned, mine)
-            return ops, replace(
-                nxt,
-                cursor=cursor,
-                phase="records" if more else "offer_uses",
-                undo=undo | {"returned": returned},
-            )
-        if record.phase == "offer_uses":
-            for offer_id, n in (record.offer_uses_moved or {}).items():
-                ops += self._merges.move_offer_use_ops(offer_id, n, survivor_id, merged_id)
-            returned["offer_uses"] = len(record.offer_uses_moved or {})
-            return ops, replace(nxt, phase="holds", undo=undo | {"returned": returned})
-        if record.phase == "holds":
-            hold_owner = self._merges.hold_owners(list(record.holds_moved))
-            holds = [h for h, owner in hold_owner.items() if owner == survivor_id]
-            ops = [self._merges.move_hold_op(h, survivor_id, merged_id) for h in holds]
-            returned["holds"] = len(holds)
-            undo["holds_returned"] = holds
-            return ops, replace(nxt, phase="finish", undo=undo | {"returned": returned})
-        if record.phase == "finish":
-            return self._finish(record, undo, now)
-        raise ServiceUnavailable(f"undo of {record.merge_id} is in an unknown phase {record.phase!r}")
+            if item.get("remaining") is not None:
+                before = (item.get("remaining_at") or {}).get(record.merge_id, item["remaining"]) or 0
+                undo["lots_delta"] = int(undo.get("lots_delta", 0)) + int(item["remaining"]) - int(before)
+                if item.get("due_kind") == "mature":
+                    undo["pending"] = int(undo.get("pending", 0)) + max(int(item["remaining"]), 0)
+        returned["ledger_entries"] = returned.get("ledger_entries", 0) + len(items)
+        return ops, replace(nxt, undo=undo | {"returned": returned})
+
+    def _records(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, cache, careful, survivor_id, merged_id, undo, returned, nxt = (
+            s.record,
+            s.cache,
+            s.careful,
+            s.survivor_id,
+            s.merged_id,
+            s.undo,
+            s.returned,
+            s.nxt,
+        )
+        page = cache.read_ahead(
+            record,
+            lambda: self._merges.owned_page(survivor_id, RECORD_PAGE * READ_PAGES, record.cursor, careful),
+        )
+        items = cache.take(record, page, RECORD_PAGE)
+        cursor, more = cache.position(self._merges, page, items, record.cursor)
+        mine = [i for i in items if (i.get("merge_trail") or [None])[-1] == record.merge_id]
+        ops = [
+            self._merges.reassign_op(i, survivor_id, merged_id, record.offset, record.merge_id, back=True)
+            for i in mine
+        ]
+        count_records(returned, mine)
+        return ops, replace(
+            nxt,
+            cursor=cursor,
+            phase="records" if more else "offer_uses",
+            undo=undo | {"returned": returned},
+        )
+
+    def _offer_uses(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, survivor_id, merged_id, undo, returned, nxt = (
+            s.record,
+            s.survivor_id,
+            s.merged_id,
+            s.undo,
+            s.returned,
+            s.nxt,
+        )
+        ops: list[TxOp] = []
+        for offer_id, n in (record.offer_uses_moved or {}).items():
+            ops += self._merges.move_offer_use_ops(offer_id, n, survivor_id, merged_id)
+        returned["offer_uses"] = len(record.offer_uses_moved or {})
+        return ops, replace(nxt, phase="holds", undo=undo | {"returned": returned})
+
+    def _holds(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, survivor_id, merged_id, undo, returned, nxt = (
+            s.record,
+            s.survivor_id,
+            s.merged_id,
+            s.undo,
+            s.returned,
+            s.nxt,
+        )
+        hold_owner = self._merges.hold_owners(list(record.holds_moved))
+        holds = [h for h, owner in hold_owner.items() if owner == survivor_id]
+        ops = [self._merges.move_hold_op(h, survivor_id, merged_id) for h in holds]
+        returned["holds"] = len(holds)
+        undo["holds_returned"] = holds
+        return ops, replace(nxt, phase="finish", undo=undo | {"returned": returned})
+
+    def _finish_phase(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, undo, now = s.record, s.undo, s.now
+        return self._finish(record, undo, now)
 
     def _finish(
         self, record: MergeRecord, undo: dict[str, Any], now: datetime
