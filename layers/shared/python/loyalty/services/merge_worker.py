@@ -19,7 +19,8 @@ at once: the lock step fails for the second, which is retried later from the que
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.merges import MergeRepository, StepConflict, snapshot
@@ -41,6 +42,20 @@ from loyalty.services.merge_run import (
 )
 from loyalty.services.merge_undo import MergeUndo
 from loyalty.services.ports import Clock, backoff
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What every phase of a merge step starts from."""
+
+    record: MergeRecord
+    cache: RunCache
+    careful: bool
+    survivor_id: str
+    merged_id: str
+    counts: dict[str, int]
+    now: datetime
+    nxt: MergeRecord  # the journal one step on
 
 
 class MergeWorker:
@@ -191,87 +206,142 @@ class MergeWorker:
 
     # ---- steps ----------------------------------------------------------------------------
     def _merge_step(self, record: MergeRecord, careful: bool = False) -> tuple[list[TxOp], MergeRecord]:
+        """The writes of the merge's next step and the journal after it."""
         assert record.survivor_id is not None
-        survivor_id, merged_id = record.survivor_id, record.merged_id
         counts = dict(record.counts or {})
         now = self._clock.now()
+        phase = {
+            "links": self._merge_links,
+            "ledger": self._merge_ledger,
+            "records": self._merge_records,
+            "recheck": self._merge_recheck,
+            "offer_uses": self._merge_offer_uses,
+            "holds": self._merge_holds,
+            "finish": self._merge_finish,
+        }.get(record.phase)
+        if phase is None:
+            raise ServiceUnavailable(f"merge {record.merge_id} is in an unknown phase {record.phase!r}")
         nxt = replace(record, step=record.step + 1)
+        return phase(
+            _Step(record, self._cache, careful, record.survivor_id, record.merged_id, counts, now, nxt)
+        )
+
+    def _merge_links(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, cache, survivor_id, merged_id, counts, now, nxt = (
+            s.record,
+            s.cache,
+            s.survivor_id,
+            s.merged_id,
+            s.counts,
+            s.now,
+            s.nxt,
+        )
+        merged = cache.tombstone(self._merges, record)
+        start = int(record.cursor or 0)
+        link_page = list(merged.links)[start : start + RECORD_PAGE]
+        if not link_page:
+            return [], replace(nxt, phase="ledger", cursor=None)
+        owners = self._merges.link_owners(link_page)
+        moving = [link for link in link_page if owners.get(link) == merged_id]
+        ops = [self._merges.move_link_op(link, merged_id, survivor_id, now) for link in moving]
+        counts["links"] = counts.get("links", 0) + len(moving)
+        return ops, replace(
+            nxt,
+            cursor=str(start + len(link_page)),
+            counts=counts,
+            links_moved=record.links_moved + tuple(link.key for link in moving),
+        )
+
+    def _merge_ledger(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, cache, survivor_id, merged_id, counts, nxt = (
+            s.record,
+            s.cache,
+            s.survivor_id,
+            s.merged_id,
+            s.counts,
+            s.nxt,
+        )
         ops: list[TxOp] = []
-        cache = self._cache
-        if record.phase == "links":
-            merged = cache.tombstone(self._merges, record)
-            start = int(record.cursor or 0)
-            link_page = list(merged.links)[start : start + RECORD_PAGE]
-            if not link_page:
-                return [], replace(nxt, phase="ledger", cursor=None)
-            owners = self._merges.link_owners(link_page)
-            moving = [link for link in link_page if owners.get(link) == merged_id]
-            ops = [self._merges.move_link_op(link, merged_id, survivor_id, now) for link in moving]
-            counts["links"] = counts.get("links", 0) + len(moving)
-            return ops, replace(
-                nxt,
-                cursor=str(start + len(link_page)),
-                counts=counts,
-                links_moved=record.links_moved + tuple(link.key for link in moving),
+        page = cache.read_ahead(
+            record, lambda: (self._merges.ledger_page(merged_id, LEDGER_PAGE * READ_PAGES), None)
+        )
+        items = cache.take(record, page, LEDGER_PAGE)
+        if not items:
+            return [], replace(nxt, phase="records", cursor=None)
+        for item in items:
+            ops += self._merges.move_ledger_ops(
+                item, survivor_id, int(item["seq"]) + record.offset, record.merge_id, back=False
             )
-        if record.phase == "ledger":
-            page = cache.read_ahead(
-                record, lambda: (self._merges.ledger_page(merged_id, LEDGER_PAGE * READ_PAGES), None)
-            )
-            items = cache.take(record, page, LEDGER_PAGE)
-            if not items:
-                return [], replace(nxt, phase="records", cursor=None)
-            for item in items:
-                ops += self._merges.move_ledger_ops(
-                    item, survivor_id, int(item["seq"]) + record.offset, record.merge_id, back=False
-                )
-            counts["ledger_entries"] = counts.get("ledger_entries", 0) + len(items)
-            return ops, replace(nxt, counts=counts)
-        if record.phase == "records":
-            page = cache.read_ahead(
-                record,
-                lambda: self._merges.owned_page(merged_id, RECORD_PAGE * READ_PAGES, record.cursor, careful),
-            )
-            items = cache.take(record, page, RECORD_PAGE)
-            ops = [
-                self._merges.reassign_op(
-                    i, merged_id, survivor_id, record.offset, record.merge_id, back=False
-                )
-                for i in items
-            ]
-            count_records(counts, items)
-            cursor, more = cache.position(self._merges, page, items, record.cursor)
-            return ops, replace(nxt, counts=counts, cursor=cursor, phase="records" if more else "recheck")
-        if record.phase == "recheck":
-            # Anything the index showed late (a record written just before the lock)? Then go
-            # through the records again; they are few, and the phase ends when none are left.
-            late, _ = self._merges.owned_page(merged_id, RECORD_PAGE, None, verify=True)
-            return [], replace(nxt, phase="records" if late else "offer_uses", cursor=None)
-        if record.phase == "offer_uses":
-            uses = {k: v for k, v in self._merges.offer_uses(merged_id).items() if v > 0}
-            use_page = dict(list(uses.items())[:LEDGER_PAGE])
-            if not use_page:
-                return [], replace(nxt, phase="holds")
-            moved = dict(record.offer_uses_moved or {})
-            for offer_id, n in use_page.items():
-                ops += self._merges.move_offer_use_ops(offer_id, n, merged_id, survivor_id)
-                moved[offer_id] = moved.get(offer_id, 0) + n
-            counts["offer_uses"] = counts.get("offer_uses", 0) + len(use_page)
-            return ops, replace(nxt, counts=counts, offer_uses_moved=moved)
-        if record.phase == "holds":
-            merged = cache.tombstone(self._merges, record)
-            hold_owner = self._merges.hold_owners(sorted(merged.points_holds))
-            holds = [h for h, owner in hold_owner.items() if owner == merged_id]
-            ops = [self._merges.move_hold_op(h, merged_id, survivor_id) for h in holds]
-            counts["holds"] = len(holds)
-            return ops, replace(nxt, counts=counts, holds_moved=tuple(holds), phase="finish")
-        if record.phase == "finish":
-            ops = [
-                self._merges.unlock_op(survivor_id, record.merge_id),
-                self._merges.unlock_op(merged_id, record.merge_id),
-            ]
-            return ops, replace(nxt, status=MergeStatus.DONE, phase="done", finished_at=now)
-        raise ServiceUnavailable(f"merge {record.merge_id} is in an unknown phase {record.phase!r}")
+        counts["ledger_entries"] = counts.get("ledger_entries", 0) + len(items)
+        return ops, replace(nxt, counts=counts)
+
+    def _merge_records(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, cache, careful, survivor_id, merged_id, counts, nxt = (
+            s.record,
+            s.cache,
+            s.careful,
+            s.survivor_id,
+            s.merged_id,
+            s.counts,
+            s.nxt,
+        )
+        page = cache.read_ahead(
+            record,
+            lambda: self._merges.owned_page(merged_id, RECORD_PAGE * READ_PAGES, record.cursor, careful),
+        )
+        items = cache.take(record, page, RECORD_PAGE)
+        ops = [
+            self._merges.reassign_op(i, merged_id, survivor_id, record.offset, record.merge_id, back=False)
+            for i in items
+        ]
+        count_records(counts, items)
+        cursor, more = cache.position(self._merges, page, items, record.cursor)
+        return ops, replace(nxt, counts=counts, cursor=cursor, phase="records" if more else "recheck")
+
+    def _merge_recheck(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        merged_id, nxt = s.merged_id, s.nxt
+        # Anything the index showed late (a record written just before the lock)? Then go
+        # through the records again; they are few, and the phase ends when none are left.
+        late, _ = self._merges.owned_page(merged_id, RECORD_PAGE, None, verify=True)
+        return [], replace(nxt, phase="records" if late else "offer_uses", cursor=None)
+
+    def _merge_offer_uses(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, survivor_id, merged_id, counts, nxt = s.record, s.survivor_id, s.merged_id, s.counts, s.nxt
+        ops: list[TxOp] = []
+        uses = {k: v for k, v in self._merges.offer_uses(merged_id).items() if v > 0}
+        use_page = dict(list(uses.items())[:LEDGER_PAGE])
+        if not use_page:
+            return [], replace(nxt, phase="holds")
+        moved = dict(record.offer_uses_moved or {})
+        for offer_id, n in use_page.items():
+            ops += self._merges.move_offer_use_ops(offer_id, n, merged_id, survivor_id)
+            moved[offer_id] = moved.get(offer_id, 0) + n
+        counts["offer_uses"] = counts.get("offer_uses", 0) + len(use_page)
+        return ops, replace(nxt, counts=counts, offer_uses_moved=moved)
+
+    def _merge_holds(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, cache, survivor_id, merged_id, counts, nxt = (
+            s.record,
+            s.cache,
+            s.survivor_id,
+            s.merged_id,
+            s.counts,
+            s.nxt,
+        )
+        merged = cache.tombstone(self._merges, record)
+        hold_owner = self._merges.hold_owners(sorted(merged.points_holds))
+        holds = [h for h, owner in hold_owner.items() if owner == merged_id]
+        ops = [self._merges.move_hold_op(h, merged_id, survivor_id) for h in holds]
+        counts["holds"] = len(holds)
+        return ops, replace(nxt, counts=counts, holds_moved=tuple(holds), phase="finish")
+
+    def _merge_finish(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, survivor_id, merged_id, now, nxt = s.record, s.survivor_id, s.merged_id, s.now, s.nxt
+        ops = [
+            self._merges.unlock_op(survivor_id, record.merge_id),
+            self._merges.unlock_op(merged_id, record.merge_id),
+        ]
+        return ops, replace(nxt, status=MergeStatus.DONE, phase="done", finished_at=now)
 
 
 def _outbox(record: MergeRecord) -> list[dict[str, str]]:
