@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from loyalty.adapters.dynamo import TxOp
@@ -107,20 +107,7 @@ class GiftCardService:
         ops: list[TxOp] = [
             self._accounts.create_op(
                 account,
-                ev.outbox(
-                    [
-                        ev.DomainEvent(
-                            ev.GIFT_CARD_SOLD,
-                            {
-                                "card": masked(number),
-                                "amount": str(amount),
-                                "currency": currency,
-                                "store_id": store,
-                                "kind": "physical" if pin is None else "e-card",
-                            },
-                        )
-                    ]
-                ),
+                ev.outbox([_sold_event(number, amount, currency, store, e_card=pin is not None)]),
             ),
             self._accounts.movement_op(
                 AccountMovement(
@@ -129,28 +116,7 @@ class GiftCardService:
             ),
         ]
         if pin is not None and email:
-            ops.append(
-                self._accounts.message_op(
-                    Message(
-                        message_id=new_id(),
-                        to=email,
-                        subject="Your gift card",
-                        body=_gift_card_email(
-                            number, pin, from_cents(account.balance), currency, name, message
-                        ),
-                        created_at=now,
-                        # The outbox shows what was sent, never what spends the card.
-                        shown_body=_gift_card_email(
-                            masked(number),
-                            "*" * len(pin),
-                            from_cents(account.balance),
-                            currency,
-                            name,
-                            message,
-                        ),
-                    )
-                )
-            )
+            ops.append(self._accounts.message_op(_e_card_email(account, pin, email, name, message, now)))
         sold = Sold(account, pin)
         ops += idempotency_ops(self._idempotency, idempotency, sold, now)
         try:
@@ -204,6 +170,37 @@ class GiftCardService:
             except StaleAccount:
                 continue
         raise ServiceUnavailable("the card kept changing; retry")
+
+
+def _sold_event(
+    number: str, amount: Decimal, currency: str, store: str | None, e_card: bool
+) -> ev.DomainEvent:
+    return ev.DomainEvent(
+        ev.GIFT_CARD_SOLD,
+        {
+            "card": masked(number),
+            "amount": str(amount),
+            "currency": currency,
+            "store_id": store,
+            "kind": "e-card" if e_card else "physical",
+        },
+    )
+
+
+def _e_card_email(
+    account: Account, pin: str, email: str, name: str | None, message: str | None, now: datetime
+) -> Message:
+    """The e-card's email: its number and PIN go to the buyer only once."""
+    number, amount, currency = account.account_id, from_cents(account.balance), account.currency
+    return Message(
+        message_id=new_id(),
+        to=email,
+        subject="Your gift card",
+        body=_gift_card_email(number, pin, amount, currency, name, message),
+        created_at=now,
+        # The outbox shows what was sent, never what spends the card.
+        shown_body=_gift_card_email(masked(number), "*" * len(pin), amount, currency, name, message),
+    )
 
 
 def _gift_card_email(
