@@ -181,28 +181,9 @@ class AccountService:
         cents = to_cents(amount)
         for attempt in range(ATTEMPTS):
             backoff(attempt)
-            # One round trip: the record (a replay) and the account.
-            key = (account_pk(number), "ACCOUNT")
-            existing, items = self._redemptions.load(
-                store, redemption_id, [key] if is_plausible_id(number) else []
-            )
-            if existing is not None:
-                replay_caller_owned(existing, fingerprint, "redemption")
-            if key not in items:
-                raise AccountNotFound("no such gift card or account")
-            account = account_from_item(items[key])
-            account.ensure_spent_for(customer_id)
-            self._access.require_pin(account, principal, pin)
+            account = self._spendable(number, store, redemption_id, fingerprint, customer_id, principal, pin)
             now = self._clock.now()
-            if account.is_expired(now) or account.status != "active":
-                raise AccountNotUsable("the account is expired or closed", available="0.00")
-            available = account.available(now)
-            if available < cents:
-                raise InsufficientBalance(
-                    f"{from_cents(available)} available, {from_cents(cents)} asked",
-                    available=str(from_cents(available)),
-                    currency=account.currency,
-                )
+            _ensure_can_spend(account, cents, now)
             after = account.moved(-cents, now)
             record = RedemptionRecord(
                 redemption_id=redemption_id,
@@ -242,6 +223,31 @@ class AccountService:
             except StaleAccount:
                 continue
         raise ServiceUnavailable("the account kept changing; retry")
+
+    def _spendable(
+        self,
+        number: str,
+        store: str,
+        redemption_id: str,
+        fingerprint: str,
+        customer_id: str | None,
+        principal: Principal,
+        pin: str | None,
+    ) -> Account:
+        """The account to spend from, in one round trip with the redemption record (a replayed
+        redemption_id answers as the first time), checked for its owner and an e-card's PIN."""
+        key = (account_pk(number), "ACCOUNT")
+        existing, items = self._redemptions.load(
+            store, redemption_id, [key] if is_plausible_id(number) else []
+        )
+        if existing is not None:
+            replay_caller_owned(existing, fingerprint, "redemption")
+        if key not in items:
+            raise AccountNotFound("no such gift card or account")
+        account = account_from_item(items[key])
+        account.ensure_spent_for(customer_id)
+        self._access.require_pin(account, principal, pin)
+        return account
 
     def reverse(
         self, record: RedemptionRecord, principal: Principal, idempotency: Idempotency = None
@@ -296,3 +302,15 @@ class AccountService:
         """An e-card's movements show its balance: online they need its PIN, as the balance does."""
         self._access.require_pin(self._access.account(number), principal, pin)
         return self._accounts.ledger(number, limit, cursor)
+
+
+def _ensure_can_spend(account: Account, cents: int, now: datetime) -> None:
+    if account.is_expired(now) or account.status != "active":
+        raise AccountNotUsable("the account is expired or closed", available="0.00")
+    available = account.available(now)
+    if available < cents:
+        raise InsufficientBalance(
+            f"{from_cents(available)} available, {from_cents(cents)} asked",
+            available=str(from_cents(available)),
+            currency=account.currency,
+        )
