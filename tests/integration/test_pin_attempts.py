@@ -19,7 +19,7 @@ from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.errors import CardLocked, DomainError, InvalidPin, PinRequired
 from loyalty.domain.stored_value import PIN_ATTEMPTS
-from loyalty.services import stored_value as stored_value_service
+from loyalty.services import account_access as stored_value_service
 
 WEB = Principal("key-web", KeyKind.WEB, "web-nl")
 

@@ -22,15 +22,24 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.adapters.dynamo import DynamoTable
     from loyalty.adapters.repositories import IdempotencyStore
     from loyalty.adapters.secrets import SecretValue
+    from loyalty.services.account_access import AccountAccess
+    from loyalty.services.accounts import AccountService
     from loyalty.services.api_keys import ApiKeyService
     from loyalty.services.cart import CartService
     from loyalty.services.config import ProgrammeService, StoreService
+    from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
+    from loyalty.services.gift_cards import GiftCardService
+    from loyalty.services.holds import HoldService, StoredValueHolds
     from loyalty.services.mailer import Mailer
+    from loyalty.services.merge_requests import MergeRequests
+    from loyalty.services.merge_worker import MergeWorker
     from loyalty.services.merges import MergeService
     from loyalty.services.offers import OfferService
+    from loyalty.services.privacy import PrivacyService
     from loyalty.services.publisher import OutboxPublisher
     from loyalty.services.redemptions import RedemptionService
+    from loyalty.services.resolver import CustomerResolver
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
     from loyalty.services.transactions import TransactionService
@@ -98,38 +107,89 @@ class Container:
         return IdempotencyStore(self.table)
 
     @cached_property
+    def resolver(self) -> CustomerResolver:
+        """A customer id to its live profile: what every service handed a customer id depends on."""
+        from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.services.resolver import CustomerResolver
+
+        return CustomerResolver(customers=CustomerRepository(self.table))
+
+    @cached_property
     def customers(self) -> CustomerService:
         from loyalty.adapters.repositories import CustomerRepository
         from loyalty.services.customers import CustomerService
 
         return CustomerService(
-            CustomerRepository(self.table),
-            self.stores,
-            self.programme,
-            self.idempotency,
-            self.clock,
-            # Late-bound: the transaction service itself resolves customers through this one.
-            retro_credit=lambda customer, now: self.transactions.retro_credit(customer, now),  # noqa: PLW0108
-            request_merge=lambda survivor, merged, link, principal, idempotency: self.merges.request(
-                survivor, merged, f"{link.type} link", principal, link, idempotency
-            ),
+            customers=CustomerRepository(self.table),
+            resolver=self.resolver,
+            stores=self.stores,
+            programme=self.programme,
+            idempotency=self.idempotency,
+            clock=self.clock,
+            links=self.customer_links,
+            retro_credit=self.transactions.retro_credit,
+        )
+
+    @cached_property
+    def customer_links(self) -> CustomerLinks:
+        from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.services.customer_links import CustomerLinks
+
+        return CustomerLinks(
+            customers=CustomerRepository(self.table),
+            resolver=self.resolver,
+            programme=self.programme,
+            idempotency=self.idempotency,
+            clock=self.clock,
+            request_merge=self.merge_requests.request_for_link,
+        )
+
+    @cached_property
+    def merge_requests(self) -> MergeRequests:
+        from loyalty.adapters.merges import MergeRepository
+        from loyalty.adapters.queues import SqsWorkQueue
+        from loyalty.services.merge_requests import MergeRequests
+
+        url = self.settings.merge_queue_url
+        return MergeRequests(
+            merges=MergeRepository(self.table),
+            programme=self.programme,
+            clock=self.clock,
+            queue=SqsWorkQueue(self.client("sqs"), url) if url else None,
+            idempotency=self.idempotency,
+            resolve_customer=self.resolver.get,
+        )
+
+    @cached_property
+    def merge_worker(self) -> MergeWorker:
+        from loyalty.adapters.merges import MergeRepository
+        from loyalty.services.merge_undo import MergeUndo
+        from loyalty.services.merge_worker import MergeWorker
+
+        merges = MergeRepository(self.table)
+        return MergeWorker(
+            merges=merges,
+            programme=self.programme,
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
+            undo=MergeUndo(merges=merges, programme=self.programme, clock=self.clock),
+        )
+
+    @cached_property
+    def privacy(self) -> PrivacyService:
+        from loyalty.adapters.merges import MergeRepository
+        from loyalty.services.privacy import PrivacyService
+
+        return PrivacyService(
+            merges=MergeRepository(self.table), clock=self.clock, resolve_customer=self.resolver.get
         )
 
     @cached_property
     def merges(self) -> MergeService:
-        from loyalty.adapters.merges import MergeRepository
-        from loyalty.adapters.queues import SqsWorkQueue
+        """The merge use cases behind one handle (tests and benches drive a merge through it)."""
         from loyalty.services.merges import MergeService
 
-        url = self.settings.merge_queue_url
-        return MergeService(
-            MergeRepository(self.table),
-            self.programme,
-            self.clock,
-            SqsWorkQueue(self.client("sqs"), url) if url else None,
-            self.idempotency,
-            resolve_customer=self.customers.get,
-        )
+        return MergeService(requests=self.merge_requests, worker=self.merge_worker, privacy=self.privacy)
 
     @cached_property
     def transactions(self) -> TransactionService:
@@ -147,7 +207,7 @@ class Container:
             idempotency=self.idempotency,
             clock=self.clock,
             render=render_receipt,
-            resolve_customer=self.customers.get,
+            resolve_customer=self.resolver.get,
             offers=self.offers,
             offer_repo=OfferRepository(self.table),
         )
@@ -201,7 +261,7 @@ class Container:
             idempotency=self.idempotency,
             stores=self.stores,
             programme=self.programme,
-            resolve_customer=self.customers.get,
+            resolve_customer=self.resolver.get,
         )
 
     @cached_property
@@ -238,7 +298,7 @@ class Container:
             programme=self.programme,
             clock=self.clock,
             render=render_redemption,
-            resolve_customer=self.customers.get,
+            resolve_customer=self.resolver.get,
             idempotency=self.idempotency,
             stored_value=self.stored_value,
             catalogue=self.offers,
@@ -246,22 +306,79 @@ class Container:
         )
 
     @cached_property
-    def stored_value(self) -> StoredValueService:
+    def account_access(self) -> AccountAccess:
+        from loyalty.adapters.stored_value import StoredValueRepository
+        from loyalty.services.account_access import AccountAccess
+
+        return AccountAccess(
+            accounts=StoredValueRepository(self.table),
+            programme=self.programme,
+            idempotency=self.idempotency,
+            pepper=self.pepper,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def gift_cards(self) -> GiftCardService:
+        from loyalty.adapters.stored_value import StoredValueRepository
+        from loyalty.services.gift_cards import GiftCardService
+
+        return GiftCardService(
+            accounts=StoredValueRepository(self.table),
+            access=self.account_access,
+            stores=self.stores,
+            idempotency=self.idempotency,
+            pepper=self.pepper,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def accounts(self) -> AccountService:
         from loyalty.adapters.redemptions import RedemptionRepository
         from loyalty.adapters.stored_value import StoredValueRepository
+        from loyalty.services.accounts import AccountService
+
+        return AccountService(
+            accounts=StoredValueRepository(self.table),
+            redemptions=RedemptionRepository(self.table),
+            access=self.account_access,
+            stores=self.stores,
+            idempotency=self.idempotency,
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
+        )
+
+    @cached_property
+    def money_holds(self) -> StoredValueHolds:
+        from loyalty.adapters.stored_value import StoredValueRepository
+        from loyalty.services.holds import StoredValueHolds
+
+        return StoredValueHolds(
+            accounts=StoredValueRepository(self.table),
+            access=self.account_access,
+            idempotency=self.idempotency,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def holds(self) -> HoldService:
+        """Settles any hold by its id: points holds through the redemption service."""
+        from loyalty.services.holds import HoldService
+
+        return HoldService(money=self.money_holds, points=self.redemptions)
+
+    @cached_property
+    def stored_value(self) -> StoredValueService:
+        """Stored value behind one handle: what the redemption service spends and reverses through."""
         from loyalty.api.models.stored_value import render_spent
         from loyalty.services.stored_value import StoredValueService
 
         return StoredValueService(
-            StoredValueRepository(self.table),
-            RedemptionRepository(self.table),
-            self.stores,
-            self.programme,
-            self.pepper,
-            self.clock,
-            render_spent=render_spent,
-            idempotency=self.idempotency,
-            resolve_customer=self.customers.get,
+            access=self.account_access,
+            gift_cards=self.gift_cards,
+            accounts=self.accounts,
+            holds=self.money_holds,
+            answer_spent=render_spent,
         )
 
     @cached_property

@@ -94,7 +94,7 @@ def _merge(record: SQSRecord) -> None:
     correlation_id = body.get("correlation_id") or record.message_id
     logger.set_correlation_id(correlation_id)
     CORRELATION_ID.set(correlation_id)
-    done = container().merges.process(merge_id)
+    done = container().merge_worker.process(merge_id)
     logger.info("merge processed", extra={"merge_id": merge_id, "status": done.status.value})
     if done.status.value == "failed":
         metrics.add_metric(name="MergesFailed", unit=MetricUnit.Count, value=1)
@@ -117,7 +117,7 @@ def run_merges(event: dict[str, Any], context: Any) -> dict[str, Any]:
     Invoked by the schedule instead (no Records), it is the janitor: merges still open after five
     minutes get their message sent again (a send that failed, a message in the dead-letter queue)."""
     if "Records" not in event:
-        resent = container().merges.requeue_stale()
+        resent = container().merge_requests.requeue_stale()
         logger.info("stale merges re-sent", extra={"resent": resent})
         return {"resent": resent}
     response = process_partial_response(

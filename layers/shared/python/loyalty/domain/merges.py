@@ -11,10 +11,23 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from loyalty.domain.customers import Consents, Customer, PointsSummary, Profile, Stats
+from loyalty.domain.customers import Consents, Customer, CustomerStatus, PointsSummary, Profile, Stats
 from loyalty.domain.links import Link, is_blocked
+from loyalty.domain.programme import Programme
+from loyalty.domain.sales import points_in_window
 
-__all__ = ["MergeRecord", "MergeStatus", "Split", "combine", "is_blocked", "split"]
+__all__ = [
+    "MergeRecord",
+    "MergeStatus",
+    "Split",
+    "combine",
+    "is_blocked",
+    "merge_refusal",
+    "over_merge_limit",
+    "split",
+    "tier_after_merge",
+    "undo_refusal",
+]
 
 
 class MergeStatus(StrEnum):
@@ -217,3 +230,56 @@ class MergeRecord:
     survivor_before: dict[str, object] | None = None  # the survivor's profile item at the merge
     error: str | None = None
     undo: dict[str, object] | None = None  # requested_at, finished_at, returned, stayed, accumulators
+
+
+def merge_refusal(survivor: Customer, merged: Customer, programme: Programme) -> tuple[str, str] | None:
+    """Why these two may not merge (and which request field it is about), or None."""
+    if survivor.customer_id == merged.customer_id:
+        return "a customer cannot be merged into itself", "merged_id"
+    for who, loc in ((survivor, "survivor_id"), (merged, "merged_id")):
+        if who.status is CustomerStatus.ERASED:
+            return f"customer {who.customer_id} was erased", loc
+        if who.status is CustomerStatus.MERGED:
+            return f"customer {who.customer_id} was merged into {who.merged_into} (a tombstone)", loc
+        if who.review:
+            return f"customer {who.customer_id} is flagged for review: {who.review}", loc
+    if over_merge_limit(survivor, merged, programme):
+        return (
+            f"customer {survivor.customer_id} would absorb more than "
+            f"{programme.max_merges_per_profile} merges; merging stops until a person reviews the profile",
+            "survivor_id",
+        )
+    return None
+
+
+def over_merge_limit(survivor: Customer, merged: Customer, programme: Programme) -> bool:
+    # Merges since a person last reviewed the profile (a review clears the count, not the history).
+    since_review = survivor.merge_count - survivor.merges_reviewed
+    return since_review + merged.merge_count + 1 > programme.max_merges_per_profile
+
+
+def tier_after_merge(
+    combined: Customer, survivor: Customer, merged: Customer, programme: Programme, now: datetime
+) -> str:
+    """The higher of both tiers and what the combined window reaches (a merge never demotes)."""
+    reached = programme.tier_for(
+        points_in_window(combined.earned_by_month, now, programme.tier_window_months)
+    )
+    held = [programme.tier_named(t) for t in (survivor.tier, merged.tier) if t]
+    return max([reached, *held], key=lambda t: t.threshold).name
+
+
+def undo_refusal(record: MergeRecord, survivor: Customer | None, merged: Customer | None) -> str | None:
+    """Why a finished merge can no longer be undone (given both profiles as they are now), or None."""
+    if survivor is None or survivor.status is CustomerStatus.ERASED:
+        return f"customer {record.survivor_id} was erased: the merge cannot be undone"
+    if merged is None or merged.status is CustomerStatus.ERASED:
+        return f"customer {record.merged_id} was erased: the merge cannot be undone"
+    if survivor.status is CustomerStatus.MERGED:
+        return (
+            f"customer {record.survivor_id} was since merged into {survivor.merged_into}: "
+            "undo that merge first"
+        )
+    if merged.merged_into != record.survivor_id:
+        return f"customer {record.merged_id} is no longer merged into {record.survivor_id}"
+    return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
 from loyalty.adapters.repositories import (
@@ -27,45 +26,35 @@ from loyalty.domain.customers import (
     decide_enrolment,
 )
 from loyalty.domain.errors import (
-    ConcurrentUpdate,
     CustomerNotActive,
     CustomerNotFound,
     FieldError,
     IdentityConflict,
-    LinkNotFound,
-    LinkTaken,
     ServiceUnavailable,
     StoreNotFound,
     ValidationFailed,
 )
-from loyalty.domain.ids import is_plausible_id, new_card_number, new_id
+from loyalty.domain.ids import new_card_number, new_id
 from loyalty.domain.links import Link
-from loyalty.domain.merges import MergeRecord
-from loyalty.domain.replay import StoredResponse
 from loyalty.services.config import ProgrammeService, StoreService
+from loyalty.services.customer_links import (
+    PLACEHOLDER_MSG,
+    CustomerLinks,
+    CustomerResult,
+    OnConflict,
+    RawLink,
+    identify,
+)
 from loyalty.services.ports import (
     Clock,
     IdempotencyRequest,
     backoff,
     idempotency_ops,
-    replay_if_recorded,
 )
+from loyalty.services.resolver import CustomerResolver
 from loyalty.services.transactions import RetroCredit
 
 _ATTEMPTS = 4
-_PLACEHOLDER_MSG = "{link.type} {link.value!r} is a placeholder value: it identifies nobody"
-
-
-class OnConflict(StrEnum):
-    REJECT = "reject"
-    MOVE = "move"
-    MERGE = "merge"
-
-
-@dataclass(frozen=True)
-class RawLink:
-    type: str
-    value: str
 
 
 @dataclass(frozen=True)
@@ -87,31 +76,24 @@ class ProfilePatch:
     member: bool | None
 
 
-@dataclass(frozen=True)
-class CustomerResult:
-    customer: Customer
-    created: bool
-    merge: MergeRecord | None = None  # a link taken by another profile, merged in (202)
-    links_ignored: tuple[Link, ...] = ()  # placeholders the enrolment was given and did not attach
-
-
 class CustomerService:
     def __init__(
         self,
+        *,
         customers: CustomerRepository,
+        resolver: CustomerResolver,
         stores: StoreService,
         programme: ProgrammeService,
         idempotency: IdempotencyStore,
         clock: Clock,
         new_customer_id: Callable[[], str] = new_id,
         new_card: Callable[[str | None], str] = new_card_number,
+        links: CustomerLinks,
         retro_credit: Callable[[Customer, datetime], RetroCredit] | None = None,
-        # survivor, merged, the link, who asks, and the link call's Idempotency-Key (for the journal)
-        request_merge: Callable[[str, str, Link, Principal, IdempotencyRequest | None], MergeRecord]
-        | None = None,
     ) -> None:
-        self._request_merge = request_merge
+        self._links = links
         self._customers = customers
+        self._resolver = resolver
         self._stores = stores
         self._programme = programme
         self._idempotency = idempotency
@@ -122,22 +104,12 @@ class CustomerService:
 
     # ---- reads ----------------------------------------------------------------------------
     def get(self, customer_id: str) -> Customer:
-        if not is_plausible_id(customer_id):
-            raise CustomerNotFound(f"customer {customer_id[:64]} does not exist")
-        customer = self._customers.get(customer_id)
-        seen = {customer_id}
-        # A merged profile answers with its survivor, so ids cached in tills keep working.
-        while customer is not None and customer.status is CustomerStatus.MERGED and customer.merged_into:
-            if customer.merged_into in seen:
-                break
-            seen.add(customer.merged_into)
-            customer = self._customers.get(customer.merged_into)
-        if customer is None or customer.status is CustomerStatus.ERASED:
-            raise CustomerNotFound(f"customer {customer_id} does not exist", customer_id=customer_id)
-        return customer
+        return self._resolver.get(customer_id)
 
     def lookup(self, link_type: str, link_value: str) -> Customer:
-        link = self._identify(link_type, link_value, ("query", "link_type"), ("query", "link_value"))
+        link = identify(
+            self._programme.current(), link_type, link_value, ("query", "link_type"), ("query", "link_value")
+        )
         owner = self._customers.owner_of(link)
         if owner is None:
             raise CustomerNotFound(f"no customer has {link.type} {link.value}")
@@ -305,91 +277,21 @@ class CustomerService:
         idempotency: IdempotencyRequest | None = None,
         principal: Principal | None = None,
     ) -> CustomerResult:
-        link = self._identify(raw.type, raw.value, ("body", "type"), ("body", "value"))
-        # A replay answers what the first call did (201 attached, 202 merging), not today's 200.
-        replay_if_recorded(self._idempotency, idempotency)
-        for attempt in range(_ATTEMPTS):
-            backoff(attempt)
-            customer = self._active(customer_id)
-            now = self._clock.now()
-            if customer.has_link(link):
-                try:
-                    return self._unchanged(customer, now, idempotency)
-                except (StaleCustomer, LinksTaken):
-                    continue
-            updated = replace(customer.with_links(link), updated_at=now, version=customer.version + 1)
-            result = CustomerResult(updated, created=True)
-            extra = idempotency_ops(self._idempotency, idempotency, result, now)
-            try:
-                # No look-up first: the link's conditional put says who owns it when it is taken.
-                self._customers.add_links(customer.customer_id, [link], now, extra)
-                return result
-            except LinksTaken as taken:
-                owner = taken.owners.get(link)
-            except StaleCustomer:
-                continue
-            if owner is None:
-                continue
-            if on_conflict is OnConflict.MERGE and self._request_merge is not None and principal is not None:
-                if owner == customer.customer_id:
-                    try:
-                        return self._unchanged(customer, now, idempotency)
-                    except (StaleCustomer, LinksTaken):
-                        continue
-                # The other profile comes over with everything it has, this link included; the
-                # journal records the key with the link call's own answer (its 202).
-                as_merge = (
-                    None
-                    if idempotency is None
-                    else replace(idempotency, render=_merge_answer(idempotency, customer))
-                )
-                merge = self._request_merge(customer.customer_id, owner, link, principal, as_merge)
-                return CustomerResult(customer, created=False, merge=merge)
-            if on_conflict is not OnConflict.MOVE:
-                raise LinkTaken(f"{link.type} {link.value} belongs to customer {owner}", customer_id=owner)
-            try:
-                self._customers.move_link(link, owner, customer.customer_id, now, extra)
-                return result
-            except (LinksTaken, StaleCustomer):
-                continue  # the link moved on again meanwhile: look again
-        raise ServiceUnavailable("the link kept changing; retry")
-
-    def _unchanged(
-        self, customer: Customer, now: datetime, idempotency: IdempotencyRequest | None
-    ) -> CustomerResult:
-        """Nothing to change, yet a key still records this answer: were the link detached meanwhile,
-        a replay must not attach it again."""
-        result = CustomerResult(customer, created=False)
-        if idempotency is not None:
-            self._customers.add_links(
-                customer.customer_id, [], now, idempotency_ops(self._idempotency, idempotency, result, now)
-            )
-        return result
-
-    def set_price_group(self, customer_id: str, group_id: str, member: bool) -> Customer:
-        customer = self._active(customer_id)
-        self._customers.set_price_group(customer.customer_id, group_id, member, self._clock.now())
-        return self.get(customer.customer_id)
+        return self._links.add_link(customer_id, raw, on_conflict, idempotency, principal)
 
     def remove_link(self, customer_id: str, link_type: str, link_value: str) -> None:
-        link = self._normalise(link_type, link_value, ("path", "type"), ("path", "value"))
-        customer = self._active(customer_id)
-        if not customer.has_link(link):
-            raise LinkNotFound(f"customer {customer_id} has no {link.type} {link.value}")
-        try:
-            self._customers.remove_link(customer.customer_id, link, self._clock.now())
-        except (StaleCustomer, LinksTaken, ConcurrentUpdate):
-            raise LinkNotFound(f"customer {customer_id} has no {link.type} {link.value}") from None
+        self._links.remove_link(customer_id, link_type, link_value)
+
+    def set_price_group(self, customer_id: str, group_id: str, member: bool) -> Customer:
+        customer = self.get(customer_id)
+        self._customers.set_price_group(customer.customer_id, group_id, member, self._clock.now())
+        return self.get(customer.customer_id)
 
     # ---- helpers --------------------------------------------------------------------------
     def _credit(self, enrolled: Customer, now: datetime) -> RetroCredit:
         if self._retro_credit is None:
             return RetroCredit(enrolled, [], [])
         return self._retro_credit(enrolled, now)
-
-    def _active(self, customer_id: str) -> Customer:
-        # A write to a merged id goes to the survivor, as a read does.
-        return self.get(customer_id)
 
     def _require_store(self, store_id: str) -> None:
         try:
@@ -399,28 +301,6 @@ class CustomerService:
 
     def _card(self) -> str:
         return self._new_card(self._programme.current().card_scheme)
-
-    def _identify(
-        self, link_type: str, value: str, type_loc: tuple[str | int, ...], value_loc: tuple[str | int, ...]
-    ) -> Link:
-        """A link that is to identify someone: a placeholder is refused, naming the value."""
-        try:
-            identity = self._programme.current().identify(link_type, value)
-        except link_rules.LinkInvalid as bad:
-            raise ValidationFailed.at(type_loc if bad.field == "type" else value_loc, bad.msg) from None
-        if not identity.usable:
-            raise ValidationFailed.at(
-                value_loc, _PLACEHOLDER_MSG.format(link=identity.link), link_rules.PLACEHOLDER
-            )
-        return identity.link
-
-    def _normalise(
-        self, link_type: str, value: str, type_loc: tuple[str | int, ...], value_loc: tuple[str | int, ...]
-    ) -> Link:
-        try:
-            return link_rules.normalise(link_type, value, self._programme.current().default_phone_region)
-        except link_rules.LinkInvalid as bad:
-            raise ValidationFailed.at(type_loc if bad.field == "type" else value_loc, bad.msg) from None
 
     def _identify_all(self, raw_links: Sequence[RawLink]) -> tuple[list[Link], tuple[Link, ...]]:
         """The usable links, and the placeholders left out; only placeholders is a 422 naming them."""
@@ -446,7 +326,7 @@ class CustomerService:
                 errors=[
                     FieldError(
                         ("body", "links", index, "value"),
-                        _PLACEHOLDER_MSG.format(link=link),
+                        PLACEHOLDER_MSG.format(link=link),
                         link_rules.PLACEHOLDER,
                     )
                     for index, link in ignored.items()
@@ -473,12 +353,6 @@ def _enrolled_event(customer: Customer, store_id: str | None, previously_known: 
     )
 
 
-def _merge_answer(
-    idempotency: IdempotencyRequest, customer: Customer
-) -> Callable[[MergeRecord], StoredResponse]:
-    return lambda record: idempotency.render(CustomerResult(customer, created=False, merge=record))
-
-
 def _has_card(links: Sequence[Link]) -> bool:
     return any(link.type == link_rules.CARD for link in links)
 
@@ -492,3 +366,13 @@ def _merge_profiles(existing: Profile, given: Profile) -> Profile:
         birthday=birthday,
         attributes={**existing.attributes, **given.attributes},
     )
+
+
+__all__ = [
+    "CustomerResult",
+    "CustomerService",
+    "EnrolCommand",
+    "OnConflict",
+    "ProfilePatch",
+    "RawLink",
+]

@@ -30,7 +30,7 @@ from loyalty.api.models.common import (
 )
 from loyalty.domain.customers import Customer
 from loyalty.domain.stored_value import Account, AccountKind, from_cents
-from loyalty.services.stored_value import Spent
+from loyalty.services.accounts import Spent
 
 
 class DeliveryIn(Strict):

@@ -39,14 +39,15 @@ from loyalty.api.models.stored_value import (
     ReloadIn,
     SpentOut,
     StoreQuery,
+    render_spent,
 )
 from loyalty.bootstrap import container
 from loyalty.domain.customers import Customer
-from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.replay import StoredResponse
 from loyalty.domain.stored_value import Account, AccountKind, from_cents
 from loyalty.observability import count
-from loyalty.services.stored_value import Sold, Spent
+from loyalty.services.accounts import Spent
+from loyalty.services.gift_cards import Sold
 
 PIN_HEADER = "x-gift-card-pin"
 TAGS = ["stored value"]
@@ -58,16 +59,6 @@ def _gift_card(account: Account, now: datetime) -> GiftCardOut:
         card_number=account.account_id,
         e_card=account.pin_hash is not None,
     )
-
-
-def _points(body: CaptureIn) -> int:
-    """A points hold captures `points`; its first clients sent a whole-number `amount`, still taken."""
-    if body.points is not None:
-        return body.points
-    assert body.amount is not None
-    if body.amount != body.amount.to_integral_value():
-        raise ValidationFailed.at(("body", "amount"), "a points hold captures whole points")
-    return int(body.amount)
 
 
 def _sold(sold: Sold) -> StoredResponse:
@@ -116,7 +107,7 @@ def make_router() -> Router:
         responses={201: docs.model(GiftCardOut, "the card"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def sell(body: GiftCardIn):
-        sold = container().stored_value.sell_gift_card(
+        sold = container().gift_cards.sell_gift_card(
             body.amount,
             body.currency,
             body.store_id,
@@ -142,7 +133,7 @@ def make_router() -> Router:
         },
     )
     def balance(card_number: PathId):
-        account = container().stored_value.balance(card_number, principal(router), pin())
+        account = container().gift_cards.balance(card_number, principal(router), pin())
         return ok(_gift_card(account, container().clock.now()))
 
     @router.post(
@@ -153,7 +144,7 @@ def make_router() -> Router:
     )
     def redeem(card_number: PathId, body: GiftCardRedeemIn):
         fingerprint = request_fingerprint("POST", router.current_event.path, router.current_event.body)
-        spent = container().stored_value.redeem(
+        spent = container().accounts.redeem(
             card_number,
             body.redemption_id,
             body.amount,
@@ -163,6 +154,7 @@ def make_router() -> Router:
             pin(),
             customer_id=owner(body.customer),
             idempotency=idempotency(router, _spent),
+            render=render_spent,
         )
         return reply(_spent(spent))
 
@@ -173,7 +165,7 @@ def make_router() -> Router:
         responses={200: docs.model(GiftCardOut, "the card"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def reload(card_number: PathId, body: ReloadIn):
-        account = container().stored_value.reload(
+        account = container().gift_cards.reload(
             card_number,
             body.amount,
             principal(router),
@@ -188,7 +180,7 @@ def make_router() -> Router:
         responses={201: docs.model(HoldOut, "held"), 409: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def hold(card_number: PathId, body: HoldIn):
-        record = container().stored_value.hold(
+        record = container().money_holds.hold(
             card_number,
             body.hold_id,
             body.amount,
@@ -214,18 +206,8 @@ def make_router() -> Router:
     )
     def capture(hold_id: PathId, body: CaptureIn, store_id: StoreQuery = None):
         caller, guard = principal(router), idempotency(router, _settled)
-        hold = container().stored_value.find_hold(hold_id, caller, store_id)
-        if hold.kind == "points":
-            return reply(
-                _settled(container().redemptions.capture_points_hold(hold, _points(body), caller, guard))
-            )
-        if body.amount is None:
-            raise ValidationFailed.at(
-                ("body", "amount"), "a hold on a gift card or account captures an amount"
-            )
-        return reply(
-            _settled(container().stored_value.capture(hold_id, body.amount, caller, store_id, guard))
-        )
+        settled = container().holds.capture(hold_id, caller, body.amount, body.points, store_id, guard)
+        return reply(_settled(settled))
 
     @router.post(
         "/v1/holds/<hold_id>/release",
@@ -240,19 +222,16 @@ def make_router() -> Router:
     )
     def release(hold_id: PathId, store_id: StoreQuery = None):
         caller, guard = principal(router), idempotency(router, _settled)
-        hold = container().stored_value.find_hold(hold_id, caller, store_id)
-        if hold.kind == "points":
-            return reply(_settled(container().redemptions.release_points_hold(hold, guard)))
-        return reply(_settled(container().stored_value.release(hold_id, caller, store_id, guard)))
+        return reply(_settled(container().holds.release(hold_id, caller, store_id, guard)))
 
     @router.get(
         "/v1/customers/<customer_id>/accounts", summary="A customer's stored-value accounts", tags=TAGS
     )
     def customer_accounts(customer_id: PathId) -> AccountList:
-        customer = container().customers.get(customer_id)
+        customer = container().resolver.get(customer_id)
         now = container().clock.now()
         return AccountList(
-            items=[AccountOut.of(a, now) for a in container().stored_value.accounts_of(customer.customer_id)]
+            items=[AccountOut.of(a, now) for a in container().accounts.accounts_of(customer.customer_id)]
         )
 
     @router.post(
@@ -262,7 +241,7 @@ def make_router() -> Router:
         responses={201: docs.model(AccountOut, "the account"), 403: docs.PROBLEM, 422: docs.PROBLEM},
     )
     def issue_account(customer_id: PathId, body: AccountIssueIn):
-        account = container().stored_value.issue_account(
+        account = container().accounts.issue_account(
             customer_id,
             AccountKind(body.kind),
             body.amount,
@@ -287,7 +266,7 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> MovementList:
-        moves, next_cursor = container().stored_value.ledger(
+        moves, next_cursor = container().accounts.ledger(
             account_id, page(limit), cursor_in(router, cursor), principal(router), pin()
         )
         return MovementList(
@@ -317,7 +296,7 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> MessageList:
-        messages, next_cursor = container().stored_value.messages(page(limit), cursor_in(router, cursor))
+        messages, next_cursor = container().accounts.messages(page(limit), cursor_in(router, cursor))
         return MessageList(
             items=[
                 MessageOut(

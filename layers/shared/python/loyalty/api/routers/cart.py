@@ -59,7 +59,7 @@ def make_router() -> Router:
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> CouponList:
-        customer = container().customers.get(customer_id)
+        customer = container().resolver.get(customer_id)
         coupons, next_cursor = container().offers.coupons_of(
             customer.customer_id, page(limit), cursor_in(router, cursor)
         )

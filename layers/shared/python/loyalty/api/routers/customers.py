@@ -106,7 +106,7 @@ def make_router() -> Router:
         },
     )
     def add_link(customer_id: PathId, body: LinkAdd):
-        result = container().customers.add_link(
+        result = container().customer_links.add_link(
             customer_id,
             RawLink(body.type, body.value),
             body.on_conflict,
@@ -122,7 +122,7 @@ def make_router() -> Router:
         responses={204: docs.empty("detached"), 404: docs.PROBLEM},
     )
     def remove_link(customer_id: PathId, type: PathLinkType, value: PathLinkValue):
-        container().customers.remove_link(customer_id, type, value)
+        container().customer_links.remove_link(customer_id, type, value)
         return no_content()
 
     merges.register(router)

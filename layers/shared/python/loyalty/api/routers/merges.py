@@ -34,7 +34,7 @@ def register(router: Router) -> None:
         },
     )
     def request_merge(body: MergeCreate):
-        record = container().merges.request(
+        record = container().merge_requests.request(
             body.survivor_id,
             body.merged_id,
             body.reason,
@@ -51,7 +51,7 @@ def register(router: Router) -> None:
         responses={200: docs.model(MergeView, "the merge"), 404: docs.PROBLEM},
     )
     def get_merge(merge_id: PathId):
-        return ok(MergeView.of(container().merges.get(merge_id)))
+        return ok(MergeView.of(container().merge_requests.get(merge_id)))
 
     @router.post(
         "/v1/merges/<merge_id>/undo",
@@ -64,7 +64,7 @@ def register(router: Router) -> None:
         },
     )
     def undo_merge(merge_id: PathId):
-        record = container().merges.request_undo(
+        record = container().merge_requests.request_undo(
             merge_id, principal(router), idempotency(router, render_accepted)
         )
         count("MergeUndosRequested")
@@ -78,8 +78,8 @@ def register(router: Router) -> None:
     )
     def export_customer(customer_id: PathId):
         c = container()
-        customer = c.customers.get(customer_id)
-        records = c.merges.export(customer)
+        customer = c.resolver.get(customer_id)
+        records = c.privacy.export(customer)
         view = CustomerView.of(customer, c.programme.current(), c.clock.now(), requested_id=customer_id)
         return ok(CustomerExport(exported_at=c.clock.now(), customer=view, **records))
 
@@ -90,7 +90,7 @@ def register(router: Router) -> None:
         responses={204: docs.empty("erased"), 404: docs.PROBLEM, 503: docs.PROBLEM},
     )
     def erase_customer(customer_id: PathId):
-        container().merges.erase(customer_id, principal(router))
+        container().privacy.erase(customer_id, principal(router))
         count("CustomersErased")
         return no_content()
 
@@ -101,5 +101,5 @@ def register(router: Router) -> None:
         responses={204: docs.empty("cleared (or there was no flag)"), 404: docs.PROBLEM},
     )
     def clear_review(customer_id: PathId):
-        container().merges.clear_review(customer_id)
+        container().merge_requests.clear_review(customer_id)
         return no_content()
