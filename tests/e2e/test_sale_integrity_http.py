@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -337,3 +338,35 @@ def test_returning_an_anonymous_sale_leaves_the_named_customers_spend(api: Api) 
     view = profile(api, jane["customer_id"])
     assert view["stats"]["spend"] == "10.00"
     assert view["points"]["available"] == 100
+
+
+def test_enrolling_by_patch_credits_recent_purchases_once_and_announces_the_enrolment(
+    api: Api, archive: Any
+) -> None:
+    """The contract names `PATCH … {"member": true}` as a way to enrol, and enrolling a non-member
+    credits their purchases of the last retro_credit_days once — whichever call enrols them."""
+    email = unique_email()
+    at = (datetime.now(UTC) - timedelta(days=3)).replace(microsecond=0)
+    guest = body("sale", [ln("1", "CRO", "1", "10.00")], {"link": {"type": "email", "value": email}})
+    sold = post(api, {**guest, "occurred_at": iso(at)}, WEB_KEY).json()
+    assert sold["member"] is False
+    customer_id = sold["customer_id"]
+
+    patch = {"member": True}
+    first = api.call("PATCH", f"/v1/customers/{customer_id}", WEB_KEY, json=patch)
+    assert first.status_code == 200, first.text
+    assert first.json()["member"] is True and first.json()["points"]["available"] == 100
+    again = api.call("PATCH", f"/v1/customers/{customer_id}", WEB_KEY, json=patch)
+    assert again.status_code == 200 and again.json()["points"]["available"] == 100  # once
+    ledger = api.call("GET", f"/v1/customers/{customer_id}/ledger", WEB_KEY).json()["items"]
+    assert [(e["reason"], e["points"]) for e in ledger] == [("retro_credit", 100)]
+    enrolled: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 20
+    while not enrolled and time.monotonic() < deadline:
+        enrolled += [
+            e["detail"]
+            for e in archive()
+            if e["detail-type"] == "CustomerEnrolled" and e["detail"]["customer_id"] == customer_id
+        ]
+        time.sleep(0.2)
+    assert [e["previously_known"] for e in enrolled] == [True]

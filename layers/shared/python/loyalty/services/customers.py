@@ -251,12 +251,21 @@ class CustomerService:
                         enrolled_at=now,
                         tier=self._programme.current().base_tier,
                     )
-                    result = CustomerResult(updated, created=False)
+                    # Enrolling by PATCH is enrolling: recent purchases are credited once, and the
+                    # enrolment is announced, as when POST /v1/customers enrols a known non-member.
+                    credit = self._credit(updated, now)
+                    result = CustomerResult(credit.customer, created=False)
                     self._customers.enrol_existing(
-                        updated,
+                        credit.customer,
                         card,
                         current.version,
-                        idempotency_ops(self._idempotency, idempotency, result, now),
+                        [*credit.ops, *idempotency_ops(self._idempotency, idempotency, result, now)],
+                        ev.outbox(
+                            [
+                                _enrolled_event(updated, updated.origin_store_id, previously_known=True),
+                                *credit.events,
+                            ]
+                        ),
                     )
                 else:
                     result = CustomerResult(updated, created=False)
