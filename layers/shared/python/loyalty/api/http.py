@@ -13,7 +13,6 @@ from aws_lambda_powertools.event_handler.router import Router
 from pydantic import BaseModel
 
 from loyalty.api.cursors import CursorSeal, list_binding
-from loyalty.bootstrap import container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.errors import Unauthenticated, ValidationFailed
 from loyalty.domain.replay import StoredResponse
@@ -155,5 +154,9 @@ def _listing(router: Router) -> str:
 
 
 def _cursors() -> CursorSeal:
+    # Imported here: the composition root pulls in boto3 (about 250 ms cold), which functions that
+    # serve no list (health, with its docs) would otherwise pay on every cold start.
+    from loyalty.bootstrap import container
+
     found = container()
     return CursorSeal(key=found.cursor_key, now=found.clock.now)
