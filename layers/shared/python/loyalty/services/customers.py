@@ -8,12 +8,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from loyalty.adapters.repositories import (
-    CustomerRepository,
-    IdempotencyStore,
-    LinksTaken,
-    StaleCustomer,
-)
+from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCustomer
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal

@@ -26,13 +26,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from loyalty.adapters.dynamo import Item, TxOp
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.merges import (
     MergeRepository,
     StepConflict,
     from_snapshot,
     snapshot,
 )
-from loyalty.adapters.repositories import IdempotencyStore
 from loyalty.domain import events as ev
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer, CustomerStatus

@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import TypeVar
 
 from loyalty.adapters.dynamo import TxOp
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository
-from loyalty.adapters.repositories import IdempotencyStore
 from loyalty.adapters.stored_value import (
     AccountMovement,
     AlreadyExists,
