@@ -28,7 +28,11 @@ from loyalty.domain.links import Link
 PROFILE_SK = "PROFILE"
 
 
+# ---- values ---------------------------------------------------------------------------------
+
+
 def to_iso(value: datetime | None) -> str | None:
+    """UTC instants as ISO-8601 with a Z: they sort as strings, so sort keys built from them sort by time."""
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
@@ -52,12 +56,18 @@ def storable(value: Any) -> Any:
     return json.loads(json.dumps(value), parse_float=Decimal)
 
 
+# ---- keys -----------------------------------------------------------------------------------
+
+
 def customer_pk(customer_id: str) -> str:
     return f"CUST#{customer_id}"
 
 
 def link_pk(link: Link) -> str:
     return f"LINK#{link.key}"
+
+
+# ---- the customer profile and its links ---------------------------------------------------
 
 
 def points_holds_map(holds: dict[str, tuple[int, datetime]]) -> dict[str, dict[str, Any]]:
