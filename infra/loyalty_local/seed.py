@@ -30,7 +30,7 @@ DEMO_KEYS = (
 
 
 def seed(container: Container) -> None:
-    from loyalty.adapters.repositories import ProgrammeRepository
+    from loyalty.adapters.programme import ProgrammeRepository
 
     programmes = ProgrammeRepository(container.table)
     if programmes.get() is None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from loyalty.adapters.repositories import CustomerRepository, StoredResponse
+from loyalty.adapters.customers import CustomerRepository
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, Profile
@@ -15,15 +15,16 @@ from loyalty.domain.errors import (
     CustomerNotFound,
     Forbidden,
     IdempotencyKeyMismatch,
-    IdempotentReplay,
     IdentityConflict,
     LinkNotFound,
     LinkTaken,
     ValidationFailed,
 )
 from loyalty.domain.links import Link
+from loyalty.domain.replay import StoredResponse
 from loyalty.services.customers import EnrolCommand, OnConflict, ProfilePatch, RawLink
 from loyalty.services.ports import IdempotencyRequest
+from loyalty.services.replay import IdempotentReplay
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
 WEB = Principal("key-web", KeyKind.WEB, "web-nl")

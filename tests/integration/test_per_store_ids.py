@@ -16,8 +16,9 @@ from loyalty.adapters.redemptions import legacy_redemption_key, redemption_key
 from loyalty.adapters.stored_value import account_pk, hold_ref
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
-from loyalty.domain.errors import HoldNotFound, IdempotentReplay, RedemptionNotFound
+from loyalty.domain.errors import HoldNotFound, RedemptionNotFound
 from loyalty.domain.stored_value import new_gift_card_number
+from loyalty.services.replay import IdempotentReplay
 from tests.integration.test_redemptions import balanced, member_with, redeem
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")

@@ -19,7 +19,6 @@ from loyalty.domain.errors import (
     CouponNotRedeemable,
     Forbidden,
     IdempotencyKeyMismatch,
-    IdempotentReplay,
     InsufficientBalance,
     RedemptionReversed,
     ValidationFailed,
@@ -28,6 +27,7 @@ from loyalty.domain.offers import Offer
 from loyalty.domain.sales import Line, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
 from loyalty.services.redemptions import RedeemCommand
+from loyalty.services.replay import IdempotentReplay
 from loyalty.services.transactions import RecordCommand
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")

@@ -18,7 +18,6 @@ from loyalty.domain.errors import (
     CardLocked,
     Forbidden,
     HoldNotCapturable,
-    IdempotentReplay,
     InsufficientBalance,
     InvalidPin,
     ValidationFailed,
@@ -26,6 +25,7 @@ from loyalty.domain.errors import (
 from loyalty.domain.stored_value import AccountKind, is_valid_card_number
 from loyalty.services.customers import EnrolCommand, RawLink
 from loyalty.services.redemptions import RedeemCommand
+from loyalty.services.replay import IdempotentReplay
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
 WEB = Principal("key-web", KeyKind.WEB, "web-nl")

@@ -17,7 +17,6 @@ from loyalty.domain.customers import Consents, Customer, CustomerRef, Profile
 from loyalty.domain.errors import (
     Forbidden,
     IdempotencyKeyMismatch,
-    IdempotentReplay,
     InvalidOrderTransition,
     TransactionCustomerMismatch,
     ValidationFailed,
@@ -25,6 +24,7 @@ from loyalty.domain.errors import (
 from loyalty.domain.programme import EarnRule, RuleWhere
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
+from loyalty.services.replay import IdempotentReplay
 from loyalty.services.transactions import Receipt, RecordCommand
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")

@@ -54,8 +54,8 @@ from typing import Any
 import boto3
 
 from loyalty import jobs
+from loyalty.adapters.codec import customer_pk
 from loyalty.adapters.dynamo import serialize
-from loyalty.adapters.repositories import customer_pk
 from loyalty.adapters.transactions import (
     TransactionRepository,
     ledger_from_item,

@@ -20,7 +20,7 @@ from loyalty.settings import Settings
 
 if TYPE_CHECKING:  # each function builds (and so imports) only the services it uses
     from loyalty.adapters.dynamo import DynamoTable
-    from loyalty.adapters.repositories import IdempotencyStore
+    from loyalty.adapters.idempotency import IdempotencyStore
     from loyalty.adapters.secrets import SecretValue
     from loyalty.services.account_access import AccountAccess
     from loyalty.services.accounts import AccountService
@@ -88,35 +88,35 @@ class Container:
 
     @cached_property
     def stores(self) -> StoreService:
-        from loyalty.adapters.repositories import StoreRepository
+        from loyalty.adapters.stores import StoreRepository
         from loyalty.services.config import StoreService
 
         return StoreService(StoreRepository(self.table), self.clock)
 
     @cached_property
     def programme(self) -> ProgrammeService:
-        from loyalty.adapters.repositories import ProgrammeRepository
+        from loyalty.adapters.programme import ProgrammeRepository
         from loyalty.services.config import ProgrammeService
 
         return ProgrammeService(ProgrammeRepository(self.table), self.clock)
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:
-        from loyalty.adapters.repositories import IdempotencyStore
+        from loyalty.adapters.idempotency import IdempotencyStore
 
         return IdempotencyStore(self.table)
 
     @cached_property
     def resolver(self) -> CustomerResolver:
         """A customer id to its live profile: what every service handed a customer id depends on."""
-        from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.adapters.customers import CustomerRepository
         from loyalty.services.resolver import CustomerResolver
 
         return CustomerResolver(customers=CustomerRepository(self.table))
 
     @cached_property
     def customers(self) -> CustomerService:
-        from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.adapters.customers import CustomerRepository
         from loyalty.services.customers import CustomerService
 
         return CustomerService(
@@ -132,7 +132,7 @@ class Container:
 
     @cached_property
     def customer_links(self) -> CustomerLinks:
-        from loyalty.adapters.repositories import CustomerRepository
+        from loyalty.adapters.customers import CustomerRepository
         from loyalty.services.customer_links import CustomerLinks
 
         return CustomerLinks(
@@ -193,8 +193,8 @@ class Container:
 
     @cached_property
     def transactions(self) -> TransactionService:
+        from loyalty.adapters.customers import CustomerRepository
         from loyalty.adapters.offers import OfferRepository
-        from loyalty.adapters.repositories import CustomerRepository
         from loyalty.adapters.transactions import TransactionRepository
         from loyalty.api.models.transactions import render_receipt
         from loyalty.services.transactions import TransactionService
@@ -214,8 +214,8 @@ class Container:
 
     @cached_property
     def sweeper(self) -> PointsSweeper:
+        from loyalty.adapters.customers import CustomerRepository
         from loyalty.adapters.due import DueIndex
-        from loyalty.adapters.repositories import CustomerRepository
         from loyalty.adapters.stored_value import StoredValueRepository
         from loyalty.adapters.transactions import TransactionRepository
         from loyalty.services.sweeper import PointsSweeper
@@ -266,8 +266,8 @@ class Container:
 
     @cached_property
     def cart(self) -> CartService:
+        from loyalty.adapters.customers import CustomerRepository
         from loyalty.adapters.offers import OfferRepository
-        from loyalty.adapters.repositories import CustomerRepository
         from loyalty.services.cart import CartService
 
         return CartService(
@@ -281,9 +281,9 @@ class Container:
 
     @cached_property
     def redemptions(self) -> RedemptionService:
+        from loyalty.adapters.customers import CustomerRepository
         from loyalty.adapters.offers import OfferRepository
         from loyalty.adapters.redemptions import RedemptionRepository
-        from loyalty.adapters.repositories import CustomerRepository
         from loyalty.adapters.stored_value import StoredValueRepository
         from loyalty.adapters.transactions import TransactionRepository
         from loyalty.api.models.redemptions import render_redemption
@@ -383,7 +383,7 @@ class Container:
 
     @cached_property
     def api_keys(self) -> ApiKeyService:
-        from loyalty.adapters.repositories import ApiKeyRepository
+        from loyalty.adapters.api_keys import ApiKeyRepository
         from loyalty.services.api_keys import ApiKeyService
 
         return ApiKeyService(ApiKeyRepository(self.table), self.stores, self.pepper, self.clock)

@@ -22,11 +22,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from loyalty.domain.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyMismatch,
-    IdempotentReplay,
     InvalidCursor,
     MalformedRequest,
     ServiceUnavailable,
 )
+from loyalty.services.replay import IdempotentReplay
 
 Item = dict[str, Any]
 _serializer = TypeSerializer()

@@ -17,16 +17,16 @@ from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
-from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp, encode_cursor, serialize
-from loyalty.adapters.repositories import (
-    _dt,
-    _iso,
-    _plain,
+from loyalty.adapters.codec import (
     customer_from_item,
     customer_pk,
     customer_to_item,
+    from_iso,
     link_pk,
+    plain,
+    to_iso,
 )
+from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp, encode_cursor, serialize
 from loyalty.adapters.transactions import due_key, ledger_from_item, ledger_sk, ledger_to_item, lot_sk
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.ledger import LedgerEntry
@@ -87,7 +87,7 @@ class MergeRepository:
 
     def open_merges(self, requested_before: datetime, limit: int = 100) -> list[MergeRecord]:
         items, _ = self._table.query(
-            OPEN_MERGES, index="gsi2", sk_max=(_iso(requested_before) or "") + "#\uffff", limit=limit
+            OPEN_MERGES, index="gsi2", sk_max=(to_iso(requested_before) or "") + "#\uffff", limit=limit
         )
         return [merge_from_item(i) for i in items]
 
@@ -134,7 +134,7 @@ class MergeRepository:
                 ":next": merged.version + 1,
                 ":expected": merged.version,
                 ":active": CustomerStatus.ACTIVE.value,
-                ":now": _iso(now),
+                ":now": to_iso(now),
             },
             label="merged",
         )
@@ -146,7 +146,7 @@ class MergeRepository:
             "PROFILE",
             "SET #review = :why, #updated_at = :now",
             "attribute_exists(pk) AND attribute_not_exists(#review)",
-            values={":why": why, ":now": _iso(now)},
+            values={":why": why, ":now": to_iso(now)},
         )
         with contextlib.suppress(TransactionCancelled):  # already flagged, or gone
             self._table.transact([op])
@@ -157,7 +157,7 @@ class MergeRepository:
             "PROFILE",
             "REMOVE #review SET #updated_at = :now, #merges_reviewed = if_not_exists(#merge_count, :zero)",
             "attribute_exists(#review)",
-            values={":now": _iso(now), ":zero": 0},
+            values={":now": to_iso(now), ":zero": 0},
         )
         with contextlib.suppress(TransactionCancelled):  # not flagged: nothing to clear
             self._table.transact([op])
@@ -204,7 +204,7 @@ class MergeRepository:
             "LINK",
             "SET #customer_id = :to, #updated_at = :now",
             "#customer_id = :from",
-            values={":to": to_id, ":from": from_id, ":now": _iso(now)},
+            values={":to": to_id, ":from": from_id, ":now": to_iso(now)},
             label="item",
         )
 
@@ -245,7 +245,7 @@ class MergeRepository:
         if entry.remaining is not None and entry.remaining > 0:
             moved["gsi1pk"], moved["gsi1sk"] = customer_pk(to_id), lot_sk(entry)
         if item.get("gsi2pk"):
-            due_at = _dt(str(item["gsi2sk"]).split("#", 1)[0])
+            due_at = from_iso(str(item["gsi2sk"]).split("#", 1)[0])
             if due_at is not None:
                 moved["gsi2pk"], moved["gsi2sk"] = due_key(to_id, new_seq, due_at)
         return [
@@ -407,7 +407,7 @@ class MergeRepository:
             "status": CustomerStatus.ERASED.value,
             "member": bool(item.get("member")),
             "created_at": item.get("created_at"),
-            "erased_at": _iso(now),
+            "erased_at": to_iso(now),
             "merged_into": item.get("merged_into"),
             "version": int(item.get("version", 1)) + 1,
             "outbox": list(outbox) or None,
@@ -473,7 +473,7 @@ class MergeRepository:
                 if cursor is None:
                     break
         unique = {(str(i["pk"]), str(i["sk"])): i for i in out}  # open lots are in both
-        return [_plain(i) for i in unique.values()]
+        return [plain(i) for i in unique.values()]
 
 
 # ---- item mapping --------------------------------------------------------------------------------
@@ -490,10 +490,10 @@ def merge_to_item(r: MergeRecord) -> Item:
         "survivor_id": r.survivor_id,
         "reason": r.reason,
         "status": r.status.value,
-        "requested_at": _iso(r.requested_at),
+        "requested_at": to_iso(r.requested_at),
         "actor": r.actor,
-        "started_at": _iso(r.started_at),
-        "finished_at": _iso(r.finished_at),
+        "started_at": to_iso(r.started_at),
+        "finished_at": to_iso(r.finished_at),
         "step": r.step,
         "phase": r.phase,
         "cursor": r.cursor,
@@ -506,11 +506,11 @@ def merge_to_item(r: MergeRecord) -> Item:
         "error": r.error,
         "undo": json.dumps(r.undo, default=str) if r.undo else None,
         "gsi1pk": customer_pk(r.requested_survivor_id),
-        "gsi1sk": f"MERGE#{_iso(r.requested_at)}#{r.merge_id}",
+        "gsi1sk": f"MERGE#{to_iso(r.requested_at)}#{r.merge_id}",
     }
     if r.status in OPEN_STATUSES:
         # Sparse: only unfinished merges, oldest first, for the janitor that re-sends lost messages.
-        item["gsi2pk"], item["gsi2sk"] = OPEN_MERGES, f"{_iso(r.requested_at)}#{r.merge_id}"
+        item["gsi2pk"], item["gsi2sk"] = OPEN_MERGES, f"{to_iso(r.requested_at)}#{r.merge_id}"
     return item
 
 
@@ -522,10 +522,10 @@ def merge_from_item(item: Item) -> MergeRecord:
         survivor_id=item.get("survivor_id"),
         reason=item.get("reason"),
         status=MergeStatus(item["status"]),
-        requested_at=_dt(item["requested_at"]) or datetime.min,
+        requested_at=from_iso(item["requested_at"]) or datetime.min,
         actor=str(item.get("actor", "")),
-        started_at=_dt(item.get("started_at")),
-        finished_at=_dt(item.get("finished_at")),
+        started_at=from_iso(item.get("started_at")),
+        finished_at=from_iso(item.get("finished_at")),
         step=int(item.get("step", 0)),
         phase=str(item.get("phase") or ""),
         cursor=item.get("cursor"),

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from loyalty.adapters.codec import to_iso
 from loyalty.adapters.dynamo import DynamoTable, TransactionCancelled
-from loyalty.adapters.repositories import _iso
 from loyalty.adapters.stored_value import PENDING_MESSAGES, Message, message_from_item, pending_message_sk
 
 _SK = "MESSAGE"
@@ -37,7 +37,7 @@ class MessageRepository:
 
         The index is eventually consistent and holds copies: callers claim before they trust it."""
         items, next_cursor = self._table.query(
-            PENDING_MESSAGES, index="gsi2", sk_max=(_iso(until) or "") + "#\uffff", limit=100, cursor=cursor
+            PENDING_MESSAGES, index="gsi2", sk_max=(to_iso(until) or "") + "#\uffff", limit=100, cursor=cursor
         )
         return [message_from_item(i) for i in items], next_cursor
 
@@ -54,8 +54,8 @@ class MessageRepository:
                 ":sending": "sending",
                 ":queued": "queued",
                 ":claim": claim_id,
-                ":lease": _iso(lease_until),
-                ":now": _iso(now),
+                ":lease": to_iso(lease_until),
+                ":now": to_iso(now),
                 ":zero": 0,
                 ":one": 1,
                 # Should this attempt die unrecorded, the scheduled run finds it when the lease lapses.
@@ -72,7 +72,7 @@ class MessageRepository:
             {
                 ":sent": "sent",
                 ":sending": "sending",
-                ":now": _iso(now),
+                ":now": to_iso(now),
                 ":provider": provider_message_id,
                 ":claim": claim_id,
             },
@@ -88,7 +88,7 @@ class MessageRepository:
             )
             values |= {
                 ":queued": "queued",
-                ":retry": _iso(retry_at),
+                ":retry": to_iso(retry_at),
                 ":due_sk": pending_message_sk(retry_at, message_id),
             }
         else:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from loyalty.adapters.codec import customer_pk, from_iso, to_iso
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
-from loyalty.adapters.repositories import _dt, _iso, customer_pk
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class OfferRepository:
             "key": key,
             "document": document,
             "version": version,
-            "updated_at": _iso(now),
+            "updated_at": to_iso(now),
         }
         values = {":expected": expected_version} if expected_version is not None else None
         try:
@@ -143,7 +143,7 @@ class OfferRepository:
             "OFFERS",
             "VERSION",
             "SET #version = if_not_exists(#version, :zero) + :one, #updated_at = :now",
-            values={":zero": 0, ":one": 1, ":now": _iso(now)},
+            values={":zero": 0, ":one": 1, ":now": to_iso(now)},
             label="catalogue",
         )
 
@@ -329,7 +329,7 @@ def read_counters(items: Sequence[Item]) -> tuple[dict[str, CouponRecord], dict[
 
 def _document(item: Item, kind: str) -> StoredDocument:
     return StoredDocument(
-        str(item["key"]), str(item["document"]), int(item["version"]), _dt(item.get("updated_at"))
+        str(item["key"]), str(item["document"]), int(item["version"]), from_iso(item.get("updated_at"))
     )
 
 
@@ -341,8 +341,8 @@ def _coupon_item(c: CouponRecord) -> Item:
         "code": c.code,
         "offer_id": c.offer_id,
         "customer_id": c.customer_id,
-        "issued_at": _iso(c.issued_at),
-        "valid_until": _iso(c.valid_until),
+        "issued_at": to_iso(c.issued_at),
+        "valid_until": to_iso(c.valid_until),
         "max_uses": c.max_uses,
         "uses": c.uses,
         "source": c.source,
@@ -351,7 +351,7 @@ def _coupon_item(c: CouponRecord) -> Item:
     }
     if c.customer_id:
         item["gsi1pk"] = customer_pk(c.customer_id)
-        item["gsi1sk"] = f"COUPON#{_iso(c.issued_at)}#{c.code}"
+        item["gsi1sk"] = f"COUPON#{to_iso(c.issued_at)}#{c.code}"
     return item
 
 
@@ -360,8 +360,8 @@ def _coupon(item: Item) -> CouponRecord:
         code=str(item["code"]),
         offer_id=str(item["offer_id"]),
         customer_id=item.get("customer_id"),
-        issued_at=_dt(item["issued_at"]) or datetime.min,
-        valid_until=_dt(item.get("valid_until")),
+        issued_at=from_iso(item["issued_at"]) or datetime.min,
+        valid_until=from_iso(item.get("valid_until")),
         max_uses=int(item.get("max_uses", 1)),
         uses=int(item.get("uses", 0)),
         source=str(item.get("source", "manual")),

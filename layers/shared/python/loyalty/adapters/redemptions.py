@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from loyalty.adapters.codec import customer_pk, from_iso, to_iso
 from loyalty.adapters.dynamo import DynamoTable, Item, TxOp
-from loyalty.adapters.repositories import _dt, _iso, customer_pk
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class RedemptionRepository:
             values={
                 ":reversed": "reversed",
                 ":done": "done",
-                ":at": _iso(record.reversed_at),
+                ":at": to_iso(record.reversed_at),
                 ":next": record.version,
                 ":expected": record.version - 1,
                 ":outbox": outbox or None,
@@ -117,7 +117,7 @@ def redemption_to_item(r: RedemptionRecord) -> Item:
         "kind": r.kind,
         "store_id": r.store_id,
         "customer_id": r.customer_id,
-        "created_at": _iso(r.created_at),
+        "created_at": to_iso(r.created_at),
         "actor": r.actor,
         "points": r.points,
         "coupon": r.coupon,
@@ -129,12 +129,12 @@ def redemption_to_item(r: RedemptionRecord) -> Item:
         "ledger_seq": r.ledger_seq,
         "balance_after": r.balance_after,
         "status": r.status,
-        "reversed_at": _iso(r.reversed_at),
+        "reversed_at": to_iso(r.reversed_at),
         "version": r.version,
     }
     if r.customer_id:
         item["gsi1pk"] = customer_pk(r.customer_id)
-        item["gsi1sk"] = f"REDEMPTION#{_iso(r.created_at)}#{r.redemption_id}"
+        item["gsi1sk"] = f"REDEMPTION#{to_iso(r.created_at)}#{r.redemption_id}"
     return item
 
 
@@ -145,7 +145,7 @@ def redemption_from_item(item: Item) -> RedemptionRecord:
         kind=str(item["kind"]),
         store_id=str(item["store_id"]),
         customer_id=item.get("customer_id"),
-        created_at=_dt(item["created_at"]) or datetime.min,
+        created_at=from_iso(item["created_at"]) or datetime.min,
         actor=str(item.get("actor", "")),
         points=int(item.get("points") or 0),
         coupon=item.get("coupon"),
@@ -157,7 +157,7 @@ def redemption_from_item(item: Item) -> RedemptionRecord:
         ledger_seq=int(item["ledger_seq"]) if item.get("ledger_seq") is not None else None,
         balance_after=int(item["balance_after"]) if item.get("balance_after") is not None else None,
         status=str(item.get("status", "done")),
-        reversed_at=_dt(item.get("reversed_at")),
+        reversed_at=from_iso(item.get("reversed_at")),
         version=int(item.get("version", 1)),
         legacy=item["pk"] == legacy_redemption_key(str(item["redemption_id"]))[0],
     )

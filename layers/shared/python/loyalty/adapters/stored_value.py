@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from loyalty.adapters.codec import customer_pk, from_iso, to_iso
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
-from loyalty.adapters.repositories import _dt, _iso, customer_pk
 from loyalty.adapters.transactions import DUE_SHARDS
 from loyalty.domain.stored_value import Account, AccountKind, Hold
 
@@ -110,11 +110,11 @@ def account_pk(account_id: str) -> str:
 def hold_due_key(ref: str, expires_at: datetime) -> tuple[str, str]:
     """A held hold's place in the sweep's due index (sparse gsi2), beside the lots that fall due."""
     shard = int(hashlib.sha256(ref.encode()).hexdigest(), 16) % DUE_SHARDS
-    return f"DUE#{shard}", f"{_iso(expires_at)}#HOLD#{ref}"
+    return f"DUE#{shard}", f"{to_iso(expires_at)}#HOLD#{ref}"
 
 
 def pending_message_sk(due_at: datetime, message_id: str) -> str:
-    return f"{_iso(due_at)}#{message_id}"
+    return f"{to_iso(due_at)}#{message_id}"
 
 
 class StoredValueRepository:
@@ -208,7 +208,7 @@ class StoredValueRepository:
             condition,
             values={
                 ":failures": failures,
-                ":locked": _iso(locked_until),
+                ":locked": to_iso(locked_until),
                 ":next": seen_version + 1,
                 ":seen": seen_version,
             },
@@ -245,7 +245,7 @@ class StoredValueRepository:
             "pk": f"MESSAGE#{message.message_id}",
             "sk": "MESSAGE",
             "gsi1pk": "MESSAGES",
-            "gsi1sk": f"{_iso(message.created_at)}#{message.message_id}",
+            "gsi1sk": f"{to_iso(message.created_at)}#{message.message_id}",
             "type": "message",
             "message_id": message.message_id,
             "kind": message.kind,
@@ -254,10 +254,10 @@ class StoredValueRepository:
             "body": message.body,
             "shown_body": message.shown_body,
             "status": message.status,
-            "created_at": _iso(message.created_at),
+            "created_at": to_iso(message.created_at),
             "expires_at": int((message.created_at + MESSAGE_RETENTION).timestamp()),
             "attempts": 0,
-            "next_attempt_at": _iso(message.created_at),
+            "next_attempt_at": to_iso(message.created_at),
             # Until it is sent: the mailer's scheduled run finds what the stream trigger missed.
             "gsi2pk": PENDING_MESSAGES,
             "gsi2sk": pending_message_sk(message.created_at, message.message_id),
@@ -281,7 +281,7 @@ class StoredValueRepository:
 
 
 def _holds_map(holds: dict[str, Hold]) -> dict[str, Any]:
-    return {k: {"amount": h.amount, "expires_at": _iso(h.expires_at)} for k, h in holds.items()}
+    return {k: {"amount": h.amount, "expires_at": to_iso(h.expires_at)} for k, h in holds.items()}
 
 
 def account_to_item(a: Account) -> Item:
@@ -293,14 +293,14 @@ def account_to_item(a: Account) -> Item:
         "kind": a.kind.value,
         "currency": a.currency,
         "balance": a.balance,
-        "created_at": _iso(a.created_at),
+        "created_at": to_iso(a.created_at),
         "customer_id": a.customer_id,
         "store_id": a.store_id,
         # Not "expires_at": that is the table's TTL attribute, and an account must never vanish.
-        "valid_until": _iso(a.expires_at),
+        "valid_until": to_iso(a.expires_at),
         "pin_hash": a.pin_hash,
         "pin_failures": a.pin_failures,
-        "locked_until": _iso(a.locked_until),
+        "locked_until": to_iso(a.locked_until),
         "holds": _holds_map(a.holds),
         "ledger_seq": a.ledger_seq,
         "status": a.status,
@@ -318,16 +318,16 @@ def account_from_item(item: Item) -> Account:
         kind=AccountKind(item["kind"]),
         currency=str(item["currency"]),
         balance=int(item.get("balance", 0)),
-        created_at=_dt(item["created_at"]) or datetime.min,
+        created_at=from_iso(item["created_at"]) or datetime.min,
         customer_id=item.get("customer_id"),
         store_id=item.get("store_id"),
-        expires_at=_dt(item.get("valid_until")),
+        expires_at=from_iso(item.get("valid_until")),
         pin_hash=item.get("pin_hash"),
         pin_failures=int(item.get("pin_failures") or 0),
-        locked_until=_dt(item.get("locked_until")),
+        locked_until=from_iso(item.get("locked_until")),
         pin_version=int(item.get("pin_version") or 0),
         holds={
-            k: Hold(k, int(v["amount"]), _dt(v["expires_at"]) or datetime.min)
+            k: Hold(k, int(v["amount"]), from_iso(v["expires_at"]) or datetime.min)
             for k, v in (item.get("holds") or {}).items()
         },
         ledger_seq=int(item.get("ledger_seq", 0)),
@@ -343,7 +343,7 @@ def movement_to_item(m: AccountMovement) -> Item:
         "type": "account_ledger",
         "account_id": m.account_id,
         "seq": m.seq,
-        "at": _iso(m.at),
+        "at": to_iso(m.at),
         "amount": m.amount,
         "reason": m.reason,
         "balance_after": m.balance_after,
@@ -358,7 +358,7 @@ def movement_from_item(item: Item) -> AccountMovement:
     return AccountMovement(
         account_id=str(item["account_id"]),
         seq=int(item["seq"]),
-        at=_dt(item["at"]) or datetime.min,
+        at=from_iso(item["at"]) or datetime.min,
         amount=int(item["amount"]),
         reason=str(item["reason"]),
         balance_after=int(item["balance_after"]),
@@ -377,8 +377,8 @@ def hold_to_item(h: HoldRecord) -> Item:
         "hold_id": h.hold_id,
         "account_id": h.account_id,
         "amount": h.amount,
-        "valid_until": _iso(h.expires_at),
-        "created_at": _iso(h.created_at),
+        "valid_until": to_iso(h.expires_at),
+        "created_at": to_iso(h.created_at),
         "store_id": h.store_id,
         "status": h.status,
         "captured": h.captured,
@@ -396,8 +396,8 @@ def hold_from_item(item: Item) -> HoldRecord:
         hold_id=str(item["hold_id"]),
         account_id=str(item["account_id"]),
         amount=int(item["amount"]),
-        expires_at=_dt(item["valid_until"]) or datetime.min,
-        created_at=_dt(item["created_at"]) or datetime.min,
+        expires_at=from_iso(item["valid_until"]) or datetime.min,
+        created_at=from_iso(item["created_at"]) or datetime.min,
         store_id=item.get("store_id"),
         status=str(item.get("status", "held")),
         captured=int(item.get("captured") or 0),
@@ -414,12 +414,12 @@ def message_from_item(item: Item) -> Message:
         to=str(item["to"]),
         subject=str(item["subject"]),
         body=str(item["body"]),
-        created_at=_dt(item["created_at"]) or datetime.min,
+        created_at=from_iso(item["created_at"]) or datetime.min,
         kind=str(item.get("kind", "email")),
         status=str(item.get("status", "queued")),
         attempts=int(item.get("attempts") or 0),
-        next_attempt_at=_dt(item.get("next_attempt_at")),
-        sent_at=_dt(item.get("sent_at")),
+        next_attempt_at=from_iso(item.get("next_attempt_at")),
+        sent_at=from_iso(item.get("sent_at")),
         provider_message_id=item.get("provider_message_id"),
         last_error=item.get("last_error"),
         shown_body=item.get("shown_body"),

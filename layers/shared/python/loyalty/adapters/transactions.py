@@ -16,18 +16,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
-from loyalty.adapters.repositories import (
-    UNLOCKED,
-    LinksTaken,
-    StaleCustomer,
-    _dt,
-    _iso,
-    _link_from_item,
-    _points_holds_map,
+from loyalty.adapters.codec import (
     customer_from_item,
     customer_pk,
+    from_iso,
+    link_from_item,
+    points_holds_map,
+    to_iso,
 )
+from loyalty.adapters.customers import UNLOCKED, LinksTaken, StaleCustomer
+from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.errors import ConcurrentUpdate, MergeInProgress
 from loyalty.domain.ledger import AppliedOffer, LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
@@ -48,7 +46,7 @@ def ledger_sk(seq: int) -> str:
 
 def due_key(customer_id: str, seq: int, due_at: datetime) -> tuple[str, str]:
     shard = int(hashlib.sha256(customer_id.encode()).hexdigest(), 16) % DUE_SHARDS
-    return f"DUE#{shard}", f"{_iso(due_at)}#{customer_id}#{seq:012d}"
+    return f"DUE#{shard}", f"{to_iso(due_at)}#{customer_id}#{seq:012d}"
 
 
 @dataclass
@@ -293,15 +291,15 @@ class TransactionRepository:
                 ":seq": customer.ledger_seq,
                 ":count": customer.stats.transactions,
                 ":spend": str(customer.stats.spend),
-                ":first": _iso(customer.stats.first_purchase_at),
-                ":last": _iso(customer.stats.last_purchase_at),
+                ":first": to_iso(customer.stats.first_purchase_at),
+                ":last": to_iso(customer.stats.last_purchase_at),
                 ":tier": customer.tier,
                 ":next": customer.version,
-                ":now": _iso(customer.updated_at),
+                ":now": to_iso(customer.updated_at),
                 ":expected": expected_version,
                 ":active": CustomerStatus.ACTIVE.value,
                 ":outbox": list(outbox) or None,
-                ":holds": _points_holds_map(customer.points_holds),
+                ":holds": points_holds_map(customer.points_holds),
             },
             label="customer",
         )
@@ -322,7 +320,7 @@ class TransactionRepository:
             if "lot" in failed or "ledger" in failed:
                 raise StaleCustomer("") from None
             taken = {
-                _link_from_item(r.old_item): str(r.old_item["customer_id"])
+                link_from_item(r.old_item): str(r.old_item["customer_id"])
                 for label in failed
                 if label.startswith("link:")
                 for r in cancelled.failed(label)
@@ -374,8 +372,8 @@ def transaction_to_item(r: TransactionRecord) -> Item:
         "transaction_id": r.transaction_id,
         "txn_type": r.type.value,
         "channel": r.channel,
-        "occurred_at": _iso(r.occurred_at),
-        "recorded_at": _iso(r.recorded_at),
+        "occurred_at": to_iso(r.occurred_at),
+        "recorded_at": to_iso(r.recorded_at),
         "customer_id": r.customer_id,
         "member": r.member,
         "currency": r.currency,
@@ -397,7 +395,7 @@ def transaction_to_item(r: TransactionRecord) -> Item:
     }
     if r.customer_id:
         item["gsi1pk"] = customer_pk(r.customer_id)
-        item["gsi1sk"] = f"TXN#{_iso(r.occurred_at)}#{r.store_id}#{r.transaction_id}"
+        item["gsi1sk"] = f"TXN#{to_iso(r.occurred_at)}#{r.store_id}#{r.transaction_id}"
     return item
 
 
@@ -408,8 +406,8 @@ def transaction_from_item(item: Item) -> TransactionRecord:
         transaction_id=str(item["transaction_id"]),
         type=SaleType(item["txn_type"]),
         channel=str(item.get("channel", "pos")),
-        occurred_at=_dt(item["occurred_at"]) or datetime.min,
-        recorded_at=_dt(item["recorded_at"]) or datetime.min,
+        occurred_at=from_iso(item["occurred_at"]) or datetime.min,
+        recorded_at=from_iso(item["recorded_at"]) or datetime.min,
         customer_id=item.get("customer_id"),
         member=bool(item.get("member")),
         currency=str(item.get("currency", "EUR")),
@@ -441,7 +439,7 @@ def ledger_to_item(e: LedgerEntry, due_at: datetime | None = None, due_kind: str
         "type": "ledger",
         "customer_id": e.customer_id,
         "seq": e.seq,
-        "at": _iso(e.at),
+        "at": to_iso(e.at),
         "points": e.points,
         "reason": e.reason.value,
         "balance_after": e.balance_after,
@@ -451,8 +449,8 @@ def ledger_to_item(e: LedgerEntry, due_at: datetime | None = None, due_kind: str
         "original_transaction_id": e.original_transaction_id,
         "original_store_id": e.original_store_id,
         "remaining": e.remaining,
-        "pending_until": _iso(e.pending_until),
-        "expires_at": _iso(e.expires_at),
+        "pending_until": to_iso(e.pending_until),
+        "expires_at": to_iso(e.expires_at),
         "line_points": dict(e.line_points) or None,
         "earn_month": e.earn_month,
         "actor": e.actor,
@@ -467,14 +465,14 @@ def ledger_to_item(e: LedgerEntry, due_at: datetime | None = None, due_kind: str
 
 def lot_sk(lot: LedgerEntry) -> str:
     """A lot's place in its customer's open-lot index: by expiry, then by age."""
-    return f"LOT#{_iso(lot.expires_at) or '9999'}#{lot.seq:012d}"
+    return f"LOT#{to_iso(lot.expires_at) or '9999'}#{lot.seq:012d}"
 
 
 def ledger_from_item(item: Item) -> LedgerEntry:
     return LedgerEntry(
         customer_id=str(item["customer_id"]),
         seq=int(item["seq"]),
-        at=_dt(item["at"]) or datetime.min,
+        at=from_iso(item["at"]) or datetime.min,
         points=int(item["points"]),
         reason=LedgerReason(item["reason"]),
         balance_after=int(item["balance_after"]),
@@ -484,8 +482,8 @@ def ledger_from_item(item: Item) -> LedgerEntry:
         original_transaction_id=item.get("original_transaction_id"),
         original_store_id=item.get("original_store_id"),
         remaining=int(item["remaining"]) if item.get("remaining") is not None else None,
-        pending_until=_dt(item.get("pending_until")),
-        expires_at=_dt(item.get("expires_at")),
+        pending_until=from_iso(item.get("pending_until")),
+        expires_at=from_iso(item.get("expires_at")),
         line_points={k: int(v) for k, v in (item.get("line_points") or {}).items()},
         earn_month=item.get("earn_month"),
         due_kind=item.get("due_kind"),

@@ -24,7 +24,6 @@ from loyalty.domain.access import Access, StoreScope
 from loyalty.domain.errors import (
     DomainError,
     Forbidden,
-    IdempotentReplay,
     MalformedRequest,
     PayloadTooLarge,
     Unauthenticated,
@@ -32,6 +31,7 @@ from loyalty.domain.errors import (
 )
 from loyalty.domain.events import CORRELATION_ID
 from loyalty.observability import logger, metrics
+from loyalty.services.replay import IdempotentReplay
 
 MAX_BODY_BYTES = 64 * 1024
 JSON_MEDIA_TYPE = "application/json"

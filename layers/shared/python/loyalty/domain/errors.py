@@ -8,7 +8,7 @@ HTTP or botocore errors.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 
@@ -230,15 +230,6 @@ class ServiceUnavailable(DomainError):
     def __init__(self, detail: str, *, retry_after: int = 1, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.retry_after = retry_after
-
-
-@dataclass
-class IdempotentReplay(Exception):
-    """Not an error: the request was already answered; carries the first response."""
-
-    status_code: int
-    body: str
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class MergeNotFound(NotFound):

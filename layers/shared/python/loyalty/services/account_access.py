@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
-from loyalty.adapters.repositories import IdempotencyStore
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.stored_value import HoldRecord, StaleAccount, StoredValueRepository
 from loyalty.domain import events as ev
 from loyalty.domain.access import KeyKind, Principal

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository
-from loyalty.adapters.repositories import IdempotencyStore
 from loyalty.adapters.stored_value import (
     AccountMovement,
     Message,

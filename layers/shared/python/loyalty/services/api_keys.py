@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loyalty.adapters.repositories import ApiKeyRecord, ApiKeyRepository
+from loyalty.adapters.api_keys import ApiKeyRecord, ApiKeyRepository
 from loyalty.domain.access import KeyKind, Principal, generate_api_key_secret, hash_api_key
 from loyalty.domain.errors import ApiKeyNotFound, StoreNotFound, Unauthenticated, ValidationFailed
 from loyalty.domain.ids import is_plausible_id, new_id

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from loyalty.adapters.codec import customer_from_item
+from loyalty.adapters.customers import CustomerRepository
 from loyalty.adapters.offers import (
     OfferRepository,
 )
-from loyalty.adapters.repositories import CustomerRepository, customer_from_item
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
 from loyalty.domain.coupons import normalise_code

@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from loyalty.adapters.repositories import ProgrammeRepository, StoreRepository
+from loyalty.adapters.programme import ProgrammeRepository
+from loyalty.adapters.stores import StoreRepository
 from loyalty.domain.access import Principal
 from loyalty.domain.errors import StoreNotFound, ValidationFailed
 from loyalty.domain.ids import is_plausible_id

@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from loyalty.adapters.repositories import CustomerRepository, IdempotencyStore, LinksTaken, StaleCustomer
+from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCustomer
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer

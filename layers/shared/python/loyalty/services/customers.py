@@ -7,12 +7,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from loyalty.adapters.repositories import (
-    CustomerRepository,
-    IdempotencyStore,
-    LinksTaken,
-    StaleCustomer,
-)
+from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCustomer
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from loyalty.adapters.dynamo import TxOp
-from loyalty.adapters.repositories import IdempotencyStore
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.stored_value import (
     AccountMovement,
     AlreadyExists,

@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from loyalty.adapters.repositories import IdempotencyStore
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.stored_value import (
     AccountMovement,
     AlreadyExists,

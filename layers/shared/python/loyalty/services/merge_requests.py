@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.merges import MergeRepository, StepConflict
-from loyalty.adapters.repositories import IdempotencyStore
 from loyalty.domain import events as ev
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer

@@ -27,7 +27,7 @@ from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.ports import Clock, Idempotency, idempotency_ops, replay_if_recorded
 
 if TYPE_CHECKING:
-    from loyalty.adapters.repositories import IdempotencyStore
+    from loyalty.adapters.idempotency import IdempotencyStore
     from loyalty.domain.customers import Customer
     from loyalty.domain.offers import Offer, OfferIndex, PriceGroup
     from loyalty.domain.rewards import Reward

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from loyalty.adapters.repositories import IdempotencyStore, StaleCustomer
+from loyalty.adapters.customers import StaleCustomer
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer

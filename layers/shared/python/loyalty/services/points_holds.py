@@ -8,8 +8,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
+from loyalty.adapters.customers import StaleCustomer
 from loyalty.adapters.dynamo import TxOp
-from loyalty.adapters.repositories import StaleCustomer
 from loyalty.adapters.stored_value import HoldRecord, StoredValueRepository
 from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
 from loyalty.domain import events as ev
@@ -35,7 +35,7 @@ from loyalty.services.ports import (
 from loyalty.services.redemption_common import ActiveCustomers, spend_points
 
 if TYPE_CHECKING:
-    from loyalty.adapters.repositories import IdempotencyStore
+    from loyalty.adapters.idempotency import IdempotencyStore
 
 _ATTEMPTS = 12
 _T = TypeVar("_T")

@@ -10,12 +10,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from loyalty.domain.errors import IdempotencyKeyMismatch, IdempotentReplay, RedemptionReversed
+from loyalty.domain.errors import IdempotencyKeyMismatch, RedemptionReversed
 from loyalty.domain.replay import StoredResponse
+from loyalty.services.replay import IdempotentReplay
 
 if TYPE_CHECKING:
     from loyalty.adapters.dynamo import TxOp
-    from loyalty.adapters.repositories import IdempotencyStore
+    from loyalty.adapters.idempotency import IdempotencyStore
 
 
 class Clock(Protocol):

@@ -9,9 +9,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from loyalty.adapters.customers import CustomerRepository
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository
-from loyalty.adapters.repositories import CustomerRepository
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.domain import links as link_rules
 from loyalty.domain import points as points_ledger

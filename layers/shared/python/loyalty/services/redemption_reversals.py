@@ -7,10 +7,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from loyalty.adapters.customers import StaleCustomer
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.offers import OfferRepository
 from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository
-from loyalty.adapters.repositories import StaleCustomer
 from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain import points as points_ledger
@@ -28,7 +28,7 @@ from loyalty.services.ports import (
 from loyalty.services.redemption_common import ActiveCustomers, Redemption, of_spent, store_redemption
 
 if TYPE_CHECKING:
-    from loyalty.adapters.repositories import IdempotencyStore
+    from loyalty.adapters.idempotency import IdempotencyStore
     from loyalty.services.offers import OfferService
     from loyalty.services.stored_value import StoredValueService
 

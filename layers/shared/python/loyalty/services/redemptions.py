@@ -13,10 +13,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from loyalty.adapters.codec import customer_from_item, customer_pk
+from loyalty.adapters.customers import CustomerRepository, StaleCustomer
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.offers import CouponRecord, OfferRepository, coupon_key, read_coupon, reward_use_key
 from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository, redemption_key
-from loyalty.adapters.repositories import CustomerRepository, StaleCustomer, customer_from_item, customer_pk
 from loyalty.adapters.stored_value import HoldRecord, StoredValueRepository
 from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
 from loyalty.domain import events as ev
@@ -54,7 +55,7 @@ from loyalty.services.redemption_common import (
 from loyalty.services.redemption_reversals import RedemptionReversals
 
 if TYPE_CHECKING:
-    from loyalty.adapters.repositories import IdempotencyStore
+    from loyalty.adapters.idempotency import IdempotencyStore
     from loyalty.domain.rewards import Reward
     from loyalty.services.offers import OfferService
     from loyalty.services.stored_value import StoredValueService

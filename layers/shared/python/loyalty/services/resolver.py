@@ -3,7 +3,7 @@ customer id depends on (so no service needs the customer service, nor it them)."
 
 from __future__ import annotations
 
-from loyalty.adapters.repositories import CustomerRepository
+from loyalty.adapters.customers import CustomerRepository
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.errors import CustomerNotFound
 from loyalty.domain.ids import is_plausible_id

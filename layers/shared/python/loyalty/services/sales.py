@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCustomer
 from loyalty.adapters.dynamo import TxOp
-from loyalty.adapters.repositories import CustomerRepository, IdempotencyStore, LinksTaken, StaleCustomer
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.transactions import Loaded, StaleTransaction, TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules

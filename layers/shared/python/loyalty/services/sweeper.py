@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from loyalty.adapters.customers import CustomerRepository, StaleCustomer
 from loyalty.adapters.due import DueIndex
 from loyalty.adapters.dynamo import TxOp
-from loyalty.adapters.repositories import CustomerRepository, StaleCustomer
 from loyalty.adapters.stored_value import HoldRecord, StaleAccount, StoredValueRepository
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.domain import events as ev

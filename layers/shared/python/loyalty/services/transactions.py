@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from loyalty.adapters.customers import CustomerRepository
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.offers import OfferRepository
-from loyalty.adapters.repositories import CustomerRepository, IdempotencyStore
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer

@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
-from loyalty.adapters.repositories import ApiKeyRecord
+from loyalty.adapters.api_keys import ApiKeyRecord
 from loyalty.api import docs
 from loyalty.api.http import cursor_in, cursor_out, no_content, ok, page
 from loyalty.api.models.admin import (

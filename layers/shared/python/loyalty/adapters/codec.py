@@ -1,0 +1,199 @@
+"""The item codec: how domain values become DynamoDB attributes and come back.
+
+Every adapter writes timestamps, free-form attributes, customer keys and the customer profile item
+the same way; this module is the one place that says how. Key layout of the records defined here:
+
+    CUST#<customer_id>      PROFILE             the profile, its link map, counters and version
+    LINK#<type>#<value>     LINK                which customer a link points to (uniqueness)
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from loyalty.adapters.dynamo import Item
+from loyalty.domain.customers import (
+    Consents,
+    Customer,
+    CustomerStatus,
+    PointsSummary,
+    Profile,
+    Stats,
+)
+from loyalty.domain.links import Link
+
+PROFILE_SK = "PROFILE"
+
+
+# ---- values ---------------------------------------------------------------------------------
+
+
+def to_iso(value: datetime | None) -> str | None:
+    """UTC instants as ISO-8601 with a Z: they sort as strings, so sort keys built from them sort by time."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def from_iso(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB returns numbers as Decimal; free-form attributes go back as JSON numbers."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def storable(value: Any) -> Any:
+    """JSON floats become Decimal (DynamoDB has no float); everything else as is."""
+    return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+# ---- keys -----------------------------------------------------------------------------------
+
+
+def customer_pk(customer_id: str) -> str:
+    return f"CUST#{customer_id}"
+
+
+def link_pk(link: Link) -> str:
+    return f"LINK#{link.key}"
+
+
+# ---- the customer profile and its links ---------------------------------------------------
+
+
+def points_holds_map(holds: dict[str, tuple[int, datetime]]) -> dict[str, dict[str, Any]]:
+    return {k: {"points": points, "until": to_iso(until)} for k, (points, until) in holds.items()}
+
+
+def link_entry(link: Link, now: datetime) -> dict[str, str]:
+    return {"type": link.type, "value": link.value, "added_at": to_iso(now) or ""}
+
+
+def link_item(customer_id: str, link: Link, now: datetime) -> Item:
+    return {
+        "pk": link_pk(link),
+        "sk": "LINK",
+        "type": "link",
+        "link_type": link.type,
+        "link_value": link.value,
+        "customer_id": customer_id,
+        "updated_at": to_iso(now),
+    }
+
+
+def link_from_item(item: Item) -> Link:
+    return Link(str(item["link_type"]), str(item["link_value"]))
+
+
+def profile_to_map(profile: Profile) -> dict[str, Any]:
+    return {
+        "first_name": profile.first_name,
+        "last_name": profile.last_name,
+        "birthday": profile.birthday.isoformat() if profile.birthday else None,
+        "attributes": storable(profile.attributes),
+    }
+
+
+def consents_to_map(consents: Consents) -> dict[str, bool]:
+    return {"email": consents.email, "sms": consents.sms, "mail": consents.mail}
+
+
+def customer_to_item(c: Customer) -> Item:
+    return {
+        "pk": customer_pk(c.customer_id),
+        "sk": PROFILE_SK,
+        "type": "customer",
+        "customer_id": c.customer_id,
+        "member": c.member,
+        "status": c.status.value,
+        "profile": profile_to_map(c.profile),
+        "consents": consents_to_map(c.consents),
+        "links": {link.key: link_entry(link, c.created_at) for link in c.links},
+        "created_at": to_iso(c.created_at),
+        "enrolled_at": to_iso(c.enrolled_at),
+        "updated_at": to_iso(c.updated_at or c.created_at),
+        "origin_store_id": c.origin_store_id,
+        "tier": c.tier,
+        "points_available": c.points.available,
+        "points_pending": c.points.pending,
+        "points_lifetime": c.points.lifetime,
+        "txn_count": c.stats.transactions,
+        "spend": str(c.stats.spend),
+        "first_purchase_at": to_iso(c.stats.first_purchase_at),
+        "last_purchase_at": to_iso(c.stats.last_purchase_at),
+        "merged_into": c.merged_into,
+        "merged_from": list(c.merged_from) or None,
+        "version": c.version,
+        "earned_by_month": dict(c.earned_by_month),
+        "ledger_seq": c.ledger_seq,
+        "price_groups": set(c.price_groups) or None,
+        "points_holds": points_holds_map(c.points_holds),
+        "merge_lock": c.merge_lock,
+        "merge_count": c.merge_count or None,
+        "merges_reviewed": c.merges_reviewed or None,
+        "review": c.review,
+    }
+
+
+def customer_from_item(item: Item) -> Customer:
+    profile = item.get("profile") or {}
+    consents = item.get("consents") or {}
+    links = sorted(
+        (Link(str(v["type"]), str(v["value"])) for v in (item.get("links") or {}).values()),
+        key=lambda link: (link.type, link.value),
+    )
+    birthday = profile.get("birthday")
+    return Customer(
+        customer_id=str(item["customer_id"]),
+        member=bool(item.get("member")),
+        status=CustomerStatus(item.get("status", "active")),
+        profile=Profile(
+            first_name=profile.get("first_name"),
+            last_name=profile.get("last_name"),
+            birthday=date.fromisoformat(birthday) if birthday else None,
+            attributes=plain(profile.get("attributes") or {}),
+        ),
+        consents=Consents(
+            email=bool(consents.get("email")), sms=bool(consents.get("sms")), mail=bool(consents.get("mail"))
+        ),
+        links=tuple(links),
+        created_at=from_iso(item["created_at"]) or datetime.min,
+        enrolled_at=from_iso(item.get("enrolled_at")),
+        updated_at=from_iso(item.get("updated_at")),
+        origin_store_id=item.get("origin_store_id"),
+        tier=item.get("tier"),
+        points=PointsSummary(
+            available=int(item.get("points_available", 0)),
+            pending=int(item.get("points_pending", 0)),
+            lifetime=int(item.get("points_lifetime", 0)),
+        ),
+        stats=Stats(
+            transactions=int(item.get("txn_count", 0)),
+            spend=Decimal(str(item.get("spend", "0.00"))),
+            first_purchase_at=from_iso(item.get("first_purchase_at")),
+            last_purchase_at=from_iso(item.get("last_purchase_at")),
+        ),
+        merged_into=item.get("merged_into"),
+        merged_from=tuple(item.get("merged_from") or ()),
+        version=int(item.get("version", 1)),
+        earned_by_month={k: int(v) for k, v in (item.get("earned_by_month") or {}).items()},
+        ledger_seq=int(item.get("ledger_seq", 0)),
+        price_groups=frozenset(str(g) for g in (item.get("price_groups") or ())),
+        points_holds={
+            k: (int(v["points"]), from_iso(v["until"]) or datetime.min)
+            for k, v in (item.get("points_holds") or {}).items()
+        },
+        merge_lock=item.get("merge_lock"),
+        merge_count=int(item.get("merge_count") or 0),
+        merges_reviewed=int(item.get("merges_reviewed") or 0),
+        review=item.get("review"),
+    )

@@ -1,0 +1,290 @@
+"""The customer repository: profiles and the links that point to them (key layout in codec.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from loyalty.adapters.codec import (
+    PROFILE_SK,
+    consents_to_map,
+    customer_from_item,
+    customer_pk,
+    customer_to_item,
+    link_entry,
+    link_from_item,
+    link_item,
+    link_pk,
+    profile_to_map,
+    to_iso,
+)
+from loyalty.adapters.dynamo import DynamoTable, TransactionCancelled, TxOp
+from loyalty.domain.customers import Customer, CustomerStatus, LinkOwner
+from loyalty.domain.errors import (
+    ConcurrentUpdate,
+    CustomerNotActive,
+    CustomerNotFound,
+    MergeInProgress,
+)
+from loyalty.domain.links import Link
+
+
+@dataclass
+class LinksTaken(Exception):
+    """Some links of a write already point to customers (link -> owner id)."""
+
+    owners: dict[Link, str]
+
+
+@dataclass
+class StaleCustomer(Exception):
+    """The profile changed since it was read (version or state condition failed)."""
+
+    customer_id: str
+
+
+# Every write to a profile carries this: while a merge moves a profile's records, nothing else may
+# change its counters (the merge would overwrite them, or move a lot a sale is taking from).
+UNLOCKED = " AND attribute_not_exists(#merge_lock)"
+
+
+class CustomerRepository:
+    PROFILE = PROFILE_SK
+
+    def __init__(self, table: DynamoTable) -> None:
+        self._table = table
+
+    # ---- reads ----------------------------------------------------------------------------
+    def get(self, customer_id: str) -> Customer | None:
+        item = self._table.get(customer_pk(customer_id), self.PROFILE)
+        return customer_from_item(item) if item else None
+
+    def owner_of(self, link: Link) -> str | None:
+        item = self._table.get(link_pk(link), "LINK")
+        return str(item["customer_id"]) if item else None
+
+    def owners(self, customer_ids: Sequence[str]) -> dict[str, LinkOwner]:
+        items = self._table.batch_get([(customer_pk(cid), self.PROFILE) for cid in customer_ids])
+        return {str(i["customer_id"]): LinkOwner(str(i["customer_id"]), bool(i.get("member"))) for i in items}
+
+    # ---- writes ---------------------------------------------------------------------------
+    def create(
+        self, customer: Customer, extra: Sequence[TxOp] = (), outbox: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        self._run([*self.create_ops(customer, outbox), *extra], customer.customer_id)
+
+    def create_ops(self, customer: Customer, outbox: Sequence[dict[str, Any]] = ()) -> list[TxOp]:
+        item = customer_to_item(customer) | {"outbox": list(outbox) or None}
+        return [
+            self._table.put_op(item, "attribute_not_exists(pk)", label="customer"),
+            *self._link_puts(customer.customer_id, customer.links, customer.created_at),
+        ]
+
+    def enrol_existing(
+        self,
+        customer: Customer,
+        new_links: Sequence[Link],
+        expected_version: int,
+        extra: Sequence[TxOp] = (),
+        outbox: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Turn a non-member into a member (profile, consents and new links included); fails if the
+        profile became a member or changed meanwhile."""
+        now = customer.updated_at or customer.created_at
+        ops = [
+            self._table.update_op(
+                customer_pk(customer.customer_id),
+                self.PROFILE,
+                "SET #member = :true, #enrolled_at = :now, #updated_at = :now, #tier = :tier, "
+                "#profile = :profile, #consents = :consents, "
+                "#origin_store_id = if_not_exists(#origin_store_id, :store), #version = :next, "
+                "#outbox = :outbox, #points_available = :available, #points_pending = :pending, "
+                "#points_lifetime = :lifetime, #earned_by_month = :months, #ledger_seq = :seq"
+                + "".join(f", #links.#l{i} = :l{i}" for i in range(len(new_links))),
+                condition="#version = :expected AND #member = :false AND #status = :active" + UNLOCKED,
+                names={"#status": "status", **{f"#l{i}": link.key for i, link in enumerate(new_links)}},
+                values={
+                    ":true": True,
+                    ":false": False,
+                    ":active": CustomerStatus.ACTIVE.value,
+                    ":now": to_iso(now),
+                    ":tier": customer.tier,
+                    ":profile": profile_to_map(customer.profile),
+                    ":consents": consents_to_map(customer.consents),
+                    ":store": customer.origin_store_id,
+                    ":expected": expected_version,
+                    ":next": expected_version + 1,
+                    ":outbox": list(outbox) or None,
+                    ":available": customer.points.available,
+                    ":pending": customer.points.pending,
+                    ":lifetime": customer.points.lifetime,
+                    ":months": dict(customer.earned_by_month),
+                    ":seq": customer.ledger_seq,
+                    **{f":l{i}": link_entry(link, now) for i, link in enumerate(new_links)},
+                },
+                label="customer",
+            ),
+            *self._link_puts(customer.customer_id, new_links, now),
+            *extra,
+        ]
+        self._run(ops, customer.customer_id)
+
+    def add_links(
+        self, customer_id: str, links: Sequence[Link], now: datetime, extra: Sequence[TxOp] = ()
+    ) -> None:
+        ops = [
+            self._attach_op(customer_id, links, now),
+            *self._link_puts(customer_id, links, now),
+            *extra,
+        ]
+        self._run(ops, customer_id)
+
+    def move_link(
+        self, link: Link, from_customer: str, to_customer: str, now: datetime, extra: Sequence[TxOp] = ()
+    ) -> None:
+        """Re-point a link: the previous owner loses it, the new owner gains it, atomically."""
+        ops = [
+            self._table.put_op(
+                link_item(to_customer, link, now),
+                "customer_id = :previous",
+                values={":previous": from_customer},
+                label="link",
+            ),
+            self._table.update_op(
+                customer_pk(from_customer),
+                self.PROFILE,
+                "REMOVE #links.#lk SET #version = #version + :one, #updated_at = :now",
+                condition="attribute_exists(pk)" + UNLOCKED,
+                names={"#lk": link.key},
+                values={":one": 1, ":now": to_iso(now)},
+                label="previous",
+            ),
+            self._attach_op(to_customer, [link], now),
+            *extra,
+        ]
+        self._run(ops, to_customer)
+
+    def set_price_group(self, customer_id: str, group_id: str, member: bool, now: datetime) -> None:
+        """Add a customer to a price group (or take them out): a string set on the profile."""
+        action = "ADD" if member else "DELETE"
+        self._run(
+            [
+                self._table.update_op(
+                    customer_pk(customer_id),
+                    self.PROFILE,
+                    f"{action} #price_groups :group SET #updated_at = :now, #version = #version + :one",
+                    condition="#status = :active" + UNLOCKED,
+                    values={":group": {group_id}, ":now": to_iso(now), ":one": 1, ":active": "active"},
+                    label="customer",
+                )
+            ],
+            customer_id,
+        )
+
+    def remove_link(self, customer_id: str, link: Link, now: datetime) -> None:
+        ops = [
+            self._table.delete_op(
+                link_pk(link), "LINK", "customer_id = :me", values={":me": customer_id}, label="link"
+            ),
+            self._table.update_op(
+                customer_pk(customer_id),
+                self.PROFILE,
+                "REMOVE #links.#lk SET #version = #version + :one, #updated_at = :now",
+                condition="attribute_exists(pk)" + UNLOCKED,
+                names={"#lk": link.key},
+                values={":one": 1, ":now": to_iso(now)},
+                label="customer",
+            ),
+        ]
+        self._run(ops, customer_id)
+
+    def save_profile(self, customer: Customer, expected_version: int, extra: Sequence[TxOp] = ()) -> None:
+        """Optimistic write of the editable fields (profile, consents, membership)."""
+        ops = [
+            self._table.update_op(
+                customer_pk(customer.customer_id),
+                self.PROFILE,
+                "SET #profile = :profile, #consents = :consents, #member = :member, "
+                "#enrolled_at = :enrolled, #tier = :tier, #updated_at = :now, #version = :next",
+                condition="#version = :expected AND #status = :active" + UNLOCKED,
+                names={"#status": "status"},
+                values={
+                    ":profile": profile_to_map(customer.profile),
+                    ":consents": consents_to_map(customer.consents),
+                    ":member": customer.member,
+                    ":enrolled": to_iso(customer.enrolled_at),
+                    ":tier": customer.tier,
+                    ":now": to_iso(customer.updated_at),
+                    ":next": expected_version + 1,
+                    ":expected": expected_version,
+                    ":active": CustomerStatus.ACTIVE.value,
+                },
+                label="customer",
+            ),
+            *extra,
+        ]
+        self._run(ops, customer.customer_id)
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _attach_op(self, customer_id: str, links: Sequence[Link], now: datetime) -> TxOp:
+        return self._table.update_op(
+            customer_pk(customer_id),
+            self.PROFILE,
+            "SET #version = #version + :one, #updated_at = :now"
+            + "".join(f", #links.#l{i} = :l{i}" for i in range(len(links))),
+            condition="#status = :active" + UNLOCKED,
+            names={"#status": "status", **{f"#l{i}": link.key for i, link in enumerate(links)}},
+            values={
+                ":one": 1,
+                ":now": to_iso(now),
+                ":active": CustomerStatus.ACTIVE.value,
+                **{f":l{i}": link_entry(link, now) for i, link in enumerate(links)},
+            },
+            label="customer",
+        )
+
+    def _link_puts(self, customer_id: str, links: Sequence[Link], now: datetime) -> list[TxOp]:
+        # Re-attaching a link the customer already owns is a no-op rather than a conflict,
+        # which keeps replays and "add the same email again" harmless.
+        return [
+            self._table.put_op(
+                link_item(customer_id, link, now),
+                "attribute_not_exists(pk) OR customer_id = :me",
+                values={":me": customer_id},
+                label=f"link:{link.key}",
+            )
+            for link in links
+        ]
+
+    def _run(self, ops: Sequence[TxOp], customer_id: str) -> None:
+        try:
+            self._table.transact(ops)
+        except TransactionCancelled as cancelled:
+            taken = {
+                link_from_item(reason.old_item): str(reason.old_item["customer_id"])
+                for label in cancelled.failed_labels()
+                if label.startswith("link")
+                for reason in cancelled.failed(label)
+                if reason.old_item
+            }
+            if taken:
+                raise LinksTaken(taken) from None
+            failed = cancelled.failed_labels()
+            if "original" in failed or "ledger" in failed:
+                raise StaleCustomer(customer_id) from None  # a retro-credited sale changed meanwhile
+            if "customer" in failed or "previous" in failed:
+                old = next(
+                    (r.old_item for lbl in ("customer", "previous") for r in cancelled.failed(lbl)), None
+                )
+                if old is None:
+                    raise CustomerNotFound(f"customer {customer_id} does not exist") from None
+                if old.get("merge_lock"):
+                    raise MergeInProgress(f"customer {old['customer_id']} is being merged; retry") from None
+                if old.get("status") != CustomerStatus.ACTIVE.value:
+                    raise CustomerNotActive(f"customer {old['customer_id']} is {old.get('status')}") from None
+                raise StaleCustomer(customer_id) from None
+            if "link" in failed:
+                raise ConcurrentUpdate("the link changed meanwhile; read it again") from None
+            raise
