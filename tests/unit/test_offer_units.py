@@ -494,7 +494,9 @@ def test_a_coupon_for_an_offer_whose_units_are_held_is_rejected_for_its_limit_wh
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(unit_carts(), unit_offers("o"))
 def test_the_ranking_value_is_what_the_offer_would_give(cart: list[CartLine], candidate: Offer) -> None:
-    from loyalty.domain.offers import _Cart, _free_value, _money_off, _Prepared
+    from loyalty.domain.offers.cart import _Cart
+    from loyalty.domain.offers.effects import _free_value, _money_off
+    from loyalty.domain.offers.index import _Prepared
 
     prepared = _Prepared.of(candidate)
     state = _Cart(cart, context(), [])
