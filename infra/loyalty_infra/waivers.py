@@ -225,7 +225,7 @@ def waive(construct: IConstruct, waiver: Waiver) -> None:
         resource.add_metadata("checkov", {**current, "skip": skips})
 
 
-def apply_waivers(stack: Stack, settings: DeploySettings) -> None:
+def apply_waivers(stack: Stack, settings: DeploySettings) -> None:  # noqa: PLR0912 - one branch per rule pack
     """The waivers that hold for a whole resource type or follow from the template. Call it once,
     after every construct of the stack exists."""
     dead_letters = {queue.node.path for queue in dead_letter_queues(stack)}

@@ -351,7 +351,7 @@ def cart_round_trips(cost: CallCost) -> int:
     return cost.calls - cost.reads_of.count(CATALOGUE_CHECK)
 
 
-def print_carts(figures: CartFigures) -> None:
+def print_carts(figures: CartFigures) -> None:  # noqa: C901, PLR0912, PLR0915 - a report, printed top to bottom
     cases = figures.cases
     biggest, most_lines = max(CART_OFFERS), max(CART_LINES)
     per_customer, budget = figures.limited

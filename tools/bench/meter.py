@@ -279,7 +279,7 @@ def item_size(item: dict[str, Any]) -> int:
     return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
 
 
-def _value_size(value: dict[str, Any]) -> int:
+def _value_size(value: dict[str, Any]) -> int:  # noqa: PLR0911 - one return per operation
     kind, inner = next(iter(value.items()))
     if kind == "S":
         return len(str(inner).encode())

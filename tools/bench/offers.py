@@ -74,7 +74,7 @@ def _category_of(sku_number: int) -> str:
     return f"cat{sku_number % CATEGORIES:03d}"
 
 
-def make_offer(rng: random.Random, n: int) -> Offer:
+def make_offer(rng: random.Random, n: int) -> Offer:  # noqa: PLR0912 - one branch per effect
     kind = rng.choices(
         ["percent_off", "amount_off", "fixed_price", "bonus_points", "points_multiplier", "buy_x_get_y"],
         weights=[40, 20, 10, 10, 10, 10],

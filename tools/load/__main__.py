@@ -237,7 +237,7 @@ def scan(container: Container) -> Iterable[dict[str, Any]]:
             yield deserialize(raw)
 
 
-def check_invariants(container: Container, acknowledged: dict[str, list[dict[str, Any]]]) -> list[Check]:
+def check_invariants(container: Container, acknowledged: dict[str, list[dict[str, Any]]]) -> list[Check]:  # noqa: C901, PLR0912, PLR0915 - one check per invariant; to split
     repo = TransactionRepository(container.table)
     profiles, links, sales = [], [], []
     for item in scan(container):

@@ -75,7 +75,7 @@ def build_app(*routers: Router) -> APIGatewayRestResolver:
     return app
 
 
-def guard(event: dict[str, Any]) -> Response | None:
+def guard(event: dict[str, Any]) -> Response | None:  # noqa: PLR0911 - one return per guard
     """Who may call this route (the route table's authorisation matrix), and is the body small
     enough? None means go ahead. The store a path, query or body names is checked here too (the
     services check it again where they act)."""

@@ -43,7 +43,7 @@ def _created_reward(reward: Reward) -> StoredResponse:
     return stored(RewardOut.of(reward, reward.stock), 201)
 
 
-def make_router() -> Router:
+def make_router() -> Router:  # noqa: C901 - the routes are nested functions
     """A fresh router: one per handler instance, because powertools keeps request state on it."""
     router = Router()
 

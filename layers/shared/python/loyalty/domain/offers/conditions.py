@@ -96,7 +96,7 @@ class _Checker:
                 return reason, None, []
         return self._cart_conditions(entry)
 
-    def _offer_conditions(self, entry: _Prepared) -> str | None:
+    def _offer_conditions(self, entry: _Prepared) -> str | None:  # noqa: PLR0911, PLR0912 - one check per condition
         """Store, audience, coupon and limits (dates are checked before)."""
         offer, ctx, store = entry.offer, self.context, self.context.store
         if entry.channels and str(store.channel) not in entry.channels:
@@ -153,7 +153,7 @@ class _Checker:
             )
         return reason, None, targets
 
-    def _cart_test(self, entry: _Prepared, free: bool) -> tuple[str | None, str | None, list[int]]:
+    def _cart_test(self, entry: _Prepared, free: bool) -> tuple[str | None, str | None, list[int]]:  # noqa: PLR0912 - one check per condition
         offer, cart, condition = entry.offer, self.cart, entry.offer.condition
         qualifying = cart.lines_for(entry.cond_key, entry.cond_skus, entry.cond_categories)
         if not qualifying and (entry.cond_skus or entry.cond_categories):

@@ -155,7 +155,7 @@ from loyalty.domain.offers.units import _unavailable_units, _Units
 from loyalty.domain.offers.words import APPLIED, LIMIT_REACHED
 
 
-def evaluate(
+def evaluate(  # noqa: C901, PLR0912, PLR0915 - the algorithm of the note above; to split
     lines: Sequence[CartLine],
     context: CartContext,
     index: OfferIndex,

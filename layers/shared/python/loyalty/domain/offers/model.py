@@ -161,7 +161,7 @@ class Effect(_Config):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> Effect:
+    def _consistent(self) -> Effect:  # noqa: C901, PLR0912 - one rule per field combination
         kind, value = self.type, self.value
         targeted = bool(self.skus or self.categories)
         if self.max_applications is not None and kind not in REPEATING_EFFECTS:

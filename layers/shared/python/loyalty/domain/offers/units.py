@@ -35,7 +35,7 @@ class _Units:
         self.misses: dict[str, NearMiss] = {}
         self.free: dict[int, bool] = {}  # effect key -> any target unit free (until the next hold)
 
-    def run(self, group: list[_Prepared]) -> list[tuple[_Prepared, _Off]]:
+    def run(self, group: list[_Prepared]) -> list[tuple[_Prepared, _Off]]:  # noqa: PLR0912 - one branch per effect
         """The offers of one priority that take units, in the order they took them, with what they took.
 
         Their conditions are checked here, in their turn, and only for offers whose target lines

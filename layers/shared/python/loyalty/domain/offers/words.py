@@ -37,7 +37,7 @@ def _which(skus: Sequence[str], categories: Sequence[str]) -> str:
     return " or ".join(parts)
 
 
-def describe_effect(effect: Effect) -> str:
+def describe_effect(effect: Effect) -> str:  # noqa: PLR0911 - one sentence per effect
     """What the offer gives, in words for a customer ("10% off coffee")."""
     named = _products(effect.skus, effect.categories)
     target = named or ("your basket" if effect.applies_to == "basket" else "every item")
