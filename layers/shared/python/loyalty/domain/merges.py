@@ -139,7 +139,7 @@ def split(
     the survivor's side). The merged profile gets its lots back as they are now, so its balance moves
     by `lots_delta`; the survivor keeps everything that happened after the merge.
     """
-    brought = merged.points.available + merged.points.pending
+    brought = merged.points.balance
     total = brought + lots_delta
     restored_points = PointsSummary(total - returned_pending, returned_pending, merged.points.lifetime)
     restored = replace(

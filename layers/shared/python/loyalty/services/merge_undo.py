@@ -291,7 +291,7 @@ class MergeUndo:
                             at=now,
                             points=points,
                             reason=LedgerReason.ADJUST,
-                            balance_after=owner.points.available + owner.points.pending,
+                            balance_after=owner.points.balance,
                             actor=MERGE_ACTOR,
                         )
                     )
