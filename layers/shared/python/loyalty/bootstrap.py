@@ -91,14 +91,14 @@ class Container:
         from loyalty.adapters.stores import StoreRepository
         from loyalty.services.config import StoreService
 
-        return StoreService(StoreRepository(self.table), self.clock)
+        return StoreService(repo=StoreRepository(self.table), clock=self.clock)
 
     @cached_property
     def programme(self) -> ProgrammeService:
         from loyalty.adapters.programme import ProgrammeRepository
         from loyalty.services.config import ProgrammeService
 
-        return ProgrammeService(ProgrammeRepository(self.table), self.clock)
+        return ProgrammeService(repo=ProgrammeRepository(self.table), clock=self.clock)
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:
@@ -238,9 +238,9 @@ class Container:
         if not self.settings.sender_email:
             raise RuntimeError("SENDER_EMAIL is not set: the mailer has no address to send from")
         return Mailer(
-            MessageRepository(self.table),
-            SesEmailSender(self.client("sesv2"), self.settings.sender_email),
-            self.clock,
+            messages=MessageRepository(self.table),
+            channel=SesEmailSender(self.client("sesv2"), self.settings.sender_email),
+            clock=self.clock,
         )
 
     @cached_property
@@ -248,7 +248,7 @@ class Container:
         from loyalty.adapters.events import EventBridgePublisher
         from loyalty.services.publisher import OutboxPublisher
 
-        return OutboxPublisher(EventBridgePublisher(self.client("events"), self.settings.event_bus_name))
+        return OutboxPublisher(bus=EventBridgePublisher(self.client("events"), self.settings.event_bus_name))
 
     @cached_property
     def offers(self) -> OfferService:
@@ -256,8 +256,8 @@ class Container:
         from loyalty.services.offers import OfferService
 
         return OfferService(
-            OfferRepository(self.table),
-            self.clock,
+            repo=OfferRepository(self.table),
+            clock=self.clock,
             idempotency=self.idempotency,
             stores=self.stores,
             programme=self.programme,
@@ -271,12 +271,12 @@ class Container:
         from loyalty.services.cart import CartService
 
         return CartService(
-            self.offers,
-            OfferRepository(self.table),
-            CustomerRepository(self.table),
-            self.stores,
-            self.programme,
-            self.clock,
+            offers=self.offers,
+            offer_repo=OfferRepository(self.table),
+            customers=CustomerRepository(self.table),
+            stores=self.stores,
+            programme=self.programme,
+            clock=self.clock,
         )
 
     @cached_property
@@ -386,7 +386,9 @@ class Container:
         from loyalty.adapters.api_keys import ApiKeyRepository
         from loyalty.services.api_keys import ApiKeyService
 
-        return ApiKeyService(ApiKeyRepository(self.table), self.stores, self.pepper, self.clock)
+        return ApiKeyService(
+            repo=ApiKeyRepository(self.table), stores=self.stores, pepper=self.pepper, clock=self.clock
+        )
 
 
 _container: Container | None = None

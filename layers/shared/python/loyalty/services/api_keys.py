@@ -22,6 +22,7 @@ class IssuedKey:
 class ApiKeyService:
     def __init__(
         self,
+        *,
         repo: ApiKeyRepository,
         stores: StoreService,
         pepper: Callable[[], str],

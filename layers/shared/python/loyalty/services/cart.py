@@ -63,6 +63,7 @@ class CartResult:
 class CartService:
     def __init__(
         self,
+        *,
         offers: OfferService,
         offer_repo: OfferRepository,
         customers: CustomerRepository,

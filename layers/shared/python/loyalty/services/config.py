@@ -48,7 +48,7 @@ class _TtlCache:
 
 
 class StoreService:
-    def __init__(self, repo: StoreRepository, clock: Clock, ttl: float = CACHE_SECONDS) -> None:
+    def __init__(self, *, repo: StoreRepository, clock: Clock, ttl: float = CACHE_SECONDS) -> None:
         self._repo = repo
         self._clock = clock
         self._cache = _TtlCache(ttl)
@@ -86,7 +86,7 @@ class StoreService:
 
 
 class ProgrammeService:
-    def __init__(self, repo: ProgrammeRepository, clock: Clock, ttl: float = CACHE_SECONDS) -> None:
+    def __init__(self, *, repo: ProgrammeRepository, clock: Clock, ttl: float = CACHE_SECONDS) -> None:
         self._repo = repo
         self._clock = clock
         self._cache = _TtlCache(ttl)

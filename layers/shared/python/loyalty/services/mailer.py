@@ -61,6 +61,7 @@ def message_id_of(record: Mapping[str, Any]) -> str | None:
 class Mailer:
     def __init__(
         self,
+        *,
         messages: MessageRepository,
         channel: EmailChannel,
         clock: Clock,

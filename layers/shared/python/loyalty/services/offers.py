@@ -55,9 +55,9 @@ class Catalogue:
 class OfferService:
     def __init__(
         self,
+        *,
         repo: OfferRepository,
         clock: Clock,
-        *,
         stores: StoreService,
         programme: ProgrammeService,
         idempotency: IdempotencyStore,

@@ -37,7 +37,7 @@ def events_of(record: Mapping[str, Any]) -> list[OutgoingEvent]:
 
 
 class OutboxPublisher:
-    def __init__(self, bus: EventBridgePublisher) -> None:
+    def __init__(self, *, bus: EventBridgePublisher) -> None:
         self._bus = bus
 
     def publish_record(self, record: Mapping[str, Any]) -> int:
