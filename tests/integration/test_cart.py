@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from loyalty.api.models.transactions import render_receipt
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, CustomerRef, Profile
@@ -224,7 +225,9 @@ def test_a_single_use_coupon_is_consumed_once_under_concurrency(container: Conta
     code = container.offers.issue_coupon(jane, "cake3", None, "api", 1).code
 
     def buy(i: int) -> tuple[str, ...]:
-        receipt = container.transactions.record(sale(f"S{i}", jane, "10.00", (code,), "3.00"), POS)
+        receipt = container.transactions.record(
+            sale(f"S{i}", jane, "10.00", (code,), "3.00"), POS, render=render_receipt
+        )
         return receipt.coupons_redeemed
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -251,9 +254,12 @@ def test_a_single_use_coupon_is_consumed_once_under_concurrency(container: Conta
             original_transaction_id=f"S{winner}",
         ),
         POS,
+        render=render_receipt,
     )
     assert container.offers.get_coupon(code).uses == 0
-    again = container.transactions.record(sale("S-again", jane, "10.00", (code,), "3.00"), POS)
+    again = container.transactions.record(
+        sale("S-again", jane, "10.00", (code,), "3.00"), POS, render=render_receipt
+    )
     assert again.coupons_redeemed == (code,)
     assert [(o.offer_id, o.amount) for o in again.offers_applied] == [("cake3", Decimal("3.00"))]
 
@@ -272,7 +278,9 @@ def test_a_budget_is_never_overspent_under_concurrency(container: Container) -> 
     customers = [member(container, f"c{i}@example.com") for i in range(4)]
 
     def buy(i: int) -> int:
-        receipt = container.transactions.record(sale(f"B{i}", customers[i % 4], "10.00", (), "1.00"), POS)
+        receipt = container.transactions.record(
+            sale(f"B{i}", customers[i % 4], "10.00", (), "1.00"), POS, render=render_receipt
+        )
         return len(receipt.offers_applied)
 
     with ThreadPoolExecutor(max_workers=10) as pool:

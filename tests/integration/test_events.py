@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 
+from loyalty.api.models.transactions import render_receipt
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, CustomerRef, Profile
@@ -71,6 +72,7 @@ def test_a_sale_publishes_its_events_once(container: Container, aws_session: bot
             fingerprint="f",
         ),
         POS,
+        render=render_receipt,
     )
     poller.poll_once()
     poller.poll_once()  # polling again publishes nothing twice

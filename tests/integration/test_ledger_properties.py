@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty.adapters.transactions import TransactionRepository
+from loyalty.api.models.transactions import render_receipt
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, CustomerRef, Profile
@@ -67,7 +68,9 @@ def test_balance_is_the_sum_of_the_ledger_and_returns_never_credit_twice(
             txn = uuid.uuid4().hex[:10]
             total = sum((ln.amount for ln in lines), Decimal(0))
             container.transactions.record(
-                _cmd(txn, SaleType.SALE, lines, ref, total, clock.now()), WEB if online else POS
+                _cmd(txn, SaleType.SALE, lines, ref, total, clock.now()),
+                WEB if online else POS,
+                render=render_receipt,
             )
             sales.append(("web-nl" if online else "ams-01", txn, lines))
         elif kind == "return" and sales:
@@ -88,6 +91,7 @@ def test_balance_is_the_sum_of_the_ledger_and_returns_never_credit_twice(
                         store,
                     ),
                     WEB if store == "web-nl" else POS,
+                    render=render_receipt,
                 )
             except ValidationFailed:
                 assert _snapshot(container, customer.customer_id) == before  # refused: nothing moved

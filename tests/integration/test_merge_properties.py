@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty.adapters.transactions import TransactionRepository
+from loyalty.api.models.redemptions import render_redemption
+from loyalty.api.models.transactions import render_receipt
 from loyalty.bootstrap import Container
 from loyalty.domain.customers import CustomerRef, CustomerStatus
 from loyalty.domain.errors import DomainError
@@ -108,6 +110,7 @@ def test_merges_and_undos_keep_identity_and_points_exact(
                         original_transaction_id=tid,
                     ),
                     POS,
+                    render=render_receipt,
                 )
                 points += receipt.points_earned
             elif kind == "redeem":
@@ -122,6 +125,7 @@ def test_merges_and_undos_keep_identity_and_points_exact(
                         points=step[2],
                     ),
                     POS,
+                    render=render_redemption,
                 )
                 points -= step[2]
             elif kind == "merge":

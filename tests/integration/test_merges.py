@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from loyalty.adapters.transactions import TransactionRepository
+from loyalty.api.models.redemptions import render_redemption
+from loyalty.api.models.transactions import render_receipt
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, CustomerRef, CustomerStatus, Profile
@@ -62,6 +64,7 @@ def sale(container: Container, cid: str, price: str, tid: str | None = None) -> 
             fingerprint=tid,
         ),
         POS,
+        render=render_receipt,
     )
     return tid
 
@@ -119,7 +122,9 @@ def test_returns_and_redemptions_after_a_merge_use_the_moved_lots(container: Con
     b_sale = sale(container, b, "30.00")
     merge_now(container, a, b)
     container.redemptions.redeem(
-        RedeemCommand("R-after", "points", None, CustomerRef(customer_id=b), fingerprint="r", points=100), POS
+        RedeemCommand("R-after", "points", None, CustomerRef(customer_id=b), fingerprint="r", points=100),
+        POS,
+        render=render_redemption,
     )
     after = balanced(container, a)
     assert after.points.available == 200
@@ -137,6 +142,7 @@ def test_returns_and_redemptions_after_a_merge_use_the_moved_lots(container: Con
             original_transaction_id=b_sale,
         ),
         POS,
+        render=render_receipt,
     )
     assert balanced(container, a).points.available == -100
 
@@ -171,7 +177,9 @@ def test_points_spent_from_merged_lots_stay_spent_after_undo(container: Containe
     sale(container, b, "20.00")  # 200 points, b's lot
     merge_id = merge_now(container, a, b)
     container.redemptions.redeem(
-        RedeemCommand("R-spend", "points", None, CustomerRef(customer_id=a), fingerprint="s", points=150), POS
+        RedeemCommand("R-spend", "points", None, CustomerRef(customer_id=a), fingerprint="s", points=150),
+        POS,
+        render=render_redemption,
     )
     container.merges.request_undo(merge_id, ADMIN)
     undone = container.merges.process(merge_id)

@@ -14,6 +14,7 @@ import pytest
 
 from loyalty.adapters.redemptions import legacy_redemption_key, redemption_key
 from loyalty.adapters.stored_value import account_pk, hold_ref
+from loyalty.api.models.redemptions import render_redemption
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.errors import HoldNotFound, RedemptionNotFound
@@ -36,16 +37,18 @@ def move_to_legacy_key(container: Container, pk: str, sk: str, legacy_pk: str) -
 
 def test_an_old_redemption_answers_its_own_store_only(container: Container) -> None:
     cid = member_with(container, "10.00")  # 100 points
-    container.redemptions.redeem(redeem("OLD-1", cid, 30), POS)
+    container.redemptions.redeem(redeem("OLD-1", cid, 30), POS, render=render_redemption)
     move_to_legacy_key(container, *redemption_key("ams-01", "OLD-1"), legacy_redemption_key("OLD-1")[0])
 
     with pytest.raises(IdempotentReplay):  # the till's retry is still a replay
-        container.redemptions.redeem(redeem("OLD-1", cid, 30), POS)
+        container.redemptions.redeem(redeem("OLD-1", cid, 30), POS, render=render_redemption)
     assert container.redemptions.get("OLD-1", POS).store_id == "ams-01"
     with pytest.raises(RedemptionNotFound):
         container.redemptions.get("OLD-1", WEB)
 
-    shop = container.redemptions.redeem(redeem("OLD-1", cid, 30), WEB)  # the shop's own
+    shop = container.redemptions.redeem(
+        redeem("OLD-1", cid, 30), WEB, render=render_redemption
+    )  # the shop's own
     assert (shop.record.store_id, shop.balance_after) == ("web-nl", 40)
     assert container.redemptions.reverse("OLD-1", POS).record.status == "reversed"
     assert container.redemptions.get("OLD-1", WEB).status == "done"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from loyalty.api.models.stored_value import render_spent
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.errors import CardLocked, DomainError, InvalidPin, PinRequired
@@ -101,6 +102,6 @@ def test_a_right_pin_clears_the_count_and_the_fifth_wrong_one_locks(container: C
         container.stored_value.balance(number, WEB, wrong)
     # A balance movement meanwhile (a till redeems: no PIN) leaves the lock as it is.
     till = Principal("key-pos", KeyKind.POS, "ams-01")
-    container.stored_value.redeem(number, "PIN-R1", Decimal("1"), None, till, "f")
+    container.stored_value.redeem(number, "PIN-R1", Decimal("1"), None, till, "f", render=render_spent)
     with pytest.raises(CardLocked):
         container.stored_value.balance(number, WEB, pin)

@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty.adapters.transactions import TransactionRepository
+from loyalty.api.models.redemptions import render_redemption
+from loyalty.api.models.transactions import render_receipt
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, CustomerRef, Profile
@@ -72,11 +74,14 @@ def test_points_stay_exact_through_redemptions_and_holds(
                         txn,
                     ),
                     WEB,
+                    render=render_receipt,
                 )
             elif step[0] == "redeem":
                 rid = uuid.uuid4().hex[:10]
                 container.redemptions.redeem(
-                    RedeemCommand(rid, "points", None, CustomerRef(customer_id=cid), rid, points=step[1]), WEB
+                    RedeemCommand(rid, "points", None, CustomerRef(customer_id=cid), rid, points=step[1]),
+                    WEB,
+                    render=render_redemption,
                 )
                 redemptions.append(rid)
             elif step[0] == "reverse" and redemptions:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from loyalty.adapters.transactions import TransactionRepository
+from loyalty.api.models.redemptions import render_redemption
+from loyalty.api.models.transactions import render_receipt
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, CustomerRef, Profile
@@ -60,6 +62,7 @@ def member_with(container: Container, *earns: str) -> str:
                 fingerprint=f"E{i}-{email}",
             ),
             POS,
+            render=render_receipt,
         )
     return cid
 
@@ -95,8 +98,9 @@ def test_spends_the_lots_that_expire_first_and_reverses_into_them(container: Con
             "E9",
         ),
         POS,
+        render=render_receipt,
     )  # lot 2: 50 points, expires later
-    result = container.redemptions.redeem(redeem("R1", cid, 40), POS)
+    result = container.redemptions.redeem(redeem("R1", cid, 40), POS, render=render_redemption)
     assert result.balance_after == 40
     assert result.record.taken == {1: 30, 2: 10}
     customer = balanced(container, cid)
@@ -119,12 +123,12 @@ def test_spends_the_lots_that_expire_first_and_reverses_into_them(container: Con
     assert again.record.status == "reversed"
     assert balanced(container, cid).points.available == 80
     with pytest.raises(RedemptionReversed):
-        container.redemptions.redeem(redeem("R1", cid, 40), POS)
+        container.redemptions.redeem(redeem("R1", cid, 40), POS, render=render_redemption)
 
 
 def test_a_reversal_after_expiry_shows_the_expired_part(container: Container, clock: Any) -> None:
     cid = member_with(container, "2.00")  # 20 points, expire in 24 months
-    container.redemptions.redeem(redeem("R1", cid, 15), POS)
+    container.redemptions.redeem(redeem("R1", cid, 15), POS, render=render_redemption)
     clock.current = datetime(2028, 12, 1, tzinfo=UTC)
     container.redemptions.reverse("R1", POS)
     customer = balanced(container, cid)
@@ -138,22 +142,24 @@ def test_not_enough_pending_and_non_members(container: Container) -> None:
     container.programme.replace(programme.model_copy(update={"pending_days": 14}))
     cid = member_with(container, "10.00")  # 100 pending points
     with pytest.raises(InsufficientBalance) as caught:
-        container.redemptions.redeem(redeem("R1", cid, 10), POS)
+        container.redemptions.redeem(redeem("R1", cid, 10), POS, render=render_redemption)
     assert caught.value.extra == {"available": 0, "pending": 100, "held": 0}
     assert balanced(container, cid).points.pending == 100
 
 
 def test_exactly_once_per_redemption_id(container: Container) -> None:
     cid = member_with(container, "5.00")
-    first = container.redemptions.redeem(redeem("R1", cid, 20), POS)
+    first = container.redemptions.redeem(redeem("R1", cid, 20), POS, render=render_redemption)
     with pytest.raises(IdempotentReplay) as replay:
-        container.redemptions.redeem(redeem("R1", cid, 20), POS)
+        container.redemptions.redeem(redeem("R1", cid, 20), POS, render=render_redemption)
     assert json.loads(replay.value.body)["balance_after"] == first.balance_after == 30
     with pytest.raises(IdempotencyKeyMismatch):
-        container.redemptions.redeem(redeem("R1", cid, 21), POS)
+        container.redemptions.redeem(redeem("R1", cid, 21), POS, render=render_redemption)
     with pytest.raises(Forbidden):
         container.redemptions.redeem(
-            RedeemCommand("R2", "points", "web-nl", CustomerRef(customer_id=cid), "f", points=1), POS
+            RedeemCommand("R2", "points", "web-nl", CustomerRef(customer_id=cid), "f", points=1),
+            POS,
+            render=render_redemption,
         )
     assert balanced(container, cid).points.available == 30
 
@@ -163,7 +169,7 @@ def test_hundred_concurrent_redemptions_of_ten_against_fifty_succeed_five_times(
 
     def attempt(i: int) -> str:
         try:
-            container.redemptions.redeem(redeem(f"C{i}", cid, 10), POS)
+            container.redemptions.redeem(redeem(f"C{i}", cid, 10), POS, render=render_redemption)
             return "ok"
         except InsufficientBalance:
             return "insufficient"
@@ -180,14 +186,14 @@ def test_hundred_concurrent_redemptions_of_ten_against_fifty_succeed_five_times(
 def test_concurrent_redeem_and_reverse_keep_the_ledger_balanced(container: Container) -> None:
     cid = member_with(container, "10.00")  # 100 points
     for i in range(5):
-        container.redemptions.redeem(redeem(f"P{i}", cid, 10), POS)
+        container.redemptions.redeem(redeem(f"P{i}", cid, 10), POS, render=render_redemption)
 
     def work(i: int) -> int:
         if i < 5:
             container.redemptions.reverse(f"P{i}", POS)
             return 0
         try:
-            container.redemptions.redeem(redeem(f"N{i}", cid, 15), POS)
+            container.redemptions.redeem(redeem(f"N{i}", cid, 15), POS, render=render_redemption)
             return 1
         except InsufficientBalance:
             return 0
@@ -220,6 +226,7 @@ def test_coupon_redemption_outside_a_sale_is_single_use(container: Container) ->
             container.redemptions.redeem(
                 RedeemCommand(f"K{i}", "coupon", None, CustomerRef(customer_id=cid), f"k{i}", coupon=code),
                 POS,
+                render=render_redemption,
             )
             return "ok"
         except CouponNotRedeemable as refused:
@@ -247,7 +254,7 @@ def test_rewards_catalogue_with_limited_stock(container: Container) -> None:
             command = RedeemCommand(
                 f"M{i}", "points", None, CustomerRef(customer_id=cids[i % 3]), f"m{i}", reward_id="mug"
             )
-            container.redemptions.redeem(command, POS)
+            container.redemptions.redeem(command, POS, render=render_redemption)
             return "ok"
         except RewardUnavailable:
             return "gone"
@@ -260,7 +267,7 @@ def test_rewards_catalogue_with_limited_stock(container: Container) -> None:
     winner = outcomes.index("ok")
     container.redemptions.reverse(f"M{winner}", POS)  # the mug goes back on the shelf
     again = RedeemCommand("M99", "points", None, CustomerRef(customer_id=cids[0]), "m99", reward_id="mug")
-    assert container.redemptions.redeem(again, POS).record.reward_id == "mug"
+    assert container.redemptions.redeem(again, POS, render=render_redemption).record.reward_id == "mug"
     container.offers.put_reward(
         Reward(reward_id="mug", name="A mug", points=20, stock=2, status="paused"), create=False
     )
@@ -268,6 +275,7 @@ def test_rewards_catalogue_with_limited_stock(container: Container) -> None:
         container.redemptions.redeem(
             RedeemCommand("M100", "points", None, CustomerRef(customer_id=cids[1]), "m100", reward_id="mug"),
             POS,
+            render=render_redemption,
         )
 
 
@@ -280,7 +288,7 @@ def test_points_holds_block_spending_until_captured_released_or_expired(
     hold, _ = container.redemptions.hold_points(cid, "PH1", 70, 3600, WEB)
     assert container.redemptions.hold_points(cid, "PH1", 70, 3600, WEB)[0] == hold  # a retried hold
     with pytest.raises(InsufficientBalance) as caught:
-        container.redemptions.redeem(redeem("R1", cid, 40), WEB)
+        container.redemptions.redeem(redeem("R1", cid, 40), WEB, render=render_redemption)
     assert caught.value.extra["available"] == 30
     with pytest.raises(ValidationFailed):
         container.redemptions.capture_points_hold(hold, 71, WEB)
@@ -300,4 +308,6 @@ def test_points_holds_block_spending_until_captured_released_or_expired(
     assert balanced(container, cid).spendable(clock.now()) == 40  # expired: free by itself
     with pytest.raises(HoldNotCapturable):
         container.redemptions.capture_points_hold(third, 10, WEB)
-    assert container.redemptions.redeem(redeem("R2", cid, 40), WEB).balance_after == 0
+    assert (
+        container.redemptions.redeem(redeem("R2", cid, 40), WEB, render=render_redemption).balance_after == 0
+    )

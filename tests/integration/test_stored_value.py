@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from loyalty.adapters.stored_value import StoredValueRepository
+from loyalty.api.models.redemptions import render_redemption
+from loyalty.api.models.stored_value import render_spent
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, CustomerRef, Profile
@@ -52,12 +54,14 @@ def test_physical_card_partial_redemption_reload_and_ledger(container: Container
         container.stored_value.sell_gift_card(Decimal("10"), "EUR", None, POS, card_number="6036000000000004")
     with pytest.raises(ValidationFailed):
         container.stored_value.sell_gift_card(Decimal("10"), "USD", None, POS, card_number="6036000000000013")
-    spent = container.stored_value.redeem(number, "G1", Decimal("20.00"), None, POS, "f1")
+    spent = container.stored_value.redeem(
+        number, "G1", Decimal("20.00"), None, POS, "f1", render=render_spent
+    )
     assert spent.account.balance == 3000
     with pytest.raises(IdempotentReplay):
-        container.stored_value.redeem(number, "G1", Decimal("20.00"), None, POS, "f1")
+        container.stored_value.redeem(number, "G1", Decimal("20.00"), None, POS, "f1", render=render_spent)
     with pytest.raises(InsufficientBalance) as caught:
-        container.stored_value.redeem(number, "G2", Decimal("30.01"), None, POS, "f2")
+        container.stored_value.redeem(number, "G2", Decimal("30.01"), None, POS, "f2", render=render_spent)
     assert caught.value.extra["available"] == "30.00"
     assert container.stored_value.reload(number, Decimal("5.00"), POS).balance == 3500
     account = balanced(container, number)
@@ -99,7 +103,9 @@ def test_hundred_concurrent_redemptions_of_ten_against_fifty(container: Containe
 
     def attempt(i: int) -> str:
         try:
-            container.stored_value.redeem(number, f"C{i}", Decimal("10"), None, POS, f"c{i}")
+            container.stored_value.redeem(
+                number, f"C{i}", Decimal("10"), None, POS, f"c{i}", render=render_spent
+            )
             return "ok"
         except InsufficientBalance:
             return "insufficient"
@@ -117,7 +123,9 @@ def test_holds_capture_release_and_expiry(container: Container) -> None:
     hold = container.stored_value.hold(number, "H1", Decimal("60"), 3600, WEB)
     assert container.stored_value.hold(number, "H1", Decimal("60"), 3600, WEB) == hold  # a retried hold
     with pytest.raises(InsufficientBalance):
-        container.stored_value.redeem(number, "R1", Decimal("50"), None, WEB, "r1")  # 40 left to spend
+        container.stored_value.redeem(
+            number, "R1", Decimal("50"), None, WEB, "r1", render=render_spent
+        )  # 40 left to spend
     with pytest.raises(ValidationFailed):
         container.stored_value.capture("H1", Decimal("60.01"), WEB)
     captured, account = container.stored_value.capture("H1", Decimal("55"), WEB)
@@ -148,7 +156,7 @@ def test_concurrent_redeem_reverse_and_capture_keep_balance_equal_to_ledger(cont
         EnrolCommand([RawLink("email", "sv@example.com")], Profile(), Consents(), True, None), POS
     ).customer.customer_id
     for i in range(3):
-        container.stored_value.redeem(number, f"P{i}", Decimal("10"), None, POS, f"p{i}")
+        container.stored_value.redeem(number, f"P{i}", Decimal("10"), None, POS, f"p{i}", render=render_spent)
     container.stored_value.hold(number, "HC", Decimal("20"), 3600, POS)
 
     def work(i: int) -> None:
@@ -158,7 +166,9 @@ def test_concurrent_redeem_reverse_and_capture_keep_balance_equal_to_ledger(cont
             elif i == 3:
                 container.stored_value.capture("HC", Decimal("20"), POS)
             else:
-                container.stored_value.redeem(number, f"N{i}", Decimal("15"), None, POS, f"n{i}")
+                container.stored_value.redeem(
+                    number, f"N{i}", Decimal("15"), None, POS, f"n{i}", render=render_spent
+                )
         except InsufficientBalance:
             pass
 
@@ -198,6 +208,7 @@ def test_customer_accounts_and_stored_value_redemptions(container: Container) ->
             amount=Decimal("10.00"),
         ),
         POS,
+        render=render_redemption,
     )
     assert result.record.amount == 1000
     assert balanced(container, credit.account_id).balance == 250
@@ -216,5 +227,6 @@ def test_customer_accounts_and_stored_value_redemptions(container: Container) ->
                 amount=Decimal("1"),
             ),
             POS,
+            render=render_redemption,
         )
     assert timedelta(days=1)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty.adapters.stored_value import StoredValueRepository
+from loyalty.api.models.stored_value import render_spent
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.errors import DomainError, ValidationFailed
@@ -52,7 +53,7 @@ def test_balance_is_the_ledger_and_never_negative(
         try:
             if step[0] == "redeem":
                 rid = uuid.uuid4().hex[:12]
-                container.stored_value.redeem(number, rid, step[1], None, POS, rid)
+                container.stored_value.redeem(number, rid, step[1], None, POS, rid, render=render_spent)
                 redemptions.append(rid)
             elif step[0] == "reverse" and redemptions:
                 container.redemptions.reverse(redemptions[step[1] % len(redemptions)], POS)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from loyalty.adapters.transactions import TransactionRepository
+from loyalty.api.models.transactions import render_receipt
 from loyalty.bootstrap import Container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, Customer, CustomerRef, Profile
@@ -89,7 +90,9 @@ class TestSales:
     def test_member_earns_ten_points_per_euro_paid_per_line(self, container: Container) -> None:
         jane = member(container)
         receipt = container.transactions.record(
-            command("T1", [line("1", "2", "12.50"), line("2", "1", "9.99", "1.00")], by_id(jane)), POS
+            command("T1", [line("1", "2", "12.50"), line("2", "1", "9.99", "1.00")], by_id(jane)),
+            POS,
+            render=render_receipt,
         )
         assert receipt.points_earned == 250 + 89
         assert receipt.points_balance == 339
@@ -116,7 +119,9 @@ class TestSales:
         guest = container.customers.enrol(
             EnrolCommand([RawLink("email", "g@example.com")], Profile(), Consents(), False, None), POS
         ).customer
-        receipt = container.transactions.record(command("T1", [line("1", "1", "20.00")], by_id(guest)), POS)
+        receipt = container.transactions.record(
+            command("T1", [line("1", "1", "20.00")], by_id(guest)), POS, render=render_receipt
+        )
         assert (receipt.points_earned, receipt.points_balance, receipt.points_if_member) == (0, None, 200)
         assert receipt.member is False
         stored = container.customers.get(guest.customer_id)
@@ -125,15 +130,21 @@ class TestSales:
         assert ledger_sum(container, guest.customer_id) == 0
 
     def test_anonymous_sales_are_kept(self, container: Container) -> None:
-        receipt = container.transactions.record(command("A1", [line("1", "1", "5.00")], None), POS)
+        receipt = container.transactions.record(
+            command("A1", [line("1", "1", "5.00")], None), POS, render=render_receipt
+        )
         assert receipt.customer_id is None
         assert receipt.points_if_member == 50
         assert container.transactions.get("ams-01", "A1").total == Decimal("5.00")
 
     def test_guest_checkout_with_an_unknown_email_creates_one_non_member(self, container: Container) -> None:
         ref = CustomerRef(link_type="email", link_value="New.Guest@Example.com")
-        first = container.transactions.record(command("W1", [line("1", "1", "10.00")], ref), WEB)
-        second = container.transactions.record(command("W2", [line("1", "1", "30.00")], ref), WEB)
+        first = container.transactions.record(
+            command("W1", [line("1", "1", "10.00")], ref), WEB, render=render_receipt
+        )
+        second = container.transactions.record(
+            command("W2", [line("1", "1", "30.00")], ref), WEB, render=render_receipt
+        )
         assert first.customer_id is not None
         assert first.customer_id == second.customer_id
         guest = container.customers.lookup("email", "new.guest@example.com")
@@ -170,13 +181,15 @@ class TestSales:
         ]
         for cmd, loc in cases:
             with pytest.raises(ValidationFailed) as caught:
-                container.transactions.record(cmd, POS)
+                container.transactions.record(cmd, POS, render=render_receipt)
             assert loc in [e.loc for e in caught.value.errors], (cmd.transaction_id, caught.value.errors)
         with pytest.raises(Forbidden):
-            container.transactions.record(command("B6", [line("1", "1", "1.00")], None, store="web-nl"), POS)
+            container.transactions.record(
+                command("B6", [line("1", "1", "1.00")], None, store="web-nl"), POS, render=render_receipt
+            )
         with pytest.raises(ValidationFailed) as caught:
             container.transactions.record(
-                command("B7", [line("1", "1", "1.00")], None, store="nowhere"), ADMIN
+                command("B7", [line("1", "1", "1.00")], None, store="nowhere"), ADMIN, render=render_receipt
             )
         assert caught.value.errors[0].loc == ("body", "store_id")
         assert ledger_sum(container, jane.customer_id) == 0
@@ -189,13 +202,15 @@ class TestExactlyOnce:
     ) -> None:
         jane = member(container)
         cmd = command("T1", [line("1", "1", "10.00")], by_id(jane))
-        first = container.transactions.record(cmd, POS)
+        first = container.transactions.record(cmd, POS, render=render_receipt)
         with pytest.raises(IdempotentReplay) as replay:
-            container.transactions.record(cmd, POS)
+            container.transactions.record(cmd, POS, render=render_receipt)
         assert json.loads(replay.value.body)["points_earned"] == first.points_earned == 100
         assert replay.value.status_code == 201
         with pytest.raises(IdempotencyKeyMismatch):
-            container.transactions.record(command("T1", [line("1", "2", "10.00")], by_id(jane)), POS)
+            container.transactions.record(
+                command("T1", [line("1", "2", "10.00")], by_id(jane)), POS, render=render_receipt
+            )
         assert assert_balanced(container, jane.customer_id).points.available == 100
 
     def test_fifty_concurrent_replays_earn_once_and_answer_alike(self, container: Container) -> None:
@@ -204,7 +219,7 @@ class TestExactlyOnce:
 
         def attempt(_: int) -> dict[str, Any]:
             try:
-                receipt: Receipt = container.transactions.record(cmd, POS)
+                receipt: Receipt = container.transactions.record(cmd, POS, render=render_receipt)
                 from loyalty.api.models.transactions import ReceiptOut
 
                 return json.loads(ReceiptOut.of(receipt).model_dump_json())
@@ -224,7 +239,7 @@ class TestExactlyOnce:
 
         def sale(i: int) -> int:
             return container.transactions.record(
-                command(f"C{i}", [line("1", "1", "1.00")], by_id(jane)), POS
+                command(f"C{i}", [line("1", "1", "1.00")], by_id(jane)), POS, render=render_receipt
             ).points_earned
 
         with ThreadPoolExecutor(max_workers=10) as pool:
@@ -242,19 +257,25 @@ class TestReturns:
     def test_partial_returns_take_back_exactly_the_lines_pro_rata(self, container: Container) -> None:
         jane = member(container)
         container.transactions.record(
-            command("S1", [line("a", "3", "3.33"), line("b", "1", "50.00")], by_id(jane)), POS
+            command("S1", [line("a", "3", "3.33"), line("b", "1", "50.00")], by_id(jane)),
+            POS,
+            render=render_receipt,
         )  # a: 9.99 -> 99 points, b: 500 points
         takebacks = []
         for i in range(3):
             receipt = container.transactions.record(
-                command(f"R{i}", [line("a", "1", "3.33")], None, kind=SaleType.RETURN, original="S1"), POS
+                command(f"R{i}", [line("a", "1", "3.33")], None, kind=SaleType.RETURN, original="S1"),
+                POS,
+                render=render_receipt,
             )
             takebacks.append(-receipt.points_earned)
             assert receipt.customer_id == jane.customer_id  # the original names the customer
         assert takebacks == [33, 33, 33]
         with pytest.raises(ValidationFailed) as caught:
             container.transactions.record(
-                command("R9", [line("a", "1", "3.33")], None, kind=SaleType.RETURN, original="S1"), POS
+                command("R9", [line("a", "1", "3.33")], None, kind=SaleType.RETURN, original="S1"),
+                POS,
+                render=render_receipt,
             )
         assert caught.value.errors[0].loc == ("body", "lines", 0, "quantity")
         jane = assert_balanced(container, jane.customer_id)
@@ -267,7 +288,9 @@ class TestReturns:
 
     def test_return_bigger_than_the_sale_or_of_unknown_lines_is_refused(self, container: Container) -> None:
         jane = member(container)
-        container.transactions.record(command("S1", [line("a", "2", "5.00")], by_id(jane)), POS)
+        container.transactions.record(
+            command("S1", [line("a", "2", "5.00")], by_id(jane)), POS, render=render_receipt
+        )
         with pytest.raises(ValidationFailed) as caught:
             container.transactions.record(
                 command(
@@ -278,6 +301,7 @@ class TestReturns:
                     original="S1",
                 ),
                 POS,
+                render=render_receipt,
             )
         assert [e.loc for e in caught.value.errors] == [
             ("body", "lines", 0, "quantity"),
@@ -287,6 +311,7 @@ class TestReturns:
             container.transactions.record(
                 command("R2", [line("a", "1", "5.00")], by_id(jane), kind=SaleType.RETURN, original="NOPE"),
                 POS,
+                render=render_receipt,
             )
         assert caught.value.errors[0].loc == ("body", "original_transaction_id")
         assert assert_balanced(container, jane.customer_id).points.available == 100
@@ -294,23 +319,30 @@ class TestReturns:
     def test_return_of_another_customers_sale_is_a_conflict(self, container: Container) -> None:
         jane = member(container, "jane@example.com")
         john = member(container, "john@example.com")
-        container.transactions.record(command("S1", [line("a", "1", "5.00")], by_id(jane)), POS)
+        container.transactions.record(
+            command("S1", [line("a", "1", "5.00")], by_id(jane)), POS, render=render_receipt
+        )
         with pytest.raises(TransactionCustomerMismatch):
             container.transactions.record(
-                command("R1", [line("a", "1", "5.00")], by_id(john), kind=SaleType.RETURN, original="S1"), POS
+                command("R1", [line("a", "1", "5.00")], by_id(john), kind=SaleType.RETURN, original="S1"),
+                POS,
+                render=render_receipt,
             )
         assert assert_balanced(container, jane.customer_id).points.available == 50
         assert assert_balanced(container, john.customer_id).points.available == 0
 
     def test_concurrent_returns_of_one_line_never_credit_twice(self, container: Container) -> None:
         jane = member(container)
-        container.transactions.record(command("S1", [line("a", "2", "10.00")], by_id(jane)), POS)
+        container.transactions.record(
+            command("S1", [line("a", "2", "10.00")], by_id(jane)), POS, render=render_receipt
+        )
 
         def give_back(i: int) -> str:
             try:
                 container.transactions.record(
                     command(f"R{i}", [line("a", "1", "10.00")], None, kind=SaleType.RETURN, original="S1"),
                     POS,
+                    render=render_receipt,
                 )
                 return "ok"
             except ValidationFailed:
@@ -327,7 +359,9 @@ class TestReturns:
 class TestTiers:
     def test_tier_follows_points_earned_in_the_window_up_and_down(self, container: Container) -> None:
         jane = member(container)
-        big = container.transactions.record(command("S1", [line("a", "1", "250.00")], by_id(jane)), POS)
+        big = container.transactions.record(
+            command("S1", [line("a", "1", "250.00")], by_id(jane)), POS, render=render_receipt
+        )
         assert big.points_earned == 2500
         assert (big.tier, big.tier_changed) == ("silver", True)
         item = container.table.get("TXN#ams-01#S1", "TXN")
@@ -337,11 +371,15 @@ class TestTiers:
             "PointsEarned",
             "TierChanged",
         ]
-        small = container.transactions.record(command("S2", [line("a", "1", "10.00")], by_id(jane)), POS)
+        small = container.transactions.record(
+            command("S2", [line("a", "1", "10.00")], by_id(jane)), POS, render=render_receipt
+        )
         assert small.points_earned == 125  # silver earns 1.25x
         assert small.tier_changed is False
         back = container.transactions.record(
-            command("R1", [line("a", "1", "250.00")], None, kind=SaleType.RETURN, original="S1"), POS
+            command("R1", [line("a", "1", "250.00")], None, kind=SaleType.RETURN, original="S1"),
+            POS,
+            render=render_receipt,
         )
         assert back.points_earned == -2500
         assert (back.tier, back.tier_changed) == ("bronze", True)
@@ -377,8 +415,10 @@ class TestEarnRules:
         )
         jane = member(container)
         lines = [line("1", "1", "4.00", category="coffee"), line("2", "1", "4.00", category="cake")]
-        in_store = container.transactions.record(command("S1", lines, by_id(jane)), POS)
-        online = container.transactions.record(command("W1", lines, by_id(jane)), WEB)
+        in_store = container.transactions.record(
+            command("S1", lines, by_id(jane)), POS, render=render_receipt
+        )
+        online = container.transactions.record(command("W1", lines, by_id(jane)), WEB, render=render_receipt)
         assert in_store.points_earned == 80 + 40
         assert online.points_earned == 40 + 40 + 50
         cancelled = container.transactions.set_order_status("web-nl", "W1", OrderStatus.CANCELLED, WEB)
@@ -389,7 +429,9 @@ class TestEarnRules:
 class TestOrders:
     def test_order_moves_on_and_a_cancellation_reverses_all(self, container: Container) -> None:
         jane = member(container)
-        container.transactions.record(command("W1", [line("1", "2", "15.00")], by_id(jane)), WEB)
+        container.transactions.record(
+            command("W1", [line("1", "2", "15.00")], by_id(jane)), WEB, render=render_receipt
+        )
         assert container.transactions.set_order_status(
             "web-nl", "W1", OrderStatus.SHIPPED, WEB
         ).order_status is (OrderStatus.SHIPPED)
@@ -397,7 +439,9 @@ class TestOrders:
             container.transactions.set_order_status("web-nl", "W1", OrderStatus.DELIVERED, POS)
         # A partial return first, then the rest of the order comes back.
         container.transactions.record(
-            command("RW1", [line("1", "1", "15.00")], by_id(jane), kind=SaleType.RETURN, original="W1"), WEB
+            command("RW1", [line("1", "1", "15.00")], by_id(jane), kind=SaleType.RETURN, original="W1"),
+            WEB,
+            render=render_receipt,
         )
         receipt = container.transactions.set_order_status("web-nl", "W1", OrderStatus.RETURNED, WEB)
         assert receipt.points_earned == -150
@@ -413,7 +457,9 @@ class TestOrders:
         assert reasons == ["return", "return", "earn"]
 
     def test_a_till_sale_is_not_an_order(self, container: Container) -> None:
-        container.transactions.record(command("S1", [line("1", "1", "1.00")], None), POS)
+        container.transactions.record(
+            command("S1", [line("1", "1", "1.00")], None), POS, render=render_receipt
+        )
         with pytest.raises(InvalidOrderTransition):
             container.transactions.set_order_status("ams-01", "S1", OrderStatus.CANCELLED, POS)
 
@@ -425,7 +471,9 @@ class TestSweep:
         programme = container.programme.current()
         container.programme.replace(programme.model_copy(update={"pending_days": 14, "expiry_months": 24}))
         jane = member(container)
-        container.transactions.record(command("S1", [line("1", "1", "30.00")], by_id(jane)), POS)
+        container.transactions.record(
+            command("S1", [line("1", "1", "30.00")], by_id(jane)), POS, render=render_receipt
+        )
         jane = assert_balanced(container, jane.customer_id)
         assert (jane.points.available, jane.points.pending) == (0, 300)
 
@@ -454,7 +502,9 @@ class TestSweep:
 
     def test_tier_drops_when_the_window_moves_on(self, container: Container, clock: Any) -> None:
         jane = member(container)
-        container.transactions.record(command("S1", [line("1", "1", "300.00")], by_id(jane)), POS)
+        container.transactions.record(
+            command("S1", [line("1", "1", "300.00")], by_id(jane)), POS, render=render_receipt
+        )
         assert container.customers.get(jane.customer_id).tier == "silver"
         clock.current = datetime(2027, 11, 1, 1, tzinfo=UTC)
         report = container.sweeper.run()
@@ -468,14 +518,23 @@ class TestRetroCredit:
             EnrolCommand([RawLink("email", "g@example.com")], Profile(), Consents(), False, None), WEB
         ).customer
         ref = by_id(guest)
-        container.transactions.record(command("OLD", [line("1", "1", "99.00")], ref, at=clock.now()), POS)
+        container.transactions.record(
+            command("OLD", [line("1", "1", "99.00")], ref, at=clock.now()), POS, render=render_receipt
+        )
         clock.advance(days=31)  # OLD is now outside the 30-day window
-        container.transactions.record(command("S1", [line("1", "1", "20.00")], ref, at=clock.now()), POS)
-        container.transactions.record(command("S2", [line("1", "2", "5.00")], ref, at=clock.now()), WEB)
-        container.transactions.record(command("S3", [line("1", "1", "7.00")], ref, at=clock.now()), POS)
+        container.transactions.record(
+            command("S1", [line("1", "1", "20.00")], ref, at=clock.now()), POS, render=render_receipt
+        )
+        container.transactions.record(
+            command("S2", [line("1", "2", "5.00")], ref, at=clock.now()), WEB, render=render_receipt
+        )
+        container.transactions.record(
+            command("S3", [line("1", "1", "7.00")], ref, at=clock.now()), POS, render=render_receipt
+        )
         container.transactions.record(
             command("R3", [line("1", "1", "7.00")], ref, kind=SaleType.RETURN, original="S3", at=clock.now()),
             POS,
+            render=render_receipt,
         )  # returned purchases are not credited
         clock.advance(days=1)
 
@@ -498,6 +557,7 @@ class TestRetroCredit:
                 "R1", [line("1", "1", "20.00")], None, kind=SaleType.RETURN, original="S1", at=clock.now()
             ),
             POS,
+            render=render_receipt,
         )
         assert back.points_earned == -200
         assert assert_balanced(container, jane.customer_id).points.available == 100

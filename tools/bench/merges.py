@@ -65,6 +65,7 @@ from loyalty.adapters.transactions import (
     transaction_to_item,
     txn_pk,
 )
+from loyalty.api.models.transactions import render_receipt
 from loyalty.bootstrap import Container, use_container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, CustomerRef, Profile
@@ -248,6 +249,7 @@ class MergeBench:
                 fingerprint=transaction_id,
             ),
             POS,
+            render=render_receipt,
         )
 
     def member_with_sales(self, sales: int, tag: str) -> tuple[str, dict[Key, Wire]]:

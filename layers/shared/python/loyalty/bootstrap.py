@@ -196,7 +196,6 @@ class Container:
         from loyalty.adapters.customers import CustomerRepository
         from loyalty.adapters.offers import OfferRepository
         from loyalty.adapters.transactions import TransactionRepository
-        from loyalty.api.models.transactions import render_receipt
         from loyalty.services.transactions import TransactionService
 
         return TransactionService(
@@ -206,7 +205,6 @@ class Container:
             programme=self.programme,
             idempotency=self.idempotency,
             clock=self.clock,
-            render=render_receipt,
             resolve_customer=self.resolver.get,
             offers=self.offers,
             offer_repo=OfferRepository(self.table),
@@ -286,7 +284,6 @@ class Container:
         from loyalty.adapters.redemptions import RedemptionRepository
         from loyalty.adapters.stored_value import StoredValueRepository
         from loyalty.adapters.transactions import TransactionRepository
-        from loyalty.api.models.redemptions import render_redemption
         from loyalty.services.redemptions import RedemptionService
 
         return RedemptionService(
@@ -297,7 +294,6 @@ class Container:
             stores=self.stores,
             programme=self.programme,
             clock=self.clock,
-            render=render_redemption,
             resolve_customer=self.resolver.get,
             idempotency=self.idempotency,
             stored_value=self.stored_value,
@@ -370,7 +366,6 @@ class Container:
     @cached_property
     def stored_value(self) -> StoredValueService:
         """Stored value behind one handle: what the redemption service spends and reverses through."""
-        from loyalty.api.models.stored_value import render_spent
         from loyalty.services.stored_value import StoredValueService
 
         return StoredValueService(
@@ -378,7 +373,6 @@ class Container:
             gift_cards=self.gift_cards,
             accounts=self.accounts,
             holds=self.money_holds,
-            answer_spent=render_spent,
         )
 
     @cached_property

@@ -77,7 +77,6 @@ class RedemptionService:
         stores: StoreService,
         programme: ProgrammeService,
         clock: Clock,
-        render: Callable[[Redemption], str],
         resolve_customer: Callable[[str], Customer],
         idempotency: IdempotencyStore,
         stored_value: StoredValueService | None = None,
@@ -89,7 +88,6 @@ class RedemptionService:
         self._offers = offers
         self._stores = stores
         self._clock = clock
-        self._render = render
         self._idempotency = idempotency
         self._stored_value = stored_value
         self._catalogue = catalogue
@@ -120,8 +118,15 @@ class RedemptionService:
 
     # ---- redeem ---------------------------------------------------------------------------
     def redeem(
-        self, command: RedeemCommand, principal: Principal, idempotency: Idempotency = None
+        self,
+        command: RedeemCommand,
+        principal: Principal,
+        idempotency: Idempotency = None,
+        *,
+        render: Callable[[Redemption], str],
     ) -> Redemption:
+        """`render`: the body the route answers, stored with the redemption so that a replayed
+        redemption_id answers it byte for byte (the route owns the response's shape)."""
         replay_if_recorded(self._idempotency, idempotency)
         store_id = self._stores.for_request(principal, command.store_id).store_id
         customer_id = self._lookup.customer_id_of(command.customer)
@@ -139,7 +144,7 @@ class RedemptionService:
                 command.fingerprint,
                 customer_id=customer_id,
                 idempotency=rendering(idempotency, of_spent),
-                render=lambda spent: self._render(of_spent(spent)),
+                render=lambda spent: render(of_spent(spent)),
             )
             return of_spent(spent)
         code = normalise_code(command.coupon) if command.coupon else None
@@ -173,10 +178,13 @@ class RedemptionService:
                         reward=reward,
                         stock_used=int(used["uses"]) if used else 0,
                         idempotency=idempotency,
+                        render=render,
                     )
                 coupon_item = items.get(coupon_key(code)) if code else None
                 coupon = read_coupon(coupon_item) if coupon_item else None
-                return self._redeem_coupon(command, store_id, customer, principal, now, coupon, idempotency)
+                return self._redeem_coupon(
+                    command, store_id, customer, principal, now, coupon, idempotency, render=render
+                )
             except (StaleCustomer, StaleTransaction):
                 continue
         raise ServiceUnavailable("the balance kept changing; retry")
@@ -192,6 +200,8 @@ class RedemptionService:
         reward: Reward | None = None,
         stock_used: int = 0,
         idempotency: Idempotency = None,
+        *,
+        render: Callable[[Redemption], str],
     ) -> Redemption:
         wanted = self._points_wanted(command, customer, now, reward, stock_used)
         spend = spend_points(
@@ -212,7 +222,7 @@ class RedemptionService:
         record = result.record
         events = [_redeemed_event(record, command, reward)]
         ops: list[TxOp] = [
-            self._redemptions.put_op(record, self._render(result), command.fingerprint, ev.outbox(events)),
+            self._redemptions.put_op(record, render(result), command.fingerprint, ev.outbox(events)),
             *spend.ops,
             self._txns.profile_op(
                 replace(
@@ -281,6 +291,8 @@ class RedemptionService:
         now: datetime,
         coupon: CouponRecord | None,
         idempotency: Idempotency = None,
+        *,
+        render: Callable[[Redemption], str],
     ) -> Redemption:
         code = normalise_code(command.coupon or "")
         if coupon is None:
@@ -304,7 +316,7 @@ class RedemptionService:
         try:
             self._txns.commit(
                 [
-                    self._redemptions.put_op(record, self._render(result), command.fingerprint, []),
+                    self._redemptions.put_op(record, render(result), command.fingerprint, []),
                     self._offers.use_coupon_op(coupon),
                     *idempotency_ops(self._idempotency, idempotency, result, now),
                 ]

@@ -51,6 +51,7 @@ class Reversal:
     reason: LedgerReason
     actor: str = "system"
     command: RecordCommand | None = None  # a return's own record; None for a cancelled order
+    render: Callable[[Receipt], str] | None = None  # the answer stored with a return's own record
     new_status: OrderStatus | None = None
 
     @property
@@ -81,12 +82,10 @@ class Returns:
         self,
         *,
         transactions: TransactionRepository,
-        render: Callable[[Receipt], str],
         resolve_customer: Callable[[str], Customer],
         sale_offers: SaleOffers | None = None,
     ) -> None:
         self._txns = transactions
-        self._render = render
         self._resolve_customer = resolve_customer  # follows merges; raises CustomerNotFound
         self._sale_offers = sale_offers
 
@@ -98,7 +97,8 @@ class Returns:
         customer: Customer | None,
         original: TransactionRecord | None,
         now: datetime,
-        actor: str = "system",
+        actor: str,
+        render: Callable[[Receipt], str],
     ) -> Plan:
         returned: dict[str, Decimal] = {}
         if command.original_transaction_id:
@@ -114,7 +114,18 @@ class Returns:
                 "without a customer)",
             )
         return self.reverse(
-            Reversal(store, programme, customer, original, returned, now, LedgerReason.RETURN, actor, command)
+            Reversal(
+                store,
+                programme,
+                customer,
+                original,
+                returned,
+                now,
+                LedgerReason.RETURN,
+                actor,
+                command=command,
+                render=render,
+            )
         )
 
     def _check_original(
@@ -161,7 +172,10 @@ class Returns:
                 self._txns.update_transaction_op(updated_original, original.version if original else 0)
             )
         if reversal.command is not None:
-            return self._with_return_record(reversal, reversal.command, points_back, after, ops)
+            assert reversal.render is not None  # a return always comes with its route's answer
+            return self._with_return_record(
+                reversal, reversal.command, reversal.render, points_back, after, ops
+            )
         assert updated_original is not None
         receipt = receipt_for(
             replace(updated_original, points_earned=-points_back),
@@ -229,6 +243,7 @@ class Returns:
         self,
         reversal: Reversal,
         command: RecordCommand,
+        render: Callable[[Receipt], str],
         points_back: int,
         after: _CustomerAfter,
         ops: list[TxOp],
@@ -248,9 +263,7 @@ class Returns:
         )
         receipt = receipt_for(record, after.balance, after.tier, after.tier_changed)
         events = [recorded_event(record), *after.events]
-        put = self._txns.put_transaction_op(
-            record, self._render(receipt), command.fingerprint, ev.outbox(events)
-        )
+        put = self._txns.put_transaction_op(record, render(receipt), command.fingerprint, ev.outbox(events))
         return Plan([put, *ops], receipt)
 
 

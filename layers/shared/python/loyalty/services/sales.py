@@ -61,6 +61,7 @@ class _Sale:
     now: datetime
     offers: AppliedOffers
     actor: str
+    render: Callable[[Receipt], str]  # the answer stored beside the record, replayed by transaction_id
 
     @property
     def backdated(self) -> bool:
@@ -119,7 +120,6 @@ class SaleService:
         programme: ProgrammeService,
         idempotency: IdempotencyStore,
         clock: Clock,
-        render: Callable[[Receipt], str],
         resolve_customer: Callable[[str], Customer],
         returns: Returns,
         sale_offers: SaleOffers | None = None,
@@ -130,14 +130,20 @@ class SaleService:
         self._programme = programme
         self._idempotency = idempotency
         self._clock = clock
-        self._render = render
         self._resolve_customer = resolve_customer  # follows merges; raises CustomerNotFound
         self._returns = returns
         self._sale_offers = sale_offers
 
     def record(
-        self, command: RecordCommand, principal: Principal, idempotency: IdempotencyRequest | None = None
+        self,
+        command: RecordCommand,
+        principal: Principal,
+        idempotency: IdempotencyRequest | None = None,
+        *,
+        render: Callable[[Receipt], str],
     ) -> Receipt:
+        """`render`: the body the route answers, stored with the record so that a replayed
+        transaction_id answers it byte for byte (the route owns the response's shape)."""
         store = self._stores.for_request(principal, command.store_id)
         programme = self._programme.current()
         self._validate(command, programme)
@@ -167,11 +173,11 @@ class SaleService:
                     offers = self._offers_for(
                         catalogue, command, store, programme, customer, now, codes, loaded
                     )
-                    sale = _Sale(command, store, programme, now, offers, principal.key_id)
+                    sale = _Sale(command, store, programme, now, offers, principal.key_id, render)
                     plan = self._plan_sale(sale, customer, creating, ignored)
                 else:
                     plan = self._returns.plan_return(
-                        command, store, programme, customer, loaded.original, now, principal.key_id
+                        command, store, programme, customer, loaded.original, now, principal.key_id, render
                     )
                 extra = idempotency_ops(self._idempotency, idempotency, plan.receipt, now)
                 self._txns.commit([*plan.ops, *extra])
@@ -280,7 +286,7 @@ class SaleService:
     ) -> TxOp:
         """The sale's record, with the answer to replay and its events (the recorded one first)."""
         outbox = ev.outbox([recorded_event(record), *events])
-        return self._txns.put_transaction_op(record, self._render(receipt), sale.command.fingerprint, outbox)
+        return self._txns.put_transaction_op(record, sale.render(receipt), sale.command.fingerprint, outbox)
 
     # ---- checks -------------------------------------------------------------------------------
     def _validate(self, command: RecordCommand, programme: Programme) -> None:

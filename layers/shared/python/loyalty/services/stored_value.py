@@ -28,15 +28,11 @@ class StoredValueService:
         gift_cards: GiftCardService,
         accounts: AccountService,
         holds: StoredValueHolds,
-        answer_spent: Callable[[Spent], str],
     ) -> None:
-        """`answer_spent`: the body a replayed redemption_id answers when the spending call did not
-        come with the answer its caller gave (a call from outside a route: tests, benches)."""
         self._access = access
         self._gift_cards = gift_cards
         self._accounts = accounts
         self._holds = holds
-        self._answer_spent = answer_spent
 
     # ---- gift cards -------------------------------------------------------------------------
     def sell_gift_card(
@@ -92,7 +88,8 @@ class StoredValueService:
         pin: str | None = None,
         customer_id: str | None = None,
         idempotency: Idempotency = None,
-        render: Callable[[Spent], str] | None = None,
+        *,
+        render: Callable[[Spent], str],
     ) -> Spent:
         return self._accounts.redeem(
             number,
@@ -104,7 +101,7 @@ class StoredValueService:
             pin,
             customer_id,
             idempotency,
-            render=render or self._answer_spent,
+            render=render,
         )
 
     def spend(
@@ -118,7 +115,8 @@ class StoredValueService:
         pin: str | None = None,
         customer_id: str | None = None,
         idempotency: Idempotency = None,
-        render: Callable[[Spent], str] | None = None,
+        *,
+        render: Callable[[Spent], str],
     ) -> Spent:
         return self._accounts.spend(
             number,
@@ -130,7 +128,7 @@ class StoredValueService:
             pin,
             customer_id,
             idempotency,
-            render=render or self._answer_spent,
+            render=render,
         )
 
     def reverse(

@@ -41,7 +41,6 @@ class TransactionService:
         programme: ProgrammeService,
         idempotency: IdempotencyStore,
         clock: Clock,
-        render: Callable[[Receipt], str],
         resolve_customer: Callable[[str], Customer],
         offers: OfferService | None = None,
         offer_repo: OfferRepository | None = None,
@@ -53,7 +52,6 @@ class TransactionService:
         )
         returns = Returns(
             transactions=transactions,
-            render=render,
             resolve_customer=resolve_customer,
             sale_offers=sale_offers,
         )
@@ -64,7 +62,6 @@ class TransactionService:
             programme=programme,
             idempotency=idempotency,
             clock=clock,
-            render=render,
             resolve_customer=resolve_customer,
             returns=returns,
             sale_offers=sale_offers,
@@ -82,9 +79,14 @@ class TransactionService:
         self.reads = TransactionHistory(transactions=transactions, resolve_customer=resolve_customer)
 
     def record(
-        self, command: RecordCommand, principal: Principal, idempotency: IdempotencyRequest | None = None
+        self,
+        command: RecordCommand,
+        principal: Principal,
+        idempotency: IdempotencyRequest | None = None,
+        *,
+        render: Callable[[Receipt], str],
     ) -> Receipt:
-        return self.sales.record(command, principal, idempotency)
+        return self.sales.record(command, principal, idempotency, render=render)
 
     def set_order_status(
         self,

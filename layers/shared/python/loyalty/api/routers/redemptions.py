@@ -6,7 +6,7 @@ from loyalty.adapters.stored_value import HoldRecord
 from loyalty.api import docs
 from loyalty.api.http import idempotency, ok, principal, reply, request_fingerprint, stored
 from loyalty.api.models.common import PathId
-from loyalty.api.models.redemptions import PointsHoldIn, RedemptionIn, RedemptionOut
+from loyalty.api.models.redemptions import PointsHoldIn, RedemptionIn, RedemptionOut, render_redemption
 from loyalty.api.models.stored_value import PointsHoldOut, StoreQuery
 from loyalty.bootstrap import container
 from loyalty.domain.customers import Customer
@@ -48,7 +48,10 @@ def make_router() -> Router:
     def redeem(body: RedemptionIn):
         fingerprint = request_fingerprint("POST", "/v1/redemptions", router.current_event.body)
         result = container().redemptions.redeem(
-            body.to_command(fingerprint), principal(router), idempotency(router, _redeemed)
+            body.to_command(fingerprint),
+            principal(router),
+            idempotency(router, _redeemed),
+            render=render_redemption,
         )
         if result.record.kind == "points":
             count("PointsRedeemed", result.record.points)

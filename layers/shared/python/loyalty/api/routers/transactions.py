@@ -26,6 +26,7 @@ from loyalty.api.models.transactions import (
     TransactionIn,
     TransactionList,
     TransactionOut,
+    render_receipt,
 )
 from loyalty.bootstrap import container
 from loyalty.domain.replay import StoredResponse
@@ -61,7 +62,10 @@ def make_router() -> Router:
         event = router.current_event
         fingerprint = request_fingerprint("POST", "/v1/transactions", event.body)
         receipt = container().transactions.record(
-            body.to_command(fingerprint), principal(router), idempotency(router, _stored)
+            body.to_command(fingerprint),
+            principal(router),
+            idempotency(router, _stored),
+            render=render_receipt,
         )
         count("Sales" if receipt.type.value == "sale" else "Returns")
         if receipt.points_earned > 0:
