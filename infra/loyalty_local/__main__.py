@@ -29,6 +29,7 @@ Demo keys
 
 Try
   curl -s http://127.0.0.1:{port}/v1/health
+  # enrol Jane (run it again: 409 identity-conflict, the address is taken; change it to try again)
   curl -s -X POST http://127.0.0.1:{port}/v1/customers -H 'x-api-key: local-pos-key' \\
        -H 'content-type: application/json' \\
        -d '{{"links":[{{"type":"email","value":"Jane@Example.com"}}],"profile":{{"first_name":"Jane"}}}}'
