@@ -48,7 +48,7 @@ from loyalty.services.ports import (
     idempotency_ops,
 )
 from loyalty.services.resolver import CustomerResolver
-from loyalty.services.transactions import RetroCredit
+from loyalty.services.retro_credit import RetroCredit
 
 _ATTEMPTS = 4
 

@@ -14,13 +14,6 @@ from loyalty.domain.customers import Customer
 from loyalty.domain.links import Link
 from loyalty.domain.merges import MergeRecord
 from loyalty.services.merge_requests import STALE_AFTER, MergeRequests
-from loyalty.services.merge_run import (
-    LEDGER_PAGE,
-    MERGE_ACTOR,
-    READ_PAGES,
-    RECORD_PAGE,
-    MergeBusy,
-)
 from loyalty.services.merge_worker import MergeWorker
 from loyalty.services.ports import IdempotencyRequest
 from loyalty.services.privacy import Erasure, PrivacyService
@@ -82,13 +75,4 @@ class MergeService:
         return self._privacy.erase(customer_id, principal)
 
 
-__all__ = [
-    "LEDGER_PAGE",
-    "MERGE_ACTOR",
-    "READ_PAGES",
-    "RECORD_PAGE",
-    "STALE_AFTER",
-    "Erasure",
-    "MergeBusy",
-    "MergeService",
-]
+__all__ = ["MergeService"]

@@ -17,7 +17,7 @@ from loyalty.adapters.codec import customer_from_item, customer_pk
 from loyalty.adapters.customers import CustomerRepository, StaleCustomer
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.offers import CouponRecord, OfferRepository, coupon_key, read_coupon, reward_use_key
-from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository, redemption_key
+from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository
 from loyalty.adapters.stored_value import HoldRecord, StoredValueRepository
 from loyalty.adapters.transactions import StaleTransaction, TransactionRepository
 from loyalty.domain import events as ev
@@ -416,4 +416,4 @@ def _redeemed_event(
     )
 
 
-__all__ = ["InsufficientBalance", "RedeemCommand", "Redemption", "RedemptionService", "redemption_key"]
+__all__ = ["RedeemCommand", "Redemption", "RedemptionService"]

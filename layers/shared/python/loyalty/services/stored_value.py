@@ -15,8 +15,8 @@ from loyalty.domain.access import Principal
 from loyalty.domain.stored_value import Account, AccountKind
 from loyalty.services.account_access import AccountAccess
 from loyalty.services.accounts import AccountService, Spent
-from loyalty.services.gift_cards import GIFT_CARD_VALIDITY_DAYS, GiftCardService, Sold
-from loyalty.services.holds import MAX_HOLD_SECONDS, StoredValueHolds
+from loyalty.services.gift_cards import GiftCardService, Sold
+from loyalty.services.holds import StoredValueHolds
 from loyalty.services.ports import Idempotency
 
 
@@ -186,4 +186,4 @@ class StoredValueService:
         return self._access.account(number)
 
 
-__all__ = ["GIFT_CARD_VALIDITY_DAYS", "MAX_HOLD_SECONDS", "Sold", "Spent", "StoredValueService"]
+__all__ = ["Spent", "StoredValueService"]

@@ -24,11 +24,11 @@ from loyalty.services.history import TransactionHistory
 from loyalty.services.offers import OfferService
 from loyalty.services.order_status import OrderStatusService
 from loyalty.services.ports import Clock, IdempotencyRequest
-from loyalty.services.receipts import Receipt, ReceiptNote, RecordCommand
-from loyalty.services.retro_credit import MAX_RETRO_CREDITED_SALES, RetroCredit, RetroCreditService
+from loyalty.services.receipts import Receipt, RecordCommand
+from loyalty.services.retro_credit import RetroCredit, RetroCreditService
 from loyalty.services.returns import Returns
 from loyalty.services.sale_offers import SaleOffers
-from loyalty.services.sales import MAX_FUTURE, SaleService
+from loyalty.services.sales import SaleService
 
 
 class TransactionService:
@@ -118,12 +118,4 @@ class TransactionService:
         return self.reads.ledger(customer_id, limit, cursor)
 
 
-__all__ = [
-    "MAX_FUTURE",
-    "MAX_RETRO_CREDITED_SALES",
-    "Receipt",
-    "ReceiptNote",
-    "RecordCommand",
-    "RetroCredit",
-    "TransactionService",
-]
+__all__ = ["Receipt", "RecordCommand", "TransactionService"]
