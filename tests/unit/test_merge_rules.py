@@ -8,7 +8,15 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.domain.customers import Consents, Customer, CustomerStatus, PointsSummary, Profile, Stats
+from loyalty.domain.customers import (
+    Address,
+    Consents,
+    Customer,
+    CustomerStatus,
+    PointsSummary,
+    Profile,
+    Stats,
+)
 from loyalty.domain.links import Link
 from loyalty.domain.merges import combine, is_blocked, split
 
@@ -69,6 +77,22 @@ def test_newest_non_empty_wins_and_consents_take_the_most_restrictive() -> None:
     assert merged.customer_id == "a" and merged.merged_from == ("b",)
     assert set(merged.links) == {Link("email", "a@example.com"), Link("email", "b@example.com")}
     assert merged.tier == "silver"
+
+
+def test_a_merge_keeps_the_messaging_fields_and_never_mixes_two_addresses() -> None:
+    home = Address(line1="Damrak 1", city="Amsterdam", country="NL", postal_code="1012 LG")
+    work = Address(line1="Coolsingel 40", city="Rotterdam", country="NL")
+    old = customer(
+        "a",
+        T0,
+        profile=Profile(country="NL", timezone="Europe/Amsterdam", favourite_store_id="ams-01", address=home),
+    )
+    new = customer("b", T1, profile=Profile(timezone="Europe/Brussels", address=work))
+    merged = combine(old, new, "bronze", T1, "m1").profile
+    assert (merged.country, merged.timezone, merged.favourite_store_id) == ("NL", "Europe/Brussels", "ams-01")
+    assert merged.address == work  # the newer address whole: no postal code borrowed from the older
+    alone = combine(old, customer("c", T1), "bronze", T1, "m2").profile
+    assert alone.address == home and alone.timezone == "Europe/Amsterdam"
 
 
 def test_counters_add_up_and_the_ledger_numbers_shift() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from loyalty.adapters.dynamo import Item
 from loyalty.domain.customers import (
+    Address,
     Consents,
     Customer,
     CustomerStatus,
@@ -100,7 +101,35 @@ def profile_to_map(profile: Profile) -> dict[str, Any]:
         "last_name": profile.last_name,
         "birthday": profile.birthday.isoformat() if profile.birthday else None,
         "attributes": storable(profile.attributes),
+        "country": profile.country,
+        "timezone": profile.timezone,
+        "favourite_store_id": profile.favourite_store_id,
+        "address": address_to_map(profile.address),
     }
+
+
+def address_to_map(address: Address | None) -> dict[str, Any] | None:
+    if address is None:
+        return None
+    return {
+        "line1": address.line1,
+        "line2": address.line2,
+        "postal_code": address.postal_code,
+        "city": address.city,
+        "country": address.country,
+    }
+
+
+def address_from_map(data: Any) -> Address | None:
+    if not data:
+        return None
+    return Address(
+        line1=str(data["line1"]),
+        line2=data.get("line2"),
+        postal_code=data.get("postal_code"),
+        city=str(data["city"]),
+        country=str(data["country"]),
+    )
 
 
 def consents_to_map(consents: Consents) -> dict[str, bool]:
@@ -161,6 +190,10 @@ def customer_from_item(item: Item) -> Customer:
             last_name=profile.get("last_name"),
             birthday=date.fromisoformat(birthday) if birthday else None,
             attributes=plain(profile.get("attributes") or {}),
+            country=profile.get("country"),
+            timezone=profile.get("timezone"),
+            favourite_store_id=profile.get("favourite_store_id"),
+            address=address_from_map(profile.get("address")),
         ),
         consents=Consents(
             email=bool(consents.get("email")), sms=bool(consents.get("sms")), mail=bool(consents.get("mail"))

@@ -19,11 +19,26 @@ class CustomerStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Address:
+    """A postal address, as a mail house prints it (country: ISO 3166-1 alpha-2)."""
+
+    line1: str
+    city: str
+    country: str
+    line2: str | None = None
+    postal_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     first_name: str | None = None
     last_name: str | None = None
     birthday: date | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    country: str | None = None  # ISO 3166-1 alpha-2
+    timezone: str | None = None  # IANA; messages fall back to the programme's default
+    favourite_store_id: str | None = None
+    address: Address | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,10 @@ def combine(survivor: Customer, merged: Customer, tier: str | None, now: datetim
         last_name=newer.profile.last_name or older.profile.last_name,
         birthday=newer.profile.birthday or older.profile.birthday,
         attributes={**older.profile.attributes, **newer.profile.attributes},
+        country=newer.profile.country or older.profile.country,
+        timezone=newer.profile.timezone or older.profile.timezone,
+        favourite_store_id=newer.profile.favourite_store_id or older.profile.favourite_store_id,
+        address=newer.profile.address or older.profile.address,  # whole: lines of two addresses never mix
     )
     consents = Consents(
         email=survivor.consents.email and merged.consents.email,

@@ -118,6 +118,7 @@ class CustomerService:
         store_id = principal.ensure_store(command.store_id)
         if store_id is not None:
             self._require_store(store_id)
+        self._require_favourite_store(command.profile.favourite_store_id)
         links, ignored = self._identify_all(command.links)
         if not command.member and not links:
             raise ValidationFailed.at(("body", "links"), "an identified non-member needs at least one link")
@@ -221,6 +222,7 @@ class CustomerService:
     def update(
         self, customer_id: str, patch: ProfilePatch, idempotency: IdempotencyRequest | None = None
     ) -> CustomerResult:
+        self._require_favourite_store(patch.fields.get("favourite_store_id"))
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             current = self.get(customer_id)
@@ -304,6 +306,12 @@ class CustomerService:
         except StoreNotFound:
             raise ValidationFailed.at(("body", "store_id"), f"unknown store {store_id!r}") from None
 
+    def _require_favourite_store(self, store_id: str | None) -> None:
+        if store_id is not None and self._stores.find(store_id) is None:
+            raise ValidationFailed.at(
+                ("body", "profile", "favourite_store_id"), f"unknown store {store_id!r}"
+            )
+
     def _card(self) -> str:
         return self._new_card(self._programme.current().card_scheme)
 
@@ -370,6 +378,10 @@ def _merge_profiles(existing: Profile, given: Profile) -> Profile:
         last_name=given.last_name or existing.last_name,
         birthday=birthday,
         attributes={**existing.attributes, **given.attributes},
+        country=given.country or existing.country,
+        timezone=given.timezone or existing.timezone,
+        favourite_store_id=given.favourite_store_id or existing.favourite_store_id,
+        address=given.address or existing.address,
     )
 
 

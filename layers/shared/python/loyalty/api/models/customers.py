@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     Field,
+    StringConstraints,
     field_validator,
 )
 
 from loyalty.api.models.common import Name, StoreId, Strict, _check_attributes, _check_birthday, money
-from loyalty.domain.customers import Consents, Customer, Profile
+from loyalty.domain.customers import Address, Consents, Customer, Profile
 from loyalty.domain.links import Link
+from loyalty.domain.places import CountryCode, TimeZoneName
 from loyalty.domain.programme import Programme
 from loyalty.domain.tiers import TierProgress, effective_tier, tier_progress
 from loyalty.services.customers import EnrolCommand, OnConflict, ProfilePatch, RawLink
@@ -29,17 +31,55 @@ class LinkOut(BaseModel):
     value: str
 
 
+AddressLine = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+
+
+class AddressIn(Strict):
+    """A postal address as a mail house prints it; replaced whole, never line by line."""
+
+    line1: AddressLine
+    line2: AddressLine | None = None
+    postal_code: PostalCode | None = None
+    city: AddressLine
+    country: CountryCode
+
+    def to_domain(self) -> Address:
+        return Address(
+            line1=self.line1,
+            line2=self.line2,
+            postal_code=self.postal_code,
+            city=self.city,
+            country=self.country,
+        )
+
+
 class ProfileIn(Strict):
     first_name: Name | None = None
     last_name: Name | None = None
     birthday: date | None = None
+    country: CountryCode | None = None
+    timezone: TimeZoneName | None = Field(
+        default=None, description="IANA time zone; messages use the programme's default when absent"
+    )
+    favourite_store_id: StoreId | None = Field(default=None, description="a known store")
+    address: AddressIn | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     _attributes = field_validator("attributes")(_check_attributes)
     _birthday = field_validator("birthday")(_check_birthday)
 
     def to_domain(self) -> Profile:
-        return Profile(self.first_name, self.last_name, self.birthday, dict(self.attributes))
+        return Profile(
+            self.first_name,
+            self.last_name,
+            self.birthday,
+            dict(self.attributes),
+            country=self.country,
+            timezone=self.timezone,
+            favourite_store_id=self.favourite_store_id,
+            address=self.address.to_domain() if self.address else None,
+        )
 
 
 class ConsentsIn(Strict):
@@ -66,9 +106,15 @@ class CustomerCreate(Strict):
 
 
 class ProfilePatchIn(Strict):
+    """Fields sent replace what is held (null clears them); fields left out stay as they are."""
+
     first_name: Name | None = None
     last_name: Name | None = None
     birthday: date | None = None
+    country: CountryCode | None = None
+    timezone: TimeZoneName | None = None
+    favourite_store_id: StoreId | None = Field(default=None, description="a known store")
+    address: AddressIn | None = Field(default=None, description="replaced whole; null clears it")
     attributes: dict[str, Any] | None = Field(
         default=None, description="merged key by key; null deletes a key"
     )
@@ -95,6 +141,8 @@ class CustomerPatch(Strict):
             sent = self.profile.model_dump(exclude_unset=True)
             attributes = sent.pop("attributes", None)
             fields = sent
+            if "address" in fields:
+                fields["address"] = self.profile.address.to_domain() if self.profile.address else None
         consents = self.consents.model_dump(exclude_unset=True, exclude_none=True) if self.consents else {}
         return ProfilePatch(fields=fields, attributes=attributes, consents=consents, member=self.member)
 
@@ -119,10 +167,34 @@ class StatsOut(BaseModel):
     last_purchase_at: datetime | None
 
 
+class AddressOut(BaseModel):
+    line1: str
+    line2: str | None
+    postal_code: str | None
+    city: str
+    country: str
+
+    @classmethod
+    def of(cls, address: Address | None) -> AddressOut | None:
+        if address is None:
+            return None
+        return cls(
+            line1=address.line1,
+            line2=address.line2,
+            postal_code=address.postal_code,
+            city=address.city,
+            country=address.country,
+        )
+
+
 class ProfileOut(BaseModel):
     first_name: str | None
     last_name: str | None
     birthday: date | None
+    country: str | None
+    timezone: str | None
+    favourite_store_id: str | None
+    address: AddressOut | None
     attributes: dict[str, Any]
 
 
@@ -196,6 +268,10 @@ class CustomerView(BaseModel):
                 first_name=c.profile.first_name,
                 last_name=c.profile.last_name,
                 birthday=c.profile.birthday,
+                country=c.profile.country,
+                timezone=c.profile.timezone,
+                favourite_store_id=c.profile.favourite_store_id,
+                address=AddressOut.of(c.profile.address),
                 attributes=c.profile.attributes,
             ),
             consents=ConsentsOut(email=c.consents.email, sms=c.consents.sms, mail=c.consents.mail),
