@@ -80,6 +80,8 @@ NEEDS: Mapping[str, Needs] = {
     # Both hash gift-card PINs with the pepper (stored-value redemptions go through redemptions).
     "redemptions": Needs(table=TableAccess.READ_WRITE, pepper=True),
     "accounts": Needs(table=TableAccess.READ_WRITE, pepper=True, cursor_key=True),
+    # Stores templates and reads the programme that names them; no secret but the cursor key.
+    "messaging": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
     AUTHORIZER.name: Needs(table=TableAccess.READ, pepper=True),
     # Jobs: the sweeper queries gsi2 for what falls due and writes ledger and profiles.
     "sweeper": Needs(table=TableAccess.READ_WRITE),

@@ -616,6 +616,36 @@ def _put_programme(w: World, o: Owner) -> Req:
     return Req("PUT", "/v1/admin/programme", w.ok("GET", "/v1/admin/programme", ADMIN_KEY))
 
 
+# message templates (admin)
+TEMPLATE = {"channel": "sms", "body": "Hi {{ first_name }}, you have {{ points.available }} points"}
+
+
+def _new_template(w: World) -> str:
+    template_id = uid("authz-tpl")
+    w.ok("PUT", f"/v1/admin/templates/{template_id}", ADMIN_KEY, TEMPLATE)
+    return template_id
+
+
+@case("PUT", "/v1/admin/templates/{template_id}")
+def _put_template(w: World, o: Owner) -> Req:
+    return Req("PUT", f"/v1/admin/templates/{uid('authz-tpl')}", TEMPLATE)
+
+
+@case("GET", "/v1/admin/templates")
+def _templates(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/templates", params={"limit": "1"})
+
+
+@case("GET", "/v1/admin/templates/{template_id}")
+def _template(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/admin/templates/{w.once('template', None, lambda: _new_template(w))}")
+
+
+@case("DELETE", "/v1/admin/templates/{template_id}")
+def _delete_template(w: World, o: Owner) -> Req:
+    return Req("DELETE", f"/v1/admin/templates/{_new_template(w)}")
+
+
 # ---- the world and the test -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def world(api: Api) -> World:

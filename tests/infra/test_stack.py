@@ -357,7 +357,7 @@ def test_transactions_reads_and_writes_data_but_not_the_pepper(synth: Synth) -> 
     assert secrets == [{"Ref": synth.secret_id("CursorKey")}], secrets
 
 
-LIST_FUNCTIONS = {"transactions", "cart", "offers", "admin", "accounts"}
+LIST_FUNCTIONS = {"transactions", "cart", "offers", "admin", "accounts", "messaging"}
 
 
 def test_only_the_functions_serving_lists_read_the_cursor_key(synth: Synth) -> None:

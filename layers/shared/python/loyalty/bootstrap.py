@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.resolver import CustomerResolver
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
+    from loyalty.services.templates import TemplateService
     from loyalty.services.transactions import TransactionService
 
 # Fail fast inside the API Gateway 29 s budget; the standard retry mode handles throttling.
@@ -96,9 +97,22 @@ class Container:
     @cached_property
     def programme(self) -> ProgrammeService:
         from loyalty.adapters.programme import ProgrammeRepository
+        from loyalty.adapters.templates import TemplateRepository
         from loyalty.services.config import ProgrammeService
 
-        return ProgrammeService(repo=ProgrammeRepository(self.table), clock=self.clock)
+        return ProgrammeService(
+            repo=ProgrammeRepository(self.table), clock=self.clock, templates=TemplateRepository(self.table)
+        )
+
+    @cached_property
+    def templates(self) -> TemplateService:
+        from loyalty.adapters.programme import ProgrammeRepository
+        from loyalty.adapters.templates import TemplateRepository
+        from loyalty.services.templates import TemplateService
+
+        return TemplateService(
+            repo=TemplateRepository(self.table), programme=ProgrammeRepository(self.table), clock=self.clock
+        )
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:

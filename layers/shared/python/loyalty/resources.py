@@ -101,6 +101,7 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     FunctionDef("offers", "Marketers' offers and price groups"),
     FunctionDef("redemptions", "Spending points, coupons and stored value, and reversing it"),
     FunctionDef("accounts", "Gift cards, merchandise credit, promotional cash and holds"),
+    FunctionDef("messaging", "Message templates, checked in Jinja2's sandbox"),
 )
 
 AUTHORIZER = FunctionDef("authorizer", "Checks hashed API keys for API Gateway", memory_mb=256, timeout_s=3)

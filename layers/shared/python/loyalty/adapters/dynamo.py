@@ -160,6 +160,24 @@ class DynamoTable:
         body.update(_expr_attrs(names, values, condition))
         return TxOp("Delete", body, label)
 
+    def condition_op(
+        self,
+        pk: str,
+        sk: str,
+        condition: str,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        label: str = "",
+    ) -> TxOp:
+        """A condition on another item that the transaction's writes depend on (it writes nothing)."""
+        body: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": self.key(pk, sk),
+            "ConditionExpression": condition,
+            **_expr_attrs(names, values, condition),
+        }
+        return TxOp("ConditionCheck", body, label)
+
     @staticmethod
     def key(pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}

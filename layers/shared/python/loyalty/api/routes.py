@@ -116,6 +116,11 @@ ROUTES: tuple[Route, ...] = (
         Access.ADMIN,
         StoreScope.NONE,
     ),
+    # Message templates: admin keys for now (issue 20 brings a marketer kind).
+    Route("PUT", "/v1/admin/templates/{template_id}", "messaging", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/templates", "messaging", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/templates/{template_id}", "messaging", Access.ADMIN, StoreScope.NONE),
+    Route("DELETE", "/v1/admin/templates/{template_id}", "messaging", Access.ADMIN, StoreScope.NONE),
     Route("POST", "/v1/admin/api-keys", "admin", Access.ADMIN, StoreScope.NONE),
     Route("GET", "/v1/admin/api-keys", "admin", Access.ADMIN, StoreScope.NONE),
     Route("DELETE", "/v1/admin/api-keys/{key_id}", "admin", Access.ADMIN, StoreScope.NONE),

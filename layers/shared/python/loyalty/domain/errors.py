@@ -204,6 +204,14 @@ class RedemptionNotFound(NotFound):
     slug, title = "redemption-not-found", "Redemption not found"
 
 
+class TemplateNotFound(NotFound):
+    slug, title = "template-not-found", "Template not found"
+
+
+class TemplateInUse(Conflict):
+    slug, title = "template-in-use", "The programme uses this template"
+
+
 class IdempotencyKeyInUse(Conflict):
     slug, title = "idempotency-key-in-use", "A request with this Idempotency-Key is still running"
 

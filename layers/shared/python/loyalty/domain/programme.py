@@ -16,6 +16,7 @@ from pydantic import (
 
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.links import Identity, identify
+from loyalty.domain.places import TimeZoneName
 from loyalty.domain.values import Count, Factor, Id, Points, Timestamp
 
 
@@ -63,6 +64,74 @@ class EarnRule(BaseModel):
         return self
 
 
+MessageChannel = Literal["email", "sms", "mail", "api"]
+ClockTime = Annotated[
+    str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$"), Field(examples=["21:00"])
+]
+TemplateId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+class FrequencyCap(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max: Count = Field(ge=1, le=1000, description="messages on the channel at most ...")
+    per_days: Count = Field(ge=1, le=365, description="... in any window of this many days")
+
+
+class QuietHours(BaseModel):
+    """A daily window, in the customer's time zone, in which nothing is sent (what falls due in it
+    waits until it ends). `start` after `end` spans midnight (21:00 to 08:00)."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: ClockTime
+    end: ClockTime
+
+    @model_validator(mode="after")
+    def _a_window(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("quiet hours need a start and an end that differ")
+        return self
+
+
+class Messaging(BaseModel):
+    """The contact policy and the built-in triggers (a trigger is off while its template id is null)."""
+
+    model_config = ConfigDict(extra="forbid")
+    frequency_caps: dict[MessageChannel, FrequencyCap] = Field(
+        default_factory=dict, examples=[{"email": {"max": 3, "per_days": 7}}]
+    )
+    quiet_hours: QuietHours | None = None
+    default_timezone: TimeZoneName = Field(
+        default="Europe/Amsterdam", description="for customers whose profile names no time zone"
+    )
+    welcome_template_id: TemplateId | None = Field(default=None, description="sent when a customer enrols")
+    earn_confirmation_template_id: TemplateId | None = Field(
+        default=None, description="sent after a member's sale earned points"
+    )
+    confirm_email: bool = Field(
+        default=False, description="double opt-in: web enrolments wait for the emailed link to be followed"
+    )
+    confirmation_template_id: TemplateId | None = Field(
+        default=None, description="the email carrying the confirmation link (confirm_url)"
+    )
+
+    @model_validator(mode="after")
+    def _confirmation_has_a_template(self) -> Messaging:
+        if self.confirm_email and self.confirmation_template_id is None:
+            raise ValueError(
+                "confirm_email needs a confirmation_template_id: the email that carries the link"
+            )
+        return self
+
+    def template_refs(self) -> dict[str, str]:
+        """The templates the programme uses, by the field that names each."""
+        named = {
+            "welcome_template_id": self.welcome_template_id,
+            "earn_confirmation_template_id": self.earn_confirmation_template_id,
+            "confirmation_template_id": self.confirmation_template_id,
+        }
+        return {name: template_id for name, template_id in named.items() if template_id is not None}
+
+
 class Programme(BaseModel):
     model_config = ConfigDict(extra="forbid")
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
@@ -98,6 +167,7 @@ class Programme(BaseModel):
         le=10_000,
         description="beyond this a profile stops merging and is flagged for review",
     )
+    messaging: Messaging = Field(default_factory=Messaging)
 
     @field_validator("tiers")
     @classmethod

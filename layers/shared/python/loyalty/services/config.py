@@ -10,15 +10,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from loyalty.adapters.dynamo import TransactionCancelled
 from loyalty.adapters.programme import ProgrammeRepository
 from loyalty.adapters.stores import StoreRepository
 from loyalty.domain.access import Principal
-from loyalty.domain.errors import StoreNotFound, ValidationFailed
+from loyalty.domain.errors import FieldError, StoreNotFound, ValidationFailed
 from loyalty.domain.ids import is_plausible_id
 from loyalty.domain.stores import Store
 from loyalty.services.ports import Clock
 
 if TYPE_CHECKING:
+    from loyalty.adapters.templates import TemplateRepository
     from loyalty.domain.programme import Programme
 
 CACHE_SECONDS = 60.0
@@ -86,10 +88,18 @@ class StoreService:
 
 
 class ProgrammeService:
-    def __init__(self, *, repo: ProgrammeRepository, clock: Clock, ttl: float = CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        *,
+        repo: ProgrammeRepository,
+        clock: Clock,
+        ttl: float = CACHE_SECONDS,
+        templates: TemplateRepository | None = None,
+    ) -> None:
         self._repo = repo
         self._clock = clock
         self._cache = _TtlCache(ttl)
+        self._templates = templates  # checks the templates the messaging block names (replace)
 
     def current(self) -> Programme:
         from loyalty.domain.programme import default_programme
@@ -98,6 +108,36 @@ class ProgrammeService:
         return programme
 
     def replace(self, programme: Programme) -> Programme:
-        self._repo.put(programme, self._clock.now())
+        """Store the programme; a template it names that does not exist, or cannot serve its trigger,
+        is a 422 naming the field (messaging.welcome_template_id ...)."""
+        refs = programme.messaging.template_refs()
+        self._check_templates(refs)
+        try:
+            self._repo.put(programme, self._clock.now(), template_ids=sorted(set(refs.values())))
+        except TransactionCancelled as cancelled:  # a template deleted since the check
+            gone = {label.removeprefix("template:") for label in cancelled.failed_labels()}
+            raise _template_errors({f: f"no template {t!r}" for f, t in refs.items() if t in gone}) from None
         self._cache.put("programme", programme)
         return programme
+
+    def _check_templates(self, refs: dict[str, str]) -> None:
+        if not refs or self._templates is None:
+            return
+        from loyalty.domain.templates import TRIGGERS, misfit
+
+        found = self._templates.get_many(refs.values())
+        problems: dict[str, str] = {}
+        for field, template_id in refs.items():
+            template = found.get(template_id)
+            reason = f"no template {template_id!r}" if template is None else misfit(template, TRIGGERS[field])
+            if reason is not None:
+                problems[field] = reason
+        if problems:
+            raise _template_errors(problems)
+
+
+def _template_errors(problems: dict[str, str]) -> ValidationFailed:
+    return ValidationFailed(
+        "the messaging block names templates that cannot serve it",
+        errors=[FieldError(("body", "messaging", field), msg) for field, msg in problems.items()],
+    )
