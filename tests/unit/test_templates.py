@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
 
 from loyalty.domain import rendering
+from loyalty.domain.customers import Address, Consents, Customer, CustomerStatus, PointsSummary, Profile
 from loyalty.domain.errors import ValidationFailed
-from loyalty.domain.templates import Cause, Channel, Purpose, Template, misfit, names_for
+from loyalty.domain.links import Link
+from loyalty.domain.stores import Channel as StoreChannel
+from loyalty.domain.stores import Store
+from loyalty.domain.templates import OFFERED, Cause, Channel, Purpose, Template, misfit, names_for
 
 UNSUBSCRIBE = "{{ unsubscribe_url }}"
 
@@ -92,3 +98,80 @@ def test_a_trigger_takes_only_templates_that_render_with_what_it_offers() -> Non
     assert misfit(confirmation, Cause.CONFIRMATION) is None
     assert misfit(confirmation, Cause.WELCOME) is not None
     assert misfit(plain, Cause.CONFIRMATION) is not None
+
+
+def _customer(**profile: object) -> Customer:
+    return Customer(
+        customer_id="01CUSTOMER",
+        member=True,
+        status=CustomerStatus.ACTIVE,
+        profile=Profile(**profile),  # type: ignore[arg-type]  # the test passes Profile's own fields
+        consents=Consents(email=True),
+        links=(Link("card", "2000000000008"),),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        points=PointsSummary(available=10, pending=2, lifetime=30),
+    )
+
+
+@pytest.mark.parametrize("cause", list(Cause))
+def test_a_real_context_offers_exactly_what_its_cause_promises(cause: Cause) -> None:
+    context = rendering.message_context(
+        _customer(),
+        cause,
+        tier="bronze",
+        store=None,
+        unsubscribe_url="https://x/u",
+        confirm_url="https://x/c",
+        coupon=rendering.CouponFacts("C-1", date(2027, 1, 1)),
+    )
+    assert set(context) == OFFERED[cause]
+    # ... and the sample a template is checked against has every one of those names.
+    purpose = Purpose.CONFIRMATION if cause is Cause.CONFIRMATION else Purpose.MESSAGE
+    assert set(context) <= set(rendering.sample_context(purpose))
+
+
+def test_a_template_that_passed_its_checks_renders_for_a_customer_who_gave_nothing() -> None:
+    body = (
+        "{{ first_name }} {{ last_name }} {{ birthday }} {{ country }} {{ timezone }}"
+        " {{ favourite_store_id }} {{ address.line1 }} {{ address.line2 }}"
+        " {{ address.postal_code }} {{ address.city }}"
+        " {{ address.country }} {{ card }} {{ points.available }} {{ points.pending }} {{ points.lifetime }}"
+        " {{ tier }} {{ store.name }} {{ store.store_id }} " + UNSUBSCRIBE
+    )
+    template = email(body)
+    template = Template(
+        template.template_id,
+        template.channel,
+        template.body,
+        subject=template.subject,
+        placeholders=rendering.check(template),
+    )
+    assert misfit(template, Cause.WELCOME) is None
+    context = rendering.message_context(
+        _customer(), Cause.WELCOME, tier=None, store=None, unsubscribe_url="https://x/u"
+    )
+    out = rendering.render(template, context)
+    assert "None" not in out.body and "10 2 30" in out.body and out.subject == "Hi "
+    home = Address(line1="Damrak 1", city="Amsterdam", country="NL")
+    rich = rendering.message_context(
+        _customer(first_name="Jane", address=home),
+        Cause.WELCOME,
+        tier="gold",
+        store=Store("ams-01", StoreChannel.POS, name="Damrak"),
+        unsubscribe_url="https://x/u",
+    )
+    assert (
+        "Jane" in rendering.render(template, rich).body
+        and "Damrak 1" in rendering.render(template, rich).body
+    )
+
+
+def test_a_cause_that_offers_a_link_or_coupon_must_be_given_it() -> None:
+    with pytest.raises(ValueError, match="confirm_url"):
+        rendering.message_context(
+            _customer(), Cause.CONFIRMATION, tier=None, store=None, unsubscribe_url="https://x/u"
+        )
+    with pytest.raises(ValueError, match="coupon"):
+        rendering.message_context(
+            _customer(), Cause.CAMPAIGN, tier=None, store=None, unsubscribe_url="https://x/u"
+        )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from types import SimpleNamespace
 from typing import Any
@@ -30,8 +30,10 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
+from loyalty.domain.customers import Customer
 from loyalty.domain.errors import FieldError, ValidationFailed
-from loyalty.domain.templates import Channel, Purpose, Template, names_for
+from loyalty.domain.stores import Store
+from loyalty.domain.templates import OFFERED, Cause, Channel, Purpose, Template, names_for
 
 SMS_MAX_CHARS = 1600  # ten concatenated GSM-7 segments: what carriers deliver as one message
 SUBJECT_MAX_CHARS = 200
@@ -147,6 +149,64 @@ def sample_context(purpose: Purpose) -> dict[str, Any]:
     }
     allowed = names_for(purpose)
     return {name: value for name, value in context.items() if name in allowed}
+
+
+@dataclass(frozen=True)
+class CouponFacts:
+    code: str
+    valid_until: date | datetime | None
+
+
+def message_context(
+    customer: Customer,
+    cause: Cause,
+    *,
+    tier: str | None,
+    store: Store | None,
+    unsubscribe_url: str,
+    confirm_url: str | None = None,
+    coupon: CouponFacts | None = None,
+) -> dict[str, Any]:
+    """What a message of this cause about this customer is rendered with: the names the cause
+    offers (domain/templates.OFFERED), shaped as the sample a template was checked against. What the
+    customer never gave is there, empty (an address of blanks), so `{{ address.city }}` prints
+    nothing rather than failing when the message is due."""
+    profile = customer.profile
+    address = profile.address
+    context: dict[str, Any] = {
+        "customer_id": customer.customer_id,
+        "first_name": profile.first_name,
+        "last_name": profile.last_name,
+        "birthday": profile.birthday,
+        "country": profile.country,
+        "timezone": profile.timezone,
+        "favourite_store_id": profile.favourite_store_id,
+        "address": _ns(
+            "address",
+            line1=address.line1 if address else None,
+            line2=address.line2 if address else None,
+            postal_code=address.postal_code if address else None,
+            city=address.city if address else None,
+            country=address.country if address else None,
+        ),
+        "card": customer.card.value if customer.card else None,
+        "points": _ns(
+            "points",
+            available=customer.points.available,
+            pending=customer.points.pending,
+            lifetime=customer.points.lifetime,
+        ),
+        "tier": tier,
+        "store": _ns("store", store_id=store.store_id if store else None, name=store.name if store else None),
+        "unsubscribe_url": unsubscribe_url,
+        "confirm_url": confirm_url,
+        "coupon": _ns("coupon", code=coupon.code, valid_until=coupon.valid_until) if coupon else None,
+    }
+    offered = OFFERED[cause]
+    missing = [name for name in ("confirm_url", "coupon") if name in offered and context[name] is None]
+    if missing:
+        raise ValueError(f"a {cause.value} message needs {', '.join(missing)}")
+    return {name: value for name, value in context.items() if name in offered}
 
 
 def render(template: Template, context: Mapping[str, Any]) -> Rendered:
