@@ -111,6 +111,12 @@ class TestTemplates:
             ({"body": "{{ 'x' * 10000000 }}{{ unsubscribe_url }}"}, "body", "at most"),
             ({"body": "{{ 9 ** 9999999 }}{{ unsubscribe_url }}"}, "body", "not allowed"),
             (
+                {"body": "{{ first_name.center(999999999) }}{{ unsubscribe_url }}"},
+                "body",
+                "no functions or methods",
+            ),
+            ({"body": "{% set x = first_name %}{{ x }}{{ unsubscribe_url }}"}, "body", "set"),
+            (
                 {"html": "{% autoescape false %}{{ first_name }}{% endautoescape %}{{ unsubscribe_url }}"},
                 "html",
                 "autoescape",

@@ -52,6 +52,13 @@ def refusal(template: Template) -> dict[str, str]:
         "{{ first_name|attr('__class__') }}",
         "{{ 'a' * 100000 }}",
         "{{ 2 ** 64 }}",
+        "{{ first_name.center(1000000000) }}",
+        "{{ '{:>999999999}'.format(1) }}",
+        "{{ '%0999999999d' % 1 }}",
+        "{{ first_name|replace('', 'x' * 20000)|replace('x', 'x' * 20000) }}",
+        "{% set a = first_name %}{{ a ~ a }}",
+        "{% with a = first_name %}{{ a }}{% endwith %}",
+        "{{ first_name|date('%Y') }}",
     ],
 )
 def test_no_way_out_of_the_sandbox(escape: str) -> None:
@@ -175,3 +182,11 @@ def test_a_cause_that_offers_a_link_or_coupon_must_be_given_it() -> None:
         rendering.message_context(
             _customer(), Cause.CAMPAIGN, tier=None, store=None, unsubscribe_url="https://x/u"
         )
+
+
+def test_filters_do_what_methods_would() -> None:
+    body = "{{ coupon.valid_until|date('%d-%m-%Y') }} {{ tier|upper }} {{ first_name|replace('a', 'e') }} "
+    template = Template("t", Channel.MAIL, body, subject=None)
+    assert rendering.check(template) == {"coupon", "tier", "first_name"}
+    out = rendering.render(template, rendering.sample_context(Purpose.MESSAGE))
+    assert out.body == "31-12-2026 SILVER Jene "

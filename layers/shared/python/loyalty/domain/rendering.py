@@ -5,11 +5,13 @@ evaluates. Jinja2's SandboxedEnvironment refuses attribute access to anything pr
 `__globals__` ...) and to unsafe callables; on top of that this module:
 
 - gives templates no loader (nothing to import, include or extend) and refuses those statements,
-  macros and loops when a template is saved (nothing in the context is a list yet; a loop is the
-  one way to spend unbounded time);
-- offers no globals (no `range`, `lipsum`, `namespace` ...) and only the filters in FILTERS;
-- refuses `**` and bounds `*` on strings and lists, the two ways to build a huge value from a
-  short template;
+  macros, loops and variables when a template is saved (nothing in the context is a list yet; a
+  loop is the one way to spend unbounded time, a variable doubled again and again the way to
+  build an unbounded value);
+- offers no globals (no `range`, `lipsum`, `namespace` ...), calls no methods, and offers only
+  the filters in FILTERS (replace bounded, date added);
+- refuses `**` and `%` on strings, and bounds `*` on strings and lists: with the above, nothing
+  a template can write builds a huge value;
 - renders with StrictUndefined: a name or attribute the context does not have is an error, and
   every template is rendered against a full sample context when it is saved, so a template that
   cannot render is refused then, never found out when a message is due;
@@ -26,8 +28,9 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes, pass_eval_context
 from jinja2.exceptions import SecurityError
+from jinja2.filters import do_replace
 from jinja2.sandbox import SandboxedEnvironment
 
 from loyalty.domain.customers import Customer
@@ -43,6 +46,7 @@ FILTERS = frozenset(
     {
         "abs",
         "capitalize",
+        "date",
         "default",
         "d",
         "e",
@@ -70,21 +74,57 @@ _REFUSED_STATEMENTS: dict[type[nodes.Node], str] = {
     nodes.Macro: "macro",
     nodes.CallBlock: "call",
     nodes.For: "for",
+    nodes.Assign: "set",  # a variable doubled with ~ at each {% set %} grows without bound
+    nodes.AssignBlock: "set",
+    nodes.With: "with",
     nodes.ScopedEvalContextModifier: "autoescape",  # would print a customer's own text unescaped
 }
 
 
 class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
         if op == "**":
             raise SecurityError("the ** operator is not allowed in templates")
+        if op == "%":
+            if isinstance(left, str):  # '%0999999999d' % 1 is a gigabyte
+                raise SecurityError("% formatting is not allowed in templates; use filters")
+            return operator.mod(left, right)
         for value, times in ((left, right), (right, left)):
             sized = isinstance(value, str | list | tuple) and isinstance(times, int)
             if sized and len(value) * times > MAX_VALUE_CHARS:
                 raise SecurityError(f"a value built with * may have at most {MAX_VALUE_CHARS} items")
         return operator.mul(left, right)
+
+    def call(__self, __context: Any, __obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        # Methods are how a short template builds a huge value (first_name.center(10**9),
+        # '{:>999999999}'.format(x)); filters do everything a message needs, within bounds.
+        raise SecurityError("templates call no functions or methods; use a filter such as | upper")
+
+
+@pass_eval_context
+def _replace(eval_ctx: Any, value: Any, old: Any, new: Any, count: Any = None) -> Any:
+    """Jinja2's replace, refused when the result would outgrow MAX_VALUE_CHARS (checked before it
+    is built: replace('', ...) inserts between every character)."""
+    text, old_text, new_text = str(value), str(old), str(new)
+    times = text.count(old_text) if old_text else len(text) + 1
+    if count is not None:
+        times = min(times, int(count))
+    if len(text) + times * max(len(new_text) - len(old_text), 0) > MAX_VALUE_CHARS:
+        raise SecurityError(f"replace would build more than {MAX_VALUE_CHARS} characters")
+    return do_replace(eval_ctx, value, old, new, count)
+
+
+def _date(value: Any, format: str = "%Y-%m-%d") -> str:
+    """{{ coupon.valid_until | date('%d-%m-%Y') }}: strftime, as a filter (templates call no methods)."""
+    if value is None:
+        return ""
+    if not isinstance(value, date):
+        raise SecurityError("date formats dates only")
+    if len(format) > 100:
+        raise SecurityError("a date format has at most 100 characters")
+    return value.strftime(format)
 
 
 def _blank_none(value: Any) -> Any:
@@ -103,6 +143,7 @@ def _environment(html: bool) -> _Sandbox:
     )
     env.globals.clear()
     env.filters = {name: f for name, f in env.filters.items() if name in FILTERS}
+    env.filters.update(replace=_replace, date=_date)
     return env
 
 

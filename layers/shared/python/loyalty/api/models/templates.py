@@ -18,7 +18,8 @@ PLACEHOLDERS = (
     "{{ card }}, {{ points.available }} (pending, lifetime), {{ tier }}, {{ store.name }} (store_id), "
     "{{ coupon.code }}, {{ coupon.valid_until }} (campaigns), {{ unsubscribe_url }}, and {{ confirm_url }} "
     "in confirmation templates; {% if %} and the filters upper, lower, title, capitalize, trim, "
-    "truncate, replace, default, round, int, abs, first, last, length, string, escape"
+    "truncate, replace, default, round, int, abs, first, last, length, string, escape, "
+    "date('%d-%m-%Y'); no methods, loops, variables, imports or macros"
 )
 
 
