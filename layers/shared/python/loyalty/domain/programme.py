@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -91,6 +92,24 @@ class QuietHours(BaseModel):
             raise ValueError("quiet hours need a start and an end that differ")
         return self
 
+    def release_at(self, at: datetime, zone: tzinfo) -> datetime | None:
+        """When a message due at `at` (aware) may go to someone living in `zone`: None when `at` is
+        outside the window there, else the instant the window ends (UTC). Wall-clock times: on the
+        night clocks change the window still ends at `end` local time (a missing end, inside the
+        spring-forward gap, is read with the offset before it, so the message waits past the gap)."""
+        start, end = time.fromisoformat(self.start), time.fromisoformat(self.end)
+        local = at.astimezone(zone)
+        now = local.time().replace(tzinfo=None)
+        if start < end:
+            quiet = start <= now < end
+            ends_on = local.date()
+        else:  # spans midnight
+            quiet = now >= start or now < end
+            ends_on = local.date() + timedelta(days=1) if now >= start else local.date()
+        if not quiet:
+            return None
+        return datetime.combine(ends_on, end, tzinfo=zone).astimezone(UTC)
+
 
 class Messaging(BaseModel):
     """The contact policy and the built-in triggers (a trigger is off while its template id is null)."""
@@ -121,6 +140,10 @@ class Messaging(BaseModel):
                 "confirm_email needs a confirmation_template_id: the email that carries the link"
             )
         return self
+
+    def zone_of(self, profile_timezone: str | None) -> str:
+        """The time zone a customer's messages keep: their own, else the programme's default."""
+        return profile_timezone or self.default_timezone
 
     def template_refs(self) -> dict[str, str]:
         """The templates the programme uses, by the field that names each."""
