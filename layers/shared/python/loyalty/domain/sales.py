@@ -107,7 +107,7 @@ def rule_applies_to_line(rule: EarnRule, line: Line) -> bool:
 def compute_earn(programme: Programme, store: Store, lines: list[Line], tier: str, at: datetime) -> Earn:
     """What a member earns for these lines in this store at this time."""
     multiplier = programme.tier_named(tier).multiplier
-    rules = [r for r in programme.earn_rules if rule_applies_to_sale(r, store, at)]
+    rules = [r for r in programme.sale_rules if r.cashback is None and rule_applies_to_sale(r, store, at)]
     applied: set[str] = set()
     points: dict[str, int] = {}
     for line in lines:
