@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.config import ProgrammeService, StoreService
     from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
+    from loyalty.services.event_earning import EventEarning
     from loyalty.services.gift_cards import GiftCardService
     from loyalty.services.holds import HoldService, StoredValueHolds
     from loyalty.services.mailer import Mailer
@@ -208,6 +209,20 @@ class Container:
             resolve_customer=self.resolver.get,
             offers=self.offers,
             offer_repo=OfferRepository(self.table),
+        )
+
+    @cached_property
+    def event_earning(self) -> EventEarning:
+        from loyalty.adapters.event_earning import EventEarningRepository
+        from loyalty.adapters.transactions import TransactionRepository
+        from loyalty.services.event_earning import EventEarning
+
+        return EventEarning(
+            earnings=EventEarningRepository(self.table),
+            transactions=TransactionRepository(self.table),
+            programme=self.programme,
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
         )
 
     @cached_property

@@ -454,6 +454,8 @@ def ledger_to_item(e: LedgerEntry, due_at: datetime | None = None, due_kind: str
         "line_points": dict(e.line_points) or None,
         "earn_month": e.earn_month,
         "actor": e.actor,
+        "rule_id": e.rule_id,
+        "event_id": e.event_id,
     }
     if due_at is not None:
         item["gsi2pk"], item["gsi2sk"] = due_key(e.customer_id, e.seq, due_at)
@@ -488,4 +490,6 @@ def ledger_from_item(item: Item) -> LedgerEntry:
         earn_month=item.get("earn_month"),
         due_kind=item.get("due_kind"),
         actor=str(item.get("actor", "system")),
+        rule_id=item.get("rule_id"),
+        event_id=item.get("event_id"),
     )

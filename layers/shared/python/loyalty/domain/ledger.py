@@ -20,6 +20,7 @@ class LedgerReason(StrEnum):
     REDEEM = "redeem"
     REVERSE = "reverse"
     ADJUST = "adjust"
+    EVENT = "event"  # an event earn rule's points: the entry names the rule and the event
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,8 @@ class LedgerEntry:
     earn_month: str | None = None
     due_kind: str | None = None  # what the sweep does next with this lot: mature, tier, expire
     actor: str = "system"  # the API key that caused the movement, or the job that did
+    rule_id: str | None = None  # an event earn: the rule it earned by
+    event_id: str | None = None  # an event earn: the event (unique in store_id)
 
     @property
     def entry_id(self) -> str:

@@ -34,6 +34,7 @@ class Tier(BaseModel):
 
 
 RULE_ID = r"^[A-Za-z0-9_.-]{1,64}$"
+MAX_RULES_PER_EVENT = 30
 
 
 class RuleWhere(BaseModel):
@@ -225,6 +226,14 @@ class Programme(BaseModel):
     def _unique_rule_ids(cls, rules: list[EarnRule | EventEarnRule]) -> list[EarnRule | EventEarnRule]:
         if len({r.rule_id for r in rules}) != len(rules):
             raise ValueError("earn rule ids must be unique")
+        by_event: dict[str, int] = {}
+        for rule in rules:
+            if isinstance(rule, EventEarnRule):
+                by_event[rule.on_event] = by_event.get(rule.on_event, 0) + 1
+        crowded = sorted(e for e, n in by_event.items() if n > MAX_RULES_PER_EVENT)
+        if crowded:
+            # One event's earns are one transaction (three items a rule, at most 100 items).
+            raise ValueError(f"at most {MAX_RULES_PER_EVENT} event rules per on_event ({', '.join(crowded)})")
         return rules
 
     @property

@@ -261,6 +261,8 @@ class LedgerEntryOut(BaseModel):
     remaining: int | None = Field(description="for an earn: what is left of the lot")
     pending_until: datetime | None
     expires_at: datetime | None
+    rule_id: str | None = Field(default=None, description="reason event: the event earn rule it earned by")
+    event_id: str | None = Field(default=None, description="reason event: the event (unique in store_id)")
 
     @classmethod
     def of(cls, e: LedgerEntry) -> LedgerEntryOut:
@@ -279,6 +281,8 @@ class LedgerEntryOut(BaseModel):
             remaining=e.remaining,
             pending_until=e.pending_until,
             expires_at=e.expires_at,
+            rule_id=e.rule_id,
+            event_id=e.event_id,
         )
 
 
