@@ -196,6 +196,7 @@ class Container:
     def transactions(self) -> TransactionService:
         from loyalty.adapters.customers import CustomerRepository
         from loyalty.adapters.offers import OfferRepository
+        from loyalty.adapters.stored_value import StoredValueRepository
         from loyalty.adapters.transactions import TransactionRepository
         from loyalty.services.transactions import TransactionService
 
@@ -207,6 +208,7 @@ class Container:
             idempotency=self.idempotency,
             clock=self.clock,
             resolve_customer=self.resolver.get,
+            accounts=StoredValueRepository(self.table),
             offers=self.offers,
             offer_repo=OfferRepository(self.table),
         )

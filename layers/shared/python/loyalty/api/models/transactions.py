@@ -25,6 +25,7 @@ from loyalty.api.models.common import (
 )
 from loyalty.domain.ledger import LedgerEntry, TransactionRecord
 from loyalty.domain.sales import Line, OrderStatus, SaleType
+from loyalty.domain.stored_value import from_cents
 from loyalty.services.transactions import (
     Receipt,
     RecordCommand,
@@ -116,6 +117,20 @@ class ReceiptNoteOut(BaseModel):
     detail: str
 
 
+class CashbackOut(BaseModel):
+    amount: str = Field(
+        description="promotional cash credited by the programme's cashback rules; negative: what a "
+        "return or cancellation took back"
+    )
+    currency: str
+    account_id: str = Field(description="the customer's promotional-cash account (GET .../accounts)")
+    expires_at: datetime | None = Field(description="when the cash expires")
+    shortfall: str = Field(
+        default="0.00",
+        description="on a return: cashback it could not take back because the cash was already spent",
+    )
+
+
 class ReceiptOut(BaseModel):
     transaction_id: str
     store_id: str
@@ -138,6 +153,12 @@ class ReceiptOut(BaseModel):
     )
     notes: list[ReceiptNoteOut] = Field(
         default_factory=list, description="how the platform recorded the sale, where a till should know"
+    )
+    cashback: CashbackOut | None = Field(
+        default=None, description="promotional cash this sale credited (or this return took back); null: none"
+    )
+    cashback_if_member: str = Field(
+        default="0.00", description="the cashback a member would have been credited (non-members' receipts)"
     )
 
     @classmethod
@@ -167,6 +188,16 @@ class ReceiptOut(BaseModel):
             if r.customer_ignored is not None
             else None,
             notes=[ReceiptNoteOut(code=n.code, detail=n.detail) for n in r.notes],
+            cashback=CashbackOut(
+                amount=str(from_cents(r.cashback)),
+                currency=r.currency,
+                account_id=r.cashback_account_id,
+                expires_at=r.cashback_expires_at,
+                shortfall=str(from_cents(r.cashback_shortfall)),
+            )
+            if r.cashback_account_id is not None and (r.cashback or r.cashback_shortfall)
+            else None,
+            cashback_if_member=str(from_cents(r.cashback_if_member)),
         )
 
 
