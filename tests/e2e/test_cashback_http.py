@@ -83,6 +83,9 @@ def test_a_members_sale_credits_cashback_that_a_return_takes_back(api: Api) -> N
         ]
         accounts = api.call("GET", f"/v1/customers/{jane['customer_id']}/accounts", POS_KEY).json()["items"]
         assert [a["balance"] for a in accounts if a["kind"] == "promo_cash"] == ["0.23"]
+        recorded = api.call("GET", f"/v1/transactions/ams-01/{body['transaction_id']}", POS_KEY).json()
+        assert (recorded["cashback"], recorded["cashback_reversed"]) == ("0.45", "0.22")
+        assert [ln["cashback"] for ln in recorded["lines"]] == ["0.45", "0.00"]
 
         guest = sale({"link": {"type": "email", "value": unique_email()}}, [coffee("1", "10.00")])
         answer = api.call("POST", "/v1/transactions", POS_KEY, json=guest).json()

@@ -215,6 +215,7 @@ class LineOut(BaseModel):
     amount: str
     points: int
     returned_quantity: str
+    cashback: str = Field(default="0.00", description="promotional cash the line gave")
 
 
 class TransactionOut(BaseModel):
@@ -234,6 +235,16 @@ class TransactionOut(BaseModel):
     order_status: OrderStatus | None
     original_store_id: str | None
     original_transaction_id: str | None
+    cashback: str = Field(
+        default="0.00", description="promotional cash credited (negative on a return: what it took back)"
+    )
+    cashback_reversed: str = Field(
+        default="0.00", description="on a sale: cashback claimed back so far by returns and cancellations"
+    )
+    cashback_shortfall: str = Field(
+        default="0.00", description="cashback that could not be taken back: the cash was spent already"
+    )
+    cashback_account_id: str | None = Field(default=None, description="the promotional-cash account")
 
     @classmethod
     def of(cls, r: TransactionRecord) -> TransactionOut:
@@ -259,6 +270,7 @@ class TransactionOut(BaseModel):
                     amount=money(rl.line.amount),
                     points=rl.points,
                     returned_quantity=str(rl.returned_quantity.normalize()),
+                    cashback=str(from_cents(rl.cashback)),
                 )
                 for rl in r.lines
             ],
@@ -267,6 +279,10 @@ class TransactionOut(BaseModel):
             order_status=r.order_status,
             original_store_id=r.original_store_id,
             original_transaction_id=r.original_transaction_id,
+            cashback=str(from_cents(r.cashback)),
+            cashback_reversed=str(from_cents(r.cashback_reversed)),
+            cashback_shortfall=str(from_cents(r.cashback_shortfall)),
+            cashback_account_id=r.cashback_account_id,
         )
 
 
