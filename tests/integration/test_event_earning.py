@@ -90,6 +90,20 @@ def test_app_install_applied_50_times_at_once_earns_once(container: Container, c
     assert sum(after.earned_by_month.values()) == 100  # tier progress
 
 
+def test_two_install_events_racing_for_an_ever_limit_of_one_earn_once(
+    container: Container, clock: FixedClock
+) -> None:
+    with_rules(container, APP_INSTALL)
+    jane = enrol(container, "jane@example.com")
+    phone = event(jane, "ev-phone", "app_install", clock.now(), platform="ios")
+    tablet = event(jane, "ev-tablet", "app_install", clock.now(), platform="ios")
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(container.event_earning.apply, [phone, tablet] * 10))
+    assert sum(r.points_earned for r in results) == 100
+    assert profile(container, jane.customer_id).points.balance == 100
+    assert len([e for e in ledger(container, jane.customer_id) if e.reason is LedgerReason.EVENT]) == 1
+
+
 def test_a_second_install_event_is_stopped_by_the_ever_limit(container: Container, clock: FixedClock) -> None:
     with_rules(container, APP_INSTALL)
     jane = enrol(container, "jane@example.com")

@@ -78,7 +78,7 @@ class EventEarning:
         rules = matching_rules(programme, event)
         nobody = EventEarnResult(event.event_id, event.store_id, None, False)
         if not rules:
-            return replace(nobody, customer_id=event.customer_id)
+            return replace(nobody, customer_id=event.customer_id, member=event.member)
         if event.customer_id is None:  # an anonymous visitor: what a member would have earned
             return replace(nobody, rules=_outcomes(rules, "not_member"))
         for attempt in range(_ATTEMPTS):
