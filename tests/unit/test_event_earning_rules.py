@@ -75,3 +75,19 @@ def test_an_event_never_earns_twice_by_a_rule_and_no_limit_means_every_event() -
 def test_a_malformed_detail_names_its_field(detail: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         RecordedEvent.from_detail(detail)
+
+
+def test_what_a_non_member_would_have_earned_is_the_matching_rules_points() -> None:
+    from loyalty.domain.event_earning import points_if_member
+    from loyalty.domain.programme import Programme, default_programme
+
+    body = default_programme().model_dump(mode="json")
+    body["earn_rules"] = [
+        {"rule_id": "a", "name": "a", "on_event": "review", "points": 20},
+        {"rule_id": "b", "name": "b", "on_event": "review", "points": 30, "where": {"photo": True}},
+        {"rule_id": "c", "name": "c", "on_event": "app_install", "points": 100},
+    ]
+    programme = Programme.model_validate(body)
+    plain = RecordedEvent("e", "s", "review", AT, AT, properties={"photo": False})
+    with_photo = RecordedEvent("e", "s", "review", AT, AT, properties={"photo": True})
+    assert (points_if_member(programme, plain), points_if_member(programme, with_photo)) == (20, 50)

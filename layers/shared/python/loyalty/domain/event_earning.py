@@ -65,3 +65,9 @@ def decide(
         else:
             decisions.append(RuleDecision(rule, period, counted, True))
     return decisions
+
+
+def points_if_member(programme: Programme, event: RecordedEvent) -> int:
+    """What the event's matching rules give a member (before limits): what an answer to a
+    non-member or an anonymous visitor can say they would have earned, as sales do."""
+    return sum(r.points for r in matching_rules(programme, event))
