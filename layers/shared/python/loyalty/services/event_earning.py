@@ -105,10 +105,18 @@ class EventEarning:
                 ],
             )
             decisions = decide(rules, event.occurred_at, counts, frozenset(earned))
+            stopped = [d.rule.rule_id for d in decisions if d.why_not == "limit_reached"]
+            if stopped:
+                # A batch read is no snapshot: the counter may have been read after this very
+                # event's earn committed, its record before. Look again before saying "limit".
+                earned |= self._earnings.load(event.store_id, event.event_id, stopped, [])[0]
+                decisions = decide(rules, event.occurred_at, counts, frozenset(earned))
             try:
                 return self._earn(event, customer, programme, decisions, earned, now)
-            except (EarnContended, MergeInProgress):
-                continue  # the profile, a counter or this event's earns changed meanwhile: again
+            except (EarnContended, MergeInProgress, ServiceUnavailable):
+                # The profile, a counter or this event's earns changed meanwhile (or the items
+                # stayed busy with concurrent deliveries of the same event): read again.
+                continue
         raise ServiceUnavailable("the customer's records kept changing; retry")
 
     def _earn(
