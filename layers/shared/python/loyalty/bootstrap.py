@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.config import ProgrammeService, StoreService
     from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
+    from loyalty.services.event_earning import EventEarning
     from loyalty.services.gift_cards import GiftCardService
     from loyalty.services.holds import HoldService, StoredValueHolds
     from loyalty.services.mailer import Mailer
@@ -209,6 +210,7 @@ class Container:
     def transactions(self) -> TransactionService:
         from loyalty.adapters.customers import CustomerRepository
         from loyalty.adapters.offers import OfferRepository
+        from loyalty.adapters.stored_value import StoredValueRepository
         from loyalty.adapters.transactions import TransactionRepository
         from loyalty.services.transactions import TransactionService
 
@@ -220,8 +222,23 @@ class Container:
             idempotency=self.idempotency,
             clock=self.clock,
             resolve_customer=self.resolver.get,
+            accounts=StoredValueRepository(self.table),
             offers=self.offers,
             offer_repo=OfferRepository(self.table),
+        )
+
+    @cached_property
+    def event_earning(self) -> EventEarning:
+        from loyalty.adapters.event_earning import EventEarningRepository
+        from loyalty.adapters.transactions import TransactionRepository
+        from loyalty.services.event_earning import EventEarning
+
+        return EventEarning(
+            earnings=EventEarningRepository(self.table),
+            transactions=TransactionRepository(self.table),
+            programme=self.programme,
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
         )
 
     @cached_property

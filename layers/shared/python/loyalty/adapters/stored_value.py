@@ -38,12 +38,14 @@ class AccountMovement:
     seq: int
     at: datetime
     amount: int  # cents, signed
-    reason: str  # issue | activate | reload | redeem | reverse | capture
+    reason: str  # issue | activate | reload | redeem | reverse | capture | cashback | return | cancel
     balance_after: int
     actor: str
     store_id: str | None = None
     redemption_id: str | None = None
     hold_id: str | None = None
+    transaction_id: str | None = None  # cashback: the sale, or the return / cancelled order
+    original_transaction_id: str | None = None  # a return's movement: the sale it takes back from
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,8 @@ def movement_to_item(m: AccountMovement) -> Item:
         "store_id": m.store_id,
         "redemption_id": m.redemption_id,
         "hold_id": m.hold_id,
+        "transaction_id": m.transaction_id,
+        "original_transaction_id": m.original_transaction_id,
     }
 
 
@@ -366,6 +370,8 @@ def movement_from_item(item: Item) -> AccountMovement:
         store_id=item.get("store_id"),
         redemption_id=item.get("redemption_id"),
         hold_id=item.get("hold_id"),
+        transaction_id=item.get("transaction_id"),
+        original_transaction_id=item.get("original_transaction_id"),
     )
 
 

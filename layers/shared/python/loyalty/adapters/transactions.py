@@ -162,11 +162,13 @@ class TransactionRepository:
             txn_pk(record.store_id, record.transaction_id),
             "TXN",
             "SET #lines = :lines, #points_reversed = :reversed, #order_status = :status, #version = :next, "
-            "#outbox = :outbox",
+            "#outbox = :outbox, #cashback_reversed = :cb_reversed, #cashback_shortfall = :cb_shortfall",
             condition="#version = :expected",
             values={
                 ":lines": [_line_to_map(rl) for rl in record.lines],
                 ":reversed": record.points_reversed,
+                ":cb_reversed": record.cashback_reversed,
+                ":cb_shortfall": record.cashback_shortfall,
                 ":status": record.order_status.value if record.order_status else None,
                 ":next": record.version,
                 ":expected": expected_version,
@@ -179,7 +181,9 @@ class TransactionRepository:
         self, record: TransactionRecord, points: dict[str, int], lot_seq: int, total: int
     ) -> TxOp:
         lines = [
-            _line_to_map(RecordedLine(rl.line, points.get(rl.line.line_id, 0), rl.returned_quantity))
+            _line_to_map(
+                RecordedLine(rl.line, points.get(rl.line.line_id, 0), rl.returned_quantity, rl.cashback)
+            )
             for rl in record.lines
         ]
         return self._table.update_op(
@@ -317,7 +321,7 @@ class TransactionRepository:
                 raise StaleTransaction() from None
             if any(label.startswith(("budget:", "limit:", "coupon:", "stock:")) for label in failed):
                 raise StaleCustomer("") from None  # a budget, limit or coupon ran out: evaluate again
-            if "lot" in failed or "ledger" in failed:
+            if "lot" in failed or "ledger" in failed or "account" in failed:
                 raise StaleCustomer("") from None
             taken = {
                 link_from_item(r.old_item): str(r.old_item["customer_id"])
@@ -345,6 +349,7 @@ def _line_to_map(rl: RecordedLine) -> dict[str, Any]:
         "discount": str(line.discount),
         "points": rl.points,
         "returned_quantity": str(rl.returned_quantity),
+        "cashback": rl.cashback or None,
     }
 
 
@@ -360,6 +365,7 @@ def _line_from_map(raw: dict[str, Any]) -> RecordedLine:
         ),
         points=int(raw.get("points", 0)),
         returned_quantity=Decimal(str(raw.get("returned_quantity", "0"))),
+        cashback=int(raw.get("cashback") or 0),
     )
 
 
@@ -391,6 +397,12 @@ def transaction_to_item(r: TransactionRecord) -> Item:
         "offers_applied": [{"offer_id": o.offer_id, "amount": str(o.amount)} for o in r.offers_applied]
         or None,
         "coupons_redeemed": list(r.coupons_redeemed) or None,
+        "cashback": r.cashback or None,
+        "cashback_if_member": r.cashback_if_member or None,
+        "cashback_account_id": r.cashback_account_id,
+        "cashback_expires_at": to_iso(r.cashback_expires_at),
+        "cashback_reversed": r.cashback_reversed or None,
+        "cashback_shortfall": r.cashback_shortfall or None,
         "version": r.version,
     }
     if r.customer_id:
@@ -428,6 +440,12 @@ def transaction_from_item(item: Item) -> TransactionRecord:
         ),
         coupons_redeemed=tuple(item.get("coupons_redeemed") or ()),
         retro_credited=bool(item.get("retro_credited")),
+        cashback=int(item.get("cashback") or 0),
+        cashback_if_member=int(item.get("cashback_if_member") or 0),
+        cashback_account_id=item.get("cashback_account_id"),
+        cashback_expires_at=from_iso(item.get("cashback_expires_at")),
+        cashback_reversed=int(item.get("cashback_reversed") or 0),
+        cashback_shortfall=int(item.get("cashback_shortfall") or 0),
         version=int(item.get("version", 1)),
     )
 
@@ -454,6 +472,8 @@ def ledger_to_item(e: LedgerEntry, due_at: datetime | None = None, due_kind: str
         "line_points": dict(e.line_points) or None,
         "earn_month": e.earn_month,
         "actor": e.actor,
+        "rule_id": e.rule_id,
+        "event_id": e.event_id,
     }
     if due_at is not None:
         item["gsi2pk"], item["gsi2sk"] = due_key(e.customer_id, e.seq, due_at)
@@ -488,4 +508,6 @@ def ledger_from_item(item: Item) -> LedgerEntry:
         earn_month=item.get("earn_month"),
         due_kind=item.get("due_kind"),
         actor=str(item.get("actor", "system")),
+        rule_id=item.get("rule_id"),
+        event_id=item.get("event_id"),
     )

@@ -20,6 +20,7 @@ class LedgerReason(StrEnum):
     REDEEM = "redeem"
     REVERSE = "reverse"
     ADJUST = "adjust"
+    EVENT = "event"  # an event earn rule's points: the entry names the rule and the event
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class RecordedLine:
     line: Line
     points: int = 0
     returned_quantity: Decimal = ZERO
+    cashback: int = 0  # cents of promotional cash the line gave
 
     @property
     def returnable(self) -> Decimal:
@@ -64,18 +66,34 @@ class TransactionRecord:
     offers_applied: tuple[AppliedOffer, ...] = ()
     coupons_redeemed: tuple[str, ...] = ()
     retro_credited: bool = False
+    # Cashback (cents): on a sale what it credited to `cashback_account_id` (expiring then) and
+    # what returns have claimed back so far; on a return what it took back (negative) and what it
+    # could not take because the cash was spent already (`cashback_shortfall`).
+    cashback: int = 0
+    cashback_if_member: int = 0
+    cashback_account_id: str | None = None
+    cashback_expires_at: datetime | None = None
+    cashback_reversed: int = 0
+    cashback_shortfall: int = 0
     version: int = 1
 
     def line(self, line_id: str) -> RecordedLine | None:
         return next((rl for rl in self.lines if rl.line.line_id == line_id), None)
 
-    def with_returned(self, returned: dict[str, Decimal], points_back: int) -> TransactionRecord:
+    def with_returned(
+        self, returned: dict[str, Decimal], points_back: int, cashback_back: int = 0, shortfall: int = 0
+    ) -> TransactionRecord:
         lines = tuple(
             replace(rl, returned_quantity=rl.returned_quantity + returned.get(rl.line.line_id, ZERO))
             for rl in self.lines
         )
         return replace(
-            self, lines=lines, points_reversed=self.points_reversed + points_back, version=self.version + 1
+            self,
+            lines=lines,
+            points_reversed=self.points_reversed + points_back,
+            cashback_reversed=self.cashback_reversed + cashback_back,
+            cashback_shortfall=self.cashback_shortfall + shortfall,
+            version=self.version + 1,
         )
 
     @property
@@ -101,6 +119,16 @@ class TransactionRecord:
         if self.bonus_points and self.returned_in_full_by(returned):
             points += self.bonus_points
         return points
+
+    def cashback_back(self, returned: dict[str, Decimal]) -> int:
+        """The cashback (cents) a return of these quantities claims back: each line's share of
+        what it gave, with the same cumulative rounding as points."""
+        back = 0
+        for line_id, quantity in returned.items():
+            recorded = self.line(line_id)
+            assert recorded is not None
+            back += takeback(recorded.cashback, recorded.line.quantity, recorded.returned_quantity, quantity)
+        return back
 
     def paid_back(self, returned: dict[str, Decimal]) -> Decimal:
         """What was paid for these quantities, net of the sale's discounts (a cancelled order
@@ -147,6 +175,8 @@ class LedgerEntry:
     earn_month: str | None = None
     due_kind: str | None = None  # what the sweep does next with this lot: mature, tier, expire
     actor: str = "system"  # the API key that caused the movement, or the job that did
+    rule_id: str | None = None  # an event earn: the rule it earned by
+    event_id: str | None = None  # an event earn: the event (unique in store_id)
 
     @property
     def entry_id(self) -> str:

@@ -77,19 +77,25 @@ def earn(
     points: int,
     line_points: dict[str, int],
     earned_at: datetime,
-    transaction_id: str,
+    transaction_id: str | None,
     store_id: str,
     reason: LedgerReason = LedgerReason.EARN,
     rules: tuple[str, ...] = (),
     actor: str = "system",
+    event: tuple[str, str] | None = None,
 ) -> Earned:
     """A sale's (or a retro-credited sale's) points: a new lot, pending until the return window has
-    passed, and its month's tier progress. Earning nothing still prunes the tier months."""
+    passed, and its month's tier progress. Earning nothing still prunes the tier months.
+
+    `event`: (event id, rule id) of an event earn, whose lot nothing can return: it is available
+    at once, and its entry and PointsEarned name the rule and the event."""
     earn_month = month_key(earned_at)
     months = dict(customer.earned_by_month)
     months[earn_month] = months.get(earn_month, 0) + points
     months = prune_months(months, now, programme.tier_window_months)
     pending_until, expires_at = lot_dates(programme, earned_at)
+    if event is not None:
+        pending_until = min(pending_until, now)
     pending = now < pending_until
     before = customer.points
     summary = PointsSummary(
@@ -115,6 +121,8 @@ def earn(
         line_points=line_points,
         earn_month=earn_month,
         actor=actor,
+        event_id=event[0] if event else None,
+        rule_id=event[1] if event else None,
     )
     payload: dict[str, object] = {
         "customer_id": customer.customer_id,
@@ -127,9 +135,59 @@ def earn(
         payload.update(rules=list(rules), pending_until=pending_until, expires_at=expires_at)
     else:
         payload["reason"] = reason.value
+    if event is not None:
+        payload.update(event_id=event[0], rule_id=event[1], rules=[event[1]], expires_at=expires_at)
     updated = replace(customer, points=summary, earned_by_month=months, ledger_seq=seq)
-    event = ev.DomainEvent(ev.POINTS_EARNED, payload)
-    return Earned(updated, entry, next_due(entry, programme, now), (event,))
+    event_out = ev.DomainEvent(ev.POINTS_EARNED, payload)
+    return Earned(updated, entry, next_due(entry, programme, now), (event_out,))
+
+
+@dataclass(frozen=True)
+class EventEarned:
+    customer: Customer  # points, tier progress, ledger sequence and tier afterwards
+    lots: tuple[tuple[str, LedgerEntry, Due], ...]  # rule id, its lot, when the sweep looks at it
+    events: tuple[ev.DomainEvent, ...]  # one PointsEarned per rule, TierChanged
+
+
+def earn_for_event(
+    customer: Customer,
+    programme: Programme,
+    now: datetime,
+    *,
+    rule_points: list[tuple[str, int]],
+    event_id: str,
+    store_id: str,
+    occurred_at: datetime,
+    actor: str = "job:activity",
+) -> EventEarned:
+    """A member's points for one event: a lot per rule that earns (each an ordinary earn, so
+    expiry, tier progress and the sweep treat it like any other), and the tier it may reach."""
+    tier_before = effective_tier(customer, programme, now)
+    updated = customer
+    lots: list[tuple[str, LedgerEntry, Due]] = []
+    events: list[ev.DomainEvent] = []
+    for rule_id, points in rule_points:
+        earned = earn(
+            updated,
+            programme,
+            now,
+            points=points,
+            line_points={},
+            earned_at=min(occurred_at, now),
+            transaction_id=None,
+            store_id=store_id,
+            reason=LedgerReason.EVENT,
+            actor=actor,
+            event=(event_id, rule_id),
+        )
+        updated = earned.customer
+        if earned.entry is not None:
+            lots.append((rule_id, earned.entry, earned.due))
+            events.extend(earned.events)
+    tier_after = effective_tier(updated, programme, now)
+    if tier_after != tier_before:
+        events.append(tier_event(customer.customer_id, tier_before, tier_after, "event"))
+    return EventEarned(replace(updated, tier=tier_after), tuple(lots), tuple(events))
 
 
 @dataclass(frozen=True)

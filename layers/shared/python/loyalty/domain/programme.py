@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -10,7 +11,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
     StringConstraints,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -28,6 +34,10 @@ class Tier(BaseModel):
     multiplier: Factor = Field(ge=0, le=10, decimal_places=2)
 
 
+RULE_ID = r"^[A-Za-z0-9_.-]{1,64}$"
+MAX_RULES_PER_EVENT = 30
+
+
 class RuleWhere(BaseModel):
     model_config = ConfigDict(extra="forbid")
     channels: list[Id] = Field(default_factory=list, max_length=10, description="pos, online, app")
@@ -38,30 +48,46 @@ class RuleWhere(BaseModel):
     _storable = field_validator("store_attributes")(check_storable)
 
 
-class EarnRule(BaseModel):
-    """An extra way to earn: a multiplier on matching lines and/or flat bonus points per sale.
+class Cashback(BaseModel):
+    """Promotional cash instead of points: a percentage of what the customer paid for the matching
+    lines, credited in cents (rounded down per line) to a promotional-cash account that expires."""
 
-    When several rules match a line, the highest multiplier applies (they do not compound);
-    bonus points of every matching rule add up.
+    model_config = ConfigDict(extra="forbid")
+    percent: Factor = Field(gt=0, le=100, decimal_places=2, description='of the amount paid, e.g. "5"')
+    expires_days: Count = Field(
+        default=90, ge=1, le=3650, description="the cash expires this many days after the sale"
+    )
+
+
+class EarnRule(BaseModel):
+    """A sale earn rule: a multiplier on matching lines and/or flat bonus points per sale, or
+    cashback (promotional cash) instead of points.
+
+    When several rules match a line, the highest multiplier applies (they do not compound), and so
+    does the highest cashback percentage; bonus points of every matching rule add up.
     """
 
     model_config = ConfigDict(extra="forbid")
-    rule_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    rule_id: str = Field(pattern=RULE_ID)
     name: str = Field(min_length=1, max_length=200)
     where: RuleWhere = Field(default_factory=RuleWhere)
     skus: list[Id] = Field(default_factory=list, max_length=1000)
     categories: list[Id] = Field(default_factory=list, max_length=200)
     multiplier: Factor = Field(default=Decimal(1), ge=1, le=100, decimal_places=2)
     bonus_points: Points = Field(default=0, ge=0, le=1_000_000)
+    cashback: Cashback | None = Field(default=None, description="promotional cash instead of points")
     valid_from: Timestamp | None = None
     valid_until: Timestamp | None = None
 
     @model_validator(mode="after")
     def _does_something(self) -> EarnRule:
-        if self.multiplier == 1 and self.bonus_points == 0:
-            raise ValueError("an earn rule needs a multiplier above 1 or bonus points")
-        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
-            raise ValueError("valid_until must be after valid_from")
+        if self.cashback is not None and (self.multiplier != 1 or self.bonus_points):
+            raise ValueError(
+                "a cashback rule gives promotional cash instead of points: no multiplier or bonus_points"
+            )
+        if self.cashback is None and self.multiplier == 1 and self.bonus_points == 0:
+            raise ValueError("an earn rule needs a multiplier above 1 or bonus points, or cashback")
+        _check_validity(self.valid_from, self.valid_until)
         return self
 
 
@@ -153,6 +179,83 @@ class Messaging(BaseModel):
             "confirmation_template_id": self.confirmation_template_id,
         }
         return {name: template_id for name, template_id in named.items() if template_id is not None}
+PropertyName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+def _scalar(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # One clear message rather than one per member of the union.
+    if isinstance(value, bool | int | str) and not (isinstance(value, str) and len(value) > 256):
+        return value
+    raise ValueError("a string (at most 256 characters), a whole number or a boolean")
+
+
+PropertyValue = Annotated[StrictBool | StrictInt | StrictStr, WrapValidator(_scalar)]
+
+
+class EarnLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    per_customer: Count = Field(ge=1, le=1_000_000, description="earns at most this many times per customer")
+    per: Literal["ever", "day", "month"] = Field(
+        description="in each UTC calendar day or month (of the event's occurred_at), or ever"
+    )
+
+
+class EventEarnRule(BaseModel):
+    """Points for a customer event (an app install, a review): for members, once per event and
+    rule, within the rule's limit per customer."""
+
+    model_config = ConfigDict(extra="forbid")
+    rule_id: str = Field(pattern=RULE_ID)
+    name: str = Field(min_length=1, max_length=200)
+    on_event: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="the event type, e.g. app_install")
+    points: Points = Field(ge=1, le=1_000_000)
+    where: dict[PropertyName, PropertyValue] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="event properties that must equal these values (strings, whole numbers, booleans)",
+    )
+    limit: EarnLimit | None = Field(default=None, description="none: every matching event earns")
+    valid_from: Timestamp | None = None
+    valid_until: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _valid_window(self) -> EventEarnRule:
+        _check_validity(self.valid_from, self.valid_until)
+        return self
+
+    def matches(self, type_: str, properties: Mapping[str, Any], at: datetime) -> bool:
+        """Whether an event of this type and properties, occurring at `at`, earns by this rule."""
+        if type_ != self.on_event:
+            return False
+        if (self.valid_from and at < self.valid_from) or (self.valid_until and at >= self.valid_until):
+            return False
+        return all(_same(properties.get(name), value) for name, value in self.where.items())
+
+
+def _same(actual: Any, wanted: bool | int | str) -> bool:
+    # A boolean is not the number 1 here (True == 1 in Python): `"verified": true` wants a boolean.
+    if isinstance(wanted, bool) or isinstance(actual, bool):
+        return isinstance(actual, bool) and isinstance(wanted, bool) and actual is wanted
+    return bool(actual == wanted)
+
+
+def _check_validity(valid_from: datetime | None, valid_until: datetime | None) -> None:
+    if valid_from and valid_until and valid_until <= valid_from:
+        raise ValueError("valid_until must be after valid_from")
+
+
+def _one_rule(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """An earn rule is a sale rule or, when it names `on_event`, an event rule: each is validated as
+    its own model, so a 422 names the rule's field (earn_rules.0.points), not both shapes' errors."""
+    if isinstance(value, dict):
+        model = EventEarnRule if "on_event" in value else EarnRule
+        return model.model_validate(value)
+    if isinstance(value, EarnRule | EventEarnRule):
+        return value
+    raise ValueError("an earn rule is an object: a sale rule, or an event rule with on_event")
+
+
+AnyEarnRule = Annotated[EarnRule | EventEarnRule, WrapValidator(_one_rule)]
 
 
 class Programme(BaseModel):
@@ -172,7 +275,11 @@ class Programme(BaseModel):
         "syncing late) is recorded, and counts in the customer's stats, but earns no points",
     )
     default_phone_region: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
-    earn_rules: list[EarnRule] = Field(default_factory=list, max_length=200)
+    earn_rules: list[AnyEarnRule] = Field(
+        default_factory=list,
+        max_length=200,
+        description="sale rules (multiplier, bonus_points or cashback) and event rules (on_event)",
+    )
     merge_blocked_values: list[Annotated[str, StringConstraints(min_length=1, max_length=254)]] = Field(
         default_factory=list,
         max_length=500,
@@ -206,10 +313,26 @@ class Programme(BaseModel):
 
     @field_validator("earn_rules")
     @classmethod
-    def _unique_rule_ids(cls, rules: list[EarnRule]) -> list[EarnRule]:
+    def _unique_rule_ids(cls, rules: list[EarnRule | EventEarnRule]) -> list[EarnRule | EventEarnRule]:
         if len({r.rule_id for r in rules}) != len(rules):
             raise ValueError("earn rule ids must be unique")
+        by_event: dict[str, int] = {}
+        for rule in rules:
+            if isinstance(rule, EventEarnRule):
+                by_event[rule.on_event] = by_event.get(rule.on_event, 0) + 1
+        crowded = sorted(e for e, n in by_event.items() if n > MAX_RULES_PER_EVENT)
+        if crowded:
+            # One event's earns are one transaction (three items a rule, at most 100 items).
+            raise ValueError(f"at most {MAX_RULES_PER_EVENT} event rules per on_event ({', '.join(crowded)})")
         return rules
+
+    @property
+    def sale_rules(self) -> list[EarnRule]:
+        return [r for r in self.earn_rules if isinstance(r, EarnRule)]
+
+    @property
+    def event_rules(self) -> list[EventEarnRule]:
+        return [r for r in self.earn_rules if isinstance(r, EventEarnRule)]
 
     def identify(self, raw_type: str, raw_value: str) -> Identity:
         """A link as this programme reads it: normalised, checked, and placeholders marked."""

@@ -107,7 +107,7 @@ def rule_applies_to_line(rule: EarnRule, line: Line) -> bool:
 def compute_earn(programme: Programme, store: Store, lines: list[Line], tier: str, at: datetime) -> Earn:
     """What a member earns for these lines in this store at this time."""
     multiplier = programme.tier_named(tier).multiplier
-    rules = [r for r in programme.earn_rules if rule_applies_to_sale(r, store, at)]
+    rules = [r for r in programme.sale_rules if r.cashback is None and rule_applies_to_sale(r, store, at)]
     applied: set[str] = set()
     points: dict[str, int] = {}
     for line in lines:
@@ -128,6 +128,44 @@ def compute_earn(programme: Programme, store: Store, lines: list[Line], tier: st
     if bonus:
         points[BONUS_LINE] = bonus
     return Earn(points, tuple(sorted(applied)))
+
+
+@dataclass(frozen=True)
+class CashbackEarn:
+    """Promotional cash a sale gives by the programme's cashback rules, in cents per line."""
+
+    line_cents: dict[str, int]
+    rules_applied: tuple[str, ...] = ()
+    expires_days: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.line_cents.values())
+
+
+def compute_cashback(programme: Programme, store: Store, lines: list[Line], at: datetime) -> CashbackEarn:
+    """Each line gives the best matching rule's percentage of what was paid for it (after
+    discounts), rounded down to the cent per line, so a return takes back each line's share
+    exactly. The cash expires after the longest `expires_days` of the rules that gave some."""
+    rules = [r for r in programme.sale_rules if r.cashback is not None and rule_applies_to_sale(r, store, at)]
+    if not rules:
+        return CashbackEarn({})
+    cents_by_line: dict[str, int] = {}
+    applied: dict[str, int] = {}
+    for line in lines:
+        best = None
+        for rule in rules:
+            assert rule.cashback is not None
+            if rule_applies_to_line(rule, line) and (best is None or rule.cashback.percent > best[1]):
+                best = (rule.rule_id, rule.cashback.percent, rule.cashback.expires_days)
+        if best is None or line.amount <= 0:
+            continue
+        # amount (units) x percent / 100, in cents: amount x percent
+        given = floor_int(line.amount * best[1])
+        if given > 0:
+            cents_by_line[line.line_id] = given
+            applied[best[0]] = max(applied.get(best[0], 0), best[2])
+    return CashbackEarn(cents_by_line, tuple(sorted(applied)), max(applied.values(), default=0))
 
 
 def takeback(earned: int, original_quantity: Decimal, returned_before: Decimal, returning: Decimal) -> int:

@@ -143,3 +143,37 @@ def pin_matches(account: Account, pin: str, pepper: str) -> bool:
     if account.pin_hash is None:
         return True
     return hmac.compare_digest(account.pin_hash, hash_pin(pin, account.account_id, pepper))
+
+
+def cashback_account(
+    account_id: str,
+    customer_id: str,
+    currency: str,
+    cents: int,
+    store_id: str,
+    now: datetime,
+    expires_days: int,
+) -> Account:
+    """A sale's cashback: promotional cash of the customer's, expiring `expires_days` after it is
+    credited (an account of its own, so each sale's cash keeps its own expiry)."""
+    return Account(
+        account_id=account_id,
+        kind=AccountKind.PROMO_CASH,
+        currency=currency,
+        balance=cents,
+        created_at=now,
+        customer_id=customer_id,
+        store_id=store_id,
+        expires_at=now + timedelta(days=expires_days),
+        ledger_seq=1,
+    )
+
+
+def cash_to_take_back(account: Account | None, wanted: int, now: datetime) -> tuple[int, int]:
+    """What a return takes back of a sale's cashback (cents), and what it cannot: the account never
+    goes below zero, nor below what live holds have reserved of it. (taken, shortfall)"""
+    if account is None or wanted <= 0:
+        return 0, max(wanted, 0)
+    left = max(0, account.balance - account.held(now))
+    taken = min(wanted, left)
+    return taken, wanted - taken

@@ -16,6 +16,7 @@ from loyalty.domain.ledger import AppliedOffer, RecordedLine, TransactionRecord
 from loyalty.domain.links import Identity
 from loyalty.domain.money import cents
 from loyalty.domain.sales import BONUS_LINE, Line, OrderStatus, SaleType
+from loyalty.domain.stored_value import from_cents
 from loyalty.domain.stores import Store
 
 
@@ -65,6 +66,11 @@ class Receipt:
     coupons_redeemed: tuple[str, ...] = ()
     customer_ignored: Identity | None = None  # the sale named a placeholder link: kept anonymous
     notes: tuple[ReceiptNote, ...] = ()
+    cashback: int = 0  # cents credited (negative: taken back by a return or cancellation)
+    cashback_account_id: str | None = None
+    cashback_expires_at: datetime | None = None
+    cashback_shortfall: int = 0  # cents a return could not take back: the cash was spent already
+    cashback_if_member: int = 0  # cents a member would have been credited
 
 
 @dataclass
@@ -93,6 +99,8 @@ def new_record(
     points: int,
     points_if_member: int,
     lot_seq: int | None,
+    line_cashback: dict[str, int] | None = None,
+    cashback_if_member: int = 0,
 ) -> TransactionRecord:
     """The record of a sale or a return as sent (an online sale is an order, placed)."""
     status = command.order_status
@@ -109,7 +117,12 @@ def new_record(
         member=member,
         currency=command.currency,
         total=cents(command.total),
-        lines=tuple(RecordedLine(line, line_points.get(line.line_id, 0)) for line in command.lines),
+        lines=tuple(
+            RecordedLine(
+                line, line_points.get(line.line_id, 0), cashback=(line_cashback or {}).get(line.line_id, 0)
+            )
+            for line in command.lines
+        ),
         bonus_points=line_points.get(BONUS_LINE, 0),
         points_earned=points,
         points_if_member=points_if_member,
@@ -120,6 +133,8 @@ def new_record(
         original_transaction_id=command.original_transaction_id,
         order_status=status,
         coupons=tuple(command.coupons),
+        cashback=sum((line_cashback or {}).values()),
+        cashback_if_member=cashback_if_member,
     )
 
 
@@ -147,6 +162,11 @@ def receipt_for(
         offers_applied=record.offers_applied if record.type is SaleType.SALE else (),
         coupons_redeemed=record.coupons_redeemed if record.type is SaleType.SALE else (),
         notes=tuple(notes),
+        cashback=record.cashback,
+        cashback_account_id=record.cashback_account_id,
+        cashback_expires_at=record.cashback_expires_at,
+        cashback_shortfall=record.cashback_shortfall,
+        cashback_if_member=record.cashback_if_member,
     )
 
 
@@ -167,6 +187,10 @@ def recorded_event(record: TransactionRecord) -> ev.DomainEvent:
             "points_earned": record.points_earned,
             "points_if_member": record.points_if_member,
             "order_status": record.order_status.value if record.order_status else None,
+            "cashback": str(from_cents(record.cashback)),
+            "cashback_account_id": record.cashback_account_id,
+            "cashback_shortfall": str(from_cents(record.cashback_shortfall)),
+            "cashback_if_member": str(from_cents(record.cashback_if_member)),
         },
     )
 

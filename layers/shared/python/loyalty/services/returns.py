@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from loyalty.adapters.dynamo import TxOp
+from loyalty.adapters.stored_value import AccountMovement, StoredValueRepository
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain import points as points_ledger
@@ -23,6 +24,7 @@ from loyalty.domain.ledger import LedgerReason, TransactionRecord
 from loyalty.domain.money import ZERO, cents
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import Line, OrderStatus, SaleType, paid_for
+from loyalty.domain.stored_value import cash_to_take_back
 from loyalty.domain.stores import Store
 from loyalty.domain.tiers import effective_tier
 from loyalty.services.receipts import (
@@ -68,6 +70,17 @@ class Reversal:
         return self.original.paid_back(self.returned) if self.original is not None else ZERO
 
 
+@dataclass(frozen=True)
+class _CashBack:
+    """What a reversal does to the sale's cashback: claimed (its lines' share), taken from the
+    promotional cash, and the part already spent that it could not take."""
+
+    ops: list[TxOp]
+    claimed: int = 0
+    taken: int = 0
+    shortfall: int = 0
+
+
 @dataclass
 class _CustomerAfter:
     ops: list[TxOp]
@@ -83,8 +96,10 @@ class Returns:
         *,
         transactions: TransactionRepository,
         resolve_customer: Callable[[str], Customer],
+        accounts: StoredValueRepository,
         sale_offers: SaleOffers | None = None,
     ) -> None:
+        self._accounts = accounts  # where a sale's cashback went, and comes back from
         self._txns = transactions
         self._resolve_customer = resolve_customer  # follows merges; raises CustomerNotFound
         self._sale_offers = sale_offers
@@ -160,9 +175,13 @@ class Returns:
         original = reversal.original
         points_back = reversal.points_back
         ops = self._give_back(reversal)
+        cash = self._cash_back(reversal)
+        ops.extend(cash.ops)
         updated_original = None
         if original is not None:
-            updated_original = original.with_returned(reversal.returned, points_back)
+            updated_original = original.with_returned(
+                reversal.returned, points_back, cash.claimed, cash.shortfall
+            )
             if reversal.new_status is not None:
                 updated_original = replace(updated_original, order_status=reversal.new_status)
         after = self._customer_after(reversal, points_back)
@@ -174,11 +193,16 @@ class Returns:
         if reversal.command is not None:
             assert reversal.render is not None  # a return always comes with its route's answer
             return self._with_return_record(
-                reversal, reversal.command, reversal.render, points_back, after, ops
+                reversal, reversal.command, reversal.render, points_back, cash, after, ops
             )
         assert updated_original is not None
         receipt = receipt_for(
-            replace(updated_original, points_earned=-points_back),
+            replace(
+                updated_original,
+                points_earned=-points_back,
+                cashback=-cash.taken,
+                cashback_shortfall=cash.shortfall,
+            ),
             after.balance,
             after.tier,
             after.tier_changed,
@@ -198,6 +222,36 @@ class Returns:
         if original.fully_returned or not original.returned_in_full_by(reversal.returned):
             return []
         return self._sale_offers.give_back(original, reversal.now)
+
+    def _cash_back(self, reversal: Reversal) -> _CashBack:
+        """Cashback comes back like points, line by line pro rata; unlike points, promotional cash
+        never goes below zero: what was spent already is recorded as the shortfall."""
+        original = reversal.original
+        if original is None or original.cashback_account_id is None:
+            return _CashBack([])
+        claimed = original.cashback_back(reversal.returned)
+        if claimed <= 0:
+            return _CashBack([])
+        account = self._accounts.get(original.cashback_account_id)
+        taken, shortfall = cash_to_take_back(account, claimed, reversal.now)
+        if account is None or not taken:
+            return _CashBack([], claimed, 0, shortfall)
+        after = account.moved(-taken, reversal.now)
+        command = reversal.command
+        movement = AccountMovement(
+            account.account_id,
+            after.ledger_seq,
+            reversal.now,
+            -taken,
+            reversal.reason.value,
+            after.balance,
+            reversal.actor,
+            reversal.store.store_id if command is not None else original.store_id,
+            transaction_id=command.transaction_id if command is not None else original.transaction_id,
+            original_transaction_id=original.transaction_id if command is not None else None,
+        )
+        ops = [self._accounts.update_op(after, account.version), self._accounts.movement_op(movement)]
+        return _CashBack(ops, claimed, taken, shortfall)
 
     def _customer_after(self, reversal: Reversal, points_back: int) -> _CustomerAfter:
         """The profile's spend, points and tier after the reversal, and the writes that say so."""
@@ -245,6 +299,7 @@ class Returns:
         command: RecordCommand,
         render: Callable[[Receipt], str],
         points_back: int,
+        cash: _CashBack,
         after: _CustomerAfter,
         ops: list[TxOp],
     ) -> Plan:
@@ -261,6 +316,15 @@ class Returns:
             points_if_member=0,
             lot_seq=None,
         )
+        if cash.claimed:
+            assert reversal.original is not None
+            record = replace(
+                record,
+                cashback=-cash.taken,
+                cashback_shortfall=cash.shortfall,
+                cashback_account_id=reversal.original.cashback_account_id,
+                cashback_expires_at=reversal.original.cashback_expires_at,
+            )
         receipt = receipt_for(record, after.balance, after.tier, after.tier_changed)
         events = [recorded_event(record), *after.events]
         put = self._txns.put_transaction_op(record, render(receipt), command.fingerprint, ev.outbox(events))

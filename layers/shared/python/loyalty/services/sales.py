@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCustomer
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.idempotency import IdempotencyStore
+from loyalty.adapters.stored_value import AccountMovement, StoredValueRepository
 from loyalty.adapters.transactions import Loaded, StaleTransaction, TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
@@ -27,7 +28,16 @@ from loyalty.domain.ledger import TransactionRecord
 from loyalty.domain.links import Identity, Link
 from loyalty.domain.money import cents
 from loyalty.domain.programme import Programme
-from loyalty.domain.sales import Earn, SaleType, compute_earn, is_backdated, lines_total
+from loyalty.domain.sales import (
+    CashbackEarn,
+    Earn,
+    SaleType,
+    compute_cashback,
+    compute_earn,
+    is_backdated,
+    lines_total,
+)
+from loyalty.domain.stored_value import Account, cashback_account
 from loyalty.domain.stores import Store
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offer_evaluation import offer_keys
@@ -83,6 +93,15 @@ class _Sale:
         return notes
 
     @property
+    def cashback(self) -> CashbackEarn:
+        """The promotional cash the sale gives a member by the programme's cashback rules."""
+        if self.backdated:
+            return CashbackEarn({})
+        return compute_cashback(
+            self.programme, self.store, list(self.command.lines), self.command.occurred_at
+        )
+
+    @property
     def points_if_member(self) -> int:
         """What the sale would have earned a member of the base tier (for non-members' receipts)."""
         if self.backdated:
@@ -93,21 +112,29 @@ class _Sale:
         ).total
 
     def record(
-        self, customer: Customer | None, earn: Earn | None = None, lot_seq: int | None = None
+        self,
+        customer: Customer | None,
+        earn: Earn | None = None,
+        lot_seq: int | None = None,
+        cash: Account | None = None,
     ) -> TransactionRecord:
-        return self.offers.stamp(
-            new_record(
-                self.command,
-                self.store,
-                self.now,
-                customer_id=customer.customer_id if customer else None,
-                member=earn is not None,
-                line_points=earn.line_points if earn else {},
-                points=earn.total if earn else 0,
-                points_if_member=self.points_if_member,
-                lot_seq=lot_seq,
-            )
+        cashback = self.cashback
+        record = new_record(
+            self.command,
+            self.store,
+            self.now,
+            customer_id=customer.customer_id if customer else None,
+            member=earn is not None,
+            line_points=earn.line_points if earn else {},
+            points=earn.total if earn else 0,
+            points_if_member=self.points_if_member,
+            lot_seq=lot_seq,
+            line_cashback=cashback.line_cents if cash is not None else None,
+            cashback_if_member=cashback.total,
         )
+        if cash is not None:
+            record = replace(record, cashback_account_id=cash.account_id, cashback_expires_at=cash.expires_at)
+        return self.offers.stamp(record)
 
 
 class SaleService:
@@ -122,8 +149,10 @@ class SaleService:
         clock: Clock,
         resolve_customer: Callable[[str], Customer],
         returns: Returns,
+        accounts: StoredValueRepository,
         sale_offers: SaleOffers | None = None,
     ) -> None:
+        self._accounts = accounts  # the promotional-cash accounts cashback credits
         self._txns = transactions
         self._customers = customers
         self._stores = stores
@@ -269,7 +298,19 @@ class SaleService:
         )
         updated = replace(decided.customer, updated_at=sale.now, version=customer.version + 1)
         entry = decided.earned.entry
-        record = sale.record(customer, decided.earn, entry.seq if entry else None)
+        cashback = sale.cashback
+        cash = None
+        if cashback.total > 0:
+            cash = cashback_account(
+                new_id(),
+                customer.customer_id,
+                sale.programme.currency,
+                cashback.total,
+                sale.store.store_id,
+                sale.now,
+                cashback.expires_days,
+            )
+        record = sale.record(customer, decided.earn, entry.seq if entry else None, cash)
         tier_changed = decided.tier_after != decided.tier_before
         receipt = receipt_for(record, updated.points.balance, decided.tier_after, tier_changed, sale.notes)
         ops: list[TxOp] = [
@@ -279,7 +320,24 @@ class SaleService:
         ]
         if entry is not None:
             ops.append(self._txns.put_ledger_op(entry, *decided.earned.due))
+        if cash is not None:
+            ops.extend(self._cashback_ops(cash, sale))
         return Plan(ops, receipt)
+
+    def _cashback_ops(self, cash: Account, sale: _Sale) -> list[TxOp]:
+        """The promotional-cash account the sale credits and its first movement, naming the sale."""
+        movement = AccountMovement(
+            cash.account_id,
+            1,
+            sale.now,
+            cash.balance,
+            "cashback",
+            cash.balance,
+            sale.actor,
+            sale.store.store_id,
+            transaction_id=sale.command.transaction_id,
+        )
+        return [self._accounts.create_op(cash), self._accounts.movement_op(movement)]
 
     def _put(
         self, sale: _Sale, record: TransactionRecord, receipt: Receipt, events: list[ev.DomainEvent]

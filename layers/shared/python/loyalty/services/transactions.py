@@ -14,6 +14,7 @@ from datetime import datetime
 from loyalty.adapters.customers import CustomerRepository
 from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.offers import OfferRepository
+from loyalty.adapters.stored_value import StoredValueRepository
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer
@@ -42,6 +43,7 @@ class TransactionService:
         idempotency: IdempotencyStore,
         clock: Clock,
         resolve_customer: Callable[[str], Customer],
+        accounts: StoredValueRepository,
         offers: OfferService | None = None,
         offer_repo: OfferRepository | None = None,
     ) -> None:
@@ -53,6 +55,7 @@ class TransactionService:
         returns = Returns(
             transactions=transactions,
             resolve_customer=resolve_customer,
+            accounts=accounts,
             sale_offers=sale_offers,
         )
         self.sales = SaleService(
@@ -64,6 +67,7 @@ class TransactionService:
             clock=clock,
             resolve_customer=resolve_customer,
             returns=returns,
+            accounts=accounts,
             sale_offers=sale_offers,
         )
         self.orders = OrderStatusService(

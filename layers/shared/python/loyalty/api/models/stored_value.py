@@ -254,6 +254,13 @@ class MovementOut(BaseModel):
     store_id: str | None
     redemption_id: str | None
     hold_id: str | None
+    transaction_id: str | None = Field(
+        default=None,
+        description="cashback: the sale that credited it, or the return that took it back (in store_id)",
+    )
+    original_transaction_id: str | None = Field(
+        default=None, description="on a return's cashback movement: the sale whose cashback it takes back"
+    )
 
 
 class MovementList(BaseModel):

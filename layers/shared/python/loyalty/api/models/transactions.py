@@ -25,6 +25,7 @@ from loyalty.api.models.common import (
 )
 from loyalty.domain.ledger import LedgerEntry, TransactionRecord
 from loyalty.domain.sales import Line, OrderStatus, SaleType
+from loyalty.domain.stored_value import from_cents
 from loyalty.services.transactions import (
     Receipt,
     RecordCommand,
@@ -116,6 +117,20 @@ class ReceiptNoteOut(BaseModel):
     detail: str
 
 
+class CashbackOut(BaseModel):
+    amount: str = Field(
+        description="promotional cash credited by the programme's cashback rules; negative: what a "
+        "return or cancellation took back"
+    )
+    currency: str
+    account_id: str = Field(description="the customer's promotional-cash account (GET .../accounts)")
+    expires_at: datetime | None = Field(description="when the cash expires")
+    shortfall: str = Field(
+        default="0.00",
+        description="on a return: cashback it could not take back because the cash was already spent",
+    )
+
+
 class ReceiptOut(BaseModel):
     transaction_id: str
     store_id: str
@@ -138,6 +153,12 @@ class ReceiptOut(BaseModel):
     )
     notes: list[ReceiptNoteOut] = Field(
         default_factory=list, description="how the platform recorded the sale, where a till should know"
+    )
+    cashback: CashbackOut | None = Field(
+        default=None, description="promotional cash this sale credited (or this return took back); null: none"
+    )
+    cashback_if_member: str = Field(
+        default="0.00", description="the cashback a member would have been credited (non-members' receipts)"
     )
 
     @classmethod
@@ -167,6 +188,16 @@ class ReceiptOut(BaseModel):
             if r.customer_ignored is not None
             else None,
             notes=[ReceiptNoteOut(code=n.code, detail=n.detail) for n in r.notes],
+            cashback=CashbackOut(
+                amount=str(from_cents(r.cashback)),
+                currency=r.currency,
+                account_id=r.cashback_account_id,
+                expires_at=r.cashback_expires_at,
+                shortfall=str(from_cents(r.cashback_shortfall)),
+            )
+            if r.cashback_account_id is not None and (r.cashback or r.cashback_shortfall)
+            else None,
+            cashback_if_member=str(from_cents(r.cashback_if_member)),
         )
 
 
@@ -184,6 +215,7 @@ class LineOut(BaseModel):
     amount: str
     points: int
     returned_quantity: str
+    cashback: str = Field(default="0.00", description="promotional cash the line gave")
 
 
 class TransactionOut(BaseModel):
@@ -203,6 +235,16 @@ class TransactionOut(BaseModel):
     order_status: OrderStatus | None
     original_store_id: str | None
     original_transaction_id: str | None
+    cashback: str = Field(
+        default="0.00", description="promotional cash credited (negative on a return: what it took back)"
+    )
+    cashback_reversed: str = Field(
+        default="0.00", description="on a sale: cashback claimed back so far by returns and cancellations"
+    )
+    cashback_shortfall: str = Field(
+        default="0.00", description="cashback that could not be taken back: the cash was spent already"
+    )
+    cashback_account_id: str | None = Field(default=None, description="the promotional-cash account")
 
     @classmethod
     def of(cls, r: TransactionRecord) -> TransactionOut:
@@ -228,6 +270,7 @@ class TransactionOut(BaseModel):
                     amount=money(rl.line.amount),
                     points=rl.points,
                     returned_quantity=str(rl.returned_quantity.normalize()),
+                    cashback=str(from_cents(rl.cashback)),
                 )
                 for rl in r.lines
             ],
@@ -236,6 +279,10 @@ class TransactionOut(BaseModel):
             order_status=r.order_status,
             original_store_id=r.original_store_id,
             original_transaction_id=r.original_transaction_id,
+            cashback=str(from_cents(r.cashback)),
+            cashback_reversed=str(from_cents(r.cashback_reversed)),
+            cashback_shortfall=str(from_cents(r.cashback_shortfall)),
+            cashback_account_id=r.cashback_account_id,
         )
 
 
@@ -261,6 +308,8 @@ class LedgerEntryOut(BaseModel):
     remaining: int | None = Field(description="for an earn: what is left of the lot")
     pending_until: datetime | None
     expires_at: datetime | None
+    rule_id: str | None = Field(default=None, description="reason event: the event earn rule it earned by")
+    event_id: str | None = Field(default=None, description="reason event: the event (unique in store_id)")
 
     @classmethod
     def of(cls, e: LedgerEntry) -> LedgerEntryOut:
@@ -279,6 +328,8 @@ class LedgerEntryOut(BaseModel):
             remaining=e.remaining,
             pending_until=e.pending_until,
             expires_at=e.expires_at,
+            rule_id=e.rule_id,
+            event_id=e.event_id,
         )
 
 

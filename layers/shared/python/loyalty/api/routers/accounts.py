@@ -281,6 +281,8 @@ def make_router() -> Router:
                     store_id=m.store_id,
                     redemption_id=m.redemption_id,
                     hold_id=m.hold_id,
+                    transaction_id=m.transaction_id,
+                    original_transaction_id=m.original_transaction_id,
                 )
                 for m in moves
             ],
