@@ -20,6 +20,7 @@ class LedgerReason(StrEnum):
     REDEEM = "redeem"
     REVERSE = "reverse"
     ADJUST = "adjust"
+    CHALLENGE = "challenge"  # a challenge's reward (gamification)
 
 
 @dataclass(frozen=True, slots=True)
