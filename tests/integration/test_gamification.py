@@ -13,7 +13,7 @@ from typing import Any
 from loyalty.adapters.codec import customer_pk
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.api.models.transactions import render_receipt
-from loyalty.bootstrap import Container
+from loyalty.bootstrap import Container, bound_container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, CustomerRef, Profile
 from loyalty.domain.gamification import Badge, Challenge
@@ -21,6 +21,7 @@ from loyalty.domain.offers import Offer
 from loyalty.domain.sales import Line, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
 from loyalty.services.transactions import RecordCommand
+from loyalty_local.jobs import QueuePoller
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
 AT = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -286,3 +287,30 @@ def test_badges_for_purchases_spend_and_challenges_are_earned_once(container: Co
     assert len(badge_items) == 3
     assert {json.loads(b["outbox"][0]["detail"])["badge_id"] for b in badge_items} == set(earned)
     assert all(b["tl"]["kind"] == "badge" and b["tlpk"] == customer_pk(jane) for b in badge_items)
+
+
+def test_the_bus_rule_feeds_the_activity_queue_and_the_worker_drains_it(
+    container: Container, aws_session: Any
+) -> None:
+    jane = member(container)
+    challenge(container, challenge_id="one-review", tasks=[{"task_id": "r", "event": {"type": "review"}}])
+    resources = container.local_resources  # type: ignore[attr-defined]
+    entry = {"Source": "loyalty.platform", "EventBusName": resources.event_bus_name}
+    aws_session.client("events").put_events(
+        Entries=[
+            {**entry, "DetailType": "CustomerEventRecorded", "Detail": json.dumps(event(jane, "E1"))},
+            {**entry, "DetailType": "CustomerEventAttributed", "Detail": json.dumps(event(jane, "E1"))},
+            {**entry, "DetailType": "PointsEarned", "Detail": json.dumps({"customer_id": jane})},
+        ]
+    )
+    poller = QueuePoller(aws_session, resources.queue_urls["Activity"], "activity")
+    with bound_container(container):
+        poller.drain(idle_rounds=5)
+    assert poller.failures == 0
+    progress = standing(container, jane, "one-review")
+    assert progress.completions == 1 and ledger_points(container, jane) == [100]
+    sqs = aws_session.client("sqs")
+    depth = sqs.get_queue_attributes(
+        QueueUrl=resources.queue_urls["Activity"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    assert depth == "0"
