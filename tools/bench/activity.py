@@ -158,6 +158,7 @@ class ActivityBench:
                 POS,
                 render=render_receipt,
             )
+            detail: dict[str, Any]
             if n % 2 == 0:
                 detail = {
                     "transaction_id": txn,
