@@ -23,6 +23,7 @@ from loyalty.domain.gamification import (
     newly_earned,
     sale_qualifies,
     tracked_event_types,
+    unknown_references,
     withdraw,
 )
 from loyalty.domain.sales import Line
@@ -99,6 +100,18 @@ class TestDefinitions:
     def test_bad_challenges_are_refused(self, fields: dict[str, Any], message: str) -> None:
         with pytest.raises(ValidationError, match=message):
             challenge(**fields)
+
+    def test_unknown_tiers_stores_and_price_groups_are_named(self) -> None:
+        c = challenge(
+            tasks=[{"task_id": "t", "purchase": {"stores": ["ams-01", "nowhere"]}}],
+            audience={"tiers": ["gold", "mithril"], "price_groups": ["staff"]},
+        )
+        errors = unknown_references(c, tiers=["gold"], stores={"ams-01"}, price_groups=set())
+        assert [e.loc for e in errors] == [
+            ("body", "audience", "tiers", 1),
+            ("body", "audience", "price_groups", 0),
+            ("body", "tasks", 0, "purchase", "stores", 1),
+        ]
 
     @pytest.mark.parametrize("metric", ["visits", "events:", "events:a b", "Spend"])
     def test_unknown_badge_metrics_are_refused(self, metric: str) -> None:

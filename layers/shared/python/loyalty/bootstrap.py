@@ -273,6 +273,8 @@ class Container:
         return GamificationService(
             documents=OfferRepository(self.table),
             repo=GamificationRepository(self.table),
+            stores=self.stores,
+            programme=self.programme,
             clock=self.clock,
             resolve_customer=self.resolver.get,
         )

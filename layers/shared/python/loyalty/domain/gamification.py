@@ -15,7 +15,7 @@ customer; what a purchase counted is remembered so a return before completion ta
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.customers import Customer
+from loyalty.domain.errors import FieldError
 from loyalty.domain.money import ZERO, cents
 from loyalty.domain.offers.model import Audience, PositiveMoney
 from loyalty.domain.sales import Line
@@ -354,3 +355,34 @@ def newly_earned(badges: Iterable[Badge], customer: Customer, counters: Counters
         and b.badge_id not in counters.badges
         and metric_value(b.when.metric, customer, counters) >= b.when.gte
     ]
+
+
+def unknown_references(
+    challenge: Challenge, *, tiers: Collection[str], stores: Collection[str], price_groups: Collection[str]
+) -> list[FieldError]:
+    """Tiers, stores and price groups the challenge names that do not exist: each would make it
+    silently count nobody, so saving it is refused, naming every one (as offers are)."""
+    audience = challenge.audience
+    errors = [
+        FieldError(
+            ("body", "audience", "tiers", i), f"unknown tier {tier!r}: the programme has {sorted(tiers)}"
+        )
+        for i, tier in enumerate(audience.tiers)
+        if tier not in tiers
+    ]
+    errors += [
+        FieldError(("body", "audience", "price_groups", i), f"unknown price group {group!r}: create it first")
+        for i, group in enumerate(audience.price_groups)
+        if group not in price_groups
+    ]
+    errors += [
+        FieldError(("body", "tasks", t, "purchase", "stores", i), f"unknown store {store!r}")
+        for t, task in enumerate(challenge.tasks)
+        for i, store in enumerate(task.purchase.stores if task.purchase else ())
+        if store not in stores
+    ]
+    return errors
+
+
+def named_stores(challenge: Challenge) -> set[str]:
+    return {s for task in challenge.tasks if task.purchase for s in task.purchase.stores}

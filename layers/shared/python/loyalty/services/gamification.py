@@ -7,9 +7,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from loyalty.adapters.offers import DocumentExists, OfferRepository, StaleDocument
-from loyalty.domain.errors import BadgeNotFound, ChallengeNotFound, ServiceUnavailable, ValidationFailed
-from loyalty.domain.gamification import Badge, Challenge, Progress
+from loyalty.domain.errors import (
+    BadgeNotFound,
+    ChallengeNotFound,
+    FieldError,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+from loyalty.domain.gamification import Badge, Challenge, Progress, named_stores, unknown_references
 from loyalty.domain.ids import is_plausible_id
+from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.ports import Clock
 
 if TYPE_CHECKING:
@@ -39,22 +46,41 @@ class GamificationService:
         *,
         documents: OfferRepository,
         repo: GamificationRepository,
+        stores: StoreService,
+        programme: ProgrammeService,
         clock: Clock,
         resolve_customer: Callable[[str], Customer],
     ) -> None:
         self._documents = documents
+        self._stores = stores
+        self._programme = programme
         self._repo = repo
         self._clock = clock
         self._resolve_customer = resolve_customer
 
     # ---- definitions ------------------------------------------------------------------------
     def put_challenge(self, challenge: Challenge) -> tuple[Challenge, bool]:
+        self._check_references(challenge)
+        return challenge, self._put(CHALLENGE, challenge.challenge_id, challenge.model_dump_json())
+
+    def _check_references(self, challenge: Challenge) -> None:
+        stores = {s for s in named_stores(challenge) if self._stores.find(s) is not None}
+        groups = {
+            g
+            for g in set(challenge.audience.price_groups)
+            if is_plausible_id(g) and self._documents.get_document("PRICEGROUP", g) is not None
+        }
+        tiers = [tier.name for tier in self._programme.current().tiers]
+        errors = unknown_references(challenge, tiers=tiers, stores=stores, price_groups=groups)
         coupon = challenge.reward.coupon
         if coupon is not None and self._documents.get_document("OFFER", coupon.offer_id) is None:
-            raise ValidationFailed.at(
-                ("body", "reward", "coupon", "offer_id"), f"unknown offer {coupon.offer_id!r}"
+            errors.append(
+                FieldError(("body", "reward", "coupon", "offer_id"), f"unknown offer {coupon.offer_id!r}")
             )
-        return challenge, self._put(CHALLENGE, challenge.challenge_id, challenge.model_dump_json())
+        if errors:
+            raise ValidationFailed(
+                "the challenge names tiers, stores, price groups or an offer that do not exist", errors=errors
+            )
 
     def get_challenge(self, challenge_id: str) -> Challenge:
         stored = (
