@@ -189,6 +189,30 @@ class TestProgress:
         assert two is not None and two.completed
         assert withdraw(card, two.progress, ["s"], one.cycle) is None  # rewarded: nothing taken back
 
+    def test_a_distinct_store_task_counts_each_store_once_and_a_return_frees_its_store(self) -> None:
+        tour = challenge(
+            tasks=[
+                {
+                    "task_id": "corners",
+                    "purchase": {"store_attributes": {"coffee_corner": True}, "distinct_stores": True},
+                    "count": 3,
+                }
+            ]
+        )
+        stores = [Store(s, Channel.POS, attributes={"coffee_corner": True}) for s in ("a", "b", "c")]
+        p = Progress("c")
+        for store in (stores[0], stores[0], stores[1]):
+            step = advance(tour, p, sale(store, ("E", "coffee", "3.00")))
+            p = step.progress if step else p
+        assert p.tasks == {"corners": 2} and p.stores == {"corners": ("a", "b")}
+        back = withdraw(tour, p, ["corners"], 0, "b")
+        assert back is not None and back.tasks == {"corners": 1} and back.stores == {"corners": ("a",)}
+        for store in (stores[1], stores[2]):
+            step = advance(tour, back, sale(store, ("E", "coffee", "3.00")))
+            assert step is not None
+            back = step.progress
+        assert step.completed and back.completions == 1
+
     def test_only_members_in_the_audience_and_the_window_take_part(self) -> None:
         c = challenge(
             tasks=[{"task_id": "t", "event": {"type": "a"}}],

@@ -164,6 +164,7 @@ class GamificationRepository:
             "customer_id": customer_id,
             "challenge_id": after.challenge_id,
             "tasks": dict(after.tasks),
+            "stores": {t: list(s) for t, s in after.stores.items() if s} or None,
             "completions": after.completions,
             "completed_at": to_iso(after.completed_at),
             "last_reward": dict(after.last_reward) if after.last_reward else None,
@@ -289,6 +290,7 @@ def _progress(item: Item) -> Progress:
     return Progress(
         challenge_id=str(item["challenge_id"]),
         tasks={k: int(v) for k, v in (item.get("tasks") or {}).items()},
+        stores={k: tuple(str(s) for s in v) for k, v in (item.get("stores") or {}).items()},
         completions=int(item.get("completions", 0)),
         completed_at=from_iso(item.get("completed_at")),
         last_reward=item.get("last_reward"),

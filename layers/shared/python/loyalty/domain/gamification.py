@@ -66,6 +66,10 @@ class PurchaseTask(_Config):
     channels: list[str] = Field(default_factory=list, max_length=3)
     stores: list[Id] = Field(default_factory=list, max_length=1000)
     store_attributes: dict[str, Any] = Field(default_factory=dict, max_length=20)
+    distinct_stores: bool = Field(
+        default=False,
+        description='true: each store counts once ("buy in three different coffee-corner stores")',
+    )
 
     _storable = field_validator("store_attributes")(check_storable)
 
@@ -233,6 +237,7 @@ class Progress:
 
     challenge_id: str
     tasks: Mapping[str, int] = field(default_factory=dict)
+    stores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # distinct-store tasks' stores
     completions: int = 0
     completed_at: datetime | None = None  # the last completion
     last_reward: Mapping[str, Any] | None = None
@@ -257,42 +262,58 @@ class Step:
     completed: bool
 
 
+def _distinct(task: Task) -> bool:
+    return task.purchase is not None and task.purchase.distinct_stores
+
+
+def _counts(task: Task, progress: Progress, activity: Activity) -> bool:
+    if progress.task_progress(task.task_id) >= task.count or not task_matches(task, activity):
+        return False
+    return not _distinct(task) or activity.store_id not in progress.stores.get(task.task_id, ())
+
+
 def advance(challenge: Challenge, progress: Progress, activity: Activity) -> Step | None:
-    """Count the activity for every task it matches that is not yet full; None: nothing counted."""
+    """Count the activity for every task it matches that is not yet full (a distinct-store task: in
+    a store it has not counted yet this round); None: nothing counted."""
     if progress.finished(challenge):
         return None
-    counted = tuple(
-        t.task_id
-        for t in challenge.tasks
-        if progress.task_progress(t.task_id) < t.count and task_matches(t, activity)
-    )
+    counted = tuple(t.task_id for t in challenge.tasks if _counts(t, progress, activity))
     if not counted:
         return None
     tasks = {t.task_id: progress.task_progress(t.task_id) + (t.task_id in counted) for t in challenge.tasks}
+    stores = dict(progress.stores)
+    for task in challenge.tasks:
+        if task.task_id in counted and _distinct(task):
+            stores[task.task_id] = (*stores.get(task.task_id, ()), activity.store_id)
     completed = all(tasks[t.task_id] >= t.count for t in challenge.tasks)
     cycle = progress.completions
+    if completed and challenge.repeatable:
+        tasks, stores = {t.task_id: 0 for t in challenge.tasks}, {}
+    after = replace(progress, tasks=tasks, stores=stores)
     if completed:
-        after = replace(
-            progress,
-            tasks={t.task_id: 0 for t in challenge.tasks} if challenge.repeatable else tasks,
-            completions=progress.completions + 1,
-            completed_at=activity.at,
-        )
-    else:
-        after = replace(progress, tasks=tasks)
+        after = replace(after, completions=progress.completions + 1, completed_at=activity.at)
     return Step(after, counted, cycle, completed)
 
 
-def withdraw(challenge: Challenge, progress: Progress, tasks: Iterable[str], cycle: int) -> Progress | None:
-    """A returned purchase's count comes off the tasks it counted for, while the cycle it counted in
-    is still running; after a completion nothing is taken back (the reward stays given)."""
+def withdraw(
+    challenge: Challenge, progress: Progress, tasks: Iterable[str], cycle: int, store_id: str = ""
+) -> Progress | None:
+    """A returned purchase's count comes off the tasks it counted for (and its store off a
+    distinct-store task's), while the cycle it counted in is still running; after a completion
+    nothing is taken back (the reward stays given)."""
     if progress.completions != cycle or progress.finished(challenge):
         return None
     known = {t.task_id for t in challenge.tasks}
     taken = [t for t in tasks if t in known and progress.task_progress(t) > 0]
     if not taken:
         return None
-    return replace(progress, tasks={**progress.tasks, **{t: progress.task_progress(t) - 1 for t in taken}})
+    stores = {
+        t: tuple(s for s in listed if t not in taken or s != store_id)
+        for t, listed in progress.stores.items()
+    }
+    return replace(
+        progress, tasks={**progress.tasks, **{t: progress.task_progress(t) - 1 for t in taken}}, stores=stores
+    )
 
 
 def admits(challenge: Challenge, customer: Customer, at: datetime) -> bool:

@@ -413,7 +413,7 @@ class ActivityWorker:
                 and tasks[t].purchase is not None
                 and not sale_qualifies(tasks[t].purchase, sale)  # type: ignore[arg-type]
             ]
-            after = withdraw(challenge, progress, gone, cycle) if gone else None
+            after = withdraw(challenge, progress, gone, cycle, sale.store.store_id) if gone else None
             if after is None:
                 continue
             withdrawn |= {f"{challenge_id}/{t}" for t in gone}

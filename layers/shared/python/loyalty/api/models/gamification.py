@@ -25,6 +25,7 @@ class TaskProgressOut(BaseModel):
     kind: Literal["event", "purchase"]
     progress: int = Field(description="counted so far in the current round (a punch card's stamps)")
     count: int
+    stores: list[str] | None = Field(default=None, description="distinct-store tasks: the stores counted")
 
 
 class CouponGivenOut(BaseModel):
@@ -77,6 +78,9 @@ class ChallengeProgressOut(BaseModel):
                     kind="event" if t.event is not None else "purchase",
                     progress=min(progress.task_progress(t.task_id), t.count),
                     count=t.count,
+                    stores=list(progress.stores.get(t.task_id, ()))
+                    if t.purchase is not None and t.purchase.distinct_stores
+                    else None,
                 )
                 for t in challenge.tasks
             ],
