@@ -314,3 +314,26 @@ def test_the_bus_rule_feeds_the_activity_queue_and_the_worker_drains_it(
         QueueUrl=resources.queue_urls["Activity"], AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]["ApproximateNumberOfMessages"]
     assert depth == "0"
+
+
+def test_with_only_drafts_and_paused_badges_nothing_is_read_or_written(container: Container) -> None:
+    jane = member(container)
+    challenge(
+        container, challenge_id="draft", status="draft", tasks=[{"task_id": "r", "event": {"type": "review"}}]
+    )
+    container.gamification.put_badge(
+        Badge.model_validate(
+            {
+                "badge_id": "off",
+                "name": "off",
+                "status": "paused",
+                "when": {"metric": "events:review", "gte": 1},
+            }
+        )
+    )
+    reads: list[str] = []
+    client = container.table._client
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: reads.append(model.name))
+    assert handle(container, event(jane, "E1")) == "nothing"
+    assert [r for r in reads if r not in ("Query",)] == []  # the definitions' two Queries only
+    assert container.table.get(customer_pk(jane), "ACTIVITY") is None

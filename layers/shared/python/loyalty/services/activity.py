@@ -107,6 +107,8 @@ class ActivityWorker:
         self._sleep = sleep
 
     def handle(self, detail_type: str, detail: Mapping[str, Any], definitions: Definitions) -> Applied:
+        if not definitions.any_live:  # nothing configured: not a single read
+            return Applied("nothing")
         if detail_type == ev.TRANSACTION_RECORDED:
             return self._transaction(detail, definitions)
         if detail_type in (ev.CUSTOMER_EVENT_RECORDED, ev.CUSTOMER_EVENT_ATTRIBUTED):

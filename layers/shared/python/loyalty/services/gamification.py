@@ -33,6 +33,13 @@ class Definitions:
     challenges: tuple[Challenge, ...]
     badges: tuple[Badge, ...]
 
+    @property
+    def any_live(self) -> bool:
+        """Whether any challenge or badge could count anything (drafts and paused ones cannot)."""
+        return any(c.status == "active" for c in self.challenges) or any(
+            b.status == "active" for b in self.badges
+        )
+
 
 @dataclass(frozen=True)
 class ChallengeStanding:
