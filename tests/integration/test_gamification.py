@@ -214,6 +214,14 @@ def test_a_punch_card_of_three_fed_seven_purchases_gives_two_rewards_and_keeps_o
     assert progress.completions == 2
     assert progress.tasks == {"c": 1}
     assert ledger_points(container, jane) == [50, 50]
+    # On the timeline: the progress (at its latest) and each completion, kind `challenge`.
+    items, _ = container.table.query(customer_pk(jane), sk_prefix="CHALLENGE#coffee-card", consistent=True)
+    assert sorted(i["tl"]["type"] for i in items) == ["challenge_completed"] * 2 + ["challenge_progress"]
+    assert {i["tl"]["kind"] for i in items} == {"challenge"} and {i["tlpk"] for i in items} == {
+        customer_pk(jane)
+    }
+    completed = [json.loads(i["outbox"][0]["detail"]) for i in items if "outbox" in i]
+    assert sorted(c["completion"] for c in completed) == [1, 2]
 
 
 def test_a_return_before_completion_takes_the_progress_back(container: Container) -> None:
