@@ -345,3 +345,26 @@ def test_with_only_drafts_and_paused_badges_nothing_is_read_or_written(container
     assert handle(container, event(jane, "E1")) == "nothing"
     assert [r for r in reads if r not in ("Query",)] == []  # the definitions' two Queries only
     assert container.table.get(customer_pk(jane), "ACTIVITY") is None
+
+
+def test_a_bad_message_fails_alone_and_the_rest_of_the_batch_is_applied(container: Container) -> None:
+    from loyalty import jobs
+    from loyalty_local.events import sqs_event
+    from loyalty_local.gateway import LambdaContext
+
+    jane = member(container)
+    challenge(container, challenge_id="r", tasks=[{"task_id": "r", "event": {"type": "review"}, "count": 2}])
+    bodies = [
+        {"detail-type": "CustomerEventRecorded", "detail": event(jane, "E1")},
+        {"detail-type": "CustomerEventRecorded", "detail": {"customer_id": jane}},  # no event id: poison
+        {"detail-type": "CustomerEventRecorded", "detail": event(jane, "E2")},
+    ]
+    messages = [
+        {"MessageId": f"m{i}", "ReceiptHandle": f"h{i}", "Body": json.dumps(b)} for i, b in enumerate(bodies)
+    ]
+    with bound_container(container):
+        result = jobs.apply_activity(
+            sqs_event(messages, "arn:aws:sqs:eu-west-1:1:q", "eu-west-1"), LambdaContext("activity")
+        )
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m1"}]
+    assert standing(container, jane, "r").completions == 1
