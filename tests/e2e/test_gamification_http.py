@@ -95,7 +95,7 @@ def challenges_of(api: Api, customer_id: str) -> dict[str, dict[str, Any]]:
     return {c["challenge_id"]: c for c in response.json()["items"]}
 
 
-def test_a_member_completes_a_challenge_and_earns_a_badge_once(api: Api) -> None:
+def test_a_member_completes_a_challenge_and_earns_a_badge_once(api: Api, archive: Any) -> None:
     fruit, review = uid("fruit"), uid("review")
     challenge_id, badge_id = uid("healthy"), uid("critic")
     challenge = {
@@ -145,6 +145,21 @@ def test_a_member_completes_a_challenge_and_earns_a_badge_once(api: Api) -> None
     view = api.call("GET", f"/v1/customers/{jane}", WEB_KEY).json()
     assert [b["badge_id"] for b in view["badges"]] == [badge_id]
     assert challenges_of(api, jane)[challenge_id]["completions"] == 1
+
+    # On the bus, once each: the completion and the badge (the publisher relays their outbox).
+    seen: list[dict[str, Any]] = []
+
+    def published() -> bool:
+        seen.extend(e for e in archive() if e["detail"].get("customer_id") == jane)
+        kinds = [e["detail-type"] for e in seen]
+        return "ChallengeCompleted" in kinds and "BadgeEarned" in kinds
+
+    assert eventually(published), seen
+    time.sleep(1.0)
+    seen.extend(e for e in archive() if e["detail"].get("customer_id") == jane)
+    mine = [(e["detail-type"], e["detail"].get("challenge_id") or e["detail"].get("badge_id")) for e in seen]
+    assert mine.count(("ChallengeCompleted", challenge_id)) == 1
+    assert mine.count(("BadgeEarned", badge_id)) == 1
 
 
 def test_a_punch_card_gives_a_coupon_per_full_card_and_keeps_the_stamps(api: Api) -> None:
@@ -221,6 +236,27 @@ def test_a_punch_card_gives_a_coupon_per_full_card_and_keeps_the_stamps(api: Api
                 "reward": {"coupon": {"offer_id": "no-such-offer"}},
             },
             "reward",
+        ),
+        (
+            "/v1/admin/challenges/c1",
+            {
+                "challenge_id": "c1",
+                "name": "x",
+                "audience": {"tiers": ["platinum-nobody-has"]},
+                "tasks": [{"task_id": "t", "purchase": {"stores": ["no-such-store"]}}],
+                "reward": {"points": 1},
+            },
+            "tiers",
+        ),
+        (
+            "/v1/admin/challenges/c1",
+            {
+                "challenge_id": "c1",
+                "name": "x",
+                "tasks": [{"task_id": "t", "purchase": {"stores": ["no-such-store"]}}],
+                "reward": {"points": 1},
+            },
+            "stores",
         ),
         (
             "/v1/admin/badges/b1",
