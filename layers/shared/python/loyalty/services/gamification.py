@@ -114,11 +114,14 @@ class GamificationService:
         stored, next_cursor = self._documents.list_documents(BADGE, limit, cursor)
         return [Badge.model_validate_json(s.document) for s in stored], next_cursor
 
+    def _challenges(self) -> tuple[Challenge, ...]:
+        return tuple(
+            Challenge.model_validate_json(s.document) for s in self._documents.all_documents(CHALLENGE)
+        )
+
     def definitions(self) -> Definitions:
         return Definitions(
-            challenges=tuple(
-                Challenge.model_validate_json(s.document) for s in self._documents.all_documents(CHALLENGE)
-            ),
+            challenges=self._challenges(),
             badges=tuple(Badge.model_validate_json(s.document) for s in self._documents.all_documents(BADGE)),
         )
 
@@ -142,7 +145,7 @@ class GamificationService:
         progress = {p.challenge_id: p for p in self._repo.progress_of(customer.customer_id)}
         now = self._clock.now()
         standings = []
-        for challenge in self.definitions().challenges:
+        for challenge in self._challenges():
             mine = progress.get(challenge.challenge_id)
             if mine is None and not challenge.live_at(now):
                 continue
