@@ -21,6 +21,7 @@ from loyalty.domain.gamification import (
     advance,
     count_event,
     newly_earned,
+    no_longer_counting,
     sale_qualifies,
     tracked_event_types,
     unknown_references,
@@ -140,6 +141,17 @@ class TestPurchaseTasks:
             task.purchase, facts(CORNER, ("A", "fruit", "3.00"), ("C", "bread", "9.00"))
         )
         assert not sale_qualifies(task.purchase, facts(WEB, ("A", "fruit", "9.00")))
+
+    def test_after_a_return_only_the_purchase_tasks_the_sale_no_longer_meets_are_named(self) -> None:
+        c = challenge(
+            tasks=[
+                {"task_id": "big", "purchase": {"min_total": "20.00"}},
+                {"task_id": "any", "purchase": {}},
+                {"task_id": "rev", "event": {"type": "review"}},
+            ]
+        )
+        left = facts(CORNER, ("A", "food", "15.00"))
+        assert no_longer_counting(c, ["big", "any", "rev", "gone"], left) == ["big"]
 
     def test_a_fully_returned_line_no_longer_counts(self) -> None:
         task = challenge(tasks=[{"task_id": "t", "purchase": {"skus": ["A"]}}]).tasks[0]

@@ -295,6 +295,13 @@ def advance(challenge: Challenge, progress: Progress, activity: Activity) -> Ste
     return Step(after, counted, cycle, completed)
 
 
+def no_longer_counting(challenge: Challenge, task_ids: Iterable[str], sale: Sale) -> list[str]:
+    """Of the purchase tasks a sale counted for, those it no longer qualifies for as it stands now
+    (after returns); event tasks and tasks removed from the challenge since are left alone."""
+    tasks = {t.task_id: t.purchase for t in challenge.tasks if t.purchase is not None}
+    return [t for t in task_ids if (task := tasks.get(t)) is not None and not sale_qualifies(task, sale)]
+
+
 def withdraw(
     challenge: Challenge, progress: Progress, tasks: Iterable[str], cycle: int, store_id: str = ""
 ) -> Progress | None:

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from loyalty.adapters.codec import from_iso, to_iso
+from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.gamification import (
     ActivityConflict,
     ActivityState,
@@ -45,7 +46,7 @@ from loyalty.domain.gamification import (
     count_event,
     event_source,
     newly_earned,
-    sale_qualifies,
+    no_longer_counting,
     sale_source,
     tracked_event_types,
     withdraw,
@@ -77,7 +78,7 @@ class Applied:
 class _Plan:
     customer: Customer
     counters: Counters
-    ops: list[Any] = field(default_factory=list)
+    ops: list[TxOp] = field(default_factory=list)
     profile_events: list[ev.DomainEvent] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
 
@@ -394,26 +395,22 @@ class ActivityWorker:
 
     def _withdrawals(
         self, state: ActivityState, challenges: Mapping[str, Challenge], sale: Sale, at: datetime
-    ) -> list[Any]:
+    ) -> list[TxOp]:
         original = state.original
         assert state.customer is not None
         if original is None:
             return []
         customer_id = state.customer.customer_id
-        ops: list[Any] = []
+        ops: list[TxOp] = []
         withdrawn = set(original.withdrawn)
         for challenge_id, (cycle, task_ids) in original.counted.items():
             challenge, progress = challenges.get(challenge_id), state.progress.get(challenge_id)
             if challenge is None or progress is None:
                 continue
-            tasks = {t.task_id: t for t in challenge.tasks}
             gone = [
                 t
-                for t in task_ids
+                for t in no_longer_counting(challenge, task_ids, sale)
                 if f"{challenge_id}/{t}" not in withdrawn
-                and t in tasks
-                and tasks[t].purchase is not None
-                and not sale_qualifies(tasks[t].purchase, sale)  # type: ignore[arg-type]
             ]
             after = withdraw(challenge, progress, gone, cycle, sale.store.store_id) if gone else None
             if after is None:
