@@ -91,6 +91,9 @@ NEEDS: Mapping[str, Needs] = {
     "mailer": Needs(table=TableAccess.READ_WRITE, send_email=True),
     # Moves a merged profile's records (receive and delete come with its SQS event source).
     "merger": Needs(table=TableAccess.READ_WRITE),
+    # Reads transactions, challenges and badges; writes progress, badges, rewards (receive and
+    # delete come with its SQS event source).
+    "activity": Needs(table=TableAccess.READ_WRITE),
 }
 
 Definition = FunctionDef | JobDef

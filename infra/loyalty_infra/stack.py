@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
 from loyalty_infra.api import Api
+from loyalty_infra.bus_rules import BusRules
 from loyalty_infra.config import DeploySettings
 from loyalty_infra.data import DataTable
 from loyalty_infra.events import DomainEventBus
@@ -47,6 +48,13 @@ class LoyaltyStack(Stack):
             work_queues=self.work_queues.queues,
         )
         self.work_queues.attach_consumers(self.functions.jobs)
+        self.bus_rules = BusRules(
+            self,
+            "BusRules",
+            bus=self.events.bus,
+            queues=self.work_queues.queues,
+            dead_letters=self.work_queues.dead_letters,
+        )
         self.api = Api(
             self,
             "Api",

@@ -1,5 +1,6 @@
-"""SQS FIFO work queues (identity merges): the queue, its dead-letter queue, the consuming job's
-event source with partial batch failures, and send rights for the functions that enqueue."""
+"""SQS work queues (identity merges, FIFO; the activity feed, standard): the queue, its dead-letter
+queue, the consuming job's event source with partial batch failures, and send rights for the
+functions that enqueue."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class WorkQueues(Construct):
         dead_letters = sqs.Queue(
             self,
             f"{definition.logical_id}DeadLetters",
-            fifo=True,
+            fifo=True if definition.fifo else None,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=DEAD_LETTER_RETENTION,
@@ -39,7 +40,7 @@ class WorkQueues(Construct):
         self.queues[definition.logical_id] = sqs.Queue(
             self,
             definition.logical_id,
-            fifo=True,
+            fifo=True if definition.fifo else None,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(definition.visibility_timeout_s),

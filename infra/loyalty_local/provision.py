@@ -10,9 +10,19 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from loyalty.resources import EVENT_BUS, MERGE_QUEUE, TABLE, QueueDef, TableDef
+from loyalty.domain.events import SOURCE
+from loyalty.resources import (
+    ACTIVITY_QUEUE,
+    BUS_RULES,
+    EVENT_BUS,
+    MERGE_QUEUE,
+    TABLE,
+    BusRuleDef,
+    QueueDef,
+    TableDef,
+)
 
-QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE,)
+QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE, ACTIVITY_QUEUE)
 
 PEPPER_SECRET_NAME = "loyalty/api-key-pepper"  # noqa: S105 - a name, not a value
 CURSOR_KEY_SECRET_NAME = "loyalty/cursor-key"  # noqa: S105 - a name, not a value
@@ -82,10 +92,12 @@ def create_table(client: Any, definition: TableDef, name: str) -> None:
 
 
 def create_fifo_queue(sqs: Any, queue: QueueDef, prefix: str = "") -> tuple[str, str]:
-    """The queue and its dead-letter queue, as the CDK app makes them; (dlq url, queue url)."""
+    """The queue and its dead-letter queue, as the CDK app makes them (FIFO or standard, as the
+    definition says); (dlq url, queue url)."""
+    fifo = {"FifoQueue": "true"} if queue.fifo else {}
     dlq_url = sqs.create_queue(
         QueueName=prefix + queue.dead_letter_name,
-        Attributes={"FifoQueue": "true", "MessageRetentionPeriod": str(14 * 24 * 3600)},
+        Attributes={**fifo, "MessageRetentionPeriod": str(14 * 24 * 3600)},
     )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -93,7 +105,7 @@ def create_fifo_queue(sqs: Any, queue: QueueDef, prefix: str = "") -> tuple[str,
     url = sqs.create_queue(
         QueueName=prefix + queue.local_name,
         Attributes={
-            "FifoQueue": "true",
+            **fifo,
             "VisibilityTimeout": str(queue.visibility_timeout_s),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
@@ -101,6 +113,20 @@ def create_fifo_queue(sqs: Any, queue: QueueDef, prefix: str = "") -> tuple[str,
         },
     )["QueueUrl"]
     return str(dlq_url), str(url)
+
+
+def create_bus_rule(session: Any, rule: BusRuleDef, resources: LocalResources, prefix: str = "") -> None:
+    """The rule and its queue target, as the CDK app makes them (moto delivers rule -> SQS). The
+    queue policy that lets EventBridge send is the CDK app's; moto does not check one."""
+    sqs, events = session.client("sqs"), session.client("events")
+    url = resources.queue_urls[rule.target.logical_id]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    name = prefix + rule.local_name
+    pattern = {"source": [SOURCE], "detail-type": list(rule.detail_types)}
+    events.put_rule(Name=name, EventBusName=resources.event_bus_name, EventPattern=json.dumps(pattern))
+    events.put_targets(
+        Rule=name, EventBusName=resources.event_bus_name, Targets=[{"Id": rule.target.logical_id, "Arn": arn}]
+    )
 
 
 def provision(
@@ -133,6 +159,8 @@ def provision(
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
             raise
+    for rule in BUS_RULES:
+        create_bus_rule(session, rule, resources, prefix)
     try:
         session.client("sesv2").create_email_identity(EmailIdentity=resources.sender_email)
     except ClientError as exc:

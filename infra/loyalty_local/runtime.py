@@ -93,7 +93,7 @@ class LocalRuntime:
     poller: StreamPoller | None = None  # the publisher's
     pollers: list[StreamPoller] = field(default_factory=list)  # one per stream job, the publisher's first
     tickers: list[Ticker] = field(default_factory=list)
-    queue_pollers: list[QueuePoller] = field(default_factory=list)  # one per queue job (the merger)
+    queue_pollers: list[QueuePoller] = field(default_factory=list)  # one per queue job (merger, activity)
     # Off unless asked for (LOYALTY_FAULT_RATE, or tests turning it on with `faults.active(...)`).
     faults: FaultInjector = field(default_factory=lambda: from_environment(dict(os.environ)))
     _owned: list[DynamoDBLocal | Moto] = field(default_factory=list)

@@ -572,6 +572,68 @@ def _leave(w: World, o: Owner) -> Req:
     return Req("DELETE", f"/v1/admin/price-groups/{w.price_group()}/members/{customer_id}")
 
 
+# challenges and badges (admin), a customer's challenges (any client). Drafts and paused badges:
+# they must change nothing for the other tests on this platform.
+def _challenge_body(challenge_id: str) -> dict[str, Any]:
+    return {
+        "challenge_id": challenge_id,
+        "name": "authz",
+        "status": "draft",
+        "tasks": [{"task_id": "t", "event": {"type": "authz-nobody-sends-this"}, "count": 1}],
+        "reward": {"points": 1},
+    }
+
+
+def _badge_body(badge_id: str) -> dict[str, Any]:
+    return {
+        "badge_id": badge_id,
+        "name": "authz",
+        "status": "paused",
+        "when": {"metric": "transactions", "gte": 1},
+    }
+
+
+@case("PUT", "/v1/admin/challenges/{challenge_id}")
+def _put_challenge(w: World, o: Owner) -> Req:
+    challenge_id = uid("authz")
+    return Req("PUT", f"/v1/admin/challenges/{challenge_id}", _challenge_body(challenge_id))
+
+
+@case("GET", "/v1/admin/challenges")
+def _challenges(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/challenges", params={"limit": "1"})
+
+
+@case("GET", "/v1/admin/challenges/{challenge_id}")
+def _challenge(w: World, o: Owner) -> Req:
+    challenge_id = uid("authz")
+    w.ok("PUT", f"/v1/admin/challenges/{challenge_id}", ADMIN_KEY, _challenge_body(challenge_id))
+    return Req("GET", f"/v1/admin/challenges/{challenge_id}")
+
+
+@case("PUT", "/v1/admin/badges/{badge_id}")
+def _put_badge(w: World, o: Owner) -> Req:
+    badge_id = uid("authz")
+    return Req("PUT", f"/v1/admin/badges/{badge_id}", _badge_body(badge_id))
+
+
+@case("GET", "/v1/admin/badges")
+def _badges(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/badges", params={"limit": "1"})
+
+
+@case("GET", "/v1/admin/badges/{badge_id}")
+def _badge(w: World, o: Owner) -> Req:
+    badge_id = uid("authz")
+    w.ok("PUT", f"/v1/admin/badges/{badge_id}", ADMIN_KEY, _badge_body(badge_id))
+    return Req("GET", f"/v1/admin/badges/{badge_id}")
+
+
+@case("GET", "/v1/customers/{customer_id}/challenges")
+def _customer_challenges(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/customers/{w.customer(o)}/challenges")
+
+
 # keys, stores and the programme (admin)
 @case("POST", "/v1/admin/api-keys")
 def _issue_key(w: World, o: Owner) -> Req:

@@ -36,7 +36,7 @@ from loyalty.api.problems import PROBLEM_BASE
 from loyalty.api.routes import ROUTES
 from loyalty.domain import events as domain_events
 from loyalty.domain.access import Access
-from loyalty.resources import AUTHORIZER, EVENT_BUS, FUNCTIONS, JOBS, TABLE
+from loyalty.resources import ACTIVITY_RULE, AUTHORIZER, EVENT_BUS, FUNCTIONS, JOBS, TABLE
 from loyalty.services.mailer import message_id_of
 from loyalty.services.publisher import events_of
 from loyalty_infra import waivers
@@ -63,6 +63,10 @@ DOMAIN_DETAIL_TYPES = {
     "CustomersMerged",
     "MergeUndone",
     "CustomerErased",
+    "ChallengeCompleted",
+    "BadgeEarned",
+    "CustomerEventRecorded",
+    "CustomerEventAttributed",
 }
 SCHEDULED = tuple(j for j in JOBS if j.schedule)
 STREAM_CONSUMERS = tuple(j for j in JOBS if j.consumes_stream)
@@ -1250,7 +1254,51 @@ def test_merges_run_from_a_fifo_queue_with_a_dead_letter_queue(synth: Synth) -> 
         m
         for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
         if "StartingPosition" not in m["Properties"]
+        and m["Properties"]["FunctionName"] == {"Ref": synth.function_id(_function("merger"))}
     ]
-    assert mapping["Properties"]["FunctionName"] == {"Ref": synth.function_id(_function("merger"))}
     assert mapping["Properties"]["BatchSize"] == 10
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_the_activity_worker_is_fed_by_a_bus_rule_through_a_standard_queue(synth: Synth) -> None:
+    activity = _function("activity")
+    (mapping,) = [
+        m
+        for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": synth.function_id(activity)}
+    ]
+    assert mapping["Properties"]["BatchSize"] == 10
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+    queue = synth.of_type("AWS::SQS::Queue")[queue_id]["Properties"]
+    assert "FifoQueue" not in queue  # order does not matter: every effect is keyed and conditional
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    dead_letters_id = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+
+    (rule_id, rule) = next(
+        (k, r)
+        for k, r in synth.of_type("AWS::Events::Rule").items()
+        if "EventPattern" in r["Properties"]
+        and r["Properties"]["EventPattern"].get("detail-type") == list(ACTIVITY_RULE.detail_types)
+    )
+    props = rule["Properties"]
+    assert props["EventPattern"]["source"] == [domain_events.SOURCE]
+    assert "EventBusName" in props
+    (target,) = props["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [dead_letters_id, "Arn"]}
+    # Least privilege: only this rule may send to the queue (and to its dead-letter queue).
+    allows = [
+        statement
+        for policy in synth.of_type("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in policy["Properties"]["Queues"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+    ]
+    assert allows and all(a["Principal"] == {"Service": "events.amazonaws.com"} for a in allows)
+    assert all(
+        a["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]} for a in allows
+    )
+    # It reads and writes the table, and publishes nothing itself (its events leave by the outbox).
+    assert synth.actions_of(activity) >= TABLE_WRITE
+    assert not {a for a in synth.actions_of(activity) if a.startswith("events:")}

@@ -30,6 +30,9 @@ profile with 10, 100, 1,000 and 10,000 sales (about three minutes of the run, mo
 10,000-sale profile's set-up and merge), against the issue's target (linear in the records moved,
 at most one round trip per 25 records), and merges per second through the local FIFO queue.
 
+Then the activity worker (bench_activity): one SQS batch of 10 bus events through the real handler,
+new and then redelivered: round trips, WCU and the cost per million events.
+
 Then it times each function's cold import in fresh subprocesses against the floor (a bare process
 importing boto3 + pydantic + the powertools resolver), medians of IMPORT_RUNS runs, and checks
 that importing a handler does no network I/O, builds no AWS client and pulls in no X-Ray SDK.
@@ -53,6 +56,7 @@ import time
 
 from loyalty.api.routes import ROUTES
 from loyalty_local.runtime import LocalRuntime
+from tools.bench import activity as bench_activity
 from tools.bench import merges as bench_merges
 from tools.bench import offers as bench_offers
 from tools.bench.carts import CART_ROUTE, print_carts
@@ -86,6 +90,7 @@ def main() -> None:
         carts = bench.measure_carts()
         redemptions = bench.measure_redemptions()
         merges = bench_merges.measure(runtime)
+        activity = bench_activity.measure(runtime)
     finally:
         runtime.stop()
 
@@ -112,6 +117,8 @@ def main() -> None:
     print_redemptions(redemptions)
     print()
     bench_merges.print_figures(merges)
+    print()
+    bench_activity.print_figures(activity)
     print()
     print_imports(imports)
     print(f"\nbench took {time.monotonic() - began:.0f} s")

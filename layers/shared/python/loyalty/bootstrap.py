@@ -24,12 +24,14 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.adapters.secrets import SecretValue
     from loyalty.services.account_access import AccountAccess
     from loyalty.services.accounts import AccountService
+    from loyalty.services.activity import ActivityWorker
     from loyalty.services.api_keys import ApiKeyService
     from loyalty.services.cart import CartService
     from loyalty.services.config import ProgrammeService, StoreService
     from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
     from loyalty.services.event_earning import EventEarning
+    from loyalty.services.gamification import GamificationService
     from loyalty.services.gift_cards import GiftCardService
     from loyalty.services.holds import HoldService, StoredValueHolds
     from loyalty.services.mailer import Mailer
@@ -291,6 +293,39 @@ class Container:
             stores=self.stores,
             programme=self.programme,
             resolve_customer=self.resolver.get,
+        )
+
+    @cached_property
+    def gamification(self) -> GamificationService:
+        from loyalty.adapters.gamification import GamificationRepository
+        from loyalty.adapters.offers import OfferRepository
+        from loyalty.services.gamification import GamificationService
+
+        return GamificationService(
+            documents=OfferRepository(self.table),
+            repo=GamificationRepository(self.table),
+            stores=self.stores,
+            programme=self.programme,
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
+        )
+
+    @cached_property
+    def activity_worker(self) -> ActivityWorker:
+        from loyalty.adapters.gamification import GamificationRepository
+        from loyalty.adapters.offers import OfferRepository
+        from loyalty.adapters.transactions import TransactionRepository
+        from loyalty.services.activity import ActivityWorker
+
+        return ActivityWorker(
+            repo=GamificationRepository(self.table),
+            transactions=TransactionRepository(self.table),
+            offers=OfferRepository(self.table),
+            stores=self.stores,
+            programme=self.programme,
+            resolve_customer=self.resolver.get,
+            clock=self.clock,
+            earn_on_event=self.event_earning.apply,
         )
 
     @cached_property

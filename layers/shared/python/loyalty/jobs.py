@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -19,6 +19,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from loyalty.bootstrap import container
 from loyalty.domain.events import CORRELATION_ID
 from loyalty.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from loyalty.services.gamification import Definitions
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -122,5 +125,42 @@ def run_merges(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"resent": resent}
     response = process_partial_response(
         event=event, record_handler=_merge, processor=_queue_processor, context=context
+    )
+    return dict(response)
+
+
+# A standard queue: order does not matter (every effect is keyed and conditional), so a failed
+# message holds up nothing else and comes back alone.
+_activity_processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _activity(record: SQSRecord, definitions: Definitions) -> None:
+    envelope = json.loads(record.body)  # an EventBridge event, as the bus rule delivers it
+    correlation_id = (envelope.get("detail") or {}).get("correlation_id") or record.message_id
+    logger.set_correlation_id(correlation_id)
+    done = container().activity_worker.handle(str(envelope["detail-type"]), envelope["detail"], definitions)
+    if done.completed:
+        metrics.add_metric(name="ChallengesCompleted", unit=MetricUnit.Count, value=len(done.completed))
+    if done.badges:
+        metrics.add_metric(name="BadgesEarned", unit=MetricUnit.Count, value=len(done.badges))
+    logger.info(
+        "activity applied",
+        extra={"outcome": done.outcome, "completed": list(done.completed), "badges": list(done.badges)},
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def apply_activity(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Customer events and transactions from the bus, applied to challenges, punch cards and
+    badges. The challenges and badges are read once per batch; a message that fails (a record
+    that kept changing, a throttled table) is a batch item failure and comes back after the
+    visibility timeout, to the dead-letter queue after five deliveries."""
+    definitions = container().gamification.definitions()
+    response = process_partial_response(
+        event=event,
+        record_handler=lambda record: _activity(record, definitions),
+        processor=_activity_processor,
+        context=context,
     )
     return dict(response)

@@ -52,17 +52,19 @@ EVENT_BUS = BusDef(logical_id="DomainEvents", local_name="loyalty-events")
 
 @dataclass(frozen=True)
 class QueueDef:
-    """An SQS FIFO work queue with its dead-letter queue."""
+    """An SQS work queue (FIFO unless `fifo` is false) with its dead-letter queue."""
 
     logical_id: str
-    local_name: str  # ends in .fifo, as SQS requires for FIFO queues
+    local_name: str  # a FIFO queue's ends in .fifo, as SQS requires
     visibility_timeout_s: int
     max_receive_count: int  # deliveries before a message goes to the dead-letter queue
     env_var: str  # how the functions that send to it learn its URL
+    fifo: bool = True
 
     @property
     def dead_letter_name(self) -> str:
-        return self.local_name.removesuffix(".fifo") + "-dlq.fifo"
+        suffix = ".fifo" if self.fifo else ""
+        return self.local_name.removesuffix(".fifo") + "-dlq" + suffix
 
 
 # Identity merges: FIFO per survivor, so merges into one profile run in the order they were asked.
@@ -73,6 +75,38 @@ MERGE_QUEUE = QueueDef(
     max_receive_count=5,
     env_var="MERGE_QUEUE_URL",
 )
+
+
+# Customer events and transactions for the activity worker (challenges, punch cards, badges, event
+# earn rules). Standard, not FIFO: every effect is keyed and conditional, so order and duplicates do
+# not matter, and a standard queue takes whatever rate the bus delivers.
+ACTIVITY_QUEUE = QueueDef(
+    logical_id="Activity",
+    local_name="loyalty-activity",
+    visibility_timeout_s=360,  # six times the worker's timeout (60 s), as Lambda advises
+    max_receive_count=5,
+    env_var="ACTIVITY_QUEUE_URL",
+    fifo=False,
+)
+
+
+@dataclass(frozen=True)
+class BusRuleDef:
+    """A rule on the platform's bus sending the platform's events of these detail-types to a queue."""
+
+    logical_id: str
+    local_name: str
+    detail_types: tuple[str, ...]
+    target: QueueDef
+
+
+ACTIVITY_RULE = BusRuleDef(
+    logical_id="ActivityFeed",
+    local_name="loyalty-activity-feed",
+    detail_types=("CustomerEventRecorded", "CustomerEventAttributed", "TransactionRecorded"),
+    target=ACTIVITY_QUEUE,
+)
+BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE,)
 
 
 # ---- functions and jobs: what the CDK app deploys and the local runtime runs ---------------------
@@ -154,5 +188,12 @@ JOBS: tuple[JobDef, ...] = (
         timeout_s=300,
         schedule="rate(5 minutes)",
         consumes_queue=MERGE_QUEUE,
+    ),
+    JobDef(
+        "activity",
+        "Applies customer events and transactions to challenges, punch cards and badges",
+        memory_mb=512,
+        timeout_s=60,
+        consumes_queue=ACTIVITY_QUEUE,
     ),
 )

@@ -170,6 +170,7 @@ def customer_to_item(c: Customer) -> Item:
         "merge_count": c.merge_count or None,
         "merges_reviewed": c.merges_reviewed or None,
         "review": c.review,
+        "badges": {k: to_iso(v) for k, v in c.badges.items()} or None,
     }
 
 
@@ -229,4 +230,5 @@ def customer_from_item(item: Item) -> Customer:
         merge_count=int(item.get("merge_count") or 0),
         merges_reviewed=int(item.get("merges_reviewed") or 0),
         review=item.get("review"),
+        badges={k: from_iso(v) or datetime.min for k, v in (item.get("badges") or {}).items()},
     )

@@ -158,6 +158,11 @@ class OfferRepository:
                 raise DocumentExists(coupon.code) from None
             raise
 
+    def new_coupon_op(self, coupon: CouponRecord) -> TxOp:
+        """A new coupon as one op of someone else's transaction (a challenge's reward); a failed
+        `coupon-new` label means the generated code collided: draw another."""
+        return self._table.put_op(_coupon_item(coupon), "attribute_not_exists(pk)", label="coupon-new")
+
     def get_coupon(self, code: str) -> CouponRecord | None:
         item = self._table.get(f"COUPON#{code}", "COUPON")
         return _coupon(item) if item else None

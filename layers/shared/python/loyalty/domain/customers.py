@@ -103,6 +103,7 @@ class Customer:
     merge_count: int = 0  # merges this profile has absorbed (a guard rail stops it at a limit)
     merges_reviewed: int = 0  # merge_count when a person last cleared a review: the limit counts on from it
     review: str | None = None  # why the profile was flagged for a person to look at
+    badges: dict[str, datetime] = field(default_factory=dict)  # badge id -> when it was earned (once)
 
     def points_held(self, now: datetime) -> int:
         return sum(points for points, until in self.points_holds.values() if now < until)

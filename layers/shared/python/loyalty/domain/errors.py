@@ -111,6 +111,14 @@ class RewardExists(Conflict):
     slug, title = "reward-exists", "A reward with this id exists"
 
 
+class ChallengeNotFound(NotFound):
+    slug, title = "challenge-not-found", "Challenge not found"
+
+
+class BadgeNotFound(NotFound):
+    slug, title = "badge-not-found", "Badge not found"
+
+
 class OfferNotFound(NotFound):
     slug, title = "offer-not-found", "Offer not found"
 

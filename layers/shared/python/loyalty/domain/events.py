@@ -32,6 +32,11 @@ STORED_VALUE_REDEEMED = "StoredValueRedeemed"
 CUSTOMERS_MERGED = "CustomersMerged"
 MERGE_UNDONE = "MergeUndone"
 CUSTOMER_ERASED = "CustomerErased"
+CHALLENGE_COMPLETED = "ChallengeCompleted"
+BADGE_EARNED = "BadgeEarned"
+# Published by the events ingest; the activity worker consumes them.
+CUSTOMER_EVENT_RECORDED = "CustomerEventRecorded"
+CUSTOMER_EVENT_ATTRIBUTED = "CustomerEventAttributed"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ class LedgerReason(StrEnum):
     REVERSE = "reverse"
     ADJUST = "adjust"
     EVENT = "event"  # an event earn rule's points: the entry names the rule and the event
+    CHALLENGE = "challenge"  # a challenge's reward (gamification)
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,6 +179,8 @@ class Messaging(BaseModel):
             "confirmation_template_id": self.confirmation_template_id,
         }
         return {name: template_id for name, template_id in named.items() if template_id is not None}
+
+
 PropertyName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 

@@ -224,6 +224,11 @@ class TierProgressOut(BaseModel):
         )
 
 
+class BadgeOut(BaseModel):
+    badge_id: str
+    earned_at: datetime
+
+
 class CustomerView(BaseModel):
     """The 360° view of one customer."""
 
@@ -241,6 +246,7 @@ class CustomerView(BaseModel):
     stats: StatsOut
     segments: list[str]
     coupons_available: int
+    badges: list[BadgeOut] = Field(default_factory=list, description="badges earned, first earned first")
     created_at: datetime
     enrolled_at: datetime | None
     merged_from: list[str] | None = None
@@ -292,6 +298,10 @@ class CustomerView(BaseModel):
             ),
             segments=[],
             coupons_available=0,
+            badges=[
+                BadgeOut(badge_id=b, earned_at=at)
+                for b, at in sorted(c.badges.items(), key=lambda kv: (kv[1], kv[0]))
+            ],
             created_at=c.created_at,
             enrolled_at=c.enrolled_at,
             merged_from=merged_from,

@@ -11,6 +11,7 @@ from loyalty.api.http import cursor_in, cursor_out, idempotency, ok, page, reply
 from loyalty.api.models.cart import PriceGroupMemberOut
 from loyalty.api.models.common import PathId
 from loyalty.api.models.rewards import RewardIn, RewardList, RewardOut
+from loyalty.api.routers import gamification
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.offers import Offer, PriceGroup
@@ -212,4 +213,5 @@ def make_router() -> Router:  # noqa: C901 - the routes are nested functions
         customer = container().customers.set_price_group(customer_id, group_id, False)
         return ok(PriceGroupMemberOut(group_id=group_id, customer_id=customer.customer_id, member=False))
 
+    gamification.add_routes(router)
     return router

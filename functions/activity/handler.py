@@ -1,0 +1,3 @@
+from loyalty.jobs import apply_activity
+
+handler = apply_activity
