@@ -18,6 +18,7 @@ from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Consents, CustomerRef, Profile
 from loyalty.domain.gamification import Badge, Challenge
 from loyalty.domain.offers import Offer
+from loyalty.domain.programme import Programme
 from loyalty.domain.sales import Line, SaleType
 from loyalty.services.customers import EnrolCommand, RawLink
 from loyalty.services.transactions import RecordCommand
@@ -368,3 +369,41 @@ def test_a_bad_message_fails_alone_and_the_rest_of_the_batch_is_applied(containe
         )
     assert result["batchItemFailures"] == [{"itemIdentifier": "m1"}]
     assert standing(container, jane, "r").completions == 1
+
+
+def test_the_worker_applies_event_earn_rules_before_badges_and_only_once(container: Container) -> None:
+    body = container.programme.current().model_dump(mode="json")
+    body["earn_rules"] = [
+        {
+            "rule_id": "app",
+            "name": "App install",
+            "on_event": "app_install",
+            "points": 300,
+            "limit": {"per_customer": 1, "per": "ever"},
+        }
+    ]
+    container.programme.replace(Programme.model_validate(body))
+    jane = member(container)
+    badge(container, "first-300", "lifetime_points", "300")
+
+    assert handle(container, event(jane, "I1", "app_install", platform="ios")) == "applied"
+    # Redelivered, and attributed again after an identification: no second earn, no second badge.
+    handle(container, event(jane, "I1", "app_install", platform="ios"))
+    handle(container, event(jane, "I1", "app_install", platform="ios"), "CustomerEventAttributed")
+
+    earns = [e for e in TransactionRepository(container.table).all_ledger(jane) if e.reason.value == "event"]
+    assert [e.points for e in earns] == [300]
+    jane_now = container.customers.get(jane)
+    assert jane_now.points.available + jane_now.points.pending == 300
+    assert jane_now.badges.keys() == {"first-300"}
+
+
+def test_event_earn_rules_apply_when_no_challenge_or_badge_is_live(container: Container) -> None:
+    body = container.programme.current().model_dump(mode="json")
+    body["earn_rules"] = [{"rule_id": "rev", "name": "Review", "on_event": "review", "points": 20}]
+    container.programme.replace(Programme.model_validate(body))
+    jane = member(container)
+
+    assert handle(container, event(jane, "R1", "review", rating=5)) == "nothing"
+
+    assert container.customers.get(jane).points.available == 20
