@@ -25,8 +25,10 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.account_access import AccountAccess
     from loyalty.services.accounts import AccountService
     from loyalty.services.api_keys import ApiKeyService
+    from loyalty.services.attribution import Attribution
     from loyalty.services.cart import CartService
     from loyalty.services.config import ProgrammeService, StoreService
+    from loyalty.services.customer_events import EventIngest
     from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
     from loyalty.services.gift_cards import GiftCardService
@@ -142,6 +144,32 @@ class Container:
             idempotency=self.idempotency,
             clock=self.clock,
             request_merge=self.merge_requests.request_for_link,
+            identified=self.attribution.attribute,
+        )
+
+    @cached_property
+    def attribution(self) -> Attribution:
+        from loyalty.adapters.customer_events import CustomerEventRepository
+        from loyalty.services.attribution import Attribution
+
+        return Attribution(
+            events=CustomerEventRepository(self.table), clock=self.clock, resolve_customer=self.resolver.get
+        )
+
+    @cached_property
+    def events(self) -> EventIngest:
+        from loyalty.adapters.customer_events import CustomerEventRepository
+        from loyalty.adapters.customers import CustomerRepository
+        from loyalty.services.customer_events import EventIngest
+
+        return EventIngest(
+            events=CustomerEventRepository(self.table),
+            customers=CustomerRepository(self.table),
+            stores=self.stores,
+            programme=self.programme,
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
+            attribute=self.attribution.attribute,
         )
 
     @cached_property

@@ -36,6 +36,8 @@ TABLE = TableDef(
         IndexDef("gsi1", "gsi1pk", "gsi1sk"),
         # gsi2: sparse, what falls due on a day (lots maturing, reaching the tier horizon, expiring)
         IndexDef("gsi2", "gsi2pk", "gsi2sk"),
+        # gsi3: a person's timeline (CUST#<id> or ANON#<anonymous_id>), newest first by occurred_at
+        IndexDef("gsi3", "tlpk", "tlsk"),
     ),
     ttl_attribute="expires_at",
 )
@@ -101,6 +103,7 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     FunctionDef("offers", "Marketers' offers and price groups"),
     FunctionDef("redemptions", "Spending points, coupons and stored value, and reversing it"),
     FunctionDef("accounts", "Gift cards, merchandise credit, promotional cash and holds"),
+    FunctionDef("events", "Customer events: batches of behaviour, anonymous visitors and identification"),
 )
 
 AUTHORIZER = FunctionDef("authorizer", "Checks hashed API keys for API Gateway", memory_mb=256, timeout_s=3)
@@ -153,5 +156,12 @@ JOBS: tuple[JobDef, ...] = (
         timeout_s=300,
         schedule="rate(5 minutes)",
         consumes_queue=MERGE_QUEUE,
+    ),
+    JobDef(
+        "attribution",
+        "Second pass of identifications: moves identified visitors' anonymous events onto their customer",
+        memory_mb=512,
+        timeout_s=300,
+        schedule="rate(5 minutes)",
     ),
 )

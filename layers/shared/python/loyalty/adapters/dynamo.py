@@ -160,6 +160,24 @@ class DynamoTable:
         body.update(_expr_attrs(names, values, condition))
         return TxOp("Delete", body, label)
 
+    def condition_check_op(
+        self,
+        pk: str,
+        sk: str,
+        condition: str,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        label: str = "",
+    ) -> TxOp:
+        body: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": self.key(pk, sk),
+            "ConditionExpression": condition,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        body.update(_expr_attrs(names, values, condition))
+        return TxOp("ConditionCheck", body, label)
+
     @staticmethod
     def key(pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}
@@ -228,10 +246,14 @@ class DynamoTable:
         cursor: str | None = None,
         newest_first: bool = False,
         consistent: bool = False,
+        key_names: tuple[str, str] | None = None,
     ) -> tuple[list[Item], str | None]:
+        """`key_names`: an index whose keys are not named `<index>pk` / `<index>sk` (gsi3: tlpk, tlsk)."""
         if not _can_be_key(pk, sk_prefix or sk_min or sk_max or ""):
             return [], None
         pk_name, sk_name = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
+        if key_names is not None:
+            pk_name, sk_name = key_names
         condition = "#pk = :pk"
         values: dict[str, Any] = {":pk": pk}
         names = {"#pk": pk_name}

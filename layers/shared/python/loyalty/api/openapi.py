@@ -15,7 +15,17 @@ from loyalty import __version__
 from loyalty.api import docs
 from loyalty.api.app import build_app
 from loyalty.api.problems import PROBLEM_JSON
-from loyalty.api.routers import accounts, admin, cart, customers, health, offers, redemptions, transactions
+from loyalty.api.routers import (
+    accounts,
+    admin,
+    cart,
+    customers,
+    events,
+    health,
+    offers,
+    redemptions,
+    transactions,
+)
 from loyalty.api.routes import ROUTES
 from loyalty.domain.access import Access
 
@@ -29,6 +39,7 @@ ROUTERS_BY_FUNCTION = {
     "offers": offers.make_router,
     "redemptions": redemptions.make_router,
     "accounts": accounts.make_router,
+    "events": events.make_router,
 }
 ROUTER_FACTORIES = tuple(ROUTERS_BY_FUNCTION.values())
 

@@ -32,6 +32,8 @@ STORED_VALUE_REDEEMED = "StoredValueRedeemed"
 CUSTOMERS_MERGED = "CustomersMerged"
 MERGE_UNDONE = "MergeUndone"
 CUSTOMER_ERASED = "CustomerErased"
+CUSTOMER_EVENT_RECORDED = "CustomerEventRecorded"
+CUSTOMER_EVENT_ATTRIBUTED = "CustomerEventAttributed"
 
 
 @dataclass(frozen=True)
