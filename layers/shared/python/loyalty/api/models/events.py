@@ -50,7 +50,8 @@ class EventBatchIn(Strict):
     store_id: StoreId | None = Field(
         default=None, description="the store of every event that names none (default: the key's store)"
     )
-    events: list[dict[str, Any]] = Field(
+    # Any JSON value per event: one that is not even an object is rejected alone, like any bad event.
+    events: list[Any] = Field(
         min_length=1,
         max_length=MAX_EVENTS,
         description=f"1 to {MAX_EVENTS} events, at most 256 KiB a call; each {{event_id, type, store_id, "
@@ -62,6 +63,9 @@ class EventBatchIn(Strict):
         good: list[tuple[int, EventInput]] = []
         bad: list[tuple[int, list[FieldError]]] = []
         for index, raw in enumerate(self.events):
+            if not isinstance(raw, dict):
+                bad.append((index, [FieldError(("body", "events", index), "an event is a JSON object")]))
+                continue
             try:
                 event = EventIn.model_validate(raw)
                 if event.store_id is None:
