@@ -89,6 +89,10 @@ NEEDS: Mapping[str, Needs] = {
     "mailer": Needs(table=TableAccess.READ_WRITE, send_email=True),
     # Moves a merged profile's records (receive and delete come with its SQS event source).
     "merger": Needs(table=TableAccess.READ_WRITE),
+    # Keeps events (conditional puts), makes identified non-members and links anonymous ids.
+    "events": Needs(table=TableAccess.READ_WRITE),
+    # Queries the due identifications (gsi2) and a visitor's timeline (gsi3), moves its events.
+    "attribution": Needs(table=TableAccess.READ_WRITE),
 }
 
 Definition = FunctionDef | JobDef

@@ -175,3 +175,17 @@ def test_a_link_call_with_an_anonymous_id_identifies_the_visitor(api: Api) -> No
     )
     body = assert_problem(bad, 422, "validation-failed")
     assert body["errors"][0]["loc"] == ["body", "value"]
+
+
+def test_an_idempotency_key_replays_the_first_answer(api: Api) -> None:
+    batch = [new_event(), new_event(type="store_visit", properties={})]
+    headers = {"Idempotency-Key": f"events-{uuid.uuid4().hex}"}
+    first = api.call("POST", "/v1/events", POS_KEY, json={"events": batch}, headers=headers)
+    assert first.status_code == 202 and first.json()["accepted"] == 2
+    again = api.call("POST", "/v1/events", POS_KEY, json={"events": batch}, headers=headers)
+    assert again.status_code == 202 and again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other = api.call("POST", "/v1/events", POS_KEY, json={"events": [new_event()]}, headers=headers)
+    assert_problem(other, 422, "idempotency-key-mismatch")
+    # Without the key, the same events are duplicates (event_id is deduplicated for ever).
+    assert post(api, POS_KEY, batch).json()["duplicates"] == 2

@@ -63,6 +63,8 @@ DOMAIN_DETAIL_TYPES = {
     "CustomersMerged",
     "MergeUndone",
     "CustomerErased",
+    "CustomerEventRecorded",
+    "CustomerEventAttributed",
 }
 SCHEDULED = tuple(j for j in JOBS if j.schedule)
 STREAM_CONSUMERS = tuple(j for j in JOBS if j.consumes_stream)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from tools.bench.carts import CartBench
+from tools.bench.events import EventBench
 from tools.bench.redemptions import RedemptionBench
 from tools.bench.scenario import ENROL_TARGET, LOOKUP_TARGET, Call, Scenario
 
 
-class EndpointBench(CartBench, RedemptionBench):
+class EndpointBench(CartBench, RedemptionBench, EventBench):
     """Every scenario family of the bench on one warm set of functions."""
 
     # ---- the scenarios, in an order where each one's data comes from an earlier one -------------
@@ -96,6 +97,7 @@ class EndpointBench(CartBench, RedemptionBench):
                 lambda i: Call(pos, {**cid(i), "type": "email", "value": alt.format(run=run, i=i)}),
             ),
             *self.transaction_scenarios(),
+            *self.event_scenarios(),
             Scenario(
                 "put store",
                 "PUT",

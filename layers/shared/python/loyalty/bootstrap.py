@@ -169,6 +169,7 @@ class Container:
             programme=self.programme,
             clock=self.clock,
             resolve_customer=self.resolver.get,
+            idempotency=self.idempotency,
             attribute=self.attribution.attribute,
         )
 

@@ -138,6 +138,9 @@ class CustomerEventRepository:
                     other = True
             raise Refused(duplicates, linked, other) from None
 
+    def commit(self, ops: Sequence[TxOp]) -> None:
+        self._table.transact(ops)
+
     def attribute_op(self, event: CustomerEvent, customer_id: str, member: bool, label: str) -> TxOp:
         """Move an anonymous visitor's event onto its customer's timeline, with the event the
         activity worker counts; only while it still is the visitor's (a second mover finds it gone)."""

@@ -18,6 +18,7 @@ from datetime import datetime
 from loyalty.adapters.customer_events import CustomerEventRepository, Refused, anonymous_link
 from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCustomer
 from loyalty.adapters.dynamo import TxOp
+from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
 from loyalty.domain.customer_events import CustomerEvent, EventInput, check_properties, check_timing
@@ -27,7 +28,7 @@ from loyalty.domain.ids import new_id
 from loyalty.domain.links import Link
 from loyalty.domain.stores import Store
 from loyalty.services.config import ProgrammeService, StoreService
-from loyalty.services.ports import Clock, backoff
+from loyalty.services.ports import Clock, IdempotencyRequest, backoff, record_unchanged, replay_if_recorded
 
 _ATTEMPTS = 6
 MAX_OPS = 100  # TransactWriteItems
@@ -93,9 +94,11 @@ class EventIngest:
         programme: ProgrammeService,
         clock: Clock,
         resolve_customer: Callable[[str], Customer],
+        idempotency: IdempotencyStore,
         attribute: Attribute | None = None,
     ) -> None:
         self._events = events
+        self._idempotency = idempotency
         self._customers = customers
         self._stores = stores
         self._programme = programme
@@ -108,12 +111,15 @@ class EventIngest:
         given: Sequence[tuple[int, EventInput]],
         principal: Principal,
         rejected: Sequence[tuple[int, list[FieldError]]] = (),
+        idempotency: IdempotencyRequest | None = None,
     ) -> IngestResult:
         """`given`: the events whose shape passed (with their index in the batch); `rejected`: those
         whose shape did not. A body naming another store than the key's is refused whole (403)
-        before anything is written."""
+        before anything is written. With an Idempotency-Key, a replay answers the first response
+        (the events themselves are deduplicated by event_id with or without it)."""
         for _, event in given:
             principal.ensure_store(event.store_id)
+        replay_if_recorded(self._idempotency, idempotency)
         now = self._clock.now()
         refused = dict(rejected)
         pending: list[_Pending] = []
@@ -141,13 +147,17 @@ class EventIngest:
             event_id = next((e.event_id for i, e in given if i == index), "")
             outcomes[index] = EventOutcome(index, event_id, "rejected")
         ordered = [outcomes[i] for i in sorted(outcomes)]
-        return IngestResult(
+        result = IngestResult(
             accepted=sum(1 for o in ordered if o.status == "accepted"),
             duplicates=sum(1 for o in ordered if o.status == "duplicate"),
             rejected=sorted(refused.items()),
             results=ordered,
             identified=identified,
         )
+        # After the events (a batch may take several transactions): a crash in between loses only
+        # the stored answer, and the retry's events are duplicates, never kept twice.
+        record_unchanged(self._idempotency, idempotency, result, now, self._events.commit)
+        return result
 
     # ---- checking one event -----------------------------------------------------------------
     def _check(
