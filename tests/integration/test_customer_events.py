@@ -347,3 +347,13 @@ def test_write_round_trips_of_a_100_event_batch(container: Container, clock: Fix
         client.transact_write_items = original
     assert result.accepted == 100
     assert len(calls) == 1
+
+
+def test_an_event_of_nobody_is_kept_on_no_timeline(container: Container, clock: FixedClock) -> None:
+    assert (
+        send(container, POS, event("NOBODY-AT-ALL", clock.now(), type_="store_visit", properties={})).accepted
+        == 1
+    )
+    stored = item(container, "ams-01", "NOBODY-AT-ALL")
+    assert stored is not None and "tlpk" not in stored and "customer_id" not in stored
+    assert outbox_types(stored) == ["CustomerEventRecorded"]

@@ -190,10 +190,7 @@ class CustomerEventRepository:
 
 
 def event_to_item(event: CustomerEvent) -> Item:
-    owner = (
-        customer_owner(event.customer_id) if event.customer_id else anonymous_owner(event.anonymous_id or "")
-    )
-    return {
+    item: Item = {
         "pk": event_pk(event.store_id, event.event_id),
         "sk": EVENT_SK,
         "event_id": event.event_id,
@@ -206,7 +203,17 @@ def event_to_item(event: CustomerEvent) -> Item:
         "occurred_at": to_iso(event.occurred_at),
         "received_at": to_iso(event.received_at),
         "properties": storable(event.properties),
-        **timeline_fields(
+        "outbox": ev.outbox([event.recorded()]),
+    }
+    owner = (
+        customer_owner(event.customer_id)
+        if event.customer_id
+        else anonymous_owner(event.anonymous_id)
+        if event.anonymous_id
+        else None
+    )
+    if owner is not None:  # an event of nobody at all (a store visit counter) is on no timeline
+        item |= timeline_fields(
             owner,
             event.occurred_at,
             "event",
@@ -214,9 +221,8 @@ def event_to_item(event: CustomerEvent) -> Item:
             event.summary,
             {"store_id": event.store_id, "event_id": event.event_id},
             storable(event.properties),
-        ),
-        "outbox": ev.outbox([event.recorded()]),
-    }
+        )
+    return item
 
 
 def event_from_item(item: dict[str, Any]) -> CustomerEvent:
