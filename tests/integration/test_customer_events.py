@@ -357,3 +357,24 @@ def test_an_event_of_nobody_is_kept_on_no_timeline(container: Container, clock: 
     stored = item(container, "ams-01", "NOBODY-AT-ALL")
     assert stored is not None and "tlpk" not in stored and "customer_id" not in stored
     assert outbox_types(stored) == ["CustomerEventRecorded"]
+
+
+def test_a_new_customer_identifying_a_visitor_takes_its_events_in_the_same_batch(
+    container: Container, clock: FixedClock
+) -> None:
+    """One batch: the visitor browses (anonymous and with a placeholder email), then checks out as a
+    guest with a real email: a new identified non-member takes the link and all three events."""
+    visitor = "v-guest-batch"
+    placeholder = CustomerRef(link_type="email", link_value="test@test.com")
+    guest = CustomerRef(link_type="email", link_value="guest-batch@example.com")
+    result = send(
+        container,
+        WEB,
+        event("GB1", clock.now(), anonymous_id=visitor),
+        event("GB2", clock.now(), anonymous_id=visitor, customer=placeholder),
+        event("GB3", clock.now(), anonymous_id=visitor, customer=guest),
+    )
+    assert result.accepted == 3
+    owners = {o.customer_id for o in result.results}
+    assert len(owners) == 1 and None not in owners
+    assert timeline(container, f"ANON#{visitor}") == []

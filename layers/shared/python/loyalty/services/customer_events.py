@@ -356,7 +356,8 @@ class EventIngest:
         new_ids = {c.customer_id for c in creating.values()}
         for p in pending:
             anonymous_id = p.given.anonymous_id
-            if p.customer_id is None and p.given.customer is None and anonymous_id in linked:
+            # (A customer ref that identifies nobody - a placeholder - counts as none here.)
+            if p.customer_id is None and anonymous_id in linked:
                 owner = linked[anonymous_id]
                 customer = None if owner in new_ids else self._live(owner)
                 if owner in new_ids:
