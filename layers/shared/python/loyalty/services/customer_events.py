@@ -11,6 +11,7 @@ services/attribution.py brings the visitor's earlier events over.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -142,7 +143,9 @@ class EventIngest:
         identified = self._store(unique, now, outcomes, refused)
         for anonymous_id, customer_id in identified:
             if self._attribute is not None:
-                self._attribute(anonymous_id, customer_id)  # first pass; the due job makes sure
+                # The first pass; should it fail, the events are kept and the job's second pass moves them.
+                with contextlib.suppress(DomainError):
+                    self._attribute(anonymous_id, customer_id)
         for index in refused:
             event_id = next((e.event_id for i, e in given if i == index), "")
             outcomes[index] = EventOutcome(index, event_id, "rejected")

@@ -3,6 +3,7 @@ merge that profile in), detach one; and how a link given by a caller is read."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -15,6 +16,7 @@ from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer
 from loyalty.domain.errors import (
     ConcurrentUpdate,
+    DomainError,
     LinkNotFound,
     LinkTaken,
     ServiceUnavailable,
@@ -141,7 +143,8 @@ class CustomerLinks:
         """An anonymous_id link identifies the visitor: its earlier events come over (a first,
         bounded pass now; the attribution job's second pass makes sure of the rest)."""
         if link.type == link_rules.ANONYMOUS_ID and self._identified is not None:
-            self._identified(link.value, customer_id)
+            with contextlib.suppress(DomainError):  # the link is made; the job's second pass moves it
+                self._identified(link.value, customer_id)
 
     def _unchanged(
         self, customer: Customer, now: datetime, idempotency: IdempotencyRequest | None
