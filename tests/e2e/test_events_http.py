@@ -3,6 +3,7 @@ naming the field, another store refused whole, and a web visitor identified on s
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -189,3 +190,17 @@ def test_an_idempotency_key_replays_the_first_answer(api: Api) -> None:
     assert_problem(other, 422, "idempotency-key-mismatch")
     # Without the key, the same events are duplicates (event_id is deduplicated for ever).
     assert post(api, POS_KEY, batch).json()["duplicates"] == 2
+
+
+def test_properties_the_table_cannot_keep_are_rejected_per_event_not_a_500(api: Api) -> None:
+    good = new_event()
+    raw = (
+        '{"events": [' + json.dumps(good) + ', {"event_id": "nan-1", "type": "custom", '
+        '"occurred_at": "' + at() + '", "properties": {"x": NaN}}]}'
+    )
+    response = api.call("POST", "/v1/events", POS_KEY, data=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == 1
+    assert [e["loc"] for e in body["rejected"][0]["errors"]] == [["body", "events", 1, "properties"]]
+    assert stored(api, "ams-01", "nan-1") is None

@@ -83,6 +83,12 @@ def test_properties_are_at_most_8_kib() -> None:
     assert [e.loc for e in errors] == [("properties",)]
 
 
+@pytest.mark.parametrize("bad", [{"x": float("nan")}, {"x": 1e308 * 10}, {"": 1}, {"x": 10**40}])
+def test_properties_the_table_cannot_keep_are_refused(bad: dict[str, Any]) -> None:
+    _, errors = check_properties("custom", bad)
+    assert [e.loc for e in errors] == [("properties",)]
+
+
 @pytest.mark.parametrize(
     ("offset", "ok"),
     [

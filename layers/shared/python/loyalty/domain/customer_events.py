@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loyalty.domain import events as ev
+from loyalty.domain.attributes import check_storable
 from loyalty.domain.customers import CustomerRef
 from loyalty.domain.errors import FieldError
 from loyalty.domain.values import Money, Quantity
@@ -98,6 +99,10 @@ def check_properties(type_: str, properties: dict[str, Any]) -> tuple[dict[str, 
             )
         )
         return properties, errors
+    try:
+        check_storable(properties)  # NaN, 1e400, empty keys: what the table cannot keep
+    except ValueError as unstorable:
+        return properties, [FieldError(("properties",), str(unstorable))]
     model = KNOWN_TYPES.get(type_)
     if model is None:
         return properties, errors
