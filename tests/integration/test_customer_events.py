@@ -378,3 +378,19 @@ def test_a_new_customer_identifying_a_visitor_takes_its_events_in_the_same_batch
     owners = {o.customer_id for o in result.results}
     assert len(owners) == 1 and None not in owners
     assert timeline(container, f"ANON#{visitor}") == []
+
+
+def test_a_customer_ref_by_anonymous_id_makes_one_profile_for_the_visitor(
+    container: Container, clock: FixedClock
+) -> None:
+    by_anonymous = CustomerRef(link_type="anonymous_id", link_value="v-by-ref")
+    result = send(
+        container,
+        WEB,
+        event("AR1", clock.now(), anonymous_id="v-by-ref"),
+        event("AR2", clock.now(), customer=by_anonymous),
+    )
+    assert result.accepted == 2
+    owners = {o.customer_id for o in result.results}
+    assert len(owners) == 1 and None not in owners
+    assert timeline(container, "ANON#v-by-ref") == []

@@ -303,6 +303,9 @@ class EventIngest:
                 p.unknown = ref is not None and ref.customer_id is not None
                 continue
             p.customer_id, p.member = customer.customer_id, customer.member
+        for link, new in creating.items():  # a customer ref *by* anonymous_id that names nobody yet
+            if link.type == link_rules.ANONYMOUS_ID:
+                linked.setdefault(link.value, new.customer_id)
         return creating
 
     def _live(self, customer_id: str) -> Customer | None:
