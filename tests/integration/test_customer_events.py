@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from loyalty import jobs
 from loyalty.adapters.customer_events import EVENT_SK, event_pk
-from loyalty.bootstrap import Container
+from loyalty.bootstrap import Container, use_container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customer_events import EventInput
 from loyalty.domain.customers import Consents, Customer, CustomerRef, Profile
@@ -21,6 +22,8 @@ from loyalty.domain.errors import Forbidden
 from loyalty.services.customer_events import IngestResult
 from loyalty.services.customer_links import OnConflict
 from loyalty.services.customers import EnrolCommand, RawLink
+from loyalty_local.events import scheduler_event
+from loyalty_local.gateway import LambdaContext
 from tests.conftest import FixedClock
 
 POS = Principal("key-pos", KeyKind.POS, "ams-01")
@@ -394,3 +397,27 @@ def test_a_customer_ref_by_anonymous_id_makes_one_profile_for_the_visitor(
     owners = {o.customer_id for o in result.results}
     assert len(owners) == 1 and None not in owners
     assert timeline(container, "ANON#v-by-ref") == []
+
+
+def test_the_scheduled_attribution_job_runs_the_due_second_pass(
+    container: Container, clock: FixedClock
+) -> None:
+    """The function EventBridge Scheduler invokes (functions/attribution) with its real event."""
+    visitor = "v-scheduled"
+    send(container, WEB, event("SJ1", clock.now() - timedelta(hours=1), anonymous_id=visitor))
+    jane = enrol(container, "jane-sched@example.com")
+    container.events._attribute = None  # no first pass: only the job moves the history
+    send(
+        container,
+        WEB,
+        event("SJ2", clock.now(), customer=CustomerRef(customer_id=jane.customer_id), anonymous_id=visitor),
+    )
+    clock.advance(minutes=3)
+    use_container(container)
+    try:
+        report = jobs.attribute_identified(scheduler_event("attribution"), LambdaContext("attribution"))
+    finally:
+        use_container(None)
+    assert report == {"links": 1, "moved": 1}
+    stored = item(container, "web-nl", "SJ1")
+    assert stored is not None and stored["customer_id"] == jane.customer_id
