@@ -68,7 +68,7 @@ def outbox_types(stored: dict[str, Any]) -> list[str]:
 
 
 def timeline(container: Container, owner: str) -> list[dict[str, Any]]:
-    items, _ = container.table.query(owner, index="gsi3", key_names=("tlpk", "tlsk"), limit=500)
+    items, _ = container.table.query(owner, index="gsi3", limit=500)
     return items
 
 

@@ -29,7 +29,7 @@ from loyalty.domain.customer_events import CustomerEvent
 from loyalty.domain.links import ANONYMOUS_ID, Link
 
 EVENT_SK = "EVENT"
-TIMELINE_INDEX, TIMELINE_KEYS = "gsi3", ("tlpk", "tlsk")
+TIMELINE_INDEX = "gsi3"
 
 
 def event_pk(store_id: str, event_id: str) -> str:
@@ -79,8 +79,6 @@ class CustomerEventRepository:
         items, _ = self._table.query(
             anonymous_owner(anonymous_id),
             index=TIMELINE_INDEX,
-            key_names=TIMELINE_KEYS,
-            sk_prefix=None,
             limit=limit,
         )
         keys = []
