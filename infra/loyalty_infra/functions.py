@@ -94,6 +94,10 @@ NEEDS: Mapping[str, Needs] = {
     # Reads transactions, challenges and badges; writes progress, badges, rewards (receive and
     # delete come with its SQS event source).
     "activity": Needs(table=TableAccess.READ_WRITE),
+    # Keeps events (conditional puts), makes identified non-members and links anonymous ids.
+    "events": Needs(table=TableAccess.READ_WRITE),
+    # Queries the due identifications (gsi2) and a visitor's timeline (gsi3), moves its events.
+    "attribution": Needs(table=TableAccess.READ_WRITE),
 }
 
 Definition = FunctionDef | JobDef

@@ -381,6 +381,14 @@ def _ledger(w: World, o: Owner) -> Req:
     return Req("GET", f"/v1/customers/{w.customer(o)}/ledger")
 
 
+# customer events: each event names its store; one naming another store refuses the batch
+@case("POST", "/v1/events")
+def _events(w: World, o: Owner) -> Req:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = {"event_id": uid("AZE"), "type": "store_visit", "store_id": o.store, "occurred_at": now}
+    return Req("POST", "/v1/events", {"events": [event]})
+
+
 # cart and coupons
 @case("POST", "/v1/cart/evaluate")
 def _cart(w: World, o: Owner) -> Req:

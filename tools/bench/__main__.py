@@ -25,6 +25,10 @@ For every route in the route table, and for the authorizer, it calls the real ha
   dense case: 1,000 live site-wide offers on 20 categories, every offer a candidate; 5- and 50-line
   carts; p50, p99 and full collections during the run, against p99 under 1 ms and 5 ms).
 
+Customer events (issue 15, bench_events): a 100-event batch of known members, ten types, by id and
+by card: round trips per batch (target: at most 2 write round trips), WCU per event, handler time
+and the cost per million events at list prices (target: at most $5).
+
 Then identity merges (bench_merges): DynamoDB round trips, capacity and wall time of one merge of a
 profile with 10, 100, 1,000 and 10,000 sales (about three minutes of the run, most of it the
 10,000-sale profile's set-up and merge), against the issue's target (linear in the records moved,
@@ -63,6 +67,7 @@ from tools.bench.carts import CART_ROUTE, print_carts
 from tools.bench.config import DENSE_ITERATIONS, EARN_PATH, ITERATIONS, WARMUP
 from tools.bench.costs import cost_of
 from tools.bench.endpoints import EndpointBench
+from tools.bench.events import print_events
 from tools.bench.imports import measure_imports, print_imports
 from tools.bench.redemptions import print_redemptions
 from tools.bench.report import print_costs, print_earn_path, print_endpoints, print_prices
@@ -110,6 +115,8 @@ def main() -> None:
     if earn is not None:
         print_earn_path(earn, authorizer)
         print()
+    print_events(results, authorizer.total if authorizer else 0.0)
+    print()
     print_carts(carts)
     print()
     bench_offers.print_dense(dense)

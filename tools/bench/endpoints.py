@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from tools.bench.carts import CartBench
+from tools.bench.events import EventBench
 from tools.bench.redemptions import RedemptionBench
 from tools.bench.scenario import ENROL_TARGET, LOOKUP_TARGET, Call, Scenario
 
 
-class EndpointBench(CartBench, RedemptionBench):
+class EndpointBench(CartBench, RedemptionBench, EventBench):
     """Every scenario family of the bench on one warm set of functions."""
 
     # ---- the scenarios, in an order where each one's data comes from an earlier one -------------
@@ -164,6 +165,7 @@ class EndpointBench(CartBench, RedemptionBench):
                 lambda i: Call(pos, cid(i)),
                 note="the customer, every challenge document, the customer's progress",
             ),
+            *self.event_scenarios(),
             Scenario(
                 "put store",
                 "PUT",

@@ -47,6 +47,7 @@ from typing import Any, TextIO, TypeVar
 import boto3
 import requests
 
+from loyalty.adapters.customer_events import EVENT_SK, CustomerEventRepository, event_pk
 from loyalty.adapters.dynamo import deserialize
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.bootstrap import Container
@@ -357,7 +358,34 @@ def check_invariants(container: Container, acknowledged: dict[str, list[dict[str
         enrolments.checked += 1
         if e["customer_id"] not in live_set:
             enrolments.fail(f"enrolment {e['customer_id']} is not a live customer")
-    return [ledger_check, negative, sales_check, counts, redemptions, enrolments, links_check]
+    events = check_events(container, acknowledged.get("events", []))
+    return [ledger_check, negative, sales_check, counts, redemptions, enrolments, links_check, events]
+
+
+def check_events(container: Container, acknowledged: list[dict[str, Any]]) -> Check:
+    """Every event that got 202 (accepted) is stored once, on its customer, with one outbox entry."""
+    check = Check("every accepted event is stored once, on its customer, published once")
+    keys = [(e["store_id"], e["event_id"]) for e in acknowledged]
+    if len(set(keys)) != len(keys):
+        check.fail(f"{len(keys) - len(set(keys))} events were accepted twice")
+    found = {(e.store_id, e.event_id): e for e in CustomerEventRepository(container.table).get_many(keys)}
+    raw = {
+        (str(i["store_id"]), str(i["event_id"])): i
+        for i in container.table.batch_get([(event_pk(s, e), EVENT_SK) for s, e in keys])
+    }
+    for sent in acknowledged:
+        check.checked += 1
+        key = (sent["store_id"], sent["event_id"])
+        event = found.get(key)
+        if event is None:
+            check.fail(f"event {key} got 202 but is not there")
+            continue
+        if event.customer_id != sent["customer_id"]:
+            check.fail(f"event {key} is on {event.customer_id}, sent for {sent['customer_id']}")
+        outbox = [e["detail_type"] for e in raw[key].get("outbox") or []]
+        if outbox != ["CustomerEventRecorded"]:
+            check.fail(f"event {key} has outbox {outbox}")
+    return check
 
 
 # ---- the report -------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ runs in a process of its own: `tools.load` starts it as
 
 Each user loops without think time over a weighted mix, about 80 % reads: look-ups by card and by
 email, GET customer, cart evaluations; and writes: sales (till and web shop, by `customer_id` or by
-card), points redemptions and enrolments. Writes carry caller-owned ids (`transaction_id`,
+card), points redemptions, enrolments and batches of customer events (20 each, known members, one in
+ten sent a second time: all duplicates). Writes carry caller-owned ids (`transaction_id`,
 `redemption_id`) or an `Idempotency-Key` (enrolments); about one sale and one enrolment in ten is
 sent a second time, and the replay must answer the first answer (`Idempotent-Replayed: true`).
 
@@ -66,7 +67,13 @@ CATALOGUE = (
 # One process, many greenlets: plain module state is safe (no preemption between statements).
 MEMBERS: list[dict[str, Any]] = []  # {"customer_id", "email", "card"}
 BALANCE: dict[str, int] = {}  # what the answers last said each member holds
-ACKNOWLEDGED: dict[str, list[dict[str, Any]]] = {"sales": [], "redemptions": [], "enrolments": []}
+ACKNOWLEDGED: dict[str, list[dict[str, Any]]] = {
+    "sales": [],
+    "redemptions": [],
+    "enrolments": [],
+    "events": [],
+}
+EVENTS_PER_BATCH = 20  # a web shop's or an app's batch of behaviour
 RETRIED: Counter[str] = Counter()
 RUN_ID = uuid.uuid4().hex[:8]
 _counter = itertools.count(1)
@@ -278,6 +285,55 @@ class LoyaltyUser(FastHttpUser):
         ACKNOWLEDGED["enrolments"].append({"customer_id": customer["customer_id"], "email": email})
         MEMBERS.append({"customer_id": customer["customer_id"], "email": email, "card": customer["card"]})
         BALANCE[customer["customer_id"]] = 0
+
+    @task(5)
+    def send_events(self) -> None:
+        key = self._key()
+        batch: list[dict[str, Any]] = []
+        for n in range(EVENTS_PER_BATCH):
+            member = self._member()
+            sku, category, _ = self.rng.choice(CATALOGUE)
+            kind = n % 3
+            type_, properties = (
+                ("product_view", {"sku": sku, "category": category})
+                if kind == 0
+                else ("site_visit", {"url": f"https://shop.example/{sku}"})
+                if kind == 1
+                else ("review", {"sku": sku, "rating": self.rng.randint(1, 5), "text": "fine"})
+            )
+            batch.append(
+                {
+                    "event_id": next_id("EV"),
+                    "type": type_,
+                    "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                    "customer": {"customer_id": member["customer_id"]},
+                    "properties": properties,
+                }
+            )
+        name = "POST /v1/events (20)"
+        first = self._call(name, "POST", "/v1/events", key=key, body={"events": batch}, expect=202)
+        if first is None:
+            return
+        answer = first.json()
+        if answer.get("accepted") != EVENTS_PER_BATCH:
+            return self._fail(
+                name, f"kept {answer.get('accepted')} of {EVENTS_PER_BATCH}: {answer.get('rejected')}"
+            )
+        ACKNOWLEDGED["events"].extend(
+            {
+                "store_id": STORE_OF[key],
+                "event_id": e["event_id"],
+                "customer_id": e["customer"]["customer_id"],
+            }
+            for e in batch
+        )
+        if self.rng.random() < REPLAY_SHARE:
+            again = self._call(
+                "POST /v1/events (replay)", "POST", "/v1/events", key=key, body={"events": batch}, expect=202
+            )
+            if again is not None and again.json().get("duplicates") != EVENTS_PER_BATCH:
+                self._fail("POST /v1/events (replay)", f"a replay kept something: {(again.text or '')[:300]}")
+        return None
 
     # ---- helpers ------------------------------------------------------------------------------
     def _member(self) -> dict[str, Any]:

@@ -26,8 +26,10 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.accounts import AccountService
     from loyalty.services.activity import ActivityWorker
     from loyalty.services.api_keys import ApiKeyService
+    from loyalty.services.attribution import Attribution
     from loyalty.services.cart import CartService
     from loyalty.services.config import ProgrammeService, StoreService
+    from loyalty.services.customer_events import EventIngest
     from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
     from loyalty.services.event_earning import EventEarning
@@ -159,6 +161,33 @@ class Container:
             idempotency=self.idempotency,
             clock=self.clock,
             request_merge=self.merge_requests.request_for_link,
+            identified=self.attribution.attribute,
+        )
+
+    @cached_property
+    def attribution(self) -> Attribution:
+        from loyalty.adapters.customer_events import CustomerEventRepository
+        from loyalty.services.attribution import Attribution
+
+        return Attribution(
+            events=CustomerEventRepository(self.table), clock=self.clock, resolve_customer=self.resolver.get
+        )
+
+    @cached_property
+    def events(self) -> EventIngest:
+        from loyalty.adapters.customer_events import CustomerEventRepository
+        from loyalty.adapters.customers import CustomerRepository
+        from loyalty.services.customer_events import EventIngest
+
+        return EventIngest(
+            events=CustomerEventRepository(self.table),
+            customers=CustomerRepository(self.table),
+            stores=self.stores,
+            programme=self.programme,
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
+            idempotency=self.idempotency,
+            attribute=self.attribution.attribute,
         )
 
     @cached_property

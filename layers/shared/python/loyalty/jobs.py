@@ -164,3 +164,14 @@ def apply_activity(event: dict[str, Any], context: Any) -> dict[str, Any]:
         context=context,
     )
     return dict(response)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def attribute_identified(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Every 5 minutes: identified visitors whose second pass is due get the rest of their
+    anonymous events moved onto their customer (services/attribution.py)."""
+    report = container().attribution.run_due()
+    metrics.add_metric(name="EventsAttributed", unit=MetricUnit.Count, value=report.moved)
+    logger.info("identifications attributed", extra=asdict(report))
+    return asdict(report)

@@ -13,6 +13,9 @@ class IndexDef:
     name: str
     partition_key: str
     sort_key: str
+    # The non-key attributes the index holds: None projects ALL; a tuple projects the keys and
+    # those attributes only (INCLUDE), so each index write costs by what it holds, not the item.
+    projection: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ TABLE = TableDef(
         IndexDef("gsi1", "gsi1pk", "gsi1sk"),
         # gsi2: sparse, what falls due on a day (lots maturing, reaching the tier horizon, expiring)
         IndexDef("gsi2", "gsi2pk", "gsi2sk"),
+        # gsi3: sparse, a person's timeline (CUST#<id> | ANON#<id> / <occurred_at>#<kind>#<id>);
+        # it holds only the ready-made timeline item `tl`, so a page is one Query and stays small
+        IndexDef("gsi3", "tlpk", "tlsk", projection=("tl",)),
     ),
     ttl_attribute="expires_at",
 )
@@ -136,6 +142,7 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     FunctionDef("redemptions", "Spending points, coupons and stored value, and reversing it"),
     FunctionDef("accounts", "Gift cards, merchandise credit, promotional cash and holds"),
     FunctionDef("messaging", "Message templates, checked in Jinja2's sandbox"),
+    FunctionDef("events", "Customer events: batches of behaviour, anonymous visitors and identification"),
 )
 
 AUTHORIZER = FunctionDef("authorizer", "Checks hashed API keys for API Gateway", memory_mb=256, timeout_s=3)
@@ -195,5 +202,12 @@ JOBS: tuple[JobDef, ...] = (
         memory_mb=512,
         timeout_s=60,
         consumes_queue=ACTIVITY_QUEUE,
+    ),
+    JobDef(
+        "attribution",
+        "Second pass of identifications: moves identified visitors' anonymous events onto their customer",
+        memory_mb=512,
+        timeout_s=300,
+        schedule="rate(5 minutes)",
     ),
 )

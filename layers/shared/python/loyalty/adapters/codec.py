@@ -10,7 +10,8 @@ the same way; this module is the one place that says how. Key layout of the reco
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+import zlib
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,7 @@ from loyalty.domain.customers import (
     Profile,
     Stats,
 )
-from loyalty.domain.links import Link
+from loyalty.domain.links import ANONYMOUS_ID, Link
 
 PROFILE_SK = "PROFILE"
 
@@ -80,7 +81,7 @@ def link_entry(link: Link, now: datetime) -> dict[str, str]:
 
 
 def link_item(customer_id: str, link: Link, now: datetime) -> Item:
-    return {
+    item: Item = {
         "pk": link_pk(link),
         "sk": "LINK",
         "type": "link",
@@ -89,6 +90,21 @@ def link_item(customer_id: str, link: Link, now: datetime) -> Item:
         "customer_id": customer_id,
         "updated_at": to_iso(now),
     }
+    if link.type == ANONYMOUS_ID:
+        item |= identification_due(link.value, now + IDENTIFICATION_SECOND_PASS)
+    return item
+
+
+# An anonymous_id link (an identified visitor) stays in the sparse due index (gsi2) until the second
+# pass of its attribution has run: the first pass may miss events committed just before the link
+# that the timeline index did not show yet (services/attribution.py).
+IDENTIFICATION_SHARDS = 4
+IDENTIFICATION_SECOND_PASS = timedelta(minutes=2)
+
+
+def identification_due(anonymous_id: str, due: datetime) -> Item:
+    shard = zlib.crc32(anonymous_id.encode()) % IDENTIFICATION_SHARDS
+    return {"gsi2pk": f"IDENTIFIED#{shard}", "gsi2sk": f"{to_iso(due)}#{anonymous_id}"}
 
 
 def link_from_item(item: Item) -> Link:

@@ -37,7 +37,7 @@ class ProgrammeRepository:
             "updated_at": to_iso(now),
         }
         checks = [
-            self._table.condition_op(
+            self._table.condition_check_op(
                 f"TEMPLATE#{template_id}",  # adapters/templates.py's key
                 "TEMPLATE",
                 "attribute_exists(#pk)",

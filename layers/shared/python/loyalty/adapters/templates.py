@@ -73,7 +73,7 @@ class TemplateRepository:
                     self._table.delete_op(
                         template_pk(template_id), TEMPLATE_SK, "attribute_exists(#pk)", label="template"
                     ),
-                    self._table.condition_op(
+                    self._table.condition_check_op(
                         *PROGRAMME_KEY,
                         "attribute_not_exists(#pk) OR NOT contains(#template_ids, :id)",
                         values={":id": template_id},

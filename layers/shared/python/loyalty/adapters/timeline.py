@@ -1,7 +1,8 @@
-"""Timeline attributes of an item (the design note of issue 15; the timeline branch owns this module).
+"""The timeline index's attributes (gsi3): what puts a record on a person's timeline.
 
-Written here with the agreed signature so the gamification records carry them; at merge the
-timeline branch's module replaces this one.
+Any item that belongs on a customer's (or an anonymous visitor's) timeline carries `tlpk` (whose),
+`tlsk` (when, what, which) and `tl` (the timeline item exactly as the API returns it), so the first
+page of a timeline is one Query and no second read.
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ from typing import Any
 from loyalty.adapters.codec import to_iso
 
 
+def customer_owner(customer_id: str) -> str:
+    return f"CUST#{customer_id}"
+
+
+def anonymous_owner(anonymous_id: str) -> str:
+    return f"ANON#{anonymous_id}"
+
+
 def timeline_fields(
     owner_pk: str,
     at: datetime,
@@ -22,9 +31,9 @@ def timeline_fields(
     ref: Mapping[str, Any],
     data: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """`tlpk`, `tlsk` and `tl` (the timeline item exactly as the API returns it) for gsi3."""
+    """`ref` names the record (its ids, in a fixed order): they make the sort key unique."""
+    when = to_iso(at) or ""
     unique = "#".join(str(v) for v in ref.values())
-    when = to_iso(at)
     return {
         "tlpk": owner_pk,
         "tlsk": f"{when}#{kind}#{unique}",

@@ -23,6 +23,7 @@ from loyalty.api.routes import Outcome, Route, expected_outcome, route_for
 from loyalty.domain.access import Access, StoreScope
 from loyalty.domain.errors import (
     DomainError,
+    FieldError,
     Forbidden,
     MalformedRequest,
     PayloadTooLarge,
@@ -33,7 +34,6 @@ from loyalty.domain.events import CORRELATION_ID
 from loyalty.observability import logger, metrics
 from loyalty.services.replay import IdempotentReplay
 
-MAX_BODY_BYTES = 64 * 1024
 JSON_MEDIA_TYPE = "application/json"
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -90,17 +90,22 @@ def guard(event: dict[str, Any]) -> Response | None:  # noqa: PLR0911 - one retu
         return problems.from_domain_error(Forbidden("this route needs an admin key"))
     body = event.get("body") or ""
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
-    if len(raw) > MAX_BODY_BYTES:
-        return problems.from_domain_error(PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes"))
+    if len(raw) > route.max_body:
+        return problems.from_domain_error(
+            PayloadTooLarge(
+                f"the body may be at most {route.max_body} bytes",
+                errors=[FieldError(("body",), f"at most {route.max_body} bytes")],
+            )
+        )
     if raw and not _sent_as_json(event):
         return problems.from_domain_error(UnsupportedMediaType("send the body as application/json"))
     if not _utf8(raw):
         return problems.from_domain_error(MalformedRequest("the body is not valid JSON: not UTF-8"))
-    named = _named_store(route, event, raw)
-    if expected_outcome(route, caller.kind, own_store=caller.acts_for(named)) is Outcome.FORBIDDEN:
-        return problems.from_domain_error(
-            Forbidden(f"this key acts for store {caller.store_id!r}, not {named!r}", store_id=named)
-        )
+    for named in _named_stores(route, event, raw):
+        if expected_outcome(route, caller.kind, own_store=caller.acts_for(named)) is Outcome.FORBIDDEN:
+            return problems.from_domain_error(
+                Forbidden(f"this key acts for store {caller.store_id!r}, not {named!r}", store_id=named)
+            )
     return None
 
 
@@ -143,22 +148,27 @@ def _utf8(raw: bytes) -> bool:
     return True
 
 
-def _named_store(route: Route, event: dict[str, Any], raw: bytes) -> str | None:
-    """The store a request names where the route table says it does: its {store_id} path
+def _named_stores(route: Route, event: dict[str, Any], raw: bytes) -> list[str | None]:
+    """The stores a request names where the route table says it does: its {store_id} path
     parameter, its `store_id` query (the store of a record named by a caller-owned id), or its
-    body's store_id (a body that is not JSON is left to validation)."""
-    value: Any = None
+    body's store_id - and each of its `events`' (a batch naming one other store is refused
+    whole, before anything is kept). A body that is not JSON is left to validation."""
+    values: list[Any] = []
     if route.store is StoreScope.PATH:
-        value = (event.get("pathParameters") or {}).get("store_id")
+        values.append((event.get("pathParameters") or {}).get("store_id"))
     elif route.store is StoreScope.RECORD:
-        value = (event.get("queryStringParameters") or {}).get("store_id")
+        values.append((event.get("queryStringParameters") or {}).get("store_id"))
     elif route.store is StoreScope.BODY and raw:
         try:
             parsed = json.loads(raw)
         except (ValueError, RecursionError):
-            return None
-        value = parsed.get("store_id") if isinstance(parsed, dict) else None
-    return value if isinstance(value, str) else None
+            return [None]
+        if isinstance(parsed, dict):
+            values.append(parsed.get("store_id"))
+            batch = parsed.get("events")
+            if isinstance(batch, list):
+                values.extend(e.get("store_id") for e in batch if isinstance(e, dict))
+    return [v if isinstance(v, str) else None for v in values] or [None]
 
 
 def lambda_handler(app: APIGatewayRestResolver) -> LambdaHandler:

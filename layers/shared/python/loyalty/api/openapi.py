@@ -20,6 +20,7 @@ from loyalty.api.routers import (
     admin,
     cart,
     customers,
+    events,
     health,
     offers,
     redemptions,
@@ -40,6 +41,7 @@ ROUTERS_BY_FUNCTION = {
     "redemptions": redemptions.make_router,
     "accounts": accounts.make_router,
     "messaging": templates.make_router,
+    "events": events.make_router,
 }
 ROUTER_FACTORIES = tuple(ROUTERS_BY_FUNCTION.values())
 

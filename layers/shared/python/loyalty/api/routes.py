@@ -24,6 +24,8 @@ class Route:
     # routes act, where they record a store at all, in the key's own store (a points or gift-card
     # hold, a reload, merchandise credit): there is nothing to name, so nothing to refuse.
     store: StoreScope
+    # The largest body the route takes (the guard answers 413 above it): event batches are bigger.
+    max_body: int = 64 * 1024
 
 
 # Store binding (StoreScope): customers, their links, history, coupons and accounts are the brand's,
@@ -70,6 +72,8 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/v1/customers/{customer_id}/transactions", "transactions", Access.CLIENT, StoreScope.NONE),
     Route("GET", "/v1/customers/{customer_id}/ledger", "transactions", Access.CLIENT, StoreScope.NONE),
+    # Each event names its store (default: the key's); one naming another store refuses the batch.
+    Route("POST", "/v1/events", "events", Access.CLIENT, StoreScope.BODY, max_body=256 * 1024),
     Route("POST", "/v1/cart/evaluate", "cart", Access.CLIENT, StoreScope.BODY),
     Route("POST", "/v1/customers/{customer_id}/coupons", "cart", Access.CLIENT, StoreScope.NONE),
     Route("GET", "/v1/customers/{customer_id}/coupons", "cart", Access.CLIENT, StoreScope.NONE),

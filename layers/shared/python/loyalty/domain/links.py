@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from loyalty.domain.ids import is_valid_card_number, luhn_valid
 
 EMAIL, PHONE, CARD = "email", "phone", "card"
+# An anonymous visitor's id (a web or app cookie/device id): identifies the person once a customer
+# and the anonymous id arrive together (POST /v1/events or a link call); see customer_events.
+ANONYMOUS_ID = "anonymous_id"
+ANONYMOUS_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+ANONYMOUS_ID_RULE = "1 to 128 letters, digits or . _ : -"
 EXT_PREFIX = "ext:"
 _EXT_SYSTEM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 _CARD = re.compile(r"^[A-Z0-9-]{4,64}$")
@@ -41,12 +46,14 @@ class Link:
 
 def normalise_type(raw_type: str) -> str:
     link_type = raw_type.strip().lower()
-    if link_type in (EMAIL, PHONE, CARD):
+    if link_type in (EMAIL, PHONE, CARD, ANONYMOUS_ID):
         return link_type
     if link_type.startswith(EXT_PREFIX) and _EXT_SYSTEM.match(link_type[len(EXT_PREFIX) :]):
         return link_type
     raise LinkInvalid(
-        "type", f"unknown link type {raw_type!r}: use email, phone, card or ext:<system> (a-z, 0-9, _ . -)"
+        "type",
+        f"unknown link type {raw_type!r}: use email, phone, card, anonymous_id or ext:<system> "
+        "(a-z, 0-9, _ . -)",
     )
 
 
@@ -67,6 +74,11 @@ def normalise(raw_type: str, raw_value: str, default_region: str = "NL") -> Link
         if not _CARD.match(card):
             raise LinkInvalid("value", "a card number has 4 to 64 letters, digits or dashes")
         return Link(CARD, card)
+    if link_type == ANONYMOUS_ID:
+        # Taken as sent (case matters in cookie ids), but only in a shape that is safe in a key.
+        if not ANONYMOUS_ID_PATTERN.match(value):
+            raise LinkInvalid("value", f"an anonymous_id has {ANONYMOUS_ID_RULE}")
+        return Link(ANONYMOUS_ID, value)
     return Link(link_type, value)
 
 

@@ -3,6 +3,7 @@ merge that profile in), detach one; and how a link given by a caller is read."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -15,6 +16,7 @@ from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer
 from loyalty.domain.errors import (
     ConcurrentUpdate,
+    DomainError,
     LinkNotFound,
     LinkTaken,
     ServiceUnavailable,
@@ -30,6 +32,9 @@ from loyalty.services.resolver import CustomerResolver
 
 _ATTEMPTS = 4
 PLACEHOLDER_MSG = "{link.type} {link.value!r} is a placeholder value: it identifies nobody"
+
+# An anonymous visitor identified: (anonymous_id, customer_id) -> its events come over (attribution)
+Identified = Callable[[str, str], object]
 
 # survivor, merged, the link, who asks, and the link call's Idempotency-Key (for the journal)
 RequestMerge = Callable[[str, str, Link, Principal, IdempotencyRequest | None], MergeRecord]
@@ -65,6 +70,7 @@ class CustomerLinks:
         idempotency: IdempotencyStore,
         clock: Clock,
         request_merge: RequestMerge | None = None,
+        identified: Identified | None = None,
     ) -> None:
         self._customers = customers
         self._resolver = resolver  # a write to a merged id goes to the survivor, as a read does
@@ -72,6 +78,7 @@ class CustomerLinks:
         self._idempotency = idempotency
         self._clock = clock
         self._request_merge = request_merge
+        self._identified = identified
 
     def add_link(
         self,
@@ -99,6 +106,7 @@ class CustomerLinks:
             try:
                 # No look-up first: the link's conditional put says who owns it when it is taken.
                 self._customers.add_links(customer.customer_id, [link], now, extra)
+                self._identify(link, customer.customer_id)
                 return result
             except LinksTaken as taken:
                 owner = taken.owners.get(link)
@@ -125,10 +133,18 @@ class CustomerLinks:
                 raise LinkTaken(f"{link.type} {link.value} belongs to customer {owner}", customer_id=owner)
             try:
                 self._customers.move_link(link, owner, customer.customer_id, now, extra)
+                self._identify(link, customer.customer_id)
                 return result
             except (LinksTaken, StaleCustomer):
                 continue  # the link moved on again meanwhile: look again
         raise ServiceUnavailable("the link kept changing; retry")
+
+    def _identify(self, link: Link, customer_id: str) -> None:
+        """An anonymous_id link identifies the visitor: its earlier events come over (a first,
+        bounded pass now; the attribution job's second pass makes sure of the rest)."""
+        if link.type == link_rules.ANONYMOUS_ID and self._identified is not None:
+            with contextlib.suppress(DomainError):  # the link is made; the job's second pass moves it
+                self._identified(link.value, customer_id)
 
     def _unchanged(
         self, customer: Customer, now: datetime, idempotency: IdempotencyRequest | None

@@ -1,0 +1,3 @@
+from loyalty.jobs import attribute_identified
+
+handler = attribute_identified
