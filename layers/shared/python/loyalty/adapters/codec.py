@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from loyalty.adapters.dynamo import Item
+from loyalty.adapters.lots import summary_from_attr
 from loyalty.domain.customers import (
     Consents,
     Customer,
@@ -196,4 +197,5 @@ def customer_from_item(item: Item) -> Customer:
         merge_count=int(item.get("merge_count") or 0),
         merges_reviewed=int(item.get("merges_reviewed") or 0),
         review=item.get("review"),
+        lots=summary_from_attr(str(item["customer_id"]), item.get("lots")),
     )

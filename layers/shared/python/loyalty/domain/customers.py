@@ -9,6 +9,7 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from loyalty.domain.links import Link
+from loyalty.domain.lots import LotSummary
 from loyalty.domain.money import cents
 
 
@@ -88,6 +89,8 @@ class Customer:
     merge_count: int = 0  # merges this profile has absorbed (a guard rail stops it at a limit)
     merges_reviewed: int = 0  # merge_count when a person last cleared a review: the limit counts on from it
     review: str | None = None  # why the profile was flagged for a person to look at
+    # The first open lots to spend, exact while its stamp is `ledger_seq` (see domain/lots.py).
+    lots: LotSummary | None = None
 
     def points_held(self, now: datetime) -> int:
         return sum(points for points, until in self.points_holds.values() if now < until)
