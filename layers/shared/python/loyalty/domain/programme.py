@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -16,17 +15,18 @@ from pydantic import (
 
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.links import Identity, identify
+from loyalty.domain.models import Model
 from loyalty.domain.values import Count, Factor, Id, Points, Timestamp
 
 
-class Tier(BaseModel):
+class Tier(Model):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=32)
     threshold: Points = Field(ge=0, description="points earned in the rolling window to reach the tier")
     multiplier: Factor = Field(ge=0, le=10, decimal_places=2)
 
 
-class RuleWhere(BaseModel):
+class RuleWhere(Model):
     model_config = ConfigDict(extra="forbid")
     channels: list[Id] = Field(default_factory=list, max_length=10, description="pos, online, app")
     stores: list[Id] = Field(default_factory=list, max_length=1000)
@@ -36,7 +36,7 @@ class RuleWhere(BaseModel):
     _storable = field_validator("store_attributes")(check_storable)
 
 
-class EarnRule(BaseModel):
+class EarnRule(Model):
     """An extra way to earn: a multiplier on matching lines and/or flat bonus points per sale.
 
     When several rules match a line, the highest multiplier applies (they do not compound);
@@ -63,7 +63,7 @@ class EarnRule(BaseModel):
         return self
 
 
-class Programme(BaseModel):
+class Programme(Model):
     model_config = ConfigDict(extra="forbid")
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     points_per_unit: Points = Field(default=10, ge=0, le=10_000, description="points per currency unit spent")

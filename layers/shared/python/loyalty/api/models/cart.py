@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
     Field,
     StringConstraints,
     field_validator,
@@ -25,6 +24,7 @@ from loyalty.api.models.common import (
     Timestamp,
     money,
 )
+from loyalty.domain.models import Model
 from loyalty.services.cart import CartCommand, CartLineInput, CartResult
 
 
@@ -65,21 +65,21 @@ class CartIn(Strict):
         )
 
 
-class CartLineOut(BaseModel):
+class CartLineOut(Model):
     line_id: str
     unit_price: str
     price: str = Field(description="the customer's personal unit price")
     discount: str = Field(description="offers' discount on the whole line")
 
 
-class CartDiscountOut(BaseModel):
+class CartDiscountOut(Model):
     offer_id: str
     name: str
     amount: str
     coupon: str | None
 
 
-class PersonalPriceOut(BaseModel):
+class PersonalPriceOut(Model):
     source: str
     id: str
     name: str
@@ -87,29 +87,29 @@ class PersonalPriceOut(BaseModel):
     saving: str
 
 
-class RejectedCouponOut(BaseModel):
+class RejectedCouponOut(Model):
     code: str
     reason: str
 
 
-class NearMissOut(BaseModel):
+class NearMissOut(Model):
     offer_id: str
     message: str
 
 
-class UnitsTakenOut(BaseModel):
+class UnitsTakenOut(Model):
     line_id: str
     quantity: str = Field(description="how much of the line the offer acted on (held, for exclusive_units)")
     discount: str = Field(description="the money it took off that part")
 
 
-class UnitsUnavailableOut(BaseModel):
+class UnitsUnavailableOut(Model):
     line_id: str
     quantity: str
     offer_id: str = Field(description="the exclusive_units offer that holds these units")
 
 
-class ExplanationOut(BaseModel):
+class ExplanationOut(Model):
     offer_id: str
     applied: bool
     reason: str
@@ -122,7 +122,7 @@ class ExplanationOut(BaseModel):
     )
 
 
-class CartOut(BaseModel):
+class CartOut(Model):
     customer_id: str | None
     member: bool
     currency: str
@@ -212,7 +212,7 @@ class CouponIssueIn(Strict):
     max_uses: Count = Field(default=1, ge=1, le=1000, description="1: single use")
 
 
-class CouponOut(BaseModel):
+class CouponOut(Model):
     code: str
     offer_id: str
     customer_id: str | None
@@ -238,12 +238,12 @@ class CouponOut(BaseModel):
         )
 
 
-class CouponList(BaseModel):
+class CouponList(Model):
     items: list[CouponOut]
     next_cursor: str | None
 
 
-class PriceGroupMemberOut(BaseModel):
+class PriceGroupMemberOut(Model):
     group_id: str
     customer_id: str
     member: bool

@@ -6,7 +6,6 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
     Field,
     field_validator,
 )
@@ -14,6 +13,7 @@ from pydantic import (
 from loyalty.api.models.common import Name, StoreId, Strict, _check_attributes, _check_birthday, money
 from loyalty.domain.customers import Consents, Customer, Profile
 from loyalty.domain.links import Link
+from loyalty.domain.models import Model
 from loyalty.domain.programme import Programme
 from loyalty.domain.tiers import TierProgress, effective_tier, tier_progress
 from loyalty.services.customers import EnrolCommand, OnConflict, ProfilePatch, RawLink
@@ -24,7 +24,7 @@ class LinkIn(Strict):
     value: str = Field(min_length=1, max_length=254, examples=["jane@example.com"])
 
 
-class LinkOut(BaseModel):
+class LinkOut(Model):
     type: str
     value: str
 
@@ -105,13 +105,13 @@ class LinkAdd(Strict):
     on_conflict: OnConflict = OnConflict.REJECT
 
 
-class PointsOut(BaseModel):
+class PointsOut(Model):
     available: int
     pending: int
     lifetime: int
 
 
-class StatsOut(BaseModel):
+class StatsOut(Model):
     transactions: int
     spend: str = Field(examples=["0.00"])
     currency: str
@@ -119,14 +119,14 @@ class StatsOut(BaseModel):
     last_purchase_at: datetime | None
 
 
-class ProfileOut(BaseModel):
+class ProfileOut(Model):
     first_name: str | None
     last_name: str | None
     birthday: date | None
     attributes: dict[str, Any]
 
 
-class ConsentsOut(BaseModel):
+class ConsentsOut(Model):
     email: bool
     sms: bool
     mail: bool
@@ -136,7 +136,7 @@ def _link_order(link: Link) -> tuple[str, str]:
     return link.type, link.value
 
 
-class TierProgressOut(BaseModel):
+class TierProgressOut(Model):
     points_in_window: int = Field(description="points earned in the programme's rolling window")
     next_tier: str | None
     points_to_next_tier: int | None
@@ -152,7 +152,7 @@ class TierProgressOut(BaseModel):
         )
 
 
-class CustomerView(BaseModel):
+class CustomerView(Model):
     """The 360° view of one customer."""
 
     customer_id: str

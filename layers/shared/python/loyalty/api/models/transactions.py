@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from pydantic import (
-    BaseModel,
     Field,
     field_validator,
     model_validator,
@@ -24,6 +23,7 @@ from loyalty.api.models.common import (
     money,
 )
 from loyalty.domain.ledger import LedgerEntry, TransactionRecord
+from loyalty.domain.models import Model
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 from loyalty.services.transactions import (
     Receipt,
@@ -93,22 +93,22 @@ class TransactionIn(Strict):
         )
 
 
-class AppliedOfferOut(BaseModel):
+class AppliedOfferOut(Model):
     offer_id: str
     amount: str = Field(description="money the offer took off the sale; 0.00 for points effects")
 
 
-class IgnoredLinkOut(BaseModel):
+class IgnoredLinkOut(Model):
     type: str
     value: str
 
 
-class CustomerIgnoredOut(BaseModel):
+class CustomerIgnoredOut(Model):
     reason: str = Field(description="placeholder-link: the link is a placeholder that identifies nobody")
     link: IgnoredLinkOut
 
 
-class ReceiptNoteOut(BaseModel):
+class ReceiptNoteOut(Model):
     code: str = Field(
         description="backdated: recorded without earning (older than the programme's max_backdate_days); "
         "offer_not_given: an offer the engine would apply whose discount the lines do not carry"
@@ -116,7 +116,7 @@ class ReceiptNoteOut(BaseModel):
     detail: str
 
 
-class ReceiptOut(BaseModel):
+class ReceiptOut(Model):
     transaction_id: str
     store_id: str
     type: SaleType
@@ -174,7 +174,7 @@ def render_receipt(receipt: Receipt) -> str:
     return ReceiptOut.of(receipt).model_dump_json()
 
 
-class LineOut(BaseModel):
+class LineOut(Model):
     line_id: str
     sku: str
     category: str | None
@@ -186,7 +186,7 @@ class LineOut(BaseModel):
     returned_quantity: str
 
 
-class TransactionOut(BaseModel):
+class TransactionOut(Model):
     transaction_id: str
     store_id: str
     channel: str
@@ -239,12 +239,12 @@ class TransactionOut(BaseModel):
         )
 
 
-class TransactionList(BaseModel):
+class TransactionList(Model):
     items: list[TransactionOut]
     next_cursor: str | None
 
 
-class LedgerEntryOut(BaseModel):
+class LedgerEntryOut(Model):
     entry_id: str
     at: datetime
     points: int = Field(description="signed")
@@ -282,7 +282,7 @@ class LedgerEntryOut(BaseModel):
         )
 
 
-class LedgerList(BaseModel):
+class LedgerList(Model):
     items: list[LedgerEntryOut]
     next_cursor: str | None
 
