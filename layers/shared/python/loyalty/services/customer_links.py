@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 
 from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCustomer
 from loyalty.adapters.idempotency import IdempotencyStore
@@ -20,7 +19,7 @@ from loyalty.domain.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from loyalty.domain.links import Link
+from loyalty.domain.links import Link, OnConflict
 from loyalty.domain.merges import MergeRecord
 from loyalty.domain.programme import Programme
 from loyalty.domain.replay import StoredResponse
@@ -33,12 +32,6 @@ PLACEHOLDER_MSG = "{link.type} {link.value!r} is a placeholder value: it identif
 
 # survivor, merged, the link, who asks, and the link call's Idempotency-Key (for the journal)
 RequestMerge = Callable[[str, str, Link, Principal, IdempotencyRequest | None], MergeRecord]
-
-
-class OnConflict(StrEnum):
-    REJECT = "reject"
-    MOVE = "move"
-    MERGE = "merge"
 
 
 @dataclass(frozen=True)

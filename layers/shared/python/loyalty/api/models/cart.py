@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     Field,
@@ -12,7 +12,6 @@ from pydantic import (
     field_validator,
 )
 
-from loyalty.adapters.offers import CouponRecord
 from loyalty.api.models.common import (
     Count,
     CustomerRefIn,
@@ -25,7 +24,10 @@ from loyalty.api.models.common import (
     money,
 )
 from loyalty.domain.models import Model
-from loyalty.services.cart import CartCommand, CartLineInput, CartResult
+
+if TYPE_CHECKING:
+    from loyalty.adapters.offers import CouponRecord
+    from loyalty.services.cart import CartCommand, CartLineInput, CartResult
 
 
 class CartLineIn(Strict):
@@ -36,6 +38,8 @@ class CartLineIn(Strict):
     unit_price: Money
 
     def to_input(self) -> CartLineInput:
+        from loyalty.services.cart import CartLineInput  # the services load on first use
+
         return CartLineInput(self.line_id, self.sku, self.category, self.quantity, self.unit_price)
 
 
@@ -56,6 +60,8 @@ class CartIn(Strict):
         return lines
 
     def to_command(self) -> CartCommand:
+        from loyalty.services.cart import CartCommand
+
         return CartCommand(
             customer=self.customer.to_ref() if self.customer else None,
             store_id=self.store_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     Field,
@@ -12,11 +12,14 @@ from pydantic import (
 
 from loyalty.api.models.common import Name, StoreId, Strict, _check_attributes, _check_birthday, money
 from loyalty.domain.customers import Consents, Customer, Profile
-from loyalty.domain.links import Link
+from loyalty.domain.links import OnConflict
 from loyalty.domain.models import Model
-from loyalty.domain.programme import Programme
 from loyalty.domain.tiers import TierProgress, effective_tier, tier_progress
-from loyalty.services.customers import EnrolCommand, OnConflict, ProfilePatch, RawLink
+
+if TYPE_CHECKING:
+    from loyalty.domain.links import Link
+    from loyalty.domain.programme import Programme
+    from loyalty.services.customers import EnrolCommand, ProfilePatch
 
 
 class LinkIn(Strict):
@@ -56,6 +59,8 @@ class CustomerCreate(Strict):
     store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
 
     def to_command(self) -> EnrolCommand:
+        from loyalty.services.customers import EnrolCommand, RawLink  # the services load on first use
+
         return EnrolCommand(
             links=[RawLink(link.type, link.value) for link in self.links],
             profile=self.profile.to_domain(),
@@ -89,6 +94,8 @@ class CustomerPatch(Strict):
     member: Literal[True] | None = Field(default=None, description="true enrols an identified non-member")
 
     def to_patch(self) -> ProfilePatch:
+        from loyalty.services.customers import ProfilePatch
+
         fields: dict[str, Any] = {}
         attributes = None
         if self.profile is not None:

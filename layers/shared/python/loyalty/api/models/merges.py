@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from loyalty.api.models.common import Strict
 from loyalty.api.models.customers import CustomerView
-from loyalty.domain.merges import MergeRecord
 from loyalty.domain.models import Model
+
+if TYPE_CHECKING:
+    from loyalty.domain.merges import MergeRecord
 
 
 class MergeCreate(Strict):

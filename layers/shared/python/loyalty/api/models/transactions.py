@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import (
     Field,
@@ -22,13 +23,12 @@ from loyalty.api.models.common import (
     Timestamp,
     money,
 )
-from loyalty.domain.ledger import LedgerEntry, TransactionRecord
 from loyalty.domain.models import Model
 from loyalty.domain.sales import Line, OrderStatus, SaleType
-from loyalty.services.transactions import (
-    Receipt,
-    RecordCommand,
-)
+
+if TYPE_CHECKING:
+    from loyalty.domain.ledger import LedgerEntry, TransactionRecord
+    from loyalty.services.transactions import Receipt, RecordCommand
 
 
 class LineIn(Strict):
@@ -76,6 +76,8 @@ class TransactionIn(Strict):
         return lines
 
     def to_command(self, fingerprint: str) -> RecordCommand:
+        from loyalty.services.transactions import RecordCommand  # the services load on first use
+
         return RecordCommand(
             transaction_id=self.transaction_id,
             type=self.type,

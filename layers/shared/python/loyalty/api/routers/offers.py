@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
@@ -14,8 +14,10 @@ from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.models import Model
 from loyalty.domain.offers import Offer, PriceGroup
-from loyalty.domain.replay import StoredResponse
-from loyalty.domain.rewards import Reward
+
+if TYPE_CHECKING:
+    from loyalty.domain.replay import StoredResponse
+    from loyalty.domain.rewards import Reward
 
 TAGS = ["offers"]
 
