@@ -6,11 +6,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loyalty.domain.links import Link
-from loyalty.domain.lots import LotSummary
 from loyalty.domain.money import cents
+
+if TYPE_CHECKING:  # loaded with the code that spends points, not with every profile
+    from loyalty.domain.lots import LotSummary
 
 
 class CustomerStatus(StrEnum):
