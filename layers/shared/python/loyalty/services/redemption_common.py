@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -74,7 +74,8 @@ def spend_points(
     the ledger entry). None when the lots read do not cover it (the open-lot index lags).
 
     The lots come from the profile's summary when it is exact and covers the spend (no read of
-    its own); otherwise from the open-lot index, and the profile then gets a fresh summary."""
+    its own); otherwise from the open-lot index, and the profile then gets a fresh summary when
+    what was read is surely complete (read consistently, or the index has settled)."""
     summary = lot_summary.current(customer.lots, customer.ledger_seq)
     if summary is not None and not consistent and summary.covers(points, now):
         spent = points_ledger.spend(
@@ -85,7 +86,7 @@ def spend_points(
         spent = points_ledger.spend(
             customer, lots, points, now, store_id=store_id, redemption_id=redemption_id, actor=actor
         )
-        if spent is not None:
+        if spent is not None and (consistent or _index_settled(customer, now)):
             kept = {lot.seq: remaining for lot, remaining in spent.lots}
             fresh = lot_summary.of_open_lots(
                 spent.customer.ledger_seq,
@@ -97,6 +98,16 @@ def spend_points(
     ops = [txns.update_lot_op(lot, remaining) for lot, remaining in spent.lots]
     ops.append(txns.put_ledger_op(spent.entry))
     return PointsSpend(spent, ops)
+
+
+# The open-lot index is eventually consistent (a global secondary index lags its table by well
+# under a second). Every change to a lot also writes the profile, so a profile unchanged for this
+# long means the index holds every open lot as it is, and a summary may be written from it.
+INDEX_SETTLED = timedelta(seconds=10)
+
+
+def _index_settled(customer: Customer, now: datetime) -> bool:
+    return customer.updated_at is not None and now - customer.updated_at >= INDEX_SETTLED
 
 
 def store_redemption(
