@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from loyalty.adapters.dynamo import Item
+from loyalty.adapters.lots import summary_from_attr
 from loyalty.domain.customers import (
     Address,
     Consents,
@@ -247,4 +248,5 @@ def customer_from_item(item: Item) -> Customer:
         merges_reviewed=int(item.get("merges_reviewed") or 0),
         review=item.get("review"),
         badges={k: from_iso(v) or datetime.min for k, v in (item.get("badges") or {}).items()},
+        lots=summary_from_attr(str(item["customer_id"]), item.get("lots")),
     )

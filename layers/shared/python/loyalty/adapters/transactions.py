@@ -26,9 +26,11 @@ from loyalty.adapters.codec import (
 )
 from loyalty.adapters.customers import UNLOCKED, LinksTaken, StaleCustomer
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
+from loyalty.adapters.lots import summary_to_attr
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.errors import ConcurrentUpdate, MergeInProgress
 from loyalty.domain.ledger import AppliedOffer, LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
+from loyalty.domain.lots import SpendableLot
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 
 # Due lots spread over this many index partitions (by customer), each sorted by due time: the
@@ -210,7 +212,7 @@ class TransactionRepository:
             ledger_to_item(entry, due_at, due_kind), "attribute_not_exists(pk)", label="ledger"
         )
 
-    def update_lot_op(self, lot: LedgerEntry, remaining: int, clear_due: bool = False) -> TxOp:
+    def update_lot_op(self, lot: SpendableLot, remaining: int, clear_due: bool = False) -> TxOp:
         """Change what is left of a lot, guarded by what it held when read; a lot with nothing left
         leaves the customer's open-lot index, one that holds points again (a reversal) rejoins it."""
         values: dict[str, Any] = {":remaining": remaining, ":was": lot.remaining}
@@ -285,7 +287,7 @@ class TransactionRepository:
             "SET #points_available = :available, #points_pending = :pending, #points_lifetime = :lifetime, "
             "#earned_by_month = :months, #ledger_seq = :seq, #txn_count = :count, #spend = :spend, "
             "#first_purchase_at = :first, #last_purchase_at = :last, #tier = :tier, #version = :next, "
-            "#updated_at = :now, #outbox = :outbox, #points_holds = :holds",
+            "#updated_at = :now, #outbox = :outbox, #points_holds = :holds, #lots = :lots",
             condition="#version = :expected AND #status = :active" + UNLOCKED,
             values={
                 ":available": customer.points.available,
@@ -304,6 +306,8 @@ class TransactionRepository:
                 ":active": CustomerStatus.ACTIVE.value,
                 ":outbox": list(outbox) or None,
                 ":holds": points_holds_map(customer.points_holds),
+                # Stale or unknown (None) is written as such: the next redemption queries the lots.
+                ":lots": summary_to_attr(customer.lots, customer.updated_at),
             },
             label="customer",
         )
@@ -483,7 +487,7 @@ def ledger_to_item(e: LedgerEntry, due_at: datetime | None = None, due_kind: str
     return item
 
 
-def lot_sk(lot: LedgerEntry) -> str:
+def lot_sk(lot: SpendableLot) -> str:
     """A lot's place in its customer's open-lot index: by expiry, then by age."""
     return f"LOT#{to_iso(lot.expires_at) or '9999'}#{lot.seq:012d}"
 

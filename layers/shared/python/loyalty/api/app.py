@@ -8,6 +8,7 @@ are refused before anything is parsed.
 from __future__ import annotations
 
 import base64
+import gc
 import json
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.router import Router
 from aws_lambda_powertools.logging import correlation_paths
 
+from loyalty import GC_THRESHOLDS
 from loyalty.api import problems
 from loyalty.api.http import json_body, principal_from_event
 from loyalty.api.routes import Outcome, Route, expected_outcome, route_for
@@ -171,6 +173,13 @@ def _named_stores(route: Route, event: dict[str, Any], raw: bytes) -> list[str |
     return [v if isinstance(v, str) else None for v in values] or [None]
 
 
+def loaded() -> None:
+    """The function's code is loaded: what it loaded lives as long as the process, so the
+    collector need not scan it again; collect as usual from here on (see loyalty/__init__)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def lambda_handler(app: APIGatewayRestResolver) -> LambdaHandler:
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @metrics.log_metrics
@@ -194,6 +203,7 @@ def lambda_handler(app: APIGatewayRestResolver) -> LambdaHandler:
                 result.setdefault("headers", {})["X-Request-Id"] = request_id
         return result
 
+    loaded()
     return handler
 
 

@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from loyalty.domain import events as ev
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.customers import CustomerRef
 from loyalty.domain.errors import FieldError
+from loyalty.domain.models import Model
 from loyalty.domain.values import Money, Quantity
 
 MAX_EVENTS = 100
@@ -29,7 +30,7 @@ MAX_AGE = timedelta(days=400)  # app batches and offline tills send late; older 
 MAX_FUTURE = timedelta(minutes=5)  # clocks drift a little; an event from tomorrow is a bug
 
 
-class _Props(BaseModel):
+class _Props(Model):
     # Known types take extra properties (a brand's own context) beside the ones they require.
     model_config = ConfigDict(extra="allow")
 

@@ -6,10 +6,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loyalty.domain.links import Link
 from loyalty.domain.money import cents
+
+if TYPE_CHECKING:  # loaded with the code that spends points, not with every profile
+    from loyalty.domain.lots import LotSummary
 
 
 class CustomerStatus(StrEnum):
@@ -104,6 +107,8 @@ class Customer:
     merges_reviewed: int = 0  # merge_count when a person last cleared a review: the limit counts on from it
     review: str | None = None  # why the profile was flagged for a person to look at
     badges: dict[str, datetime] = field(default_factory=dict)  # badge id -> when it was earned (once)
+    # The first open lots to spend, exact while its stamp is `ledger_seq` (see domain/lots.py).
+    lots: LotSummary | None = None
 
     def points_held(self, now: datetime) -> int:
         return sum(points for points, until in self.points_holds.values() if now < until)

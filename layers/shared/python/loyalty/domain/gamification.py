@@ -21,11 +21,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.customers import Customer
 from loyalty.domain.errors import FieldError
+from loyalty.domain.models import Model
 from loyalty.domain.money import ZERO, cents
 from loyalty.domain.offers.model import Audience, PositiveMoney
 from loyalty.domain.sales import Line
@@ -42,7 +43,7 @@ _MISSING: Any = object()
 MAX_TASK_COUNT = 10_000
 
 
-class _Config(BaseModel):
+class _Config(Model):
     model_config = ConfigDict(extra="forbid")
 
 

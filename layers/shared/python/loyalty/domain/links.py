@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from loyalty.domain.ids import is_valid_card_number, luhn_valid
 
@@ -186,3 +187,11 @@ def identify(
     if link.type == CARD and not card_passes(link.value, card_scheme):
         raise LinkInvalid("value", f"not a valid card number: its check digit fails the {card_scheme} scheme")
     return Identity(link, PLACEHOLDER if is_blocked(link, blocked_values) else None)
+
+
+# What adding a link another customer holds does: refuse, move the link, or merge the two. (A
+# comment, not a docstring: the docstring would become the schema's description in the OpenAPI.)
+class OnConflict(StrEnum):
+    REJECT = "reject"
+    MOVE = "move"
+    MERGE = "merge"

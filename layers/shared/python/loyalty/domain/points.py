@@ -11,15 +11,17 @@ The profile answered carries the new points, tier progress and ledger sequence; 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
 from loyalty.domain import events as ev
+from loyalty.domain import lots as lot_summary
 from loyalty.domain.customers import Customer, PointsSummary
 from loyalty.domain.ledger import LedgerEntry, LedgerReason, TransactionRecord
+from loyalty.domain.lots import OpenLot, SpendableLot
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import (
     Earn,
@@ -137,7 +139,8 @@ def earn(
         payload["reason"] = reason.value
     if event is not None:
         payload.update(event_id=event[0], rule_id=event[1], rules=[event[1]], expires_at=expires_at)
-    updated = replace(customer, points=summary, earned_by_month=months, ledger_seq=seq)
+    lots = lot_summary.advance(customer.lots, customer.ledger_seq, seq, [entry])
+    updated = replace(customer, points=summary, earned_by_month=months, ledger_seq=seq, lots=lots)
     event_out = ev.DomainEvent(ev.POINTS_EARNED, payload)
     return Earned(updated, entry, next_due(entry, programme, now), (event_out,))
 
@@ -295,7 +298,9 @@ def take_back(
         original_store_id=original.store_id if own else None,
         actor=actor,
     )
-    updated = replace(customer, points=summary, earned_by_month=months, ledger_seq=seq)
+    changed = [replace(lot, remaining=(lot.remaining or 0) - from_lot)] if lot and from_lot else []
+    lots = lot_summary.advance(customer.lots, customer.ledger_seq, seq, changed)
+    updated = replace(customer, points=summary, earned_by_month=months, ledger_seq=seq, lots=lots)
     return TakenBack(updated, from_lot, entry)
 
 
@@ -306,13 +311,13 @@ def take_back(
 class Spent:
     customer: Customer
     entry: LedgerEntry
-    lots: tuple[LotUpdate, ...]
+    lots: tuple[tuple[SpendableLot, int], ...]  # a lot as read, and what it keeps
     taken: dict[int, int]  # lot seq -> points
 
 
 def spend(
     customer: Customer,
-    open_lots: list[LedgerEntry],
+    open_lots: Sequence[SpendableLot],
     points: int,
     now: datetime,
     *,
@@ -322,7 +327,7 @@ def spend(
 ) -> Spent | None:
     """Take `points` from the lots that expire first (pending and expired lots are not spendable).
     None when the lots given do not cover it: the open-lot index lags the profile by a moment."""
-    chosen: list[LotUpdate] = []
+    chosen: list[tuple[SpendableLot, int]] = []
     left = points
     for lot in open_lots:
         if left <= 0:
@@ -349,8 +354,13 @@ def spend(
         redemption_id=redemption_id,
         actor=actor,
     )
+    kept = [
+        OpenLot(lot.customer_id, lot.seq, (lot.remaining or 0) - n, lot.expires_at, lot.pending_until)
+        for lot, n in chosen
+    ]
+    lots = lot_summary.advance(customer.lots, customer.ledger_seq, seq, kept)
     return Spent(
-        replace(customer, points=summary, ledger_seq=seq),
+        replace(customer, points=summary, ledger_seq=seq, lots=lots),
         entry,
         tuple((lot, (lot.remaining or 0) - n) for lot, n in chosen),
         {lot.seq: n for lot, n in chosen},
@@ -430,7 +440,9 @@ def restore(
             "balance": summary.balance,
         },
     )
-    updated = replace(customer, points=summary, ledger_seq=seq)
+    changed = [replace(lot, remaining=remaining) for lot, remaining in updates]
+    after = lot_summary.advance(customer.lots, customer.ledger_seq, seq, changed)
+    updated = replace(customer, points=summary, ledger_seq=seq, lots=after)
     return Restored(updated, tuple(entries), tuple(updates), restored, expired, (event,))
 
 
@@ -496,7 +508,10 @@ def sweep_lot(customer: Customer, lot: LedgerEntry, programme: Programme, now: d
                     },
                 )
             )
-    updated = replace(customer, points=summary, ledger_seq=entry.seq if entry else customer.ledger_seq)
+    seq = entry.seq if entry else customer.ledger_seq
+    closed = [replace(lot, remaining=0)] if kind == "expire" else []
+    lots = lot_summary.advance(customer.lots, customer.ledger_seq, seq, closed)
+    updated = replace(customer, points=summary, ledger_seq=seq, lots=lots)
     tier = effective_tier(updated, programme, now)
     if tier != customer.tier:
         events.append(tier_event(customer.customer_id, customer.tier, tier, "window"))

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -23,11 +22,12 @@ from pydantic import (
 
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.links import Identity, identify
+from loyalty.domain.models import Model
 from loyalty.domain.places import TimeZoneName
 from loyalty.domain.values import Count, Factor, Id, Points, Timestamp
 
 
-class Tier(BaseModel):
+class Tier(Model):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=32)
     threshold: Points = Field(ge=0, description="points earned in the rolling window to reach the tier")
@@ -38,7 +38,7 @@ RULE_ID = r"^[A-Za-z0-9_.-]{1,64}$"
 MAX_RULES_PER_EVENT = 30
 
 
-class RuleWhere(BaseModel):
+class RuleWhere(Model):
     model_config = ConfigDict(extra="forbid")
     channels: list[Id] = Field(default_factory=list, max_length=10, description="pos, online, app")
     stores: list[Id] = Field(default_factory=list, max_length=1000)
@@ -48,7 +48,7 @@ class RuleWhere(BaseModel):
     _storable = field_validator("store_attributes")(check_storable)
 
 
-class Cashback(BaseModel):
+class Cashback(Model):
     """Promotional cash instead of points: a percentage of what the customer paid for the matching
     lines, credited in cents (rounded down per line) to a promotional-cash account that expires."""
 
@@ -59,7 +59,7 @@ class Cashback(BaseModel):
     )
 
 
-class EarnRule(BaseModel):
+class EarnRule(Model):
     """A sale earn rule: a multiplier on matching lines and/or flat bonus points per sale, or
     cashback (promotional cash) instead of points.
 
@@ -98,13 +98,13 @@ ClockTime = Annotated[
 TemplateId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 
-class FrequencyCap(BaseModel):
+class FrequencyCap(Model):
     model_config = ConfigDict(extra="forbid")
     max: Count = Field(ge=1, le=1000, description="messages on the channel at most ...")
     per_days: Count = Field(ge=1, le=365, description="... in any window of this many days")
 
 
-class QuietHours(BaseModel):
+class QuietHours(Model):
     """A daily window, in the customer's time zone, in which nothing is sent (what falls due in it
     waits until it ends). `start` after `end` spans midnight (21:00 to 08:00)."""
 
@@ -137,7 +137,7 @@ class QuietHours(BaseModel):
         return datetime.combine(ends_on, end, tzinfo=zone).astimezone(UTC)
 
 
-class Messaging(BaseModel):
+class Messaging(Model):
     """The contact policy and the built-in triggers (a trigger is off while its template id is null)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -194,7 +194,7 @@ def _scalar(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
 PropertyValue = Annotated[StrictBool | StrictInt | StrictStr, WrapValidator(_scalar)]
 
 
-class EarnLimit(BaseModel):
+class EarnLimit(Model):
     model_config = ConfigDict(extra="forbid")
     per_customer: Count = Field(ge=1, le=1_000_000, description="earns at most this many times per customer")
     per: Literal["ever", "day", "month"] = Field(
@@ -202,7 +202,7 @@ class EarnLimit(BaseModel):
     )
 
 
-class EventEarnRule(BaseModel):
+class EventEarnRule(Model):
     """Points for a customer event (an app install, a review): for members, once per event and
     rule, within the rule's limit per customer."""
 
@@ -260,7 +260,7 @@ def _one_rule(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
 AnyEarnRule = Annotated[EarnRule | EventEarnRule, WrapValidator(_one_rule)]
 
 
-class Programme(BaseModel):
+class Programme(Model):
     model_config = ConfigDict(extra="forbid")
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     points_per_unit: Points = Field(default=10, ge=0, le=10_000, description="points per currency unit spent")

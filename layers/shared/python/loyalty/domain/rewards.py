@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from loyalty.domain.models import Model
 from loyalty.domain.values import Count, Points, Timestamp
 
 
-class Reward(BaseModel):
+class Reward(Model):
     model_config = ConfigDict(extra="forbid")
 
     reward_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")

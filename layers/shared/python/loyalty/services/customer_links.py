@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 
 from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCustomer
 from loyalty.adapters.idempotency import IdempotencyStore
@@ -22,7 +21,7 @@ from loyalty.domain.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from loyalty.domain.links import Link
+from loyalty.domain.links import Link, OnConflict
 from loyalty.domain.merges import MergeRecord
 from loyalty.domain.programme import Programme
 from loyalty.domain.replay import StoredResponse
@@ -38,12 +37,6 @@ Identified = Callable[[str, str], object]
 
 # survivor, merged, the link, who asks, and the link call's Idempotency-Key (for the journal)
 RequestMerge = Callable[[str, str, Link, Principal, IdempotencyRequest | None], MergeRecord]
-
-
-class OnConflict(StrEnum):
-    REJECT = "reject"
-    MOVE = "move"
-    MERGE = "merge"
 
 
 @dataclass(frozen=True)

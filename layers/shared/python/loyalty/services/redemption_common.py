@@ -4,8 +4,8 @@ request's customer is, spending points from the lots, and finding a store's rede
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.redemptions import RedemptionRecord, RedemptionRepository
 from loyalty.adapters.transactions import TransactionRepository
 from loyalty.domain import links as link_rules
+from loyalty.domain import lots as lot_summary
 from loyalty.domain import points as points_ledger
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer, CustomerRef, CustomerStatus
@@ -70,16 +71,43 @@ def spend_points(
     actor: str,
 ) -> PointsSpend | None:
     """The ledger's spend from the lots as read, and the writes it makes (the lots' updates, then
-    the ledger entry). None when the lots read do not cover it (the open-lot index lags)."""
-    lots = txns.open_lots(customer.customer_id, consistent)
-    spent = points_ledger.spend(
-        customer, lots, points, now, store_id=store_id, redemption_id=redemption_id, actor=actor
-    )
+    the ledger entry). None when the lots read do not cover it (the open-lot index lags).
+
+    The lots come from the profile's summary when it is exact and covers the spend (no read of
+    its own); otherwise from the open-lot index, and the profile then gets a fresh summary when
+    what was read is surely complete (read consistently, or the index has settled)."""
+    summary = lot_summary.current(customer.lots, customer.ledger_seq)
+    if summary is not None and not consistent and summary.covers(points, now):
+        spent = points_ledger.spend(
+            customer, summary.lots, points, now, store_id=store_id, redemption_id=redemption_id, actor=actor
+        )
+    else:
+        lots = txns.open_lots(customer.customer_id, consistent)
+        spent = points_ledger.spend(
+            customer, lots, points, now, store_id=store_id, redemption_id=redemption_id, actor=actor
+        )
+        if spent is not None and (consistent or _index_settled(customer, now)):
+            kept = {lot.seq: remaining for lot, remaining in spent.lots}
+            fresh = lot_summary.of_open_lots(
+                spent.customer.ledger_seq,
+                (replace(lot, remaining=kept.get(lot.seq, lot.remaining)) for lot in lots),
+            )
+            spent = replace(spent, customer=replace(spent.customer, lots=fresh))
     if spent is None:
         return None
     ops = [txns.update_lot_op(lot, remaining) for lot, remaining in spent.lots]
     ops.append(txns.put_ledger_op(spent.entry))
     return PointsSpend(spent, ops)
+
+
+# The open-lot index is eventually consistent (a global secondary index lags its table by well
+# under a second). Every change to a lot also writes the profile, so a profile unchanged for this
+# long means the index holds every open lot as it is, and a summary may be written from it.
+INDEX_SETTLED = timedelta(seconds=10)
+
+
+def _index_settled(customer: Customer, now: datetime) -> bool:
+    return customer.updated_at is not None and now - customer.updated_at >= INDEX_SETTLED
 
 
 def store_redemption(

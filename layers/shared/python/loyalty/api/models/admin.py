@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     Field,
     StringConstraints,
     field_validator,
@@ -14,6 +13,7 @@ from pydantic import (
 
 from loyalty.api.models.common import Name, StoreId, Strict, _check_attributes
 from loyalty.domain.access import KeyKind
+from loyalty.domain.models import Model
 from loyalty.domain.stores import Channel, Store
 
 
@@ -23,7 +23,7 @@ class ApiKeyCreate(Strict):
     name: Name
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(Model):
     key_id: str
     kind: KeyKind
     store_id: str | None
@@ -36,7 +36,7 @@ class ApiKeyIssued(ApiKeyOut):
     api_key: str = Field(description="the secret; shown only in this response")
 
 
-class ApiKeyList(BaseModel):
+class ApiKeyList(Model):
     items: list[ApiKeyOut]
     next_cursor: str | None
 
@@ -53,7 +53,7 @@ class StorePut(Strict):
         return Store(store_id, self.channel, self.format, self.name, dict(self.attributes))
 
 
-class StoreOut(BaseModel):
+class StoreOut(Model):
     store_id: str
     channel: Channel
     format: str | None
@@ -71,11 +71,11 @@ class StoreOut(BaseModel):
         )
 
 
-class StoreList(BaseModel):
+class StoreList(Model):
     items: list[StoreOut]
     next_cursor: str | None
 
 
-class Health(BaseModel):
+class Health(Model):
     status: Literal["ok"]
     version: str

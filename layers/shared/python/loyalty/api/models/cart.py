@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
-    BaseModel,
     Field,
     StringConstraints,
     field_validator,
 )
 
-from loyalty.adapters.offers import CouponRecord
 from loyalty.api.models.common import (
     Count,
     CustomerRefIn,
@@ -25,7 +23,11 @@ from loyalty.api.models.common import (
     Timestamp,
     money,
 )
-from loyalty.services.cart import CartCommand, CartLineInput, CartResult
+from loyalty.domain.models import Model
+
+if TYPE_CHECKING:
+    from loyalty.adapters.offers import CouponRecord
+    from loyalty.services.cart import CartCommand, CartLineInput, CartResult
 
 
 class CartLineIn(Strict):
@@ -36,6 +38,8 @@ class CartLineIn(Strict):
     unit_price: Money
 
     def to_input(self) -> CartLineInput:
+        from loyalty.services.cart import CartLineInput  # the services load on first use
+
         return CartLineInput(self.line_id, self.sku, self.category, self.quantity, self.unit_price)
 
 
@@ -56,6 +60,8 @@ class CartIn(Strict):
         return lines
 
     def to_command(self) -> CartCommand:
+        from loyalty.services.cart import CartCommand
+
         return CartCommand(
             customer=self.customer.to_ref() if self.customer else None,
             store_id=self.store_id,
@@ -65,21 +71,21 @@ class CartIn(Strict):
         )
 
 
-class CartLineOut(BaseModel):
+class CartLineOut(Model):
     line_id: str
     unit_price: str
     price: str = Field(description="the customer's personal unit price")
     discount: str = Field(description="offers' discount on the whole line")
 
 
-class CartDiscountOut(BaseModel):
+class CartDiscountOut(Model):
     offer_id: str
     name: str
     amount: str
     coupon: str | None
 
 
-class PersonalPriceOut(BaseModel):
+class PersonalPriceOut(Model):
     source: str
     id: str
     name: str
@@ -87,29 +93,29 @@ class PersonalPriceOut(BaseModel):
     saving: str
 
 
-class RejectedCouponOut(BaseModel):
+class RejectedCouponOut(Model):
     code: str
     reason: str
 
 
-class NearMissOut(BaseModel):
+class NearMissOut(Model):
     offer_id: str
     message: str
 
 
-class UnitsTakenOut(BaseModel):
+class UnitsTakenOut(Model):
     line_id: str
     quantity: str = Field(description="how much of the line the offer acted on (held, for exclusive_units)")
     discount: str = Field(description="the money it took off that part")
 
 
-class UnitsUnavailableOut(BaseModel):
+class UnitsUnavailableOut(Model):
     line_id: str
     quantity: str
     offer_id: str = Field(description="the exclusive_units offer that holds these units")
 
 
-class ExplanationOut(BaseModel):
+class ExplanationOut(Model):
     offer_id: str
     applied: bool
     reason: str
@@ -122,7 +128,7 @@ class ExplanationOut(BaseModel):
     )
 
 
-class CartOut(BaseModel):
+class CartOut(Model):
     customer_id: str | None
     member: bool
     currency: str
@@ -212,7 +218,7 @@ class CouponIssueIn(Strict):
     max_uses: Count = Field(default=1, ge=1, le=1000, description="1: single use")
 
 
-class CouponOut(BaseModel):
+class CouponOut(Model):
     code: str
     offer_id: str
     customer_id: str | None
@@ -238,12 +244,12 @@ class CouponOut(BaseModel):
         )
 
 
-class CouponList(BaseModel):
+class CouponList(Model):
     items: list[CouponOut]
     next_cursor: str | None
 
 
-class PriceGroupMemberOut(BaseModel):
+class PriceGroupMemberOut(Model):
     group_id: str
     customer_id: str
     member: bool

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -19,6 +18,7 @@ from pydantic import (
 from loyalty.domain import links as link_rules
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.customers import CustomerRef
+from loyalty.domain.models import Model
 from loyalty.domain.values import (  # the one set of value rules every model uses
     MAX_ID,
     Count,
@@ -60,7 +60,7 @@ def money(amount: Decimal) -> str:
     return f"{amount.quantize(Decimal('0.01'))}"
 
 
-class Strict(BaseModel):
+class Strict(Model):
     # Unknown fields are refused, not ignored: a typo in a till's payload must not pass silently.
     model_config = ConfigDict(extra="forbid")
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     Field,
     StringConstraints,
     field_validator,
@@ -14,11 +13,16 @@ from pydantic import (
 
 from loyalty.api.models.common import Name, StoreId, Strict, _check_attributes, _check_birthday, money
 from loyalty.domain.customers import Address, Consents, Customer, Profile
-from loyalty.domain.links import Link
+from loyalty.domain.links import Link, OnConflict
+from loyalty.domain.models import Model
 from loyalty.domain.places import CountryCode, TimeZoneName
 from loyalty.domain.programme import Programme
 from loyalty.domain.tiers import TierProgress, effective_tier, tier_progress
-from loyalty.services.customers import EnrolCommand, OnConflict, ProfilePatch, RawLink
+
+if TYPE_CHECKING:
+    from loyalty.domain.links import Link
+    from loyalty.domain.programme import Programme
+    from loyalty.services.customers import EnrolCommand, ProfilePatch
 
 
 class LinkIn(Strict):
@@ -26,7 +30,7 @@ class LinkIn(Strict):
     value: str = Field(min_length=1, max_length=254, examples=["jane@example.com"])
 
 
-class LinkOut(BaseModel):
+class LinkOut(Model):
     type: str
     value: str
 
@@ -96,6 +100,8 @@ class CustomerCreate(Strict):
     store_id: StoreId | None = Field(default=None, description="defaults to the key's store")
 
     def to_command(self) -> EnrolCommand:
+        from loyalty.services.customers import EnrolCommand, RawLink  # the services load on first use
+
         return EnrolCommand(
             links=[RawLink(link.type, link.value) for link in self.links],
             profile=self.profile.to_domain(),
@@ -135,6 +141,8 @@ class CustomerPatch(Strict):
     member: Literal[True] | None = Field(default=None, description="true enrols an identified non-member")
 
     def to_patch(self) -> ProfilePatch:
+        from loyalty.services.customers import ProfilePatch
+
         fields: dict[str, Any] = {}
         attributes = None
         if self.profile is not None:
@@ -153,13 +161,13 @@ class LinkAdd(Strict):
     on_conflict: OnConflict = OnConflict.REJECT
 
 
-class PointsOut(BaseModel):
+class PointsOut(Model):
     available: int
     pending: int
     lifetime: int
 
 
-class StatsOut(BaseModel):
+class StatsOut(Model):
     transactions: int
     spend: str = Field(examples=["0.00"])
     currency: str
@@ -167,7 +175,7 @@ class StatsOut(BaseModel):
     last_purchase_at: datetime | None
 
 
-class AddressOut(BaseModel):
+class AddressOut(Model):
     line1: str
     line2: str | None
     postal_code: str | None
@@ -187,7 +195,7 @@ class AddressOut(BaseModel):
         )
 
 
-class ProfileOut(BaseModel):
+class ProfileOut(Model):
     first_name: str | None
     last_name: str | None
     birthday: date | None
@@ -198,7 +206,7 @@ class ProfileOut(BaseModel):
     attributes: dict[str, Any]
 
 
-class ConsentsOut(BaseModel):
+class ConsentsOut(Model):
     email: bool
     sms: bool
     mail: bool
@@ -208,7 +216,7 @@ def _link_order(link: Link) -> tuple[str, str]:
     return link.type, link.value
 
 
-class TierProgressOut(BaseModel):
+class TierProgressOut(Model):
     points_in_window: int = Field(description="points earned in the programme's rolling window")
     next_tier: str | None
     points_to_next_tier: int | None
@@ -224,12 +232,12 @@ class TierProgressOut(BaseModel):
         )
 
 
-class BadgeOut(BaseModel):
+class BadgeOut(Model):
     badge_id: str
     earned_at: datetime
 
 
-class CustomerView(BaseModel):
+class CustomerView(Model):
     """The 360° view of one customer."""
 
     customer_id: str

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from loyalty.api.models.common import CallerId, CustomerRefIn, StoreId, Strict, Timestamp
 from loyalty.domain.customer_events import MAX_EVENTS, EventInput
 from loyalty.domain.errors import FieldError
 from loyalty.domain.links import ANONYMOUS_ID_PATTERN, ANONYMOUS_ID_RULE
+from loyalty.domain.models import Model
 from loyalty.services.customer_events import IngestResult
 
 EVENT_TYPES = (
@@ -84,18 +85,18 @@ class EventBatchIn(Strict):
         return good, bad
 
 
-class FieldErrorOut(BaseModel):
+class FieldErrorOut(Model):
     loc: list[str | int]
     msg: str
     type: str
 
 
-class RejectedEventOut(BaseModel):
+class RejectedEventOut(Model):
     index: int
     errors: list[FieldErrorOut]
 
 
-class EventResultOut(BaseModel):
+class EventResultOut(Model):
     index: int
     event_id: str
     status: str = Field(description="accepted | duplicate | rejected")
@@ -106,7 +107,7 @@ class EventResultOut(BaseModel):
     )
 
 
-class EventsAcceptedOut(BaseModel):
+class EventsAcceptedOut(Model):
     accepted: int
     duplicates: int
     rejected: list[RejectedEventOut]

@@ -5,22 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from loyalty.domain.gamification import Badge, Challenge, ChallengeReward, Progress
+from loyalty.domain.models import Model
 
 
-class ChallengeList(BaseModel):
+class ChallengeList(Model):
     items: list[Challenge]
     next_cursor: str | None
 
 
-class BadgeList(BaseModel):
+class BadgeList(Model):
     items: list[Badge]
     next_cursor: str | None
 
 
-class TaskProgressOut(BaseModel):
+class TaskProgressOut(Model):
     task_id: str
     kind: Literal["event", "purchase"]
     progress: int = Field(description="counted so far in the current round (a punch card's stamps)")
@@ -28,13 +29,13 @@ class TaskProgressOut(BaseModel):
     stores: list[str] | None = Field(default=None, description="distinct-store tasks: the stores counted")
 
 
-class CouponGivenOut(BaseModel):
+class CouponGivenOut(Model):
     code: str
     offer_id: str
     valid_until: datetime | None
 
 
-class RewardGivenOut(BaseModel):
+class RewardGivenOut(Model):
     points: int | None = None
     coupon: CouponGivenOut | None = None
 
@@ -49,7 +50,7 @@ class RewardGivenOut(BaseModel):
         )
 
 
-class ChallengeProgressOut(BaseModel):
+class ChallengeProgressOut(Model):
     challenge_id: str
     name: str
     status: str
@@ -92,6 +93,6 @@ class ChallengeProgressOut(BaseModel):
         )
 
 
-class CustomerChallengeList(BaseModel):
+class CustomerChallengeList(Model):
     items: list[ChallengeProgressOut]
     next_cursor: str | None = Field(default=None, description="always null: every challenge in one page")

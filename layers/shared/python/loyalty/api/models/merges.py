@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from loyalty.api.models.common import Strict
 from loyalty.api.models.customers import CustomerView
-from loyalty.domain.merges import MergeRecord
+from loyalty.domain.models import Model
+
+if TYPE_CHECKING:
+    from loyalty.domain.merges import MergeRecord
 
 
 class MergeCreate(Strict):
@@ -20,7 +23,7 @@ class MergeCreate(Strict):
     reason: str | None = Field(default=None, max_length=500)
 
 
-class MergeAccepted(BaseModel):
+class MergeAccepted(Model):
     merge_id: str
     status: str
     survivor_id: str
@@ -36,7 +39,7 @@ class MergeAccepted(BaseModel):
         )
 
 
-class UndoView(BaseModel):
+class UndoView(Model):
     requested_at: datetime | None = None
     finished_at: datetime | None = None
     returned: dict[str, int] = Field(
@@ -50,7 +53,7 @@ class UndoView(BaseModel):
     refused: str | None = None
 
 
-class MergeView(BaseModel):
+class MergeView(Model):
     merge_id: str
     status: str = Field(description="queued, running, done, failed, undo_queued, undoing or undone")
     survivor_id: str = Field(description="the live profile the merge ran into")
@@ -92,7 +95,7 @@ class MergeView(BaseModel):
         )
 
 
-class CustomerExport(BaseModel):
+class CustomerExport(Model):
     """Everything held on one person (GDPR Art. 15 and 20)."""
 
     exported_at: datetime

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import (
-    BaseModel,
     Field,
     model_validator,
 )
 
-from loyalty.adapters.redemptions import RedemptionRecord
 from loyalty.api.models.common import CallerId, Count, CustomerRefIn, Money, Points, StoreId, Strict, money
-from loyalty.services.redemptions import RedeemCommand, Redemption
+from loyalty.domain.models import Model
+
+if TYPE_CHECKING:
+    from loyalty.adapters.redemptions import RedemptionRecord
+    from loyalty.services.redemptions import RedeemCommand, Redemption
 
 
 class RedemptionIn(Strict):
@@ -42,6 +44,8 @@ class RedemptionIn(Strict):
         return self
 
     def to_command(self, fingerprint: str) -> RedeemCommand:
+        from loyalty.services.redemption_common import RedeemCommand  # the services load on first use
+
         return RedeemCommand(
             redemption_id=self.redemption_id,
             kind=self.kind,
@@ -57,7 +61,7 @@ class RedemptionIn(Strict):
         )
 
 
-class RedemptionOut(BaseModel):
+class RedemptionOut(Model):
     redemption_id: str
     kind: str
     status: str = Field(description="done or reversed")

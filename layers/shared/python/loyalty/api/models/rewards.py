@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from loyalty.domain.models import Model
 from loyalty.domain.rewards import Reward
 
 _REMAINING = "what is left of the stock (null: unlimited)"
@@ -26,6 +27,6 @@ class RewardOut(Reward):
         return cls(**reward.model_dump(), remaining=remaining)
 
 
-class RewardList(BaseModel):
+class RewardList(Model):
     items: list[RewardOut]
     next_cursor: str | None

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import (
-    BaseModel,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
-from loyalty.adapters.stored_value import HoldRecord
 from loyalty.api.models.common import (
     CallerId,
     Count,
@@ -28,9 +26,13 @@ from loyalty.api.models.common import (
     _email,
     money,
 )
-from loyalty.domain.customers import Customer
+from loyalty.domain.models import Model
 from loyalty.domain.stored_value import Account, AccountKind, from_cents
-from loyalty.services.accounts import Spent
+
+if TYPE_CHECKING:
+    from loyalty.adapters.stored_value import HoldRecord
+    from loyalty.domain.customers import Customer
+    from loyalty.services.accounts import Spent
 
 
 class DeliveryIn(Strict):
@@ -60,7 +62,7 @@ class GiftCardIn(Strict):
         return self
 
 
-class AccountOut(BaseModel):
+class AccountOut(Model):
     account_id: str = Field(description="for a gift card: its number")
     kind: AccountKind
     currency: str
@@ -103,7 +105,7 @@ class GiftCardOut(AccountOut):
     e_card: bool = Field(description="true: the PIN went to the buyer's email")
 
 
-class AccountList(BaseModel):
+class AccountList(Model):
     items: list[AccountOut]
 
 
@@ -130,7 +132,7 @@ class GiftCardRedeemIn(Strict):
     customer: CustomerRefIn | None = Field(default=None, description=_OWNER)
 
 
-class SpentOut(BaseModel):
+class SpentOut(Model):
     redemption_id: str
     amount: str
     balance: str
@@ -182,7 +184,7 @@ def _hold_status(h: HoldRecord, now: datetime) -> str:
     return "expired" if h.status == "held" and now >= h.expires_at else h.status
 
 
-class HoldOut(BaseModel):
+class HoldOut(Model):
     """A hold on a gift card or account: amounts are money."""
 
     hold_id: str
@@ -211,7 +213,7 @@ class HoldOut(BaseModel):
         )
 
 
-class PointsHoldOut(BaseModel):
+class PointsHoldOut(Model):
     """A hold on a customer's points: every number is whole points."""
 
     hold_id: str
@@ -244,7 +246,7 @@ class PointsHoldOut(BaseModel):
         )
 
 
-class MovementOut(BaseModel):
+class MovementOut(Model):
     seq: int
     at: datetime
     amount: str = Field(description="signed")
@@ -263,12 +265,12 @@ class MovementOut(BaseModel):
     )
 
 
-class MovementList(BaseModel):
+class MovementList(Model):
     items: list[MovementOut]
     next_cursor: str | None
 
 
-class MessageOut(BaseModel):
+class MessageOut(Model):
     message_id: str
     kind: str
     to: str
@@ -286,6 +288,6 @@ class MessageOut(BaseModel):
     next_attempt_at: datetime | None = Field(default=None, description="when a queued message is due again")
 
 
-class MessageList(BaseModel):
+class MessageList(Model):
     items: list[MessageOut]
     next_cursor: str | None

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from loyalty.api.models.common import Strict
+from loyalty.domain.models import Model
 from loyalty.domain.templates import Channel, Purpose, Template
 
 TemplateText = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
@@ -50,7 +51,7 @@ class TemplatePut(Strict):
         )
 
 
-class TemplateOut(BaseModel):
+class TemplateOut(Model):
     template_id: str
     channel: Channel
     purpose: Purpose
@@ -76,6 +77,6 @@ class TemplateOut(BaseModel):
         )
 
 
-class TemplateList(BaseModel):
+class TemplateList(Model):
     items: list[TemplateOut]
     next_cursor: str | None

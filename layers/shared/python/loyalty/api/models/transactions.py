@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import (
-    BaseModel,
     Field,
     field_validator,
     model_validator,
@@ -23,13 +23,13 @@ from loyalty.api.models.common import (
     Timestamp,
     money,
 )
-from loyalty.domain.ledger import LedgerEntry, TransactionRecord
+from loyalty.domain.models import Model
 from loyalty.domain.sales import Line, OrderStatus, SaleType
 from loyalty.domain.stored_value import from_cents
-from loyalty.services.transactions import (
-    Receipt,
-    RecordCommand,
-)
+
+if TYPE_CHECKING:
+    from loyalty.domain.ledger import LedgerEntry, TransactionRecord
+    from loyalty.services.transactions import Receipt, RecordCommand
 
 
 class LineIn(Strict):
@@ -77,6 +77,8 @@ class TransactionIn(Strict):
         return lines
 
     def to_command(self, fingerprint: str) -> RecordCommand:
+        from loyalty.services.transactions import RecordCommand  # the services load on first use
+
         return RecordCommand(
             transaction_id=self.transaction_id,
             type=self.type,
@@ -94,22 +96,22 @@ class TransactionIn(Strict):
         )
 
 
-class AppliedOfferOut(BaseModel):
+class AppliedOfferOut(Model):
     offer_id: str
     amount: str = Field(description="money the offer took off the sale; 0.00 for points effects")
 
 
-class IgnoredLinkOut(BaseModel):
+class IgnoredLinkOut(Model):
     type: str
     value: str
 
 
-class CustomerIgnoredOut(BaseModel):
+class CustomerIgnoredOut(Model):
     reason: str = Field(description="placeholder-link: the link is a placeholder that identifies nobody")
     link: IgnoredLinkOut
 
 
-class ReceiptNoteOut(BaseModel):
+class ReceiptNoteOut(Model):
     code: str = Field(
         description="backdated: recorded without earning (older than the programme's max_backdate_days); "
         "offer_not_given: an offer the engine would apply whose discount the lines do not carry"
@@ -117,7 +119,7 @@ class ReceiptNoteOut(BaseModel):
     detail: str
 
 
-class CashbackOut(BaseModel):
+class CashbackOut(Model):
     amount: str = Field(
         description="promotional cash credited by the programme's cashback rules; negative: what a "
         "return or cancellation took back"
@@ -131,7 +133,7 @@ class CashbackOut(BaseModel):
     )
 
 
-class ReceiptOut(BaseModel):
+class ReceiptOut(Model):
     transaction_id: str
     store_id: str
     type: SaleType
@@ -205,7 +207,7 @@ def render_receipt(receipt: Receipt) -> str:
     return ReceiptOut.of(receipt).model_dump_json()
 
 
-class LineOut(BaseModel):
+class LineOut(Model):
     line_id: str
     sku: str
     category: str | None
@@ -218,7 +220,7 @@ class LineOut(BaseModel):
     cashback: str = Field(default="0.00", description="promotional cash the line gave")
 
 
-class TransactionOut(BaseModel):
+class TransactionOut(Model):
     transaction_id: str
     store_id: str
     channel: str
@@ -286,12 +288,12 @@ class TransactionOut(BaseModel):
         )
 
 
-class TransactionList(BaseModel):
+class TransactionList(Model):
     items: list[TransactionOut]
     next_cursor: str | None
 
 
-class LedgerEntryOut(BaseModel):
+class LedgerEntryOut(Model):
     entry_id: str
     at: datetime
     points: int = Field(description="signed")
@@ -333,7 +335,7 @@ class LedgerEntryOut(BaseModel):
         )
 
 
-class LedgerList(BaseModel):
+class LedgerList(Model):
     items: list[LedgerEntryOut]
     next_cursor: str | None
 

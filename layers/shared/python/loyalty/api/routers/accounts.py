@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
-from loyalty.adapters.stored_value import HoldRecord
 from loyalty.api import docs
 from loyalty.api.http import (
     cursor_in,
@@ -43,11 +42,14 @@ from loyalty.api.models.stored_value import (
 )
 from loyalty.bootstrap import container
 from loyalty.domain.customers import Customer
-from loyalty.domain.replay import StoredResponse
 from loyalty.domain.stored_value import Account, AccountKind, from_cents
 from loyalty.observability import count
-from loyalty.services.accounts import Spent
-from loyalty.services.gift_cards import Sold
+
+if TYPE_CHECKING:
+    from loyalty.adapters.stored_value import HoldRecord
+    from loyalty.domain.replay import StoredResponse
+    from loyalty.services.accounts import Spent
+    from loyalty.services.gift_cards import Sold
 
 PIN_HEADER = "x-gift-card-pin"
 TAGS = ["stored value"]

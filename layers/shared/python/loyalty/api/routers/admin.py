@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
-from loyalty.adapters.api_keys import ApiKeyRecord
 from loyalty.api import docs
 from loyalty.api.http import cursor_in, cursor_out, no_content, ok, page
 from loyalty.api.models.admin import (
@@ -20,7 +19,10 @@ from loyalty.api.models.admin import (
 from loyalty.api.models.common import PathId, StoreId
 from loyalty.bootstrap import container
 from loyalty.domain.errors import StoreNotFound
-from loyalty.domain.programme import Programme
+from loyalty.domain.programme import Programme  # a route's body and answer: needed at runtime
+
+if TYPE_CHECKING:
+    from loyalty.adapters.api_keys import ApiKeyRecord
 
 
 def _key_out(record: ApiKeyRecord) -> ApiKeyOut:

@@ -1,17 +1,19 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
-from loyalty.adapters.offers import CouponRecord
 from loyalty.api import docs
 from loyalty.api.http import cursor_in, cursor_out, ok, page, principal, replay_guards, reply, stored
 from loyalty.api.models.cart import CartIn, CartOut, CouponIssueIn, CouponList, CouponOut
 from loyalty.api.models.common import PathId
 from loyalty.bootstrap import container
-from loyalty.domain.replay import StoredResponse
+
+if TYPE_CHECKING:
+    from loyalty.adapters.offers import CouponRecord
+    from loyalty.domain.replay import StoredResponse
 
 
 def _issued(coupon: CouponRecord) -> StoredResponse:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
@@ -12,9 +12,11 @@ from loyalty.api.models.customers import CustomerCreate, CustomerPatch, Customer
 from loyalty.api.models.merges import MergeAccepted
 from loyalty.api.routers import merges
 from loyalty.bootstrap import container
-from loyalty.domain.replay import StoredResponse
 from loyalty.observability import count
-from loyalty.services.customers import CustomerResult, RawLink
+
+if TYPE_CHECKING:
+    from loyalty.domain.replay import StoredResponse
+    from loyalty.services.customers import CustomerResult
 
 TAGS = ["customers"]
 
@@ -106,6 +108,8 @@ def make_router() -> Router:
         },
     )
     def add_link(customer_id: PathId, body: LinkAdd):
+        from loyalty.services.customer_links import RawLink  # the services load on first use
+
         result = container().customer_links.add_link(
             customer_id,
             RawLink(body.type, body.value),

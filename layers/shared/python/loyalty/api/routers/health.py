@@ -6,13 +6,13 @@ from typing import Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import Router
-from pydantic import BaseModel
 
 from loyalty import __version__
 from loyalty.api import docs, swagger
+from loyalty.domain.models import Model
 
 
-class Health(BaseModel):
+class Health(Model):
     status: Literal["ok"]
     version: str
 

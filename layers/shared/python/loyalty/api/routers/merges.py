@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
@@ -10,9 +12,11 @@ from loyalty.api.models.common import PathId
 from loyalty.api.models.customers import CustomerView
 from loyalty.api.models.merges import CustomerExport, MergeAccepted, MergeCreate, MergeView
 from loyalty.bootstrap import container
-from loyalty.domain.merges import MergeRecord
-from loyalty.domain.replay import StoredResponse
 from loyalty.observability import count
+
+if TYPE_CHECKING:
+    from loyalty.domain.merges import MergeRecord
+    from loyalty.domain.replay import StoredResponse
 
 TAGS = ["merges"]
 

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
-from pydantic import BaseModel
 
 from loyalty.api import docs
 from loyalty.api.http import cursor_in, cursor_out, idempotency, ok, page, reply, stored
@@ -14,19 +13,22 @@ from loyalty.api.models.rewards import RewardIn, RewardList, RewardOut
 from loyalty.api.routers import gamification
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
+from loyalty.domain.models import Model
 from loyalty.domain.offers import Offer, PriceGroup
-from loyalty.domain.replay import StoredResponse
-from loyalty.domain.rewards import Reward
+
+if TYPE_CHECKING:
+    from loyalty.domain.replay import StoredResponse
+    from loyalty.domain.rewards import Reward
 
 TAGS = ["offers"]
 
 
-class OfferList(BaseModel):
+class OfferList(Model):
     items: list[Offer]
     next_cursor: str | None
 
 
-class PriceGroupList(BaseModel):
+class PriceGroupList(Model):
     items: list[PriceGroup]
     next_cursor: str | None
 

@@ -1,18 +1,22 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_lambda_powertools.event_handler.router import Router
 
-from loyalty.adapters.stored_value import HoldRecord
 from loyalty.api import docs
 from loyalty.api.http import idempotency, ok, principal, reply, request_fingerprint, stored
 from loyalty.api.models.common import PathId
 from loyalty.api.models.redemptions import PointsHoldIn, RedemptionIn, RedemptionOut, render_redemption
 from loyalty.api.models.stored_value import PointsHoldOut, StoreQuery
 from loyalty.bootstrap import container
-from loyalty.domain.customers import Customer
-from loyalty.domain.replay import StoredResponse
 from loyalty.observability import count
-from loyalty.services.redemptions import Redemption
+
+if TYPE_CHECKING:
+    from loyalty.adapters.stored_value import HoldRecord
+    from loyalty.domain.customers import Customer
+    from loyalty.domain.replay import StoredResponse
+    from loyalty.services.redemptions import Redemption
 
 TAGS = ["redemptions"]
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
@@ -29,9 +29,11 @@ from loyalty.api.models.transactions import (
     render_receipt,
 )
 from loyalty.bootstrap import container
-from loyalty.domain.replay import StoredResponse
 from loyalty.observability import count
-from loyalty.services.transactions import Receipt
+
+if TYPE_CHECKING:
+    from loyalty.domain.replay import StoredResponse
+    from loyalty.services.transactions import Receipt
 
 TAGS = ["transactions"]
 

@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -27,6 +26,7 @@ from pydantic import (
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.errors import FieldError
 from loyalty.domain.ids import new_id
+from loyalty.domain.models import Model
 from loyalty.domain.money import cents
 from loyalty.domain.programme import RuleWhere
 from loyalty.domain.stores import Channel, Store
@@ -86,7 +86,7 @@ Quantity = Annotated[
 ]
 
 
-class _Config(BaseModel):
+class _Config(Model):
     # Unknown fields are refused, not ignored: a typo in an offer must not pass silently.
     model_config = ConfigDict(extra="forbid")
 
