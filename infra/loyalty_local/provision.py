@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from loyalty.resources import EVENT_BUS, MERGE_QUEUE, TABLE, QueueDef, TableDef
+from loyalty.resources import EVENT_BUS, MERGE_QUEUE, TABLE, IndexDef, QueueDef, TableDef
 
 QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE,)
 
@@ -45,6 +45,12 @@ class LocalResources:
         }
 
 
+def projection(index: IndexDef) -> dict[str, Any]:
+    if index.projection is None:
+        return {"ProjectionType": "ALL"}
+    return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.projection)}
+
+
 def create_table(client: Any, definition: TableDef, name: str) -> None:
     attributes = {definition.partition_key, definition.sort_key}
     for index in definition.indexes:
@@ -65,7 +71,7 @@ def create_table(client: Any, definition: TableDef, name: str) -> None:
                         {"AttributeName": index.partition_key, "KeyType": "HASH"},
                         {"AttributeName": index.sort_key, "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": projection(index),
                 }
                 for index in definition.indexes
             ],

@@ -222,7 +222,11 @@ def test_table_is_on_demand_with_pitr_stream_ttl_and_gsi(synth: Synth) -> None:
                                 {"AttributeName": index.partition_key, "KeyType": "HASH"},
                                 {"AttributeName": index.sort_key, "KeyType": "RANGE"},
                             ],
-                            "Projection": {"ProjectionType": "ALL"},
+                            "Projection": (
+                                {"ProjectionType": "ALL"}
+                                if index.projection is None
+                                else {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.projection)}
+                            ),
                         }
                         for index in TABLE.indexes
                     ],

@@ -13,6 +13,9 @@ class IndexDef:
     name: str
     partition_key: str
     sort_key: str
+    # The non-key attributes the index holds: None projects ALL; a tuple projects the keys and
+    # those attributes only (INCLUDE), so each index write costs by what it holds, not the item.
+    projection: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ TABLE = TableDef(
         IndexDef("gsi1", "gsi1pk", "gsi1sk"),
         # gsi2: sparse, what falls due on a day (lots maturing, reaching the tier horizon, expiring)
         IndexDef("gsi2", "gsi2pk", "gsi2sk"),
+        # gsi3: sparse, a person's timeline (CUST#<id> | ANON#<id> / <occurred_at>#<kind>#<id>);
+        # it holds only the ready-made timeline item `tl`, so a page is one Query and stays small
+        IndexDef("gsi3", "tlpk", "tlsk", projection=("tl",)),
     ),
     ttl_attribute="expires_at",
 )

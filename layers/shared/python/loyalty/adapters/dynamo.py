@@ -26,6 +26,7 @@ from loyalty.domain.errors import (
     MalformedRequest,
     ServiceUnavailable,
 )
+from loyalty.resources import TABLE
 from loyalty.services.replay import IdempotentReplay
 
 Item = dict[str, Any]
@@ -42,6 +43,8 @@ _TRANSIENT = {
 }
 TX_ATTEMPTS = 6
 MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES = 2048, 1024
+# Each index's key attributes (gsi1pk/gsi1sk, ..., tlpk/tlsk for the timeline)
+INDEX_KEYS = {index.name: (index.partition_key, index.sort_key) for index in TABLE.indexes}
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,7 +234,7 @@ class DynamoTable:
     ) -> tuple[list[Item], str | None]:
         if not _can_be_key(pk, sk_prefix or sk_min or sk_max or ""):
             return [], None
-        pk_name, sk_name = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
+        pk_name, sk_name = INDEX_KEYS[index] if index else ("pk", "sk")
         condition = "#pk = :pk"
         values: dict[str, Any] = {":pk": pk}
         names = {"#pk": pk_name}
