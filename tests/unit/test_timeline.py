@@ -31,7 +31,7 @@ def test_fields_make_the_index_keys_and_the_shown_item() -> None:
         {"total": "12.50", "points": 12, "ratio": 1.5},
     )
     assert fields["tlpk"] == "CUST#c1"
-    assert fields["tlsk"] == "2026-03-01T09:30:00Z#transaction#T-1"
+    assert fields["tlsk"] == "2026-03-01T09:30:00.000000Z#transaction#T-1"
     assert fields["tl"] == {
         "at": "2026-03-01T09:30:00Z",
         "kind": "transaction",
@@ -47,7 +47,7 @@ def test_record_id_defaults_to_the_ref_in_key_order_and_can_be_given() -> None:
     at = "2026-01-01T00:00:00Z"
     by_ref = timeline_fields(anonymous_owner("a-1"), at, "event", "site_visit", "", ref, {})
     assert by_ref["tlpk"] == "ANON#a-1"
-    assert by_ref["tlsk"] == "2026-01-01T00:00:00Z#event#e-9#ams-01"
+    assert by_ref["tlsk"] == "2026-01-01T00:00:00.000000Z#event#e-9#ams-01"
     given = timeline_fields("CUST#c", "2026-01-01T00:00:00Z", "points", "earn", "", ref, {}, record_id="L-7")
     assert given["tlsk"].endswith("#points#L-7")
 
@@ -56,6 +56,13 @@ def test_sort_keys_order_by_time_across_kinds() -> None:
     early = timeline_fields("CUST#c", datetime(2026, 1, 2, tzinfo=UTC), "tier", "up", "", {"id": "z"}, {})
     late = timeline_fields("CUST#c", datetime(2026, 1, 3, tzinfo=UTC), "badge", "b", "", {"id": "a"}, {})
     assert early["tlsk"] < late["tlsk"]
+
+
+def test_sort_keys_order_by_time_whatever_the_precision() -> None:
+    whole = timeline_fields("CUST#c", "2026-01-01T10:00:05Z", "event", "x", "", {"id": "1"}, {})
+    fraction = timeline_fields("CUST#c", "2026-01-01T10:00:05.250+00:00", "event", "x", "", {"id": "2"}, {})
+    assert whole["tlsk"] < fraction["tlsk"]
+    assert fraction["tl"]["at"] == "2026-01-01T10:00:05.250+00:00"  # shown as given
 
 
 def test_unknown_kind_or_missing_time_is_a_programming_error() -> None:

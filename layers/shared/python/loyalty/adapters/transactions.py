@@ -26,6 +26,7 @@ from loyalty.adapters.codec import (
 )
 from loyalty.adapters.customers import UNLOCKED, LinksTaken, StaleCustomer
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
+from loyalty.adapters.timeline import POINTS, TRANSACTION, customer_owner, timeline_fields
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.errors import ConcurrentUpdate, MergeInProgress
 from loyalty.domain.ledger import AppliedOffer, LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
@@ -396,7 +397,63 @@ def transaction_to_item(r: TransactionRecord) -> Item:
     if r.customer_id:
         item["gsi1pk"] = customer_pk(r.customer_id)
         item["gsi1sk"] = f"TXN#{to_iso(r.occurred_at)}#{r.store_id}#{r.transaction_id}"
+        item |= transaction_timeline(r)
     return item
+
+
+def transaction_timeline(r: TransactionRecord) -> dict[str, Any]:
+    """A sale's or return's timeline entry. Kept to a few figures: every sale writes it to gsi3 as
+    well, and the index write is paid by its size (the lines stay on the transaction)."""
+    points = r.points_earned
+    summary = f"{'Sale' if r.type is SaleType.SALE else 'Return'} {r.total} {r.currency}"
+    if points:
+        summary += f", {points:+d} points"
+    return timeline_fields(
+        customer_owner(str(r.customer_id)),
+        r.occurred_at,
+        TRANSACTION,
+        r.type.value,
+        summary,
+        {"store_id": r.store_id, "transaction_id": r.transaction_id},
+        {"total": str(r.total), "currency": r.currency, "points": points, "channel": r.channel},
+        record_id=f"{r.store_id}#{r.transaction_id}",
+    )
+
+
+_POINTS_SUMMARY = {
+    "earn": "Earned",
+    "retro_credit": "Credited for an earlier purchase",
+    "return": "Taken back (return)",
+    "cancel": "Taken back (cancelled order)",
+    "expire": "Expired",
+    "redeem": "Redeemed",
+    "reverse": "Given back (redemption reversed)",
+    "adjust": "Adjusted",
+}
+
+
+def ledger_timeline(e: LedgerEntry) -> dict[str, Any]:
+    """A points movement's timeline entry; its id is the entry as first written (customer and
+    seq), which stays unique when a merge re-keys the entry into another profile."""
+    ref = {
+        k: v
+        for k, v in (
+            ("store_id", e.store_id),
+            ("transaction_id", e.transaction_id),
+            ("redemption_id", e.redemption_id),
+        )
+        if v
+    }
+    return timeline_fields(
+        customer_owner(e.customer_id),
+        e.at,
+        POINTS,
+        e.reason.value,
+        f"{_POINTS_SUMMARY.get(e.reason.value, e.reason.value)}: {e.points:+d} points",
+        ref,
+        {"points": e.points, "balance_after": e.balance_after},
+        record_id=e.entry_id,
+    )
 
 
 def transaction_from_item(item: Item) -> TransactionRecord:
@@ -454,6 +511,7 @@ def ledger_to_item(e: LedgerEntry, due_at: datetime | None = None, due_kind: str
         "line_points": dict(e.line_points) or None,
         "earn_month": e.earn_month,
         "actor": e.actor,
+        **ledger_timeline(e),
     }
     if due_at is not None:
         item["gsi2pk"], item["gsi2sk"] = due_key(e.customer_id, e.seq, due_at)
