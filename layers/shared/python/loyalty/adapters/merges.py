@@ -32,7 +32,15 @@ from loyalty.adapters.codec import (
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp, encode_cursor, serialize
 from loyalty.adapters.timeline import INDEX as TIMELINE_INDEX
 from loyalty.adapters.timeline import MERGE, customer_owner, timeline_fields
-from loyalty.adapters.transactions import due_key, ledger_from_item, ledger_sk, ledger_to_item, lot_sk
+from loyalty.adapters.transactions import (
+    TierChange,
+    due_key,
+    ledger_from_item,
+    ledger_sk,
+    ledger_to_item,
+    lot_sk,
+    tier_change_item,
+)
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.ledger import LedgerEntry
 from loyalty.domain.links import Link
@@ -123,6 +131,9 @@ class MergeRepository:
             values={":expected": expected_version, ":active": CustomerStatus.ACTIVE.value},
             label="survivor",
         )
+
+    def tier_change_op(self, change: TierChange) -> TxOp:
+        return self._table.put_op(tier_change_item(change), label="tier")
 
     def tombstone_op(self, merged: Customer, survivor_id: str, merge_id: str, now: datetime) -> TxOp:
         """The merged profile keeps its fields and counters frozen (the undo restores from them)."""

@@ -4,6 +4,8 @@ TXN#<store_id>#<transaction_id>   TXN              a sale or return; its key is 
                                                   (gsi1: CUST#<id> / TXN#<occurred_at>#... history)
 CUST#<customer_id>                LEDGER#<seq>     a points movement; an earn is also a lot
                                                   (gsi2: DUE#<day>#<shard> while something falls due)
+CUST#<customer_id>                TIER#<at>#<version>  a tier change, for the timeline (gsi3), written
+                                                  with the profile version that made it
 SWEEP                             STATE            how far the due-lot sweep has got
 """
 
@@ -26,7 +28,7 @@ from loyalty.adapters.codec import (
 )
 from loyalty.adapters.customers import UNLOCKED, LinksTaken, StaleCustomer
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
-from loyalty.adapters.timeline import POINTS, TRANSACTION, customer_owner, timeline_fields
+from loyalty.adapters.timeline import POINTS, TIER, TRANSACTION, customer_owner, timeline_fields
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.errors import ConcurrentUpdate, MergeInProgress
 from loyalty.domain.ledger import AppliedOffer, LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
@@ -48,6 +50,43 @@ def ledger_sk(seq: int) -> str:
 def due_key(customer_id: str, seq: int, due_at: datetime) -> tuple[str, str]:
     shard = int(hashlib.sha256(customer_id.encode()).hexdigest(), 16) % DUE_SHARDS
     return f"DUE#{shard}", f"{to_iso(due_at)}#{customer_id}#{seq:012d}"
+
+
+@dataclass(frozen=True)
+class TierChange:
+    """A tier change as the timeline keeps it (the profile holds only the tier now)."""
+
+    customer_id: str
+    version: int  # the profile version written with it: one change per profile write at most
+    at: datetime
+    before: str | None
+    after: str | None
+    reason: str  # sale, return, cancel, window, merge, merge_undone
+    direction: str  # up | down | changed
+
+
+def tier_change_item(c: TierChange) -> Item:
+    summary = f"Tier {c.before or 'none'} → {c.after or 'none'}"
+    return {
+        "pk": customer_pk(c.customer_id),
+        "sk": f"TIER#{to_iso(c.at)}#{c.version:012d}",
+        "type": "tier_change",
+        "customer_id": c.customer_id,
+        "at": to_iso(c.at),
+        "from": c.before,
+        "to": c.after,
+        "reason": c.reason,
+        **timeline_fields(
+            customer_owner(c.customer_id),
+            c.at,
+            TIER,
+            c.direction,
+            summary,
+            {},
+            {"from": c.before, "to": c.after, "reason": c.reason},
+            record_id=f"{c.customer_id}-{c.version:012d}",
+        ),
+    }
 
 
 @dataclass
@@ -305,6 +344,11 @@ class TransactionRepository:
             label="customer",
         )
 
+    def tier_change_op(self, change: TierChange) -> TxOp:
+        # No condition: the key is new by construction (an undo may give a profile an earlier
+        # version again, so the time is part of it), and a retried write is the same record.
+        return self._table.put_op(tier_change_item(change), label="tier")
+
     def commit(self, ops: Sequence[TxOp]) -> None:
         try:
             self._table.transact(ops)
@@ -452,7 +496,7 @@ def ledger_timeline(e: LedgerEntry) -> dict[str, Any]:
         f"{_POINTS_SUMMARY.get(e.reason.value, e.reason.value)}: {e.points:+d} points",
         ref,
         {"points": e.points, "balance_after": e.balance_after},
-        record_id=e.entry_id,
+        record_id=f"{e.customer_id}-{e.seq:012d}",
     )
 
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.merges import MergeRepository, StepConflict, from_snapshot
+from loyalty.adapters.transactions import TierChange
 from loyalty.domain.errors import ServiceUnavailable
 from loyalty.domain.ledger import LedgerEntry, LedgerReason
 from loyalty.domain.merges import MergeRecord, MergeStatus, split, undo_refusal
-from loyalty.domain.tiers import effective_tier
+from loyalty.domain.tiers import effective_tier, tier_direction
 from loyalty.services.config import ProgrammeService
 from loyalty.services.merge_run import (
     LEDGER_PAGE,
@@ -329,6 +330,18 @@ class MergeUndo:
             self._merges.put_profile_op(kept, record.merge_id),
             self._merges.put_profile_op(restored, record.merge_id),
         ]
+        for was, now_is in ((survivor, kept), (merged, restored)):
+            if was.tier != now_is.tier:
+                change = TierChange(
+                    now_is.customer_id,
+                    now_is.version,
+                    now,
+                    was.tier,
+                    now_is.tier,
+                    "merge_undone",
+                    tier_direction(programme, was.tier, now_is.tier),
+                )
+                ops.append(self._merges.tier_change_op(change))
         ref = {"merge_id": record.merge_id, "merged_id": record.merged_id}
         ops += [
             self._merges.timeline_entry_op(

@@ -26,10 +26,12 @@ from datetime import datetime
 
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.merges import MergeRepository, StepConflict, snapshot
+from loyalty.adapters.transactions import TierChange
 from loyalty.domain import events as ev
 from loyalty.domain.customers import Customer
 from loyalty.domain.errors import CustomerNotFound, ServiceUnavailable
 from loyalty.domain.merges import MergeRecord, MergeStatus, combine, merge_refusal, tier_after_merge
+from loyalty.domain.tiers import tier_direction
 from loyalty.services.config import ProgrammeService
 from loyalty.services.merge_run import (
     LEDGER_PAGE,
@@ -176,14 +178,24 @@ class MergeWorker:
                 survivor_before=snapshot(survivor),
                 counts={},
             )
-            try:
-                self._merges.commit(
-                    [
-                        self._merges.journal_op(running, record.step),
-                        self._merges.lock_survivor_op(combined, survivor.version),
-                        self._merges.tombstone_op(merged, survivor.customer_id, record.merge_id, now),
-                    ]
+            ops = [
+                self._merges.journal_op(running, record.step),
+                self._merges.lock_survivor_op(combined, survivor.version),
+                self._merges.tombstone_op(merged, survivor.customer_id, record.merge_id, now),
+            ]
+            if combined.tier != survivor.tier:
+                change = TierChange(
+                    survivor.customer_id,
+                    combined.version,
+                    now,
+                    survivor.tier,
+                    combined.tier,
+                    "merge",
+                    tier_direction(programme, survivor.tier, combined.tier),
                 )
+                ops.append(self._merges.tier_change_op(change))
+            try:
+                self._merges.commit(ops)
                 return running
             except StepConflict as conflict:
                 if conflict.journal_moved:

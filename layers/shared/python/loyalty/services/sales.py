@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCustomer
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.idempotency import IdempotencyStore
-from loyalty.adapters.transactions import Loaded, StaleTransaction, TransactionRepository
+from loyalty.adapters.transactions import Loaded, StaleTransaction, TierChange, TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
 from loyalty.domain import points as points_ledger
@@ -29,6 +29,7 @@ from loyalty.domain.money import cents
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import Earn, SaleType, compute_earn, is_backdated, lines_total
 from loyalty.domain.stores import Store
+from loyalty.domain.tiers import tier_direction
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offer_evaluation import offer_keys
 from loyalty.services.offers import Catalogue
@@ -279,6 +280,17 @@ class SaleService:
         ]
         if entry is not None:
             ops.append(self._txns.put_ledger_op(entry, *decided.earned.due))
+        if tier_changed:
+            change = TierChange(
+                customer.customer_id,
+                updated.version,
+                sale.now,
+                decided.tier_before,
+                decided.tier_after,
+                "sale",
+                tier_direction(sale.programme, decided.tier_before, decided.tier_after),
+            )
+            ops.append(self._txns.tier_change_op(change))
         return Plan(ops, receipt)
 
     def _put(
