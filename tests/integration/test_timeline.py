@@ -9,6 +9,7 @@ from typing import Any
 
 from loyalty.adapters.dynamo import DynamoTable
 from loyalty.adapters.timeline import EVENT, TimelineRepository, customer_owner, timeline_fields
+from loyalty.api.models.redemptions import render_redemption
 from loyalty.bootstrap import Container
 from loyalty.domain.customers import CustomerRef
 from loyalty.domain.merges import MergeStatus
@@ -78,8 +79,6 @@ def entries(container: Container, customer_id: str, types: str | None = None) ->
 
 
 def redeem(container: Container, customer_id: str, points: int) -> str:
-    from loyalty.api.models.redemptions import render_redemption
-
     rid = uuid.uuid4().hex
     container.redemptions.redeem(
         RedeemCommand(
