@@ -327,7 +327,10 @@ def test_authorizer_reads_keys_but_writes_nothing(synth: Synth) -> None:
 def test_customers_reads_and_writes_data_but_not_the_pepper(synth: Synth) -> None:
     actions = synth.actions_of(_function("customers"))
     assert {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= actions
-    assert not {a for a in actions if a.startswith("secretsmanager:")}
+    # It serves the timeline, a paged list: it reads the cursor key, and no other secret.
+    assert "secretsmanager:PutSecretValue" not in actions
+    secrets = synth.resources_for(_function("customers"), "secretsmanager:GetSecretValue")
+    assert secrets == [{"Ref": synth.secret_id("CursorKey")}], secrets
 
 
 def test_admin_reads_and_writes_data_and_reads_the_pepper(synth: Synth) -> None:
@@ -361,7 +364,14 @@ def test_transactions_reads_and_writes_data_but_not_the_pepper(synth: Synth) -> 
     assert secrets == [{"Ref": synth.secret_id("CursorKey")}], secrets
 
 
-LIST_FUNCTIONS = {"transactions", "cart", "offers", "admin", "accounts"}
+LIST_FUNCTIONS = {
+    "transactions",
+    "cart",
+    "offers",
+    "admin",
+    "accounts",
+    "customers",
+}  # customers: the timeline
 
 
 def test_only_the_functions_serving_lists_read_the_cursor_key(synth: Synth) -> None:
