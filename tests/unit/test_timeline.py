@@ -15,6 +15,8 @@ from loyalty.adapters.timeline import (
     timeline_fields,
 )
 from loyalty.domain.errors import ValidationFailed
+from loyalty.domain.programme import default_programme
+from loyalty.domain.tiers import tier_direction
 from loyalty.domain.timeline import parse_kinds
 from loyalty.resources import TABLE
 
@@ -96,3 +98,19 @@ def test_unknown_types_are_named(raw: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         parse_kinds(raw)
     assert [e.loc for e in caught.value.errors] == [("query", "types")]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "direction"),
+    [
+        ("bronze", "silver", "up"),
+        ("gold", "silver", "down"),
+        (None, "bronze", "up"),  # enrolled
+        ("bronze", None, "down"),
+        ("platinum", "gold", "changed"),  # a tier the programme no longer has
+    ],
+)
+def test_a_tier_change_goes_up_or_down_by_the_programmes_order(
+    before: str | None, after: str | None, direction: str
+) -> None:
+    assert tier_direction(default_programme(), before, after) == direction
