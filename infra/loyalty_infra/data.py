@@ -60,11 +60,14 @@ class DataTable(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         for index in definition.indexes:
+            # ALL, or (a timeline's gsi3) the keys and a few attributes: index writes cost their size
+            include = index.projection is not None
             self.table.add_global_secondary_index(
                 index_name=index.name,
                 partition_key=_string_key(index.partition_key),
                 sort_key=_string_key(index.sort_key),
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType.INCLUDE if include else dynamodb.ProjectionType.ALL,
+                non_key_attributes=list(index.projection or ()) if include else None,
             )
 
     def index_arns(self) -> list[str]:

@@ -70,8 +70,9 @@ class Needs:
 # no HTTP function and no job but the publisher may put events on the bus.
 NEEDS: Mapping[str, Needs] = {
     "health": Needs(),
-    # Queues merges (POST /v1/merges, links with on_conflict merge) and erases profiles.
-    "customers": Needs(table=TableAccess.READ_WRITE, enqueue=(MERGE_QUEUE,)),
+    # Queues merges (POST /v1/merges, links with on_conflict merge) and erases profiles; serves
+    # the timeline, a paged list (the cursor key).
+    "customers": Needs(table=TableAccess.READ_WRITE, enqueue=(MERGE_QUEUE,), cursor_key=True),
     "admin": Needs(table=TableAccess.READ_WRITE, pepper=True, cursor_key=True),
     "transactions": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
     # Evaluates carts (reads) and issues coupons (writes).

@@ -18,6 +18,7 @@ from loyalty.resources import (
     MERGE_QUEUE,
     TABLE,
     BusRuleDef,
+    IndexDef,
     QueueDef,
     TableDef,
 )
@@ -55,6 +56,12 @@ class LocalResources:
         }
 
 
+def projection(index: IndexDef) -> dict[str, Any]:
+    if index.projection is None:
+        return {"ProjectionType": "ALL"}
+    return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.projection)}
+
+
 def create_table(client: Any, definition: TableDef, name: str) -> None:
     attributes = {definition.partition_key, definition.sort_key}
     for index in definition.indexes:
@@ -75,7 +82,7 @@ def create_table(client: Any, definition: TableDef, name: str) -> None:
                         {"AttributeName": index.partition_key, "KeyType": "HASH"},
                         {"AttributeName": index.sort_key, "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": projection(index),
                 }
                 for index in definition.indexes
             ],

@@ -376,6 +376,11 @@ def _history(w: World, o: Owner) -> Req:
     return Req("GET", f"/v1/customers/{w.customer(o)}/transactions")
 
 
+@case("GET", "/v1/customers/{customer_id}/timeline")
+def _timeline(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/customers/{w.customer(o)}/timeline")
+
+
 @case("GET", "/v1/customers/{customer_id}/ledger")
 def _ledger(w: World, o: Owner) -> Req:
     return Req("GET", f"/v1/customers/{w.customer(o)}/ledger")

@@ -226,7 +226,11 @@ def test_table_is_on_demand_with_pitr_stream_ttl_and_gsi(synth: Synth) -> None:
                                 {"AttributeName": index.partition_key, "KeyType": "HASH"},
                                 {"AttributeName": index.sort_key, "KeyType": "RANGE"},
                             ],
-                            "Projection": {"ProjectionType": "ALL"},
+                            "Projection": (
+                                {"ProjectionType": "ALL"}
+                                if index.projection is None
+                                else {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.projection)}
+                            ),
                         }
                         for index in TABLE.indexes
                     ],
@@ -327,7 +331,10 @@ def test_authorizer_reads_keys_but_writes_nothing(synth: Synth) -> None:
 def test_customers_reads_and_writes_data_but_not_the_pepper(synth: Synth) -> None:
     actions = synth.actions_of(_function("customers"))
     assert {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= actions
-    assert not {a for a in actions if a.startswith("secretsmanager:")}
+    # It serves the timeline, a paged list: it reads the cursor key, and no other secret.
+    assert "secretsmanager:PutSecretValue" not in actions
+    secrets = synth.resources_for(_function("customers"), "secretsmanager:GetSecretValue")
+    assert secrets == [{"Ref": synth.secret_id("CursorKey")}], secrets
 
 
 def test_admin_reads_and_writes_data_and_reads_the_pepper(synth: Synth) -> None:
@@ -361,7 +368,15 @@ def test_transactions_reads_and_writes_data_but_not_the_pepper(synth: Synth) -> 
     assert secrets == [{"Ref": synth.secret_id("CursorKey")}], secrets
 
 
-LIST_FUNCTIONS = {"transactions", "cart", "offers", "admin", "accounts", "messaging"}
+LIST_FUNCTIONS = {
+    "transactions",
+    "cart",
+    "offers",
+    "admin",
+    "accounts",
+    "messaging",
+    "customers",
+}  # customers: the timeline
 
 
 def test_only_the_functions_serving_lists_read_the_cursor_key(synth: Synth) -> None:

@@ -24,6 +24,7 @@ import requests
 from loyalty import jobs
 from loyalty.adapters.messages import MessageRepository
 from loyalty.adapters.stored_value import Message
+from loyalty.adapters.timeline import customer_owner
 from loyalty.bootstrap import Container, use_container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.observability import logger as function_logger
@@ -34,6 +35,7 @@ from loyalty_local.gateway import LambdaContext
 from loyalty_local.jobs import StreamPoller
 from loyalty_local.provision import LOCAL_SENDER_EMAIL
 from tests.conftest import FixedClock
+from tests.integration.test_merges import enrol
 
 WEB = Principal("key-web", KeyKind.WEB, "web-nl")
 
@@ -250,3 +252,29 @@ def test_a_claim_that_died_is_sent_again_only_after_its_lease(
     assert len(sent_to(moto, email)) == 1
     message = only_message(container, email)
     assert (message.status, message.attempts) == ("sent", 2)
+
+
+def test_a_sent_email_goes_on_the_timeline_of_the_customer_whose_address_it_is(
+    container: Container, mailer: MailerEnv
+) -> None:
+    mailer.install(LOCAL_SENDER_EMAIL)
+    mine = f"ann-{uuid.uuid4().hex[:10]}@example.com"
+    nobodys = f"bob-{uuid.uuid4().hex[:10]}@example.com"
+    customer = enrol(container, ("email", mine.upper()))  # links are normalised: the case differs
+    sell_e_card(container, mine)
+    sell_e_card(container, nobodys)
+    assert mailer.poller().poll_once() > 0
+    assert only_message(container, mine).status == only_message(container, nobodys).status == "sent"
+
+    items, _ = container.timeline.page(customer, "message", 50, None)
+    assert [(i["kind"], i["type"], i["ref"]) for i in items] == [
+        ("message", "email", {"message_id": only_message(container, mine).message_id})
+    ]
+    assert "PIN" not in str(items) and mine not in str(items)  # neither the secret nor the address
+    assert only_message(container, mine).customer_id == customer
+    # an address that is nobody's link: sent, on no timeline
+    assert only_message(container, nobodys).customer_id is None
+    stray = container.table.get(f"MESSAGE#{only_message(container, nobodys).message_id}", "TIMELINE")
+    assert stray is None
+    listed, _ = container.table.query(customer_owner(customer), index="gsi3", limit=10)
+    assert len(listed) == 1

@@ -80,7 +80,15 @@ from loyalty_local.emulators import REGION
 from loyalty_local.jobs import QueuePoller
 from loyalty_local.runtime import LocalRuntime
 from tools.bench.costs import DDB_RRU_PER_M, DDB_WRU_PER_M
-from tools.bench.meter import INDEXES, READ_OPS, WRITE_OPS, CallCost, DynamoMeter, item_size
+from tools.bench.meter import (
+    INDEXES,
+    READ_OPS,
+    WRITE_OPS,
+    CallCost,
+    DynamoMeter,
+    index_copy_size,
+    item_size,
+)
 from tools.bench.report import mark
 
 SIZES = tuple(int(s) for s in os.environ.get("BENCH_MERGE_SIZES", "10,100,1000,10000").split(",") if s)
@@ -387,7 +395,7 @@ class MergeBench:
                 old = new if w.action != "Put" else None  # an update of an item set-up did not write
             size = max(item_size(old) if old else 0, item_size(new) if new else 0)
             case.wcu_table += _kb(size) * (2 if w.transactional else 1)
-            for _, pk, sk in INDEXES:
+            for index, pk, sk in INDEXES:
                 was = old is not None and pk in old and sk in old
                 now = new is not None and pk in new and sk in new
                 if (
@@ -397,11 +405,11 @@ class MergeBench:
                     and new is not None
                     and (old[pk], old[sk]) != (new[pk], new[sk])
                 ):
-                    case.wcu_indexes += _kb(item_size(old)) + _kb(item_size(new))
+                    case.wcu_indexes += _kb(index_copy_size(old, index)) + _kb(index_copy_size(new, index))
                 elif now and new is not None:
-                    case.wcu_indexes += _kb(item_size(new))
+                    case.wcu_indexes += _kb(index_copy_size(new, index))
                 elif was and old is not None:
-                    case.wcu_indexes += _kb(item_size(old))
+                    case.wcu_indexes += _kb(index_copy_size(old, index))
             case.written[f"{_kind(key)} {w.action}"] += 1
             case.written_bytes[f"{_kind(key)} {w.action}"] += size
 

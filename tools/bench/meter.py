@@ -18,8 +18,34 @@ WRITE_OPS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", 
 
 # ---- counting DynamoDB round trips and capacity -------------------------------------------------
 
-# The single table's indexes (both project ALL): an item carrying an index's keys is written there too.
+# The single table's indexes: an item carrying an index's keys is written there too, as a copy of
+# the whole item (projection ALL: gsi1, gsi2) or of its keys and a few attributes (gsi3: `tl`).
 INDEXES = tuple((index.name, index.partition_key, index.sort_key) for index in TABLE.indexes)
+_INDEX_ATTRIBUTES = {
+    index.name: None
+    if index.projection is None
+    else frozenset(
+        {TABLE.partition_key, TABLE.sort_key, index.partition_key, index.sort_key, *index.projection}
+    )
+    for index in TABLE.indexes
+}
+
+
+def index_copy_size(image: dict[str, Any], index: str) -> int:
+    """The size of an item's copy in an index (what DynamoDB bills an index write by)."""
+    kept = _INDEX_ATTRIBUTES[index]
+    return item_size(image if kept is None else {k: v for k, v in image.items() if k in kept})
+
+
+def touches_index(written: Written, index: str) -> bool:
+    """An update rewrites an INCLUDE index's copy only when it sets its keys or projected attributes;
+    a Put or a Delete always does (an ALL index is rewritten by any change)."""
+    kept = _INDEX_ATTRIBUTES[index]
+    if kept is None or written.action != "Update":
+        return True
+    return bool(kept & written.updated)
+
+
 _ASSIGNMENT = re.compile(r"(#?[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(:[A-Za-z0-9_]+)")
 
 
@@ -32,6 +58,7 @@ class Written:
     transactional: bool
     key: dict[str, Any]
     image: dict[str, Any] | None = None  # a Put's new image is in the request
+    updated: frozenset[str] = frozenset()  # the attributes an Update's expression names
 
 
 @dataclass
@@ -44,6 +71,7 @@ class Priced:
     units: float  # 1 WCU per started KB, 2 in a transaction
     indexes: tuple[str, ...]  # the indexes the item is written to: 1 WCU per started KB each
     largest: tuple[tuple[str, int], ...] = ()  # its three largest attributes, (name, bytes)
+    index_units: float = 0.0  # WCU of its index copies (each sized by what its index projects)
 
 
 @dataclass
@@ -69,7 +97,7 @@ class CallCost:
 
     @property
     def wcu_estimate(self) -> float:
-        return sum(p.units + len(p.indexes) * kb(p.size) for p in self.priced)
+        return sum(p.units + p.index_units for p in self.priced)
 
 
 class DynamoMeter:
@@ -135,7 +163,14 @@ class DynamoMeter:
         key = spec.get("Key") or {
             name: item[name] for name in (TABLE.partition_key, TABLE.sort_key) if item and name in item
         }
-        self.current.written.append(Written(str(spec["TableName"]), action, transactional, key, item))
+        names = spec.get("ExpressionAttributeNames") or {}
+        updated = frozenset(
+            names.get(token, token)
+            for token in re.findall(r"#?[A-Za-z_][A-Za-z0-9_]*", spec.get("UpdateExpression", ""))
+        )
+        self.current.written.append(
+            Written(str(spec["TableName"]), action, transactional, key, item, updated)
+        )
         self.current.pending_events.extend(outbox_entries(action, spec))
 
     def _before_send(self, **_: Any) -> None:
@@ -257,14 +292,21 @@ def settle_writes(cost: CallCost, client: Any) -> None:
         if image is None and written.action in ("Update", "ConditionCheck") and written.key:
             image = client.get_item(TableName=written.table, Key=written.key, ConsistentRead=True).get("Item")
         size = item_size(image) if image else 1024
-        indexes = tuple(name for name, pk, sk in INDEXES if image and pk in image and sk in image)
+        indexes = tuple(
+            name
+            for name, pk, sk in INDEXES
+            if image and pk in image and sk in image and touches_index(written, name)
+        )
+        index_units = sum(kb(index_copy_size(image, name)) for name in indexes) if image else 0.0
         units = kb(size) * (2 if written.transactional else 1)
         attributes = sorted(
             ((name, len(name.encode()) + _value_size(value)) for name, value in (image or {}).items()),
             key=lambda kv: -kv[1],
         )
         cost.priced.append(
-            Priced(_kind(written.key), written.action, size, units, indexes, tuple(attributes[:3]))
+            Priced(
+                _kind(written.key), written.action, size, units, indexes, tuple(attributes[:3]), index_units
+            )
         )
 
 

@@ -16,7 +16,7 @@ from tools.bench.costs import (
     Cost,
     cost_of,
 )
-from tools.bench.meter import READ_OPS, WRITE_OPS, CallCost, Priced, kb
+from tools.bench.meter import READ_OPS, WRITE_OPS, CallCost, Priced
 from tools.bench.scenario import Result, percentile
 
 
@@ -152,7 +152,7 @@ def written_items(result: Result) -> str:
     for (kind, action), priced in items.items():
         size = statistics.fmean(p.size for p in priced)
         units = sum(p.units for p in priced) / n
-        index = sum(len(p.indexes) * kb(p.size) for p in priced) / n
+        index = sum(p.index_units for p in priced) / n
         extra = f" +{index:g} {'/'.join(sorted({i for p in priced for i in p.indexes}))}" if index else ""
         parts.append(f"{kind} {action} {size:,.0f} B {units:g}{extra}")
     return "; ".join(parts)
@@ -245,7 +245,7 @@ def print_earn_path(result: Result, authorizer: Cost | None) -> None:
         size = statistics.fmean(p.size for p in priced)
         units = sum(p.units for p in priced) / n
         index_names = sorted({name for p in priced for name in p.indexes})
-        index_units = sum(len(p.indexes) * kb(p.size) for p in priced) / n
+        index_units = sum(p.index_units for p in priced) / n
         index = f" + {index_units:g} WCU for its copy in {', '.join(index_names)}" if index_names else ""
         largest = ", ".join(f"{name} {nbytes:,} B" for name, nbytes in priced[-1].largest)
         print(f"      {kind:<14} {action:<7} {size:>6,.0f} B  {units:g} WCU{index}  (largest: {largest})")

@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
     from loyalty.services.templates import TemplateService
+    from loyalty.services.timeline import TimelineService
     from loyalty.services.transactions import TransactionService
 
 # Fail fast inside the API Gateway 29 s budget; the standard retry mode handles throttling.
@@ -224,11 +225,22 @@ class Container:
     @cached_property
     def privacy(self) -> PrivacyService:
         from loyalty.adapters.merges import MergeRepository
+        from loyalty.adapters.timeline import TimelineRepository
         from loyalty.services.privacy import PrivacyService
 
         return PrivacyService(
-            merges=MergeRepository(self.table), clock=self.clock, resolve_customer=self.resolver.get
+            merges=MergeRepository(self.table),
+            timeline=TimelineRepository(self.table),
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
         )
+
+    @cached_property
+    def timeline(self) -> TimelineService:
+        from loyalty.adapters.timeline import TimelineRepository
+        from loyalty.services.timeline import TimelineService
+
+        return TimelineService(timeline=TimelineRepository(self.table), resolve_customer=self.resolver.get)
 
     @cached_property
     def merges(self) -> MergeService:

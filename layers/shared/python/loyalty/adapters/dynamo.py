@@ -250,7 +250,11 @@ class DynamoTable:
         cursor: str | None = None,
         newest_first: bool = False,
         consistent: bool = False,
+        filter_expression: str | None = None,
+        filter_values: Mapping[str, Any] | None = None,
     ) -> tuple[list[Item], str | None]:
+        """One Query. `limit` counts the items read: a filter drops some of them afterwards (and
+        they are paid for all the same)."""
         if not _can_be_key(pk, sk_prefix or sk_min or sk_max or ""):
             return [], None
         pk_name, sk_name = INDEX_KEYS[index] if index else ("pk", "sk")
@@ -275,8 +279,10 @@ class DynamoTable:
             "Limit": limit,
             "ScanIndexForward": not newest_first,
             "ReturnConsumedCapacity": "TOTAL",
-            **_expr_attrs(names, values),
+            **_expr_attrs(names, {**values, **(filter_values or {})}, filter_expression),
         }
+        if filter_expression:
+            kwargs["FilterExpression"] = filter_expression
         if index:
             kwargs["IndexName"] = index
         else:

@@ -2,6 +2,9 @@
 
 MERGE#<merge_id>   MERGE   the journal: request, progress (step, phase, cursor), what moved
                            (gsi1: CUST#<survivor> / MERGE#<requested_at>#<id>)
+MERGE#<merge_id>   MOVED#<step>   the keys of the timeline records one step moved generically
+                           (events, tier changes, badges, ...), so the undo moves exactly those back
+MERGE#<merge_id>   TL#<what>      the merge (or its undo) on a timeline (gsi3), kind `merge`
 
 A merge moves a profile's records in steps, each one TransactWriteItems that also advances the
 journal's `step` under a condition: a step replayed after a crash fails that condition and the
@@ -27,7 +30,17 @@ from loyalty.adapters.codec import (
     to_iso,
 )
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp, encode_cursor, serialize
-from loyalty.adapters.transactions import due_key, ledger_from_item, ledger_sk, ledger_to_item, lot_sk
+from loyalty.adapters.timeline import INDEX as TIMELINE_INDEX
+from loyalty.adapters.timeline import MERGE, customer_owner, timeline_fields
+from loyalty.adapters.transactions import (
+    TierChange,
+    due_key,
+    ledger_from_item,
+    ledger_sk,
+    ledger_to_item,
+    lot_sk,
+    tier_change_item,
+)
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.ledger import LedgerEntry
 from loyalty.domain.links import Link
@@ -118,6 +131,9 @@ class MergeRepository:
             values={":expected": expected_version, ":active": CustomerStatus.ACTIVE.value},
             label="survivor",
         )
+
+    def tier_change_op(self, change: TierChange) -> TxOp:
+        return self._table.put_op(tier_change_item(change), label="tier")
 
     def tombstone_op(self, merged: Customer, survivor_id: str, merge_id: str, now: datetime) -> TxOp:
         """The merged profile keeps its fields and counters frozen (the undo restores from them)."""
@@ -230,6 +246,8 @@ class MergeRepository:
         """Re-key a ledger entry into another profile: put the copy, delete the original."""
         moved = {k: v for k, v in item.items() if k not in ("gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")}
         moved |= {"pk": customer_pk(to_id), "sk": ledger_sk(new_seq), "customer_id": to_id, "seq": new_seq}
+        if item.get("tlpk"):
+            moved["tlpk"] = customer_owner(to_id)  # its timeline entry (and sort key) goes with it
         trail = list(item.get("merge_trail") or [])
         remaining_at = dict(item.get("remaining_at") or {})
         if back:
@@ -303,6 +321,8 @@ class MergeRepository:
             ":gpk": customer_pk(to_id),
             ":trail": trail or None,
         }
+        if item.get("tlpk"):
+            sets.append("#tlpk = :gpk")
         if item.get("lot_seq") is not None:
             sets.append("#lot_seq = :lot")
             values[":lot"] = int(item["lot_seq"]) + shift
@@ -325,6 +345,95 @@ class MergeRepository:
             values=values,
             label="item",
         )
+
+    # ---- timeline records without a move of their own (moved generically) -----------------
+    def timeline_page(
+        self, customer_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[Item], str | None]:
+        """What the customer's timeline index lists (keys only: it projects just the entry)."""
+        return self._table.query(
+            customer_owner(customer_id), index=TIMELINE_INDEX, limit=limit, cursor=cursor
+        )
+
+    def still_on_timeline(self, listed: Sequence[Item], customer_id: str) -> list[Item]:
+        """The listed records, read strongly consistently, that are on the customer's timeline now:
+        the index lags, and lists records a step already moved (or a move of their own did)."""
+        if not listed:
+            return []
+        owner = customer_owner(customer_id)
+        items = self._table.batch_get([(str(i["pk"]), str(i["sk"])) for i in listed])
+        return sorted((i for i in items if i.get("tlpk") == owner), key=lambda i: str(i["tlsk"]))
+
+    def move_timeline_op(self, item: Item, from_id: str, to_id: str) -> TxOp:
+        """Put a record on another customer's timeline, and make it theirs where it names one."""
+        sets = ["#tlpk = :to_pk"]
+        values: dict[str, Any] = {":to_pk": customer_owner(to_id), ":from_pk": customer_owner(from_id)}
+        if item.get("customer_id") == from_id:
+            sets.append("#customer_id = :to")
+            values[":to"] = to_id
+        if item.get("gsi1pk") == customer_pk(from_id):
+            sets.append("#gsi1pk = :to_pk")
+        return self._table.update_op(
+            str(item["pk"]),
+            str(item["sk"]),
+            "SET " + ", ".join(sets),
+            "#tlpk = :from_pk",
+            values=values,
+            label="item",
+        )
+
+    def moved_keys_op(self, merge_id: str, step: int, items: Sequence[Item]) -> TxOp:
+        """The journal of one step's generic timeline moves (written in the same transaction)."""
+        return self._table.put_op(
+            {
+                "pk": merge_key(merge_id)[0],
+                "sk": f"MOVED#{step:08d}",
+                "type": "merge_moved",
+                "keys": [{"pk": str(i["pk"]), "sk": str(i["sk"])} for i in items],
+            },
+            label="item",
+        )
+
+    def moved_chunk(self, merge_id: str, cursor: str | None) -> tuple[list[tuple[str, str]], str | None]:
+        """One step's worth of journalled generic moves, in the order they were made."""
+        items, next_cursor = self._table.query(
+            merge_key(merge_id)[0], sk_prefix="MOVED#", limit=1, cursor=cursor, consistent=True
+        )
+        keys = [(str(k["pk"]), str(k["sk"])) for i in items for k in i.get("keys") or ()]
+        return keys, next_cursor if items else None
+
+    def records(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        return self._table.batch_get(keys) if keys else []
+
+    def timeline_entry_op(
+        self,
+        merge_id: str,
+        what: str,
+        customer_id: str,
+        at: datetime,
+        summary: str,
+        data: dict[str, Any],
+        ref: dict[str, Any],
+    ) -> TxOp:
+        """The merge, or its undo, as an entry on one customer's timeline (an item of its own: the
+        journal is rewritten at every step, this is written once)."""
+        item = {
+            "pk": merge_key(merge_id)[0],
+            "sk": f"TL#{what}",
+            "type": "merge_timeline",
+            "merge_id": merge_id,
+            **timeline_fields(
+                customer_owner(customer_id),
+                at,
+                MERGE,
+                what,
+                summary,
+                ref,
+                data,
+                record_id=f"{merge_id}#{what}",
+            ),
+        }
+        return self._table.put_op(item, label="item")
 
     # ---- per-customer offer uses ----------------------------------------------------------
     def offer_uses(self, customer_id: str) -> dict[str, int]:

@@ -2,6 +2,9 @@
 
 MESSAGE#<message_id>  MESSAGE  status queued -> sending (claimed, with a lease) -> sent | queued
                                (a failed attempt, due again later) | failed (gave up)
+MESSAGE#<message_id>  TIMELINE the sent message on its customer's timeline (gsi3, kind `message`):
+                               an item of its own, because the message (and its PIN) expires in 7
+                               days and the timeline keeps it; it holds no address and no body
 
 Every change is one conditional UpdateItem, so two senders (the stream trigger and the scheduled
 run, or two retries of either) never both own a message: only the claim's holder may record its
@@ -13,9 +16,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from loyalty.adapters.codec import to_iso
-from loyalty.adapters.dynamo import DynamoTable, TransactionCancelled
+from loyalty.adapters.codec import link_pk, to_iso
+from loyalty.adapters.dynamo import DynamoTable, TransactionCancelled, TxOp
 from loyalty.adapters.stored_value import PENDING_MESSAGES, Message, message_from_item, pending_message_sk
+from loyalty.adapters.timeline import MESSAGE, customer_owner, timeline_fields
+from loyalty.domain.links import EMAIL, LinkInvalid, normalise
 
 _SK = "MESSAGE"
 
@@ -63,20 +68,57 @@ class MessageRepository:
             },
         )
 
-    def mark_sent(self, message_id: str, claim_id: str, now: datetime, provider_message_id: str) -> bool:
-        return self._update(
-            message_id,
-            "SET #status = :sent, #sent_at = :now, #provider_message_id = :provider "
-            "REMOVE #claim_id, #lease_until, #next_attempt_at, #last_error, #gsi2pk, #gsi2sk",
-            "#status = :sending AND #claim_id = :claim",
-            {
-                ":sent": "sent",
-                ":sending": "sending",
-                ":now": to_iso(now),
-                ":provider": provider_message_id,
-                ":claim": claim_id,
-            },
+    def recipient(self, address: str) -> str | None:
+        """The customer whose email link this address is, if any."""
+        try:
+            link = normalise(EMAIL, address)
+        except LinkInvalid:
+            return None
+        item = self._table.get(link_pk(link), "LINK")
+        return str(item["customer_id"]) if item and item.get("customer_id") else None
+
+    def mark_sent(
+        self,
+        message_id: str,
+        claim_id: str,
+        now: datetime,
+        provider_message_id: str,
+        customer_id: str | None = None,
+        subject: str = "",
+    ) -> bool:
+        """Record the send; with a customer, the message joins their timeline in the same write."""
+        update = (
+            "SET #status = :sent, #sent_at = :now, #provider_message_id = :provider"
+            + (", #customer_id = :customer" if customer_id else "")
+            + " REMOVE #claim_id, #lease_until, #next_attempt_at, #last_error, #gsi2pk, #gsi2sk"
         )
+        values: dict[str, object] = {
+            ":sent": "sent",
+            ":sending": "sending",
+            ":now": to_iso(now),
+            ":provider": provider_message_id,
+            ":claim": claim_id,
+        }
+        extra: list[TxOp] = []
+        if customer_id:
+            values[":customer"] = customer_id
+            entry = {
+                "pk": message_pk(message_id),
+                "sk": "TIMELINE",
+                "type": "message_timeline",
+                "message_id": message_id,
+                **timeline_fields(
+                    customer_owner(customer_id),
+                    now,
+                    MESSAGE,
+                    "email",
+                    f"Email sent: {subject}" if subject else "Email sent",
+                    {"message_id": message_id},
+                    {"channel": "email", "subject": subject},
+                ),
+            }
+            extra.append(self._table.put_op(entry, label="timeline"))
+        return self._update(message_id, update, "#status = :sending AND #claim_id = :claim", values, extra)
 
     def mark_failed(self, message_id: str, claim_id: str, error: str, retry_at: datetime | None) -> bool:
         """Record a failed attempt: due again at `retry_at`, or given up for good (None)."""
@@ -99,7 +141,14 @@ class MessageRepository:
             values[":failed"] = "failed"
         return self._update(message_id, update, "#status = :sending AND #claim_id = :claim", values)
 
-    def _update(self, message_id: str, update: str, condition: str, values: dict[str, object]) -> bool:
+    def _update(
+        self,
+        message_id: str,
+        update: str,
+        condition: str,
+        values: dict[str, object],
+        extra: list[TxOp] | None = None,
+    ) -> bool:
         # attribute_exists(pk): never create a stub for a message that expired (TTL) meanwhile.
         op = self._table.update_op(
             message_pk(message_id),
@@ -110,7 +159,7 @@ class MessageRepository:
             label="message",
         )
         try:
-            self._table.transact([op])
+            self._table.transact([op, *(extra or [])])
         except TransactionCancelled:
             return False
         return True

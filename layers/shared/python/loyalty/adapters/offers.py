@@ -17,6 +17,7 @@ from typing import Any
 
 from loyalty.adapters.codec import customer_pk, from_iso, to_iso
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
+from loyalty.adapters.timeline import COUPON, customer_owner, timeline_fields
 
 
 @dataclass(frozen=True)
@@ -357,6 +358,16 @@ def _coupon_item(c: CouponRecord) -> Item:
     if c.customer_id:
         item["gsi1pk"] = customer_pk(c.customer_id)
         item["gsi1sk"] = f"COUPON#{to_iso(c.issued_at)}#{c.code}"
+        item |= timeline_fields(
+            customer_owner(c.customer_id),
+            c.issued_at,
+            COUPON,
+            c.source,
+            f"Coupon for offer {c.offer_id} issued",
+            {"code": c.code, "offer_id": c.offer_id},
+            {"valid_until": to_iso(c.valid_until)},
+            record_id=c.code,
+        )
     return item
 
 

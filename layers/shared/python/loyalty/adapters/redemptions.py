@@ -16,6 +16,7 @@ from typing import Any
 
 from loyalty.adapters.codec import customer_pk, from_iso, to_iso
 from loyalty.adapters.dynamo import DynamoTable, Item, TxOp
+from loyalty.adapters.timeline import REDEMPTION, customer_owner, timeline_fields
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,33 @@ def redemption_to_item(r: RedemptionRecord) -> Item:
     if r.customer_id:
         item["gsi1pk"] = customer_pk(r.customer_id)
         item["gsi1sk"] = f"REDEMPTION#{to_iso(r.created_at)}#{r.redemption_id}"
+        item |= redemption_timeline(r)
     return item
+
+
+def redemption_timeline(r: RedemptionRecord) -> dict[str, Any]:
+    what = {
+        "points": f"{r.points} points" + (f" for reward {r.reward_id}" if r.reward_id else ""),
+        "coupon": f"coupon {r.coupon}",
+        "stored_value": f"{(r.amount or 0) / 100:.2f} from an account",
+    }.get(r.kind, r.kind)
+    data: dict[str, Any] = {"points": r.points} if r.kind == "points" else {}
+    if r.reward_id:
+        data["reward_id"] = r.reward_id
+    if r.amount is not None:
+        data["amount_cents"] = r.amount
+    if r.balance_after is not None:
+        data["balance_after"] = r.balance_after
+    return timeline_fields(
+        customer_owner(str(r.customer_id)),
+        r.created_at,
+        REDEMPTION,
+        r.kind,
+        f"Redeemed {what}",
+        {"store_id": r.store_id, "redemption_id": r.redemption_id},
+        data,
+        record_id=f"{r.store_id}#{r.redemption_id}",
+    )
 
 
 def redemption_from_item(item: Item) -> RedemptionRecord:

@@ -86,6 +86,9 @@ class Message:
     # What may be shown (the outbox): the body with its secrets masked. None for a message stored
     # before bodies were masked: it is never shown.
     shown_body: str | None = None
+    # Whose timeline it goes on once sent: the customer it was written for, or (found by the mailer)
+    # the customer whose email link the address is; None: nobody's.
+    customer_id: str | None = None
 
 
 @dataclass
@@ -255,6 +258,7 @@ class StoredValueRepository:
             "subject": message.subject,
             "body": message.body,
             "shown_body": message.shown_body,
+            "customer_id": message.customer_id,
             "status": message.status,
             "created_at": to_iso(message.created_at),
             "expires_at": int((message.created_at + MESSAGE_RETENTION).timestamp()),
@@ -429,4 +433,5 @@ def message_from_item(item: Item) -> Message:
         provider_message_id=item.get("provider_message_id"),
         last_error=item.get("last_error"),
         shown_body=item.get("shown_body"),
+        customer_id=item.get("customer_id"),
     )

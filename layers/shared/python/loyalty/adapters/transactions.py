@@ -4,6 +4,8 @@ TXN#<store_id>#<transaction_id>   TXN              a sale or return; its key is 
                                                   (gsi1: CUST#<id> / TXN#<occurred_at>#... history)
 CUST#<customer_id>                LEDGER#<seq>     a points movement; an earn is also a lot
                                                   (gsi2: DUE#<day>#<shard> while something falls due)
+CUST#<customer_id>                TIER#<at>#<version>  a tier change, for the timeline (gsi3), written
+                                                  with the profile version that made it
 SWEEP                             STATE            how far the due-lot sweep has got
 """
 
@@ -27,6 +29,7 @@ from loyalty.adapters.codec import (
 from loyalty.adapters.customers import UNLOCKED, LinksTaken, StaleCustomer
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
 from loyalty.adapters.lots import summary_to_attr
+from loyalty.adapters.timeline import POINTS, TIER, TRANSACTION, customer_owner, timeline_fields
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.errors import ConcurrentUpdate, MergeInProgress
 from loyalty.domain.ledger import AppliedOffer, LedgerEntry, LedgerReason, RecordedLine, TransactionRecord
@@ -49,6 +52,43 @@ def ledger_sk(seq: int) -> str:
 def due_key(customer_id: str, seq: int, due_at: datetime) -> tuple[str, str]:
     shard = int(hashlib.sha256(customer_id.encode()).hexdigest(), 16) % DUE_SHARDS
     return f"DUE#{shard}", f"{to_iso(due_at)}#{customer_id}#{seq:012d}"
+
+
+@dataclass(frozen=True)
+class TierChange:
+    """A tier change as the timeline keeps it (the profile holds only the tier now)."""
+
+    customer_id: str
+    version: int  # the profile version written with it: one change per profile write at most
+    at: datetime
+    before: str | None
+    after: str | None
+    reason: str  # sale, return, cancel, window, merge, merge_undone
+    direction: str  # up | down | changed
+
+
+def tier_change_item(c: TierChange) -> Item:
+    summary = f"Tier {c.before or 'none'} → {c.after or 'none'}"
+    return {
+        "pk": customer_pk(c.customer_id),
+        "sk": f"TIER#{to_iso(c.at)}#{c.version:012d}",
+        "type": "tier_change",
+        "customer_id": c.customer_id,
+        "at": to_iso(c.at),
+        "from": c.before,
+        "to": c.after,
+        "reason": c.reason,
+        **timeline_fields(
+            customer_owner(c.customer_id),
+            c.at,
+            TIER,
+            c.direction,
+            summary,
+            {},
+            {"from": c.before, "to": c.after, "reason": c.reason},
+            record_id=f"{c.customer_id}-{c.version:012d}",
+        ),
+    }
 
 
 @dataclass
@@ -312,6 +352,11 @@ class TransactionRepository:
             label="customer",
         )
 
+    def tier_change_op(self, change: TierChange) -> TxOp:
+        # No condition: the key is new by construction (an undo may give a profile an earlier
+        # version again, so the time is part of it), and a retried write is the same record.
+        return self._table.put_op(tier_change_item(change), label="tier")
+
     def commit(self, ops: Sequence[TxOp]) -> None:
         try:
             self._table.transact(ops)
@@ -412,7 +457,63 @@ def transaction_to_item(r: TransactionRecord) -> Item:
     if r.customer_id:
         item["gsi1pk"] = customer_pk(r.customer_id)
         item["gsi1sk"] = f"TXN#{to_iso(r.occurred_at)}#{r.store_id}#{r.transaction_id}"
+        item |= transaction_timeline(r)
     return item
+
+
+def transaction_timeline(r: TransactionRecord) -> dict[str, Any]:
+    """A sale's or return's timeline entry. Kept to a few figures: every sale writes it to gsi3 as
+    well, and the index write is paid by its size (the lines stay on the transaction)."""
+    points = r.points_earned
+    summary = f"{'Sale' if r.type is SaleType.SALE else 'Return'} {r.total} {r.currency}"
+    if points:
+        summary += f", {points:+d} points"
+    return timeline_fields(
+        customer_owner(str(r.customer_id)),
+        r.occurred_at,
+        TRANSACTION,
+        r.type.value,
+        summary,
+        {"store_id": r.store_id, "transaction_id": r.transaction_id},
+        {"total": str(r.total), "currency": r.currency, "points": points, "channel": r.channel},
+        record_id=f"{r.store_id}#{r.transaction_id}",
+    )
+
+
+_POINTS_SUMMARY = {
+    "earn": "Earned",
+    "retro_credit": "Credited for an earlier purchase",
+    "return": "Taken back (return)",
+    "cancel": "Taken back (cancelled order)",
+    "expire": "Expired",
+    "redeem": "Redeemed",
+    "reverse": "Given back (redemption reversed)",
+    "adjust": "Adjusted",
+}
+
+
+def ledger_timeline(e: LedgerEntry) -> dict[str, Any]:
+    """A points movement's timeline entry; its id is the entry as first written (customer and
+    seq), which stays unique when a merge re-keys the entry into another profile."""
+    ref = {
+        k: v
+        for k, v in (
+            ("store_id", e.store_id),
+            ("transaction_id", e.transaction_id),
+            ("redemption_id", e.redemption_id),
+        )
+        if v
+    }
+    return timeline_fields(
+        customer_owner(e.customer_id),
+        e.at,
+        POINTS,
+        e.reason.value,
+        f"{_POINTS_SUMMARY.get(e.reason.value, e.reason.value)}: {e.points:+d} points",
+        ref,
+        {"points": e.points, "balance_after": e.balance_after},
+        record_id=f"{e.customer_id}-{e.seq:012d}",
+    )
 
 
 def transaction_from_item(item: Item) -> TransactionRecord:
@@ -478,6 +579,7 @@ def ledger_to_item(e: LedgerEntry, due_at: datetime | None = None, due_kind: str
         "actor": e.actor,
         "rule_id": e.rule_id,
         "event_id": e.event_id,
+        **ledger_timeline(e),
     }
     if due_at is not None:
         item["gsi2pk"], item["gsi2sk"] = due_key(e.customer_id, e.seq, due_at)

@@ -56,6 +56,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/merges/{merge_id}", "customers", Access.CLIENT, StoreScope.NONE),
     # Undo, export and erasure are operators' decisions: admin keys only.
     Route("POST", "/v1/merges/{merge_id}/undo", "customers", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/customers/{customer_id}/timeline", "customers", Access.CLIENT, StoreScope.NONE),
     Route("GET", "/v1/customers/{customer_id}/export", "customers", Access.ADMIN, StoreScope.NONE),
     Route("DELETE", "/v1/customers/{customer_id}", "customers", Access.ADMIN, StoreScope.NONE),
     Route("DELETE", "/v1/customers/{customer_id}/review", "customers", Access.ADMIN, StoreScope.NONE),

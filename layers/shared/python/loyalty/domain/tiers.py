@@ -34,3 +34,13 @@ def tier_progress(customer: Customer, programme: Programme, now: datetime) -> Ti
     return TierProgress(
         points, upcoming.name if upcoming else None, upcoming.threshold - points if upcoming else None
     )
+
+
+def tier_direction(programme: Programme, before: str | None, after: str | None) -> str:
+    """`up` or `down` by the programme's order of tiers (no tier is below every tier); `changed`
+    when a tier is no longer in the programme."""
+    rank = {tier.name: i for i, tier in enumerate(programme.tiers)}
+    if (before is not None and before not in rank) or (after is not None and after not in rank):
+        return "changed"
+    low, high = rank.get(before, -1) if before else -1, rank.get(after, -1) if after else -1
+    return "up" if high > low else "down"

@@ -94,8 +94,18 @@ class Mailer:
             outcome = "retrying" if retry_at else "given_up"
             report.add(outcome, failure.reason)
             return outcome
+        # A sent message goes on the timeline of the customer it was for, or whose email link its
+        # address is (an e-card bought for oneself); otherwise on nobody's (it is in the outbox).
+        customer_id = message.customer_id or self._messages.recipient(message.to)
         # False only if this attempt outlived its lease and another one took over: sent either way.
-        self._messages.mark_sent(message_id, claim, self._clock.now(), provider_id)
+        self._messages.mark_sent(
+            message_id,
+            claim,
+            self._clock.now(),
+            provider_id,
+            customer_id=customer_id,
+            subject=message.subject,
+        )
         report.add("sent")
         return "sent"
 

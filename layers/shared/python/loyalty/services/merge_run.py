@@ -19,6 +19,7 @@ from loyalty.services.ports import Clock
 STEP_ATTEMPTS = 5
 LEDGER_PAGE = 49  # two writes each (copy, delete) + the journal: 99 of TransactWriteItems' 100
 RECORD_PAGE = 99  # one write each + the journal
+TIMELINE_PAGE = 98  # one write each + the list of their keys + the journal
 # One read feeds several steps (the profiles are locked, so what was read stays true): a Query
 # returns up to 1 MB anyway, and every round trip saved shortens the lock.
 READ_PAGES = 5

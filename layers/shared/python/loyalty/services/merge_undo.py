@@ -1,7 +1,8 @@
 """Undoing a finished merge, run by the merge worker: lock both profiles again, give back phase by
-phase what the merge moved and is still the survivor's (links, ledger entries, records, offer
-uses, points holds), then split the profiles. What was created after the merge stays with the
-survivor; lots that changed meanwhile are balanced by an adjustment on each side."""
+phase what the merge moved and is still the survivor's (links, ledger entries, records, the
+timeline records it moved generically, offer uses, points holds), then split the profiles. What
+was created after the merge stays with the survivor; lots that changed meanwhile are balanced by
+an adjustment on each side."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from typing import Any
 
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.merges import MergeRepository, StepConflict, from_snapshot
+from loyalty.adapters.transactions import TierChange
 from loyalty.domain.errors import ServiceUnavailable
 from loyalty.domain.ledger import LedgerEntry, LedgerReason
 from loyalty.domain.merges import MergeRecord, MergeStatus, split, undo_refusal
-from loyalty.domain.tiers import effective_tier
+from loyalty.domain.tiers import effective_tier, tier_direction
 from loyalty.services.config import ProgrammeService
 from loyalty.services.merge_run import (
     LEDGER_PAGE,
@@ -22,6 +24,7 @@ from loyalty.services.merge_run import (
     READ_PAGES,
     RECORD_PAGE,
     STEP_ATTEMPTS,
+    TIMELINE_PAGE,
     MergeBusy,
     RunCache,
     count_records,
@@ -110,6 +113,7 @@ class MergeUndo:
             "links": self._links,
             "ledger": self._ledger,
             "records": self._records,
+            "timeline": self._timeline,
             "offer_uses": self._offer_uses,
             "holds": self._holds,
             "finish": self._finish_phase,
@@ -211,8 +215,34 @@ class MergeUndo:
         count_records(returned, mine)
         return ops, replace(
             nxt,
-            cursor=cursor,
-            phase="records" if more else "offer_uses",
+            cursor=cursor if more else None,
+            phase="records" if more else "timeline",
+            undo=undo | {"returned": returned},
+        )
+
+    def _timeline(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        """Back exactly the records the merge moved generically and still on the survivor's
+        timeline (one the survivor's erasure took off, or a later merge moved on, stays)."""
+        record, survivor_id, merged_id, undo, returned, nxt = (
+            s.record,
+            s.survivor_id,
+            s.merged_id,
+            s.undo,
+            s.returned,
+            s.nxt,
+        )
+        keys, next_cursor = self._merges.moved_chunk(record.merge_id, record.cursor)
+        if not keys and next_cursor is None:
+            return [], replace(nxt, phase="offer_uses", cursor=None)
+        items = self._merges.still_on_timeline(
+            [{"pk": pk, "sk": sk} for pk, sk in keys[:TIMELINE_PAGE]], survivor_id
+        )
+        ops = [self._merges.move_timeline_op(i, survivor_id, merged_id) for i in items]
+        returned["timeline"] = returned.get("timeline", 0) + len(items)
+        return ops, replace(
+            nxt,
+            cursor=next_cursor,
+            phase="timeline" if next_cursor is not None else "offer_uses",
             undo=undo | {"returned": returned},
         )
 
@@ -299,6 +329,39 @@ class MergeUndo:
         ops += [
             self._merges.put_profile_op(kept, record.merge_id),
             self._merges.put_profile_op(restored, record.merge_id),
+        ]
+        for was, now_is in ((survivor, kept), (merged, restored)):
+            if was.tier != now_is.tier:
+                change = TierChange(
+                    now_is.customer_id,
+                    now_is.version,
+                    now,
+                    was.tier,
+                    now_is.tier,
+                    "merge_undone",
+                    tier_direction(programme, was.tier, now_is.tier),
+                )
+                ops.append(self._merges.tier_change_op(change))
+        ref = {"merge_id": record.merge_id, "merged_id": record.merged_id}
+        ops += [
+            self._merges.timeline_entry_op(
+                record.merge_id,
+                "undone",
+                kept.customer_id,
+                now,
+                f"Merge of {record.merged_id} undone",
+                {},
+                ref,
+            ),
+            self._merges.timeline_entry_op(
+                record.merge_id,
+                "restored",
+                restored.customer_id,
+                now,
+                f"Restored from {kept.customer_id}: the merge was undone",
+                {},
+                ref,
+            ),
         ]
         stayed = {
             "links": list(undo.get("links_stayed", [])),

@@ -6,9 +6,11 @@ from the merge queue.
    merged profile becomes a tombstone pointing at the survivor, frozen as it was (the undo
    restores from it);
 2. moves, phase by phase (links, ledger, records, a re-check for records the index showed late,
-   offer uses, holds), its links, ledger entries (re-keyed after the survivor's own: seq n becomes
-   offset + n, so lots keep their pending and expiry dates and every reference follows by adding
-   the offset), transactions, coupons, redemptions, accounts, per-offer uses and points holds;
+   timeline, offer uses, holds), its links, ledger entries (re-keyed after the survivor's own: seq n
+   becomes offset + n, so lots keep their pending and expiry dates and every reference follows by
+   adding the offset), transactions, coupons, redemptions, accounts (each taking its timeline entry
+   along), then every other record on its timeline (events, tier changes, badges, messages, ...:
+   the owner changes, the keys are journalled for the undo), per-offer uses and points holds;
 3. unlocks both and publishes `CustomersMerged`.
 
 Every step is one TransactWriteItems that also advances the journal's step under a condition, so a
@@ -24,16 +26,19 @@ from datetime import datetime
 
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.merges import MergeRepository, StepConflict, snapshot
+from loyalty.adapters.transactions import TierChange
 from loyalty.domain import events as ev
 from loyalty.domain.customers import Customer
 from loyalty.domain.errors import CustomerNotFound, ServiceUnavailable
 from loyalty.domain.merges import MergeRecord, MergeStatus, combine, merge_refusal, tier_after_merge
+from loyalty.domain.tiers import tier_direction
 from loyalty.services.config import ProgrammeService
 from loyalty.services.merge_run import (
     LEDGER_PAGE,
     READ_PAGES,
     RECORD_PAGE,
     STEP_ATTEMPTS,
+    TIMELINE_PAGE,
     MergeBusy,
     RunCache,
     count_records,
@@ -173,14 +178,24 @@ class MergeWorker:
                 survivor_before=snapshot(survivor),
                 counts={},
             )
-            try:
-                self._merges.commit(
-                    [
-                        self._merges.journal_op(running, record.step),
-                        self._merges.lock_survivor_op(combined, survivor.version),
-                        self._merges.tombstone_op(merged, survivor.customer_id, record.merge_id, now),
-                    ]
+            ops = [
+                self._merges.journal_op(running, record.step),
+                self._merges.lock_survivor_op(combined, survivor.version),
+                self._merges.tombstone_op(merged, survivor.customer_id, record.merge_id, now),
+            ]
+            if combined.tier != survivor.tier:
+                change = TierChange(
+                    survivor.customer_id,
+                    combined.version,
+                    now,
+                    survivor.tier,
+                    combined.tier,
+                    "merge",
+                    tier_direction(programme, survivor.tier, combined.tier),
                 )
+                ops.append(self._merges.tier_change_op(change))
+            try:
+                self._merges.commit(ops)
                 return running
             except StepConflict as conflict:
                 if conflict.journal_moved:
@@ -215,6 +230,7 @@ class MergeWorker:
             "ledger": self._merge_ledger,
             "records": self._merge_records,
             "recheck": self._merge_recheck,
+            "timeline": self._merge_timeline,
             "offer_uses": self._merge_offer_uses,
             "holds": self._merge_holds,
             "finish": self._merge_finish,
@@ -303,7 +319,22 @@ class MergeWorker:
         # Anything the index showed late (a record written just before the lock)? Then go
         # through the records again; they are few, and the phase ends when none are left.
         late, _ = self._merges.owned_page(merged_id, RECORD_PAGE, None, verify=True)
-        return [], replace(nxt, phase="records" if late else "offer_uses", cursor=None)
+        return [], replace(nxt, phase="records" if late else "timeline", cursor=None)
+
+    def _merge_timeline(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
+        record, survivor_id, merged_id, counts, nxt = s.record, s.survivor_id, s.merged_id, s.counts, s.nxt
+        listed, next_cursor = self._merges.timeline_page(merged_id, TIMELINE_PAGE, record.cursor)
+        items = self._merges.still_on_timeline(listed, merged_id)
+        ops = [self._merges.move_timeline_op(i, merged_id, survivor_id) for i in items]
+        if ops:
+            ops.append(self._merges.moved_keys_op(record.merge_id, record.step, items))
+            counts["timeline"] = counts.get("timeline", 0) + len(items)
+        if next_cursor is not None:
+            return ops, replace(nxt, counts=counts, cursor=next_cursor)
+        # The end of a pass. One that went through the whole index from the start and found
+        # nothing to move ends the phase; otherwise read it again (records the index showed late).
+        done = record.cursor is None and not items
+        return ops, replace(nxt, counts=counts, cursor=None, phase="offer_uses" if done else "timeline")
 
     def _merge_offer_uses(self, s: _Step) -> tuple[list[TxOp], MergeRecord]:
         record, survivor_id, merged_id, counts, nxt = s.record, s.survivor_id, s.merged_id, s.counts, s.nxt
@@ -340,6 +371,15 @@ class MergeWorker:
         ops = [
             self._merges.unlock_op(survivor_id, record.merge_id),
             self._merges.unlock_op(merged_id, record.merge_id),
+            self._merges.timeline_entry_op(
+                record.merge_id,
+                "merged",
+                survivor_id,
+                now,
+                f"Profile {merged_id} merged into this one",
+                {"moved": dict(s.counts), "reason": record.reason},
+                {"merge_id": record.merge_id, "merged_id": merged_id},
+            ),
         ]
         return ops, replace(nxt, status=MergeStatus.DONE, phase="done", finished_at=now)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from loyalty.adapters.dynamo import Item
 from loyalty.adapters.merges import MergeRepository
+from loyalty.adapters.timeline import TimelineRepository, customer_owner
 from loyalty.domain import events as ev
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer, CustomerStatus
@@ -30,10 +31,12 @@ class PrivacyService:
         self,
         *,
         merges: MergeRepository,
+        timeline: TimelineRepository,
         clock: Clock,
         resolve_customer: Callable[[str], Customer],
     ) -> None:
         self._merges = merges
+        self._timeline = timeline
         self._clock = clock
         self._resolve = resolve_customer  # an id to its live profile, following merges
 
@@ -66,12 +69,14 @@ class PrivacyService:
                 continue
             out[bucket].append(_public(item))
         holds = self._merges.hold_items(sorted(customer.points_holds))
-        return {**out, "holds": [_public(i) for i in holds]}
+        timeline = self._timeline.everything(customer_owner(customer.customer_id))
+        return {**out, "holds": [_public(i) for i in holds], "timeline": timeline}
 
     def erase(self, customer_id: str, principal: Principal) -> Erasure:
         """Erase a person (GDPR Art. 17): their profile and every profile merged into it lose all
         personal data and links; transactions, coupons, redemptions and accounts stay for reporting
-        without an owner; journals lose their snapshots, so no undo can bring anything back.
+        without an owner; the timeline goes (an event keeps only its key, for dedupe); journals lose
+        their snapshots, so no undo can bring anything back.
         Re-running it finishes an erasure a crash interrupted."""
         root = self._merges.profiles(customer_id).get(customer_id) if is_plausible_id(customer_id) else None
         if root is None:
@@ -107,6 +112,9 @@ class PrivacyService:
                 )
         for cid in ids:
             anonymised += self._merges.scrub_records(cid)
+            # After the records: what they still showed on the timeline (and what only lives
+            # there: events, tier changes, badges, messages, merges) leaves it.
+            self._timeline.erase(customer_owner(cid))
         for journal in self._merges.of_customer(root.customer_id):
             self._merges.scrub_journal(journal.merge_id)
         return Erasure(root.customer_id, tuple(ids), anonymised)
@@ -123,6 +131,9 @@ _PRIVATE = (
     "body",
     "outbox",
     "status_code",
+    "tlpk",
+    "tlsk",
+    "tl",
 )
 
 

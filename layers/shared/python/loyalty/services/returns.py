@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.stored_value import AccountMovement, StoredValueRepository
-from loyalty.adapters.transactions import TransactionRepository
+from loyalty.adapters.transactions import TierChange, TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain import points as points_ledger
 from loyalty.domain.customers import Customer
@@ -26,7 +26,7 @@ from loyalty.domain.programme import Programme
 from loyalty.domain.sales import Line, OrderStatus, SaleType, paid_for
 from loyalty.domain.stored_value import cash_to_take_back
 from loyalty.domain.stores import Store
-from loyalty.domain.tiers import effective_tier
+from loyalty.domain.tiers import effective_tier, tier_direction
 from loyalty.services.receipts import (
     Plan,
     Receipt,
@@ -291,6 +291,17 @@ class Returns:
             )
         after.balance = updated.points.balance if customer.member else None
         after.ops.append(self._txns.profile_op(updated, customer.version))
+        if after.tier_changed:
+            change = TierChange(
+                customer.customer_id,
+                updated.version,
+                now,
+                tier_before,
+                after.tier,
+                reversal.reason.value,
+                tier_direction(reversal.programme, tier_before, after.tier),
+            )
+            after.ops.append(self._txns.tier_change_op(change))
         return after
 
     def _with_return_record(

@@ -15,7 +15,7 @@ from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCust
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.stored_value import AccountMovement, StoredValueRepository
-from loyalty.adapters.transactions import Loaded, StaleTransaction, TransactionRepository
+from loyalty.adapters.transactions import Loaded, StaleTransaction, TierChange, TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
 from loyalty.domain import points as points_ledger
@@ -39,6 +39,7 @@ from loyalty.domain.sales import (
 )
 from loyalty.domain.stored_value import Account, cashback_account
 from loyalty.domain.stores import Store
+from loyalty.domain.tiers import tier_direction
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.offer_evaluation import offer_keys
 from loyalty.services.offers import Catalogue
@@ -322,6 +323,17 @@ class SaleService:
             ops.append(self._txns.put_ledger_op(entry, *decided.earned.due))
         if cash is not None:
             ops.extend(self._cashback_ops(cash, sale))
+        if tier_changed:
+            change = TierChange(
+                customer.customer_id,
+                updated.version,
+                sale.now,
+                decided.tier_before,
+                decided.tier_after,
+                "sale",
+                tier_direction(sale.programme, decided.tier_before, decided.tier_after),
+            )
+            ops.append(self._txns.tier_change_op(change))
         return Plan(ops, receipt)
 
     def _cashback_ops(self, cash: Account, sale: _Sale) -> list[TxOp]:

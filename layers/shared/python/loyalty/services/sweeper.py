@@ -17,12 +17,13 @@ from loyalty.adapters.customers import CustomerRepository, StaleCustomer
 from loyalty.adapters.due import DueIndex
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.stored_value import HoldRecord, StaleAccount, StoredValueRepository
-from loyalty.adapters.transactions import TransactionRepository
+from loyalty.adapters.transactions import TierChange, TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain.customers import CustomerStatus
 from loyalty.domain.errors import ConcurrentUpdate
 from loyalty.domain.ledger import LedgerEntry
 from loyalty.domain.points import Swept, sweep_lot
+from loyalty.domain.tiers import tier_direction
 from loyalty.services.config import ProgrammeService
 from loyalty.services.ports import Clock, backoff
 
@@ -139,6 +140,17 @@ class PointsSweeper:
                 ops.append(self._txns.put_ledger_op(swept.entry))
             updated = replace(swept.customer, updated_at=now, version=customer.version + 1)
             ops.append(self._txns.profile_op(updated, customer.version, ev.outbox(list(swept.events))))
+            if swept.tier_changed:
+                change = TierChange(
+                    customer.customer_id,
+                    updated.version,
+                    now,
+                    customer.tier,
+                    updated.tier,
+                    "window",
+                    tier_direction(programme, customer.tier, updated.tier),
+                )
+                ops.append(self._txns.tier_change_op(change))
             try:
                 self._txns.commit(ops)
             except StaleCustomer:

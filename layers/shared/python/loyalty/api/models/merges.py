@@ -108,3 +108,7 @@ class CustomerExport(Model):
     holds: list[dict[str, Any]]
     offer_uses: list[dict[str, Any]]
     merges: list[dict[str, Any]]
+    timeline: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="the person's timeline, newest first (items as the timeline shows them)",
+    )

@@ -6,10 +6,21 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
-from loyalty.api.http import idempotency, no_content, ok, principal, reply, stored
+from loyalty.api.http import (
+    cursor_in,
+    cursor_out,
+    idempotency,
+    no_content,
+    ok,
+    page,
+    principal,
+    reply,
+    stored,
+)
 from loyalty.api.models.common import PathId, PathLinkType, PathLinkValue
 from loyalty.api.models.customers import CustomerCreate, CustomerPatch, CustomerView, LinkAdd, LinkOut
 from loyalty.api.models.merges import MergeAccepted
+from loyalty.api.models.timeline import TimelineItem, TimelinePage
 from loyalty.api.routers import merges
 from loyalty.bootstrap import container
 from loyalty.observability import count
@@ -128,6 +139,37 @@ def make_router() -> Router:
     def remove_link(customer_id: PathId, type: PathLinkType, value: PathLinkValue):
         container().customer_links.remove_link(customer_id, type, value)
         return no_content()
+
+    @router.get(
+        "/v1/customers/<customer_id>/timeline",
+        summary="Everything that happened to a customer, newest first (a merged-away id: its survivor's)",
+        tags=TAGS,
+        responses={
+            200: docs.model(TimelinePage, "a page of the timeline"),
+            400: docs.PROBLEM,
+            404: docs.PROBLEM,
+            422: docs.PROBLEM,
+        },
+    )
+    def timeline(
+        customer_id: PathId,
+        types: Annotated[
+            str | None,
+            Query(
+                max_length=200,
+                description="comma-separated kinds: transaction, event, points, redemption, tier, coupon, "
+                "message, badge, challenge, merge",
+            ),
+        ] = None,
+        limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    ) -> TimelinePage:
+        items, next_cursor = container().timeline.page(
+            customer_id, types, page(limit), cursor_in(router, cursor)
+        )
+        return TimelinePage(
+            items=[TimelineItem.model_validate(i) for i in items], next_cursor=cursor_out(router, next_cursor)
+        )
 
     merges.register(router)
     return router
