@@ -88,11 +88,13 @@ def timeline_of(container: Container, customer_id: str) -> list[dict[str, Any]]:
 
 
 def moved_kinds(container: Container, customer_id: str) -> set[tuple[str, str]]:
-    """What an undo must give back exactly: every entry but the merges' own."""
+    """What an undo must give back exactly: every entry but the merges' own (their entries, and
+    the tier changes a merge or an undo made: a non-member survivor becomes a member, and back)."""
     return {
         (str(i["pk"]), str(i["tlsk"]))
         for i in timeline_of(container, customer_id)
         if i["tl"]["kind"] != "merge"
+        and not (i["tl"]["kind"] == "tier" and i["tl"]["data"]["reason"] in ("merge", "merge_undone"))
     }
 
 

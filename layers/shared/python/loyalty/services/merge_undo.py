@@ -331,15 +331,18 @@ class MergeUndo:
             self._merges.put_profile_op(restored, record.merge_id),
         ]
         for was, now_is in ((survivor, kept), (merged, restored)):
-            if was.tier != now_is.tier:
+            # Compared as the view shows them: a stored tier may be stale or unset (a member who
+            # never bought), and that is no change a customer saw.
+            was_tier = effective_tier(was, programme, now)
+            if was_tier != now_is.tier:
                 change = TierChange(
                     now_is.customer_id,
                     now_is.version,
                     now,
-                    was.tier,
+                    was_tier,
                     now_is.tier,
                     "merge_undone",
-                    tier_direction(programme, was.tier, now_is.tier),
+                    tier_direction(programme, was_tier, now_is.tier),
                 )
                 ops.append(self._merges.tier_change_op(change))
         ref = {"merge_id": record.merge_id, "merged_id": record.merged_id}

@@ -31,7 +31,7 @@ from loyalty.domain import events as ev
 from loyalty.domain.customers import Customer
 from loyalty.domain.errors import CustomerNotFound, ServiceUnavailable
 from loyalty.domain.merges import MergeRecord, MergeStatus, combine, merge_refusal, tier_after_merge
-from loyalty.domain.tiers import tier_direction
+from loyalty.domain.tiers import effective_tier, tier_direction
 from loyalty.services.config import ProgrammeService
 from loyalty.services.merge_run import (
     LEDGER_PAGE,
@@ -183,15 +183,17 @@ class MergeWorker:
                 self._merges.lock_survivor_op(combined, survivor.version),
                 self._merges.tombstone_op(merged, survivor.customer_id, record.merge_id, now),
             ]
-            if combined.tier != survivor.tier:
+            # As the view shows them: an unset or stale stored tier is no change anyone saw.
+            tier_before = effective_tier(survivor, programme, now)
+            if combined.tier != tier_before:
                 change = TierChange(
                     survivor.customer_id,
                     combined.version,
                     now,
-                    survivor.tier,
+                    tier_before,
                     combined.tier,
                     "merge",
-                    tier_direction(programme, survivor.tier, combined.tier),
+                    tier_direction(programme, tier_before, combined.tier),
                 )
                 ops.append(self._merges.tier_change_op(change))
             try:
