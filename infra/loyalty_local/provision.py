@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,45 @@ def projection(index: IndexDef) -> dict[str, Any]:
     return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.projection)}
 
 
+def index_definition(index: IndexDef) -> dict[str, Any]:
+    return {
+        "IndexName": index.name,
+        "KeySchema": [
+            {"AttributeName": index.partition_key, "KeyType": "HASH"},
+            {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+        ],
+        "Projection": projection(index),
+    }
+
+
+def add_missing_indexes(client: Any, definition: TableDef, name: str) -> list[str]:
+    """A table kept from an older version (`make run` keeps its data) gets the indexes added since,
+    one at a time and backfilled, as a CloudFormation update does on AWS."""
+    existing = {
+        i["IndexName"]
+        for i in client.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])
+    }
+    added = []
+    for index in definition.indexes:
+        if index.name in existing:
+            continue
+        client.update_table(
+            TableName=name,
+            AttributeDefinitions=[
+                {"AttributeName": index.partition_key, "AttributeType": "S"},
+                {"AttributeName": index.sort_key, "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexUpdates=[{"Create": index_definition(index)}],
+        )
+        for _ in range(600):
+            indexes = client.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])
+            if any(i["IndexName"] == index.name and i.get("IndexStatus") == "ACTIVE" for i in indexes):
+                break
+            time.sleep(0.1)
+        added.append(index.name)
+    return added
+
+
 def create_table(client: Any, definition: TableDef, name: str) -> None:
     attributes = {definition.partition_key, definition.sort_key}
     for index in definition.indexes:
@@ -75,22 +115,13 @@ def create_table(client: Any, definition: TableDef, name: str) -> None:
                 {"AttributeName": definition.partition_key, "KeyType": "HASH"},
                 {"AttributeName": definition.sort_key, "KeyType": "RANGE"},
             ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": index.name,
-                    "KeySchema": [
-                        {"AttributeName": index.partition_key, "KeyType": "HASH"},
-                        {"AttributeName": index.sort_key, "KeyType": "RANGE"},
-                    ],
-                    "Projection": projection(index),
-                }
-                for index in definition.indexes
-            ],
+            GlobalSecondaryIndexes=[index_definition(index) for index in definition.indexes],
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceInUseException":
             raise
+        add_missing_indexes(client, definition, name)
         return
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
     client.update_time_to_live(
