@@ -16,6 +16,7 @@ from loyalty.resources import (
     BUS_RULES,
     EVENT_BUS,
     MERGE_QUEUE,
+    PRINT_BUCKET,
     TABLE,
     BusRuleDef,
     QueueDef,
@@ -39,6 +40,7 @@ class LocalResources:
     queue_urls: dict[str, str] = field(default_factory=dict)  # by QueueDef.logical_id
     dead_letter_urls: dict[str, str] = field(default_factory=dict)
     sender_email: str = LOCAL_SENDER_EMAIL
+    print_bucket: str = PRINT_BUCKET.local_name
 
     def function_environment(self) -> dict[str, str]:
         return {
@@ -47,6 +49,7 @@ class LocalResources:
             "API_KEY_PEPPER_SECRET": self.pepper_secret,
             "CURSOR_KEY_SECRET": self.cursor_key_secret,
             "SENDER_EMAIL": self.sender_email,
+            PRINT_BUCKET.env_var: self.print_bucket,
             "POWERTOOLS_SERVICE_NAME": "loyalty",
             "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -151,7 +154,17 @@ def provision(
         pepper_secret=PEPPER_SECRET_NAME,
         queue_urls=queue_urls,
         dead_letter_urls=dead_letter_urls,
+        print_bucket=f"{prefix}{PRINT_BUCKET.local_name}".lower()[:63].rstrip("-"),
     )
+    try:
+        s3 = session.client("s3")
+        s3.create_bucket(
+            Bucket=resources.print_bucket,
+            CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
     create_table(session.client("dynamodb"), TABLE, resources.table_name)
     events = session.client("events")
     try:

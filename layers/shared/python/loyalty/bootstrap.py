@@ -268,10 +268,43 @@ class Container:
 
         if not self.settings.sender_email:
             raise RuntimeError("SENDER_EMAIL is not set: the mailer has no address to send from")
+        messages = MessageRepository(self.table)
         return Mailer(
-            messages=MessageRepository(self.table),
+            messages=messages,
             channel=SesEmailSender(self.client("sesv2"), self.settings.sender_email),
             clock=self.clock,
+            templated=self.templated_delivery(messages, self.settings.sender_email),
+        )
+
+    def templated_delivery(self, messages: Any, sender: str) -> Any:
+        """Messages made from templates, on every channel (services/messaging.py)."""
+        from loyalty.adapters.channels.email import SesTemplatedEmail
+        from loyalty.adapters.channels.print_file import S3PrintFiles
+        from loyalty.adapters.channels.sms import SnsSms
+        from loyalty.adapters.channels.webhook import SignedWebhook
+        from loyalty.adapters.secrets import SecretValue
+        from loyalty.domain.templates import Channel
+        from loyalty.services.mailer import next_attempt_at
+        from loyalty.services.messaging import TemplatedDelivery
+
+        s = self.settings
+        webhook: Any = str  # no secret named: str() is "", and the api channel fails each try
+        if s.webhook_secret:
+            webhook = SecretValue(self.client("secretsmanager"), s.webhook_secret)
+        return TemplatedDelivery(
+            messages=messages,
+            channels={
+                Channel.EMAIL: SesTemplatedEmail(self.client("sesv2"), sender, s.ses_configuration_set),
+                Channel.SMS: SnsSms(self.client("sns")),
+                Channel.API: SignedWebhook(settings=webhook),
+            },
+            messaging=lambda: self.programme.current().messaging,
+            unsubscribe_key=self.cursor_key,
+            unsubscribe_base_url=s.public_base_url,
+            clock=self.clock,
+            print_files=S3PrintFiles(self.client("s3"), s.print_bucket) if s.print_bucket else None,
+            store_of=self.stores.find,
+            retry_at=lambda attempts: next_attempt_at(self.clock.now(), attempts),
         )
 
     @cached_property

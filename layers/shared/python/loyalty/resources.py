@@ -109,6 +109,20 @@ ACTIVITY_RULE = BusRuleDef(
 BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE,)
 
 
+@dataclass(frozen=True)
+class BucketDef:
+    logical_id: str
+    local_name: str
+    env_var: str  # how the functions that use it learn its name
+    retention_days: int  # objects expire after this many days
+
+
+# Direct-mail print files (CSV per batch) for the brand's mail house: private, encrypted, expiring.
+PRINT_BUCKET = BucketDef(
+    logical_id="PrintFiles", local_name="loyalty-print-files", env_var="PRINT_BUCKET", retention_days=90
+)
+
+
 # ---- functions and jobs: what the CDK app deploys and the local runtime runs ---------------------
 # The route table (loyalty.api.routes) says which function serves each route; these say what each
 # function is.

@@ -246,6 +246,7 @@ class DynamoTable:
         cursor: str | None = None,
         newest_first: bool = False,
         consistent: bool = False,
+        filters: Mapping[str, str] | None = None,
     ) -> tuple[list[Item], str | None]:
         if not _can_be_key(pk, sk_prefix or sk_min or sk_max or ""):
             return [], None
@@ -265,6 +266,12 @@ class DynamoTable:
             condition += " AND #sk <= :max"
             values[":max"] = sk_max
             names["#sk"] = sk_name
+        # Equality filters on plain attributes, applied to the page read (Limit counts before them).
+        filter_terms = []
+        for n, (attr, wanted) in enumerate(sorted((filters or {}).items())):
+            names[f"#f{n}"] = attr
+            values[f":f{n}"] = wanted
+            filter_terms.append(f"#f{n} = :f{n}")
         kwargs: dict[str, Any] = {
             "TableName": self.name,
             "KeyConditionExpression": condition,
@@ -273,6 +280,8 @@ class DynamoTable:
             "ReturnConsumedCapacity": "TOTAL",
             **_expr_attrs(names, values),
         }
+        if filter_terms:
+            kwargs["FilterExpression"] = " AND ".join(filter_terms)
         if index:
             kwargs["IndexName"] = index
         else:

@@ -86,6 +86,16 @@ class Message:
     # What may be shown (the outbox): the body with its secrets masked. None for a message stored
     # before bodies were masked: it is never shown.
     shown_body: str | None = None
+    # A message queued through services/messaging (rendered from its template when it is sent);
+    # an e-card email has none of these (it was rendered when the card was sold).
+    channel: str | None = None
+    customer_id: str | None = None
+    template_id: str | None = None
+    cause: str | None = None
+    cause_id: str | None = None
+    campaign_id: str | None = None
+    extras: dict[str, Any] | None = None
+    reason: str | None = None  # why it was suppressed or deferred
 
 
 @dataclass
@@ -417,9 +427,9 @@ def hold_from_item(item: Item) -> HoldRecord:
 def message_from_item(item: Item) -> Message:
     return Message(
         message_id=str(item["message_id"]),
-        to=str(item["to"]),
-        subject=str(item["subject"]),
-        body=str(item["body"]),
+        to=str(item.get("to") or ""),
+        subject=str(item.get("subject") or ""),
+        body=str(item.get("body") or ""),
         created_at=from_iso(item["created_at"]) or datetime.min,
         kind=str(item.get("kind", "email")),
         status=str(item.get("status", "queued")),
@@ -429,4 +439,12 @@ def message_from_item(item: Item) -> Message:
         provider_message_id=item.get("provider_message_id"),
         last_error=item.get("last_error"),
         shown_body=item.get("shown_body"),
+        channel=item.get("channel"),
+        customer_id=item.get("customer_id"),
+        template_id=item.get("template_id"),
+        cause=item.get("cause"),
+        cause_id=item.get("cause_id"),
+        campaign_id=item.get("campaign_id"),
+        extras=dict(item["extras"]) if item.get("extras") else None,
+        reason=item.get("reason"),
     )
