@@ -94,6 +94,8 @@ NEEDS: Mapping[str, Needs] = {
     # Reads transactions, challenges and badges; writes progress, badges, rewards (receive and
     # delete come with its SQS event source).
     "activity": Needs(table=TableAccess.READ_WRITE),
+    # Reads the programme and templates, puts messages (receive and delete come with its event source).
+    "triggers": Needs(table=TableAccess.READ_WRITE),
 }
 
 Definition = FunctionDef | JobDef

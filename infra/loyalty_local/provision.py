@@ -16,6 +16,7 @@ from loyalty.resources import (
     BUS_RULES,
     EVENT_BUS,
     MERGE_QUEUE,
+    MESSAGE_TRIGGER_QUEUE,
     PRINT_BUCKET,
     TABLE,
     BusRuleDef,
@@ -23,7 +24,7 @@ from loyalty.resources import (
     TableDef,
 )
 
-QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE, ACTIVITY_QUEUE)
+QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE, ACTIVITY_QUEUE, MESSAGE_TRIGGER_QUEUE)
 
 PEPPER_SECRET_NAME = "loyalty/api-key-pepper"  # noqa: S105 - a name, not a value
 CURSOR_KEY_SECRET_NAME = "loyalty/cursor-key"  # noqa: S105 - a name, not a value

@@ -19,6 +19,7 @@ from loyalty.services.ports import Clock, SystemClock
 from loyalty.settings import Settings
 
 if TYPE_CHECKING:  # each function builds (and so imports) only the services it uses
+    from loyalty.adapters.channels.print_file import S3PrintFiles
     from loyalty.adapters.dynamo import DynamoTable
     from loyalty.adapters.idempotency import IdempotencyStore
     from loyalty.adapters.secrets import SecretValue
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.merge_requests import MergeRequests
     from loyalty.services.merge_worker import MergeWorker
     from loyalty.services.merges import MergeService
+    from loyalty.services.message_triggers import MessageTriggers
     from loyalty.services.offers import OfferService
     from loyalty.services.privacy import PrivacyService
     from loyalty.services.publisher import OutboxPublisher
@@ -47,6 +49,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.sweeper import PointsSweeper
     from loyalty.services.templates import TemplateService
     from loyalty.services.transactions import TransactionService
+    from loyalty.services.unsubscribe import UnsubscribeService
 
 # Fail fast inside the API Gateway 29 s budget; the standard retry mode handles throttling.
 _BOTO_CONFIG = Config(
@@ -116,6 +119,33 @@ class Container:
         return TemplateService(
             repo=TemplateRepository(self.table), programme=ProgrammeRepository(self.table), clock=self.clock
         )
+
+    @cached_property
+    def message_triggers(self) -> MessageTriggers:
+        from loyalty.adapters.messages import MessageRepository
+        from loyalty.adapters.templates import TemplateRepository
+        from loyalty.services.message_triggers import MessageTriggers
+        from loyalty.services.messaging import MessageQueue
+
+        return MessageTriggers(
+            queue=MessageQueue(messages=MessageRepository(self.table), clock=self.clock),
+            messaging=lambda: self.programme.current().messaging,
+            templates=TemplateRepository(self.table),
+        )
+
+    @cached_property
+    def unsubscribe(self) -> UnsubscribeService:
+        from loyalty.services.unsubscribe import UnsubscribeService
+
+        return UnsubscribeService(customers=self.customers, key=self.cursor_key)
+
+    @cached_property
+    def print_files(self) -> S3PrintFiles:
+        from loyalty.adapters.channels.print_file import S3PrintFiles
+
+        if not self.settings.print_bucket:
+            raise RuntimeError("PRINT_BUCKET is not set: there are no print files to list")
+        return S3PrintFiles(self.client("s3"), self.settings.print_bucket)
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:

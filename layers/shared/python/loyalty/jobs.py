@@ -149,6 +149,29 @@ def _activity(record: SQSRecord, definitions: Definitions) -> None:
     )
 
 
+_trigger_processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _trigger(record: SQSRecord) -> None:
+    envelope = json.loads(record.body)  # an EventBridge event, as the bus rule delivers it
+    logger.set_correlation_id((envelope.get("detail") or {}).get("correlation_id") or record.message_id)
+    done = container().message_triggers.handle(str(envelope["detail-type"]), envelope["detail"])
+    if done.outcome == "queued":
+        metrics.add_metric(name="MessagesQueued", unit=MetricUnit.Count, value=1)
+    logger.info("message trigger", extra={"outcome": done.outcome, "message_id": done.message_id})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def queue_triggered_messages(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Enrolments and sales' earns from the bus, turned into welcome and earn-confirmation messages
+    (each once: the message's key is its cause). The mailer sends them from the table's stream."""
+    response = process_partial_response(
+        event=event, record_handler=_trigger, processor=_trigger_processor, context=context
+    )
+    return dict(response)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def apply_activity(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -194,20 +194,6 @@ class MessageRepository:
             label="send-log",
         )
 
-    def list(
-        self,
-        limit: int,
-        cursor: str | None,
-        *,
-        filters: Mapping[str, str] | None = None,
-    ) -> tuple[list[Message], str | None]:
-        """The outbox, newest first, narrowed by equality on customer_id, campaign_id, channel and
-        status (a filter on the page read: a page may hold fewer than `limit`, and a next_cursor)."""
-        items, next_cursor = self._table.query(
-            "MESSAGES", index="gsi1", limit=limit, cursor=cursor, newest_first=True, filters=filters
-        )
-        return [message_from_item(i) for i in items], next_cursor
-
     def mark_failed(self, message_id: str, claim_id: str, error: str, retry_at: datetime | None) -> bool:
         """Record a failed attempt: due again at `retry_at`, or given up for good (None)."""
         values: dict[str, object] = {":sending": "sending", ":claim": claim_id, ":error": error[:200]}

@@ -172,9 +172,14 @@ class StoredValueRepository:
         )
         return [movement_from_item(i) for i in items], next_cursor
 
-    def messages(self, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
+    def messages(
+        self, limit: int, cursor: str | None, filters: dict[str, str] | None = None
+    ) -> tuple[list[Message], str | None]:
+        """The outbox, newest first; `filters` narrow it by equal attributes (customer_id,
+        campaign_id, kind = the channel, status) within each page read, so a page may come back
+        short, or empty with a next_cursor, when few messages match."""
         items, next_cursor = self._table.query(
-            "MESSAGES", index="gsi1", limit=limit, cursor=cursor, newest_first=True
+            "MESSAGES", index="gsi1", limit=limit, cursor=cursor, newest_first=True, filters=filters
         )
         return [message_from_item(i) for i in items], next_cursor
 
