@@ -17,6 +17,7 @@ from loyalty_infra.firewall import ApiFirewall
 from loyalty_infra.functions import Functions
 from loyalty_infra.monitoring import Monitoring
 from loyalty_infra.outbox import OutboxStream
+from loyalty_infra.print_files import PrintFiles
 from loyalty_infra.schedules import Schedules
 from loyalty_infra.secrets import ApiKeyPepper, CursorKey
 from loyalty_infra.waivers import apply_waivers
@@ -37,6 +38,7 @@ class LoyaltyStack(Stack):
         self.pepper = ApiKeyPepper(self, "ApiKeyPepper")
         self.cursor_key = CursorKey(self, "CursorKey")
         self.work_queues = WorkQueues(self, "WorkQueues")
+        self.print_files = PrintFiles(self, "PrintFiles")
         self.functions = Functions(
             self,
             "Functions",
@@ -46,6 +48,7 @@ class LoyaltyStack(Stack):
             pepper=self.pepper.secret,
             cursor_key=self.cursor_key.secret,
             work_queues=self.work_queues.queues,
+            print_bucket=self.print_files.bucket,
         )
         self.work_queues.attach_consumers(self.functions.jobs)
         self.bus_rules = BusRules(

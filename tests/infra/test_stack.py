@@ -344,7 +344,13 @@ def test_no_wildcard_actions_or_resources(synth: Synth) -> None:
             actions = [listed] if isinstance(listed, str) else listed
             for action in actions:
                 assert not action.endswith(":*"), f"{logical_id} allows {action}"
-            if statement["Resource"] == "*":
+            if statement["Resource"] == "*" and set(actions) == {"sns:Publish"}:
+                # An SMS (a publish to a phone number) names no resource: the mailer's alone.
+                roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
+                assert roles == {synth.role_of(_function("mailer"))}, (
+                    f"{logical_id} publishes SMS for {roles}"
+                )
+            elif statement["Resource"] == "*":
                 # Only an action with no resource-level permissions, alone, for a stream consumer.
                 assert set(actions) <= RESOURCE_STAR_ONLY, f"{logical_id} allows {actions} on *"
                 roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
@@ -361,7 +367,8 @@ def test_transactions_reads_and_writes_data_but_not_the_pepper(synth: Synth) -> 
     assert secrets == [{"Ref": synth.secret_id("CursorKey")}], secrets
 
 
-LIST_FUNCTIONS = {"transactions", "cart", "offers", "admin", "accounts", "messaging"}
+# And the mailer: unsubscribe links are signed with a key derived from the cursor key.
+LIST_FUNCTIONS = {"transactions", "cart", "offers", "admin", "accounts", "messaging", "mailer"}
 
 
 def test_only_the_functions_serving_lists_read_the_cursor_key(synth: Synth) -> None:
@@ -503,11 +510,14 @@ def test_mailer_is_fed_new_messages_from_the_stream_and_retries_on_a_schedule(sy
     assert on_failure["Fn::GetAtt"][0] in synth.of_type("AWS::SQS::Queue")
     # The schedule sends what is due again (failed attempts, lapsed claims).
     assert [j.schedule for j in SCHEDULED if j.name == "mailer"] == ["rate(5 minutes)"]
-    # It reads and writes the table (claims, outcomes, the pending index on gsi2) but holds no secret.
+    # It reads and writes the table (claims, outcomes, the pending index on gsi2), reads no secret
+    # but the cursor key (unsubscribe links are signed with a key derived from it), puts no events.
     actions = synth.actions_of(mailer)
     assert actions >= TABLE_WRITE and "dynamodb:Query" in actions
     assert '"/index/gsi2"' in json.dumps(synth.resources_for(mailer, "dynamodb:Query"))
-    assert not {a for a in actions if a.startswith(("secretsmanager:", "events:"))}
+    assert not {a for a in actions if a.startswith("events:")}
+    secrets = synth.resources_for(mailer, "secretsmanager:GetSecretValue")
+    assert secrets == [{"Ref": synth.secret_id("CursorKey")}], secrets
 
 
 def test_only_the_mailer_sends_email_and_only_from_the_configured_sender(synth: Synth) -> None:
@@ -899,7 +909,13 @@ def test_access_log_is_a_json_line_per_request_with_the_key_id_never_the_key(syn
 def test_no_environment_holds_a_secret_value(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
     secrets = set(synth.of_type("AWS::SecretsManager::Secret"))
-    plain = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "TRACING_ENABLED", "SENDER_EMAIL"}
+    plain = {
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "TRACING_ENABLED",
+        "SENDER_EMAIL",
+        "PUBLIC_BASE_URL",  # where unsubscribe links point
+    }
     for logical_id, function in synth.of_type("AWS::Lambda::Function").items():
         for name, value in function["Properties"]["Environment"]["Variables"].items():
             if re.search(r"SECRET|PASSWORD|TOKEN|PEPPER|CREDENTIAL|PRIVATE", name):

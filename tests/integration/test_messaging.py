@@ -16,6 +16,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import Message as MimeMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -409,3 +410,43 @@ def test_an_api_message_is_given_up_after_the_last_attempt(
         clock.advance(hours=1)
     dead = message(sending, mid)
     assert (dead.status, dead.last_error, dead.attempts) == ("failed", "HTTP401", mailer.MAX_ATTEMPTS)
+
+
+# ---- triggers ----------------------------------------------------------------------------------
+
+
+def test_the_triggers_queue_one_welcome_per_customer_and_one_confirmation_per_sale(
+    sending: Container,
+) -> None:
+    triggers = sending.message_triggers
+    cid = customer(sending)
+    enrolled = {"customer_id": cid, "store_id": "ams-01"}
+    earned = {"customer_id": cid, "points": 40, "transaction_id": "ams-01#T1", "store_id": "ams-01"}
+    # Off while the programme names no template.
+    assert triggers.handle("CustomerEnrolled", enrolled).outcome == "off"
+    assert triggers.handle("PointsEarned", earned).outcome == "off"
+
+    welcome, confirm = template(sending, Channel.EMAIL), template(sending, Channel.SMS)
+    set_policy(sending, welcome_template_id=welcome, earn_confirmation_template_id=confirm)
+    first = triggers.handle("CustomerEnrolled", enrolled)
+    assert first.outcome == "queued" and first.message_id
+    assert triggers.handle("CustomerEnrolled", enrolled) == replace(first, outcome="duplicate")  # redelivered
+    sale = triggers.handle("PointsEarned", earned)
+    assert sale.outcome == "queued" and message(sending, str(sale.message_id)).channel == "sms"
+    assert triggers.handle("PointsEarned", earned).outcome == "duplicate"
+    assert triggers.handle("PointsEarned", earned | {"transaction_id": "ams-01#T2"}).outcome == "queued"
+    # Not a sale's earn: an event rule's points, a correction, nothing earned; and other events.
+    assert (
+        triggers.handle("PointsEarned", earned | {"event_id": "e1", "rule_id": "r1"}).outcome
+        == "not-a-trigger"
+    )
+    assert triggers.handle("PointsEarned", earned | {"reason": "adjustment"}).outcome == "not-a-trigger"
+    assert triggers.handle("PointsEarned", earned | {"points": 0}).outcome == "not-a-trigger"
+    assert triggers.handle("TierChanged", {"customer_id": cid}).outcome == "not-a-trigger"
+    queued = message(sending, str(first.message_id))
+    assert (queued.cause, queued.cause_id, queued.customer_id, queued.template_id) == (
+        "welcome",
+        cid,
+        cid,
+        welcome,
+    )
