@@ -58,6 +58,7 @@ from loyalty.api.routes import ROUTES
 from loyalty_local.runtime import LocalRuntime
 from tools.bench import activity as bench_activity
 from tools.bench import merges as bench_merges
+from tools.bench import messages as bench_messages
 from tools.bench import offers as bench_offers
 from tools.bench.carts import CART_ROUTE, print_carts
 from tools.bench.config import DENSE_ITERATIONS, EARN_PATH, ITERATIONS, WARMUP
@@ -91,6 +92,7 @@ def main() -> None:
         redemptions = bench.measure_redemptions()
         merges = bench_merges.measure(runtime)
         activity = bench_activity.measure(runtime)
+        messages = bench_messages.measure(runtime)
     finally:
         runtime.stop()
 
@@ -119,6 +121,8 @@ def main() -> None:
     bench_merges.print_figures(merges)
     print()
     bench_activity.print_figures(activity)
+    print()
+    bench_messages.print_figures(messages)
     print()
     print_imports(imports)
     print(f"\nbench took {time.monotonic() - began:.0f} s")
