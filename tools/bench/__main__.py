@@ -69,7 +69,7 @@ from tools.bench.redemptions import print_redemptions
 from tools.bench.report import print_costs, print_earn_path, print_endpoints, print_prices
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bottom
     began = time.monotonic()
     python = sys.version.split()[0]
     print(f"loyalty bench: {ITERATIONS} calls per endpoint after {WARMUP} warm-up calls; Python {python}")
