@@ -118,6 +118,9 @@ NEEDS: Mapping[str, Needs] = {
     "activity": Needs(table=TableAccess.READ_WRITE),
     # Reads the programme and templates, puts messages (receive and delete come with its event source).
     "triggers": Needs(table=TableAccess.READ_WRITE),
+    # Finds the customer by email link and turns email consent off (receive and delete come with its
+    # event source).
+    "feedback": Needs(table=TableAccess.READ_WRITE),
 }
 
 Definition = FunctionDef | JobDef

@@ -14,6 +14,7 @@ from loyalty.domain.events import SOURCE
 from loyalty.resources import (
     ACTIVITY_QUEUE,
     BUS_RULES,
+    EMAIL_FEEDBACK_QUEUE,
     EVENT_BUS,
     MERGE_QUEUE,
     MESSAGE_TRIGGER_QUEUE,
@@ -24,7 +25,7 @@ from loyalty.resources import (
     TableDef,
 )
 
-QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE, ACTIVITY_QUEUE, MESSAGE_TRIGGER_QUEUE)
+QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE, ACTIVITY_QUEUE, MESSAGE_TRIGGER_QUEUE, EMAIL_FEEDBACK_QUEUE)
 
 PEPPER_SECRET_NAME = "loyalty/api-key-pepper"  # noqa: S105 - a name, not a value
 CURSOR_KEY_SECRET_NAME = "loyalty/cursor-key"  # noqa: S105 - a name, not a value

@@ -27,9 +27,10 @@ import pytest
 import requests
 from moto.sns.models import sns_backends
 
+from loyalty import jobs
 from loyalty.adapters.messages import MessageRepository
 from loyalty.adapters.stored_value import Message
-from loyalty.bootstrap import Container
+from loyalty.bootstrap import Container, bound_container
 from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import Address, Consents, Profile
 from loyalty.domain.programme import FrequencyCap, Messaging, QuietHours
@@ -38,6 +39,8 @@ from loyalty.domain.unsubscribe import read as read_token
 from loyalty.services.customers import EnrolCommand, RawLink
 from loyalty.services.messaging import MessageQueue
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto
+from loyalty_local.events import sqs_event
+from loyalty_local.gateway import LambdaContext
 from loyalty_local.provision import LOCAL_SENDER_EMAIL
 from tests.conftest import FixedClock
 
@@ -450,3 +453,59 @@ def test_the_triggers_queue_one_welcome_per_customer_and_one_confirmation_per_sa
         cid,
         welcome,
     )
+
+
+# ---- SES bounces and complaints ----------------------------------------------------------------
+
+
+def _sns(event: dict[str, Any]) -> str:
+    """An SES event as SNS delivers it to a subscribed queue (a Notification envelope)."""
+    return json.dumps({"Type": "Notification", "MessageId": str(uuid.uuid4()), "Message": json.dumps(event)})
+
+
+def _bounce(address: str, kind: str = "Permanent") -> dict[str, Any]:
+    return {
+        "eventType": "Bounce",
+        "bounce": {
+            "bounceType": kind,
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": address}],
+        },
+        "mail": {"destination": [address], "tags": {"message_id": ["msg_x"]}},
+    }
+
+
+def test_a_permanent_bounce_or_a_complaint_turns_email_off_and_later_emails_are_suppressed(
+    sending: Container, emulators: tuple[DynamoDBLocal, Moto]
+) -> None:
+    _, moto = emulators
+    bounced, complained, transient = (f"{n}-{uuid.uuid4().hex[:8]}@example.com" for n in ("b", "c", "t"))
+    ids = {a: customer(sending, email=a) for a in (bounced, complained, transient)}
+    complaint = {
+        "eventType": "Complaint",
+        "complaint": {"complainedRecipients": [{"emailAddress": complained}]},
+    }
+    bodies = [
+        _sns(_bounce(bounced)),
+        json.dumps(complaint),  # raw message delivery: the event itself
+        _sns(_bounce(transient, "Transient")),
+        _sns(_bounce("nobody-we-know@example.com")),
+        _sns({"eventType": "Delivery", "mail": {}}),
+        _sns(_bounce(bounced)),  # SNS delivers at least once
+    ]
+    event = sqs_event(
+        [{"MessageId": str(uuid.uuid4()), "ReceiptHandle": "r", "Body": b} for b in bodies],
+        "arn:aws:sqs:eu-west-1:000000000000:loyalty-email-feedback",
+        REGION,
+    )
+    with bound_container(sending):
+        result = jobs.apply_email_feedback(event, LambdaContext("feedback"))
+    assert result["batchItemFailures"] == []
+    consent = {a: sending.customers.get(cid).consents.email for a, cid in ids.items()}
+    assert consent == {bounced: False, complained: False, transient: True}
+
+    tid = template(sending, Channel.EMAIL)
+    mid, _ = queue(sending).queue(Cause.WELCOME, ids[bounced], ids[bounced], Channel.EMAIL, tid)
+    sending.mailer.send_due()
+    assert (message(sending, mid).status, message(sending, mid).reason) == ("suppressed", "no-consent")
+    assert raw_emails_to(moto, bounced) == []

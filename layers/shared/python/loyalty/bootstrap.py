@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.config import ProgrammeService, StoreService
     from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
+    from loyalty.services.email_feedback import EmailFeedback
     from loyalty.services.event_earning import EventEarning
     from loyalty.services.gamification import GamificationService
     from loyalty.services.gift_cards import GiftCardService
@@ -132,6 +133,12 @@ class Container:
             messaging=lambda: self.programme.current().messaging,
             templates=TemplateRepository(self.table),
         )
+
+    @cached_property
+    def email_feedback(self) -> EmailFeedback:
+        from loyalty.services.email_feedback import EmailFeedback
+
+        return EmailFeedback(customers=self.customers)
 
     @cached_property
     def unsubscribe(self) -> UnsubscribeService:

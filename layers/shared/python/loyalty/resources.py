@@ -124,6 +124,17 @@ MESSAGE_TRIGGER_RULE = BusRuleDef(
 )
 BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE, MESSAGE_TRIGGER_RULE)
 
+# SES's bounces and complaints (the configuration set's SNS topic delivers into it): standard, as
+# applying one twice changes nothing.
+EMAIL_FEEDBACK_QUEUE = QueueDef(
+    logical_id="EmailFeedback",
+    local_name="loyalty-email-feedback",
+    visibility_timeout_s=180,
+    max_receive_count=5,
+    env_var="EMAIL_FEEDBACK_QUEUE_URL",
+    fifo=False,
+)
+
 
 @dataclass(frozen=True)
 class BucketDef:
@@ -226,6 +237,13 @@ JOBS: tuple[JobDef, ...] = (
         memory_mb=256,
         timeout_s=30,
         consumes_queue=MESSAGE_TRIGGER_QUEUE,
+    ),
+    JobDef(
+        "feedback",
+        "Turns email consent off for SES's permanent bounces and complaints",
+        memory_mb=256,
+        timeout_s=30,
+        consumes_queue=EMAIL_FEEDBACK_QUEUE,
     ),
     JobDef(
         "activity",
