@@ -151,8 +151,10 @@ class Functions(Construct):
         cursor_key: secretsmanager.ISecret,
         work_queues: Mapping[str, sqs.IQueue] | None = None,
         print_bucket: s3.IBucket | None = None,
+        configuration_set: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._configuration_set = configuration_set
         self._work_queues = dict(work_queues or {})
         self._print_bucket = print_bucket
         self._settings = settings
@@ -255,6 +257,8 @@ class Functions(Construct):
             env[PRINT_BUCKET.env_var] = self._print_bucket.bucket_name
         if needs.send_email or needs.print_files:
             env["PUBLIC_BASE_URL"] = self._settings.public_base_url
+        if needs.send_email and self._configuration_set:
+            env["SES_CONFIGURATION_SET"] = self._configuration_set
         return env
 
     def _grant(self, role: iam.Role, needs: Needs) -> None:
@@ -300,6 +304,13 @@ class Functions(Construct):
                     resources=[
                         stack.format_arn(service="ses", resource="identity", resource_name=identity)
                         for identity in (self._settings.sender_email, self._settings.sender_domain)
+                    ]
+                    # A send naming the configuration set (bounce and complaint events) is
+                    # authorised against it too.
+                    + [
+                        stack.format_arn(service="ses", resource="configuration-set", resource_name=name)
+                        for name in (self._configuration_set,)
+                        if name
                     ],
                     conditions={"StringEquals": {"ses:FromAddress": self._settings.sender_email}},
                 )

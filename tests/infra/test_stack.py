@@ -535,7 +535,10 @@ def test_only_the_mailer_sends_email_and_only_from_the_configured_sender(synth: 
         assert statement["Action"] == ["ses:SendEmail"]
         resources = json.dumps(statement["Resource"])
         assert f":identity/{sender}" in resources and f":identity/{domain}" in resources
-        assert len(statement["Resource"]) == 2 and "*" not in resources
+        # The identity and its domain, and the configuration set whose events report bounces.
+        assert len(statement["Resource"]) == 3 and "*" not in resources
+        assert ":configuration-set/" in resources
+        assert env["SES_CONFIGURATION_SET"] == {"Ref": synth.only_id("AWS::SES::ConfigurationSet")}
         assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": sender}}
 
 
@@ -630,7 +633,8 @@ def test_message_filter_passes_new_messages_only() -> None:
 def test_every_queue_is_encrypted_and_refuses_requests_without_tls(synth: Synth) -> None:
     queues = synth.of_type("AWS::SQS::Queue")
     queue_consumers = [j for j in JOBS if j.consumes_queue is not None]
-    assert len(queues) == len(SCHEDULED) + len(STREAM_CONSUMERS) + 2 * len(queue_consumers)
+    # ... and the dead-letter queue of the SES feedback topic's subscription.
+    assert len(queues) == len(SCHEDULED) + len(STREAM_CONSUMERS) + 2 * len(queue_consumers) + 1
     policies = synth.of_type("AWS::SQS::QueuePolicy").values()
     for logical_id, queue in queues.items():
         props = queue["Properties"]
@@ -1033,13 +1037,18 @@ def test_every_alarm_notifies_the_encrypted_tls_only_topic(
     which: str, request: pytest.FixtureRequest
 ) -> None:
     synth: Synth = request.getfixturevalue(which)
-    ((topic_id, topic),) = synth.of_type("AWS::SNS::Topic").items()
+    # The alarm topic (the SES feedback topic is the other one).
+    ((topic_id, topic),) = [(i, t) for i, t in synth.of_type("AWS::SNS::Topic").items() if "AlarmTopic" in i]
     key = synth.resources[topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]]
     assert key["Properties"]["EnableKeyRotation"] is True
     assert {"Service": "cloudwatch.amazonaws.com"} in [
         s["Principal"] for s in key["Properties"]["KeyPolicy"]["Statement"]
     ]
-    (policy,) = synth.of_type("AWS::SNS::TopicPolicy").values()
+    (policy,) = [
+        p
+        for p in synth.of_type("AWS::SNS::TopicPolicy").values()
+        if {"Ref": topic_id} in p["Properties"]["Topics"]
+    ]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -1055,7 +1064,11 @@ def test_every_alarm_notifies_the_encrypted_tls_only_topic(
         assert alarm["Properties"]["OKActions"] == [{"Ref": topic_id}], logical_id
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching", logical_id
         assert alarm["Properties"]["AlarmDescription"], logical_id
-    subscriptions = synth.of_type("AWS::SNS::Subscription")
+    subscriptions = {
+        i: s
+        for i, s in synth.of_type("AWS::SNS::Subscription").items()
+        if s["Properties"]["TopicArn"] == {"Ref": topic_id}
+    }
     email = synth.stack.settings.alarm_email
     if email is None:
         assert not subscriptions
