@@ -164,6 +164,11 @@ def test_a_message_is_queued_once_per_cause_and_sent_once_with_one_click_unsubsc
     sent = message(sending, first)
     assert sent.status == "sent" and sent.attempts == 1 and sent.to == address
     assert sent.provider_message_id and sent.channel == "email" and sent.customer_id == cid
+    # On the customer's timeline (gsi3's attributes, adapters/timeline.py).
+    item = sending.table.get(f"MESSAGE#{first}", "MESSAGE")
+    assert item is not None and item["tlpk"] == f"CUST#{cid}"
+    assert item["tl"]["kind"] == "message" and item["tl"]["type"] == "email_sent"
+    assert item["tl"]["ref"] == {"message_id": first} and item["tl"]["summary"] == "Hi Ann"
     # Run again (the schedule, a replayed stream batch): nothing more leaves.
     assert sending.mailer.send_due().sent == 0
     assert len(raw_emails_to(moto, address)) == 1
