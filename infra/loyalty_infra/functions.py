@@ -82,6 +82,7 @@ class Needs:
     enqueue: tuple[QueueDef, ...] = ()  # sqs:SendMessage on these work queues (gets their URLs)
     send_sms: bool = False  # sns:Publish to phone numbers (no topic)
     print_files: str | None = None  # "write" (put print files) or "read" (list them); gets PRINT_BUCKET
+    webhook: bool = False  # reads the brand's webhook secret (the api channel); gets WEBHOOK_SECRET
 
 
 # Domain events leave through the outbox (written with the change, published from the stream), so
@@ -109,7 +110,12 @@ NEEDS: Mapping[str, Needs] = {
     # Reads queued messages (by key and the pending index), claims and marks them, sends through SES,
     # SNS (SMS) and the print-file bucket; the cursor key derives the unsubscribe links' key.
     "mailer": Needs(
-        table=TableAccess.READ_WRITE, send_email=True, cursor_key=True, send_sms=True, print_files="write"
+        table=TableAccess.READ_WRITE,
+        send_email=True,
+        cursor_key=True,
+        send_sms=True,
+        print_files="write",
+        webhook=True,
     ),
     # Moves a merged profile's records (receive and delete come with its SQS event source).
     "merger": Needs(table=TableAccess.READ_WRITE),
@@ -152,8 +158,10 @@ class Functions(Construct):
         work_queues: Mapping[str, sqs.IQueue] | None = None,
         print_bucket: s3.IBucket | None = None,
         configuration_set: str | None = None,
+        webhook_secret: secretsmanager.ISecret | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._webhook_secret = webhook_secret
         self._configuration_set = configuration_set
         self._work_queues = dict(work_queues or {})
         self._print_bucket = print_bucket
@@ -259,6 +267,8 @@ class Functions(Construct):
             env["PUBLIC_BASE_URL"] = self._settings.public_base_url
         if needs.send_email and self._configuration_set:
             env["SES_CONFIGURATION_SET"] = self._configuration_set
+        if needs.webhook and self._webhook_secret is not None:
+            env["WEBHOOK_SECRET"] = self._webhook_secret.secret_arn
         return env
 
     def _grant(self, role: iam.Role, needs: Needs) -> None:
@@ -317,7 +327,9 @@ class Functions(Construct):
             )
 
     def _grant_messaging(self, role: iam.Role, needs: Needs) -> None:
-        """The print-file bucket (one prefix) and SMS."""
+        """The print-file bucket (one prefix), SMS and the webhook secret."""
+        if needs.webhook and self._webhook_secret is not None:
+            self._webhook_secret.grant_read(role)
         if needs.print_files and self._print_bucket is not None:
             bucket = self._print_bucket
             if needs.print_files == "write":

@@ -21,7 +21,7 @@ from loyalty_infra.monitoring import Monitoring
 from loyalty_infra.outbox import OutboxStream
 from loyalty_infra.print_files import PrintFiles
 from loyalty_infra.schedules import Schedules
-from loyalty_infra.secrets import ApiKeyPepper, CursorKey
+from loyalty_infra.secrets import ApiKeyPepper, CursorKey, WebhookSecret
 from loyalty_infra.waivers import apply_waivers
 from loyalty_infra.work_queues import WorkQueues
 
@@ -41,6 +41,7 @@ class LoyaltyStack(Stack):
         self.cursor_key = CursorKey(self, "CursorKey")
         self.work_queues = WorkQueues(self, "WorkQueues")
         self.print_files = PrintFiles(self, "PrintFiles")
+        self.webhook_secret = WebhookSecret(self, "WebhookSecret")
         self.email_feedback = EmailFeedback(
             self,
             "EmailFeedback",
@@ -58,6 +59,7 @@ class LoyaltyStack(Stack):
             work_queues=self.work_queues.queues,
             print_bucket=self.print_files.bucket,
             configuration_set=self.email_feedback.configuration_set.configuration_set_name,
+            webhook_secret=self.webhook_secret.secret,
         )
         self.work_queues.attach_consumers(self.functions.jobs)
         self.bus_rules = BusRules(

@@ -511,13 +511,16 @@ def test_mailer_is_fed_new_messages_from_the_stream_and_retries_on_a_schedule(sy
     # The schedule sends what is due again (failed attempts, lapsed claims).
     assert [j.schedule for j in SCHEDULED if j.name == "mailer"] == ["rate(5 minutes)"]
     # It reads and writes the table (claims, outcomes, the pending index on gsi2), reads no secret
-    # but the cursor key (unsubscribe links are signed with a key derived from it), puts no events.
+    # but the cursor key (unsubscribe links are signed with a key derived from it) and the brand's
+    # webhook secret (the api channel), puts no events.
     actions = synth.actions_of(mailer)
     assert actions >= TABLE_WRITE and "dynamodb:Query" in actions
     assert '"/index/gsi2"' in json.dumps(synth.resources_for(mailer, "dynamodb:Query"))
     assert not {a for a in actions if a.startswith("events:")}
     secrets = synth.resources_for(mailer, "secretsmanager:GetSecretValue")
-    assert secrets == [{"Ref": synth.secret_id("CursorKey")}], secrets
+    assert sorted(map(json.dumps, secrets)) == sorted(
+        json.dumps({"Ref": synth.secret_id(name)}) for name in ("CursorKey", "WebhookSecret")
+    ), secrets
 
 
 def test_only_the_mailer_sends_email_and_only_from_the_configured_sender(synth: Synth) -> None:
