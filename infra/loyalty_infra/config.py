@@ -58,6 +58,8 @@ class DeploySettings:
     waf: bool = False  # a WAF web ACL on the stage: AWS managed rule groups and a per-IP rate limit
     waf_rate_limit: int = 10_000  # requests per client IP in any 5 minutes before WAF blocks it
     alarm_email: str | None = None  # subscribed to the alarm topic (confirm the email AWS sends)
+    # Where the API answers for customers (its custom domain): unsubscribe links in messages point there.
+    public_base_url: str = "https://loyalty.invalid"
 
     def __post_init__(self) -> None:
         if not _STAGE.match(self.stage):
@@ -68,6 +70,8 @@ class DeploySettings:
             raise ValueError(f"wafRateLimit {self.waf_rate_limit} must be between 10 and 2,000,000,000")
         if not _EMAIL.match(self.sender_email):
             raise ValueError(f"senderEmail {self.sender_email!r} is not an email address")
+        if not self.public_base_url.startswith("https://") or self.public_base_url.endswith("/"):
+            raise ValueError(f"publicBaseUrl {self.public_base_url!r} must be https:// without a trailing /")
 
     @property
     def sender_domain(self) -> str:
@@ -86,6 +90,7 @@ class DeploySettings:
             waf=_flag(node.try_get_context("waf")),
             waf_rate_limit=int(node.try_get_context("wafRateLimit") or cls.waf_rate_limit),
             alarm_email=str(node.try_get_context("alarmEmail") or "").strip() or None,
+            public_base_url=str(node.try_get_context("publicBaseUrl") or cls.public_base_url),
         )
 
 

@@ -18,11 +18,21 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from loyalty.resources import AUTHORIZER, FUNCTIONS, JOBS, MERGE_QUEUE, FunctionDef, JobDef, QueueDef
+from loyalty.resources import (
+    AUTHORIZER,
+    FUNCTIONS,
+    JOBS,
+    MERGE_QUEUE,
+    PRINT_BUCKET,
+    FunctionDef,
+    JobDef,
+    QueueDef,
+)
 from loyalty_infra.config import (
     ASSET_EXCLUDES,
     DEPS_LAYER_DIR,
@@ -32,7 +42,13 @@ from loyalty_infra.config import (
 )
 from loyalty_infra.data import DataTable
 from loyalty_infra.events import DomainEventBus
-from loyalty_infra.waivers import TABLE_KEY_DATA_KEYS, XRAY_NEEDS_ANY_RESOURCE, waive
+from loyalty_infra.waivers import (
+    PRINT_FILES_PREFIX,
+    SMS_NEEDS_ANY_RESOURCE,
+    TABLE_KEY_DATA_KEYS,
+    XRAY_NEEDS_ANY_RESOURCE,
+    waive,
+)
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -64,6 +80,9 @@ class Needs:
     publish_events: bool = False  # events:PutEvents on the domain bus; set from JobDef.publishes_events
     send_email: bool = False  # ses:SendEmail from the configured sender address only (gets SENDER_EMAIL)
     enqueue: tuple[QueueDef, ...] = ()  # sqs:SendMessage on these work queues (gets their URLs)
+    send_sms: bool = False  # sns:Publish to phone numbers (no topic)
+    print_files: str | None = None  # "write" (put print files) or "read" (list them); gets PRINT_BUCKET
+    webhook: bool = False  # reads the brand's webhook secret (the api channel); gets WEBHOOK_SECRET
 
 
 # Domain events leave through the outbox (written with the change, published from the stream), so
@@ -81,15 +100,24 @@ NEEDS: Mapping[str, Needs] = {
     # Both hash gift-card PINs with the pepper (stored-value redemptions go through redemptions).
     "redemptions": Needs(table=TableAccess.READ_WRITE, pepper=True),
     "accounts": Needs(table=TableAccess.READ_WRITE, pepper=True, cursor_key=True),
-    # Stores templates and reads the programme that names them; no secret but the cursor key.
-    "messaging": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
+    # Stores templates and reads the programme that names them; no secret but the cursor key (which
+    # also checks unsubscribe links); lists the print files.
+    "messaging": Needs(table=TableAccess.READ_WRITE, cursor_key=True, print_files="read"),
     AUTHORIZER.name: Needs(table=TableAccess.READ, pepper=True),
     # Jobs: the sweeper queries gsi2 for what falls due and writes ledger and profiles.
     "sweeper": Needs(table=TableAccess.READ_WRITE),
     # Reads only the stream (granted with its event source) and publishes: no table access at all.
     "publisher": Needs(),
-    # Reads queued messages (by key and the pending index), claims and marks them, sends through SES.
-    "mailer": Needs(table=TableAccess.READ_WRITE, send_email=True),
+    # Reads queued messages (by key and the pending index), claims and marks them, sends through SES,
+    # SNS (SMS) and the print-file bucket; the cursor key derives the unsubscribe links' key.
+    "mailer": Needs(
+        table=TableAccess.READ_WRITE,
+        send_email=True,
+        cursor_key=True,
+        send_sms=True,
+        print_files="write",
+        webhook=True,
+    ),
     # Moves a merged profile's records (receive and delete come with its SQS event source).
     "merger": Needs(table=TableAccess.READ_WRITE),
     # Reads transactions, challenges and badges; writes progress, badges, rewards (receive and
@@ -99,6 +127,11 @@ NEEDS: Mapping[str, Needs] = {
     "events": Needs(table=TableAccess.READ_WRITE),
     # Queries the due identifications (gsi2) and a visitor's timeline (gsi3), moves its events.
     "attribution": Needs(table=TableAccess.READ_WRITE),
+    # Reads the programme and templates, puts messages (receive and delete come with its event source).
+    "triggers": Needs(table=TableAccess.READ_WRITE),
+    # Finds the customer by email link and turns email consent off (receive and delete come with its
+    # event source).
+    "feedback": Needs(table=TableAccess.READ_WRITE),
 }
 
 Definition = FunctionDef | JobDef
@@ -128,9 +161,15 @@ class Functions(Construct):
         pepper: secretsmanager.ISecret,
         cursor_key: secretsmanager.ISecret,
         work_queues: Mapping[str, sqs.IQueue] | None = None,
+        print_bucket: s3.IBucket | None = None,
+        configuration_set: str | None = None,
+        webhook_secret: secretsmanager.ISecret | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._webhook_secret = webhook_secret
+        self._configuration_set = configuration_set
         self._work_queues = dict(work_queues or {})
+        self._print_bucket = print_bucket
         self._settings = settings
         self._data = data
         self._bus = bus
@@ -213,6 +252,7 @@ class Functions(Construct):
                 **{
                     q.env_var: self._work_queues[q.logical_id].queue_url for q in needs_of(definition).enqueue
                 },
+                **self._messaging_environment(needs_of(definition)),
             },
             log_group=log_group,
             role=role,
@@ -223,6 +263,18 @@ class Functions(Construct):
         if self._settings.tracing:
             waive(role.node.find_child("DefaultPolicy"), XRAY_NEEDS_ANY_RESOURCE)
         return function
+
+    def _messaging_environment(self, needs: Needs) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if needs.print_files and self._print_bucket is not None:
+            env[PRINT_BUCKET.env_var] = self._print_bucket.bucket_name
+        if needs.send_email or needs.print_files:
+            env["PUBLIC_BASE_URL"] = self._settings.public_base_url
+        if needs.send_email and self._configuration_set:
+            env["SES_CONFIGURATION_SET"] = self._configuration_set
+        if needs.webhook and self._webhook_secret is not None:
+            env["WEBHOOK_SECRET"] = self._webhook_secret.secret_arn
+        return env
 
     def _grant(self, role: iam.Role, needs: Needs) -> None:
         table = self._data.table
@@ -255,6 +307,7 @@ class Functions(Construct):
         if needs.publish_events:
             # events:PutEvents on this one bus, for the platform's Source and DetailTypes only.
             self._bus.grant_publish(role)
+        self._grant_messaging(role, needs)
         if needs.send_email:
             # SES authorises a send against the identity that covers the From address: the address
             # itself or its verified domain. Only those two, and only with that exact From address.
@@ -266,7 +319,45 @@ class Functions(Construct):
                     resources=[
                         stack.format_arn(service="ses", resource="identity", resource_name=identity)
                         for identity in (self._settings.sender_email, self._settings.sender_domain)
+                    ]
+                    # A send naming the configuration set (bounce and complaint events) is
+                    # authorised against it too.
+                    + [
+                        stack.format_arn(service="ses", resource="configuration-set", resource_name=name)
+                        for name in (self._configuration_set,)
+                        if name
                     ],
                     conditions={"StringEquals": {"ses:FromAddress": self._settings.sender_email}},
                 )
             )
+
+    def _grant_messaging(self, role: iam.Role, needs: Needs) -> None:
+        """The print-file bucket (one prefix), SMS and the webhook secret."""
+        if needs.webhook and self._webhook_secret is not None:
+            self._webhook_secret.grant_read(role)
+        if needs.print_files and self._print_bucket is not None:
+            bucket = self._print_bucket
+            if needs.print_files == "write":
+                statement = iam.PolicyStatement(
+                    sid="WritePrintFiles",
+                    actions=["s3:PutObject"],
+                    resources=[bucket.arn_for_objects("print/*")],
+                )
+            else:
+                statement = iam.PolicyStatement(
+                    sid="ListPrintFiles",
+                    actions=["s3:ListBucket"],
+                    resources=[bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": ["print/*"]}},
+                )
+            role.add_to_principal_policy(statement)
+            waive(role.node.find_child("DefaultPolicy"), PRINT_FILES_PREFIX)
+        if needs.send_sms:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="SendSms",
+                    actions=["sns:Publish"],
+                    resources=["*"],
+                )
+            )
+            waive(role.node.find_child("DefaultPolicy"), SMS_NEEDS_ANY_RESOURCE)

@@ -12,6 +12,8 @@ from loyalty_infra.waivers import (
     CURSOR_KEY_NOT_ROTATED,
     PEPPER_AWS_MANAGED_KEY,
     PEPPER_NOT_ROTATED,
+    WEBHOOK_SECRET_AWS_MANAGED_KEY,
+    WEBHOOK_SECRET_NOT_ROTATED,
     waive,
 )
 
@@ -49,3 +51,27 @@ class CursorKey(Construct):
         )
         waive(self.secret, CURSOR_KEY_NOT_ROTATED)
         waive(self.secret, CURSOR_KEY_AWS_MANAGED_KEY)
+
+
+class WebhookSecret(Construct):
+    """The brand's webhook for the `api` message channel: `{"url": "", "secret": <generated>}`. The
+    stack generates the signing secret; whoever runs the programme sets `url` (and hands the secret
+    to the brand). Until `url` is an https URL, api messages fail each attempt and end `failed`."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.secret = secretsmanager.Secret(
+            self,
+            "Secret",
+            description="The brand's webhook URL and HMAC signing secret (the api message channel)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template='{"url": ""}',  # noqa: S106 - the template, not a value
+                generate_string_key="secret",
+                password_length=64,
+                exclude_punctuation=True,
+                include_space=False,
+            ),
+            removal_policy=RemovalPolicy.RETAIN,  # the brand verifies with it: keep it if the stack goes
+        )
+        waive(self.secret, WEBHOOK_SECRET_NOT_ROTATED)
+        waive(self.secret, WEBHOOK_SECRET_AWS_MANAGED_KEY)

@@ -8,17 +8,20 @@ from aws_cdk import App, CfnOutput, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
+from loyalty.resources import EMAIL_FEEDBACK_QUEUE
 from loyalty_infra.api import Api
 from loyalty_infra.bus_rules import BusRules
 from loyalty_infra.config import DeploySettings
 from loyalty_infra.data import DataTable
+from loyalty_infra.email_feedback import EmailFeedback
 from loyalty_infra.events import DomainEventBus
 from loyalty_infra.firewall import ApiFirewall
 from loyalty_infra.functions import Functions
 from loyalty_infra.monitoring import Monitoring
 from loyalty_infra.outbox import OutboxStream
+from loyalty_infra.print_files import PrintFiles
 from loyalty_infra.schedules import Schedules
-from loyalty_infra.secrets import ApiKeyPepper, CursorKey
+from loyalty_infra.secrets import ApiKeyPepper, CursorKey, WebhookSecret
 from loyalty_infra.waivers import apply_waivers
 from loyalty_infra.work_queues import WorkQueues
 
@@ -37,6 +40,14 @@ class LoyaltyStack(Stack):
         self.pepper = ApiKeyPepper(self, "ApiKeyPepper")
         self.cursor_key = CursorKey(self, "CursorKey")
         self.work_queues = WorkQueues(self, "WorkQueues")
+        self.print_files = PrintFiles(self, "PrintFiles")
+        self.webhook_secret = WebhookSecret(self, "WebhookSecret")
+        self.email_feedback = EmailFeedback(
+            self,
+            "EmailFeedback",
+            settings=settings,
+            queue=self.work_queues.queues[EMAIL_FEEDBACK_QUEUE.logical_id],
+        )
         self.functions = Functions(
             self,
             "Functions",
@@ -46,6 +57,9 @@ class LoyaltyStack(Stack):
             pepper=self.pepper.secret,
             cursor_key=self.cursor_key.secret,
             work_queues=self.work_queues.queues,
+            print_bucket=self.print_files.bucket,
+            configuration_set=self.email_feedback.configuration_set.configuration_set_name,
+            webhook_secret=self.webhook_secret.secret,
         )
         self.work_queues.attach_consumers(self.functions.jobs)
         self.bus_rules = BusRules(

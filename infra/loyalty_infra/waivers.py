@@ -192,8 +192,9 @@ PEPPER_AWS_MANAGED_KEY = Waiver(
 CURSOR_KEY_NOT_ROTATED = Waiver(
     ("AwsSolutions-SMG4",),
     "The cursor key signs list cursors, which live 24 hours; it is no credential for another system. "
-    "Replacing it only makes the cursors in flight a 400 (clients list again from the first page), so "
-    "it is replaced by hand when needed rather than by a rotation function.",
+    "Replacing it only makes the cursors in flight a 400 (clients list again from the first page) and "
+    "the unsubscribe links in messages already sent invalid (their keyed HMAC derives from it), so it "
+    "is replaced by hand when needed rather than by a rotation function.",
 )
 CURSOR_KEY_AWS_MANAGED_KEY = Waiver(
     ("CKV_AWS_149",),
@@ -205,6 +206,33 @@ SQS_SOURCE_USES_REDRIVE = Waiver(
     "An SQS event source mapping has no on-failure destination (Lambda supports those for streams "
     "and Kafka only): a merge message that keeps failing goes to the queue's own dead-letter queue "
     "after maxReceiveCount deliveries, and that queue has a depth alarm.",
+)
+PRINT_FILES_BUCKET = Waiver(
+    ("AwsSolutions-S1", "CKV_AWS_18", "CKV_AWS_145", "CKV2_AWS_62"),
+    "Direct-mail print files: written by the mailer and listed by the messaging function only (their "
+    "roles' grants), SSE-S3 encrypted, expiring after 90 days. CloudTrail data events are the place "
+    "for an access trail if the brand wants one; no other system reacts to new files, so there are no "
+    "event notifications.",
+)
+PRINT_FILES_PREFIX = Waiver(
+    ("AwsSolutions-IAM5[Resource::<PrintFiles81538C72.Arn>/print/*]",),
+    "The mailer may put objects under print/ of the print-file bucket only, and the messaging function "
+    "list that prefix only: the object keys are made per batch, so the grant names the prefix.",
+)
+SMS_NEEDS_ANY_RESOURCE = Waiver(
+    ("AwsSolutions-IAM5[Resource::*]", "CKV_AWS_111"),
+    "sns:Publish to a phone number (an SMS) has no resource to name: AWS requires Resource '*' for it. "
+    "The role may publish nothing else (no topic is granted) and SNS's account spend limit caps SMS.",
+)
+WEBHOOK_SECRET_NOT_ROTATED = Waiver(
+    ("AwsSolutions-SMG4",),
+    "The webhook secret is shared with the brand, which verifies our signatures with it: a rotation "
+    "must be agreed with the brand (both secrets accepted for a while), so it is replaced by hand.",
+)
+WEBHOOK_SECRET_AWS_MANAGED_KEY = Waiver(
+    ("CKV_AWS_149",),
+    "The webhook secret is encrypted with Secrets Manager's AWS-managed key; only the mailer's role may "
+    "read it, by its own grant on this secret.",
 )
 
 ALL: tuple[Waiver, ...] = tuple(value for value in list(globals().values()) if isinstance(value, Waiver))

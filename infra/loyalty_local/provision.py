@@ -15,8 +15,11 @@ from loyalty.domain.events import SOURCE
 from loyalty.resources import (
     ACTIVITY_QUEUE,
     BUS_RULES,
+    EMAIL_FEEDBACK_QUEUE,
     EVENT_BUS,
     MERGE_QUEUE,
+    MESSAGE_TRIGGER_QUEUE,
+    PRINT_BUCKET,
     TABLE,
     BusRuleDef,
     IndexDef,
@@ -24,7 +27,7 @@ from loyalty.resources import (
     TableDef,
 )
 
-QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE, ACTIVITY_QUEUE)
+QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE, ACTIVITY_QUEUE, MESSAGE_TRIGGER_QUEUE, EMAIL_FEEDBACK_QUEUE)
 
 PEPPER_SECRET_NAME = "loyalty/api-key-pepper"  # noqa: S105 - a name, not a value
 CURSOR_KEY_SECRET_NAME = "loyalty/cursor-key"  # noqa: S105 - a name, not a value
@@ -41,6 +44,7 @@ class LocalResources:
     queue_urls: dict[str, str] = field(default_factory=dict)  # by QueueDef.logical_id
     dead_letter_urls: dict[str, str] = field(default_factory=dict)
     sender_email: str = LOCAL_SENDER_EMAIL
+    print_bucket: str = PRINT_BUCKET.local_name
 
     def function_environment(self) -> dict[str, str]:
         return {
@@ -49,6 +53,7 @@ class LocalResources:
             "API_KEY_PEPPER_SECRET": self.pepper_secret,
             "CURSOR_KEY_SECRET": self.cursor_key_secret,
             "SENDER_EMAIL": self.sender_email,
+            PRINT_BUCKET.env_var: self.print_bucket,
             "POWERTOOLS_SERVICE_NAME": "loyalty",
             "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -189,7 +194,17 @@ def provision(
         pepper_secret=PEPPER_SECRET_NAME,
         queue_urls=queue_urls,
         dead_letter_urls=dead_letter_urls,
+        print_bucket=f"{prefix}{PRINT_BUCKET.local_name}".lower()[:63].rstrip("-"),
     )
+    try:
+        s3 = session.client("s3")
+        s3.create_bucket(
+            Bucket=resources.print_bucket,
+            CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
     create_table(session.client("dynamodb"), TABLE, resources.table_name)
     events = session.client("events")
     try:

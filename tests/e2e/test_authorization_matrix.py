@@ -26,8 +26,10 @@ import requests
 
 from loyalty.api.authorizer import AUTHORIZER_CACHE_SECONDS
 from loyalty.api.routes import ROUTES, Outcome, Route, expected_outcome
+from loyalty.domain import unsubscribe
 from loyalty.domain.access import KeyKind
 from loyalty.domain.stored_value import luhn_check_digit
+from loyalty.domain.templates import Channel
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, assert_problem, unique_email
 
 # One worker builds the world (a second store, its till key, a revoked key) once for every route.
@@ -719,6 +721,27 @@ def _template(w: World, o: Owner) -> Req:
 @case("DELETE", "/v1/admin/templates/{template_id}")
 def _delete_template(w: World, o: Owner) -> Req:
     return Req("DELETE", f"/v1/admin/templates/{_new_template(w)}")
+
+
+# unsubscribe links (no key: the token names customer and channel) and print files (admin)
+def _unsubscribe_token(w: World, o: Owner) -> str:
+    assert w.api.runtime is not None
+    return unsubscribe.mint(w.api.runtime.container.cursor_key(), w.customer(o), Channel.SMS)
+
+
+@case("GET", "/v1/unsubscribe")
+def _unsubscribe_page(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/unsubscribe", params={"token": _unsubscribe_token(w, o)})
+
+
+@case("POST", "/v1/unsubscribe")
+def _unsubscribe(w: World, o: Owner) -> Req:
+    return Req("POST", "/v1/unsubscribe", params={"token": _unsubscribe_token(w, o)})
+
+
+@case("GET", "/v1/admin/print-files")
+def _print_files(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/print-files", params={"limit": "1"})
 
 
 # ---- the world and the test -----------------------------------------------------------------------

@@ -351,7 +351,13 @@ def test_no_wildcard_actions_or_resources(synth: Synth) -> None:
             actions = [listed] if isinstance(listed, str) else listed
             for action in actions:
                 assert not action.endswith(":*"), f"{logical_id} allows {action}"
-            if statement["Resource"] == "*":
+            if statement["Resource"] == "*" and set(actions) == {"sns:Publish"}:
+                # An SMS (a publish to a phone number) names no resource: the mailer's alone.
+                roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
+                assert roles == {synth.role_of(_function("mailer"))}, (
+                    f"{logical_id} publishes SMS for {roles}"
+                )
+            elif statement["Resource"] == "*":
                 # Only an action with no resource-level permissions, alone, for a stream consumer.
                 assert set(actions) <= RESOURCE_STAR_ONLY, f"{logical_id} allows {actions} on *"
                 roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
@@ -368,15 +374,8 @@ def test_transactions_reads_and_writes_data_but_not_the_pepper(synth: Synth) -> 
     assert secrets == [{"Ref": synth.secret_id("CursorKey")}], secrets
 
 
-LIST_FUNCTIONS = {
-    "transactions",
-    "cart",
-    "offers",
-    "admin",
-    "accounts",
-    "messaging",
-    "customers",
-}  # customers: the timeline
+# customers: the timeline; the mailer: unsubscribe links are signed with a key derived from the cursor key.
+LIST_FUNCTIONS = {"transactions", "cart", "offers", "admin", "accounts", "messaging", "customers", "mailer"}
 
 
 def test_only_the_functions_serving_lists_read_the_cursor_key(synth: Synth) -> None:
@@ -518,11 +517,17 @@ def test_mailer_is_fed_new_messages_from_the_stream_and_retries_on_a_schedule(sy
     assert on_failure["Fn::GetAtt"][0] in synth.of_type("AWS::SQS::Queue")
     # The schedule sends what is due again (failed attempts, lapsed claims).
     assert [j.schedule for j in SCHEDULED if j.name == "mailer"] == ["rate(5 minutes)"]
-    # It reads and writes the table (claims, outcomes, the pending index on gsi2) but holds no secret.
+    # It reads and writes the table (claims, outcomes, the pending index on gsi2), reads no secret
+    # but the cursor key (unsubscribe links are signed with a key derived from it) and the brand's
+    # webhook secret (the api channel), puts no events.
     actions = synth.actions_of(mailer)
     assert actions >= TABLE_WRITE and "dynamodb:Query" in actions
     assert '"/index/gsi2"' in json.dumps(synth.resources_for(mailer, "dynamodb:Query"))
-    assert not {a for a in actions if a.startswith(("secretsmanager:", "events:"))}
+    assert not {a for a in actions if a.startswith("events:")}
+    secrets = synth.resources_for(mailer, "secretsmanager:GetSecretValue")
+    assert sorted(map(json.dumps, secrets)) == sorted(
+        json.dumps({"Ref": synth.secret_id(name)}) for name in ("CursorKey", "WebhookSecret")
+    ), secrets
 
 
 def test_only_the_mailer_sends_email_and_only_from_the_configured_sender(synth: Synth) -> None:
@@ -540,7 +545,10 @@ def test_only_the_mailer_sends_email_and_only_from_the_configured_sender(synth: 
         assert statement["Action"] == ["ses:SendEmail"]
         resources = json.dumps(statement["Resource"])
         assert f":identity/{sender}" in resources and f":identity/{domain}" in resources
-        assert len(statement["Resource"]) == 2 and "*" not in resources
+        # The identity and its domain, and the configuration set whose events report bounces.
+        assert len(statement["Resource"]) == 3 and "*" not in resources
+        assert ":configuration-set/" in resources
+        assert env["SES_CONFIGURATION_SET"] == {"Ref": synth.only_id("AWS::SES::ConfigurationSet")}
         assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": sender}}
 
 
@@ -635,7 +643,8 @@ def test_message_filter_passes_new_messages_only() -> None:
 def test_every_queue_is_encrypted_and_refuses_requests_without_tls(synth: Synth) -> None:
     queues = synth.of_type("AWS::SQS::Queue")
     queue_consumers = [j for j in JOBS if j.consumes_queue is not None]
-    assert len(queues) == len(SCHEDULED) + len(STREAM_CONSUMERS) + 2 * len(queue_consumers)
+    # ... and the dead-letter queue of the SES feedback topic's subscription.
+    assert len(queues) == len(SCHEDULED) + len(STREAM_CONSUMERS) + 2 * len(queue_consumers) + 1
     policies = synth.of_type("AWS::SQS::QueuePolicy").values()
     for logical_id, queue in queues.items():
         props = queue["Properties"]
@@ -914,7 +923,13 @@ def test_access_log_is_a_json_line_per_request_with_the_key_id_never_the_key(syn
 def test_no_environment_holds_a_secret_value(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
     secrets = set(synth.of_type("AWS::SecretsManager::Secret"))
-    plain = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "TRACING_ENABLED", "SENDER_EMAIL"}
+    plain = {
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "TRACING_ENABLED",
+        "SENDER_EMAIL",
+        "PUBLIC_BASE_URL",  # where unsubscribe links point
+    }
     for logical_id, function in synth.of_type("AWS::Lambda::Function").items():
         for name, value in function["Properties"]["Environment"]["Variables"].items():
             if re.search(r"SECRET|PASSWORD|TOKEN|PEPPER|CREDENTIAL|PRIVATE", name):
@@ -1032,13 +1047,18 @@ def test_every_alarm_notifies_the_encrypted_tls_only_topic(
     which: str, request: pytest.FixtureRequest
 ) -> None:
     synth: Synth = request.getfixturevalue(which)
-    ((topic_id, topic),) = synth.of_type("AWS::SNS::Topic").items()
+    # The alarm topic (the SES feedback topic is the other one).
+    ((topic_id, topic),) = [(i, t) for i, t in synth.of_type("AWS::SNS::Topic").items() if "AlarmTopic" in i]
     key = synth.resources[topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]]
     assert key["Properties"]["EnableKeyRotation"] is True
     assert {"Service": "cloudwatch.amazonaws.com"} in [
         s["Principal"] for s in key["Properties"]["KeyPolicy"]["Statement"]
     ]
-    (policy,) = synth.of_type("AWS::SNS::TopicPolicy").values()
+    (policy,) = [
+        p
+        for p in synth.of_type("AWS::SNS::TopicPolicy").values()
+        if {"Ref": topic_id} in p["Properties"]["Topics"]
+    ]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -1054,7 +1074,11 @@ def test_every_alarm_notifies_the_encrypted_tls_only_topic(
         assert alarm["Properties"]["OKActions"] == [{"Ref": topic_id}], logical_id
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching", logical_id
         assert alarm["Properties"]["AlarmDescription"], logical_id
-    subscriptions = synth.of_type("AWS::SNS::Subscription")
+    subscriptions = {
+        i: s
+        for i, s in synth.of_type("AWS::SNS::Subscription").items()
+        if s["Properties"]["TopicArn"] == {"Ref": topic_id}
+    }
     email = synth.stack.settings.alarm_email
     if email is None:
         assert not subscriptions

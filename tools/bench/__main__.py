@@ -62,6 +62,7 @@ from loyalty.api.routes import ROUTES
 from loyalty_local.runtime import LocalRuntime
 from tools.bench import activity as bench_activity
 from tools.bench import merges as bench_merges
+from tools.bench import messages as bench_messages
 from tools.bench import offers as bench_offers
 from tools.bench.carts import CART_ROUTE, print_carts
 from tools.bench.config import DENSE_ITERATIONS, EARN_PATH, ITERATIONS, WARMUP
@@ -73,7 +74,7 @@ from tools.bench.redemptions import print_redemptions
 from tools.bench.report import print_costs, print_earn_path, print_endpoints, print_prices
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bottom
     began = time.monotonic()
     python = sys.version.split()[0]
     print(f"loyalty bench: {ITERATIONS} calls per endpoint after {WARMUP} warm-up calls; Python {python}")
@@ -96,6 +97,7 @@ def main() -> None:
         redemptions = bench.measure_redemptions()
         merges = bench_merges.measure(runtime)
         activity = bench_activity.measure(runtime)
+        messages = bench_messages.measure(runtime)
     finally:
         runtime.stop()
 
@@ -126,6 +128,8 @@ def main() -> None:
     bench_merges.print_figures(merges)
     print()
     bench_activity.print_figures(activity)
+    print()
+    bench_messages.print_figures(messages)
     print()
     print_imports(imports)
     print(f"\nbench took {time.monotonic() - began:.0f} s")

@@ -19,6 +19,7 @@ from loyalty.services.ports import Clock, SystemClock
 from loyalty.settings import Settings
 
 if TYPE_CHECKING:  # each function builds (and so imports) only the services it uses
+    from loyalty.adapters.channels.print_file import S3PrintFiles
     from loyalty.adapters.dynamo import DynamoTable
     from loyalty.adapters.idempotency import IdempotencyStore
     from loyalty.adapters.secrets import SecretValue
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.customer_events import EventIngest
     from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
+    from loyalty.services.email_feedback import EmailFeedback
     from loyalty.services.event_earning import EventEarning
     from loyalty.services.gamification import GamificationService
     from loyalty.services.gift_cards import GiftCardService
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.merge_requests import MergeRequests
     from loyalty.services.merge_worker import MergeWorker
     from loyalty.services.merges import MergeService
+    from loyalty.services.message_triggers import MessageTriggers
     from loyalty.services.offers import OfferService
     from loyalty.services.privacy import PrivacyService
     from loyalty.services.publisher import OutboxPublisher
@@ -50,6 +53,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.templates import TemplateService
     from loyalty.services.timeline import TimelineService
     from loyalty.services.transactions import TransactionService
+    from loyalty.services.unsubscribe import UnsubscribeService
 
 # Fail fast inside the API Gateway 29 s budget; the standard retry mode handles throttling.
 _BOTO_CONFIG = Config(
@@ -119,6 +123,39 @@ class Container:
         return TemplateService(
             repo=TemplateRepository(self.table), programme=ProgrammeRepository(self.table), clock=self.clock
         )
+
+    @cached_property
+    def message_triggers(self) -> MessageTriggers:
+        from loyalty.adapters.messages import MessageRepository
+        from loyalty.adapters.templates import TemplateRepository
+        from loyalty.services.message_triggers import MessageTriggers
+        from loyalty.services.messaging import MessageQueue
+
+        return MessageTriggers(
+            queue=MessageQueue(messages=MessageRepository(self.table), clock=self.clock),
+            messaging=lambda: self.programme.current().messaging,
+            templates=TemplateRepository(self.table),
+        )
+
+    @cached_property
+    def email_feedback(self) -> EmailFeedback:
+        from loyalty.services.email_feedback import EmailFeedback
+
+        return EmailFeedback(customers=self.customers)
+
+    @cached_property
+    def unsubscribe(self) -> UnsubscribeService:
+        from loyalty.services.unsubscribe import UnsubscribeService
+
+        return UnsubscribeService(customers=self.customers, key=self.cursor_key)
+
+    @cached_property
+    def print_files(self) -> S3PrintFiles:
+        from loyalty.adapters.channels.print_file import S3PrintFiles
+
+        if not self.settings.print_bucket:
+            raise RuntimeError("PRINT_BUCKET is not set: there are no print files to list")
+        return S3PrintFiles(self.client("s3"), self.settings.print_bucket)
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:
@@ -309,10 +346,43 @@ class Container:
 
         if not self.settings.sender_email:
             raise RuntimeError("SENDER_EMAIL is not set: the mailer has no address to send from")
+        messages = MessageRepository(self.table)
         return Mailer(
-            messages=MessageRepository(self.table),
+            messages=messages,
             channel=SesEmailSender(self.client("sesv2"), self.settings.sender_email),
             clock=self.clock,
+            templated=self.templated_delivery(messages, self.settings.sender_email),
+        )
+
+    def templated_delivery(self, messages: Any, sender: str) -> Any:
+        """Messages made from templates, on every channel (services/messaging.py)."""
+        from loyalty.adapters.channels.email import SesTemplatedEmail
+        from loyalty.adapters.channels.print_file import S3PrintFiles
+        from loyalty.adapters.channels.sms import SnsSms
+        from loyalty.adapters.channels.webhook import SignedWebhook
+        from loyalty.adapters.secrets import SecretValue
+        from loyalty.domain.templates import Channel
+        from loyalty.services.mailer import next_attempt_at
+        from loyalty.services.messaging import TemplatedDelivery
+
+        s = self.settings
+        webhook: Any = str  # no secret named: str() is "", and the api channel fails each try
+        if s.webhook_secret:
+            webhook = SecretValue(self.client("secretsmanager"), s.webhook_secret)
+        return TemplatedDelivery(
+            messages=messages,
+            channels={
+                Channel.EMAIL: SesTemplatedEmail(self.client("sesv2"), sender, s.ses_configuration_set),
+                Channel.SMS: SnsSms(self.client("sns")),
+                Channel.API: SignedWebhook(settings=webhook),
+            },
+            messaging=lambda: self.programme.current().messaging,
+            unsubscribe_key=self.cursor_key,
+            unsubscribe_base_url=s.public_base_url,
+            clock=self.clock,
+            print_files=S3PrintFiles(self.client("s3"), s.print_bucket) if s.print_bucket else None,
+            store_of=self.stores.find,
+            retry_at=lambda attempts: next_attempt_at(self.clock.now(), attempts),
         )
 
     @cached_property

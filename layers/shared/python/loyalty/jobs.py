@@ -149,6 +149,51 @@ def _activity(record: SQSRecord, definitions: Definitions) -> None:
     )
 
 
+_trigger_processor = BatchProcessor(event_type=EventType.SQS)
+_feedback_processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _feedback(record: SQSRecord) -> None:
+    from loyalty.services.email_feedback import ses_event
+
+    done = container().email_feedback.handle(ses_event(record.body))
+    if done.outcome == "suppressed":
+        metrics.add_metric(name="EmailSuppressed", unit=MetricUnit.Count, value=1)
+    # Outcome and count only: the addresses are personal data.
+    logger.info("email feedback", extra={"outcome": done.outcome, "recipients": len(done.addresses)})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def apply_email_feedback(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SES bounces and complaints (through the configuration set's SNS topic and its queue): a
+    permanent bounce or a complaint turns the owner's email consent off."""
+    response = process_partial_response(
+        event=event, record_handler=_feedback, processor=_feedback_processor, context=context
+    )
+    return dict(response)
+
+
+def _trigger(record: SQSRecord) -> None:
+    envelope = json.loads(record.body)  # an EventBridge event, as the bus rule delivers it
+    logger.set_correlation_id((envelope.get("detail") or {}).get("correlation_id") or record.message_id)
+    done = container().message_triggers.handle(str(envelope["detail-type"]), envelope["detail"])
+    if done.outcome == "queued":
+        metrics.add_metric(name="MessagesQueued", unit=MetricUnit.Count, value=1)
+    logger.info("message trigger", extra={"outcome": done.outcome, "message_id": done.message_id})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def queue_triggered_messages(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Enrolments and sales' earns from the bus, turned into welcome and earn-confirmation messages
+    (each once: the message's key is its cause). The mailer sends them from the table's stream."""
+    response = process_partial_response(
+        event=event, record_handler=_trigger, processor=_trigger_processor, context=context
+    )
+    return dict(response)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def apply_activity(event: dict[str, Any], context: Any) -> dict[str, Any]:

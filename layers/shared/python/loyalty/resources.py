@@ -112,7 +112,48 @@ ACTIVITY_RULE = BusRuleDef(
     detail_types=("CustomerEventRecorded", "CustomerEventAttributed", "TransactionRecorded"),
     target=ACTIVITY_QUEUE,
 )
-BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE,)
+# Enrolments and earns for the message triggers (welcome, points-earned confirmation). Standard:
+# each message is keyed by its cause, so duplicates and order do not matter.
+MESSAGE_TRIGGER_QUEUE = QueueDef(
+    logical_id="MessageTriggers",
+    local_name="loyalty-message-triggers",
+    visibility_timeout_s=180,  # six times the job's timeout (30 s)
+    max_receive_count=5,
+    env_var="MESSAGE_TRIGGER_QUEUE_URL",
+    fifo=False,
+)
+MESSAGE_TRIGGER_RULE = BusRuleDef(
+    logical_id="MessageTriggerFeed",
+    local_name="loyalty-message-trigger-feed",
+    detail_types=("CustomerEnrolled", "PointsEarned"),
+    target=MESSAGE_TRIGGER_QUEUE,
+)
+BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE, MESSAGE_TRIGGER_RULE)
+
+# SES's bounces and complaints (the configuration set's SNS topic delivers into it): standard, as
+# applying one twice changes nothing.
+EMAIL_FEEDBACK_QUEUE = QueueDef(
+    logical_id="EmailFeedback",
+    local_name="loyalty-email-feedback",
+    visibility_timeout_s=180,
+    max_receive_count=5,
+    env_var="EMAIL_FEEDBACK_QUEUE_URL",
+    fifo=False,
+)
+
+
+@dataclass(frozen=True)
+class BucketDef:
+    logical_id: str
+    local_name: str
+    env_var: str  # how the functions that use it learn its name
+    retention_days: int  # objects expire after this many days
+
+
+# Direct-mail print files (CSV per batch) for the brand's mail house: private, encrypted, expiring.
+PRINT_BUCKET = BucketDef(
+    logical_id="PrintFiles", local_name="loyalty-print-files", env_var="PRINT_BUCKET", retention_days=90
+)
 
 
 # ---- functions and jobs: what the CDK app deploys and the local runtime runs ---------------------
@@ -181,7 +222,8 @@ JOBS: tuple[JobDef, ...] = (
     ),
     JobDef(
         "mailer",
-        "Sends queued emails (e-card PINs) through SES: new ones from the stream, retries every 5 minutes",
+        "Sends queued messages (email, SMS, print files, webhooks): new ones from the stream; retries "
+        "and quiet-hours deferrals every 5 minutes",
         memory_mb=256,
         timeout_s=120,
         schedule="rate(5 minutes)",
@@ -195,6 +237,20 @@ JOBS: tuple[JobDef, ...] = (
         timeout_s=300,
         schedule="rate(5 minutes)",
         consumes_queue=MERGE_QUEUE,
+    ),
+    JobDef(
+        "triggers",
+        "Queues welcome and points-earned messages from enrolments and sales (the programme's triggers)",
+        memory_mb=256,
+        timeout_s=30,
+        consumes_queue=MESSAGE_TRIGGER_QUEUE,
+    ),
+    JobDef(
+        "feedback",
+        "Turns email consent off for SES's permanent bounces and complaints",
+        memory_mb=256,
+        timeout_s=30,
+        consumes_queue=EMAIL_FEEDBACK_QUEUE,
     ),
     JobDef(
         "activity",

@@ -26,6 +26,14 @@ class Settings(Model):
     merge_queue_url: str | None = None
     # The verified SES identity emails are sent from (the mailer job); None where nothing sends.
     sender_email: str | None = None
+    # Where the public routes answer (unsubscribe links in messages point there).
+    public_base_url: str = "https://loyalty.invalid"
+    # The S3 bucket direct-mail print files go to (the mailer writes, the messaging function lists).
+    print_bucket: str | None = None
+    # Name or ARN of the secret holding the brand's webhook `{"url", "secret"}` (the `api` channel).
+    webhook_secret: str | None = None
+    # The SES configuration set whose event destination reports bounces and complaints.
+    ses_configuration_set: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +48,10 @@ class Settings(Model):
                 tracing_enabled=source.get("TRACING_ENABLED", "false").lower() == "true",
                 merge_queue_url=source.get("MERGE_QUEUE_URL") or None,
                 sender_email=source.get("SENDER_EMAIL") or None,
+                public_base_url=source.get("PUBLIC_BASE_URL") or "https://loyalty.invalid",
+                print_bucket=source.get("PRINT_BUCKET") or None,
+                webhook_secret=source.get("WEBHOOK_SECRET") or None,
+                ses_configuration_set=source.get("SES_CONFIGURATION_SET") or None,
             )
         except ValidationError as exc:
             # Fail the cold start loudly: a misconfigured function must not answer requests.

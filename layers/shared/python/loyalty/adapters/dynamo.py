@@ -252,6 +252,7 @@ class DynamoTable:
         consistent: bool = False,
         filter_expression: str | None = None,
         filter_values: Mapping[str, Any] | None = None,
+        filters: Mapping[str, str] | None = None,
     ) -> tuple[list[Item], str | None]:
         """One Query. `limit` counts the items read: a filter drops some of them afterwards (and
         they are paid for all the same)."""
@@ -273,6 +274,12 @@ class DynamoTable:
             condition += " AND #sk <= :max"
             values[":max"] = sk_max
             names["#sk"] = sk_name
+        # Equality filters on plain attributes, applied to the page read (Limit counts before them).
+        filter_terms = []
+        for n, (attr, wanted) in enumerate(sorted((filters or {}).items())):
+            names[f"#f{n}"] = attr
+            values[f":f{n}"] = wanted
+            filter_terms.append(f"#f{n} = :f{n}")
         kwargs: dict[str, Any] = {
             "TableName": self.name,
             "KeyConditionExpression": condition,
@@ -282,7 +289,9 @@ class DynamoTable:
             **_expr_attrs(names, {**values, **(filter_values or {})}, filter_expression),
         }
         if filter_expression:
-            kwargs["FilterExpression"] = filter_expression
+            filter_terms.append(f"({filter_expression})")
+        if filter_terms:
+            kwargs["FilterExpression"] = " AND ".join(filter_terms)
         if index:
             kwargs["IndexName"] = index
         else:

@@ -14,15 +14,21 @@ sparse pending index (gsi2: MESSAGES#PENDING / <when due>#<id>) until it is sent
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
-from loyalty.adapters.codec import link_pk, to_iso
-from loyalty.adapters.dynamo import DynamoTable, TransactionCancelled, TxOp
+from loyalty.adapters.codec import PROFILE_SK, customer_pk, from_iso, link_pk, to_iso
+from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
 from loyalty.adapters.stored_value import PENDING_MESSAGES, Message, message_from_item, pending_message_sk
+from loyalty.adapters.templates import TEMPLATE_SK, template_pk
 from loyalty.adapters.timeline import MESSAGE, customer_owner, timeline_fields
 from loyalty.domain.links import EMAIL, LinkInvalid, normalise
 
 _SK = "MESSAGE"
+# On the customer's partition: per channel, when messages were sent (the frequency caps' count).
+SEND_LOG_SK = "SENDLOG"
+SEND_LOG_CHANNELS = ("email", "sms", "mail", "api")
 
 
 def message_pk(message_id: str) -> str:
@@ -53,11 +59,13 @@ class MessageRepository:
             message_id,
             "SET #status = :sending, #claim_id = :claim, #lease_until = :lease, "
             "#attempts = if_not_exists(#attempts, :zero) + :one, #gsi2sk = :due_sk",
-            "(#status = :queued AND (attribute_not_exists(#next_attempt_at) OR #next_attempt_at <= :now)) "
+            "(#status IN (:queued, :deferred) "
+            "AND (attribute_not_exists(#next_attempt_at) OR #next_attempt_at <= :now)) "
             "OR (#status = :sending AND #lease_until <= :now)",
             {
                 ":sending": "sending",
                 ":queued": "queued",
+                ":deferred": "deferred",
                 ":claim": claim_id,
                 ":lease": to_iso(lease_until),
                 ":now": to_iso(now),
@@ -77,48 +85,151 @@ class MessageRepository:
         item = self._table.get(link_pk(link), "LINK")
         return str(item["customer_id"]) if item and item.get("customer_id") else None
 
+    def timeline_op(
+        self,
+        message_id: str,
+        customer_id: str,
+        at: datetime,
+        type_: str,
+        summary: str,
+        data: Mapping[str, Any],
+    ) -> TxOp:
+        """A sent message on its customer's timeline: a record of its own, because the message item
+        expires (and holds the address and, for e-cards, the PIN); this one keeps neither."""
+        entry = {
+            "pk": message_pk(message_id),
+            "sk": "TIMELINE",
+            "type": "message_timeline",
+            "message_id": message_id,
+            "customer_id": customer_id,
+            **timeline_fields(
+                customer_owner(customer_id), at, MESSAGE, type_, summary, {"message_id": message_id}, data
+            ),
+        }
+        return self._table.put_op(entry, label="timeline")
+
     def mark_sent(
         self,
         message_id: str,
         claim_id: str,
         now: datetime,
         provider_message_id: str,
-        customer_id: str | None = None,
-        subject: str = "",
+        *,
+        shown: Mapping[str, Any] | None = None,
+        also: Sequence[TxOp] = (),
     ) -> bool:
-        """Record the send; with a customer, the message joins their timeline in the same write."""
-        update = (
+        """Record the send (with what the outbox may show of it, and `also`: the customer's send
+        log and timeline, in the same transaction)."""
+        extra = "".join(f", #{name} = :shown_{name}" for name in (shown or {}))
+        return self._update(
+            message_id,
             "SET #status = :sent, #sent_at = :now, #provider_message_id = :provider"
-            + (", #customer_id = :customer" if customer_id else "")
-            + " REMOVE #claim_id, #lease_until, #next_attempt_at, #last_error, #gsi2pk, #gsi2sk"
+            + extra
+            + " REMOVE #claim_id, #lease_until, #next_attempt_at, #last_error, #gsi2pk, #gsi2sk, #reason",
+            "#status = :sending AND #claim_id = :claim",
+            {
+                ":sent": "sent",
+                ":sending": "sending",
+                ":now": to_iso(now),
+                ":provider": provider_message_id,
+                ":claim": claim_id,
+                **{f":shown_{name}": value for name, value in (shown or {}).items()},
+            },
+            also=also,
         )
-        values: dict[str, object] = {
-            ":sent": "sent",
-            ":sending": "sending",
-            ":now": to_iso(now),
-            ":provider": provider_message_id,
-            ":claim": claim_id,
+
+    def mark_suppressed(self, message_id: str, claim_id: str, reason: str) -> bool:
+        """The contact policy said no: kept (with why) but never sent."""
+        return self._update(
+            message_id,
+            "SET #status = :suppressed, #reason = :reason "
+            "REMOVE #claim_id, #lease_until, #next_attempt_at, #gsi2pk, #gsi2sk",
+            "#status = :sending AND #claim_id = :claim",
+            {":suppressed": "suppressed", ":reason": reason, ":sending": "sending", ":claim": claim_id},
+        )
+
+    def mark_deferred(self, message_id: str, claim_id: str, reason: str, until: datetime) -> bool:
+        """Not now (quiet hours): due again at `until`, when the scheduled run claims it again. The
+        attempt is given back: a deferral is not a failed try."""
+        return self._update(
+            message_id,
+            "SET #status = :deferred, #reason = :reason, #next_attempt_at = :until, #gsi2pk = :pending, "
+            "#gsi2sk = :due_sk, #attempts = #attempts - :one REMOVE #claim_id, #lease_until",
+            "#status = :sending AND #claim_id = :claim",
+            {
+                ":deferred": "deferred",
+                ":reason": reason,
+                ":until": to_iso(until),
+                ":pending": PENDING_MESSAGES,
+                ":due_sk": pending_message_sk(until, message_id),
+                ":one": 1,
+                ":sending": "sending",
+                ":claim": claim_id,
+            },
+        )
+
+    def queue(self, message: Message, retention: timedelta) -> bool:
+        """Store a message made from a template, once: False when its key (cause, customer, channel)
+        is already there, whatever became of it."""
+        created = to_iso(message.created_at)
+        item = {
+            "pk": message_pk(message.message_id),
+            "sk": _SK,
+            "gsi1pk": "MESSAGES",
+            "gsi1sk": f"{created}#{message.message_id}",
+            "type": "message",
+            "message_id": message.message_id,
+            "kind": message.channel,
+            "channel": message.channel,
+            "customer_id": message.customer_id,
+            "template_id": message.template_id,
+            "cause": message.cause,
+            "cause_id": message.cause_id,
+            "campaign_id": message.campaign_id,
+            "extras": dict(message.extras or {}) or None,
+            "status": "queued",
+            "created_at": created,
+            "expires_at": int((message.created_at + retention).timestamp()),
+            "attempts": 0,
+            "next_attempt_at": to_iso(message.next_attempt_at or message.created_at),
+            "gsi2pk": PENDING_MESSAGES,
+            "gsi2sk": pending_message_sk(message.next_attempt_at or message.created_at, message.message_id),
         }
-        extra: list[TxOp] = []
-        if customer_id:
-            values[":customer"] = customer_id
-            entry = {
-                "pk": message_pk(message_id),
-                "sk": "TIMELINE",
-                "type": "message_timeline",
-                "message_id": message_id,
-                **timeline_fields(
-                    customer_owner(customer_id),
-                    now,
-                    MESSAGE,
-                    "email",
-                    f"Email sent: {subject}" if subject else "Email sent",
-                    {"message_id": message_id},
-                    {"channel": "email", "subject": subject},
-                ),
-            }
-            extra.append(self._table.put_op(entry, label="timeline"))
-        return self._update(message_id, update, "#status = :sending AND #claim_id = :claim", values, extra)
+        try:
+            stored = {k: v for k, v in item.items() if v is not None}
+            self._table.transact([self._table.put_op(stored, "attribute_not_exists(pk)")])
+        except TransactionCancelled:
+            return False
+        return True
+
+    def for_sending(
+        self, customer_id: str, template_id: str
+    ) -> tuple[Item | None, dict[str, list[datetime]], Item | None]:
+        """Everything the contact policy and the rendering read, in one BatchGetItem: the profile,
+        the customer's send log and the template."""
+        profile_key = (customer_pk(customer_id), PROFILE_SK)
+        log_key = (customer_pk(customer_id), SEND_LOG_SK)
+        template_key = (template_pk(template_id), TEMPLATE_SK)
+        found = {(i["pk"], i["sk"]): i for i in self._table.batch_get([profile_key, log_key, template_key])}
+        log = found.get(log_key) or {}
+        sent = {
+            channel: [at for at in (from_iso(v) for v in log.get(channel) or []) if at is not None]
+            for channel in SEND_LOG_CHANNELS
+        }
+        return found.get(profile_key), sent, found.get(template_key)
+
+    def send_log_op(self, customer_id: str, channel: str, sent_at: list[datetime]) -> TxOp:
+        """The customer's send log after a send: what the frequency caps count. Written whole (the
+        pruned list), so it stays small; two sends to one customer at the same instant on one
+        channel may each miss the other (a cap can be passed by one in that race)."""
+        return self._table.update_op(
+            customer_pk(customer_id),
+            SEND_LOG_SK,
+            "SET #channel = :log, #type = :type",
+            names={"#channel": channel, "#type": "type"},
+            values={":log": [to_iso(at) for at in sent_at], ":type": "send_log"},
+            label="send-log",
+        )
 
     def mark_failed(self, message_id: str, claim_id: str, error: str, retry_at: datetime | None) -> bool:
         """Record a failed attempt: due again at `retry_at`, or given up for good (None)."""
@@ -147,7 +258,7 @@ class MessageRepository:
         update: str,
         condition: str,
         values: dict[str, object],
-        extra: list[TxOp] | None = None,
+        also: Sequence[TxOp] = (),
     ) -> bool:
         # attribute_exists(pk): never create a stub for a message that expired (TTL) meanwhile.
         op = self._table.update_op(
@@ -159,7 +270,7 @@ class MessageRepository:
             label="message",
         )
         try:
-            self._table.transact([op, *(extra or [])])
+            self._table.transact([op, *also])
         except TransactionCancelled:
             return False
         return True

@@ -86,9 +86,16 @@ class Message:
     # What may be shown (the outbox): the body with its secrets masked. None for a message stored
     # before bodies were masked: it is never shown.
     shown_body: str | None = None
-    # Whose timeline it goes on once sent: the customer it was written for, or (found by the mailer)
-    # the customer whose email link the address is; None: nobody's.
+    # A message queued through services/messaging (rendered from its template when it is sent);
+    # an e-card email has none of these (it was rendered when the card was sold).
+    channel: str | None = None
     customer_id: str | None = None
+    template_id: str | None = None
+    cause: str | None = None
+    cause_id: str | None = None
+    campaign_id: str | None = None
+    extras: dict[str, Any] | None = None
+    reason: str | None = None  # why it was suppressed or deferred
 
 
 @dataclass
@@ -165,9 +172,14 @@ class StoredValueRepository:
         )
         return [movement_from_item(i) for i in items], next_cursor
 
-    def messages(self, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
+    def messages(
+        self, limit: int, cursor: str | None, filters: dict[str, str] | None = None
+    ) -> tuple[list[Message], str | None]:
+        """The outbox, newest first; `filters` narrow it by equal attributes (customer_id,
+        campaign_id, kind = the channel, status) within each page read, so a page may come back
+        short, or empty with a next_cursor, when few messages match."""
         items, next_cursor = self._table.query(
-            "MESSAGES", index="gsi1", limit=limit, cursor=cursor, newest_first=True
+            "MESSAGES", index="gsi1", limit=limit, cursor=cursor, newest_first=True, filters=filters
         )
         return [message_from_item(i) for i in items], next_cursor
 
@@ -421,9 +433,9 @@ def hold_from_item(item: Item) -> HoldRecord:
 def message_from_item(item: Item) -> Message:
     return Message(
         message_id=str(item["message_id"]),
-        to=str(item["to"]),
-        subject=str(item["subject"]),
-        body=str(item["body"]),
+        to=str(item.get("to") or ""),
+        subject=str(item.get("subject") or ""),
+        body=str(item.get("body") or ""),
         created_at=from_iso(item["created_at"]) or datetime.min,
         kind=str(item.get("kind", "email")),
         status=str(item.get("status", "queued")),
@@ -433,5 +445,12 @@ def message_from_item(item: Item) -> Message:
         provider_message_id=item.get("provider_message_id"),
         last_error=item.get("last_error"),
         shown_body=item.get("shown_body"),
+        channel=item.get("channel"),
         customer_id=item.get("customer_id"),
+        template_id=item.get("template_id"),
+        cause=item.get("cause"),
+        cause_id=item.get("cause_id"),
+        campaign_id=item.get("campaign_id"),
+        extras=dict(item["extras"]) if item.get("extras") else None,
+        reason=item.get("reason"),
     )

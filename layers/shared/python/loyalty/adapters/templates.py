@@ -119,3 +119,6 @@ def _from_item(item: Item) -> Template:
         created_at=from_iso(item.get("created_at")),
         updated_at=from_iso(item.get("updated_at")),
     )
+
+
+template_from_item = _from_item  # the mailer reads a template in its one batch read per message

@@ -126,6 +126,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/admin/templates", "messaging", Access.ADMIN, StoreScope.NONE),
     Route("GET", "/v1/admin/templates/{template_id}", "messaging", Access.ADMIN, StoreScope.NONE),
     Route("DELETE", "/v1/admin/templates/{template_id}", "messaging", Access.ADMIN, StoreScope.NONE),
+    # Unsubscribe links in messages: no key (the signed token names customer and channel).
+    Route("GET", "/v1/unsubscribe", "messaging", Access.PUBLIC, StoreScope.NONE),
+    Route("POST", "/v1/unsubscribe", "messaging", Access.PUBLIC, StoreScope.NONE),
+    Route("GET", "/v1/admin/print-files", "messaging", Access.ADMIN, StoreScope.NONE),
     # Challenges and badges are marketers' (served with offers); a customer's standing is the brand's.
     Route("PUT", "/v1/admin/challenges/{challenge_id}", "offers", Access.ADMIN, StoreScope.NONE),
     Route("GET", "/v1/admin/challenges", "offers", Access.ADMIN, StoreScope.NONE),

@@ -260,3 +260,12 @@ class MergeRefused(Conflict):
 
 class MergeInProgress(ServiceUnavailable):
     slug, title = "merge-in-progress", "The customer is being merged; retry"
+
+
+class InvalidUnsubscribeToken(DomainError):
+    """An unsubscribe link the platform did not send (forged, cut short, or for no channel)."""
+
+    status, slug, title = 400, "invalid-unsubscribe-token", "Invalid unsubscribe link"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, errors=[FieldError(("query", "token"), detail)])

@@ -293,8 +293,10 @@ class AccountService:
                 continue
         raise ServiceUnavailable("the account kept changing; retry")
 
-    def messages(self, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
-        return self._accounts.messages(limit, cursor)
+    def messages(
+        self, limit: int, cursor: str | None, filters: dict[str, str] | None = None
+    ) -> tuple[list[Message], str | None]:
+        return self._accounts.messages(limit, cursor, filters)
 
     def ledger(
         self, number: str, limit: int, cursor: str | None, principal: Principal, pin: str | None = None

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from loyalty.adapters.email import SendFailed
 from loyalty.adapters.messages import MessageRepository
+from loyalty.adapters.stored_value import Message
 from loyalty.domain.ids import new_id
 from loyalty.services.ports import Clock
 
@@ -31,9 +32,22 @@ class EmailChannel(Protocol):
     def send(self, to: str, subject: str, body: str) -> str: ...
 
 
+class Delivery(Protocol):
+    """Sends a claimed message made from a template (services/messaging.TemplatedDelivery)."""
+
+    def deliver(self, message: Message, claim: str, now: datetime) -> Any: ...
+
+    def flush(self) -> tuple[int, int]: ...
+
+
 def retry_delay(attempts: int) -> timedelta:
     """1, 2, 4 ... minutes after the 1st, 2nd, 3rd ... failed attempt, at most an hour."""
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
+
+
+def next_attempt_at(now: datetime, attempts: int) -> datetime | None:
+    """When a message that failed its `attempts`-th try goes again (None: given up)."""
+    return now + retry_delay(attempts) if attempts < MAX_ATTEMPTS else None
 
 
 @dataclass
@@ -42,6 +56,9 @@ class MailReport:
     retrying: int = 0  # failed this time, due again later
     given_up: int = 0
     skipped: int = 0  # already sent, not due, or claimed by another attempt
+    deferred: int = 0  # quiet hours: due again when they end
+    suppressed: int = 0  # the contact policy said no (the reason is on the message)
+    held: int = 0  # direct mail waiting for this batch's print file (then sent or retrying)
     errors: list[str] | None = None  # SES error codes of failed attempts (never a message's content)
 
     def add(self, outcome: str, reason: str | None = None) -> None:
@@ -66,8 +83,10 @@ class Mailer:
         channel: EmailChannel,
         clock: Clock,
         new_claim: Callable[[], str] = new_id,
+        templated: Delivery | None = None,
     ) -> None:
         self._messages = messages
+        self._templated = templated
         self._channel = channel
         self._clock = clock
         self._new_claim = new_claim
@@ -80,12 +99,18 @@ class Mailer:
         claim = self._new_claim()
         if (
             message is None
-            or message.status not in ("queued", "sending")
+            or message.status not in ("queued", "deferred", "sending")
             or not self._messages.claim(message_id, claim, now, now + LEASE)
         ):
             report.add("skipped")
             return "skipped"
         try:
+            if message.template_id is not None:
+                if self._templated is None:
+                    raise SendFailed("NoTemplatedDelivery")
+                attempt = self._templated.deliver(message, claim, now)
+                report.add(attempt.outcome)
+                return str(attempt.outcome)
             provider_id = self._channel.send(message.to, message.subject, message.body)
         except SendFailed as failure:
             attempts = message.attempts + 1
@@ -98,16 +123,39 @@ class Mailer:
         # address is (an e-card bought for oneself); otherwise on nobody's (it is in the outbox).
         customer_id = message.customer_id or self._messages.recipient(message.to)
         # False only if this attempt outlived its lease and another one took over: sent either way.
+        sent_at = self._clock.now()
+        timeline = (
+            [
+                self._messages.timeline_op(
+                    message_id,
+                    customer_id,
+                    sent_at,
+                    "email",
+                    f"Email sent: {message.subject}" if message.subject else "Email sent",
+                    {"channel": "email", "subject": message.subject},
+                )
+            ]
+            if customer_id
+            else []
+        )
         self._messages.mark_sent(
             message_id,
             claim,
-            self._clock.now(),
+            sent_at,
             provider_id,
-            customer_id=customer_id,
-            subject=message.subject,
+            shown={"customer_id": customer_id} if customer_id else None,
+            also=timeline,
         )
         report.add("sent")
         return "sent"
+
+    def _flush(self, report: MailReport) -> None:
+        if self._templated is None:
+            return
+        sent, failed = self._templated.flush()
+        report.sent += sent
+        report.retrying += failed
+        report.held = 0
 
     def send_records(self, records: list[Mapping[str, Any]]) -> MailReport:
         """The stream trigger: send every message a batch of stream records inserted."""
@@ -116,6 +164,7 @@ class Mailer:
             message_id = message_id_of(record)
             if message_id:
                 self.send(message_id, report)
+        self._flush(report)
         return report
 
     def send_due(self, until: datetime | None = None) -> MailReport:
@@ -128,5 +177,6 @@ class Mailer:
             due, cursor = self._messages.pending(now, cursor)
             for message in due:
                 self.send(message.message_id, report)
+            self._flush(report)
             if cursor is None:
                 return report

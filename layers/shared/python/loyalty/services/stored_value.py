@@ -141,8 +141,10 @@ class StoredValueService:
     ) -> tuple[list[AccountMovement], str | None]:
         return self._accounts.ledger(number, limit, cursor, principal, pin)
 
-    def messages(self, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
-        return self._accounts.messages(limit, cursor)
+    def messages(
+        self, limit: int, cursor: str | None, filters: dict[str, str] | None = None
+    ) -> tuple[list[Message], str | None]:
+        return self._accounts.messages(limit, cursor, filters)
 
     # ---- holds on money ---------------------------------------------------------------------
     def hold(

@@ -279,13 +279,28 @@ class MessageOut(Model):
         description="what was sent, with its secrets masked (an e-card's number and PIN); null for a "
         "message stored before bodies were masked"
     )
-    status: str = Field(description="queued | sending | sent | failed (gave up after repeated failures)")
+    status: str = Field(
+        description="queued | deferred (quiet hours: due at next_attempt_at) | sending | sent | "
+        "failed (gave up after repeated failures: the dead letters) | suppressed (see reason)"
+    )
     created_at: datetime
     attempts: int = Field(default=0, description="sending attempts so far")
     sent_at: datetime | None = None
     provider_message_id: str | None = Field(default=None, description="the email service's message id")
     last_error: str | None = Field(default=None, description="why the last attempt failed (an error code)")
     next_attempt_at: datetime | None = Field(default=None, description="when a queued message is due again")
+    channel: str = Field(default="email", description="email | sms | mail | api")
+    customer_id: str | None = None
+    campaign_id: str | None = None
+    template_id: str | None = None
+    cause: str | None = Field(
+        default=None, description="welcome | earn_confirmation | confirmation | campaign"
+    )
+    reason: str | None = Field(
+        default=None,
+        description="why it was suppressed (no-consent, no-address, frequency-cap, customer-not-active ...) "
+        "or deferred (quiet-hours)",
+    )
 
 
 class MessageList(Model):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
@@ -293,14 +293,22 @@ def make_router() -> Router:
 
     @router.get(
         "/v1/admin/outbox",
-        summary="Messages (e-card emails) and whether they were sent, newest first",
+        summary="Messages on every channel (and e-card emails) and what became of them, newest first",
         tags=TAGS,
     )
     def outbox(
         limit: Annotated[int | None, Query(ge=1, le=200)] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
+        customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+        campaign_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+        channel: Annotated[Literal["email", "sms", "mail", "api"] | None, Query()] = None,
+        status: Annotated[
+            Literal["queued", "deferred", "sending", "sent", "failed", "suppressed"] | None, Query()
+        ] = None,
     ) -> MessageList:
-        messages, next_cursor = container().accounts.messages(page(limit), cursor_in(router, cursor))
+        wanted = {"customer_id": customer_id, "campaign_id": campaign_id, "kind": channel, "status": status}
+        filters = {name: value for name, value in wanted.items() if value is not None}
+        messages, next_cursor = container().accounts.messages(page(limit), cursor_in(router, cursor), filters)
         return MessageList(
             items=[
                 MessageOut(
@@ -315,7 +323,13 @@ def make_router() -> Router:
                     sent_at=m.sent_at,
                     provider_message_id=m.provider_message_id,
                     last_error=m.last_error,
-                    next_attempt_at=m.next_attempt_at if m.status == "queued" else None,
+                    next_attempt_at=m.next_attempt_at if m.status in ("queued", "deferred") else None,
+                    channel=m.channel or m.kind,
+                    customer_id=m.customer_id,
+                    campaign_id=m.campaign_id,
+                    template_id=m.template_id,
+                    cause=m.cause,
+                    reason=m.reason,
                 )
                 for m in messages
             ],

@@ -11,6 +11,7 @@ from loyalty.api import docs
 from loyalty.api.http import cursor_in, cursor_out, no_content, ok, page
 from loyalty.api.models.common import PathId
 from loyalty.api.models.templates import TemplateList, TemplateOut, TemplatePut
+from loyalty.api.routers import messages
 from loyalty.bootstrap import container
 from loyalty.domain.programme import TemplateId
 
@@ -65,4 +66,5 @@ def make_router() -> Router:
         container().templates.delete(template_id)
         return no_content()
 
+    messages.add_routes(router)  # unsubscribe links and print files: the same function serves them
     return router

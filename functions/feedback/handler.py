@@ -1,0 +1,3 @@
+from loyalty.jobs import apply_email_feedback
+
+handler = apply_email_feedback

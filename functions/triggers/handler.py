@@ -1,0 +1,3 @@
+from loyalty.jobs import queue_triggered_messages
+
+handler = queue_triggered_messages

@@ -1,0 +1,1 @@
+"""The channels a message made from a template leaves through (services/messaging.ChannelSender)."""
