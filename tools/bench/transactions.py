@@ -249,6 +249,14 @@ class TransactionBench(BenchBase):
                 note=f"first page (50) of an earn-path member's {PRIOR_LOTS}+ entries",
             ),
             Scenario(
+                "timeline",
+                "GET",
+                "/v1/customers/{customer_id}/timeline",
+                200,
+                lambda i: Call(pos, earner(i)),
+                note="first page (50) of an earn-path member's timeline: one Query of gsi3",
+            ),
+            Scenario(
                 "order shipped",
                 "PATCH",
                 "/v1/transactions/{store_id}/{transaction_id}",
