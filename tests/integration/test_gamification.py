@@ -407,3 +407,23 @@ def test_event_earn_rules_apply_when_no_challenge_or_badge_is_live(container: Co
     assert handle(container, event(jane, "R1", "review", rating=5)) == "nothing"
 
     assert container.customers.get(jane).points.available == 20
+
+
+def test_a_challenge_reward_keeps_the_lot_summary_so_a_redemption_still_reads_once(
+    container: Container,
+) -> None:
+    from loyalty.api.models.redemptions import render_redemption
+    from tests.integration.test_lot_summary import assert_exact, dynamodb_calls
+    from tests.integration.test_redemptions import redeem
+
+    jane = member(container)
+    challenge(container, challenge_id="one-review", tasks=[{"task_id": "r", "event": {"type": "review"}}])
+    assert handle(container, event(jane, "E1")) == "applied"
+    assert ledger_points(container, jane) == [100]
+    assert assert_exact(container, jane) is not None, "the reward's lot is in the summary"
+
+    with dynamodb_calls(container) as calls:
+        done = container.redemptions.redeem(redeem("R1", jane, 40), POS, render=render_redemption)
+
+    assert calls == ["BatchGetItem", "TransactWriteItems"]
+    assert done.balance_after == 60

@@ -25,6 +25,7 @@ from typing import Any
 from loyalty.adapters.codec import customer_from_item, customer_pk, from_iso, to_iso
 from loyalty.adapters.customers import UNLOCKED
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
+from loyalty.adapters.lots import summary_to_attr
 from loyalty.adapters.timeline import timeline_fields
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.gamification import Counters, Progress
@@ -244,7 +245,7 @@ class GamificationRepository:
             "PROFILE",
             "SET #points_available = :available, #points_pending = :pending, #points_lifetime = :lifetime, "
             "#earned_by_month = :months, #ledger_seq = :seq, #tier = :tier, #badges = :badges, "
-            "#version = :next, #updated_at = :now, #outbox = :outbox",
+            "#version = :next, #updated_at = :now, #outbox = :outbox, #lots = :lots",
             condition="#version = :expected AND #status = :active" + UNLOCKED,
             values={
                 ":available": customer.points.available,
@@ -254,6 +255,9 @@ class GamificationRepository:
                 ":seq": customer.ledger_seq,
                 ":tier": customer.tier,
                 ":badges": {k: to_iso(v) for k, v in customer.badges.items()},
+                # A points reward spends nothing but adds a lot: the summary a redemption reads
+                # first follows it (a stale one would only cost that redemption a second read).
+                ":lots": summary_to_attr(customer.lots, customer.updated_at),
                 ":next": expected_version + 1,
                 ":now": to_iso(customer.updated_at),
                 ":outbox": list(outbox) or None,
