@@ -174,3 +174,26 @@ def test_a_visitor_browses_signs_up_installs_the_app_and_completes_a_challenge(
     assert {v["event_id"] for v in views} | {visit["event_id"], install["event_id"]} <= event_ids
     assert till_install["event_id"] in event_ids
     assert {item["kind"] for item in events_only} == {"event"}
+
+
+def test_non_members_and_visitors_hear_what_a_member_would_have_earned(api: Api, platform_name: str) -> None:
+    guest = unique_email()
+    visitor = f"web.{uuid.uuid4().hex}"
+    member = api.enrol(WEB_KEY, links=[{"type": "email", "value": unique_email()}], member=True)[
+        "customer_id"
+    ]
+    installs = [
+        event(
+            "app_install", {"platform": platform_name}, customer={"link": {"type": "email", "value": guest}}
+        ),
+        event("app_install", {"platform": platform_name}, anonymous_id=visitor),
+        event("app_install", {"platform": platform_name}, customer={"customer_id": member}),
+        event("app_install", {"platform": "another-platform"}, anonymous_id=visitor),
+    ]
+
+    results = post(api, WEB_KEY, installs)["results"]
+
+    assert [r["status"] for r in results] == ["accepted"] * 4
+    # An identified non-member (made by the guest link) and a visitor: the rule's 100 points;
+    # the member earns them through the worker instead; no rule matches another platform.
+    assert [r["points_if_member"] for r in results] == [100, 100, 0, 0]

@@ -20,8 +20,10 @@ from loyalty.adapters.customer_events import CustomerEventRepository, Refused, a
 from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCustomer
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.idempotency import IdempotencyStore
+from loyalty.domain import event_earning as event_rules
 from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
+from loyalty.domain.activity import RecordedEvent
 from loyalty.domain.customer_events import CustomerEvent, EventInput, check_properties, check_timing
 from loyalty.domain.customers import Consents, Customer, CustomerStatus, Profile
 from loyalty.domain.errors import DomainError, FieldError, ServiceUnavailable
@@ -47,6 +49,7 @@ class EventOutcome:
     status: str  # accepted | duplicate | rejected
     customer_id: str | None = None
     note: str | None = None
+    points_if_member: int = 0  # a non-member's or visitor's event: what the event rules give a member
 
 
 @dataclass
@@ -226,6 +229,21 @@ class EventIngest:
             raise ServiceUnavailable("the customers' records kept changing; send the batch again")
         return identified
 
+    def _if_member(self, p: _Pending) -> int:
+        """Members earn through the activity worker; anyone else hears what a member would have
+        earned by this event (before limits), as a sale's answer says."""
+        if p.member:
+            return 0
+        event = RecordedEvent(
+            event_id=p.given.event_id,
+            store_id=p.store.store_id,
+            type=p.given.type,
+            occurred_at=p.given.occurred_at,
+            received_at=self._clock.now(),
+            properties=p.properties,
+        )
+        return event_rules.points_if_member(self._programme.current(), event)
+
     def _write(
         self,
         units: list[_Unit],
@@ -253,7 +271,9 @@ class EventIngest:
                         remaining.append(p)
                 continue
             for p in events:
-                outcomes[p.index] = EventOutcome(p.index, p.given.event_id, "accepted", p.customer_id, p.note)
+                outcomes[p.index] = EventOutcome(
+                    p.index, p.given.event_id, "accepted", p.customer_id, p.note, self._if_member(p)
+                )
             for unit in chunk:
                 if unit.created is not None:
                     identified.extend(

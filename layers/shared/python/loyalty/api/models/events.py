@@ -105,6 +105,12 @@ class EventResultOut(Model):
         description="anonymous-id-of-another-customer (kept on the named customer, the anonymous id "
         "not linked), anonymous-id-not-linked (the profile could not take it now), placeholder-link"
     )
+    points_if_member: int = Field(
+        default=0,
+        description="an accepted event of a non-member or an anonymous visitor: the points the "
+        "programme's event earn rules give a member for it (before limits); members earn through the "
+        "activity worker, within seconds",
+    )
 
 
 class EventsAcceptedOut(Model):
@@ -132,6 +138,7 @@ class EventsAcceptedOut(Model):
                     status=o.status,
                     customer_id=o.customer_id,
                     note=o.note,
+                    points_if_member=o.points_if_member,
                 )
                 for o in result.results
             ],
