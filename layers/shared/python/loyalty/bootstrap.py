@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.attribution import Attribution
     from loyalty.services.cart import CartService
     from loyalty.services.config import ProgrammeService, StoreService
+    from loyalty.services.confirmation import ConfirmationQueue, ConfirmationService
     from loyalty.services.customer_events import EventIngest
     from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
@@ -185,7 +186,22 @@ class Container:
             clock=self.clock,
             links=self.customer_links,
             retro_credit=self.transactions.retro_credit,
+            confirmations=self.confirmation_queue,
         )
+
+    @cached_property
+    def confirmation_queue(self) -> ConfirmationQueue:
+        from loyalty.adapters.messages import MessageRepository
+        from loyalty.services.confirmation import ConfirmationQueue
+        from loyalty.services.messaging import MessageQueue
+
+        return ConfirmationQueue(queue=MessageQueue(messages=MessageRepository(self.table), clock=self.clock))
+
+    @cached_property
+    def confirmation(self) -> ConfirmationService:
+        from loyalty.services.confirmation import ConfirmationService
+
+        return ConfirmationService(customers=self.customers, key=self.cursor_key, clock=self.clock)
 
     @cached_property
     def customer_links(self) -> CustomerLinks:
