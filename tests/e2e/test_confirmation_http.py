@@ -172,3 +172,48 @@ def test_a_forged_or_cut_confirmation_token_is_a_problem(api: Api) -> None:
             assert_problem(response, 400, "invalid-confirmation-token")
             assert response.json()["errors"][0]["loc"] == ["query", "token"]
     assert api.call("POST", "/v1/confirm", key=None).status_code == 422
+
+
+def _event(type_: str, customer_id: str, message_id: str, at: str) -> dict[str, Any]:
+    return {
+        "event_id": f"ev-{uuid.uuid4().hex[:16]}",
+        "type": type_,
+        "occurred_at": at,
+        "customer": {"customer_id": customer_id},
+        "properties": {"message_id": message_id},
+    }
+
+
+def test_email_open_and_click_events_link_back_to_the_message_they_name(
+    api: Api, opt_in: dict[str, str]
+) -> None:
+    member = api.enrol(
+        POS_KEY, links=[{"type": "email", "value": unique_email()}], consents={"email": True}, member=True
+    )
+    cid = member["customer_id"]
+    (welcome,) = wait_for(lambda: outbox(api, customer_id=cid, status="sent"))
+    assert welcome["opened_at"] is None and welcome["clicked_at"] is None
+    mid = welcome["message_id"]
+
+    first, later = "2026-01-05T10:00:00Z", "2026-01-05T11:00:00Z"
+    opened = _event("email_open", cid, mid, first)
+    unknown = _event("email_open", cid, "msg_" + "0" * 32, first)
+    batch = [opened, unknown, _event("email_click", cid, mid, later), _event("email_open", cid, mid, later)]
+    posted = api.call("POST", "/v1/events", WEB_KEY, json={"events": batch})
+    assert posted.status_code == 202 and posted.json()["accepted"] == 4, posted.text
+
+    marked = wait_for(lambda: [m for m in outbox(api, customer_id=cid) if m["opened_at"] and m["clicked_at"]])
+    assert len(marked) == 1, outbox(api, customer_id=cid)
+    assert marked[0]["opened_at"].startswith("2026-01-05T10:00:00")  # the first open only
+    assert marked[0]["clicked_at"].startswith("2026-01-05T11:00:00")
+
+    def timeline() -> list[dict[str, Any]]:
+        response = api.call("GET", f"/v1/customers/{cid}/timeline", POS_KEY, params={"limit": "50"})
+        assert response.status_code == 200, response.text
+        return [i for i in response.json()["items"] if i["kind"] == "event"]
+
+    events = {i["ref"]["event_id"]: i for i in wait_for(lambda: len(timeline()) == 4 and timeline())}
+    assert events[opened["event_id"]]["ref"]["message_id"] == mid
+    # An id that names no message of theirs: kept as a plain event, no ref.
+    assert "message_id" not in events[unknown["event_id"]]["ref"]
+    assert events[unknown["event_id"]]["data"] == {"message_id": "msg_" + "0" * 32}

@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.merge_worker import MergeWorker
     from loyalty.services.merges import MergeService
     from loyalty.services.message_triggers import MessageTriggers
+    from loyalty.services.messaging import MessageInteractions
     from loyalty.services.offers import OfferService
     from loyalty.services.privacy import PrivacyService
     from loyalty.services.publisher import OutboxPublisher
@@ -453,7 +454,15 @@ class Container:
             resolve_customer=self.resolver.get,
             clock=self.clock,
             earn_on_event=self.event_earning.apply,
+            link_message=self.message_interactions.link,
         )
+
+    @cached_property
+    def message_interactions(self) -> MessageInteractions:
+        from loyalty.adapters.messages import MessageRepository
+        from loyalty.services.messaging import MessageInteractions
+
+        return MessageInteractions(messages=MessageRepository(self.table))
 
     @cached_property
     def cart(self) -> CartService:

@@ -30,6 +30,7 @@ from loyalty.adapters.messages import MessageRepository
 from loyalty.adapters.stored_value import Message
 from loyalty.adapters.templates import template_from_item
 from loyalty.domain import confirmation, contact
+from loyalty.domain.activity import RecordedEvent
 from loyalty.domain.customers import Customer
 from loyalty.domain.outgoing import Outgoing
 from loyalty.domain.programme import Messaging
@@ -110,6 +111,32 @@ class MessageQueue:
             QUEUED_RETENTION,
         )
         return message_id, created
+
+
+class MessageInteractions:
+    """email_open / email_click events link back to the message they name (issue 18, item 6).
+
+    Done by the activity worker, which already takes every recorded event from the bus one at a
+    time, rather than by the ingest: the ingest writes up to 100 events in one transaction, where
+    a message that does not exist would fail the batch's condition (or need a read per batch to
+    rule out first); here one conditional transaction per such event, off the request path, is all
+    it costs, and `if_not_exists` keeps the first time however often the event is redelivered.
+    """
+
+    FIELDS = {"email_open": "opened_at", "email_click": "clicked_at", "sms_click": "clicked_at"}
+
+    def __init__(self, *, messages: MessageRepository) -> None:
+        self._messages = messages
+
+    def link(self, event: RecordedEvent) -> bool:
+        """True when the event named a sent message of its customer (an unknown id: a plain event)."""
+        field = self.FIELDS.get(event.type)
+        message_id = event.properties.get("message_id")
+        if field is None or not event.customer_id or not isinstance(message_id, str) or not message_id:
+            return False
+        return self._messages.record_interaction(
+            message_id, event.customer_id, field, event.occurred_at, (event.store_id, event.event_id)
+        )
 
 
 def _plain(extras: Mapping[str, Any]) -> dict[str, Any]:
