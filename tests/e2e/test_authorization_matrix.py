@@ -26,7 +26,7 @@ import requests
 
 from loyalty.api.authorizer import AUTHORIZER_CACHE_SECONDS
 from loyalty.api.routes import ROUTES, Outcome, Route, expected_outcome
-from loyalty.domain import unsubscribe
+from loyalty.domain import confirmation, unsubscribe
 from loyalty.domain.access import KeyKind
 from loyalty.domain.stored_value import luhn_check_digit
 from loyalty.domain.templates import Channel
@@ -737,6 +737,23 @@ def _unsubscribe_page(w: World, o: Owner) -> Req:
 @case("POST", "/v1/unsubscribe")
 def _unsubscribe(w: World, o: Owner) -> Req:
     return Req("POST", "/v1/unsubscribe", params={"token": _unsubscribe_token(w, o)})
+
+
+# confirmation links (no key: the signed, expiring token names the customer; a member is confirmed)
+def _confirm_token(w: World, o: Owner) -> str:
+    assert w.api.runtime is not None
+    expires = datetime.now(UTC) + timedelta(days=1)
+    return confirmation.mint(w.api.runtime.container.cursor_key(), w.customer(o), expires)
+
+
+@case("GET", "/v1/confirm")
+def _confirm_page(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/confirm", params={"token": _confirm_token(w, o)})
+
+
+@case("POST", "/v1/confirm")
+def _confirm(w: World, o: Owner) -> Req:
+    return Req("POST", "/v1/confirm", params={"token": _confirm_token(w, o)})
 
 
 @case("GET", "/v1/admin/print-files")

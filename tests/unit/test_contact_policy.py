@@ -153,3 +153,29 @@ def test_unsubscribe_tokens_are_bound_to_customer_and_channel() -> None:
             unsubscribe.read("k", bad)
     with pytest.raises(InvalidUnsubscribeToken):
         unsubscribe.read("another-key", token)
+
+
+def test_a_confirmation_email_goes_at_once_while_its_enrolment_is_pending() -> None:
+    from dataclasses import replace
+
+    night = datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
+    pending = replace(person(consents=Consents()), member=False, confirm_by=night + timedelta(days=7))
+    capped = {"email": [night - timedelta(minutes=m) for m in range(5)]}
+
+    def confirm(customer: Customer, at: datetime) -> contact.Decision:
+        return contact.decide(
+            customer=customer,
+            channel=Channel.EMAIL,
+            messaging=Messaging(quiet_hours=NIGHT, frequency_caps={"email": FrequencyCap(max=1, per_days=1)}),
+            sent_log=capped,
+            now=at,
+            confirmation=True,
+        )
+
+    # Asked for a moment ago: no consent flag yet, no cap, no quiet hours.
+    assert confirm(pending, night) == contact.SEND
+    assert confirm(replace(pending, links=()), night) == contact.Decision("suppress", "no-address")
+    # Confirmed meanwhile (a member), or the window passed: not sent.
+    confirmed = replace(pending, member=True, confirm_by=None)
+    assert confirm(confirmed, night) == contact.Decision("suppress", "no-longer-pending")
+    assert confirm(pending, night + timedelta(days=7)) == contact.Decision("suppress", "no-longer-pending")

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.attribution import Attribution
     from loyalty.services.cart import CartService
     from loyalty.services.config import ProgrammeService, StoreService
+    from loyalty.services.confirmation import ConfirmationQueue, ConfirmationService
     from loyalty.services.customer_events import EventIngest
     from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.merge_worker import MergeWorker
     from loyalty.services.merges import MergeService
     from loyalty.services.message_triggers import MessageTriggers
+    from loyalty.services.messaging import MessageInteractions
     from loyalty.services.offers import OfferService
     from loyalty.services.privacy import PrivacyService
     from loyalty.services.publisher import OutboxPublisher
@@ -185,7 +187,22 @@ class Container:
             clock=self.clock,
             links=self.customer_links,
             retro_credit=self.transactions.retro_credit,
+            confirmations=self.confirmation_queue,
         )
+
+    @cached_property
+    def confirmation_queue(self) -> ConfirmationQueue:
+        from loyalty.adapters.messages import MessageRepository
+        from loyalty.services.confirmation import ConfirmationQueue
+        from loyalty.services.messaging import MessageQueue
+
+        return ConfirmationQueue(queue=MessageQueue(messages=MessageRepository(self.table), clock=self.clock))
+
+    @cached_property
+    def confirmation(self) -> ConfirmationService:
+        from loyalty.services.confirmation import ConfirmationService
+
+        return ConfirmationService(customers=self.customers, key=self.cursor_key, clock=self.clock)
 
     @cached_property
     def customer_links(self) -> CustomerLinks:
@@ -437,7 +454,15 @@ class Container:
             resolve_customer=self.resolver.get,
             clock=self.clock,
             earn_on_event=self.event_earning.apply,
+            link_message=self.message_interactions.link,
         )
+
+    @cached_property
+    def message_interactions(self) -> MessageInteractions:
+        from loyalty.adapters.messages import MessageRepository
+        from loyalty.services.messaging import MessageInteractions
+
+        return MessageInteractions(messages=MessageRepository(self.table))
 
     @cached_property
     def cart(self) -> CartService:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 def points_sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = container().sweeper.run()
+    lapsed = container().customers.lapse_confirmations()
+    if lapsed:
+        logger.info("unconfirmed enrolments lapsed", extra={"lapsed": lapsed})
     metrics.add_metric(name="PointsExpired", unit=MetricUnit.Count, value=report.expired_points)
     logger.info("points sweep done", extra=asdict(report))
     return asdict(report)

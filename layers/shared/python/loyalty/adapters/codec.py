@@ -188,7 +188,22 @@ def customer_to_item(c: Customer) -> Item:
         "merges_reviewed": c.merges_reviewed or None,
         "review": c.review,
         "badges": {k: to_iso(v) for k, v in c.badges.items()} or None,
+        "confirm_by": to_iso(c.confirm_by),
+        **(
+            confirmation_due_key(c.customer_id, c.confirm_by)
+            if c.pending_confirmation and c.confirm_by
+            else {}
+        ),
     }
+
+
+# A web enrolment awaiting its confirmation sits in the sparse due index (gsi2) until it is confirmed
+# or lapses; the sweep reads the entries whose window has ended.
+PENDING_CONFIRMATIONS = "CONFIRM#PENDING"
+
+
+def confirmation_due_key(customer_id: str, confirm_by: datetime) -> dict[str, str]:
+    return {"gsi2pk": PENDING_CONFIRMATIONS, "gsi2sk": f"{to_iso(confirm_by)}#{customer_id}"}
 
 
 def customer_from_item(item: Item) -> Customer:
@@ -249,4 +264,5 @@ def customer_from_item(item: Item) -> Customer:
         review=item.get("review"),
         badges={k: from_iso(v) or datetime.min for k, v in (item.get("badges") or {}).items()},
         lots=summary_from_attr(str(item["customer_id"]), item.get("lots")),
+        confirm_by=from_iso(item.get("confirm_by")),
     )

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from loyalty.adapters.codec import (
+    PENDING_CONFIRMATIONS,
     PROFILE_SK,
+    confirmation_due_key,
     consents_to_map,
     customer_from_item,
     customer_pk,
@@ -112,9 +114,17 @@ class CustomerRepository:
                 "#origin_store_id = if_not_exists(#origin_store_id, :store), #version = :next, "
                 "#outbox = :outbox, #points_available = :available, #points_pending = :pending, "
                 "#points_lifetime = :lifetime, #earned_by_month = :months, #ledger_seq = :seq"
-                + "".join(f", #links.#l{i} = :l{i}" for i in range(len(new_links))),
+                + "".join(f", #links.#l{i} = :l{i}" for i in range(len(new_links)))
+                # A confirmed double opt-in leaves the pending state and its place in the due index.
+                + " REMOVE #confirm_by, #gsi2pk, #gsi2sk",
                 condition="#version = :expected AND #member = :false AND #status = :active" + UNLOCKED,
-                names={"#status": "status", **{f"#l{i}": link.key for i, link in enumerate(new_links)}},
+                names={
+                    "#status": "status",
+                    "#confirm_by": "confirm_by",
+                    "#gsi2pk": "gsi2pk",
+                    "#gsi2sk": "gsi2sk",
+                    **{f"#l{i}": link.key for i, link in enumerate(new_links)},
+                },
                 values={
                     ":true": True,
                     ":false": False,
@@ -236,6 +246,88 @@ class CustomerRepository:
             *extra,
         ]
         self._run(ops, customer.customer_id)
+
+    def await_confirmation(
+        self,
+        customer: Customer,
+        new_links: Sequence[Link],
+        expected_version: int,
+        extra: Sequence[TxOp] = (),
+    ) -> None:
+        """A known non-member asked to join from the web: keep what they told us (profile, consents,
+        new links) and wait for the emailed link until `customer.confirm_by`; still not a member."""
+        now = customer.updated_at or customer.created_at
+        assert customer.confirm_by is not None
+        due = confirmation_due_key(customer.customer_id, customer.confirm_by)
+        ops = [
+            self._table.update_op(
+                customer_pk(customer.customer_id),
+                self.PROFILE,
+                "SET #profile = :profile, #consents = :consents, #confirm_by = :by, #gsi2pk = :gpk, "
+                "#gsi2sk = :gsk, #updated_at = :now, #version = :next, "
+                "#origin_store_id = if_not_exists(#origin_store_id, :store)"
+                + "".join(f", #links.#l{i} = :l{i}" for i in range(len(new_links))),
+                condition="#version = :expected AND #member = :false AND #status = :active" + UNLOCKED,
+                names={
+                    "#status": "status",
+                    "#confirm_by": "confirm_by",
+                    "#gsi2pk": "gsi2pk",
+                    "#gsi2sk": "gsi2sk",
+                    **{f"#l{i}": link.key for i, link in enumerate(new_links)},
+                },
+                values={
+                    ":false": False,
+                    ":active": CustomerStatus.ACTIVE.value,
+                    ":profile": profile_to_map(customer.profile),
+                    ":consents": consents_to_map(customer.consents),
+                    ":by": to_iso(customer.confirm_by),
+                    ":gpk": due["gsi2pk"],
+                    ":gsk": due["gsi2sk"],
+                    ":now": to_iso(now),
+                    ":store": customer.origin_store_id,
+                    ":expected": expected_version,
+                    ":next": expected_version + 1,
+                    **{f":l{i}": link_entry(link, now) for i, link in enumerate(new_links)},
+                },
+                label="customer",
+            ),
+            *self._link_puts(customer.customer_id, new_links, now),
+            *extra,
+        ]
+        self._run(ops, customer.customer_id)
+
+    def pending_confirmations(self, until: datetime, cursor: str | None) -> tuple[list[str], str | None]:
+        """Customers whose confirmation window ended at or before `until` (index copies: re-read)."""
+        items, next_cursor = self._table.query(
+            PENDING_CONFIRMATIONS,
+            index="gsi2",
+            sk_max=(to_iso(until) or "") + "#\uffff",
+            limit=100,
+            cursor=cursor,
+        )
+        return [str(i["customer_id"]) for i in items], next_cursor
+
+    def lapse_confirmation(self, customer_id: str, confirm_by: datetime, now: datetime) -> bool:
+        """Drop the pending state of an enrolment never confirmed (links, profile and history stay);
+        False when it was confirmed, re-requested or already lapsed meanwhile."""
+        try:
+            self._table.transact(
+                [
+                    self._table.update_op(
+                        customer_pk(customer_id),
+                        self.PROFILE,
+                        "REMOVE #confirm_by, #gsi2pk, #gsi2sk "
+                        "SET #version = #version + :one, #updated_at = :now",
+                        condition="#confirm_by = :by AND #member = :false" + UNLOCKED,
+                        names={"#confirm_by": "confirm_by", "#gsi2pk": "gsi2pk", "#gsi2sk": "gsi2sk"},
+                        values={":by": to_iso(confirm_by), ":false": False, ":one": 1, ":now": to_iso(now)},
+                        label="customer",
+                    )
+                ]
+            )
+        except TransactionCancelled:
+            return False
+        return True
 
     # ---- helpers --------------------------------------------------------------------------
     def _attach_op(self, customer_id: str, links: Sequence[Link], now: datetime) -> TxOp:

@@ -168,6 +168,47 @@ class MessageRepository:
             },
         )
 
+    def record_interaction(
+        self,
+        message_id: str,
+        customer_id: str,
+        field: str,
+        at: datetime,
+        event_key: tuple[str, str],
+    ) -> bool:
+        """An email_open / email_click event named a message: the message keeps the first time
+        (`field` is opened_at or clicked_at) and the event's timeline record gains the message's ref,
+        together; False (nothing written) when no sent message of that customer has this id."""
+        from loyalty.adapters.customer_events import EVENT_SK, event_pk
+
+        assert field in ("opened_at", "clicked_at")
+        try:
+            self._table.transact(
+                [
+                    self._table.update_op(
+                        message_pk(message_id),
+                        _SK,
+                        "SET #f = if_not_exists(#f, :at)",
+                        condition="attribute_exists(pk) AND #customer_id = :customer AND #status = :sent",
+                        names={"#f": field, "#customer_id": "customer_id", "#status": "status"},
+                        values={":at": to_iso(at), ":customer": customer_id, ":sent": "sent"},
+                        label="message",
+                    ),
+                    self._table.update_op(
+                        event_pk(*event_key),
+                        EVENT_SK,
+                        "SET #tl.#ref.#message_id = :message",
+                        condition="attribute_exists(#tl)",
+                        names={"#tl": "tl", "#ref": "ref", "#message_id": "message_id"},
+                        values={":message": message_id},
+                        label="event",
+                    ),
+                ]
+            )
+        except TransactionCancelled:
+            return False
+        return True
+
     def queue(self, message: Message, retention: timedelta) -> bool:
         """Store a message made from a template, once: False when its key (cause, customer, channel)
         is already there, whatever became of it."""

@@ -96,6 +96,9 @@ class Message:
     campaign_id: str | None = None
     extras: dict[str, Any] | None = None
     reason: str | None = None  # why it was suppressed or deferred
+    # The first email_open / email_click event that named this (sent) message, if any.
+    opened_at: datetime | None = None
+    clicked_at: datetime | None = None
 
 
 @dataclass
@@ -453,4 +456,6 @@ def message_from_item(item: Item) -> Message:
         campaign_id=item.get("campaign_id"),
         extras=dict(item["extras"]) if item.get("extras") else None,
         reason=item.get("reason"),
+        opened_at=from_iso(item.get("opened_at")),
+        clicked_at=from_iso(item.get("clicked_at")),
     )

@@ -129,6 +129,9 @@ ROUTES: tuple[Route, ...] = (
     # Unsubscribe links in messages: no key (the signed token names customer and channel).
     Route("GET", "/v1/unsubscribe", "messaging", Access.PUBLIC, StoreScope.NONE),
     Route("POST", "/v1/unsubscribe", "messaging", Access.PUBLIC, StoreScope.NONE),
+    # Double opt-in links: no key (the signed, expiring token names the pending customer).
+    Route("GET", "/v1/confirm", "messaging", Access.PUBLIC, StoreScope.NONE),
+    Route("POST", "/v1/confirm", "messaging", Access.PUBLIC, StoreScope.NONE),
     Route("GET", "/v1/admin/print-files", "messaging", Access.ADMIN, StoreScope.NONE),
     # Challenges and badges are marketers' (served with offers); a customer's standing is the brand's.
     Route("PUT", "/v1/admin/challenges/{challenge_id}", "offers", Access.ADMIN, StoreScope.NONE),

@@ -31,6 +31,7 @@ NO_ADDRESS = "no-address"
 FREQUENCY_CAP = "frequency-cap"
 NO_TEMPLATE = "template-not-found"
 NOT_RENDERED = "template-failed"
+NOT_PENDING = "no-longer-pending"  # a confirmation email whose enrolment was confirmed or lapsed
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,19 @@ def decide(  # noqa: PLR0911 - one answer per rule, in the order they apply
     messaging: Messaging,
     sent_log: Mapping[str, Sequence[datetime]],
     now: datetime,
+    confirmation: bool = False,
 ) -> Decision:
+    """`confirmation`: the double opt-in email, which the customer asked for a moment ago and which
+    is how their consent is verified: it needs an address and a pending enrolment, and goes at once
+    (no consent flag to check yet, not counted against caps, not held for quiet hours)."""
     if customer is None:
         return Decision("suppress", NO_CUSTOMER)
     if customer.status is not CustomerStatus.ACTIVE:
         return Decision("suppress", CUSTOMER_GONE)
+    if confirmation:
+        if not customer.pending_confirmation or customer.confirm_by is None or customer.confirm_by <= now:
+            return Decision("suppress", NOT_PENDING)
+        return SEND if address_of(customer, channel) is not None else Decision("suppress", NO_ADDRESS)
     if not consented(customer, channel):
         return Decision("suppress", NO_CONSENT)
     if address_of(customer, channel) is None:

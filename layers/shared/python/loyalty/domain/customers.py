@@ -109,6 +109,18 @@ class Customer:
     badges: dict[str, datetime] = field(default_factory=dict)  # badge id -> when it was earned (once)
     # The first open lots to spend, exact while its stamp is `ledger_seq` (see domain/lots.py).
     lots: LotSummary | None = None
+    # Double opt-in: a web enrolment waiting for its emailed link until this instant (not a member
+    # yet, no card, no earning); None once confirmed, lapsed, or never asked.
+    confirm_by: datetime | None = None
+
+    @property
+    def pending_confirmation(self) -> bool:
+        return self.confirm_by is not None and not self.member and self.status is CustomerStatus.ACTIVE
+
+    @property
+    def shown_status(self) -> str:
+        """The status clients see: `pending_confirmation` is an active non-member awaiting the link."""
+        return "pending_confirmation" if self.pending_confirmation else self.status.value
 
     def points_held(self, now: datetime) -> int:
         return sum(points for points, until in self.points_holds.values() if now < until)

@@ -269,3 +269,12 @@ class InvalidUnsubscribeToken(DomainError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, errors=[FieldError(("query", "token"), detail)])
+
+
+class InvalidConfirmationToken(DomainError):
+    """A confirmation link the platform did not send, or one past its expiry."""
+
+    status, slug, title = 400, "invalid-confirmation-token", "Invalid confirmation link"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, errors=[FieldError(("query", "token"), detail)])

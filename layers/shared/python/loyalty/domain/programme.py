@@ -158,6 +158,12 @@ class Messaging(Model):
     confirmation_template_id: TemplateId | None = Field(
         default=None, description="the email carrying the confirmation link (confirm_url)"
     )
+    confirm_within_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="an unconfirmed web enrolment lapses (the customer stays a non-member) after this",
+    )
 
     @model_validator(mode="after")
     def _confirmation_has_a_template(self) -> Messaging:

@@ -96,6 +96,7 @@ class ActivityWorker:
         resolve_customer: Callable[[str], Customer],
         clock: Clock,
         earn_on_event: Callable[[RecordedEvent], object],
+        link_message: Callable[[RecordedEvent], object] = lambda _event: None,
         new_code: Callable[[], str] = new_coupon_code,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -107,6 +108,7 @@ class ActivityWorker:
         self._resolve_customer = resolve_customer
         self._clock = clock
         self._earn_on_event = earn_on_event
+        self._link_message = link_message
         self._new_code = new_code
         self._sleep = sleep
 
@@ -115,7 +117,11 @@ class ActivityWorker:
             # Event earn rules first (each earn is once per event and rule, so a redelivery after
             # a later failure earns nothing more), then challenges and badges, which may count the
             # points just earned (lifetime_points).
-            self._earn_on_event(RecordedEvent.from_detail(detail))
+            recorded = RecordedEvent.from_detail(detail)
+            self._earn_on_event(recorded)
+            # An email_open / email_click names the message it is about: linked once, for
+            # members and non-members alike (before the shortcut below).
+            self._link_message(recorded)
         if not definitions.any_live:  # no challenge or badge: not a single read more
             return Applied("nothing")
         if detail_type == ev.TRANSACTION_RECORDED:

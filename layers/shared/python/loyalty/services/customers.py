@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 
 from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCustomer
 from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
-from loyalty.domain.access import Principal
+from loyalty.domain.access import KeyKind, Principal
 from loyalty.domain.customers import (
     Consents,
     Customer,
@@ -26,12 +26,14 @@ from loyalty.domain.errors import (
     CustomerNotFound,
     FieldError,
     IdentityConflict,
+    InvalidConfirmationToken,
     ServiceUnavailable,
     StoreNotFound,
     ValidationFailed,
 )
 from loyalty.domain.ids import new_card_number, new_id
 from loyalty.domain.links import Link
+from loyalty.domain.programme import Messaging
 from loyalty.services.config import ProgrammeService, StoreService
 from loyalty.services.customer_links import (
     PLACEHOLDER_MSG,
@@ -51,6 +53,12 @@ from loyalty.services.resolver import CustomerResolver
 from loyalty.services.retro_credit import RetroCredit
 
 _ATTEMPTS = 4
+
+
+class ConfirmationRequests(Protocol):
+    def request(self, customer_id: str, confirm_by: datetime, template_id: str) -> None:
+        """Queue the confirmation email for this pending period (once, however often asked)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,9 @@ class CustomerService:
         new_card: Callable[[str | None], str] = new_card_number,
         links: CustomerLinks,
         retro_credit: Callable[[Customer, datetime], RetroCredit] | None = None,
+        confirmations: ConfirmationRequests | None = None,
     ) -> None:
+        self._confirmations = confirmations
         self._links = links
         self._customers = customers
         self._resolver = resolver
@@ -122,9 +132,29 @@ class CustomerService:
         links, ignored = self._identify_all(command.links)
         if not command.member and not links:
             raise ValidationFailed.at(("body", "links"), "an identified non-member needs at least one link")
+        confirming = self._confirming(principal) if command.member else None
+        if confirming is not None and not any(link.type == link_rules.EMAIL for link in links):
+            raise ValidationFailed.at(
+                ("body", "links"), "a web enrolment is confirmed by email: give an email link"
+            )
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             now = self._clock.now()
+            if confirming is not None:
+                created = self._create_pending(
+                    command, links, ignored, store_id, confirming, idempotency, now
+                )
+                if created is not None:
+                    return created
+                taken = self._customers.link_owners(links)
+                outcome = (
+                    self._enrol_known(command, links, taken, store_id, idempotency, ignored, confirming)
+                    if taken
+                    else None
+                )
+                if outcome is not None:
+                    return outcome
+                continue
             card = Link(link_rules.CARD, self._card()) if command.member and not _has_card(links) else None
             customer = Customer(
                 customer_id=self._new_customer_id(),
@@ -155,6 +185,112 @@ class CustomerService:
                     return outcome
         raise ServiceUnavailable("the customer's links kept changing; retry")
 
+    def _create_pending(
+        self,
+        command: EnrolCommand,
+        links: Sequence[Link],
+        ignored: tuple[Link, ...],
+        store_id: str | None,
+        messaging: Messaging,
+        idempotency: IdempotencyRequest | None,
+        now: datetime,
+    ) -> CustomerResult | None:
+        """A new web sign-up under double opt-in: a non-member (no card, no tier, no earning) that
+        waits for its emailed link; None when a link is taken (the caller decides on the owner)."""
+        customer = Customer(
+            customer_id=self._new_customer_id(),
+            member=False,
+            status=CustomerStatus.ACTIVE,
+            profile=command.profile,
+            consents=command.consents,
+            links=tuple(links),
+            created_at=now,
+            updated_at=now,
+            origin_store_id=store_id,
+            confirm_by=now + timedelta(days=messaging.confirm_within_days),
+        )
+        result = CustomerResult(customer, created=True, links_ignored=ignored)
+        try:
+            self._customers.create(customer, idempotency_ops(self._idempotency, idempotency, result, now))
+        except LinksTaken:
+            return None
+        self._request_confirmation(customer, messaging)
+        return result
+
+    def _await_confirmation(
+        self,
+        existing: Customer,
+        updated: Customer,
+        new_links: Sequence[Link],
+        messaging: Messaging,
+        idempotency: IdempotencyRequest | None,
+        now: datetime,
+        ignored: tuple[Link, ...] = (),
+    ) -> CustomerResult:
+        """A known non-member asks to join from the web under double opt-in. While an earlier request
+        is still within its window the answer is that pending profile and its email is not sent again
+        (the message key is per pending period); once the window has passed a new period starts."""
+        if existing.pending_confirmation and existing.confirm_by and existing.confirm_by > now:
+            pending = replace(updated, confirm_by=existing.confirm_by)
+        else:
+            pending = replace(updated, confirm_by=now + timedelta(days=messaging.confirm_within_days))
+        result = CustomerResult(pending, created=False, links_ignored=ignored)
+        self._customers.await_confirmation(
+            pending, new_links, existing.version, idempotency_ops(self._idempotency, idempotency, result, now)
+        )
+        self._request_confirmation(pending, messaging)
+        return result
+
+    def _request_confirmation(self, customer: Customer, messaging: Messaging) -> None:
+        # After the profile is written: a crash in between is healed by the client's retry, which
+        # finds the pending profile and asks again (the message is keyed, so it is queued once).
+        if self._confirmations is not None and customer.confirm_by and messaging.confirmation_template_id:
+            self._confirmations.request(
+                customer.customer_id, customer.confirm_by, messaging.confirmation_template_id
+            )
+
+    def _confirming(self, principal: Principal | None) -> Messaging | None:
+        """The programme's messaging when an enrolment by this key must wait for the emailed link:
+        web keys only (a till's customer is in front of the till, an admin acts for the brand)."""
+        if principal is None or principal.kind is not KeyKind.WEB:
+            return None
+        messaging = self._programme.current().messaging
+        return messaging if messaging.confirm_email and messaging.confirmation_template_id else None
+
+    # ---- double opt-in ----------------------------------------------------------------------
+    def confirm(self, customer_id: str) -> Customer:
+        """Follow a confirmation link: the pending customer becomes a member as any enrolment does
+        (card, base tier, CustomerEnrolled, retro credit). A member already: the same answer."""
+        for attempt in range(_ATTEMPTS):
+            backoff(attempt)
+            current = self.get(customer_id)
+            if current.member:
+                return current
+            now = self._clock.now()
+            if not current.pending_confirmation or current.confirm_by is None or current.confirm_by <= now:
+                raise InvalidConfirmationToken("no enrolment waits for this link: enrol again")
+            updated = replace(current, updated_at=now, version=current.version + 1, confirm_by=None)
+            try:
+                return self._enrol_now(current, updated, now, None).customer
+            except (StaleCustomer, LinksTaken):
+                continue
+        raise ServiceUnavailable("the profile kept changing; retry")
+
+    def lapse_confirmations(self) -> int:
+        """Unconfirmed web enrolments past their window stay what they were: non-members. The
+        profile, its links and its history are kept; only the pending state goes."""
+        now = self._clock.now()
+        lapsed, cursor = 0, None
+        while True:
+            ids, cursor = self._customers.pending_confirmations(now, cursor)
+            for customer_id in ids:
+                current = self._customers.get(customer_id)
+                if current is None or current.confirm_by is None or current.confirm_by > now:
+                    continue
+                lapsed += self._customers.lapse_confirmation(customer_id, current.confirm_by, now)
+            if cursor is None:
+                return lapsed
+
     def _enrol_known(
         self,
         command: EnrolCommand,
@@ -163,6 +299,7 @@ class CustomerService:
         store_id: str | None,
         idempotency: IdempotencyRequest | None,
         ignored: tuple[Link, ...] = (),
+        confirming: Messaging | None = None,
     ) -> CustomerResult | None:
         profiles = self._customers.owners(sorted(set(taken.values())))
         owners = {link: profiles.get(cid, LinkOwner(cid, member=False)) for link, cid in taken.items()}
@@ -179,6 +316,18 @@ class CustomerService:
         now = self._clock.now()
         new_links = [link for link in links if not existing.has_link(link)]
         try:
+            if decision.outcome is EnrolmentOutcome.ENROL_EXISTING and confirming is not None:
+                updated = replace(
+                    existing.with_links(*new_links),
+                    updated_at=now,
+                    profile=_merge_profiles(existing.profile, command.profile),
+                    consents=command.consents,
+                    origin_store_id=existing.origin_store_id or store_id,
+                    version=existing.version + 1,
+                )
+                return self._await_confirmation(
+                    existing, updated, new_links, confirming, idempotency, now, ignored
+                )
             if decision.outcome is EnrolmentOutcome.ENROL_EXISTING:
                 if existing.card is None and not _has_card(new_links):
                     new_links.append(Link(link_rules.CARD, self._card()))
@@ -220,9 +369,14 @@ class CustomerService:
 
     # ---- profile --------------------------------------------------------------------------
     def update(
-        self, customer_id: str, patch: ProfilePatch, idempotency: IdempotencyRequest | None = None
+        self,
+        customer_id: str,
+        patch: ProfilePatch,
+        idempotency: IdempotencyRequest | None = None,
+        principal: Principal | None = None,
     ) -> CustomerResult:
         self._require_favourite_store(patch.fields.get("favourite_store_id"))
+        confirming = self._confirming(principal) if patch.member else None
         for attempt in range(_ATTEMPTS):
             backoff(attempt)
             current = self.get(customer_id)
@@ -241,39 +395,48 @@ class CustomerService:
                 current, profile=profile, consents=consents, updated_at=now, version=current.version + 1
             )
             try:
+                if patch.member and not current.member and confirming is not None:
+                    return self._await_confirmation(current, updated, [], confirming, idempotency, now)
                 if patch.member and not current.member:
-                    card = [] if current.card else [Link(link_rules.CARD, self._card())]
-                    updated = replace(
-                        updated.with_links(*card),
-                        member=True,
-                        enrolled_at=now,
-                        tier=self._programme.current().base_tier,
-                    )
-                    # Enrolling by PATCH is enrolling: recent purchases are credited once, and the
-                    # enrolment is announced, as when POST /v1/customers enrols a known non-member.
-                    credit = self._credit(updated, now)
-                    result = CustomerResult(credit.customer, created=False)
-                    self._customers.enrol_existing(
-                        credit.customer,
-                        card,
-                        current.version,
-                        [*credit.ops, *idempotency_ops(self._idempotency, idempotency, result, now)],
-                        ev.outbox(
-                            [
-                                _enrolled_event(updated, updated.origin_store_id, previously_known=True),
-                                *credit.events,
-                            ]
-                        ),
-                    )
-                else:
-                    result = CustomerResult(updated, created=False)
-                    self._customers.save_profile(
-                        updated, current.version, idempotency_ops(self._idempotency, idempotency, result, now)
-                    )
+                    return self._enrol_now(current, replace(updated, confirm_by=None), now, idempotency)
+                result = CustomerResult(updated, created=False)
+                self._customers.save_profile(
+                    updated, current.version, idempotency_ops(self._idempotency, idempotency, result, now)
+                )
                 return result
             except (StaleCustomer, LinksTaken):
                 continue
         raise ServiceUnavailable("the profile kept changing; retry")
+
+    def _enrol_now(
+        self, current: Customer, updated: Customer, now: datetime, idempotency: IdempotencyRequest | None
+    ) -> CustomerResult:
+        """A known non-member becomes a member: a card if they have none, the base tier, retro credit
+        for recent purchases and CustomerEnrolled, in one write guarded by the version read."""
+        card = [] if current.card else [Link(link_rules.CARD, self._card())]
+        updated = replace(
+            updated.with_links(*card),
+            member=True,
+            enrolled_at=now,
+            tier=self._programme.current().base_tier,
+        )
+        # Enrolling by PATCH (or by a confirmation link) is enrolling: recent purchases are credited
+        # once, and the enrolment is announced, as when POST /v1/customers enrols a known non-member.
+        credit = self._credit(updated, now)
+        result = CustomerResult(credit.customer, created=False)
+        self._customers.enrol_existing(
+            credit.customer,
+            card,
+            current.version,
+            [*credit.ops, *idempotency_ops(self._idempotency, idempotency, result, now)],
+            ev.outbox(
+                [
+                    _enrolled_event(updated, updated.origin_store_id, previously_known=True),
+                    *credit.events,
+                ]
+            ),
+        )
+        return result
 
     # ---- links ----------------------------------------------------------------------------
     def add_link(

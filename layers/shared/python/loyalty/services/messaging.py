@@ -29,7 +29,8 @@ from loyalty.adapters.email import SendFailed
 from loyalty.adapters.messages import MessageRepository
 from loyalty.adapters.stored_value import Message
 from loyalty.adapters.templates import template_from_item
-from loyalty.domain import contact
+from loyalty.domain import confirmation, contact
+from loyalty.domain.activity import RecordedEvent
 from loyalty.domain.customers import Customer
 from loyalty.domain.outgoing import Outgoing
 from loyalty.domain.programme import Messaging
@@ -112,6 +113,32 @@ class MessageQueue:
         return message_id, created
 
 
+class MessageInteractions:
+    """email_open / email_click events link back to the message they name (issue 18, item 6).
+
+    Done by the activity worker, which already takes every recorded event from the bus one at a
+    time, rather than by the ingest: the ingest writes up to 100 events in one transaction, where
+    a message that does not exist would fail the batch's condition (or need a read per batch to
+    rule out first); here one conditional transaction per such event, off the request path, is all
+    it costs, and `if_not_exists` keeps the first time however often the event is redelivered.
+    """
+
+    FIELDS = {"email_open": "opened_at", "email_click": "clicked_at", "sms_click": "clicked_at"}
+
+    def __init__(self, *, messages: MessageRepository) -> None:
+        self._messages = messages
+
+    def link(self, event: RecordedEvent) -> bool:
+        """True when the event named a sent message of its customer (an unknown id: a plain event)."""
+        field = self.FIELDS.get(event.type)
+        message_id = event.properties.get("message_id")
+        if field is None or not event.customer_id or not isinstance(message_id, str) or not message_id:
+            return False
+        return self._messages.record_interaction(
+            message_id, event.customer_id, field, event.occurred_at, (event.store_id, event.event_id)
+        )
+
+
 def _plain(extras: Mapping[str, Any]) -> dict[str, Any]:
     """Extras as the table can keep them (dates as ISO strings)."""
     return {k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in extras.items()}
@@ -157,8 +184,14 @@ class TemplatedDelivery:
             str(message.customer_id), str(message.template_id)
         )
         customer = customer_from_item(profile) if profile else None
+        confirming = message.cause == Cause.CONFIRMATION.value
         decision = contact.decide(
-            customer=customer, channel=channel, messaging=self._messaging(), sent_log=sent_log, now=now
+            customer=customer,
+            channel=channel,
+            messaging=self._messaging(),
+            sent_log=sent_log,
+            now=now,
+            confirmation=confirming,
         )
         if decision.action == "defer" and decision.release_at is not None:
             self._messages.mark_deferred(message.message_id, claim, str(decision.reason), decision.release_at)
@@ -171,8 +204,15 @@ class TemplatedDelivery:
         unsubscribe_url = f"{self._unsubscribe_base}/v1/unsubscribe?token=" + mint(
             self._unsubscribe_key(), customer.customer_id, channel
         )
+        confirm_url = None
+        if confirming and customer.confirm_by is not None:
+            # Minted at send time from the pending period on the profile: the token expires when
+            # the enrolment lapses, and no signed link is ever stored in the outbox.
+            confirm_url = f"{self._unsubscribe_base}/v1/confirm?token=" + confirmation.mint(
+                self._unsubscribe_key(), customer.customer_id, customer.confirm_by
+            )
         try:
-            rendered = render(template, self._context(customer, message, unsubscribe_url))
+            rendered = render(template, self._context(customer, message, unsubscribe_url, confirm_url))
         except Exception:  # a template checked when saved: never a retry loop over a bad one
             return self._suppress(message, claim, contact.NOT_RENDERED)
         outgoing = self._outgoing(message, channel, customer, rendered, unsubscribe_url)
@@ -211,7 +251,9 @@ class TemplatedDelivery:
         self._messages.mark_suppressed(message.message_id, claim, reason)
         return Attempt("suppressed", reason)
 
-    def _context(self, customer: Customer, message: Message, unsubscribe_url: str) -> dict[str, Any]:
+    def _context(
+        self, customer: Customer, message: Message, unsubscribe_url: str, confirm_url: str | None = None
+    ) -> dict[str, Any]:
         extras = message.extras or {}
         coupon = extras.get("coupon")
         store_id = customer.profile.favourite_store_id or extras.get("store_id")
@@ -221,7 +263,7 @@ class TemplatedDelivery:
             tier=customer.tier,
             store=self._store_of(store_id) if store_id else None,
             unsubscribe_url=unsubscribe_url,
-            confirm_url=extras.get("confirm_url"),
+            confirm_url=confirm_url,
             coupon=CouponFacts(str(coupon.get("code")), _date(coupon.get("valid_until")))
             if isinstance(coupon, Mapping)
             else None,

@@ -242,7 +242,13 @@ class CustomerView(Model):
 
     customer_id: str
     member: bool
-    status: str
+    status: str = Field(
+        description="active, pending_confirmation (a web enrolment waiting for its emailed link: not a "
+        "member yet), merged or erased"
+    )
+    confirm_by: datetime | None = Field(
+        default=None, description="pending_confirmation only: when the unconfirmed enrolment lapses"
+    )
     profile: ProfileOut
     consents: ConsentsOut
     links: list[LinkOut]
@@ -277,7 +283,8 @@ class CustomerView(Model):
         return cls(
             customer_id=c.customer_id,
             member=c.member,
-            status=c.status.value,
+            status=c.shown_status,
+            confirm_by=c.confirm_by if c.pending_confirmation else None,
             profile=ProfileOut(
                 first_name=c.profile.first_name,
                 last_name=c.profile.last_name,

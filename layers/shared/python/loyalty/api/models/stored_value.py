@@ -301,6 +301,12 @@ class MessageOut(Model):
         description="why it was suppressed (no-consent, no-address, frequency-cap, customer-not-active ...) "
         "or deferred (quiet-hours)",
     )
+    opened_at: datetime | None = Field(
+        default=None, description="when an email_open event first named this sent message"
+    )
+    clicked_at: datetime | None = Field(
+        default=None, description="when an email_click event first named this sent message"
+    )
 
 
 class MessageList(Model):

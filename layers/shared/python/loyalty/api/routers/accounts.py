@@ -330,6 +330,8 @@ def make_router() -> Router:
                     template_id=m.template_id,
                     cause=m.cause,
                     reason=m.reason,
+                    opened_at=m.opened_at,
+                    clicked_at=m.clicked_at,
                 )
                 for m in messages
             ],

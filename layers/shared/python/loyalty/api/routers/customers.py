@@ -102,7 +102,9 @@ def make_router() -> Router:
         },
     )
     def update_customer(customer_id: PathId, body: CustomerPatch):
-        result = container().customers.update(customer_id, body.to_patch(), idempotency(router, _render))
+        result = container().customers.update(
+            customer_id, body.to_patch(), idempotency(router, _render), principal(router)
+        )
         return reply(_render(result))
 
     @router.post(

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from loyalty.api import docs
 from loyalty.api.http import cursor_in, cursor_out, page
 from loyalty.bootstrap import container
+from loyalty.services.confirmation import Confirmation
 from loyalty.services.unsubscribe import Subscription
 
 TAGS = ["messaging"]
@@ -39,12 +40,19 @@ class PrintFileList(BaseModel):
     next_cursor: str | None
 
 
-def _page(title: str, text: str, form_token: str | None = None) -> Response:
+def _page(
+    title: str,
+    text: str,
+    form_token: str | None = None,
+    path: str = "/v1/unsubscribe",
+    button: str = "Unsubscribe",
+) -> Response:
     form = ""
     if form_token is not None:
-        action = "/v1/unsubscribe?token=" + quote(form_token, safe="")
+        action = path + "?token=" + quote(form_token, safe="")
         form = (
-            f'<form method="post" action="{escape(action)}"><button type="submit">Unsubscribe</button></form>'
+            f'<form method="post" action="{escape(action)}">'
+            f'<button type="submit">{escape(button)}</button></form>'
         )
     body = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -54,6 +62,11 @@ def _page(title: str, text: str, form_token: str | None = None) -> Response:
     # No caching, no referrer: the token in the address is the customer's.
     headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
     return Response(200, HTML, body, headers=headers)
+
+
+def _confirmed(found: Confirmation) -> Response:
+    card = f" Your card number is {found.card}." if found.card else ""
+    return _page("You are a member", "Your membership is confirmed." + card)
 
 
 def _what(found: Subscription) -> str:
@@ -84,6 +97,34 @@ def add_routes(router: Router) -> None:
     def unsubscribe(token: Token):
         found = container().unsubscribe.unsubscribe(token)
         return _page("You are unsubscribed", f"You no longer receive our {_what(found)}.")
+
+    @router.get(
+        "/v1/confirm",
+        summary="The page a confirmation link opens: asks to confirm the enrolment (no key; the token is "
+        "signed and expires)",
+        tags=TAGS,
+        responses=_HTML_PAGE,
+    )
+    def confirm_page(token: Token):
+        found = container().confirmation.look(token)
+        if found.confirmed:
+            return _confirmed(found)
+        return _page(
+            "Confirm your membership",
+            "Confirm your email address to become a member and get your card.",
+            form_token=token,
+            path="/v1/confirm",
+            button="Confirm",
+        )
+
+    @router.post(
+        "/v1/confirm",
+        summary="Confirm a web enrolment: the customer becomes a member with a card (twice is the same)",
+        tags=TAGS,
+        responses=_HTML_PAGE,
+    )
+    def confirm(token: Token):
+        return _confirmed(container().confirmation.confirm(token))
 
     @router.get(
         "/v1/admin/print-files", summary="Direct-mail print files (CSV) for the mail house", tags=TAGS
