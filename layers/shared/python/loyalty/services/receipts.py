@@ -12,7 +12,7 @@ from loyalty.adapters.dynamo import TxOp
 from loyalty.domain import events as ev
 from loyalty.domain.customers import Customer, CustomerRef
 from loyalty.domain.errors import CustomerNotFound, FieldError, ValidationFailed
-from loyalty.domain.ledger import AppliedOffer, RecordedLine, TransactionRecord
+from loyalty.domain.ledger import AppliedOffer, LedgerEntry, RecordedLine, TransactionRecord
 from loyalty.domain.links import Identity
 from loyalty.domain.money import cents
 from loyalty.domain.sales import BONUS_LINE, Line, OrderStatus, SaleType
@@ -170,7 +170,23 @@ def receipt_for(
     )
 
 
-def recorded_event(record: TransactionRecord) -> ev.DomainEvent:
+def sale_earn(entry: LedgerEntry | None, rules: Sequence[str]) -> dict[str, object] | None:
+    """What a member's sale earned, as its TransactionRecorded tells the bus (what PointsEarned
+    told before): the points, the balance afterwards, the rules and the lot's dates."""
+    if entry is None:
+        return None
+    return {
+        "points": entry.points,
+        "balance": entry.balance_after,
+        "rules": list(rules),
+        "pending_until": entry.pending_until,
+        "expires_at": entry.expires_at,
+        "ledger_seq": entry.seq,
+    }
+
+
+def recorded_event(record: TransactionRecord, earn: dict[str, object] | None = None) -> ev.DomainEvent:
+    """`earn`: a member's sale that earned (sale_earn); null for everything else."""
     return ev.DomainEvent(
         ev.TRANSACTION_RECORDED,
         {
@@ -191,6 +207,7 @@ def recorded_event(record: TransactionRecord) -> ev.DomainEvent:
             "cashback_account_id": record.cashback_account_id,
             "cashback_shortfall": str(from_cents(record.cashback_shortfall)),
             "cashback_if_member": str(from_cents(record.cashback_if_member)),
+            "earn": earn,
         },
     )
 

@@ -54,6 +54,7 @@ from loyalty.services.receipts import (
     receipt_for,
     recorded_event,
     resolve_named,
+    sale_earn,
 )
 from loyalty.services.returns import Returns
 from loyalty.services.sale_offers import AppliedOffers, SaleOffers
@@ -316,7 +317,9 @@ class SaleService:
         receipt = receipt_for(record, updated.points.balance, decided.tier_after, tier_changed, sale.notes)
         ops: list[TxOp] = [
             *sale.offers.ops,
-            self._put(sale, record, receipt, list(decided.events)),
+            self._put(
+                sale, record, receipt, list(decided.events), sale_earn(entry, decided.earn.rules_applied)
+            ),
             self._txns.profile_op(updated, customer.version),
         ]
         if entry is not None:
@@ -352,10 +355,15 @@ class SaleService:
         return [self._accounts.create_op(cash), self._accounts.movement_op(movement)]
 
     def _put(
-        self, sale: _Sale, record: TransactionRecord, receipt: Receipt, events: list[ev.DomainEvent]
+        self,
+        sale: _Sale,
+        record: TransactionRecord,
+        receipt: Receipt,
+        events: list[ev.DomainEvent],
+        earn: dict[str, object] | None = None,
     ) -> TxOp:
         """The sale's record, with the answer to replay and its events (the recorded one first)."""
-        outbox = ev.outbox([recorded_event(record), *events])
+        outbox = ev.outbox([recorded_event(record, earn), *events])
         return self._txns.put_transaction_op(record, sale.render(receipt), sale.command.fingerprint, outbox)
 
     # ---- checks -------------------------------------------------------------------------------
