@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from loyalty.adapters.dynamo import TxOp
+from loyalty.adapters.transactions import ReceiptState
 from loyalty.domain import events as ev
 from loyalty.domain.customers import Customer, CustomerRef
 from loyalty.domain.errors import CustomerNotFound, FieldError, ValidationFailed
@@ -183,6 +184,11 @@ def sale_earn(entry: LedgerEntry | None, rules: Sequence[str]) -> dict[str, obje
         "expires_at": entry.expires_at,
         "ledger_seq": entry.seq,
     }
+
+
+def stored_receipt(record: TransactionRecord, state: ReceiptState) -> Receipt:
+    """A sale's answer from its record and the figures kept beside it (a replay renders this)."""
+    return receipt_for(record, state.balance, state.tier, state.tier_changed)
 
 
 def recorded_event(record: TransactionRecord, earn: dict[str, object] | None = None) -> ev.DomainEvent:

@@ -15,7 +15,16 @@ from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCust
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.stored_value import AccountMovement, StoredValueRepository
-from loyalty.adapters.transactions import Loaded, StaleTransaction, TierChange, TransactionRepository
+from loyalty.adapters.transactions import (
+    Loaded,
+    ReceiptState,
+    StaleTransaction,
+    TierChange,
+    TransactionRepository,
+    receipt_state_of,
+    transaction_from_item,
+    transaction_to_item,
+)
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
 from loyalty.domain import points as points_ledger
@@ -55,6 +64,7 @@ from loyalty.services.receipts import (
     recorded_event,
     resolve_named,
     sale_earn,
+    stored_receipt,
 )
 from loyalty.services.returns import Returns
 from loyalty.services.sale_offers import AppliedOffers, SaleOffers
@@ -192,7 +202,7 @@ class SaleService:
             catalogue = (
                 self._sale_offers.catalogue() if self._sale_offers and command.type is SaleType.SALE else None
             )
-            loaded = self._load(command, store, customer_id, catalogue, codes)
+            loaded = self._load(command, store, customer_id, catalogue, codes, render)
             customer = loaded.customer
             if customer_id is not None and (customer is None or customer.status is not CustomerStatus.ACTIVE):
                 customer = resolve_named(self._resolve_customer, customer_id)
@@ -224,6 +234,7 @@ class SaleService:
         customer_id: str | None,
         catalogue: Catalogue | None,
         codes: Sequence[str],
+        render: Callable[[Receipt], str],
     ) -> Loaded:
         """One round trip: the record (a replay), the profile, the original of a return, and the
         counters of the offers and coupons the sale may use."""
@@ -238,7 +249,12 @@ class SaleService:
             offer_keys(catalogue, customer_id, codes, list(command.lines), store) if catalogue else (),
         )
         if loaded.existing is not None:
-            replay_caller_owned(loaded.existing, command.fingerprint, "transaction_id")
+            existing = loaded.existing
+            state = receipt_state_of(existing)
+            if state is not None and existing.get("fingerprint") == command.fingerprint:
+                answer = render(stored_receipt(transaction_from_item(existing), state))
+                existing = {**existing, "status_code": 201, "body": answer}
+            replay_caller_owned(existing, command.fingerprint, "transaction_id")
         return loaded
 
     def _offers_for(
@@ -364,7 +380,13 @@ class SaleService:
     ) -> TxOp:
         """The sale's record, with the answer to replay and its events (the recorded one first)."""
         outbox = ev.outbox([recorded_event(record, earn), *events])
-        return self._txns.put_transaction_op(record, sale.render(receipt), sale.command.fingerprint, outbox)
+        body = sale.render(receipt)
+        state = ReceiptState(receipt.points_balance, receipt.tier, receipt.tier_changed)
+        if sale.render(stored_receipt(transaction_from_item(transaction_to_item(record)), state)) == body:
+            # The record and three figures render the answer again, byte for byte: a replay
+            # rebuilds it rather than the record carrying it (its bytes are paid on every write).
+            return self._txns.put_transaction_op(record, None, sale.command.fingerprint, outbox, state)
+        return self._txns.put_transaction_op(record, body, sale.command.fingerprint, outbox)
 
     # ---- checks -------------------------------------------------------------------------------
     def _validate(self, command: RecordCommand, programme: Programme) -> None:
