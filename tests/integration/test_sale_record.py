@@ -9,6 +9,7 @@ from typing import Any
 from loyalty.api.models.transactions import render_receipt
 from loyalty.bootstrap import Container
 from loyalty.domain.sales import SaleType
+from loyalty.services.publisher import events_of
 from tests.integration.test_transactions import POS, by_id, command, line, member
 from tools.bench.meter import item_size
 
@@ -35,6 +36,14 @@ def test_a_five_line_member_sale_record_is_compact_and_carries_one_event(contain
     assert "body" not in item and "status_code" not in item  # the answer is rendered on replay
     assert item_size(item) <= 2048, item_size(item)
     assert [e["M"]["detail_type"]["S"] for e in item["outbox"]["L"]] == ["TransactionRecorded"]
+    entry = item["outbox"]["L"][0]["M"]
+    stored_detail = json.loads(entry["detail"]["S"])
+    assert entry["record"]["S"] == "transaction" and "total" not in stored_detail  # not stored twice
+    published = events_of({"eventName": "INSERT", "dynamodb": {"NewImage": item}})
+    detail = json.loads(published[0].detail)
+    assert published[0].detail_type == "TransactionRecorded" and detail["total"] == "125.00"
+    assert detail["earn"]["points"] == 1250 and detail["earn"]["balance"] == 1250
+    assert detail["customer_id"] == jane.customer_id and detail["lines"] == 5
     line_one = item["lines"]["L"][0]["M"]
     assert set(line_one) == {"i", "s", "c", "q", "u", "p"}  # no zero discount, returns or cashback
 

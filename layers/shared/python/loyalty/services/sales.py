@@ -62,6 +62,7 @@ from loyalty.services.receipts import (
     new_record,
     receipt_for,
     recorded_event,
+    recorded_outbox_entry,
     resolve_named,
     sale_earn,
     stored_receipt,
@@ -379,7 +380,7 @@ class SaleService:
         earn: dict[str, object] | None = None,
     ) -> TxOp:
         """The sale's record, with the answer to replay and its events (the recorded one first)."""
-        outbox = ev.outbox([recorded_event(record, earn), *events])
+        outbox = [recorded_outbox_entry(recorded_event(record, earn), record), *ev.outbox(events)]
         body = sale.render(receipt)
         state = ReceiptState(receipt.points_balance, receipt.tier, receipt.tier_changed)
         if sale.render(stored_receipt(transaction_from_item(transaction_to_item(record)), state)) == body:
