@@ -25,6 +25,7 @@ def test_a_member_sale_replays_its_first_answer_byte_for_byte_after_the_balance_
     replay = api.call("POST", "/v1/transactions", POS_KEY, json=first_body)
     assert replay.status_code == 201
     assert replay.content == first.content
+    assert replay.headers.get("Idempotent-Replayed") == "true"
     assert replay.json()["points_balance"] == 290 and replay.json()["tier"] == "bronze"
 
 
@@ -40,3 +41,17 @@ def test_sales_with_notes_and_anonymous_sales_replay_byte_for_byte(api: Api) -> 
         assert replay.status_code == 201 and replay.content == first.content
     notes = api.call("POST", "/v1/transactions", POS_KEY, json=backdated).json()["notes"]
     assert notes[0]["code"] == "backdated"
+
+
+def test_a_return_replays_its_first_answer_byte_for_byte(api: Api) -> None:
+    jane = api.enrol(links=[{"type": "email", "value": unique_email()}])
+    who = {"customer_id": jane["customer_id"]}
+    bought = sale(who, [coffee("2", "4.50"), coffee("1", "20.00", "2")])
+    assert api.call("POST", "/v1/transactions", POS_KEY, json=bought).status_code == 201
+    back = sale(who, [coffee("1", "4.50")], type="return", original_transaction_id=bought["transaction_id"])
+    back["total"] = "4.50"
+    first = api.call("POST", "/v1/transactions", POS_KEY, json=back)
+    assert first.status_code == 201 and first.json()["points_earned"] == -45, first.text
+    replay = api.call("POST", "/v1/transactions", POS_KEY, json=back)
+    assert replay.status_code == 201 and replay.content == first.content
+    assert replay.headers.get("Idempotent-Replayed") == "true"

@@ -68,6 +68,7 @@ def test_a_return_reads_a_compact_sale_and_takes_back_pro_rata(container: Contai
         render=render_receipt,
     )
     assert back.points_earned == -125
+    assert "body" not in raw_item(container, "TXN#ams-01#R1", "TXN")  # a return's answer too
     original = container.transactions.get("ams-01", "S1")
     assert original is not None and original.lines[0].returned_quantity == 1
     exported = container.privacy.export(container.customers.get(jane.customer_id))

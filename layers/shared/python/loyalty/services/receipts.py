@@ -10,7 +10,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from loyalty.adapters.dynamo import TxOp
-from loyalty.adapters.transactions import ReceiptState, transaction_from_item, transaction_to_item
+from loyalty.adapters.transactions import (
+    ReceiptState,
+    TransactionRepository,
+    transaction_from_item,
+    transaction_to_item,
+)
 from loyalty.domain import events as ev
 from loyalty.domain.customers import Customer, CustomerRef
 from loyalty.domain.errors import CustomerNotFound, FieldError, ValidationFailed
@@ -185,6 +190,26 @@ def sale_earn(entry: LedgerEntry | None, rules: Sequence[str]) -> dict[str, obje
         "expires_at": entry.expires_at,
         "ledger_seq": entry.seq,
     }
+
+
+def put_record_op(
+    txns: TransactionRepository,
+    record: TransactionRecord,
+    receipt: Receipt,
+    render: Callable[[Receipt], str],
+    fingerprint: str,
+    events: Sequence[ev.DomainEvent],
+    earn: dict[str, object] | None = None,
+) -> TxOp:
+    """A new sale's or return's record with its events (TransactionRecorded first) and what a
+    replay answers: the answer itself only when the record and three figures do not render it
+    again byte for byte (notes, an ignored link); the record's bytes are paid on every write."""
+    outbox = [recorded_outbox_entry(recorded_event(record, earn), record), *ev.outbox(list(events))]
+    body = render(receipt)
+    state = ReceiptState(receipt.points_balance, receipt.tier, receipt.tier_changed)
+    if render(stored_receipt(transaction_from_item(transaction_to_item(record)), state)) == body:
+        return txns.put_transaction_op(record, None, fingerprint, outbox, state)
+    return txns.put_transaction_op(record, body, fingerprint, outbox)
 
 
 def stored_receipt(record: TransactionRecord, state: ReceiptState) -> Receipt:

@@ -17,13 +17,11 @@ from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.stored_value import AccountMovement, StoredValueRepository
 from loyalty.adapters.transactions import (
     Loaded,
-    ReceiptState,
     StaleTransaction,
     TierChange,
     TransactionRepository,
     receipt_state_of,
     transaction_from_item,
-    transaction_to_item,
 )
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
@@ -60,9 +58,8 @@ from loyalty.services.receipts import (
     RecordCommand,
     detail,
     new_record,
+    put_record_op,
     receipt_for,
-    recorded_event,
-    recorded_outbox_entry,
     resolve_named,
     sale_earn,
     stored_receipt,
@@ -380,14 +377,7 @@ class SaleService:
         earn: dict[str, object] | None = None,
     ) -> TxOp:
         """The sale's record, with the answer to replay and its events (the recorded one first)."""
-        outbox = [recorded_outbox_entry(recorded_event(record, earn), record), *ev.outbox(events)]
-        body = sale.render(receipt)
-        state = ReceiptState(receipt.points_balance, receipt.tier, receipt.tier_changed)
-        if sale.render(stored_receipt(transaction_from_item(transaction_to_item(record)), state)) == body:
-            # The record and three figures render the answer again, byte for byte: a replay
-            # rebuilds it rather than the record carrying it (its bytes are paid on every write).
-            return self._txns.put_transaction_op(record, None, sale.command.fingerprint, outbox, state)
-        return self._txns.put_transaction_op(record, body, sale.command.fingerprint, outbox)
+        return put_record_op(self._txns, record, receipt, sale.render, sale.command.fingerprint, events, earn)
 
     # ---- checks -------------------------------------------------------------------------------
     def _validate(self, command: RecordCommand, programme: Programme) -> None:
