@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from loyalty.adapters.stored_value import StoredValueRepository
+from loyalty.adapters.transactions import transaction_from_item
 from loyalty.api.models.transactions import render_receipt
 from loyalty.bootstrap import Container
 from loyalty.domain.customers import Consents, Profile
@@ -16,6 +17,7 @@ from loyalty.domain.programme import Programme
 from loyalty.domain.sales import OrderStatus, SaleType
 from loyalty.domain.stored_value import Account, AccountKind
 from loyalty.services.customers import EnrolCommand, RawLink
+from loyalty.services.receipts import detail_from_record
 from loyalty.services.replay import IdempotentReplay
 from tests.conftest import FixedClock
 from tests.integration.test_transactions import POS, WEB, by_id, command, line, member
@@ -270,7 +272,8 @@ def test_the_sales_event_says_what_was_credited(container: Container) -> None:
     container.transactions.record(command("S1", COFFEES, by_id(jane)), POS, render=render_receipt)
     item = container.table.get("TXN#ams-01#S1", "TXN")
     assert item is not None
-    detail = json.loads(item["outbox"][0]["detail"])
+    # The outbox names the record for the fields it holds; the publisher renders them back.
+    detail = json.loads(detail_from_record(item["outbox"][0], transaction_from_item(item)))
     assert detail["cashback"] == "0.60" and detail["cashback_if_member"] == "0.60"
     assert detail["cashback_account_id"] == cash_accounts(container, jane.customer_id)[0].account_id
 

@@ -79,15 +79,18 @@ def test_a_sale_publishes_its_events_once(container: Container, aws_session: bot
     events = drain(aws_session, queue)
 
     types = sorted(e["detail-type"] for e in events)
-    assert types == ["CustomerEnrolled", "PointsEarned", "TierChanged", "TransactionRecorded"]
+    # One event per sale: the earn rides on TransactionRecorded, no PointsEarned for a sale.
+    assert types == ["CustomerEnrolled", "TierChanged", "TransactionRecorded"]
     by_type = {e["detail-type"]: e["detail"] for e in events}
-    assert by_type["PointsEarned"]["points"] == 3000
-    assert by_type["PointsEarned"]["customer_id"] == jane.customer_id
+    recorded = by_type["TransactionRecorded"]
+    assert recorded["points_earned"] == 3000 and recorded["customer_id"] == jane.customer_id
+    assert recorded["earn"]["points"] == 3000 and recorded["earn"]["balance"] == 3000
+    assert recorded["earn"]["expires_at"] and recorded["earn"]["pending_until"]
     assert by_type["TierChanged"]["from"] == "bronze"
     assert by_type["TierChanged"]["to"] == "silver"
     assert by_type["TransactionRecorded"]["total"] == "300.00"
     assert all(e["source"] == "loyalty.platform" and e["detail"]["event_id"] for e in events)
-    assert len({e["detail"]["event_id"] for e in events}) == 4
+    assert len({e["detail"]["event_id"] for e in events}) == 3
     assert poller.failures == 0
 
 

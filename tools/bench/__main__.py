@@ -14,7 +14,8 @@ For every route in the route table, and for the authorizer, it calls the real ha
 - the cost per million calls at AWS on-demand list prices (API Gateway, Lambda, DynamoDB,
   EventBridge, and the authorizer with and without its result cache);
 - the earn path of issue 3 on its own: a 5-line sale by a member with 50 earlier lots, against its
-  targets (one write round trip, at most one read, under $8 per million sales);
+  targets (one write round trip, at most one read, at most $9 per million sales, issue 21) and
+  its cost per service: API Gateway, Lambda, DynamoDB reads and writes, EventBridge;
 - cart evaluation (issue 4): POST /v1/cart/evaluate with 10, 100 and 1,000 live offers (bench_offers'
   synthetic mix, plus some per-customer limits and budgets, written straight through OfferService)
   x 5- and 50-line carts by members with personal coupons, and one anonymous variant: round trips and

@@ -17,6 +17,6 @@ RT_LATENCY_MS = float(os.environ.get("BENCH_RT_LATENCY_MS", "5"))
 EARN_MEMBERS = max(1, int(os.environ.get("BENCH_EARN_MEMBERS", "10")))
 PRIOR_LOTS = int(os.environ.get("BENCH_PRIOR_LOTS", "50"))
 SALE_LINES = 5
-SALE_TARGET_USD = 8.0  # per million sales (issue 3)
+SALE_TARGET_USD = 9.0  # per million member sales at list prices (issue 21; $8 in issue 3)
 CATEGORIES = ("coffee", "bakery", "dairy", "snacks", "household")
 EARN_PATH = "sale (earn path)"

@@ -32,6 +32,8 @@ class Cost:
     dynamodb: float
     events: float  # events per call
     eventbridge: float
+    dynamodb_read: float = 0.0  # the part of `dynamodb` that reads cost
+    dynamodb_write: float = 0.0  # and the part that writes (items and their index copies)
 
     @property
     def total(self) -> float:
@@ -53,6 +55,8 @@ def cost_of(result: Result) -> Cost:
         dynamodb=wcu * DDB_WRU_PER_M + rcu * DDB_RRU_PER_M,
         events=events,
         eventbridge=events * EVENTS_PER_M,
+        dynamodb_read=rcu * DDB_RRU_PER_M,
+        dynamodb_write=wcu * DDB_WRU_PER_M,
     )
 
 

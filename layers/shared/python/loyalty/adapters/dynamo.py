@@ -398,6 +398,8 @@ def _raise_if_replay(cancelled: TransactionCancelled, ops: Sequence[TxOp], label
             raise IdempotencyKeyMismatch(
                 "this Idempotency-Key was used for a different request",
             )
+        if "body" not in stored:
+            continue  # an answer rendered from the record: its owner reads the record again
         raise IdempotentReplay(
             status_code=int(stored["status_code"]),
             body=str(stored["body"]),

@@ -91,6 +91,31 @@ def tier_change_item(c: TierChange) -> Item:
     }
 
 
+@dataclass(frozen=True)
+class ReceiptState:
+    """What a sale's answer says beyond its record: the balance and tier right after it."""
+
+    balance: int | None
+    tier: str | None
+    tier_changed: bool
+
+
+def receipt_state_to_map(state: ReceiptState) -> dict[str, Any]:
+    raw = {"balance": state.balance, "tier": state.tier, "tier_changed": state.tier_changed or None}
+    return {k: v for k, v in raw.items() if v is not None}
+
+
+def receipt_state_of(item: Item) -> ReceiptState | None:
+    """The stored receipt state of a record whose answer is rendered on replay (None: stored whole)."""
+    raw = item.get("receipt")
+    if not isinstance(raw, dict):
+        return None
+    balance = raw.get("balance")
+    return ReceiptState(
+        int(balance) if balance is not None else None, raw.get("tier"), bool(raw.get("tier_changed"))
+    )
+
+
 @dataclass
 class StaleTransaction(Exception):
     """The original transaction changed since it was read (a concurrent return)."""
@@ -186,12 +211,20 @@ class TransactionRepository:
 
     # ---- writes ---------------------------------------------------------------------------
     def put_transaction_op(
-        self, record: TransactionRecord, response: str, fingerprint: str, outbox: Sequence[dict[str, Any]]
+        self,
+        record: TransactionRecord,
+        response: str | None,
+        fingerprint: str,
+        outbox: Sequence[dict[str, Any]],
+        receipt: ReceiptState | None = None,
     ) -> TxOp:
+        """`response`: the answer to replay, stored as sent; or None with `receipt`, what the answer
+        adds to the record (the replay renders it again from both, byte for byte)."""
         item = transaction_to_item(record) | {
             "fingerprint": fingerprint,
-            "status_code": 201,
+            "status_code": 201 if response is not None else None,
             "body": response,
+            "receipt": receipt_state_to_map(receipt) if response is None and receipt else None,
             "outbox": list(outbox) or None,
         }
         # Labelled like an idempotency record: an existing item is replayed or refused as a mismatch.
@@ -368,6 +401,10 @@ class TransactionRepository:
                 raise StaleCustomer("") from None
             if "original" in failed or "redemption" in failed:
                 raise StaleTransaction() from None
+            if "idempotency" in failed:
+                # The same transaction_id committed meanwhile, its answer kept as figures rather
+                # than a body: the caller loads it again and replays it from the record.
+                raise StaleTransaction() from None
             if any(label.startswith(("budget:", "limit:", "coupon:", "stock:")) for label in failed):
                 raise StaleCustomer("") from None  # a budget, limit or coupon ran out: evaluate again
             if "lot" in failed or "ledger" in failed or "account" in failed:
@@ -387,9 +424,27 @@ class TransactionRepository:
 # ---- item mapping ------------------------------------------------------------------------------
 
 
+# A line as stored: short attribute names and no zero values, since a sale writes its lines to the
+# table and its history index on every sale (names count towards the item's billed size). Records
+# written before keep the long names; both are read.
+_SHORT = {
+    "line_id": "i",
+    "sku": "s",
+    "category": "c",
+    "quantity": "q",
+    "unit_price": "u",
+    "discount": "d",
+    "points": "p",
+    "returned_quantity": "r",
+    "cashback": "cb",
+}
+_LONG = {short: name for name, short in _SHORT.items()}
+_ZERO = frozenset({"0", "0.00", "0.0", 0})
+
+
 def _line_to_map(rl: RecordedLine) -> dict[str, Any]:
     line = rl.line
-    return {
+    full = {
         "line_id": line.line_id,
         "sku": line.sku,
         "category": line.category,
@@ -398,11 +453,30 @@ def _line_to_map(rl: RecordedLine) -> dict[str, Any]:
         "discount": str(line.discount),
         "points": rl.points,
         "returned_quantity": str(rl.returned_quantity),
-        "cashback": rl.cashback or None,
+        "cashback": rl.cashback,
+    }
+    keep = ("line_id", "sku", "quantity", "unit_price")  # a zero price or quantity is still said
+    return {
+        _SHORT[name]: value
+        for name, value in full.items()
+        if value is not None and (name in keep or value not in _ZERO)
     }
 
 
-def _line_from_map(raw: dict[str, Any]) -> RecordedLine:
+def expand_line(raw: dict[str, Any]) -> dict[str, Any]:
+    """A stored line under its full attribute names (as exports show it), whichever way it was stored."""
+    if "i" not in raw:
+        return dict(raw)
+    full = {_LONG.get(name, name): value for name, value in raw.items()}
+    full.setdefault("category", None)
+    full.setdefault("discount", "0")
+    full.setdefault("points", 0)
+    full.setdefault("returned_quantity", "0")
+    return full
+
+
+def _line_from_map(stored: dict[str, Any]) -> RecordedLine:
+    raw = expand_line(stored)
     return RecordedLine(
         Line(
             line_id=str(raw["line_id"]),

@@ -200,7 +200,7 @@ class MemberSale:
     earned: Earned
     tier_before: str | None
     tier_after: str | None
-    events: tuple[ev.DomainEvent, ...]  # points earned, tier changed
+    events: tuple[ev.DomainEvent, ...]  # tier changed (the earn rides on TransactionRecorded)
 
 
 def member_sale(
@@ -238,7 +238,10 @@ def member_sale(
     )
     tier_after = effective_tier(earned.customer, programme, now)
     stats = customer.stats.with_sale(lines_total(lines), occurred_at)
-    events = earned.events
+    # The sale's TransactionRecorded carries its earn (points, balance, rules, the lot's dates):
+    # one event per sale instead of two, so no PointsEarned for a sale (retro credits, event
+    # earns and challenge rewards still publish theirs).
+    events: tuple[ev.DomainEvent, ...] = ()
     if tier_after != tier_before:
         events = (*events, tier_event(customer.customer_id, tier_before, tier_after, "sale"))
     updated = replace(earned.customer, stats=stats, tier=tier_after)

@@ -10,6 +10,7 @@ from typing import Any
 from loyalty.adapters.dynamo import Item
 from loyalty.adapters.merges import MergeRepository
 from loyalty.adapters.timeline import TimelineRepository, customer_owner
+from loyalty.adapters.transactions import expand_line
 from loyalty.domain import events as ev
 from loyalty.domain.access import Principal
 from loyalty.domain.customers import Customer, CustomerStatus
@@ -67,7 +68,10 @@ class PrivacyService:
                 bucket = "offer_uses"
             if bucket is None:
                 continue
-            out[bucket].append(_public(item))
+            public = _public(item)
+            if bucket == "transactions" and isinstance(public.get("lines"), list):
+                public["lines"] = [expand_line(raw) for raw in public["lines"]]  # stored compactly
+            out[bucket].append(public)
         holds = self._merges.hold_items(sorted(customer.points_holds))
         timeline = self._timeline.everything(customer_owner(customer.customer_id))
         return {**out, "holds": [_public(i) for i in holds], "timeline": timeline}
@@ -129,6 +133,7 @@ _PRIVATE = (
     "gsi2sk",
     "fingerprint",
     "body",
+    "receipt",
     "outbox",
     "status_code",
     "tlpk",

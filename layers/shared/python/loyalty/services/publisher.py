@@ -13,6 +13,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from loyalty.adapters.events import EventBridgePublisher, OutgoingEvent
+from loyalty.adapters.transactions import transaction_from_item
+from loyalty.domain.ledger import TransactionRecord
+from loyalty.services.receipts import FROM_RECORD, detail_from_record
 
 _deserializer = TypeDeserializer()
 
@@ -29,10 +32,21 @@ def events_of(record: Mapping[str, Any]) -> list[OutgoingEvent]:
         return []
     change = record.get("dynamodb") or {}
     before = {str(e["id"]) for e in _outbox(change.get("OldImage"))}
+    image = change.get("NewImage")
+    fresh = [e for e in _outbox(image) if str(e["id"]) not in before]
+    written: TransactionRecord | None = None
+    if any(e.get("record") == FROM_RECORD for e in fresh):
+        # A sale's TransactionRecorded names its record rather than copying it: rendered from
+        # the image as written (this stream record's), the same bytes the sale would have stored.
+        assert image is not None
+        written = transaction_from_item({k: _deserializer.deserialize(v) for k, v in image.items()})
     return [
-        OutgoingEvent(str(e["id"]), str(e["detail_type"]), str(e["detail"]))
-        for e in _outbox(change.get("NewImage"))
-        if str(e["id"]) not in before
+        OutgoingEvent(
+            str(e["id"]),
+            str(e["detail_type"]),
+            detail_from_record(e, written) if written is not None else str(e["detail"]),
+        )
+        for e in fresh
     ]
 
 

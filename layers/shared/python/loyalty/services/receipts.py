@@ -3,16 +3,23 @@ the transaction record and event built from them. Shared by sales, returns and o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from loyalty.adapters.dynamo import TxOp
+from loyalty.adapters.transactions import (
+    ReceiptState,
+    TransactionRepository,
+    transaction_from_item,
+    transaction_to_item,
+)
 from loyalty.domain import events as ev
 from loyalty.domain.customers import Customer, CustomerRef
 from loyalty.domain.errors import CustomerNotFound, FieldError, ValidationFailed
-from loyalty.domain.ledger import AppliedOffer, RecordedLine, TransactionRecord
+from loyalty.domain.ledger import AppliedOffer, LedgerEntry, RecordedLine, TransactionRecord
 from loyalty.domain.links import Identity
 from loyalty.domain.money import cents
 from loyalty.domain.sales import BONUS_LINE, Line, OrderStatus, SaleType
@@ -170,29 +177,100 @@ def receipt_for(
     )
 
 
-def recorded_event(record: TransactionRecord) -> ev.DomainEvent:
-    return ev.DomainEvent(
-        ev.TRANSACTION_RECORDED,
-        {
-            "transaction_id": record.transaction_id,
-            "store_id": record.store_id,
-            "channel": record.channel,
-            "type": record.type.value,
-            "customer_id": record.customer_id,
-            "member": record.member,
-            "total": str(record.total),
-            "currency": record.currency,
-            "occurred_at": record.occurred_at,
-            "lines": len(record.lines),
-            "points_earned": record.points_earned,
-            "points_if_member": record.points_if_member,
-            "order_status": record.order_status.value if record.order_status else None,
-            "cashback": str(from_cents(record.cashback)),
-            "cashback_account_id": record.cashback_account_id,
-            "cashback_shortfall": str(from_cents(record.cashback_shortfall)),
-            "cashback_if_member": str(from_cents(record.cashback_if_member)),
-        },
-    )
+def sale_earn(entry: LedgerEntry | None, rules: Sequence[str]) -> dict[str, object] | None:
+    """What a member's sale earned, as its TransactionRecorded tells the bus (what PointsEarned
+    told before): the points, the balance afterwards, the rules and the lot's dates."""
+    if entry is None:
+        return None
+    return {
+        "points": entry.points,
+        "balance": entry.balance_after,
+        "rules": list(rules),
+        "pending_until": entry.pending_until,
+        "expires_at": entry.expires_at,
+        "ledger_seq": entry.seq,
+    }
+
+
+def put_record_op(
+    txns: TransactionRepository,
+    record: TransactionRecord,
+    receipt: Receipt,
+    render: Callable[[Receipt], str],
+    fingerprint: str,
+    events: Sequence[ev.DomainEvent],
+    earn: dict[str, object] | None = None,
+) -> TxOp:
+    """A new sale's or return's record with its events (TransactionRecorded first) and what a
+    replay answers: the answer itself only when the record and three figures do not render it
+    again byte for byte (notes, an ignored link); the record's bytes are paid on every write."""
+    outbox = [recorded_outbox_entry(recorded_event(record, earn), record), *ev.outbox(list(events))]
+    body = render(receipt)
+    state = ReceiptState(receipt.points_balance, receipt.tier, receipt.tier_changed)
+    if render(stored_receipt(transaction_from_item(transaction_to_item(record)), state)) == body:
+        return txns.put_transaction_op(record, None, fingerprint, outbox, state)
+    return txns.put_transaction_op(record, body, fingerprint, outbox)
+
+
+def stored_receipt(record: TransactionRecord, state: ReceiptState) -> Receipt:
+    """A sale's answer from its record and the figures kept beside it (a replay renders this)."""
+    return receipt_for(record, state.balance, state.tier, state.tier_changed)
+
+
+def recorded_event(record: TransactionRecord, earn: dict[str, object] | None = None) -> ev.DomainEvent:
+    """`earn`: a member's sale that earned (sale_earn); null for everything else."""
+    return ev.DomainEvent(ev.TRANSACTION_RECORDED, {**recorded_fields(record), "earn": earn})
+
+
+# An outbox entry that names this instead of carrying the record's fields: the publisher renders
+# them from the item the stream hands it (the record as written), so they are not stored twice.
+FROM_RECORD = "transaction"
+
+
+def recorded_outbox_entry(event: ev.DomainEvent, record: TransactionRecord) -> dict[str, str]:
+    """The TransactionRecorded outbox entry of a new record, without what the record itself says
+    when the publisher renders that back identically; else the whole event, as any other."""
+    entry = event.to_outbox()
+    fields = recorded_fields(record)
+    kept = {k: v for k, v in json.loads(entry["detail"]).items() if k not in fields}
+    rendered = _with_record(kept, transaction_from_item(transaction_to_item(record)))
+    if rendered != entry["detail"]:
+        return entry
+    return {**entry, "detail": json.dumps(kept, sort_keys=True, default=str), "record": FROM_RECORD}
+
+
+def detail_from_record(entry: dict[str, str], record: TransactionRecord) -> str:
+    """An outbox entry's detail as published: the record's fields rendered back for a compact one."""
+    if entry.get("record") != FROM_RECORD:
+        return str(entry["detail"])
+    return _with_record(json.loads(str(entry["detail"])), record)
+
+
+def _with_record(kept: dict[str, object], record: TransactionRecord) -> str:
+    return json.dumps({**recorded_fields(record), **kept}, sort_keys=True, default=str)
+
+
+def recorded_fields(record: TransactionRecord) -> dict[str, object]:
+    """What TransactionRecorded says of the record itself (everything but the earn)."""
+    return {
+        "transaction_id": record.transaction_id,
+        "store_id": record.store_id,
+        "channel": record.channel,
+        "type": record.type.value,
+        "customer_id": record.customer_id,
+        "member": record.member,
+        "total": str(record.total),
+        "currency": record.currency,
+        "occurred_at": record.occurred_at,
+        "lines": len(record.lines),
+        "points_earned": record.points_earned,
+        "points_if_member": record.points_if_member,
+        "order_status": record.order_status.value if record.order_status else None,
+        "cashback": str(from_cents(record.cashback)),
+        "cashback_account_id": record.cashback_account_id,
+        "cashback_shortfall": str(from_cents(record.cashback_shortfall)),
+        "cashback_if_member": str(from_cents(record.cashback_if_member)),
+    }
 
 
 def resolve_named(resolve_customer: Callable[[str], Customer], customer_id: str) -> Customer:

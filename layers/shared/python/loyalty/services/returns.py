@@ -33,8 +33,8 @@ from loyalty.services.receipts import (
     RecordCommand,
     detail,
     new_record,
+    put_record_op,
     receipt_for,
-    recorded_event,
     resolve_named,
 )
 from loyalty.services.sale_offers import SaleOffers
@@ -337,8 +337,7 @@ class Returns:
                 cashback_expires_at=reversal.original.cashback_expires_at,
             )
         receipt = receipt_for(record, after.balance, after.tier, after.tier_changed)
-        events = [recorded_event(record), *after.events]
-        put = self._txns.put_transaction_op(record, render(receipt), command.fingerprint, ev.outbox(events))
+        put = put_record_op(self._txns, record, receipt, render, command.fingerprint, after.events)
         return Plan([put, *ops], receipt)
 
 

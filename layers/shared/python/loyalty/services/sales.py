@@ -15,7 +15,14 @@ from loyalty.adapters.customers import CustomerRepository, LinksTaken, StaleCust
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.idempotency import IdempotencyStore
 from loyalty.adapters.stored_value import AccountMovement, StoredValueRepository
-from loyalty.adapters.transactions import Loaded, StaleTransaction, TierChange, TransactionRepository
+from loyalty.adapters.transactions import (
+    Loaded,
+    StaleTransaction,
+    TierChange,
+    TransactionRepository,
+    receipt_state_of,
+    transaction_from_item,
+)
 from loyalty.domain import events as ev
 from loyalty.domain import links as link_rules
 from loyalty.domain import points as points_ledger
@@ -51,9 +58,11 @@ from loyalty.services.receipts import (
     RecordCommand,
     detail,
     new_record,
+    put_record_op,
     receipt_for,
-    recorded_event,
     resolve_named,
+    sale_earn,
+    stored_receipt,
 )
 from loyalty.services.returns import Returns
 from loyalty.services.sale_offers import AppliedOffers, SaleOffers
@@ -191,7 +200,7 @@ class SaleService:
             catalogue = (
                 self._sale_offers.catalogue() if self._sale_offers and command.type is SaleType.SALE else None
             )
-            loaded = self._load(command, store, customer_id, catalogue, codes)
+            loaded = self._load(command, store, customer_id, catalogue, codes, render)
             customer = loaded.customer
             if customer_id is not None and (customer is None or customer.status is not CustomerStatus.ACTIVE):
                 customer = resolve_named(self._resolve_customer, customer_id)
@@ -223,6 +232,7 @@ class SaleService:
         customer_id: str | None,
         catalogue: Catalogue | None,
         codes: Sequence[str],
+        render: Callable[[Receipt], str],
     ) -> Loaded:
         """One round trip: the record (a replay), the profile, the original of a return, and the
         counters of the offers and coupons the sale may use."""
@@ -237,7 +247,12 @@ class SaleService:
             offer_keys(catalogue, customer_id, codes, list(command.lines), store) if catalogue else (),
         )
         if loaded.existing is not None:
-            replay_caller_owned(loaded.existing, command.fingerprint, "transaction_id")
+            existing = loaded.existing
+            state = receipt_state_of(existing)
+            if state is not None and existing.get("fingerprint") == command.fingerprint:
+                answer = render(stored_receipt(transaction_from_item(existing), state))
+                existing = {**existing, "status_code": 201, "body": answer}
+            replay_caller_owned(existing, command.fingerprint, "transaction_id")
         return loaded
 
     def _offers_for(
@@ -316,7 +331,9 @@ class SaleService:
         receipt = receipt_for(record, updated.points.balance, decided.tier_after, tier_changed, sale.notes)
         ops: list[TxOp] = [
             *sale.offers.ops,
-            self._put(sale, record, receipt, list(decided.events)),
+            self._put(
+                sale, record, receipt, list(decided.events), sale_earn(entry, decided.earn.rules_applied)
+            ),
             self._txns.profile_op(updated, customer.version),
         ]
         if entry is not None:
@@ -352,11 +369,15 @@ class SaleService:
         return [self._accounts.create_op(cash), self._accounts.movement_op(movement)]
 
     def _put(
-        self, sale: _Sale, record: TransactionRecord, receipt: Receipt, events: list[ev.DomainEvent]
+        self,
+        sale: _Sale,
+        record: TransactionRecord,
+        receipt: Receipt,
+        events: list[ev.DomainEvent],
+        earn: dict[str, object] | None = None,
     ) -> TxOp:
         """The sale's record, with the answer to replay and its events (the recorded one first)."""
-        outbox = ev.outbox([recorded_event(record), *events])
-        return self._txns.put_transaction_op(record, sale.render(receipt), sale.command.fingerprint, outbox)
+        return put_record_op(self._txns, record, receipt, sale.render, sale.command.fingerprint, events, earn)
 
     # ---- checks -------------------------------------------------------------------------------
     def _validate(self, command: RecordCommand, programme: Programme) -> None:
