@@ -124,3 +124,48 @@ def test_the_outbox_refuses_an_unknown_channel_or_status(api: Api) -> None:
     assert api.call("GET", "/v1/admin/outbox?channel=fax", ADMIN_KEY).status_code == 422
     assert api.call("GET", "/v1/admin/outbox?status=lost", ADMIN_KEY).status_code == 422
     assert api.call("GET", "/v1/admin/outbox?status=sent", POS_KEY).status_code == 403
+
+
+def test_a_members_sale_sends_one_earn_confirmation_through_the_whole_pipeline(api: Api) -> None:
+    template_id = f"earned-{uuid.uuid4().hex[:8]}"
+    earned = {
+        "channel": "email",
+        "subject": "You earned points",
+        "body": "You have {{ points.available }} points. Unsubscribe: {{ unsubscribe_url }}",
+    }
+    assert api.call("PUT", f"/v1/admin/templates/{template_id}", ADMIN_KEY, json=earned).status_code == 201
+    before = api.call("GET", "/v1/admin/programme", ADMIN_KEY).json()
+    updated = {**before, "messaging": {**before["messaging"], "earn_confirmation_template_id": template_id}}
+    assert api.call("PUT", "/v1/admin/programme", ADMIN_KEY, json=updated).status_code == 200
+    try:
+        address = unique_email()
+        member = api.enrol(
+            POS_KEY, links=[{"type": "email", "value": address}], member=True, consents={"email": True}
+        )["customer_id"]
+        sale = {
+            "transaction_id": f"EC-{uuid.uuid4().hex[:10]}",
+            "type": "sale",
+            "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60)),
+            "customer": {"customer_id": member},
+            "lines": [{"line_id": "1", "sku": "S", "category": "c", "quantity": "1", "unit_price": "5.00"}],
+            "currency": "EUR",
+            "total": "5.00",
+        }
+        for _ in range(3):  # the till retries: one sale, one confirmation
+            response = api.call("POST", "/v1/transactions", POS_KEY, json=sale)
+            assert response.status_code == 201, response.text
+
+        def sent() -> list[dict[str, Any]]:
+            return [
+                m
+                for m in outbox(api, customer_id=member)
+                if m["cause"] == "earn_confirmation" and m["status"] == "sent"
+            ]
+
+        confirmations = wait_for(sent)
+        assert len(confirmations) == 1, outbox(api, customer_id=member)
+        time.sleep(1)
+        assert len(sent()) == 1
+        assert "You have 50 points." in str(raw_emails_to(api, address)[-1])
+    finally:
+        assert api.call("PUT", "/v1/admin/programme", ADMIN_KEY, json=before).status_code == 200

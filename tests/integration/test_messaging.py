@@ -431,27 +431,36 @@ def test_the_triggers_queue_one_welcome_per_customer_and_one_confirmation_per_sa
     triggers = sending.message_triggers
     cid = customer(sending)
     enrolled = {"customer_id": cid, "store_id": "ams-01"}
-    earned = {"customer_id": cid, "points": 40, "transaction_id": "ams-01#T1", "store_id": "ams-01"}
+    earned = {
+        "customer_id": cid,
+        "type": "sale",
+        "transaction_id": "T1",
+        "store_id": "ams-01",
+        "earn": {"points": 40, "balance": 40, "rules": [], "ledger_seq": 1},
+    }
     # Off while the programme names no template.
     assert triggers.handle("CustomerEnrolled", enrolled).outcome == "off"
-    assert triggers.handle("PointsEarned", earned).outcome == "off"
+    assert triggers.handle("TransactionRecorded", earned).outcome == "off"
 
     welcome, confirm = template(sending, Channel.EMAIL), template(sending, Channel.SMS)
     set_policy(sending, welcome_template_id=welcome, earn_confirmation_template_id=confirm)
     first = triggers.handle("CustomerEnrolled", enrolled)
     assert first.outcome == "queued" and first.message_id
     assert triggers.handle("CustomerEnrolled", enrolled) == replace(first, outcome="duplicate")  # redelivered
-    sale = triggers.handle("PointsEarned", earned)
+    sale = triggers.handle("TransactionRecorded", earned)
     assert sale.outcome == "queued" and message(sending, str(sale.message_id)).channel == "sms"
-    assert triggers.handle("PointsEarned", earned).outcome == "duplicate"
-    assert triggers.handle("PointsEarned", earned | {"transaction_id": "ams-01#T2"}).outcome == "queued"
-    # Not a sale's earn: an event rule's points, a correction, nothing earned; and other events.
+    assert message(sending, str(sale.message_id)).cause_id == "ams-01#T1"
+    assert triggers.handle("TransactionRecorded", earned).outcome == "duplicate"
+    assert triggers.handle("TransactionRecorded", earned | {"transaction_id": "T2"}).outcome == "queued"
+    # Another store's T1 is another sale.
+    assert triggers.handle("TransactionRecorded", earned | {"store_id": "web-nl"}).outcome == "queued"
+    # Not a sale's earn: a return, a sale that earned nothing, points from elsewhere; other events.
+    assert triggers.handle("TransactionRecorded", earned | {"type": "return"}).outcome == "not-a-trigger"
+    assert triggers.handle("TransactionRecorded", earned | {"earn": None}).outcome == "not-a-trigger"
     assert (
-        triggers.handle("PointsEarned", earned | {"event_id": "e1", "rule_id": "r1"}).outcome
+        triggers.handle("PointsEarned", {"customer_id": cid, "points": 40, "reason": "event"}).outcome
         == "not-a-trigger"
     )
-    assert triggers.handle("PointsEarned", earned | {"reason": "adjustment"}).outcome == "not-a-trigger"
-    assert triggers.handle("PointsEarned", earned | {"points": 0}).outcome == "not-a-trigger"
     assert triggers.handle("TierChanged", {"customer_id": cid}).outcome == "not-a-trigger"
     queued = message(sending, str(first.message_id))
     assert (queued.cause, queued.cause_id, queued.customer_id, queued.template_id) == (

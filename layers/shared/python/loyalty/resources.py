@@ -125,7 +125,7 @@ MESSAGE_TRIGGER_QUEUE = QueueDef(
 MESSAGE_TRIGGER_RULE = BusRuleDef(
     logical_id="MessageTriggerFeed",
     local_name="loyalty-message-trigger-feed",
-    detail_types=("CustomerEnrolled", "PointsEarned"),
+    detail_types=("CustomerEnrolled", "TransactionRecorded"),
     target=MESSAGE_TRIGGER_QUEUE,
 )
 BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE, MESSAGE_TRIGGER_RULE)

@@ -47,17 +47,18 @@ class MessageTriggers:
             return self._queue_for(
                 Cause.WELCOME, str(customer_id), str(customer_id), messaging.welcome_template_id, detail
             )
-        # A sale's earn: a transaction, points earned (not an event rule's, not a correction).
+        # A member's sale that earned: its TransactionRecorded carries the earn (a sale publishes no
+        # PointsEarned since 0.9.0; those are retro credit, event rules and challenge rewards).
+        earn = detail.get("earn") or {}
         if (
-            detail_type == ev.POINTS_EARNED
+            detail_type == ev.TRANSACTION_RECORDED
+            and detail.get("type") == "sale"
             and detail.get("transaction_id")
-            and "reason" not in detail
-            and not detail.get("event_id")
-            and int(detail.get("points") or 0) > 0
+            and int(earn.get("points") or 0) > 0
         ):
             return self._queue_for(
                 Cause.EARN_CONFIRMATION,
-                str(detail["transaction_id"]),
+                f"{detail.get('store_id')}#{detail['transaction_id']}",  # caller ids are per store
                 str(customer_id),
                 messaging.earn_confirmation_template_id,
                 detail,
