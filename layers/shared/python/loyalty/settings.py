@@ -26,6 +26,12 @@ class Settings(Model):
     merge_queue_url: str | None = None
     # The verified SES identity emails are sent from (the mailer job); None where nothing sends.
     sender_email: str | None = None
+    # The data lake's bucket (the lake writer, the reports); None where nothing reads or writes it.
+    lake_bucket: str | None = None
+    # How reports run: "duckdb" (locally, over the lake's Parquet) or "athena" (on AWS).
+    report_engine: str = "duckdb"
+    athena_workgroup: str | None = None
+    lake_database: str = "loyalty_lake"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +46,10 @@ class Settings(Model):
                 tracing_enabled=source.get("TRACING_ENABLED", "false").lower() == "true",
                 merge_queue_url=source.get("MERGE_QUEUE_URL") or None,
                 sender_email=source.get("SENDER_EMAIL") or None,
+                lake_bucket=source.get("LAKE_BUCKET") or None,
+                report_engine=source.get("REPORT_ENGINE", "duckdb"),
+                athena_workgroup=source.get("ATHENA_WORKGROUP") or None,
+                lake_database=source.get("LAKE_DATABASE", "loyalty_lake"),
             )
         except ValidationError as exc:
             # Fail the cold start loudly: a misconfigured function must not answer requests.
