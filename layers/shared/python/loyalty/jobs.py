@@ -190,7 +190,7 @@ def _stream_change(raw: dict[str, Any]) -> Any:
         keys=ddb.keys or {},
         new_image=ddb.new_image or None,
         old_image=ddb.old_image or None,
-        sequence_number=str(ddb.sequence_number),
+        sequence_number=str(raw["dynamodb"]["SequenceNumber"]),  # the order of changes: required
         approximate_creation=_creation_time(created),
         # DynamoDB's TTL service removes expired items as this principal (the Streams docs).
         ttl_deletion=identity.get("type") == "Service"
