@@ -22,7 +22,17 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from loyalty.resources import AUTHORIZER, FUNCTIONS, JOBS, MERGE_QUEUE, FunctionDef, JobDef, QueueDef
+from loyalty.resources import (
+    AUTHORIZER,
+    FUNCTIONS,
+    JOBS,
+    LAKE_BUCKET,
+    LAKE_DATABASE,
+    MERGE_QUEUE,
+    FunctionDef,
+    JobDef,
+    QueueDef,
+)
 from loyalty_infra.config import (
     ASSET_EXCLUDES,
     DEPS_LAYER_DIR,
@@ -32,6 +42,7 @@ from loyalty_infra.config import (
 )
 from loyalty_infra.data import DataTable
 from loyalty_infra.events import DomainEventBus
+from loyalty_infra.lake import Lake
 from loyalty_infra.waivers import TABLE_KEY_DATA_KEYS, XRAY_NEEDS_ANY_RESOURCE, waive
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -64,6 +75,8 @@ class Needs:
     publish_events: bool = False  # events:PutEvents on the domain bus; set from JobDef.publishes_events
     send_email: bool = False  # ses:SendEmail from the configured sender address only (gets SENDER_EMAIL)
     enqueue: tuple[QueueDef, ...] = ()  # sqs:SendMessage on these work queues (gets their URLs)
+    lake_write: bool = False  # puts Parquet objects into the lake bucket (gets LAKE_BUCKET)
+    lake_query: bool = False  # queries the lake through the Athena workgroup and Glue tables
 
 
 # Domain events leave through the outbox (written with the change, published from the stream), so
@@ -99,6 +112,10 @@ NEEDS: Mapping[str, Needs] = {
     "events": Needs(table=TableAccess.READ_WRITE),
     # Queries the due identifications (gsi2) and a visitor's timeline (gsi3), moves its events.
     "attribution": Needs(table=TableAccess.READ_WRITE),
+    # Reads only the stream (granted with its event source) and puts Parquet into the lake bucket.
+    "lake": Needs(lake_write=True),
+    # Reads the lake through Athena: no table access, no secret.
+    "reports": Needs(lake_query=True),
 }
 
 Definition = FunctionDef | JobDef
@@ -128,8 +145,10 @@ class Functions(Construct):
         pepper: secretsmanager.ISecret,
         cursor_key: secretsmanager.ISecret,
         work_queues: Mapping[str, sqs.IQueue] | None = None,
+        lake: Lake | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._lake = lake
         self._work_queues = dict(work_queues or {})
         self._settings = settings
         self._data = data
@@ -213,6 +232,7 @@ class Functions(Construct):
                 **{
                     q.env_var: self._work_queues[q.logical_id].queue_url for q in needs_of(definition).enqueue
                 },
+                **self._lake_environment(needs_of(definition)),
             },
             log_group=log_group,
             role=role,
@@ -223,6 +243,20 @@ class Functions(Construct):
         if self._settings.tracing:
             waive(role.node.find_child("DefaultPolicy"), XRAY_NEEDS_ANY_RESOURCE)
         return function
+
+    def _lake_environment(self, needs: Needs) -> dict[str, str]:
+        if not (needs.lake_write or needs.lake_query):
+            return {}
+        if self._lake is None:
+            raise ValueError("a function needs the data lake but the stack made none")
+        environment = {LAKE_BUCKET.env_var: self._lake.bucket.bucket_name}
+        if needs.lake_query:
+            environment |= {
+                "REPORT_ENGINE": "athena",
+                "ATHENA_WORKGROUP": self._lake.workgroup.ref,
+                "LAKE_DATABASE": LAKE_DATABASE,
+            }
+        return environment
 
     def _grant(self, role: iam.Role, needs: Needs) -> None:
         table = self._data.table
@@ -252,6 +286,10 @@ class Functions(Construct):
             self._cursor_key.grant_read(role)
         for queue in needs.enqueue:
             self._work_queues[queue.logical_id].grant_send_messages(role)
+        if needs.lake_write and self._lake is not None:
+            self._lake.grant_write(role)
+        if needs.lake_query and self._lake is not None:
+            self._lake.grant_query(role)
         if needs.publish_events:
             # events:PutEvents on this one bus, for the platform's Source and DetailTypes only.
             self._bus.grant_publish(role)

@@ -15,6 +15,7 @@ from loyalty_infra.data import DataTable
 from loyalty_infra.events import DomainEventBus
 from loyalty_infra.firewall import ApiFirewall
 from loyalty_infra.functions import Functions
+from loyalty_infra.lake import Lake
 from loyalty_infra.monitoring import Monitoring
 from loyalty_infra.outbox import OutboxStream
 from loyalty_infra.schedules import Schedules
@@ -37,6 +38,7 @@ class LoyaltyStack(Stack):
         self.pepper = ApiKeyPepper(self, "ApiKeyPepper")
         self.cursor_key = CursorKey(self, "CursorKey")
         self.work_queues = WorkQueues(self, "WorkQueues")
+        self.lake = Lake(self, "Lake")
         self.functions = Functions(
             self,
             "Functions",
@@ -46,6 +48,7 @@ class LoyaltyStack(Stack):
             pepper=self.pepper.secret,
             cursor_key=self.cursor_key.secret,
             work_queues=self.work_queues.queues,
+            lake=self.lake,
         )
         self.work_queues.attach_consumers(self.functions.jobs)
         self.bus_rules = BusRules(
@@ -88,6 +91,10 @@ class LoyaltyStack(Stack):
             self, "ApiUrl", value=self.api.rest_api.url, description="Base URL of the loyalty API stage"
         )
         CfnOutput(self, "TableName", value=self.data.table.table_name, description="The data table")
+        CfnOutput(self, "LakeBucketName", value=self.lake.bucket.bucket_name, description="The data lake")
+        CfnOutput(
+            self, "LakeWorkgroup", value=self.lake.workgroup.ref, description="Athena workgroup for the lake"
+        )
         CfnOutput(self, "EventBusName", value=self.events.bus.event_bus_name, description="Domain events bus")
         CfnOutput(
             self, "ApiKeyPepperSecretArn", value=self.pepper.secret.secret_arn, description="Pepper secret"
