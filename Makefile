@@ -109,10 +109,12 @@ $(DDB_JAR):
 
 # The Lambda dependency layer, built for arm64 without Docker: binary wheels only.
 deps-layer: $(LAYER_STAMP) ## build the Lambda dependency layer (arm64 wheels) into build/
+# Lambda's python3.13 runtime is Amazon Linux 2023 (glibc 2.34): wheels tagged up to manylinux_2_34
+# run there; pip matches --platform tags exactly, and duckdb's aarch64 wheels are manylinux_2_28.
 $(LAYER_STAMP): pyproject.toml | $(STAMP)
 	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)/python
 	$(PY) -c 'import tomllib;print("\n".join(d for d in tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"] if not d.startswith("boto3")))' > $(LAYER_DIR)/requirements.txt
-	$(PY) -m pip install -q --platform manylinux2014_aarch64 --implementation cp \
+	$(PY) -m pip install -q --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --implementation cp \
 		--python-version $(LAMBDA_PYTHON) --only-binary=:all: \
 		--target $(LAYER_DIR)/python -r $(LAYER_DIR)/requirements.txt
 	touch $@
