@@ -114,6 +114,8 @@ def test_sales_of_members_non_members_and_anonymous_reach_the_reports_within_60_
         ({"from": "2026-01-01", "to": "2026-01-31", "interval": "year"}, "interval"),
         ({"from": "yesterday", "to": "2026-01-31"}, "from"),
         ({"to": "2026-01-31"}, "from"),
+        ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),
+        ({"from": "2026-01-01", "to": "9999-12-31"}, "to"),
     ],
 )
 def test_bad_report_parameters_are_422_naming_the_field(api: Api, params: dict[str, str], field: str) -> None:

@@ -237,6 +237,12 @@ def test_bad_ranges_are_refused_naming_the_field(reports: ReportService) -> None
     with pytest.raises(ValidationFailed) as too_long:
         reports.members_vs_non_members(date(2016, 1, 1), date(2026, 1, 1))
     assert too_long.value.errors[0].loc == ("query", "to")
+    with pytest.raises(ValidationFailed) as first_day_ever:  # a day before it would overflow
+        reports.activity(date(1, 1, 1), date(1, 1, 2), "day", "store")
+    assert first_day_ever.value.errors[0].loc == ("query", "from")
+    with pytest.raises(ValidationFailed) as last_day_ever:
+        reports.members_vs_non_members(date(9999, 12, 30), date(9999, 12, 31))
+    assert last_day_ever.value.errors[0].loc == ("query", "from")
 
 
 STATEMENTS = [

@@ -57,7 +57,13 @@ def _timestamp(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace(" UTC", ""))
 
 
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)  # beyond them, date arithmetic overflows
+
+
 def check_range(start: date, end: date) -> None:
+    for name, day in (("from", start), ("to", end)):
+        if not EARLIEST <= day <= LATEST:
+            raise ValidationFailed.at(("query", name), f"{name} must lie between {EARLIEST} and {LATEST}")
     if start > end:
         raise ValidationFailed.at(("query", "from"), "from must be on or before to")
     if (end - start).days > MAX_RANGE_DAYS:
