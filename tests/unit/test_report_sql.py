@@ -189,7 +189,7 @@ def test_activity_by_month_and_store(reports: ReportService) -> None:
         ("2026-01-01", "web-nl"): (1, Decimal("20.00"), 1, 1, 0, 0, 0, 20, 0),
         ("2026-02-01", "web-nl"): (0, Decimal("-5.00"), 0, 0, 0, 0, 0, 0, 0),  # the return, in its month
     }
-    assert report.as_of == datetime(2026, 2, 3, 12, 0)
+    assert report.as_of == datetime(2026, 2, 3, 12, 0, tzinfo=UTC)
 
 
 def test_activity_by_day_and_channel(reports: ReportService) -> None:

@@ -5,7 +5,7 @@ so both engines answer alike."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
 
@@ -50,11 +50,11 @@ def _day(value: Any) -> str:
 
 
 def _timestamp(value: Any) -> datetime | None:
+    """The lake's timestamps are UTC without a zone (Parquet TIMESTAMP_MS, Athena's text): say so."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace(" UTC", ""))
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace(" UTC", ""))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)  # beyond them, date arithmetic overflows
