@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_OUTDIR ?= cdk.out
 
-.PHONY: help run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load invoke
+.PHONY: help run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load invoke lake-shell
 
 run: venv ddb ## start DynamoDB Local + moto, provision, seed, serve the API on :3000 (FAULTS=0.1: inject faults)
 	LOYALTY_FAULT_RATE=$(FAULTS) $(PY) -m loyalty_local run
@@ -59,6 +59,11 @@ FN ?= health
 EVENT ?= events/api-gateway-rest.json
 invoke: venv ddb ## call one function's handler locally with an event file (FN=customers EVENT=events/<file>.json)
 	$(PY) -m loyalty_local invoke $(FN) $(EVENT)
+
+# `make lake-shell`: DuckDB over the running `make run`'s lake (moto's S3) with the reports' views;
+# `make lake-shell LAKE_DIR=<folder>` opens a lake folder instead; SQL='select ...' runs one statement.
+lake-shell: venv ## DuckDB over the local data lake with its views (LAKE_DIR=<folder>, SQL='<one statement>')
+	$(PY) -m loyalty_local.lake_shell $(if $(LAKE_DIR),--dir $(LAKE_DIR)) $(if $(SQL),-c "$(SQL)")
 
 lint: venv ## ruff, ruff format --check and mypy, as `make test` runs them first
 	$(PY) -m ruff check .
@@ -104,10 +109,12 @@ $(DDB_JAR):
 
 # The Lambda dependency layer, built for arm64 without Docker: binary wheels only.
 deps-layer: $(LAYER_STAMP) ## build the Lambda dependency layer (arm64 wheels) into build/
+# Lambda's python3.13 runtime is Amazon Linux 2023 (glibc 2.34): wheels tagged up to manylinux_2_34
+# run there; pip matches --platform tags exactly, and duckdb's aarch64 wheels are manylinux_2_28.
 $(LAYER_STAMP): pyproject.toml | $(STAMP)
 	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)/python
 	$(PY) -c 'import tomllib;print("\n".join(d for d in tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"] if not d.startswith("boto3")))' > $(LAYER_DIR)/requirements.txt
-	$(PY) -m pip install -q --platform manylinux2014_aarch64 --implementation cp \
+	$(PY) -m pip install -q --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --implementation cp \
 		--python-version $(LAMBDA_PYTHON) --only-binary=:all: \
 		--target $(LAYER_DIR)/python -r $(LAYER_DIR)/requirements.txt
 	touch $@

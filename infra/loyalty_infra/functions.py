@@ -27,6 +27,8 @@ from loyalty.resources import (
     AUTHORIZER,
     FUNCTIONS,
     JOBS,
+    LAKE_BUCKET,
+    LAKE_DATABASE,
     MERGE_QUEUE,
     PRINT_BUCKET,
     FunctionDef,
@@ -42,6 +44,7 @@ from loyalty_infra.config import (
 )
 from loyalty_infra.data import DataTable
 from loyalty_infra.events import DomainEventBus
+from loyalty_infra.lake import Lake
 from loyalty_infra.waivers import (
     PRINT_FILES_PREFIX,
     SMS_NEEDS_ANY_RESOURCE,
@@ -83,6 +86,8 @@ class Needs:
     send_sms: bool = False  # sns:Publish to phone numbers (no topic)
     print_files: str | None = None  # "write" (put print files) or "read" (list them); gets PRINT_BUCKET
     webhook: bool = False  # reads the brand's webhook secret (the api channel); gets WEBHOOK_SECRET
+    lake_write: bool = False  # puts Parquet objects into the lake bucket (gets LAKE_BUCKET)
+    lake_query: bool = False  # queries the lake through the Athena workgroup and Glue tables
 
 
 # Domain events leave through the outbox (written with the change, published from the stream), so
@@ -132,6 +137,10 @@ NEEDS: Mapping[str, Needs] = {
     # Finds the customer by email link and turns email consent off (receive and delete come with its
     # event source).
     "feedback": Needs(table=TableAccess.READ_WRITE),
+    # Reads only the stream (granted with its event source) and puts Parquet into the lake bucket.
+    "lake": Needs(lake_write=True),
+    # Reads the lake through Athena: no table access, no secret.
+    "reports": Needs(lake_query=True),
 }
 
 Definition = FunctionDef | JobDef
@@ -164,8 +173,10 @@ class Functions(Construct):
         print_bucket: s3.IBucket | None = None,
         configuration_set: str | None = None,
         webhook_secret: secretsmanager.ISecret | None = None,
+        lake: Lake | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._lake = lake
         self._webhook_secret = webhook_secret
         self._configuration_set = configuration_set
         self._work_queues = dict(work_queues or {})
@@ -253,6 +264,7 @@ class Functions(Construct):
                     q.env_var: self._work_queues[q.logical_id].queue_url for q in needs_of(definition).enqueue
                 },
                 **self._messaging_environment(needs_of(definition)),
+                **self._lake_environment(needs_of(definition)),
             },
             log_group=log_group,
             role=role,
@@ -275,6 +287,20 @@ class Functions(Construct):
         if needs.webhook and self._webhook_secret is not None:
             env["WEBHOOK_SECRET"] = self._webhook_secret.secret_arn
         return env
+
+    def _lake_environment(self, needs: Needs) -> dict[str, str]:
+        if not (needs.lake_write or needs.lake_query):
+            return {}
+        if self._lake is None:
+            raise ValueError("a function needs the data lake but the stack made none")
+        environment = {LAKE_BUCKET.env_var: self._lake.bucket.bucket_name}
+        if needs.lake_query:
+            environment |= {
+                "REPORT_ENGINE": "athena",
+                "ATHENA_WORKGROUP": self._lake.workgroup.ref,
+                "LAKE_DATABASE": LAKE_DATABASE,
+            }
+        return environment
 
     def _grant(self, role: iam.Role, needs: Needs) -> None:
         table = self._data.table
@@ -304,6 +330,10 @@ class Functions(Construct):
             self._cursor_key.grant_read(role)
         for queue in needs.enqueue:
             self._work_queues[queue.logical_id].grant_send_messages(role)
+        if needs.lake_write and self._lake is not None:
+            self._lake.grant_write(role)
+        if needs.lake_query and self._lake is not None:
+            self._lake.grant_query(role)
         if needs.publish_events:
             # events:PutEvents on this one bus, for the platform's Source and DetailTypes only.
             self._bus.grant_publish(role)

@@ -30,6 +30,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from loyalty.resources import JOBS, JobDef
+from loyalty.services.lake import KEY_PREFIXES
 from loyalty_infra.data import DataTable
 from loyalty_infra.functions import construct_name
 from loyalty_infra.queues import dead_letter_queue
@@ -58,7 +59,17 @@ MESSAGE_FILTER: Mapping[str, Any] = {
     "eventName": ["INSERT"],
     "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "MESSAGE#"}]}}},
 }
-FILTERS: Mapping[str, Mapping[str, Any]] = {"outbox": OUTBOX_FILTER, "messages": MESSAGE_FILTER}
+# The lake writer: every insert, modify, removal and TTL deletion of the records whose keys start as
+# a business record's do (loyalty.services.lake.KEY_PREFIXES); the writer itself picks the kinds
+# within them (a customer's profile, not the timeline or tier items beside it) and their columns.
+LAKE_FILTER: Mapping[str, Any] = {
+    "dynamodb": {"Keys": {"pk": {"S": [{"prefix": prefix} for prefix in KEY_PREFIXES]}}},
+}
+FILTERS: Mapping[str, Mapping[str, Any]] = {
+    "outbox": OUTBOX_FILTER,
+    "messages": MESSAGE_FILTER,
+    "lake": LAKE_FILTER,
+}
 
 
 class OutboxStream(Construct):

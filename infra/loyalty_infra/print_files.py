@@ -17,6 +17,8 @@ from loyalty_infra.waivers import PRINT_FILES_BUCKET, waive
 class PrintFiles(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
+        retention = PRINT_BUCKET.retention_days
+        assert retention is not None, "print files expire"
         self.bucket = s3.Bucket(
             self,
             PRINT_BUCKET.logical_id,
@@ -27,7 +29,7 @@ class PrintFiles(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    expiration=Duration.days(PRINT_BUCKET.retention_days),
+                    expiration=Duration.days(retention),
                     noncurrent_version_expiration=Duration.days(1),
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )

@@ -17,6 +17,7 @@ from loyalty_infra.email_feedback import EmailFeedback
 from loyalty_infra.events import DomainEventBus
 from loyalty_infra.firewall import ApiFirewall
 from loyalty_infra.functions import Functions
+from loyalty_infra.lake import Lake
 from loyalty_infra.monitoring import Monitoring
 from loyalty_infra.outbox import OutboxStream
 from loyalty_infra.print_files import PrintFiles
@@ -48,6 +49,7 @@ class LoyaltyStack(Stack):
             settings=settings,
             queue=self.work_queues.queues[EMAIL_FEEDBACK_QUEUE.logical_id],
         )
+        self.lake = Lake(self, "Lake")
         self.functions = Functions(
             self,
             "Functions",
@@ -60,6 +62,7 @@ class LoyaltyStack(Stack):
             print_bucket=self.print_files.bucket,
             configuration_set=self.email_feedback.configuration_set.configuration_set_name,
             webhook_secret=self.webhook_secret.secret,
+            lake=self.lake,
         )
         self.work_queues.attach_consumers(self.functions.jobs)
         self.bus_rules = BusRules(
@@ -102,6 +105,10 @@ class LoyaltyStack(Stack):
             self, "ApiUrl", value=self.api.rest_api.url, description="Base URL of the loyalty API stage"
         )
         CfnOutput(self, "TableName", value=self.data.table.table_name, description="The data table")
+        CfnOutput(self, "LakeBucketName", value=self.lake.bucket.bucket_name, description="The data lake")
+        CfnOutput(
+            self, "LakeWorkgroup", value=self.lake.workgroup.ref, description="Athena workgroup for the lake"
+        )
         CfnOutput(self, "EventBusName", value=self.events.bus.event_bus_name, description="Domain events bus")
         CfnOutput(
             self, "ApiKeyPepperSecretArn", value=self.pepper.secret.secret_arn, description="Pepper secret"

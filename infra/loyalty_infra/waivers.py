@@ -234,6 +234,35 @@ WEBHOOK_SECRET_AWS_MANAGED_KEY = Waiver(
     "The webhook secret is encrypted with Secrets Manager's AWS-managed key; only the mailer's role may "
     "read it, by its own grant on this secret.",
 )
+ACCESS_LOG_BUCKET = Waiver(
+    ("AwsSolutions-S1", "CKV_AWS_18"),
+    "This bucket receives the server access logs of the lake and query-result buckets; logging its "
+    "own access would need another bucket, and so on without end. It is private, encrypted, TLS only "
+    "and versioned, and its objects expire after a year.",
+)
+LAKE_S3_MANAGED_KEY = Waiver(
+    ("CKV_AWS_145",),
+    "S3-managed keys (SSE-S3) encrypt the lake, its query results and its access logs: the lake holds "
+    "pseudonymous ids and business facts, no personal data (loyalty.services.lake), and Athena and "
+    "Glue read SSE-S3 objects with no key policy to keep in step. A customer-managed key can replace "
+    "it by changing the buckets' encryption and granting the reports and lake roles kms:Decrypt.",
+)
+LAKE_NO_EVENT_NOTIFICATIONS = Waiver(
+    ("CKV2_AWS_62",),
+    "Nothing reacts to objects landing in these buckets: the lake is read on demand by Athena through "
+    "partition projection, query results by the function that ran the query.",
+)
+LAKE_OBJECTS = Waiver(
+    (
+        "AwsSolutions-IAM5[Resource::<LakeBucketB1D32E10.Arn>/*]",
+        "AwsSolutions-IAM5[Resource::<LakeQueryResultsD271E3DC.Arn>/*]",
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/loyalty_lake/*]",
+    ),
+    "Objects of one bucket: the lake job puts Parquet files under any key of the lake bucket (the key "
+    "names the kind, day and batch); the reports function reads the lake's objects and writes and "
+    "reads Athena's result objects in the results bucket, and reads the Glue tables of the one lake "
+    "database. S3 and Glue authorise objects and tables by ARN, so a prefix is the narrowest grant.",
+)
 
 ALL: tuple[Waiver, ...] = tuple(value for value in list(globals().values()) if isinstance(value, Waiver))
 

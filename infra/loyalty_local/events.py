@@ -25,6 +25,9 @@ TABLE_STREAM = "table-stream-insert"  # a stream batch: one INSERT whose new ima
 SQS_MERGE = "sqs-merge"  # a FIFO merge-queue batch
 SCHEDULER = "scheduler"  # what each job's schedule sends (loyalty_infra.schedules)
 DOMAIN_EVENT = "eventbridge-domain-event"  # a domain event as the bus delivers it to a consumer
+# What the lake writer reads: inserts, modifies, removals, a TTL deletion, records the lake leaves
+# out (a key hash, a link) and a poison record, in one stream batch.
+TABLE_STREAM_LAKE = "table-stream-lake"
 
 
 @cache

@@ -17,6 +17,7 @@ from loyalty.resources import (
     BUS_RULES,
     EMAIL_FEEDBACK_QUEUE,
     EVENT_BUS,
+    LAKE_BUCKET,
     MERGE_QUEUE,
     MESSAGE_TRIGGER_QUEUE,
     PRINT_BUCKET,
@@ -45,6 +46,7 @@ class LocalResources:
     dead_letter_urls: dict[str, str] = field(default_factory=dict)
     sender_email: str = LOCAL_SENDER_EMAIL
     print_bucket: str = PRINT_BUCKET.local_name
+    lake_bucket: str = LAKE_BUCKET.local_name
 
     def function_environment(self) -> dict[str, str]:
         return {
@@ -54,6 +56,7 @@ class LocalResources:
             "CURSOR_KEY_SECRET": self.cursor_key_secret,
             "SENDER_EMAIL": self.sender_email,
             PRINT_BUCKET.env_var: self.print_bucket,
+            LAKE_BUCKET.env_var: self.lake_bucket,
             "POWERTOOLS_SERVICE_NAME": "loyalty",
             "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -172,6 +175,37 @@ def create_bus_rule(session: Any, rule: BusRuleDef, resources: LocalResources, p
     )
 
 
+def bucket_name(prefix: str, name: str) -> str:
+    """S3's rules: lower case, digits, dots and hyphens, at most 63 characters."""
+    raw = (prefix + name).lower()
+    cleaned = "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in raw).strip("-.")
+    return cleaned[-63:].lstrip("-.")
+
+
+def create_lake_bucket(s3: Any, name: str) -> None:
+    """The lake's bucket as the CDK app makes it: private, encrypted (moto keeps the settings)."""
+    try:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+
+
 def provision(
     session: boto3.session.Session, table_name: str | None = None, pepper: str | None = None
 ) -> LocalResources:
@@ -195,6 +229,7 @@ def provision(
         queue_urls=queue_urls,
         dead_letter_urls=dead_letter_urls,
         print_bucket=f"{prefix}{PRINT_BUCKET.local_name}".lower()[:63].rstrip("-"),
+        lake_bucket=bucket_name(prefix, LAKE_BUCKET.local_name),
     )
     try:
         s3 = session.client("s3")
@@ -205,6 +240,7 @@ def provision(
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
+    create_lake_bucket(session.client("s3"), resources.lake_bucket)
     create_table(session.client("dynamodb"), TABLE, resources.table_name)
     events = session.client("events")
     try:

@@ -761,6 +761,23 @@ def _print_files(w: World, o: Owner) -> Req:
     return Req("GET", "/v1/admin/print-files", params={"limit": "1"})
 
 
+# reports over the data lake (admin)
+@case("GET", "/v1/admin/reports/activity")
+def _activity_report(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/reports/activity", params={"from": "2026-01-01", "to": "2026-01-31"})
+
+
+@case("GET", "/v1/admin/reports/members-vs-non-members")
+def _members_report(w: World, o: Owner) -> Req:
+    params = {"from": "2026-01-01", "to": "2026-01-31"}
+    return Req("GET", "/v1/admin/reports/members-vs-non-members", params=params)
+
+
+@case("GET", "/v1/admin/reports/cohorts")
+def _cohorts_report(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/reports/cohorts", params={"by": "enrolment_month"})
+
+
 # ---- the world and the test -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def world(api: Api) -> World:

@@ -488,7 +488,7 @@ def _stream_mapping(synth: Synth, job: str) -> dict[str, Any]:
 
 
 def test_publisher_is_fed_by_the_table_stream_in_order_with_partial_failures(synth: Synth) -> None:
-    assert {j.name for j in STREAM_CONSUMERS} == {"publisher", "mailer"}
+    assert {j.name for j in STREAM_CONSUMERS} == {"publisher", "mailer", "lake"}
     props = _stream_mapping(synth, "publisher")
     assert props["StartingPosition"] == "TRIM_HORIZON"
     assert props["BatchSize"] == 100
@@ -930,6 +930,7 @@ def test_no_environment_holds_a_secret_value(which: str, request: pytest.Fixture
         "SENDER_EMAIL",
         "PUBLIC_BASE_URL",  # where unsubscribe links point
     }
+    plain |= {"REPORT_ENGINE", "LAKE_DATABASE"}  # the reports' engine and the Glue database's name
     for logical_id, function in synth.of_type("AWS::Lambda::Function").items():
         for name, value in function["Properties"]["Environment"]["Variables"].items():
             if re.search(r"SECRET|PASSWORD|TOKEN|PEPPER|CREDENTIAL|PRIVATE", name):
@@ -1341,3 +1342,95 @@ def test_the_activity_worker_is_fed_by_a_bus_rule_through_a_standard_queue(synth
     # It reads and writes the table, and publishes nothing itself (its events leave by the outbox).
     assert synth.actions_of(activity) >= TABLE_WRITE
     assert not {a for a in synth.actions_of(activity) if a.startswith("events:")}
+
+
+# ---- the data lake (issue 16) ---------------------------------------------------------------------
+def test_the_lake_writer_is_fed_every_business_record_from_the_stream_and_may_only_put_objects(
+    synth: Synth,
+) -> None:
+    from loyalty_infra.outbox import LAKE_FILTER
+
+    props = _stream_mapping(synth, "lake")
+    (only_filter,) = props["FilterCriteria"]["Filters"]
+    assert json.loads(only_filter["Pattern"]) == LAKE_FILTER
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    lake = _function("lake")
+    actions = synth.actions_of(lake)
+    assert "s3:PutObject" in actions
+    assert not {a for a in actions if a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")}
+    assert not {a for a in actions if a.startswith(("s3:Get", "s3:Delete", "secretsmanager:", "athena:"))}
+    environment = synth.resources[synth.function_id(lake)]["Properties"]["Environment"]["Variables"]
+    assert "LAKE_BUCKET" in environment
+
+
+def test_the_lake_filter_passes_business_records_of_every_kind_and_drops_the_rest() -> None:
+    from loyalty_infra.outbox import LAKE_FILTER
+
+    def passes(pk: str) -> bool:
+        prefixes = [p["prefix"] for p in LAKE_FILTER["dynamodb"]["Keys"]["pk"]["S"]]
+        return any(pk.startswith(p) for p in prefixes)
+
+    for pk in ("CUST#1", "TXN#ams-01#T1", "REDEMPTION#r", "ACCOUNT#a", "EVENT#s#e", "COUPON#C", "MESSAGE#m"):
+        assert passes(pk), pk
+    for pk in ("KEYHASH#x", "KEY#k", "LINK#email#x", "IDEM#k", "REQUEST#r", "MERGE#m", "DUE#1"):
+        assert not passes(pk), pk
+
+
+def test_the_lake_buckets_are_private_encrypted_tls_only_with_lifecycle(synth: Synth) -> None:
+    buckets = synth.of_type("AWS::S3::Bucket")
+    assert len(buckets) == 3  # the lake, its query results, their access logs
+    for logical_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, logical_id
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], logical_id
+        assert props["LifecycleConfiguration"]["Rules"], logical_id
+        assert "BucketName" not in props, logical_id
+    policies = synth.of_type("AWS::S3::BucketPolicy")
+    tls_only = [
+        p
+        for p in policies.values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny"
+        and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+    ]
+    assert len(tls_only) == 3
+
+
+def test_glue_tables_project_their_dt_partitions_and_match_the_writer(synth: Synth) -> None:
+    from loyalty.services.lake import CHANGE_COLUMNS, GLUE_TYPES, KINDS
+
+    tables = {
+        t["Properties"]["TableInput"]["Name"]: t["Properties"]
+        for t in synth.of_type("AWS::Glue::Table").values()
+    }
+    assert set(tables) == {k.name for k in KINDS}
+    for kind in KINDS:
+        table = tables[kind.name]["TableInput"]
+        assert table["Parameters"]["projection.enabled"] == "true"
+        assert table["Parameters"]["projection.dt.type"] == "date"
+        assert table["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+        columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+        assert columns == [(c.name, GLUE_TYPES[c.type]) for c in (*CHANGE_COLUMNS, *kind.columns)]
+
+
+def test_the_workgroup_encrypts_results_enforces_its_settings_and_cuts_off_big_scans(synth: Synth) -> None:
+    (workgroup,) = synth.of_type("AWS::Athena::WorkGroup").values()
+    config = workgroup["Properties"]["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert 0 < config["BytesScannedCutoffPerQuery"] <= 10 * 1024**3
+    assert config["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_S3"
+
+
+def test_the_reports_function_queries_through_its_workgroup_and_touches_no_table(synth: Synth) -> None:
+    reports = _function("reports")
+    actions = synth.actions_of(reports)
+    assert {"athena:StartQueryExecution", "athena:GetQueryResults", "glue:GetTable"} <= actions
+    assert not {a for a in actions if a.startswith(("dynamodb:", "secretsmanager:", "events:", "sqs:"))}
+    assert not {a for a in actions if a.startswith("s3:Delete")}
+    environment = synth.resources[synth.function_id(reports)]["Properties"]["Environment"]["Variables"]
+    assert environment["REPORT_ENGINE"] == "athena" and "ATHENA_WORKGROUP" in environment

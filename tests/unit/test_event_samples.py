@@ -17,7 +17,7 @@ from loyalty_local import events
 from loyalty_local.emulators import REGION
 
 
-def test_every_sample_is_one_of_the_five_and_loads_as_a_fresh_copy() -> None:
+def test_every_sample_is_one_of_the_six_and_loads_as_a_fresh_copy() -> None:
     names = {path.stem for path in events.EVENTS_DIR.glob("*.json")}
     assert names == {
         events.API_GATEWAY,
@@ -25,6 +25,7 @@ def test_every_sample_is_one_of_the_five_and_loads_as_a_fresh_copy() -> None:
         events.SQS_MERGE,
         events.SCHEDULER,
         events.DOMAIN_EVENT,
+        events.TABLE_STREAM_LAKE,
     }
     first = events.sample(events.API_GATEWAY)
     first["requestContext"]["authorizer"]["kind"] = "admin"

@@ -38,6 +38,11 @@ at most one round trip per 25 records), and merges per second through the local 
 Then the activity worker (bench_activity): one SQS batch of 10 bus events through the real handler,
 new and then redelivered: round trips, WCU and the cost per million events.
 
+Then the data lake (bench_lake): stream records per second through the lake handler, report latency
+over a generated lake of 1 million transactions and 100,000 customers, and the bytes Athena would
+scan per report (from the Parquet metadata) with its price at $5 per TB, scaled to 10 million
+customers.
+
 Then it times each function's cold import in fresh subprocesses against the floor (a bare process
 importing boto3 + pydantic + the powertools resolver), medians of IMPORT_RUNS runs, and checks
 that importing a handler does no network I/O, builds no AWS client and pulls in no X-Ray SDK.
@@ -62,6 +67,7 @@ import time
 from loyalty.api.routes import ROUTES
 from loyalty_local.runtime import LocalRuntime
 from tools.bench import activity as bench_activity
+from tools.bench import lake as bench_lake
 from tools.bench import merges as bench_merges
 from tools.bench import messages as bench_messages
 from tools.bench import offers as bench_offers
@@ -132,6 +138,7 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
     print()
     bench_messages.print_figures(messages)
     print()
+    bench_lake.print_figures(bench_lake.measure())  # no emulator: a folder lake, DuckDB over Parquet
     print_imports(imports)
     print(f"\nbench took {time.monotonic() - began:.0f} s")
 

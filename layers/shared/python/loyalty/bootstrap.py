@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.gamification import GamificationService
     from loyalty.services.gift_cards import GiftCardService
     from loyalty.services.holds import HoldService, StoredValueHolds
+    from loyalty.services.lake import LakeWriter
     from loyalty.services.mailer import Mailer
     from loyalty.services.merge_requests import MergeRequests
     from loyalty.services.merge_worker import MergeWorker
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.privacy import PrivacyService
     from loyalty.services.publisher import OutboxPublisher
     from loyalty.services.redemptions import RedemptionService
+    from loyalty.services.reports import ReportService
     from loyalty.services.resolver import CustomerResolver
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
@@ -400,6 +402,41 @@ class Container:
             print_files=S3PrintFiles(self.client("s3"), s.print_bucket) if s.print_bucket else None,
             store_of=self.stores.find,
             retry_at=lambda attempts: next_attempt_at(self.clock.now(), attempts),
+        )
+
+    @cached_property
+    def lake_writer(self) -> LakeWriter:
+        from loyalty.adapters.lake import S3Lake
+        from loyalty.services.lake import LakeWriter
+
+        if not self.settings.lake_bucket:
+            raise RuntimeError("LAKE_BUCKET is not set: the lake writer has nowhere to write")
+        return LakeWriter(files=S3Lake(s3=self.client("s3"), bucket=self.settings.lake_bucket))
+
+    @cached_property
+    def reports(self) -> ReportService:
+        from loyalty.services.reports import ReportService
+
+        if not self.settings.lake_bucket:
+            raise RuntimeError("LAKE_BUCKET is not set: the reports have no lake to read")
+        if self.settings.report_engine == "athena":
+            from loyalty.adapters.report_queries import AthenaQueries
+
+            if not self.settings.athena_workgroup:
+                raise RuntimeError("ATHENA_WORKGROUP is not set: Athena reports need a workgroup")
+            return ReportService(
+                queries=AthenaQueries(
+                    athena=self.client("athena"),
+                    workgroup=self.settings.athena_workgroup,
+                    database=self.settings.lake_database,
+                )
+            )
+        from loyalty.adapters.report_queries import DuckDBQueries
+
+        return ReportService(
+            queries=DuckDBQueries.over_s3(
+                self.client("s3"), self.settings.lake_bucket, self._session.get_credentials()
+            )
         )
 
     @cached_property

@@ -223,3 +223,65 @@ def attribute_identified(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="EventsAttributed", unit=MetricUnit.Count, value=report.moved)
     logger.info("identifications attributed", extra=asdict(report))
     return asdict(report)
+
+
+def _stream_change(raw: dict[str, Any]) -> Any:
+    from loyalty.services.lake import StreamChange
+
+    record = DynamoDBRecord(raw)
+    ddb = record.dynamodb
+    assert ddb is not None
+    identity = raw.get("userIdentity") or {}
+    created = raw["dynamodb"].get("ApproximateCreationDateTime")
+    return StreamChange(
+        event_name=str(raw.get("eventName")),
+        keys=ddb.keys or {},
+        new_image=ddb.new_image or None,
+        old_image=ddb.old_image or None,
+        sequence_number=str(raw["dynamodb"]["SequenceNumber"]),  # the order of changes: required
+        approximate_creation=_creation_time(created),
+        # DynamoDB's TTL service removes expired items as this principal (the Streams docs).
+        ttl_deletion=identity.get("type") == "Service"
+        and identity.get("principalId") == "dynamodb.amazonaws.com",
+    )
+
+
+def _creation_time(value: Any) -> Any:
+    """Epoch seconds on Lambda; the local poller passes boto3's parsed datetime through."""
+    from datetime import UTC, datetime
+
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(value), UTC) if value else datetime.now(UTC)
+
+
+def _lake_poison(sequence_number: str, exc: Exception) -> None:
+    # The sequence number and the error type only: an image may hold what logs must not.
+    logger.error(
+        "lake record skipped", extra={"stream_sequence": sequence_number, "error": type(exc).__name__}
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def write_lake(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Stream records in, Parquet files out: the whole batch at once (one file per kind and day).
+
+    A record that cannot be read is skipped and counted (LakeRecordsSkipped), never retried: its
+    failure is deterministic and would hold back its shard. A file that cannot be stored fails the
+    invocation, so the batch is retried; its files are named by its sequence numbers, so a retry
+    overwrites them and duplicates nothing."""
+    changes = []
+    skipped = 0
+    for raw in event.get("Records", []):
+        try:
+            changes.append(_stream_change(raw))
+        except (KeyError, TypeError, ValueError, AssertionError) as exc:
+            skipped += 1
+            _lake_poison(str((raw.get("dynamodb") or {}).get("SequenceNumber")), exc)
+    batch = container().lake_writer.write(changes)
+    skipped += len(batch.poisoned)
+    metrics.add_metric(name="LakeRowsWritten", unit=MetricUnit.Count, value=batch.row_count)
+    if skipped:
+        metrics.add_metric(name="LakeRecordsSkipped", unit=MetricUnit.Count, value=skipped)
+    return {"rows": batch.row_count, "skipped": skipped, "ignored": batch.ignored}

@@ -145,15 +145,22 @@ EMAIL_FEEDBACK_QUEUE = QueueDef(
 @dataclass(frozen=True)
 class BucketDef:
     logical_id: str
-    local_name: str
+    local_name: str  # locally, in moto's S3 (a test session's gets its table's prefix)
     env_var: str  # how the functions that use it learn its name
-    retention_days: int  # objects expire after this many days
+    retention_days: int | None = None  # objects expire after this many days (None: kept)
 
 
 # Direct-mail print files (CSV per batch) for the brand's mail house: private, encrypted, expiring.
 PRINT_BUCKET = BucketDef(
     logical_id="PrintFiles", local_name="loyalty-print-files", env_var="PRINT_BUCKET", retention_days=90
 )
+
+
+# The data lake: the table's business records as Parquet change rows (loyalty.services.lake), by
+# kind and day (<kind>/dt=YYYY-MM-DD/<batch>.parquet). Glue and Athena read it on AWS, DuckDB locally.
+LAKE_BUCKET = BucketDef(logical_id="Lake", local_name="loyalty-lake", env_var="LAKE_BUCKET")
+# The Glue database (AWS) whose tables describe the lake; locally DuckDB views of the same names.
+LAKE_DATABASE = "loyalty_lake"
 
 
 # ---- functions and jobs: what the CDK app deploys and the local runtime runs ---------------------
@@ -184,6 +191,14 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     FunctionDef("accounts", "Gift cards, merchandise credit, promotional cash and holds"),
     FunctionDef("messaging", "Message templates, checked in Jinja2's sandbox"),
     FunctionDef("events", "Customer events: batches of behaviour, anonymous visitors and identification"),
+    # DuckDB (locally) and the Athena client read the lake: more memory than an API function, and a
+    # report may take a few seconds of Athena's time.
+    FunctionDef(
+        "reports",
+        "Reports over the data lake: activity, members vs non-members, cohorts",
+        memory_mb=2048,
+        timeout_s=29,
+    ),
 )
 
 AUTHORIZER = FunctionDef("authorizer", "Checks hashed API keys for API Gateway", memory_mb=256, timeout_s=3)
@@ -201,7 +216,8 @@ class JobDef:
     consumes_stream: bool = False  # gets the table's stream records named by `stream_records`
     publishes_events: bool = False
     # Which stream records invoke it (a Lambda event filter in loyalty_infra.outbox): "outbox"
-    # (writes that carry domain events) or "messages" (new MESSAGE items: emails to send).
+    # (writes that carry domain events), "messages" (new MESSAGE items: emails to send) or "lake"
+    # (every change to a business record: the lake writer).
     stream_records: str = "outbox"
     consumes_queue: QueueDef | None = None  # an SQS queue's messages, with partial batch failures
 
@@ -229,6 +245,14 @@ JOBS: tuple[JobDef, ...] = (
         schedule="rate(5 minutes)",
         consumes_stream=True,
         stream_records="messages",
+    ),
+    JobDef(
+        "lake",
+        "Appends every change to the table's business records to the data lake as Parquet",
+        memory_mb=1024,
+        timeout_s=120,
+        consumes_stream=True,
+        stream_records="lake",
     ),
     JobDef(
         "merger",

@@ -34,6 +34,12 @@ class Settings(Model):
     webhook_secret: str | None = None
     # The SES configuration set whose event destination reports bounces and complaints.
     ses_configuration_set: str | None = None
+    # The data lake's bucket (the lake writer, the reports); None where nothing reads or writes it.
+    lake_bucket: str | None = None
+    # How reports run: "duckdb" (locally, over the lake's Parquet) or "athena" (on AWS).
+    report_engine: str = "duckdb"
+    athena_workgroup: str | None = None
+    lake_database: str = "loyalty_lake"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -52,6 +58,10 @@ class Settings(Model):
                 print_bucket=source.get("PRINT_BUCKET") or None,
                 webhook_secret=source.get("WEBHOOK_SECRET") or None,
                 ses_configuration_set=source.get("SES_CONFIGURATION_SET") or None,
+                lake_bucket=source.get("LAKE_BUCKET") or None,
+                report_engine=source.get("REPORT_ENGINE", "duckdb"),
+                athena_workgroup=source.get("ATHENA_WORKGROUP") or None,
+                lake_database=source.get("LAKE_DATABASE", "loyalty_lake"),
             )
         except ValidationError as exc:
             # Fail the cold start loudly: a misconfigured function must not answer requests.

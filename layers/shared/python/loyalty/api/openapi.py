@@ -24,6 +24,7 @@ from loyalty.api.routers import (
     health,
     offers,
     redemptions,
+    reports,
     templates,
     transactions,
 )
@@ -42,6 +43,7 @@ ROUTERS_BY_FUNCTION = {
     "accounts": accounts.make_router,
     "messaging": templates.make_router,
     "events": events.make_router,
+    "reports": reports.make_router,
 }
 ROUTER_FACTORIES = tuple(ROUTERS_BY_FUNCTION.values())
 

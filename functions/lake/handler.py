@@ -1,0 +1,3 @@
+from loyalty.jobs import write_lake
+
+handler = write_lake

@@ -1,0 +1,192 @@
+"""The two engines behind `ReportQueries`: DuckDB over the lake's Parquet (locally, in moto's S3 or a
+folder) and Athena over the Glue tables of the same files (on AWS)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import duckdb
+
+from loyalty.services.lake import KINDS, SQL_TYPES, Kind
+
+
+def httpfs_path() -> Path:
+    """DuckDB's signed httpfs build, shipped by the `duckdb-extension-httpfs` wheel (DuckDB cannot
+    download extensions here, and a Lambda has nowhere to install them)."""
+    import duckdb_extension_httpfs
+
+    return next(Path(duckdb_extension_httpfs.__file__).parent.glob("extensions/*/httpfs.duckdb_extension"))
+
+
+def _empty_view(kind: Kind) -> str:
+    columns = ", ".join(f"CAST(NULL AS {SQL_TYPES[c.type]}) AS {c.name}" for c in kind.all_columns)
+    return f"SELECT {columns}, CAST(NULL AS VARCHAR) AS dt WHERE false"
+
+
+def define_views(connection: Any, root: str, present: Callable[[str], bool]) -> None:
+    """One view per kind, named as the Glue table is: every file of the kind, `dt` a string as in
+    Glue; a kind with no file yet is an empty view of the same columns. Plus `<kind>_current`: the
+    latest image per key (what the reports derive inline), for people querying by hand."""
+    from loyalty.services.report_sql import current
+
+    for kind in KINDS:
+        if present(kind.name):
+            source = (
+                f"SELECT * FROM read_parquet('{root}/{kind.name}/*/*.parquet', hive_partitioning = true, "
+                "hive_types = {'dt': VARCHAR}, union_by_name = true)"
+            )
+        else:
+            source = _empty_view(kind)
+        connection.execute(f"CREATE OR REPLACE VIEW {kind.name} AS {source}")
+        connection.execute(f"CREATE OR REPLACE VIEW {kind.name}_current AS {current(kind.name)}")
+
+
+class DuckDBQueries:
+    """Reads the lake with DuckDB. One connection, used by one query at a time (DuckDB connections
+    are not for concurrent use); views are redefined when a kind gets its first file."""
+
+    def __init__(
+        self, *, root: str, present: Callable[[str], bool], setup: Callable[[Any], None] | None = None
+    ):
+        self._root = root.rstrip("/")
+        self._present = present
+        self._setup = setup
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._defined: dict[str, bool] = {}
+
+    @classmethod
+    def over_folder(cls, root: Path) -> DuckDBQueries:
+        return cls(root=str(root), present=lambda kind: any((root / kind).glob("*/*.parquet")))
+
+    @classmethod
+    def over_s3(cls, s3: Any, bucket: str, credentials: Any) -> DuckDBQueries:
+        """Through httpfs, with the endpoint and credentials the boto3 client uses (moto's locally)."""
+
+        def present(kind: str) -> bool:
+            return bool(s3.list_objects_v2(Bucket=bucket, Prefix=f"{kind}/", MaxKeys=1).get("KeyCount"))
+
+        def setup(connection: Any) -> None:
+            connection.execute(f"LOAD '{httpfs_path()}'")
+            frozen = credentials.get_frozen_credentials()
+            endpoint = urlparse(s3.meta.endpoint_url)
+            options = {
+                "TYPE": "s3",
+                "KEY_ID": frozen.access_key,
+                "SECRET": frozen.secret_key,
+                "REGION": s3.meta.region_name,
+            }
+            if frozen.token:
+                options["SESSION_TOKEN"] = frozen.token
+            if endpoint.hostname and not endpoint.hostname.endswith("amazonaws.com"):
+                options |= {"ENDPOINT": endpoint.netloc, "URL_STYLE": "path", "USE_SSL": "false"}
+            rendered = ", ".join(f"{k} '{v}'" if k != "TYPE" else f"{k} {v}" for k, v in options.items())
+            rendered = rendered.replace("USE_SSL 'false'", "USE_SSL false")
+            connection.execute(f"CREATE OR REPLACE SECRET lake ({rendered})")
+
+        return cls(root=f"s3://{bucket}", present=present, setup=setup)
+
+    def connection(self) -> Any:
+        """The connection with the views defined (also what `make lake-shell` queries)."""
+        if self._connection is None:
+            self._connection = duckdb.connect()
+            if self._setup is not None:
+                self._setup(self._connection)
+        state = {kind.name: self._defined.get(kind.name) or self._present(kind.name) for kind in KINDS}
+        if state != self._defined:
+            define_views(self._connection, self._root, lambda name: state[name])
+            self._defined = state
+        return self._connection
+
+    def run(self, sql: str) -> list[dict[str, Any]]:
+        with self._lock:
+            cursor = self.connection().execute(sql)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class AthenaQueryFailed(RuntimeError):
+    pass
+
+
+class AthenaQueries:
+    """Runs a statement in the workgroup (which holds the result location, its encryption and the
+    bytes-scanned cutoff) against the Glue database, waits for it and reads every result page."""
+
+    def __init__(self, *, athena: Any, workgroup: str, database: str, poll_seconds: float = 0.25,
+                 timeout_seconds: float = 25.0) -> None:  # fmt: skip
+        self._athena = athena
+        self._workgroup = workgroup
+        self._database = database
+        self._poll = poll_seconds
+        self._timeout = timeout_seconds
+
+    def run(self, sql: str) -> list[dict[str, Any]]:
+        execution_id = self._athena.start_query_execution(
+            QueryString=sql,
+            WorkGroup=self._workgroup,
+            QueryExecutionContext={"Database": self._database},
+        )["QueryExecutionId"]
+        deadline = time.monotonic() + self._timeout
+        while True:
+            status = self._athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"][
+                "Status"
+            ]
+            state = status["State"]
+            if state == "SUCCEEDED":
+                break
+            if state in ("FAILED", "CANCELLED"):
+                raise AthenaQueryFailed(
+                    f"query {execution_id} {state}: {status.get('StateChangeReason', '')}"
+                )
+            if time.monotonic() > deadline:
+                self._athena.stop_query_execution(QueryExecutionId=execution_id)
+                raise AthenaQueryFailed(f"query {execution_id} still running after {self._timeout} s")
+            time.sleep(self._poll)
+        return self._rows(execution_id)
+
+    def _rows(self, execution_id: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        names: list[str] = []
+        types: list[str] = []
+        token: str | None = None
+        first_page = True
+        while True:
+            kwargs: dict[str, Any] = {"QueryExecutionId": execution_id}
+            if token:
+                kwargs["NextToken"] = token
+            page = self._athena.get_query_results(**kwargs)
+            result = page["ResultSet"]
+            if not names:
+                info = result.get("ResultSetMetadata", {}).get("ColumnInfo", [])
+                names = [c["Name"] for c in info]
+                types = [c.get("Type", "varchar") for c in info]
+            data = result.get("Rows", [])
+            if first_page and data:  # the first row of the first page repeats the column names
+                data = data[1:]
+            first_page = False
+            for row in data:
+                values = [cell.get("VarCharValue") for cell in row.get("Data", [])]
+                rows.append({n: _athena_value(t, v) for n, t, v in zip(names, types, values, strict=False)})
+            token = page.get("NextToken")
+            if not token:
+                return rows
+
+
+def _athena_value(type_: str, value: str | None) -> Any:
+    """Athena answers text; the types its metadata names decide what the service gets."""
+    if value is None:
+        return None
+    if type_ in ("integer", "bigint", "smallint", "tinyint"):
+        return int(value)
+    if type_ == "decimal":
+        return Decimal(value)
+    if type_ == "boolean":
+        return value == "true"
+    return value

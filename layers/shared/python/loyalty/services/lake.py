@@ -1,0 +1,349 @@
+"""The lake writer: the table's stream records, as append-only change rows of business records.
+
+Every insert, modify, removal and TTL deletion of a business record (profiles, transactions and
+their lines, points ledger entries, redemptions, accounts, customer events, coupons, messages,
+stores) becomes one change row `(op, change_key, changed_at, change_seq, <columns>)` in a Parquet
+file under `<kind>/dt=YYYY-MM-DD/<batch id>.parquet`. The current state of a record is its latest
+image per key, derived in SQL (the `*_current` views of loyalty.services.report_sql): nothing is
+rewritten in place, and no compaction job is needed for correctness.
+
+What never reaches the lake, by construction: each kind names the columns it takes (an allowlist),
+so key hashes, PINs, stored responses, idempotency items, secrets, outboxes, timeline entries and
+every personal field (names, emails, phones, addresses, birthdays, free attributes, consents,
+links, event properties, message recipients and bodies) are simply never read. Records of any
+other kind (links, API keys, requests, holds, ...) are ignored. The lake holds pseudonymous ids
+(customer_id) and business facts only, so erasing a customer needs no lake rewrite: whatever
+personal data there is stays in the table, where erasure removes it.
+
+A record that cannot be turned into a row (a malformed image: a conversion error is deterministic,
+so retrying it would only hold back its shard for hours) is skipped, logged by key and counted
+(`poisoned`); the writer raises only when a file cannot be stored, and then the whole batch is
+retried: files are named by the batch's first and last sequence numbers, so a retry overwrites
+the same files instead of adding duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+ColumnType = Literal["str", "int", "bool", "money", "cents", "ts"]
+
+# What each column type is in Parquet, Glue and Athena (decimals and UTC millisecond timestamps
+# are what Athena reads without surprises; see docs/design.md, "The lake locally").
+SQL_TYPES: Mapping[ColumnType, str] = {
+    "str": "VARCHAR",
+    "int": "BIGINT",
+    "bool": "BOOLEAN",
+    "money": "DECIMAL(38,2)",
+    "cents": "DECIMAL(38,2)",
+    "ts": "TIMESTAMP_MS",
+}
+GLUE_TYPES: Mapping[ColumnType, str] = {
+    "str": "string",
+    "int": "bigint",
+    "bool": "boolean",
+    "money": "decimal(38,2)",
+    "cents": "decimal(38,2)",
+    "ts": "timestamp",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # in the lake
+    type: ColumnType
+    source: str | None = None  # the item's attribute, when it is named otherwise
+
+
+# Every kind's rows start with these: what happened, to which record, when, in which order.
+CHANGE_COLUMNS: tuple[Column, ...] = (
+    Column("op", "str"),  # INSERT | MODIFY | REMOVE | EXPIRE (a TTL deletion)
+    Column("change_key", "str"),
+    Column("changed_at", "ts"),
+    Column("change_seq", "str"),  # the stream sequence number, zero-padded to sort as text
+)
+SEQ_WIDTH = 40
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    columns: tuple[Column, ...]
+    # The record's key is a bearer credential (a gift card number, a coupon code): the lake keeps
+    # a digest of it as the change key, and never the key itself.
+    hashed_key: bool = False
+
+    @property
+    def all_columns(self) -> tuple[Column, ...]:
+        return (*CHANGE_COLUMNS, *self.columns)
+
+
+def _c(spec: str) -> tuple[Column, ...]:
+    """`name:type[=source]` separated by spaces: the kinds below stay one readable line each."""
+    columns = []
+    for part in spec.split():
+        name, _, rest = part.partition(":")
+        type_, _, source = rest.partition("=")
+        columns.append(Column(name, type_, source or None))  # type: ignore[arg-type]
+    return tuple(columns)
+
+
+CUSTOMERS = Kind(
+    "customers",
+    _c(
+        "customer_id:str member:bool status:str created_at:ts enrolled_at:ts origin_store_id:str "
+        "tier:str points_available:int points_pending:int points_lifetime:int txn_count:int "
+        "spend:money first_purchase_at:ts last_purchase_at:ts merged_into:str version:int"
+    ),
+)
+TRANSACTIONS = Kind(
+    "transactions",
+    _c(
+        "store_id:str transaction_id:str txn_type:str channel:str occurred_at:ts recorded_at:ts "
+        "customer_id:str member:bool currency:str total:money points_earned:int points_reversed:int "
+        "bonus_points:int original_store_id:str original_transaction_id:str order_status:str "
+        "cashback:int version:int"
+    ),
+)
+TRANSACTION_LINES = Kind(
+    "transaction_lines",
+    _c(
+        "store_id:str transaction_id:str txn_type:str occurred_at:ts customer_id:str line_id:str "
+        "sku:str category:str quantity:money unit_price:money discount:money points:int "
+        "returned_quantity:money"
+    ),
+)
+LEDGER = Kind(
+    "ledger",
+    _c(
+        "customer_id:str seq:int entry_at:ts=at points:int reason:str balance_after:int "
+        "transaction_id:str store_id:str redemption_id:str original_transaction_id:str "
+        "lot_expires_at:ts=expires_at rule_id:str event_id:str"
+    ),
+)
+REDEMPTIONS = Kind(
+    "redemptions",
+    _c(
+        "redemption_id:str kind:str store_id:str customer_id:str created_at:ts points:int "
+        "reward_id:str amount:cents status:str reversed_at:ts version:int"
+    ),
+)
+ACCOUNTS = Kind(
+    "accounts",
+    _c(
+        "kind:str currency:str balance:cents created_at:ts customer_id:str store_id:str "
+        "valid_until:ts status:str version:int"
+    ),
+    hashed_key=True,
+)
+EVENTS = Kind(
+    "events",
+    _c(
+        "event_id:str store_id:str channel:str event_type:str=type customer_id:str member:bool "
+        "occurred_at:ts received_at:ts"
+    ),
+)
+COUPONS = Kind(
+    "coupons",
+    _c(
+        "offer_id:str customer_id:str issued_at:ts valid_until:ts max_uses:int uses:int source:str status:str"
+    ),
+    hashed_key=True,
+)
+MESSAGES = Kind(
+    "messages", _c("message_id:str kind:str customer_id:str status:str created_at:ts attempts:int")
+)
+STORES = Kind("stores", _c("store_id:str channel:str format:str name:str updated_at:ts"))
+
+KINDS: tuple[Kind, ...] = (
+    CUSTOMERS,
+    TRANSACTIONS,
+    TRANSACTION_LINES,
+    LEDGER,
+    REDEMPTIONS,
+    ACCOUNTS,
+    EVENTS,
+    COUPONS,
+    MESSAGES,
+    STORES,
+)
+# The first key segment of every record some kind takes: the stream filter on AWS (loyalty_infra.outbox).
+KEY_PREFIXES: tuple[str, ...] = (
+    "CUST#",
+    "TXN#",
+    "REDEMPTION#",
+    "ACCOUNT#",
+    "EVENT#",
+    "COUPON#",
+    "MESSAGE#",
+    "STORE#",
+)
+
+
+def kind_of(pk: str, sk: str, image: Mapping[str, Any]) -> Kind | None:
+    """Which kind a record is, from its key and `type`; None for everything the lake leaves out."""
+    if pk.startswith("EVENT#") and sk == "EVENT":
+        return EVENTS
+    by_type: Mapping[str, Kind] = {
+        "customer": CUSTOMERS,
+        "transaction": TRANSACTIONS,
+        "ledger": LEDGER,
+        "redemption": REDEMPTIONS,
+        "account": ACCOUNTS,
+        "coupon": COUPONS,
+        "message": MESSAGES,
+        "store": STORES,
+    }
+    kind = by_type.get(str(image.get("type")))
+    if kind is CUSTOMERS and sk != "PROFILE":
+        return None
+    return kind
+
+
+# ---- values ----------------------------------------------------------------------------------
+
+
+def _epoch_ms(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return int(value) * 1000  # epoch seconds (a TTL attribute)
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _value(type_: ColumnType, value: Any) -> Any:  # noqa: PLR0911 - one return per type
+    """A JSON-ready value the Parquet writer casts to the column's type (decimals travel as text)."""
+    if value is None:
+        return None
+    match type_:
+        case "str":
+            return str(value)
+        case "int":
+            return int(value)
+        case "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"not a boolean: {value!r}")
+            return value
+        case "money":
+            return str(Decimal(str(value)).quantize(Decimal("0.01")))
+        case "cents":
+            return str((Decimal(int(value)) / 100).quantize(Decimal("0.01")))
+        case "ts":
+            return _epoch_ms(value)
+
+
+def _row(kind: Kind, image: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    row = dict(change)
+    for column in kind.columns:
+        row[column.name] = _value(column.type, image.get(column.source or column.name))
+    return row
+
+
+# ---- stream records ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamChange:
+    """A stream record as the lake needs it (the job turns Lambda's records into these)."""
+
+    event_name: str  # INSERT | MODIFY | REMOVE
+    keys: Mapping[str, Any]
+    new_image: Mapping[str, Any] | None
+    old_image: Mapping[str, Any] | None
+    sequence_number: str
+    approximate_creation: datetime
+    ttl_deletion: bool = False  # a REMOVE by DynamoDB's TTL service, not by the platform
+
+
+@dataclass
+class LakeBatch:
+    """Rows by (kind, dt): one file each."""
+
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    poisoned: list[str] = field(default_factory=list)  # sequence numbers skipped
+    ignored: int = 0
+    first_seq: str | None = None
+    last_seq: str | None = None
+
+    @property
+    def batch_id(self) -> str:
+        return f"{self.first_seq}-{self.last_seq}"
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+
+def change_rows(change: StreamChange) -> list[tuple[Kind, dict[str, Any]]]:
+    """The lake rows of one stream record (none when the record is no business record)."""
+    image = change.old_image if change.event_name == "REMOVE" else change.new_image
+    pk, sk = str(change.keys.get("pk", "")), str(change.keys.get("sk", ""))
+    if image is None:
+        return []
+    kind = kind_of(pk, sk, image)
+    if kind is None:
+        return []
+    op = "EXPIRE" if change.ttl_deletion else change.event_name
+    key = f"{pk}|{sk}"
+    if kind.hashed_key:
+        key = hashlib.sha256(key.encode()).hexdigest()
+    common = {
+        "op": op,
+        "change_key": key,
+        "changed_at": _epoch_ms(change.approximate_creation),
+        "change_seq": change.sequence_number.zfill(SEQ_WIDTH),
+    }
+    rows: list[tuple[Kind, dict[str, Any]]] = [(kind, _row(kind, image, common))]
+    if kind is TRANSACTIONS:
+        for line in image.get("lines") or ():
+            line_image = {**{c.name: image.get(c.name) for c in TRANSACTIONS.columns}, **line}
+            line_change = {**common, "change_key": f"{key}|{line.get('line_id')}"}
+            rows.append((TRANSACTION_LINES, _row(TRANSACTION_LINES, line_image, line_change)))
+    return rows
+
+
+class LakeFiles(Protocol):
+    """Where the lake's files go: S3 on AWS and locally (moto), a folder in tests and the bench."""
+
+    def write(self, kind: Kind, dt: str, batch_id: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+@dataclass
+class LakeWriter:
+    files: LakeFiles
+    on_poison: Callable[[str, Exception], None] | None = None
+
+    def collect(self, changes: Iterable[StreamChange]) -> LakeBatch:
+        batch = LakeBatch()
+        for change in changes:
+            batch.first_seq = batch.first_seq or change.sequence_number.zfill(SEQ_WIDTH)
+            batch.last_seq = change.sequence_number.zfill(SEQ_WIDTH)
+            try:
+                rows = change_rows(change)
+            except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+                batch.poisoned.append(change.sequence_number)
+                if self.on_poison is not None:
+                    self.on_poison(change.sequence_number, exc)
+                continue
+            if not rows:
+                batch.ignored += 1
+            dt = change.approximate_creation.astimezone(UTC).date().isoformat()
+            for kind, row in rows:
+                batch.rows[(kind.name, dt)].append(row)
+        return batch
+
+    def write(self, changes: Iterable[StreamChange]) -> LakeBatch:
+        batch = self.collect(changes)
+        kinds = {k.name: k for k in KINDS}
+        for (name, dt), rows in sorted(batch.rows.items()):
+            self.files.write(kinds[name], dt, batch.batch_id, rows)
+        return batch

@@ -1,0 +1,216 @@
+"""The reports' SQL, written once: Athena (Trino) runs it on AWS, DuckDB over the same Parquet locally.
+
+Only constructs both engines share (checked in tests: each statement parses as Trino with sqlglot
+and runs in DuckDB). The tables are the lake's change tables, one per kind (Glue tables on AWS,
+DuckDB views locally, loyalty.adapters.report_queries); each report derives the current state
+itself - the latest image per key (`row_number() OVER (PARTITION BY change_key ORDER BY
+change_seq DESC) = 1`, dropped when that latest change is a removal) - so no compaction job is
+needed for correctness.
+
+Parameters are substituted as literals only after validation: dates are `datetime.date` values
+(rendered as `TIMESTAMP` literals), interval and dimension come from closed enumerations. Nothing a
+client types reaches the text otherwise.
+
+The transactions' `dt` partition is the day the change was written; a sale is written on or after
+the day it occurred (a till's clock a little ahead is allowed a day), so `dt >= from - 1 day` prunes
+every partition before the period without losing a sale. Ratios (average basket, shares,
+retention) are computed by the service from these sums, the same way for both engines.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Literal
+
+Interval = Literal["day", "week", "month"]
+Dimension = Literal["store", "channel"]
+
+# The current state of a kind: its latest change per key, unless that change removed it.
+_CURRENT = """
+    SELECT * FROM (
+        SELECT c.*, row_number() OVER (PARTITION BY c.change_key ORDER BY c.change_seq DESC) AS latest
+        FROM {table} AS c{where}
+    ) AS versions
+    WHERE latest = 1 AND op NOT IN ('REMOVE', 'EXPIRE')"""
+
+
+def current(table: str, where: str = "") -> str:
+    return _CURRENT.format(table=table, where=f" WHERE {where}" if where else "")
+
+
+def _ts(value: date) -> str:
+    return f"TIMESTAMP '{value.isoformat()} 00:00:00.000'"
+
+
+def _partition_floor(start: date) -> str:
+    return f"'{(start - timedelta(days=1)).isoformat()}'"
+
+
+SALE_REVENUE = "CASE WHEN t.txn_type = 'return' THEN -t.total ELSE t.total END"
+
+
+def activity(start: date, end: date, interval: Interval, by: Dimension) -> str:
+    """Per period and store (or channel): sales, revenue net of returns, who bought, new members,
+    points earned and redeemed. `end` is inclusive."""
+    if interval not in ("day", "week", "month") or by not in ("store", "channel"):
+        raise ValueError("interval and dimension come from closed sets")
+    until = end + timedelta(days=1)
+    txn_dim = "t.store_id" if by == "store" else "t.channel"
+    ledger_dim = "l.store_id" if by == "store" else "s.channel"
+    member_dim = "m.origin_store_id" if by == "store" else "s.channel"
+    return f"""
+WITH txn AS ({current("transactions", f"c.dt >= {_partition_floor(start)}")}
+),
+stores_now AS ({current("stores")}
+),
+ledger_now AS ({current("ledger", f"c.dt >= {_partition_floor(start)}")}
+),
+members_now AS ({current("customers")}
+),
+sales AS (
+    SELECT
+        CAST(date_trunc('{interval}', t.occurred_at) AS DATE) AS period,
+        {txn_dim} AS dimension,
+        SUM(CASE WHEN t.txn_type = 'sale' THEN 1 ELSE 0 END) AS transactions,
+        SUM({SALE_REVENUE}) AS revenue,
+        COUNT(DISTINCT CASE WHEN t.txn_type = 'sale' THEN t.customer_id END) AS customers,
+        COUNT(DISTINCT CASE WHEN t.txn_type = 'sale' AND t.member THEN t.customer_id END) AS members,
+        COUNT(DISTINCT CASE WHEN t.txn_type = 'sale' AND NOT t.member THEN t.customer_id END) AS non_members,
+        SUM(CASE WHEN t.txn_type = 'sale' AND t.customer_id IS NULL THEN 1 ELSE 0 END) AS anonymous,
+        0 AS new_members,
+        0 AS points_earned,
+        0 AS points_redeemed
+    FROM txn AS t
+    WHERE t.occurred_at >= {_ts(start)} AND t.occurred_at < {_ts(until)}
+    GROUP BY 1, 2
+),
+points AS (
+    SELECT
+        CAST(date_trunc('{interval}', l.entry_at) AS DATE) AS period,
+        {ledger_dim} AS dimension,
+        0 AS transactions,
+        CAST(0 AS DECIMAL(38, 2)) AS revenue,
+        0 AS customers,
+        0 AS members,
+        0 AS non_members,
+        0 AS anonymous,
+        0 AS new_members,
+        SUM(CASE WHEN l.reason IN ('earn', 'retro_credit', 'event', 'challenge') AND l.points > 0
+            THEN l.points ELSE 0 END) AS points_earned,
+        SUM(CASE WHEN l.reason = 'redeem' THEN -l.points ELSE 0 END) AS points_redeemed
+    FROM ledger_now AS l
+    LEFT JOIN stores_now AS s ON s.store_id = l.store_id
+    WHERE l.entry_at >= {_ts(start)} AND l.entry_at < {_ts(until)}
+    GROUP BY 1, 2
+),
+enrolments AS (
+    SELECT
+        CAST(date_trunc('{interval}', m.enrolled_at) AS DATE) AS period,
+        {member_dim} AS dimension,
+        0 AS transactions,
+        CAST(0 AS DECIMAL(38, 2)) AS revenue,
+        0 AS customers,
+        0 AS members,
+        0 AS non_members,
+        0 AS anonymous,
+        COUNT(*) AS new_members,
+        0 AS points_earned,
+        0 AS points_redeemed
+    FROM members_now AS m
+    LEFT JOIN stores_now AS s ON s.store_id = m.origin_store_id
+    WHERE m.member AND m.enrolled_at >= {_ts(start)} AND m.enrolled_at < {_ts(until)}
+    GROUP BY 1, 2
+)
+SELECT
+    period,
+    dimension,
+    SUM(transactions) AS transactions,
+    SUM(revenue) AS revenue,
+    SUM(customers) AS customers,
+    SUM(members) AS members,
+    SUM(non_members) AS non_members,
+    SUM(anonymous) AS anonymous,
+    SUM(new_members) AS new_members,
+    SUM(points_earned) AS points_earned,
+    SUM(points_redeemed) AS points_redeemed
+FROM (
+    SELECT * FROM sales
+    UNION ALL
+    SELECT * FROM points
+    UNION ALL
+    SELECT * FROM enrolments
+) AS facts
+GROUP BY period, dimension
+ORDER BY period, dimension
+"""
+
+
+def members_vs_non_members(start: date, end: date) -> str:
+    """Per group (members, non_members, anonymous): sales, revenue net of returns, gross sales
+    value, distinct customers. A customer who enrolled during the period counts in both groups:
+    each sale is grouped by the member flag it was recorded with."""
+    until = end + timedelta(days=1)
+    return f"""
+WITH txn AS ({current("transactions", f"c.dt >= {_partition_floor(start)}")}
+)
+SELECT
+    CASE WHEN t.customer_id IS NULL THEN 'anonymous'
+        WHEN t.member THEN 'members' ELSE 'non_members' END AS grp,
+    SUM(CASE WHEN t.txn_type = 'sale' THEN 1 ELSE 0 END) AS transactions,
+    SUM({SALE_REVENUE}) AS revenue,
+    SUM(CASE WHEN t.txn_type = 'sale' THEN t.total ELSE CAST(0 AS DECIMAL(38, 2)) END) AS sales_value,
+    COUNT(DISTINCT CASE WHEN t.txn_type = 'sale' THEN t.customer_id END) AS customers
+FROM txn AS t
+WHERE t.occurred_at >= {_ts(start)} AND t.occurred_at < {_ts(until)}
+GROUP BY 1
+ORDER BY 1
+"""
+
+
+def cohorts() -> str:
+    """Members by enrolment month, and how many of each cohort bought in each month after it
+    (offset 0 is the month they enrolled)."""
+    return f"""
+WITH members_now AS ({current("customers")}
+),
+txn AS ({current("transactions")}
+),
+cohort AS (
+    SELECT m.customer_id, CAST(date_trunc('month', m.enrolled_at) AS DATE) AS cohort_month
+    FROM members_now AS m
+    WHERE m.member AND m.enrolled_at IS NOT NULL AND m.merged_into IS NULL
+),
+bought AS (
+    SELECT DISTINCT t.customer_id, CAST(date_trunc('month', t.occurred_at) AS DATE) AS month
+    FROM txn AS t
+    WHERE t.txn_type = 'sale' AND t.customer_id IS NOT NULL
+),
+sizes AS (
+    SELECT cohort_month, COUNT(*) AS cohort_size FROM cohort GROUP BY cohort_month
+),
+active AS (
+    SELECT c.cohort_month, date_diff('month', c.cohort_month, b.month) AS month_offset,
+        COUNT(DISTINCT c.customer_id) AS active
+    FROM cohort AS c
+    JOIN bought AS b ON b.customer_id = c.customer_id AND b.month >= c.cohort_month
+    GROUP BY 1, 2
+)
+SELECT s.cohort_month, s.cohort_size, a.month_offset, COALESCE(a.active, 0) AS active
+FROM sizes AS s
+LEFT JOIN active AS a ON a.cohort_month = s.cohort_month
+ORDER BY 1, 3
+"""
+
+
+def as_of(start: date | None = None) -> str:
+    """The newest change the lake holds of what the reports read."""
+    floor = f" WHERE dt >= {_partition_floor(start)}" if start else ""
+    return f"""
+SELECT MAX(newest) AS as_of FROM (
+    SELECT MAX(changed_at) AS newest FROM transactions{floor}
+    UNION ALL
+    SELECT MAX(changed_at) AS newest FROM ledger{floor}
+    UNION ALL
+    SELECT MAX(changed_at) AS newest FROM customers
+) AS newest_changes
+"""
