@@ -1376,9 +1376,9 @@ def test_the_lake_filter_passes_business_records_of_every_kind_and_drops_the_res
         assert not passes(pk), pk
 
 
-def test_the_lake_buckets_are_private_encrypted_tls_only_with_lifecycle(synth: Synth) -> None:
+def test_the_buckets_are_private_encrypted_tls_only_with_lifecycle(synth: Synth) -> None:
     buckets = synth.of_type("AWS::S3::Bucket")
-    assert len(buckets) == 3  # the lake, its query results, their access logs
+    assert len(buckets) == 4  # the lake, its query results, their access logs; the print files
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
         assert props["PublicAccessBlockConfiguration"] == {
@@ -1398,7 +1398,7 @@ def test_the_lake_buckets_are_private_encrypted_tls_only_with_lifecycle(synth: S
         if s["Effect"] == "Deny"
         and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
     ]
-    assert len(tls_only) == 3
+    assert len(tls_only) == 4
 
 
 def test_glue_tables_project_their_dt_partitions_and_match_the_writer(synth: Synth) -> None:
@@ -1434,3 +1434,16 @@ def test_the_reports_function_queries_through_its_workgroup_and_touches_no_table
     assert not {a for a in actions if a.startswith("s3:Delete")}
     environment = synth.resources[synth.function_id(reports)]["Properties"]["Environment"]["Variables"]
     assert environment["REPORT_ENGINE"] == "athena" and "ATHENA_WORKGROUP" in environment
+
+
+def test_api_gateway_invokes_each_function_by_one_permission_and_the_stack_fits_cloudformation(
+    synth: Synth,
+) -> None:
+    permissions = synth.of_type("AWS::Lambda::Permission")
+    api_permissions = [
+        p for p in permissions.values() if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    functions_behind_routes = {route.function for route in ROUTES} | {"authorizer"}
+    assert len(api_permissions) <= len(functions_behind_routes)
+    # CloudFormation takes at most 500 resources a stack; keep room for what the next issues add.
+    assert len(synth.resources) <= 450, len(synth.resources)
