@@ -151,6 +151,26 @@ class Customer:
         return next((link for link in self.links if link.type == "card"), None)
 
 
+def identified_non_member(
+    customer_id: str, link: Link, store_id: str, now: datetime, *, version: int
+) -> Customer:
+    """A link that matches nobody (a guest checkout's email, an event's customer ref) makes an
+    identified non-member. `version`: what the writer expects to store (a sale writes the profile
+    with its own version bump; an event batch puts the new profile as it is)."""
+    return Customer(
+        customer_id=customer_id,
+        member=False,
+        status=CustomerStatus.ACTIVE,
+        profile=Profile(),
+        consents=Consents(),
+        links=(link,),
+        created_at=now,
+        updated_at=now,
+        origin_store_id=store_id,
+        version=version,
+    )
+
+
 class EnrolmentOutcome(Enum):
     CREATE = "create"  # no link known: a new profile
     ENROL_EXISTING = "enrol_existing"  # the known links all point to one non-member who now joins

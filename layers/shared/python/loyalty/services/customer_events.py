@@ -25,7 +25,7 @@ from loyalty.domain import links as link_rules
 from loyalty.domain.access import Principal
 from loyalty.domain.activity import RecordedEvent
 from loyalty.domain.customer_events import CustomerEvent, EventInput, check_properties, check_timing
-from loyalty.domain.customers import Consents, Customer, CustomerStatus, Profile
+from loyalty.domain.customers import Customer, CustomerStatus, identified_non_member
 from loyalty.domain.errors import DomainError, FieldError, ServiceUnavailable
 from loyalty.domain.ids import new_id
 from loyalty.domain.links import Link
@@ -308,7 +308,9 @@ class EventIngest:
             if p.link is not None:
                 customer_id = link_owner.get(p.link)
                 if customer_id is None:
-                    new = creating.get(p.link) or _new_non_member(p.link, p.store, now)
+                    new = creating.get(p.link) or identified_non_member(
+                        new_id(), p.link, p.store.store_id, now, version=1
+                    )
                     creating[p.link] = new
                     p.customer_id = new.customer_id
                     continue
@@ -444,19 +446,3 @@ def _chunks(units: list[_Unit]) -> list[list[_Unit]]:
     if current:
         chunks.append(current)
     return chunks
-
-
-def _new_non_member(link: Link, store: Store, now: datetime) -> Customer:
-    """A link that matches nobody makes an identified non-member (as a guest checkout does)."""
-    return Customer(
-        customer_id=new_id(),
-        member=False,
-        status=CustomerStatus.ACTIVE,
-        profile=Profile(),
-        consents=Consents(),
-        links=(link,),
-        created_at=now,
-        updated_at=now,
-        origin_store_id=store.store_id,
-        version=1,
-    )

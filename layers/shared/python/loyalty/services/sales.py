@@ -28,11 +28,16 @@ from loyalty.domain import links as link_rules
 from loyalty.domain import points as points_ledger
 from loyalty.domain.access import Principal
 from loyalty.domain.coupons import normalise_code
-from loyalty.domain.customers import Consents, Customer, CustomerRef, CustomerStatus, Profile
+from loyalty.domain.customers import (
+    Customer,
+    CustomerRef,
+    CustomerStatus,
+    identified_non_member,
+)
 from loyalty.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
 from loyalty.domain.ids import new_id
 from loyalty.domain.ledger import TransactionRecord
-from loyalty.domain.links import Identity, Link
+from loyalty.domain.links import Identity
 from loyalty.domain.money import cents
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import (
@@ -206,7 +211,7 @@ class SaleService:
                 customer = resolve_named(self._resolve_customer, customer_id)
             creating = link is not None and customer is None
             if link is not None and customer is None:
-                customer = _new_non_member(link, store, now)
+                customer = identified_non_member(new_id(), link, store.store_id, now, version=0)
             try:
                 if command.type is SaleType.SALE:
                     offers = self._offers_for(
@@ -417,19 +422,3 @@ def _identity(ref: CustomerRef | None, programme: Programme) -> Identity | None:
         return programme.identify(ref.link_type, ref.link_value or "")
     except link_rules.LinkInvalid as bad:
         raise ValidationFailed.at(("body", "customer", "link", bad.field), bad.msg) from None
-
-
-def _new_non_member(link: Link, store: Store, now: datetime) -> Customer:
-    """A guest checkout with an email becomes an identified non-member."""
-    return Customer(
-        customer_id=new_id(),
-        member=False,
-        status=CustomerStatus.ACTIVE,
-        profile=Profile(),
-        consents=Consents(),
-        links=(link,),
-        created_at=now,
-        updated_at=now,
-        origin_store_id=store.store_id,
-        version=0,
-    )
