@@ -21,7 +21,9 @@ def wait_for(api: Api, merge_id: str, *statuses: str, key: str = POS_KEY) -> dic
 
 
 def phone() -> str:
-    return "+316" + str(uuid.uuid4().int)[:8]
+    # 061… is a Dutch mobile range throughout: any digits after it make a valid number (066 pagers,
+    # 067 and 069 are not, and drew a 422 about one time in twenty).
+    return "+3161" + str(uuid.uuid4().int)[:7]
 
 
 def test_web_account_and_till_card_joined_by_a_phone_are_one_in_my_account(api: Api) -> None:
