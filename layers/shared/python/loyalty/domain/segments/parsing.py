@@ -20,7 +20,7 @@ from loyalty.domain.segments.model import (
     Not,
     Purchased,
 )
-from loyalty.domain.segments.paths import OPS, kind_of, read_operand
+from loyalty.domain.segments.paths import OPS, kind_of, read_path_operand
 
 MAX_CONDITIONS = 50
 MAX_LEVELS = 5
@@ -120,7 +120,7 @@ def _attr(raw: dict[str, Any], loc: Loc, reading: _Reading) -> Attr | None:
     elif len(ops) > 1 and not unknown:
         reading.fail((*loc, ops[1]), "one operator per condition: combine conditions with all", "extra_op")
     try:
-        kind = kind_of(path)
+        kind_of(path)
     except ValueError as bad:
         reading.fail((*loc, "attr"), str(bad), "unknown_path")
         return None
@@ -128,7 +128,7 @@ def _attr(raw: dict[str, Any], loc: Loc, reading: _Reading) -> Attr | None:
         return None
     op = ops[0]
     try:
-        read_operand(kind, op, raw[op])
+        read_path_operand(path, op, raw[op])
     except ValueError as bad:
         reading.fail((*loc, op), str(bad))
         return None
