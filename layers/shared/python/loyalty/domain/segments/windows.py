@@ -119,7 +119,12 @@ def back_date(today: date, duration: Duration) -> date:
 def date_leaves_at(value: date, duration: Duration) -> date:
     """The first local date d with back_date(d, duration) > value."""
     ahead = shift_months(value + timedelta(days=duration.exact.days), duration.months)
-    return ahead + timedelta(days=1)
+    day = ahead + timedelta(days=1)
+    # Days a shorter month lacks fold onto its last day (31 May less a month is 30 April), so a
+    # few days after `ahead` may still go back to `value`.
+    while back_date(day, duration) <= value:
+        day += timedelta(days=1)
+    return day
 
 
 def local_date(now: datetime, zone: ZoneInfo) -> date:
