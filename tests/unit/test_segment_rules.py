@@ -3,18 +3,23 @@ nesting, with the instant each answer next changes; and bad rules named at their
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError as PydanticValidationError
 
+from loyalty.api.problems import from_domain_error, from_validation_errors
 from loyalty.domain.customers import CustomerStatus, Profile
 from loyalty.domain.errors import ValidationFailed
+from loyalty.domain.models import Model
 from loyalty.domain.segments import (
     MAX_CONDITIONS,
     CustomerFacts,
+    SegmentRule,
     dump_rule,
     evaluate,
     needs,
@@ -657,3 +662,47 @@ def test_every_error_is_listed_under_the_callers_place() -> None:
         ("body", "rule", "all", 1, "purchased", "count", "gte"),
     ]
     assert "body.rule.all.0.attr" in failed.value.detail
+
+
+# ---- as a field of an API model: the 422 names the place under the body --------------------
+
+
+class _Body(Model):
+    name: str
+    rule: SegmentRule
+
+
+def test_a_rule_field_validates_like_parse_rule_and_answers_422_at_its_place() -> None:
+    raw = {"all": [{"attr": "tier", "eq": "gold"}, {"purchased": {"within": "P1X", "count": {"gte": -1}}}]}
+    with pytest.raises(PydanticValidationError) as failed:
+        _Body.model_validate({"name": "x", "rule": raw})
+    errors = [dict(e, loc=("body", *e["loc"])) for e in failed.value.errors()]
+    response = from_validation_errors(errors)
+    assert response.status_code == 422
+    body = json.loads(str(response.body))
+    assert body["type"].endswith("/validation-failed")
+    assert [e["loc"] for e in body["errors"]] == [
+        ["body", "rule", "all", 1, "purchased", "within"],
+        ["body", "rule", "all", 1, "purchased", "count", "gte"],
+    ]
+    deep = {"not": {"not": {"not": {"not": {"not": {"attr": "member", "eq": True}}}}}}
+    with pytest.raises(PydanticValidationError) as failed:
+        _Body.model_validate({"name": "x", "rule": deep})
+    assert failed.value.errors()[0]["type"] == "too_deep"
+
+
+def test_a_rule_field_round_trips_as_contract_json() -> None:
+    raw = CASES["all true: the first change"][0]
+    body = _Body.model_validate({"name": "x", "rule": raw})
+    assert body.model_dump(mode="json") == {"name": "x", "rule": raw}
+    assert _Body.model_validate_json(body.model_dump_json()) == body
+    assert _Body.model_json_schema()["properties"]["rule"]["type"] == "object"
+
+
+def test_parse_rule_errors_map_to_a_422_problem() -> None:
+    with pytest.raises(ValidationFailed) as failed:
+        parse_rule({"any": [{"attr": "tier", "like": "gold"}]}, loc=("body", "rule"))
+    response = from_domain_error(failed.value)
+    assert response.status_code == 422
+    body = json.loads(str(response.body))
+    assert body["errors"][0]["loc"] == ["body", "rule", "any", 0, "like"]

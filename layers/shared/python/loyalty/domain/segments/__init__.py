@@ -95,7 +95,7 @@ from loyalty.domain.segments.model import (
     dump_rule,
 )
 from loyalty.domain.segments.needs import needs
-from loyalty.domain.segments.parsing import MAX_CONDITIONS, MAX_LEVELS, parse_rule
+from loyalty.domain.segments.parsing import MAX_CONDITIONS, MAX_LEVELS, SegmentRule, parse_rule
 from loyalty.domain.segments.windows import Duration, parse_duration
 
 __all__ = [
@@ -122,6 +122,7 @@ __all__ = [
     "PurchasedSpec",
     "Rule",
     "Scores",
+    "SegmentRule",
     "Verdict",
     "dump_rule",
     "evaluate",

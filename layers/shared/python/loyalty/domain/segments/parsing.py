@@ -4,9 +4,10 @@ the tree (loc such as ["rule", "all", 1, "purchased", "within"]), raised as one 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import PlainSerializer, PlainValidator, ValidationError, WithJsonSchema
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from loyalty.domain.errors import FieldError, ValidationFailed
 from loyalty.domain.segments.model import (
@@ -19,6 +20,7 @@ from loyalty.domain.segments.model import (
     Node,
     Not,
     Purchased,
+    dump_rule,
 )
 from loyalty.domain.segments.paths import OPS, kind_of, read_path_operand
 
@@ -145,3 +147,49 @@ def _leaf(
             message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
             reading.fail((*loc, *error["loc"]), message, str(error.get("type", "value_error")))
         return None
+
+
+def _validated(raw: object) -> Node:
+    """parse_rule inside a pydantic model: the same errors, at their places under the field."""
+    try:
+        return parse_rule(raw, loc=())
+    except ValidationFailed as bad:
+        raise ValidationError.from_exception_data(
+            "rule",
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError(error.type, "{msg}", {"msg": error.msg}),
+                    loc=error.loc,
+                    input=raw,
+                )
+                for error in bad.errors
+            ],
+        ) from None
+
+
+RULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        'A segment rule: {"all": [rule, ...]}, {"any": [rule, ...]}, {"not": rule}, '
+        '{"attr": path, op: value}, {"birthday": {"within_days": n}}, {"purchased": {"within", '
+        '"categories", "skus", "channels", "stores", "store_attributes", "count", "spend"}} or '
+        '{"event": {"type", "where", "within", "count"}}; at most 50 conditions and 5 levels.'
+    ),
+    "examples": [
+        {
+            "all": [
+                {"purchased": {"within": "P30D", "categories": ["coffee"], "count": {"gte": 2}}},
+                {"attr": "consents.email", "eq": True},
+            ]
+        }
+    ],
+}
+
+SegmentRule = Annotated[
+    Node,
+    PlainValidator(_validated),
+    PlainSerializer(dump_rule, return_type=dict[str, Any]),
+    WithJsonSchema(RULE_SCHEMA),
+]
+"""A rule as a field of a request or document model: validated by `parse_rule` (limits, and each
+error at its place under the field, so the API's 422 names it), written back as contract JSON."""
