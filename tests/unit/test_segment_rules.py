@@ -646,8 +646,16 @@ def test_conditions_are_counted_over_the_whole_tree() -> None:
         parse_rule({"any": [{"all": [leaf] * 25}, {"all": [leaf] * 26}]})
     assert [e.as_dict()["loc"] for e in failed.value.errors] == [["rule", "any", 1, "all", 25]]
     assert failed.value.errors[0].type == "too_many_conditions"
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationFailed) as failed:
         parse_rule({"all": [leaf] * (MAX_CONDITIONS + 1)})
+    assert [(list(e.loc), e.type) for e in failed.value.errors] == [(["rule", "all"], "too_many_conditions")]
+
+
+def test_a_huge_bad_rule_gets_a_short_answer() -> None:
+    with pytest.raises(ValidationFailed) as failed:
+        parse_rule({"any": [{"all": [[]] * 40} for _ in range(40)]})
+    assert 0 < len(failed.value.errors) <= 20
+    assert failed.value.errors[0].loc == ("rule", "any", 0, "all", 0)
 
 
 def test_every_error_is_listed_under_the_callers_place() -> None:

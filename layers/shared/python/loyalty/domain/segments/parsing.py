@@ -26,6 +26,7 @@ from loyalty.domain.segments.paths import OPS, kind_of, read_path_operand
 
 MAX_CONDITIONS = 50
 MAX_LEVELS = 5
+MAX_ERRORS = 20
 _LEAVES: dict[str, type[Birthday | Purchased | EventCond]] = {
     "birthday": Birthday,
     "purchased": Purchased,
@@ -45,6 +46,8 @@ class _Reading:
 
     def fail(self, loc: Loc, msg: str, type_: str = "value_error") -> None:
         self.errors.append(FieldError(loc, msg, type_))
+        if len(self.errors) >= MAX_ERRORS:  # enough to fix; a huge bad rule gets no huge answer
+            raise _TooBig
 
 
 def parse_rule(raw: object, *, loc: Loc = ("rule",)) -> Node:
@@ -99,6 +102,9 @@ def _group(raw: dict[str, Any], kind: str, loc: Loc, level: int, reading: _Readi
     if not isinstance(items, list) or not items:
         reading.fail((*loc, kind), f"{kind} takes a non-empty list of rules", "list_type")
         return None
+    if len(items) > MAX_CONDITIONS:  # each holds a condition at least
+        reading.fail((*loc, kind), f"a rule holds at most {MAX_CONDITIONS} conditions", "too_many_conditions")
+        raise _TooBig
     children = [_node(item, (*loc, kind, index), level + 1, reading) for index, item in enumerate(items)]
     if not clean or any(child is None for child in children):
         return None
