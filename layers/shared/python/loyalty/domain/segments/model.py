@@ -23,11 +23,10 @@ from pydantic import (
 
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.models import Model
-from loyalty.domain.segments.paths import OPS, AttrOp, read_path_operand
+from loyalty.domain.segments.paths import MAX_LISTED, OPS, AttrOp, read_path_operand
 from loyalty.domain.segments.windows import Duration, parse_duration
 from loyalty.domain.values import MoneySchema, MoneyText
 
-MAX_LISTED = 1000
 MAX_COUNT = 1_000_000
 MAX_MONEY = Decimal("10000000")
 
@@ -207,7 +206,6 @@ Rule = Annotated[
 ]
 """A rule tree node. Validate JSON with `parse_rule`, which also enforces the limits."""
 
-Condition: TypeAlias = Attr | Birthday | Purchased | EventCond
 Node: TypeAlias = All | Any_ | Not | Attr | Birthday | Purchased | EventCond
 
 
