@@ -26,7 +26,7 @@ from loyalty.domain.segments import (
 from loyalty.domain.segments.windows import back, leaves_at, local_date, start_of
 from tests.unit.segment_facts import FACTS
 
-# Zones whose clocks never jump across midnight (where a local day would start twice).
+# Zones with daylight saving, a half-hour offset, the far east, and clocks that change at midnight.
 ZONES = [
     "UTC",
     "Europe/Amsterdam",
@@ -34,6 +34,8 @@ ZONES = [
     "Asia/Kolkata",
     "Pacific/Auckland",
     "America/St_Johns",
+    "America/Santiago",
+    "America/Havana",
 ]
 DURATIONS = ["PT1S", "PT2M", "PT1H", "P1D", "P7D", "P30D", "P2W", "P1M", "P3M", "P1M15D", "P1Y", "P1Y1M"]
 DATE_DURATIONS = ["P1D", "P30D", "P1M", "P1Y", "P18Y", "P36Y", "P2Y6M"]

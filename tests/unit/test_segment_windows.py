@@ -4,13 +4,22 @@ instant at which a moment is out of the window (what `changes_at` is built on)."
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty.domain.segments import Duration, parse_duration
-from loyalty.domain.segments.windows import back, back_date, date_leaves_at, leaves_at, next_birthday
+from loyalty.domain.segments.windows import (
+    back,
+    back_date,
+    date_leaves_at,
+    leaves_at,
+    local_date,
+    next_birthday,
+    start_of,
+)
 
 MICRO = timedelta(microseconds=1)
 durations = st.sampled_from(
@@ -97,3 +106,25 @@ def test_durations(text: str, days: int) -> None:
 def test_bad_durations(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "Europe/Amsterdam",
+        "America/New_York",
+        "America/Santiago",
+        "America/Havana",
+        "Asia/Tehran",
+        "Pacific/Apia",
+    ],
+)
+def test_start_of_is_the_first_instant_of_the_local_day(zone: str) -> None:
+    # Every day of three years, the days clocks change (some at midnight) among them.
+    where = ZoneInfo(zone)
+    day = date(2026, 1, 1)
+    while day < date(2029, 1, 1):
+        first = start_of(day, where)
+        assert local_date(first, where) == day
+        assert local_date(first - MICRO, where) < day
+        day += timedelta(days=1)
