@@ -11,6 +11,7 @@ from constructs import Construct
 from loyalty.resources import EMAIL_FEEDBACK_QUEUE
 from loyalty_infra.api import Api
 from loyalty_infra.bus_rules import BusRules
+from loyalty_infra.campaign_runs import CampaignRunFiles, CampaignRunWorkflow
 from loyalty_infra.config import DeploySettings
 from loyalty_infra.data import DataTable
 from loyalty_infra.email_feedback import EmailFeedback
@@ -50,6 +51,7 @@ class LoyaltyStack(Stack):
             queue=self.work_queues.queues[EMAIL_FEEDBACK_QUEUE.logical_id],
         )
         self.lake = Lake(self, "Lake")
+        self.campaign_run_files = CampaignRunFiles(self, "CampaignRunFiles")
         self.functions = Functions(
             self,
             "Functions",
@@ -63,6 +65,14 @@ class LoyaltyStack(Stack):
             configuration_set=self.email_feedback.configuration_set.configuration_set_name,
             webhook_secret=self.webhook_secret.secret,
             lake=self.lake,
+            campaign_runs_bucket=self.campaign_run_files.bucket,
+        )
+        self.campaign_run = CampaignRunWorkflow(
+            self,
+            "CampaignRun",
+            settings=settings,
+            jobs=self.functions.jobs,
+            bucket=self.campaign_run_files.bucket,
         )
         self.work_queues.attach_consumers(self.functions.jobs)
         self.bus_rules = BusRules(
