@@ -72,6 +72,7 @@ def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[...,
             api_key_pepper_secret=resources.pepper_secret,
             cursor_key_secret=resources.cursor_key_secret,
             merge_queue_url=resources.queue_urls["Merges"],
+            campaign_runs_bucket=resources.campaign_runs_bucket,
         )
         container = Container(settings, session=aws_session, clock=clock)
         container.local_resources = resources  # type: ignore[attr-defined]  # tests read queue urls

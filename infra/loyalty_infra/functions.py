@@ -35,6 +35,7 @@ from loyalty.resources import (
     FunctionDef,
     JobDef,
     QueueDef,
+    construct_name,
 )
 from loyalty_infra.config import (
     ASSET_EXCLUDES,
@@ -162,10 +163,6 @@ def needs_of(definition: Definition) -> Needs:
     if isinstance(definition, JobDef) and definition.publishes_events:
         needs = replace(needs, publish_events=True)
     return needs
-
-
-def construct_name(function_name: str) -> str:
-    return "".join(part.capitalize() for part in function_name.replace("_", "-").split("-"))
 
 
 class Functions(Construct):

@@ -8,7 +8,7 @@ from aws_cdk import App, CfnOutput, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
-from loyalty.resources import EMAIL_FEEDBACK_QUEUE
+from loyalty.resources import CAMPAIGN_RUN, EMAIL_FEEDBACK_QUEUE
 from loyalty_infra.api import Api
 from loyalty_infra.bus_rules import BusRules
 from loyalty_infra.campaign_runs import CampaignRunFiles, CampaignRunWorkflow
@@ -51,7 +51,9 @@ class LoyaltyStack(Stack):
             queue=self.work_queues.queues[EMAIL_FEEDBACK_QUEUE.logical_id],
         )
         self.lake = Lake(self, "Lake")
-        self.campaign_run_files = CampaignRunFiles(self, "CampaignRunFiles")
+        self.campaign_run_files = CampaignRunFiles(
+            self, "CampaignRunFiles"
+        )  # its bucket: CAMPAIGN_RUNS_BUCKET
         self.functions = Functions(
             self,
             "Functions",
@@ -69,7 +71,7 @@ class LoyaltyStack(Stack):
         )
         self.campaign_run = CampaignRunWorkflow(
             self,
-            "CampaignRun",
+            CAMPAIGN_RUN.logical_id,  # the local runtime finds the state machine by this id
             settings=settings,
             jobs=self.functions.jobs,
             bucket=self.campaign_run_files.bucket,

@@ -343,8 +343,25 @@ def test_admin_reads_and_writes_data_and_reads_the_pepper(synth: Synth) -> None:
     assert "secretsmanager:PutSecretValue" not in actions
 
 
+# What a state machine's role needs to log to CloudWatch Logs (AWS authorises these on "*" only).
+LOG_DELIVERY_ACTIONS = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
 def test_no_wildcard_actions_or_resources(synth: Synth) -> None:
     stream_roles = {synth.role_of(job) for job in STREAM_CONSUMERS}
+    state_machine_roles = {
+        sm["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+        for sm in synth.of_type("AWS::StepFunctions::StateMachine").values()
+    }
     for logical_id, policy in synth.of_type("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             listed = statement["Action"]
@@ -357,6 +374,10 @@ def test_no_wildcard_actions_or_resources(synth: Synth) -> None:
                 assert roles == {synth.role_of(_function("mailer"))}, (
                     f"{logical_id} publishes SMS for {roles}"
                 )
+            elif statement["Resource"] == "*" and set(actions) <= LOG_DELIVERY_ACTIONS:
+                # Step Functions' vended log delivery names no resource: the workflows' roles alone.
+                roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
+                assert roles <= state_machine_roles, f"{logical_id} manages log deliveries for {roles}"
             elif statement["Resource"] == "*":
                 # Only an action with no resource-level permissions, alone, for a stream consumer.
                 assert set(actions) <= RESOURCE_STAR_ONLY, f"{logical_id} allows {actions} on *"

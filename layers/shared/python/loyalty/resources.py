@@ -178,6 +178,12 @@ CAMPAIGN_RUNS_BUCKET = BucketDef(
 # function is.
 
 
+def construct_name(function_name: str) -> str:
+    """The CDK construct id of a function or job (`campaign-batch` -> `CampaignBatch`): its template
+    resource is found by it locally (loyalty_local.stepfunctions)."""
+    return "".join(part.capitalize() for part in function_name.replace("_", "-").split("-"))
+
+
 @dataclass(frozen=True)
 class FunctionDef:
     name: str
