@@ -13,8 +13,9 @@ import json
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,17 +23,15 @@ import pytest
 from loyalty.adapters.campaign_runs import DynamoRunLedger, S3AudienceList, S3RunFiles, item_pk
 from loyalty.bootstrap import Container
 from loyalty.domain.campaign_runs import InvalidTaskInput, RunRef
-from loyalty.resources import CAMPAIGN_RUN
+from loyalty.domain.events import SOURCE
+from loyalty.resources import CAMPAIGN_RUN, BusTriggerDef
 from loyalty.services.campaign_runs import CampaignRuns, MarkDone
 from loyalty_local import stepfunctions
-from loyalty_local.stepfunctions import provision_state_machines, wait_for_execution
+from loyalty_local.bus_triggers import TriggerDelivery, create_trigger, execution_name, trigger_poller
+from loyalty_local.scheduler import ScheduleRunner
+from loyalty_local.stepfunctions import LocalStateMachines, wait_for_execution
 
 pytestmark = pytest.mark.xdist_group("campaign-runs")
-
-
-@pytest.fixture(scope="session")
-def template() -> dict[str, Any]:
-    return stepfunctions.synthesised_template()
 
 
 class CountingAction:
@@ -85,19 +84,13 @@ class Platform:
 
 @pytest.fixture
 def platform(
-    make_container: Callable[..., Container], template: dict[str, Any], emulators: Any, aws_session: Any
-) -> Iterator[Platform]:
-    _, moto = emulators
+    make_container: Callable[..., Container],
+    make_state_machines: Callable[[Container], LocalStateMachines],
+    aws_session: Any,
+) -> Platform:
     container = make_container()
     resources = container.local_resources  # type: ignore[attr-defined]
-    stepfunctions.enable(moto.endpoint)
-    machines = provision_state_machines(
-        aws_session,
-        template,
-        buckets=resources.buckets,
-        prefix=f"{resources.table_name}-",
-        container=container,
-    )
+    machines = make_state_machines(container)
     ledger = DynamoRunLedger(container.table)
     action = CountingAction(ledger)
     # The composition root's service, with the counting action in MarkDone's place.
@@ -109,7 +102,7 @@ def platform(
         clock=container.clock,
         batch_size=CAMPAIGN_RUN.batch_size,
     )
-    yield Platform(
+    return Platform(
         container=container,
         action=action,
         arn=machines.arn(CAMPAIGN_RUN),
@@ -118,7 +111,6 @@ def platform(
         bucket=resources.campaign_runs_bucket,
         ledger=ledger,
     )
-    stepfunctions.unregister_functions(list(machines.functions.values()))
 
 
 def customers(n: int) -> list[str]:
@@ -278,6 +270,99 @@ def test_an_audience_that_cannot_be_read_fails_the_run_with_its_reason(platform:
     assert platform.action.applied == Counter()
 
 
+# ---- scheduled and event-triggered runs --------------------------------------------------------------
+
+
+def test_a_one_time_schedule_in_a_time_zone_starts_the_run_when_the_clock_reaches_it(
+    platform: Platform, aws_session: Any
+) -> None:
+    # Given a one-time schedule (Amsterdam time) starting a run, stored in moto's Scheduler
+    items = customers(120)
+    execution_input = {
+        "campaign_id": "camp-1",
+        "run_id": "run-scheduled",
+        "audience": platform.audience(items),
+    }
+    name = f"{platform.container.settings.table_name}-campaign"
+    aws_session.client("scheduler").create_schedule(
+        Name=name,
+        ScheduleExpression="at(2027-03-28T09:00:00)",
+        ScheduleExpressionTimezone="Europe/Amsterdam",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        ActionAfterCompletion="DELETE",
+        Target={
+            "Arn": platform.arn,
+            "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
+            "Input": json.dumps(execution_input),
+        },
+    )
+    runner = ScheduleRunner(aws_session)
+    # When the clock stands a minute before 09:00 CEST (07:00Z, the day summer time starts), then at it
+    before = [f for f in runner.tick(datetime(2027, 3, 28, 6, 59, tzinfo=UTC)) if f.name == name]
+    at = [f for f in runner.tick(datetime(2027, 3, 28, 7, 0, tzinfo=UTC)) if f.name == name]
+    again = [f for f in runner.tick(datetime(2027, 3, 28, 7, 5, tzinfo=UTC)) if f.name == name]
+    # Then it fired once, at 07:00Z, the run succeeded, and the one-time schedule is gone
+    assert (before, [f.scheduled for f in at], again) == ([], [datetime(2027, 3, 28, 7, 0, tzinfo=UTC)], [])
+    executions = platform.sfn.list_executions(stateMachineArn=platform.arn)["executions"]
+    (execution,) = [e for e in executions if e["name"].startswith(name[-20:]) or name in e["name"]]
+    described = wait_for_execution(platform.sfn, execution["executionArn"], timeout=25)
+    assert described["status"] == "SUCCEEDED", described
+    assert summary_of(described)["done"] == 120
+    names = [s["Name"] for s in aws_session.client("scheduler").list_schedules()["Schedules"]]
+    assert name not in names
+
+
+def test_a_bus_rule_starts_one_run_per_event_through_the_local_tap(
+    platform: Platform, aws_session: Any
+) -> None:
+    # Given a rule on the bus whose target is the run state machine (moto cannot deliver to it)
+    trigger = BusTriggerDef(
+        logical_id="RunRequested",
+        local_name="run-requested",
+        detail_types=("CampaignRunRequested",),
+        state_machine=CAMPAIGN_RUN.logical_id,
+        input_path="$.detail",
+    )
+    settings = platform.container.settings
+    tap = create_trigger(aws_session, trigger, settings.event_bus_name, prefix=f"{settings.table_name}-")
+    poller = trigger_poller(aws_session, tap, state_machine_arns={CAMPAIGN_RUN.logical_id: platform.arn})
+    detail = {
+        "campaign_id": "camp-1",
+        "run_id": "run-triggered",
+        "audience": platform.audience(customers(50)),
+    }
+    # When the event is put on the bus (moto's rule matches it into the tap) and delivered twice
+    events = aws_session.client("events")
+    put = events.put_events(
+        Entries=[
+            {
+                "Source": SOURCE,
+                "DetailType": "CampaignRunRequested",
+                "Detail": json.dumps(detail),
+                "EventBusName": settings.event_bus_name,
+            }
+        ]
+    )
+    assert put["FailedEntryCount"] == 0
+    poller.drain(idle_rounds=2, max_seconds=10)
+    (message,) = put["Entries"]
+    poller_delivery = TriggerDelivery(
+        aws_session, trigger, state_machine_arns={CAMPAIGN_RUN.logical_id: platform.arn}
+    )
+    poller_delivery.deliver({"id": message["EventId"], "detail": detail})  # a redelivery
+    # Then one execution was started for the event, named after it, and the run succeeded
+    executions = [
+        e
+        for e in platform.sfn.list_executions(stateMachineArn=platform.arn)["executions"]
+        if "run-requested" in e["name"]
+    ]
+    assert [e["name"] for e in executions] == [execution_name(trigger, {"id": message["EventId"]})]
+    described = wait_for_execution(platform.sfn, executions[0]["executionArn"], timeout=25)
+    assert described["status"] == "SUCCEEDED", described
+    assert summary_of(described)["done"] == 50
+    assert poller.failures == 0
+
+
 # ---- what moto cannot run stays out of the synthesised ASL ------------------------------------------
 
 
@@ -303,8 +388,10 @@ def _definition(template: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(stepfunctions.resolve(machine["Properties"]["DefinitionString"], refs)))
 
 
-def test_the_synthesised_asl_avoids_what_the_local_interpreter_cannot_run(template: dict[str, Any]) -> None:
-    text = json.dumps(_definition(template))
+def test_the_synthesised_asl_avoids_what_the_local_interpreter_cannot_run(
+    cdk_template: dict[str, Any],
+) -> None:
+    text = json.dumps(_definition(cdk_template))
     for absent in (
         "ItemBatcher",
         "JSONata",
@@ -314,7 +401,7 @@ def test_the_synthesised_asl_avoids_what_the_local_interpreter_cannot_run(templa
         "startExecution",
     ):
         assert absent not in text, absent
-    batches = _definition(template)["States"]["Batches"]
+    batches = _definition(cdk_template)["States"]["Batches"]
     assert batches["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert batches["MaxConcurrency"] == CAMPAIGN_RUN.max_concurrency
     retry = batches["ItemProcessor"]["States"]["Batch"]["Retry"]

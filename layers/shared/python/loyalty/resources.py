@@ -130,6 +130,30 @@ MESSAGE_TRIGGER_RULE = BusRuleDef(
 )
 BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE, MESSAGE_TRIGGER_RULE)
 
+
+@dataclass(frozen=True)
+class BusTriggerDef:
+    """A rule on the platform's bus that invokes a function or starts a state machine with the
+    platform's events of these detail-types (campaign triggers). Locally moto cannot deliver to
+    either: loyalty_local.bus_triggers taps the rule into a queue and delivers from there."""
+
+    logical_id: str
+    local_name: str
+    detail_types: tuple[str, ...]
+    function: str | None = None  # a JobDef's name
+    state_machine: str | None = None  # a state machine definition's logical_id
+    input_path: str | None = None  # "$.detail": the target gets the event's detail only
+
+    def __post_init__(self) -> None:
+        if (self.function is None) == (self.state_machine is None):
+            raise ValueError(f"{self.logical_id}: a trigger has one target, a function or a state machine")
+        if self.input_path not in (None, "$", "$.detail"):
+            raise ValueError(f"{self.logical_id}: input_path is $ or $.detail")
+
+
+# None yet: the campaign triggers (enrolment, tier change, segment entered, ...) come with campaigns.
+BUS_TRIGGERS: tuple[BusTriggerDef, ...] = ()
+
 # SES's bounces and complaints (the configuration set's SNS topic delivers into it): standard, as
 # applying one twice changes nothing.
 EMAIL_FEEDBACK_QUEUE = QueueDef(
