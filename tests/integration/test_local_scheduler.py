@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 
 from loyalty.domain.events import SOURCE
-from loyalty.resources import BusTriggerDef
+from loyalty.resources import CAMPAIGN_RUN, BusTriggerDef
 from loyalty_local.bus_triggers import create_trigger, trigger_poller
+from loyalty_local.runtime import LocalRuntime
 from loyalty_local.scheduler import ScheduleRunner
+from loyalty_local.stepfunctions import wait_for_execution
 from tests.conftest import FixedClock
 
 pytestmark = pytest.mark.xdist_group("scheduler")
@@ -156,3 +158,32 @@ def test_a_bus_rule_with_a_function_target_reaches_the_handler_through_the_tap(
     assert [(e["detail-type"], e["detail"]) for e in seen] == [("CustomerEnrolled", {"customer_id": "c-1"})]
     assert seen[0]["id"] == put["Entries"][0]["EventId"]
     assert timedelta(0) <= datetime.now(UTC) - datetime.fromisoformat(seen[0]["time"].replace("Z", "+00:00"))
+
+
+def test_the_local_runtime_runs_the_synthesised_workflows(emulators: Any, aws_session: Any) -> None:
+    # Given the runtime `make run` starts, with its workflows on (the same emulators, a table of its own)
+    ddb, moto = emulators
+    runtime = LocalRuntime(
+        table_name=f"wf-{uuid.uuid4().hex[:10]}", ddb=ddb, moto=moto, background_jobs=False, workflows=True
+    )
+    runtime.start(with_gateway=False)
+    try:
+        assert runtime.state_machines is not None and runtime.resources is not None
+        bucket = runtime.resources.campaign_runs_bucket
+        aws_session.client("s3").put_object(Bucket=bucket, Key="audiences/a.txt", Body=b"c-1\nc-2\nc-3\n")
+        sfn = aws_session.client("stepfunctions")
+        # When a run is started on its campaign run state machine
+        arn = sfn.start_execution(
+            stateMachineArn=runtime.state_machines.arn(CAMPAIGN_RUN),
+            name="smoke",
+            input=json.dumps(
+                {"campaign_id": "c", "run_id": "r", "audience": {"bucket": bucket, "key": "audiences/a.txt"}}
+            ),
+        )["executionArn"]
+        described = wait_for_execution(sfn, arn, timeout=25)
+        # Then the tasks ran in-process against the runtime's own table and bucket
+        assert described["status"] == "SUCCEEDED", described
+        assert json.loads(described["output"])["done"] == 3
+        assert runtime.schedule_runner is not None
+    finally:
+        runtime.stop()
