@@ -24,6 +24,7 @@ the variable to the running server's port.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -88,11 +89,22 @@ def _fingerprint() -> str:
 
 
 def synthesised_template(*, cache_dir: Path = TEMPLATE_CACHE) -> dict[str, Any]:
-    """The stack's CloudFormation template as `make synth` writes it (cached by fingerprint)."""
+    """The stack's CloudFormation template as `make synth` writes it (cached by fingerprint; test
+    workers starting together synthesise once, the others wait for it under a file lock)."""
     cached = cache_dir / f"template-{_fingerprint()}.json"
-    if cached.exists():
-        loaded: dict[str, Any] = json.loads(cached.read_text())
-        return loaded
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / "synth.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cached.exists():
+            _synthesise_into(cached)
+            for stale in cache_dir.glob("template-*.json"):
+                if stale != cached:
+                    stale.unlink(missing_ok=True)
+    loaded: dict[str, Any] = json.loads(cached.read_text())
+    return loaded
+
+
+def _synthesise_into(cached: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="cdk-out-") as out:
         env = {
             **os.environ,
@@ -120,15 +132,9 @@ def synthesised_template(*, cache_dir: Path = TEMPLATE_CACHE) -> dict[str, Any]:
                 f"synthesising the CDK app failed (make deps-layer first?):\n{done.stderr[-3000:]}"
             )
         (template_path,) = Path(out).glob("*.template.json")
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".tmp")
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
         shutil.copyfile(template_path, partial)
-        partial.replace(cached)  # whole or not at all: another session may read it meanwhile
-    for stale in cache_dir.glob("template-*.json"):
-        if stale != cached:
-            stale.unlink(missing_ok=True)
-    loaded = json.loads(cached.read_text())
-    return loaded
+        partial.replace(cached)  # whole or not at all
 
 
 class UnresolvedReference(KeyError):

@@ -187,3 +187,29 @@ def test_the_local_runtime_runs_the_synthesised_workflows(emulators: Any, aws_se
         assert runtime.schedule_runner is not None
     finally:
         runtime.stop()
+
+
+def test_canary_moto_still_cannot_deliver_a_bus_rule_to_a_function(aws_session: Any) -> None:
+    # Why loyalty_local.bus_triggers taps rules into queues: moto fails put_events outright when a
+    # rule targets a Lambda function. When this starts passing delivery, the tap can go.
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    events = aws_session.client("events", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    bus = f"canary-{uuid.uuid4().hex[:8]}"
+    events.create_event_bus(Name=bus)
+    events.put_rule(Name="to-fn", EventBusName=bus, EventPattern=json.dumps({"source": ["canary"]}))
+    events.put_targets(
+        Rule="to-fn",
+        EventBusName=bus,
+        Targets=[{"Id": "fn", "Arn": "arn:aws:lambda:eu-west-1:123456789012:function:nowhere"}],
+    )
+    try:
+        with pytest.raises(ClientError):
+            events.put_events(
+                Entries=[{"Source": "canary", "DetailType": "x", "Detail": "{}", "EventBusName": bus}]
+            )
+    finally:
+        events.remove_targets(Rule="to-fn", EventBusName=bus, Ids=["fn"])
+        events.delete_rule(Name="to-fn", EventBusName=bus)
+        events.delete_event_bus(Name=bus)
