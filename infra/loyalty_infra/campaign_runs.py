@@ -83,6 +83,22 @@ def _invoke(
     )
 
 
+def _retried(task: tasks.LambdaInvoke, definition: CampaignRunMachineDef) -> tasks.LambdaInvoke:
+    """What no retry can mend goes straight to the Catch; anything else is retried with back-off."""
+    retry = definition.batch_retry
+    if definition.not_retried:
+        task.add_retry(errors=list(definition.not_retried), max_attempts=0)
+    task.add_retry(
+        errors=[sfn.Errors.ALL],
+        interval=Duration.seconds(retry.interval_s),
+        backoff_rate=retry.backoff_rate,
+        max_attempts=retry.max_attempts,
+        max_delay=Duration.seconds(retry.max_delay_s),
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    return task
+
+
 class CampaignRunWorkflow(Construct):
     def __init__(
         self,
@@ -98,16 +114,8 @@ class CampaignRunWorkflow(Construct):
         # ResultWriterV2 renders only under this feature flag; set here, before any child exists,
         # so the workflow is the same whatever context the app was given.
         self.node.set_context(RESULT_WRITER_V2_FLAG, True)
-        retry = definition.batch_retry
         failed = sfn.Fail(self, "RunFailed", error=FAILED_ERROR, cause="the run's summary says what failed")
-        finish = _invoke(self, "Finish", jobs[definition.finish]).add_retry(
-            errors=[sfn.Errors.ALL],
-            interval=Duration.seconds(retry.interval_s),
-            backoff_rate=retry.backoff_rate,
-            max_attempts=retry.max_attempts,
-            max_delay=Duration.seconds(retry.max_delay_s),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        finish = _retried(_invoke(self, "Finish", jobs[definition.finish]), definition)
         outcome = (
             sfn.Choice(self, "Succeeded?")
             .when(sfn.Condition.string_equals("$.status", "succeeded"), sfn.Succeed(self, "RunSucceeded"))
@@ -117,33 +125,8 @@ class CampaignRunWorkflow(Construct):
 
         # One iteration: the batch, retried with back-off; when every attempt failed, the failure
         # is recorded (by the same function, told so by `error`) and the iteration succeeds.
-        apply = _invoke(
-            self,
-            "Batch",
-            jobs[definition.batch],
-        )
-        if definition.not_retried:
-            apply.add_retry(errors=list(definition.not_retried), max_attempts=0)
-        apply.add_retry(
-            errors=[sfn.Errors.ALL],
-            interval=Duration.seconds(retry.interval_s),
-            backoff_rate=retry.backoff_rate,
-            max_attempts=retry.max_attempts,
-            max_delay=Duration.seconds(retry.max_delay_s),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-        record_failure = _invoke(
-            self,
-            "RecordBatchFailure",
-            jobs[definition.batch],
-        ).add_retry(
-            errors=[sfn.Errors.ALL],
-            interval=Duration.seconds(retry.interval_s),
-            backoff_rate=retry.backoff_rate,
-            max_attempts=retry.max_attempts,
-            max_delay=Duration.seconds(retry.max_delay_s),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        apply = _retried(_invoke(self, "Batch", jobs[definition.batch]), definition)
+        record_failure = _retried(_invoke(self, "RecordBatchFailure", jobs[definition.batch]), definition)
         apply.add_catch(record_failure, errors=[sfn.Errors.ALL], result_path="$.error")
 
         batches = sfn.DistributedMap(
@@ -168,22 +151,8 @@ class CampaignRunWorkflow(Construct):
         batches.add_catch(finish, errors=[sfn.Errors.ALL], result_path="$.error")
         batches.next(finish)
 
-        prepare = _invoke(
-            self,
-            "Prepare",
-            jobs[definition.prepare],
-            result_path="$.prepared",
-        ).add_retry(
-            errors=list(definition.not_retried) or [sfn.Errors.TASKS_FAILED],
-            max_attempts=0,
-        )
-        prepare.add_retry(
-            errors=[sfn.Errors.ALL],
-            interval=Duration.seconds(retry.interval_s),
-            backoff_rate=retry.backoff_rate,
-            max_attempts=retry.max_attempts,
-            max_delay=Duration.seconds(retry.max_delay_s),
-            jitter_strategy=sfn.JitterType.FULL,
+        prepare = _retried(
+            _invoke(self, "Prepare", jobs[definition.prepare], result_path="$.prepared"), definition
         )
         prepare.add_catch(finish, errors=[sfn.Errors.ALL], result_path="$.error")
         prepare.next(batches)

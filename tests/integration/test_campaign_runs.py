@@ -270,6 +270,17 @@ def test_an_audience_that_cannot_be_read_fails_the_run_with_its_reason(platform:
     assert platform.action.applied == Counter()
 
 
+def test_a_run_without_ids_fails_at_once_with_the_reason(platform: Platform) -> None:
+    # Given an execution input with no campaign id
+    arn = platform.sfn.start_execution(
+        stateMachineArn=platform.arn, name="no-ids", input=json.dumps({"run_id": "r-1", "audience": {}})
+    )["executionArn"]
+    # When it runs, then Prepare and Finish both refuse it, neither is retried, and the run fails
+    described = wait_for_execution(platform.sfn, arn, timeout=10)
+    assert (described["status"], described.get("error")) == ("FAILED", "InvalidTaskInput")
+    assert platform.action.applied == Counter()
+
+
 # ---- scheduled and event-triggered runs --------------------------------------------------------------
 
 
