@@ -83,6 +83,8 @@ class LoyaltyStack(Stack):
             bus=self.events.bus,
             queues=self.work_queues.queues,
             dead_letters=self.work_queues.dead_letters,
+            functions=self.functions.jobs,
+            state_machines={CAMPAIGN_RUN.logical_id: self.campaign_run.state_machine},
         )
         self.api = Api(
             self,
