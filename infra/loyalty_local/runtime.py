@@ -175,6 +175,10 @@ class LocalRuntime:
             ticker.stop()
         if self.schedule_ticker is not None:
             self.schedule_ticker.stop()
+        if self.state_machines is not None:
+            from loyalty_local.stepfunctions import unregister_functions
+
+            unregister_functions(list(self.state_machines.functions.values()))
         use_container(None)
         for emulator in reversed(self._owned):
             emulator.stop()
