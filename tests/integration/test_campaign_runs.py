@@ -270,6 +270,13 @@ def test_an_audience_that_cannot_be_read_fails_the_run_with_its_reason(platform:
     assert platform.action.applied == Counter()
 
 
+def test_an_empty_audience_is_a_run_of_nothing_that_succeeds(platform: Platform) -> None:
+    described = platform.run("run-empty", platform.audience([]))
+    assert described["status"] == "SUCCEEDED", described
+    summary = summary_of(described)
+    assert (summary["items"], summary["done"], summary["batches"]) == (0, 0, 0)
+
+
 def test_a_run_without_ids_fails_at_once_with_the_reason(platform: Platform) -> None:
     # Given an execution input with no campaign id
     arn = platform.sfn.start_execution(
