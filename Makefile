@@ -21,7 +21,7 @@ export CDK_OUTDIR ?= cdk.out
 
 .PHONY: help run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load invoke lake-shell
 
-run: venv ddb ## start DynamoDB Local + moto, provision, seed, serve the API on :3000 (FAULTS=0.1: inject faults)
+run: venv ddb deps-layer ## start DynamoDB Local + moto, provision, seed, serve the API on :3000 (FAULTS=0.1: inject faults)
 	LOYALTY_FAULT_RATE=$(FAULTS) $(PY) -m loyalty_local run
 
 test: venv ddb deps-layer checkov ## the whole suite, as CI runs it

@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -16,6 +17,13 @@ from loyalty.settings import Settings
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment
 from loyalty_local.provision import provision
 from loyalty_local.seed import seed
+from loyalty_local.stepfunctions import (
+    LocalStateMachines,
+    enable,
+    provision_state_machines,
+    synthesised_template,
+    unregister_functions,
+)
 
 
 class FixedClock:
@@ -72,6 +80,7 @@ def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[...,
             api_key_pepper_secret=resources.pepper_secret,
             cursor_key_secret=resources.cursor_key_secret,
             merge_queue_url=resources.queue_urls["Merges"],
+            campaign_runs_bucket=resources.campaign_runs_bucket,
         )
         container = Container(settings, session=aws_session, clock=clock)
         container.local_resources = resources  # type: ignore[attr-defined]  # tests read queue urls
@@ -87,3 +96,35 @@ def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[...,
 @pytest.fixture
 def container(make_container: Callable[..., Container], clock: FixedClock) -> Container:
     return make_container(clock)
+
+
+@pytest.fixture(scope="session")
+def cdk_template() -> dict[str, Any]:
+    """The stack's template as `make synth` writes it (synthesised once, cached under .local/cdk)."""
+    return synthesised_template()
+
+
+@pytest.fixture
+def make_state_machines(
+    emulators: tuple[DynamoDBLocal, Moto], aws_session: boto3.session.Session, cdk_template: dict[str, Any]
+) -> Iterator[Callable[[Container], LocalStateMachines]]:
+    """The synthesised state machines in moto for a container made by `make_container`: their
+    Lambda tasks run the real handlers in-process, bound to that container."""
+    made: list[LocalStateMachines] = []
+
+    def make(container: Container) -> LocalStateMachines:
+        resources = container.local_resources  # type: ignore[attr-defined]
+        enable(emulators[1].endpoint)
+        machines = provision_state_machines(
+            aws_session,
+            cdk_template,
+            buckets=resources.buckets,
+            prefix=f"{resources.table_name}-",
+            container=container,
+        )
+        made.append(machines)
+        return machines
+
+    yield make
+    for machines in made:
+        unregister_functions(list(machines.functions.values()))

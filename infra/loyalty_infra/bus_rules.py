@@ -1,4 +1,6 @@
-"""Rules on the domain bus that feed work queues (the activity worker's), from loyalty.resources."""
+"""Rules on the domain bus, from loyalty.resources: those that feed work queues (BUS_RULES) and the
+triggers that invoke a function or start a state machine (BUS_TRIGGERS; locally delivered through
+loyalty_local.bus_triggers, as moto cannot)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,18 @@ from collections.abc import Mapping
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from loyalty.resources import BUS_RULES, BusRuleDef
+from loyalty.resources import BUS_RULES, BUS_TRIGGERS, BusRuleDef, BusTriggerDef
 from loyalty_infra.events import EVENT_SOURCE
+from loyalty_infra.queues import dead_letter_queue
+
+# EventBridge's own retry policy for a target (its maximum), then the dead-letter queue.
+RETRY_ATTEMPTS = 185
+MAX_EVENT_AGE = Duration.hours(24)
 
 
 class BusRules(Construct):
@@ -29,6 +38,9 @@ class BusRules(Construct):
         queues: Mapping[str, sqs.IQueue],
         dead_letters: Mapping[str, sqs.IQueue],
         definitions: tuple[BusRuleDef, ...] = BUS_RULES,
+        triggers: tuple[BusTriggerDef, ...] = BUS_TRIGGERS,
+        functions: Mapping[str, lambda_.IFunction] | None = None,
+        state_machines: Mapping[str, sfn.IStateMachine] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.rules: dict[str, events.Rule] = {}
@@ -46,8 +58,55 @@ class BusRules(Construct):
                     targets.SqsQueue(
                         queues[queue_id],
                         dead_letter_queue=dead_letters[queue_id],
-                        retry_attempts=185,
-                        max_event_age=Duration.hours(24),
+                        retry_attempts=RETRY_ATTEMPTS,
+                        max_event_age=MAX_EVENT_AGE,
                     )
                 ],
             )
+        self.trigger_dead_letters = (
+            dead_letter_queue(
+                self, "TriggerDeadLetters", holds="bus trigger events EventBridge could not deliver"
+            )
+            if triggers
+            else None
+        )
+        for trigger in triggers:
+            target_name = trigger.function or trigger.state_machine
+            self.rules[trigger.logical_id] = events.Rule(
+                self,
+                trigger.logical_id,
+                event_bus=bus,
+                description=f"{', '.join(trigger.detail_types)} to {target_name}",
+                event_pattern=events.EventPattern(
+                    source=[EVENT_SOURCE], detail_type=list(trigger.detail_types)
+                ),
+                targets=[self._target(trigger, functions or {}, state_machines or {})],
+            )
+
+    def _target(
+        self,
+        trigger: BusTriggerDef,
+        functions: Mapping[str, lambda_.IFunction],
+        state_machines: Mapping[str, sfn.IStateMachine],
+    ) -> events.IRuleTarget:
+        message = (
+            events.RuleTargetInput.from_event_path(trigger.input_path)
+            if trigger.input_path == "$.detail"
+            else None
+        )
+        if trigger.function is not None:
+            return targets.LambdaFunction(
+                functions[trigger.function],
+                event=message,
+                dead_letter_queue=self.trigger_dead_letters,
+                retry_attempts=RETRY_ATTEMPTS,
+                max_event_age=MAX_EVENT_AGE,
+            )
+        assert trigger.state_machine is not None
+        return targets.SfnStateMachine(
+            state_machines[trigger.state_machine],
+            input=message,
+            dead_letter_queue=self.trigger_dead_letters,
+            retry_attempts=RETRY_ATTEMPTS,
+            max_event_age=MAX_EVENT_AGE,
+        )

@@ -25,6 +25,7 @@ from constructs import Construct
 
 from loyalty.resources import (
     AUTHORIZER,
+    CAMPAIGN_RUNS_BUCKET,
     FUNCTIONS,
     JOBS,
     LAKE_BUCKET,
@@ -34,6 +35,7 @@ from loyalty.resources import (
     FunctionDef,
     JobDef,
     QueueDef,
+    construct_name,
 )
 from loyalty_infra.config import (
     ASSET_EXCLUDES,
@@ -46,6 +48,7 @@ from loyalty_infra.data import DataTable
 from loyalty_infra.events import DomainEventBus
 from loyalty_infra.lake import Lake
 from loyalty_infra.waivers import (
+    CAMPAIGN_RUN_FILES_PREFIX,
     PRINT_FILES_PREFIX,
     SMS_NEEDS_ANY_RESOURCE,
     TABLE_KEY_DATA_KEYS,
@@ -88,6 +91,9 @@ class Needs:
     webhook: bool = False  # reads the brand's webhook secret (the api channel); gets WEBHOOK_SECRET
     lake_write: bool = False  # puts Parquet objects into the lake bucket (gets LAKE_BUCKET)
     lake_query: bool = False  # queries the lake through the Athena workgroup and Glue tables
+    # The campaign runs bucket: "prepare" (read audiences/, write runs/) or "read" (read runs/);
+    # gets CAMPAIGN_RUNS_BUCKET.
+    campaign_runs: str | None = None
 
 
 # Domain events leave through the outbox (written with the change, published from the stream), so
@@ -141,6 +147,11 @@ NEEDS: Mapping[str, Needs] = {
     "lake": Needs(lake_write=True),
     # Reads the lake through Athena: no table access, no secret.
     "reports": Needs(lake_query=True),
+    # The campaign run's tasks (loyalty.campaigns): Prepare reads the audience and writes the batch
+    # files; Batch reads its batch file and marks items; Finish reads the outcomes, writes the run.
+    "campaign-prepare": Needs(campaign_runs="prepare"),
+    "campaign-batch": Needs(table=TableAccess.READ_WRITE, campaign_runs="read"),
+    "campaign-finish": Needs(table=TableAccess.READ_WRITE),
 }
 
 Definition = FunctionDef | JobDef
@@ -152,10 +163,6 @@ def needs_of(definition: Definition) -> Needs:
     if isinstance(definition, JobDef) and definition.publishes_events:
         needs = replace(needs, publish_events=True)
     return needs
-
-
-def construct_name(function_name: str) -> str:
-    return "".join(part.capitalize() for part in function_name.replace("_", "-").split("-"))
 
 
 class Functions(Construct):
@@ -174,9 +181,11 @@ class Functions(Construct):
         configuration_set: str | None = None,
         webhook_secret: secretsmanager.ISecret | None = None,
         lake: Lake | None = None,
+        campaign_runs_bucket: s3.IBucket | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._lake = lake
+        self._campaign_runs_bucket = campaign_runs_bucket
         self._webhook_secret = webhook_secret
         self._configuration_set = configuration_set
         self._work_queues = dict(work_queues or {})
@@ -265,6 +274,7 @@ class Functions(Construct):
                 },
                 **self._messaging_environment(needs_of(definition)),
                 **self._lake_environment(needs_of(definition)),
+                **self._campaign_environment(needs_of(definition)),
             },
             log_group=log_group,
             role=role,
@@ -287,6 +297,13 @@ class Functions(Construct):
         if needs.webhook and self._webhook_secret is not None:
             env["WEBHOOK_SECRET"] = self._webhook_secret.secret_arn
         return env
+
+    def _campaign_environment(self, needs: Needs) -> dict[str, str]:
+        if needs.campaign_runs is None:
+            return {}
+        if self._campaign_runs_bucket is None:
+            raise ValueError("a function needs the campaign runs bucket but the stack made none")
+        return {CAMPAIGN_RUNS_BUCKET.env_var: self._campaign_runs_bucket.bucket_name}
 
     def _lake_environment(self, needs: Needs) -> dict[str, str]:
         if not (needs.lake_write or needs.lake_query):
@@ -338,6 +355,7 @@ class Functions(Construct):
             # events:PutEvents on this one bus, for the platform's Source and DetailTypes only.
             self._bus.grant_publish(role)
         self._grant_messaging(role, needs)
+        self._grant_campaign_runs(role, needs)
         if needs.send_email:
             # SES authorises a send against the identity that covers the From address: the address
             # itself or its verified domain. Only those two, and only with that exact From address.
@@ -360,6 +378,33 @@ class Functions(Construct):
                     conditions={"StringEquals": {"ses:FromAddress": self._settings.sender_email}},
                 )
             )
+
+    def _grant_campaign_runs(self, role: iam.Role, needs: Needs) -> None:
+        bucket = self._campaign_runs_bucket
+        if needs.campaign_runs is None or bucket is None:
+            return
+        if needs.campaign_runs == "prepare":
+            statements = [
+                iam.PolicyStatement(
+                    sid="ReadAudiences",
+                    actions=["s3:GetObject"],
+                    resources=[bucket.arn_for_objects("audiences/*")],
+                ),
+                iam.PolicyStatement(
+                    sid="WriteRunFiles",
+                    actions=["s3:PutObject"],
+                    resources=[bucket.arn_for_objects("runs/*")],
+                ),
+            ]
+        else:
+            statements = [
+                iam.PolicyStatement(
+                    sid="ReadRunFiles", actions=["s3:GetObject"], resources=[bucket.arn_for_objects("runs/*")]
+                )
+            ]
+        for statement in statements:
+            role.add_to_principal_policy(statement)
+        waive(role.node.find_child("DefaultPolicy"), CAMPAIGN_RUN_FILES_PREFIX)
 
     def _grant_messaging(self, role: iam.Role, needs: Needs) -> None:
         """The print-file bucket (one prefix), SMS and the webhook secret."""

@@ -29,10 +29,9 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from loyalty.resources import JOBS, JobDef
+from loyalty.resources import JOBS, JobDef, construct_name
 from loyalty.services.lake import KEY_PREFIXES
 from loyalty_infra.data import DataTable
-from loyalty_infra.functions import construct_name
 from loyalty_infra.queues import dead_letter_queue
 from loyalty_infra.waivers import LIST_STREAMS_NEEDS_ANY_RESOURCE, waive
 

@@ -20,8 +20,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from loyalty.resources import JOBS, JobDef
-from loyalty_infra.functions import construct_name
+from loyalty.resources import JOBS, JobDef, construct_name
 from loyalty_infra.queues import dead_letter_queue
 
 # A run is hourly at most: one that cannot start within the hour is superseded by the next one.

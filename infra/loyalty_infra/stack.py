@@ -8,9 +8,10 @@ from aws_cdk import App, CfnOutput, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
-from loyalty.resources import EMAIL_FEEDBACK_QUEUE
+from loyalty.resources import CAMPAIGN_RUN, EMAIL_FEEDBACK_QUEUE
 from loyalty_infra.api import Api
 from loyalty_infra.bus_rules import BusRules
+from loyalty_infra.campaign_runs import CampaignRunFiles, CampaignRunWorkflow
 from loyalty_infra.config import DeploySettings
 from loyalty_infra.data import DataTable
 from loyalty_infra.email_feedback import EmailFeedback
@@ -50,6 +51,9 @@ class LoyaltyStack(Stack):
             queue=self.work_queues.queues[EMAIL_FEEDBACK_QUEUE.logical_id],
         )
         self.lake = Lake(self, "Lake")
+        self.campaign_run_files = CampaignRunFiles(
+            self, "CampaignRunFiles"
+        )  # its bucket: CAMPAIGN_RUNS_BUCKET
         self.functions = Functions(
             self,
             "Functions",
@@ -63,6 +67,14 @@ class LoyaltyStack(Stack):
             configuration_set=self.email_feedback.configuration_set.configuration_set_name,
             webhook_secret=self.webhook_secret.secret,
             lake=self.lake,
+            campaign_runs_bucket=self.campaign_run_files.bucket,
+        )
+        self.campaign_run = CampaignRunWorkflow(
+            self,
+            CAMPAIGN_RUN.logical_id,  # the local runtime finds the state machine by this id
+            settings=settings,
+            jobs=self.functions.jobs,
+            bucket=self.campaign_run_files.bucket,
         )
         self.work_queues.attach_consumers(self.functions.jobs)
         self.bus_rules = BusRules(
@@ -71,6 +83,8 @@ class LoyaltyStack(Stack):
             bus=self.events.bus,
             queues=self.work_queues.queues,
             dead_letters=self.work_queues.dead_letters,
+            functions=self.functions.jobs,
+            state_machines={CAMPAIGN_RUN.logical_id: self.campaign_run.state_machine},
         )
         self.api = Api(
             self,

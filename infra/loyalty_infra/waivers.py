@@ -263,6 +263,48 @@ LAKE_OBJECTS = Waiver(
     "reads Athena's result objects in the results bucket, and reads the Glue tables of the one lake "
     "database. S3 and Glue authorise objects and tables by ARN, so a prefix is the narrowest grant.",
 )
+CAMPAIGN_RUN_FILES_BUCKET = Waiver(
+    ("AwsSolutions-S1", "CKV_AWS_18", "CKV_AWS_145", "CKV2_AWS_62"),
+    "Campaign runs' working files (audience batch files, manifests, map results): written and read by "
+    "the campaign run tasks and the run's state machine only (their roles' grants), SSE-S3 encrypted, "
+    "expiring after 30 days. They hold item ids, nothing else; CloudTrail data events are the place for "
+    "an access trail. Nothing reacts to new objects: the state machine reads the manifest it was told.",
+)
+CAMPAIGN_RUN_FILES_PREFIX = Waiver(
+    (
+        "AwsSolutions-IAM5[Resource::<CampaignRunFilesCampaignRuns7DDA4827.Arn>/runs/*]",
+        "AwsSolutions-IAM5[Resource::<CampaignRunFilesCampaignRuns7DDA4827.Arn>/audiences/*]",
+    ),
+    "The campaign run tasks read audiences under audiences/ and write or read batch files under runs/ "
+    "of the campaign runs bucket only: the keys are made per run and batch, so the grant names the prefix.",
+)
+_RUN_EXECUTIONS = (
+    'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":'
+    '[":",{"Ref":"CampaignRunStateMachine02FFB800"}]}]}'
+)
+CAMPAIGN_RUN_ROLE = Waiver(
+    (
+        "AwsSolutions-IAM5[Resource::<FunctionsCampaignPrepareA059CCA1.Arn>:*]",
+        "AwsSolutions-IAM5[Resource::<FunctionsCampaignBatchF2745B86.Arn>:*]",
+        "AwsSolutions-IAM5[Resource::<FunctionsCampaignFinish68A59442.Arn>:*]",
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<CampaignRunFilesCampaignRuns7DDA4827>/*]",
+        "AwsSolutions-IAM5[Resource::*]",
+        f"AwsSolutions-IAM5[Resource::{_RUN_EXECUTIONS}:*]",
+        f"AwsSolutions-IAM5[Resource::{_RUN_EXECUTIONS}/*:*]",
+        "CKV_AWS_111",
+    ),
+    "The run's state machine role, as CDK writes it for a Lambda task and a Distributed Map: invoking "
+    "its three task functions (CDK adds their versions, `<arn>:*`), describing and stopping its own "
+    "child executions (`execution:<name>:*`, named by Step Functions per map run), reading the manifest "
+    "and writing map results in the campaign runs bucket (object keys made per run), and the "
+    "CloudWatch Logs delivery actions, which AWS authorises on Resource '*' only. Nothing outside "
+    "this workflow.",
+)
+CAMPAIGN_RUN_TRACING_SWITCHABLE = Waiver(
+    ("AwsSolutions-SF2", "Serverless-StepFunctionStateMachineXray"),
+    "X-Ray is switched by the `tracing` context setting, off by default, for the functions and the API "
+    "alike; `-c tracing=true` turns it on for the campaign run state machine too.",
+)
 
 ALL: tuple[Waiver, ...] = tuple(value for value in list(globals().values()) if isinstance(value, Waiver))
 

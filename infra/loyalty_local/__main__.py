@@ -21,6 +21,8 @@ Loyalty platform running locally
   Swagger UI http://127.0.0.1:{port}/docs     OpenAPI http://127.0.0.1:{port}/openapi.json
   DynamoDB   {ddb} (DynamoDB Local, data in {data})
   moto       {moto} (SQS, EventBridge, Scheduler, Step Functions, SES, S3, Secrets Manager)
+  workflows  {machines} (as the CDK app synthesises them; tasks run in-process)
+             schedules in moto's Scheduler fire when due
 
 Demo keys
   local-admin-key   admin
@@ -57,7 +59,7 @@ def main() -> None:
 
         sys.exit(invoke(args.function, args.event, args.data))
 
-    runtime = LocalRuntime(data_dir=args.data)
+    runtime = LocalRuntime(data_dir=args.data, workflows=True)
     stop = threading.Event()
     # Explicit handlers: a process started in the background by a script inherits an ignored
     # SIGINT, and Ctrl-C must stop everything however `make run` was started.
@@ -75,7 +77,13 @@ def main() -> None:
     try:
         print(
             BANNER.format(
-                port=args.port, ddb=runtime.ddb.endpoint, moto=runtime.moto.endpoint, data=args.data
+                port=args.port,
+                ddb=runtime.ddb.endpoint,
+                moto=runtime.moto.endpoint,
+                data=args.data,
+                machines=", ".join(sorted(runtime.state_machines.arns.values()))
+                if runtime.state_machines
+                else "-",
             ),
             flush=True,
         )

@@ -15,6 +15,7 @@ from loyalty.domain.events import SOURCE
 from loyalty.resources import (
     ACTIVITY_QUEUE,
     BUS_RULES,
+    CAMPAIGN_RUNS_BUCKET,
     EMAIL_FEEDBACK_QUEUE,
     EVENT_BUS,
     LAKE_BUCKET,
@@ -47,6 +48,16 @@ class LocalResources:
     sender_email: str = LOCAL_SENDER_EMAIL
     print_bucket: str = PRINT_BUCKET.local_name
     lake_bucket: str = LAKE_BUCKET.local_name
+    campaign_runs_bucket: str = CAMPAIGN_RUNS_BUCKET.local_name
+
+    @property
+    def buckets(self) -> dict[str, str]:
+        """Local bucket names by BucketDef.logical_id (what the state machines' templates name)."""
+        return {
+            PRINT_BUCKET.logical_id: self.print_bucket,
+            LAKE_BUCKET.logical_id: self.lake_bucket,
+            CAMPAIGN_RUNS_BUCKET.logical_id: self.campaign_runs_bucket,
+        }
 
     def function_environment(self) -> dict[str, str]:
         return {
@@ -57,6 +68,7 @@ class LocalResources:
             "SENDER_EMAIL": self.sender_email,
             PRINT_BUCKET.env_var: self.print_bucket,
             LAKE_BUCKET.env_var: self.lake_bucket,
+            CAMPAIGN_RUNS_BUCKET.env_var: self.campaign_runs_bucket,
             "POWERTOOLS_SERVICE_NAME": "loyalty",
             "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -230,6 +242,7 @@ def provision(
         dead_letter_urls=dead_letter_urls,
         print_bucket=f"{prefix}{PRINT_BUCKET.local_name}".lower()[:63].rstrip("-"),
         lake_bucket=bucket_name(prefix, LAKE_BUCKET.local_name),
+        campaign_runs_bucket=bucket_name(prefix, CAMPAIGN_RUNS_BUCKET.local_name),
     )
     try:
         s3 = session.client("s3")
@@ -241,6 +254,7 @@ def provision(
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
     create_lake_bucket(session.client("s3"), resources.lake_bucket)
+    create_lake_bucket(session.client("s3"), resources.campaign_runs_bucket)  # private, encrypted alike
     create_table(session.client("dynamodb"), TABLE, resources.table_name)
     events = session.client("events")
     try:

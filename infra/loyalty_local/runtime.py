@@ -13,14 +13,16 @@ from typing import IO
 import boto3
 
 from loyalty.bootstrap import Container, use_container
-from loyalty.resources import JOBS
+from loyalty.resources import BUS_TRIGGERS, JOBS
 from loyalty.settings import Settings
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment, stop_leftover
 from loyalty_local.faults import FaultInjector, from_environment
 from loyalty_local.gateway import LocalGateway
 from loyalty_local.jobs import QueuePoller, StreamPoller, Ticker
 from loyalty_local.provision import LocalResources, provision
+from loyalty_local.scheduler import ScheduleRunner, ScheduleTicker
 from loyalty_local.seed import seed
+from loyalty_local.stepfunctions import LocalStateMachines
 
 # Scheduled jobs run every minute locally (on AWS: hourly, the mailer every 5 minutes), so a demo
 # sees points mature and expire soon.
@@ -94,6 +96,13 @@ class LocalRuntime:
     pollers: list[StreamPoller] = field(default_factory=list)  # one per stream job, the publisher's first
     tickers: list[Ticker] = field(default_factory=list)
     queue_pollers: list[QueuePoller] = field(default_factory=list)  # one per queue job (merger, activity)
+    # The state machines the CDK app synthesises (executed by moto, their tasks in-process), the
+    # schedules stored in moto's Scheduler fired when due, and bus rules to functions and state
+    # machines: `make run` turns them on; the synthesis takes ~20 s when the infra code changed.
+    workflows: bool = False
+    state_machines: LocalStateMachines | None = None
+    schedule_runner: ScheduleRunner | None = None
+    schedule_ticker: ScheduleTicker | None = None
     # Off unless asked for (LOYALTY_FAULT_RATE, or tests turning it on with `faults.active(...)`).
     faults: FaultInjector = field(default_factory=lambda: from_environment(dict(os.environ)))
     _owned: list[DynamoDBLocal | Moto] = field(default_factory=list)
@@ -144,17 +153,12 @@ class LocalRuntime:
             for job in JOBS
             if job.consumes_queue is not None
         ]
+        if self.workflows:
+            self._start_workflows(session)
         for background in (*self.pollers, *self.queue_pollers):
             background.container = self.container
         if self.background_jobs:
-            for poller in self.pollers:
-                poller.start()
-            for queue_poller in self.queue_pollers:
-                queue_poller.start()
-            self.tickers = [Ticker(job.name, SWEEP_INTERVAL_SECONDS) for job in JOBS if job.schedule]
-            for ticker in self.tickers:
-                ticker.container = self.container
-                ticker.start()
+            self._start_background()
         if with_gateway:
             self.gateway = LocalGateway(pool_size=self.pool_size, container=self.container)
             self.gateway.serve(port=port)
@@ -169,6 +173,12 @@ class LocalRuntime:
             queue_poller.stop()
         for ticker in self.tickers:
             ticker.stop()
+        if self.schedule_ticker is not None:
+            self.schedule_ticker.stop()
+        if self.state_machines is not None:
+            from loyalty_local.stepfunctions import unregister_functions
+
+            unregister_functions(list(self.state_machines.functions.values()))
         use_container(None)
         for emulator in reversed(self._owned):
             emulator.stop()
@@ -178,6 +188,40 @@ class LocalRuntime:
                 (self.data_dir / ENVIRONMENT_FILE).unlink(missing_ok=True)
             self._lock.close()  # releases the flock
             self._lock = None
+
+    def _start_background(self) -> None:
+        for poller in self.pollers:
+            poller.start()
+        for queue_poller in self.queue_pollers:
+            queue_poller.start()
+        self.tickers = [Ticker(job.name, SWEEP_INTERVAL_SECONDS) for job in JOBS if job.schedule]
+        for ticker in self.tickers:
+            ticker.container = self.container
+            ticker.start()
+        if self.schedule_runner is not None:
+            self.schedule_ticker = ScheduleTicker(self.schedule_runner).start()
+
+    def _start_workflows(self, session: boto3.session.Session) -> None:
+        from loyalty_local.bus_triggers import create_trigger, trigger_poller
+        from loyalty_local.stepfunctions import enable, provision_state_machines, synthesised_template
+
+        assert self.resources is not None
+        # Tests give each runtime's functions and rules their table's prefix, as its queues have.
+        prefix = f"{self.table_name}-" if self.table_name else ""
+        enable(self.moto.endpoint)
+        self.state_machines = provision_state_machines(
+            session,
+            synthesised_template(),
+            buckets=self.resources.buckets,
+            prefix=prefix,
+            container=self.container,
+        )
+        self.schedule_runner = ScheduleRunner(session)
+        for trigger in BUS_TRIGGERS:
+            tap = create_trigger(session, trigger, self.resources.event_bus_name, prefix=prefix)
+            self.queue_pollers.append(
+                trigger_poller(session, tap, state_machine_arns=self.state_machines.arns)
+            )
 
     def _pepper(self) -> str | None:
         """Keep the key-hashing pepper beside the persistent data, so keys survive a restart."""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.activity import ActivityWorker
     from loyalty.services.api_keys import ApiKeyService
     from loyalty.services.attribution import Attribution
+    from loyalty.services.campaign_runs import CampaignRuns
     from loyalty.services.cart import CartService
     from loyalty.services.config import ProgrammeService, StoreService
     from loyalty.services.confirmation import ConfirmationQueue, ConfirmationService
@@ -412,6 +413,24 @@ class Container:
         if not self.settings.lake_bucket:
             raise RuntimeError("LAKE_BUCKET is not set: the lake writer has nowhere to write")
         return LakeWriter(files=S3Lake(s3=self.client("s3"), bucket=self.settings.lake_bucket))
+
+    @cached_property
+    def campaign_runs(self) -> CampaignRuns:
+        from loyalty.adapters.campaign_runs import DynamoRunLedger, S3AudienceList, S3RunFiles
+        from loyalty.resources import CAMPAIGN_RUN
+        from loyalty.services.campaign_runs import CampaignRuns, MarkDone
+
+        if not self.settings.campaign_runs_bucket:
+            raise RuntimeError("CAMPAIGN_RUNS_BUCKET is not set: campaign runs have nowhere to keep batches")
+        ledger = DynamoRunLedger(self.table)
+        return CampaignRuns(
+            audience=S3AudienceList(self.client("s3")),
+            files=S3RunFiles(self.client("s3"), self.settings.campaign_runs_bucket),
+            ledger=ledger,
+            action=MarkDone(ledger=ledger),
+            clock=self.clock,
+            batch_size=CAMPAIGN_RUN.batch_size,
+        )
 
     @cached_property
     def reports(self) -> ReportService:

@@ -130,6 +130,30 @@ MESSAGE_TRIGGER_RULE = BusRuleDef(
 )
 BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE, MESSAGE_TRIGGER_RULE)
 
+
+@dataclass(frozen=True)
+class BusTriggerDef:
+    """A rule on the platform's bus that invokes a function or starts a state machine with the
+    platform's events of these detail-types (campaign triggers). Locally moto cannot deliver to
+    either: loyalty_local.bus_triggers taps the rule into a queue and delivers from there."""
+
+    logical_id: str
+    local_name: str
+    detail_types: tuple[str, ...]
+    function: str | None = None  # a JobDef's name
+    state_machine: str | None = None  # a state machine definition's logical_id
+    input_path: str | None = None  # "$.detail": the target gets the event's detail only
+
+    def __post_init__(self) -> None:
+        if (self.function is None) == (self.state_machine is None):
+            raise ValueError(f"{self.logical_id}: a trigger has one target, a function or a state machine")
+        if self.input_path not in (None, "$", "$.detail"):
+            raise ValueError(f"{self.logical_id}: input_path is $ or $.detail")
+
+
+# None yet: the campaign triggers (enrolment, tier change, segment entered, ...) come with campaigns.
+BUS_TRIGGERS: tuple[BusTriggerDef, ...] = ()
+
 # SES's bounces and complaints (the configuration set's SNS topic delivers into it): standard, as
 # applying one twice changes nothing.
 EMAIL_FEEDBACK_QUEUE = QueueDef(
@@ -162,10 +186,26 @@ LAKE_BUCKET = BucketDef(logical_id="Lake", local_name="loyalty-lake", env_var="L
 # The Glue database (AWS) whose tables describe the lake; locally DuckDB views of the same names.
 LAKE_DATABASE = "loyalty_lake"
 
+# Campaign runs' working files: the audience each run exports (batch files and their manifest,
+# runs/<campaign>/<run>/...), the audiences handed to runs (audiences/...) and the Distributed Map's
+# result manifests (results/...). Working files only: they expire.
+CAMPAIGN_RUNS_BUCKET = BucketDef(
+    logical_id="CampaignRuns",
+    local_name="loyalty-campaign-runs",
+    env_var="CAMPAIGN_RUNS_BUCKET",
+    retention_days=30,
+)
+
 
 # ---- functions and jobs: what the CDK app deploys and the local runtime runs ---------------------
 # The route table (loyalty.api.routes) says which function serves each route; these say what each
 # function is.
+
+
+def construct_name(function_name: str) -> str:
+    """The CDK construct id of a function or job (`campaign-batch` -> `CampaignBatch`): its template
+    resource is found by it locally (loyalty_local.stepfunctions)."""
+    return "".join(part.capitalize() for part in function_name.replace("_", "-").split("-"))
 
 
 @dataclass(frozen=True)
@@ -283,6 +323,25 @@ JOBS: tuple[JobDef, ...] = (
         timeout_s=60,
         consumes_queue=ACTIVITY_QUEUE,
     ),
+    # The campaign run's tasks (CAMPAIGN_RUN): invoked by the state machine only.
+    JobDef(
+        "campaign-prepare",
+        "Campaign run, first step: exports the run's audience to S3 as batch files and a manifest",
+        memory_mb=1024,
+        timeout_s=300,
+    ),
+    JobDef(
+        "campaign-batch",
+        "Campaign run: applies one batch of the audience, each item once; records a failed batch",
+        memory_mb=512,
+        timeout_s=120,
+    ),
+    JobDef(
+        "campaign-finish",
+        "Campaign run, last step: counts the batches and marks the run succeeded or failed",
+        memory_mb=512,
+        timeout_s=120,
+    ),
     JobDef(
         "attribution",
         "Second pass of identifications: moves identified visitors' anonymous events onto their customer",
@@ -291,3 +350,56 @@ JOBS: tuple[JobDef, ...] = (
         schedule="rate(5 minutes)",
     ),
 )
+
+
+# ---- state machines: what the CDK app deploys and the local runtime executes ----------------------
+
+
+@dataclass(frozen=True)
+class RetryDef:
+    """A Task's Retry: the first retry after `interval_s`, each next one `backoff_rate` times later
+    (at most `max_delay_s`, with full jitter), `max_attempts` retries in all."""
+
+    interval_s: int
+    backoff_rate: float
+    max_attempts: int
+    max_delay_s: int
+
+
+@dataclass(frozen=True)
+class CampaignRunMachineDef:
+    """The campaign run workflow (loyalty_infra.campaign_runs builds it; loyalty.campaigns has its
+    tasks and their input/output contract): Prepare exports the audience as batch files, a
+    Distributed Map runs Batch over them (failures caught and recorded), Finish marks the run."""
+
+    logical_id: str
+    local_name: str
+    description: str
+    prepare: str  # the JobDef names of its Lambda tasks
+    batch: str
+    finish: str
+    bucket: BucketDef
+    batch_size: int  # items per batch file (Prepare batches: no ItemBatcher, see loyalty.campaigns)
+    max_concurrency: int  # batches in flight at once
+    batch_retry: RetryDef
+    # Errors the batch's Retry leaves alone (retrying cannot help): straight to the Catch.
+    not_retried: tuple[str, ...]
+    timeout_s: int
+
+
+CAMPAIGN_RUN = CampaignRunMachineDef(
+    logical_id="CampaignRun",
+    local_name="loyalty-campaign-run",
+    description="A campaign run: the audience exported in batches, each batch applied once, counted",
+    prepare="campaign-prepare",
+    batch="campaign-batch",
+    finish="campaign-finish",
+    bucket=CAMPAIGN_RUNS_BUCKET,
+    batch_size=100,
+    max_concurrency=40,
+    # 1, 2, 4, 8, 16 s (jittered): a throttled table or a cold start gets half a minute.
+    batch_retry=RetryDef(interval_s=1, backoff_rate=2.0, max_attempts=5, max_delay_s=30),
+    not_retried=("InvalidTaskInput",),
+    timeout_s=6 * 3600,
+)
+STATE_MACHINES: tuple[CampaignRunMachineDef, ...] = (CAMPAIGN_RUN,)

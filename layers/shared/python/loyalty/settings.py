@@ -40,6 +40,8 @@ class Settings(Model):
     report_engine: str = "duckdb"
     athena_workgroup: str | None = None
     lake_database: str = "loyalty_lake"
+    # The campaign runs' working files (batch files, manifests): the campaign run tasks only.
+    campaign_runs_bucket: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +64,7 @@ class Settings(Model):
                 report_engine=source.get("REPORT_ENGINE", "duckdb"),
                 athena_workgroup=source.get("ATHENA_WORKGROUP") or None,
                 lake_database=source.get("LAKE_DATABASE", "loyalty_lake"),
+                campaign_runs_bucket=source.get("CAMPAIGN_RUNS_BUCKET") or None,
             )
         except ValidationError as exc:
             # Fail the cold start loudly: a misconfigured function must not answer requests.

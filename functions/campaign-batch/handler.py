@@ -1,0 +1,3 @@
+from loyalty.campaigns import run_batch
+
+handler = run_batch

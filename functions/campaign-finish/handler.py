@@ -1,0 +1,3 @@
+from loyalty.campaigns import finish_run
+
+handler = finish_run

@@ -1,0 +1,3 @@
+from loyalty.campaigns import prepare_run
+
+handler = prepare_run
