@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_OUTDIR ?= cdk.out
 
-.PHONY: help run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load invoke lake-shell console browser
+.PHONY: help run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load invoke lake-shell console browser deploy-console
 
 run: venv ddb console ## start DynamoDB Local + moto, provision, seed, serve the API on :3000 (FAULTS=0.1: inject faults)
 	LOYALTY_FAULT_RATE=$(FAULTS) $(PY) -m loyalty_local run
@@ -102,6 +102,11 @@ $(CONSOLE_MODULES): console/package.json console/package-lock.json
 	touch $@
 $(CONSOLE_DIR)/index.html: $(CONSOLE_MODULES) console/build.mjs $(wildcard console/src/*)
 	node console/build.mjs $(abspath $(CONSOLE_DIR))
+
+# After `cdk deploy --all`: the built console into its bucket (the console stack's outputs name it)
+# and a CloudFront invalidation. Needs AWS credentials; STAGE as deployed (default dev).
+deploy-console: venv console ## upload build/console to the deployed console's bucket (STAGE=dev)
+	$(PY) -m tools.deploy_console --stage $(or $(STAGE),dev) --dir $(abspath $(CONSOLE_DIR))
 
 # The browser tests drive Debian's chromium with Playwright for Python (a dev dependency): a
 # browser download of Playwright's own is neither needed nor possible here.
