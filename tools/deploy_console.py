@@ -61,7 +61,8 @@ def outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.deploy_console", description=__doc__.split("\n")[0])
+    summary = (__doc__ or "").splitlines()[0]
+    parser = argparse.ArgumentParser(prog="python -m tools.deploy_console", description=summary)
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--dir", default=str(REPO / "build" / "console"))
     args = parser.parse_args(argv)
