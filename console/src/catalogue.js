@@ -46,7 +46,8 @@ export const KINDS = {
     id: "challenge_id",
     list: "/v1/admin/challenges",
     save: (id, body) => put(`/v1/admin/challenges/${id}`, body),
-    pause: (item) => put(`/v1/admin/challenges/${item.challenge_id}`, strip({ ...item, status: item.status === "paused" ? "active" : "paused" }, "challenge_id")),
+    idInBody: true,
+    pause: (item) => put(`/v1/admin/challenges/${item.challenge_id}`, { ...item, status: item.status === "paused" ? "active" : "paused" }),
     columns: [
       { key: "challenge_id", label: "Id" },
       { key: "name", label: "Name" },
@@ -72,7 +73,8 @@ export const KINDS = {
     id: "badge_id",
     list: "/v1/admin/badges",
     save: (id, body) => put(`/v1/admin/badges/${id}`, body),
-    pause: (item) => put(`/v1/admin/badges/${item.badge_id}`, strip({ ...item, status: item.status === "paused" ? "active" : "paused" }, "badge_id")),
+    idInBody: true,
+    pause: (item) => put(`/v1/admin/badges/${item.badge_id}`, { ...item, status: item.status === "paused" ? "active" : "paused" }),
     columns: [
       { key: "badge_id", label: "Id" },
       { key: "name", label: "Name" },
@@ -166,7 +168,7 @@ export function Catalogue({ kind, navigate, editing }) {
     ${done ? html`<p class="ok" role="status">${done}</p>` : null}
     <${ProblemBanner} error=${error || actionError} />
     ${loading && !data ? html`<${Loading} />` : null}
-    ${data ? html`<${Table} caption=${k.title} rows=${data.items.map((i) => ({ ...i, key: i[k.id] }))} columns=${columns} empty=${`No ${k.title.toLowerCase()} yet.`} />` : null}
+    ${data ? html`<${Table} caption=${k.title} rows=${data.items} rowKey=${(i) => i[k.id]} columns=${columns} empty=${`No ${k.title.toLowerCase()} yet.`} />` : null}
   </${Page}>`;
 }
 
@@ -229,7 +231,7 @@ function Editor({ k, item, onDone, onCancel }) {
     setBusy(true);
     try {
       if (!item && k.create) await k.create(id ? { ...payload, [k.id]: id } : payload);
-      else await k.save(encodeURIComponent(id), payload);
+      else await k.save(encodeURIComponent(id), k.idInBody ? { ...payload, [k.id]: id } : payload);
       onDone(`${item ? "Saved" : "Created"} ${k.one} ${id}`.trim());
     } catch (e) {
       setError(e);

@@ -52,7 +52,7 @@ export function Keys() {
     <${ProblemBanner} error=${error} />
     ${loading && !data ? html`<${Loading} />` : null}
     ${data
-      ? html`<${Table} caption="API keys (secrets are never shown again)" rows=${data.items.map((k) => ({ ...k, key: k.key_id }))}
+      ? html`<${Table} caption="API keys (secrets are never shown again)" rows=${data.items} rowKey=${(k) => k.key_id}
           columns=${[
             { key: "name", label: "Name" },
             { key: "kind", label: "Kind" },

@@ -75,7 +75,7 @@ export function Loading({ what = "Loading" }) {
   return html`<p class="loading" role="status" aria-live="polite">${what}…</p>`;
 }
 
-export function Table({ caption, columns, rows, empty = "Nothing yet." }) {
+export function Table({ caption, columns, rows, rowKey = (row, i) => i, empty = "Nothing yet." }) {
   if (!rows.length) return html`<p class="empty">${empty}</p>`;
   return html`<div class="table-wrap" tabindex="0" role="region" aria-label=${caption}>
     <table>
@@ -83,7 +83,7 @@ export function Table({ caption, columns, rows, empty = "Nothing yet." }) {
       <thead><tr>${columns.map((c) => html`<th scope="col" class=${c.num ? "num" : ""}>${c.label}</th>`)}</tr></thead>
       <tbody>
         ${rows.map(
-          (row, i) => html`<tr key=${row.key ?? i}>
+          (row, i) => html`<tr key=${rowKey(row, i)}>
             ${columns.map((c) => html`<td class=${c.num ? "num" : ""}>${c.render ? c.render(row) : fmt(row[c.key])}</td>`)}
           </tr>`,
         )}

@@ -63,6 +63,9 @@ def test_sign_in_find_a_demo_customer_and_read_the_timeline(page: Page, api: Api
     expect(timeline.locator("li")).not_to_have_count(10)
     expect(timeline).to_contain_text("Sale")
     expect(timeline).to_contain_text("Earned")
+    expect(timeline).to_contain_text("store visit")
+    expect(timeline).to_contain_text("Badge earned")
+    expect(page.get_by_role("table", name="Challenge progress")).to_contain_text("Coffee lover")
     check_screen(page, "03-customer-360")
 
     # Other pages in the same tab keep the key; a new tab (context) does not have it.
@@ -99,7 +102,25 @@ def test_the_catalogue_shows_the_apis_field_errors_by_the_field(page: Page, api:
     for screen, title in (("challenges", "Challenges"), ("badges", "Badges"), ("templates", "Templates")):
         page.get_by_role("link", name=title).click()
         expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+        expect(page.get_by_role("table", name=title)).to_contain_text("demo-")
         check_screen(page, f"06-{screen}")
+
+    page.get_by_role("link", name="Challenges").click()
+    explorer = page.get_by_role("row").filter(has_text="demo-explorer")
+    explorer.get_by_role("button", name="Pause demo-explorer").click()
+    expect(explorer).to_contain_text("paused")
+    explorer.get_by_role("button", name="Activate demo-explorer").click()
+    expect(explorer).to_contain_text("active")
+
+    page.get_by_role("link", name="Badges").click()
+    page.get_by_role("link", name="New badge").click()
+    page.get_by_label("Id (badge_id)").fill("console-badge")
+    page.get_by_label("Name").fill("Ten visits")
+    page.get_by_label("When (JSON)").fill('{"metric": "events:store_visit", "gte": 10}')
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("table", name="Badges")).to_contain_text("console-badge")
+
+    page.get_by_role("link", name="Templates").click()
 
     page.get_by_role("link", name="New template").click()
     page.get_by_label("Id (template_id)").fill("console-test")
