@@ -5,11 +5,13 @@ with axe-core (no serious or critical violation)."""
 
 from __future__ import annotations
 
+import gzip
 import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from loyalty_local.console import console_dir
 from tests.browser.conftest import MARKETER_KEY, activity_has_rows, check_screen, sign_in
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, Api, assert_problem
 from tools.demo import Report
@@ -198,3 +200,44 @@ def test_an_admin_manages_keys_and_a_till_key_is_not_for_the_console(page: Page,
     store = page.locator(".field.invalid").filter(has=page.get_by_label("Store (tills and web shops)"))
     expect(store.locator(".field-error")).to_contain_text("store")
     check_screen(page, "11-api-keys")
+
+
+def test_keyboard_tablet_and_speed(page: Page, api: Api) -> None:
+    """Usable without a mouse, readable on a tablet, and quick: the page paints in under a second
+    and the whole bundle stays under 500 KB compressed (issue 20's benchmark)."""
+    page.goto(f"{api.base}/console/")
+    paint = page.evaluate(
+        "performance.getEntriesByName('first-contentful-paint').map(e => e.startTime)[0] ?? null"
+    )
+    assert paint is not None and paint < 1000, paint
+    sizes = {p.name: len(gzip.compress(p.read_bytes(), 9)) for p in console_dir().iterdir() if p.is_file()}
+    assert sum(v for k, v in sizes.items() if k != "LICENSES.txt") < 500 * 1024, sizes
+
+    # Keyboard only: type the key, Enter, then Tab to the skip link and on into the navigation.
+    page.get_by_label("API key").focus()
+    page.keyboard.type(MARKETER_KEY)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Customers")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    offers = page.get_by_role("link", name="Offers")
+    expect(offers).to_be_focused()
+    # The focus is visible: a solid outline of real width on the focused control.
+    style = "e => { const s = getComputedStyle(e); return `${s.outlineStyle} ${s.outlineWidth}`; }"
+    outline = offers.evaluate(style)
+    assert outline.startswith("solid") and not outline.endswith(" 0px"), outline
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Offers", level=1)).to_be_focused()
+
+    # A tablet held upright: nothing wider than the screen, the navigation wraps.
+    page.set_viewport_size({"width": 768, "height": 1024})
+    page.goto(f"{api.base}/console/#/customers")
+    page.get_by_label("Value").fill("anna.devries@demo.example")
+    page.get_by_label("Value").press("Enter")
+    expect(page.get_by_role("heading", name="Anna de Vries")).to_be_visible()
+    expect(page.get_by_role("list", name="Timeline, newest first").locator("li").first).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, overflow
+    check_screen(page, "12-customer-360-tablet")
