@@ -1,7 +1,9 @@
 // The console's shell: sign-in, navigation and hash routes (#/customers/<id>, #/offers/new …).
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { Problem, kindOf, session } from "./api.js";
+import { Problem, get, kindOf, session } from "./api.js";
+import { Campaigns } from "./campaigns.js";
+import { Segments } from "./segments.js";
 import { Catalogue, KINDS } from "./catalogue.js";
 import { CustomerSearch, CustomerView } from "./customers.js";
 import { Keys } from "./keys.js";
@@ -10,6 +12,8 @@ import { Field, Page, ProblemBanner, html } from "./ui.js";
 
 const NAV = [
   ["customers", "Customers"],
+  ["segments", "Segments", null, "segments"],
+  ["campaigns", "Campaigns", null, "campaigns"],
   ["offers", "Offers"],
   ["challenges", "Challenges"],
   ["badges", "Badges"],
@@ -55,9 +59,27 @@ function SignIn({ onSignedIn }) {
   </main>`;
 }
 
+// Segments and campaigns arrive with their APIs (issues 17 and 19): a screen shows once its API answers.
+async function available(kind) {
+  const found = {};
+  for (const area of ["segments", "campaigns"]) {
+    try {
+      await get(`/v1/admin/${area}`, { limit: 1 });
+      found[area] = true;
+    } catch (e) {
+      found[area] = !(e instanceof Problem && e.status === 404);
+    }
+  }
+  return found;
+}
+
 function App() {
   const [kind, setKind] = useState(session.key() ? session.kind() : null);
   const [parts, setParts] = useState(route);
+  const [apis, setApis] = useState({});
+  useEffect(() => {
+    if (kind) available(kind).then(setApis, () => setApis({}));
+  }, [kind]);
   useEffect(() => {
     const onHash = () => {
       setParts(route());
@@ -77,7 +99,7 @@ function App() {
   }, []);
 
   if (!kind) return html`<${SignIn} onSignedIn=${setKind} />`;
-  const [screen, arg] = parts;
+  const [screen, arg, sub] = parts;
   const signOut = () => {
     session.clear();
     setKind(null);
@@ -85,6 +107,8 @@ function App() {
   let body;
   if (screen === "customers" && arg) body = html`<${CustomerView} customerId=${arg} navigate=${navigate} />`;
   else if (screen === "customers") body = html`<${CustomerSearch} navigate=${navigate} />`;
+  else if (screen === "segments" && apis.segments) body = html`<${Segments} arg=${arg} sub=${sub} />`;
+  else if (screen === "campaigns" && apis.campaigns) body = html`<${Campaigns} arg=${arg} sub=${sub} navigate=${navigate} />`;
   else if (KINDS[screen]) body = html`<${Catalogue} key=${screen} kind=${screen} editing=${arg} navigate=${navigate} />`;
   else if (screen === "reports") body = html`<${Reports} />`;
   else if (screen === "keys" && kind === "admin") body = html`<${Keys} />`;
@@ -95,7 +119,7 @@ function App() {
       <span class="brand">Loyalty console</span>
       <nav aria-label="Main">
         <ul>
-          ${NAV.filter(([, , only]) => !only || only === kind).map(
+          ${NAV.filter(([, , only, api]) => (!only || only === kind) && (!api || apis[api])).map(
             ([id, label]) => html`<li><a href=${`#/${id}`} aria-current=${screen === id ? "page" : undefined}>${label}</a></li>`,
           )}
         </ul>
