@@ -23,12 +23,12 @@ Loyalty platform running locally
   moto       {moto} (SQS, EventBridge, Scheduler, Step Functions, SES, S3, Secrets Manager)
 
 Demo keys
-  local-admin-key   admin
-  local-pos-key     pos, store ams-01 (flagship, coffee corner, Amsterdam)
-  local-web-key     web, store web-nl (online)
-  local-marketer-key  marketer (offers, segments, templates, reports; reads customers)
+  local-admin-key     admin
+  local-pos-key       pos, store ams-01 (flagship, coffee corner, Amsterdam)
+  local-web-key       web, store web-nl (online)
+  local-marketer-key  marketer (offers, segments, campaigns, templates, reports; reads customers)
 
-Console      http://127.0.0.1:{port}/console  (sign in with local-admin-key or local-marketer-key)
+Console    http://127.0.0.1:{port}/console/  (sign in with local-admin-key or local-marketer-key)
 
 Try
   curl -s http://127.0.0.1:{port}/v1/health

@@ -44,29 +44,24 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def platform(emulators: tuple[DynamoDBLocal, Moto]) -> Iterator[tuple[Api, Report]]:
-    assert (console_dir() / "index.html").is_file(), (
-        f"the console is not built in {console_dir()}: make console"
-    )
+def api(emulators: tuple[DynamoDBLocal, Moto]) -> Iterator[Api]:
+    """A platform of its own for the module: the demo's offers would change other tests' carts."""
+    built = console_dir()
+    assert (built / "index.html").is_file(), f"the console is not built in {built}: make console"
     ddb, moto = emulators
     port = free_port()
     runtime = LocalRuntime(table_name=f"console-{uuid.uuid4().hex[:10]}", ddb=ddb, moto=moto)
     runtime.start(port=port)
-    api = Api(f"http://127.0.0.1:{port}", requests.Session(), runtime)
     try:
-        yield api, Demo(Client(api.base)).run()
+        yield Api(f"http://127.0.0.1:{port}", requests.Session(), runtime)
     finally:
         runtime.stop()
 
 
 @pytest.fixture(scope="module")
-def api(platform: tuple[Api, Report]) -> Api:
-    return platform[0]
-
-
-@pytest.fixture(scope="module")
-def demo(platform: tuple[Api, Report]) -> Report:
-    return platform[1]
+def demo(api: Api) -> Report:
+    """`make demo`'s data, loaded over HTTP as `make demo` does."""
+    return Demo(Client(api.base)).run()
 
 
 @pytest.fixture(scope="module")

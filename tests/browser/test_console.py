@@ -20,6 +20,11 @@ from tools.demo import Report
 pytestmark = pytest.mark.xdist_group("console-browser")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _demo_loaded(demo: Report) -> None:
+    """Every screen here is read with the demo's customers, offers and sales in place."""
+
+
 def test_sign_in_find_a_demo_customer_and_read_the_timeline(page: Page, api: Api, demo: Report) -> None:
     page.goto(f"{api.base}/console/")
     expect(page.get_by_role("heading", name="Sign in to the loyalty console")).to_be_visible()
