@@ -8,6 +8,7 @@ const LINK_TYPES = [
   { value: "phone", label: "Phone" },
   { value: "card", label: "Loyalty card" },
   { value: "id", label: "Customer id" },
+  { value: "coupon", label: "Coupon code" },
 ];
 
 export function CustomerSearch({ navigate }) {
@@ -21,10 +22,15 @@ export function CustomerSearch({ navigate }) {
     setError(null);
     setBusy(true);
     try {
-      const found =
-        type === "id"
-          ? await get(`/v1/customers/${encodeURIComponent(value.trim())}`)
-          : await get("/v1/customers", { link_type: type, link_value: value.trim() });
+      const wanted = encodeURIComponent(value.trim());
+      let found;
+      if (type === "id") found = await get(`/v1/customers/${wanted}`);
+      else if (type === "coupon") found = await get(`/v1/coupons/${wanted}`);
+      else found = await get("/v1/customers", { link_type: type, link_value: value.trim() });
+      if (!found.customer_id) {
+        setError(new Problem(404, { title: "Not a personal coupon", detail: `coupon ${found.code} (offer ${found.offer_id}, ${found.state}) belongs to no customer` }));
+        return;
+      }
       navigate(`#/customers/${encodeURIComponent(found.customer_id)}`);
     } catch (e) {
       if (e instanceof Problem && e.status === 404) {
@@ -48,14 +54,15 @@ export function CustomerSearch({ navigate }) {
         <div class="field submit"><button type="submit" disabled=${busy}>Find</button></div>
       </div>
     </form>
-    <${ProblemBanner} error=${error} shown=${["link_type", "link_value", "customer_id"]} />
+    <${ProblemBanner} error=${error} shown=${["link_type", "link_value", "customer_id", "code"]} />
   </${Page}>`;
 }
 
-// A lookup's query errors name link_type / link_value; an id lookup's path error names customer_id.
+// A lookup's query errors name link_type / link_value; an id or code lookup's path error names
+// customer_id or code: all are about the one value field.
 function remap(fields) {
   const out = { ...fields };
-  if (out.customer_id) out.link_value = out.customer_id;
+  for (const other of ["customer_id", "code"]) if (out[other]) out.link_value = out[other];
   return out;
 }
 

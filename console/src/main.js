@@ -110,7 +110,7 @@ function App() {
   else if (screen === "segments" && apis.segments) body = html`<${Segments} arg=${arg} sub=${sub} />`;
   else if (screen === "campaigns" && apis.campaigns) body = html`<${Campaigns} arg=${arg} sub=${sub} navigate=${navigate} />`;
   else if (KINDS[screen]) body = html`<${Catalogue} key=${screen} kind=${screen} editing=${arg} navigate=${navigate} />`;
-  else if (screen === "reports") body = html`<${Reports} />`;
+  else if (screen === "reports") body = html`<${Reports} campaigns=${apis.campaigns} />`;
   else if (screen === "keys" && kind === "admin") body = html`<${Keys} />`;
   else body = html`<${Page} title="Not here"><p>There is no such screen for your key.</p></${Page}>`;
 

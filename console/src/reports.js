@@ -13,6 +13,7 @@ import {
 } from "chart.js";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { Problem, call, download, get } from "./api.js";
+import { Uplift } from "./campaigns.js";
 import { Field, Loading, Page, ProblemBanner, Table, html, useLoad, when } from "./ui.js";
 
 Chart.register(BarController, BarElement, CategoryScale, Legend, LineController, LineElement, LinearScale, PointElement, Tooltip);
@@ -34,11 +35,12 @@ function ChartBox({ label, config }) {
 const isoDay = (d) => d.toISOString().slice(0, 10);
 const daysAgo = (n) => isoDay(new Date(Date.now() - n * 86400000));
 
-export function Reports() {
+export function Reports({ campaigns }) {
   const [tab, setTab] = useState("activity");
   const tabs = [
     ["activity", "Activity"],
     ["members", "Members vs non-members"],
+    ...(campaigns ? [["uplift", "Campaign uplift"]] : []),
     ["cohorts", "Cohort retention"],
   ];
   function keys(event, i) {
@@ -57,7 +59,13 @@ export function Reports() {
       )}
     </div>
     <div role="tabpanel" id=${`panel-${tab}`} aria-labelledby=${`tab-${tab}`}>
-      ${tab === "activity" ? html`<${Activity} />` : tab === "members" ? html`<${Members} />` : html`<${Cohorts} />`}
+      ${tab === "activity"
+        ? html`<${Activity} />`
+        : tab === "members"
+          ? html`<${Members} />`
+          : tab === "uplift"
+            ? html`<${CampaignUplift} />`
+            : html`<${Cohorts} />`}
     </div>
   </${Page}>`;
 }
@@ -226,5 +234,20 @@ function Cohorts() {
               { key: "retention", label: "Retention", num: true },
             ]} />
         </details>`
+      : null}`;
+}
+
+function CampaignUplift() {
+  const list = useLoad(() => get("/v1/admin/campaigns", { limit: 200 }), []);
+  const [campaignId, setCampaignId] = useState("");
+  const options = [{ value: "", label: "Choose a campaign" }, ...(list.data?.items || []).map((c) => ({ value: c.campaign_id, label: `${c.name} (${c.campaign_id})` }))];
+  return html`<${ProblemBanner} error=${list.error} />
+    <div class="row">
+      <${Field} label="Campaign" name="campaign_id" type="select" options=${options} value=${campaignId} onChange=${(e) => setCampaignId(e.currentTarget.value)} />
+    </div>
+    ${campaignId
+      ? html`<h2>Treatment against the control group, 30 days after the action</h2>
+          <${Uplift} campaignId=${campaignId} />
+          <div class="actions"><${Csv} path=${`/v1/admin/reports/campaigns/${encodeURIComponent(campaignId)}`} query=${{ window_days: 30 }} name=${`campaign-${campaignId}.csv`} /></div>`
       : null}`;
 }

@@ -73,6 +73,19 @@ def test_sign_in_find_a_demo_customer_and_read_the_timeline(page: Page, api: Api
     expect(timeline).to_contain_text("store visit")
     expect(timeline).to_contain_text("Badge earned")
     expect(page.get_by_role("table", name="Challenge progress")).to_contain_text("Coffee lover")
+
+    # A marketer issues her a coupon, and the code finds her again.
+    page.get_by_label("Offer", exact=True).select_option("demo-welcome5")
+    page.get_by_role("button", name="Issue coupon").click()
+    issued = page.get_by_role("status").filter(has_text="Issued coupon")
+    expect(issued).to_be_visible()
+    code = issued.locator("code").inner_text()
+    expect(page.get_by_role("table", name="Coupons, newest first")).to_contain_text(code)
+    page.get_by_role("link", name="Find another").click()
+    page.get_by_label("Find by").select_option("coupon")
+    page.get_by_label("Value").fill(code)
+    page.get_by_role("button", name="Find").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Anna de Vries")
     check_screen(page, "03-customer-360")
 
     # Other pages in the same tab keep the key; a new tab (context) does not have it.

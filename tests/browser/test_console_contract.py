@@ -136,3 +136,9 @@ def test_segments_and_campaigns_against_the_contract(page: Page, api: Api) -> No
     expect(page.locator(".run-status")).to_have_text("succeeded", timeout=10_000)
     expect(page.get_by_role("status").filter(has_text="Status")).to_contain_text("18 of 18 handled")
     check_screen(page, "15-campaign-run")
+
+    nav.get_by_role("link", name="Reports").click()
+    page.get_by_role("tab", name="Campaign uplift").click()
+    page.get_by_label("Campaign", exact=True).select_option("win-back")
+    expect(page.get_by_role("table", name="Treatment and control")).to_contain_text("treatment")
+    check_screen(page, "16-report-campaign-uplift")
