@@ -118,6 +118,12 @@ def test_the_catalogue_shows_the_apis_field_errors_by_the_field(page: Page, api:
     row = page.get_by_role("row").filter(has_text="Console test offer")
     row.get_by_role("button", name=re.compile("^Pause")).click()
     expect(row).to_contain_text("paused")
+    row.get_by_role("link", name=re.compile("^Edit")).click()
+    expect(page.get_by_label("Id (offer_id)")).to_have_attribute("readonly", "")
+    page.get_by_label("Name").fill("Console test offer, edited")
+    page.get_by_role("button", name="Save").click()
+    edited = page.get_by_role("row").filter(has_text="Console test offer, edited")
+    expect(edited).to_contain_text("paused")
 
     for screen, title in (("challenges", "Challenges"), ("badges", "Badges"), ("templates", "Templates")):
         page.get_by_role("link", name=title).click()
