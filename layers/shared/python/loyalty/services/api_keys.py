@@ -39,7 +39,7 @@ class ApiKeyService:
         """`secret` is for seeding fixed demo keys locally; the API always generates one."""
         if not kind.store_bound and store_id is not None:
             raise ValidationFailed.at(
-                ("body", "store_id"), f"a {kind.value} key acts for every store: leave store_id out"
+                ("body", "store_id"), f"{kind.value} keys act for every store: leave store_id out"
             )
         if kind.store_bound:
             if store_id is None:
