@@ -19,12 +19,12 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_OUTDIR ?= cdk.out
 
-.PHONY: help run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load invoke lake-shell
+.PHONY: help run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load invoke lake-shell console browser deploy-console
 
-run: venv ddb deps-layer ## start DynamoDB Local + moto, provision, seed, serve the API on :3000 (FAULTS=0.1: inject faults)
+run: venv ddb deps-layer console ## start DynamoDB Local + moto, provision, seed, serve the API on :3000 (FAULTS=0.1: inject faults)
 	LOYALTY_FAULT_RATE=$(FAULTS) $(PY) -m loyalty_local run
 
-test: venv ddb deps-layer checkov ## the whole suite, as CI runs it
+test: venv ddb deps-layer checkov console browser ## the whole suite, as CI runs it
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
@@ -90,6 +90,29 @@ tools: ## install Java 17 / Node where missing (Debian; CI machines may be bare)
 	@command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
 	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
 
+# The console (console/): Preact, htm and Chart.js bundled by esbuild from the committed lockfile
+# into build/console, which `make run` serves at /console (S3 and CloudFront on AWS). No CDN at
+# run time; the npm registry only at build time. axe-core comes with it for the browser tests.
+CONSOLE_DIR := build/console
+CONSOLE_MODULES := console/node_modules/.installed-stamp
+console: $(CONSOLE_DIR)/index.html ## bundle the console into build/console (npm ci from the lockfile, esbuild)
+$(CONSOLE_MODULES): console/package.json console/package-lock.json
+	@$(MAKE) --no-print-directory tools
+	cd console && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+$(CONSOLE_DIR)/index.html: $(CONSOLE_MODULES) console/build.mjs $(wildcard console/src/*)
+	node console/build.mjs $(abspath $(CONSOLE_DIR))
+
+# After `cdk deploy --all`: the built console into its bucket (the console stack's outputs name it)
+# and a CloudFront invalidation. Needs AWS credentials; STAGE as deployed (default dev).
+deploy-console: venv console ## upload build/console to the deployed console's bucket (STAGE=dev)
+	$(PY) -m tools.deploy_console --stage $(or $(STAGE),dev) --dir $(abspath $(CONSOLE_DIR))
+
+# The browser tests drive Debian's chromium with Playwright for Python (a dev dependency): a
+# browser download of Playwright's own is neither needed nor possible here.
+browser: ## install Debian's chromium for the browser tests where missing
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 checkov: $(CHECKOV_STAMP) ## checkov in its own venv (the infra tests run it on the synthesised template)
 $(CHECKOV_STAMP): pyproject.toml
 	test -d $(CHECKOV_VENV) || $(PYTHON) -m venv $(CHECKOV_VENV)
@@ -120,7 +143,7 @@ $(LAYER_STAMP): pyproject.toml | $(STAMP)
 	touch $@
 
 clean: ## remove the venvs, build output, emulator data and caches
-	rm -rf $(VENV) $(CHECKOV_VENV) build cdk.out infra/cdk.out .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) build console/node_modules cdk.out infra/cdk.out .local .pytest_cache .mypy_cache .ruff_cache
 
 help: ## list every target with its one-line description
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

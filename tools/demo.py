@@ -277,6 +277,50 @@ ORDER_STEPS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Messages, challenges and badges for the console's screens; behavioural events for the timelines.
+TEMPLATES: dict[str, dict[str, Any]] = {
+    "demo-points-email": {
+        "channel": "email",
+        "subject": "{{ first_name }}, your points",
+        "body": "Hello {{ first_name }}, you have {{ points.available }} points ({{ tier }}).\n\n"
+        "Unsubscribe: {{ unsubscribe_url }}",
+    },
+    "demo-coupon-sms": {
+        "channel": "sms",
+        "body": "{{ first_name }}, your coupon {{ coupon.code }} is valid until {{ coupon.valid_until }}.",
+    },
+}
+CHALLENGES: dict[str, dict[str, Any]] = {
+    "demo-coffee-lover": {
+        "name": "Coffee lover: two coffee purchases",
+        "tasks": [{"task_id": "coffee", "purchase": {"categories": ["coffee"]}, "count": 2}],
+        "reward": {"points": 150},
+    },
+    "demo-explorer": {
+        "name": "Explorer: visit a store and look at three products",
+        "tasks": [
+            {"task_id": "visit", "event": {"type": "store_visit"}, "count": 1},
+            {"task_id": "browse", "event": {"type": "product_view"}, "count": 3},
+        ],
+        "reward": {"points": 50},
+    },
+}
+BADGES: dict[str, dict[str, Any]] = {
+    "demo-regular": {"name": "Regular", "when": {"metric": "transactions", "gte": 2}},
+    "demo-big-spender": {"name": "Big spender", "when": {"metric": "spend", "gte": 250}},
+}
+# (person, event type, days ago, properties): a store visit and some browsing before a purchase.
+EVENTS: tuple[tuple[str, str, float, dict[str, Any]], ...] = (
+    ("anna", "store_visit", 13, {}),
+    ("anna", "product_view", 12.5, {"sku": "BEANS-ETH", "category": "coffee"}),
+    ("anna", "product_view", 12.4, {"sku": "MACHINE", "category": "equipment"}),
+    ("anna", "product_view", 12.3, {"sku": "GRINDER", "category": "equipment"}),
+    ("bram", "product_view", 7, {"sku": "GRINDER", "category": "equipment"}),
+    ("bram", "store_visit", 6.2, {}),
+    ("chloe", "product_view", 3, {"sku": "MUG-01", "category": "homeware"}),
+)
+
+
 class DemoError(RuntimeError):
     """A call answered what the demo cannot go on from."""
 
@@ -416,6 +460,47 @@ class Demo:
             changed = True
             self.report.offers.append(offer_id)
         return changed
+
+    # ---- engagement: templates, challenges, badges (before the activity they count) -------
+    def engagement(self) -> None:
+        valid_from = stamp((self.now - timedelta(days=90)).replace(hour=0, minute=0, second=0))
+        # (kind, its items, defaults, the body's id field: challenges and badges name themselves)
+        kinds: tuple[tuple[str, dict[str, dict[str, Any]], dict[str, Any], str | None], ...] = (
+            ("templates", TEMPLATES, {}, None),
+            ("challenges", CHALLENGES, {"valid_from": valid_from}, "challenge_id"),
+            ("badges", BADGES, {}, "badge_id"),
+        )
+        for kind, specs, defaults, id_field in kinds:
+            for item_id, spec in specs.items():
+                path = f"/v1/admin/{kind}/{item_id}"
+                current = self.api.call("GET", path, ADMIN_KEY)
+                if current.status_code == 200 and _same(spec, current.json()):
+                    continue
+                # A challenge keeps the validity its first run gave it.
+                kept = {k: current.json().get(k) for k in defaults} if current.status_code == 200 else {}
+                body = {**defaults, **{k: v for k, v in kept.items() if v}, **spec}
+                if id_field:
+                    body[id_field] = item_id
+                self.api.expect(self.api.call("PUT", path, ADMIN_KEY, body), 200, 201)
+                self.report.created += current.status_code == 404
+
+    def events(self) -> None:
+        batch = [
+            {
+                "event_id": f"demo-e-{index:03d}",
+                "type": kind,
+                "customer": {"customer_id": self.ids[slug]},
+                "store_id": POS_STORE,
+                "occurred_at": stamp(self.now - timedelta(days=days_ago)),
+                "properties": properties,
+            }
+            for index, (slug, kind, days_ago, properties) in enumerate(EVENTS, start=1)
+        ]
+        sent = self.api.call("POST", "/v1/events", POS_KEY, {"events": batch})
+        result = self.api.expect(sent, 202)
+        if result["rejected"]:
+            raise DemoError(f"events rejected: {result['rejected']}")
+        self.report.created += int(result["accepted"])
 
     # ---- customers ---------------------------------------------------------------------------
     def enrol(self, person: Person, idempotency_key: str | None = None) -> str:
@@ -698,9 +783,11 @@ class Demo:
     def run(self, settle: bool = True) -> Report:
         self.programme()
         self.stores()
+        self.engagement()
         if self.catalogue() and settle:
             time.sleep(CATALOGUE_SECONDS + 1)
         self.customers()
+        self.events()
         self.coupons()
         for sale in SALES:
             self.record_sale(sale)
@@ -736,6 +823,8 @@ def summary(report: Report, base: str) -> str:
         f"{len(report.customers) - members} identified non-members)",
         f"  transactions  {len(report.sales)} sales, {len(report.returns)} returns",
         f"  coupons       {', '.join(f'{code} ({slug})' for slug, code in report.coupons.items())}",
+        f"  engagement    templates {', '.join(TEMPLATES)}; challenges {', '.join(CHALLENGES)}; "
+        f"badges {', '.join(BADGES)}; {len(EVENTS)} store visits and product views",
         f"  gift cards    {cards}",
         "",
         "  who    customer_id                 tier        points  transactions",
@@ -755,6 +844,8 @@ def summary(report: Report, base: str) -> str:
         f"  curl -s {base}/v1/gift-cards/{card} -H 'x-api-key: {POS_KEY}'",
         f"  curl -s {base}/v1/admin/offers -H 'x-api-key: {ADMIN_KEY}'",
         f"  curl -s {base}/v1/admin/stores -H 'x-api-key: {ADMIN_KEY}'",
+        "",
+        f"The console: {base}/console/ (sign in with {ADMIN_KEY} or local-marketer-key)",
     ]
     return "\n".join(lines)
 

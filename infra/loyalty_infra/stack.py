@@ -13,6 +13,7 @@ from loyalty_infra.api import Api
 from loyalty_infra.bus_rules import BusRules
 from loyalty_infra.campaign_runs import CampaignRunFiles, CampaignRunWorkflow
 from loyalty_infra.config import DeploySettings
+from loyalty_infra.console import ConsoleStack
 from loyalty_infra.data import DataTable
 from loyalty_infra.email_feedback import EmailFeedback
 from loyalty_infra.events import DomainEventBus
@@ -34,6 +35,7 @@ class LoyaltyStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
+        self.console: ConsoleStack | None = None  # build() adds it beside this stack
         Tags.of(self).add("project", "loyalty")
         Tags.of(self).add("stage", settings.stage)
 
@@ -160,6 +162,14 @@ def build(app: App) -> LoyaltyStack:
             f"Loyalty platform ({settings.stage}): API, functions, scheduled jobs, outbox relay, "
             "data table, event bus"
         ),
+    )
+    # The console's hosting is a stack of its own: it has its own life (a CDN and static files) and
+    # keeps the platform's stack clear of CloudFormation's 500-resource ceiling.
+    stack.console = ConsoleStack(
+        app,
+        f"{stack_id(settings.stage)}-console",
+        rest_api=stack.api.rest_api,
+        description=f"Loyalty platform ({settings.stage}): the marketers' console on S3 behind CloudFront",
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return stack

@@ -306,6 +306,39 @@ CAMPAIGN_RUN_TRACING_SWITCHABLE = Waiver(
     "alike; `-c tracing=true` turns it on for the campaign run state machine too.",
 )
 
+CONSOLE_BUCKET = Waiver(
+    ("AwsSolutions-S1", "CKV_AWS_18", "CKV_AWS_145", "CKV2_AWS_62"),
+    "The console's bucket holds its static files only (a page, a script, a stylesheet: no data, no "
+    "secret, code every signed-in browser receives anyway). CloudFront alone reads it, through origin "
+    "access control, and only the deploy step writes it (CloudTrail data events can record that where "
+    "wanted); SSE-S3 encrypts it, as a customer-managed key would protect nothing secret and need a key "
+    "policy for CloudFront. Nothing reacts to a new file, so there are no event notifications.",
+)
+CONSOLE_EVERYWHERE = Waiver(
+    ("AwsSolutions-CFR1",),
+    "Marketers sign in from wherever they work (offices, home, travel): a country allow-list would lock "
+    "them out without protecting anything, since every call the console makes needs an admin or "
+    "marketer API key that the authorizer checks.",
+)
+CONSOLE_EDGE_WAF = Waiver(
+    ("AwsSolutions-CFR2", "CKV_AWS_68"),
+    "A CloudFront web ACL must live in us-east-1 (a stack of its own, billed monthly). The static files "
+    "are public code; every /v1/* call goes on to the API stage, which has its regional web ACL when the "
+    "`waf` context setting is on, and the authorizer, stage throttling and the usage plan in any case.",
+)
+CONSOLE_EDGE_LOGS = Waiver(
+    ("AwsSolutions-CFR3", "CKV_AWS_86"),
+    "CloudFront's standard logs need a bucket with ACLs enabled, which every bucket of the platform "
+    "forbids (BucketOwnerEnforced). The calls that matter, /v1/* through this distribution, are logged "
+    "by the API stage's access log with the key id; the static files carry nothing personal.",
+)
+CONSOLE_DEFAULT_CERTIFICATE = Waiver(
+    ("AwsSolutions-CFR4", "CKV_AWS_174"),
+    "The distribution answers on its *.cloudfront.net name with CloudFront's default certificate, for "
+    "which CloudFront fixes the TLS policy itself. The construct asks for TLSv1.2_2021 as the minimum, "
+    "which takes effect once a custom domain with an ACM certificate is attached (docs/deploy.md).",
+)
+
 ALL: tuple[Waiver, ...] = tuple(value for value in list(globals().values()) if isinstance(value, Waiver))
 
 

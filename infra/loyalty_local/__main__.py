@@ -25,9 +25,12 @@ Loyalty platform running locally
              schedules in moto's Scheduler fire when due
 
 Demo keys
-  local-admin-key   admin
-  local-pos-key     pos, store ams-01 (flagship, coffee corner, Amsterdam)
-  local-web-key     web, store web-nl (online)
+  local-admin-key     admin
+  local-pos-key       pos, store ams-01 (flagship, coffee corner, Amsterdam)
+  local-web-key       web, store web-nl (online)
+  local-marketer-key  marketer (offers, segments, campaigns, templates, reports; reads customers)
+
+Console    http://127.0.0.1:{port}/console/  (sign in with local-admin-key or local-marketer-key)
 
 Try
   curl -s http://127.0.0.1:{port}/v1/health

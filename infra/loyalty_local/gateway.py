@@ -29,6 +29,7 @@ from loyalty.api.routes import ROUTES, Route
 from loyalty.bootstrap import Container, bound_container
 from loyalty.domain.access import Access
 from loyalty.resources import AUTHORIZER
+from loyalty_local.console import is_console_path, serve_console
 from loyalty_local.events import api_gateway_event, authorizer_request
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,6 +202,10 @@ class LocalGateway:
     ) -> GatewayResponse:
         split = urlsplit(raw_path)
         path = unquote(split.path)
+        if is_console_path(split.path):
+            # On AWS CloudFront serves the console from S3; here the gateway serves its files.
+            static = serve_console(method, path)
+            return GatewayResponse(static.status, static.headers, static.body)
         # /docs and /openapi.json are routes of the health function, on AWS and here alike.
         matched = self._match(method, split.path)
         if matched is None:

@@ -26,6 +26,8 @@ DEMO_KEYS = (
     ("local-admin-key", KeyKind.ADMIN, None, "demo admin"),
     ("local-pos-key", KeyKind.POS, "ams-01", "demo till ams-01"),
     ("local-web-key", KeyKind.WEB, "web-nl", "demo web shop"),
+    # For the console: what a marketer may do, and may not (no keys, stores or programme).
+    ("local-marketer-key", KeyKind.MARKETER, None, "demo marketer"),
 )
 
 

@@ -3,7 +3,7 @@
 For each route a case builds a valid request (its prerequisites made through the API) for the
 store of an owner: the demo till (`ams-01`) or the demo web shop (`web-nl`). The request is then
 sent with no key, an unknown key, a revoked key, another store's till key, the web key, the till's
-own key, the web key for its own store and an admin key; each answer must be exactly what
+own key, the web key for its own store, a marketer key and an admin key; each answer must be exactly what
 `loyalty.api.routes.expected_outcome` says — 401, 403, or a 2xx (so every case must be valid).
 
 Refused calls reuse one request (they change nothing); the till's own call then sends that same
@@ -78,6 +78,8 @@ CALLERS: tuple[Caller, ...] = (
     Caller("revoked key", lambda w: w.revoked_key, None, TILL, True),
     Caller("pos key, other store", lambda w: w.other_till_key, KeyKind.POS, TILL, False),
     Caller("web key, other store", lambda w: WEB_KEY, KeyKind.WEB, TILL, False),
+    # Brand-wide, like an admin key, but only on the marketer's areas (no store to own or not).
+    Caller("marketer key", lambda w: w.marketer_key, KeyKind.MARKETER, TILL, True),
     Caller("pos key, own store", lambda w: POS_KEY, KeyKind.POS, TILL, True),
     Caller("web key, own store", lambda w: WEB_KEY, KeyKind.WEB, WEB_SHOP, True),
     Caller("admin key", lambda w: ADMIN_KEY, KeyKind.ADMIN, TILL, True),
@@ -92,6 +94,7 @@ class World:
     other_store: str = ""
     other_till_key: str = ""
     revoked_key: str = ""
+    marketer_key: str = ""
     unknown_key: str = field(default_factory=lambda: "lk_" + uuid.uuid4().hex)
     rich_customer: str = ""  # 10,000 points, for redemptions and points holds
     _memo: dict[tuple[str, Owner | None], Any] = field(default_factory=dict)
@@ -793,6 +796,8 @@ def world(api: Api) -> World:
     w.other_store = uid("authz")
     w.ok("PUT", f"/v1/admin/stores/{w.other_store}", ADMIN_KEY, {"channel": "pos", "name": "Other store"})
     w.other_till_key = w.new_key(w.other_store)["api_key"]
+    marketer = {"kind": "marketer", "name": "authorisation matrix"}
+    w.marketer_key = w.ok("POST", "/v1/admin/api-keys", ADMIN_KEY, marketer)["api_key"]
     w.rich_customer = w.new_customer(TILL)
     sale = w.sale_body(TILL, euros=1000, customer={"customer_id": w.rich_customer})
     assert w.ok("POST", "/v1/transactions", POS_KEY, sale)["points_earned"] == 10_000

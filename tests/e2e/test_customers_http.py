@@ -89,6 +89,37 @@ class TestAuthentication:
         )
         assert ["body", "kind"] in [e["loc"] for e in body["errors"]]
 
+    def test_a_marketer_key_is_brand_wide_and_works_on_marketing_only(self, api: Api) -> None:
+        body = assert_problem(
+            api.call(
+                "POST",
+                "/v1/admin/api-keys",
+                ADMIN_KEY,
+                json={"kind": "marketer", "store_id": "ams-01", "name": "x"},
+            ),
+            422,
+            "validation-failed",
+        )
+        assert body["errors"][0]["loc"] == ["body", "store_id"]
+        created = api.call(
+            "POST", "/v1/admin/api-keys", ADMIN_KEY, json={"kind": "marketer", "name": "console"}
+        )
+        assert created.status_code == 201, created.text
+        issued = created.json()
+        assert (issued["kind"], issued["store_id"]) == ("marketer", None)
+        marketer = issued["api_key"]
+        assert api.call("GET", "/v1/admin/offers", marketer).status_code == 200
+        assert api.call("GET", "/v1/admin/templates", marketer).status_code == 200
+        assert_problem(api.call("GET", "/v1/customers/nobody", marketer), 404, "customer-not-found")
+        for method, path in (
+            ("GET", "/v1/admin/api-keys"),
+            ("GET", "/v1/admin/stores"),
+            ("GET", "/v1/admin/programme"),
+        ):
+            assert_problem(api.call(method, path, marketer), 403, "forbidden")
+        refused = api.call("POST", "/v1/admin/api-keys", marketer, json={"kind": "admin", "name": "escalate"})
+        assert_problem(refused, 403, "forbidden")
+
 
 class TestEnrolAndLookup:
     def test_enrol_then_find_by_card_email_and_id(self, api: Api) -> None:

@@ -36,7 +36,7 @@ from loyalty.api.problems import PROBLEM_BASE
 from loyalty.api.routes import ROUTES
 from loyalty.domain import events as domain_events
 from loyalty.domain.access import Access
-from loyalty.resources import ACTIVITY_RULE, AUTHORIZER, EVENT_BUS, FUNCTIONS, JOBS, TABLE
+from loyalty.resources import ACTIVITY_RULE, AUTHORIZER, CONSOLE, EVENT_BUS, FUNCTIONS, JOBS, TABLE
 from loyalty.services.mailer import message_id_of
 from loyalty.services.publisher import events_of
 from loyalty_infra import waivers
@@ -1245,10 +1245,11 @@ def test_every_acknowledgement_is_a_written_waiver_on_a_narrow_scope(
         assert len(waiver.reason) >= 80 and waiver.rules, waiver
 
 
-def _checkov(synth: Synth) -> dict[str, Any]:
+def _checkov(synth: Synth, stack: cdk.Stack | None = None) -> dict[str, Any]:
     if not CHECKOV.is_file():
         pytest.fail(f"{CHECKOV} is missing: run `make checkov` first (`make test` does)")
-    template = synth.assembly.get_stack_artifact(synth.stack.artifact_id).template_full_path
+    artifact_id = (stack or synth.stack).artifact_id
+    template = synth.assembly.get_stack_artifact(artifact_id).template_full_path
     # --skip-download: offline, and every check of the installed version runs.
     completed = subprocess.run(
         [str(CHECKOV), "-f", template, "--framework", "cloudformation", "--skip-download", "-o", "json"],
@@ -1472,3 +1473,79 @@ def test_api_gateway_invokes_each_function_by_one_permission_and_the_stack_fits_
     # roles, log groups and alarms, the state machine, its bucket): what campaigns add next needs
     # the stack split (nested stacks) first, which this bound is here to force.
     assert len(synth.resources) <= 480, len(synth.resources)
+
+
+# ---- the console's hosting (its own stack) ---------------------------------------------------------
+def _console_resources(synth: Synth) -> dict[str, dict[str, Any]]:
+    assert synth.stack.console is not None
+    template = synth.assembly.get_stack_artifact(synth.stack.console.artifact_id).template
+    return dict(template["Resources"])
+
+
+def _one(resources: dict[str, dict[str, Any]], resource_type: str) -> dict[str, Any]:
+    found = [r["Properties"] for r in resources.values() if r["Type"] == resource_type]
+    assert len(found) == 1, (resource_type, len(found))
+    return found[0]
+
+
+def test_the_console_is_a_private_bucket_behind_cloudfront_https_only(synth: Synth) -> None:
+    resources = _console_resources(synth)
+    bucket = _one(resources, "AWS::S3::Bucket")
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert "WebsiteConfiguration" not in bucket
+    # Origin access control: only this distribution may read the files, signed (sigv4, always).
+    oac = _one(resources, "AWS::CloudFront::OriginAccessControl")["OriginAccessControlConfig"]
+    assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"]) == ("s3", "always")
+    policy = _one(resources, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    readers = [st for st in policy if st["Effect"] == "Allow"]
+    assert len(readers) == 1
+    assert readers[0]["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert readers[0]["Action"] == "s3:GetObject"
+    assert "AWS:SourceArn" in readers[0]["Condition"]["StringEquals"]
+    assert any(st["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(st) for st in policy)
+
+    config = _one(resources, "AWS::CloudFront::Distribution")["DistributionConfig"]
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "https-only"
+    (api,) = config["CacheBehaviors"]
+    assert api["PathPattern"] == "/v1/*" and api["ViewerProtocolPolicy"] == "https-only"
+    assert {"POST", "PUT", "PATCH", "DELETE"} <= set(api["AllowedMethods"])
+    # The API's answers are never cached (per caller, current), and its origin is the stage.
+    assert api["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+    assert any("execute-api" in json.dumps(o) for o in config["Origins"])
+
+
+def test_the_console_gets_the_same_security_headers_as_locally(synth: Synth) -> None:
+    resources = _console_resources(synth)
+    policy = _one(resources, "AWS::CloudFront::ResponseHeadersPolicy")["ResponseHeadersPolicyConfig"]
+    security = policy["SecurityHeadersConfig"]
+    assert security["ContentSecurityPolicy"] == {
+        "ContentSecurityPolicy": CONSOLE.content_security_policy,
+        "Override": True,
+    }
+    assert security["FrameOptions"]["FrameOption"] == "DENY"
+    assert security["ReferrerPolicy"]["ReferrerPolicy"] == "no-referrer"
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] == 63_072_000
+    assert security["ContentTypeOptions"]["Override"] is True
+    custom = {h["Header"]: h["Value"] for h in policy["CustomHeadersConfig"]["Items"]}
+    expected = CONSOLE.response_headers()
+    assert custom == {k: expected[k] for k in ("Cross-Origin-Opener-Policy", "Permissions-Policy")}
+    config = _one(resources, "AWS::CloudFront::Distribution")["DistributionConfig"]
+    behaviours = [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]
+    assert all("ResponseHeadersPolicyId" in b for b in behaviours)
+
+
+def test_checkov_fails_nothing_on_the_console_stack(synth: Synth) -> None:
+    assert synth.stack.console is not None
+    report = _checkov(synth, synth.stack.console)
+    assert report["summary"]["passed"] > 0
+    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+    assert failed == []
+    by_reason = {waiver.reason: waiver for waiver in waivers.ALL}
+    for check in report["results"]["skipped_checks"]:
+        waiver = by_reason.get(check["check_result"].get("suppress_comment", ""))
+        assert waiver is not None and check["check_id"] in waiver.rules, check["check_id"]

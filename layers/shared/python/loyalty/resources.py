@@ -403,3 +403,37 @@ CAMPAIGN_RUN = CampaignRunMachineDef(
     timeout_s=6 * 3600,
 )
 STATE_MACHINES: tuple[CampaignRunMachineDef, ...] = (CAMPAIGN_RUN,)
+@dataclass(frozen=True)
+class ConsoleDef:
+    """The marketers' console: static files (console/, built by `make console` into build/console)
+    served at `path` by the local gateway and, on AWS, from S3 behind CloudFront (loyalty_infra.
+    console), both with these response headers. The page loads only its own script and stylesheet
+    and calls only its own origin's API (CloudFront sends /v1/* to API Gateway), so the policy
+    allows nothing else: no CDN, no inline script or style, no framing."""
+
+    path: str
+    index: str
+    content_security_policy: str
+    headers: tuple[tuple[str, str], ...]
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Content-Security-Policy": self.content_security_policy, **dict(self.headers)}
+
+
+CONSOLE = ConsoleDef(
+    path="/console",
+    index="index.html",
+    content_security_policy=(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+    ),
+    headers=(
+        ("Strict-Transport-Security", "max-age=63072000; includeSubDomains; preload"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+    ),
+)

@@ -22,7 +22,7 @@ from loyalty import GC_THRESHOLDS
 from loyalty.api import problems
 from loyalty.api.http import json_body, principal_from_event
 from loyalty.api.routes import Outcome, Route, expected_outcome, route_for
-from loyalty.domain.access import Access, StoreScope
+from loyalty.domain.access import Access, KeyKind, StoreScope
 from loyalty.domain.errors import (
     DomainError,
     FieldError,
@@ -89,7 +89,8 @@ def guard(event: dict[str, Any]) -> Response | None:  # noqa: PLR0911 - one retu
     if caller is None or outcome is Outcome.UNAUTHENTICATED:
         return problems.from_domain_error(Unauthenticated("send your API key in the x-api-key header"))
     if outcome is Outcome.FORBIDDEN:
-        return problems.from_domain_error(Forbidden("this route needs an admin key"))
+        needs = "is not a marketer's" if caller.kind is KeyKind.MARKETER else "needs an admin key"
+        return problems.from_domain_error(Forbidden(f"this route {needs}"))
     body = event.get("body") or ""
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
     if len(raw) > route.max_body:

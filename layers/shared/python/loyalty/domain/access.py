@@ -14,7 +14,13 @@ from loyalty.domain.errors import Forbidden
 class KeyKind(StrEnum):
     POS = "pos"
     WEB = "web"
+    MARKETER = "marketer"
     ADMIN = "admin"
+
+    @property
+    def store_bound(self) -> bool:
+        """Tills and web shops act for one store; marketers and operators for the whole brand."""
+        return self in (KeyKind.POS, KeyKind.WEB)
 
 
 class Access(StrEnum):
@@ -23,6 +29,30 @@ class Access(StrEnum):
     PUBLIC = "public"  # no key (health, docs)
     CLIENT = "client"  # any valid key; pos/web keys only for their own store
     ADMIN = "admin"  # admin keys only
+
+
+class Area(StrEnum):
+    """What a route works on, where a marketer key may work on it (spec "Console"): everything under
+    /v1/admin/ for these, reading customers and issuing coupons. A route declares its area in the
+    route table; a route with none (keys, stores, the programme, sales, redemptions, merges, export,
+    erasure) is not a marketer's, whatever its access level."""
+
+    OFFERS = "offers"
+    PRICE_GROUPS = "price-groups"
+    REWARDS = "rewards"
+    CHALLENGES = "challenges"
+    BADGES = "badges"
+    SEGMENTS = "segments"
+    TEMPLATES = "templates"
+    CAMPAIGNS = "campaigns"
+    REPORTS = "reports"
+    OUTBOX = "outbox"  # the outbox and the direct-mail print files it makes
+    CUSTOMER_READS = "customer-reads"  # the 360° view, lookup, timeline, history, a customer's coupons
+    COUPON_ISSUE = "coupon-issue"
+
+
+# Every area is a marketer's: the enum lists exactly the rights the contract gives them.
+MARKETER_AREAS: frozenset[Area] = frozenset(Area)
 
 
 class StoreScope(StrEnum):
@@ -36,6 +66,16 @@ class StoreScope(StrEnum):
     RECORD = "record"
 
 
+def kind_may_call(kind: KeyKind, access: Access, area: Area | None) -> bool:
+    """May a key of this kind call a route of this access level and area at all (its store aside)?
+    Marketers go by the area alone: some of their routes are admin routes, some client ones."""
+    if access is Access.PUBLIC or kind is KeyKind.ADMIN:
+        return True
+    if kind is KeyKind.MARKETER:
+        return area in MARKETER_AREAS
+    return access is Access.CLIENT
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     key_id: str
@@ -46,8 +86,8 @@ class Principal:
     def is_admin(self) -> bool:
         return self.kind is KeyKind.ADMIN
 
-    def may_call(self, access: Access) -> bool:
-        return access is not Access.ADMIN or self.is_admin
+    def may_call(self, access: Access, area: Area | None = None) -> bool:
+        return kind_may_call(self.kind, access, area)
 
     def acts_for(self, store_id: str | None) -> bool:
         """May this key act for `store_id`? Admin keys act for every store, others for their own;

@@ -37,11 +37,11 @@ class ApiKeyService:
 
     def issue(self, kind: KeyKind, store_id: str | None, name: str, secret: str | None = None) -> IssuedKey:
         """`secret` is for seeding fixed demo keys locally; the API always generates one."""
-        if kind is KeyKind.ADMIN and store_id is not None:
+        if not kind.store_bound and store_id is not None:
             raise ValidationFailed.at(
-                ("body", "store_id"), "an admin key acts for every store: leave store_id out"
+                ("body", "store_id"), f"{kind.value} keys act for every store: leave store_id out"
             )
-        if kind is not KeyKind.ADMIN:
+        if kind.store_bound:
             if store_id is None:
                 raise ValidationFailed.at(
                     ("body", "store_id"), f"a {kind.value} key needs the store it acts for"
