@@ -141,6 +141,10 @@ NEEDS: Mapping[str, Needs] = {
     "lake": Needs(lake_write=True),
     # Reads the lake through Athena: no table access, no secret.
     "reports": Needs(lake_query=True),
+    # Reads profiles, transactions (gsi1), timelines (gsi3), the segments and the due index (gsi2);
+    # writes memberships, member rows and size counters (receive and delete come with its event
+    # source; the schedule's invoke with its Scheduler role).
+    "segments": Needs(table=TableAccess.READ_WRITE),
 }
 
 Definition = FunctionDef | JobDef

@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.redemptions import RedemptionService
     from loyalty.services.reports import ReportService
     from loyalty.services.resolver import CustomerResolver
+    from loyalty.services.segment_jobs import SegmentWorker
+    from loyalty.services.segment_membership import SegmentCatalogue, SegmentMembership
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
     from loyalty.services.templates import TemplateService
@@ -493,6 +495,35 @@ class Container:
             earn_on_event=self.event_earning.apply,
             link_message=self.message_interactions.link,
         )
+
+    @cached_property
+    def segment_catalogue(self) -> SegmentCatalogue:
+        from loyalty.adapters.segments import SegmentRepository
+        from loyalty.services.segment_membership import SegmentCatalogue
+
+        return SegmentCatalogue(repo=SegmentRepository(self.table))
+
+    @cached_property
+    def segment_membership(self) -> SegmentMembership:
+        from loyalty.adapters.segments import SegmentRepository
+        from loyalty.services.segment_membership import SegmentMembership
+
+        return SegmentMembership(
+            repo=SegmentRepository(self.table),
+            catalogue=self.segment_catalogue,
+            programme=self.programme,
+            stores=self.stores,
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
+        )
+
+    @cached_property
+    def segment_worker(self) -> SegmentWorker:
+        """The segments queue's consumer. Background jobs (segadmin's evaluation of one segment
+        over every customer) register here by kind: services/segment_jobs.py."""
+        from loyalty.services.segment_jobs import SegmentWorker
+
+        return SegmentWorker(membership=self.segment_membership, jobs={})
 
     @cached_property
     def message_interactions(self) -> MessageInteractions:
