@@ -132,3 +132,24 @@ def test_a_recent_viewer_leaves_the_segment_by_the_clock_alone(api: Api) -> None
     # No request but the reads: the sweep (every 10 s locally, every minute on AWS) takes it out.
     wait_for(api, jane, False, segment, timeout=40.0)
     assert time.monotonic() - viewed >= 5.0  # not before the window closed
+
+
+def test_a_profile_change_moves_the_customer_between_segments(api: Api) -> None:
+    segment = f"vip-emailable-{uuid.uuid4().hex[:6]}"
+    save_segment(
+        api,
+        segment,
+        {"all": [{"attr": "profile.attributes.vip", "eq": True}, {"attr": "consents.email", "eq": True}]},
+    )
+    jane = api.enrol(links=[{"type": "email", "value": unique_email()}])["customer_id"]
+    patched = api.call(
+        "PATCH",
+        f"/v1/customers/{jane}",
+        POS_KEY,
+        json={"profile": {"attributes": {"vip": True}}, "consents": {"email": True}},
+    )
+    assert patched.status_code == 200, patched.text
+    wait_for(api, jane, True, segment, timeout=5.0)
+    withdrawn = api.call("PATCH", f"/v1/customers/{jane}", POS_KEY, json={"consents": {"email": False}})
+    assert withdrawn.status_code == 200, withdrawn.text
+    wait_for(api, jane, False, segment, timeout=5.0)
