@@ -74,7 +74,7 @@ def cart(api: Api, customer_id: str) -> dict[str, Any]:
 
 
 def test_the_second_coffee_puts_the_customer_in_the_segment_and_its_offer_applies_in_the_cart(
-    api: Api,
+    api: Api, archive: Any
 ) -> None:
     segment = f"coffee-twice-{uuid.uuid4().hex[:6]}"
     save_segment(
@@ -106,6 +106,21 @@ def test_the_second_coffee_puts_the_customer_in_the_segment_and_its_offer_applie
     priced = cart(api, jane)
     assert [d["offer_id"] for d in priced["discounts"]] == [offer]
     assert priced["total"] == "9.00"
+    # The bus got SegmentEntered once (the memberships item's outbox, published from the stream).
+    deadline = time.monotonic() + 5
+    entered: list[dict[str, Any]] = []
+    while not entered and time.monotonic() < deadline:
+        entered += [
+            e
+            for e in archive()
+            if e["detail-type"] == "SegmentEntered" and e["detail"]["customer_id"] == jane
+        ]
+        time.sleep(0.2)
+    entered += [
+        e for e in archive() if e["detail-type"] == "SegmentEntered" and e["detail"]["customer_id"] == jane
+    ]
+    assert [e["detail"]["segment_id"] for e in entered] == [segment]
+    assert entered[0]["detail"]["member"] is True and entered[0]["detail"]["rule_version"] == 1
     # Someone else, with one coffee only, is not in it and pays full price.
     bob = api.enrol(links=[{"type": "email", "value": unique_email()}])["customer_id"]
     sell_coffee(api, bob)

@@ -437,3 +437,23 @@ def test_price_groups_publish_customer_updated(container: Container) -> None:
     item = container.table.get(customer_pk(jane), "PROFILE") or {}
     (event,) = [e for e in item["outbox"] if e["detail_type"] == "CustomerUpdated"]
     assert json.loads(event["detail"])["fields"] == ["price_groups"]
+
+
+def test_sixty_segments_at_once_are_written_in_consistent_steps_and_left_at_once(
+    container: Container,
+) -> None:
+    # 60 changes do not fit one transaction (100 items: the customer's item and two per change).
+    for n in range(60):
+        save(container, f"m{n:02d}", {"attr": "stats.transactions", "gte": n % 2})
+    jane = enrol(container)
+    sell(container, jane)
+    change = container.segment_membership.evaluate_customer(jane)
+    assert len(change.entered) == 60
+    item = container.table.get(customer_pk(jane), "SEGMENTS") or {}
+    assert item["version"] == 2 and len(item["segments"]) == 60
+    assert all(segments(container).size(f"m{n:02d}") == 1 for n in range(0, 60, 7))
+    container.merges.erase(jane, ADMIN)
+    left = container.segment_membership.evaluate_customer(jane)
+    assert len(left.exited) == 60
+    assert stored_segments(container, jane) == set()
+    assert all(segments(container).size(f"m{n:02d}") == 0 for n in range(0, 60, 7))
