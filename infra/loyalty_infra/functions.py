@@ -31,6 +31,7 @@ from loyalty.resources import (
     LAKE_DATABASE,
     MERGE_QUEUE,
     PRINT_BUCKET,
+    SEGMENT_QUEUE,
     FunctionDef,
     JobDef,
     QueueDef,
@@ -142,9 +143,10 @@ NEEDS: Mapping[str, Needs] = {
     # Reads the lake through Athena: no table access, no secret.
     "reports": Needs(lake_query=True),
     # Reads profiles, transactions (gsi1), timelines (gsi3), the segments and the due index (gsi2);
-    # writes memberships, member rows and size counters (receive and delete come with its event
-    # source; the schedule's invoke with its Scheduler role).
-    "segments": Needs(table=TableAccess.READ_WRITE),
+    # writes memberships, member rows and size counters; its sweep sends due customers back onto
+    # its own queue, for its consumers to evaluate in parallel (receive and delete come with its
+    # event source; the schedule's invoke with its Scheduler role).
+    "segments": Needs(table=TableAccess.READ_WRITE, enqueue=(SEGMENT_QUEUE,)),
 }
 
 Definition = FunctionDef | JobDef

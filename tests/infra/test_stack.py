@@ -1395,8 +1395,11 @@ def test_the_segments_worker_is_fed_by_a_bus_rule_through_a_standard_queue_and_s
     # It reads and writes the table and publishes nothing itself (SegmentEntered leaves by the outbox).
     assert synth.actions_of(segments) >= TABLE_WRITE
     assert not {a for a in synth.actions_of(segments) if a.startswith("events:")}
-    # Its only send right is the schedule's failure queue (as every scheduled job's), never its own.
-    assert {"Fn::GetAtt": [queue_id, "Arn"]} not in synth.resources_for(segments, "sqs:SendMessage")
+    # Its sweep fans due customers out onto its own queue: that queue is the one it may send to
+    # (besides the schedule's failure queue, as every scheduled job).
+    assert {"Fn::GetAtt": [queue_id, "Arn"]} in synth.resources_for(segments, "sqs:SendMessage")
+    environment = synth.resources[synth.function_id(segments)]["Properties"]["Environment"]["Variables"]
+    assert environment["SEGMENT_QUEUE_URL"] == {"Ref": queue_id}
 
 
 # ---- the data lake (issue 16) ---------------------------------------------------------------------

@@ -457,3 +457,36 @@ def test_sixty_segments_at_once_are_written_in_consistent_steps_and_left_at_once
     assert len(left.exited) == 60
     assert stored_segments(container, jane) == set()
     assert all(segments(container).size(f"m{n:02d}") == 0 for n in range(0, 60, 7))
+
+
+def test_with_a_queue_the_sweep_only_sends_due_customers_on_and_the_worker_evaluates_them(
+    container: Container, clock: FixedClock
+) -> None:
+    from loyalty.services.segment_jobs import SegmentWorker
+    from loyalty.services.segment_membership import SegmentMembership
+
+    save(container, "viewed-recently", VIEWED_RECENTLY)
+    viewers = [enrol(container) for _ in range(3)]
+    for cid in viewers:
+        view(container, cid)
+        container.segment_membership.evaluate_customer(cid)
+    sent: list[dict[str, Any]] = []
+    fanning = SegmentMembership(
+        repo=segments(container),
+        catalogue=container.segment_catalogue,
+        programme=container.programme,
+        stores=container.stores,
+        clock=clock,
+        resolve_customer=container.resolver.get,
+        fan_out=lambda ids: sent.append({"evaluate_customers": list(ids)}),
+    )
+    clock.advance(minutes=3)
+    report = fanning.sweep()
+    assert report.queued == 3 and report.evaluated == 0
+    assert all(stored_segments(container, cid) == {"viewed-recently"} for cid in viewers)  # not yet
+    worker = SegmentWorker(membership=fanning)
+    for message in sent:
+        handled = worker.handle(json.loads(json.dumps(message)))  # as the queue carries it
+        assert handled.kind == "evaluate_customers"
+    assert all(stored_segments(container, cid) == set() for cid in viewers)
+    assert fanning.sweep().queued == 0  # nothing left due
