@@ -490,3 +490,21 @@ def test_with_a_queue_the_sweep_only_sends_due_customers_on_and_the_worker_evalu
         assert handled.kind == "evaluate_customers"
     assert all(stored_segments(container, cid) == set() for cid in viewers)
     assert fanning.sweep().queued == 0  # nothing left due
+
+
+def test_points_maturing_in_the_sweep_take_a_member_into_a_points_segment(
+    container: Container, clock: FixedClock
+) -> None:
+    programme = container.programme.current()
+    container.programme.replace(programme.model_copy(update={"pending_days": 14}))
+    save(container, "hundred-points", {"attr": "points.available", "gte": 100})
+    jane = enrol(container)
+    sell(container, jane, price="30.00")
+    assert container.segment_membership.evaluate_customer(jane).entered == ()  # 300 points, pending
+    clock.advance(days=15)
+    assert container.sweeper.run().matured == 1
+    item = container.table.get(customer_pk(jane), "PROFILE") or {}
+    (event,) = [e for e in item["outbox"] if e["detail_type"] == "CustomerUpdated"]
+    assert json.loads(event["detail"])["fields"] == ["points.available", "points.pending"]
+    changes = container.segment_worker.on_event("CustomerUpdated", json.loads(event["detail"]))
+    assert [c.entered for c in changes] == [("hundred-points",)]
