@@ -168,3 +168,27 @@ def test_a_profile_change_moves_the_customer_between_segments(api: Api) -> None:
     withdrawn = api.call("PATCH", f"/v1/customers/{jane}", POS_KEY, json={"consents": {"email": False}})
     assert withdrawn.status_code == 200, withdrawn.text
     wait_for(api, jane, False, segment, timeout=5.0)
+
+
+def test_a_merge_puts_the_survivor_in_with_both_histories_and_its_undo_takes_it_out(api: Api) -> None:
+    from tests.e2e.test_merges_http import wait_for as wait_for_merge
+
+    segment = f"coffee-twice-{uuid.uuid4().hex[:6]}"
+    save_segment(
+        api, segment, {"purchased": {"within": "P30D", "categories": ["coffee"], "count": {"gte": 2}}}
+    )
+    ann = api.enrol(links=[{"type": "email", "value": unique_email()}])["customer_id"]
+    bob = api.enrol(links=[{"type": "email", "value": unique_email()}])["customer_id"]
+    sell_coffee(api, ann)
+    sell_coffee(api, bob)
+    accepted = api.call("POST", "/v1/merges", ADMIN_KEY, json={"survivor_id": ann, "merged_id": bob})
+    assert accepted.status_code == 202, accepted.text
+    merge_id = accepted.json()["merge_id"]
+    wait_for_merge(api, merge_id, "done")
+    wait_for(api, ann, True, segment, timeout=5.0)
+    assert segment in segments_of(api, bob)  # the merged-away id answers with its survivor
+    undo = api.call("POST", f"/v1/merges/{merge_id}/undo", ADMIN_KEY)
+    assert undo.status_code == 202, undo.text
+    wait_for_merge(api, merge_id, "undone")
+    wait_for(api, ann, False, segment, timeout=5.0)
+    assert segment not in segments_of(api, bob)
