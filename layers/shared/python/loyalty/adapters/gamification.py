@@ -80,10 +80,13 @@ class GamificationRepository:
         challenge_ids: Sequence[str],
         source: str,
         original: str | None = None,
+        segments: bool = False,
     ) -> ActivityState:
-        """Everything one activity needs, in one BatchGetItem."""
+        """Everything one activity needs, in one BatchGetItem (`segments`: the memberships too)."""
         pk = customer_pk(customer_id)
-        keys = [(pk, "PROFILE"), (pk, COUNTERS_SK), (pk, source_sk(source)), memberships_key(customer_id)]
+        keys = [(pk, "PROFILE"), (pk, COUNTERS_SK), (pk, source_sk(source))]
+        if segments:
+            keys.append(memberships_key(customer_id))
         keys += [(pk, progress_sk(c)) for c in challenge_ids]
         if original:
             keys.append((pk, source_sk(original)))
