@@ -32,6 +32,7 @@ from loyalty.resources import (
     LAKE_DATABASE,
     MERGE_QUEUE,
     PRINT_BUCKET,
+    SEGMENT_QUEUE,
     FunctionDef,
     JobDef,
     QueueDef,
@@ -152,6 +153,11 @@ NEEDS: Mapping[str, Needs] = {
     "campaign-prepare": Needs(campaign_runs="prepare"),
     "campaign-batch": Needs(table=TableAccess.READ_WRITE, campaign_runs="read"),
     "campaign-finish": Needs(table=TableAccess.READ_WRITE),
+    # Reads profiles, transactions (gsi1), timelines (gsi3), the segments and the due index (gsi2);
+    # writes memberships, member rows and size counters; its sweep sends due customers back onto
+    # its own queue, for its consumers to evaluate in parallel (receive and delete come with its
+    # event source; the schedule's invoke with its Scheduler role).
+    "segments": Needs(table=TableAccess.READ_WRITE, enqueue=(SEGMENT_QUEUE,)),
 }
 
 Definition = FunctionDef | JobDef

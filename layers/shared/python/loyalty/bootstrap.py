@@ -6,7 +6,7 @@ clients and install it with `use_container`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cached_property
@@ -53,6 +53,8 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.redemptions import RedemptionService
     from loyalty.services.reports import ReportService
     from loyalty.services.resolver import CustomerResolver
+    from loyalty.services.segment_jobs import SegmentWorker
+    from loyalty.services.segment_membership import SegmentCatalogue, SegmentMembership
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
     from loyalty.services.templates import TemplateService
@@ -512,6 +514,46 @@ class Container:
             earn_on_event=self.event_earning.apply,
             link_message=self.message_interactions.link,
         )
+
+    @cached_property
+    def segment_catalogue(self) -> SegmentCatalogue:
+        from loyalty.adapters.segments import SegmentRepository
+        from loyalty.services.segment_membership import SegmentCatalogue
+
+        return SegmentCatalogue(repo=SegmentRepository(self.table))
+
+    @cached_property
+    def segment_membership(self) -> SegmentMembership:
+        from loyalty.adapters.segments import SegmentRepository
+        from loyalty.services.segment_membership import SegmentMembership
+
+        return SegmentMembership(
+            repo=SegmentRepository(self.table),
+            catalogue=self.segment_catalogue,
+            programme=self.programme,
+            stores=self.stores,
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
+            fan_out=self._segment_fan_out(),
+        )
+
+    def _segment_fan_out(self) -> Callable[[Sequence[str]], None] | None:
+        """The sweep's due customers, onto the segments queue (where the function has its URL)."""
+        if not self.settings.segment_queue_url:
+            return None
+        from loyalty.adapters.queues import SqsJobQueue
+        from loyalty.services.segment_jobs import EVALUATE_CUSTOMERS
+
+        queue = SqsJobQueue(self.client("sqs"), self.settings.segment_queue_url)
+        return lambda ids: queue.send({EVALUATE_CUSTOMERS: list(ids)})
+
+    @cached_property
+    def segment_worker(self) -> SegmentWorker:
+        """The segments queue's consumer. Background jobs (segadmin's evaluation of one segment
+        over every customer) register here by kind: services/segment_jobs.py."""
+        from loyalty.services.segment_jobs import SegmentWorker
+
+        return SegmentWorker(membership=self.segment_membership, jobs={})
 
     @cached_property
     def message_interactions(self) -> MessageInteractions:

@@ -183,16 +183,21 @@ class ActivityWorker:
 
     # ---- applying ---------------------------------------------------------------------------
     def _load(
-        self, customer_id: str, challenge_ids: list[str], source: str, original: str | None = None
+        self,
+        customer_id: str,
+        challenge_ids: list[str],
+        source: str,
+        original: str | None = None,
+        segments: bool = False,
     ) -> ActivityState | None:
-        state = self._repo.load(customer_id, challenge_ids, source, original)
+        state = self._repo.load(customer_id, challenge_ids, source, original, segments=segments)
         customer = state.customer
         if customer is not None and customer.status is CustomerStatus.MERGED:
             try:  # the sale or event named a profile merged since: its survivor takes part
                 survivor = self._resolve_customer(customer_id).customer_id
             except CustomerNotFound:
                 return None
-            state = self._repo.load(survivor, challenge_ids, source, original)
+            state = self._repo.load(survivor, challenge_ids, source, original, segments=segments)
             customer = state.customer
         if customer is None or customer.status is not CustomerStatus.ACTIVE or not customer.member:
             return None
@@ -201,7 +206,13 @@ class ActivityWorker:
     def _apply(self, customer_id: str, activity: Activity, definitions: Definitions) -> Applied:
         candidates = [c for c in definitions.challenges if c.live_at(activity.at)]
         for attempt in range(ATTEMPTS):
-            state = self._load(customer_id, [c.challenge_id for c in candidates], activity.source)
+            state = self._load(
+                customer_id,
+                [c.challenge_id for c in candidates],
+                activity.source,
+                # The memberships only when some candidate's audience names segments.
+                segments=any(c.audience.segments for c in candidates),
+            )
             if state is None:
                 return Applied("ignored")
             if state.source is not None:
@@ -229,7 +240,7 @@ class ActivityWorker:
         )
         counted: dict[str, tuple[int, tuple[str, ...]]] = {}
         for challenge in candidates:
-            if not admits(challenge, customer, activity.at):
+            if not admits(challenge, customer, activity.at, state.segments):
                 continue
             before = state.progress.get(challenge.challenge_id) or Progress(challenge.challenge_id)
             step = advance(challenge, before, activity)
