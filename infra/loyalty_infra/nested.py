@@ -3,7 +3,9 @@
 CloudFormation takes at most 500 resources a stack. The REST API alone is about 190 of them (a
 resource and a method per route, the authorizer, gateway responses, the usage plan), and it grows
 with every route, so it lives in a nested stack of its own inside the stage stack: one deployment,
-one set of outputs (the stage stack's), each template with room to grow.
+one set of outputs (the stage stack's), each template with room to grow. The optional web ACL goes
+with it: its association names the API's stage, and cdk-nag (AwsSolutions-APIG3) recognises a
+guarded stage only by an association in the stage's own template.
 
 What the API needs from the stage stack (the functions' ARNs) reaches it as parameters, which CDK
 adds; what the stage stack needs from it (the URL, the usage plan id, the stage ARN for the web
@@ -21,10 +23,12 @@ from constructs import Construct
 
 from loyalty_infra.api import Api
 from loyalty_infra.config import DeploySettings
+from loyalty_infra.firewall import ApiFirewall
 
 
 class ApiStack(NestedStack):
-    """The REST API of the stage, generated from the route table (see api.py)."""
+    """The REST API of the stage, generated from the route table (see api.py), and its web ACL when
+    the `waf` setting is on (firewall.py). Both are named `api_name`, given by the stage stack."""
 
     def __init__(
         self,
@@ -48,4 +52,15 @@ class ApiStack(NestedStack):
             name=api_name,
             functions=functions,
             authorizer_function=authorizer_function,
+        )
+        self.firewall = (
+            ApiFirewall(
+                self,
+                "Firewall",
+                name=api_name,
+                stage=self.api.rest_api.deployment_stage,
+                rate_limit=settings.waf_rate_limit,
+            )
+            if settings.waf
+            else None
         )

@@ -14,7 +14,6 @@ from loyalty_infra.config import DeploySettings
 from loyalty_infra.data import DataTable
 from loyalty_infra.email_feedback import EmailFeedback
 from loyalty_infra.events import DomainEventBus
-from loyalty_infra.firewall import ApiFirewall
 from loyalty_infra.functions import Functions
 from loyalty_infra.lake import Lake
 from loyalty_infra.monitoring import Monitoring
@@ -83,15 +82,9 @@ class LoyaltyStack(Stack):
             authorizer_function=self.functions.authorizer,
         )
         self.api = self.api_stack.api
+        self.firewall = self.api_stack.firewall
         self.schedules = Schedules(self, "Schedules", jobs=self.functions.jobs)
         self.outbox = OutboxStream(self, "Outbox", data=self.data, jobs=self.functions.jobs)
-        self.firewall = (
-            ApiFirewall(
-                self, "Firewall", stage=self.api.rest_api.deployment_stage, rate_limit=settings.waf_rate_limit
-            )
-            if settings.waf
-            else None
-        )
         # Last: monitoring and the waivers look at everything above (every function and queue).
         self.monitoring = Monitoring(
             self,
@@ -139,8 +132,9 @@ def stack_id(stage: str) -> str:
 
 
 def build(app: App) -> LoyaltyStack:
-    """The one stack of a stage, with cdk-nag's AWS Solutions and Serverless checks run on every
-    synth (their exceptions: waivers.py)."""
+    """The stack of a stage (the API in a nested stack inside it: nested.py), with cdk-nag's AWS
+    Solutions and Serverless checks run on every synth, over the nested stack too (their
+    exceptions: waivers.py)."""
     settings = DeploySettings.from_context(app.node)
     stack = LoyaltyStack(
         app,
