@@ -7,6 +7,10 @@ one set of outputs (the stage stack's), each template with room to grow. The opt
 with it: its association names the API's stage, and cdk-nag (AwsSolutions-APIG3) recognises a
 guarded stage only by an association in the stage's own template.
 
+Monitoring (three alarms a function, one a dead-letter queue, the dashboard) grows with every
+function and queue as well, so it has a nested stack of its own too; the stage stack then holds
+what the platform is made of (data, functions, queues, schedules) and nothing that only watches it.
+
 What the API needs from the stage stack (the functions' ARNs) reaches it as parameters, which CDK
 adds; what the stage stack needs from it (the URL, the usage plan id, the stage ARN for the web
 ACL) comes back as the nested stack's outputs. References go one way each: the nested stack never
@@ -15,15 +19,18 @@ names anything that depends on it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from aws_cdk import NestedStack
+from aws_cdk import NestedStack, Stack
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from loyalty_infra.api import Api
 from loyalty_infra.config import DeploySettings
+from loyalty_infra.data import DataTable
 from loyalty_infra.firewall import ApiFirewall
+from loyalty_infra.monitoring import Monitoring
 
 
 class ApiStack(NestedStack):
@@ -63,4 +70,39 @@ class ApiStack(NestedStack):
             )
             if settings.waf
             else None
+        )
+
+
+class MonitoringStack(NestedStack):
+    """Alarms, their topic and the dashboard for everything in the stage stack (see monitoring.py).
+    Build it last: it watches the functions and queues the stage stack holds when it is made."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: DeploySettings,
+        stage: Stack,
+        rest_api: apigw.RestApi,
+        data: DataTable,
+        api_functions: Iterable[lambda_.IFunction],
+        authorizer: lambda_.IFunction,
+        firewall: ApiFirewall | None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"Loyalty platform ({settings.stage}): alarms, their topic and the dashboard",
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            settings=settings,
+            stage=stage,
+            rest_api=rest_api,
+            data=data,
+            api_functions=api_functions,
+            authorizer=authorizer,
+            firewall=firewall,
         )

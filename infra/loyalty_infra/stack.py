@@ -16,8 +16,7 @@ from loyalty_infra.email_feedback import EmailFeedback
 from loyalty_infra.events import DomainEventBus
 from loyalty_infra.functions import Functions
 from loyalty_infra.lake import Lake
-from loyalty_infra.monitoring import Monitoring
-from loyalty_infra.nested import ApiStack
+from loyalty_infra.nested import ApiStack, MonitoringStack
 from loyalty_infra.outbox import OutboxStream
 from loyalty_infra.print_files import PrintFiles
 from loyalty_infra.schedules import Schedules
@@ -86,16 +85,19 @@ class LoyaltyStack(Stack):
         self.schedules = Schedules(self, "Schedules", jobs=self.functions.jobs)
         self.outbox = OutboxStream(self, "Outbox", data=self.data, jobs=self.functions.jobs)
         # Last: monitoring and the waivers look at everything above (every function and queue).
-        self.monitoring = Monitoring(
+        # Monitoring has a nested stack of its own, as the API has (nested.py).
+        self.monitoring_stack = MonitoringStack(
             self,
-            "Monitoring",
+            "MonitoringStack",
             settings=settings,
+            stage=self,
             rest_api=self.api.rest_api,
             data=self.data,
             api_functions=self.functions.by_name.values(),
             authorizer=self.functions.authorizer,
             firewall=self.firewall,
         )
+        self.monitoring = self.monitoring_stack.monitoring
         apply_waivers(self, settings)
 
         CfnOutput(

@@ -93,20 +93,20 @@ RESOURCE_STAR_ONLY = {"dynamodb:ListStreams"}
 CFN_LINT_ACCEPTED_WARNINGS = {"W3005"}
 
 
-def _substitute(value: Any, refs: dict[str, Any], by: str) -> Any:
-    """The value with every `{"Ref": name}` (by="Ref") or `{"Fn::GetAtt": [_, "Outputs.name"]}`
-    (by="Outputs") whose name is in refs replaced by refs[name]."""
+def _substitute(value: Any, parameters: dict[str, Any], outputs: dict[tuple[str, str], Any]) -> Any:
+    """The value with every `{"Ref": parameter}` replaced by parameters[parameter] and every
+    `{"Fn::GetAtt": [nested stack, "Outputs.name"]}` by outputs[(nested stack, name)]."""
     if isinstance(value, dict):
-        if by == "Ref" and set(value) == {"Ref"} and value["Ref"] in refs:
-            return refs[value["Ref"]]
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
         target = value.get("Fn::GetAtt") if set(value) == {"Fn::GetAtt"} else None
-        if by == "Outputs" and isinstance(target, list) and str(target[1]).startswith("Outputs."):
-            name = target[1].removeprefix("Outputs.")
-            if name in refs:
-                return refs[name]
-        return {key: _substitute(child, refs, by) for key, child in value.items()}
+        if isinstance(target, list) and str(target[1]).startswith("Outputs."):
+            key = (str(target[0]), str(target[1]).removeprefix("Outputs."))
+            if key in outputs:
+                return outputs[key]
+        return {key: _substitute(child, parameters, outputs) for key, child in value.items()}
     if isinstance(value, list):
-        return [_substitute(child, refs, by) for child in value]
+        return [_substitute(child, parameters, outputs) for child in value]
     return value
 
 
@@ -133,16 +133,21 @@ class Nested:
 
 @dataclass
 class Synth:
+    """The stage as synthesised. `resources` is the stage as one template: the stage stack's
+    resources and every nested stack's, each reference across stacks (a parameter, an output)
+    replaced by what it stands for; `template`, `api` and `monitoring` are the templates as written."""
+
     app: cdk.App
     stack: LoyaltyStack
     assembly: cx_api.CloudAssembly
     template: Template
     resources: dict[str, dict[str, Any]]
     api: Nested
+    monitoring: Nested
 
     @property
     def nested(self) -> list[Nested]:
-        return [self.api]
+        return [self.api, self.monitoring]
 
     @property
     def templates(self) -> list[tuple[str, Path, dict[str, Any]]]:
@@ -153,14 +158,11 @@ class Synth:
             *((n.stack.node.path, n.template_file, n.template.to_json()) for n in self.nested),
         ]
 
-    def every_resource(self) -> list[tuple[str, dict[str, Any]]]:
-        """(logical id, resource) of the stage stack and of every nested stack."""
-        return [*self.resources.items(), *(item for n in self.nested for item in n.resources.items())]
-
-    def from_api(self, value: Any) -> Any:
-        """A stage-template value with every reference to an output of the API's nested stack
-        replaced by that output's value (in the nested template's terms)."""
-        return _substitute(value, self.api.outputs, "Outputs")
+    def from_nested(self, value: Any) -> Any:
+        """A stage-template value with every reference to an output of a nested stack replaced by
+        that output's value (in the nested template's terms)."""
+        outputs = {(n.logical_id, name): v for n in self.nested for name, v in n.outputs.items()}
+        return _substitute(value, {}, outputs)
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
@@ -259,8 +261,17 @@ def _synthesise(tmp_path_factory: pytest.TempPathFactory, overrides: dict[str, A
     stack = build(app)
     assembly = app.synth()  # cdk-nag runs here and writes validation-report.json
     template = Template.from_stack(stack)  # reuses the assembly above: no second synth
-    resources = template.to_json()["Resources"]
-    return Synth(app, stack, assembly, template, resources, _nested(assembly, resources, stack.api_stack))
+    stage = template.to_json()["Resources"]
+    api = _nested(assembly, stage, stack.api_stack)
+    monitoring = _nested(assembly, stage, stack.monitoring_stack)
+    outputs = {(n.logical_id, name): v for n in (api, monitoring) for name, v in n.outputs.items()}
+    resources = _substitute(stage, {}, outputs)
+    for nested in (api, monitoring):
+        # Each template has its own CDK metadata resource; every other logical id is the stage's one.
+        merged = {k: v for k, v in nested.resources.items() if v["Type"] != "AWS::CDK::Metadata"}
+        assert not set(resources) & set(merged), "a logical id in two stacks"
+        resources |= merged
+    return Synth(app, stack, assembly, template, resources, api, monitoring)
 
 
 def _nested(
@@ -281,7 +292,7 @@ def _nested(
         logical_id=logical_id,
         template=template,
         template_file=Path(assembly.directory) / stack.template_file,
-        resources=_substitute(body["Resources"], passed, "Ref"),
+        resources=_substitute(body["Resources"], passed, {}),
         outputs={name: output["Value"] for name, output in body.get("Outputs", {}).items()},
     )
 
@@ -340,7 +351,7 @@ def test_no_hard_coded_physical_names(synth: Synth) -> None:
         "AWS::Scheduler::Schedule": "Name",
     }
     for resource_type, prop in named.items():
-        for logical_id, resource in synth.every_resource():
+        for logical_id, resource in synth.resources.items():
             if resource["Type"] != resource_type:
                 continue
             value = resource.get("Properties", {}).get(prop)
@@ -355,10 +366,10 @@ def test_outputs_name_the_api_url_and_table(synth: Synth) -> None:
     assert {"ApiUrl", "TableName", "UsagePlanId"} <= set(outputs)
     assert outputs["TableName"]["Value"] == {"Ref": next(iter(synth.of_type("AWS::DynamoDB::Table")))}
     # Outputs of the stage stack, read from the API's nested stack.
-    url = json.dumps(synth.from_api(outputs["ApiUrl"]["Value"]))
+    url = json.dumps(synth.from_nested(outputs["ApiUrl"]["Value"]))
     assert json.dumps({"Ref": synth.api.only_id("AWS::ApiGateway::RestApi")}) in url
     assert json.dumps({"Ref": synth.api.only_id("AWS::ApiGateway::Stage")}) in url
-    plan = synth.from_api(outputs["UsagePlanId"]["Value"])
+    plan = synth.from_nested(outputs["UsagePlanId"]["Value"])
     assert plan == {"Ref": synth.api.only_id("AWS::ApiGateway::UsagePlan")}
 
 
@@ -1046,7 +1057,6 @@ def test_waf_is_off_by_default_and_guards_the_stage_when_on(
     # In the API's nested stack, beside the stage it guards (cdk-nag's APIG3 looks for it there).
     acls = synth.api.of_type("AWS::WAFv2::WebACL")
     associations = synth.api.of_type("AWS::WAFv2::WebACLAssociation")
-    assert not synth.of_type("AWS::WAFv2::WebACL") and not synth.of_type("AWS::WAFv2::WebACLAssociation")
     if not synth.stack.settings.waf:
         assert not acls and not associations
         return
@@ -1552,7 +1562,7 @@ def test_api_gateway_invokes_each_function_by_one_permission(synth: Synth) -> No
     # Wherever CDK puts them: the routes' in the API's nested stack, the authorizer's in the stage stack.
     api_permissions = [
         resource["Properties"]
-        for _, resource in synth.every_resource()
+        for resource in synth.resources.values()
         if resource["Type"] == "AWS::Lambda::Permission"
         and resource["Properties"]["Principal"] == "apigateway.amazonaws.com"
     ]
@@ -1565,7 +1575,7 @@ def test_api_gateway_invokes_each_function_by_one_permission(synth: Synth) -> No
     rest_api = json.dumps({"Ref": synth.api.only_id("AWS::ApiGateway::RestApi")})
     for permission in api_permissions:
         # Only this API may invoke, from any of its methods (one permission a function, not one a route).
-        assert rest_api in json.dumps(synth.from_api(permission["SourceArn"])), permission
+        assert rest_api in json.dumps(permission["SourceArn"]), permission
 
 
 # CloudFormation takes at most 500 resources a stack. Each stack of the stage (the stage stack and
@@ -1585,21 +1595,25 @@ def test_every_stack_of_the_stage_keeps_room_under_cloudformations_500_resources
     assert all(count <= MAX_RESOURCES_PER_STACK for count in counts.values()), counts
 
 
-def test_the_api_lives_in_its_nested_stack_and_nothing_it_feeds_feeds_it(synth: Synth) -> None:
-    assert not [r for r in synth.resources.values() if r["Type"].startswith("AWS::ApiGateway::")]
-    assert synth.api.of_type("AWS::ApiGateway::Method")
-    # The stage stack's resources as a graph (Ref, GetAtt, DependsOn): whatever the nested stack's
-    # parameters name must not wait, directly or not, for the nested stack itself.
-    edges = {
-        logical_id: _refs(resource) & set(synth.resources) for logical_id, resource in synth.resources.items()
-    }
-    before_api: set[str] = set()
-    todo = [synth.api.logical_id]
-    while todo:
-        for needed in edges[todo.pop()] - before_api:
-            before_api.add(needed)
-            todo.append(needed)
-    assert synth.api.logical_id not in before_api
+def test_the_api_and_monitoring_live_in_nested_stacks_that_wait_for_nothing_waiting_for_them(
+    synth: Synth,
+) -> None:
+    stage = synth.template.to_json()["Resources"]
+    assert not [r for r in stage.values() if r["Type"].startswith(("AWS::ApiGateway::", "AWS::WAFv2::"))]
+    assert not [r for r in stage.values() if r["Type"].startswith("AWS::CloudWatch::")]
+    assert synth.api.of_type("AWS::ApiGateway::Method") and synth.monitoring.of_type("AWS::CloudWatch::Alarm")
+    # The stage stack's resources as a graph (Ref, GetAtt, DependsOn): whatever a nested stack's
+    # parameters name must not wait, directly or not, for that nested stack (CloudFormation would
+    # refuse the circular dependency).
+    edges = {logical_id: _refs(resource) & set(stage) for logical_id, resource in stage.items()}
+    for nested in synth.nested:
+        before: set[str] = set()
+        todo = [nested.logical_id]
+        while todo:
+            for needed in edges[todo.pop()] - before:
+                before.add(needed)
+                todo.append(needed)
+        assert nested.logical_id not in before, nested.stack.node.path
 
 
 def _refs(value: Any) -> set[str]:
