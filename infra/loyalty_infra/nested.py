@@ -11,10 +11,14 @@ Monitoring (three alarms a function, one a dead-letter queue, the dashboard) gro
 function and queue as well, so it has a nested stack of its own too; the stage stack then holds
 what the platform is made of (data, functions, queues, schedules) and nothing that only watches it.
 
-What the API needs from the stage stack (the functions' ARNs) reaches it as parameters, which CDK
-adds; what the stage stack needs from it (the URL, the usage plan id, the stage ARN for the web
-ACL) comes back as the nested stack's outputs. References go one way each: the nested stack never
-names anything that depends on it.
+What a nested stack needs from the stage stack (the functions' ARNs and names, the queues' and the
+table's names) reaches it as parameters, which CDK adds (CloudFormation allows 200 a template; the
+monitoring stack takes one a function and one a dead-letter queue). What the stage stack needs back
+comes as the nested stack's outputs: its own outputs (the API URL, the usage plan id, the alarm
+topic, the dashboard) and the authorizer's invoke permission, which CDK keeps beside the function in
+the stage stack and which names the API and its authorizer. The routes' permissions are in the API's
+nested stack, one a function. References go one way each: a nested stack never waits for anything
+that waits for it (tests/infra checks the graph).
 """
 
 from __future__ import annotations
