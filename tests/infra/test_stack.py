@@ -3,11 +3,11 @@
 Given the app as `make synth` builds it (cdk.json's context, cdk-nag's AWS Solutions and Serverless
 checks), when it is synthesised, then the template holds what the route table, the resource
 definitions and the least-privilege rules say, cdk-nag has nothing unacknowledged, checkov fails
-nothing (every skip a written waiver) and cfn-lint finds no errors, in the stage stack's template
-and in the API's nested stack's alike (API resources are asserted there, with the stage stack's
-values in place of its parameters). A second synth with every
-context switch on (about 9 s; only the tests that ask for `synth_all_on` pay for it) shows what
-the switches add and that the rule packs stay clean with them.
+nothing (every skip a written waiver) and cfn-lint finds no errors, in every template the app
+writes: the stage stack's and its nested stacks' (the API's, the monitoring's). Most tests read
+the stage as one template (`Synth.resources`); API tests read the API's nested stack. A second
+synth with every context switch on (about 9 s; only the tests that ask for `synth_all_on` pay for
+it) shows what the switches add and that the rule packs stay clean with them.
 """
 
 from __future__ import annotations
@@ -351,9 +351,7 @@ def test_no_hard_coded_physical_names(synth: Synth) -> None:
         "AWS::Scheduler::Schedule": "Name",
     }
     for resource_type, prop in named.items():
-        for logical_id, resource in synth.resources.items():
-            if resource["Type"] != resource_type:
-                continue
+        for logical_id, resource in synth.of_type(resource_type).items():
             value = resource.get("Properties", {}).get(prop)
             # Absent, a token, or CDK's own unique name (path + hash, as EventBus needs one).
             hard_coded = isinstance(value, str) and not re.fullmatch(r"[A-Za-z0-9]+[0-9A-F]{8}", value)
