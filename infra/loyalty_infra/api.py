@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -79,6 +79,7 @@ class Api(Construct):
         construct_id: str,
         *,
         settings: DeploySettings,
+        name: str,
         functions: Mapping[str, lambda_.IFunction],
         authorizer_function: lambda_.IFunction,
     ) -> None:
@@ -88,7 +89,9 @@ class Api(Construct):
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
-            rest_api_name=f"{Stack.of(self).stack_name}-api",
+            # Given, not derived from the enclosing stack: in a nested stack that name is generated,
+            # and the API's CloudWatch metrics (alarms, dashboard) are keyed by this one.
+            rest_api_name=name,
             description="Loyalty platform HTTP API v1 (see spec/api.md)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # Usage-plan keys come from the authorizer's answer, never from a client header.

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
@@ -42,10 +41,13 @@ def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
 
 
 class ApiFirewall(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, stage: apigw.Stage, rate_limit: int) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, name: str, stage: apigw.Stage, rate_limit: int
+    ) -> None:
         super().__init__(scope, construct_id)
-        # Named (not generated) so that its CloudWatch metrics, keyed by name, can be charted.
-        self.name = f"{Stack.of(self).stack_name}-api"
+        # Named (not generated) so that its CloudWatch metrics, keyed by name, can be charted; the
+        # name is given because the stack it sits in may be a nested one, whose name is generated.
+        self.name = name
         rules = [
             wafv2.CfnWebACL.RuleProperty(
                 name=RATE_RULE,

@@ -1,7 +1,9 @@
 """Alarms, the topic they notify and one dashboard, for whatever the stack holds.
 
-Built last in the stack: it looks for every Lambda function and every dead-letter queue (see
-inventory.py) instead of being told, so a new function or queue is watched without an edit here.
+Built last in the stage: it looks for every Lambda function and every dead-letter queue of the stage
+stack (see inventory.py) instead of being told, so a new function or queue is watched without an
+edit here. It is given that stack rather than taking the one it sits in: it lives in a nested stack
+of its own (nested.py).
 
 Alarms (5-minute periods, missing data is not breaching), each notifying the alarm topic when it
 fires and when it clears:
@@ -81,6 +83,7 @@ class Monitoring(Construct):
         construct_id: str,
         *,
         settings: DeploySettings,
+        stage: Stack,
         rest_api: apigw.RestApi,
         data: DataTable,
         api_functions: Iterable[lambda_.IFunction],
@@ -93,7 +96,7 @@ class Monitoring(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
 
         behind_api = {f.node.path for f in api_functions} | {authorizer.node.path}
-        functions = inventory.functions(stack)
+        functions = inventory.functions(stage)
         watched = [
             _Watched(
                 function=f,
@@ -104,7 +107,7 @@ class Monitoring(Construct):
             for f, name in zip(functions, _names(functions), strict=True)
         ]
         # After the topic's own email dead-letter queue exists, so that it is watched too.
-        self.dead_letter_queues = inventory.dead_letter_queues(stack)
+        self.dead_letter_queues = inventory.dead_letter_queues(stage)
 
         self._api_alarms(rest_api)
         for item in watched:
@@ -134,7 +137,7 @@ class Monitoring(Construct):
             "group and the merge queue's dead-letter queue.",
         )
         self.dashboard = self._dashboard(
-            stack, rest_api, data, watched, table_throttles, merges_failed, firewall
+            stage, rest_api, data, watched, table_throttles, merges_failed, firewall
         )
 
     # ---- the topic -----------------------------------------------------------------------------
@@ -326,7 +329,7 @@ class Monitoring(Construct):
         dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
-            # One per stack, named after it so that operators find it.
+            # One per stage, named after its stack so that operators find it.
             dashboard_name=stack.stack_name,
             default_interval=Duration.hours(6),
         )

@@ -9,7 +9,6 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
 from loyalty.resources import CAMPAIGN_RUN, EMAIL_FEEDBACK_QUEUE
-from loyalty_infra.api import Api
 from loyalty_infra.bus_rules import BusRules
 from loyalty_infra.campaign_runs import CampaignRunFiles, CampaignRunWorkflow
 from loyalty_infra.config import DeploySettings
@@ -17,10 +16,9 @@ from loyalty_infra.console import ConsoleStack
 from loyalty_infra.data import DataTable
 from loyalty_infra.email_feedback import EmailFeedback
 from loyalty_infra.events import DomainEventBus
-from loyalty_infra.firewall import ApiFirewall
 from loyalty_infra.functions import Functions
 from loyalty_infra.lake import Lake
-from loyalty_infra.monitoring import Monitoring
+from loyalty_infra.nested import ApiStack, MonitoringStack
 from loyalty_infra.outbox import OutboxStream
 from loyalty_infra.print_files import PrintFiles
 from loyalty_infra.schedules import Schedules
@@ -88,33 +86,34 @@ class LoyaltyStack(Stack):
             functions=self.functions.jobs,
             state_machines={CAMPAIGN_RUN.logical_id: self.campaign_run.state_machine},
         )
-        self.api = Api(
+        # A nested stack of its own: the API's ~190 resources would take this stack near
+        # CloudFormation's 500 (nested.py).
+        self.api_stack = ApiStack(
             self,
-            "Api",
+            "ApiStack",
             settings=settings,
+            api_name=f"{self.stack_name}-api",
             functions=self.functions.by_name,
             authorizer_function=self.functions.authorizer,
         )
+        self.api = self.api_stack.api
+        self.firewall = self.api_stack.firewall
         self.schedules = Schedules(self, "Schedules", jobs=self.functions.jobs)
         self.outbox = OutboxStream(self, "Outbox", data=self.data, jobs=self.functions.jobs)
-        self.firewall = (
-            ApiFirewall(
-                self, "Firewall", stage=self.api.rest_api.deployment_stage, rate_limit=settings.waf_rate_limit
-            )
-            if settings.waf
-            else None
-        )
         # Last: monitoring and the waivers look at everything above (every function and queue).
-        self.monitoring = Monitoring(
+        # Monitoring has a nested stack of its own, as the API has (nested.py).
+        self.monitoring_stack = MonitoringStack(
             self,
-            "Monitoring",
+            "MonitoringStack",
             settings=settings,
+            stage=self,
             rest_api=self.api.rest_api,
             data=self.data,
             api_functions=self.functions.by_name.values(),
             authorizer=self.functions.authorizer,
             firewall=self.firewall,
         )
+        self.monitoring = self.monitoring_stack.monitoring
         apply_waivers(self, settings)
 
         CfnOutput(
@@ -151,8 +150,9 @@ def stack_id(stage: str) -> str:
 
 
 def build(app: App) -> LoyaltyStack:
-    """The one stack of a stage, with cdk-nag's AWS Solutions and Serverless checks run on every
-    synth (their exceptions: waivers.py)."""
+    """The stack of a stage (the API in a nested stack inside it: nested.py), with cdk-nag's AWS
+    Solutions and Serverless checks run on every synth, over the nested stack too (their
+    exceptions: waivers.py)."""
     settings = DeploySettings.from_context(app.node)
     stack = LoyaltyStack(
         app,

@@ -195,9 +195,7 @@ class LocalRuntime:
         for queue_poller in self.queue_pollers:
             queue_poller.start()
         self.tickers = [
-            Ticker(job.name, job.local_interval_s or SWEEP_INTERVAL_SECONDS)
-            for job in JOBS
-            if job.schedule
+            Ticker(job.name, job.local_interval_s or SWEEP_INTERVAL_SECONDS) for job in JOBS if job.schedule
         ]
         for ticker in self.tickers:
             ticker.container = self.container

@@ -448,6 +448,8 @@ CAMPAIGN_RUN = CampaignRunMachineDef(
     timeout_s=6 * 3600,
 )
 STATE_MACHINES: tuple[CampaignRunMachineDef, ...] = (CAMPAIGN_RUN,)
+
+
 @dataclass(frozen=True)
 class ConsoleDef:
     """The marketers' console: static files (console/, built by `make console` into build/console)
