@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.redemptions import RedemptionService
     from loyalty.services.reports import ReportService
     from loyalty.services.resolver import CustomerResolver
+    from loyalty.services.segment_passes import JobQueue
+    from loyalty.services.segments import SegmentService
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
     from loyalty.services.templates import TemplateService
@@ -412,6 +414,28 @@ class Container:
         if not self.settings.lake_bucket:
             raise RuntimeError("LAKE_BUCKET is not set: the lake writer has nowhere to write")
         return LakeWriter(files=S3Lake(s3=self.client("s3"), bucket=self.settings.lake_bucket))
+
+    @cached_property
+    def segments(self) -> SegmentService:
+        from loyalty.adapters.offers import OfferRepository
+        from loyalty.adapters.segment_definitions import SegmentDefinitionRepository
+        from loyalty.services.segments import SegmentService
+
+        return SegmentService(
+            repo=SegmentDefinitionRepository(self.table),
+            documents=OfferRepository(self.table),
+            idempotency=self.idempotency,
+            clock=self.clock,
+            queue=lambda: self.segment_queue,
+        )
+
+    @cached_property
+    def segment_queue(self) -> JobQueue:
+        from loyalty.adapters.queues import SqsJobQueue
+
+        if not self.settings.segment_queue_url:
+            raise RuntimeError("SEGMENT_QUEUE_URL is not set: segments cannot be evaluated in the background")
+        return SqsJobQueue(self.client("sqs"), self.settings.segment_queue_url)
 
     @cached_property
     def reports(self) -> ReportService:

@@ -24,6 +24,8 @@ class Settings(Model):
     max_body_bytes: int = 64 * 1024
     # The SQS FIFO queue merge requests wait on (only the functions that request merges have it).
     merge_queue_url: str | None = None
+    # The segments job's queue (standard): membership work and segments' background passes.
+    segment_queue_url: str | None = None
     # The verified SES identity emails are sent from (the mailer job); None where nothing sends.
     sender_email: str | None = None
     # Where the public routes answer (unsubscribe links in messages point there).
@@ -53,6 +55,7 @@ class Settings(Model):
                 service_name=source.get("POWERTOOLS_SERVICE_NAME", "loyalty"),
                 tracing_enabled=source.get("TRACING_ENABLED", "false").lower() == "true",
                 merge_queue_url=source.get("MERGE_QUEUE_URL") or None,
+                segment_queue_url=source.get("SEGMENT_QUEUE_URL") or None,
                 sender_email=source.get("SENDER_EMAIL") or None,
                 public_base_url=source.get("PUBLIC_BASE_URL") or "https://loyalty.invalid",
                 print_bucket=source.get("PRINT_BUCKET") or None,

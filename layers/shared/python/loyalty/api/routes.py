@@ -145,6 +145,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/admin/badges", "offers", Access.ADMIN, StoreScope.NONE),
     Route("GET", "/v1/admin/badges/{badge_id}", "offers", Access.ADMIN, StoreScope.NONE),
     Route("GET", "/v1/customers/{customer_id}/challenges", "offers", Access.CLIENT, StoreScope.NONE),
+    # Segments are the audiences offers and challenges name: served with them (issue 20 brings a
+    # marketer kind).
+    Route("PUT", "/v1/admin/segments/{segment_id}", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/segments", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/segments/{segment_id}", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("DELETE", "/v1/admin/segments/{segment_id}", "offers", Access.ADMIN, StoreScope.NONE),
+    Route("GET", "/v1/admin/segments/{segment_id}/customers", "offers", Access.ADMIN, StoreScope.NONE),
     Route("POST", "/v1/admin/api-keys", "admin", Access.ADMIN, StoreScope.NONE),
     Route("GET", "/v1/admin/api-keys", "admin", Access.ADMIN, StoreScope.NONE),
     Route("DELETE", "/v1/admin/api-keys/{key_id}", "admin", Access.ADMIN, StoreScope.NONE),

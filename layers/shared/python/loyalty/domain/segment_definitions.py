@@ -1,0 +1,142 @@
+"""Saved segments as marketers manage them: the definition, its versions and its background pass.
+
+The rule language itself (parsing, evaluation) is loyalty.domain.segments; this module decides what
+a PUT does to a saved segment and how a background evaluation moves along, without any I/O.
+
+A PUT always makes a new `version`. Only a changed rule starts a new background pass (a new
+`pass_id`, `rule_version` = that version): renaming a segment re-evaluates nobody. A pass walks the
+live customers in customer_id order, a page at a time; `cursor` is the last customer_id done, so a
+page message that does not start at the cursor is a duplicate (or belongs to an older pass) and is
+dropped, and progress counts each customer once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import StringConstraints
+
+SegmentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+PassStatus: TypeAlias = Literal["pending", "running", "done", "failed"]
+# What a pass waits for before reading the lake: its newest change past the moment the rule was
+# saved (so every customer created before that moment is in it), or, in a quiet lake where no
+# change comes after the save, this long for the stream to have delivered what it held.
+LAKE_SETTLE_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The background pass of one rule version over every existing customer."""
+
+    status: PassStatus
+    rule_version: int
+    pass_id: str
+    requested_at: datetime  # when the rule was saved: the lake must have caught up with it
+    evaluated: int = 0
+    total: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    cursor: str = ""  # the last customer_id evaluated ("" before the first page)
+    previous: str | None = None  # the cursor before the last page (a retried page re-sends the next)
+    snapshot: datetime | None = None  # the lake state the pass reads (the same set on every page)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("pending", "running")
+
+
+@dataclass(frozen=True)
+class SegmentDefinition:
+    segment_id: str
+    name: str
+    description: str
+    rule: Any  # the rule's JSON as the marketer gave it (checked by loyalty.domain.segments)
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    evaluation: Evaluation
+
+    @property
+    def rule_json(self) -> str:
+        return canonical(self.rule)
+
+
+def canonical(rule: Any) -> str:
+    """One text per rule whatever its key order: what decides whether a PUT changed the rule."""
+    return json.dumps(rule, sort_keys=True, separators=(",", ":"))
+
+
+def saved(
+    current: SegmentDefinition | None,
+    *,
+    segment_id: str,
+    name: str,
+    description: str,
+    rule: Any,
+    now: datetime,
+    new_pass_id: str,
+) -> SegmentDefinition:
+    """The definition after a PUT: a new version; a new pending pass when the rule is new or changed,
+    else the running (or finished) pass carries on."""
+    version = 1 if current is None else current.version + 1
+    if current is not None and current.rule_json == canonical(rule):
+        evaluation = current.evaluation
+    else:
+        evaluation = Evaluation(status="pending", rule_version=version, pass_id=new_pass_id, requested_at=now)
+    return SegmentDefinition(
+        segment_id=segment_id,
+        name=name,
+        description=description,
+        rule=rule,
+        version=version,
+        created_at=current.created_at if current else now,
+        updated_at=now,
+        evaluation=evaluation,
+    )
+
+
+def lake_ready(evaluation: Evaluation, lake_as_of: datetime | None, now: datetime) -> bool:
+    """Whether the lake holds every customer that existed when the rule was saved."""
+    if lake_as_of is not None and lake_as_of > evaluation.requested_at:
+        return True
+    return (now - evaluation.requested_at).total_seconds() >= LAKE_SETTLE_SECONDS
+
+
+def started(evaluation: Evaluation, *, total: int, snapshot: datetime, now: datetime) -> Evaluation:
+    return replace(evaluation, status="running", total=total, snapshot=snapshot, started_at=now)
+
+
+def advanced(evaluation: Evaluation, *, page: list[str], last_page: bool, now: datetime) -> Evaluation:
+    """After a page: the cursor moves to its last customer; the last page finishes the pass."""
+    done = last_page
+    return replace(
+        evaluation,
+        evaluated=evaluation.evaluated + len(page),
+        previous=evaluation.cursor,
+        cursor=page[-1] if page else evaluation.cursor,
+        status="done" if done else "running",
+        finished_at=now if done else None,
+    )
+
+
+@dataclass(frozen=True)
+class Use:
+    """An offer, challenge or campaign naming a segment in its audience."""
+
+    kind: Literal["offer", "challenge", "campaign"]
+    id: str
+    name: str
+    status: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "id": self.id, "name": self.name, "status": self.status}
+
+
+def blocks_deletion(valid_until: datetime | None, now: datetime) -> bool:
+    """An offer or challenge that can still apply keeps its segments: active ones, and paused or
+    draft ones too, since one call activates them and their audience would then silently be
+    nobody. One that has ended (valid_until passed) no longer counts."""
+    return valid_until is None or valid_until > now

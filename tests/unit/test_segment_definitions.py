@@ -1,0 +1,72 @@
+"""What a PUT does to a saved segment and how its background pass moves (pure domain)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from loyalty.domain.segment_definitions import (
+    LAKE_SETTLE_SECONDS,
+    advanced,
+    blocks_deletion,
+    lake_ready,
+    saved,
+    started,
+)
+
+NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
+RULE = {"all": [{"attr": "member", "eq": True}, {"attr": "tier", "eq": "gold"}]}
+
+
+def test_a_new_segment_is_version_1_with_a_pending_pass() -> None:
+    d = saved(None, segment_id="s", name="n", description="", rule=RULE, now=NOW, new_pass_id="p1")
+    assert (d.version, d.created_at, d.updated_at) == (1, NOW, NOW)
+    assert (d.evaluation.status, d.evaluation.rule_version, d.evaluation.pass_id) == ("pending", 1, "p1")
+    assert d.evaluation.requested_at == NOW
+
+
+def test_only_a_changed_rule_starts_a_new_pass_whatever_the_key_order() -> None:
+    first = saved(None, segment_id="s", name="n", description="", rule=RULE, now=NOW, new_pass_id="p1")
+    reordered = {"all": [{"eq": True, "attr": "member"}, {"eq": "gold", "attr": "tier"}]}
+    later = NOW + timedelta(hours=1)
+    renamed = saved(
+        first, segment_id="s", name="m", description="d", rule=reordered, now=later, new_pass_id="p2"
+    )
+    assert (renamed.version, renamed.created_at, renamed.updated_at) == (2, NOW, later)
+    assert renamed.evaluation == first.evaluation
+    changed = saved(
+        renamed, segment_id="s", name="m", description="d", rule={"not": RULE}, now=later, new_pass_id="p3"
+    )
+    assert changed.version == 3
+    assert (changed.evaluation.pass_id, changed.evaluation.rule_version) == ("p3", 3)
+
+
+def test_the_lake_is_ready_past_the_save_or_after_the_settling_time() -> None:
+    e = saved(None, segment_id="s", name="n", description="", rule=RULE, now=NOW, new_pass_id="p").evaluation
+    assert not lake_ready(e, None, NOW)
+    assert not lake_ready(e, NOW - timedelta(seconds=1), NOW + timedelta(seconds=10))
+    assert not lake_ready(e, NOW, NOW + timedelta(seconds=10))  # the same instant may still have company
+    assert lake_ready(e, NOW + timedelta(milliseconds=1), NOW)
+    assert lake_ready(e, None, NOW + timedelta(seconds=LAKE_SETTLE_SECONDS))
+
+
+def test_a_pass_moves_its_cursor_and_finishes_on_a_short_page() -> None:
+    e = saved(None, segment_id="s", name="n", description="", rule=RULE, now=NOW, new_pass_id="p").evaluation
+    running = started(e, total=5, snapshot=NOW, now=NOW)
+    one = advanced(running, page=["A", "B", "C"], last_page=False, now=NOW)
+    assert (one.status, one.evaluated, one.cursor, one.previous) == ("running", 3, "C", "")
+    two = advanced(one, page=["D", "E"], last_page=True, now=NOW)
+    assert (two.status, two.evaluated, two.cursor, two.previous, two.finished_at) == (
+        "done",
+        5,
+        "E",
+        "C",
+        NOW,
+    )
+    empty = advanced(one, page=[], last_page=True, now=NOW)
+    assert (empty.status, empty.cursor, empty.evaluated) == ("done", "C", 3)
+
+
+def test_an_ended_offer_no_longer_holds_a_segment() -> None:
+    assert blocks_deletion(None, NOW)
+    assert blocks_deletion(NOW + timedelta(seconds=1), NOW)
+    assert not blocks_deletion(NOW, NOW)
