@@ -31,6 +31,7 @@ from loyalty.resources import (
     LAKE_DATABASE,
     MERGE_QUEUE,
     PRINT_BUCKET,
+    SEGMENT_QUEUE,
     FunctionDef,
     JobDef,
     QueueDef,
@@ -101,7 +102,8 @@ NEEDS: Mapping[str, Needs] = {
     "transactions": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
     # Evaluates carts (reads) and issues coupons (writes).
     "cart": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
-    "offers": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
+    # Also saves segments, and queues a new or changed rule's background pass on the segments queue.
+    "offers": Needs(table=TableAccess.READ_WRITE, cursor_key=True, enqueue=(SEGMENT_QUEUE,)),
     # Both hash gift-card PINs with the pepper (stored-value redemptions go through redemptions).
     "redemptions": Needs(table=TableAccess.READ_WRITE, pepper=True),
     "accounts": Needs(table=TableAccess.READ_WRITE, pepper=True, cursor_key=True),
@@ -141,6 +143,11 @@ NEEDS: Mapping[str, Needs] = {
     "lake": Needs(lake_write=True),
     # Reads the lake through Athena: no table access, no secret.
     "reports": Needs(lake_query=True),
+    # Reads profiles, transactions (gsi1), timelines (gsi3), the segments and the due index (gsi2);
+    # writes memberships, member rows and size counters (receive and delete come with its event
+    # source; the schedule's invoke with its Scheduler role). A segment's background pass reads the
+    # live customers from the lake (Athena) and queues its next page on its own queue.
+    "segments": Needs(table=TableAccess.READ_WRITE, lake_query=True, enqueue=(SEGMENT_QUEUE,)),
 }
 
 Definition = FunctionDef | JobDef

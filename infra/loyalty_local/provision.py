@@ -21,6 +21,7 @@ from loyalty.resources import (
     MERGE_QUEUE,
     MESSAGE_TRIGGER_QUEUE,
     PRINT_BUCKET,
+    SEGMENT_QUEUE,
     TABLE,
     BusRuleDef,
     IndexDef,
@@ -28,7 +29,13 @@ from loyalty.resources import (
     TableDef,
 )
 
-QUEUES: tuple[QueueDef, ...] = (MERGE_QUEUE, ACTIVITY_QUEUE, MESSAGE_TRIGGER_QUEUE, EMAIL_FEEDBACK_QUEUE)
+QUEUES: tuple[QueueDef, ...] = (
+    MERGE_QUEUE,
+    ACTIVITY_QUEUE,
+    MESSAGE_TRIGGER_QUEUE,
+    EMAIL_FEEDBACK_QUEUE,
+    SEGMENT_QUEUE,
+)
 
 PEPPER_SECRET_NAME = "loyalty/api-key-pepper"  # noqa: S105 - a name, not a value
 CURSOR_KEY_SECRET_NAME = "loyalty/cursor-key"  # noqa: S105 - a name, not a value

@@ -52,7 +52,9 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.redemptions import RedemptionService
     from loyalty.services.reports import ReportService
     from loyalty.services.resolver import CustomerResolver
-    from loyalty.services.segment_passes import JobQueue
+    from loyalty.services.segment_jobs import SegmentWorker
+    from loyalty.services.segment_membership import SegmentCatalogue, SegmentMembership
+    from loyalty.services.segment_passes import JobQueue, SegmentPasses
     from loyalty.services.segments import SegmentService
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
@@ -438,6 +440,20 @@ class Container:
         return SqsJobQueue(self.client("sqs"), self.settings.segment_queue_url)
 
     @cached_property
+    def segment_passes(self) -> SegmentPasses:
+        """A saved segment's background evaluation (the segments job)."""
+        from loyalty.adapters.segment_definitions import SegmentDefinitionRepository
+        from loyalty.services.segment_passes import SegmentPasses
+
+        return SegmentPasses(
+            repo=SegmentDefinitionRepository(self.table),
+            lake=self.reports.queries,
+            membership=self.segment_membership,
+            queue=self.segment_queue,
+            clock=self.clock,
+        )
+
+    @cached_property
     def reports(self) -> ReportService:
         from loyalty.services.reports import ReportService
 
@@ -517,6 +533,39 @@ class Container:
             earn_on_event=self.event_earning.apply,
             link_message=self.message_interactions.link,
         )
+
+    @cached_property
+    def segment_catalogue(self) -> SegmentCatalogue:
+        from loyalty.adapters.segments import SegmentRepository
+        from loyalty.services.segment_membership import SegmentCatalogue
+
+        return SegmentCatalogue(repo=SegmentRepository(self.table))
+
+    @cached_property
+    def segment_membership(self) -> SegmentMembership:
+        from loyalty.adapters.segments import SegmentRepository
+        from loyalty.services.segment_membership import SegmentMembership
+
+        return SegmentMembership(
+            repo=SegmentRepository(self.table),
+            catalogue=self.segment_catalogue,
+            programme=self.programme,
+            stores=self.stores,
+            clock=self.clock,
+            resolve_customer=self.resolver.get,
+        )
+
+    @cached_property
+    def segment_worker(self) -> SegmentWorker:
+        """The segments queue's consumer. Background jobs (segadmin's evaluation of one segment
+        over every customer) register here by kind: services/segment_jobs.py."""
+        from loyalty.services.segment_jobs import EVALUATE_SEGMENT, SegmentWorker
+
+        def evaluate_segment(message: Any) -> Any:
+            # Built on the first pass message: the lake's engine and the queue, not for every event.
+            return self.segment_passes.handle(message)
+
+        return SegmentWorker(membership=self.segment_membership, jobs={EVALUATE_SEGMENT: evaluate_segment})
 
     @cached_property
     def message_interactions(self) -> MessageInteractions:

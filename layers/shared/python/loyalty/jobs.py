@@ -214,6 +214,48 @@ def apply_activity(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dict(response)
 
 
+# Standard queue: an evaluation reads the customer as they are now, so order and duplicates do not
+# matter; a failed message comes back alone.
+_segment_processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _segments(record: SQSRecord) -> None:
+    message = json.loads(record.body)  # a bus event, or a background job (services/segment_jobs.py)
+    correlation_id = (message.get("detail") or {}).get("correlation_id") or record.message_id
+    logger.set_correlation_id(correlation_id)
+    done = container().segment_worker.handle(message)
+    entered = sum(len(c.entered) for c in done.changes)
+    exited = sum(len(c.exited) for c in done.changes)
+    if entered:
+        metrics.add_metric(name="SegmentsEntered", unit=MetricUnit.Count, value=entered)
+    if exited:
+        metrics.add_metric(name="SegmentsExited", unit=MetricUnit.Count, value=exited)
+    # Ids and counts only: which segments a person is in is personal data.
+    logger.info(
+        "segments message handled",
+        extra={"kind": done.kind, "customers": len(done.changes), "entered": entered, "exited": exited},
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def keep_segments(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Two triggers, one job. From the segments queue: the customers a change names, evaluated from
+    scratch (a failed message is a batch item failure, back after the visibility timeout, to the
+    dead-letter queue after five deliveries). From the schedule (every minute): the clock sweep,
+    evaluating every customer whose rules' answers fall due with the passage of time."""
+    if "Records" in event:
+        response = process_partial_response(
+            event=event, record_handler=_segments, processor=_segment_processor, context=context
+        )
+        return dict(response)
+    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 60.0
+    report = container().segment_membership.sweep(budget_s=max(1.0, remaining - 10.0))
+    metrics.add_metric(name="SegmentSweepEvaluated", unit=MetricUnit.Count, value=report.evaluated)
+    logger.info("segment sweep done", extra=asdict(report))
+    return asdict(report)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def attribute_identified(event: dict[str, Any], context: Any) -> dict[str, Any]:

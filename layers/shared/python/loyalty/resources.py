@@ -128,7 +128,40 @@ MESSAGE_TRIGGER_RULE = BusRuleDef(
     detail_types=("CustomerEnrolled", "TransactionRecorded"),
     target=MESSAGE_TRIGGER_QUEUE,
 )
-BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE, MESSAGE_TRIGGER_RULE)
+# Everything that can change a customer's segment membership, for the segments worker (which
+# evaluates that customer from scratch) and segadmin's background-evaluation pages. Standard: an
+# evaluation reads the state as it is now, so order and duplicates do not matter.
+SEGMENT_QUEUE = QueueDef(
+    logical_id="Segments",
+    local_name="loyalty-segments",
+    visibility_timeout_s=360,  # six times the worker's timeout (60 s), as Lambda advises
+    max_receive_count=5,
+    env_var="SEGMENT_QUEUE_URL",
+    fifo=False,
+)
+SEGMENT_RULE = BusRuleDef(
+    logical_id="SegmentFeed",
+    local_name="loyalty-segment-feed",
+    detail_types=(
+        "TransactionRecorded",
+        "CustomerEventRecorded",
+        "CustomerEventAttributed",
+        "CustomerEnrolled",
+        "CustomerUpdated",
+        "TierChanged",
+        "PointsEarned",
+        "PointsExpired",
+        "PointsRedeemed",
+        "PointsRedemptionReversed",
+        "BadgeEarned",
+        "CustomersMerged",
+        "MergeUndone",
+        "CustomerErased",
+        "ScoresUpdated",
+    ),
+    target=SEGMENT_QUEUE,
+)
+BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE, MESSAGE_TRIGGER_RULE, SEGMENT_RULE)
 
 # SES's bounces and complaints (the configuration set's SNS topic delivers into it): standard, as
 # applying one twice changes nothing.
@@ -220,6 +253,8 @@ class JobDef:
     # (every change to a business record: the lake writer).
     stream_records: str = "outbox"
     consumes_queue: QueueDef | None = None  # an SQS queue's messages, with partial batch failures
+    # The local ticker's interval when it must be shorter than the runtime's default (a minute).
+    local_interval_s: float | None = None
 
 
 JOBS: tuple[JobDef, ...] = (
@@ -289,5 +324,15 @@ JOBS: tuple[JobDef, ...] = (
         memory_mb=512,
         timeout_s=300,
         schedule="rate(5 minutes)",
+    ),
+    JobDef(
+        "segments",
+        "Keeps segment memberships: evaluates customers whose facts changed (bus → queue) and, every "
+        "minute, those whose rules' answers fall due with the passage of time",
+        memory_mb=1024,
+        timeout_s=60,
+        schedule="rate(1 minute)",
+        consumes_queue=SEGMENT_QUEUE,
+        local_interval_s=10.0,
     ),
 )

@@ -23,6 +23,7 @@ from loyalty.adapters.codec import (
     to_iso,
 )
 from loyalty.adapters.dynamo import DynamoTable, TransactionCancelled, TxOp
+from loyalty.domain import events as ev
 from loyalty.domain.customers import Customer, CustomerStatus, LinkOwner
 from loyalty.domain.errors import (
     ConcurrentUpdate,
@@ -194,9 +195,23 @@ class CustomerRepository:
                 self._table.update_op(
                     customer_pk(customer_id),
                     self.PROFILE,
-                    f"{action} #price_groups :group SET #updated_at = :now, #version = #version + :one",
+                    f"{action} #price_groups :group SET #updated_at = :now, #version = #version + :one, "
+                    "#outbox = :outbox",
                     condition="#status = :active" + UNLOCKED,
-                    values={":group": {group_id}, ":now": to_iso(now), ":one": 1, ":active": "active"},
+                    values={
+                        ":group": {group_id},
+                        ":now": to_iso(now),
+                        ":one": 1,
+                        ":active": "active",
+                        ":outbox": ev.outbox(
+                            [
+                                ev.DomainEvent(
+                                    ev.CUSTOMER_UPDATED,
+                                    {"customer_id": customer_id, "fields": ["price_groups"]},
+                                )
+                            ]
+                        ),
+                    },
                     label="customer",
                 )
             ],
@@ -220,14 +235,21 @@ class CustomerRepository:
         ]
         self._run(ops, customer_id)
 
-    def save_profile(self, customer: Customer, expected_version: int, extra: Sequence[TxOp] = ()) -> None:
+    def save_profile(
+        self,
+        customer: Customer,
+        expected_version: int,
+        extra: Sequence[TxOp] = (),
+        outbox: Sequence[dict[str, Any]] = (),
+    ) -> None:
         """Optimistic write of the editable fields (profile, consents, membership)."""
         ops = [
             self._table.update_op(
                 customer_pk(customer.customer_id),
                 self.PROFILE,
                 "SET #profile = :profile, #consents = :consents, #member = :member, "
-                "#enrolled_at = :enrolled, #tier = :tier, #updated_at = :now, #version = :next",
+                "#enrolled_at = :enrolled, #tier = :tier, #updated_at = :now, #version = :next"
+                + (", #outbox = :outbox" if outbox else ""),
                 condition="#version = :expected AND #status = :active" + UNLOCKED,
                 names={"#status": "status"},
                 values={
@@ -240,6 +262,7 @@ class CustomerRepository:
                     ":next": expected_version + 1,
                     ":expected": expected_version,
                     ":active": CustomerStatus.ACTIVE.value,
+                    **({":outbox": list(outbox)} if outbox else {}),
                 },
                 label="customer",
             ),
@@ -317,10 +340,23 @@ class CustomerRepository:
                         customer_pk(customer_id),
                         self.PROFILE,
                         "REMOVE #confirm_by, #gsi2pk, #gsi2sk "
-                        "SET #version = #version + :one, #updated_at = :now",
+                        "SET #version = #version + :one, #updated_at = :now, #outbox = :outbox",
                         condition="#confirm_by = :by AND #member = :false" + UNLOCKED,
                         names={"#confirm_by": "confirm_by", "#gsi2pk": "gsi2pk", "#gsi2sk": "gsi2sk"},
-                        values={":by": to_iso(confirm_by), ":false": False, ":one": 1, ":now": to_iso(now)},
+                        values={
+                            ":by": to_iso(confirm_by),
+                            ":false": False,
+                            ":one": 1,
+                            ":now": to_iso(now),
+                            ":outbox": ev.outbox(
+                                [
+                                    ev.DomainEvent(
+                                        ev.CUSTOMER_UPDATED,
+                                        {"customer_id": customer_id, "fields": ["status"]},
+                                    )
+                                ]
+                            ),
+                        },
                         label="customer",
                     )
                 ]

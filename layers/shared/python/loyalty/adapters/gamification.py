@@ -26,6 +26,7 @@ from loyalty.adapters.codec import customer_from_item, customer_pk, from_iso, to
 from loyalty.adapters.customers import UNLOCKED
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
 from loyalty.adapters.lots import summary_to_attr
+from loyalty.adapters.segments import memberships_key, segments_in
 from loyalty.adapters.timeline import timeline_fields
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.gamification import Counters, Progress
@@ -58,6 +59,7 @@ class ActivityState:
     progress: Mapping[str, Progress]
     source: SourceRecord | None  # this activity, if it was applied already
     original: SourceRecord | None  # the sale a return undoes, if asked for
+    segments: frozenset[str] = frozenset()  # the segments the customer is in (challenge audiences)
 
 
 @dataclass
@@ -81,7 +83,7 @@ class GamificationRepository:
     ) -> ActivityState:
         """Everything one activity needs, in one BatchGetItem."""
         pk = customer_pk(customer_id)
-        keys = [(pk, "PROFILE"), (pk, COUNTERS_SK), (pk, source_sk(source))]
+        keys = [(pk, "PROFILE"), (pk, COUNTERS_SK), (pk, source_sk(source)), memberships_key(customer_id)]
         keys += [(pk, progress_sk(c)) for c in challenge_ids]
         if original:
             keys.append((pk, source_sk(original)))
@@ -95,6 +97,7 @@ class GamificationRepository:
             original=_source(items[source_sk(original)])
             if original and source_sk(original) in items
             else None,
+            segments=segments_in(list(items.values())),
         )
 
     def progress_of(self, customer_id: str) -> list[Progress]:

@@ -531,7 +531,10 @@ class MergeRepository:
         count = 0
         while True:
             items, _ = self._table.query(customer_pk(customer_id), limit=100, consistent=True)
-            doomed = [i for i in items if i["sk"] != "PROFILE"]
+            # The memberships stay for the segments worker: on CustomerErased it empties them
+            # together with the member rows and size counters they stand for (deleting the item
+            # alone would leave those behind).
+            doomed = [i for i in items if i["sk"] not in ("PROFILE", "SEGMENTS")]
             if not doomed:
                 break
             self._table.transact([self._table.delete_op(str(i["pk"]), str(i["sk"])) for i in doomed])

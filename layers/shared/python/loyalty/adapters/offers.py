@@ -17,6 +17,7 @@ from typing import Any
 
 from loyalty.adapters.codec import customer_pk, from_iso, to_iso
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
+from loyalty.adapters.segments import memberships_key, segments_in
 from loyalty.adapters.timeline import COUPON, customer_owner, timeline_fields
 
 
@@ -188,16 +189,20 @@ class OfferRepository:
         codes: Sequence[str],
         limited_offers: Sequence[str],
         per_customer: Sequence[str],
-    ) -> tuple[Item | None, dict[str, CouponRecord], dict[str, int], dict[str, int]]:
-        """The profile, the coupons, the offers' total uses and this customer's uses: one BatchGetItem."""
+        segments: bool = False,
+    ) -> tuple[Item | None, dict[str, CouponRecord], dict[str, int], dict[str, int], frozenset[str]]:
+        """The profile, the coupons, the offers' total uses, this customer's uses and (`segments`)
+        the segments they are in: one BatchGetItem."""
         keys: list[tuple[str, str]] = []
         if customer_id:
             keys.append((customer_pk(customer_id), "PROFILE"))
+            if segments:
+                keys.append(memberships_key(customer_id))
             keys.extend((customer_pk(customer_id), f"OFFERUSE#{o}") for o in per_customer)
         keys.extend((f"COUPON#{c}", "COUPON") for c in codes)
         keys.extend((f"OFFERUSE#{o}", "TOTAL") for o in limited_offers)
         if not keys:
-            return None, {}, {}, {}
+            return None, {}, {}, {}, frozenset()
         items = self._table.batch_get(keys)
         profile = None
         coupons: dict[str, CouponRecord] = {}
@@ -214,7 +219,7 @@ class OfferRepository:
                 totals[pk.removeprefix("OFFERUSE#")] = int(item.get("uses", 0))
             elif sk.startswith("OFFERUSE#"):
                 mine[sk.removeprefix("OFFERUSE#")] = int(item.get("uses", 0))
-        return profile, coupons, totals, mine
+        return profile, coupons, totals, mine, segments_in(items)
 
     # ---- counting what a sale applied (ops for the sale's own transaction) ---------------------
     def use_offer_ops(

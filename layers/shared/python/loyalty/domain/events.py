@@ -32,6 +32,12 @@ STORED_VALUE_REDEEMED = "StoredValueRedeemed"
 CUSTOMERS_MERGED = "CustomersMerged"
 MERGE_UNDONE = "MergeUndone"
 CUSTOMER_ERASED = "CustomerErased"
+# A profile's editable fields changed (profile, attributes, consents, price groups, a lapsed
+# confirmation): `fields` names them as segment rules do ("profile.birthday", "consents.email").
+CUSTOMER_UPDATED = "CustomerUpdated"
+# A customer's segment memberships changed (the segments worker; services/segment_membership.py).
+SEGMENT_ENTERED = "SegmentEntered"
+SEGMENT_EXITED = "SegmentExited"
 CHALLENGE_COMPLETED = "ChallengeCompleted"
 BADGE_EARNED = "BadgeEarned"
 # Published by the events ingest; the activity worker consumes them.

@@ -16,6 +16,7 @@ customer; what a purchase counted is remembered so a return before completion ta
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -324,8 +325,10 @@ def withdraw(
     )
 
 
-def admits(challenge: Challenge, customer: Customer, at: datetime) -> bool:
-    """Members only; the audience as offers read it (segments match nobody until segments exist)."""
+def admits(
+    challenge: Challenge, customer: Customer, at: datetime, segments: AbstractSet[str] = frozenset()
+) -> bool:
+    """Members only; the audience as offers read it (`segments`: the ones the customer is in)."""
     audience = challenge.audience
     if not customer.member or not challenge.live_at(at):
         return False
@@ -333,7 +336,7 @@ def admits(challenge: Challenge, customer: Customer, at: datetime) -> bool:
         return False
     if audience.price_groups and customer.price_groups.isdisjoint(audience.price_groups):
         return False
-    return not audience.segments
+    return not audience.segments or not segments.isdisjoint(audience.segments)
 
 
 # ---- badges ---------------------------------------------------------------------------------

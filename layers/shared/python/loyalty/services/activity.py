@@ -229,7 +229,7 @@ class ActivityWorker:
         )
         counted: dict[str, tuple[int, tuple[str, ...]]] = {}
         for challenge in candidates:
-            if not admits(challenge, customer, activity.at):
+            if not admits(challenge, customer, activity.at, state.segments):
                 continue
             before = state.progress.get(challenge.challenge_id) or Progress(challenge.challenge_id)
             step = advance(challenge, before, activity)

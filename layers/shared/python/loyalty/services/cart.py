@@ -92,17 +92,29 @@ class CartService:
         codes = list(dict.fromkeys(normalise_code(c) for c in command.coupons))
         lines = [Line(ln.line_id, ln.sku, ln.category, ln.quantity, ln.unit_price) for ln in command.lines]
         limited = limited_candidates(catalogue, lines, store, codes)
-        profile, coupons, totals, mine = self._repo.load_for_cart(
+        profile, coupons, totals, mine, segments = self._repo.load_for_cart(
             customer_id,
             codes,
             [o.offer_id for o in limited if o.limits.budget is not None],
             [o.offer_id for o in limited if o.limits.per_customer is not None] if customer_id else [],
+            segments=catalogue.uses_segments,
         )
         customer = customer_from_item(profile) if profile else None
         if customer_id and customer is None:
             raise ValidationFailed.at(("body", "customer", "customer_id"), f"no customer {customer_id[:64]}")
         evaluation = evaluate_offers(
-            catalogue, lines, customer, store, programme, now, codes, coupons, totals, mine, explain=explain
+            catalogue,
+            lines,
+            customer,
+            store,
+            programme,
+            now,
+            codes,
+            coupons,
+            totals,
+            mine,
+            explain=explain,
+            segments=segments,
         )
         tier = effective_tier(customer, programme, now) if customer else None
         member_points = points_for(evaluation, command.lines, programme, store, tier, now)

@@ -400,8 +400,16 @@ class CustomerService:
                 if patch.member and not current.member:
                     return self._enrol_now(current, replace(updated, confirm_by=None), now, idempotency)
                 result = CustomerResult(updated, created=False)
+                changed = changed_fields(current, updated)
                 self._customers.save_profile(
-                    updated, current.version, idempotency_ops(self._idempotency, idempotency, result, now)
+                    updated,
+                    current.version,
+                    idempotency_ops(self._idempotency, idempotency, result, now),
+                    ev.outbox(
+                        [ev.DomainEvent(ev.CUSTOMER_UPDATED, {"customer_id": customer_id, "fields": changed})]
+                    )
+                    if changed
+                    else [],
                 )
                 return result
             except (StaleCustomer, LinksTaken):
@@ -556,3 +564,29 @@ __all__ = [
     "ProfilePatch",
     "RawLink",
 ]
+
+
+_PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "birthday",
+    "country",
+    "timezone",
+    "favourite_store_id",
+    "address",
+)
+
+
+def changed_fields(before: Customer, after: Customer) -> list[str]:
+    """What CustomerUpdated names: the changed fields, by the paths segment rules use."""
+    changed = [
+        f"profile.{f}" for f in _PROFILE_FIELDS if getattr(before.profile, f) != getattr(after.profile, f)
+    ]
+    old, new = before.profile.attributes, after.profile.attributes
+    changed += [f"profile.attributes.{k}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    changed += [
+        f"consents.{c}"
+        for c in ("email", "sms", "mail")
+        if getattr(before.consents, c) != getattr(after.consents, c)
+    ]
+    return changed

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from loyalty.adapters.offers import CouponRecord, coupon_key, offer_customer_key, offer_total_key
+from loyalty.adapters.segments import memberships_key
 from loyalty.domain.customers import Customer
 from loyalty.domain.money import floor_int
 from loyalty.domain.programme import Programme
@@ -59,6 +60,8 @@ def offer_keys(
 ) -> list[tuple[str, str]]:
     """What an evaluation reads besides the profile: the coupons and the candidates' limit counters."""
     keys = [coupon_key(code) for code in codes]
+    if customer_id and catalogue.uses_segments:
+        keys.append(memberships_key(customer_id))
     for offer in limited_candidates(catalogue, lines, store, codes):
         if offer.limits.budget is not None:
             keys.append(offer_total_key(offer.offer_id))
@@ -79,6 +82,7 @@ def evaluate_offers(
     totals: Mapping[str, int],
     mine: Mapping[str, int],
     explain: bool = False,
+    segments: frozenset[str] = frozenset(),
 ) -> Evaluation:
     """The engine, fed with the customer's context, coupons and what the limits still allow."""
     from loyalty.domain.offers import CartContext, CartLine, evaluate, remaining_uses
@@ -88,7 +92,7 @@ def evaluate_offers(
         member=bool(customer and customer.member),
         tier=effective_tier(customer, programme, now) if customer else None,
         price_groups=customer.price_groups if customer else frozenset(),
-        segments=frozenset(),  # segments arrive with their own issue: none match until then
+        segments=segments,  # the customer's memberships as stored (kept by the segments worker)
         first_purchase=bool(customer and customer.stats.transactions == 0),
         store=store,
         now=now,

@@ -51,6 +51,11 @@ class Catalogue:
     index: OfferIndex
     rewards: dict[str, Reward]
 
+    @property
+    def uses_segments(self) -> bool:
+        """Whether some offer is for segments: only then does a cart read the memberships."""
+        return any(o.audience.segments for o in self.offers.values())
+
 
 class OfferService:
     def __init__(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.offers import CouponRecord, OfferRepository, read_counters
+from loyalty.adapters.segments import segments_in
 from loyalty.domain.customers import Customer
 from loyalty.domain.ledger import AppliedOffer, TransactionRecord
 from loyalty.domain.money import ZERO, cents
@@ -63,7 +64,17 @@ class SaleOffers:
         """Evaluate the sale as a cart; keep what the till gave, and count it."""
         coupons, totals, mine = read_counters(extras)
         evaluation = evaluate_offers(
-            catalogue, list(command.lines), customer, store, programme, now, codes, coupons, totals, mine
+            catalogue,
+            list(command.lines),
+            customer,
+            store,
+            programme,
+            now,
+            codes,
+            coupons,
+            totals,
+            mine,
+            segments=segments_in(extras) if customer else frozenset(),
         )
         amounts = _money_by_offer(evaluation)
         not_given = _not_given(evaluation, amounts, command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -258,7 +259,9 @@ class CustomerView(Model):
     points: PointsOut
     accounts: list[dict[str, Any]]
     stats: StatsOut
-    segments: list[str]
+    segments: list[str] = Field(
+        description="the saved segments the customer is in now (kept within seconds of every change)"
+    )
     coupons_available: int
     badges: list[BadgeOut] = Field(default_factory=list, description="badges earned, first earned first")
     created_at: datetime
@@ -275,7 +278,12 @@ class CustomerView(Model):
 
     @classmethod
     def of(
-        cls, c: Customer, programme: Programme, now: datetime, requested_id: str | None = None
+        cls,
+        c: Customer,
+        programme: Programme,
+        now: datetime,
+        requested_id: str | None = None,
+        segments: Sequence[str] = (),
     ) -> CustomerView:
         merged_from = None
         if requested_id and requested_id != c.customer_id:
@@ -311,7 +319,7 @@ class CustomerView(Model):
                 first_purchase_at=c.stats.first_purchase_at,
                 last_purchase_at=c.stats.last_purchase_at,
             ),
-            segments=[],
+            segments=sorted(segments),
             coupons_available=0,
             badges=[
                 BadgeOut(badge_id=b, earned_at=at)

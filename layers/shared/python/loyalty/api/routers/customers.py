@@ -35,7 +35,15 @@ TAGS = ["customers"]
 def _render(result: CustomerResult, created_status: int = 201) -> StoredResponse:
     if result.merge is not None:
         return merges.render_accepted(result.merge)
-    view = CustomerView.of(result.customer, container().programme.current(), container().clock.now())
+    # A new profile is in no segment yet (its evaluation follows its enrolment event).
+    segments = (
+        []
+        if result.created
+        else sorted(container().segment_membership.memberships(result.customer.customer_id))
+    )
+    view = CustomerView.of(
+        result.customer, container().programme.current(), container().clock.now(), segments=segments
+    )
     if result.links_ignored:
         view.links_ignored = [LinkOut(type=link.type, value=link.value) for link in result.links_ignored]
     return stored(view, created_status if result.created else 200)
@@ -75,7 +83,12 @@ def make_router() -> Router:
         link_value: Annotated[str, Query(min_length=1, max_length=254)],
     ):
         customer = container().customers.lookup(link_type, link_value)
-        return ok(CustomerView.of(customer, container().programme.current(), container().clock.now()))
+        segments = sorted(container().segment_membership.memberships(customer.customer_id))
+        return ok(
+            CustomerView.of(
+                customer, container().programme.current(), container().clock.now(), segments=segments
+            )
+        )
 
     @router.get(
         "/v1/customers/<customer_id>",
@@ -84,10 +97,15 @@ def make_router() -> Router:
         responses={200: docs.model(CustomerView, "the customer"), 404: docs.PROBLEM},
     )
     def get_customer(customer_id: PathId):
-        customer = container().customers.get(customer_id)
+        # The profile and its memberships in one BatchGetItem (a merged-away id: its survivor's).
+        customer, segments = container().segment_membership.customer_with_segments(customer_id)
         return ok(
             CustomerView.of(
-                customer, container().programme.current(), container().clock.now(), requested_id=customer_id
+                customer,
+                container().programme.current(),
+                container().clock.now(),
+                requested_id=customer_id,
+                segments=segments,
             )
         )
 

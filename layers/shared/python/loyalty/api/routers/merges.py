@@ -84,7 +84,13 @@ def register(router: Router) -> None:
         c = container()
         customer = c.resolver.get(customer_id)
         records = c.privacy.export(customer)
-        view = CustomerView.of(customer, c.programme.current(), c.clock.now(), requested_id=customer_id)
+        view = CustomerView.of(
+            customer,
+            c.programme.current(),
+            c.clock.now(),
+            requested_id=customer_id,
+            segments=sorted(c.segment_membership.memberships(customer.customer_id)),
+        )
         return ok(CustomerExport(exported_at=c.clock.now(), customer=view, **records))
 
     @router.delete(

@@ -1,0 +1,3 @@
+from loyalty.jobs import keep_segments
+
+handler = keep_segments
