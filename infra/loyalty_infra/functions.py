@@ -141,6 +141,8 @@ NEEDS: Mapping[str, Needs] = {
     "lake": Needs(lake_write=True),
     # Reads the lake through Athena: no table access, no secret.
     "reports": Needs(lake_query=True),
+    # Reads the lake through Athena and writes scores onto profiles (conditional UpdateItems).
+    "scores": Needs(table=TableAccess.READ_WRITE, lake_query=True),
 }
 
 Definition = FunctionDef | JobDef

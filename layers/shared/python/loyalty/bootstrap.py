@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.config import ProgrammeService, StoreService
     from loyalty.services.confirmation import ConfirmationQueue, ConfirmationService
     from loyalty.services.customer_events import EventIngest
+    from loyalty.services.customer_scores import CustomerScores
     from loyalty.services.customer_links import CustomerLinks
     from loyalty.services.customers import CustomerService
     from loyalty.services.email_feedback import EmailFeedback
@@ -50,7 +51,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.privacy import PrivacyService
     from loyalty.services.publisher import OutboxPublisher
     from loyalty.services.redemptions import RedemptionService
-    from loyalty.services.reports import ReportService
+    from loyalty.services.reports import ReportQueries, ReportService
     from loyalty.services.resolver import CustomerResolver
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
@@ -235,6 +236,7 @@ class Container:
         from loyalty.adapters.customer_events import CustomerEventRepository
         from loyalty.adapters.customers import CustomerRepository
         from loyalty.services.customer_events import EventIngest
+    from loyalty.services.customer_scores import CustomerScores
 
         return EventIngest(
             events=CustomerEventRepository(self.table),
@@ -414,29 +416,39 @@ class Container:
         return LakeWriter(files=S3Lake(s3=self.client("s3"), bucket=self.settings.lake_bucket))
 
     @cached_property
-    def reports(self) -> ReportService:
-        from loyalty.services.reports import ReportService
-
+    def lake_queries(self) -> ReportQueries:
+        """The lake's query engine: Athena on AWS, DuckDB over the same Parquet locally."""
         if not self.settings.lake_bucket:
-            raise RuntimeError("LAKE_BUCKET is not set: the reports have no lake to read")
+            raise RuntimeError("LAKE_BUCKET is not set: there is no lake to read")
         if self.settings.report_engine == "athena":
             from loyalty.adapters.report_queries import AthenaQueries
 
             if not self.settings.athena_workgroup:
-                raise RuntimeError("ATHENA_WORKGROUP is not set: Athena reports need a workgroup")
-            return ReportService(
-                queries=AthenaQueries(
-                    athena=self.client("athena"),
-                    workgroup=self.settings.athena_workgroup,
-                    database=self.settings.lake_database,
-                )
+                raise RuntimeError("ATHENA_WORKGROUP is not set: Athena queries need a workgroup")
+            return AthenaQueries(
+                athena=self.client("athena"),
+                workgroup=self.settings.athena_workgroup,
+                database=self.settings.lake_database,
             )
         from loyalty.adapters.report_queries import DuckDBQueries
 
-        return ReportService(
-            queries=DuckDBQueries.over_s3(
-                self.client("s3"), self.settings.lake_bucket, self._session.get_credentials()
-            )
+        return DuckDBQueries.over_s3(
+            self.client("s3"), self.settings.lake_bucket, self._session.get_credentials()
+        )
+
+    @cached_property
+    def reports(self) -> ReportService:
+        from loyalty.services.reports import ReportService
+
+        return ReportService(queries=self.lake_queries)
+
+    @cached_property
+    def customer_scores(self) -> CustomerScores:
+        from loyalty.adapters.customers import CustomerRepository
+        from loyalty.services.customer_scores import CustomerScores
+
+        return CustomerScores(
+            queries=self.lake_queries, store=CustomerRepository(self.table), clock=self.clock
         )
 
     @cached_property
