@@ -139,8 +139,9 @@ NEEDS: Mapping[str, Needs] = {
     "feedback": Needs(table=TableAccess.READ_WRITE),
     # Reads only the stream (granted with its event source) and puts Parquet into the lake bucket.
     "lake": Needs(lake_write=True),
-    # Reads the lake through Athena: no table access, no secret.
-    "reports": Needs(lake_query=True),
+    # Reads the lake through Athena; reads the programme (tiers and the default time zone that
+    # segment previews evaluate with); no secret.
+    "reports": Needs(table=TableAccess.READ, lake_query=True),
     # Reads the lake through Athena and writes scores onto profiles (conditional UpdateItems).
     "scores": Needs(table=TableAccess.READ_WRITE, lake_query=True),
 }

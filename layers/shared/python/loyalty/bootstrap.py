@@ -32,8 +32,8 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.config import ProgrammeService, StoreService
     from loyalty.services.confirmation import ConfirmationQueue, ConfirmationService
     from loyalty.services.customer_events import EventIngest
-    from loyalty.services.customer_scores import CustomerScores
     from loyalty.services.customer_links import CustomerLinks
+    from loyalty.services.customer_scores import CustomerScores
     from loyalty.services.customers import CustomerService
     from loyalty.services.email_feedback import EmailFeedback
     from loyalty.services.event_earning import EventEarning
@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.redemptions import RedemptionService
     from loyalty.services.reports import ReportQueries, ReportService
     from loyalty.services.resolver import CustomerResolver
+    from loyalty.services.segment_preview import SegmentPreview
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
     from loyalty.services.templates import TemplateService
@@ -236,7 +237,6 @@ class Container:
         from loyalty.adapters.customer_events import CustomerEventRepository
         from loyalty.adapters.customers import CustomerRepository
         from loyalty.services.customer_events import EventIngest
-    from loyalty.services.customer_scores import CustomerScores
 
         return EventIngest(
             events=CustomerEventRepository(self.table),
@@ -441,6 +441,12 @@ class Container:
         from loyalty.services.reports import ReportService
 
         return ReportService(queries=self.lake_queries)
+
+    @cached_property
+    def segment_preview(self) -> SegmentPreview:
+        from loyalty.services.segment_preview import SegmentPreview
+
+        return SegmentPreview(queries=self.lake_queries, programme=self.programme.current, clock=self.clock)
 
     @cached_property
     def customer_scores(self) -> CustomerScores:

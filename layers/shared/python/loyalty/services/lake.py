@@ -15,11 +15,12 @@ simply never read. Records of any other kind (links, API keys, requests, holds, 
 What segments read does reach it, because a preview must count every facet of the rule language
 over all customers in one query: on `customers`, consents and reachability per channel (whether
 the contact policy could message them: decided from the links and the address, which stay out),
-country, time zone, the birthday as month and day only (no year), free profile attributes (JSON
-text), price groups, badges and RFM scores; on `events`, their properties (JSON text). Those two
-kinds are marked `personal`, and erasing a customer rewrites their files without that customer's
-rows (the erasure rewrite of the lake files); the other kinds hold pseudonymous ids
-(customer_id) and business facts only.
+the status clients see, country, time zone, the birthday (a date: rules compare ages), free
+profile attributes (JSON text, and typed for comparison: loyalty.services.segment_facets), the
+points earned per month (the effective tier), price groups, badges and RFM scores; on `events`,
+their properties. Those two kinds are marked `personal`, and erasing a customer rewrites their
+files without that customer's rows (the erasure rewrite of the lake files); the other kinds hold
+pseudonymous ids (customer_id) and business facts only.
 
 A record that cannot be turned into a row (a malformed image: a conversion error is deterministic,
 so retrying it would only hold back its shard for hours) is skipped, logged by key and counted
@@ -38,6 +39,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
+
+from loyalty.services import segment_facets
 
 ColumnType = Literal["str", "int", "bool", "money", "cents", "ts", "strs"]
 
@@ -120,8 +123,8 @@ def _json(value: Any) -> str:
 def _customer_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
     """What segments read of a profile, flattened: consents and reachability per channel (decided
     by the contact policy itself, from the links and the address, which stay out of the lake), the
-    birthday as month-day only (no year), free attributes as JSON text, price groups, badges, RFM
-    scores."""
+    birthday, free attributes (as JSON text and typed), the tier's months, price groups, badges,
+    RFM scores."""
     from loyalty.adapters.codec import customer_from_item
     from loyalty.domain import contact
     from loyalty.domain.templates import Channel
@@ -132,8 +135,12 @@ def _customer_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
     facets: dict[str, Any] = {
         "country": profile.country,
         "timezone": profile.timezone,
-        "birthday_md": profile.birthday.strftime("%m-%d") if profile.birthday else None,
+        "birthday": profile.birthday.isoformat() if profile.birthday else None,
+        "shown_status": customer.shown_status,
         "attributes": _json(profile.attributes),
+        "attribute_facts": segment_facets.attribute_facts(profile.attributes),
+        # The tier is the one its rolling window of months reaches now: the query sums the window.
+        "earned_by_month": _json({f"m{k.replace('-', '')}": v for k, v in customer.earned_by_month.items()}),
         "price_groups": json.dumps(sorted(customer.price_groups)),
         "badges": json.dumps(sorted(customer.badges)),
         "score_r": scores.get("r"),
@@ -147,11 +154,17 @@ def _customer_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _event_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
-    return {"properties": _json(image.get("properties") or {})}
+    from loyalty.adapters.codec import plain
+
+    properties = plain(image.get("properties") or {})
+    return {"properties": _json(properties), "property_facts": segment_facets.equality_facts(properties)}
 
 
 def _store_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
-    return {"attributes": _json(image.get("attributes") or {})}
+    from loyalty.adapters.codec import plain
+
+    attributes = plain(image.get("attributes") or {})
+    return {"attributes": _json(attributes), "attribute_facts": segment_facets.equality_facts(attributes)}
 
 
 CUSTOMERS = Kind(
@@ -161,8 +174,9 @@ CUSTOMERS = Kind(
         "tier:str points_available:int points_pending:int points_lifetime:int txn_count:int "
         "spend:money first_purchase_at:ts last_purchase_at:ts merged_into:str version:int "
         "consent_email:bool consent_sms:bool consent_mail:bool reachable_email:bool "
-        "reachable_sms:bool reachable_mail:bool country:str timezone:str birthday_md:str "
-        "attributes:str price_groups:strs badges:strs score_r:int score_f:int score_m:int"
+        "reachable_sms:bool reachable_mail:bool shown_status:str country:str timezone:str birthday:str "
+        "attributes:str attribute_facts:str earned_by_month:str price_groups:strs badges:strs "
+        "score_r:int score_f:int score_m:int"
     ),
     personal=True,
     derive=_customer_facets,
@@ -211,7 +225,7 @@ EVENTS = Kind(
     "events",
     _c(
         "event_id:str store_id:str channel:str event_type:str=type customer_id:str member:bool "
-        "occurred_at:ts received_at:ts properties:str"
+        "occurred_at:ts received_at:ts properties:str property_facts:str"
     ),
     personal=True,
     derive=_event_facets,
@@ -228,7 +242,7 @@ MESSAGES = Kind(
 )
 STORES = Kind(
     "stores",
-    _c("store_id:str channel:str format:str name:str updated_at:ts attributes:str"),
+    _c("store_id:str channel:str format:str name:str updated_at:ts attributes:str attribute_facts:str"),
     derive=_store_facets,
 )
 

@@ -16,8 +16,8 @@ from loyalty.domain.customers import Address, Consents, Customer, Profile
 from loyalty.domain.links import Link, OnConflict
 from loyalty.domain.models import Model
 from loyalty.domain.places import CountryCode, TimeZoneName
-from loyalty.domain.scores import Scores
 from loyalty.domain.programme import Programme
+from loyalty.domain.scores import Scores
 from loyalty.domain.tiers import TierProgress, effective_tier, tier_progress
 
 if TYPE_CHECKING:
