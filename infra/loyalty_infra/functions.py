@@ -141,8 +141,11 @@ NEEDS: Mapping[str, Needs] = {
     "feedback": Needs(table=TableAccess.READ_WRITE),
     # Reads only the stream (granted with its event source) and puts Parquet into the lake bucket.
     "lake": Needs(lake_write=True),
-    # Reads the lake through Athena: no table access, no secret.
-    "reports": Needs(lake_query=True),
+    # Reads the lake through Athena; reads the programme (tiers and the default time zone that
+    # segment previews evaluate with); no secret.
+    "reports": Needs(table=TableAccess.READ, lake_query=True),
+    # Reads the lake through Athena and writes scores onto profiles (conditional UpdateItems).
+    "scores": Needs(table=TableAccess.READ_WRITE, lake_query=True),
     # Reads profiles, transactions (gsi1), timelines (gsi3), the segments and the due index (gsi2);
     # writes memberships, member rows and size counters (receive and delete come with its event
     # source; the schedule's invoke with its Scheduler role). A segment's background pass reads the

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.confirmation import ConfirmationQueue, ConfirmationService
     from loyalty.services.customer_events import EventIngest
     from loyalty.services.customer_links import CustomerLinks
+    from loyalty.services.customer_scores import CustomerScores
     from loyalty.services.customers import CustomerService
     from loyalty.services.email_feedback import EmailFeedback
     from loyalty.services.event_earning import EventEarning
@@ -50,11 +51,12 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.privacy import PrivacyService
     from loyalty.services.publisher import OutboxPublisher
     from loyalty.services.redemptions import RedemptionService
-    from loyalty.services.reports import ReportService
+    from loyalty.services.reports import ReportQueries, ReportService
     from loyalty.services.resolver import CustomerResolver
     from loyalty.services.segment_jobs import SegmentWorker
     from loyalty.services.segment_membership import SegmentCatalogue, SegmentMembership
     from loyalty.services.segment_passes import JobQueue, SegmentPasses
+    from loyalty.services.segment_preview import SegmentPreview
     from loyalty.services.segments import SegmentService
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
@@ -447,36 +449,52 @@ class Container:
 
         return SegmentPasses(
             repo=SegmentDefinitionRepository(self.table),
-            lake=self.reports.queries,
+            lake=self.lake_queries,
             membership=self.segment_membership,
             queue=self.segment_queue,
             clock=self.clock,
         )
 
     @cached_property
-    def reports(self) -> ReportService:
-        from loyalty.services.reports import ReportService
-
+    def lake_queries(self) -> ReportQueries:
+        """The lake's query engine: Athena on AWS, DuckDB over the same Parquet locally."""
         if not self.settings.lake_bucket:
-            raise RuntimeError("LAKE_BUCKET is not set: the reports have no lake to read")
+            raise RuntimeError("LAKE_BUCKET is not set: there is no lake to read")
         if self.settings.report_engine == "athena":
             from loyalty.adapters.report_queries import AthenaQueries
 
             if not self.settings.athena_workgroup:
-                raise RuntimeError("ATHENA_WORKGROUP is not set: Athena reports need a workgroup")
-            return ReportService(
-                queries=AthenaQueries(
-                    athena=self.client("athena"),
-                    workgroup=self.settings.athena_workgroup,
-                    database=self.settings.lake_database,
-                )
+                raise RuntimeError("ATHENA_WORKGROUP is not set: Athena queries need a workgroup")
+            return AthenaQueries(
+                athena=self.client("athena"),
+                workgroup=self.settings.athena_workgroup,
+                database=self.settings.lake_database,
             )
         from loyalty.adapters.report_queries import DuckDBQueries
 
-        return ReportService(
-            queries=DuckDBQueries.over_s3(
-                self.client("s3"), self.settings.lake_bucket, self._session.get_credentials()
-            )
+        return DuckDBQueries.over_s3(
+            self.client("s3"), self.settings.lake_bucket, self._session.get_credentials()
+        )
+
+    @cached_property
+    def reports(self) -> ReportService:
+        from loyalty.services.reports import ReportService
+
+        return ReportService(queries=self.lake_queries)
+
+    @cached_property
+    def segment_preview(self) -> SegmentPreview:
+        from loyalty.services.segment_preview import SegmentPreview
+
+        return SegmentPreview(queries=self.lake_queries, programme=self.programme.current, clock=self.clock)
+
+    @cached_property
+    def customer_scores(self) -> CustomerScores:
+        from loyalty.adapters.customers import CustomerRepository
+        from loyalty.services.customer_scores import CustomerScores
+
+        return CustomerScores(
+            queries=self.lake_queries, store=CustomerRepository(self.table), clock=self.clock
         )
 
     @cached_property

@@ -327,3 +327,14 @@ def write_lake(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if skipped:
         metrics.add_metric(name="LakeRecordsSkipped", unit=MetricUnit.Count, value=skipped)
     return {"rows": batch.row_count, "skipped": skipped, "ignored": batch.ignored}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def score_customers(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Daily: RFM quintiles from the lake onto the profiles whose scores changed
+    (services/customer_scores.py)."""
+    report = container().customer_scores.run()
+    metrics.add_metric(name="CustomerScoresWritten", unit=MetricUnit.Count, value=report.written)
+    logger.info("customer scores computed", extra=asdict(report))
+    return asdict(report)

@@ -137,6 +137,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/admin/reports/activity", "reports", Access.ADMIN, StoreScope.NONE),
     Route("GET", "/v1/admin/reports/members-vs-non-members", "reports", Access.ADMIN, StoreScope.NONE),
     Route("GET", "/v1/admin/reports/cohorts", "reports", Access.ADMIN, StoreScope.NONE),
+    Route("POST", "/v1/admin/segments/preview", "reports", Access.ADMIN, StoreScope.NONE),
     # Challenges and badges are marketers' (served with offers); a customer's standing is the brand's.
     Route("PUT", "/v1/admin/challenges/{challenge_id}", "offers", Access.ADMIN, StoreScope.NONE),
     Route("GET", "/v1/admin/challenges", "offers", Access.ADMIN, StoreScope.NONE),
