@@ -723,6 +723,42 @@ def _delete_template(w: World, o: Owner) -> Req:
     return Req("DELETE", f"/v1/admin/templates/{_new_template(w)}")
 
 
+# segments (admin)
+SEGMENT = {"name": "authz", "rule": {"attr": "member", "eq": True}}
+
+
+def _new_segment(w: World) -> str:
+    segment_id = uid("authz-seg")
+    w.ok("PUT", f"/v1/admin/segments/{segment_id}", ADMIN_KEY, SEGMENT)
+    return segment_id
+
+
+@case("PUT", "/v1/admin/segments/{segment_id}")
+def _put_segment(w: World, o: Owner) -> Req:
+    return Req("PUT", f"/v1/admin/segments/{uid('authz-seg')}", SEGMENT)
+
+
+@case("GET", "/v1/admin/segments")
+def _segments(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/segments", params={"limit": "1"})
+
+
+@case("GET", "/v1/admin/segments/{segment_id}")
+def _segment(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/admin/segments/{w.once('segment', None, lambda: _new_segment(w))}")
+
+
+@case("DELETE", "/v1/admin/segments/{segment_id}")
+def _delete_segment(w: World, o: Owner) -> Req:
+    return Req("DELETE", f"/v1/admin/segments/{_new_segment(w)}")
+
+
+@case("GET", "/v1/admin/segments/{segment_id}/customers")
+def _segment_customers(w: World, o: Owner) -> Req:
+    segment_id = w.once("segment", None, lambda: _new_segment(w))
+    return Req("GET", f"/v1/admin/segments/{segment_id}/customers", params={"limit": "1"})
+
+
 # unsubscribe links (no key: the token names customer and channel) and print files (admin)
 def _unsubscribe_token(w: World, o: Owner) -> str:
     assert w.api.runtime is not None

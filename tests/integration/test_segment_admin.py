@@ -101,6 +101,21 @@ def lake_customers(root: Path, customers: list[tuple[str, str]], at: datetime, s
     LakeWriter(files=FolderLake(root=root)).write(changes)
 
 
+def lake_definition(root: Path, segment_id: str, version: int, at: datetime, seq: int) -> None:
+    """A segment's save as the lake writer stores it (what a pass waits for)."""
+    image = {
+        "pk": f"SEGMENT#{segment_id}",
+        "sk": "SEGMENT",
+        "type": "segment",
+        "segment_id": segment_id,
+        "name": segment_id,
+        "version": version,
+        "updated_at": at.isoformat(),
+    }
+    change = StreamChange("MODIFY", {"pk": image["pk"], "sk": "SEGMENT"}, image, None, str(seq), at)
+    LakeWriter(files=FolderLake(root=root)).write([change])
+
+
 @pytest.fixture
 def service(container: Container, clock: FixedClock) -> tuple[SegmentService, ListQueue]:
     queue = ListQueue()
@@ -266,14 +281,16 @@ def test_a_new_segment_is_evaluated_for_every_live_customer_in_the_lake(
     view, _ = segments.put("fans", name="fans", description="", rule=RULE)
     worker, membership = passes(container, clock, tmp_path, matching={"C001", "C004", "C009"}, queue=queue)
 
-    # The lake has nothing newer than the save: the pass waits (and asks again later).
+    # The lake has not got the save yet: the pass waits (and asks again later).
     assert worker.handle(queue.take()) == "waiting"
     assert queue.sent[0][1] > 0
     assert segments.get("fans").definition.evaluation.status == "pending"
 
-    # A change after the save reaches the lake: every customer the save could know of is in it.
+    # The save reaches the lake (with a customer enrolled meanwhile): every customer the save
+    # could know of is in it.
     clock.advance(seconds=5)
     lake_customers(tmp_path, [("C100", "active")], clock.now(), seq=100)
+    lake_definition(tmp_path, "fans", 1, clock.now(), seq=101)
     outcomes = run_all(worker.handle, queue)
     assert outcomes == ["page", "page", "page", "done"]  # 11 live customers, pages of 3
     e = segments.get("fans").definition.evaluation
@@ -288,7 +305,7 @@ def test_a_new_segment_is_evaluated_for_every_live_customer_in_the_lake(
     assert view.definition.evaluation.rule_version == 1
 
 
-def test_a_quiet_lake_is_read_once_the_stream_has_had_time_to_deliver(
+def test_a_lake_that_never_shows_the_save_is_read_after_the_settling_time(
     container: Container, service: tuple[SegmentService, ListQueue], clock: FixedClock, tmp_path: Path
 ) -> None:
     segments, queue = service

@@ -40,13 +40,23 @@ def test_only_a_changed_rule_starts_a_new_pass_whatever_the_key_order() -> None:
     assert (changed.evaluation.pass_id, changed.evaluation.rule_version) == ("p3", 3)
 
 
-def test_the_lake_is_ready_past_the_save_or_after_the_settling_time() -> None:
-    e = saved(None, segment_id="s", name="n", description="", rule=RULE, now=NOW, new_pass_id="p").evaluation
-    assert not lake_ready(e, None, NOW)
-    assert not lake_ready(e, NOW - timedelta(seconds=1), NOW + timedelta(seconds=10))
-    assert not lake_ready(e, NOW, NOW + timedelta(seconds=10))  # the same instant may still have company
-    assert lake_ready(e, NOW + timedelta(milliseconds=1), NOW)
-    assert lake_ready(e, None, NOW + timedelta(seconds=LAKE_SETTLE_SECONDS))
+def test_the_lake_is_ready_once_it_holds_the_save_or_after_the_settling_time() -> None:
+    first = saved(None, segment_id="s", name="n", description="", rule=RULE, now=NOW, new_pass_id="p")
+    assert not lake_ready(first.evaluation, None, NOW)
+    assert lake_ready(first.evaluation, 1, NOW)
+    assert lake_ready(first.evaluation, 2, NOW)  # a rename since: the save is in the lake all the more
+    third = saved(
+        saved(first, segment_id="s", name="m", description="", rule=RULE, now=NOW, new_pass_id="q"),
+        segment_id="s",
+        name="m",
+        description="",
+        rule={"not": RULE},
+        now=NOW,
+        new_pass_id="r",
+    )
+    assert third.evaluation.rule_version == 3
+    assert not lake_ready(third.evaluation, 2, NOW + timedelta(seconds=10))
+    assert lake_ready(third.evaluation, None, NOW + timedelta(seconds=LAKE_SETTLE_SECONDS))
 
 
 def test_a_pass_moves_its_cursor_and_finishes_on_a_short_page() -> None:

@@ -21,9 +21,9 @@ from pydantic import StringConstraints
 
 SegmentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 PassStatus: TypeAlias = Literal["pending", "running", "done", "failed"]
-# What a pass waits for before reading the lake: its newest change past the moment the rule was
-# saved (so every customer created before that moment is in it), or, in a quiet lake where no
-# change comes after the save, this long for the stream to have delivered what it held.
+# What a pass waits for before reading the lake: its own save in the lake (the lake writer has then
+# read the table's stream past the save, so every customer created before it is there too), or, if
+# that never shows (a record the writer could not take), this long for the stream to deliver.
 LAKE_SETTLE_SECONDS = 120
 
 
@@ -98,9 +98,10 @@ def saved(
     )
 
 
-def lake_ready(evaluation: Evaluation, lake_as_of: datetime | None, now: datetime) -> bool:
-    """Whether the lake holds every customer that existed when the rule was saved."""
-    if lake_as_of is not None and lake_as_of > evaluation.requested_at:
+def lake_ready(evaluation: Evaluation, version_in_lake: int | None, now: datetime) -> bool:
+    """Whether the lake holds every customer that existed when the rule was saved: the newest
+    version of the definition the lake has is the one that saved this rule, or a later one."""
+    if version_in_lake is not None and version_in_lake >= evaluation.rule_version:
         return True
     return (now - evaluation.requested_at).total_seconds() >= LAKE_SETTLE_SECONDS
 
@@ -110,11 +111,14 @@ def started(evaluation: Evaluation, *, total: int, snapshot: datetime, now: date
 
 
 def advanced(evaluation: Evaluation, *, page: list[str], last_page: bool, now: datetime) -> Evaluation:
-    """After a page: the cursor moves to its last customer; the last page finishes the pass."""
+    """After a page: the cursor moves to its last customer; the last page finishes the pass (and
+    its total becomes what was evaluated, should customers have reached the lake meanwhile)."""
     done = last_page
+    evaluated = evaluation.evaluated + len(page)
     return replace(
         evaluation,
-        evaluated=evaluation.evaluated + len(page),
+        evaluated=evaluated,
+        total=max(evaluation.total or 0, evaluated) if done else evaluation.total,
         previous=evaluation.cursor,
         cursor=page[-1] if page else evaluation.cursor,
         status="done" if done else "running",

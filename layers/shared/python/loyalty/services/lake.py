@@ -246,6 +246,11 @@ STORES = Kind(
     derive=_store_facets,
 )
 
+# Saved segments (definitions only: no rule text, no member). A segment's background pass reads
+# the lake only once its own save has reached it: the lake writer has then read the stream past
+# the save, and every customer created before it is in the lake (loyalty.services.segment_passes).
+SEGMENTS = Kind("segments", _c("segment_id:str name:str version:int updated_at:ts"))
+
 KINDS: tuple[Kind, ...] = (
     CUSTOMERS,
     TRANSACTIONS,
@@ -257,6 +262,7 @@ KINDS: tuple[Kind, ...] = (
     COUPONS,
     MESSAGES,
     STORES,
+    SEGMENTS,
 )
 # The first key segment of every record some kind takes: the stream filter on AWS (loyalty_infra.outbox).
 KEY_PREFIXES: tuple[str, ...] = (
@@ -268,6 +274,7 @@ KEY_PREFIXES: tuple[str, ...] = (
     "COUPON#",
     "MESSAGE#",
     "STORE#",
+    "SEGMENT#",  # the definitions (a size counter shares the prefix: the writer skips it)
 )
 
 
@@ -284,6 +291,7 @@ def kind_of(pk: str, sk: str, image: Mapping[str, Any]) -> Kind | None:
         "coupon": COUPONS,
         "message": MESSAGES,
         "store": STORES,
+        "segment": SEGMENTS,
     }
     kind = by_type.get(str(image.get("type")))
     if kind is CUSTOMERS and sk != "PROFILE":

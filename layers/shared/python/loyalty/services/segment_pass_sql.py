@@ -9,11 +9,13 @@ merged-away and erased are in no segment. Values reach the text only after valid
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from loyalty.domain.ids import is_plausible_id
 from loyalty.services.report_sql import current
 
+SEGMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 LIVE = "status NOT IN ('merged', 'erased') AND merged_into IS NULL"
 
 
@@ -24,6 +26,13 @@ def _ts(moment: datetime) -> str:
 
 def _live_as_of(snapshot: datetime) -> str:
     return current("customers", f"c.changed_at <= {_ts(snapshot)}")
+
+
+def saved_version(segment_id: str) -> str:
+    """The newest version of a segment's definition the lake holds (NULL: none yet)."""
+    if not SEGMENT_ID.match(segment_id):
+        raise ValueError("not a segment id")
+    return f"SELECT MAX(version) AS version FROM segments WHERE segment_id = '{segment_id}'"
 
 
 def live_count(snapshot: datetime) -> str:

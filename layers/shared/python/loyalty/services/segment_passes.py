@@ -8,9 +8,13 @@ save; the pass covers those who existed before it and do not change.
 Where the customers come from: the lake's current state of the customers (Athena on AWS, DuckDB
 locally, the reports' port), not a Scan of the table, which would read every item of every kind
 (transactions, ledger, events ...) to find the profiles among them. The first message waits until
-the lake holds the moment the rule was saved (loyalty.domain.segment_definitions.lake_ready), so
-no customer falls between the real-time worker and the pass; then the pass fixes its snapshot and
-its `total`, and each page reads the next customer ids after its cursor.
+the lake holds the segment's own save (definitions are a lake kind; lake_ready in
+loyalty.domain.segment_definitions): the lake writer has then read the table's stream past the
+save, so no customer falls between the real-time worker (which knows the rule from the save on)
+and the pass. Then the pass fixes its snapshot and its `total`, and each page reads the next
+customer ids after its cursor. On AWS the stream has shards the writer reads side by side, so
+"past the save" holds for the definition's shard; a customer's shard lagging further behind is
+covered only by the real-time worker's next look at that customer (README, design).
 
 Exactly once: a page is taken only when it starts at the pass's cursor, and the cursor, progress
 and status move in one conditional write; a second delivery finds the cursor moved and is
@@ -34,7 +38,7 @@ from loyalty.services.ports import Clock
 from loyalty.services.reports import ReportQueries
 
 PAGE_SIZE = 200
-LAKE_RETRY_SECONDS = 15  # how long a pass waiting for the lake sleeps between looks
+LAKE_RETRY_SECONDS = 10  # how long a pass waiting for the lake sleeps between looks
 
 
 class JobQueue(Protocol):
@@ -133,11 +137,13 @@ class SegmentPasses:
 
     def _begin(self, message: PassMessage, e: Evaluation) -> Evaluation | Outcome:
         now = self._clock.now()
-        rows = self._lake.run(report_sql.as_of())
-        as_of = _utc(rows[0]["as_of"]) if rows else None
-        if not lake_ready(e, as_of, now):
+        saved = self._lake.run(segment_pass_sql.saved_version(message.segment_id))
+        in_lake = saved[0]["version"] if saved else None
+        if not lake_ready(e, None if in_lake is None else int(in_lake), now):
             self._queue.send(message.body(), delay_seconds=LAKE_RETRY_SECONDS)
             return "waiting"
+        newest = self._lake.run(report_sql.as_of())
+        as_of = _utc(newest[0]["as_of"]) if newest else None
         snapshot = max(as_of or now, e.requested_at)
         total = int(self._lake.run(segment_pass_sql.live_count(snapshot))[0]["customers"] or 0)
         running = started(e, total=total, snapshot=snapshot, now=now)
