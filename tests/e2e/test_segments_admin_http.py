@@ -287,3 +287,10 @@ def test_a_new_segment_is_evaluated_for_the_customers_that_existed_before_it(api
     # The 360-degree view agrees.
     view = api.call("GET", f"/v1/customers/{ins[0]['customer_id']}", POS_KEY).json()
     assert segment_id in view["segments"]
+
+    # Deleted, its members leave it in the background: the 360-degree view no longer shows it.
+    assert api.call("DELETE", f"/v1/admin/segments/{segment_id}", ADMIN_KEY).status_code == 204
+    deadline = time.monotonic() + 60
+    while segment_id in api.call("GET", f"/v1/customers/{ins[0]['customer_id']}", POS_KEY).json()["segments"]:
+        assert time.monotonic() < deadline, "the deleted segment stayed on the profile"
+        time.sleep(0.5)

@@ -58,7 +58,9 @@ class RecordingMembership:
     def evaluate_customer(self, customer_id: str, *, now: datetime, only: str | None = None) -> None:
         self.calls.append((customer_id, only))
         assert only is not None
-        if customer_id in self._matching:
+        if self._table.get(segment_pk(only), "SEGMENT") is None:
+            remove_member(self._table, only, customer_id)  # a segment no longer saved: out
+        elif customer_id in self._matching:
             add_member(self._table, only, customer_id, now)
 
 
@@ -77,6 +79,24 @@ def add_member(table: Any, segment_id: str, customer_id: str, at: datetime) -> N
             table.update_op(
                 segment_pk(segment_id), f"SIZE#{shard}", "ADD #n :one", names={"#n": "n"}, values={":one": 1}
             )
+        ]
+    )
+
+
+def remove_member(table: Any, segment_id: str, customer_id: str) -> None:
+    shard = shard_of(customer_id)
+    if table.get(members_pk(segment_id, shard), f"CUST#{customer_id}") is None:
+        return
+    table.transact(
+        [
+            table.delete_op(members_pk(segment_id, shard), f"CUST#{customer_id}"),
+            table.update_op(
+                segment_pk(segment_id),
+                f"SIZE#{shard}",
+                "ADD #n :minus",
+                names={"#n": "n"},
+                values={":minus": -1},
+            ),
         ]
     )
 
@@ -371,3 +391,28 @@ def test_the_lake_page_and_count_agree_with_a_snapshot(tmp_path: Path) -> None:
     ]
     with pytest.raises(ValueError):
         segment_pass_sql.live_page(at, "x' OR 1=1 --", 10)
+
+
+def test_a_deleted_segments_members_leave_it_in_the_background(
+    container: Container, service: tuple[SegmentService, ListQueue], clock: FixedClock, tmp_path: Path
+) -> None:
+    segments, queue = service
+    segments.put("gone", name="gone", description="", rule=RULE)
+    queue.sent.clear()
+    members = [f"C{n:02d}" for n in range(7)]
+    for customer_id in members:
+        add_member(container.table, "gone", customer_id, clock.now())
+    worker, membership = passes(container, clock, tmp_path, matching=set(), queue=queue)
+    segments.delete("gone")
+    assert queue.sent == [({"purge_segment": "gone", "after": None}, 0)]
+    assert run_all(worker.purge, queue) == ["page", "page", "done"]  # pages of 3
+    assert sorted(c for c, _ in membership.calls) == members
+    repo = SegmentDefinitionRepository(container.table)
+    assert repo.members("gone", None, 50) == ([], False)
+    assert repo.sizes(["gone"]) == {"gone": 0}
+
+    # Saved again before a purge ran: the purge leaves it to the new segment's own pass.
+    segments.put("gone", name="back", description="", rule=RULE)
+    add_member(container.table, "gone", "C99", clock.now())
+    assert worker.purge({"purge_segment": "gone", "after": None}) == "stale"
+    assert segments.get("gone").size == 1

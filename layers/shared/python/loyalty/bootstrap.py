@@ -578,12 +578,19 @@ class Container:
         """The segments queue's consumer. Background jobs (segadmin's evaluation of one segment
         over every customer) register here by kind: services/segment_jobs.py."""
         from loyalty.services.segment_jobs import EVALUATE_SEGMENT, SegmentWorker
+        from loyalty.services.segment_passes import PURGE_SEGMENT
 
+        # Built on the first pass message: the lake's engine and the queue, not for every event.
         def evaluate_segment(message: Any) -> Any:
-            # Built on the first pass message: the lake's engine and the queue, not for every event.
             return self.segment_passes.handle(message)
 
-        return SegmentWorker(membership=self.segment_membership, jobs={EVALUATE_SEGMENT: evaluate_segment})
+        def purge_segment(message: Any) -> Any:
+            return self.segment_passes.purge(message)
+
+        return SegmentWorker(
+            membership=self.segment_membership,
+            jobs={EVALUATE_SEGMENT: evaluate_segment, PURGE_SEGMENT: purge_segment},
+        )
 
     @cached_property
     def message_interactions(self) -> MessageInteractions:

@@ -38,6 +38,7 @@ from loyalty.services.ports import Clock
 from loyalty.services.reports import ReportQueries
 
 PAGE_SIZE = 200
+PURGE_SEGMENT = "purge_segment"  # the job kind of a deleted segment's clean-up
 LAKE_RETRY_SECONDS = 10  # how long a pass waiting for the lake sleeps between looks
 
 
@@ -86,6 +87,11 @@ def is_pass_message(body: Mapping[str, Any]) -> bool:
     return "evaluate_segment" in body
 
 
+def purge_message(segment_id: str, after: str | None = None) -> dict[str, Any]:
+    """What takes a deleted segment's members out, a page at a time (SegmentPasses.purge)."""
+    return {PURGE_SEGMENT: segment_id, "after": after}
+
+
 def start_message(definition: SegmentDefinition) -> dict[str, Any]:
     """What starts (or nudges) the pass of the definition's rule: a duplicate start is dropped."""
     e = definition.evaluation
@@ -124,6 +130,23 @@ class SegmentPasses:
         elif e.status != "running" or message.page != e.cursor:
             return self._out_of_turn(message, e)
         return self._page(message, e)
+
+    def purge(self, body: Mapping[str, Any]) -> Outcome:
+        """A deleted segment's members leave it: each is evaluated for that segment alone, which,
+        the segment being gone, takes them out (member row, size shard, the customer's item and a
+        SegmentExited, as any exit). A segment saved again under the same id meanwhile is left to
+        its own pass, which evaluates every customer anyway."""
+        segment_id = str(body[PURGE_SEGMENT])
+        after = body.get("after")
+        if self._repo.definition(segment_id) is not None:
+            return "stale"
+        members, more = self._repo.members(segment_id, None if after is None else str(after), self._page_size)
+        for member in members:
+            self._membership.evaluate_customer(member.customer_id, now=self._clock.now(), only=segment_id)
+        if more and members:
+            self._queue.send(purge_message(segment_id, members[-1].customer_id))
+            return "page"
+        return "done"
 
     def _out_of_turn(self, message: PassMessage, e: Evaluation) -> Outcome:
         """A message the pass is not waiting for: a second delivery, or one for a pass finished

@@ -27,7 +27,7 @@ from loyalty.domain.ids import is_plausible_id, new_id
 from loyalty.domain.offers import Offer
 from loyalty.domain.segment_definitions import SegmentDefinition, Use, blocks_deletion, saved
 from loyalty.services.ports import Clock, Idempotency, idempotency_ops, replay_if_recorded
-from loyalty.services.segment_passes import start_message
+from loyalty.services.segment_passes import purge_message, start_message
 
 if TYPE_CHECKING:
     from loyalty.adapters.idempotency import IdempotencyStore
@@ -145,6 +145,7 @@ class SegmentService:
                 self._repo.delete(segment_id, definition.version, offers_version, self._clock.now())
             except (CatalogueMoved, StaleSegment):
                 continue
+            self._queue().send(purge_message(segment_id))  # its members leave it in the background
             return
         raise ServiceUnavailable("the segment or the offers kept changing; retry")
 
