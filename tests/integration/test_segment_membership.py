@@ -345,3 +345,95 @@ def test_the_view_reads_the_profile_and_its_segments_together_and_follows_merges
 def test_due_entries_spread_over_sixteen_shards(container: Container) -> None:
     shards = {shard_of(uuid.uuid4().hex) for _ in range(400)}
     assert shards == set(range(16))
+
+
+def test_an_offer_for_a_segment_prices_carts_and_sales_of_its_members_only(container: Container) -> None:
+    from loyalty.domain.offers import Offer
+    from loyalty.services.cart import CartCommand, CartLineInput
+
+    save(container, "bought", {"purchased": {"within": "P30D"}})
+    container.offers.create_offer(
+        Offer.model_validate(
+            {
+                "offer_id": "regulars",
+                "name": "10% off for regulars",
+                "audience": {"segments": ["bought"]},
+                "effect": {"type": "percent_off", "value": "10"},
+            }
+        )
+    )
+    jane, bob = enrol(container), enrol(container)
+    sell(container, jane)
+    container.segment_membership.evaluate_customer(jane)
+
+    def total(customer_id: str) -> Decimal:
+        command = CartCommand(
+            customer=CustomerRef(customer_id=customer_id),
+            store_id=None,
+            currency="EUR",
+            lines=[CartLineInput("1", "CAKE", "bakery", Decimal(1), Decimal("10.00"))],
+            coupons=[],
+        )
+        return container.cart.evaluate(command, POS).evaluation.total
+
+    assert total(jane) == Decimal("9.00")
+    assert total(bob) == Decimal("10.00")
+    # The sale that the till priced so keeps it (the memberships read with the sale's other keys).
+    container.transactions.record(
+        RecordCommand(
+            transaction_id="T-regular",
+            type=SaleType.SALE,
+            store_id=None,
+            occurred_at=container.clock.now(),
+            customer=CustomerRef(customer_id=jane),
+            lines=[Line("1", "CAKE", "bakery", Decimal(1), Decimal("10.00"), Decimal("1.00"))],
+            currency="EUR",
+            total=Decimal("9.00"),
+            fingerprint="T-regular",
+        ),
+        POS,
+        render=render_receipt,
+    )
+    record = container.transactions.get("ams-01", "T-regular")
+    assert record is not None and [o.offer_id for o in record.offers_applied] == ["regulars"]
+
+
+def test_a_challenge_for_a_segment_counts_its_members_only(container: Container) -> None:
+    from loyalty.domain.gamification import Challenge
+
+    save(container, "viewers", {"event": {"type": "product_view", "within": "P1D"}})
+    container.gamification.put_challenge(
+        Challenge.model_validate(
+            {
+                "challenge_id": "for-viewers",
+                "name": "buy twice",
+                "audience": {"segments": ["viewers"]},
+                "tasks": [{"task_id": "b", "purchase": {}, "count": 2}],
+                "reward": {"points": 10},
+            }
+        )
+    )
+    jane, bob = enrol(container), enrol(container)
+    view(container, jane)
+    container.segment_membership.evaluate_customer(jane)
+    definitions = container.gamification.definitions()
+    for cid in (jane, bob):
+        tid = sell(container, cid, "bakery", "5.00")
+        detail = {"transaction_id": tid, "store_id": "ams-01", "customer_id": cid, "type": "sale"}
+        container.activity_worker.handle("TransactionRecorded", detail, definitions)
+    progress = {
+        cid: next(s.progress.tasks for s in container.gamification.challenges_of(cid)) for cid in (jane, bob)
+    }
+    assert progress[jane] == {"b": 1}
+    assert progress[bob] == {}
+
+
+def test_price_groups_publish_customer_updated(container: Container) -> None:
+    from loyalty.domain.offers import PriceGroup
+
+    jane = enrol(container)
+    container.offers.put_price_group(PriceGroup.model_validate({"group_id": "staff", "name": "Staff"}))
+    container.customers.set_price_group(jane, "staff", True)
+    item = container.table.get(customer_pk(jane), "PROFILE") or {}
+    (event,) = [e for e in item["outbox"] if e["detail_type"] == "CustomerUpdated"]
+    assert json.loads(event["detail"])["fields"] == ["price_groups"]

@@ -38,6 +38,10 @@ at most one round trip per 25 records), and merges per second through the local 
 Then the activity worker (bench_activity): one SQS batch of 10 bus events through the real handler,
 new and then redelivered: round trips, WCU and the cost per million events.
 
+Then segment membership after a sale (bench_segments, issue 17): 50 saved segments, one SQS batch of
+10 TransactionRecorded through the segments handler, new and then redelivered: round trips, capacity,
+time and the cost per million sales.
+
 Then a new segment's background evaluation (bench_segment_pass) over BENCH_SEGMENT_CUSTOMERS existing
 customers (default 10,000, with the arithmetic for 100,000): customers per second, DynamoDB round
 trips and capacity per customer, and the cost per customer on AWS (Lambda, DynamoDB, SQS, Athena).
@@ -76,6 +80,7 @@ from tools.bench import merges as bench_merges
 from tools.bench import messages as bench_messages
 from tools.bench import offers as bench_offers
 from tools.bench import segment_pass as bench_segment_pass
+from tools.bench import segments as bench_segments
 from tools.bench.carts import CART_ROUTE, print_carts
 from tools.bench.config import DENSE_ITERATIONS, EARN_PATH, ITERATIONS, WARMUP
 from tools.bench.costs import cost_of
@@ -110,6 +115,7 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
         merges = bench_merges.measure(runtime)
         activity = bench_activity.measure(runtime)
         messages = bench_messages.measure(runtime)
+        segments = bench_segments.measure(runtime)
         segment_pass = bench_segment_pass.measure(runtime)
     finally:
         runtime.stop()
@@ -143,6 +149,8 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
     bench_activity.print_figures(activity)
     print()
     bench_messages.print_figures(messages)
+    print()
+    bench_segments.print_figures(segments)
     print()
     bench_segment_pass.print_figures(segment_pass)
     print()

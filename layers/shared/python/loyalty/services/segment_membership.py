@@ -210,6 +210,18 @@ class SegmentMembership:
             stored = self._repo.memberships(customer.customer_id)
         return customer, sorted(stored.segments)
 
+    def answer(self, customer_id: str, *, now: datetime | None = None) -> frozenset[str]:
+        """The segments a from-scratch evaluation puts the customer in now, writing nothing (what
+        the stored memberships must equal, within the stated delays)."""
+        at = now or self._clock.now()
+        snapshot = self._repo.snapshot(customer_id)
+        catalogue = self._catalogue.at_version(snapshot.catalogue_version)
+        customer = customer_from_item(snapshot.profile) if snapshot.profile else None
+        if customer is None or customer.status is not CustomerStatus.ACTIVE:
+            return frozenset()
+        facts = self._facts(customer, snapshot.profile or {}, catalogue.needs, at, Seen())
+        return frozenset(self._verdicts(catalogue.rules, facts, at)[0])
+
     # ---- the evaluation ----------------------------------------------------------------------------
     def evaluate_customer(
         self,
