@@ -814,6 +814,12 @@ def _cohorts_report(w: World, o: Owner) -> Req:
     return Req("GET", "/v1/admin/reports/cohorts", params={"by": "enrolment_month"})
 
 
+# segment previews over the data lake (admin; issue 17)
+@case("POST", "/v1/admin/segments/preview")
+def _segment_preview(w: World, o: Owner) -> Req:
+    return Req("POST", "/v1/admin/segments/preview", json={"rule": {"attr": "member", "eq": True}})
+
+
 # ---- the world and the test -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def world(api: Api) -> World:

@@ -23,6 +23,7 @@ SECRETS_AND_PERSONAL = (
     "jane@example.com",  # an email (profile link, message recipient, link item)
     "Jane",
     "Doe",
+    "1990-04-01",  # the birthday: the lake keeps its month and day only
     "PIN 123456",
     "Your e-card",
     "pbkdf2",  # a PIN hash
@@ -92,16 +93,16 @@ def test_every_change_is_a_row_and_the_poison_record_is_skipped_alone(lake: Path
 
 
 def test_a_profile_carries_the_facets_segments_read_and_no_contact_data(lake: Path) -> None:
-    """Consents, reachability (decided from links and the address, which stay out), the birthday,
-    free attributes as JSON text; the kinds holding them are marked personal, so erasure rewrites
-    their files."""
+    """Consents, reachability (decided from links and the address, which stay out), the birthday's
+    month-day, free attributes as JSON text; the kinds holding them are marked personal, so
+    erasure rewrites their files."""
     from loyalty.services.lake import CUSTOMERS, EVENTS, KINDS
 
     write_lake(events.sample(events.TABLE_STREAM_LAKE), LambdaContext("lake"))
     first = rows(lake, "customers")[0]
     assert (first["consent_email"], first["consent_sms"], first["consent_mail"]) == (True, False, False)
     assert (first["reachable_email"], first["reachable_sms"], first["reachable_mail"]) == (True, False, False)
-    assert first["birthday"] == "1990-04-01"
+    assert first["birthday_md"] == "04-01"
     assert first["attributes"] == '{"shoe":"42"}'
     assert first["price_groups"] == [] and first["badges"] == []
     assert first["score_r"] is None

@@ -15,7 +15,7 @@ simply never read. Records of any other kind (links, API keys, requests, holds, 
 What segments read does reach it, because a preview must count every facet of the rule language
 over all customers in one query: on `customers`, consents and reachability per channel (whether
 the contact policy could message them: decided from the links and the address, which stay out),
-the status clients see, country, time zone, the birthday (a date: rules compare ages), free
+the status clients see, country, time zone, the birthday as month and day only (no year), free
 profile attributes (JSON text, and typed for comparison: loyalty.services.segment_facets), the
 points earned per month (the effective tier), price groups, badges and RFM scores; on `events`,
 their properties. Those two kinds are marked `personal`, and erasing a customer rewrites their
@@ -135,7 +135,7 @@ def _customer_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
     facets: dict[str, Any] = {
         "country": profile.country,
         "timezone": profile.timezone,
-        "birthday": profile.birthday.isoformat() if profile.birthday else None,
+        "birthday_md": profile.birthday.strftime("%m-%d") if profile.birthday else None,
         "shown_status": customer.shown_status,
         "attributes": _json(profile.attributes),
         "attribute_facts": segment_facets.attribute_facts(profile.attributes),
@@ -174,7 +174,7 @@ CUSTOMERS = Kind(
         "tier:str points_available:int points_pending:int points_lifetime:int txn_count:int "
         "spend:money first_purchase_at:ts last_purchase_at:ts merged_into:str version:int "
         "consent_email:bool consent_sms:bool consent_mail:bool reachable_email:bool "
-        "reachable_sms:bool reachable_mail:bool shown_status:str country:str timezone:str birthday:str "
+        "reachable_sms:bool reachable_mail:bool shown_status:str country:str timezone:str birthday_md:str "
         "attributes:str attribute_facts:str earned_by_month:str price_groups:strs badges:strs "
         "score_r:int score_f:int score_m:int"
     ),

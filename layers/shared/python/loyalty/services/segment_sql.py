@@ -33,6 +33,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.programme import Programme
 from loyalty.domain.sales import window_months
 from loyalty.domain.segments import (
@@ -197,16 +198,25 @@ class _Compiler:
         return f"CASE local_date({self.zone}, {ts_us(self.now)}) {arms} ELSE FALSE END"
 
     # -- the tree ----------------------------------------------------------------------------
-    def rule(self, node: Node) -> str:
+    def rule(self, node: Node, loc: tuple[str | int, ...] = ("body", "rule")) -> str:
         """A predicate over the customer row `c` that is TRUE or FALSE, never NULL (so NOT works)."""
         match node:
             case All():
-                return "(" + " AND ".join(self.rule(child) for child in node.all) + ")"
+                return (
+                    "(" + " AND ".join(self.rule(c, (*loc, "all", i)) for i, c in enumerate(node.all)) + ")"
+                )
             case Any_():
-                return "(" + " OR ".join(self.rule(child) for child in node.any) + ")"
+                return "(" + " OR ".join(self.rule(c, (*loc, "any", i)) for i, c in enumerate(node.any)) + ")"
             case Not():
-                return f"(NOT {self.rule(node.not_)})"
+                return f"(NOT {self.rule(node.not_, (*loc, 'not'))})"
             case Attr():
+                if node.attr == "profile.birthday" and node.op != "exists":
+                    raise ValidationFailed.at(
+                        (*loc, node.op),
+                        "a preview compares no birth dates: the data lake keeps a birthday's month and "
+                        'day only. Use {"birthday": {"within_days": n}} or "exists" here; a saved '
+                        "segment evaluates it in full",
+                    )
                 return f"COALESCE({self.attr(node)}, FALSE)"
             case Birthday():
                 return f"COALESCE({self.birthday(node.birthday.within_days)}, FALSE)"
@@ -227,9 +237,9 @@ class _Compiler:
                 return "TRUE"
             if not near:
                 return "FALSE"
-            return f"substr(c.birthday, 6, 5) IN ({', '.join(lit(md) for md in near)})"
+            return f"c.birthday_md IN ({', '.join(lit(md) for md in near)})"
 
-        return f"(c.birthday IS NOT NULL AND {self.by_local_date(days)})"
+        return f"(c.birthday_md IS NOT NULL AND {self.by_local_date(days)})"
 
     def purchased(self, spec: PurchasedSpec) -> str:
         start = back(self.now, spec.within)
@@ -341,7 +351,7 @@ class _Compiler:
             "stats.last_purchase_at": "c.last_purchase_at",
             "created_at": "c.created_at",
             "enrolled_at": "c.enrolled_at",
-            "profile.birthday": "c.birthday",
+            "profile.birthday": "c.birthday_md",  # `exists` only (see `rule`)
             "profile.country": "c.country",
             "price_groups": "c.price_groups",
             "badges": "c.badges",
@@ -364,8 +374,6 @@ class _Compiler:
             return lambda value: "TRUE" if value else "FALSE"
         if kind is Kind.INSTANT:
             return ts_us
-        if kind is Kind.DATE:
-            return lambda value: lit(value.isoformat())
         return lit
 
     @staticmethod
@@ -383,14 +391,11 @@ class _Compiler:
         return same if op == "eq" else f"NOT {same}"
 
     def timed(self, kind: Kind, column: str, op: str, duration: Duration) -> str:
-        """`within`: value >= now - duration; `before`: value < now - duration."""
+        """`within`: value >= now - duration; `before`: value < now - duration (instants: the one
+        timed kind a preview compares, see `rule`)."""
+        assert kind is Kind.INSTANT
         compare = ">=" if op == "within" else "<"
-        if kind is Kind.INSTANT:
-            return f"{column} {compare} {ts_us(back(self.now, duration))}"
-        # A date (the birthday, as text) against the customer's local date less the duration.
-        return self.by_local_date(
-            lambda today: f"{column} {compare} {lit(back_date(today, duration).isoformat())}"
-        )
+        return f"{column} {compare} {ts_us(back(self.now, duration))}"
 
     def free(self, node: Attr) -> str:
         """A free-form profile attribute, through its typed facts (loyalty.services.segment_facets)."""
