@@ -25,7 +25,13 @@ from loyalty.adapters.segment_definitions import (
 from loyalty.bootstrap import Container
 from loyalty.domain.errors import SegmentInUse, SegmentNotFound, ValidationFailed
 from loyalty.domain.offers import Offer
-from loyalty.domain.segment_definitions import LAKE_SETTLE_SECONDS, advanced, started
+from loyalty.domain.segment_definitions import (
+    LAKE_SETTLE_SECONDS,
+    MAX_RESUMES,
+    STALLED_SECONDS,
+    advanced,
+    started,
+)
 from loyalty.services.lake import LakeWriter, StreamChange
 from loyalty.services.segment_passes import SegmentPasses
 from loyalty.services.segments import SegmentService
@@ -269,12 +275,13 @@ def passes(
     page_size: int = 3,
 ) -> tuple[SegmentPasses, RecordingMembership]:
     membership = RecordingMembership(container, matching)
+    queries = DuckDBQueries.over_folder(lake)
     return (
         SegmentPasses(
             repo=SegmentDefinitionRepository(container.table),
-            lake=DuckDBQueries.over_folder(lake),
+            lake=lambda: queries,
             membership=membership,
-            queue=queue,
+            queue=lambda: queue,
             clock=clock,
             page_size=page_size,
         ),
@@ -416,3 +423,42 @@ def test_a_deleted_segments_members_leave_it_in_the_background(
     add_member(container.table, "gone", "C99", clock.now())
     assert worker.purge({"purge_segment": "gone", "after": None}) == "stale"
     assert segments.get("gone").size == 1
+
+
+def test_a_pass_that_lost_its_message_is_resumed_by_the_sweep_and_fails_after_three_tries(
+    container: Container, service: tuple[SegmentService, ListQueue], clock: FixedClock, tmp_path: Path
+) -> None:
+    segments, queue = service
+    lake_customers(tmp_path, [(f"C{n}", "active") for n in range(5)], clock.now() - timedelta(days=1))
+    segments.put("lost", name="lost", description="", rule=RULE)
+    worker, _ = passes(container, clock, tmp_path, matching=set(), queue=queue)
+    start = queue.take()  # ... and lost: the send failed after the save
+    assert worker.resume_stalled() == {"resumed": 0, "failed": 0}  # not stalled yet
+    clock.advance(seconds=STALLED_SECONDS)
+    assert worker.resume_stalled() == {"resumed": 1, "failed": 0}
+    assert queue.take() == start
+    assert worker.handle(start) == "page"  # the first page (3 of 5)
+    queue.take()  # the next page's message is lost too
+    clock.advance(seconds=STALLED_SECONDS - 1)
+    assert worker.resume_stalled() == {"resumed": 0, "failed": 0}
+    clock.advance(seconds=1)
+    assert worker.resume_stalled() == {"resumed": 1, "failed": 0}
+    assert run_all(worker.handle, queue) == ["done"]
+    e = segments.get("lost").definition.evaluation
+    assert (e.status, e.evaluated, e.total) == ("done", 5, 5)
+
+    # A pass whose page fails every time (its message keeps dying) ends failed, not running for ever.
+    segments.put("doomed", name="doomed", description="", rule=RULE)
+    queue.sent.clear()
+    for resumes in range(MAX_RESUMES):
+        clock.advance(seconds=STALLED_SECONDS * (resumes + 1))
+        assert worker.resume_stalled() == {"resumed": 1, "failed": 0}
+        queue.sent.clear()
+    clock.advance(seconds=STALLED_SECONDS * (MAX_RESUMES + 1))
+    assert worker.resume_stalled() == {"resumed": 0, "failed": 1}
+    e = segments.get("doomed").definition.evaluation
+    assert (e.status, e.finished_at) == ("failed", clock.now())
+    assert (
+        worker.handle({"evaluate_segment": "doomed", "version": 1, "pass": e.pass_id, "page": None})
+        == "duplicate"
+    )

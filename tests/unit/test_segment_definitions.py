@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from loyalty.domain.segment_definitions import (
     LAKE_SETTLE_SECONDS,
+    MAX_RESUMES,
+    STALLED_SECONDS,
     advanced,
     blocks_deletion,
     lake_ready,
     saved,
+    stalled,
     started,
 )
 
@@ -80,3 +84,25 @@ def test_an_ended_offer_no_longer_holds_a_segment() -> None:
     assert blocks_deletion(None, NOW)
     assert blocks_deletion(NOW + timedelta(seconds=1), NOW)
     assert not blocks_deletion(NOW, NOW)
+
+
+def test_a_stalled_pass_is_resumed_with_growing_patience_then_failed() -> None:
+    e = saved(None, segment_id="s", name="n", description="", rule=RULE, now=NOW, new_pass_id="p").evaluation
+    assert stalled(e, NOW + timedelta(seconds=STALLED_SECONDS - 1)) is None
+    at = NOW + timedelta(seconds=STALLED_SECONDS)
+    once = stalled(e, at)
+    assert once is not None and (once.status, once.resumes) == ("pending", 1)
+    assert stalled(once, at + timedelta(seconds=STALLED_SECONDS - 1)) is None  # twice as long since progress
+    worn = once
+    for n in range(1, MAX_RESUMES):
+        nxt = stalled(worn, NOW + timedelta(seconds=STALLED_SECONDS * (n + 1)))
+        assert nxt is not None
+        worn = nxt
+    assert worn.resumes == MAX_RESUMES
+    failed = stalled(worn, NOW + timedelta(seconds=STALLED_SECONDS * (MAX_RESUMES + 1)))
+    assert failed is not None and failed.status == "failed"
+    running = started(e, total=1, snapshot=NOW, now=at)
+    assert running.resumes == 0 and stalled(running, at + timedelta(seconds=STALLED_SECONDS - 1)) is None
+    done = advanced(running, page=["A"], last_page=True, now=at)
+    assert stalled(done, at + timedelta(days=1)) is None
+    assert stalled(replace(e, pass_id=""), NOW + timedelta(days=1)) is None  # no PUT started a pass

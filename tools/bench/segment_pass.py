@@ -159,11 +159,12 @@ def measure(runtime: LocalRuntime, customers: int = CUSTOMERS) -> PassFigures:
                 )
             ]
         )
+        queries = DuckDBQueries.over_folder(lake)
         passes = SegmentPasses(
             repo=SegmentDefinitionRepository(container.table),
-            lake=DuckDBQueries.over_folder(lake),
+            lake=lambda: queries,
             membership=container.segment_membership,
-            queue=queue,
+            queue=lambda: queue,
             clock=container.clock,
         )
         queue.sent.append(

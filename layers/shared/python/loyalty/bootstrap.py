@@ -449,9 +449,9 @@ class Container:
 
         return SegmentPasses(
             repo=SegmentDefinitionRepository(self.table),
-            lake=self.lake_queries,
+            lake=lambda: self.lake_queries,
             membership=self.segment_membership,
-            queue=self.segment_queue,
+            queue=lambda: self.segment_queue,
             clock=self.clock,
         )
 

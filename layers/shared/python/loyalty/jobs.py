@@ -250,6 +250,9 @@ def keep_segments(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         return dict(response)
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 60.0
+    passes = container().segment_passes.resume_stalled()  # background passes that lost a message
+    if any(passes.values()):
+        logger.warning("segment passes resumed or failed", extra=passes)
     report = container().segment_membership.sweep(budget_s=max(1.0, remaining - 10.0))
     metrics.add_metric(name="SegmentSweepEvaluated", unit=MetricUnit.Count, value=report.evaluated)
     logger.info("segment sweep done", extra=asdict(report))

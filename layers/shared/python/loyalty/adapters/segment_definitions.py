@@ -279,6 +279,8 @@ def _evaluation_map(e: Evaluation) -> dict[str, Any]:
         "cursor": e.cursor,
         "previous": e.previous,
         "snapshot": to_iso(e.snapshot),
+        "progressed_at": to_iso(e.progressed_at),
+        "resumes": e.resumes,
     }
 
 
@@ -327,5 +329,7 @@ def definition_from_item(item: Item) -> SegmentDefinition:
             cursor=str(e.get("cursor") or ""),
             previous=str(e["previous"]) if e.get("previous") is not None else None,
             snapshot=from_iso(e.get("snapshot")),
+            progressed_at=from_iso(e.get("progressed_at")),
+            resumes=int(e.get("resumes") or 0),
         ),
     )

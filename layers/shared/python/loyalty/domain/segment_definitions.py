@@ -25,6 +25,11 @@ PassStatus: TypeAlias = Literal["pending", "running", "done", "failed"]
 # read the table's stream past the save, so every customer created before it is there too), or, if
 # that never shows (a record the writer could not take), this long for the stream to deliver.
 LAKE_SETTLE_SECONDS = 120
+# A pass with no progress for this long lost its message (a failed send, or five failed deliveries
+# and the dead-letter queue): the minute sweep sends it again, at most MAX_RESUMES times in a row,
+# then marks it failed (a customer whose evaluation always fails, say) for a person to look at.
+STALLED_SECONDS = 300
+MAX_RESUMES = 3
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class Evaluation:
     cursor: str = ""  # the last customer_id evaluated ("" before the first page)
     previous: str | None = None  # the cursor before the last page (a retried page re-sends the next)
     snapshot: datetime | None = None  # the lake state the pass reads (the same set on every page)
+    progressed_at: datetime | None = None  # the last page done (or the start)
+    resumes: int = 0  # sends by the sweep since the last progress
 
     @property
     def active(self) -> bool:
@@ -107,7 +114,15 @@ def lake_ready(evaluation: Evaluation, version_in_lake: int | None, now: datetim
 
 
 def started(evaluation: Evaluation, *, total: int, snapshot: datetime, now: datetime) -> Evaluation:
-    return replace(evaluation, status="running", total=total, snapshot=snapshot, started_at=now)
+    return replace(
+        evaluation,
+        status="running",
+        total=total,
+        snapshot=snapshot,
+        started_at=now,
+        progressed_at=now,
+        resumes=0,
+    )
 
 
 def advanced(evaluation: Evaluation, *, page: list[str], last_page: bool, now: datetime) -> Evaluation:
@@ -123,7 +138,22 @@ def advanced(evaluation: Evaluation, *, page: list[str], last_page: bool, now: d
         cursor=page[-1] if page else evaluation.cursor,
         status="done" if done else "running",
         finished_at=now if done else None,
+        progressed_at=now,
+        resumes=0,
     )
+
+
+def stalled(evaluation: Evaluation, now: datetime) -> Evaluation | None:
+    """What the sweep does with a pass: None while it moves (or is over); else the pass with one
+    more resume (send its message again), or failed after MAX_RESUMES resumes without progress."""
+    if not evaluation.active or not evaluation.pass_id:  # (a definition no PUT wrote has no pass)
+        return None
+    last = evaluation.progressed_at or evaluation.requested_at
+    if (now - last).total_seconds() < STALLED_SECONDS * (evaluation.resumes + 1):
+        return None
+    if evaluation.resumes >= MAX_RESUMES:
+        return replace(evaluation, status="failed", finished_at=now)
+    return replace(evaluation, resumes=evaluation.resumes + 1)
 
 
 @dataclass(frozen=True)

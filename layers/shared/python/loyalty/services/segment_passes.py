@@ -25,14 +25,21 @@ between the write and the send is re-sent when the redelivered page finds itself
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from loyalty.adapters.segment_definitions import SegmentDefinitionRepository
 from loyalty.domain.errors import CustomerNotFound
-from loyalty.domain.segment_definitions import Evaluation, SegmentDefinition, advanced, lake_ready, started
+from loyalty.domain.segment_definitions import (
+    Evaluation,
+    SegmentDefinition,
+    advanced,
+    lake_ready,
+    stalled,
+    started,
+)
 from loyalty.services import report_sql, segment_pass_sql
 from loyalty.services.ports import Clock
 from loyalty.services.reports import ReportQueries
@@ -103,16 +110,16 @@ class SegmentPasses:
         self,
         *,
         repo: SegmentDefinitionRepository,
-        lake: ReportQueries,
+        lake: Callable[[], ReportQueries],
         membership: Membership,
-        queue: JobQueue,
+        queue: Callable[[], JobQueue],
         clock: Clock,
         page_size: int = PAGE_SIZE,
     ) -> None:
         self._repo = repo
-        self._lake = lake
+        self._lake_of = lake  # built when a pass first reads the lake (not by the minute sweep)
         self._membership = membership
-        self._queue = queue
+        self._queue_of = queue
         self._clock = clock
         self._page_size = page_size
 
@@ -131,6 +138,31 @@ class SegmentPasses:
             return self._out_of_turn(message, e)
         return self._page(message, e)
 
+    def resume_stalled(self) -> dict[str, int]:
+        """The minute sweep's look at every pass: one that lost its message is sent it again (the
+        start, or the page at its cursor: a duplicate is dropped as any), and one that keeps
+        failing is marked failed. One Query per 200 segments."""
+        now = self._clock.now()
+        report = {"resumed": 0, "failed": 0}
+        for definition in self._repo.all():
+            e = definition.evaluation
+            after = stalled(e, now)
+            if after is None or not self._repo.record_pass(definition.segment_id, e, after):
+                continue
+            if after.status == "failed":
+                report["failed"] += 1
+                continue
+            page = None if e.status == "pending" else e.cursor
+            self._queue().send(PassMessage(definition.segment_id, e.rule_version, e.pass_id, page).body())
+            report["resumed"] += 1
+        return report
+
+    def _lake(self) -> ReportQueries:
+        return self._lake_of()
+
+    def _queue(self) -> JobQueue:
+        return self._queue_of()
+
     def purge(self, body: Mapping[str, Any]) -> Outcome:
         """A deleted segment's members leave it: each is evaluated for that segment alone, which,
         the segment being gone, takes them out (member row, size shard, the customer's item and a
@@ -144,7 +176,7 @@ class SegmentPasses:
         for member in members:
             self._membership.evaluate_customer(member.customer_id, now=self._clock.now(), only=segment_id)
         if more and members:
-            self._queue.send(purge_message(segment_id, members[-1].customer_id))
+            self._queue().send(purge_message(segment_id, members[-1].customer_id))
             return "page"
         return "done"
 
@@ -154,27 +186,27 @@ class SegmentPasses:
         may have been lost between the write and the send."""
         page = "" if message.page is None else message.page  # the start message did the first page
         if e.status == "running" and page == e.previous:
-            self._queue.send(self._next(message, e.cursor))
+            self._queue().send(self._next(message, e.cursor))
             return "resent"
         return "duplicate"
 
     def _begin(self, message: PassMessage, e: Evaluation) -> Evaluation | Outcome:
         now = self._clock.now()
-        saved = self._lake.run(segment_pass_sql.saved_version(message.segment_id))
+        saved = self._lake().run(segment_pass_sql.saved_version(message.segment_id))
         in_lake = saved[0]["version"] if saved else None
         if not lake_ready(e, None if in_lake is None else int(in_lake), now):
-            self._queue.send(message.body(), delay_seconds=LAKE_RETRY_SECONDS)
+            self._queue().send(message.body(), delay_seconds=LAKE_RETRY_SECONDS)
             return "waiting"
-        newest = self._lake.run(report_sql.as_of())
+        newest = self._lake().run(report_sql.as_of())
         as_of = _utc(newest[0]["as_of"]) if newest else None
         snapshot = max(as_of or now, e.requested_at)
-        total = int(self._lake.run(segment_pass_sql.live_count(snapshot))[0]["customers"] or 0)
+        total = int(self._lake().run(segment_pass_sql.live_count(snapshot))[0]["customers"] or 0)
         running = started(e, total=total, snapshot=snapshot, now=now)
         return running if self._repo.record_pass(message.segment_id, e, running) else "duplicate"
 
     def _page(self, message: PassMessage, e: Evaluation) -> Outcome:
         snapshot = e.snapshot or e.requested_at  # set when the pass started
-        rows = self._lake.run(segment_pass_sql.live_page(snapshot, e.cursor, self._page_size))
+        rows = self._lake().run(segment_pass_sql.live_page(snapshot, e.cursor, self._page_size))
         page = [str(r["customer_id"]) for r in rows]
         for customer_id in page:
             try:
@@ -189,7 +221,7 @@ class SegmentPasses:
             return "duplicate"
         if last:
             return "done"
-        self._queue.send(self._next(message, after.cursor))
+        self._queue().send(self._next(message, after.cursor))
         return "page"
 
     @staticmethod
