@@ -87,7 +87,11 @@ def test_a_segment_is_created_read_listed_replaced_and_deleted(api: Api) -> None
 
 def test_a_segment_an_offer_or_challenge_names_cannot_be_deleted(api: Api) -> None:
     segment_id = sid()
-    assert put(api, segment_id, {"name": "VIP", "rule": {"attr": "tier", "eq": "gold"}}).status_code == 201
+    nobody = {
+        "attr": "profile.attributes.cohort",
+        "eq": uuid.uuid4().hex,
+    }  # its offer prices no other test's cart
+    assert put(api, segment_id, {"name": "VIP", "rule": nobody}).status_code == 201
     offer_id = sid("offer")
     offer = {
         "offer_id": offer_id,
@@ -119,8 +123,9 @@ def test_a_segment_an_offer_or_challenge_names_cannot_be_deleted(api: Api) -> No
     assert offer_id in problem["detail"]
     assert api.call("GET", f"/v1/admin/segments/{segment_id}", ADMIN_KEY).status_code == 200
 
-    # Once no audience names it any more, it goes.
-    offer["audience"] = {}
+    # Once no audience that can still apply names it, it goes: the offer ends (an offer for
+    # everyone would discount every other test's carts), the draft challenge lets go of it.
+    offer |= {"valid_from": "2020-01-01T00:00:00Z", "valid_until": "2020-02-01T00:00:00Z"}
     assert api.call("PUT", f"/v1/admin/offers/{offer_id}", ADMIN_KEY, json=offer).status_code == 200
     challenge["audience"] = {}
     response = api.call("PUT", f"/v1/admin/challenges/{challenge_id}", ADMIN_KEY, json=challenge)
@@ -266,7 +271,7 @@ def test_a_new_segment_is_evaluated_for_the_customers_that_existed_before_it(api
         assert time.monotonic() < deadline, (segment["evaluation"], segment["size"])
         time.sleep(0.5)
     e = segment["evaluation"]
-    assert e["evaluated"] == e["total"] >= 6
+    assert e["evaluated"] == e["total"] >= 5  # the late customer: the pass's or the real-time worker's
     assert e["started_at"] and e["finished_at"] and e["started_at"] <= e["finished_at"]
     assert e["rule_version"] == 1
 
