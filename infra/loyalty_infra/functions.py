@@ -147,9 +147,10 @@ NEEDS: Mapping[str, Needs] = {
     # Reads the lake through Athena and writes scores onto profiles (conditional UpdateItems).
     "scores": Needs(table=TableAccess.READ_WRITE, lake_query=True),
     # Reads profiles, transactions (gsi1), timelines (gsi3), the segments and the due index (gsi2);
-    # writes memberships, member rows and size counters (receive and delete come with its event
-    # source; the schedule's invoke with its Scheduler role). A segment's background pass reads the
-    # live customers from the lake (Athena) and queues its next page on its own queue.
+    # writes memberships, member rows and size counters; its sweep sends due customers back onto
+    # its own queue, for its consumers to evaluate in parallel, and a segment's background pass
+    # reads the live customers from the lake (Athena) and queues its next page there (receive and
+    # delete come with its event source; the schedule's invoke with its Scheduler role).
     "segments": Needs(table=TableAccess.READ_WRITE, lake_query=True, enqueue=(SEGMENT_QUEUE,)),
 }
 

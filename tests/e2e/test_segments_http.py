@@ -74,7 +74,7 @@ def cart(api: Api, customer_id: str) -> dict[str, Any]:
 
 
 def test_the_second_coffee_puts_the_customer_in_the_segment_and_its_offer_applies_in_the_cart(
-    api: Api,
+    api: Api, archive: Any
 ) -> None:
     segment = f"coffee-twice-{uuid.uuid4().hex[:6]}"
     save_segment(
@@ -106,6 +106,21 @@ def test_the_second_coffee_puts_the_customer_in_the_segment_and_its_offer_applie
     priced = cart(api, jane)
     assert [d["offer_id"] for d in priced["discounts"]] == [offer]
     assert priced["total"] == "9.00"
+    # The bus got SegmentEntered once (the memberships item's outbox, published from the stream).
+    deadline = time.monotonic() + 5
+    entered: list[dict[str, Any]] = []
+    while not entered and time.monotonic() < deadline:
+        entered += [
+            e
+            for e in archive()
+            if e["detail-type"] == "SegmentEntered" and e["detail"]["customer_id"] == jane
+        ]
+        time.sleep(0.2)
+    entered += [
+        e for e in archive() if e["detail-type"] == "SegmentEntered" and e["detail"]["customer_id"] == jane
+    ]
+    assert [e["detail"]["segment_id"] for e in entered] == [segment]
+    assert entered[0]["detail"]["member"] is True and entered[0]["detail"]["rule_version"] == 1
     # Someone else, with one coffee only, is not in it and pays full price.
     bob = api.enrol(links=[{"type": "email", "value": unique_email()}])["customer_id"]
     sell_coffee(api, bob)
@@ -132,3 +147,48 @@ def test_a_recent_viewer_leaves_the_segment_by_the_clock_alone(api: Api) -> None
     # No request but the reads: the sweep (every 10 s locally, every minute on AWS) takes it out.
     wait_for(api, jane, False, segment, timeout=40.0)
     assert time.monotonic() - viewed >= 5.0  # not before the window closed
+
+
+def test_a_profile_change_moves_the_customer_between_segments(api: Api) -> None:
+    segment = f"vip-emailable-{uuid.uuid4().hex[:6]}"
+    save_segment(
+        api,
+        segment,
+        {"all": [{"attr": "profile.attributes.vip", "eq": True}, {"attr": "consents.email", "eq": True}]},
+    )
+    jane = api.enrol(links=[{"type": "email", "value": unique_email()}])["customer_id"]
+    patched = api.call(
+        "PATCH",
+        f"/v1/customers/{jane}",
+        POS_KEY,
+        json={"profile": {"attributes": {"vip": True}}, "consents": {"email": True}},
+    )
+    assert patched.status_code == 200, patched.text
+    wait_for(api, jane, True, segment, timeout=5.0)
+    withdrawn = api.call("PATCH", f"/v1/customers/{jane}", POS_KEY, json={"consents": {"email": False}})
+    assert withdrawn.status_code == 200, withdrawn.text
+    wait_for(api, jane, False, segment, timeout=5.0)
+
+
+def test_a_merge_puts_the_survivor_in_with_both_histories_and_its_undo_takes_it_out(api: Api) -> None:
+    from tests.e2e.test_merges_http import wait_for as wait_for_merge
+
+    segment = f"coffee-twice-{uuid.uuid4().hex[:6]}"
+    save_segment(
+        api, segment, {"purchased": {"within": "P30D", "categories": ["coffee"], "count": {"gte": 2}}}
+    )
+    ann = api.enrol(links=[{"type": "email", "value": unique_email()}])["customer_id"]
+    bob = api.enrol(links=[{"type": "email", "value": unique_email()}])["customer_id"]
+    sell_coffee(api, ann)
+    sell_coffee(api, bob)
+    accepted = api.call("POST", "/v1/merges", ADMIN_KEY, json={"survivor_id": ann, "merged_id": bob})
+    assert accepted.status_code == 202, accepted.text
+    merge_id = accepted.json()["merge_id"]
+    wait_for_merge(api, merge_id, "done")
+    wait_for(api, ann, True, segment, timeout=5.0)
+    assert segment in segments_of(api, bob)  # the merged-away id answers with its survivor
+    undo = api.call("POST", f"/v1/merges/{merge_id}/undo", ADMIN_KEY)
+    assert undo.status_code == 202, undo.text
+    wait_for_merge(api, merge_id, "undone")
+    wait_for(api, ann, False, segment, timeout=5.0)
+    assert segment not in segments_of(api, bob)

@@ -1406,10 +1406,13 @@ def test_the_segments_worker_is_fed_by_a_bus_rule_through_a_standard_queue_and_s
     assert synth.actions_of(segments) >= TABLE_WRITE
     assert not {a for a in synth.actions_of(segments) if a.startswith("events:")}
     # Its send rights: the schedule's failure queue (as every scheduled job's) and its own queue, on
-    # which a segment's background pass queues its next page (segadmin, services/segment_passes.py);
-    # the offers function, which saves segments, queues a pass's first page there too.
+    # which its sweep fans due customers out and a segment's background pass queues its next page
+    # (services/segment_passes.py); the offers function, which saves segments, queues a pass's
+    # first page there too.
     assert {"Fn::GetAtt": [queue_id, "Arn"]} in synth.resources_for(segments, "sqs:SendMessage")
     assert {"Fn::GetAtt": [queue_id, "Arn"]} in synth.resources_for(_function("offers"), "sqs:SendMessage")
+    environment = synth.resources[synth.function_id(segments)]["Properties"]["Environment"]["Variables"]
+    assert environment["SEGMENT_QUEUE_URL"] == {"Ref": queue_id}
 
 
 # ---- the data lake (issue 16) ---------------------------------------------------------------------

@@ -437,3 +437,74 @@ def test_price_groups_publish_customer_updated(container: Container) -> None:
     item = container.table.get(customer_pk(jane), "PROFILE") or {}
     (event,) = [e for e in item["outbox"] if e["detail_type"] == "CustomerUpdated"]
     assert json.loads(event["detail"])["fields"] == ["price_groups"]
+
+
+def test_sixty_segments_at_once_are_written_in_consistent_steps_and_left_at_once(
+    container: Container,
+) -> None:
+    # 60 changes do not fit one transaction (100 items: the customer's item and two per change).
+    for n in range(60):
+        save(container, f"m{n:02d}", {"attr": "stats.transactions", "gte": n % 2})
+    jane = enrol(container)
+    sell(container, jane)
+    change = container.segment_membership.evaluate_customer(jane)
+    assert len(change.entered) == 60
+    item = container.table.get(customer_pk(jane), "SEGMENTS") or {}
+    assert item["version"] == 2 and len(item["segments"]) == 60
+    assert all(segments(container).size(f"m{n:02d}") == 1 for n in range(0, 60, 7))
+    container.merges.erase(jane, ADMIN)
+    left = container.segment_membership.evaluate_customer(jane)
+    assert len(left.exited) == 60
+    assert stored_segments(container, jane) == set()
+    assert all(segments(container).size(f"m{n:02d}") == 0 for n in range(0, 60, 7))
+
+
+def test_with_a_queue_the_sweep_only_sends_due_customers_on_and_the_worker_evaluates_them(
+    container: Container, clock: FixedClock
+) -> None:
+    from loyalty.services.segment_jobs import SegmentWorker
+    from loyalty.services.segment_membership import SegmentMembership
+
+    save(container, "viewed-recently", VIEWED_RECENTLY)
+    viewers = [enrol(container) for _ in range(3)]
+    for cid in viewers:
+        view(container, cid)
+        container.segment_membership.evaluate_customer(cid)
+    sent: list[dict[str, Any]] = []
+    fanning = SegmentMembership(
+        repo=segments(container),
+        catalogue=container.segment_catalogue,
+        programme=container.programme,
+        stores=container.stores,
+        clock=clock,
+        resolve_customer=container.resolver.get,
+        fan_out=lambda ids: sent.append({"evaluate_customers": list(ids)}),
+    )
+    clock.advance(minutes=3)
+    report = fanning.sweep()
+    assert report.queued == 3 and report.evaluated == 0
+    assert all(stored_segments(container, cid) == {"viewed-recently"} for cid in viewers)  # not yet
+    worker = SegmentWorker(membership=fanning)
+    for message in sent:
+        handled = worker.handle(json.loads(json.dumps(message)))  # as the queue carries it
+        assert handled.kind == "evaluate_customers"
+    assert all(stored_segments(container, cid) == set() for cid in viewers)
+    assert fanning.sweep().queued == 0  # nothing left due
+
+
+def test_points_maturing_in_the_sweep_take_a_member_into_a_points_segment(
+    container: Container, clock: FixedClock
+) -> None:
+    programme = container.programme.current()
+    container.programme.replace(programme.model_copy(update={"pending_days": 14}))
+    save(container, "hundred-points", {"attr": "points.available", "gte": 100})
+    jane = enrol(container)
+    sell(container, jane, price="30.00")
+    assert container.segment_membership.evaluate_customer(jane).entered == ()  # 300 points, pending
+    clock.advance(days=15)
+    assert container.sweeper.run().matured == 1
+    item = container.table.get(customer_pk(jane), "PROFILE") or {}
+    (event,) = [e for e in item["outbox"] if e["detail_type"] == "CustomerUpdated"]
+    assert json.loads(event["detail"])["fields"] == ["points.available", "points.pending"]
+    changes = container.segment_worker.on_event("CustomerUpdated", json.loads(event["detail"]))
+    assert [c.entered for c in changes] == [("hundred-points",)]

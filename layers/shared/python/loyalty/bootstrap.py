@@ -6,7 +6,7 @@ clients and install it with `use_container`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cached_property
@@ -571,7 +571,18 @@ class Container:
             stores=self.stores,
             clock=self.clock,
             resolve_customer=self.resolver.get,
+            fan_out=self._segment_fan_out(),
         )
+
+    def _segment_fan_out(self) -> Callable[[Sequence[str]], None] | None:
+        """The sweep's due customers, onto the segments queue (where the function has its URL)."""
+        if not self.settings.segment_queue_url:
+            return None
+        from loyalty.adapters.queues import SqsJobQueue
+        from loyalty.services.segment_jobs import EVALUATE_CUSTOMERS
+
+        queue = SqsJobQueue(self.client("sqs"), self.settings.segment_queue_url)
+        return lambda ids: queue.send({EVALUATE_CUSTOMERS: list(ids)})
 
     @cached_property
     def segment_worker(self) -> SegmentWorker:

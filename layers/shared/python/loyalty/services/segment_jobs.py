@@ -4,6 +4,7 @@ Two kinds of message arrive on SEGMENT_QUEUE:
 
 - a domain event from the bus (SEGMENT_RULE: sales, events, profile changes, merges ...): the
   customers it names are evaluated from scratch (services/segment_membership.py);
+- due customers the clock sweep sends on, `{"evaluate_customers": [ids]}`, each evaluated again;
 - a background job, a plain JSON object whose first key names its kind, e.g.
   `{"evaluate_segment": "<segment id>", "version": n, "page": cursor}`: a page of segadmin's
   evaluation of one new or changed segment over every customer.
@@ -30,6 +31,8 @@ Job = Callable[[Mapping[str, Any]], Any]
 
 # The background jobs' kinds: the key of the message that names the job.
 EVALUATE_SEGMENT = "evaluate_segment"
+# The clock sweep's fan-out: `{"evaluate_customers": [customer ids]}` (handled here).
+EVALUATE_CUSTOMERS = "evaluate_customers"
 
 
 class UnknownSegmentJob(ValueError):
@@ -51,6 +54,11 @@ class SegmentWorker:
     def handle(self, message: Mapping[str, Any]) -> Handled:
         if "detail-type" in message:
             return Handled("event", self.on_event(str(message["detail-type"]), message.get("detail") or {}))
+        if EVALUATE_CUSTOMERS in message:
+            return Handled(
+                EVALUATE_CUSTOMERS,
+                tuple(self._membership.evaluate_customer(str(cid)) for cid in message[EVALUATE_CUSTOMERS]),
+            )
         for kind, job in self._jobs.items():
             if kind in message:
                 return Handled(kind, result=job(message))

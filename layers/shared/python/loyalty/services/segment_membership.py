@@ -64,6 +64,9 @@ CHANGES_PER_WRITE = 49
 # API functions look at the catalogue's version at most this often (as offers do); the worker reads
 # the counter with every customer, so it never evaluates against rules older than that read.
 CATALOGUE_SECONDS = 60.0
+# Due customers per message when the sweep fans out (a message of ids stays far below SQS's 256 KB,
+# and one consumer evaluates them within its timeout).
+FAN_OUT_BATCH = 50
 
 
 # ---- the saved rules ------------------------------------------------------------------------------
@@ -164,6 +167,7 @@ class Seen:
 class SweepReport:
     evaluated: int = 0
     changed: int = 0
+    queued: int = 0  # sent on to the queue's consumers (see SegmentMembership.sweep)
     more: bool = False  # stopped by the time budget: the rest stays due for the next run
 
 
@@ -184,8 +188,12 @@ class SegmentMembership:
         stores: StoreService,
         clock: Clock,
         resolve_customer: Callable[[str], Customer],
+        fan_out: Callable[[Sequence[str]], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        # Where the sweep sends due customers to be evaluated by the queue's consumers in parallel
+        # (the segments queue); None: the sweep evaluates them itself (tests, a bench).
+        self._fan_out = fan_out
         self._resolve_customer = resolve_customer  # follows merges; raises CustomerNotFound
         self._repo = repo
         self._catalogue = catalogue
@@ -407,6 +415,11 @@ class SegmentMembership:
     # ---- the clock ------------------------------------------------------------------------------------
     def sweep(self, now: datetime | None = None, budget_s: float = 45.0) -> SweepReport:
         """Every customer whose next change has come: evaluated again (each finds its next one).
+
+        With a queue to fan out to, the sweep only reads the due index and sends the customers on in
+        messages of FAN_OUT_BATCH, so a minute with many due customers is evaluated by as many
+        consumers as the queue wakes (an entry stays due until its evaluation moves it, so a message
+        lost or still waiting is sent again by a later sweep; evaluating twice changes nothing).
         Stops after `budget_s`; what is left stays due and the next run takes it."""
         at = now or self._clock.now()
         started = time.monotonic()
@@ -415,6 +428,11 @@ class SegmentMembership:
             cursor = None
             while True:
                 due, cursor = self._repo.due(shard, at, cursor)
+                if self._fan_out is not None:
+                    for start in range(0, len(due), FAN_OUT_BATCH):
+                        self._fan_out(due[start : start + FAN_OUT_BATCH])
+                    report.queued += len(due)
+                    due = []
                 for customer_id in due:
                     if time.monotonic() - started > budget_s:
                         report.more = True
@@ -424,6 +442,9 @@ class SegmentMembership:
                     report.changed += bool(change.entered or change.exited)
                 if cursor is None:
                     break
+                if time.monotonic() - started > budget_s:
+                    report.more = True
+                    return report
         return report
 
 

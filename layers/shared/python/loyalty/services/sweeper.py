@@ -19,7 +19,7 @@ from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.stored_value import HoldRecord, StaleAccount, StoredValueRepository
 from loyalty.adapters.transactions import TierChange, TransactionRepository
 from loyalty.domain import events as ev
-from loyalty.domain.customers import CustomerStatus
+from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.errors import ConcurrentUpdate
 from loyalty.domain.ledger import LedgerEntry
 from loyalty.domain.points import Swept, sweep_lot
@@ -139,7 +139,16 @@ class PointsSweeper:
             if swept.entry is not None:
                 ops.append(self._txns.put_ledger_op(swept.entry))
             updated = replace(swept.customer, updated_at=now, version=customer.version + 1)
-            ops.append(self._txns.profile_op(updated, customer.version, ev.outbox(list(swept.events))))
+            events = list(swept.events)
+            moved = points_fields(customer, updated)
+            if moved and not any(e.detail_type == ev.POINTS_EXPIRED for e in events):
+                # Maturing has no event of its own; segment rules on points follow it through this.
+                events.append(
+                    ev.DomainEvent(
+                        ev.CUSTOMER_UPDATED, {"customer_id": customer.customer_id, "fields": moved}
+                    )
+                )
+            ops.append(self._txns.profile_op(updated, customer.version, ev.outbox(events)))
             if swept.tier_changed:
                 change = TierChange(
                     customer.customer_id,
@@ -157,3 +166,12 @@ class PointsSweeper:
                 continue
             report.add(swept)
             return
+
+
+def points_fields(before: Customer, after: Customer) -> list[str]:
+    """The points figures a sweep moved, by the paths segment rules use."""
+    return [
+        f"points.{name}"
+        for name in ("available", "pending", "lifetime")
+        if getattr(before.points, name) != getattr(after.points, name)
+    ]
