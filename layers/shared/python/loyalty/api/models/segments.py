@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints
 from loyalty.api.models.common import Strict
 from loyalty.domain.models import Model
 from loyalty.domain.segment_definitions import PassStatus
+from loyalty.domain.segments import SegmentRule
 
 RULE = (
     'A JSON tree: {"all": [...]}, {"any": [...]}, {"not": rule} and conditions - '
@@ -23,7 +24,17 @@ RULE = (
 class SegmentPut(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
-    rule: dict[str, Any] = Field(description=RULE)
+    rule: SegmentRule = Field(
+        description=RULE,
+        examples=[
+            {
+                "all": [
+                    {"purchased": {"within": "P30D", "categories": ["coffee"], "count": {"gte": 2}}},
+                    {"attr": "consents.email", "eq": True},
+                ]
+            }
+        ],
+    )
 
 
 class EvaluationOut(Model):

@@ -21,6 +21,7 @@ from loyalty.api.models.segments import (
 )
 from loyalty.bootstrap import container
 from loyalty.domain.segment_definitions import SegmentId
+from loyalty.domain.segments import dump_rule
 
 if TYPE_CHECKING:
     from loyalty.domain.replay import StoredResponse
@@ -53,7 +54,7 @@ def add_routes(router: Router) -> None:
             segment_id,
             name=body.name,
             description=body.description,
-            rule=body.rule,
+            rule=dump_rule(body.rule),  # checked by the model already; stored as contract JSON
             idempotency=idempotency(router, _saved),
         )
         return reply(_saved(result))
