@@ -85,7 +85,7 @@ class SegmentDefinitionRepository:
 
     def list_page(self, limit: int, cursor: str | None) -> tuple[list[SegmentDefinition], str | None]:
         items, next_cursor = self._table.query("SEGMENTS", index="gsi1", limit=limit, cursor=cursor)
-        return [definition_from_item(i) for i in items], next_cursor
+        return [definition_from_item(i) for i in items if i.get("sk") == SEGMENT_SK], next_cursor
 
     def all(self) -> list[SegmentDefinition]:
         found: list[SegmentDefinition] = []
