@@ -108,7 +108,8 @@ NEEDS: Mapping[str, Needs] = {
     "transactions": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
     # Evaluates carts (reads) and issues coupons (writes).
     "cart": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
-    "offers": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
+    # Also saves segments, and queues a new or changed rule's background pass on the segments queue.
+    "offers": Needs(table=TableAccess.READ_WRITE, cursor_key=True, enqueue=(SEGMENT_QUEUE,)),
     # Both hash gift-card PINs with the pepper (stored-value redemptions go through redemptions).
     "redemptions": Needs(table=TableAccess.READ_WRITE, pepper=True),
     "accounts": Needs(table=TableAccess.READ_WRITE, pepper=True, cursor_key=True),
@@ -146,8 +147,11 @@ NEEDS: Mapping[str, Needs] = {
     "feedback": Needs(table=TableAccess.READ_WRITE),
     # Reads only the stream (granted with its event source) and puts Parquet into the lake bucket.
     "lake": Needs(lake_write=True),
-    # Reads the lake through Athena: no table access, no secret.
-    "reports": Needs(lake_query=True),
+    # Reads the lake through Athena; reads the programme (tiers and the default time zone that
+    # segment previews evaluate with); no secret.
+    "reports": Needs(table=TableAccess.READ, lake_query=True),
+    # Reads the lake through Athena and writes scores onto profiles (conditional UpdateItems).
+    "scores": Needs(table=TableAccess.READ_WRITE, lake_query=True),
     # The campaign run's tasks (loyalty.campaigns): Prepare reads the audience and writes the batch
     # files; Batch reads its batch file and marks items; Finish reads the outcomes, writes the run.
     "campaign-prepare": Needs(campaign_runs="prepare"),
@@ -155,9 +159,10 @@ NEEDS: Mapping[str, Needs] = {
     "campaign-finish": Needs(table=TableAccess.READ_WRITE),
     # Reads profiles, transactions (gsi1), timelines (gsi3), the segments and the due index (gsi2);
     # writes memberships, member rows and size counters; its sweep sends due customers back onto
-    # its own queue, for its consumers to evaluate in parallel (receive and delete come with its
-    # event source; the schedule's invoke with its Scheduler role).
-    "segments": Needs(table=TableAccess.READ_WRITE, enqueue=(SEGMENT_QUEUE,)),
+    # its own queue, for its consumers to evaluate in parallel, and a segment's background pass
+    # reads the live customers from the lake (Athena) and queues its next page there (receive and
+    # delete come with its event source; the schedule's invoke with its Scheduler role).
+    "segments": Needs(table=TableAccess.READ_WRITE, lake_query=True, enqueue=(SEGMENT_QUEUE,)),
 }
 
 Definition = FunctionDef | JobDef

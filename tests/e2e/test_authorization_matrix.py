@@ -726,6 +726,43 @@ def _delete_template(w: World, o: Owner) -> Req:
     return Req("DELETE", f"/v1/admin/templates/{_new_template(w)}")
 
 
+# segments (admin)
+# A rule nobody matches: other tests read their customers' whole list of segments.
+SEGMENT = {"name": "authz", "rule": {"attr": "profile.attributes.cohort", "eq": "authz-matches-nobody"}}
+
+
+def _new_segment(w: World) -> str:
+    segment_id = uid("authz-seg")
+    w.ok("PUT", f"/v1/admin/segments/{segment_id}", ADMIN_KEY, SEGMENT)
+    return segment_id
+
+
+@case("PUT", "/v1/admin/segments/{segment_id}")
+def _put_segment(w: World, o: Owner) -> Req:
+    return Req("PUT", f"/v1/admin/segments/{uid('authz-seg')}", SEGMENT)
+
+
+@case("GET", "/v1/admin/segments")
+def _segments(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/segments", params={"limit": "1"})
+
+
+@case("GET", "/v1/admin/segments/{segment_id}")
+def _segment(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/admin/segments/{w.once('segment', None, lambda: _new_segment(w))}")
+
+
+@case("DELETE", "/v1/admin/segments/{segment_id}")
+def _delete_segment(w: World, o: Owner) -> Req:
+    return Req("DELETE", f"/v1/admin/segments/{_new_segment(w)}")
+
+
+@case("GET", "/v1/admin/segments/{segment_id}/customers")
+def _segment_customers(w: World, o: Owner) -> Req:
+    segment_id = w.once("segment", None, lambda: _new_segment(w))
+    return Req("GET", f"/v1/admin/segments/{segment_id}/customers", params={"limit": "1"})
+
+
 # unsubscribe links (no key: the token names customer and channel) and print files (admin)
 def _unsubscribe_token(w: World, o: Owner) -> str:
     assert w.api.runtime is not None
@@ -779,6 +816,12 @@ def _members_report(w: World, o: Owner) -> Req:
 @case("GET", "/v1/admin/reports/cohorts")
 def _cohorts_report(w: World, o: Owner) -> Req:
     return Req("GET", "/v1/admin/reports/cohorts", params={"by": "enrolment_month"})
+
+
+# segment previews over the data lake (admin; issue 17)
+@case("POST", "/v1/admin/segments/preview")
+def _segment_preview(w: World, o: Owner) -> Req:
+    return Req("POST", "/v1/admin/segments/preview", json={"rule": {"attr": "member", "eq": True}})
 
 
 # ---- the world and the test -----------------------------------------------------------------------

@@ -48,12 +48,13 @@ from loyalty.resources import (
     JOBS,
     SEGMENT_RULE,
     TABLE,
+    JobDef,
 )
 from loyalty.services.mailer import message_id_of
 from loyalty.services.publisher import events_of
 from loyalty_infra import waivers
 from loyalty_infra.config import CLI_CONTEXT_DEFAULTS, DEPS_LAYER_DIR, REPO_ROOT, DeploySettings
-from loyalty_infra.functions import Definition
+from loyalty_infra.functions import TABLE_READ_ACTIONS, TABLE_WRITE_ACTIONS, Definition
 from loyalty_infra.outbox import MESSAGE_FILTER, OUTBOX_FILTER
 from loyalty_infra.stack import LoyaltyStack, build
 from loyalty_local.events import stream_record
@@ -83,6 +84,7 @@ DOMAIN_DETAIL_TYPES = {
     "CustomerUpdated",
     "SegmentEntered",
     "SegmentExited",
+    "ScoresUpdated",
 }
 SCHEDULED = tuple(j for j in JOBS if j.schedule)
 STREAM_CONSUMERS = tuple(j for j in JOBS if j.consumes_stream)
@@ -1545,9 +1547,12 @@ def test_the_segments_worker_is_fed_by_a_bus_rule_through_a_standard_queue_and_s
     # It reads and writes the table and publishes nothing itself (SegmentEntered leaves by the outbox).
     assert synth.actions_of(segments) >= TABLE_WRITE
     assert not {a for a in synth.actions_of(segments) if a.startswith("events:")}
-    # Its sweep fans due customers out onto its own queue: that queue is the one it may send to
-    # (besides the schedule's failure queue, as every scheduled job).
+    # Its send rights: the schedule's failure queue (as every scheduled job's) and its own queue, on
+    # which its sweep fans due customers out and a segment's background pass queues its next page
+    # (services/segment_passes.py); the offers function, which saves segments, queues a pass's
+    # first page there too.
     assert {"Fn::GetAtt": [queue_id, "Arn"]} in synth.resources_for(segments, "sqs:SendMessage")
+    assert {"Fn::GetAtt": [queue_id, "Arn"]} in synth.resources_for(_function("offers"), "sqs:SendMessage")
     environment = synth.resources[synth.function_id(segments)]["Properties"]["Environment"]["Variables"]
     assert environment["SEGMENT_QUEUE_URL"] == {"Ref": queue_id}
 
@@ -1635,13 +1640,32 @@ def test_the_workgroup_encrypts_results_enforces_its_settings_and_cuts_off_big_s
     assert config["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_S3"
 
 
-def test_the_reports_function_queries_through_its_workgroup_and_touches_no_table(synth: Synth) -> None:
+def test_the_reports_function_queries_through_its_workgroup_and_only_reads_the_table(synth: Synth) -> None:
+    """Segment previews (issue 17) evaluate with the programme's tiers and default time zone: the
+    reports function reads the table (the programme), and writes nothing."""
     reports = _function("reports")
     actions = synth.actions_of(reports)
     assert {"athena:StartQueryExecution", "athena:GetQueryResults", "glue:GetTable"} <= actions
-    assert not {a for a in actions if a.startswith(("dynamodb:", "secretsmanager:", "events:", "sqs:"))}
+    assert {a for a in actions if a.startswith("dynamodb:")} <= set(TABLE_READ_ACTIONS)
+    assert not {a for a in actions if a.startswith(("secretsmanager:", "events:", "sqs:"))}
     assert not {a for a in actions if a.startswith("s3:Delete")}
     environment = synth.resources[synth.function_id(reports)]["Properties"]["Environment"]["Variables"]
+    assert environment["REPORT_ENGINE"] == "athena" and "ATHENA_WORKGROUP" in environment
+
+
+def test_the_scores_job_runs_daily_from_the_lake_and_only_updates_profiles(synth: Synth) -> None:
+    """Issue 17: RFM scores are recomputed at least daily from the lake (Athena) and written with
+    conditional UpdateItems; publishing goes through the outbox, so no bus access."""
+    scores = _function("scores")
+    assert isinstance(scores, JobDef) and scores.schedule == "rate(1 day)"
+    actions = synth.actions_of(scores)
+    assert {"athena:StartQueryExecution", "athena:GetQueryResults", "glue:GetTable"} <= actions
+    assert "dynamodb:UpdateItem" in actions
+    assert {a for a in actions if a.startswith("dynamodb:")} <= {*TABLE_READ_ACTIONS, *TABLE_WRITE_ACTIONS}
+    assert not {
+        a for a in actions if a.startswith(("secretsmanager:", "events:", "sqs:Receive", "s3:Delete"))
+    }
+    environment = synth.resources[synth.function_id(scores)]["Properties"]["Environment"]["Variables"]
     assert environment["REPORT_ENGINE"] == "athena" and "ATHENA_WORKGROUP" in environment
 
 

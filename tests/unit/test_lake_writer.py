@@ -23,8 +23,7 @@ SECRETS_AND_PERSONAL = (
     "jane@example.com",  # an email (profile link, message recipient, link item)
     "Jane",
     "Doe",
-    "1990-04-01",
-    "shoe",
+    "1990-04-01",  # the birthday: the lake keeps its month and day only
     "PIN 123456",
     "Your e-card",
     "pbkdf2",  # a PIN hash
@@ -93,6 +92,23 @@ def test_every_change_is_a_row_and_the_poison_record_is_skipped_alone(lake: Path
         assert value not in everything, value
 
 
+def test_a_profile_carries_the_facets_segments_read_and_no_contact_data(lake: Path) -> None:
+    """Consents, reachability (decided from links and the address, which stay out), the birthday's
+    month-day, free attributes as JSON text; the kinds holding them are marked personal, so
+    erasure rewrites their files."""
+    from loyalty.services.lake import CUSTOMERS, EVENTS, KINDS
+
+    write_lake(events.sample(events.TABLE_STREAM_LAKE), LambdaContext("lake"))
+    first = rows(lake, "customers")[0]
+    assert (first["consent_email"], first["consent_sms"], first["consent_mail"]) == (True, False, False)
+    assert (first["reachable_email"], first["reachable_sms"], first["reachable_mail"]) == (True, False, False)
+    assert first["birthday_md"] == "04-01"
+    assert first["attributes"] == '{"shoe":"42"}'
+    assert first["price_groups"] == [] and first["badges"] == []
+    assert first["score_r"] is None
+    assert {k.name for k in KINDS if k.personal} == {CUSTOMERS.name, EVENTS.name}
+
+
 def test_the_types_are_the_ones_athena_reads(lake: Path) -> None:
     write_lake(events.sample(events.TABLE_STREAM_LAKE), LambdaContext("lake"))
     (path,) = lake.glob("transactions/dt=2026-12-02/*.parquet")
@@ -132,3 +148,30 @@ def test_a_record_without_its_stream_fields_is_skipped_not_fatal(lake: Path) -> 
     result = write_lake(batch, LambdaContext("lake"))
     assert result["skipped"] == 2
     assert [r["op"] for r in rows(lake, "customers")] == ["MODIFY"]
+
+
+def test_lines_stored_under_short_names_reach_the_lake_under_their_own() -> None:
+    """A sale stores its lines as {"i", "s", "c", "q", "u", "d"} (adapters.transactions): the lake
+    wrote them as rows of nulls, so no purchase could be looked at by sku or category."""
+    from datetime import UTC, datetime
+
+    from loyalty.services.lake import TRANSACTION_LINES, StreamChange, change_rows
+
+    image = {
+        "pk": "TXN#ams-01#T9",
+        "sk": "TXN",
+        "type": "transaction",
+        "store_id": "ams-01",
+        "transaction_id": "T9",
+        "txn_type": "sale",
+        "occurred_at": "2026-12-02T10:00:00Z",
+        "total": "6.50",
+        "lines": [{"i": "1", "s": "ESP", "c": "coffee", "q": "2", "u": "3.50", "d": "0.50"}],
+    }
+    change = StreamChange(
+        "INSERT", {"pk": image["pk"], "sk": "TXN"}, image, None, "7", datetime(2026, 12, 2, tzinfo=UTC)
+    )
+    (line,) = [row for kind, row in change_rows(change) if kind is TRANSACTION_LINES]
+    assert (line["line_id"], line["sku"], line["category"]) == ("1", "ESP", "coffee")
+    assert (line["quantity"], line["unit_price"], line["discount"]) == ("2.00", "3.50", "0.50")
+    assert line["change_key"].endswith("|1")

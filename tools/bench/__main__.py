@@ -42,6 +42,10 @@ Then segment membership after a sale (bench_segments, issue 17): 50 saved segmen
 10 TransactionRecorded through the segments handler, new and then redelivered: round trips, capacity,
 time and the cost per million sales.
 
+Then a new segment's background evaluation (bench_segment_pass) over BENCH_SEGMENT_CUSTOMERS existing
+customers (default 10,000, with the arithmetic for 100,000): customers per second, DynamoDB round
+trips and capacity per customer, and the cost per customer on AWS (Lambda, DynamoDB, SQS, Athena).
+
 Then the data lake (bench_lake): stream records per second through the lake handler, report latency
 over a generated lake of 1 million transactions and 100,000 customers, and the bytes Athena would
 scan per report (from the Parquet metadata) with its price at $5 per TB, scaled to 10 million
@@ -75,6 +79,7 @@ from tools.bench import lake as bench_lake
 from tools.bench import merges as bench_merges
 from tools.bench import messages as bench_messages
 from tools.bench import offers as bench_offers
+from tools.bench import segment_pass as bench_segment_pass
 from tools.bench import segments as bench_segments
 from tools.bench.carts import CART_ROUTE, print_carts
 from tools.bench.config import DENSE_ITERATIONS, EARN_PATH, ITERATIONS, WARMUP
@@ -111,6 +116,7 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
         activity = bench_activity.measure(runtime)
         messages = bench_messages.measure(runtime)
         segments = bench_segments.measure(runtime)
+        segment_pass = bench_segment_pass.measure(runtime)
     finally:
         runtime.stop()
 
@@ -145,6 +151,8 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
     bench_messages.print_figures(messages)
     print()
     bench_segments.print_figures(segments)
+    print()
+    bench_segment_pass.print_figures(segment_pass)
     print()
     bench_lake.print_figures(bench_lake.measure())  # no emulator: a folder lake, DuckDB over Parquet
     print_imports(imports)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.confirmation import ConfirmationQueue, ConfirmationService
     from loyalty.services.customer_events import EventIngest
     from loyalty.services.customer_links import CustomerLinks
+    from loyalty.services.customer_scores import CustomerScores
     from loyalty.services.customers import CustomerService
     from loyalty.services.email_feedback import EmailFeedback
     from loyalty.services.event_earning import EventEarning
@@ -51,10 +52,13 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.privacy import PrivacyService
     from loyalty.services.publisher import OutboxPublisher
     from loyalty.services.redemptions import RedemptionService
-    from loyalty.services.reports import ReportService
+    from loyalty.services.reports import ReportQueries, ReportService
     from loyalty.services.resolver import CustomerResolver
     from loyalty.services.segment_jobs import SegmentWorker
     from loyalty.services.segment_membership import SegmentCatalogue, SegmentMembership
+    from loyalty.services.segment_passes import JobQueue, SegmentPasses
+    from loyalty.services.segment_preview import SegmentPreview
+    from loyalty.services.segments import SegmentService
     from loyalty.services.stored_value import StoredValueService
     from loyalty.services.sweeper import PointsSweeper
     from loyalty.services.templates import TemplateService
@@ -435,29 +439,81 @@ class Container:
         )
 
     @cached_property
-    def reports(self) -> ReportService:
-        from loyalty.services.reports import ReportService
+    def segments(self) -> SegmentService:
+        from loyalty.adapters.offers import OfferRepository
+        from loyalty.adapters.segment_definitions import SegmentDefinitionRepository
+        from loyalty.services.segments import SegmentService
 
+        return SegmentService(
+            repo=SegmentDefinitionRepository(self.table),
+            documents=OfferRepository(self.table),
+            idempotency=self.idempotency,
+            clock=self.clock,
+            queue=lambda: self.segment_queue,
+        )
+
+    @cached_property
+    def segment_queue(self) -> JobQueue:
+        from loyalty.adapters.queues import SqsJobQueue
+
+        if not self.settings.segment_queue_url:
+            raise RuntimeError("SEGMENT_QUEUE_URL is not set: segments cannot be evaluated in the background")
+        return SqsJobQueue(self.client("sqs"), self.settings.segment_queue_url)
+
+    @cached_property
+    def segment_passes(self) -> SegmentPasses:
+        """A saved segment's background evaluation (the segments job)."""
+        from loyalty.adapters.segment_definitions import SegmentDefinitionRepository
+        from loyalty.services.segment_passes import SegmentPasses
+
+        return SegmentPasses(
+            repo=SegmentDefinitionRepository(self.table),
+            lake=lambda: self.lake_queries,
+            membership=self.segment_membership,
+            queue=lambda: self.segment_queue,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def lake_queries(self) -> ReportQueries:
+        """The lake's query engine: Athena on AWS, DuckDB over the same Parquet locally."""
         if not self.settings.lake_bucket:
-            raise RuntimeError("LAKE_BUCKET is not set: the reports have no lake to read")
+            raise RuntimeError("LAKE_BUCKET is not set: there is no lake to read")
         if self.settings.report_engine == "athena":
             from loyalty.adapters.report_queries import AthenaQueries
 
             if not self.settings.athena_workgroup:
-                raise RuntimeError("ATHENA_WORKGROUP is not set: Athena reports need a workgroup")
-            return ReportService(
-                queries=AthenaQueries(
-                    athena=self.client("athena"),
-                    workgroup=self.settings.athena_workgroup,
-                    database=self.settings.lake_database,
-                )
+                raise RuntimeError("ATHENA_WORKGROUP is not set: Athena queries need a workgroup")
+            return AthenaQueries(
+                athena=self.client("athena"),
+                workgroup=self.settings.athena_workgroup,
+                database=self.settings.lake_database,
             )
         from loyalty.adapters.report_queries import DuckDBQueries
 
-        return ReportService(
-            queries=DuckDBQueries.over_s3(
-                self.client("s3"), self.settings.lake_bucket, self._session.get_credentials()
-            )
+        return DuckDBQueries.over_s3(
+            self.client("s3"), self.settings.lake_bucket, self._session.get_credentials()
+        )
+
+    @cached_property
+    def reports(self) -> ReportService:
+        from loyalty.services.reports import ReportService
+
+        return ReportService(queries=self.lake_queries)
+
+    @cached_property
+    def segment_preview(self) -> SegmentPreview:
+        from loyalty.services.segment_preview import SegmentPreview
+
+        return SegmentPreview(queries=self.lake_queries, programme=self.programme.current, clock=self.clock)
+
+    @cached_property
+    def customer_scores(self) -> CustomerScores:
+        from loyalty.adapters.customers import CustomerRepository
+        from loyalty.services.customer_scores import CustomerScores
+
+        return CustomerScores(
+            queries=self.lake_queries, store=CustomerRepository(self.table), clock=self.clock
         )
 
     @cached_property
@@ -551,9 +607,20 @@ class Container:
     def segment_worker(self) -> SegmentWorker:
         """The segments queue's consumer. Background jobs (segadmin's evaluation of one segment
         over every customer) register here by kind: services/segment_jobs.py."""
-        from loyalty.services.segment_jobs import SegmentWorker
+        from loyalty.services.segment_jobs import EVALUATE_SEGMENT, SegmentWorker
+        from loyalty.services.segment_passes import PURGE_SEGMENT
 
-        return SegmentWorker(membership=self.segment_membership, jobs={})
+        # Built on the first pass message: the lake's engine and the queue, not for every event.
+        def evaluate_segment(message: Any) -> Any:
+            return self.segment_passes.handle(message)
+
+        def purge_segment(message: Any) -> Any:
+            return self.segment_passes.purge(message)
+
+        return SegmentWorker(
+            membership=self.segment_membership,
+            jobs={EVALUATE_SEGMENT: evaluate_segment, PURGE_SEGMENT: purge_segment},
+        )
 
     @cached_property
     def message_interactions(self) -> MessageInteractions:

@@ -250,6 +250,9 @@ def keep_segments(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         return dict(response)
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 60.0
+    passes = container().segment_passes.resume_stalled()  # background passes that lost a message
+    if any(passes.values()):
+        logger.warning("segment passes resumed or failed", extra=passes)
     report = container().segment_membership.sweep(budget_s=max(1.0, remaining - 10.0))
     metrics.add_metric(name="SegmentSweepEvaluated", unit=MetricUnit.Count, value=report.evaluated)
     logger.info("segment sweep done", extra=asdict(report))
@@ -327,3 +330,14 @@ def write_lake(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if skipped:
         metrics.add_metric(name="LakeRecordsSkipped", unit=MetricUnit.Count, value=skipped)
     return {"rows": batch.row_count, "skipped": skipped, "ignored": batch.ignored}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def score_customers(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Daily: RFM quintiles from the lake onto the profiles whose scores changed
+    (services/customer_scores.py)."""
+    report = container().customer_scores.run()
+    metrics.add_metric(name="CustomerScoresWritten", unit=MetricUnit.Count, value=report.written)
+    logger.info("customer scores computed", extra=asdict(report))
+    return asdict(report)

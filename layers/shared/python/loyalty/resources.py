@@ -394,6 +394,13 @@ JOBS: tuple[JobDef, ...] = (
         consumes_queue=SEGMENT_QUEUE,
         local_interval_s=10.0,
     ),
+    JobDef(
+        "scores",
+        "Computes customers' RFM quintiles from the data lake and writes the changed ones (daily)",
+        memory_mb=2048,  # DuckDB locally; on AWS the statement runs in Athena and this waits for it
+        timeout_s=900,
+        schedule="rate(1 day)",
+    ),
 )
 
 

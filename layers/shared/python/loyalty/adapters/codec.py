@@ -27,6 +27,7 @@ from loyalty.domain.customers import (
     Stats,
 )
 from loyalty.domain.links import ANONYMOUS_ID, Link
+from loyalty.domain.scores import Scores
 
 PROFILE_SK = "PROFILE"
 
@@ -156,6 +157,21 @@ def consents_to_map(consents: Consents) -> dict[str, bool]:
     return {"email": consents.email, "sms": consents.sms, "mail": consents.mail}
 
 
+def scores_to_map(scores: Scores) -> dict[str, Any]:
+    return {"r": scores.r, "f": scores.f, "m": scores.m, "computed_at": to_iso(scores.computed_at)}
+
+
+def scores_from_map(data: Any) -> Scores | None:
+    if not data:
+        return None
+    return Scores(
+        r=int(data["r"]),
+        f=int(data["f"]),
+        m=int(data["m"]),
+        computed_at=from_iso(data.get("computed_at")) or datetime.min,
+    )
+
+
 def customer_to_item(c: Customer) -> Item:
     return {
         "pk": customer_pk(c.customer_id),
@@ -192,6 +208,7 @@ def customer_to_item(c: Customer) -> Item:
         "review": c.review,
         "badges": {k: to_iso(v) for k, v in c.badges.items()} or None,
         "confirm_by": to_iso(c.confirm_by),
+        "scores": scores_to_map(c.scores) if c.scores else None,
         **(
             confirmation_due_key(c.customer_id, c.confirm_by)
             if c.pending_confirmation and c.confirm_by
@@ -268,4 +285,5 @@ def customer_from_item(item: Item) -> Customer:
         badges={k: from_iso(v) or datetime.min for k, v in (item.get("badges") or {}).items()},
         lots=summary_from_attr(str(item["customer_id"]), item.get("lots")),
         confirm_by=from_iso(item.get("confirm_by")),
+        scores=scores_from_map(item.get("scores")),
     )

@@ -20,6 +20,7 @@ from loyalty.adapters.codec import (
     link_item,
     link_pk,
     profile_to_map,
+    scores_to_map,
     to_iso,
 )
 from loyalty.adapters.dynamo import DynamoTable, TransactionCancelled, TxOp
@@ -32,6 +33,7 @@ from loyalty.domain.errors import (
     MergeInProgress,
 )
 from loyalty.domain.links import Link
+from loyalty.domain.scores import Scores
 
 
 @dataclass
@@ -217,6 +219,34 @@ class CustomerRepository:
             ],
             customer_id,
         )
+
+    def set_scores(self, customer_id: str, scores: Scores | None, outbox: Sequence[dict[str, Any]]) -> bool:
+        """Write (or, with None, remove) the RFM scores of a live profile, bumping its version so a
+        read-modify-write that began before it retries instead of putting old scores back. False
+        when the profile is gone (no item, erased, merged), being merged, or holds these scores
+        already: the condition never creates an item, so nothing erased comes back."""
+        live = "attribute_exists(pk) AND #status = :active" + UNLOCKED
+        values: dict[str, Any] = {":one": 1, ":outbox": list(outbox), ":active": CustomerStatus.ACTIVE.value}
+        if scores is None:
+            update = "REMOVE #scores SET #version = #version + :one, #outbox = :outbox"
+            condition = f"{live} AND attribute_exists(#scores)"
+        else:
+            update = "SET #scores = :scores, #version = #version + :one, #outbox = :outbox"
+            condition = f"{live} AND NOT (#scores.#r = :r AND #scores.#f = :f AND #scores.#m = :m)"
+            values |= {":scores": scores_to_map(scores), ":r": scores.r, ":f": scores.f, ":m": scores.m}
+        op = self._table.update_op(
+            customer_pk(customer_id),
+            self.PROFILE,
+            update,
+            condition=condition,
+            values=values,
+            label="customer",
+        )
+        try:
+            self._table.transact([op])
+        except TransactionCancelled:
+            return False
+        return True
 
     def remove_link(self, customer_id: str, link: Link, now: datetime) -> None:
         ops = [

@@ -29,6 +29,8 @@ def _select(kind: Kind) -> str:
     for c in kind.all_columns:
         if c.type == "ts":
             casts.append(f"CAST(epoch_ms(CAST({c.name} AS BIGINT)) AS TIMESTAMP_MS) AS {c.name}")
+        elif c.type == "strs":  # JSON text of a list of strings
+            casts.append(f"CAST(CAST({c.name} AS JSON) AS VARCHAR[]) AS {c.name}")
         else:
             casts.append(f"CAST({c.name} AS {SQL_TYPES[c.type]}) AS {c.name}")
     return ", ".join(casts)

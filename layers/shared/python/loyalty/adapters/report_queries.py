@@ -51,6 +51,8 @@ class DuckDBQueries:
     """Reads the lake with DuckDB. One connection, used by one query at a time (DuckDB connections
     are not for concurrent use); views are redefined when a kind gets its first file."""
 
+    dialect = "duckdb"  # what sqlglot renders statements written in Trino's dialect into for it
+
     def __init__(
         self, *, root: str, present: Callable[[str], bool], setup: Callable[[Any], None] | None = None
     ):
@@ -118,6 +120,8 @@ class AthenaQueryFailed(RuntimeError):
 class AthenaQueries:
     """Runs a statement in the workgroup (which holds the result location, its encryption and the
     bytes-scanned cutoff) against the Glue database, waits for it and reads every result page."""
+
+    dialect = "trino"  # Athena engine version 3
 
     def __init__(self, *, athena: Any, workgroup: str, database: str, poll_seconds: float = 0.25,
                  timeout_seconds: float = 25.0) -> None:  # fmt: skip

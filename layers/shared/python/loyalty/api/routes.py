@@ -231,7 +231,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/confirm", "messaging", Access.PUBLIC, StoreScope.NONE),
     Route("POST", "/v1/confirm", "messaging", Access.PUBLIC, StoreScope.NONE),
     Route("GET", "/v1/admin/print-files", "messaging", Access.ADMIN, StoreScope.NONE, area=Area.OUTBOX),
-    # Reports over the data lake: admin keys for now (issue 20 brings a marketer kind).
+    # Reports over the data lake.
     Route("GET", "/v1/admin/reports/activity", "reports", Access.ADMIN, StoreScope.NONE, area=Area.REPORTS),
     Route(
         "GET",
@@ -270,6 +270,31 @@ ROUTES: tuple[Route, ...] = (
         Access.CLIENT,
         StoreScope.NONE,
         area=Area.CUSTOMER_READS,
+    ),
+    Route("POST", "/v1/admin/segments/preview", "reports", Access.ADMIN, StoreScope.NONE, area=Area.SEGMENTS),
+    # Segments are the audiences offers and challenges name: served with them.
+    Route(
+        "PUT", "/v1/admin/segments/{segment_id}", "offers", Access.ADMIN, StoreScope.NONE, area=Area.SEGMENTS
+    ),
+    Route("GET", "/v1/admin/segments", "offers", Access.ADMIN, StoreScope.NONE, area=Area.SEGMENTS),
+    Route(
+        "GET", "/v1/admin/segments/{segment_id}", "offers", Access.ADMIN, StoreScope.NONE, area=Area.SEGMENTS
+    ),
+    Route(
+        "DELETE",
+        "/v1/admin/segments/{segment_id}",
+        "offers",
+        Access.ADMIN,
+        StoreScope.NONE,
+        area=Area.SEGMENTS,
+    ),
+    Route(
+        "GET",
+        "/v1/admin/segments/{segment_id}/customers",
+        "offers",
+        Access.ADMIN,
+        StoreScope.NONE,
+        area=Area.SEGMENTS,
     ),
     Route("POST", "/v1/admin/api-keys", "admin", Access.ADMIN, StoreScope.NONE),
     Route("GET", "/v1/admin/api-keys", "admin", Access.ADMIN, StoreScope.NONE),

@@ -71,6 +71,19 @@ def consented(customer: Customer, channel: Channel) -> bool:
     return bool(getattr(customer.consents, channel.value))
 
 
+def reachable(customer: Customer, channel: Channel) -> bool:
+    """Whether a message on the channel may reach the customer at all, caps and quiet hours aside:
+    what `decide` checks before those, plus a double opt-in still pending (their address is not
+    confirmed yet). Bounces and complaints turned email consent off already (suppression). Segment
+    previews count this per channel (the lake's `reachable_*` facets)."""
+    return (
+        customer.status is CustomerStatus.ACTIVE
+        and not customer.pending_confirmation
+        and consented(customer, channel)
+        and address_of(customer, channel) is not None
+    )
+
+
 def sent_in_window(sent_at: Sequence[datetime], now: datetime, per_days: int) -> int:
     since = now - timedelta(days=per_days)
     return sum(1 for at in sent_at if since < at <= now)

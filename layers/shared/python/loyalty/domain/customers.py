@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from loyalty.domain.links import Link
 from loyalty.domain.money import cents
+from loyalty.domain.scores import Scores
 
 if TYPE_CHECKING:  # loaded with the code that spends points, not with every profile
     from loyalty.domain.lots import LotSummary
@@ -112,6 +113,7 @@ class Customer:
     # Double opt-in: a web enrolment waiting for its emailed link until this instant (not a member
     # yet, no card, no earning); None once confirmed, lapsed, or never asked.
     confirm_by: datetime | None = None
+    scores: Scores | None = None  # RFM quintiles, written by the scores job (services/customer_scores)
 
     @property
     def pending_confirmation(self) -> bool:

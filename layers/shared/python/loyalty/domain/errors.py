@@ -220,6 +220,14 @@ class TemplateInUse(Conflict):
     slug, title = "template-in-use", "The programme uses this template"
 
 
+class SegmentNotFound(NotFound):
+    slug, title = "segment-not-found", "Segment not found"
+
+
+class SegmentInUse(Conflict):
+    slug, title = "segment-in-use", "Offers, challenges or campaigns use this segment"
+
+
 class IdempotencyKeyInUse(Conflict):
     slug, title = "idempotency-key-in-use", "A request with this Idempotency-Key is still running"
 

@@ -43,6 +43,8 @@ BADGE_EARNED = "BadgeEarned"
 # Published by the events ingest; the activity worker consumes them.
 CUSTOMER_EVENT_RECORDED = "CustomerEventRecorded"
 CUSTOMER_EVENT_ATTRIBUTED = "CustomerEventAttributed"
+# A customer's RFM scores changed (the scores job): segments on scores re-evaluate them.
+SCORES_UPDATED = "ScoresUpdated"
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,18 @@ rewritten in place, and no compaction job is needed for correctness.
 
 What never reaches the lake, by construction: each kind names the columns it takes (an allowlist),
 so key hashes, PINs, stored responses, idempotency items, secrets, outboxes, timeline entries and
-every personal field (names, emails, phones, addresses, birthdays, free attributes, consents,
-links, event properties, message recipients and bodies) are simply never read. Records of any
-other kind (links, API keys, requests, holds, ...) are ignored. The lake holds pseudonymous ids
-(customer_id) and business facts only, so erasing a customer needs no lake rewrite: whatever
-personal data there is stays in the table, where erasure removes it.
+contact data (names, emails, phones, postal addresses, links, message recipients and bodies) are
+simply never read. Records of any other kind (links, API keys, requests, holds, ...) are ignored.
+
+What segments read does reach it, because a preview must count every facet of the rule language
+over all customers in one query: on `customers`, consents and reachability per channel (whether
+the contact policy could message them: decided from the links and the address, which stay out),
+the status clients see, country, time zone, the birthday as month and day only (no year), free
+profile attributes (JSON text, and typed for comparison: loyalty.services.segment_facets), the
+points earned per month (the effective tier), price groups, badges and RFM scores; on `events`,
+their properties. Those two kinds are marked `personal`, and erasing a customer rewrites their
+files without that customer's rows (the erasure rewrite of the lake files); the other kinds hold
+pseudonymous ids (customer_id) and business facts only.
 
 A record that cannot be turned into a row (a malformed image: a conversion error is deterministic,
 so retrying it would only hold back its shard for hours) is skipped, logged by key and counted
@@ -25,6 +32,7 @@ the same files instead of adding duplicates.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +40,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-ColumnType = Literal["str", "int", "bool", "money", "cents", "ts"]
+from loyalty.services import segment_facets
+
+ColumnType = Literal["str", "int", "bool", "money", "cents", "ts", "strs"]
 
 # What each column type is in Parquet, Glue and Athena (decimals and UTC millisecond timestamps
 # are what Athena reads without surprises; see docs/design.md, "The lake locally").
@@ -43,6 +53,7 @@ SQL_TYPES: Mapping[ColumnType, str] = {
     "money": "DECIMAL(38,2)",
     "cents": "DECIMAL(38,2)",
     "ts": "TIMESTAMP_MS",
+    "strs": "VARCHAR[]",
 }
 GLUE_TYPES: Mapping[ColumnType, str] = {
     "str": "string",
@@ -51,6 +62,7 @@ GLUE_TYPES: Mapping[ColumnType, str] = {
     "money": "decimal(38,2)",
     "cents": "decimal(38,2)",
     "ts": "timestamp",
+    "strs": "array<string>",
 }
 
 
@@ -78,6 +90,12 @@ class Kind:
     # The record's key is a bearer credential (a gift card number, a coupon code): the lake keeps
     # a digest of it as the change key, and never the key itself.
     hashed_key: bool = False
+    # Its rows hold personal data (segment facets, event properties): erasing a customer rewrites
+    # the kind's files without that customer's rows.
+    personal: bool = False
+    # Values computed from the whole image (facets a query reads as plain columns), merged over the
+    # image before the columns take theirs.
+    derive: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
 
     @property
     def all_columns(self) -> tuple[Column, ...]:
@@ -94,13 +112,74 @@ def _c(spec: str) -> tuple[Column, ...]:
     return tuple(columns)
 
 
+def _json(value: Any) -> str:
+    """Free-form values as canonical JSON text (sorted keys, integral numbers as integers): what
+    the segment SQL compares, in both engines, with `json_extract`."""
+    from loyalty.adapters.codec import plain
+
+    return json.dumps(plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _customer_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What segments read of a profile, flattened: consents and reachability per channel (decided
+    by the contact policy itself, from the links and the address, which stay out of the lake), the
+    birthday, free attributes (as JSON text and typed), the tier's months, price groups, badges,
+    RFM scores."""
+    from loyalty.adapters.codec import customer_from_item
+    from loyalty.domain import contact
+    from loyalty.domain.templates import Channel
+
+    customer = customer_from_item(dict(image))
+    profile = customer.profile
+    scores = image.get("scores") or {}
+    facets: dict[str, Any] = {
+        "country": profile.country,
+        "timezone": profile.timezone,
+        "birthday_md": profile.birthday.strftime("%m-%d") if profile.birthday else None,
+        "shown_status": customer.shown_status,
+        "attributes": _json(profile.attributes),
+        "attribute_facts": segment_facets.attribute_facts(profile.attributes),
+        # The tier is the one its rolling window of months reaches now: the query sums the window.
+        "earned_by_month": _json({f"m{k.replace('-', '')}": v for k, v in customer.earned_by_month.items()}),
+        "price_groups": json.dumps(sorted(customer.price_groups)),
+        "badges": json.dumps(sorted(customer.badges)),
+        "score_r": scores.get("r"),
+        "score_f": scores.get("f"),
+        "score_m": scores.get("m"),
+    }
+    for channel in (Channel.EMAIL, Channel.SMS, Channel.MAIL):
+        facets[f"consent_{channel.value}"] = contact.consented(customer, channel)
+        facets[f"reachable_{channel.value}"] = contact.reachable(customer, channel)
+    return facets
+
+
+def _event_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
+    from loyalty.adapters.codec import plain
+
+    properties = plain(image.get("properties") or {})
+    return {"properties": _json(properties), "property_facts": segment_facets.equality_facts(properties)}
+
+
+def _store_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
+    from loyalty.adapters.codec import plain
+
+    attributes = plain(image.get("attributes") or {})
+    return {"attributes": _json(attributes), "attribute_facts": segment_facets.equality_facts(attributes)}
+
+
 CUSTOMERS = Kind(
     "customers",
     _c(
         "customer_id:str member:bool status:str created_at:ts enrolled_at:ts origin_store_id:str "
         "tier:str points_available:int points_pending:int points_lifetime:int txn_count:int "
-        "spend:money first_purchase_at:ts last_purchase_at:ts merged_into:str version:int"
+        "spend:money first_purchase_at:ts last_purchase_at:ts merged_into:str version:int "
+        "consent_email:bool consent_sms:bool consent_mail:bool reachable_email:bool "
+        "reachable_sms:bool reachable_mail:bool shown_status:str country:str timezone:str birthday_md:str "
+        "attributes:str attribute_facts:str earned_by_month:str price_groups:strs badges:strs "
+        "score_r:int score_f:int score_m:int"
     ),
+    personal=True,
+    derive=_customer_facets,
 )
 TRANSACTIONS = Kind(
     "transactions",
@@ -146,8 +225,10 @@ EVENTS = Kind(
     "events",
     _c(
         "event_id:str store_id:str channel:str event_type:str=type customer_id:str member:bool "
-        "occurred_at:ts received_at:ts"
+        "occurred_at:ts received_at:ts properties:str property_facts:str"
     ),
+    personal=True,
+    derive=_event_facets,
 )
 COUPONS = Kind(
     "coupons",
@@ -159,7 +240,16 @@ COUPONS = Kind(
 MESSAGES = Kind(
     "messages", _c("message_id:str kind:str customer_id:str status:str created_at:ts attempts:int")
 )
-STORES = Kind("stores", _c("store_id:str channel:str format:str name:str updated_at:ts"))
+STORES = Kind(
+    "stores",
+    _c("store_id:str channel:str format:str name:str updated_at:ts attributes:str attribute_facts:str"),
+    derive=_store_facets,
+)
+
+# Saved segments (definitions only: no rule text, no member). A segment's background pass reads
+# the lake only once its own save has reached it: the lake writer has then read the stream past
+# the save, and every customer created before it is in the lake (loyalty.services.segment_passes).
+SEGMENTS = Kind("segments", _c("segment_id:str name:str version:int updated_at:ts"))
 
 KINDS: tuple[Kind, ...] = (
     CUSTOMERS,
@@ -172,6 +262,7 @@ KINDS: tuple[Kind, ...] = (
     COUPONS,
     MESSAGES,
     STORES,
+    SEGMENTS,
 )
 # The first key segment of every record some kind takes: the stream filter on AWS (loyalty_infra.outbox).
 KEY_PREFIXES: tuple[str, ...] = (
@@ -183,6 +274,7 @@ KEY_PREFIXES: tuple[str, ...] = (
     "COUPON#",
     "MESSAGE#",
     "STORE#",
+    "SEGMENT#",  # the definitions (a size counter shares the prefix: the writer skips it)
 )
 
 
@@ -199,6 +291,7 @@ def kind_of(pk: str, sk: str, image: Mapping[str, Any]) -> Kind | None:
         "coupon": COUPONS,
         "message": MESSAGES,
         "store": STORES,
+        "segment": SEGMENTS,
     }
     kind = by_type.get(str(image.get("type")))
     if kind is CUSTOMERS and sk != "PROFILE":
@@ -239,10 +332,15 @@ def _value(type_: ColumnType, value: Any) -> Any:  # noqa: PLR0911 - one return 
             return str((Decimal(int(value)) / 100).quantize(Decimal("0.01")))
         case "ts":
             return _epoch_ms(value)
+        case "strs":  # JSON text of a list of strings (the writer casts it to a list)
+            items = json.loads(value) if isinstance(value, str) else list(value)
+            return json.dumps([str(item) for item in items])
 
 
 def _row(kind: Kind, image: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
     row = dict(change)
+    if kind.derive is not None:
+        image = {**image, **kind.derive(image)}
     for column in kind.columns:
         row[column.name] = _value(column.type, image.get(column.source or column.name))
     return row
@@ -304,7 +402,10 @@ def change_rows(change: StreamChange) -> list[tuple[Kind, dict[str, Any]]]:
     }
     rows: list[tuple[Kind, dict[str, Any]]] = [(kind, _row(kind, image, common))]
     if kind is TRANSACTIONS:
-        for line in image.get("lines") or ():
+        from loyalty.adapters.transactions import expand_line
+
+        # Lines are stored under short attribute names (adapters.transactions); older ones long.
+        for line in (expand_line(dict(raw)) for raw in image.get("lines") or ()):
             line_image = {**{c.name: image.get(c.name) for c in TRANSACTIONS.columns}, **line}
             line_change = {**common, "change_key": f"{key}|{line.get('line_id')}"}
             rows.append((TRANSACTION_LINES, _row(TRANSACTION_LINES, line_image, line_change)))

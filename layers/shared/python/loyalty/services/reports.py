@@ -19,7 +19,11 @@ RATIO = Decimal("0.0001")
 
 
 class ReportQueries(Protocol):
-    """Runs one SQL statement over the lake and answers its rows as dicts of plain values."""
+    """Runs one SQL statement over the lake and answers its rows as dicts of plain values.
+    `dialect` names the engine's SQL ("trino" for Athena, "duckdb"), for statements that need
+    rendering for it (loyalty.services.segment_sql)."""
+
+    dialect: str
 
     def run(self, sql: str) -> list[dict[str, Any]]: ...
 

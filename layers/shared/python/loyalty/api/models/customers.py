@@ -18,6 +18,7 @@ from loyalty.domain.links import Link, OnConflict
 from loyalty.domain.models import Model
 from loyalty.domain.places import CountryCode, TimeZoneName
 from loyalty.domain.programme import Programme
+from loyalty.domain.scores import Scores
 from loyalty.domain.tiers import TierProgress, effective_tier, tier_progress
 
 if TYPE_CHECKING:
@@ -238,6 +239,23 @@ class BadgeOut(Model):
     earned_at: datetime
 
 
+class ScoresOut(Model):
+    """RFM quintiles over the programme's customers with purchases (5: most recent, most frequent,
+    highest spend), recomputed daily from the data lake."""
+
+    r: int = Field(ge=1, le=5, description="recency: 5 = bought most recently")
+    f: int = Field(ge=1, le=5, description="frequency: sales in the last 12 months")
+    m: int = Field(ge=1, le=5, description="monetary: spend in the last 12 months")
+    rfm: str = Field(description='the three digits together, e.g. "545"', examples=["545"])
+    computed_at: datetime
+
+    @classmethod
+    def of(cls, scores: Scores | None) -> ScoresOut | None:
+        if scores is None:
+            return None
+        return cls(r=scores.r, f=scores.f, m=scores.m, rfm=scores.rfm, computed_at=scores.computed_at)
+
+
 class CustomerView(Model):
     """The 360° view of one customer."""
 
@@ -264,6 +282,9 @@ class CustomerView(Model):
     )
     coupons_available: int
     badges: list[BadgeOut] = Field(default_factory=list, description="badges earned, first earned first")
+    scores: ScoresOut | None = Field(
+        default=None, description="RFM scores; null for a customer without purchases (or not scored yet)"
+    )
     created_at: datetime
     enrolled_at: datetime | None
     merged_from: list[str] | None = None
@@ -325,6 +346,7 @@ class CustomerView(Model):
                 BadgeOut(badge_id=b, earned_at=at)
                 for b, at in sorted(c.badges.items(), key=lambda kv: (kv[1], kv[0]))
             ],
+            scores=ScoresOut.of(c.scores),
             created_at=c.created_at,
             enrolled_at=c.enrolled_at,
             merged_from=merged_from,

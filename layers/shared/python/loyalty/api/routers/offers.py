@@ -10,7 +10,7 @@ from loyalty.api.http import cursor_in, cursor_out, idempotency, ok, page, reply
 from loyalty.api.models.cart import PriceGroupMemberOut
 from loyalty.api.models.common import PathId
 from loyalty.api.models.rewards import RewardIn, RewardList, RewardOut
-from loyalty.api.routers import gamification
+from loyalty.api.routers import gamification, segments
 from loyalty.bootstrap import container
 from loyalty.domain.errors import ValidationFailed
 from loyalty.domain.models import Model
@@ -216,4 +216,5 @@ def make_router() -> Router:  # noqa: C901 - the routes are nested functions
         return ok(PriceGroupMemberOut(group_id=group_id, customer_id=customer.customer_id, member=False))
 
     gamification.add_routes(router)
+    segments.add_routes(router)
     return router

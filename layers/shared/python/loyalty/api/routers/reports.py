@@ -22,6 +22,7 @@ from loyalty.api.models.reports import (
     GroupRow,
     MembersReport,
 )
+from loyalty.api.routers import segment_preview
 from loyalty.bootstrap import container
 from loyalty.services.reports import Report
 
@@ -107,4 +108,5 @@ def make_router() -> Router:
             CohortReport(as_of=report.as_of, by=by, rows=[CohortRow.model_validate(r) for r in report.rows])
         )
 
+    segment_preview.add_routes(router)  # it reads the lake too
     return router

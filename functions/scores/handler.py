@@ -1,0 +1,3 @@
+from loyalty.jobs import score_customers
+
+handler = score_customers
