@@ -30,7 +30,7 @@ from loyalty.adapters.report_queries import DuckDBQueries
 from loyalty.bootstrap import Container, use_container
 from loyalty.jobs import write_lake
 from loyalty.services import report_sql
-from loyalty.services.lake import CUSTOMERS, LEDGER, STORES, TRANSACTIONS, Kind, LakeWriter
+from loyalty.services.lake import CUSTOMERS, LEDGER, SQL_TYPES, STORES, TRANSACTIONS, Kind, LakeWriter
 from loyalty.services.reports import ReportService
 from loyalty.settings import Settings
 from loyalty_local.events import TABLE_STREAM_LAKE, sample
@@ -67,8 +67,17 @@ class LakeFigures:
     reports: list[ReportFigure]
 
 
-def _columns(kind: Kind) -> str:
-    return ", ".join(c.name for c in kind.all_columns)
+def _columns(kind: Kind, present: set[str] | None = None) -> str:
+    """The kind's columns in the writer's order; those a generated table lacks (segment facets the
+    reports never read) as typed NULLs."""
+    return ", ".join(
+        c.name if present is None or c.name in present else f"CAST(NULL AS {SQL_TYPES[c.type]}) AS {c.name}"
+        for c in kind.all_columns
+    )
+
+
+def table_columns(db: Any, table: str) -> set[str]:
+    return {row[0] for row in db.execute(f"DESCRIBE {table}").fetchall()}
 
 
 def _stream_batch(start: int) -> dict[str, Any]:
@@ -171,7 +180,8 @@ def generate(root: Path) -> float:
     """)
     for kind in (CUSTOMERS, TRANSACTIONS, LEDGER, STORES):
         db.execute(
-            f"COPY (SELECT {_columns(kind)}, dt FROM {kind.name}) TO '{root / kind.name}' "
+            f"COPY (SELECT {_columns(kind, table_columns(db, kind.name))}, dt FROM {kind.name}) "
+            f"TO '{root / kind.name}' "
             "(FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd, OVERWRITE_OR_IGNORE true)"
         )
     db.close()

@@ -2,7 +2,7 @@
 for whichever engine runs it (DuckDB locally): a rule's preview and the RFM scores.
 
 The statements read the lake's change tables and derive the current state inline (the latest
-image per key, loyalty.services.report_sql.current), like the reports. Everything a client typed
+image per key, `latest`, with only the columns a statement reads). Everything a client typed
 reaches the text as a literal built by sqlglot (quoted, escaped), never by string formatting.
 
 Two things the engines spell differently are written once here as markers that `render` turns
@@ -24,7 +24,7 @@ where 70% bought once has f scores 1, 4 and 5 only) rather than scoring equal cu
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -54,7 +54,7 @@ from loyalty.domain.segments import (
 from loyalty.domain.segments.paths import ATTRIBUTES, Kind, calendar_date, instant, kind_of
 from loyalty.domain.segments.windows import back, back_date, next_birthday
 from loyalty.services import segment_facets
-from loyalty.services.report_sql import current
+from loyalty.services.lake import CUSTOMERS
 
 DIALECTS = ("duckdb", "trino")
 RFM_WINDOW = timedelta(days=365)
@@ -90,6 +90,9 @@ def render(sql: str, dialect: str) -> str:
     return _local_dates(tree).sql(dialect=dialect)
 
 
+_RFM_CUSTOMER_COLUMNS = ("customer_id", "status", "merged_into", "score_r", "score_f", "score_m")
+
+
 def rfm(now: datetime) -> str:
     """Per live customer whose scores change: the new r, f, m (NULL: no sale any more, so no
     scores) - only the customers whose stored scores (the lake's copy) differ."""
@@ -98,10 +101,11 @@ def rfm(now: datetime) -> str:
     return f"""
 WITH live AS (
     SELECT customer_id, score_r, score_f, score_m
-    FROM ({current("customers")}) AS c
+    FROM ({latest("customers", _RFM_CUSTOMER_COLUMNS)}) AS c
     WHERE status = 'active' AND merged_into IS NULL
 ),
-txn AS ({current("transactions", "c.customer_id IS NOT NULL")}
+txn AS ({latest("transactions", ("customer_id", "txn_type", "occurred_at", "total"))}
+      AND customer_id IS NOT NULL
 ),
 measured AS (
     SELECT
@@ -545,6 +549,37 @@ SELECT customer_id FROM matched ORDER BY customer_id
 """
 
 
+def latest(table: str, columns: Iterable[str], where: str = "") -> str:
+    """The current state of a kind (its latest change per key, unless that removed it), with only
+    the columns named: deduplicating narrow rows is what makes a preview fast, and what Athena scans
+    is what is named."""
+    chosen = ", ".join(sorted(set(columns)))
+    condition = f" WHERE {where}" if where else ""
+    return f"""
+    SELECT {chosen} FROM (
+        SELECT {chosen}, c.op AS change_op,
+            row_number() OVER (PARTITION BY c.change_key ORDER BY c.change_seq DESC) AS change_rank
+        FROM {table} AS c{condition}
+    ) AS c
+    WHERE c.change_rank = 1 AND c.change_op NOT IN ('REMOVE', 'EXPIRE')"""
+
+
+_MATCHED_COLUMNS = ("customer_id", "member", "status", "reachable_email", "reachable_sms", "reachable_mail")
+_TXN_COLUMNS = ("customer_id", "store_id", "transaction_id", "txn_type", "channel", "occurred_at")
+_LINE_COLUMNS = ("store_id", "transaction_id", "sku", "category", "quantity", "unit_price", "discount")
+_EVENT_COLUMNS = ("customer_id", "event_type", "occurred_at", "property_facts")
+
+
+def _customer_columns(*expressions: str) -> set[str]:
+    """The profile columns the rule reads (as `c.<name>`)."""
+    known = {c.name for c in CUSTOMERS.columns}
+    found = set()
+    for expression in expressions:
+        tree = sqlglot.parse_one(f"SELECT {expression}", read="trino")
+        found |= {col.name for col in tree.find_all(exp.Column) if col.table == "c" and col.name in known}
+    return found
+
+
 def _matched(rule: Node, now: datetime, programme: Programme) -> str:
     """The WITH clause ending in `matched`: the live customers the rule matches."""
     compiler = _Compiler(now=now, programme=programme)
@@ -553,22 +588,24 @@ def _matched(rule: Node, now: datetime, programme: Programme) -> str:
     if compiler.purchase_start is not None:
         floor, start = _floor(compiler.purchase_start), ts_us(compiler.purchase_start)
         inner = f"c.dt >= {floor} AND c.occurred_at >= {start}"
-        windows.append(
-            f"txn_window AS ({current('transactions', inner)}\n      AND customer_id IS NOT NULL\n)"
-        )
-        windows.append(f"lines_window AS ({current('transaction_lines', inner)}\n)")
+        txn = latest("transactions", _TXN_COLUMNS, inner)
+        windows.append(f"txn_window AS ({txn}\n      AND customer_id IS NOT NULL\n)")
+        windows.append(f"lines_window AS ({latest('transaction_lines', _LINE_COLUMNS, inner)}\n)")
     if compiler.stores:
-        windows.append(f"stores_now AS ({current('stores')}\n)")
+        windows.append(f"stores_now AS ({latest('stores', ('store_id', 'attribute_facts'))}\n)")
     if compiler.event_start is not None:
         floor, start = _floor(compiler.event_start), ts_us(compiler.event_start)
         types = ", ".join(lit(t) for t in sorted(compiler.event_types))
         inner = f"c.dt >= {floor} AND c.event_type IN ({types}) AND c.occurred_at >= {start}"
-        windows.append(f"events_window AS ({current('events', inner)}\n      AND customer_id IS NOT NULL\n)")
+        events = latest("events", _EVENT_COLUMNS, inner)
+        windows.append(f"events_window AS ({events}\n      AND customer_id IS NOT NULL\n)")
+    tier = compiler.tier() if "c.tier_now" in predicate else "NULL"
+    columns = {*_MATCHED_COLUMNS, *_customer_columns(predicate, tier)}
     ctes = ",\n".join(
         [
-            f"live AS ({current('customers')}\n)",
+            f"live AS ({latest('customers', columns)}\n)",
             f"""cust AS (
-    SELECT c.*, {compiler.tier()} AS tier_now
+    SELECT c.*, {tier} AS tier_now
     FROM live AS c
     WHERE c.status = 'active'
 )""",
