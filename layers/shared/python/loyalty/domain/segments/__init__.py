@@ -23,10 +23,13 @@ Attribute conditions ``{"attr": path, op: value}``
     - ``contains`` on text is a (case-sensitive) substring.
     - ``within`` holds when value >= now - duration, ``before`` when value < now - duration (an
       ISO 8601 duration: P1Y2M3W4DT5H6M7S, any part, not zero, at most 100 years). Years and
-      months go back on the calendar first, the day clamped to the month's end, then weeks, days
-      (24 hours) and time exactly, in UTC. On ``profile.birthday`` (a date) both take whole days,
-      months or years and compare with the customer's local date less the duration:
-      ``{"attr": "profile.birthday", "before": "P18Y"}`` is "18 or older".
+      months go back on the calendar first (the same day and time, in UTC; where that month lacks
+      the day, 31 May less a month, the first instant of the next month, 1 May 00:00, so that a
+      window's start never moves back), then weeks, days (24 hours) and time exactly. On
+      ``profile.birthday`` and date-valued attributes both take whole days, months or years and
+      compare with the customer's local date less the duration, clamped to the month's last day
+      (``{"attr": "profile.birthday", "before": "P18Y"}`` is "18 or older"; ``within`` holds on
+      the day the age is reached).
     - ``tier`` is the effective tier now; ``status`` is what clients see (``active``,
       ``pending_confirmation``); ``member`` is the profile's membership.
     - ``profile.attributes.<name>`` reads a free-form attribute; dots in the name walk into nested
@@ -42,10 +45,12 @@ Attribute conditions ``{"attr": path, op: value}``
 
 ``{"purchased": {"within", "categories", "skus", "channels", "stores", "store_attributes",
 "count", "spend"}}``
-    The window is every purchase at or after now - within (no end: a fact stamped ahead of the
-    clock counts too). A purchase is at a matching place when its store is listed (if ``stores``
-    is given), its channel is listed (if ``channels``), and every ``store_attributes`` pair equals
-    the store's attribute. A line matches when no ``skus``/``categories`` are given, or its SKU is
+    ``within`` is required (it bounds the history the worker loads). The window is every
+    purchase at or after now - within, as above (no end: a fact stamped ahead of the clock
+    counts too); for one `now` (a preview's), `windows.back(now, duration)` gives its start. A
+    purchase is at a matching place when its store is listed (if ``stores`` is given), its
+    channel is listed (if ``channels``), and every ``store_attributes`` pair equals the store's
+    attribute. A line matches when no ``skus``/``categories`` are given, or its SKU is
     listed, or its category is. ``count`` is the number of SALES in the window at a matching place
     with at least one matching line (with no line filter, every such sale). ``spend`` is the sum
     of the matching lines' paid amounts of those sales less the matching lines' refunded amounts
@@ -53,9 +58,9 @@ Attribute conditions ``{"attr": path, op: value}``
     ``lt``, ``lte``) must hold; neither ``count`` nor ``spend`` means count >= 1.
 
 ``{"event": {"type", "where", "within", "count"}}``
-    The number of events of ``type`` at or after now - within whose properties equal every
-    ``where`` pair (JSON equality: 2 equals 2.0, true is not 1, null equals a missing property);
-    ``count`` bounds it, default >= 1.
+    ``within`` is required. The number of events of ``type`` at or after now - within whose
+    properties equal every ``where`` pair (JSON equality: 2 equals 2.0, true is not 1, null
+    equals a missing property); ``count`` bounds it, default >= 1.
 
 ``all`` / ``any`` / ``not``
     As in logic; ``all`` and ``any`` take at least one rule. At most 50 conditions and 5 levels
@@ -95,7 +100,7 @@ from loyalty.domain.segments.model import (
     dump_rule,
 )
 from loyalty.domain.segments.needs import needs
-from loyalty.domain.segments.parsing import MAX_CONDITIONS, MAX_LEVELS, parse_rule
+from loyalty.domain.segments.parsing import MAX_CONDITIONS, MAX_LEVELS, SegmentRule, parse_rule
 from loyalty.domain.segments.windows import Duration, parse_duration
 
 __all__ = [
@@ -122,6 +127,7 @@ __all__ = [
     "PurchasedSpec",
     "Rule",
     "Scores",
+    "SegmentRule",
     "Verdict",
     "dump_rule",
     "evaluate",

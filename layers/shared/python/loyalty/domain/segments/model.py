@@ -23,11 +23,10 @@ from pydantic import (
 
 from loyalty.domain.attributes import check_storable
 from loyalty.domain.models import Model
-from loyalty.domain.segments.paths import OPS, AttrOp, kind_of, read_operand
+from loyalty.domain.segments.paths import MAX_LISTED, OPS, AttrOp, read_path_operand
 from loyalty.domain.segments.windows import Duration, parse_duration
 from loyalty.domain.values import MoneySchema, MoneyText
 
-MAX_LISTED = 1000
 MAX_COUNT = 1_000_000
 MAX_MONEY = Decimal("10000000")
 
@@ -84,7 +83,9 @@ _BOUNDS = ("eq", "gt", "gte", "lt", "lte")
 
 
 class BirthdayWindow(_Strict):
-    within_days: CountBound = Field(le=366, description="the next birthday falls in today..today+N")
+    within_days: Annotated[int, Field(strict=True, ge=0, le=366)] = Field(
+        description="the next birthday falls in today..today+N"
+    )
 
 
 class PurchasedSpec(_Strict):
@@ -156,7 +157,7 @@ class Attr(_Node):
 
     @model_validator(mode="after")
     def _operand_read(self) -> Attr:
-        self._operand = read_operand(kind_of(self.attr), self.op, self.value)
+        self._operand = read_path_operand(self.attr, self.op, self.value)
         return self
 
     @property
@@ -205,7 +206,6 @@ Rule = Annotated[
 ]
 """A rule tree node. Validate JSON with `parse_rule`, which also enforces the limits."""
 
-Condition: TypeAlias = Attr | Birthday | Purchased | EventCond
 Node: TypeAlias = All | Any_ | Not | Attr | Birthday | Purchased | EventCond
 
 

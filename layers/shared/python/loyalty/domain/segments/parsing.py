@@ -4,9 +4,10 @@ the tree (loc such as ["rule", "all", 1, "purchased", "within"]), raised as one 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import PlainSerializer, PlainValidator, ValidationError, WithJsonSchema
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from loyalty.domain.errors import FieldError, ValidationFailed
 from loyalty.domain.segments.model import (
@@ -19,11 +20,13 @@ from loyalty.domain.segments.model import (
     Node,
     Not,
     Purchased,
+    dump_rule,
 )
-from loyalty.domain.segments.paths import OPS, kind_of, read_operand
+from loyalty.domain.segments.paths import OPS, kind_of, read_path_operand
 
 MAX_CONDITIONS = 50
 MAX_LEVELS = 5
+MAX_ERRORS = 20
 _LEAVES: dict[str, type[Birthday | Purchased | EventCond]] = {
     "birthday": Birthday,
     "purchased": Purchased,
@@ -43,6 +46,8 @@ class _Reading:
 
     def fail(self, loc: Loc, msg: str, type_: str = "value_error") -> None:
         self.errors.append(FieldError(loc, msg, type_))
+        if len(self.errors) >= MAX_ERRORS:  # enough to fix; a huge bad rule gets no huge answer
+            raise _TooBig
 
 
 def parse_rule(raw: object, *, loc: Loc = ("rule",)) -> Node:
@@ -97,6 +102,9 @@ def _group(raw: dict[str, Any], kind: str, loc: Loc, level: int, reading: _Readi
     if not isinstance(items, list) or not items:
         reading.fail((*loc, kind), f"{kind} takes a non-empty list of rules", "list_type")
         return None
+    if len(items) > MAX_CONDITIONS:  # each holds a condition at least
+        reading.fail((*loc, kind), f"a rule holds at most {MAX_CONDITIONS} conditions", "too_many_conditions")
+        raise _TooBig
     children = [_node(item, (*loc, kind, index), level + 1, reading) for index, item in enumerate(items)]
     if not clean or any(child is None for child in children):
         return None
@@ -120,7 +128,7 @@ def _attr(raw: dict[str, Any], loc: Loc, reading: _Reading) -> Attr | None:
     elif len(ops) > 1 and not unknown:
         reading.fail((*loc, ops[1]), "one operator per condition: combine conditions with all", "extra_op")
     try:
-        kind = kind_of(path)
+        kind_of(path)
     except ValueError as bad:
         reading.fail((*loc, "attr"), str(bad), "unknown_path")
         return None
@@ -128,7 +136,7 @@ def _attr(raw: dict[str, Any], loc: Loc, reading: _Reading) -> Attr | None:
         return None
     op = ops[0]
     try:
-        read_operand(kind, op, raw[op])
+        read_path_operand(path, op, raw[op])
     except ValueError as bad:
         reading.fail((*loc, op), str(bad))
         return None
@@ -145,3 +153,49 @@ def _leaf(
             message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
             reading.fail((*loc, *error["loc"]), message, str(error.get("type", "value_error")))
         return None
+
+
+def _validated(raw: object) -> Node:
+    """parse_rule inside a pydantic model: the same errors, at their places under the field."""
+    try:
+        return parse_rule(raw, loc=())
+    except ValidationFailed as bad:
+        raise ValidationError.from_exception_data(
+            "rule",
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError(error.type, "{msg}", {"msg": error.msg}),
+                    loc=error.loc,
+                    input=raw,
+                )
+                for error in bad.errors
+            ],
+        ) from None
+
+
+RULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        'A segment rule: {"all": [rule, ...]}, {"any": [rule, ...]}, {"not": rule}, '
+        '{"attr": path, op: value}, {"birthday": {"within_days": n}}, {"purchased": {"within", '
+        '"categories", "skus", "channels", "stores", "store_attributes", "count", "spend"}} or '
+        '{"event": {"type", "where", "within", "count"}}; at most 50 conditions and 5 levels.'
+    ),
+    "examples": [
+        {
+            "all": [
+                {"purchased": {"within": "P30D", "categories": ["coffee"], "count": {"gte": 2}}},
+                {"attr": "consents.email", "eq": True},
+            ]
+        }
+    ],
+}
+
+SegmentRule = Annotated[
+    Node,
+    PlainValidator(_validated),
+    PlainSerializer(dump_rule, return_type=dict[str, Any]),
+    WithJsonSchema(RULE_SCHEMA),
+]
+"""A rule as a field of a request or document model: validated by `parse_rule` (limits, and each
+error at its place under the field, so the API's 422 names it), written back as contract JSON."""

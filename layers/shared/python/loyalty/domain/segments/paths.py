@@ -84,6 +84,17 @@ def kind_of(path: object) -> Kind:
     return kind
 
 
+def read_path_operand(path: str, op: str, raw: Any) -> Any:
+    """The operand of a condition on `path`; ValueError saying what `op` expects there."""
+    operand = read_operand(kind_of(path), op, raw)
+    if path == "status" and op in ("eq", "ne", "in", "not_in"):
+        named = operand if isinstance(operand, tuple) else (operand,)
+        unknown = [status for status in named if status not in STATUSES]
+        if unknown:
+            raise ValueError(f"unknown status {unknown[0]!r}: use {', '.join(STATUSES)}")
+    return operand
+
+
 def read_operand(kind: Kind, op: str, raw: Any) -> Any:
     """The operand as evaluation uses it; ValueError saying what `op` expects at this kind."""
     if op not in OPS_BY_KIND[kind]:

@@ -1,8 +1,12 @@
 """Time for segment rules: ISO 8601 durations, windows back from now, and the local calendar.
 
-A duration goes back from an instant by its calendar part first (years and months, the day of
-month clamped to the month's end: 31 March less one month is 28 or 29 February) and then by its
-exact part (weeks, days, hours, minutes, seconds as fixed lengths, days being 24 hours), in UTC.
+A duration goes back from an instant by its calendar part first (years and months: the same day
+and time that many months earlier, in UTC) and then by its exact part (weeks, days, hours, minutes,
+seconds as fixed lengths, days being 24 hours). Where the earlier month lacks the day (31 May less
+one month), the window starts at the beginning of the month that follows it (1 May 00:00 UTC):
+so a window's start only ever moves forward as time passes, and a fact that left a window never
+comes back into it. Local dates (a birthday less P18Y) clamp to the month's last day instead
+(29 February 2028 less one year is 28 February 2027), which moves forward too.
 """
 
 from __future__ import annotations
@@ -81,8 +85,12 @@ def _days_in_month(year: int, month: int) -> int:
 
 def back(now: datetime, duration: Duration) -> datetime:
     """`now` less the duration: the start of a window that ends now."""
-    shifted = shift_months(now.astimezone(UTC), -duration.months)
-    assert isinstance(shifted, datetime)
+    utc = now.astimezone(UTC)
+    year, month = divmod(utc.year * 12 + utc.month - 1 - duration.months, 12)
+    if utc.day <= _days_in_month(year, month + 1):
+        shifted = utc.replace(year=year, month=month + 1)
+    else:  # no such day in that month: the month that follows starts the window
+        shifted = datetime(year + (month == 11), (month + 1) % 12 + 1, 1, tzinfo=UTC)
     return shifted - duration.exact
 
 
@@ -96,8 +104,9 @@ def leaves_at(moment: datetime, duration: Duration) -> datetime:
     assert isinstance(ahead, datetime)
     if shift_months(ahead, -duration.months) == mark:
         return ahead + _MICRO
-    # `mark` fell on a day the target month lacks (31 March + 1 month): every instant of the
-    # clamped day still maps back before `mark`; the next day is the first to map after it.
+    # `mark` fell on a day the later month lacks (31 March + 1 month = 30 April): every instant up
+    # to the end of that month still goes back to before `mark`; the next month's first instant
+    # goes back to the start of the month after `mark`'s.
     return datetime.combine(ahead.date() + timedelta(days=1), time(0), tzinfo=UTC)
 
 
@@ -110,7 +119,12 @@ def back_date(today: date, duration: Duration) -> date:
 def date_leaves_at(value: date, duration: Duration) -> date:
     """The first local date d with back_date(d, duration) > value."""
     ahead = shift_months(value + timedelta(days=duration.exact.days), duration.months)
-    return ahead + timedelta(days=1)
+    day = ahead + timedelta(days=1)
+    # Days a shorter month lacks fold onto its last day (31 May less a month is 30 April), so a
+    # few days after `ahead` may still go back to `value`.
+    while back_date(day, duration) <= value:
+        day += timedelta(days=1)
+    return day
 
 
 def local_date(now: datetime, zone: ZoneInfo) -> date:
