@@ -25,10 +25,12 @@ the same files instead of adding duplicates.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -78,6 +80,14 @@ class Kind:
     # The record's key is a bearer credential (a gift card number, a coupon code): the lake keeps
     # a digest of it as the change key, and never the key itself.
     hashed_key: bool = False
+    # Rows may carry personal data of the customer named by customer_id (or the change key's
+    # CUST#<id>): an erasure rewrites every file of the kind holding such rows without them
+    # (loyalty.services.compaction), and compaction never copies an erased customer's rows back.
+    personal: bool = False
+    # What compacted files and snapshots are sorted by: the time column reports filter on, so
+    # Athena skips row groups by their statistics; a personal kind's customer_id instead, so an
+    # erasure's scan of it skips row groups too.
+    cluster: tuple[str, ...] = ("change_key",)
 
     @property
     def all_columns(self) -> tuple[Column, ...]:
@@ -101,6 +111,8 @@ CUSTOMERS = Kind(
         "tier:str points_available:int points_pending:int points_lifetime:int txn_count:int "
         "spend:money first_purchase_at:ts last_purchase_at:ts merged_into:str version:int"
     ),
+    personal=True,
+    cluster=("customer_id",),
 )
 TRANSACTIONS = Kind(
     "transactions",
@@ -110,6 +122,7 @@ TRANSACTIONS = Kind(
         "bonus_points:int original_store_id:str original_transaction_id:str order_status:str "
         "cashback:int version:int"
     ),
+    cluster=("occurred_at", "store_id"),
 )
 TRANSACTION_LINES = Kind(
     "transaction_lines",
@@ -118,6 +131,7 @@ TRANSACTION_LINES = Kind(
         "sku:str category:str quantity:money unit_price:money discount:money points:int "
         "returned_quantity:money"
     ),
+    cluster=("occurred_at", "store_id"),
 )
 LEDGER = Kind(
     "ledger",
@@ -126,6 +140,7 @@ LEDGER = Kind(
         "transaction_id:str store_id:str redemption_id:str original_transaction_id:str "
         "lot_expires_at:ts=expires_at rule_id:str event_id:str"
     ),
+    cluster=("entry_at",),
 )
 REDEMPTIONS = Kind(
     "redemptions",
@@ -133,6 +148,7 @@ REDEMPTIONS = Kind(
         "redemption_id:str kind:str store_id:str customer_id:str created_at:ts points:int "
         "reward_id:str amount:cents status:str reversed_at:ts version:int"
     ),
+    cluster=("created_at",),
 )
 ACCOUNTS = Kind(
     "accounts",
@@ -141,6 +157,7 @@ ACCOUNTS = Kind(
         "valid_until:ts status:str version:int"
     ),
     hashed_key=True,
+    cluster=("created_at",),
 )
 EVENTS = Kind(
     "events",
@@ -148,6 +165,8 @@ EVENTS = Kind(
         "event_id:str store_id:str channel:str event_type:str=type customer_id:str member:bool "
         "occurred_at:ts received_at:ts"
     ),
+    personal=True,
+    cluster=("customer_id",),
 )
 COUPONS = Kind(
     "coupons",
@@ -155,11 +174,16 @@ COUPONS = Kind(
         "offer_id:str customer_id:str issued_at:ts valid_until:ts max_uses:int uses:int source:str status:str"
     ),
     hashed_key=True,
+    cluster=("issued_at",),
 )
 MESSAGES = Kind(
-    "messages", _c("message_id:str kind:str customer_id:str status:str created_at:ts attempts:int")
+    "messages",
+    _c("message_id:str kind:str customer_id:str status:str created_at:ts attempts:int"),
+    cluster=("created_at",),
 )
-STORES = Kind("stores", _c("store_id:str channel:str format:str name:str updated_at:ts"))
+STORES = Kind(
+    "stores", _c("store_id:str channel:str format:str name:str updated_at:ts"), cluster=("store_id",)
+)
 
 KINDS: tuple[Kind, ...] = (
     CUSTOMERS,
@@ -347,3 +371,60 @@ class LakeWriter:
         for (name, dt), rows in sorted(batch.rows.items()):
             self.files.write(kinds[name], dt, batch.batch_id, rows)
         return batch
+
+
+# ---- the compacted layout ------------------------------------------------------------------------
+
+MANIFEST_KEY = "_lake/manifest.json"
+ERASED_PREFIX = "_lake/erased/"
+SNAPSHOT_PREFIX = "_snapshots"
+_GENERATION = re.compile(r"^[0-9A-Za-z-]{1,64}$")
+
+
+def snapshot_table(kind_name: str) -> str:
+    return f"{kind_name}_snapshot"
+
+
+def snapshot_key(kind_name: str, generation: str) -> str:
+    return f"{SNAPSHOT_PREFIX}/{kind_name}/generation={generation}/snapshot.parquet"
+
+
+@dataclass(frozen=True)
+class LakeManifest:
+    """Which snapshot generation is current, and what it covers: every change row of every day up
+    to and including `closed_through`. `newest` is the newest `changed_at` among those change rows
+    per kind (what `as_of` would have found in them). Written last by compaction, in one put."""
+
+    generation: str
+    closed_through: date
+    newest: Mapping[str, datetime | None]
+    previous: str | None = None
+
+    def __post_init__(self) -> None:
+        # Both end up as literals in the reports' SQL: only the shapes compaction makes pass.
+        for generation in (self.generation, self.previous):
+            if generation is not None and not _GENERATION.match(generation):
+                raise ValueError(f"not a snapshot generation: {generation!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "generation": self.generation,
+                "closed_through": self.closed_through.isoformat(),
+                "previous": self.previous,
+                "newest": {k: v.isoformat() if v else None for k, v in sorted(self.newest.items())},
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LakeManifest:
+        raw = json.loads(text)
+        return cls(
+            generation=str(raw["generation"]),
+            closed_through=date.fromisoformat(str(raw["closed_through"])),
+            previous=raw.get("previous"),
+            newest={
+                str(k): datetime.fromisoformat(v) if v else None for k, v in (raw.get("newest") or {}).items()
+            },
+        )
