@@ -56,8 +56,10 @@ def _order(kind: Kind) -> str:
     return ", ".join((*kind.cluster, "change_key", "change_seq"))
 
 
-def _connect(erased: Collection[str]) -> Any:
-    connection = duckdb.connect()
+def _connect(database: Any, erased: Collection[str]) -> Any:
+    # A cursor is a connection of its own (its temporary tables and views are its own) to one
+    # in-memory database: opening a database each time costs more than the work on a small file.
+    connection = database.cursor()
     connection.execute("CREATE TEMP TABLE erased (id VARCHAR)")
     if erased:
         connection.executemany("INSERT INTO erased VALUES (?)", [[i] for i in sorted(erased)])
@@ -78,10 +80,13 @@ def _newest(value: Any) -> datetime | None:
 
 
 class DuckDBParquetWork:
+    def __init__(self) -> None:
+        self._database = duckdb.connect()
+
     def merge_day(self, kind: Kind, inputs: Sequence[Path], output: Path, erased: Collection[str]) -> Rewrite:
         """One day's files as one: each change once (a retried batch wrote it twice at most),
         none of an erased customer, sorted by the kind's cluster columns."""
-        connection = _connect(erased)
+        connection = _connect(self._database, erased)
         try:
             source = f"read_parquet({_files(inputs)}, hive_partitioning = false, union_by_name = true)"
             projection = _projection(connection, source, kind, with_dt=False)
@@ -109,7 +114,7 @@ class DuckDBParquetWork:
         """The current state after `days` (files under `.../dt=<day>/`): the previous snapshot's
         rows whose key did not change since, and each changed key's latest image unless that
         removed it. An erased customer's rows are dropped from both."""
-        connection = _connect(erased)
+        connection = _connect(self._database, erased)
         try:
             empty = ", ".join(f"CAST(NULL AS {SQL_TYPES[c.type]}) AS {c.name}" for c in kind.all_columns)
             empty += ", CAST(NULL AS VARCHAR) AS dt"
@@ -155,7 +160,7 @@ class DuckDBParquetWork:
         columns; answers how many rows went (0: nothing written, the file holds none of them)."""
         if not kind.personal:
             return 0
-        connection = _connect(erased)
+        connection = _connect(self._database, erased)
         try:
             relation = f"read_parquet('{source}', hive_partitioning = false)"
             (doomed,) = connection.execute(

@@ -285,11 +285,16 @@ class LakeCompactor:
         """The day as one local file (for the snapshot), and the key it was stored under (None when
         the day was already one compacted file: then nothing is written or deleted)."""
         folder = work / "days" / kind.name / f"dt={day.isoformat()}"
-        inputs = []
-        for index, key in enumerate(keys):
-            path = folder / f"input-{index}.parquet"
-            if self.objects.download(key, path) is not None:
-                inputs.append(path)
+        for _attempt in range(5):
+            inputs = [folder / f"input-{i}.parquet" for i in range(len(keys))]
+            if all(self.objects.download(k, p) is not None for k, p in zip(keys, inputs, strict=True)):
+                break
+            # A concurrent run compacted the day meanwhile: read what the day holds now.
+            for path in inputs:
+                path.unlink(missing_ok=True)
+            keys = sorted(k for k in self.objects.keys(f"{kind.name}/dt={day.isoformat()}/") if _DAY.match(k))
+        else:
+            raise RuntimeError(f"{kind.name} {day} kept changing while it was being compacted")
         output = folder / "day.parquet"
         merged = self.parquet.merge_day(kind, inputs, output, erased)
         for path in inputs:
@@ -298,7 +303,8 @@ class LakeCompactor:
             return output, None, merged
         digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16]
         key = f"{kind.name}/dt={day.isoformat()}/{COMPACTED}{digest}.parquet"
-        self.objects.upload(key, output)
+        # Named by its inputs: a concurrent run that compacted the same files stored the same rows.
+        self.objects.upload(key, output, if_absent=True)
         self.objects.delete([k for k in keys if k != key])
         return output, key, merged
 
