@@ -32,6 +32,8 @@ Interval = Literal["day", "week", "month"]
 Dimension = Literal["store", "channel"]
 
 REMOVALS = "('REMOVE', 'EXPIRE')"
+# The kinds the reports read (the Glue snapshot tables on AWS are made for these).
+REPORTED_KINDS = ("customers", "transactions", "ledger", "stores")
 
 
 def _columns(table: str, columns: Sequence[str] | None) -> list[str]:
