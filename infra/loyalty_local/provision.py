@@ -14,11 +14,11 @@ from botocore.exceptions import ClientError
 from loyalty.domain.events import SOURCE
 from loyalty.resources import (
     ACTIVITY_QUEUE,
-    LAKE_ERASURE_QUEUE,
     BUS_RULES,
     EMAIL_FEEDBACK_QUEUE,
     EVENT_BUS,
     LAKE_BUCKET,
+    LAKE_ERASURE_QUEUE,
     MERGE_QUEUE,
     MESSAGE_TRIGGER_QUEUE,
     PRINT_BUCKET,

@@ -5,15 +5,16 @@ their lines, points ledger entries, redemptions, accounts, customer events, coup
 stores) becomes one change row `(op, change_key, changed_at, change_seq, <columns>)` in a Parquet
 file under `<kind>/dt=YYYY-MM-DD/<batch id>.parquet`. The current state of a record is its latest
 image per key, derived in SQL (the `*_current` views of loyalty.services.report_sql): nothing is
-rewritten in place, and no compaction job is needed for correctness.
+rewritten in place by the writer. The compaction job (loyalty.services.compaction) rewrites closed
+days as one file each and keeps per-kind snapshots of the current state, which the reports read
+with only the newer change rows; it is not needed for correctness, only for speed and cost.
 
 What never reaches the lake, by construction: each kind names the columns it takes (an allowlist),
 so key hashes, PINs, stored responses, idempotency items, secrets, outboxes, timeline entries and
-every personal field (names, emails, phones, addresses, birthdays, free attributes, consents,
-links, event properties, message recipients and bodies) are simply never read. Records of any
-other kind (links, API keys, requests, holds, ...) are ignored. The lake holds pseudonymous ids
-(customer_id) and business facts only, so erasing a customer needs no lake rewrite: whatever
-personal data there is stays in the table, where erasure removes it.
+every field a kind does not name are simply never read. Records of any other kind (links, API
+keys, requests, holds, ...) are ignored. Kinds marked `personal` (customers, events) may carry
+personal columns; an erasure rewrites every file of theirs holding the erased customer's rows
+without them, and compaction never copies such rows back (loyalty.services.compaction).
 
 A record that cannot be turned into a row (a malformed image: a conversion error is deterministic,
 so retrying it would only hold back its shard for hours) is skipped, logged by key and counted
