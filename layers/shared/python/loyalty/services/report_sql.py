@@ -70,16 +70,17 @@ def current(
         FROM {table} AS c WHERE true{dt_floor}
     ) AS c
     WHERE c.latest = 1 AND c.op NOT IN {REMOVALS}"""
-    recent = f"c.dt > '{manifest.closed_through.isoformat()}'{dt_floor}"
+    # The newer change rows are read once (both engines take a WITH inside a subquery).
     return f"""
+    WITH recent AS (
+        SELECT c.*, row_number() OVER (PARTITION BY c.change_key ORDER BY c.change_seq DESC) AS latest
+        FROM {table} AS c WHERE c.dt > '{manifest.closed_through.isoformat()}'{dt_floor}
+    )
     SELECT {chosen} FROM {snapshot_table(table)} AS c
     WHERE c.generation = '{manifest.generation}'{dt_floor}
-        AND c.change_key NOT IN (SELECT c.change_key FROM {table} AS c WHERE {recent})
+        AND c.change_key NOT IN (SELECT r.change_key FROM recent AS r)
     UNION ALL
-    SELECT {chosen} FROM (
-        SELECT c.*, row_number() OVER (PARTITION BY c.change_key ORDER BY c.change_seq DESC) AS latest
-        FROM {table} AS c WHERE {recent}
-    ) AS c
+    SELECT {chosen} FROM recent AS c
     WHERE c.latest = 1 AND c.op NOT IN {REMOVALS}"""
 
 
@@ -116,21 +117,35 @@ ledger_now AS ({current("ledger", start, manifest, ("entry_at", "store_id", "rea
 ),
 members_now AS ({current("customers", None, manifest, ("member", "enrolled_at", "origin_store_id"))}
 ),
-sales AS (
+bought AS (
+    -- One row per period, dimension, customer and member flag: the distinct counts below then
+    -- count rows instead of keeping three distinct sets per group over every sale.
     SELECT
         CAST(date_trunc('{interval}', t.occurred_at) AS DATE) AS period,
         {txn_dim} AS dimension,
-        SUM(CASE WHEN t.txn_type = 'sale' THEN 1 ELSE 0 END) AS transactions,
-        SUM({SALE_REVENUE}) AS revenue,
-        COUNT(DISTINCT CASE WHEN t.txn_type = 'sale' THEN t.customer_id END) AS customers,
-        COUNT(DISTINCT CASE WHEN t.txn_type = 'sale' AND t.member THEN t.customer_id END) AS members,
-        COUNT(DISTINCT CASE WHEN t.txn_type = 'sale' AND NOT t.member THEN t.customer_id END) AS non_members,
-        SUM(CASE WHEN t.txn_type = 'sale' AND t.customer_id IS NULL THEN 1 ELSE 0 END) AS anonymous,
+        t.customer_id,
+        t.member,
+        SUM(CASE WHEN t.txn_type = 'sale' THEN 1 ELSE 0 END) AS sales,
+        SUM({SALE_REVENUE}) AS revenue
+    FROM txn AS t
+    WHERE t.occurred_at >= {_ts(start)} AND t.occurred_at < {_ts(until)}
+    GROUP BY 1, 2, 3, 4
+),
+sales AS (
+    SELECT
+        b.period,
+        b.dimension,
+        SUM(b.sales) AS transactions,
+        SUM(b.revenue) AS revenue,
+        COUNT(DISTINCT CASE WHEN b.sales > 0 THEN b.customer_id END) AS customers,
+        SUM(CASE WHEN b.sales > 0 AND b.customer_id IS NOT NULL AND b.member THEN 1 ELSE 0 END) AS members,
+        SUM(CASE WHEN b.sales > 0 AND b.customer_id IS NOT NULL AND NOT b.member THEN 1 ELSE 0 END)
+            AS non_members,
+        SUM(CASE WHEN b.customer_id IS NULL THEN b.sales ELSE 0 END) AS anonymous,
         0 AS new_members,
         0 AS points_earned,
         0 AS points_redeemed
-    FROM txn AS t
-    WHERE t.occurred_at >= {_ts(start)} AND t.occurred_at < {_ts(until)}
+    FROM bought AS b
     GROUP BY 1, 2
 ),
 points AS (
