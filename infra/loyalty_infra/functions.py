@@ -88,6 +88,7 @@ class Needs:
     webhook: bool = False  # reads the brand's webhook secret (the api channel); gets WEBHOOK_SECRET
     lake_write: bool = False  # puts Parquet objects into the lake bucket (gets LAKE_BUCKET)
     lake_query: bool = False  # queries the lake through the Athena workgroup and Glue tables
+    lake_compact: bool = False  # rewrites the lake's objects: compaction and erasure (gets LAKE_BUCKET)
 
 
 # Domain events leave through the outbox (written with the change, published from the stream), so
@@ -144,6 +145,9 @@ NEEDS: Mapping[str, Needs] = {
     "reports": Needs(table=TableAccess.READ, lake_query=True),
     # Reads the lake through Athena and writes scores onto profiles (conditional UpdateItems).
     "scores": Needs(table=TableAccess.READ_WRITE, lake_query=True),
+    # Rewrites the lake's objects (no table, no Athena); receive and delete on the erasure queue
+    # come with its event source.
+    "compactor": Needs(lake_compact=True),
 }
 
 Definition = FunctionDef | JobDef
@@ -292,7 +296,7 @@ class Functions(Construct):
         return env
 
     def _lake_environment(self, needs: Needs) -> dict[str, str]:
-        if not (needs.lake_write or needs.lake_query):
+        if not (needs.lake_write or needs.lake_query or needs.lake_compact):
             return {}
         if self._lake is None:
             raise ValueError("a function needs the data lake but the stack made none")
@@ -337,6 +341,8 @@ class Functions(Construct):
             self._lake.grant_write(role)
         if needs.lake_query and self._lake is not None:
             self._lake.grant_query(role)
+        if needs.lake_compact and self._lake is not None:
+            self._lake.grant_compact(role)
         if needs.publish_events:
             # events:PutEvents on this one bus, for the platform's Source and DetailTypes only.
             self._bus.grant_publish(role)

@@ -128,7 +128,23 @@ MESSAGE_TRIGGER_RULE = BusRuleDef(
     detail_types=("CustomerEnrolled", "TransactionRecorded"),
     target=MESSAGE_TRIGGER_QUEUE,
 )
-BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE, MESSAGE_TRIGGER_RULE)
+# Erasures for the lake: the compaction job rewrites the personal kinds' files without the erased
+# customer. Standard: erasing twice removes nothing more.
+LAKE_ERASURE_QUEUE = QueueDef(
+    logical_id="LakeErasures",
+    local_name="loyalty-lake-erasures",
+    visibility_timeout_s=6 * 900,  # six times the job's timeout (900 s), as Lambda advises
+    max_receive_count=5,
+    env_var="LAKE_ERASURE_QUEUE_URL",
+    fifo=False,
+)
+LAKE_ERASURE_RULE = BusRuleDef(
+    logical_id="LakeErasureFeed",
+    local_name="loyalty-lake-erasure-feed",
+    detail_types=("CustomerErased",),
+    target=LAKE_ERASURE_QUEUE,
+)
+BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE, MESSAGE_TRIGGER_RULE, LAKE_ERASURE_RULE)
 
 # SES's bounces and complaints (the configuration set's SNS topic delivers into it): standard, as
 # applying one twice changes nothing.
@@ -253,6 +269,15 @@ JOBS: tuple[JobDef, ...] = (
         timeout_s=120,
         consumes_stream=True,
         stream_records="lake",
+    ),
+    JobDef(
+        "compactor",
+        "Compacts the lake's closed days and snapshots its current state (hourly); rewrites the "
+        "personal kinds' files without an erased customer (from the bus)",
+        memory_mb=3008,
+        timeout_s=900,
+        schedule="rate(1 hour)",
+        consumes_queue=LAKE_ERASURE_QUEUE,
     ),
     JobDef(
         "merger",
