@@ -151,7 +151,9 @@ class LocalRuntime:
                 poller.start()
             for queue_poller in self.queue_pollers:
                 queue_poller.start()
-            self.tickers = [Ticker(job.name, SWEEP_INTERVAL_SECONDS) for job in JOBS if job.schedule]
+            self.tickers = [
+                Ticker(job.name, job.local_every_s or SWEEP_INTERVAL_SECONDS) for job in JOBS if job.schedule
+            ]
             for ticker in self.tickers:
                 ticker.container = self.container
                 ticker.start()
