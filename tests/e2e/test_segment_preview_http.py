@@ -90,7 +90,7 @@ def test_a_preview_counts_members_non_members_and_who_each_channel_reaches(api: 
     mail_consenters = {
         "all": [{"attr": "profile.attributes.cohort", "contains": tag}, {"attr": "consents.mail", "eq": True}]
     }
-    body = preview(api, mail_consenters)
+    body = until(api, mail_consenters, {"count": 2})
     assert (body["count"], body["reachable"]["mail"]) == (2, 1)  # anna (an address) and dirk (none)
     assert dirk["customer_id"] in body["sample"]
 
