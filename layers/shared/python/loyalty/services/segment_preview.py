@@ -50,7 +50,8 @@ class SegmentPreview:
 
     def preview(self, rule: Node) -> Preview:
         """`rule` as `parse_rule` read it (the API's SegmentRule field)."""
-        statement = segment_sql.preview(rule, self.clock.now(), self.programme())
+        # The compacted lake's snapshot generation, read once: the statement reads only that one.
+        statement = segment_sql.preview(rule, self.clock.now(), self.programme(), self.queries.manifest())
         rows = self.queries.run(segment_sql.render(statement, self.queries.dialect))
         counts = next(row for row in rows if row["row_kind"] == "counts")
         count, members = _int(counts["matched"]), _int(counts["members"])
