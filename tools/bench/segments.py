@@ -8,6 +8,8 @@ preview of five rules (the statement the API runs, through DuckDB: p50 of three)
 Athena would scan for it (the compressed column chunks the statement names, in the partitions its
 `dt` floors keep) with its price at $5 per TB (10 MB minimum). Then the RFM statement over 100,000
 customers, and what writing its answer costs: one conditional UpdateItem per changed profile.
+Then the 100,000-customer lake compacted (loyalty.services.compaction: every day closed) and the
+same previews and RFM statement over its snapshots.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,17 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from loyalty.adapters.lake import FolderLake
+from loyalty.adapters.lake_compaction import DuckDBParquetWork
 from loyalty.adapters.report_queries import DuckDBQueries
 from loyalty.domain.programme import default_programme
 from loyalty.domain.segments import parse_rule
 from loyalty.services import segment_sql
+from loyalty.services.compaction import LakeCompactor
 from loyalty.services.lake import CUSTOMERS, EVENTS, STORES, TRANSACTION_LINES, TRANSACTIONS
 from loyalty.services.segment_facets import path_key
 from tools.bench.lake import ATHENA_MIN_BYTES, ATHENA_PRICE_PER_TB, _columns, table_columns
+from tools.bench.lake import scanned_bytes as lake_scanned_bytes
 
 SIZES = (10_000, 100_000)
 VERSIONS = 8  # profile change rows per customer
@@ -195,9 +201,10 @@ def _runner(queries: DuckDBQueries, sql: str) -> Callable[[], list[dict[str, Any
     return lambda: queries.run(sql)
 
 
-def measure() -> tuple[list[PreviewFigure], RfmFigure | None]:
+def measure() -> tuple[list[PreviewFigure], RfmFigure | None, RfmFigure | None]:
     previews: list[PreviewFigure] = []
     rfm: RfmFigure | None = None
+    compacted_rfm: RfmFigure | None = None
     programme = default_programme()
     for size in SIZES:
         with tempfile.TemporaryDirectory(prefix="segments-bench-") as tmp:
@@ -213,22 +220,41 @@ def measure() -> tuple[list[PreviewFigure], RfmFigure | None]:
                 statement = segment_sql.rfm(NOW)
                 p50, rows = _time(_runner(queries, segment_sql.render(statement, "duckdb")), repeat=1)
                 rfm = RfmFigure(size, p50, len(rows), scanned_bytes(root, statement))
-    return previews, rfm
+                # The same lake compacted (every day closed): snapshots instead of every version.
+                LakeCompactor(
+                    objects=FolderLake(root=root),
+                    parquet=DuckDBParquetWork(),
+                    now=lambda: NOW + timedelta(days=3),
+                ).compact()
+                compacted = DuckDBQueries.over_folder(root)
+                manifest = compacted.manifest()
+                for name, raw in RULES.items():
+                    statement = segment_sql.preview(parse_rule(raw), NOW, programme, manifest)
+                    p50, rows = _time(_runner(compacted, segment_sql.render(statement, "duckdb")))
+                    count = next(int(r["matched"]) for r in rows if r["row_kind"] == "counts")
+                    scanned = lake_scanned_bytes(root, statement, None, manifest, None)
+                    previews.append(PreviewFigure(size, f"{name} (compacted)", p50, count, scanned))
+                statement = segment_sql.rfm(NOW, manifest)
+                p50, rows = _time(_runner(compacted, segment_sql.render(statement, "duckdb")), repeat=1)
+                compacted_rfm = RfmFigure(
+                    size, p50, len(rows), lake_scanned_bytes(root, statement, None, manifest, None)
+                )
+    return previews, rfm, compacted_rfm
 
 
 def _price(scanned: int) -> float:
     return max(scanned, ATHENA_MIN_BYTES) / 1024**4 * ATHENA_PRICE_PER_TB
 
 
-def print_figures(figures: tuple[list[PreviewFigure], RfmFigure | None]) -> None:
-    previews, rfm = figures
+def print_figures(figures: tuple[list[PreviewFigure], RfmFigure | None, RfmFigure | None]) -> None:
+    previews, rfm, compacted_rfm = figures
     print()
     print("Segments (issue 17): previews and RFM scores over the lake (DuckDB locally; Athena's bytes)")
-    print(f"  {'customers':>9}  {'rule':<40} {'p50 ms':>8} {'count':>7} {'Athena scans':>13} {'$/query':>9}")
+    print(f"  {'customers':>9}  {'rule':<52} {'p50 ms':>8} {'count':>7} {'Athena scans':>13} {'$/query':>9}")
     for p in previews:
         target = "ok" if p.p50_ms < 2000 else "OVER 2 s"
         print(
-            f"  {p.customers:>9,}  {p.rule:<40} {p.p50_ms:>8.0f} {p.count:>7,} "
+            f"  {p.customers:>9,}  {p.rule:<52} {p.p50_ms:>8.0f} {p.count:>7,} "
             f"{p.scanned / 1024**2:>10.1f} MB ${_price(p.scanned):>8.5f}  {target}"
         )
     if rfm is not None:
@@ -238,6 +264,11 @@ def print_figures(figures: tuple[list[PreviewFigure], RfmFigure | None]) -> None
             f"{rfm.answered:,} profiles to write (first run: every customer with purchases), "
             f"Athena scans {rfm.scanned / 1024**2:.1f} MB (${_price(rfm.scanned):.5f}); the writes "
             f"{rfm.answered * WRITE_UNITS_PER_PROFILE:,} WRU (${writes:.3f}), 16 at a time"
+        )
+    if compacted_rfm is not None:
+        print(
+            f"  RFM scores over the compacted lake: the statement {compacted_rfm.p50_ms:,.0f} ms, "
+            f"Athena scans {compacted_rfm.scanned / 1024**2:.1f} MB (${_price(compacted_rfm.scanned):.5f})"
         )
     print(
         f"  targets: a preview over {SIZES[-1]:,} customers under 2 s locally; {VERSIONS} profile "
