@@ -236,6 +236,7 @@ class JobDef:
     # (every change to a business record: the lake writer).
     stream_records: str = "outbox"
     consumes_queue: QueueDef | None = None  # an SQS queue's messages, with partial batch failures
+    tmp_mb: int | None = None  # /tmp beyond Lambda's 512 MB (the compactor's local copies of files)
 
 
 JOBS: tuple[JobDef, ...] = (
@@ -278,6 +279,8 @@ JOBS: tuple[JobDef, ...] = (
         timeout_s=900,
         schedule="rate(1 hour)",
         consumes_queue=LAKE_ERASURE_QUEUE,
+        # A previous snapshot, the new one and a day's files at once (loyalty.services.compaction).
+        tmp_mb=10240,
     ),
     JobDef(
         "merger",
