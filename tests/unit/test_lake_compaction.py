@@ -450,3 +450,21 @@ def test_the_job_compacts_on_its_schedule_and_erases_from_the_bus(
             or f.split("/")[1] in ("transactions", "transaction_lines")
             for f in files_with_rows_of(root, customer_id)
         ), customer_id
+
+
+def test_a_kind_added_since_the_last_run_gets_its_first_snapshot(lake: tuple[Path, Stream]) -> None:
+    from loyalty.services.lake import KINDS
+
+    root, _ = lake
+    before = answers(root)
+    without_sales = tuple(k for k in KINDS if k.name != "transactions")
+    older = LakeCompactor(
+        objects=FolderLake(root=root),
+        parquet=DuckDBParquetWork(),
+        now=lambda: START + timedelta(days=5),
+        kinds=without_sales,
+    )
+    assert older.compact().outcome == "compacted"
+    answers(root)  # a kind without snapshots yet: an empty `<kind>_snapshot` view, not an error
+    assert compactor(root, START + timedelta(days=8)).compact().outcome == "compacted"
+    assert answers(root) == before
