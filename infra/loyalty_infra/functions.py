@@ -14,7 +14,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -263,6 +263,11 @@ class Functions(Construct):
             layers=self.layers,
             memory_size=definition.memory_mb,
             timeout=Duration.seconds(definition.timeout_s),
+            ephemeral_storage_size=(
+                Size.mebibytes(definition.tmp_mb)
+                if isinstance(definition, JobDef) and definition.tmp_mb
+                else None
+            ),
             environment={
                 **self.environment,
                 "POWERTOOLS_SERVICE_NAME": definition.name,

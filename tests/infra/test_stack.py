@@ -1444,6 +1444,8 @@ def test_the_compactor_runs_hourly_takes_erasures_from_the_bus_and_rewrites_only
     synth: Synth,
 ) -> None:
     compactor = _function("compactor")
+    props = synth.resources[synth.function_id(compactor)]["Properties"]
+    assert props["EphemeralStorage"] == {"Size": 10240} and props["Timeout"] == 900
     actions = synth.actions_of(compactor)
     assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"} <= actions
     assert not {a for a in actions if a.startswith(("dynamodb:", "athena:", "glue:", "secretsmanager:"))}

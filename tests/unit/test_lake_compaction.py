@@ -407,3 +407,64 @@ def test_erasure_before_compaction_filters_the_first_snapshot(lake: tuple[Path, 
         or f.split("/")[1] in ("transactions", "transaction_lines")
         for f in files_with_rows_of(root, "c3")
     )
+
+
+def test_the_job_compacts_on_its_schedule_and_erases_from_the_bus(
+    lake: tuple[Path, Stream], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compactor's handler: the schedule's event compacts; CustomerErased (an EventBridge event
+    in an SQS record, as the bus rule delivers it) erases the customer and the profiles merged into
+    them; an undecodable message is a batch item failure, not a lost batch."""
+    import json
+
+    from loyalty.bootstrap import Container, use_container
+    from loyalty.jobs import compact_lake
+    from loyalty.settings import Settings
+    from loyalty_local.events import scheduler_event, sqs_event
+    from loyalty_local.gateway import LambdaContext
+
+    root, _ = lake
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    container = Container(
+        Settings(table_name="lake-tests", api_key_pepper_secret="unused", cursor_key_secret="unused")
+    )
+    container.lake_compactor = compactor(root, START + timedelta(days=8))
+    use_container(container)
+    try:
+        done = compact_lake(scheduler_event("compactor"), LambdaContext("compactor"))
+        assert (done["outcome"], done["closed_through"]) == ("compacted", "2026-01-07")
+        envelope = {"detail-type": "CustomerErased", "source": "loyalty",
+                    "detail": {"customer_id": "c2", "merged_ids": ["eve"]}}  # fmt: skip
+        messages = [
+            {"MessageId": "m1", "ReceiptHandle": "r1", "Body": json.dumps(envelope)},
+            {"MessageId": "m2", "ReceiptHandle": "r2", "Body": "not json"},
+        ]
+        event = sqs_event(messages, "arn:aws:sqs:eu-west-1:000000000000:erasures", "eu-west-1")
+        response = compact_lake(event, LambdaContext("compactor"))
+    finally:
+        use_container(None)
+    assert response["batchItemFailures"] == [{"itemIdentifier": "m2"}]
+    for customer_id in ("c2", "eve"):
+        assert all(
+            f.split("/")[0] in ("transactions", "transaction_lines")
+            or f.split("/")[1] in ("transactions", "transaction_lines")
+            for f in files_with_rows_of(root, customer_id)
+        ), customer_id
+
+
+def test_a_kind_added_since_the_last_run_gets_its_first_snapshot(lake: tuple[Path, Stream]) -> None:
+    from loyalty.services.lake import KINDS
+
+    root, _ = lake
+    before = answers(root)
+    without_sales = tuple(k for k in KINDS if k.name != "transactions")
+    older = LakeCompactor(
+        objects=FolderLake(root=root),
+        parquet=DuckDBParquetWork(),
+        now=lambda: START + timedelta(days=5),
+        kinds=without_sales,
+    )
+    assert older.compact().outcome == "compacted"
+    answers(root)  # a kind without snapshots yet: an empty `<kind>_snapshot` view, not an error
+    assert compactor(root, START + timedelta(days=8)).compact().outcome == "compacted"
+    assert answers(root) == before

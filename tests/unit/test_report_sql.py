@@ -287,3 +287,16 @@ def test_each_statement_parses_as_trino_and_runs_in_duckdb(reports: ReportServic
     # Trino's own rendering of it runs in DuckDB too: nothing in the text leans on one engine.
     reports.queries.run(parsed.sql(dialect="trino"))
     reports.queries.run(sql)
+
+
+def test_the_reports_read_only_the_snapshot_tables_glue_describes(reports: ReportService) -> None:
+    """Glue has `<kind>_snapshot` tables for REPORTED_KINDS only (loyalty_infra.lake): a report
+    reading another kind's snapshot would fail on Athena and nowhere else."""
+    manifest = reports.queries.manifest() or report_sql.LakeManifest(
+        "20260101T000000-0", date(2026, 1, 1), {}
+    )
+    read: set[str] = set()
+    for sql in statements(manifest):
+        tables = {t.name for t in sqlglot.parse_one(sql, read="trino").find_all(sqlglot.exp.Table)}
+        read |= {t.removesuffix("_snapshot") for t in tables if t.endswith("_snapshot")}
+    assert read == set(report_sql.REPORTED_KINDS)

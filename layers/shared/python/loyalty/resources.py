@@ -238,6 +238,7 @@ class JobDef:
     consumes_queue: QueueDef | None = None  # an SQS queue's messages, with partial batch failures
     # How often the local runtime's ticker runs a scheduled job (None: the runtime's default).
     local_every_s: float | None = None
+    tmp_mb: int | None = None  # /tmp beyond Lambda's 512 MB (the compactor's local copies of files)
 
 
 JOBS: tuple[JobDef, ...] = (
@@ -280,6 +281,8 @@ JOBS: tuple[JobDef, ...] = (
         timeout_s=900,
         schedule="rate(1 hour)",
         consumes_queue=LAKE_ERASURE_QUEUE,
+        # A previous snapshot, the new one and a day's files at once (loyalty.services.compaction).
+        tmp_mb=10240,
     ),
     JobDef(
         "merger",

@@ -77,7 +77,7 @@ def define_views(
     from loyalty.services.report_sql import current
 
     for kind in KINDS:
-        if manifest is not None:
+        if manifest is not None and present(f"{SNAPSHOT_PREFIX}/{kind.name}"):
             snapshots = (
                 f"SELECT * FROM read_parquet('{root}/{SNAPSHOT_PREFIX}/{kind.name}/*/*.parquet', "
                 "hive_partitioning = true, hive_types = {'generation': VARCHAR}, union_by_name = true)"
@@ -164,10 +164,12 @@ class DuckDBQueries:
             self._connection = duckdb.connect()
             if self._setup is not None:
                 self._setup(self._connection)
-        state: dict[str, Any] = {
-            kind.name: self._defined.get(kind.name) or self._present(kind.name) for kind in KINDS
-        }
+        # Once a kind (or its snapshots) has a file it keeps one: only absent ones are looked for.
         manifest = self._read_manifest()
+        names = [k.name for k in KINDS]
+        if manifest is not None:
+            names += [f"{SNAPSHOT_PREFIX}/{k.name}" for k in KINDS]
+        state: dict[str, Any] = {name: self._defined.get(name) or self._present(name) for name in names}
         state["manifest"] = manifest
         if state != self._defined:
             define_views(self._connection, self._root, lambda name: state[name], manifest)

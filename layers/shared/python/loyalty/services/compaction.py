@@ -236,7 +236,9 @@ class LakeCompactor:
     ) -> list[tuple[Kind, str]]:
         """The kind's newly closed days, each as one file, and its snapshot of `generation`."""
         written: list[tuple[Kind, str]] = []
-        days = self._closed_days(kind, manifest.closed_through if manifest else None, closed)
+        # A kind the manifest does not know is new since the last run: all its closed days count.
+        known = manifest is not None and kind.name in manifest.newest
+        days = self._closed_days(kind, manifest.closed_through if manifest and known else None, closed)
         compacted: list[Path] = []
         for day, keys in sorted(days.items()):
             path, key, merged = self._compact_day(kind, day, keys, work, erased)
@@ -250,7 +252,7 @@ class LakeCompactor:
                 filter(None, (report.newest.get(kind.name), merged.newest)), default=None
             )
         previous = None
-        if manifest is not None:
+        if manifest is not None and known:
             previous = work / "previous" / f"{kind.name}.parquet"
             if self.objects.download(snapshot_key(kind.name, manifest.generation), previous) is None:
                 raise RuntimeError(f"the current {kind.name} snapshot {manifest.generation} is missing")

@@ -216,16 +216,27 @@ def members_vs_non_members(start: date, end: date, manifest: LakeManifest | None
     until = end + timedelta(days=1)
     return f"""
 WITH txn AS ({current("transactions", start, manifest, TXN_COLUMNS[:1] + TXN_COLUMNS[3:])}
+),
+bought AS (
+    -- One row per group and customer: counting them needs no distinct set over every sale.
+    SELECT
+        CASE WHEN t.customer_id IS NULL THEN 'anonymous'
+            WHEN t.member THEN 'members' ELSE 'non_members' END AS grp,
+        t.customer_id,
+        SUM(CASE WHEN t.txn_type = 'sale' THEN 1 ELSE 0 END) AS sales,
+        SUM({SALE_REVENUE}) AS revenue,
+        SUM(CASE WHEN t.txn_type = 'sale' THEN t.total ELSE CAST(0 AS DECIMAL(38, 2)) END) AS sales_value
+    FROM txn AS t
+    WHERE t.occurred_at >= {_ts(start)} AND t.occurred_at < {_ts(until)}
+    GROUP BY 1, 2
 )
 SELECT
-    CASE WHEN t.customer_id IS NULL THEN 'anonymous'
-        WHEN t.member THEN 'members' ELSE 'non_members' END AS grp,
-    SUM(CASE WHEN t.txn_type = 'sale' THEN 1 ELSE 0 END) AS transactions,
-    SUM({SALE_REVENUE}) AS revenue,
-    SUM(CASE WHEN t.txn_type = 'sale' THEN t.total ELSE CAST(0 AS DECIMAL(38, 2)) END) AS sales_value,
-    COUNT(DISTINCT CASE WHEN t.txn_type = 'sale' THEN t.customer_id END) AS customers
-FROM txn AS t
-WHERE t.occurred_at >= {_ts(start)} AND t.occurred_at < {_ts(until)}
+    b.grp,
+    SUM(b.sales) AS transactions,
+    SUM(b.revenue) AS revenue,
+    SUM(b.sales_value) AS sales_value,
+    SUM(CASE WHEN b.sales > 0 AND b.customer_id IS NOT NULL THEN 1 ELSE 0 END) AS customers
+FROM bought AS b
 GROUP BY 1
 ORDER BY 1
 """
