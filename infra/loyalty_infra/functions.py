@@ -14,7 +14,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -95,6 +95,7 @@ class Needs:
     # The campaign runs bucket: "prepare" (read audiences/, write runs/) or "read" (read runs/);
     # gets CAMPAIGN_RUNS_BUCKET.
     campaign_runs: str | None = None
+    lake_compact: bool = False  # rewrites the lake's objects: compaction and erasure (gets LAKE_BUCKET)
 
 
 # Domain events leave through the outbox (written with the change, published from the stream), so
@@ -163,6 +164,9 @@ NEEDS: Mapping[str, Needs] = {
     # reads the live customers from the lake (Athena) and queues its next page there (receive and
     # delete come with its event source; the schedule's invoke with its Scheduler role).
     "segments": Needs(table=TableAccess.READ_WRITE, lake_query=True, enqueue=(SEGMENT_QUEUE,)),
+    # Rewrites the lake's objects (no table, no Athena); receive and delete on the erasure queue
+    # come with its event source.
+    "compactor": Needs(lake_compact=True),
 }
 
 Definition = FunctionDef | JobDef
@@ -276,6 +280,11 @@ class Functions(Construct):
             layers=self.layers,
             memory_size=definition.memory_mb,
             timeout=Duration.seconds(definition.timeout_s),
+            ephemeral_storage_size=(
+                Size.mebibytes(definition.tmp_mb)
+                if isinstance(definition, JobDef) and definition.tmp_mb
+                else None
+            ),
             environment={
                 **self.environment,
                 "POWERTOOLS_SERVICE_NAME": definition.name,
@@ -317,7 +326,7 @@ class Functions(Construct):
         return {CAMPAIGN_RUNS_BUCKET.env_var: self._campaign_runs_bucket.bucket_name}
 
     def _lake_environment(self, needs: Needs) -> dict[str, str]:
-        if not (needs.lake_write or needs.lake_query):
+        if not (needs.lake_write or needs.lake_query or needs.lake_compact):
             return {}
         if self._lake is None:
             raise ValueError("a function needs the data lake but the stack made none")
@@ -362,6 +371,8 @@ class Functions(Construct):
             self._lake.grant_write(role)
         if needs.lake_query and self._lake is not None:
             self._lake.grant_query(role)
+        if needs.lake_compact and self._lake is not None:
+            self._lake.grant_compact(role)
         if needs.publish_events:
             # events:PutEvents on this one bus, for the platform's Source and DetailTypes only.
             self._bus.grant_publish(role)

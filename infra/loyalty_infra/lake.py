@@ -8,6 +8,11 @@ partition projection, and the Athena workgroup the reports function queries it t
 - One Glue table per kind (loyalty.services.lake.KINDS), columns typed as the writer writes them
   (decimal(38,2), timestamp, a string `dt` partition). Partition projection computes the partitions
   from the `dt` range: no crawler and no MSCK REPAIR, and a new day is queryable at once.
+- One Glue table per compacted snapshot the reports read, `<kind>_snapshot` (customers,
+  transactions, ledger, stores: loyalty.services.compaction writes every kind's, the others are
+  for DuckDB and a table each is 1 of CloudFormation's 500 resources), partitioned by `generation`
+  with injected projection: a query names the generation the lake's manifest says is current (the
+  reports' SQL does), so it reads that generation's files only.
 - The workgroup enforces its configuration (clients cannot pick another result location or turn
   encryption off), encrypts results, publishes metrics and cancels any query scanning more than
   BYTES_SCANNED_CUTOFF: a runaway report costs at most that much.
@@ -23,9 +28,11 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from loyalty.resources import LAKE_DATABASE
-from loyalty.services.lake import CHANGE_COLUMNS, GLUE_TYPES, KINDS, Kind
+from loyalty.services.lake import CHANGE_COLUMNS, GLUE_TYPES, KINDS, SNAPSHOT_PREFIX, Kind, snapshot_table
+from loyalty.services.report_sql import REPORTED_KINDS
 from loyalty_infra.waivers import (
     ACCESS_LOG_BUCKET,
+    LAKE_ERASED_VERSIONS,
     LAKE_NO_EVENT_NOTIFICATIONS,
     LAKE_OBJECTS,
     LAKE_S3_MANAGED_KEY,
@@ -117,6 +124,7 @@ class Lake(Construct):
             ),
         )
         self.tables = [self._table(kind) for kind in KINDS]
+        self.snapshot_tables = [self._snapshot_table(kind) for kind in KINDS if kind.name in REPORTED_KINDS]
         self.workgroup = athena.CfnWorkGroup(
             self,
             "Workgroup",
@@ -177,6 +185,76 @@ class Lake(Construct):
         )
         table.add_dependency(self.database)
         return table
+
+    def _snapshot_table(self, kind: Kind) -> glue.CfnTable:
+        location = self.bucket.s3_url_for_object(f"{SNAPSHOT_PREFIX}/{kind.name}")
+        table = glue.CfnTable(
+            self,
+            f"Snapshot{''.join(p.capitalize() for p in kind.name.split('_'))}",
+            catalog_id=Stack.of(self).account,
+            database_name=LAKE_DATABASE,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=snapshot_table(kind.name),
+                description=f"Current {kind.name} by compaction generation (the manifest names the current)",
+                table_type="EXTERNAL_TABLE",
+                parameters={
+                    "classification": "parquet",
+                    "EXTERNAL": "TRUE",
+                    "projection.enabled": "true",
+                    "projection.generation.type": "injected",
+                    "storage.location.template": f"{location}/generation=${{generation}}",
+                },
+                partition_keys=[glue.CfnTable.ColumnProperty(name="generation", type="string")],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=location,
+                    input_format=PARQUET_INPUT,
+                    output_format=PARQUET_OUTPUT,
+                    serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=PARQUET_SERDE),
+                    columns=[
+                        *(
+                            glue.CfnTable.ColumnProperty(name=c.name, type=GLUE_TYPES[c.type])
+                            for c in (*CHANGE_COLUMNS, *kind.columns)
+                        ),
+                        glue.CfnTable.ColumnProperty(name="dt", type="string"),
+                    ],
+                ),
+            ),
+        )
+        table.add_dependency(self.database)
+        return table
+
+    def grant_compact(self, role: iam.IRole) -> None:
+        """The compaction job: list, read, write and delete the lake's objects (closed days are
+        rewritten, old snapshot generations deleted); delete earlier versions of the personal
+        kinds' objects only (an erasure's rewrite must not survive as a noncurrent version). No
+        Athena, no Glue, no other bucket."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListLake",
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                resources=[self.bucket.bucket_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="CompactLake",
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                resources=[self.bucket.arn_for_objects("*")],
+            )
+        )
+        personal = [k.name for k in KINDS if k.personal]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PurgeErasedVersions",
+                actions=["s3:DeleteObjectVersion"],
+                resources=[
+                    *(self.bucket.arn_for_objects(f"{name}/*") for name in personal),
+                    *(self.bucket.arn_for_objects(f"{SNAPSHOT_PREFIX}/{name}/*") for name in personal),
+                ],
+            )
+        )
+        waive(role.node.find_child("DefaultPolicy"), LAKE_OBJECTS)
+        waive(role.node.find_child("DefaultPolicy"), LAKE_ERASED_VERSIONS)
 
     def grant_write(self, role: iam.IRole) -> None:
         """The lake job: put objects under the lake, nothing else (no read, no delete)."""

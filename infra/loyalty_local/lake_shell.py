@@ -50,7 +50,7 @@ def main() -> int:
         connection.sql(args.command).show()
         return 0
     names = ", ".join(k.name for k in KINDS)
-    print(f"DuckDB over the lake. Views: {names} (every change), and each as <kind>_current.")
+    print(f"DuckDB over the lake. Views: {names} (every change), each as <kind>_current and <kind>_snapshot.")
     print("SQL ends with ';'. An empty line or Ctrl-D quits.")
     buffer: list[str] = []
     while True:

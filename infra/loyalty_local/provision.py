@@ -19,6 +19,7 @@ from loyalty.resources import (
     EMAIL_FEEDBACK_QUEUE,
     EVENT_BUS,
     LAKE_BUCKET,
+    LAKE_ERASURE_QUEUE,
     MERGE_QUEUE,
     MESSAGE_TRIGGER_QUEUE,
     PRINT_BUCKET,
@@ -36,6 +37,7 @@ QUEUES: tuple[QueueDef, ...] = (
     MESSAGE_TRIGGER_QUEUE,
     EMAIL_FEEDBACK_QUEUE,
     SEGMENT_QUEUE,
+    LAKE_ERASURE_QUEUE,
 )
 
 PEPPER_SECRET_NAME = "loyalty/api-key-pepper"  # noqa: S105 - a name, not a value
@@ -223,6 +225,8 @@ def create_lake_bucket(s3: Any, name: str) -> None:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
+    # Versioned as on AWS: an erasure's rewrite must delete the earlier versions, and locally too.
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
 
 def provision(

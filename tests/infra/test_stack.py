@@ -1622,7 +1622,10 @@ def test_glue_tables_project_their_dt_partitions_and_match_the_writer(synth: Syn
         t["Properties"]["TableInput"]["Name"]: t["Properties"]
         for t in synth.of_type("AWS::Glue::Table").values()
     }
-    assert set(tables) == {k.name for k in KINDS}
+    from loyalty.services.report_sql import REPORTED_KINDS
+
+    # The change tables, and the compacted snapshots the reports read (the test below).
+    assert set(tables) == {k.name for k in KINDS} | {f"{k}_snapshot" for k in REPORTED_KINDS}
     for kind in KINDS:
         table = tables[kind.name]["TableInput"]
         assert table["Parameters"]["projection.enabled"] == "true"
@@ -1630,6 +1633,63 @@ def test_glue_tables_project_their_dt_partitions_and_match_the_writer(synth: Syn
         assert table["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
         columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
         assert columns == [(c.name, GLUE_TYPES[c.type]) for c in (*CHANGE_COLUMNS, *kind.columns)]
+
+
+def test_snapshot_tables_read_one_generation_each_with_the_writers_columns(synth: Synth) -> None:
+    from loyalty.services.lake import CHANGE_COLUMNS, GLUE_TYPES, KINDS
+
+    tables = {
+        t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
+        for t in synth.of_type("AWS::Glue::Table").values()
+    }
+    for kind in KINDS:
+        table = tables.get(f"{kind.name}_snapshot")
+        if table is None:
+            continue
+        assert table["Parameters"]["projection.generation.type"] == "injected"
+        assert table["PartitionKeys"] == [{"Name": "generation", "Type": "string"}]
+        columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+        expected = [(c.name, GLUE_TYPES[c.type]) for c in (*CHANGE_COLUMNS, *kind.columns)]
+        assert columns == [*expected, ("dt", "string")]
+
+
+def test_the_compactor_runs_hourly_takes_erasures_from_the_bus_and_rewrites_only_the_lake(
+    synth: Synth,
+) -> None:
+    compactor = _function("compactor")
+    props = synth.resources[synth.function_id(compactor)]["Properties"]
+    assert props["EphemeralStorage"] == {"Size": 10240} and props["Timeout"] == 900
+    actions = synth.actions_of(compactor)
+    assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"} <= actions
+    assert not {a for a in actions if a.startswith(("dynamodb:", "athena:", "glue:", "secretsmanager:"))}
+    assert not {a for a in actions if a.startswith("events:")}
+    # Earlier versions may be deleted of the personal kinds' objects only (erasure), nothing else.
+    (purge,) = [
+        s
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "PurgeErasedVersions"
+    ]
+    rendered = json.dumps(purge["Resource"])
+    assert all(f"/{k}/*" in rendered for k in ("customers", "events")) and "transactions" not in rendered
+    schedules = synth.of_type("AWS::Scheduler::Schedule").values()
+    assert any(
+        s["Properties"]["ScheduleExpression"] == "rate(1 hour)"
+        and "Compactor" in json.dumps(s["Properties"]["Target"]["Arn"])
+        for s in schedules
+    )
+    rules = [
+        r["Properties"]
+        for r in synth.of_type("AWS::Events::Rule").values()
+        if r["Properties"].get("EventPattern", {}).get("detail-type") == ["CustomerErased"]
+    ]
+    assert len(rules) == 1 and "LakeErasures" in json.dumps(rules[0]["Targets"])
+    mappings = [
+        m["Properties"]
+        for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+        if "LakeErasures" in json.dumps(m["Properties"]["EventSourceArn"])
+    ]
+    assert len(mappings) == 1 and mappings[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def test_the_workgroup_encrypts_results_enforces_its_settings_and_cuts_off_big_scans(synth: Synth) -> None:

@@ -51,6 +51,10 @@ over a generated lake of 1 million transactions and 100,000 customers, and the b
 scan per report (from the Parquet metadata) with its price at $5 per TB, scaled to 10 million
 customers.
 
+Then segments (bench_segment_preview, issue 17): previews of five rules over generated lakes of 10,000
+and 100,000 customers (p50, and the bytes Athena would scan with its price), and the RFM scores
+statement over 100,000 customers with what writing its answer costs.
+
 Then it times each function's cold import in fresh subprocesses against the floor (a bare process
 importing boto3 + pydantic + the powertools resolver), medians of IMPORT_RUNS runs, and checks
 that importing a handler does no network I/O, builds no AWS client and pulls in no X-Ray SDK.
@@ -80,6 +84,7 @@ from tools.bench import merges as bench_merges
 from tools.bench import messages as bench_messages
 from tools.bench import offers as bench_offers
 from tools.bench import segment_pass as bench_segment_pass
+from tools.bench import segment_preview as bench_segment_preview
 from tools.bench import segments as bench_segments
 from tools.bench.carts import CART_ROUTE, print_carts
 from tools.bench.config import DENSE_ITERATIONS, EARN_PATH, ITERATIONS, WARMUP
@@ -155,6 +160,7 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
     bench_segment_pass.print_figures(segment_pass)
     print()
     bench_lake.print_figures(bench_lake.measure())  # no emulator: a folder lake, DuckDB over Parquet
+    bench_segment_preview.print_figures(bench_segment_preview.measure())  # previews and RFM over Parquet
     print_imports(imports)
     print(f"\nbench took {time.monotonic() - began:.0f} s")
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.attribution import Attribution
     from loyalty.services.campaign_runs import CampaignRuns
     from loyalty.services.cart import CartService
+    from loyalty.services.compaction import LakeCompactor
     from loyalty.services.config import ProgrammeService, StoreService
     from loyalty.services.confirmation import ConfirmationQueue, ConfirmationService
     from loyalty.services.customer_events import EventIngest
@@ -475,12 +476,26 @@ class Container:
         )
 
     @cached_property
+    def lake_compactor(self) -> LakeCompactor:
+        from loyalty.adapters.lake import S3Lake
+        from loyalty.adapters.lake_compaction import DuckDBParquetWork
+        from loyalty.services.compaction import LakeCompactor
+
+        if not self.settings.lake_bucket:
+            raise RuntimeError("LAKE_BUCKET is not set: compaction has no lake to compact")
+        return LakeCompactor(
+            objects=S3Lake(s3=self.client("s3"), bucket=self.settings.lake_bucket),
+            parquet=DuckDBParquetWork(),
+            now=self.clock.now,
+        )
+
+    @cached_property
     def lake_queries(self) -> ReportQueries:
         """The lake's query engine: Athena on AWS, DuckDB over the same Parquet locally."""
         if not self.settings.lake_bucket:
             raise RuntimeError("LAKE_BUCKET is not set: there is no lake to read")
         if self.settings.report_engine == "athena":
-            from loyalty.adapters.report_queries import AthenaQueries
+            from loyalty.adapters.report_queries import AthenaQueries, s3_manifest
 
             if not self.settings.athena_workgroup:
                 raise RuntimeError("ATHENA_WORKGROUP is not set: Athena queries need a workgroup")
@@ -488,6 +503,7 @@ class Container:
                 athena=self.client("athena"),
                 workgroup=self.settings.athena_workgroup,
                 database=self.settings.lake_database,
+                read_manifest=s3_manifest(self.client("s3"), self.settings.lake_bucket),
             )
         from loyalty.adapters.report_queries import DuckDBQueries
 

@@ -341,3 +341,42 @@ def score_customers(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="CustomerScoresWritten", unit=MetricUnit.Count, value=report.written)
     logger.info("customer scores computed", extra=asdict(report))
     return asdict(report)
+
+
+_erasure_processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _erase_from_lake(record: SQSRecord) -> None:
+    envelope = json.loads(record.body)  # CustomerErased, as the bus rule delivers it
+    detail = envelope["detail"]
+    logger.set_correlation_id(detail.get("correlation_id") or record.message_id)
+    # The erased profile and every profile merged into it: one event names them all.
+    ids = [str(detail["customer_id"]), *(str(i) for i in detail.get("merged_ids") or ())]
+    done = container().lake_compactor.erase(ids)
+    metrics.add_metric(name="LakeFilesScrubbed", unit=MetricUnit.Count, value=done.files_rewritten)
+    # Counts only: the ids are pseudonymous, but an erasure log needs none of them.
+    logger.info("erased from the lake", extra=asdict(done))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def compact_lake(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Hourly (the schedule): closed days of the lake as one file per kind and day, and a new
+    snapshot generation of every kind's current state (loyalty.services.compaction).
+
+    Fed by the erasure queue instead (Records): each CustomerErased rewrites every file of the
+    personal kinds that holds rows of the erased customers without them; a failure comes back
+    after the visibility timeout, to the dead-letter queue after five deliveries."""
+    if "Records" in event:
+        response = process_partial_response(
+            event=event, record_handler=_erase_from_lake, processor=_erasure_processor, context=context
+        )
+        return dict(response)
+    report = container().lake_compactor.compact()
+    metrics.add_metric(name="LakeRowsCompacted", unit=MetricUnit.Count, value=report.rows_read)
+    logger.info("lake compacted", extra={k: v for k, v in asdict(report).items() if k != "newest"})
+    return {
+        "outcome": report.outcome,
+        "generation": report.generation,
+        "closed_through": report.closed_through,
+    }

@@ -161,7 +161,24 @@ SEGMENT_RULE = BusRuleDef(
     ),
     target=SEGMENT_QUEUE,
 )
-BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE, MESSAGE_TRIGGER_RULE, SEGMENT_RULE)
+
+# Erasures for the lake: the compaction job rewrites the personal kinds' files without the erased
+# customer. Standard: erasing twice removes nothing more.
+LAKE_ERASURE_QUEUE = QueueDef(
+    logical_id="LakeErasures",
+    local_name="loyalty-lake-erasures",
+    visibility_timeout_s=6 * 900,  # six times the job's timeout (900 s), as Lambda advises
+    max_receive_count=5,
+    env_var="LAKE_ERASURE_QUEUE_URL",
+    fifo=False,
+)
+LAKE_ERASURE_RULE = BusRuleDef(
+    logical_id="LakeErasureFeed",
+    local_name="loyalty-lake-erasure-feed",
+    detail_types=("CustomerErased",),
+    target=LAKE_ERASURE_QUEUE,
+)
+BUS_RULES: tuple[BusRuleDef, ...] = (ACTIVITY_RULE, MESSAGE_TRIGGER_RULE, SEGMENT_RULE, LAKE_ERASURE_RULE)
 
 
 @dataclass(frozen=True)
@@ -295,6 +312,7 @@ class JobDef:
     consumes_queue: QueueDef | None = None  # an SQS queue's messages, with partial batch failures
     # The local ticker's interval when it must be shorter than the runtime's default (a minute).
     local_interval_s: float | None = None
+    tmp_mb: int | None = None  # /tmp beyond Lambda's 512 MB (the compactor's local copies of files)
 
 
 JOBS: tuple[JobDef, ...] = (
@@ -328,6 +346,17 @@ JOBS: tuple[JobDef, ...] = (
         timeout_s=120,
         consumes_stream=True,
         stream_records="lake",
+    ),
+    JobDef(
+        "compactor",
+        "Compacts the lake's closed days and snapshots its current state (hourly); rewrites the "
+        "personal kinds' files without an erased customer (from the bus)",
+        memory_mb=3008,
+        timeout_s=900,
+        schedule="rate(1 hour)",
+        consumes_queue=LAKE_ERASURE_QUEUE,
+        # A previous snapshot, the new one and a day's files at once (loyalty.services.compaction).
+        tmp_mb=10240,
     ),
     JobDef(
         "merger",
@@ -400,6 +429,7 @@ JOBS: tuple[JobDef, ...] = (
         memory_mb=2048,  # DuckDB locally; on AWS the statement runs in Athena and this waits for it
         timeout_s=900,
         schedule="rate(1 day)",
+        local_interval_s=300.0,  # a full recomputation: every five minutes is plenty for a demo
     ),
 )
 

@@ -1,5 +1,7 @@
 """The two engines behind `ReportQueries`: DuckDB over the lake's Parquet (locally, in moto's S3 or a
-folder) and Athena over the Glue tables of the same files (on AWS)."""
+folder) and Athena over the Glue tables of the same files (on AWS). Both read compaction's manifest
+(`_lake/manifest.json`, one small object) before each report: it names the snapshot generation the
+report's SQL reads."""
 
 from __future__ import annotations
 
@@ -13,7 +15,42 @@ from urllib.parse import urlparse
 
 import duckdb
 
-from loyalty.services.lake import KINDS, SQL_TYPES, Kind
+from loyalty.services.lake import (
+    KINDS,
+    MANIFEST_KEY,
+    SNAPSHOT_PREFIX,
+    SQL_TYPES,
+    Kind,
+    LakeManifest,
+    snapshot_table,
+)
+
+ManifestReader = Callable[[], LakeManifest | None]
+
+
+def no_manifest() -> LakeManifest | None:
+    return None
+
+
+def folder_manifest(root: Path) -> ManifestReader:
+    def read() -> LakeManifest | None:
+        try:
+            return LakeManifest.from_json((root / MANIFEST_KEY).read_text())
+        except FileNotFoundError:
+            return None
+
+    return read
+
+
+def s3_manifest(s3: Any, bucket: str) -> ManifestReader:
+    def read() -> LakeManifest | None:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=MANIFEST_KEY)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        return LakeManifest.from_json(body.decode())
+
+    return read
 
 
 def httpfs_path() -> Path:
@@ -24,18 +61,30 @@ def httpfs_path() -> Path:
     return next(Path(duckdb_extension_httpfs.__file__).parent.glob("extensions/*/httpfs.duckdb_extension"))
 
 
-def _empty_view(kind: Kind) -> str:
+def _empty_view(kind: Kind, extra: str = "") -> str:
     columns = ", ".join(f"CAST(NULL AS {SQL_TYPES[c.type]}) AS {c.name}" for c in kind.all_columns)
-    return f"SELECT {columns}, CAST(NULL AS VARCHAR) AS dt WHERE false"
+    return f"SELECT {columns}, CAST(NULL AS VARCHAR) AS dt{extra} WHERE false"
 
 
-def define_views(connection: Any, root: str, present: Callable[[str], bool]) -> None:
+def define_views(
+    connection: Any, root: str, present: Callable[[str], bool], manifest: LakeManifest | None = None
+) -> None:
     """One view per kind, named as the Glue table is: every file of the kind, `dt` a string as in
-    Glue; a kind with no file yet is an empty view of the same columns. Plus `<kind>_current`: the
-    latest image per key (what the reports derive inline), for people querying by hand."""
+    Glue; a kind with no file yet is an empty view of the same columns. `<kind>_snapshot`: the
+    compacted snapshots, by `generation` (empty before the first compaction). And
+    `<kind>_current`: the latest image per key (what the reports derive inline, from the current
+    snapshot and the newer change rows once there is one), for people querying by hand."""
     from loyalty.services.report_sql import current
 
     for kind in KINDS:
+        if manifest is not None and present(f"{SNAPSHOT_PREFIX}/{kind.name}"):
+            snapshots = (
+                f"SELECT * FROM read_parquet('{root}/{SNAPSHOT_PREFIX}/{kind.name}/*/*.parquet', "
+                "hive_partitioning = true, hive_types = {'generation': VARCHAR}, union_by_name = true)"
+            )
+        else:
+            snapshots = _empty_view(kind, ", CAST(NULL AS VARCHAR) AS generation")
+        connection.execute(f"CREATE OR REPLACE VIEW {snapshot_table(kind.name)} AS {snapshots}")
         if present(kind.name):
             source = (
                 f"SELECT * FROM read_parquet('{root}/{kind.name}/*/*.parquet', hive_partitioning = true, "
@@ -44,7 +93,9 @@ def define_views(connection: Any, root: str, present: Callable[[str], bool]) -> 
         else:
             source = _empty_view(kind)
         connection.execute(f"CREATE OR REPLACE VIEW {kind.name} AS {source}")
-        connection.execute(f"CREATE OR REPLACE VIEW {kind.name}_current AS {current(kind.name)}")
+        connection.execute(
+            f"CREATE OR REPLACE VIEW {kind.name}_current AS {current(kind.name, manifest=manifest)}"
+        )
 
 
 class DuckDBQueries:
@@ -54,18 +105,31 @@ class DuckDBQueries:
     dialect = "duckdb"  # what sqlglot renders statements written in Trino's dialect into for it
 
     def __init__(
-        self, *, root: str, present: Callable[[str], bool], setup: Callable[[Any], None] | None = None
+        self,
+        *,
+        root: str,
+        present: Callable[[str], bool],
+        setup: Callable[[Any], None] | None = None,
+        read_manifest: ManifestReader = no_manifest,
     ):
         self._root = root.rstrip("/")
         self._present = present
         self._setup = setup
+        self._read_manifest = read_manifest
         self._lock = threading.Lock()
         self._connection: Any = None
-        self._defined: dict[str, bool] = {}
+        self._defined: dict[str, Any] = {}
 
     @classmethod
     def over_folder(cls, root: Path) -> DuckDBQueries:
-        return cls(root=str(root), present=lambda kind: any((root / kind).glob("*/*.parquet")))
+        return cls(
+            root=str(root),
+            present=lambda kind: any((root / kind).glob("*/*.parquet")),
+            read_manifest=folder_manifest(root),
+        )
+
+    def manifest(self) -> LakeManifest | None:
+        return self._read_manifest()
 
     @classmethod
     def over_s3(cls, s3: Any, bucket: str, credentials: Any) -> DuckDBQueries:
@@ -92,7 +156,7 @@ class DuckDBQueries:
             rendered = rendered.replace("USE_SSL 'false'", "USE_SSL false")
             connection.execute(f"CREATE OR REPLACE SECRET lake ({rendered})")
 
-        return cls(root=f"s3://{bucket}", present=present, setup=setup)
+        return cls(root=f"s3://{bucket}", present=present, setup=setup, read_manifest=s3_manifest(s3, bucket))
 
     def connection(self) -> Any:
         """The connection with the views defined (also what `make lake-shell` queries)."""
@@ -100,9 +164,15 @@ class DuckDBQueries:
             self._connection = duckdb.connect()
             if self._setup is not None:
                 self._setup(self._connection)
-        state = {kind.name: self._defined.get(kind.name) or self._present(kind.name) for kind in KINDS}
+        # Once a kind (or its snapshots) has a file it keeps one: only absent ones are looked for.
+        manifest = self._read_manifest()
+        names = [k.name for k in KINDS]
+        if manifest is not None:
+            names += [f"{SNAPSHOT_PREFIX}/{k.name}" for k in KINDS]
+        state: dict[str, Any] = {name: self._defined.get(name) or self._present(name) for name in names}
+        state["manifest"] = manifest
         if state != self._defined:
-            define_views(self._connection, self._root, lambda name: state[name])
+            define_views(self._connection, self._root, lambda name: state[name], manifest)
             self._defined = state
         return self._connection
 
@@ -124,12 +194,17 @@ class AthenaQueries:
     dialect = "trino"  # Athena engine version 3
 
     def __init__(self, *, athena: Any, workgroup: str, database: str, poll_seconds: float = 0.25,
-                 timeout_seconds: float = 25.0) -> None:  # fmt: skip
+                 timeout_seconds: float = 25.0,
+                 read_manifest: ManifestReader = no_manifest) -> None:  # fmt: skip
         self._athena = athena
+        self._read_manifest = read_manifest
         self._workgroup = workgroup
         self._database = database
         self._poll = poll_seconds
         self._timeout = timeout_seconds
+
+    def manifest(self) -> LakeManifest | None:
+        return self._read_manifest()
 
     def run(self, sql: str) -> list[dict[str, Any]]:
         execution_id = self._athena.start_query_execution(

@@ -46,7 +46,8 @@ class CustomerScores:
 
     def run(self) -> ScoresRun:
         now = self.clock.now()
-        rows = self.queries.run(segment_sql.render(segment_sql.rfm(now), self.queries.dialect))
+        statement = segment_sql.rfm(now, self.queries.manifest())
+        rows = self.queries.run(segment_sql.render(statement, self.queries.dialect))
 
         def write(row: dict[str, Any]) -> tuple[bool, bool]:
             customer_id = str(row["customer_id"])

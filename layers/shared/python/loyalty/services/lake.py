@@ -5,7 +5,9 @@ their lines, points ledger entries, redemptions, accounts, customer events, coup
 stores) becomes one change row `(op, change_key, changed_at, change_seq, <columns>)` in a Parquet
 file under `<kind>/dt=YYYY-MM-DD/<batch id>.parquet`. The current state of a record is its latest
 image per key, derived in SQL (the `*_current` views of loyalty.services.report_sql): nothing is
-rewritten in place, and no compaction job is needed for correctness.
+rewritten in place by the writer. The compaction job (loyalty.services.compaction) rewrites closed
+days as one file each and keeps per-kind snapshots of the current state, which the reports read
+with only the newer change rows; it is not needed for correctness, only for speed and cost.
 
 What never reaches the lake, by construction: each kind names the columns it takes (an allowlist),
 so key hashes, PINs, stored responses, idempotency items, secrets, outboxes, timeline entries and
@@ -19,8 +21,9 @@ the status clients see, country, time zone, the birthday as month and day only (
 profile attributes (JSON text, and typed for comparison: loyalty.services.segment_facets), the
 points earned per month (the effective tier), price groups, badges and RFM scores; on `events`,
 their properties. Those two kinds are marked `personal`, and erasing a customer rewrites their
-files without that customer's rows (the erasure rewrite of the lake files); the other kinds hold
-pseudonymous ids (customer_id) and business facts only.
+files without that customer's rows, and compaction never copies such rows back
+(loyalty.services.compaction); the other kinds hold pseudonymous ids (customer_id) and business
+facts only.
 
 A record that cannot be turned into a row (a malformed image: a conversion error is deterministic,
 so retrying it would only hold back its shard for hours) is skipped, logged by key and counted
@@ -33,10 +36,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -90,9 +94,14 @@ class Kind:
     # The record's key is a bearer credential (a gift card number, a coupon code): the lake keeps
     # a digest of it as the change key, and never the key itself.
     hashed_key: bool = False
-    # Its rows hold personal data (segment facets, event properties): erasing a customer rewrites
-    # the kind's files without that customer's rows.
+    # Rows may carry personal data of the customer named by customer_id (or the change key's
+    # CUST#<id>): an erasure rewrites every file of the kind holding such rows without them
+    # (loyalty.services.compaction), and compaction never copies an erased customer's rows back.
     personal: bool = False
+    # What compacted files and snapshots are sorted by: the time column reports filter on, so
+    # Athena skips row groups by their statistics; a personal kind's customer_id instead, so an
+    # erasure's scan of it skips row groups too.
+    cluster: tuple[str, ...] = ("change_key",)
     # Values computed from the whole image (facets a query reads as plain columns), merged over the
     # image before the columns take theirs.
     derive: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
@@ -129,7 +138,8 @@ def _customer_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
     from loyalty.domain import contact
     from loyalty.domain.templates import Channel
 
-    customer = customer_from_item(dict(image))
+    # Only what reachability and the facets need must be there: the rest of the row never did.
+    customer = customer_from_item({"customer_id": "", "created_at": None, **image})
     profile = customer.profile
     scores = image.get("scores") or {}
     facets: dict[str, Any] = {
@@ -180,6 +190,7 @@ CUSTOMERS = Kind(
     ),
     personal=True,
     derive=_customer_facets,
+    cluster=("customer_id",),
 )
 TRANSACTIONS = Kind(
     "transactions",
@@ -189,6 +200,7 @@ TRANSACTIONS = Kind(
         "bonus_points:int original_store_id:str original_transaction_id:str order_status:str "
         "cashback:int version:int"
     ),
+    cluster=("occurred_at", "store_id"),
 )
 TRANSACTION_LINES = Kind(
     "transaction_lines",
@@ -197,6 +209,7 @@ TRANSACTION_LINES = Kind(
         "sku:str category:str quantity:money unit_price:money discount:money points:int "
         "returned_quantity:money"
     ),
+    cluster=("occurred_at", "store_id"),
 )
 LEDGER = Kind(
     "ledger",
@@ -205,6 +218,7 @@ LEDGER = Kind(
         "transaction_id:str store_id:str redemption_id:str original_transaction_id:str "
         "lot_expires_at:ts=expires_at rule_id:str event_id:str"
     ),
+    cluster=("entry_at",),
 )
 REDEMPTIONS = Kind(
     "redemptions",
@@ -212,6 +226,7 @@ REDEMPTIONS = Kind(
         "redemption_id:str kind:str store_id:str customer_id:str created_at:ts points:int "
         "reward_id:str amount:cents status:str reversed_at:ts version:int"
     ),
+    cluster=("created_at",),
 )
 ACCOUNTS = Kind(
     "accounts",
@@ -220,6 +235,7 @@ ACCOUNTS = Kind(
         "valid_until:ts status:str version:int"
     ),
     hashed_key=True,
+    cluster=("created_at",),
 )
 EVENTS = Kind(
     "events",
@@ -229,6 +245,7 @@ EVENTS = Kind(
     ),
     personal=True,
     derive=_event_facets,
+    cluster=("customer_id",),
 )
 COUPONS = Kind(
     "coupons",
@@ -236,14 +253,18 @@ COUPONS = Kind(
         "offer_id:str customer_id:str issued_at:ts valid_until:ts max_uses:int uses:int source:str status:str"
     ),
     hashed_key=True,
+    cluster=("issued_at",),
 )
 MESSAGES = Kind(
-    "messages", _c("message_id:str kind:str customer_id:str status:str created_at:ts attempts:int")
+    "messages",
+    _c("message_id:str kind:str customer_id:str status:str created_at:ts attempts:int"),
+    cluster=("created_at",),
 )
 STORES = Kind(
     "stores",
     _c("store_id:str channel:str format:str name:str updated_at:ts attributes:str attribute_facts:str"),
     derive=_store_facets,
+    cluster=("store_id",),
 )
 
 # Saved segments (definitions only: no rule text, no member). A segment's background pass reads
@@ -448,3 +469,60 @@ class LakeWriter:
         for (name, dt), rows in sorted(batch.rows.items()):
             self.files.write(kinds[name], dt, batch.batch_id, rows)
         return batch
+
+
+# ---- the compacted layout ------------------------------------------------------------------------
+
+MANIFEST_KEY = "_lake/manifest.json"
+ERASED_PREFIX = "_lake/erased/"
+SNAPSHOT_PREFIX = "_snapshots"
+_GENERATION = re.compile(r"^[0-9A-Za-z-]{1,64}$")
+
+
+def snapshot_table(kind_name: str) -> str:
+    return f"{kind_name}_snapshot"
+
+
+def snapshot_key(kind_name: str, generation: str) -> str:
+    return f"{SNAPSHOT_PREFIX}/{kind_name}/generation={generation}/snapshot.parquet"
+
+
+@dataclass(frozen=True)
+class LakeManifest:
+    """Which snapshot generation is current, and what it covers: every change row of every day up
+    to and including `closed_through`. `newest` is the newest `changed_at` among those change rows
+    per kind (what `as_of` would have found in them). Written last by compaction, in one put."""
+
+    generation: str
+    closed_through: date
+    newest: Mapping[str, datetime | None]
+    previous: str | None = None
+
+    def __post_init__(self) -> None:
+        # Both end up as literals in the reports' SQL: only the shapes compaction makes pass.
+        for generation in (self.generation, self.previous):
+            if generation is not None and not _GENERATION.match(generation):
+                raise ValueError(f"not a snapshot generation: {generation!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "generation": self.generation,
+                "closed_through": self.closed_through.isoformat(),
+                "previous": self.previous,
+                "newest": {k: v.isoformat() if v else None for k, v in sorted(self.newest.items())},
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LakeManifest:
+        raw = json.loads(text)
+        return cls(
+            generation=str(raw["generation"]),
+            closed_through=date.fromisoformat(str(raw["closed_through"])),
+            previous=raw.get("previous"),
+            newest={
+                str(k): datetime.fromisoformat(v) if v else None for k, v in (raw.get("newest") or {}).items()
+            },
+        )

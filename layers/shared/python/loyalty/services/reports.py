@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from loyalty.domain.errors import ValidationFailed
 from loyalty.services import report_sql
+from loyalty.services.lake import LakeManifest
 from loyalty.services.report_sql import Dimension, Interval
 
 MAX_RANGE_DAYS = 2 * 366  # "a range over two years" is refused
@@ -19,13 +20,16 @@ RATIO = Decimal("0.0001")
 
 
 class ReportQueries(Protocol):
-    """Runs one SQL statement over the lake and answers its rows as dicts of plain values.
-    `dialect` names the engine's SQL ("trino" for Athena, "duckdb"), for statements that need
-    rendering for it (loyalty.services.segment_sql)."""
+    """Runs one SQL statement over the lake and answers its rows as dicts of plain values; and
+    tells which compacted snapshots the lake has (None before the first compaction). `dialect`
+    names the engine's SQL ("trino" for Athena, "duckdb"), for statements that need rendering for
+    it (loyalty.services.segment_sql)."""
 
     dialect: str
 
     def run(self, sql: str) -> list[dict[str, Any]]: ...
+
+    def manifest(self) -> LakeManifest | None: ...
 
 
 @dataclass(frozen=True)
@@ -78,13 +82,15 @@ def check_range(start: date, end: date) -> None:
 class ReportService:
     queries: ReportQueries
 
-    def _as_of(self, start: date | None = None) -> datetime | None:
-        rows = self.queries.run(report_sql.as_of(start))
+    def _as_of(self, start: date | None, manifest: LakeManifest | None) -> datetime | None:
+        rows = self.queries.run(report_sql.as_of(start, manifest))
         return _timestamp(rows[0]["as_of"]) if rows else None
 
     def activity(self, start: date, end: date, interval: Interval, by: Dimension) -> Report:
         check_range(start, end)
-        as_of = self._as_of(start)
+        # One manifest per report: its as_of and its rows read the same snapshot generation.
+        manifest = self.queries.manifest()
+        as_of = self._as_of(start, manifest)
         rows = [
             {
                 "period": _day(r["period"]),
@@ -99,7 +105,7 @@ class ReportService:
                 "points_earned": _int(r["points_earned"]),
                 "points_redeemed": _int(r["points_redeemed"]),
             }
-            for r in self.queries.run(report_sql.activity(start, end, interval, by))
+            for r in self.queries.run(report_sql.activity(start, end, interval, by, manifest))
         ]
         columns = ("period", by, "transactions", "revenue", "customers", "members", "non_members",
                    "anonymous", "new_members", "points_earned", "points_redeemed")  # fmt: skip
@@ -107,8 +113,11 @@ class ReportService:
 
     def members_vs_non_members(self, start: date, end: date) -> Report:
         check_range(start, end)
-        as_of = self._as_of(start)
-        found = {r["grp"]: r for r in self.queries.run(report_sql.members_vs_non_members(start, end))}
+        manifest = self.queries.manifest()
+        as_of = self._as_of(start, manifest)
+        found = {
+            r["grp"]: r for r in self.queries.run(report_sql.members_vs_non_members(start, end, manifest))
+        }
         total = sum((_money(r["revenue"]) for r in found.values()), Decimal("0.00"))
         rows = []
         for group in ("members", "non_members", "anonymous"):
@@ -132,9 +141,10 @@ class ReportService:
         return Report(as_of, columns, rows)
 
     def cohorts(self) -> Report:
-        as_of = self._as_of()
+        manifest = self.queries.manifest()
+        as_of = self._as_of(None, manifest)
         rows = []
-        for r in self.queries.run(report_sql.cohorts()):
+        for r in self.queries.run(report_sql.cohorts(manifest)):
             size = _int(r["cohort_size"])
             offset = r["month_offset"]
             rows.append(

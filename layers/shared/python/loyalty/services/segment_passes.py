@@ -200,13 +200,18 @@ class SegmentPasses:
         newest = self._lake().run(report_sql.as_of())
         as_of = _utc(newest[0]["as_of"]) if newest else None
         snapshot = max(as_of or now, e.requested_at)
-        total = int(self._lake().run(segment_pass_sql.live_count(snapshot))[0]["customers"] or 0)
+        total = int(
+            self._lake().run(segment_pass_sql.live_count(snapshot, self._lake().manifest()))[0]["customers"]
+            or 0
+        )
         running = started(e, total=total, snapshot=snapshot, now=now)
         return running if self._repo.record_pass(message.segment_id, e, running) else "duplicate"
 
     def _page(self, message: PassMessage, e: Evaluation) -> Outcome:
         snapshot = e.snapshot or e.requested_at  # set when the pass started
-        rows = self._lake().run(segment_pass_sql.live_page(snapshot, e.cursor, self._page_size))
+        rows = self._lake().run(
+            segment_pass_sql.live_page(snapshot, e.cursor, self._page_size, self._lake().manifest())
+        )
         page = [str(r["customer_id"]) for r in rows]
         for customer_id in page:
             try:

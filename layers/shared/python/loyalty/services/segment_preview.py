@@ -1,7 +1,7 @@
 """Previews of unsaved rules: exact counts over every live customer, from the data lake.
 
-The rule is read by the domain (`parse_rule`: a bad rule is a ValidationFailed naming its place),
-compiled to one statement (loyalty.services.segment_sql.preview, the same semantics as
+The rule is read by the domain (`parse_rule`, through the API's SegmentRule field: a bad rule is a
+422 naming its place), compiled to one statement (loyalty.services.segment_sql.preview, the same semantics as
 `loyalty.domain.segments.evaluate`) and run by the lake's engine: DuckDB locally, Athena on AWS.
 The answer is as of the lake's newest change (`as_of`, a minute behind the table at most locally);
 time conditions are evaluated at the clock's now.
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loyalty.domain.programme import Programme
-from loyalty.domain.segments import parse_rule
+from loyalty.domain.segments import Node
 from loyalty.services import segment_sql
 from loyalty.services.ports import Clock
 from loyalty.services.reports import ReportQueries
@@ -48,9 +48,10 @@ class SegmentPreview:
     programme: Callable[[], Programme]
     clock: Clock
 
-    def preview(self, raw_rule: Any) -> Preview:
-        rule = parse_rule(raw_rule, loc=("body", "rule"))
-        statement = segment_sql.preview(rule, self.clock.now(), self.programme())
+    def preview(self, rule: Node) -> Preview:
+        """`rule` as `parse_rule` read it (the API's SegmentRule field)."""
+        # The compacted lake's snapshot generation, read once: the statement reads only that one.
+        statement = segment_sql.preview(rule, self.clock.now(), self.programme(), self.queries.manifest())
         rows = self.queries.run(segment_sql.render(statement, self.queries.dialect))
         counts = next(row for row in rows if row["row_kind"] == "counts")
         count, members = _int(counts["matched"]), _int(counts["members"])

@@ -2,7 +2,7 @@
 for whichever engine runs it (DuckDB locally): a rule's preview and the RFM scores.
 
 The statements read the lake's change tables and derive the current state inline (the latest
-image per key, loyalty.services.report_sql.current), like the reports. Everything a client typed
+image per key, `latest`, with only the columns a statement reads). Everything a client typed
 reaches the text as a literal built by sqlglot (quoted, escaped), never by string formatting.
 
 Two things the engines spell differently are written once here as markers that `render` turns
@@ -24,7 +24,7 @@ where 70% bought once has f scores 1, 4 and 5 only) rather than scoring equal cu
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -54,7 +54,8 @@ from loyalty.domain.segments import (
 from loyalty.domain.segments.paths import ATTRIBUTES, Kind, calendar_date, instant, kind_of
 from loyalty.domain.segments.windows import back, back_date, next_birthday
 from loyalty.services import segment_facets
-from loyalty.services.report_sql import current
+from loyalty.services.lake import CUSTOMERS, LakeManifest
+from loyalty.services.report_sql import REPORTED_KINDS, current
 
 DIALECTS = ("duckdb", "trino")
 RFM_WINDOW = timedelta(days=365)
@@ -90,7 +91,11 @@ def render(sql: str, dialect: str) -> str:
     return _local_dates(tree).sql(dialect=dialect)
 
 
-def rfm(now: datetime) -> str:
+_RFM_TXN_COLUMNS = ("customer_id", "txn_type", "occurred_at", "total")
+_RFM_CUSTOMER_COLUMNS = ("customer_id", "status", "merged_into", "score_r", "score_f", "score_m")
+
+
+def rfm(now: datetime, manifest: LakeManifest | None = None) -> str:
     """Per live customer whose scores change: the new r, f, m (NULL: no sale any more, so no
     scores) - only the customers whose stored scores (the lake's copy) differ."""
     since = ts(now - RFM_WINDOW)
@@ -98,10 +103,12 @@ def rfm(now: datetime) -> str:
     return f"""
 WITH live AS (
     SELECT customer_id, score_r, score_f, score_m
-    FROM ({current("customers")}) AS c
+    FROM ({latest("customers", _RFM_CUSTOMER_COLUMNS, manifest=manifest)}) AS c
     WHERE status = 'active' AND merged_into IS NULL
 ),
-txn AS ({current("transactions", "c.customer_id IS NOT NULL")}
+txn AS (
+    SELECT * FROM ({latest("transactions", _RFM_TXN_COLUMNS, manifest=manifest)}
+    ) AS t WHERE t.customer_id IS NOT NULL
 ),
 measured AS (
     SELECT
@@ -165,10 +172,10 @@ def num(value: Decimal | int) -> str:
     return f"CAST({lit(text)} AS {_NUMERIC})"
 
 
-def _floor(start: datetime) -> str:
-    """The oldest `dt` partition that can hold a change to a fact at or after `start` (a fact is
+def _floor_date(day: date) -> str:
+    """The oldest `dt` partition that can hold a change to a fact of `day` or later (a fact is
     written on or after the day it happened, a till's clock a day ahead allowed)."""
-    return lit((start.astimezone(UTC).date() - timedelta(days=1)).isoformat())
+    return lit((day - timedelta(days=1)).isoformat())
 
 
 @dataclass
@@ -511,12 +518,12 @@ def _bounds(value: str, bounds: CountRange | MoneyRange | None, render: Callable
     ]
 
 
-def preview(rule: Node, now: datetime, programme: Programme) -> str:
+def preview(rule: Node, now: datetime, programme: Programme, manifest: LakeManifest | None = None) -> str:
     """Counts of the live customers the rule matches at `now` (members, non-members, reachable
     per channel), then up to SAMPLE_SIZE of their ids, and the lake's as_of: rows of `row_kind`
     'counts' (one) and 'sample'."""
     return f"""
-{_matched(rule, now, programme)}
+{_matched(rule, now, programme, manifest)}
 SELECT 'counts' AS row_kind, NULL AS customer_id, COUNT(*) AS matched,
     SUM(CASE WHEN member THEN 1 ELSE 0 END) AS members,
     SUM(CASE WHEN reachable_email THEN 1 ELSE 0 END) AS reachable_email,
@@ -537,38 +544,89 @@ FROM (
 """
 
 
-def members(rule: Node, now: datetime, programme: Programme) -> str:
+def members(rule: Node, now: datetime, programme: Programme, manifest: LakeManifest | None = None) -> str:
     """The ids of every live customer the rule matches at `now`."""
     return f"""
-{_matched(rule, now, programme)}
+{_matched(rule, now, programme, manifest)}
 SELECT customer_id FROM matched ORDER BY customer_id
 """
 
 
-def _matched(rule: Node, now: datetime, programme: Programme) -> str:
+def latest(
+    table: str,
+    columns: Iterable[str],
+    where: str = "",
+    *,
+    manifest: LakeManifest | None = None,
+    floor: date | None = None,
+) -> str:
+    """The current state of a kind (its latest change per key, unless that removed it), with only
+    the columns named: deduplicating narrow rows is what makes a preview fast, and what Athena scans
+    is what is named. With the compacted lake's manifest, a kind that has snapshot tables on AWS
+    (report_sql.REPORTED_KINDS) is read as the reports read it - its snapshot and the newer change
+    rows (report_sql.current) - and `where` filters the current rows; otherwise the change rows are
+    deduplicated here (`dt >= floor - 1 day` when a floor is given)."""
+    names = sorted(set(columns))
+    if manifest is not None and table in REPORTED_KINDS:
+        rows = current(table, floor, manifest, names)
+        return f"SELECT * FROM ({rows}\n    ) AS c" + (f" WHERE {where}" if where else "")
+    chosen = ", ".join(names)
+    conditions = [f"c.dt >= {_floor_date(floor)}"] if floor else []
+    conditions += [where] if where else []
+    condition = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"""
+    SELECT {chosen} FROM (
+        SELECT {chosen}, c.op AS change_op,
+            row_number() OVER (PARTITION BY c.change_key ORDER BY c.change_seq DESC) AS change_rank
+        FROM {table} AS c{condition}
+    ) AS c
+    WHERE c.change_rank = 1 AND c.change_op NOT IN ('REMOVE', 'EXPIRE')"""
+
+
+_MATCHED_COLUMNS = ("customer_id", "member", "status", "reachable_email", "reachable_sms", "reachable_mail")
+_TXN_COLUMNS = ("customer_id", "store_id", "transaction_id", "txn_type", "channel", "occurred_at")
+_LINE_COLUMNS = ("store_id", "transaction_id", "sku", "category", "quantity", "unit_price", "discount")
+_EVENT_COLUMNS = ("customer_id", "event_type", "occurred_at", "property_facts")
+
+
+def _customer_columns(*expressions: str) -> set[str]:
+    """The profile columns the rule reads (as `c.<name>`)."""
+    known = {c.name for c in CUSTOMERS.columns}
+    found = set()
+    for expression in expressions:
+        tree = sqlglot.parse_one(f"SELECT {expression}", read="trino")
+        found |= {col.name for col in tree.find_all(exp.Column) if col.table == "c" and col.name in known}
+    return found
+
+
+def _matched(rule: Node, now: datetime, programme: Programme, manifest: LakeManifest | None) -> str:
     """The WITH clause ending in `matched`: the live customers the rule matches."""
     compiler = _Compiler(now=now, programme=programme)
     predicate = compiler.rule(rule)
     windows = []
     if compiler.purchase_start is not None:
-        floor, start = _floor(compiler.purchase_start), ts_us(compiler.purchase_start)
-        inner = f"c.dt >= {floor} AND c.occurred_at >= {start}"
-        windows.append(
-            f"txn_window AS ({current('transactions', inner)}\n      AND customer_id IS NOT NULL\n)"
-        )
-        windows.append(f"lines_window AS ({current('transaction_lines', inner)}\n)")
+        floor, start = compiler.purchase_start.astimezone(UTC).date(), ts_us(compiler.purchase_start)
+        inner = f"c.occurred_at >= {start}"
+        txn = latest("transactions", _TXN_COLUMNS, inner, manifest=manifest, floor=floor)
+        windows.append(f"txn_window AS (SELECT * FROM ({txn}\n) AS t WHERE t.customer_id IS NOT NULL)")
+        lines = latest("transaction_lines", _LINE_COLUMNS, inner, manifest=manifest, floor=floor)
+        windows.append(f"lines_window AS ({lines}\n)")
     if compiler.stores:
-        windows.append(f"stores_now AS ({current('stores')}\n)")
+        stores = latest("stores", ("store_id", "attribute_facts"), manifest=manifest)
+        windows.append(f"stores_now AS ({stores}\n)")
     if compiler.event_start is not None:
-        floor, start = _floor(compiler.event_start), ts_us(compiler.event_start)
+        floor, start = compiler.event_start.astimezone(UTC).date(), ts_us(compiler.event_start)
         types = ", ".join(lit(t) for t in sorted(compiler.event_types))
-        inner = f"c.dt >= {floor} AND c.event_type IN ({types}) AND c.occurred_at >= {start}"
-        windows.append(f"events_window AS ({current('events', inner)}\n      AND customer_id IS NOT NULL\n)")
+        inner = f"c.event_type IN ({types}) AND c.occurred_at >= {start}"
+        events = latest("events", _EVENT_COLUMNS, inner, manifest=manifest, floor=floor)
+        windows.append(f"events_window AS (SELECT * FROM ({events}\n) AS e WHERE e.customer_id IS NOT NULL)")
+    tier = compiler.tier() if "c.tier_now" in predicate else "NULL"
+    columns = {*_MATCHED_COLUMNS, *_customer_columns(predicate, tier)}
     ctes = ",\n".join(
         [
-            f"live AS ({current('customers')}\n)",
+            f"live AS ({latest('customers', columns, manifest=manifest)}\n)",
             f"""cust AS (
-    SELECT c.*, {compiler.tier()} AS tier_now
+    SELECT c.*, {tier} AS tier_now
     FROM live AS c
     WHERE c.status = 'active'
 )""",

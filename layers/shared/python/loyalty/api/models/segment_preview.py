@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import Field
 
 from loyalty.api.models.common import Strict
 from loyalty.domain.models import Model
+from loyalty.domain.segments import SegmentRule
 from loyalty.services.segment_preview import Preview
 
 
 class SegmentPreviewIn(Strict):
-    rule: dict[str, Any] = Field(
+    rule: SegmentRule = Field(
         description="A rule as a segment takes it (see PUT /v1/admin/segments/{segment_id})",
         examples=[
             {"all": [{"attr": "member", "eq": True}, {"purchased": {"within": "P90D", "count": {"gte": 2}}}]}

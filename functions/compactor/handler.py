@@ -1,0 +1,3 @@
+from loyalty.jobs import compact_lake
+
+handler = compact_lake
