@@ -131,7 +131,13 @@ def _synthesise_into(cached: Path) -> None:
             raise RuntimeError(
                 f"synthesising the CDK app failed (make deps-layer first?):\n{done.stderr[-3000:]}"
             )
-        (template_path,) = Path(out).glob("*.template.json")
+        # The app writes several templates (the stage stack, its nested stacks, the console's):
+        # the state machines and their task functions are the stage stack's.
+        (template_path,) = [
+            path
+            for path in Path(out).glob("*.template.json")
+            if '"AWS::StepFunctions::StateMachine"' in path.read_text()
+        ]
         partial = cached.with_suffix(f".{os.getpid()}.tmp")
         shutil.copyfile(template_path, partial)
         partial.replace(cached)  # whole or not at all
