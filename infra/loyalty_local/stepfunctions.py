@@ -278,6 +278,15 @@ def install_in_process_lambda() -> None:
 
     _invoke_lambda.loyalty_in_process = True  # type: ignore[attr-defined]
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    # moto's `/moto-api/data.json` reads every public attribute of every model and skips only
+    # TypeError, AttributeError and ValueError; `docker_client` connects to Docker (there is none)
+    # and raises DockerException, so one created function made the endpoint answer 500 (the
+    # messaging tests read SES's sent mail there). Without Docker there is no client: say so.
+    LambdaFunction.docker_client = property(_no_docker)  # type: ignore[assignment,method-assign]
+
+
+def _no_docker(self: Any) -> Any:
+    raise AttributeError("no Docker here: functions run in-process (loyalty_local.stepfunctions)")
 
 
 def enable(moto_endpoint: str) -> None:

@@ -441,6 +441,39 @@ def test_canary_moto_lambda_invocations_go_through_invoke_lambda() -> None:
     assert parameters == ["self", "event"], parameters
 
 
+def test_canary_moto_model_data_answers_with_functions_created(emulators: Any, aws_session: Any) -> None:
+    # The patched `docker_client` raises AttributeError so that moto's data.json, which reads every
+    # attribute of every model and skips only TypeError, AttributeError and ValueError, still
+    # answers once a function exists (the messaging tests read SES's sent mail there).
+    import io
+    import zipfile
+
+    import requests
+    from moto.awslambda.models import LambdaFunction
+    from moto.moto_api._internal import responses
+
+    from loyalty_local.stepfunctions import install_in_process_lambda
+
+    install_in_process_lambda()
+    assert "except (TypeError, AttributeError, ValueError)" in inspect.getsource(responses)
+    assert isinstance(LambdaFunction.__dict__["docker_client"], property)
+    _, moto = emulators
+    role = aws_session.client("iam").create_role(RoleName="canary-data-json", AssumeRolePolicyDocument="{}")[
+        "Role"
+    ]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handle(event, context):\n    return event\n")
+    aws_session.client("lambda").create_function(
+        FunctionName="canary-data-json",
+        Runtime="python3.11",
+        Role=role,
+        Handler="handler.handle",
+        Code={"ZipFile": code.getvalue()},
+    )
+    assert requests.get(f"{moto.endpoint}/moto-api/data.json", timeout=30).status_code == 200
+
+
 def test_canary_moto_step_functions_name_errors_by_error_type() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
 
