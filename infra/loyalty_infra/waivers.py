@@ -243,7 +243,8 @@ ACCESS_LOG_BUCKET = Waiver(
 LAKE_S3_MANAGED_KEY = Waiver(
     ("CKV_AWS_145",),
     "S3-managed keys (SSE-S3) encrypt the lake, its query results and its access logs: the lake holds "
-    "pseudonymous ids and business facts, no personal data (loyalty.services.lake), and Athena and "
+    "pseudonymous ids and business facts, its only personal columns (segment facets) are in the "
+    "customers and events kinds, which erasure rewrites (loyalty.services.compaction), and Athena and "
     "Glue read SSE-S3 objects with no key policy to keep in step. A customer-managed key can replace "
     "it by changing the buckets' encryption and granting the reports and lake roles kms:Decrypt.",
 )
