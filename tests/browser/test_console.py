@@ -245,6 +245,10 @@ def test_keyboard_tablet_and_speed(page: Page, api: Api) -> None:
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Customers")).to_be_focused()
+    # Segments has its API now (issue 17), so its link sits between Customers and Offers.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Segments")).to_be_focused()
     page.keyboard.press("Tab")
     offers = page.get_by_role("link", name="Offers")
     expect(offers).to_be_focused()
