@@ -76,8 +76,12 @@ async function available(kind) {
 function App() {
   const [kind, setKind] = useState(session.key() ? session.kind() : null);
   const [parts, setParts] = useState(route);
-  const [apis, setApis] = useState({});
+  // null until the probe answers: the shell paints once, with its final navigation. Painting it first
+  // and adding Segments later shifted every link under a pointer about to click (it landed on the
+  // neighbour) and changed the Tab order under a keyboard user's feet.
+  const [apis, setApis] = useState(null);
   useEffect(() => {
+    setApis(null);
     if (kind) available(kind).then(setApis, () => setApis({}));
   }, [kind]);
   useEffect(() => {
@@ -99,6 +103,7 @@ function App() {
   }, []);
 
   if (!kind) return html`<${SignIn} onSignedIn=${setKind} />`;
+  if (!apis) return html`<main id="main"><p role="status" class="loading">Loading the console…</p></main>`;
   const [screen, arg, sub] = parts;
   const signOut = () => {
     session.clear();

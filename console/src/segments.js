@@ -3,7 +3,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { Problem, del, get, post, put } from "./api.js";
 import { Field, Loading, Page, ProblemBanner, Table, errorFor, html, useLoad, when } from "./ui.js";
 
-// The contract's paths and operators ("Segments and customer scores").
+// The contract's paths and operators ("Segments and customer scores"); a profile's own attributes
+// (profile.attributes.<name>) are typed, so the path is a text field offering these.
 export const PATHS = [
   "member", "status", "tier", "points.available", "points.pending", "points.lifetime", "stats.transactions",
   "stats.spend", "stats.first_purchase_at", "stats.last_purchase_at", "created_at", "enrolled_at",
@@ -195,6 +196,7 @@ function Builder({ segment }) {
       </div>
       <fieldset class="rule">
         <legend>Rule</legend>
+        <datalist id="segment-paths">${PATHS.map((p) => html`<option value=${p} />`)}</datalist>
         <${Field} label="Edit the rule as JSON (nesting, not)" name="as_json" type="checkbox" checked=${asJson}
           onChange=${(e) => {
             if (e.currentTarget.checked) setJson(JSON.stringify(rule || { all: [] }, null, 2));
@@ -250,7 +252,8 @@ function ConditionRow({ row, index, set, error, remove }) {
   let fields;
   if (row.kind === "attr") {
     fields = html`
-      <${Field} label="Path" name=${`path-${n}`} type="select" value=${row.path} options=${PATHS} onChange=${set("path")} />
+      <${Field} label="Path" name=${`path-${n}`} type="text" list="segment-paths" value=${row.path} onInput=${set("path")}
+        hint="a listed path, or profile.attributes.<name>" />
       <${Field} label="Operator" name=${`op-${n}`} type="select" value=${row.op} options=${OPS} onChange=${set("op")} />
       <${Field} label="Value" name=${`value-${n}`} type="text" value=${row.value} onInput=${set("value")}
         hint=${row.op === "within" || row.op === "before" ? "ISO 8601 duration: P90D" : row.op === "in" || row.op === "not_in" ? "comma-separated" : null} />`;
@@ -301,8 +304,8 @@ function Members({ segmentId }) {
     <${Table} caption="Members" rows=${items} rowKey=${(m) => m.customer_id} empty="No members."
       columns=${[
         { key: "customer_id", label: "Customer", render: (m) => html`<a href=${`#/customers/${encodeURIComponent(m.customer_id)}`}>${m.customer_id}</a>` },
-        { key: "member", label: "Member" },
-        { key: "tier", label: "Tier" },
+        { key: "member", label: "Member", render: (m) => (m.member ? "yes" : "no, identified") },
+        { key: "entered_at", label: "Entered", render: (m) => when(m.entered_at) },
       ]} />
     ${cursor ? html`<button type="button" class="secondary" onClick=${more}>More members</button>` : null}
   </${Page}>`;

@@ -230,8 +230,16 @@ def test_keyboard_tablet_and_speed(page: Page, api: Api) -> None:
     """Usable without a mouse, readable on a tablet, and quick: the page paints in under a second
     and the whole bundle stays under 500 KB compressed (issue 20's benchmark)."""
     page.goto(f"{api.base}/console/")
+    # The entry may be recorded after the load event `goto` waits for (a busy machine paints late):
+    # wait for it, bounded; its startTime counts from the navigation's start all the same.
     paint = page.evaluate(
-        "performance.getEntriesByName('first-contentful-paint').map(e => e.startTime)[0] ?? null"
+        """() => new Promise((resolve) => {
+            new PerformanceObserver((list) => {
+                const fcp = list.getEntriesByName('first-contentful-paint')[0];
+                if (fcp) resolve(fcp.startTime);
+            }).observe({ type: 'paint', buffered: true });
+            setTimeout(() => resolve(null), 5000);
+        })"""
     )
     assert paint is not None and paint < 1000, paint
     sizes = {p.name: len(gzip.compress(p.read_bytes(), 9)) for p in console_dir().iterdir() if p.is_file()}
@@ -245,6 +253,10 @@ def test_keyboard_tablet_and_speed(page: Page, api: Api) -> None:
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Customers")).to_be_focused()
+    # Segments has its API now (issue 17), so its link sits between Customers and Offers.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Segments")).to_be_focused()
     page.keyboard.press("Tab")
     offers = page.get_by_role("link", name="Offers")
     expect(offers).to_be_focused()

@@ -8,17 +8,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from loyalty.adapters.segments import SegmentRepository
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, WEB_KEY, Api, unique_email
 
 
 def save_segment(api: Api, segment_id: str, rule: dict[str, Any]) -> None:
-    # TODO(lead): once segadmin's PUT /v1/admin/segments/{id} is merged, save it over HTTP instead:
-    # api.call("PUT", f"/v1/admin/segments/{segment_id}", ADMIN_KEY, json={"name": ..., "rule": rule}).
-    assert api.runtime is not None and api.runtime.container is not None
-    SegmentRepository(api.runtime.container.table).put_definition(
-        segment_id, segment_id, rule, datetime.now(UTC)
+    response = api.call(
+        "PUT", f"/v1/admin/segments/{segment_id}", ADMIN_KEY, json={"name": segment_id, "rule": rule}
     )
+    assert response.status_code in (200, 201), response.text
 
 
 def segments_of(api: Api, customer_id: str) -> list[str]:
