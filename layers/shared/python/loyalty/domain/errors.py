@@ -286,3 +286,15 @@ class InvalidConfirmationToken(DomainError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, errors=[FieldError(("query", "token"), detail)])
+
+
+class CampaignNotFound(NotFound):
+    slug, title = "campaign-not-found", "Campaign not found"
+
+
+class CampaignRunNotFound(NotFound):
+    slug, title = "campaign-run-not-found", "Campaign run not found"
+
+
+class CampaignNotRunnable(Conflict):
+    slug, title = "campaign-not-runnable", "The campaign cannot do that in its current status"
