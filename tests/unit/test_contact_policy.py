@@ -179,3 +179,17 @@ def test_a_confirmation_email_goes_at_once_while_its_enrolment_is_pending() -> N
     confirmed = replace(pending, member=True, confirm_by=None)
     assert confirm(confirmed, night) == contact.Decision("suppress", "no-longer-pending")
     assert confirm(pending, night + timedelta(days=7)) == contact.Decision("suppress", "no-longer-pending")
+
+
+def test_nothing_but_the_confirmation_reaches_a_pending_double_opt_in() -> None:
+    from dataclasses import replace
+
+    noon = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    # Consent given on the enrolment form, but the address is not confirmed yet.
+    pending = replace(person(), member=False, confirm_by=noon + timedelta(days=7))
+    assert pending.pending_confirmation
+    for channel in (Channel.EMAIL, Channel.SMS, Channel.API):
+        assert decide(pending, channel, noon) == contact.Decision("suppress", "address-not-confirmed")
+    # Once confirmed, the same customer is reached.
+    confirmed = replace(pending, member=True, confirm_by=None)
+    assert decide(confirmed, Channel.EMAIL, noon) == contact.SEND

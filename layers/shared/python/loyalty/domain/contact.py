@@ -32,6 +32,7 @@ FREQUENCY_CAP = "frequency-cap"
 NO_TEMPLATE = "template-not-found"
 NOT_RENDERED = "template-failed"
 NOT_PENDING = "no-longer-pending"  # a confirmation email whose enrolment was confirmed or lapsed
+UNCONFIRMED = "address-not-confirmed"  # a double opt-in still pending: only its confirmation email goes
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def decide(  # noqa: PLR0911 - one answer per rule, in the order they apply
         if not customer.pending_confirmation or customer.confirm_by is None or customer.confirm_by <= now:
             return Decision("suppress", NOT_PENDING)
         return SEND if address_of(customer, channel) is not None else Decision("suppress", NO_ADDRESS)
+    if customer.pending_confirmation:
+        return Decision("suppress", UNCONFIRMED)
     if not consented(customer, channel):
         return Decision("suppress", NO_CONSENT)
     if address_of(customer, channel) is None:
