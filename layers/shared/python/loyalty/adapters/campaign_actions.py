@@ -3,7 +3,8 @@
 CAMPACT#<campaign>#<customer>  OCC#<occasion>  a receipt: the outcome (actioned | control), what was
                                                given, its cost, the run; on the customer's timeline
                                                (kind campaign) when actioned; outbox CampaignActioned
-CAMPACT#<campaign>#<customer>  LAST            the latest receipt's time (reentry_days)
+CAMPACT#<campaign>#<customer>  LAST            the latest receipt's time: written and read while the
+                                               campaign has reentry_days
 CAMPAIGN#<id>                  SPENT           recipients, points, amount_cents: what the limits
                                                paid for (written only by campaigns with limits)
 
@@ -84,22 +85,22 @@ class CampaignActionRepository:
         customer_ids: Sequence[str],
         *,
         profile: bool = True,
+        last: bool = True,
         consistent: bool = True,
     ) -> Loaded:
         """The profile and send log of the first id (unless `profile` is False), and this
-        occasion's receipt and the LAST mark of every id: one BatchGetItem (per 100 keys)."""
+        occasion's receipt and (`last`) the LAST mark of every id: one BatchGetItem (per 100 keys)."""
         keys: list[tuple[str, str]] = []
         if profile:
             first = customer_ids[0]
             keys += [(customer_pk(first), PROFILE_SK), (customer_pk(first), SEND_LOG_SK)]
         for cid in customer_ids:
-            keys += [
-                (receipt_pk(campaign_id, cid), occasion_sk(occasion)),
-                (receipt_pk(campaign_id, cid), LAST_SK),
-            ]
+            keys.append((receipt_pk(campaign_id, cid), occasion_sk(occasion)))
+            if last:
+                keys.append((receipt_pk(campaign_id, cid), LAST_SK))
         profiles: dict[str, Customer] = {}
         receipts: dict[str, Receipt] = {}
-        last: dict[str, datetime] = {}
+        latest: dict[str, datetime] = {}
         log: dict[str, list[datetime]] = {}
         for item in self._table.batch_get(keys, consistent=consistent):
             sk = str(item["sk"])
@@ -114,11 +115,11 @@ class CampaignActionRepository:
             elif sk == LAST_SK:
                 at = from_iso(item.get("at"))
                 if at is not None:
-                    last[_owner(item)] = at
+                    latest[_owner(item)] = at
             else:
                 receipt = receipt_from_item(item)
                 receipts[receipt.customer_id] = receipt
-        return Loaded(profiles, receipts, last, log)
+        return Loaded(profiles, receipts, latest, log)
 
     def spent(self, campaign_id: str) -> Spent:
         return spent_from_item(self._table.get(campaign_pk(campaign_id), SPENT_SK))

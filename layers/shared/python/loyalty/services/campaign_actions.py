@@ -193,32 +193,34 @@ class CampaignActions:
     ) -> Seen | None:
         """The live profile the id stands for (a merged-away id: its survivor), with this
         occasion's receipts of it and of every profile merged into it; None: gone."""
-        loaded = self._repo.load(campaign.campaign_id, occasion.key, [customer_id], consistent=consistent)
+        last = campaign.limits.reentry_days is not None
+        load = self._repo.load
+        loaded = load(campaign.campaign_id, occasion.key, [customer_id], last=last, consistent=consistent)
         customer = loaded.profiles.get(customer_id)
         if customer is not None and customer.status is CustomerStatus.MERGED:
             try:
                 customer = self._resolve_customer(customer_id)
             except CustomerNotFound:
                 return None
-            loaded = self._repo.load(
-                campaign.campaign_id, occasion.key, [customer.customer_id], consistent=consistent
-            )
-            customer = loaded.profiles.get(customer.customer_id)
+            cid = customer.customer_id
+            loaded = load(campaign.campaign_id, occasion.key, [cid], last=last, consistent=consistent)
+            customer = loaded.profiles.get(cid)
         if customer is None or customer.status is not CustomerStatus.ACTIVE:
             return None
         receipts = dict(loaded.receipts)
-        last = list(loaded.last.values())
+        latest = list(loaded.last.values())
         if customer.merged_from:
-            merged = self._repo.load(
+            merged = load(
                 campaign.campaign_id,
                 occasion.key,
                 list(customer.merged_from),
                 profile=False,
+                last=last,
                 consistent=consistent,
             )
             receipts.update(merged.receipts)
-            last += merged.last.values()
-        return Seen(customer, receipts, max(last) if last else None, loaded.sent_log)
+            latest += merged.last.values()
+        return Seen(customer, receipts, max(latest) if latest else None, loaded.sent_log)
 
     def _channels(self, campaign: Campaign) -> dict[str, Channel]:
         from loyalty.domain.campaigns import MessageAction
@@ -262,7 +264,7 @@ class CampaignActions:
         receipt = Receipt(campaign.campaign_id, cid, occasion.key, "control", now, occasion.run_id)
         ops = [
             self._repo.receipt_op(receipt, ev.outbox([_event(receipt)]), campaign.name),
-            self._repo.last_op(campaign.campaign_id, cid, now, occasion.key),
+            *self._last(campaign, cid, now, occasion),
             self._repo.active_op(cid),
         ]
         return _Built(self._with_merged_checks(ops, campaign, occasion, seen), {}, Cost())
@@ -285,10 +287,16 @@ class CampaignActions:
             campaign.campaign_id, cid, occasion.key, "actioned", now, occasion.run_id, given, plan.cost
         )
         ops.insert(0, self._repo.receipt_op(receipt, ev.outbox([_event(receipt)]), campaign.name))
-        ops.append(self._repo.last_op(campaign.campaign_id, cid, now, occasion.key))
+        ops += self._last(campaign, cid, now, occasion)
         if limited(campaign):
             ops.append(self._repo.spent_op(campaign, plan.cost))
         return _Built(self._with_merged_checks(ops, campaign, occasion, seen), given, plan.cost)
+
+    def _last(self, campaign: Campaign, cid: str, now: datetime, occasion: Occasion) -> list[TxOp]:
+        """The re-entry mark, while the campaign has reentry_days (set later, it counts from then)."""
+        if campaign.limits.reentry_days is None:
+            return []
+        return [self._repo.last_op(campaign.campaign_id, cid, now, occasion.key)]
 
     def _points(
         self,
