@@ -427,7 +427,7 @@ def test_evaluate_answers_what_act_then_does_and_writes_nothing(container: Conta
         control_group={"percent": 20},
         limits={"budget": {"points": 300}},
     )
-    customers = [enrol(container) for _ in range(10)]
+    customers = [enrol(container) for _ in range(26)]  # with the others below: two BatchGetItem chunks
     while True:  # one the message cannot reach, outside the control group (asked before consent)
         silent = enrol(container, consents=Consents(email=False))
         if not in_control(camp.campaign_id, silent, 20):
@@ -437,11 +437,18 @@ def test_evaluate_answers_what_act_then_does_and_writes_nothing(container: Conta
     actor = container.campaign_actor
     assert actor.act(camp, Occasion("run:r0", "r0"), customers[0]).outcome in ("actioned", "control")
     actor.act(camp, RUN, customers[1])  # already acted on this occasion
+    # A merged pair, the merged profile acted on: both ids already received (read one by one).
+    gone, kept = enrol(container), enrol(container)
+    actor.act(camp, RUN, gone)
+    merge_now(container, kept, gone)
+    customers += [gone, kept]
     before = count_items(container)
     planned = actor.evaluate(camp, RUN, customers)
     assert count_items(container) == before
     done = [actor.act(camp, RUN, cid) for cid in customers]
     assert [(p.outcome, p.reason, p.cost) for p in planned] == [(d.outcome, d.reason, d.cost) for d in done]
-    assert Counter(p.reason for p in planned)["no_consent"] == 1 and planned[-1].reason == "gone"
+    assert Counter(p.reason for p in planned)["no_consent"] == 1
+    assert planned[customers.index("01ZZZZZZZZZZZZZZZZZZZZZZZZ")].reason == "gone"
     assert sum(1 for d in done if d.reason == "over_budget") > 0  # the local budget copy ran out too
     assert [p.first_time for p in planned][1] is False
+    assert [(p.customer_id, p.reason) for p in planned[-2:]] == [(kept, "already_received")] * 2
