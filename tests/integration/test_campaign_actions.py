@@ -203,6 +203,22 @@ def test_twenty_actors_of_one_customer_and_occasion_give_everything_once(contain
     assert campaign_ledger(container, cid, camp.campaign_id) == [250, 250]
 
 
+def test_campaigns_giving_one_customer_points_at_once_each_land_on_the_profile(container: Container) -> None:
+    """Ten campaigns act on one member at the same moment: the profile's version conflicts are
+    read again and decided again, so every campaign's points are there once."""
+    cid = enrol(container)
+    camps = [campaign(container, [{"type": "points", "points": 10 * (n + 1)}]) for n in range(10)]
+    results = concurrently(10, lambda i: container.campaign_actor.act(camps[i], RUN, cid))
+    assert [r.outcome for r in results] == ["actioned"] * 10
+    customer = container.customers.get(cid)
+    assert customer.points.available == sum(10 * (n + 1) for n in range(10)) == 550
+    ledger = TransactionRepository(container.table).all_ledger(cid)
+    assert sorted(e.points for e in ledger if e.reason is LedgerReason.CAMPAIGN) == [
+        10 * (n + 1) for n in range(10)
+    ]
+    assert sorted(e.seq for e in ledger) == list(range(1, len(ledger) + 1))
+
+
 # ---- limits -----------------------------------------------------------------------------------
 
 
