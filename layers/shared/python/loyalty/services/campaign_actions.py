@@ -141,6 +141,11 @@ class CampaignActions:
                 built = self._actioned(campaign, occasion, seen, verdict.plan, now)
             try:
                 self._repo.commit(built.ops)
+            except ServiceUnavailable:
+                # The items stayed busy through the table adapter's own retries: a limited
+                # campaign's counter, written by every actor of the campaign. Wait, decide again.
+                self._backoff(attempt)
+                continue
             except ActConflict as conflict:
                 reason = self._limit_hit(campaign, conflict, built.cost)
                 if reason is not None:
