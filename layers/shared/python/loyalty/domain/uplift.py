@@ -122,7 +122,8 @@ def relative_uplift(treatment: Group, control: Group, z: float = Z_95) -> Estima
         return Estimate(None, reason=reason)
     if control.converted == 0:
         return Estimate(None, reason="no_control_conversions")
-    x1, n1, x2, n2 = treatment.converted, treatment.customers, control.converted, control.customers
+    x1, n1 = float(treatment.converted), float(treatment.customers)
+    x2, n2 = float(control.converted), float(control.customers)
     ratio = (x1 / n1) / (x2 / n2)
     if x1 == 0:  # RR = 0: ln(0) has no interval; Haldane-Anscombe's half added to each cell for it
         x1, n1, x2, n2 = x1 + 0.5, n1 + 1, x2 + 0.5, n2 + 1

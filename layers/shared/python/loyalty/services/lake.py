@@ -4,10 +4,11 @@ Every insert, modify, removal and TTL deletion of a business record (profiles, t
 their lines, points ledger entries, redemptions, accounts, customer events, coupons, messages,
 stores, campaign receipts) becomes one change row `(op, change_key, changed_at, change_seq,
 <columns>)` in a Parquet file under `<kind>/dt=YYYY-MM-DD/<batch id>.parquet`. The current state
-of a record is its latest image per key, derived in SQL (the `*_current` views of loyalty.services.report_sql): nothing is
-rewritten in place by the writer. The compaction job (loyalty.services.compaction) rewrites closed
-days as one file each and keeps per-kind snapshots of the current state, which the reports read
-with only the newer change rows; it is not needed for correctness, only for speed and cost.
+of a record is its latest image per key, derived in SQL (the `*_current` views of
+loyalty.services.report_sql): nothing is rewritten in place by the writer. The compaction job
+(loyalty.services.compaction) rewrites closed days as one file each and keeps per-kind snapshots
+of the current state, which the reports read with only the newer change rows; it is not needed
+for correctness, only for speed and cost.
 
 What never reaches the lake, by construction: each kind names the columns it takes (an allowlist),
 so key hashes, PINs, stored responses, idempotency items, secrets, outboxes, timeline entries and
