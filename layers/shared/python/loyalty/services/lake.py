@@ -274,7 +274,8 @@ def _receipt_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
     record's key (the coupons kind's change key: the code is a bearer credential and never reaches
     the lake, yet the report can tell whether it was redeemed), the channels messaged, and the
     promotional cash as money (or from cents, if that is how it was kept)."""
-    given = image.get("given") if isinstance(image.get("given"), Mapping) else {}
+    nested = image.get("given")
+    given: Mapping[str, Any] = nested if isinstance(nested, Mapping) else {}
 
     def pick(*names: str) -> Any:
         for name in names:
