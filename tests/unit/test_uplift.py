@@ -71,10 +71,8 @@ def test_a_control_that_converted_nobody_has_no_relative_uplift_but_an_absolute_
     result = uplift(Group(5, 2), Group(1, 0))
     assert result.relative.value is None and result.relative.reason == "no_control_conversions"
     assert r4(result.absolute.value) == 0.4 and result.absolute.reason is None
-    assert (
-        result.absolute.ci_low is not None
-        and -1 <= result.absolute.ci_low < 0.4 < result.absolute.ci_high <= 1
-    )  # type: ignore[operator]
+    low, high = result.absolute.ci_low, result.absolute.ci_high
+    assert low is not None and high is not None and -1 <= low < 0.4 < high <= 1
 
 
 def test_tiny_and_empty_groups_are_well_defined() -> None:
