@@ -166,6 +166,14 @@ def test_a_marketer_backtests_a_campaign_over_the_lake(api: Api, marketer: str) 
     assert body["audience"] == 0 == body["treatment"]["customers"] + body["control"]["customers"]
     assert body["treatment"]["conversion_rate"] is None
 
+    as_csv = api.call("POST", path, marketer, json={"as_of": iso(as_of)}, params={"format": "csv"})
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.text.strip().splitlines() == [
+        "group,customers,converted,conversion_rate,revenue,revenue_per_customer",
+        "treatment,0,0,,0.00,",
+        "control,0,0,,0.00,",
+    ]
+
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     for request, field in (
         ({"as_of": iso(tomorrow), "window_days": 1}, "as_of"),

@@ -84,22 +84,14 @@ class CampaignReport:
     cost: CampaignCost
     as_of: datetime | None
 
-    def csv_rows(self) -> list[dict[str, Any]]:
-        """One line per group, the uplift and cost figures on each (the CSV download)."""
-        rows = []
-        for name, figures in (("treatment", self.treatment), ("control", self.control)):
-            rows.append(
-                {
-                    "group": name,
-                    "customers": figures.customers,
-                    "converted": figures.converted,
-                    "conversion_rate": figures.conversion_rate,
-                    "revenue_per_customer": figures.revenue_per_customer,
-                }
-            )
-        return rows
+    CSV_COLUMNS = ("group", "customers", "converted", "conversion_rate", "revenue", "revenue_per_customer")
 
-    CSV_COLUMNS = ("group", "customers", "converted", "conversion_rate", "revenue_per_customer")
+    def csv_rows(self) -> list[dict[str, Any]]:
+        """One line per group (the CSV download)."""
+        return [
+            {"group": name, **vars(figures)}
+            for name, figures in (("treatment", self.treatment), ("control", self.control))
+        ]
 
 
 @dataclass(frozen=True)

@@ -37,27 +37,17 @@ def add_routes(router: Router) -> None:
     def campaign_report(campaign_id: PathId, window_days: WindowDays = 30, format: Format = "json"):
         report = container().campaign_reports.report(campaign_id, window_days)
         if format == "csv":
-            rows = [
-                {"group": name, **vars(figures)}
-                for name, figures in (("treatment", report.treatment), ("control", report.control))
-            ]
-            columns = (
-                "group",
-                "customers",
-                "converted",
-                "conversion_rate",
-                "revenue",
-                "revenue_per_customer",
-            )
-            return as_csv(Report(report.as_of, columns, rows))
+            return as_csv(Report(report.as_of, report.CSV_COLUMNS, report.csv_rows()))
         return ok(CampaignReportOut.of(report))
 
     @router.post(
         "/v1/admin/campaigns/<campaign_id>/backtest",
         summary="The campaign as of a past date over the lake: who it would have reached, how they bought",
         tags=["campaigns"],
-        responses={200: docs.model(BacktestOut, "the backtest"), 404: docs.PROBLEM, 422: docs.PROBLEM},
+        responses={200: json_or_csv(BacktestOut, "the backtest"), 404: docs.PROBLEM, 422: docs.PROBLEM},
     )
-    def backtest_campaign(campaign_id: PathId, body: BacktestIn):
+    def backtest_campaign(campaign_id: PathId, body: BacktestIn, format: Format = "json"):
         done = container().campaign_reports.backtest(campaign_id, body.as_of, body.window_days)
+        if format == "csv":
+            return as_csv(Report(done.lake_as_of, done.CSV_COLUMNS, done.csv_rows()))
         return ok(BacktestOut.of(done))
