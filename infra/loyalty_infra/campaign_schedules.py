@@ -55,8 +55,9 @@ class CampaignSchedules(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         target = jobs[definition.target]
-        self.group = scheduler.ScheduleGroup(self, "Group")
-        group_name = self.group.schedule_group_name
+        # Named by CloudFormation (no name given): one group per stage, found through its Ref.
+        self.group = scheduler.CfnScheduleGroup(self, "Group")
+        group_name, group_arn = self.group.ref, self.group.attr_arn
         self.dead_letter = dead_letter_queue(
             self,
             "DeadLetters",
@@ -70,7 +71,7 @@ class CampaignSchedules(Construct):
                 conditions={
                     "StringEquals": {
                         "aws:SourceAccount": stack.account,
-                        "aws:SourceArn": self.group.schedule_group_arn,
+                        "aws:SourceArn": group_arn,
                     }
                 },
             ),

@@ -308,7 +308,10 @@ CAMPAIGN_RUN_TRACING_SWITCHABLE = Waiver(
 )
 
 CAMPAIGN_SCHEDULES_IN_GROUP = Waiver(
-    ("AwsSolutions-IAM5[Resource::SCHEDULES]",),
+    (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
+        "schedule/<CampaignSchedulesGroup9D474E48>/*]",
+    ),
     "The campaigns function creates, updates, reads and deletes one schedule per scheduled campaign, "
     "named after the campaign (campaign-<id>), which marketers create at run time: the grant names the "
     "campaign schedule group's schedules (schedule/<group>/*), no other group, and only those four "
