@@ -33,6 +33,7 @@ from loyalty.domain.offers import Offer
 from loyalty.resources import CAMPAIGN_SCHEDULES
 from loyalty_local import stepfunctions
 from loyalty_local.scheduler import ScheduleRunner
+from loyalty_local.seed import DEMO_ABANDONED_CART, DEMO_CAMPAIGNS, seed_demo_campaigns
 from tests.conftest import FixedClock
 
 # The local Scheduler's runners fire every schedule in moto: one worker runs the tests that tick.
@@ -303,3 +304,37 @@ def test_a_weekly_schedule_starts_one_run_per_week_at_9_amsterdam_across_dst(
     assert expected[-3] == datetime(2027, 3, 29, 7, 0, tzinfo=UTC)  # the first Monday of summer time
     # and each occurrence started exactly one run, named by its time
     assert control.started == [("weekly-dst", f"sched-{m:%Y%m%dT%H%M%SZ}", "schedule") for m in expected]
+
+
+# ---- the demo campaigns `make run` seeds -------------------------------------------------------
+
+
+def test_the_demo_campaigns_are_seeded_once_and_stay_editable(platform: Container) -> None:
+    # When `make run`'s seed runs on a fresh table
+    created = seed_demo_campaigns(platform)
+    # Then the issue's six campaigns exist, the triggered ones active, each naming what exists
+    assert sorted(created) == sorted(campaign_id for campaign_id, _ in DEMO_CAMPAIGNS)
+    assert len(created) == 6
+    triggered = {c.campaign_id: c.trigger.type for c in platform.campaigns.triggered()}
+    assert triggered == {
+        "demo-welcome-coupon": "event",
+        "demo-birthday-coupon": "birthday",
+        "demo-tier-upgrade": "event",
+        "demo-win-back": "inactivity",
+        "demo-abandoned-cart": "event",
+        "demo-app-install": "event",
+    }
+    assert platform.segments.get(trigger_segment_id("demo-win-back")).definition.rule == {
+        "attr": "stats.last_purchase_at",
+        "before": "P90D",
+    }
+    assert platform.segments.get("demo-abandoned-cart").definition.rule == DEMO_ABANDONED_CART
+    # and a marketer's edit survives the next start's seed, which creates nothing again
+    welcome = platform.campaigns.get("demo-welcome-coupon")
+    edited = CampaignDefinition.model_validate(
+        welcome.model_dump(include=set(CampaignDefinition.model_fields))
+        | {"name": "Hello!", "status": "paused"}
+    )
+    platform.campaigns.put("demo-welcome-coupon", edited)
+    assert seed_demo_campaigns(platform) == []
+    assert platform.campaigns.get("demo-welcome-coupon").name == "Hello!"
