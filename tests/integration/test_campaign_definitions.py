@@ -69,7 +69,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 def platform(make_container: Any, clock: FixedClock) -> Container:
     container: Container = make_container(clock)
-    container.segment_queue = ListQueue()  # type: ignore[assignment]  # the segments job is not under test
+    container.segment_queue = ListQueue()  # the segments job is not under test
     container.segments.put("vip", name="VIP", description="", rule={"attr": "member", "eq": True})
     container.offers.create_offer(
         Offer.model_validate(
@@ -272,6 +272,7 @@ def test_a_weekly_schedule_starts_one_run_per_week_at_9_amsterdam_across_dst(
     # and a run control that records what it is asked to start
     _, moto = emulators
     stepfunctions.enable(moto.endpoint)
+    assert platform.settings.campaign_schedule_target_arn is not None
     function = platform.settings.campaign_schedule_target_arn.rsplit(":", 1)[-1]
     stepfunctions.provision_job_function(aws_session, function, CAMPAIGN_SCHEDULES.target, platform)
     control = RecordingRunControl()
