@@ -16,7 +16,9 @@ from typing import Any
 import boto3
 import pytest
 
+from loyalty.adapters.campaign_definitions import campaign_item
 from loyalty.adapters.dynamo import serialize
+from loyalty.domain.campaigns import Campaign
 from loyalty_local.emulators import REGION
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, Api, assert_problem, unique_email
 from tests.e2e.test_transactions_http import coffee, sale
@@ -47,7 +49,9 @@ def save_campaign(api: Api, campaign_id: str, created: datetime, **changes: Any)
         "updated_at": iso(created),
         **changes,
     }
-    put(api, {"pk": f"CAMPAIGN#{campaign_id}", "sk": "DEF", "type": "campaign", **definition})
+    # As the campaign service keeps it: a backdated creation and an audience of every customer are
+    # more than a PUT allows, and the report must read whatever the repository stores.
+    put(api, campaign_item(Campaign.model_validate(definition)))
 
 
 def save_receipt(
