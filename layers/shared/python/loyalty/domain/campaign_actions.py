@@ -100,6 +100,7 @@ class Verdict:
 _CONTACT_SKIPS: dict[str, SkipReason] = {
     contact.NO_CONSENT: "no_consent",
     contact.NO_ADDRESS: "no_consent",
+    contact.UNCONFIRMED: "no_consent",  # a double opt-in not confirmed yet
     contact.FREQUENCY_CAP: "frequency_capped",
     contact.CUSTOMER_GONE: "suppressed",
     contact.NO_CUSTOMER: "gone",
