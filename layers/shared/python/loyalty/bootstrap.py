@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.api_keys import ApiKeyService
     from loyalty.services.attribution import Attribution
     from loyalty.services.campaign_runs import CampaignRuns
+    from loyalty.services.campaign_triggers import CustomerTriggerFacts
     from loyalty.services.cart import CartService
     from loyalty.services.compaction import LakeCompactor
     from loyalty.services.config import ProgrammeService, StoreService
@@ -438,6 +439,16 @@ class Container:
             clock=self.clock,
             batch_size=CAMPAIGN_RUN.batch_size,
         )
+
+    @cached_property
+    def campaign_trigger_facts(self) -> CustomerTriggerFacts:
+        from loyalty.adapters.campaign_triggers import DynamoTriggerFacts
+        from loyalty.adapters.segments import SegmentRepository
+
+        def zone_of(profile_timezone: str | None) -> str:  # the programme as it is now (cached)
+            return self.programme.current().messaging.zone_of(profile_timezone)
+
+        return DynamoTriggerFacts(repo=SegmentRepository(self.table), zone_of=zone_of)
 
     @cached_property
     def segments(self) -> SegmentService:
