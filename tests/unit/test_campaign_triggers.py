@@ -137,6 +137,12 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
         (ENROLLED, event("CustomerEnrolled"), None, "enrolment"),
         (ENROLLED, event("CustomerEnrolled", event_id="ev-2"), None, "enrolment"),  # a second: the same
         (CART_ADD, event("CustomerEventRecorded", "ev-7", type="cart_add"), None, "event:ev-7"),
+        (  # the caller's event id is unique within its store
+            CART_ADD,
+            event("CustomerEventRecorded", "ev-7", type="cart_add", store_id="ams-01"),
+            None,
+            "event:ams-01:ev-7",
+        ),
         (TIER_GOLD, event("TierChanged", "ev-8", to="gold"), None, "event:ev-8"),
         (
             SEGMENT,

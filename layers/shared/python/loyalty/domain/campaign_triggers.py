@@ -6,7 +6,8 @@ as "the same again" (CampaignActor writes one receipt per campaign, occasion and
 - an event trigger on `CustomerEnrolled`: `enrolment` (a second enrolment event gives nothing);
 - an event trigger on `SegmentEntered` (`where` picks the segment): `entry:<segment>:<entered_at>`,
   `limits.reentry_days` being the actor's check of the customer's LAST receipt;
-- an event trigger on any other event: `event:<the domain event's id>` (a redelivery gives nothing);
+- an event trigger on any other event: `event:<the domain event's id>` (a redelivery gives nothing;
+  a customer event's id is the caller's, unique per store: `event:<store_id>:<event_id>`);
 - birthday, on entering `campaign-trigger-<id>`: `birthday:<year of the birthday coming>`;
 - inactivity, on entering `campaign-trigger-<id>`: `lapse:<date of the last purchase>` (once per
   lapse: a purchase starts a new one).
@@ -151,10 +152,17 @@ def occasion_for(campaign: Campaign, event: TriggerEvent, facts: TriggerFacts | 
         if facts is None or facts.last_purchase_at is None:
             return None
         return Occasion(f"lapse:{facts.last_purchase_at.astimezone(UTC).date().isoformat()}")
+    return _of_event(event)
+
+
+def _of_event(event: TriggerEvent) -> Occasion | None:
     if event.detail_type == ev.CUSTOMER_ENROLLED:
         return Occasion("enrolment")
     if event.detail_type == ev.SEGMENT_ENTERED:
         return _entry(event)
+    if event.detail_type == ev.CUSTOMER_EVENT_RECORDED and event.detail.get("store_id"):
+        # A customer event's id is the caller's, unique with its store only (docs/events.md).
+        return Occasion(f"event:{event.detail['store_id']}:{event.event_id}")
     return Occasion(f"event:{event.event_id}")
 
 
