@@ -136,6 +136,16 @@ def stop_trigger_path(aws_session: Any, container: Container, started: tuple[Any
     events.delete_rule(Name=rule, EventBusName=bus)
 
 
+def put_on_bus(events: Any, bus: str, detail_type: str, detail: dict[str, Any]) -> None:
+    """An event as the publisher puts it on the bus (the platform's source)."""
+    put = events.put_events(
+        Entries=[
+            {"Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": bus}
+        ]
+    )
+    assert put["FailedEntryCount"] == 0
+
+
 @pytest.fixture
 def delivery(aws_session: Any, make_container: Callable[..., Container]) -> Iterator[Delivery]:
     container = make_container()
@@ -154,17 +164,7 @@ def delivery(aws_session: Any, make_container: Callable[..., Container]) -> Iter
             handler.deliver(event)
 
     def put_event(detail_type: str, detail: dict[str, Any]) -> None:
-        put = events.put_events(
-            Entries=[
-                {
-                    "Source": SOURCE,
-                    "DetailType": detail_type,
-                    "Detail": json.dumps(detail),
-                    "EventBusName": container.settings.event_bus_name,
-                }
-            ]
-        )
-        assert put["FailedEntryCount"] == 0
+        put_on_bus(events, container.settings.event_bus_name, detail_type, detail)
 
     yield Delivery(container, actor, catalogue, started[1], redeliver, put_event)
     stop_trigger_path(aws_session, container, started)

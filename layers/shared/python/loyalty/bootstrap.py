@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.attribution import Attribution
     from loyalty.services.campaign_actions import CampaignActions
     from loyalty.services.campaign_runs import CampaignRuns
-    from loyalty.services.campaign_triggers import CustomerTriggerFacts
+    from loyalty.services.campaign_triggers import CampaignTriggers, CustomerTriggerFacts
     from loyalty.services.campaigns import CampaignSchedules, CampaignService
     from loyalty.services.cart import CartService
     from loyalty.services.compaction import LakeCompactor
@@ -475,6 +475,15 @@ class Container:
             return self.programme.current().messaging.zone_of(profile_timezone)
 
         return DynamoTriggerFacts(repo=SegmentRepository(self.table), zone_of=zone_of)
+
+    @cached_property
+    def campaign_triggers(self) -> CampaignTriggers:
+        """The `campaign-triggers` function's service: bus events to triggered campaigns' actions."""
+        from loyalty.services.campaign_triggers import CampaignTriggers
+
+        return CampaignTriggers(
+            catalogue=self.campaigns, actor=self.campaign_actor, facts=self.campaign_trigger_facts
+        )
 
     @cached_property
     def segments(self) -> SegmentService:

@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from loyalty.domain import events as ev
+from loyalty.domain.campaign_definitions import trigger_segment_id
 from loyalty.domain.campaigns import (
     TRIGGER_EVENTS,
     BirthdayTrigger,
@@ -36,13 +37,13 @@ from loyalty.domain.campaigns import (
 )
 from loyalty.domain.segments.windows import next_birthday
 
-DERIVED_SEGMENT_PREFIX = "campaign-trigger-"
 _MISSING = object()
 
 
 def derived_segment_id(campaign_id: str) -> str:
-    """The segment a birthday or inactivity campaign's customers enter when it is their moment."""
-    return f"{DERIVED_SEGMENT_PREFIX}{campaign_id}"
+    """The segment a birthday or inactivity campaign's customers enter when it is their moment
+    (the campaign service keeps it: loyalty.domain.campaign_definitions)."""
+    return trigger_segment_id(campaign_id)
 
 
 @dataclass(frozen=True)
