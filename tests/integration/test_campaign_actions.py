@@ -277,6 +277,24 @@ def test_a_money_budget_stops_at_the_customer_it_cannot_pay_for(container: Conta
     assert CampaignActionRepository(container.table).spent(camp.campaign_id).amount_cents == 800
 
 
+def test_a_customer_costing_more_than_the_whole_budget_is_over_it_from_the_start(
+    container: Container,
+) -> None:
+    member, visitor = enrol(container), enrol(container, member=False)
+    camp = campaign(
+        container,
+        [{"type": "points", "points": 100}, {"type": "coupon", "offer_id": offer(container)}],
+        limits={"budget": {"points": 50}},
+    )
+    before = count_items(container)
+    assert container.campaign_actor.act(camp, RUN, member).reason == "over_budget"
+    assert count_items(container) == before  # not even the counter
+    # A non-member gets no points: their coupon fits the budget.
+    assert container.campaign_actor.act(camp, RUN, visitor).outcome == "actioned"
+    spent = CampaignActionRepository(container.table).spent(camp.campaign_id)
+    assert (spent.recipients, spent.points) == (1, 0)
+
+
 # ---- who gets nothing ---------------------------------------------------------------------------
 
 

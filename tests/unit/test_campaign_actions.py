@@ -135,6 +135,14 @@ def test_a_customer_the_message_cannot_reach_gets_nothing(
     assert (v.kind, v.reason, v.plan) == ("skip", reason, None)
 
 
+def test_an_unconfirmed_double_opt_in_is_not_messaged() -> None:
+    pending = customer(member=False, confirm_by=NOW + timedelta(days=2))
+    assert pending.pending_confirmation
+    assert verdict(campaign(), Seen(pending)).reason == "no_consent"
+    coupon_only = campaign([{"type": "coupon", "offer_id": "o1"}])
+    assert verdict(coupon_only, Seen(pending)).kind == "act"
+
+
 def test_quiet_hours_do_not_exclude() -> None:
     quiet = Messaging(quiet_hours=QuietHours(start="00:00", end="23:59"))
     assert verdict(campaign(), Seen(customer()), quiet).kind == "act"

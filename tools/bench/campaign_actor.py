@@ -254,7 +254,7 @@ def print_figures(figures: list[ActorFigures]) -> None:
         f"  Beside: SES ${SES_PER_1000:.2f} per 1,000 emails; Step Functions"
         f" ${SFN_PER_1000_TRANSITIONS:.3f} per 1,000 state transitions. WCU* counts a transaction's"
         " items twice (DynamoDB's rule) and each index copy; RCU* a strongly consistent BatchGetItem of"
-        " the profile, send log, receipt and LAST."
+        " the profile, send log and receipt (and LAST with re-entry days)."
     )
 
 

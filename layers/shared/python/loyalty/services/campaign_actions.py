@@ -76,6 +76,7 @@ class _Built:
     ops: list[TxOp]
     given: dict[str, Any]
     cost: Cost
+    control: bool = False
 
 
 class CampaignActions:
@@ -112,6 +113,9 @@ class CampaignActions:
         self._sleep = sleep
         self._monotonic = monotonic
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        # The counter of each limited campaign as its last refusal showed it: it never goes down, so
+        # a customer it could not pay for then it cannot pay for now (no transaction to find out).
+        self._spent: dict[tuple[str, str], Spent] = {}
 
     # ---- the port -------------------------------------------------------------------------
     def act(self, campaign: Campaign, occasion: Occasion, customer_id: str) -> ActResult:
@@ -120,38 +124,54 @@ class CampaignActions:
             seen = self._see(campaign, occasion, customer_id, consistent=True)
             if seen is None:
                 return ActResult(customer_id, "skipped", "gone")
-            cid = seen.customer.customer_id
-            now = self._clock.now()
-            verdict = decide(
-                campaign,
-                occasion,
-                seen,
-                channels=channels,
-                messaging=self._programme.current().messaging,
-                now=now,
-            )
-            if verdict.kind == "recorded" and verdict.receipt is not None:
-                return _recorded(verdict.receipt)
-            if verdict.kind == "skip":
-                return ActResult(cid, "skipped", verdict.reason)
-            if verdict.kind == "control":
-                built = self._control(campaign, occasion, seen, now)
-            else:
-                assert verdict.plan is not None
-                built = self._actioned(campaign, occasion, seen, verdict.plan, now)
-            try:
-                self._repo.commit(built.ops)
-            except ActConflict as conflict:
-                reason = self._limit_hit(campaign, conflict, built.cost)
-                if reason is not None:
-                    return ActResult(cid, "skipped", reason, cost=built.cost)
-                if not conflict.labels & {RECEIPT, MERGED}:  # someone else acted first: read it back
-                    self._backoff(attempt)  # the profile changed or a code collided: decide again
-                continue
-            if verdict.kind == "control":
-                return ActResult(cid, "control")
-            return ActResult(cid, "actioned", cost=built.cost, given=built.given)
+            prepared = self._prepare(campaign, occasion, seen, channels)
+            if isinstance(prepared, ActResult):
+                return prepared
+            done = self._commit(campaign, seen.customer.customer_id, prepared, attempt)
+            if done is not None:
+                return done
         raise ServiceUnavailable("the customer's records kept changing; retry")
+
+    def _prepare(
+        self, campaign: Campaign, occasion: Occasion, seen: Seen, channels: dict[str, Channel]
+    ) -> ActResult | _Built:
+        """The answer without a write (recorded, skipped), or what to write."""
+        cid = seen.customer.customer_id
+        now = self._clock.now()
+        messaging = self._programme.current().messaging
+        verdict = decide(campaign, occasion, seen, channels=channels, messaging=messaging, now=now)
+        if verdict.kind == "recorded" and verdict.receipt is not None:
+            return _recorded(verdict.receipt)
+        if verdict.kind == "skip":
+            return ActResult(cid, "skipped", verdict.reason)
+        if verdict.kind == "control":
+            return self._control(campaign, occasion, seen, now)
+        assert verdict.plan is not None
+        known = self._spent.get(_counter_key(campaign))
+        spent_out = limit_reason(campaign, known, verdict.plan.cost) if known else None
+        if spent_out is not None:  # the counter only grows: what it refused once, it refuses still
+            return ActResult(cid, "skipped", spent_out, cost=verdict.plan.cost)
+        return self._actioned(campaign, occasion, seen, verdict.plan, now)
+
+    def _commit(self, campaign: Campaign, cid: str, built: _Built, attempt: int) -> ActResult | None:
+        """Write; the result, or None: read again and decide again."""
+        try:
+            self._repo.commit(built.ops)
+        except ServiceUnavailable:
+            # The items stayed busy through the table adapter's own retries: a limited campaign's
+            # counter, written by every actor of the campaign. Wait, decide again.
+            self._backoff(attempt)
+            return None
+        except ActConflict as conflict:
+            reason = self._limit_hit(campaign, conflict, built.cost)
+            if reason is not None:
+                return ActResult(cid, "skipped", reason, cost=built.cost)
+            if not conflict.labels & {RECEIPT, MERGED}:  # someone else acted first: read it back
+                self._backoff(attempt)  # the profile changed or a code collided: decide again
+            return None
+        if built.control:
+            return ActResult(cid, "control")
+        return ActResult(cid, "actioned", cost=built.cost, given=built.given)
 
     def evaluate(
         self, campaign: Campaign, occasion: Occasion, customer_ids: Sequence[str]
@@ -291,7 +311,7 @@ class CampaignActions:
             *self._last(campaign, cid, now, occasion),
             self._repo.active_op(cid),
         ]
-        return _Built(self._with_merged_checks(ops, campaign, occasion, seen), {}, Cost())
+        return _Built(self._with_merged_checks(ops, campaign, occasion, seen), {}, Cost(), control=True)
 
     def _actioned(
         self, campaign: Campaign, occasion: Occasion, seen: Seen, plan: Plan, now: datetime
@@ -452,10 +472,17 @@ class CampaignActions:
         did (a receipt written meanwhile wins: the retry answers it)."""
         if SPENT not in conflict.labels or conflict.labels & {RECEIPT, MERGED, PROFILE}:
             return None
-        return limit_reason(campaign, conflict.spent or Spent(), cost) or "over_budget"
+        spent = conflict.spent or Spent()
+        self._spent[_counter_key(campaign)] = spent
+        return limit_reason(campaign, spent, cost) or "over_budget"
 
     def _backoff(self, attempt: int) -> None:
         self._sleep(min(0.02 * 2**attempt, 0.5) * (0.5 + random.random()))  # noqa: S311 - jitter
+
+
+def _counter_key(campaign: Campaign) -> tuple[str, str]:
+    """A campaign deleted and made again under its id starts a new counter: so does the cache."""
+    return campaign.campaign_id, str(campaign.created_at)
 
 
 def _recorded(receipt: Receipt) -> ActResult:
