@@ -252,3 +252,39 @@ def test_a_birthday_coupon_once_a_year(platform: Platform) -> None:
     membership.evaluate_customer(customer)
     assert platform.wait_for(lambda: entries() == 3)
     assert len(coupons(c, customer)) == 2
+
+
+def test_an_audience_segment_the_enrolment_itself_brings_her_into_counts_at_once(platform: Platform) -> None:
+    c = platform.container
+    c.segments.put("members", name="Members", description="", rule={"attr": "member", "eq": True})
+    c.segments.put("nobody", name="Nobody", description="", rule={"attr": "member", "eq": False})
+    for campaign_id, segment in (("members-welcome", "members"), ("nobody-welcome", "nobody")):
+        platform.save(
+            campaign_id,
+            {
+                "trigger": {"type": "event", "event": "CustomerEnrolled"},
+                "audience": {"segment_id": segment},
+                "actions": [{"type": "points", "points": 20}],
+            },
+        )
+    # When a member enrols, before any segments job has stored her memberships (none runs here)
+    customer = platform.enrol()
+    assert platform.wait_for(lambda: platform.triggers.count("CustomerEnrolled", customer) == 1)
+    assert c.segment_membership.memberships(customer) == {}
+    # Then the campaign for members acted (evaluated live), the one for non-members did not
+    assert campaign_ledger(c, customer, "members-welcome") == [20]
+    assert campaign_ledger(c, customer, "nobody-welcome") == []
+
+
+def test_the_facts_a_trigger_reads_follow_the_profile_and_memberships(platform: Platform) -> None:
+    c = platform.container
+    c.segments.put("members", name="Members", description="", rule={"attr": "member", "eq": True})
+    customer = platform.enrol(birthday=date(1990, 2, 28))
+    c.segment_membership.evaluate_customer(customer)
+    facts = c.campaign_trigger_facts.facts(customer)
+    assert facts is not None
+    assert (facts.customer_id, facts.member, facts.birthday) == (customer, True, date(1990, 2, 28))
+    assert "members" in facts.segments
+    assert facts.last_purchase_at is None
+    assert str(facts.timezone) == c.programme.current().messaging.zone_of(None)
+    assert c.campaign_trigger_facts.facts("nobody-at-all") is None

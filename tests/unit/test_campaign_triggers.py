@@ -435,3 +435,43 @@ def test_an_event_no_trigger_can_use_reads_nothing() -> None:
     triggers, catalogue, actor, _, _ = service(campaign(ENROLLED))
     assert triggers.handle({"id": "x", "detail-type": "CustomerErased", "detail": {"customer_id": "c"}}) == []
     assert catalogue.reads == 0 and actor.calls == []
+
+
+def test_a_customer_the_stored_memberships_miss_is_evaluated_live_once() -> None:
+    # The segments job may not yet have handled the very event (an enrolment into a members segment)
+    catalogue, actor = (
+        FakeCatalogue([campaign(ENROLLED, campaign_id="vips", audience={"segment_id": "vip"})]),
+        FakeActor(),
+    )
+    asked: list[str] = []
+
+    def live(customer_id: str) -> frozenset[str]:
+        asked.append(customer_id)
+        return frozenset({"vip"})
+
+    known = FakeFacts({"cust-1": facts(segments=frozenset())})
+    triggers = CampaignTriggers(catalogue=catalogue, actor=actor, facts=known, live_segments=live)
+    (done,) = triggers.handle(bus("CustomerEnrolled", "e1"))
+    assert done.result is not None and done.result.outcome == "actioned"
+    assert asked == ["cust-1"]
+    # Stored and in: nobody asks again
+    known.known["cust-1"] = facts(segments=frozenset({"vip"}))
+    triggers.handle(bus("CustomerEnrolled", "e2"))
+    assert asked == ["cust-1"]
+
+
+def test_outside_the_audience_stored_and_live_is_skipped() -> None:
+    catalogue, actor = (
+        FakeCatalogue([campaign(ENROLLED, campaign_id="vips", audience={"segment_id": "vip"})]),
+        FakeActor(),
+    )
+    known = FakeFacts({"cust-1": facts(segments=frozenset({"other"}))})
+    triggers = CampaignTriggers(
+        catalogue=catalogue, actor=actor, facts=known, live_segments=lambda _: frozenset()
+    )
+    (done,) = triggers.handle(bus("CustomerEnrolled", "e1"))
+    assert done.result is not None and (done.result.outcome, done.result.reason) == (
+        "skipped",
+        "not_in_audience",
+    )
+    assert actor.calls == []

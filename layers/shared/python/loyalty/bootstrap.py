@@ -481,8 +481,14 @@ class Container:
         """The `campaign-triggers` function's service: bus events to triggered campaigns' actions."""
         from loyalty.services.campaign_triggers import CampaignTriggers
 
+        def live_segments(customer_id: str) -> frozenset[str]:  # built on the first miss only
+            return self.segment_membership.answer(customer_id)
+
         return CampaignTriggers(
-            catalogue=self.campaigns, actor=self.campaign_actor, facts=self.campaign_trigger_facts
+            catalogue=self.campaigns,
+            actor=self.campaign_actor,
+            facts=self.campaign_trigger_facts,
+            live_segments=live_segments,
         )
 
     @cached_property

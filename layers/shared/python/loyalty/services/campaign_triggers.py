@@ -4,9 +4,9 @@ The `campaign-triggers` function gets every event of `TRIGGER_EVENTS` from a rul
 (resources.CAMPAIGN_TRIGGER). For each active triggered campaign the event starts
 (loyalty.domain.campaign_triggers: detail-type and `where`, or the entry into a birthday or
 inactivity campaign's derived segment) it works out the occasion, checks the audience (members
-only, the audience segment's membership) and hands the customer to `CampaignActor.act`, which
-writes everything at once keyed by (campaign, occasion, customer): an event delivered twice, or a
-second enrolment event, gives nothing more.
+only; the audience segment, from the stored memberships, else evaluated live) and hands the
+customer to `CampaignActor.act`, which writes everything at once keyed by (campaign, occasion,
+customer): an event delivered twice, or a second enrolment event, gives nothing more.
 
 The active triggered campaigns are read once every few seconds per warm function, not per event.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from loyalty.domain.campaign_triggers import (
@@ -57,12 +57,17 @@ class CampaignTriggers:
         catalogue: CampaignCatalogue,
         actor: CampaignActor,
         facts: CustomerTriggerFacts,
+        live_segments: Callable[[str], frozenset[str]] | None = None,
         ttl: float = CATALOGUE_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._catalogue = catalogue
         self._actor = actor
         self._facts = facts
+        # The segments a from-scratch evaluation puts the customer in now: asked only when the stored
+        # memberships lack the audience segment, as the segments job may not have caught up yet with
+        # the very event being handled (an enrolment, a sale that brings them into the audience).
+        self._live_segments = live_segments
         self._ttl = ttl
         self._monotonic = monotonic
         self._cached: tuple[float, list[Campaign]] | None = None
@@ -94,6 +99,9 @@ class CampaignTriggers:
         customer_id = event.customer_id
         if facts is not None:
             skip = audience_skip(campaign, facts)
+            if skip == "not_in_audience" and self._live_segments is not None:
+                live = self._live_segments(facts.customer_id)
+                skip = audience_skip(campaign, replace(facts, segments=facts.segments | live))
             if skip is not None:
                 return Triggered(campaign.campaign_id, occasion.key, ActResult(customer_id, "skipped", skip))
             customer_id = facts.customer_id  # the survivor, when the event named a merged-away id
