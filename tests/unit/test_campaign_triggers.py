@@ -475,3 +475,14 @@ def test_outside_the_audience_stored_and_live_is_skipped() -> None:
         "not_in_audience",
     )
     assert actor.calls == []
+
+
+def test_the_event_as_eventbridge_hands_it_to_lambda_is_read() -> None:
+    from loyalty_local import events as samples
+
+    envelope = samples.sample(samples.DOMAIN_EVENT)  # PointsEarned, as the bus delivers it
+    event = TriggerEvent.from_bus(envelope)
+    assert event is not None
+    assert event.detail_type == "PointsEarned"
+    assert event.event_id == envelope["detail"]["event_id"] != envelope["id"]
+    assert event.customer_id == envelope["detail"]["customer_id"]
