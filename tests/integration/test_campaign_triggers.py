@@ -38,6 +38,7 @@ from tests.integration.test_campaign_trigger_delivery import (
     start_trigger_path,
     stop_trigger_path,
 )
+from tests.integration.test_segment_membership import sell
 
 pytestmark = pytest.mark.xdist_group("campaign-triggers")
 
@@ -288,3 +289,38 @@ def test_the_facts_a_trigger_reads_follow_the_profile_and_memberships(platform: 
     assert facts.last_purchase_at is None
     assert str(facts.timezone) == c.programme.current().messaging.zone_of(None)
     assert c.campaign_trigger_facts.facts("nobody-at-all") is None
+
+
+def test_a_win_back_once_per_lapse(platform: Platform) -> None:
+    c = platform.container
+    platform.save(
+        "win-back",
+        {"trigger": {"type": "inactivity", "days": 30}, "actions": [{"type": "points", "points": 30}]},
+    )
+    segment = c.campaigns.view(c.campaigns.get("win-back")).trigger_segment_id
+    assert segment is not None
+    customer = platform.enrol()
+    sell(c, customer)  # her last purchase: today
+    membership = c.segment_membership
+
+    def entries() -> int:
+        return platform.triggers.count(SEGMENT_ENTERED, customer, segment)
+
+    membership.evaluate_customer(customer)
+    # When 30 days pass without a purchase, she enters the campaign's segment: points, once
+    platform.clock.advance(days=31)
+    membership.evaluate_customer(customer)
+    assert platform.wait_for(lambda: entries() == 1)
+    assert campaign_ledger(c, customer, "win-back") == [30]
+    # The same lapse entered again gives nothing
+    at = platform.clock.now().isoformat()
+    again = platform.put_event(SEGMENT_ENTERED, {"customer_id": customer, "segment_id": segment, "at": at})
+    assert platform.wait_for(lambda: platform.triggers.saw(again))
+    assert campaign_ledger(c, customer, "win-back") == [30]
+    # She buys again (she leaves the segment); 30 days later it is a new lapse: points again
+    sell(c, customer)
+    membership.evaluate_customer(customer)
+    platform.clock.advance(days=31)
+    membership.evaluate_customer(customer)
+    assert platform.wait_for(lambda: entries() == 3)
+    assert campaign_ledger(c, customer, "win-back") == [30, 30]
