@@ -10,6 +10,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -21,6 +22,13 @@ from loyalty_infra.queues import dead_letter_queue
 # EventBridge's own retry policy for a target (its maximum), then the dead-letter queue.
 RETRY_ATTEMPTS = 185
 MAX_EVENT_AGE = Duration.hours(24)
+# EventBridge invokes a function asynchronously: its retries above cover only the delivery (a
+# throttled or missing function). An invocation that fails inside the function is retried by Lambda
+# (twice, said here rather than inherited), then goes to the same dead-letter queue as an on-failure
+# destination, which records the error with the event. A triggered campaign's moment is gone after
+# a few hours, so that is as old as an event may get.
+ASYNC_RETRY_ATTEMPTS = 2
+ASYNC_MAX_EVENT_AGE = Duration.hours(6)
 
 
 class BusRules(Construct):
@@ -44,6 +52,7 @@ class BusRules(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.rules: dict[str, events.Rule] = {}
+        self._async_configured: set[str] = set()
         for definition in definitions:
             queue_id = definition.target.logical_id
             self.rules[definition.logical_id] = events.Rule(
@@ -95,8 +104,18 @@ class BusRules(Construct):
             else None
         )
         if trigger.function is not None:
+            function = functions[trigger.function]
+            if trigger.function not in self._async_configured:
+                assert self.trigger_dead_letters is not None
+                function.configure_async_invoke(
+                    retry_attempts=ASYNC_RETRY_ATTEMPTS,
+                    max_event_age=ASYNC_MAX_EVENT_AGE,
+                    on_failure=destinations.SqsDestination(self.trigger_dead_letters),
+                )
+                self._async_configured.add(trigger.function)
+            # The function's resource policy lets only this rule invoke it (aws:SourceArn).
             return targets.LambdaFunction(
-                functions[trigger.function],
+                function,
                 event=message,
                 dead_letter_queue=self.trigger_dead_letters,
                 retry_attempts=RETRY_ATTEMPTS,

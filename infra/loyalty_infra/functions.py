@@ -168,6 +168,9 @@ NEEDS: Mapping[str, Needs] = {
     "campaign-prepare": Needs(campaign_runs="prepare"),
     "campaign-batch": Needs(table=TableAccess.READ_WRITE, campaign_runs="read"),
     "campaign-finish": Needs(table=TableAccess.READ_WRITE),
+    # Triggered campaigns (invoked by the bus rule): reads campaigns, profiles and memberships,
+    # writes receipts, coupons, points, promotional cash and queued messages (one transaction).
+    "campaign-triggers": Needs(table=TableAccess.READ_WRITE),
     # Reads profiles, transactions (gsi1), timelines (gsi3), the segments and the due index (gsi2);
     # writes memberships, member rows and size counters; its sweep sends due customers back onto
     # its own queue, for its consumers to evaluate in parallel, and a segment's background pass

@@ -66,8 +66,8 @@ FAILURES_HAVE_A_DESTINATION = Waiver(
     "A function dead-letter queue only receives failed asynchronous invocations. API Gateway (routes "
     "and the authorizer) and event source mappings invoke synchronously: failures go back to the "
     "caller, to a stream mapping's on-failure queue, or to the source queue and then its redrive "
-    "dead-letter queue. Jobs that EventBridge Scheduler invokes asynchronously have an on-failure "
-    "destination (an SQS queue), which records the error as well as the event. Every one of those "
+    "dead-letter queue. Jobs that EventBridge Scheduler or a bus rule invokes asynchronously have an "
+    "on-failure destination (an SQS queue), which records the error as well as the event. Every one of those "
     "queues has a depth alarm.",
 )
 NO_VPC = Waiver(

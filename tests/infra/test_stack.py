@@ -42,7 +42,9 @@ from loyalty.domain.access import Access
 from loyalty.resources import (
     ACTIVITY_RULE,
     AUTHORIZER,
+    BUS_TRIGGERS,
     CAMPAIGN_SCHEDULES,
+    CAMPAIGN_TRIGGER,
     CONSOLE,
     EVENT_BUS,
     FUNCTIONS,
@@ -851,9 +853,12 @@ def test_message_filter_passes_new_messages_only() -> None:
 def test_every_queue_is_encrypted_and_refuses_requests_without_tls(synth: Synth) -> None:
     queues = synth.of_type("AWS::SQS::Queue")
     queue_consumers = [j for j in JOBS if j.consumes_queue is not None]
-    # ... the dead-letter queue of the SES feedback topic's subscription and that of the campaign
-    # schedules (made at run time, in their own group).
-    assert len(queues) == len(SCHEDULED) + len(STREAM_CONSUMERS) + 2 * len(queue_consumers) + 2
+    # ... the dead-letter queue of the SES feedback topic's subscription, that of the campaign
+    # schedules (made at run time, in their own group) and that of the bus triggers.
+    trigger_dead_letters = 1 if BUS_TRIGGERS else 0
+    assert len(queues) == (
+        len(SCHEDULED) + len(STREAM_CONSUMERS) + 2 * len(queue_consumers) + 2 + trigger_dead_letters
+    )
     policies = synth.of_type("AWS::SQS::QueuePolicy").values()
     for logical_id, queue in queues.items():
         props = queue["Properties"]
@@ -1969,3 +1974,48 @@ def test_checkov_fails_nothing_on_the_console_stack(synth: Synth) -> None:
     for check in report["results"]["skipped_checks"]:
         waiver = by_reason.get(check["check_result"].get("suppress_comment", ""))
         assert waiver is not None and check["check_id"] in waiver.rules, check["check_id"]
+
+
+def test_campaign_triggers_are_a_rule_to_their_function_with_retries_and_a_dead_letter_queue(
+    synth: Synth,
+) -> None:
+    function_id = synth.function_id(_function(CAMPAIGN_TRIGGER.function or ""))
+    rules = {
+        k: r["Properties"]
+        for k, r in synth.of_type("AWS::Events::Rule").items()
+        if any(t["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]} for t in r["Properties"]["Targets"])
+    }
+    ((rule_id, rule),) = rules.items()
+    assert rule["EventPattern"] == {
+        "source": [domain_events.SOURCE],
+        "detail-type": list(CAMPAIGN_TRIGGER.detail_types),
+    }
+    assert rule["EventBusName"] == {"Ref": synth.only_id("AWS::Events::EventBus")}
+    (target,) = rule["Targets"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 185
+    dead_letter = target["DeadLetterConfig"]["Arn"]
+    # Only that rule may invoke it; a failure inside it ends in the same dead-letter queue.
+    permissions = [
+        p["Properties"]
+        for p in synth.of_type("AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]
+    assert [(p["Principal"], p["SourceArn"]) for p in permissions] == [
+        ("events.amazonaws.com", {"Fn::GetAtt": [rule_id, "Arn"]})
+    ]
+    (invoke_config,) = [
+        c["Properties"]
+        for c in synth.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == dead_letter
+    # Its role: the table, and sending its own failures to the dead-letter queue (Lambda sends them
+    # with the function's role); no secret, no bus, no bucket.
+    definition = _function(CAMPAIGN_TRIGGER.function or "")
+    actions = synth.actions_of(definition)
+    assert not {a for a in actions if a.startswith(("secretsmanager:", "events:", "s3:"))}, actions
+    sqs_actions = {a for a in actions if a.startswith("sqs:")}
+    assert "sqs:SendMessage" in sqs_actions and not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & sqs_actions
+    for action in sqs_actions:  # SqsDestination's grant: send (and look the queue up), that queue only
+        assert synth.resources_for(definition, action) == [dead_letter], action
+    assert "dynamodb:PutItem" in actions

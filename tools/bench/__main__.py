@@ -50,6 +50,12 @@ Then the campaign actor (bench_campaign_actor, issue 19): one customer actioned 
 container.campaign_actor (a coupon and an email; four actions under a budget; retries; the dry run):
 round trips, RCU and WCU per customer and the cost per 1,000 customers actioned.
 
+Then campaign triggers (bench_campaign_triggers, issue 19): trigger-to-action latency p50 / p99 on the
+local path `make run` wires (a cart_add event on the bus, and an enrolment from its commit, to the
+campaign's receipt written), against the target p99 under 10 s. It runs the stream publisher and the
+trigger's tap on a table of its own, so its threads touch neither the metered client nor the runtime's
+table.
+
 Then the data lake (bench_lake): stream records per second through the lake handler, report latency
 over a generated lake of 1 million transactions and 100,000 customers, and the bytes Athena would
 scan per report (from the Parquet metadata) with its price at $5 per TB, scaled to 10 million
@@ -84,6 +90,7 @@ from loyalty.api.routes import ROUTES
 from loyalty_local.runtime import LocalRuntime
 from tools.bench import activity as bench_activity
 from tools.bench import campaign_actor as bench_campaign_actor
+from tools.bench import campaign_triggers as bench_campaign_triggers
 from tools.bench import lake as bench_lake
 from tools.bench import merges as bench_merges
 from tools.bench import messages as bench_messages
@@ -128,6 +135,7 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
         segments = bench_segments.measure(runtime)
         segment_pass = bench_segment_pass.measure(runtime)
         campaign_actor = bench_campaign_actor.measure(runtime)
+        campaign_triggers = bench_campaign_triggers.measure(runtime)
     finally:
         runtime.stop()
 
@@ -166,6 +174,8 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
     bench_segment_pass.print_figures(segment_pass)
     print()
     bench_campaign_actor.print_figures(campaign_actor)
+    print()
+    bench_campaign_triggers.print_figures(campaign_triggers)
     print()
     bench_lake.print_figures(bench_lake.measure())  # no emulator: a folder lake, DuckDB over Parquet
     bench_segment_preview.print_figures(bench_segment_preview.measure())  # previews and RFM over Parquet

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.campaign_ports import CampaignCatalogue
     from loyalty.services.campaign_reports import CampaignReports
     from loyalty.services.campaign_runs import CampaignRuns
+    from loyalty.services.campaign_triggers import CampaignTriggers, CustomerTriggerFacts
     from loyalty.services.campaigns import CampaignSchedules, CampaignService
     from loyalty.services.cart import CartService
     from loyalty.services.compaction import LakeCompactor
@@ -476,6 +477,31 @@ class Container:
             action=MarkDone(ledger=ledger),
             clock=self.clock,
             batch_size=CAMPAIGN_RUN.batch_size,
+        )
+
+    @cached_property
+    def campaign_trigger_facts(self) -> CustomerTriggerFacts:
+        from loyalty.adapters.campaign_triggers import DynamoTriggerFacts
+        from loyalty.adapters.segments import SegmentRepository
+
+        def zone_of(profile_timezone: str | None) -> str:  # the programme as it is now (cached)
+            return self.programme.current().messaging.zone_of(profile_timezone)
+
+        return DynamoTriggerFacts(repo=SegmentRepository(self.table), zone_of=zone_of)
+
+    @cached_property
+    def campaign_triggers(self) -> CampaignTriggers:
+        """The `campaign-triggers` function's service: bus events to triggered campaigns' actions."""
+        from loyalty.services.campaign_triggers import CampaignTriggers
+
+        def live_segments(customer_id: str) -> frozenset[str]:  # built on the first miss only
+            return self.segment_membership.answer(customer_id)
+
+        return CampaignTriggers(
+            catalogue=self.campaigns,
+            actor=self.campaign_actor,
+            facts=self.campaign_trigger_facts,
+            live_segments=live_segments,
         )
 
     @cached_property

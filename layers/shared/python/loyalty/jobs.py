@@ -382,3 +382,27 @@ def compact_lake(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "generation": report.generation,
         "closed_through": report.closed_through,
     }
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def act_on_campaign_trigger(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One bus event (EventBridge invokes the function asynchronously, one event at a time), acted
+    on for every active triggered campaign it starts (loyalty.services.campaign_triggers). A
+    failure raises: Lambda retries the event twice, then sends it to the trigger's dead-letter
+    queue; whatever an earlier attempt wrote is keyed by (campaign, occasion, customer)."""
+    logger.set_correlation_id((event.get("detail") or {}).get("correlation_id") or event.get("id"))
+    done = container().campaign_triggers.handle(event)
+    outcomes: dict[str, int] = {}
+    for triggered in done:
+        result = triggered.result
+        outcome = "no_occasion" if result is None else result.outcome if result.first_time else "repeated"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if outcomes.get("actioned"):
+        metrics.add_metric(name="CampaignTriggersActioned", unit=MetricUnit.Count, value=outcomes["actioned"])
+    # Ids and outcomes only: who was actioned by which campaign is in the receipts, not the logs.
+    logger.info(
+        "campaign trigger handled",
+        extra={"detail_type": event.get("detail-type"), "campaigns": len(done), "outcomes": outcomes},
+    )
+    return {"campaigns": len(done), "outcomes": outcomes}

@@ -201,8 +201,28 @@ class BusTriggerDef:
             raise ValueError(f"{self.logical_id}: input_path is $ or $.detail")
 
 
-# None yet: the campaign triggers (enrolment, tier change, segment entered, ...) come with campaigns.
-BUS_TRIGGERS: tuple[BusTriggerDef, ...] = ()
+# Triggered campaigns: every event a trigger may name, to the `campaign-triggers` function (a rule ->
+# Lambda, not an express workflow: one customer, a few conditional writes; docs/campaigns/triggers.md).
+# The function gets the whole event: its id and detail-type as well as the detail. The detail-types
+# are domain.campaigns.TRIGGER_EVENTS (a unit test holds them equal; not imported here, so reading
+# the resources does not load pydantic).
+CAMPAIGN_TRIGGER = BusTriggerDef(
+    logical_id="CampaignTriggers",
+    local_name="loyalty-campaign-triggers",
+    detail_types=(
+        "BadgeEarned",
+        "ChallengeCompleted",
+        "CustomerEnrolled",
+        "CustomerEventRecorded",
+        "PointsEarned",
+        "SegmentEntered",
+        "SegmentExited",
+        "TierChanged",
+        "TransactionRecorded",
+    ),
+    function="campaign-triggers",
+)
+BUS_TRIGGERS: tuple[BusTriggerDef, ...] = (CAMPAIGN_TRIGGER,)
 
 # SES's bounces and complaints (the configuration set's SNS topic delivers into it): standard, as
 # applying one twice changes nothing.
@@ -412,6 +432,13 @@ JOBS: tuple[JobDef, ...] = (
         "campaign-schedule",
         "Starts a scheduled campaign's run when its EventBridge Scheduler schedule fires",
         memory_mb=256,
+        timeout_s=30,
+    ),
+    JobDef(
+        "campaign-triggers",
+        "Triggered campaigns: acts on each customer an enrolment, segment entry, customer event, "
+        "birthday or lapse makes the occasion of an active campaign (from the bus)",
+        memory_mb=512,
         timeout_s=30,
     ),
     JobDef(
