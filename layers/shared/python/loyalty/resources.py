@@ -467,6 +467,9 @@ class CampaignRunMachineDef:
     # Errors the batch's Retry leaves alone (retrying cannot help): straight to the Catch.
     not_retried: tuple[str, ...]
     timeout_s: int
+    # How the functions that start, stop and read runs learn the machine's ARN (the campaigns API
+    # function and the campaign-schedule job; loyalty_infra.campaign_runs grants them).
+    arn_env_var: str = "CAMPAIGN_RUN_STATE_MACHINE_ARN"
 
 
 CAMPAIGN_RUN = CampaignRunMachineDef(
