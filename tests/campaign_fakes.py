@@ -122,3 +122,29 @@ class FakeActor:
             spent += result.outcome == "actioned"
             results.append(result)
         return results
+
+
+def join_segment(client: Any, table_name: str, segment_id: str, customer_ids: Sequence[str]) -> None:
+    """Member rows as the segments worker writes them (adapters.segments), straight into the table:
+    the runs read a segment's members, not how they got there."""
+    from loyalty.adapters.segments import members_pk
+
+    rows = [
+        {
+            "PutRequest": {
+                "Item": {
+                    "pk": {"S": members_pk(segment_id, cid)},
+                    "sk": {"S": f"CUST#{cid}"},
+                    "type": {"S": "segment_member"},
+                    "segment_id": {"S": segment_id},
+                    "customer_id": {"S": cid},
+                    "entered_at": {"S": "2026-11-01T00:00:00Z"},
+                }
+            }
+        }
+        for cid in customer_ids
+    ]
+    for start in range(0, len(rows), 25):
+        pending: dict[str, Any] = {table_name: rows[start : start + 25]}
+        while pending:
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
