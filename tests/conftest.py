@@ -81,6 +81,7 @@ def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[...,
             cursor_key_secret=resources.cursor_key_secret,
             merge_queue_url=resources.queue_urls["Merges"],
             campaign_runs_bucket=resources.campaign_runs_bucket,
+            campaign_run_state_machine_arn=resources.campaign_run_arn,
         )
         container = Container(settings, session=aws_session, clock=clock)
         container.local_resources = resources  # type: ignore[attr-defined]  # tests read queue urls

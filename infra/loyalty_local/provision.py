@@ -15,6 +15,7 @@ from loyalty.domain.events import SOURCE
 from loyalty.resources import (
     ACTIVITY_QUEUE,
     BUS_RULES,
+    CAMPAIGN_RUN,
     CAMPAIGN_RUNS_BUCKET,
     EMAIL_FEEDBACK_QUEUE,
     EVENT_BUS,
@@ -58,6 +59,9 @@ class LocalResources:
     print_bucket: str = PRINT_BUCKET.local_name
     lake_bucket: str = LAKE_BUCKET.local_name
     campaign_runs_bucket: str = CAMPAIGN_RUNS_BUCKET.local_name
+    # The campaign run state machine's ARN, known before loyalty_local.stepfunctions creates it
+    # (its name is the prefix and the definition's local name), so the functions' settings carry it.
+    campaign_run_arn: str = ""
 
     @property
     def buckets(self) -> dict[str, str]:
@@ -78,6 +82,7 @@ class LocalResources:
             PRINT_BUCKET.env_var: self.print_bucket,
             LAKE_BUCKET.env_var: self.lake_bucket,
             CAMPAIGN_RUNS_BUCKET.env_var: self.campaign_runs_bucket,
+            CAMPAIGN_RUN.arn_env_var: self.campaign_run_arn,
             "POWERTOOLS_SERVICE_NAME": "loyalty",
             "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -229,6 +234,11 @@ def create_lake_bucket(s3: Any, name: str) -> None:
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
 
+def state_machine_arn(session: boto3.session.Session, name: str) -> str:
+    account = session.client("sts").get_caller_identity()["Account"]
+    return f"arn:aws:states:{session.region_name}:{account}:stateMachine:{name}"
+
+
 def provision(
     session: boto3.session.Session, table_name: str | None = None, pepper: str | None = None
 ) -> LocalResources:
@@ -254,6 +264,7 @@ def provision(
         print_bucket=f"{prefix}{PRINT_BUCKET.local_name}".lower()[:63].rstrip("-"),
         lake_bucket=bucket_name(prefix, LAKE_BUCKET.local_name),
         campaign_runs_bucket=bucket_name(prefix, CAMPAIGN_RUNS_BUCKET.local_name),
+        campaign_run_arn=state_machine_arn(session, f"{prefix}{CAMPAIGN_RUN.local_name}"),
     )
     try:
         s3 = session.client("s3")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Protocol
 
 from loyalty.domain.campaign_runs import CampaignRun, RunCounts, execution_name, sum_counts
@@ -208,11 +207,3 @@ class CampaignRunControl:
         # Running (or cancelled before Finish): the batches so far, each batch's latest outcome.
         return RunView(run, sum_counts(run.audience or 0, self._ledger.batch_outcomes(run.ref)))
 
-
-def cost_dict(cost: Cost) -> dict[str, Any]:
-    return {
-        "points": cost.points,
-        "amount": str(cost.amount.quantize(Decimal("0.01"))),
-        "coupons": cost.coupons,
-        "messages": dict(cost.messages),
-    }
