@@ -85,6 +85,8 @@ DOMAIN_DETAIL_TYPES = {
     "SegmentEntered",
     "SegmentExited",
     "ScoresUpdated",
+    # Campaigns (issue 19): a customer actioned or held out.
+    "CampaignActioned",
 }
 SCHEDULED = tuple(j for j in JOBS if j.schedule)
 STREAM_CONSUMERS = tuple(j for j in JOBS if j.consumes_stream)

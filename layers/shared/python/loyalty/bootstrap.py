@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.activity import ActivityWorker
     from loyalty.services.api_keys import ApiKeyService
     from loyalty.services.attribution import Attribution
+    from loyalty.services.campaign_actions import CampaignActions
     from loyalty.services.campaign_run_control import CampaignRunControl
     from loyalty.services.campaign_runs import CampaignRuns
     from loyalty.services.cart import CartService
@@ -421,6 +422,30 @@ class Container:
         if not self.settings.lake_bucket:
             raise RuntimeError("LAKE_BUCKET is not set: the lake writer has nowhere to write")
         return LakeWriter(files=S3Lake(s3=self.client("s3"), bucket=self.settings.lake_bucket))
+
+    @cached_property
+    def campaign_actor(self) -> CampaignActions:
+        """loyalty.services.campaign_ports.CampaignActor: who a campaign actions, exactly once."""
+        from loyalty.adapters.campaign_actions import CampaignActionRepository
+        from loyalty.adapters.messages import MessageRepository
+        from loyalty.adapters.offers import OfferRepository
+        from loyalty.adapters.stored_value import StoredValueRepository
+        from loyalty.adapters.templates import TemplateRepository
+        from loyalty.adapters.transactions import TransactionRepository
+        from loyalty.services.campaign_actions import CampaignActions
+        from loyalty.services.messaging import MessageQueue
+
+        return CampaignActions(
+            repo=CampaignActionRepository(self.table),
+            transactions=TransactionRepository(self.table),
+            offers=OfferRepository(self.table),
+            accounts=StoredValueRepository(self.table),
+            messages=MessageQueue(messages=MessageRepository(self.table), clock=self.clock),
+            templates=TemplateRepository(self.table),
+            programme=self.programme,
+            resolve_customer=self.resolver.get,
+            clock=self.clock,
+        )
 
     @cached_property
     def campaign_runs(self) -> CampaignRuns:
