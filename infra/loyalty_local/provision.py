@@ -17,6 +17,7 @@ from loyalty.resources import (
     BUS_RULES,
     CAMPAIGN_RUN,
     CAMPAIGN_RUNS_BUCKET,
+    CAMPAIGN_SCHEDULES,
     EMAIL_FEEDBACK_QUEUE,
     EVENT_BUS,
     LAKE_BUCKET,
@@ -62,6 +63,11 @@ class LocalResources:
     # The campaign run state machine's ARN, known before loyalty_local.stepfunctions creates it
     # (its name is the prefix and the definition's local name), so the functions' settings carry it.
     campaign_run_arn: str = ""
+    # Scheduled campaigns: the group in moto's Scheduler, the function its schedules invoke (made in
+    # moto and routed in-process when the runtime runs workflows: runtime.py) and its role's ARN.
+    campaign_schedule_group: str = CAMPAIGN_SCHEDULES.local_name
+    campaign_schedule_target_arn: str = ""
+    campaign_scheduler_role_arn: str = ""
 
     @property
     def buckets(self) -> dict[str, str]:
@@ -83,6 +89,9 @@ class LocalResources:
             LAKE_BUCKET.env_var: self.lake_bucket,
             CAMPAIGN_RUNS_BUCKET.env_var: self.campaign_runs_bucket,
             CAMPAIGN_RUN.arn_env_var: self.campaign_run_arn,
+            CAMPAIGN_SCHEDULES.env_var: self.campaign_schedule_group,
+            CAMPAIGN_SCHEDULES.target_env_var: self.campaign_schedule_target_arn,
+            CAMPAIGN_SCHEDULES.role_env_var: self.campaign_scheduler_role_arn,
             "POWERTOOLS_SERVICE_NAME": "loyalty",
             "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -201,6 +210,16 @@ def create_bus_rule(session: Any, rule: BusRuleDef, resources: LocalResources, p
     )
 
 
+def create_schedule_group(scheduler: Any, name: str) -> None:
+    """The campaigns' schedule group, as the CDK app makes it (moto keeps it; the local runner,
+    loyalty_local.scheduler, fires its schedules)."""
+    try:
+        scheduler.create_schedule_group(Name=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConflictException":
+            raise
+
+
 def bucket_name(prefix: str, name: str) -> str:
     """S3's rules: lower case, digits, dots and hyphens, at most 63 characters."""
     raw = (prefix + name).lower()
@@ -234,11 +253,6 @@ def create_lake_bucket(s3: Any, name: str) -> None:
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
 
-def state_machine_arn(session: boto3.session.Session, name: str) -> str:
-    account = session.client("sts").get_caller_identity()["Account"]
-    return f"arn:aws:states:{session.region_name}:{account}:stateMachine:{name}"
-
-
 def provision(
     session: boto3.session.Session, table_name: str | None = None, pepper: str | None = None
 ) -> LocalResources:
@@ -249,6 +263,7 @@ def provision(
     # Tests give each table its own queues, so one test's merges never reach another's worker.
     prefix = f"{table_name}-" if table_name else ""
     sqs = session.client("sqs")
+    account = session.client("sts").get_caller_identity()["Account"]
     queue_urls: dict[str, str] = {}
     dead_letter_urls: dict[str, str] = {}
     for queue in QUEUES:
@@ -264,8 +279,14 @@ def provision(
         print_bucket=f"{prefix}{PRINT_BUCKET.local_name}".lower()[:63].rstrip("-"),
         lake_bucket=bucket_name(prefix, LAKE_BUCKET.local_name),
         campaign_runs_bucket=bucket_name(prefix, CAMPAIGN_RUNS_BUCKET.local_name),
-        campaign_run_arn=state_machine_arn(session, f"{prefix}{CAMPAIGN_RUN.local_name}"),
+        campaign_run_arn=f"arn:aws:states:{session.region_name}:{account}:stateMachine:{prefix}{CAMPAIGN_RUN.local_name}",
+        campaign_schedule_group=f"{prefix}{CAMPAIGN_SCHEDULES.local_name}"[-64:],
+        campaign_schedule_target_arn=(
+            f"arn:aws:lambda:{session.region_name}:{account}:function:{prefix}{CAMPAIGN_SCHEDULES.target}"
+        ),
+        campaign_scheduler_role_arn=f"arn:aws:iam::{account}:role/{prefix}loyalty-campaign-scheduler"[:2048],
     )
+    create_schedule_group(session.client("scheduler"), resources.campaign_schedule_group)
     try:
         s3 = session.client("s3")
         s3.create_bucket(

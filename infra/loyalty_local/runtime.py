@@ -13,7 +13,7 @@ from typing import IO
 import boto3
 
 from loyalty.bootstrap import Container, use_container
-from loyalty.resources import BUS_TRIGGERS, CAMPAIGN_RUN, JOBS
+from loyalty.resources import BUS_TRIGGERS, CAMPAIGN_RUN, CAMPAIGN_SCHEDULES, JOBS
 from loyalty.settings import Settings
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment, stop_leftover
 from loyalty_local.faults import FaultInjector, from_environment
@@ -205,7 +205,12 @@ class LocalRuntime:
 
     def _start_workflows(self, session: boto3.session.Session) -> None:
         from loyalty_local.bus_triggers import create_trigger, trigger_poller
-        from loyalty_local.stepfunctions import enable, provision_state_machines, synthesised_template
+        from loyalty_local.stepfunctions import (
+            enable,
+            provision_job_function,
+            provision_state_machines,
+            synthesised_template,
+        )
 
         assert self.resources is not None
         # Tests give each runtime's functions and rules their table's prefix, as its queues have.
@@ -220,6 +225,10 @@ class LocalRuntime:
         )
         if self.state_machines.arns.get(CAMPAIGN_RUN.logical_id) != self.resources.campaign_run_arn:
             raise RuntimeError("the campaign run state machine is not where the functions' settings say")
+        # Scheduled campaigns' schedules (made at run time in moto's Scheduler) invoke this job.
+        target = f"{prefix}{CAMPAIGN_SCHEDULES.target}"
+        provision_job_function(session, target, CAMPAIGN_SCHEDULES.target, self.container)
+        self.state_machines.functions[CAMPAIGN_SCHEDULES.target] = target  # unregistered on stop
         self.schedule_runner = ScheduleRunner(session)
         for trigger in BUS_TRIGGERS:
             tap = create_trigger(session, trigger, self.resources.event_bus_name, prefix=prefix)

@@ -79,7 +79,7 @@ def platform(
     catalogue = FakeCatalogue(campaign("camp-1"))
     audience = SegmentMembers(container.table)
     # The composition root's workflow service, with the fake catalogue and actor in their places.
-    container.campaign_runs = CampaignRuns(  # type: ignore[misc]
+    container.campaign_runs = CampaignRuns(
         catalogue=catalogue,
         actor=actor,
         audience=audience,

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.campaign_actions import CampaignActions
     from loyalty.services.campaign_run_control import CampaignRunControl
     from loyalty.services.campaign_runs import CampaignRuns
+    from loyalty.services.campaigns import CampaignSchedules, CampaignService
     from loyalty.services.cart import CartService
     from loyalty.services.compaction import LakeCompactor
     from loyalty.services.config import ProgrammeService, StoreService
@@ -505,6 +506,47 @@ class Container:
             idempotency=self.idempotency,
             clock=self.clock,
             queue=lambda: self.segment_queue,
+            other_uses=[self._campaign_segment_uses],
+        )
+
+    def _campaign_segment_uses(self, segment_id: str, now: Any) -> Any:
+        """The campaigns naming a segment (a segment's delete answers 409 while there are any)."""
+        return self.campaigns.segment_uses(segment_id, now)
+
+    @cached_property
+    def campaigns(self) -> CampaignService:
+        from loyalty.adapters.campaign_definitions import CampaignRepository
+        from loyalty.adapters.offers import OfferRepository
+        from loyalty.adapters.templates import TemplateRepository
+        from loyalty.services.campaigns import CampaignService
+
+        return CampaignService(
+            repo=CampaignRepository(self.table),
+            segments=self.segments,
+            offers=OfferRepository(self.table),
+            templates=TemplateRepository(self.table),
+            schedules=lambda: self.campaign_schedules,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def campaign_schedules(self) -> CampaignSchedules:
+        from loyalty.adapters.campaign_schedules import SchedulerCampaignSchedules
+
+        s = self.settings
+        if not (
+            s.campaign_schedule_group and s.campaign_schedule_target_arn and s.campaign_scheduler_role_arn
+        ):
+            raise RuntimeError(
+                "CAMPAIGN_SCHEDULE_GROUP, CAMPAIGN_SCHEDULE_TARGET_ARN and CAMPAIGN_SCHEDULER_ROLE_ARN are "
+                "not all set: scheduled campaigns have no Scheduler to keep their schedules in"
+            )
+        return SchedulerCampaignSchedules(
+            self.client("scheduler"),
+            group=s.campaign_schedule_group,
+            target_arn=s.campaign_schedule_target_arn,
+            role_arn=s.campaign_scheduler_role_arn,
+            dead_letter_arn=s.campaign_schedule_dead_letter_arn,
         )
 
     @cached_property

@@ -206,4 +206,3 @@ class CampaignRunControl:
             return RunView(run, run.counts)
         # Running (or cancelled before Finish): the batches so far, each batch's latest outcome.
         return RunView(run, sum_counts(run.audience or 0, self._ledger.batch_outcomes(run.ref)))
-
