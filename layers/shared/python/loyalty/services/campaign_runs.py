@@ -15,6 +15,7 @@ module is what they ask. The seams:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -108,6 +109,9 @@ class Prepared:
         }
 
 
+PUT_WORKERS = 16
+
+
 def run_prefix(run: RunRef) -> str:
     return f"runs/{run.campaign_id}/{run.run_id}/"
 
@@ -160,11 +164,21 @@ class CampaignRuns:
         if campaign.audience.segment_id is None:
             raise InvalidTaskInput(f"campaign {run.campaign_id} has no audience segment to run over")
         members = unique_items(self._audience.members(campaign.audience.segment_id))
-        manifest = []
-        for number, chunk in batches(members, batch_size or self._batch_size):
-            key = f"{prefix}batches/{number:06d}.json"
-            self._files.put_json(key, {"batch": number, "items": list(chunk)})
-            manifest.append({"batch": number, "key": key, "items": len(chunk)})
+        manifest = [
+            {"batch": number, "key": f"{prefix}batches/{number:06d}.json", "items": len(chunk)}
+            for number, chunk in batches(members, batch_size or self._batch_size)
+        ]
+        size = batch_size or self._batch_size
+
+        def write(entry: dict[str, Any]) -> None:
+            start = int(entry["batch"]) * size
+            self._files.put_json(
+                str(entry["key"]), {"batch": entry["batch"], "items": list(members[start : start + size])}
+            )
+
+        # A million customers are 10,000 files: written 16 at a time, well inside Prepare's timeout.
+        with ThreadPoolExecutor(max_workers=PUT_WORKERS) as pool:
+            list(pool.map(write, manifest))
         # Written last: a manifest names only batch files that exist.
         self._files.put_json(manifest_key, manifest)
         self._records.set_audience(run, len(members))
