@@ -368,3 +368,14 @@ def test_the_dry_run_has_the_contracts_shape_and_equals_what_the_run_does() -> N
         dry.eligible,
         {k: v for k, v in dry.excluded.items() if v},
     )
+
+
+def test_a_dry_run_over_a_large_segment_without_limits_answers_every_customer_in_order() -> None:
+    # 1,000 members: evaluated in chunks side by side (no limit to consume in order)
+    world = World(members=1000)
+    world.actor.skips = {"cust-0999": "gone", "cust-0500": "no_consent"}
+    dry = world.control.dry_run("camp-1")
+    control = held_out(world.customers)
+    assert (dry.audience, dry.control, dry.eligible) == (1000, control, 998 - control)
+    assert (dry.excluded["gone"], dry.excluded["no_consent"]) == (1, 1)
+    assert [r.customer_id for r in dry.sample] == world.customers[:20]
