@@ -203,6 +203,22 @@ def test_twenty_actors_of_one_customer_and_occasion_give_everything_once(contain
     assert campaign_ledger(container, cid, camp.campaign_id) == [250, 250]
 
 
+def test_campaigns_giving_one_customer_points_at_once_each_land_on_the_profile(container: Container) -> None:
+    """Ten campaigns act on one member at the same moment: the profile's version conflicts are
+    read again and decided again, so every campaign's points are there once."""
+    cid = enrol(container)
+    camps = [campaign(container, [{"type": "points", "points": 10 * (n + 1)}]) for n in range(10)]
+    results = concurrently(10, lambda i: container.campaign_actor.act(camps[i], RUN, cid))
+    assert [r.outcome for r in results] == ["actioned"] * 10
+    customer = container.customers.get(cid)
+    assert customer.points.available == sum(10 * (n + 1) for n in range(10)) == 550
+    ledger = TransactionRepository(container.table).all_ledger(cid)
+    assert sorted(e.points for e in ledger if e.reason is LedgerReason.CAMPAIGN) == [
+        10 * (n + 1) for n in range(10)
+    ]
+    assert sorted(e.seq for e in ledger) == list(range(1, len(ledger) + 1))
+
+
 # ---- limits -----------------------------------------------------------------------------------
 
 
@@ -259,6 +275,24 @@ def test_a_money_budget_stops_at_the_customer_it_cannot_pay_for(container: Conta
         ("skipped", "over_budget"),
     ]
     assert CampaignActionRepository(container.table).spent(camp.campaign_id).amount_cents == 800
+
+
+def test_a_customer_costing_more_than_the_whole_budget_is_over_it_from_the_start(
+    container: Container,
+) -> None:
+    member, visitor = enrol(container), enrol(container, member=False)
+    camp = campaign(
+        container,
+        [{"type": "points", "points": 100}, {"type": "coupon", "offer_id": offer(container)}],
+        limits={"budget": {"points": 50}},
+    )
+    before = count_items(container)
+    assert container.campaign_actor.act(camp, RUN, member).reason == "over_budget"
+    assert count_items(container) == before  # not even the counter
+    # A non-member gets no points: their coupon fits the budget.
+    assert container.campaign_actor.act(camp, RUN, visitor).outcome == "actioned"
+    spent = CampaignActionRepository(container.table).spent(camp.campaign_id)
+    assert (spent.recipients, spent.points) == (1, 0)
 
 
 # ---- who gets nothing ---------------------------------------------------------------------------
@@ -427,7 +461,7 @@ def test_evaluate_answers_what_act_then_does_and_writes_nothing(container: Conta
         control_group={"percent": 20},
         limits={"budget": {"points": 300}},
     )
-    customers = [enrol(container) for _ in range(10)]
+    customers = [enrol(container) for _ in range(26)]  # with the others below: two BatchGetItem chunks
     while True:  # one the message cannot reach, outside the control group (asked before consent)
         silent = enrol(container, consents=Consents(email=False))
         if not in_control(camp.campaign_id, silent, 20):
@@ -437,11 +471,18 @@ def test_evaluate_answers_what_act_then_does_and_writes_nothing(container: Conta
     actor = container.campaign_actor
     assert actor.act(camp, Occasion("run:r0", "r0"), customers[0]).outcome in ("actioned", "control")
     actor.act(camp, RUN, customers[1])  # already acted on this occasion
+    # A merged pair, the merged profile acted on: both ids already received (read one by one).
+    gone, kept = enrol(container), enrol(container)
+    actor.act(camp, RUN, gone)
+    merge_now(container, kept, gone)
+    customers += [gone, kept]
     before = count_items(container)
     planned = actor.evaluate(camp, RUN, customers)
     assert count_items(container) == before
     done = [actor.act(camp, RUN, cid) for cid in customers]
     assert [(p.outcome, p.reason, p.cost) for p in planned] == [(d.outcome, d.reason, d.cost) for d in done]
-    assert Counter(p.reason for p in planned)["no_consent"] == 1 and planned[-1].reason == "gone"
+    assert Counter(p.reason for p in planned)["no_consent"] == 1
+    assert planned[customers.index("01ZZZZZZZZZZZZZZZZZZZZZZZZ")].reason == "gone"
     assert sum(1 for d in done if d.reason == "over_budget") > 0  # the local budget copy ran out too
     assert [p.first_time for p in planned][1] is False
+    assert [(p.customer_id, p.reason) for p in planned[-2:]] == [(kept, "already_received")] * 2

@@ -3,7 +3,8 @@
 CAMPACT#<campaign>#<customer>  OCC#<occasion>  a receipt: the outcome (actioned | control), what was
                                                given, its cost, the run; on the customer's timeline
                                                (kind campaign) when actioned; outbox CampaignActioned
-CAMPACT#<campaign>#<customer>  LAST            the latest receipt's time (reentry_days)
+CAMPACT#<campaign>#<customer>  LAST            the latest receipt's time: written and read while the
+                                               campaign has reentry_days
 CAMPAIGN#<id>                  SPENT           recipients, points, amount_cents: what the limits
                                                paid for (written only by campaigns with limits)
 
@@ -84,41 +85,37 @@ class CampaignActionRepository:
         customer_ids: Sequence[str],
         *,
         profile: bool = True,
+        last: bool = True,
         consistent: bool = True,
     ) -> Loaded:
         """The profile and send log of the first id (unless `profile` is False), and this
-        occasion's receipt and the LAST mark of every id: one BatchGetItem (per 100 keys)."""
+        occasion's receipt and (`last`) the LAST mark of every id: one BatchGetItem (per 100 keys)."""
         keys: list[tuple[str, str]] = []
         if profile:
             first = customer_ids[0]
             keys += [(customer_pk(first), PROFILE_SK), (customer_pk(first), SEND_LOG_SK)]
         for cid in customer_ids:
-            keys += [
-                (receipt_pk(campaign_id, cid), occasion_sk(occasion)),
-                (receipt_pk(campaign_id, cid), LAST_SK),
-            ]
-        profiles: dict[str, Customer] = {}
-        receipts: dict[str, Receipt] = {}
-        last: dict[str, datetime] = {}
-        log: dict[str, list[datetime]] = {}
+            keys.append((receipt_pk(campaign_id, cid), occasion_sk(occasion)))
+            if last:
+                keys.append((receipt_pk(campaign_id, cid), LAST_SK))
+        return _loaded(self._table.batch_get(keys, consistent=consistent))
+
+    def load_many(
+        self, campaign_id: str, occasion: str, customer_ids: Sequence[str], *, last: bool, consistent: bool
+    ) -> dict[str, Loaded]:
+        """`load` for many customers at once (the dry run): their profiles, send logs, receipts and
+        LAST marks in one BatchGetItem per 100 keys, by customer id."""
+        keys: list[tuple[str, str]] = []
+        for cid in customer_ids:
+            keys += [(customer_pk(cid), PROFILE_SK), (customer_pk(cid), SEND_LOG_SK)]
+            keys.append((receipt_pk(campaign_id, cid), occasion_sk(occasion)))
+            if last:
+                keys.append((receipt_pk(campaign_id, cid), LAST_SK))
+        by_customer: dict[str, list[Item]] = {cid: [] for cid in customer_ids}
         for item in self._table.batch_get(keys, consistent=consistent):
-            sk = str(item["sk"])
-            if sk == PROFILE_SK:
-                found = customer_from_item(item)
-                profiles[found.customer_id] = found
-            elif sk == SEND_LOG_SK:
-                log = {
-                    channel: [at for at in (from_iso(v) for v in item.get(channel) or []) if at is not None]
-                    for channel in SEND_LOG_CHANNELS
-                }
-            elif sk == LAST_SK:
-                at = from_iso(item.get("at"))
-                if at is not None:
-                    last[_owner(item)] = at
-            else:
-                receipt = receipt_from_item(item)
-                receipts[receipt.customer_id] = receipt
-        return Loaded(profiles, receipts, last, log)
+            owner = str(item["pk"]).rsplit("#", 1)[1]  # CUST#<id> and CAMPACT#<campaign>#<id> alike
+            by_customer.setdefault(owner, []).append(item)
+        return {cid: _loaded(items) for cid, items in by_customer.items()}
 
     def spent(self, campaign_id: str) -> Spent:
         return spent_from_item(self._table.get(campaign_pk(campaign_id), SPENT_SK))
@@ -303,6 +300,31 @@ def receipt_to_item(r: Receipt) -> Item:
         "messages": dict(given.get("messages") or {}) or None,
         "cost": _cost_to_map(r.cost),
     }
+
+
+def _loaded(items: Sequence[Item]) -> Loaded:
+    profiles: dict[str, Customer] = {}
+    receipts: dict[str, Receipt] = {}
+    latest: dict[str, datetime] = {}
+    log: dict[str, list[datetime]] = {}
+    for item in items:
+        sk = str(item["sk"])
+        if sk == PROFILE_SK:
+            found = customer_from_item(item)
+            profiles[found.customer_id] = found
+        elif sk == SEND_LOG_SK:
+            log = {
+                channel: [at for at in (from_iso(v) for v in item.get(channel) or []) if at is not None]
+                for channel in SEND_LOG_CHANNELS
+            }
+        elif sk == LAST_SK:
+            at = from_iso(item.get("at"))
+            if at is not None:
+                latest[_owner(item)] = at
+        else:
+            receipt = receipt_from_item(item)
+            receipts[receipt.customer_id] = receipt
+    return Loaded(profiles, receipts, latest, log)
 
 
 def _owner(item: Item) -> str:

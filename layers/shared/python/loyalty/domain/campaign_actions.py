@@ -139,6 +139,8 @@ def decide(
             # A customer the message cannot reach gets nothing: a coupon nobody tells them about
             # is not the campaign.
             return Verdict("skip", _CONTACT_SKIPS.get(decision.reason or "", "suppressed"))
+        if customer.pending_confirmation:  # a double opt-in not confirmed: the address is not theirs yet
+            return Verdict("skip", "no_consent")
         messages.append((action.template_id, channel))
     return Verdict("act", plan=plan_for(campaign, customer, messages))
 

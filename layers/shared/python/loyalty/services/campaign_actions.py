@@ -12,14 +12,14 @@ answers the recorded outcome (`first_time=False`). A cancelled transaction says 
 - the profile changed (a sale, a merge) or a coupon code collided: read again, decide again.
 
 `evaluate` makes the same decisions without writing, consuming a local copy of SPENT as it goes:
-the dry run (eventually consistent reads, a BatchGetItem per customer).
+the dry run (eventually consistent reads, one BatchGetItem per 25 customers).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -68,6 +68,7 @@ ATTEMPTS = 10
 COUPON_SOURCE = "campaign"
 MAX_TX_ITEMS = 100
 CACHE_SECONDS = 60.0  # templates' channels and offers' end dates, per process
+EVALUATE_CHUNK = 25  # customers per BatchGetItem in the dry run (4 keys each: at most 100)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class _Built:
     ops: list[TxOp]
     given: dict[str, Any]
     cost: Cost
+    control: bool = False
 
 
 class CampaignActions:
@@ -111,6 +113,9 @@ class CampaignActions:
         self._sleep = sleep
         self._monotonic = monotonic
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        # The counter of each limited campaign as its last refusal showed it: it never goes down, so
+        # a customer it could not pay for then it cannot pay for now (no transaction to find out).
+        self._spent: dict[tuple[str, str], Spent] = {}
 
     # ---- the port -------------------------------------------------------------------------
     def act(self, campaign: Campaign, occasion: Occasion, customer_id: str) -> ActResult:
@@ -119,38 +124,54 @@ class CampaignActions:
             seen = self._see(campaign, occasion, customer_id, consistent=True)
             if seen is None:
                 return ActResult(customer_id, "skipped", "gone")
-            cid = seen.customer.customer_id
-            now = self._clock.now()
-            verdict = decide(
-                campaign,
-                occasion,
-                seen,
-                channels=channels,
-                messaging=self._programme.current().messaging,
-                now=now,
-            )
-            if verdict.kind == "recorded" and verdict.receipt is not None:
-                return _recorded(verdict.receipt)
-            if verdict.kind == "skip":
-                return ActResult(cid, "skipped", verdict.reason)
-            if verdict.kind == "control":
-                built = self._control(campaign, occasion, seen, now)
-            else:
-                assert verdict.plan is not None
-                built = self._actioned(campaign, occasion, seen, verdict.plan, now)
-            try:
-                self._repo.commit(built.ops)
-            except ActConflict as conflict:
-                reason = self._limit_hit(campaign, conflict, built.cost)
-                if reason is not None:
-                    return ActResult(cid, "skipped", reason, cost=built.cost)
-                if not conflict.labels & {RECEIPT, MERGED}:  # someone else acted first: read it back
-                    self._backoff(attempt)  # the profile changed or a code collided: decide again
-                continue
-            if verdict.kind == "control":
-                return ActResult(cid, "control")
-            return ActResult(cid, "actioned", cost=built.cost, given=built.given)
+            prepared = self._prepare(campaign, occasion, seen, channels)
+            if isinstance(prepared, ActResult):
+                return prepared
+            done = self._commit(campaign, seen.customer.customer_id, prepared, attempt)
+            if done is not None:
+                return done
         raise ServiceUnavailable("the customer's records kept changing; retry")
+
+    def _prepare(
+        self, campaign: Campaign, occasion: Occasion, seen: Seen, channels: dict[str, Channel]
+    ) -> ActResult | _Built:
+        """The answer without a write (recorded, skipped), or what to write."""
+        cid = seen.customer.customer_id
+        now = self._clock.now()
+        messaging = self._programme.current().messaging
+        verdict = decide(campaign, occasion, seen, channels=channels, messaging=messaging, now=now)
+        if verdict.kind == "recorded" and verdict.receipt is not None:
+            return _recorded(verdict.receipt)
+        if verdict.kind == "skip":
+            return ActResult(cid, "skipped", verdict.reason)
+        if verdict.kind == "control":
+            return self._control(campaign, occasion, seen, now)
+        assert verdict.plan is not None
+        known = self._spent.get(_counter_key(campaign))
+        spent_out = limit_reason(campaign, known, verdict.plan.cost) if known else None
+        if spent_out is not None:  # the counter only grows: what it refused once, it refuses still
+            return ActResult(cid, "skipped", spent_out, cost=verdict.plan.cost)
+        return self._actioned(campaign, occasion, seen, verdict.plan, now)
+
+    def _commit(self, campaign: Campaign, cid: str, built: _Built, attempt: int) -> ActResult | None:
+        """Write; the result, or None: read again and decide again."""
+        try:
+            self._repo.commit(built.ops)
+        except ServiceUnavailable:
+            # The items stayed busy through the table adapter's own retries: a limited campaign's
+            # counter, written by every actor of the campaign. Wait, decide again.
+            self._backoff(attempt)
+            return None
+        except ActConflict as conflict:
+            reason = self._limit_hit(campaign, conflict, built.cost)
+            if reason is not None:
+                return ActResult(cid, "skipped", reason, cost=built.cost)
+            if not conflict.labels & {RECEIPT, MERGED}:  # someone else acted first: read it back
+                self._backoff(attempt)  # the profile changed or a code collided: decide again
+            return None
+        if built.control:
+            return ActResult(cid, "control")
+        return ActResult(cid, "actioned", cost=built.cost, given=built.given)
 
     def evaluate(
         self, campaign: Campaign, occasion: Occasion, customer_ids: Sequence[str]
@@ -159,8 +180,7 @@ class CampaignActions:
         messaging = self._programme.current().messaging
         spent = self._repo.spent(campaign.campaign_id) if limited(campaign) else Spent()
         results: list[ActResult] = []
-        for customer_id in customer_ids:
-            seen = self._see(campaign, occasion, customer_id, consistent=False)
+        for customer_id, seen in self._see_many(campaign, occasion, customer_ids):
             if seen is None:
                 results.append(ActResult(customer_id, "skipped", "gone"))
                 continue
@@ -193,32 +213,58 @@ class CampaignActions:
     ) -> Seen | None:
         """The live profile the id stands for (a merged-away id: its survivor), with this
         occasion's receipts of it and of every profile merged into it; None: gone."""
-        loaded = self._repo.load(campaign.campaign_id, occasion.key, [customer_id], consistent=consistent)
+        last = campaign.limits.reentry_days is not None
+        load = self._repo.load
+        loaded = load(campaign.campaign_id, occasion.key, [customer_id], last=last, consistent=consistent)
         customer = loaded.profiles.get(customer_id)
         if customer is not None and customer.status is CustomerStatus.MERGED:
             try:
                 customer = self._resolve_customer(customer_id)
             except CustomerNotFound:
                 return None
-            loaded = self._repo.load(
-                campaign.campaign_id, occasion.key, [customer.customer_id], consistent=consistent
-            )
-            customer = loaded.profiles.get(customer.customer_id)
+            cid = customer.customer_id
+            loaded = load(campaign.campaign_id, occasion.key, [cid], last=last, consistent=consistent)
+            customer = loaded.profiles.get(cid)
         if customer is None or customer.status is not CustomerStatus.ACTIVE:
             return None
         receipts = dict(loaded.receipts)
-        last = list(loaded.last.values())
+        latest = list(loaded.last.values())
         if customer.merged_from:
-            merged = self._repo.load(
+            merged = load(
                 campaign.campaign_id,
                 occasion.key,
                 list(customer.merged_from),
                 profile=False,
+                last=last,
                 consistent=consistent,
             )
             receipts.update(merged.receipts)
-            last += merged.last.values()
-        return Seen(customer, receipts, max(last) if last else None, loaded.sent_log)
+            latest += merged.last.values()
+        return Seen(customer, receipts, max(latest) if latest else None, loaded.sent_log)
+
+    def _see_many(
+        self, campaign: Campaign, occasion: Occasion, customer_ids: Sequence[str]
+    ) -> Iterator[tuple[str, Seen | None]]:
+        """`_see` for the dry run: eventually consistent, EVALUATE_CHUNK customers per BatchGetItem;
+        a merged-away id or a profile others were merged into is read on its own."""
+        last = campaign.limits.reentry_days is not None
+        for start in range(0, len(customer_ids), EVALUATE_CHUNK):
+            chunk = customer_ids[start : start + EVALUATE_CHUNK]
+            loaded = self._repo.load_many(
+                campaign.campaign_id, occasion.key, chunk, last=last, consistent=False
+            )
+            for customer_id in chunk:
+                found = loaded[customer_id]
+                customer = found.profiles.get(customer_id)
+                if customer is not None and (
+                    customer.status is CustomerStatus.MERGED or customer.merged_from
+                ):
+                    yield customer_id, self._see(campaign, occasion, customer_id, consistent=False)
+                elif customer is None or customer.status is not CustomerStatus.ACTIVE:
+                    yield customer_id, None
+                else:
+                    latest = max(found.last.values()) if found.last else None
+                    yield customer_id, Seen(customer, found.receipts, latest, found.sent_log)
 
     def _channels(self, campaign: Campaign) -> dict[str, Channel]:
         from loyalty.domain.campaigns import MessageAction
@@ -262,10 +308,10 @@ class CampaignActions:
         receipt = Receipt(campaign.campaign_id, cid, occasion.key, "control", now, occasion.run_id)
         ops = [
             self._repo.receipt_op(receipt, ev.outbox([_event(receipt)]), campaign.name),
-            self._repo.last_op(campaign.campaign_id, cid, now, occasion.key),
+            *self._last(campaign, cid, now, occasion),
             self._repo.active_op(cid),
         ]
-        return _Built(self._with_merged_checks(ops, campaign, occasion, seen), {}, Cost())
+        return _Built(self._with_merged_checks(ops, campaign, occasion, seen), {}, Cost(), control=True)
 
     def _actioned(
         self, campaign: Campaign, occasion: Occasion, seen: Seen, plan: Plan, now: datetime
@@ -285,10 +331,16 @@ class CampaignActions:
             campaign.campaign_id, cid, occasion.key, "actioned", now, occasion.run_id, given, plan.cost
         )
         ops.insert(0, self._repo.receipt_op(receipt, ev.outbox([_event(receipt)]), campaign.name))
-        ops.append(self._repo.last_op(campaign.campaign_id, cid, now, occasion.key))
+        ops += self._last(campaign, cid, now, occasion)
         if limited(campaign):
             ops.append(self._repo.spent_op(campaign, plan.cost))
         return _Built(self._with_merged_checks(ops, campaign, occasion, seen), given, plan.cost)
+
+    def _last(self, campaign: Campaign, cid: str, now: datetime, occasion: Occasion) -> list[TxOp]:
+        """The re-entry mark, while the campaign has reentry_days (set later, it counts from then)."""
+        if campaign.limits.reentry_days is None:
+            return []
+        return [self._repo.last_op(campaign.campaign_id, cid, now, occasion.key)]
 
     def _points(
         self,
@@ -420,10 +472,17 @@ class CampaignActions:
         did (a receipt written meanwhile wins: the retry answers it)."""
         if SPENT not in conflict.labels or conflict.labels & {RECEIPT, MERGED, PROFILE}:
             return None
-        return limit_reason(campaign, conflict.spent or Spent(), cost) or "over_budget"
+        spent = conflict.spent or Spent()
+        self._spent[_counter_key(campaign)] = spent
+        return limit_reason(campaign, spent, cost) or "over_budget"
 
     def _backoff(self, attempt: int) -> None:
         self._sleep(min(0.02 * 2**attempt, 0.5) * (0.5 + random.random()))  # noqa: S311 - jitter
+
+
+def _counter_key(campaign: Campaign) -> tuple[str, str]:
+    """A campaign deleted and made again under its id starts a new counter: so does the cache."""
+    return campaign.campaign_id, str(campaign.created_at)
 
 
 def _recorded(receipt: Receipt) -> ActResult:
