@@ -21,7 +21,7 @@ from loyalty_local.gateway import LocalGateway
 from loyalty_local.jobs import QueuePoller, StreamPoller, Ticker
 from loyalty_local.provision import LocalResources, provision
 from loyalty_local.scheduler import ScheduleRunner, ScheduleTicker
-from loyalty_local.seed import seed
+from loyalty_local.seed import seed, seed_demo_campaigns
 from loyalty_local.stepfunctions import LocalStateMachines
 
 # Scheduled jobs run every minute locally (on AWS: hourly, the mailer every 5 minutes), so a demo
@@ -100,6 +100,8 @@ class LocalRuntime:
     # schedules stored in moto's Scheduler fired when due, and bus rules to functions and state
     # machines: `make run` turns them on; the synthesis takes ~20 s when the infra code changed.
     workflows: bool = False
+    # The demo campaigns (seed.seed_demo_campaigns): `make run` only, never a test's table.
+    demo_campaigns: bool = False
     state_machines: LocalStateMachines | None = None
     schedule_runner: ScheduleRunner | None = None
     schedule_ticker: ScheduleTicker | None = None
@@ -141,6 +143,8 @@ class LocalRuntime:
         self.container = Container(Settings.from_env(), session=app_session)
         use_container(self.container)
         seed(self.container)
+        if self.demo_campaigns:
+            seed_demo_campaigns(self.container)
         self.faults.rate = rate
         self.pollers = [
             StreamPoller(session, self.resources.table_name, function=job.name)

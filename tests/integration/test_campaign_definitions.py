@@ -33,6 +33,7 @@ from loyalty.domain.offers import Offer
 from loyalty.resources import CAMPAIGN_SCHEDULES
 from loyalty_local import stepfunctions
 from loyalty_local.scheduler import ScheduleRunner
+from loyalty_local.seed import DEMO_ABANDONED_CART, DEMO_CAMPAIGNS, seed_demo_campaigns
 from tests.conftest import FixedClock
 
 # The local Scheduler's runners fire every schedule in moto: one worker runs the tests that tick.
@@ -68,7 +69,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 def platform(make_container: Any, clock: FixedClock) -> Container:
     container: Container = make_container(clock)
-    container.segment_queue = ListQueue()  # type: ignore[assignment]  # the segments job is not under test
+    container.segment_queue = ListQueue()  # the segments job is not under test
     container.segments.put("vip", name="VIP", description="", rule={"attr": "member", "eq": True})
     container.offers.create_offer(
         Offer.model_validate(
@@ -271,6 +272,7 @@ def test_a_weekly_schedule_starts_one_run_per_week_at_9_amsterdam_across_dst(
     # and a run control that records what it is asked to start
     _, moto = emulators
     stepfunctions.enable(moto.endpoint)
+    assert platform.settings.campaign_schedule_target_arn is not None
     function = platform.settings.campaign_schedule_target_arn.rsplit(":", 1)[-1]
     stepfunctions.provision_job_function(aws_session, function, CAMPAIGN_SCHEDULES.target, platform)
     control = RecordingRunControl()
@@ -303,3 +305,37 @@ def test_a_weekly_schedule_starts_one_run_per_week_at_9_amsterdam_across_dst(
     assert expected[-3] == datetime(2027, 3, 29, 7, 0, tzinfo=UTC)  # the first Monday of summer time
     # and each occurrence started exactly one run, named by its time
     assert control.started == [("weekly-dst", f"sched-{m:%Y%m%dT%H%M%SZ}", "schedule") for m in expected]
+
+
+# ---- the demo campaigns `make run` seeds -------------------------------------------------------
+
+
+def test_the_demo_campaigns_are_seeded_once_and_stay_editable(platform: Container) -> None:
+    # When `make run`'s seed runs on a fresh table
+    created = seed_demo_campaigns(platform)
+    # Then the issue's six campaigns exist, the triggered ones active, each naming what exists
+    assert sorted(created) == sorted(campaign_id for campaign_id, _ in DEMO_CAMPAIGNS)
+    assert len(created) == 6
+    triggered = {c.campaign_id: c.trigger.type for c in platform.campaigns.triggered()}
+    assert triggered == {
+        "demo-welcome-coupon": "event",
+        "demo-birthday-coupon": "birthday",
+        "demo-tier-upgrade": "event",
+        "demo-win-back": "inactivity",
+        "demo-abandoned-cart": "event",
+        "demo-app-install": "event",
+    }
+    assert platform.segments.get(trigger_segment_id("demo-win-back")).definition.rule == {
+        "attr": "stats.last_purchase_at",
+        "before": "P90D",
+    }
+    assert platform.segments.get("demo-abandoned-cart").definition.rule == DEMO_ABANDONED_CART
+    # and a marketer's edit survives the next start's seed, which creates nothing again
+    welcome = platform.campaigns.get("demo-welcome-coupon")
+    edited = CampaignDefinition.model_validate(
+        welcome.model_dump(include=set(CampaignDefinition.model_fields))
+        | {"name": "Hello!", "status": "paused"}
+    )
+    platform.campaigns.put("demo-welcome-coupon", edited)
+    assert seed_demo_campaigns(platform) == []
+    assert platform.campaigns.get("demo-welcome-coupon").name == "Hello!"

@@ -197,8 +197,8 @@ def test_a_one_time_schedule_that_has_passed_may_be_saved_again_unchanged() -> N
 
 def test_ended_is_final() -> None:
     for status in ("draft", "active", "paused", "ended"):
-        check_transition("paused", status, "c")  # type: ignore[arg-type]
-        check_transition("draft", status, "c")  # type: ignore[arg-type]
+        check_transition("paused", status, "c")
+        check_transition("draft", status, "c")
     with pytest.raises(CampaignNotRunnable):
         check_transition("ended", "ended", "c")
     with pytest.raises(CampaignNotRunnable):
@@ -268,3 +268,42 @@ def test_cost_of_counts_promo_cash_in_money() -> None:
         )
     ] == []
     assert Decimal("5.00") == sum((a.amount for a in d.actions), Decimal("0"))  # type: ignore[union-attr]
+
+
+class _Control:
+    def __init__(self, refuse: Exception | None = None) -> None:
+        self.refuse = refuse
+        self.started: list[tuple[str, str, str]] = []
+
+    def start(self, campaign_id: str, *, run_id: str, trigger: str) -> None:
+        if self.refuse is not None:
+            raise self.refuse
+        self.started.append((campaign_id, run_id, trigger))
+
+
+class _Platform:
+    """Only what the campaign-schedule function asks the composition root for."""
+
+    def __init__(self, control: _Control) -> None:
+        self.campaign_run_control = control
+
+
+def test_the_campaign_schedule_function_starts_the_occurrences_run_or_nothing() -> None:
+    from loyalty.bootstrap import bound_container
+    from loyalty.campaign_schedule import start_scheduled_run
+    from loyalty.domain.errors import CampaignNotFound
+    from loyalty_local.gateway import LambdaContext
+
+    event = {"campaign_id": "monday", "scheduled_time": "2027-03-29T07:00:00Z"}
+    control = _Control()
+    with bound_container(_Platform(control)):  # type: ignore[arg-type]
+        answer = start_scheduled_run(event, LambdaContext("campaign-schedule"))
+    assert answer == {"campaign_id": "monday", "run_id": "sched-20270329T070000Z", "started": True}
+    assert control.started == [("monday", "sched-20270329T070000Z", "schedule")]
+    # A campaign paused or deleted since its schedule fired: nothing started, nothing raised.
+    for refusal in (CampaignNotRunnable("paused"), CampaignNotFound("gone")):
+        with bound_container(_Platform(_Control(refuse=refusal))):  # type: ignore[arg-type]
+            answer = start_scheduled_run(event, LambdaContext("campaign-schedule"))
+        assert answer["started"] is False and answer["reason"] == type(refusal).__name__
+    with pytest.raises(InvalidTaskInput):
+        start_scheduled_run({"campaign_id": "monday"}, LambdaContext("campaign-schedule"))
