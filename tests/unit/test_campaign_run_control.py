@@ -69,6 +69,13 @@ class Records:
         )
         return True
 
+    def fail(self, run: CampaignRun, error: str, finished_at: str) -> bool:
+        now = self.runs[(run.campaign_id, run.run_id)]
+        if (now.status, now.attempt) != ("running", run.attempt):
+            return False
+        self._replace(now, status="failed", finished_at=finished_at, error=error)
+        return True
+
     def cancel(self, run: CampaignRun, finished_at: str) -> bool:
         now = self.runs[(run.campaign_id, run.run_id)]
         if (now.status, now.attempt) != ("running", run.attempt):
@@ -141,6 +148,7 @@ class Starter:
         self.stopped: list[str] = []
         self.workflow: CampaignRuns | None = None
         self.hold = False
+        self.ended: dict[str, str] = {}  # execution name -> its status, when not RUNNING
 
     def start(self, name: str, execution_input: Mapping[str, Any]) -> None:
         if name in [n for n, _ in self.started]:
@@ -156,6 +164,11 @@ class Starter:
 
     def stop(self, name: str, cause: str) -> None:
         self.stopped.append(name)
+
+    def status(self, name: str) -> str | None:
+        if name not in [n for n, _ in self.started]:
+            return None
+        return self.ended.get(name, "RUNNING")
 
 
 class World:
@@ -379,3 +392,20 @@ def test_a_dry_run_over_a_large_segment_without_limits_answers_every_customer_in
     assert (dry.audience, dry.control, dry.eligible) == (1000, control, 998 - control)
     assert (dry.excluded["gone"], dry.excluded["no_consent"]) == (1, 1)
     assert [r.customer_id for r in dry.sample] == world.customers[:20]
+
+
+def test_a_run_whose_execution_ended_without_its_finish_reads_failed_and_can_be_retried() -> None:
+    world = World()
+    world.starter.hold = True
+    view = world.control.start("camp-1", run_id="r-1")
+    assert world.control.get("camp-1", "r-1").run.status == "running"
+    # The execution timed out (or was stopped outside the API): Finish never ran
+    world.starter.ended[view.run.execution] = "TIMED_OUT"
+    failed = world.control.get("camp-1", "r-1")
+    assert (failed.run.status, failed.run.error) == (
+        "failed",
+        "the execution ended TIMED_OUT before it finished",
+    )
+    world.starter.hold = False
+    world.control.retry("camp-1", "r-1")
+    assert world.control.get("camp-1", "r-1").run.status == "succeeded"

@@ -41,5 +41,11 @@ class StepFunctionsRunStarter:
             if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
                 raise
 
-    def describe(self, name: str) -> dict[str, Any]:
-        return dict(self._client.describe_execution(executionArn=execution_arn(self._arn, name)))
+    def status(self, name: str) -> str | None:
+        try:
+            described = self._client.describe_execution(executionArn=execution_arn(self._arn, name))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return None
+            raise
+        return str(described["status"])

@@ -242,6 +242,21 @@ class DynamoRunRecords:
         )
         return self._applied(op)
 
+    def fail(self, run: CampaignRun, error: str, finished_at: str) -> bool:
+        op = self._table.update_op(
+            *record_key(run.campaign_id, run.run_id),
+            "SET #status = :failed, #finished_at = :at, #error = :error",
+            condition="#status = :running AND #attempt = :attempt",
+            values={
+                ":failed": "failed",
+                ":at": finished_at,
+                ":error": error[:500],
+                ":running": "running",
+                ":attempt": run.attempt,
+            },
+        )
+        return self._applied(op)
+
     def set_audience(self, run: RunRef, audience: int) -> None:
         op = self._table.update_op(
             *record_key(run.campaign_id, run.run_id),

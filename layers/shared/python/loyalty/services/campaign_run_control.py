@@ -46,6 +46,14 @@ class RunStarter(Protocol):
         """Stop the execution named `name` (one that has ended stays as it ended)."""
         ...
 
+    def status(self, name: str) -> str | None:
+        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED; None when there is no such execution."""
+        ...
+
+
+# Ends of an execution that Finish did not see: the record would say running for ever.
+UNFINISHED_ENDS = frozenset({"TIMED_OUT", "ABORTED", "FAILED"})
+
 
 @dataclass(frozen=True)
 class RunView:
@@ -149,7 +157,16 @@ class CampaignRunControl:
         return self._view(existing)
 
     def get(self, campaign_id: str, run_id: str) -> RunView:
-        return self._view(self._record(campaign_id, run_id))
+        run = self._record(campaign_id, run_id)
+        if run.status == "running":
+            # An execution that ended without its Finish (timed out, stopped outside the API, Finish
+            # itself failing) leaves the record running: its end is read, and the run failed.
+            ended = self._starter.status(run.execution)
+            if ended in UNFINISHED_ENDS and self._records.fail(
+                run, f"the execution ended {ended} before it finished", self._clock.now().isoformat()
+            ):
+                run = self._record(campaign_id, run_id)
+        return self._view(run)
 
     def list(self, campaign_id: str, limit: int, cursor: str | None) -> tuple[list[RunView], str | None]:
         self._catalogue.get(campaign_id)  # CampaignNotFound for a campaign that does not exist

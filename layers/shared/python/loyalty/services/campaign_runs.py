@@ -85,6 +85,11 @@ class RunRecords(Protocol):
         """Mark a running attempt cancelled; False when it had ended (or moved on) first."""
         ...
 
+    def fail(self, run: CampaignRun, error: str, finished_at: str) -> bool:
+        """Mark a running attempt failed (its execution ended without Finish); False when it had
+        ended (or moved on) first."""
+        ...
+
     def set_audience(self, run: RunRef, audience: int) -> None: ...
 
     def finish(self, run: RunRef, summary: RunSummary, finished_at: str) -> RunStatus:
