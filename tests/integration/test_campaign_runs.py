@@ -249,6 +249,36 @@ def test_a_run_cancelled_midway_and_retried_gives_nobody_anything_twice(platform
     assert (final.run.status, final.counts.control + final.counts.actioned) == ("succeeded", 1000)
 
 
+def test_an_execution_stopped_outside_the_api_reads_failed_and_is_retried(platform: Platform) -> None:
+    # Given a run stalled midway, its execution stopped in the console (not through cancel)
+    items = customers(300)
+    platform.segment(items)
+    gate, reached = threading.Event(), threading.Event()
+
+    def fault(item: str) -> None:
+        reached.set()
+        gate.wait(20)
+
+    platform.actor.fault = fault
+    first = platform.control.start("camp-1", run_id="run-console")
+    assert reached.wait(20), "the run never started its batches"
+    platform.sfn.stop_execution(executionArn=platform.execution(first), error="Operator", cause="console")
+    platform.actor.fault = None
+    gate.set()  # the invocations in flight finish (moto ends the execution after them)
+    assert wait_for_execution(platform.sfn, platform.execution(first), timeout=20)["status"] == "ABORTED"
+    # When the run is read, then it failed (Finish never ran), and a retry completes it once
+    failed = platform.control.get("camp-1", "run-console")
+    assert (failed.run.status, failed.run.error) == (
+        "failed",
+        "the execution ended ABORTED before it finished",
+    )
+    second = platform.control.retry("camp-1", "run-console")
+    assert wait_for_execution(platform.sfn, platform.execution(second), timeout=25)["status"] == "SUCCEEDED"
+    final = platform.control.get("camp-1", "run-console")
+    assert (final.run.status, final.counts.control + final.counts.actioned) == ("succeeded", 300)
+    assert_each_once(platform, items)
+
+
 def test_starting_the_same_run_id_twice_starts_one_execution(platform: Platform) -> None:
     platform.segment(customers(50))
     described, _ = platform.run("run-once")
