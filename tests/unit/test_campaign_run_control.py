@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,8 +28,11 @@ from tests.campaign_fakes import FakeActor, FakeCatalogue, campaign
 
 
 class Clock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
+
     def now(self) -> datetime:
-        return datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
+        return self.at
 
 
 class Records:
@@ -179,6 +182,7 @@ class World:
         self.records, self.ledger, self.files = Records(), Ledger(), Files()
         self.audience = Audience(self.customers)
         self.starter = Starter()
+        self.clock = Clock()
         self.starter.workflow = CampaignRuns(
             catalogue=self.catalogue,
             actor=self.actor,
@@ -186,7 +190,7 @@ class World:
             files=self.files,
             ledger=self.ledger,
             records=self.records,
-            clock=Clock(),
+            clock=self.clock,
             batch_size=50,
         )
         self.control = CampaignRunControl(
@@ -196,7 +200,7 @@ class World:
             records=self.records,
             ledger=self.ledger,
             starter=self.starter,
-            clock=Clock(),
+            clock=self.clock,
         )
 
 
@@ -407,5 +411,25 @@ def test_a_run_whose_execution_ended_without_its_finish_reads_failed_and_can_be_
         "the execution ended TIMED_OUT before it finished",
     )
     world.starter.hold = False
+    world.control.retry("camp-1", "r-1")
+    assert world.control.get("camp-1", "r-1").run.status == "succeeded"
+
+
+def test_a_run_whose_execution_never_started_reads_failed_after_a_minute() -> None:
+    world = World()
+    broken = Starter()
+
+    def refuse(name: str, execution_input: Mapping[str, Any]) -> None:
+        raise ConnectionError("Step Functions went away")
+
+    broken.start = refuse  # type: ignore[method-assign]
+    world.control._starter = broken
+    with pytest.raises(ConnectionError):
+        world.control.start("camp-1", run_id="r-1")
+    world.control._starter = world.starter
+    assert world.control.get("camp-1", "r-1").run.status == "running"  # it may yet start
+    world.clock.at += timedelta(minutes=1)
+    failed = world.control.get("camp-1", "r-1")
+    assert (failed.run.status, failed.run.error) == ("failed", "the execution never started")
     world.control.retry("camp-1", "r-1")
     assert world.control.get("camp-1", "r-1").run.status == "succeeded"

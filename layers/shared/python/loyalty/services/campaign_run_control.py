@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from loyalty.domain.campaign_runs import CampaignRun, RunCounts, execution_name, sum_counts
@@ -53,6 +54,7 @@ class RunStarter(Protocol):
 
 # Ends of an execution that Finish did not see: the record would say running for ever.
 UNFINISHED_ENDS = frozenset({"TIMED_OUT", "ABORTED", "FAILED"})
+NEVER_STARTED_AFTER = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -159,14 +161,22 @@ class CampaignRunControl:
     def get(self, campaign_id: str, run_id: str) -> RunView:
         run = self._record(campaign_id, run_id)
         if run.status == "running":
-            # An execution that ended without its Finish (timed out, stopped outside the API, Finish
-            # itself failing) leaves the record running: its end is read, and the run failed.
-            ended = self._starter.status(run.execution)
-            if ended in UNFINISHED_ENDS and self._records.fail(
-                run, f"the execution ended {ended} before it finished", self._clock.now().isoformat()
-            ):
+            why = self._unfinished(run)
+            if why is not None and self._records.fail(run, why, self._clock.now().isoformat()):
                 run = self._record(campaign_id, run_id)
         return self._view(run)
+
+    def _unfinished(self, run: CampaignRun) -> str | None:
+        """Why a record that says running cannot be: its execution ended without its Finish (timed
+        out, stopped outside the API, Finish itself failing), or never started (the start failed
+        between the record and the execution, a minute ago or more). None: it may well be running."""
+        ended = self._starter.status(run.execution)
+        if ended in UNFINISHED_ENDS:
+            return f"the execution ended {ended} before it finished"
+        started = datetime.fromisoformat(run.started_at)
+        if ended is None and self._clock.now() - started >= NEVER_STARTED_AFTER:
+            return "the execution never started"
+        return None
 
     def list(self, campaign_id: str, limit: int, cursor: str | None) -> tuple[list[RunView], str | None]:
         self._catalogue.get(campaign_id)  # CampaignNotFound for a campaign that does not exist
