@@ -63,6 +63,8 @@ class Runs:
         join_segment(self.container.client("dynamodb"), self.container.table.name, segment_id, customers)
 
     def define(self, actions: list[dict[str, Any]], **fields: Any) -> Campaign:
+        # A fixed id: its control group (a hash of campaign and customer ids) is the same every time.
+        fields.setdefault("campaign_id", "camp-run")
         camp = campaign(self.container, actions, audience={"segment_id": "seg-run"}, **fields)
         self.catalogue.campaigns[camp.campaign_id] = camp
         return camp

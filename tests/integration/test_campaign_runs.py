@@ -289,11 +289,20 @@ def test_starting_the_same_run_id_twice_starts_one_execution(platform: Platform)
 
 
 def test_a_run_of_a_campaign_deleted_meanwhile_fails_with_its_reason(platform: Platform) -> None:
-    # Given a run started, then its campaign gone before Prepare could read it
+    # Given a run started while the campaign existed, deleted before Prepare could read it (the
+    # control reads its own catalogue, which still has it; the workflow's has forgotten it)
     platform.segment(customers(10))
-    view = platform.control.start("camp-1", run_id="run-orphan")
-    # (the fake catalogue forgets it at once: the execution's Prepare reads it after the start)
     platform.catalogue.campaigns.clear()
+    control = CampaignRunControl(
+        catalogue=FakeCatalogue(campaign("camp-1")),
+        actor=platform.actor,
+        audience=SegmentMembers(platform.container.table),
+        records=platform.records,
+        ledger=platform.ledger,
+        starter=StepFunctionsRunStarter(platform.sfn, platform.arn),
+        clock=platform.container.clock,
+    )
+    view = control.start("camp-1", run_id="run-orphan")
     described = wait_for_execution(platform.sfn, platform.execution(view), timeout=25)
     # Then Prepare's failure is caught, Finish records it, and the run failed at once (not retried)
     assert described["status"] == "FAILED"
