@@ -215,6 +215,11 @@ def test_conflicts_are_409(api: Api, marketer: str, world: dict[str, str]) -> No
     assert in_use["used_by"] == [
         {"kind": "campaign", "id": campaign_id, "name": "Spring coupon", "status": "draft"}
     ]
+    # Nor the template its message sends.
+    template = assert_problem(
+        api.call("DELETE", f"/v1/admin/templates/{world['template']}", marketer), 409, "template-in-use"
+    )
+    assert f"campaign {campaign_id!r}" in template["detail"] or "campaign '" in template["detail"]
     ended = campaign(world, audience={"segment_id": segment_id}, status="ended")
     assert ok(put(api, marketer, campaign_id, ended))["status"] == "ended"
     # An ended campaign is final.

@@ -27,9 +27,11 @@ from loyalty.domain.errors import (
     CampaignNotRunnable,
     SegmentInUse,
     SegmentNotFound,
+    TemplateInUse,
     ValidationFailed,
 )
 from loyalty.domain.offers import Offer
+from loyalty.domain.templates import Channel, Purpose, Template
 from loyalty.resources import CAMPAIGN_SCHEDULES
 from loyalty_local import stepfunctions
 from loyalty_local.scheduler import ScheduleRunner
@@ -339,3 +341,37 @@ def test_the_demo_campaigns_are_seeded_once_and_stay_editable(platform: Containe
     platform.campaigns.put("demo-welcome-coupon", edited)
     assert seed_demo_campaigns(platform) == []
     assert platform.campaigns.get("demo-welcome-coupon").name == "Hello!"
+
+
+def test_a_template_a_campaign_sends_stays_until_the_campaign_lets_go(platform: Container) -> None:
+    templates = platform.templates
+    unsubscribe = " {{ unsubscribe_url }}"
+    templates.put(Template("with-coupon", Channel.EMAIL, "Use {{ coupon.code }}" + unsubscribe, subject="Hi"))
+    coupon_then_mail = weekly(
+        "draft",
+        actions=[
+            {"type": "coupon", "offer_id": "ten-off"},
+            {"type": "message", "template_id": "with-coupon"},
+        ],
+    )
+    platform.campaigns.put("mailer", coupon_then_mail)
+    # Deleting it, or editing it into what the campaign cannot send, is a conflict naming the campaign.
+    with pytest.raises(TemplateInUse) as refused:
+        templates.delete("with-coupon")
+    assert "campaign 'mailer'" in refused.value.detail
+    with pytest.raises(TemplateInUse):
+        templates.put(
+            Template(
+                "with-coupon",
+                Channel.EMAIL,
+                "{{ confirm_url }}" + unsubscribe,
+                purpose=Purpose.CONFIRMATION,
+                subject="Confirm",
+            )
+        )
+    # An edit the campaign can still send is fine; once the campaign has ended, so is the delete.
+    templates.put(
+        Template("with-coupon", Channel.EMAIL, "Still {{ coupon.code }}" + unsubscribe, subject="Hi")
+    )
+    platform.campaigns.put("mailer", coupon_then_mail.model_copy(update={"status": "ended"}))
+    templates.delete("with-coupon")

@@ -19,10 +19,14 @@ from loyalty.services.ports import Clock, SystemClock
 from loyalty.settings import Settings
 
 if TYPE_CHECKING:  # each function builds (and so imports) only the services it uses
+    from datetime import datetime
+
     from loyalty.adapters.channels.print_file import S3PrintFiles
     from loyalty.adapters.dynamo import DynamoTable
     from loyalty.adapters.idempotency import IdempotencyStore
     from loyalty.adapters.secrets import SecretValue
+    from loyalty.domain.segment_definitions import Use
+    from loyalty.domain.templates import Template
     from loyalty.services.account_access import AccountAccess
     from loyalty.services.accounts import AccountService
     from loyalty.services.activity import ActivityWorker
@@ -136,8 +140,15 @@ class Container:
         from loyalty.services.templates import TemplateService
 
         return TemplateService(
-            repo=TemplateRepository(self.table), programme=ProgrammeRepository(self.table), clock=self.clock
+            repo=TemplateRepository(self.table),
+            programme=ProgrammeRepository(self.table),
+            clock=self.clock,
+            other_checks=[self._campaign_template_check],
         )
+
+    def _campaign_template_check(self, template_id: str, template: Template | None) -> str | None:
+        """Why saving (or, None, deleting) a template breaks a campaign that sends it (a 409)."""
+        return self.campaigns.template_misfit(template_id, template)
 
     @cached_property
     def message_triggers(self) -> MessageTriggers:
@@ -509,7 +520,7 @@ class Container:
             other_uses=[self._campaign_segment_uses],
         )
 
-    def _campaign_segment_uses(self, segment_id: str, now: Any) -> Any:
+    def _campaign_segment_uses(self, segment_id: str, now: datetime) -> list[Use]:
         """The campaigns naming a segment (a segment's delete answers 409 while there are any)."""
         return self.campaigns.segment_uses(segment_id, now)
 

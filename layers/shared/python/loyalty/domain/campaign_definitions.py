@@ -169,6 +169,21 @@ def _template_problem(action: MessageAction, template: Template | None, coupon_b
     return None
 
 
+def template_misfit(
+    definition: CampaignDefinition, template_id: str, template: Template | None
+) -> str | None:
+    """Why `template` (None: deleted) can no longer serve the definition's messages naming
+    `template_id` (None: it can, or none names it)."""
+    coupon_before = False
+    for action in definition.actions:
+        coupon_before = coupon_before or isinstance(action, CouponAction)
+        if isinstance(action, MessageAction) and action.template_id == template_id:
+            problem = _template_problem(action, template, coupon_before)
+            if problem is not None:
+                return problem
+    return None
+
+
 def channels_of(definition: CampaignDefinition, templates: Mapping[str, Template]) -> dict[str, str]:
     """Each message action's template_id -> its channel (what cost_of counts messages by)."""
     return {

@@ -33,6 +33,7 @@ from loyalty.domain.campaign_definitions import (
     next_run_at,
     problems,
     schedule_of,
+    template_misfit,
     trigger_rule,
     trigger_segment_id,
     trigger_segment_wanted,
@@ -48,6 +49,7 @@ from loyalty.domain.errors import (
 )
 from loyalty.domain.ids import is_plausible_id
 from loyalty.domain.segment_definitions import Use
+from loyalty.domain.templates import Template
 from loyalty.services.ports import Clock
 from loyalty.services.segments import TRIGGER_SEGMENT_OWNER as OWNER
 from loyalty.services.segments import parse_checked
@@ -176,6 +178,19 @@ class CampaignService:
             if derived or segment_id in named_segments(campaign):
                 found.append(Use("campaign", campaign.campaign_id, campaign.name, campaign.status))
         return found
+
+    # ---- who uses a template (TemplateService's other_checks) -----------------------------------
+    def template_misfit(self, template_id: str, template: Template | None) -> str | None:
+        """Why saving `template` (None: deleting it) would break a campaign that has not ended."""
+        broken = [
+            (c, reason)
+            for c in self._repo.all()
+            if c.status != "ended" and (reason := template_misfit(c, template_id, template)) is not None
+        ]
+        if not broken:
+            return None
+        named = ", ".join(f"campaign {c.campaign_id!r}" for c, _ in broken[:10])
+        return f"{named} send{'s' if len(broken) == 1 else ''} this template: {broken[0][1]}"
 
     # ---- checks ---------------------------------------------------------------------------------
     def _check(self, definition: CampaignDefinition, current: Campaign | None, now: datetime) -> None:
