@@ -43,6 +43,7 @@ from loyalty.resources import (
     ACTIVITY_RULE,
     AUTHORIZER,
     BUS_TRIGGERS,
+    CAMPAIGN_RUN,
     CAMPAIGN_SCHEDULES,
     CAMPAIGN_TRIGGER,
     CONSOLE,
@@ -2019,3 +2020,28 @@ def test_campaign_triggers_are_a_rule_to_their_function_with_retries_and_a_dead_
     for action in sqs_actions:  # SqsDestination's grant: send (and look the queue up), that queue only
         assert synth.resources_for(definition, action) == [dead_letter], action
     assert "dynamodb:PutItem" in actions
+
+
+def test_the_run_control_may_start_stop_and_describe_the_run_machine_and_nothing_else(synth: Synth) -> None:
+    # The campaigns API and the campaign-schedule job start runs: the run state machine's ARN in
+    # their environment, StartExecution on it, Stop/DescribeExecution on its executions only.
+    (machine_id,) = [
+        i for i in synth.of_type("AWS::StepFunctions::StateMachine") if i.startswith(CAMPAIGN_RUN.logical_id)
+    ]
+    for name in CAMPAIGN_RUN.controllers:
+        definition = _function(name)
+        env = synth.resources[synth.function_id(definition)]["Properties"]["Environment"]["Variables"]
+        assert env[CAMPAIGN_RUN.arn_env_var] == {"Ref": machine_id}, name
+        assert synth.resources_for(definition, "states:StartExecution") == [{"Ref": machine_id}], name
+        executions = synth.resources_for(definition, "states:StopExecution")
+        assert executions == synth.resources_for(definition, "states:DescribeExecution"), name
+        (execution_arn,) = executions
+        assert ":execution:" in json.dumps(execution_arn) and machine_id in json.dumps(execution_arn), name
+        assert not {a for a in synth.actions_of(definition) if a.startswith("states:")} - {
+            "states:StartExecution",
+            "states:StopExecution",
+            "states:DescribeExecution",
+        }, name
+    # The run's tasks themselves start nothing.
+    for task in (CAMPAIGN_RUN.prepare, CAMPAIGN_RUN.batch, CAMPAIGN_RUN.finish):
+        assert not {a for a in synth.actions_of(_function(task)) if a.startswith("states:")}, task

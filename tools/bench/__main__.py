@@ -55,6 +55,11 @@ local path `make run` wires (a cart_add event on the bus, and an enrolment from 
 campaign's receipt written), against the target p99 under 10 s. It runs the stream publisher and the
 trigger's tap on a table of its own, so its threads touch neither the metered client nor the runtime's
 table.
+Then a manual campaign run (bench_campaigns, issue 19) over BENCH_CAMPAIGN_CUSTOMERS customers (default
+10,000; 100,000 opt-in, else printed as arithmetic): Prepare, every Batch with the real CampaignActor
+and Finish, in one lane: customers per second, DynamoDB round trips and capacity per customer, Step
+Functions state transitions per customer, the cost per 1,000 customers actioned on AWS beside SES's
+and Step Functions' prices, and the minutes a 1,000,000-customer run takes on AWS by MaxConcurrency.
 
 Then the data lake (bench_lake): stream records per second through the lake handler, report latency
 over a generated lake of 1 million transactions and 100,000 customers, and the bytes Athena would
@@ -91,6 +96,7 @@ from loyalty_local.runtime import LocalRuntime
 from tools.bench import activity as bench_activity
 from tools.bench import campaign_actor as bench_campaign_actor
 from tools.bench import campaign_triggers as bench_campaign_triggers
+from tools.bench import campaigns as bench_campaigns
 from tools.bench import lake as bench_lake
 from tools.bench import merges as bench_merges
 from tools.bench import messages as bench_messages
@@ -136,6 +142,7 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
         segment_pass = bench_segment_pass.measure(runtime)
         campaign_actor = bench_campaign_actor.measure(runtime)
         campaign_triggers = bench_campaign_triggers.measure(runtime)
+        campaign_run = bench_campaigns.measure(runtime)
     finally:
         runtime.stop()
 
@@ -176,6 +183,7 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
     bench_campaign_actor.print_figures(campaign_actor)
     print()
     bench_campaign_triggers.print_figures(campaign_triggers)
+    bench_campaigns.print_figures(campaign_run)
     print()
     bench_lake.print_figures(bench_lake.measure())  # no emulator: a folder lake, DuckDB over Parquet
     bench_segment_preview.print_figures(bench_segment_preview.measure())  # previews and RFM over Parquet

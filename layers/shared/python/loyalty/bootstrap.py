@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.campaign_actions import CampaignActions
     from loyalty.services.campaign_ports import CampaignCatalogue
     from loyalty.services.campaign_reports import CampaignReports
+    from loyalty.services.campaign_run_control import CampaignRunControl
     from loyalty.services.campaign_runs import CampaignRuns
     from loyalty.services.campaign_triggers import CampaignTriggers, CustomerTriggerFacts
     from loyalty.services.campaigns import CampaignSchedules, CampaignService
@@ -463,18 +464,25 @@ class Container:
 
     @cached_property
     def campaign_runs(self) -> CampaignRuns:
-        from loyalty.adapters.campaign_runs import DynamoRunLedger, S3AudienceList, S3RunFiles
+        """The campaign run workflow's tasks (Prepare, Batch, Finish)."""
+        from loyalty.adapters.campaign_runs import (
+            DynamoRunLedger,
+            DynamoRunRecords,
+            S3RunFiles,
+            SegmentMembers,
+        )
         from loyalty.resources import CAMPAIGN_RUN
-        from loyalty.services.campaign_runs import CampaignRuns, MarkDone
+        from loyalty.services.campaign_runs import CampaignRuns
 
         if not self.settings.campaign_runs_bucket:
             raise RuntimeError("CAMPAIGN_RUNS_BUCKET is not set: campaign runs have nowhere to keep batches")
-        ledger = DynamoRunLedger(self.table)
         return CampaignRuns(
-            audience=S3AudienceList(self.client("s3")),
+            catalogue=self.campaigns,
+            actor=self.campaign_actor,
+            audience=SegmentMembers(self.table),
             files=S3RunFiles(self.client("s3"), self.settings.campaign_runs_bucket),
-            ledger=ledger,
-            action=MarkDone(ledger=ledger),
+            ledger=DynamoRunLedger(self.table),
+            records=DynamoRunRecords(self.table),
             clock=self.clock,
             batch_size=CAMPAIGN_RUN.batch_size,
         )
@@ -502,6 +510,27 @@ class Container:
             actor=self.campaign_actor,
             facts=self.campaign_trigger_facts,
             live_segments=live_segments,
+        )
+
+    @cached_property
+    def campaign_run_control(self) -> CampaignRunControl:
+        """Runs as marketers see them: start, cancel, retry, read, and the dry run."""
+        from loyalty.adapters.campaign_run_starter import StepFunctionsRunStarter
+        from loyalty.adapters.campaign_runs import DynamoRunLedger, DynamoRunRecords, SegmentMembers
+        from loyalty.resources import CAMPAIGN_RUN
+        from loyalty.services.campaign_run_control import CampaignRunControl
+
+        arn = self.settings.campaign_run_state_machine_arn
+        if not arn:
+            raise RuntimeError(f"{CAMPAIGN_RUN.arn_env_var} is not set: campaign runs cannot start")
+        return CampaignRunControl(
+            catalogue=self.campaigns,
+            actor=self.campaign_actor,
+            audience=SegmentMembers(self.table),
+            records=DynamoRunRecords(self.table),
+            ledger=DynamoRunLedger(self.table),
+            starter=StepFunctionsRunStarter(self.client("stepfunctions"), arn),
+            clock=self.clock,
         )
 
     @cached_property
