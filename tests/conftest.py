@@ -63,6 +63,7 @@ def clock() -> FixedClock:
 def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[..., Container]]:
     """A Container on a fresh, seeded table; the table is dropped after the test."""
     tables: list[str] = []
+    client = aws_session.client("dynamodb")
 
     def make(clock: FixedClock | None = None) -> Container:
         resources = provision(aws_session, table_name=f"test-{uuid.uuid4().hex[:12]}")
@@ -71,7 +72,7 @@ def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[...,
         # the real one: a message (7 days) or an Idempotency-Key (32 days) written "today" on the
         # test clock is already past its expiry in real time and vanished mid-test, at random.
         # What expires in these tests, the test clock decides.
-        aws_session.client("dynamodb").update_time_to_live(
+        client.update_time_to_live(
             TableName=resources.table_name,
             TimeToLiveSpecification={"Enabled": False, "AttributeName": TABLE.ttl_attribute},
         )
@@ -88,7 +89,6 @@ def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[...,
         return container
 
     yield make
-    client = aws_session.client("dynamodb")
     for name in tables:
         client.delete_table(TableName=name)
 

@@ -229,6 +229,20 @@ def create_lake_bucket(s3: Any, name: str) -> None:
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
 
+class _Clients:
+    """A session's clients, one per service: a boto3 client takes ~10 ms to make, and the tests
+    provision a table and its resources for every test."""
+
+    def __init__(self, session: boto3.session.Session) -> None:
+        self._session = session
+        self._made: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._made:
+            self._made[service] = self._session.client(service)
+        return self._made[service]
+
+
 def provision(
     session: boto3.session.Session, table_name: str | None = None, pepper: str | None = None
 ) -> LocalResources:
@@ -236,9 +250,10 @@ def provision(
 
     `pepper` keeps key hashes valid across restarts of `make run` (moto forgets its secrets).
     """
+    clients = _Clients(session)
     # Tests give each table its own queues, so one test's merges never reach another's worker.
     prefix = f"{table_name}-" if table_name else ""
-    sqs = session.client("sqs")
+    sqs = clients.client("sqs")
     queue_urls: dict[str, str] = {}
     dead_letter_urls: dict[str, str] = {}
     for queue in QUEUES:
@@ -256,7 +271,7 @@ def provision(
         campaign_runs_bucket=bucket_name(prefix, CAMPAIGN_RUNS_BUCKET.local_name),
     )
     try:
-        s3 = session.client("s3")
+        s3 = clients.client("s3")
         s3.create_bucket(
             Bucket=resources.print_bucket,
             CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name},
@@ -264,23 +279,23 @@ def provision(
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
-    create_lake_bucket(session.client("s3"), resources.lake_bucket)
-    create_lake_bucket(session.client("s3"), resources.campaign_runs_bucket)  # private, encrypted alike
-    create_table(session.client("dynamodb"), TABLE, resources.table_name)
-    events = session.client("events")
+    create_lake_bucket(clients.client("s3"), resources.lake_bucket)
+    create_lake_bucket(clients.client("s3"), resources.campaign_runs_bucket)  # private, encrypted alike
+    create_table(clients.client("dynamodb"), TABLE, resources.table_name)
+    events = clients.client("events")
     try:
         events.create_event_bus(Name=resources.event_bus_name)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
             raise
     for rule in BUS_RULES:
-        create_bus_rule(session, rule, resources, prefix)
+        create_bus_rule(clients, rule, resources, prefix)
     try:
-        session.client("sesv2").create_email_identity(EmailIdentity=resources.sender_email)
+        clients.client("sesv2").create_email_identity(EmailIdentity=resources.sender_email)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "AlreadyExistsException":
             raise
-    secrets_client = session.client("secretsmanager")
+    secrets_client = clients.client("secretsmanager")
     try:
         secrets_client.describe_secret(SecretId=resources.pepper_secret)
     except ClientError:
