@@ -95,6 +95,9 @@ class LocalRuntime:
     poller: StreamPoller | None = None  # the publisher's
     pollers: list[StreamPoller] = field(default_factory=list)  # one per stream job, the publisher's first
     tickers: list[Ticker] = field(default_factory=list)
+    # Seconds between a scheduled job's local runs, by job name, over its JobDef.local_interval_s:
+    # the end-to-end tests sweep segments every 2 s rather than wait for the demo's 10 s.
+    job_intervals: dict[str, float] = field(default_factory=dict)
     queue_pollers: list[QueuePoller] = field(default_factory=list)  # one per queue job (merger, activity)
     # The state machines the CDK app synthesises (executed by moto, their tasks in-process), the
     # schedules stored in moto's Scheduler fired when due, and bus rules to functions and state
@@ -195,7 +198,11 @@ class LocalRuntime:
         for queue_poller in self.queue_pollers:
             queue_poller.start()
         self.tickers = [
-            Ticker(job.name, job.local_interval_s or SWEEP_INTERVAL_SECONDS) for job in JOBS if job.schedule
+            Ticker(
+                job.name, self.job_intervals.get(job.name) or job.local_interval_s or SWEEP_INTERVAL_SECONDS
+            )
+            for job in JOBS
+            if job.schedule
         ]
         for ticker in self.tickers:
             ticker.container = self.container
