@@ -160,10 +160,12 @@ class LocalRuntime:
             self._start_workflows(session)
         for background in (*self.pollers, *self.queue_pollers):
             background.container = self.container
+            background.on_delivered = self._kick_streams
         if self.background_jobs:
             self._start_background()
         if with_gateway:
             self.gateway = LocalGateway(pool_size=self.pool_size, container=self.container)
+            self.gateway.on_invoked = self._kick_streams
             self.gateway.serve(port=port)
         return self
 
@@ -192,6 +194,11 @@ class LocalRuntime:
             self._lock.close()  # releases the flock
             self._lock = None
 
+    def _kick_streams(self) -> None:
+        """A function ran and may have written: idle stream pollers look now (jobs.StreamPoller)."""
+        for poller in self.pollers:
+            poller.kick()
+
     def _start_background(self) -> None:
         for poller in self.pollers:
             poller.start()
@@ -206,6 +213,7 @@ class LocalRuntime:
         ]
         for ticker in self.tickers:
             ticker.container = self.container
+            ticker.on_delivered = self._kick_streams
             ticker.start()
         if self.schedule_runner is not None:
             self.schedule_ticker = ScheduleTicker(self.schedule_runner).start()
