@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,17 +232,30 @@ def create_lake_bucket(s3: Any, name: str) -> None:
 
 
 class _Clients:
-    """A session's clients, one per service: a boto3 client takes ~10 ms to make, and the tests
-    provision a table and its resources for every test."""
+    """A session's clients, one per service, kept as long as the session lives: a boto3 client
+    takes ~10 ms to make, and the tests provision a table and its resources for every test."""
 
     def __init__(self, session: boto3.session.Session) -> None:
         self._session = session
         self._made: dict[str, Any] = {}
+        self._lock = threading.Lock()  # a session makes one client at a time
 
     def client(self, service: str) -> Any:
-        if service not in self._made:
-            self._made[service] = self._session.client(service)
-        return self._made[service]
+        with self._lock:
+            if service not in self._made:
+                self._made[service] = self._session.client(service)
+            return self._made[service]
+
+
+_CLIENTS: weakref.WeakKeyDictionary[boto3.session.Session, _Clients] = weakref.WeakKeyDictionary()
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _clients_of(session: boto3.session.Session) -> _Clients:
+    with _CLIENTS_LOCK:
+        if session not in _CLIENTS:
+            _CLIENTS[session] = _Clients(session)
+        return _CLIENTS[session]
 
 
 def provision(
@@ -250,7 +265,7 @@ def provision(
 
     `pepper` keeps key hashes valid across restarts of `make run` (moto forgets its secrets).
     """
-    clients = _Clients(session)
+    clients = _clients_of(session)
     # Tests give each table its own queues, so one test's merges never reach another's worker.
     prefix = f"{table_name}-" if table_name else ""
     sqs = clients.client("sqs")
