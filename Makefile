@@ -15,19 +15,33 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 LAMBDA_PYTHON := 3.13
 PYTEST_WORKERS ?= 2
+# How many set-up steps `make test` runs at once (downloads wait on the network, not the CPU).
+SETUP_JOBS ?= 8
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_OUTDIR ?= cdk.out
 
-.PHONY: help run test unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load invoke lake-shell console browser deploy-console
+.PHONY: help run test test-ready static workflow-template unit synth bench lint openapi demo clean tools deps-layer ddb venv checkov fuzz load invoke lake-shell console browser deploy-console
 
 run: venv ddb deps-layer console ## start DynamoDB Local + moto, provision, seed, serve the API on :3000 (FAULTS=0.1: inject faults)
 	LOYALTY_FAULT_RATE=$(FAULTS) $(PY) -m loyalty_local run
 
-test: venv ddb deps-layer checkov console browser ## the whole suite, as CI runs it
+test: ## the whole suite, as CI runs it
+	@$(MAKE) --no-print-directory -j$(SETUP_JOBS) --output-sync=target test-ready
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# Everything pytest needs, made SETUP_JOBS at a time: apt, pip and npm wait on their downloads while
+# ruff, mypy and the workflows' synthesis use the CPU. Each step's output is printed when it ends.
+test-ready: venv ddb deps-layer checkov console browser static workflow-template
+
+static: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# The template the local runtime executes the state machines from (loyalty_local.stepfunctions
+# caches it in .local/cdk by its inputs' fingerprint): made here, the test workers find it ready.
+workflow-template: venv deps-layer | tools
+	$(PY) -c 'from loyalty_local.stepfunctions import synthesised_template; synthesised_template()'
 
 # `make fuzz`: schemathesis over every operation of openapi.json, as tests/e2e/test_fuzz.py runs it
 # in `make test`, but longer: FUZZ_EXAMPLES per operation, the coverage phase, the till's and the
@@ -86,6 +100,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# The only apt steps: `browser` waits for this one (two apt-gets at once fight over dpkg's lock).
 tools: ## install Java 17 / Node where missing (Debian; CI machines may be bare)
 	@command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
 	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
@@ -96,8 +111,7 @@ tools: ## install Java 17 / Node where missing (Debian; CI machines may be bare)
 CONSOLE_DIR := build/console
 CONSOLE_MODULES := console/node_modules/.installed-stamp
 console: $(CONSOLE_DIR)/index.html ## bundle the console into build/console (npm ci from the lockfile, esbuild)
-$(CONSOLE_MODULES): console/package.json console/package-lock.json
-	@$(MAKE) --no-print-directory tools
+$(CONSOLE_MODULES): console/package.json console/package-lock.json | tools
 	cd console && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 $(CONSOLE_DIR)/index.html: $(CONSOLE_MODULES) console/build.mjs $(wildcard console/src/*)
@@ -110,7 +124,7 @@ deploy-console: venv console ## upload build/console to the deployed console's b
 
 # The browser tests drive Debian's chromium with Playwright for Python (a dev dependency): a
 # browser download of Playwright's own is neither needed nor possible here.
-browser: ## install Debian's chromium for the browser tests where missing
+browser: | tools ## install Debian's chromium for the browser tests where missing
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 checkov: $(CHECKOV_STAMP) ## checkov in its own venv (the infra tests run it on the synthesised template)
@@ -121,8 +135,7 @@ $(CHECKOV_STAMP): pyproject.toml
 	touch $@
 
 ddb: $(DDB_JAR) ## download DynamoDB Local into .local/dynamodb
-$(DDB_JAR):
-	@$(MAKE) --no-print-directory tools
+$(DDB_JAR): | tools
 	rm -rf .local/ddb-pack && mkdir -p .local/ddb-pack $(DDB_DIR)
 	cd .local/ddb-pack && npm pack --silent amplify-dynamodb-simulator@$(DDB_VERSION) >/dev/null
 	tar -xzf .local/ddb-pack/amplify-dynamodb-simulator-$(DDB_VERSION).tgz -C .local/ddb-pack
@@ -134,10 +147,11 @@ $(DDB_JAR):
 deps-layer: $(LAYER_STAMP) ## build the Lambda dependency layer (arm64 wheels) into build/
 # Lambda's python3.13 runtime is Amazon Linux 2023 (glibc 2.34): wheels tagged up to manylinux_2_34
 # run there; pip matches --platform tags exactly, and duckdb's aarch64 wheels are manylinux_2_28.
+# --no-compile: this pip's Python is not Lambda's, its .pyc would be dead weight (the asset skips them).
 $(LAYER_STAMP): pyproject.toml | $(STAMP)
 	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)/python
 	$(PY) -c 'import tomllib;print("\n".join(d for d in tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"] if not d.startswith("boto3")))' > $(LAYER_DIR)/requirements.txt
-	$(PY) -m pip install -q --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --implementation cp \
+	$(PY) -m pip install -q --no-compile --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --implementation cp \
 		--python-version $(LAMBDA_PYTHON) --only-binary=:all: \
 		--target $(LAYER_DIR)/python -r $(LAYER_DIR)/requirements.txt
 	touch $@

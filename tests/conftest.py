@@ -12,10 +12,10 @@ import boto3
 import pytest
 
 from loyalty.bootstrap import Container
-from loyalty.resources import TABLE
+from loyalty.resources import BUS_RULES, TABLE
 from loyalty.settings import Settings
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment
-from loyalty_local.provision import provision
+from loyalty_local.provision import LocalResources, provision
 from loyalty_local.seed import seed
 from loyalty_local.stepfunctions import (
     LocalStateMachines,
@@ -59,19 +59,31 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 22, 10, 0, tzinfo=UTC))
 
 
+def remove_bus_rules(events: Any, resources: LocalResources) -> None:
+    """The rules `provision` put on the worker's one bus for a test's queues. Left there, they add
+    up: moto matches every event against every rule of the bus and sends a copy to each queue that
+    matches, so with 150 tests' rules one put_events took 1.3 s of the worker's CPU (3 ms without)."""
+    for rule in BUS_RULES:
+        name = f"{resources.table_name}-{rule.local_name}"
+        events.remove_targets(Rule=name, EventBusName=resources.event_bus_name, Ids=[rule.target.logical_id])
+        events.delete_rule(Name=name, EventBusName=resources.event_bus_name)
+
+
 @pytest.fixture
 def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[..., Container]]:
-    """A Container on a fresh, seeded table; the table is dropped after the test."""
-    tables: list[str] = []
+    """A Container on a fresh, seeded table; the table and the bus rules to its queues go after the
+    test."""
+    made: list[LocalResources] = []
+    client = aws_session.client("dynamodb")
 
     def make(clock: FixedClock | None = None) -> Container:
         resources = provision(aws_session, table_name=f"test-{uuid.uuid4().hex[:12]}")
-        tables.append(resources.table_name)
+        made.append(resources)
         # These tables run on the test's clock (2026-11-22), but DynamoDB Local deletes TTL items by
         # the real one: a message (7 days) or an Idempotency-Key (32 days) written "today" on the
         # test clock is already past its expiry in real time and vanished mid-test, at random.
         # What expires in these tests, the test clock decides.
-        aws_session.client("dynamodb").update_time_to_live(
+        client.update_time_to_live(
             TableName=resources.table_name,
             TimeToLiveSpecification={"Enabled": False, "AttributeName": TABLE.ttl_attribute},
         )
@@ -92,9 +104,10 @@ def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[...,
         return container
 
     yield make
-    client = aws_session.client("dynamodb")
-    for name in tables:
-        client.delete_table(TableName=name)
+    events = aws_session.client("events")
+    for resources in made:
+        client.delete_table(TableName=resources.table_name)
+        remove_bus_rules(events, resources)
 
 
 @pytest.fixture

@@ -190,6 +190,8 @@ class LocalGateway:
         self._auth_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._auth_cache_seconds = authorizer_cache_seconds
         self._server: ThreadingHTTPServer | None = None
+        # Called after each function ran (it may have written): the runtime kicks its stream pollers.
+        self.on_invoked: Callable[[], None] = lambda: None
 
     # ---- request handling -------------------------------------------------------------------
     def handle(
@@ -221,6 +223,8 @@ class LocalGateway:
             result = pool.invoke(event)
         except Exception:  # a function crash is an integration failure, never a stack trace
             return gateway_answer("INTEGRATION_FAILURE")
+        finally:
+            self.on_invoked()
         return self._response(result)
 
     def _match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:

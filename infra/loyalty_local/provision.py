@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,6 +255,33 @@ def create_lake_bucket(s3: Any, name: str) -> None:
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
 
+class _Clients:
+    """A session's clients, one per service, kept as long as the session lives: a boto3 client
+    takes ~10 ms to make, and the tests provision a table and its resources for every test."""
+
+    def __init__(self, session: boto3.session.Session) -> None:
+        self._session = session
+        self._made: dict[str, Any] = {}
+        self._lock = threading.Lock()  # a session makes one client at a time
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._made:
+                self._made[service] = self._session.client(service)
+            return self._made[service]
+
+
+_CLIENTS: weakref.WeakKeyDictionary[boto3.session.Session, _Clients] = weakref.WeakKeyDictionary()
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _clients_of(session: boto3.session.Session) -> _Clients:
+    with _CLIENTS_LOCK:
+        if session not in _CLIENTS:
+            _CLIENTS[session] = _Clients(session)
+        return _CLIENTS[session]
+
+
 def provision(
     session: boto3.session.Session, table_name: str | None = None, pepper: str | None = None
 ) -> LocalResources:
@@ -260,10 +289,11 @@ def provision(
 
     `pepper` keeps key hashes valid across restarts of `make run` (moto forgets its secrets).
     """
+    clients = _clients_of(session)
     # Tests give each table its own queues, so one test's merges never reach another's worker.
     prefix = f"{table_name}-" if table_name else ""
-    sqs = session.client("sqs")
-    account = session.client("sts").get_caller_identity()["Account"]
+    sqs = clients.client("sqs")
+    account = clients.client("sts").get_caller_identity()["Account"]
     queue_urls: dict[str, str] = {}
     dead_letter_urls: dict[str, str] = {}
     for queue in QUEUES:
@@ -286,9 +316,9 @@ def provision(
         ),
         campaign_scheduler_role_arn=f"arn:aws:iam::{account}:role/{prefix}loyalty-campaign-scheduler"[:2048],
     )
-    create_schedule_group(session.client("scheduler"), resources.campaign_schedule_group)
+    create_schedule_group(clients.client("scheduler"), resources.campaign_schedule_group)
     try:
-        s3 = session.client("s3")
+        s3 = clients.client("s3")
         s3.create_bucket(
             Bucket=resources.print_bucket,
             CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name},
@@ -296,23 +326,23 @@ def provision(
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
-    create_lake_bucket(session.client("s3"), resources.lake_bucket)
-    create_lake_bucket(session.client("s3"), resources.campaign_runs_bucket)  # private, encrypted alike
-    create_table(session.client("dynamodb"), TABLE, resources.table_name)
-    events = session.client("events")
+    create_lake_bucket(clients.client("s3"), resources.lake_bucket)
+    create_lake_bucket(clients.client("s3"), resources.campaign_runs_bucket)  # private, encrypted alike
+    create_table(clients.client("dynamodb"), TABLE, resources.table_name)
+    events = clients.client("events")
     try:
         events.create_event_bus(Name=resources.event_bus_name)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
             raise
     for rule in BUS_RULES:
-        create_bus_rule(session, rule, resources, prefix)
+        create_bus_rule(clients, rule, resources, prefix)
     try:
-        session.client("sesv2").create_email_identity(EmailIdentity=resources.sender_email)
+        clients.client("sesv2").create_email_identity(EmailIdentity=resources.sender_email)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "AlreadyExistsException":
             raise
-    secrets_client = session.client("secretsmanager")
+    secrets_client = clients.client("secretsmanager")
     try:
         secrets_client.describe_secret(SecretId=resources.pepper_secret)
     except ClientError:

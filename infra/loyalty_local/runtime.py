@@ -95,6 +95,9 @@ class LocalRuntime:
     poller: StreamPoller | None = None  # the publisher's
     pollers: list[StreamPoller] = field(default_factory=list)  # one per stream job, the publisher's first
     tickers: list[Ticker] = field(default_factory=list)
+    # Seconds between a scheduled job's local runs, by job name, over its JobDef.local_interval_s:
+    # the end-to-end tests sweep segments every 2 s rather than wait for the demo's 10 s.
+    job_intervals: dict[str, float] = field(default_factory=dict)
     queue_pollers: list[QueuePoller] = field(default_factory=list)  # one per queue job (merger, activity)
     # The state machines the CDK app synthesises (executed by moto, their tasks in-process), the
     # schedules stored in moto's Scheduler fired when due, and bus rules to functions and state
@@ -161,10 +164,12 @@ class LocalRuntime:
             self._start_workflows(session)
         for background in (*self.pollers, *self.queue_pollers):
             background.container = self.container
+            background.on_delivered = self._kick_streams
         if self.background_jobs:
             self._start_background()
         if with_gateway:
             self.gateway = LocalGateway(pool_size=self.pool_size, container=self.container)
+            self.gateway.on_invoked = self._kick_streams
             self.gateway.serve(port=port)
         return self
 
@@ -193,16 +198,26 @@ class LocalRuntime:
             self._lock.close()  # releases the flock
             self._lock = None
 
+    def _kick_streams(self) -> None:
+        """A function ran and may have written: idle stream pollers look now (jobs.StreamPoller)."""
+        for poller in self.pollers:
+            poller.kick()
+
     def _start_background(self) -> None:
         for poller in self.pollers:
             poller.start()
         for queue_poller in self.queue_pollers:
             queue_poller.start()
         self.tickers = [
-            Ticker(job.name, job.local_interval_s or SWEEP_INTERVAL_SECONDS) for job in JOBS if job.schedule
+            Ticker(
+                job.name, self.job_intervals.get(job.name) or job.local_interval_s or SWEEP_INTERVAL_SECONDS
+            )
+            for job in JOBS
+            if job.schedule
         ]
         for ticker in self.tickers:
             ticker.container = self.container
+            ticker.on_delivered = self._kick_streams
             ticker.start()
         if self.schedule_runner is not None:
             self.schedule_ticker = ScheduleTicker(self.schedule_runner).start()

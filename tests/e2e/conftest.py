@@ -17,6 +17,9 @@ from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, free_port
 from loyalty_local.runtime import LocalRuntime
 
 ADMIN_KEY, POS_KEY, WEB_KEY = "local-admin-key", "local-pos-key", "local-web-key"
+# The workers' platforms sweep segments this often (`make run`: every 10 s, AWS: every minute), so a
+# test of the clock sweep waits seconds, not a demo's interval.
+SEGMENT_SWEEP_SECONDS = 2.0
 
 
 @dataclass
@@ -47,7 +50,13 @@ def api(emulators: tuple[DynamoDBLocal, Moto]) -> Iterator[Api]:
     ddb, moto = emulators
     port = free_port()
     # Workflows on: campaign runs execute the synthesised state machine, as in `make run`.
-    runtime = LocalRuntime(table_name=f"e2e-{uuid.uuid4().hex[:10]}", ddb=ddb, moto=moto, workflows=True)
+    runtime = LocalRuntime(
+        table_name=f"e2e-{uuid.uuid4().hex[:10]}",
+        ddb=ddb,
+        moto=moto,
+        workflows=True,
+        job_intervals={"segments": SEGMENT_SWEEP_SECONDS},
+    )
     runtime.start(port=port)
     yield Api(f"http://127.0.0.1:{port}", requests.Session(), runtime)
     runtime.stop()

@@ -1447,12 +1447,15 @@ def test_every_acknowledgement_is_a_written_waiver_on_a_narrow_scope(
         assert len(waiver.reason) >= 80 and waiver.rules, waiver
 
 
-def _checkov(template: Path) -> dict[str, Any]:
+def _checkov(*templates: Path) -> dict[str, Any]:
+    """One checkov run over the templates: its start-up costs more than a nested template's checks.
+    Each check in the report names its file (`file_abs_path`)."""
     if not CHECKOV.is_file():
         pytest.fail(f"{CHECKOV} is missing: run `make checkov` first (`make test` does)")
+    files = [arg for template in templates for arg in ("-f", str(template))]
     # --skip-download: offline, and every check of the installed version runs.
     completed = subprocess.run(
-        [str(CHECKOV), "-f", str(template), "--framework", "cloudformation", "--skip-download", "-o", "json"],
+        [str(CHECKOV), *files, "--framework", "cloudformation", "--skip-download", "-o", "json"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -1470,16 +1473,24 @@ def test_checkov_fails_nothing_and_every_skip_is_a_written_waiver(
 ) -> None:
     synth: Synth = request.getfixturevalue(which)
     by_reason = {waiver.reason: waiver for waiver in waivers.ALL}
-    # Every template the app writes: the stage stack's and each nested stack's.
-    for name, template_file, template in synth.templates:
-        report = _checkov(template_file)
-        summary = report["summary"]
-        assert summary["parsing_errors"] == 0, name
-        assert summary["resource_count"] == len(template["Resources"]), name
-        assert summary["passed"] > 0, name
-        failed = [(c["check_id"], c["check_name"], c["resource"]) for c in report["results"]["failed_checks"]]
+    # Every template the app writes, the stage stack's and each nested stack's, in one run.
+    report = _checkov(*(template_file for _, template_file, _ in synth.templates))
+    summary, results = report["summary"], report["results"]
+    assert summary["parsing_errors"] == 0
+    # checkov counts no more resources than a template has: the sum holds only if each count does.
+    assert summary["resource_count"] == sum(len(template["Resources"]) for _, _, template in synth.templates)
+    files = {Path(template_file).resolve() for _, template_file, _ in synth.templates}
+    kinds = ("passed_checks", "failed_checks", "skipped_checks")
+    assert {Path(c["file_abs_path"]).resolve() for kind in kinds for c in results[kind]} <= files
+    for name, template_file, _ in synth.templates:
+        of_file = {
+            kind: [c for c in results[kind] if Path(c["file_abs_path"]).resolve() == template_file.resolve()]
+            for kind in kinds
+        }
+        assert of_file["passed_checks"], name
+        failed = [(c["check_id"], c["check_name"], c["resource"]) for c in of_file["failed_checks"]]
         assert failed == [], name
-        for check in report["results"]["skipped_checks"]:
+        for check in of_file["skipped_checks"]:
             waiver = by_reason.get(check["check_result"].get("suppress_comment", ""))
             assert waiver is not None and check["check_id"] in waiver.rules, (
                 name,

@@ -139,11 +139,22 @@ def copy_lake(source: Path, target: Path) -> Path:
     return target
 
 
-@pytest.fixture
-def lake(tmp_path: Path) -> tuple[Path, Stream]:
-    root, stream = tmp_path / "lake", Stream()
+@pytest.fixture(scope="module")
+def written_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """Ten days through the stream writer, written once for the module; the sequence number reached."""
+    root, stream = tmp_path_factory.mktemp("written") / "lake", Stream()
     write_days(root, stream, range(DAYS))
-    return root, stream
+    return root, stream.seq
+
+
+@pytest.fixture
+def lake(written_lake: tuple[Path, int], tmp_path: Path) -> tuple[Path, Stream]:
+    """A copy of the written lake of the test's own (tests compact, erase and write into it), and a
+    stream that goes on where the writing stopped."""
+    source, seq = written_lake
+    stream = Stream()
+    stream.seq = seq
+    return copy_lake(source, tmp_path / "lake"), stream
 
 
 def test_compaction_keeps_every_answer_and_rewrites_closed_days_only(
