@@ -259,7 +259,7 @@ function CampaignForm({ campaign, navigate, segments, offers, templates }) {
         <div class="row">
           <${Field} label="When" name="trigger" type="select" options=${TRIGGERS} value=${f.trigger} onChange=${set("trigger")} errors=${only(errors, "trigger")} />
           ${f.trigger === "schedule"
-            ? html`<${Field} label="Recurring (cron)" name="trigger.recurring" type="checkbox" checked=${!f.once}
+            ? html`<${Field} label="Recurring" name="trigger.recurring" type="checkbox" checked=${!f.once}
                 onChange=${(e) => { const on = e.currentTarget.checked; setF((v) => ({ ...v, once: !on })); }} />
               ${f.once
                 ? html`<${Field} label="At (once)" name="trigger.at" type="text" value=${f.at} onInput=${set("at")} hint="UTC, e.g. 2026-12-24T09:00:00Z" errors=${errors} />`
@@ -613,6 +613,9 @@ function CostFacts({ cost }) {
 
 // ---- the backtest: the campaign as of a past date over the lake --------------------------------
 
+// A group's size whether the answer gives a number or the group ({customers, ...}).
+const count = (v) => (v && typeof v === "object" ? v.customers : v);
+
 function Backtest({ campaignId }) {
   const [asOf, setAsOf] = useState(() => new Date(Date.now() - 30 * 86400000).toISOString().slice(0, 10));
   const [windowDays, setWindowDays] = useState("14");
@@ -643,7 +646,7 @@ function Backtest({ campaignId }) {
     ${busy ? html`<p class="loading" role="status">Asking the lake…</p>` : null}
     ${result
       ? html`<div role="region" aria-label="Backtest result">
-          ${result.audience !== undefined ? html`<${Cards} label="Backtest audience" items=${[["Audience", result.audience], ["Control group", result.control ?? result.control_group], ["As of", result.as_of]]} />` : null}
+          ${result.audience !== undefined ? html`<${Cards} label="Backtest audience" items=${[["Audience", count(result.audience)], ["Control group", count(result.control)], ["As of", result.as_of]]} />` : null}
           ${groups.length
             ? html`<${Table} caption="How they bought afterwards" rows=${groups}
                 columns=${[
