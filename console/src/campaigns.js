@@ -44,7 +44,6 @@ const MOVES = {
 // What a PUT carries (CampaignDefinition); the rest of a stored campaign is the API's.
 const DEFINITION = ["name", "description", "trigger", "audience", "actions", "control_group", "limits", "status"];
 const FINISHED = ["succeeded", "failed", "cancelled"];
-const REASONS = ["not_member", "not_in_audience", "gone", "no_consent", "suppressed", "frequency_capped", "already_received", "over_budget", "max_recipients"];
 
 const num = (v) => (v === "" || v === undefined || v === null ? undefined : Number(v));
 const words = (s) => String(s).replace(/_/g, " ");
@@ -406,7 +405,7 @@ function DryRun({ campaignId }) {
       setBusy(false);
     }
   }
-  const excluded = Object.entries(dry?.excluded || {});
+  const excluded = Object.entries(dry?.excluded || {}).filter(([, n]) => n);
   return html`<p class="hint">Who the campaign would reach now and what it would cost. Nothing is sent or given.</p>
     <div class="actions"><button type="button" onClick=${dryRun} disabled=${busy}>Dry run</button></div>
     <${ProblemBanner} error=${error} />
@@ -512,7 +511,9 @@ function RunProgress({ run, onCancel, onRetry }) {
       ? html`<dl class="facts" aria-label="Counts">
           <dt>Audience</dt><dd>${fmt(counts.audience)}</dd><dt>Control group</dt><dd>${fmt(counts.control)}</dd>
           <dt>Actioned</dt><dd>${fmt(counts.actioned)}</dd><dt>Failed</dt><dd>${fmt(counts.failed)}</dd>
-          ${Object.entries(counts.skipped || {}).map(([k, v]) => html`<dt>Skipped: ${words(k)}</dt><dd>${v}</dd>`)}
+          ${Object.entries(counts.skipped || {}).filter(([, v]) => v).map(([k, v]) => html`<dt>Skipped: ${words(k)}</dt><dd>${v}</dd>`)}
+          ${run.attempt > 1 ? html`<dt>Attempt</dt><dd>${run.attempt}</dd>` : null}
+          ${run.error ? html`<dt>Error</dt><dd>${run.error}</dd>` : null}
           <dt>Started</dt><dd>${when(run.started_at)}</dd><dt>Finished</dt><dd>${when(run.finished_at)}</dd>
         </dl>`
       : null}
@@ -526,22 +527,24 @@ function RunProgress({ run, onCancel, onRetry }) {
 // ---- the report: treatment against control, uplift with its interval, cost ----------------------
 
 const pct = (v) => (v === null || v === undefined || v === "" ? "—" : `${(Number(v) * 100).toFixed(1)}%`);
-// An estimate with its 95% interval, however the report spells it: a number beside `ci_low`/
-// `ci_high`, `{value, ci_low, ci_high}`, `{estimate, low, high}`, or `{value, ci: [low, high]}`.
-export function interval(u, prefix) {
-  if (u === null || u === undefined) return null;
-  const of = typeof u === "object" ? u : null;
-  const value = of ? of.value ?? of.estimate ?? of.point : u;
-  const pair = of?.ci || of?.interval || of?.ci95;
-  const low = of ? of.ci_low ?? of.low ?? of.lower ?? pair?.[0] : undefined;
-  const high = of ? of.ci_high ?? of.high ?? of.upper ?? pair?.[1] : undefined;
-  return { value: num(value), low: num(low), high: num(high), label: prefix };
+const signed = (v, f) => (v === null || v === undefined ? "—" : `${Number(v) > 0 ? "+" : ""}${f(v)}`);
+const money = (v) => Number(v).toFixed(2);
+const REASONS_NULL = {
+  no_treatment: "nobody was actioned yet",
+  no_control: "nobody is in the control group yet",
+  no_control_conversions: "nobody in the control group converted",
+  too_few_customers: "too few customers for an interval",
+};
+// An estimate with its 95% interval (the report's {value, ci_low, ci_high, reason}).
+export function interval(u) {
+  if (u === null || u === undefined) return { value: undefined };
+  if (typeof u !== "object") return { value: num(u) };
+  return { value: num(u.value), low: num(u.ci_low), high: num(u.ci_high), reason: u.reason };
 }
-
-function upliftOf(report) {
-  const u = report.uplift || {};
-  const abs = interval(u.absolute, "absolute") || { value: num(u.value), low: num(u.ci_low), high: num(u.ci_high) };
-  return { absolute: abs, relative: interval(u.relative, "relative") };
+function estimate(e, f) {
+  if (e.value === undefined) return html`not known (${REASONS_NULL[e.reason] || words(e.reason || "no data")})`;
+  const range = e.low !== undefined ? `95% interval ${signed(e.low, f)} to ${signed(e.high, f)}` : `no interval: ${REASONS_NULL[e.reason] || "too few customers"}`;
+  return html`<strong>${signed(e.value, f)}</strong> (${range})`;
 }
 
 export function CampaignReport({ campaignId }) {
@@ -550,8 +553,11 @@ export function CampaignReport({ campaignId }) {
   const path = `/v1/admin/reports/campaigns/${encodeURIComponent(campaignId)}`;
   const { data, error, loading } = useLoad(() => get(path, { window_days: days }), [campaignId, days]);
   const groups = data ? ["treatment", "control"].map((g) => ({ group: g, ...(data[g] || {}) })) : [];
-  const uplift = data ? upliftOf(data) : null;
-  const ci = (x) => (x && x.low !== undefined ? `${pct(x.low)} to ${pct(x.high)}` : "—");
+  const u = data?.uplift || {};
+  const absolute = interval(u.absolute);
+  const relative = interval(u.relative);
+  const revenue = interval(u.revenue_per_customer);
+  const points = (v) => (v === undefined ? 0 : v * 100);
   return html`<div class="row">
       <${Field} label="Window (days after the action)" name="window_days" type="number" min="1" max="365" value=${windowDays}
         onChange=${(e) => setWindowDays(e.currentTarget.value)} />
@@ -560,7 +566,7 @@ export function CampaignReport({ campaignId }) {
     ${loading && !data ? html`<${Loading} what="Asking the lake" />` : null}
     ${data
       ? html`<div class="grid2">
-          <${ChartBox} small label=${`Bar chart of the conversion rate of the treatment group (${pct(groups[0].conversion_rate)}) and the control group (${pct(groups[1].conversion_rate)}) within ${days} days; the numbers are in the table below`}
+          <${ChartBox} small label=${`Bar chart of the conversion rate within ${days} days: treatment ${pct(groups[0].conversion_rate)}, control ${pct(groups[1].conversion_rate)}; the numbers are in the table below`}
             config=${{
               type: "bar",
               data: {
@@ -569,26 +575,31 @@ export function CampaignReport({ campaignId }) {
               },
               options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, title: { display: true, text: "converted, %" } } } },
             }} />
-          <${ChartBox} small label=${`Uplift in conversion ${pct(uplift.absolute.value)}, 95% interval ${ci(uplift.absolute)}`}
+          <${ChartBox} small label=${`Chart of the uplift in conversion, ${signed(absolute.value, pct)}, with its 95% interval ${absolute.low !== undefined ? `${signed(absolute.low, pct)} to ${signed(absolute.high, pct)}` : "not known"}`}
             config=${{
               type: "bar",
               data: {
-                labels: ["Uplift (points of conversion)"],
+                labels: ["Uplift"],
                 datasets: [
-                  { label: "95% interval", data: [[(uplift.absolute.low ?? 0) * 100, (uplift.absolute.high ?? 0) * 100]], backgroundColor: "rgba(0,114,178,0.35)", borderColor: COLOURS[0], borderWidth: 1 },
-                  { type: "line", label: "Estimate", data: [(uplift.absolute.value ?? 0) * 100], showLine: false, backgroundColor: COLOURS[6], borderColor: COLOURS[6], pointRadius: 6 },
+                  { label: "95% interval", data: absolute.low !== undefined ? [[points(absolute.low), points(absolute.high)]] : [], backgroundColor: "rgba(0,114,178,0.35)", borderColor: COLOURS[0], borderWidth: 1 },
+                  { type: "line", label: "Estimate", data: [points(absolute.value)], showLine: false, backgroundColor: COLOURS[6], borderColor: COLOURS[6], pointRadius: 6 },
                 ],
               },
-              options: { scales: { y: { title: { display: true, text: "treatment − control, % points" } } } },
+              options: { scales: { y: { beginAtZero: true, title: { display: true, text: "treatment − control, % points" } } } },
             }} />
         </div>
-        <p class="uplift" aria-label="Uplift">Uplift: <strong>${pct(uplift.absolute.value)}</strong> (95% interval ${ci(uplift.absolute)})${uplift.relative ? html`, relative <strong>${pct(uplift.relative.value)}</strong> (95% interval ${ci(uplift.relative)})` : null}.</p>
+        <dl class="facts uplift" aria-label="Uplift">
+          <dt>Uplift in conversion</dt><dd>${estimate(absolute, pct)}</dd>
+          <dt>Relative uplift</dt><dd>${estimate(relative, pct)}</dd>
+          <dt>Revenue per customer</dt><dd>${estimate(revenue, money)}</dd>
+        </dl>
         <${Table} caption="Treatment and control" rows=${groups}
           columns=${[
             { key: "group", label: "Group" },
             { key: "customers", label: "Customers", num: true },
             { key: "converted", label: "Converted", num: true },
             { key: "conversion_rate", label: "Conversion rate", num: true, render: (g) => pct(g.conversion_rate) },
+            { key: "revenue", label: "Revenue", num: true },
             { key: "revenue_per_customer", label: "Revenue per customer", num: true },
           ]} />
         <h3>Cost</h3>
@@ -600,14 +611,13 @@ export function CampaignReport({ campaignId }) {
 
 function CostFacts({ cost }) {
   const c = cost || {};
-  const known = ["points", "amount", "coupons", "coupons_issued", "coupons_redeemed", "messages"];
+  const coupons = typeof c.coupons === "object" && c.coupons ? c.coupons : { issued: c.coupons };
   return html`<dl class="facts" aria-label="Campaign cost">
     <dt>Points</dt><dd>${fmt(c.points)}</dd>
-    <dt>Money</dt><dd>${fmt(c.amount ?? c.amounts)}</dd>
-    <dt>Coupons issued</dt><dd>${fmt(c.coupons_issued ?? c.coupons)}</dd>
-    <dt>Coupons redeemed</dt><dd>${fmt(c.coupons_redeemed)}</dd>
-    <dt>Messages</dt><dd>${typeof c.messages === "object" ? messages(c.messages) : fmt(c.messages)}</dd>
-    ${Object.entries(c).filter(([k]) => !known.includes(k) && k !== "amounts").map(([k, v]) => html`<dt>${words(k)}</dt><dd>${fmt(v)}</dd>`)}
+    <dt>Promotional cash</dt><dd>${fmt(c.amount)}</dd>
+    <dt>Coupons issued</dt><dd>${fmt(coupons.issued)}</dd>
+    <dt>Coupons redeemed</dt><dd>${fmt(coupons.redeemed)}</dd>
+    <dt>Messages</dt><dd>${messages(c.messages)}</dd>
   </dl>`;
 }
 
@@ -627,7 +637,7 @@ function Backtest({ campaignId }) {
     setError(null);
     setBusy(true);
     try {
-      setResult(await post(`${base(campaignId)}/backtest`, { as_of: asOf, window_days: num(windowDays) }));
+      setResult(await post(`${base(campaignId)}/backtest`, { as_of: asOf ? `${asOf}T00:00:00Z` : "", window_days: num(windowDays) }));
     } catch (e) {
       setError(e);
     } finally {
@@ -646,7 +656,7 @@ function Backtest({ campaignId }) {
     ${busy ? html`<p class="loading" role="status">Asking the lake…</p>` : null}
     ${result
       ? html`<div role="region" aria-label="Backtest result">
-          ${result.audience !== undefined ? html`<${Cards} label="Backtest audience" items=${[["Audience", count(result.audience)], ["Control group", count(result.control)], ["As of", result.as_of]]} />` : null}
+          ${result.audience !== undefined ? html`<${Cards} label="Backtest audience" items=${[["Audience", count(result.audience)], ["Control group", count(result.control)], ["As of", when(result.as_of)]]} />` : null}
           ${groups.length
             ? html`<${Table} caption="How they bought afterwards" rows=${groups}
                 columns=${[
