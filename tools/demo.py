@@ -904,10 +904,12 @@ class Demo:
         self.engagement()
         if self.with_campaigns:
             self.segments()
-        if self.catalogue() and settle:
-            time.sleep(CATALOGUE_SECONDS + 1)
+        changed_at = time.monotonic() if self.catalogue() and settle else None
+        # Customers and their events need no offer: they are loaded while the change settles.
         self.customers()
         self.events()
+        if changed_at is not None:
+            time.sleep(max(0.0, changed_at + CATALOGUE_SECONDS + 1 - time.monotonic()))
         self.coupons()
         for sale in SALES:
             self.record_sale(sale)
