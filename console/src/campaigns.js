@@ -564,7 +564,10 @@ export function CampaignReport({ campaignId }) {
     </div>
     <${ProblemBanner} error=${error} />
     ${loading && !data ? html`<${Loading} what="Asking the lake" />` : null}
-    ${data
+    ${data && !groups.some((g) => g.customers)
+      ? html`<p class="empty">Nobody has been actioned or held out yet: the report fills once a run or a trigger has reached customers (the lake is at most a minute behind).</p>`
+      : null}
+    ${data && groups.some((g) => g.customers)
       ? html`<div class="grid2">
           <${ChartBox} small label=${`Bar chart of the conversion rate within ${days} days: treatment ${pct(groups[0].conversion_rate)}, control ${pct(groups[1].conversion_rate)}; the numbers are in the table below`}
             config=${{
@@ -582,7 +585,7 @@ export function CampaignReport({ campaignId }) {
                 labels: ["Uplift"],
                 datasets: [
                   { label: "95% interval", data: absolute.low !== undefined ? [[points(absolute.low), points(absolute.high)]] : [], backgroundColor: "rgba(0,114,178,0.35)", borderColor: COLOURS[0], borderWidth: 1 },
-                  { type: "line", label: "Estimate", data: [points(absolute.value)], showLine: false, backgroundColor: COLOURS[6], borderColor: COLOURS[6], pointRadius: 6 },
+                  { type: "line", label: "Estimate", data: absolute.value !== undefined ? [points(absolute.value)] : [], showLine: false, backgroundColor: COLOURS[6], borderColor: COLOURS[6], pointRadius: 6 },
                 ],
               },
               options: { scales: { y: { beginAtZero: true, title: { display: true, text: "treatment − control, % points" } } } },
