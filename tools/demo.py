@@ -346,7 +346,8 @@ CAMPAIGN: dict[str, Any] = {
 # Customers who buy again after the campaign, two of the treatment group and one of the control
 # group (by name, so a re-run picks the same ones): (sku, quantity) each.
 AFTER_CAMPAIGN = {"treatment": 2, "control": 1}
-AFTER_LINES: tuple[tuple[str, int], ...] = (("BEANS-ETH", 1), ("CROISSANT", 1))
+# No coffee: a coffee purchase would complete the coffee challenge and move points after the demo.
+AFTER_LINES: tuple[tuple[str, int], ...] = (("MUG-01", 1), ("CROISSANT", 1))
 SEGMENT_SECONDS = 60.0  # real-time membership after the last sale: seconds
 RUN_SECONDS = 180.0  # the run, a Step Functions execution run locally: seconds
 FINISHED = ("succeeded", "failed", "cancelled")

@@ -184,6 +184,8 @@ def test_a_report_chart_with_its_numbers_and_csv(page: Page, api: Api) -> None:
     expect(page.get_by_role("img", name=re.compile("Bar chart of revenue"))).to_be_visible()
     check_screen(page, "09-report-members")
     page.get_by_role("tab", name="Members vs non-members").press("ArrowRight")
+    expect(page.get_by_role("tab", name="Campaign uplift")).to_be_focused()
+    page.get_by_role("tab", name="Campaign uplift").press("ArrowRight")
     expect(page.get_by_role("tab", name="Cohort retention")).to_be_focused()
     expect(page.get_by_role("heading", name=re.compile("enrolment cohort"))).to_be_visible()
     check_screen(page, "10-report-cohorts")
@@ -255,9 +257,11 @@ def test_keyboard_tablet_and_speed(page: Page, api: Api) -> None:
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Customers")).to_be_focused()
-    # Segments has its API now (issue 17), so its link sits between Customers and Offers.
+    # Segments and campaigns have their APIs now (issues 17 and 19): between Customers and Offers.
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Segments")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Campaigns")).to_be_focused()
     page.keyboard.press("Tab")
     offers = page.get_by_role("link", name="Offers")
     expect(offers).to_be_focused()
