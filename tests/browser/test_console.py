@@ -63,11 +63,16 @@ def test_sign_in_find_a_demo_customer_and_read_the_timeline(page: Page, api: Api
     page.get_by_role("button", name="Find").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Anna de Vries")
 
-    # The timeline, paged: ten a page, older ones on request; her sales and points are there.
+    # The timeline, paged: ten a page, older ones on request; her sales, points and the demo
+    # campaign's action (naming it) are there, and further back her store visit.
     timeline = page.get_by_role("list", name="Timeline, newest first")
     expect(timeline.locator("li")).to_have_count(10)
-    page.get_by_role("button", name="Older events").click()
-    expect(timeline.locator("li")).not_to_have_count(10)
+    expect(timeline).to_contain_text("Thank you: 50 points")
+    expect(timeline).to_contain_text("Given by a campaign: +50 points")
+    older = page.get_by_role("button", name="Older events")
+    for shown in (10, 20):
+        older.click()
+        expect(timeline.locator("li")).not_to_have_count(shown)
     expect(timeline).to_contain_text("Sale")
     expect(timeline).to_contain_text("Earned")
     expect(timeline).to_contain_text("store visit")
