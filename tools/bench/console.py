@@ -3,8 +3,8 @@ Python) against a running local API with the demo's data; p50 over a few loads.
 
 Run on its own with ``.venv/bin/python -m tools.bench.console`` or as a section of ``make bench``.
 Against LOYALTY_API (a running ``make run`` after ``make demo``) when set; otherwise it starts a
-platform of its own (DynamoDB Local and moto in memory, the gateway on a free port) and loads the
-demo into it over HTTP first (without its campaign run: that needs ``make run``'s workflows).
+platform of its own (DynamoDB Local and moto in memory, the gateway on a free port, the workflows
+``make run`` has) and loads the demo into it over HTTP first, its finished campaign included.
 
 Per screen, BENCH_CONSOLE_LOADS loads (default 5) in a fresh tab signed in as the demo's marketer
 (the key is put in the tab's sessionStorage before the page's scripts run, as signing in leaves it):
@@ -50,6 +50,7 @@ SCREENS: tuple[tuple[str, str], ...] = (
     ("customer 360", "#/customers/{anna}"),
     ("segments", "#/segments"),
     ("campaigns", "#/campaigns"),
+    ("campaign", "#/campaigns/demo-thank-you"),  # its dry run, runs, report charts and backtest
     ("offers", "#/offers"),
     ("templates", "#/templates"),
     ("reports", "#/reports"),
@@ -116,10 +117,12 @@ def platform() -> Iterator[str]:
     from tools.demo import Client, Demo
 
     port = free_port()
-    runtime = LocalRuntime(table_name=f"bench-console-{uuid.uuid4().hex[:8]}").start(port=port)
+    table = f"bench-console-{uuid.uuid4().hex[:8]}"
+    runtime = LocalRuntime(table_name=table, workflows=True).start(port=port)
     try:
         base = f"http://127.0.0.1:{port}"
-        Demo(Client(base)).run()
+        # Its finished campaign too; no catalogue wait: nothing has read the new platform's catalogue.
+        Demo(Client(base), campaigns=True).run(settle=False)
         yield base
     finally:
         runtime.stop()
