@@ -487,6 +487,7 @@ function Runs({ campaignId, active }) {
           columns=${[
             { key: "run_id", label: "Run" },
             { key: "status", label: "Status" },
+            { key: "trigger", label: "Started by", render: (r) => r.trigger || "—" },
             { key: "started_at", label: "Started", render: (r) => when(r.started_at) },
             { key: "finished_at", label: "Finished", render: (r) => when(r.finished_at) },
             { key: "actioned", label: "Actioned", num: true, render: (r) => fmt(r.counts?.actioned) },
@@ -551,7 +552,7 @@ export function CampaignReport({ campaignId }) {
   const [windowDays, setWindowDays] = useState("30");
   const days = num(windowDays) || 30;
   const path = `/v1/admin/reports/campaigns/${encodeURIComponent(campaignId)}`;
-  const { data, error, loading } = useLoad(() => get(path, { window_days: days }), [campaignId, days]);
+  const { data, error, loading, reload } = useLoad(() => get(path, { window_days: days }), [campaignId, days]);
   const groups = data ? ["treatment", "control"].map((g) => ({ group: g, ...(data[g] || {}) })) : [];
   const u = data?.uplift || {};
   const absolute = interval(u.absolute);
@@ -609,7 +610,8 @@ export function CampaignReport({ campaignId }) {
         <${CostFacts} cost=${data.cost} />
         <p class="hint">As of ${when(data.as_of)} (the lake is at most a minute behind).</p>
         <div class="actions"><${Csv} path=${path} query=${{ window_days: days }} name=${`campaign-${campaignId}.csv`} /></div>`
-      : null}`;
+      : null}
+    ${data ? html`<div class="actions"><button type="button" class="secondary" onClick=${reload} disabled=${loading}>Refresh the report</button></div>` : null}`;
 }
 
 function CostFacts({ cost }) {
