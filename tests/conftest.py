@@ -81,6 +81,9 @@ def make_container(aws_session: boto3.session.Session) -> Iterator[Callable[...,
             cursor_key_secret=resources.cursor_key_secret,
             merge_queue_url=resources.queue_urls["Merges"],
             campaign_runs_bucket=resources.campaign_runs_bucket,
+            campaign_schedule_group=resources.campaign_schedule_group,
+            campaign_schedule_target_arn=resources.campaign_schedule_target_arn,
+            campaign_scheduler_role_arn=resources.campaign_scheduler_role_arn,
         )
         container = Container(settings, session=aws_session, clock=clock)
         container.local_resources = resources  # type: ignore[attr-defined]  # tests read queue urls

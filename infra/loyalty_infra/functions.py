@@ -96,6 +96,9 @@ class Needs:
     # gets CAMPAIGN_RUNS_BUCKET.
     campaign_runs: str | None = None
     lake_compact: bool = False  # rewrites the lake's objects: compaction and erasure (gets LAKE_BUCKET)
+    # Creates, updates and deletes schedules in the campaign schedule group and passes the role they
+    # invoke campaign-schedule with (gets CAMPAIGN_SCHEDULE_GROUP, its target and role ARNs).
+    campaign_schedules: bool = False
 
 
 # Domain events leave through the outbox (written with the change, published from the stream), so
@@ -111,6 +114,13 @@ NEEDS: Mapping[str, Needs] = {
     "cart": Needs(table=TableAccess.READ_WRITE, cursor_key=True),
     # Also saves segments, and queues a new or changed rule's background pass on the segments queue.
     "offers": Needs(table=TableAccess.READ_WRITE, cursor_key=True, enqueue=(SEGMENT_QUEUE,)),
+    # Saves campaign definitions and their derived segments (whose background pass it queues on the
+    # segments queue), and keeps scheduled campaigns' schedules (Scheduler: see `campaign_schedules`).
+    "campaigns": Needs(
+        table=TableAccess.READ_WRITE, cursor_key=True, enqueue=(SEGMENT_QUEUE,), campaign_schedules=True
+    ),
+    # Reads the campaign and starts its run (the state machine: the run control's grant).
+    "campaign-schedule": Needs(table=TableAccess.READ_WRITE),
     # Both hash gift-card PINs with the pepper (stored-value redemptions go through redemptions).
     "redemptions": Needs(table=TableAccess.READ_WRITE, pepper=True),
     "accounts": Needs(table=TableAccess.READ_WRITE, pepper=True, cursor_key=True),

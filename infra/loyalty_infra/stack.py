@@ -11,6 +11,7 @@ from constructs import Construct
 from loyalty.resources import CAMPAIGN_RUN, EMAIL_FEEDBACK_QUEUE
 from loyalty_infra.bus_rules import BusRules
 from loyalty_infra.campaign_runs import CampaignRunFiles, CampaignRunWorkflow
+from loyalty_infra.campaign_schedules import CampaignSchedules
 from loyalty_infra.config import DeploySettings
 from loyalty_infra.console import ConsoleStack
 from loyalty_infra.data import DataTable
@@ -99,6 +100,10 @@ class LoyaltyStack(Stack):
         self.api = self.api_stack.api
         self.firewall = self.api_stack.firewall
         self.schedules = Schedules(self, "Schedules", jobs=self.functions.jobs)
+        # Scheduled campaigns' schedules are made at run time in their own group (campaign_schedules.py).
+        self.campaign_schedules = CampaignSchedules(
+            self, "CampaignSchedules", functions=self.functions.by_name, jobs=self.functions.jobs
+        )
         self.outbox = OutboxStream(self, "Outbox", data=self.data, jobs=self.functions.jobs)
         # Last: monitoring and the waivers look at everything above (every function and queue).
         # Monitoring has a nested stack of its own, as the API has (nested.py).

@@ -307,6 +307,17 @@ CAMPAIGN_RUN_TRACING_SWITCHABLE = Waiver(
     "alike; `-c tracing=true` turns it on for the campaign run state machine too.",
 )
 
+CAMPAIGN_SCHEDULES_IN_GROUP = Waiver(
+    (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
+        "schedule/<CampaignSchedulesGroup9D474E48>/*]",
+    ),
+    "The campaigns function creates, updates, reads and deletes one schedule per scheduled campaign, "
+    "named after the campaign (campaign-<id>), which marketers create at run time: the grant names the "
+    "campaign schedule group's schedules (schedule/<group>/*), no other group, and only those four "
+    "actions.",
+)
+
 CONSOLE_BUCKET = Waiver(
     ("AwsSolutions-S1", "CKV_AWS_18", "CKV_AWS_145", "CKV2_AWS_62"),
     "The console's bucket holds its static files only (a page, a script, a stylesheet: no data, no "

@@ -62,7 +62,7 @@ def main() -> None:
 
         sys.exit(invoke(args.function, args.event, args.data))
 
-    runtime = LocalRuntime(data_dir=args.data, workflows=True)
+    runtime = LocalRuntime(data_dir=args.data, workflows=True, demo_campaigns=True)
     stop = threading.Event()
     # Explicit handlers: a process started in the background by a script inherits an ignored
     # SIGINT, and Ctrl-C must stop everything however `make run` was started.

@@ -16,6 +16,7 @@ from loyalty.resources import (
     ACTIVITY_QUEUE,
     BUS_RULES,
     CAMPAIGN_RUNS_BUCKET,
+    CAMPAIGN_SCHEDULES,
     EMAIL_FEEDBACK_QUEUE,
     EVENT_BUS,
     LAKE_BUCKET,
@@ -58,6 +59,11 @@ class LocalResources:
     print_bucket: str = PRINT_BUCKET.local_name
     lake_bucket: str = LAKE_BUCKET.local_name
     campaign_runs_bucket: str = CAMPAIGN_RUNS_BUCKET.local_name
+    # Scheduled campaigns: the group in moto's Scheduler, the function its schedules invoke (made in
+    # moto and routed in-process when the runtime runs workflows: runtime.py) and its role's ARN.
+    campaign_schedule_group: str = CAMPAIGN_SCHEDULES.local_name
+    campaign_schedule_target_arn: str = ""
+    campaign_scheduler_role_arn: str = ""
 
     @property
     def buckets(self) -> dict[str, str]:
@@ -78,6 +84,9 @@ class LocalResources:
             PRINT_BUCKET.env_var: self.print_bucket,
             LAKE_BUCKET.env_var: self.lake_bucket,
             CAMPAIGN_RUNS_BUCKET.env_var: self.campaign_runs_bucket,
+            CAMPAIGN_SCHEDULES.env_var: self.campaign_schedule_group,
+            CAMPAIGN_SCHEDULES.target_env_var: self.campaign_schedule_target_arn,
+            CAMPAIGN_SCHEDULES.role_env_var: self.campaign_scheduler_role_arn,
             "POWERTOOLS_SERVICE_NAME": "loyalty",
             "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -196,6 +205,16 @@ def create_bus_rule(session: Any, rule: BusRuleDef, resources: LocalResources, p
     )
 
 
+def create_schedule_group(scheduler: Any, name: str) -> None:
+    """The campaigns' schedule group, as the CDK app makes it (moto keeps it; the local runner,
+    loyalty_local.scheduler, fires its schedules)."""
+    try:
+        scheduler.create_schedule_group(Name=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConflictException":
+            raise
+
+
 def bucket_name(prefix: str, name: str) -> str:
     """S3's rules: lower case, digits, dots and hyphens, at most 63 characters."""
     raw = (prefix + name).lower()
@@ -239,6 +258,7 @@ def provision(
     # Tests give each table its own queues, so one test's merges never reach another's worker.
     prefix = f"{table_name}-" if table_name else ""
     sqs = session.client("sqs")
+    account = session.client("sts").get_caller_identity()["Account"]
     queue_urls: dict[str, str] = {}
     dead_letter_urls: dict[str, str] = {}
     for queue in QUEUES:
@@ -254,7 +274,13 @@ def provision(
         print_bucket=f"{prefix}{PRINT_BUCKET.local_name}".lower()[:63].rstrip("-"),
         lake_bucket=bucket_name(prefix, LAKE_BUCKET.local_name),
         campaign_runs_bucket=bucket_name(prefix, CAMPAIGN_RUNS_BUCKET.local_name),
+        campaign_schedule_group=f"{prefix}{CAMPAIGN_SCHEDULES.local_name}"[-64:],
+        campaign_schedule_target_arn=(
+            f"arn:aws:lambda:{session.region_name}:{account}:function:{prefix}{CAMPAIGN_SCHEDULES.target}"
+        ),
+        campaign_scheduler_role_arn=f"arn:aws:iam::{account}:role/{prefix}loyalty-campaign-scheduler"[:2048],
     )
+    create_schedule_group(session.client("scheduler"), resources.campaign_schedule_group)
     try:
         s3 = session.client("s3")
         s3.create_bucket(

@@ -13,7 +13,7 @@ from typing import IO
 import boto3
 
 from loyalty.bootstrap import Container, use_container
-from loyalty.resources import BUS_TRIGGERS, JOBS
+from loyalty.resources import BUS_TRIGGERS, CAMPAIGN_SCHEDULES, JOBS
 from loyalty.settings import Settings
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment, stop_leftover
 from loyalty_local.faults import FaultInjector, from_environment
@@ -21,7 +21,7 @@ from loyalty_local.gateway import LocalGateway
 from loyalty_local.jobs import QueuePoller, StreamPoller, Ticker
 from loyalty_local.provision import LocalResources, provision
 from loyalty_local.scheduler import ScheduleRunner, ScheduleTicker
-from loyalty_local.seed import seed
+from loyalty_local.seed import seed, seed_demo_campaigns
 from loyalty_local.stepfunctions import LocalStateMachines
 
 # Scheduled jobs run every minute locally (on AWS: hourly, the mailer every 5 minutes), so a demo
@@ -100,6 +100,8 @@ class LocalRuntime:
     # schedules stored in moto's Scheduler fired when due, and bus rules to functions and state
     # machines: `make run` turns them on; the synthesis takes ~20 s when the infra code changed.
     workflows: bool = False
+    # The issue's demo campaigns (seed.seed_demo_campaigns): `make run` only, never a test's table.
+    demo_campaigns: bool = False
     state_machines: LocalStateMachines | None = None
     schedule_runner: ScheduleRunner | None = None
     schedule_ticker: ScheduleTicker | None = None
@@ -141,6 +143,8 @@ class LocalRuntime:
         self.container = Container(Settings.from_env(), session=app_session)
         use_container(self.container)
         seed(self.container)
+        if self.demo_campaigns:
+            seed_demo_campaigns(self.container)
         self.faults.rate = rate
         self.pollers = [
             StreamPoller(session, self.resources.table_name, function=job.name)
@@ -205,7 +209,12 @@ class LocalRuntime:
 
     def _start_workflows(self, session: boto3.session.Session) -> None:
         from loyalty_local.bus_triggers import create_trigger, trigger_poller
-        from loyalty_local.stepfunctions import enable, provision_state_machines, synthesised_template
+        from loyalty_local.stepfunctions import (
+            enable,
+            provision_job_function,
+            provision_state_machines,
+            synthesised_template,
+        )
 
         assert self.resources is not None
         # Tests give each runtime's functions and rules their table's prefix, as its queues have.
@@ -218,6 +227,10 @@ class LocalRuntime:
             prefix=prefix,
             container=self.container,
         )
+        # Scheduled campaigns' schedules (made at run time in moto's Scheduler) invoke this job.
+        target = f"{prefix}{CAMPAIGN_SCHEDULES.target}"
+        provision_job_function(session, target, CAMPAIGN_SCHEDULES.target, self.container)
+        self.state_machines.functions[CAMPAIGN_SCHEDULES.target] = target  # unregistered on stop
         self.schedule_runner = ScheduleRunner(session)
         for trigger in BUS_TRIGGERS:
             tap = create_trigger(session, trigger, self.resources.event_bus_name, prefix=prefix)

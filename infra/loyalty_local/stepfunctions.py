@@ -376,6 +376,16 @@ def _create_function(session: Any, name: str, function: str, properties: Mapping
         return str(client.get_function(FunctionName=name)["Configuration"]["FunctionArn"])
 
 
+def provision_job_function(session: Any, moto_name: str, function: str, container: Container | None) -> str:
+    """A job no state machine names (one a schedule made at run time invokes: campaign-schedule)
+    as a function in moto, routed in-process to our handler bound to `container`; its ARN."""
+    role = _role(session, f"{moto_name}-role"[-64:])
+    properties = {"Runtime": "python3.13", "Handler": "handler.handler", "Timeout": 30, "MemorySize": 256}
+    arn = _create_function(session, moto_name, function, properties, role)
+    register_function(moto_name, function, container)
+    return arn
+
+
 def provision_state_machines(
     session: Any,
     template: Mapping[str, Any],

@@ -801,6 +801,40 @@ def _print_files(w: World, o: Owner) -> Req:
     return Req("GET", "/v1/admin/print-files", params={"limit": "1"})
 
 
+# campaigns (admin): a draft event campaign naming nothing, so it needs no segment, offer or template
+CAMPAIGN = {
+    "name": "authz",
+    "trigger": {"type": "event", "event": "CustomerEventRecorded", "where": {"type": "authz-nobody-sends"}},
+    "actions": [{"type": "points", "points": 1}],
+}
+
+
+def _new_campaign(w: World) -> str:
+    campaign_id = uid("authz-camp")
+    w.ok("PUT", f"/v1/admin/campaigns/{campaign_id}", ADMIN_KEY, CAMPAIGN)
+    return campaign_id
+
+
+@case("PUT", "/v1/admin/campaigns/{campaign_id}")
+def _put_campaign(w: World, o: Owner) -> Req:
+    return Req("PUT", f"/v1/admin/campaigns/{uid('authz-camp')}", CAMPAIGN)
+
+
+@case("GET", "/v1/admin/campaigns")
+def _campaigns(w: World, o: Owner) -> Req:
+    return Req("GET", "/v1/admin/campaigns", params={"limit": "1"})
+
+
+@case("GET", "/v1/admin/campaigns/{campaign_id}")
+def _campaign(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/admin/campaigns/{w.once('campaign', None, lambda: _new_campaign(w))}")
+
+
+@case("DELETE", "/v1/admin/campaigns/{campaign_id}")
+def _delete_campaign(w: World, o: Owner) -> Req:
+    return Req("DELETE", f"/v1/admin/campaigns/{_new_campaign(w)}")
+
+
 # reports over the data lake (admin)
 @case("GET", "/v1/admin/reports/activity")
 def _activity_report(w: World, o: Owner) -> Req:

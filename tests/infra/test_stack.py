@@ -42,6 +42,7 @@ from loyalty.domain.access import Access
 from loyalty.resources import (
     ACTIVITY_RULE,
     AUTHORIZER,
+    CAMPAIGN_SCHEDULES,
     CONSOLE,
     EVENT_BUS,
     FUNCTIONS,
@@ -516,7 +517,17 @@ def test_transactions_reads_and_writes_data_but_not_the_pepper(synth: Synth) -> 
 
 
 # customers: the timeline; the mailer: unsubscribe links are signed with a key derived from the cursor key.
-LIST_FUNCTIONS = {"transactions", "cart", "offers", "admin", "accounts", "messaging", "customers", "mailer"}
+LIST_FUNCTIONS = {
+    "transactions",
+    "cart",
+    "offers",
+    "admin",
+    "accounts",
+    "messaging",
+    "customers",
+    "mailer",
+    "campaigns",
+}
 
 
 def test_only_the_functions_serving_lists_read_the_cursor_key(synth: Synth) -> None:
@@ -612,6 +623,60 @@ def test_every_scheduled_job_runs_on_a_scheduler_schedule_with_retries_and_a_dea
         ]
         assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == dead_letter
         assert invoke_config["MaximumRetryAttempts"] <= 2
+
+
+def test_campaign_schedules_live_in_their_group_and_only_the_campaigns_function_keeps_them(
+    synth: Synth,
+) -> None:
+    (group_id,) = synth.of_type("AWS::Scheduler::ScheduleGroup")
+    target_id = synth.function_id(_function(CAMPAIGN_SCHEDULES.target))
+    # The scheduler role: assumed by Scheduler for this account and this group only; it invokes
+    # campaign-schedule (unqualified) and sends to its dead-letter queue, nothing else.
+    (role_id,) = [
+        logical_id
+        for logical_id, role in synth.of_type("AWS::IAM::Role").items()
+        if "CampaignSchedules" in str(role.get("Metadata", {}).get("aws:cdk:path", ""))
+    ]
+    (trust,) = synth.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [group_id, "Arn"]}
+    granted = {a: json.dumps(s["Resource"]) for s in synth.role_statements(role_id) for a in s["Action"]}
+    assert set(granted) == {"lambda:InvokeFunction", "sqs:SendMessage"}
+    assert granted["lambda:InvokeFunction"] == json.dumps({"Fn::GetAtt": [target_id, "Arn"]})
+    (invoke_config,) = [
+        c["Properties"]
+        for c in synth.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": target_id}
+    ]
+    assert (
+        json.dumps(invoke_config["DestinationConfig"]["OnFailure"]["Destination"])
+        == granted["sqs:SendMessage"]
+    )
+    # The keepers: scheduler actions on the group's schedules only, and passing that role to Scheduler.
+    keepers = set()
+    for definition in ALL_FUNCTIONS:
+        statements = synth.statements_of(definition)
+        actions = {
+            a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        }
+        if not any(a.startswith("scheduler:") for a in actions):
+            assert "iam:PassRole" not in actions, definition.name
+            continue
+        keepers.add(definition.name)
+        (keep,) = [s for s in statements if s.get("Sid") == "KeepCampaignSchedules"]
+        assert sorted(keep["Action"]) == sorted(
+            [
+                "scheduler:CreateSchedule",
+                "scheduler:UpdateSchedule",
+                "scheduler:DeleteSchedule",
+                "scheduler:GetSchedule",
+            ]
+        )
+        assert {"Ref": group_id} in json.loads(json.dumps(keep["Resource"]))["Fn::Join"][1]
+        (passes,) = [s for s in statements if s.get("Sid") == "PassSchedulerRole"]
+        assert passes["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]}
+        assert passes["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    assert keepers == {"campaigns"}
 
 
 def _stream_mapping(synth: Synth, job: str) -> dict[str, Any]:
@@ -784,8 +849,9 @@ def test_message_filter_passes_new_messages_only() -> None:
 def test_every_queue_is_encrypted_and_refuses_requests_without_tls(synth: Synth) -> None:
     queues = synth.of_type("AWS::SQS::Queue")
     queue_consumers = [j for j in JOBS if j.consumes_queue is not None]
-    # ... and the dead-letter queue of the SES feedback topic's subscription.
-    assert len(queues) == len(SCHEDULED) + len(STREAM_CONSUMERS) + 2 * len(queue_consumers) + 1
+    # ... the dead-letter queue of the SES feedback topic's subscription and that of the campaign
+    # schedules (made at run time, in their own group).
+    assert len(queues) == len(SCHEDULED) + len(STREAM_CONSUMERS) + 2 * len(queue_consumers) + 2
     policies = synth.of_type("AWS::SQS::QueuePolicy").values()
     for logical_id, queue in queues.items():
         props = queue["Properties"]

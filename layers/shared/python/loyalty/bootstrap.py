@@ -19,16 +19,21 @@ from loyalty.services.ports import Clock, SystemClock
 from loyalty.settings import Settings
 
 if TYPE_CHECKING:  # each function builds (and so imports) only the services it uses
+    from datetime import datetime
+
     from loyalty.adapters.channels.print_file import S3PrintFiles
     from loyalty.adapters.dynamo import DynamoTable
     from loyalty.adapters.idempotency import IdempotencyStore
     from loyalty.adapters.secrets import SecretValue
+    from loyalty.domain.segment_definitions import Use
+    from loyalty.domain.templates import Template
     from loyalty.services.account_access import AccountAccess
     from loyalty.services.accounts import AccountService
     from loyalty.services.activity import ActivityWorker
     from loyalty.services.api_keys import ApiKeyService
     from loyalty.services.attribution import Attribution
     from loyalty.services.campaign_runs import CampaignRuns
+    from loyalty.services.campaigns import CampaignSchedules, CampaignService
     from loyalty.services.cart import CartService
     from loyalty.services.compaction import LakeCompactor
     from loyalty.services.config import ProgrammeService, StoreService
@@ -133,8 +138,15 @@ class Container:
         from loyalty.services.templates import TemplateService
 
         return TemplateService(
-            repo=TemplateRepository(self.table), programme=ProgrammeRepository(self.table), clock=self.clock
+            repo=TemplateRepository(self.table),
+            programme=ProgrammeRepository(self.table),
+            clock=self.clock,
+            other_checks=[self._campaign_template_check],
         )
+
+    def _campaign_template_check(self, template_id: str, template: Template | None) -> str | None:
+        """Why saving (or, None, deleting) a template breaks a campaign that sends it (a 409)."""
+        return self.campaigns.template_misfit(template_id, template)
 
     @cached_property
     def message_triggers(self) -> MessageTriggers:
@@ -451,6 +463,47 @@ class Container:
             idempotency=self.idempotency,
             clock=self.clock,
             queue=lambda: self.segment_queue,
+            other_uses=[self._campaign_segment_uses],
+        )
+
+    def _campaign_segment_uses(self, segment_id: str, now: datetime) -> list[Use]:
+        """The campaigns naming a segment (a segment's delete answers 409 while there are any)."""
+        return self.campaigns.segment_uses(segment_id, now)
+
+    @cached_property
+    def campaigns(self) -> CampaignService:
+        from loyalty.adapters.campaign_definitions import CampaignRepository
+        from loyalty.adapters.offers import OfferRepository
+        from loyalty.adapters.templates import TemplateRepository
+        from loyalty.services.campaigns import CampaignService
+
+        return CampaignService(
+            repo=CampaignRepository(self.table),
+            segments=self.segments,
+            offers=OfferRepository(self.table),
+            templates=TemplateRepository(self.table),
+            schedules=lambda: self.campaign_schedules,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def campaign_schedules(self) -> CampaignSchedules:
+        from loyalty.adapters.campaign_schedules import SchedulerCampaignSchedules
+
+        s = self.settings
+        if not (
+            s.campaign_schedule_group and s.campaign_schedule_target_arn and s.campaign_scheduler_role_arn
+        ):
+            raise RuntimeError(
+                "CAMPAIGN_SCHEDULE_GROUP, CAMPAIGN_SCHEDULE_TARGET_ARN and CAMPAIGN_SCHEDULER_ROLE_ARN are "
+                "not all set: scheduled campaigns have no Scheduler to keep their schedules in"
+            )
+        return SchedulerCampaignSchedules(
+            self.client("scheduler"),
+            group=s.campaign_schedule_group,
+            target_arn=s.campaign_schedule_target_arn,
+            role_arn=s.campaign_scheduler_role_arn,
+            dead_letter_arn=s.campaign_schedule_dead_letter_arn,
         )
 
     @cached_property

@@ -277,6 +277,7 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     FunctionDef("transactions", "Sales, returns, order status, history and the points ledger"),
     FunctionDef("cart", "Real-time cart evaluation and personal coupons", memory_mb=1024),
     FunctionDef("offers", "Marketers' offers and price groups"),
+    FunctionDef("campaigns", "Campaign definitions, their schedules and runs"),
     FunctionDef("redemptions", "Spending points, coupons and stored value, and reversing it"),
     FunctionDef("accounts", "Gift cards, merchandise credit, promotional cash and holds"),
     FunctionDef("messaging", "Message templates, checked in Jinja2's sandbox"),
@@ -406,6 +407,13 @@ JOBS: tuple[JobDef, ...] = (
         memory_mb=512,
         timeout_s=120,
     ),
+    # Invoked by the campaign's own EventBridge Scheduler schedule (CAMPAIGN_SCHEDULES): starts a run.
+    JobDef(
+        "campaign-schedule",
+        "Starts a scheduled campaign's run when its EventBridge Scheduler schedule fires",
+        memory_mb=256,
+        timeout_s=30,
+    ),
     JobDef(
         "attribution",
         "Second pass of identifications: moves identified visitors' anonymous events onto their customer",
@@ -485,6 +493,34 @@ CAMPAIGN_RUN = CampaignRunMachineDef(
     timeout_s=6 * 3600,
 )
 STATE_MACHINES: tuple[CampaignRunMachineDef, ...] = (CAMPAIGN_RUN,)
+
+
+@dataclass(frozen=True)
+class ScheduleGroupDef:
+    """An EventBridge Scheduler schedule group whose schedules the platform makes at run time (one
+    per scheduled campaign, loyalty.domain.campaign_definitions.schedule_name), all invoking one
+    JobDef through one role."""
+
+    logical_id: str
+    local_name: str  # the group's name (locally in moto's Scheduler)
+    target: str  # the JobDef the schedules invoke
+    env_var: str  # how the functions that keep the schedules learn the group's name
+    target_env_var: str  # ... the target function's ARN
+    role_env_var: str  # ... the role Scheduler assumes to invoke it
+    dead_letter_env_var: str  # ... the queue where invocations Scheduler gave up on land
+
+
+# Scheduled campaigns (loyalty.adapters.campaign_schedules): an active campaign with a schedule
+# trigger has one schedule here; the campaigns function creates, updates and deletes it.
+CAMPAIGN_SCHEDULES = ScheduleGroupDef(
+    logical_id="CampaignSchedules",
+    local_name="loyalty-campaigns",
+    target="campaign-schedule",
+    env_var="CAMPAIGN_SCHEDULE_GROUP",
+    target_env_var="CAMPAIGN_SCHEDULE_TARGET_ARN",
+    role_env_var="CAMPAIGN_SCHEDULER_ROLE_ARN",
+    dead_letter_env_var="CAMPAIGN_SCHEDULE_DEAD_LETTER_ARN",
+)
 
 
 @dataclass(frozen=True)

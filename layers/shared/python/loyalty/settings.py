@@ -44,6 +44,12 @@ class Settings(Model):
     lake_database: str = "loyalty_lake"
     # The campaign runs' working files (batch files, manifests): the campaign run tasks only.
     campaign_runs_bucket: str | None = None
+    # Scheduled campaigns' EventBridge Scheduler group, the function its schedules invoke and the
+    # role they invoke it with (resources.CAMPAIGN_SCHEDULES; the campaigns function only).
+    campaign_schedule_group: str | None = None
+    campaign_schedule_target_arn: str | None = None
+    campaign_scheduler_role_arn: str | None = None
+    campaign_schedule_dead_letter_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +74,10 @@ class Settings(Model):
                 athena_workgroup=source.get("ATHENA_WORKGROUP") or None,
                 lake_database=source.get("LAKE_DATABASE", "loyalty_lake"),
                 campaign_runs_bucket=source.get("CAMPAIGN_RUNS_BUCKET") or None,
+                campaign_schedule_group=source.get("CAMPAIGN_SCHEDULE_GROUP") or None,
+                campaign_schedule_target_arn=source.get("CAMPAIGN_SCHEDULE_TARGET_ARN") or None,
+                campaign_scheduler_role_arn=source.get("CAMPAIGN_SCHEDULER_ROLE_ARN") or None,
+                campaign_schedule_dead_letter_arn=source.get("CAMPAIGN_SCHEDULE_DEAD_LETTER_ARN") or None,
             )
         except ValidationError as exc:
             # Fail the cold start loudly: a misconfigured function must not answer requests.

@@ -18,6 +18,7 @@ from loyalty.api.problems import PROBLEM_JSON
 from loyalty.api.routers import (
     accounts,
     admin,
+    campaigns,
     cart,
     customers,
     events,
@@ -44,6 +45,7 @@ ROUTERS_BY_FUNCTION = {
     "messaging": templates.make_router,
     "events": events.make_router,
     "reports": reports.make_router,
+    "campaigns": campaigns.make_router,
 }
 ROUTER_FACTORIES = tuple(ROUTERS_BY_FUNCTION.values())
 

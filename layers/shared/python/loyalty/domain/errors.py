@@ -217,7 +217,7 @@ class TemplateNotFound(NotFound):
 
 
 class TemplateInUse(Conflict):
-    slug, title = "template-in-use", "The programme uses this template"
+    slug, title = "template-in-use", "The programme or a campaign uses this template"
 
 
 class SegmentNotFound(NotFound):

@@ -16,6 +16,7 @@ from loyalty.adapters.segment_definitions import (
     SegmentExists,
     StaleSegment,
 )
+from loyalty.domain.campaign_definitions import TRIGGER_SEGMENT_PREFIX
 from loyalty.domain.errors import (
     SegmentInUse,
     SegmentNotFound,
@@ -33,9 +34,12 @@ if TYPE_CHECKING:
     from loyalty.adapters.idempotency import IdempotencyStore
     from loyalty.services.segment_passes import JobQueue
 
-# Who else may name a segment in an audience: campaigns (issue 18) add their finder here through
-# the composition root, `segment_id, now -> uses`, and guard their own saves the way offers do.
+# Who else may name a segment in an audience: campaigns add their finder here through the
+# composition root, `segment_id, now -> uses`, and guard their own saves the way offers do.
 UseFinder = Callable[[str, datetime], list[Use]]
+# Birthday and inactivity campaigns keep a derived segment each (TRIGGER_SEGMENT_PREFIX + id):
+# only the campaign service, saying so with this owner, may write one.
+TRIGGER_SEGMENT_OWNER = "campaigns"
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,25 @@ class SegmentService:
         self._other_uses = tuple(other_uses)
 
     def put(
-        self, segment_id: str, *, name: str, description: str, rule: Any, idempotency: Idempotency = None
+        self,
+        segment_id: str,
+        *,
+        name: str,
+        description: str,
+        rule: Any,
+        idempotency: Idempotency = None,
+        owner: str | None = None,
     ) -> tuple[SegmentView, bool]:
-        """Create (True) or replace; a new or changed rule starts the background pass."""
+        """Create (True) or replace; a new or changed rule starts the background pass. A campaign's
+        trigger segment is the campaign service's to write (409 for anyone else)."""
         replay_if_recorded(self._idempotency, idempotency)
+        if segment_id.startswith(TRIGGER_SEGMENT_PREFIX) and owner != TRIGGER_SEGMENT_OWNER:
+            raise SegmentInUse(
+                f"{segment_id!r} is kept by a campaign for its birthday or inactivity trigger; change "
+                "the campaign instead",
+                segment_id=segment_id,
+                used_by=[u.as_dict() for u in self.uses(segment_id)],
+            )
         parse_checked(rule)
         for _ in range(5):
             found = self._repo.get(segment_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from loyalty.adapters.programme import ProgrammeRepository
@@ -11,12 +12,24 @@ from loyalty.domain.errors import TemplateInUse, TemplateNotFound
 from loyalty.domain.templates import TRIGGERS, Template, misfit
 from loyalty.services.ports import Clock
 
+# Who else sends templates: `template_id, template (None: being deleted) -> why that breaks them`
+# (campaigns, through the composition root), None when it does not.
+TemplateCheck = Callable[[str, Template | None], str | None]
+
 
 class TemplateService:
-    def __init__(self, *, repo: TemplateRepository, programme: ProgrammeRepository, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        repo: TemplateRepository,
+        programme: ProgrammeRepository,
+        clock: Clock,
+        other_checks: Sequence[TemplateCheck] = (),
+    ) -> None:
         self._repo = repo
         self._programme = programme  # read uncached: which templates the programme names right now
         self._clock = clock
+        self._other_checks = tuple(other_checks)
 
     def put(self, template: Template) -> tuple[Template, bool]:
         """Create or replace: a template that cannot render is a 422 naming the field; one the
@@ -29,6 +42,7 @@ class TemplateService:
                     f"the programme's messaging.{field} names this template, and {reason}",
                     template_id=checked.template_id,
                 )
+        self._check_others(checked.template_id, checked)
         return self._repo.put(checked, self._clock.now())
 
     def get(self, template_id: str) -> Template:
@@ -41,6 +55,9 @@ class TemplateService:
         return self._repo.list(limit, cursor)
 
     def delete(self, template_id: str) -> None:
+        """Delete it unless the programme or a campaign that has not ended sends it (409)."""
+        if self._repo.get(template_id) is not None:
+            self._check_others(template_id, None)
         try:
             deleted = self._repo.delete(template_id)
         except TemplateInUseByProgramme:
@@ -51,6 +68,12 @@ class TemplateService:
             ) from None
         if not deleted:
             raise TemplateNotFound(f"no template {template_id[:64]!r}", template_id=template_id[:64])
+
+    def _check_others(self, template_id: str, template: Template | None) -> None:
+        for check in self._other_checks:
+            reason = check(template_id, template)
+            if reason is not None:
+                raise TemplateInUse(reason, template_id=template_id)
 
     def _uses(self, template_id: str) -> set[str]:
         programme = self._programme.get()

@@ -1,4 +1,5 @@
-"""EventBridge Scheduler's expressions as the local runner evaluates them (loyalty_local.scheduler).
+"""EventBridge Scheduler's expressions as loyalty.domain.cron evaluates them (campaign definitions
+check their schedules with it; the local Scheduler, loyalty_local.scheduler, fires by it).
 
 Daylight saving time as AWS documents it for Scheduler: a cron time the spring change skips does
 not fire that day; a time the autumn change repeats fires once. Europe/Amsterdam changes on
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loyalty_local.scheduler import (
+from loyalty.domain.cron import (
     Cron,
     InvalidScheduleExpression,
     ScheduleExpression,
@@ -112,3 +113,15 @@ def test_a_cron_that_never_fires_has_no_next_time() -> None:
 def test_malformed_expressions_are_refused(expression: str) -> None:
     with pytest.raises(InvalidScheduleExpression):
         ScheduleExpression.parse(expression)
+
+
+def test_an_unknown_time_zone_is_refused() -> None:
+    with pytest.raises(InvalidScheduleExpression):
+        next_fire("cron(0 9 * * ? *)", "Europe/Atlantis", after=utc(2027, 1, 1))
+    with pytest.raises(InvalidScheduleExpression):
+        next_fire("cron(0 9 * * ? *)", "../etc/passwd", after=utc(2027, 1, 1))
+
+
+def test_a_cron_that_fires_only_in_a_leap_year_is_found_within_the_horizon() -> None:
+    # 29 February: the next one after March 2027 is in 2028.
+    assert next_fire("cron(0 9 29 2 ? *)", "UTC", after=utc(2027, 3, 1)) == utc(2028, 2, 29, 9)
