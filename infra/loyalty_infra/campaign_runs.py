@@ -28,6 +28,7 @@ from constructs import Construct
 from loyalty.resources import CAMPAIGN_RUN, CampaignRunMachineDef
 from loyalty_infra.config import DeploySettings
 from loyalty_infra.waivers import (
+    CAMPAIGN_RUN_CONTROL,
     CAMPAIGN_RUN_FILES_BUCKET,
     CAMPAIGN_RUN_ROLE,
     CAMPAIGN_RUN_TRACING_SWITCHABLE,
@@ -175,3 +176,14 @@ class CampaignRunWorkflow(Construct):
 
     def grant_start(self, grantee: iam.IGrantable) -> None:
         self.state_machine.grant_start_execution(grantee)
+
+    def grant_run_control(
+        self, function: lambda_.Function, definition: CampaignRunMachineDef = CAMPAIGN_RUN
+    ) -> None:
+        """What the run control (services.campaign_run_control) needs, and no more: start this
+        machine's executions, stop and describe them (not other machines'), and its ARN."""
+        function.add_environment(definition.arn_env_var, self.state_machine.state_machine_arn)
+        self.state_machine.grant_start_execution(function)
+        self.state_machine.grant_execution(function, "states:StopExecution", "states:DescribeExecution")
+        if function.role is not None:
+            waive(function.role.node.find_child("DefaultPolicy"), CAMPAIGN_RUN_CONTROL)

@@ -92,7 +92,7 @@ class Needs:
     webhook: bool = False  # reads the brand's webhook secret (the api channel); gets WEBHOOK_SECRET
     lake_write: bool = False  # puts Parquet objects into the lake bucket (gets LAKE_BUCKET)
     lake_query: bool = False  # queries the lake through the Athena workgroup and Glue tables
-    # The campaign runs bucket: "prepare" (read audiences/, write runs/) or "read" (read runs/);
+    # The campaign runs bucket: "prepare" (read and write runs/) or "read" (read runs/);
     # gets CAMPAIGN_RUNS_BUCKET.
     campaign_runs: str | None = None
     lake_compact: bool = False  # rewrites the lake's objects: compaction and erasure (gets LAKE_BUCKET)
@@ -165,7 +165,9 @@ NEEDS: Mapping[str, Needs] = {
     "scores": Needs(table=TableAccess.READ_WRITE, lake_query=True),
     # The campaign run's tasks (loyalty.campaigns): Prepare reads the audience and writes the batch
     # files; Batch reads its batch file and marks items; Finish reads the outcomes, writes the run.
-    "campaign-prepare": Needs(campaign_runs="prepare"),
+    # Reads the campaign and its segment's member rows, notes the audience on the run's record;
+    # reads a manifest already written (a retried run reuses it) and writes the batch files.
+    "campaign-prepare": Needs(table=TableAccess.READ_WRITE, campaign_runs="prepare"),
     "campaign-batch": Needs(table=TableAccess.READ_WRITE, campaign_runs="read"),
     "campaign-finish": Needs(table=TableAccess.READ_WRITE),
     # Reads profiles, transactions (gsi1), timelines (gsi3), the segments and the due index (gsi2);
@@ -418,13 +420,8 @@ class Functions(Construct):
         if needs.campaign_runs == "prepare":
             statements = [
                 iam.PolicyStatement(
-                    sid="ReadAudiences",
-                    actions=["s3:GetObject"],
-                    resources=[bucket.arn_for_objects("audiences/*")],
-                ),
-                iam.PolicyStatement(
-                    sid="WriteRunFiles",
-                    actions=["s3:PutObject"],
+                    sid="ReadWriteRunFiles",
+                    actions=["s3:GetObject", "s3:PutObject"],
                     resources=[bucket.arn_for_objects("runs/*")],
                 ),
             ]

@@ -77,6 +77,10 @@ class LoyaltyStack(Stack):
             jobs=self.functions.jobs,
             bucket=self.campaign_run_files.bucket,
         )
+        for controller in CAMPAIGN_RUN.controllers:
+            function = self.functions.by_name.get(controller) or self.functions.jobs.get(controller)
+            if function is not None:
+                self.campaign_run.grant_run_control(function)
         self.work_queues.attach_consumers(self.functions.jobs)
         self.bus_rules = BusRules(
             self,

@@ -272,12 +272,9 @@ CAMPAIGN_RUN_FILES_BUCKET = Waiver(
     "an access trail. Nothing reacts to new objects: the state machine reads the manifest it was told.",
 )
 CAMPAIGN_RUN_FILES_PREFIX = Waiver(
-    (
-        "AwsSolutions-IAM5[Resource::<CampaignRunFilesCampaignRuns7DDA4827.Arn>/runs/*]",
-        "AwsSolutions-IAM5[Resource::<CampaignRunFilesCampaignRuns7DDA4827.Arn>/audiences/*]",
-    ),
-    "The campaign run tasks read audiences under audiences/ and write or read batch files under runs/ "
-    "of the campaign runs bucket only: the keys are made per run and batch, so the grant names the prefix.",
+    ("AwsSolutions-IAM5[Resource::<CampaignRunFilesCampaignRuns7DDA4827.Arn>/runs/*]",),
+    "The campaign run tasks write or read batch files and manifests under runs/ of the campaign runs "
+    "bucket only: the keys are made per run and batch, so the grant names the prefix.",
 )
 _RUN_EXECUTIONS = (
     'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":'
@@ -300,6 +297,12 @@ CAMPAIGN_RUN_ROLE = Waiver(
     "and writing map results in the campaign runs bucket (object keys made per run), and the "
     "CloudWatch Logs delivery actions, which AWS authorises on Resource '*' only. Nothing outside "
     "this workflow.",
+)
+CAMPAIGN_RUN_CONTROL = Waiver(
+    (f"AwsSolutions-IAM5[Resource::{_RUN_EXECUTIONS}:*]",),
+    "The functions that control campaign runs (the campaigns API, the campaign-schedule job) stop and "
+    "describe executions of the campaign run state machine only (`execution:<machine>:*`): executions "
+    "are named per run and attempt at run time, so the grant names the machine, not the execution.",
 )
 CAMPAIGN_RUN_TRACING_SWITCHABLE = Waiver(
     ("AwsSolutions-SF2", "Serverless-StepFunctionStateMachineXray"),

@@ -15,6 +15,7 @@ from loyalty.domain.events import SOURCE
 from loyalty.resources import (
     ACTIVITY_QUEUE,
     BUS_RULES,
+    CAMPAIGN_RUN,
     CAMPAIGN_RUNS_BUCKET,
     CAMPAIGN_SCHEDULES,
     EMAIL_FEEDBACK_QUEUE,
@@ -59,6 +60,9 @@ class LocalResources:
     print_bucket: str = PRINT_BUCKET.local_name
     lake_bucket: str = LAKE_BUCKET.local_name
     campaign_runs_bucket: str = CAMPAIGN_RUNS_BUCKET.local_name
+    # The campaign run state machine's ARN, known before loyalty_local.stepfunctions creates it
+    # (its name is the prefix and the definition's local name), so the functions' settings carry it.
+    campaign_run_arn: str = ""
     # Scheduled campaigns: the group in moto's Scheduler, the function its schedules invoke (made in
     # moto and routed in-process when the runtime runs workflows: runtime.py) and its role's ARN.
     campaign_schedule_group: str = CAMPAIGN_SCHEDULES.local_name
@@ -84,6 +88,7 @@ class LocalResources:
             PRINT_BUCKET.env_var: self.print_bucket,
             LAKE_BUCKET.env_var: self.lake_bucket,
             CAMPAIGN_RUNS_BUCKET.env_var: self.campaign_runs_bucket,
+            CAMPAIGN_RUN.arn_env_var: self.campaign_run_arn,
             CAMPAIGN_SCHEDULES.env_var: self.campaign_schedule_group,
             CAMPAIGN_SCHEDULES.target_env_var: self.campaign_schedule_target_arn,
             CAMPAIGN_SCHEDULES.role_env_var: self.campaign_scheduler_role_arn,
@@ -274,6 +279,7 @@ def provision(
         print_bucket=f"{prefix}{PRINT_BUCKET.local_name}".lower()[:63].rstrip("-"),
         lake_bucket=bucket_name(prefix, LAKE_BUCKET.local_name),
         campaign_runs_bucket=bucket_name(prefix, CAMPAIGN_RUNS_BUCKET.local_name),
+        campaign_run_arn=f"arn:aws:states:{session.region_name}:{account}:stateMachine:{prefix}{CAMPAIGN_RUN.local_name}",
         campaign_schedule_group=f"{prefix}{CAMPAIGN_SCHEDULES.local_name}"[-64:],
         campaign_schedule_target_arn=(
             f"arn:aws:lambda:{session.region_name}:{account}:function:{prefix}{CAMPAIGN_SCHEDULES.target}"

@@ -13,7 +13,7 @@ from typing import IO
 import boto3
 
 from loyalty.bootstrap import Container, use_container
-from loyalty.resources import BUS_TRIGGERS, CAMPAIGN_SCHEDULES, JOBS
+from loyalty.resources import BUS_TRIGGERS, CAMPAIGN_RUN, CAMPAIGN_SCHEDULES, JOBS
 from loyalty.settings import Settings
 from loyalty_local.emulators import REGION, DynamoDBLocal, Moto, aws_environment, stop_leftover
 from loyalty_local.faults import FaultInjector, from_environment
@@ -227,6 +227,8 @@ class LocalRuntime:
             prefix=prefix,
             container=self.container,
         )
+        if self.state_machines.arns.get(CAMPAIGN_RUN.logical_id) != self.resources.campaign_run_arn:
+            raise RuntimeError("the campaign run state machine is not where the functions' settings say")
         # Scheduled campaigns' schedules (made at run time in moto's Scheduler) invoke this job.
         target = f"{prefix}{CAMPAIGN_SCHEDULES.target}"
         provision_job_function(session, target, CAMPAIGN_SCHEDULES.target, self.container)

@@ -46,7 +46,8 @@ class Api:
 def api(emulators: tuple[DynamoDBLocal, Moto]) -> Iterator[Api]:
     ddb, moto = emulators
     port = free_port()
-    runtime = LocalRuntime(table_name=f"e2e-{uuid.uuid4().hex[:10]}", ddb=ddb, moto=moto)
+    # Workflows on: campaign runs execute the synthesised state machine, as in `make run`.
+    runtime = LocalRuntime(table_name=f"e2e-{uuid.uuid4().hex[:10]}", ddb=ddb, moto=moto, workflows=True)
     runtime.start(port=port)
     yield Api(f"http://127.0.0.1:{port}", requests.Session(), runtime)
     runtime.stop()

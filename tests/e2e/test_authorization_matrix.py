@@ -835,6 +835,82 @@ def _delete_campaign(w: World, o: Owner) -> Req:
     return Req("DELETE", f"/v1/admin/campaigns/{_new_campaign(w)}")
 
 
+# campaign runs (admin): an active manual campaign over the segment nobody matches, so its runs give
+# nobody anything (other tests read their customers' balances)
+def _runnable_campaign(w: World) -> str:
+    campaign_id = uid("authz-run")
+    body = {
+        "name": "authz runs",
+        "trigger": {"type": "manual"},
+        "audience": {"segment_id": w.once("segment", None, lambda: _new_segment(w))},
+        "actions": [{"type": "points", "points": 1}],
+        "status": "active",
+    }
+    w.ok("PUT", f"/v1/admin/campaigns/{campaign_id}", ADMIN_KEY, body)
+    return campaign_id
+
+
+def _run_in(w: World, status: str) -> tuple[str, str]:
+    """A run's record as it stands while its execution runs (or once cancelled), written where the
+    run control keeps it: a run of nobody ends in a moment, too soon to cancel it over HTTP."""
+    from loyalty.adapters.campaign_runs import DynamoRunRecords
+    from loyalty.domain.campaign_runs import CampaignRun, execution_name
+
+    assert w.api.runtime is not None and w.api.runtime.container is not None
+    campaign_id, run_id = w.once("run-campaign", None, lambda: _runnable_campaign(w)), uid("authz")
+    run = CampaignRun(
+        campaign_id=campaign_id,
+        run_id=run_id,
+        status="running",
+        trigger="manual",
+        attempt=1,
+        execution=execution_name(campaign_id, run_id, 1),
+        started_at=datetime.now(UTC).isoformat(),
+    )
+    records = DynamoRunRecords(w.api.runtime.container.table)
+    assert records.create(run) is None
+    if status == "cancelled":
+        assert records.cancel(run, datetime.now(UTC).isoformat())
+    return campaign_id, run_id
+
+
+@case("POST", "/v1/admin/campaigns/{campaign_id}/runs")
+def _start_run(w: World, o: Owner) -> Req:
+    return Req(
+        "POST", f"/v1/admin/campaigns/{w.once('run-campaign', None, lambda: _runnable_campaign(w))}/runs"
+    )
+
+
+@case("GET", "/v1/admin/campaigns/{campaign_id}/runs")
+def _runs(w: World, o: Owner) -> Req:
+    campaign_id = w.once("run-campaign", None, lambda: _runnable_campaign(w))
+    return Req("GET", f"/v1/admin/campaigns/{campaign_id}/runs", params={"limit": "1"})
+
+
+@case("GET", "/v1/admin/campaigns/{campaign_id}/runs/{run_id}")
+def _run(w: World, o: Owner) -> Req:
+    campaign_id, run_id = w.once("run", None, lambda: _run_in(w, "running"))
+    return Req("GET", f"/v1/admin/campaigns/{campaign_id}/runs/{run_id}")
+
+
+@case("POST", "/v1/admin/campaigns/{campaign_id}/runs/{run_id}/cancel")
+def _cancel_run(w: World, o: Owner) -> Req:
+    campaign_id, run_id = _run_in(w, "running")
+    return Req("POST", f"/v1/admin/campaigns/{campaign_id}/runs/{run_id}/cancel")
+
+
+@case("POST", "/v1/admin/campaigns/{campaign_id}/runs/{run_id}/retry")
+def _retry_run(w: World, o: Owner) -> Req:
+    campaign_id, run_id = _run_in(w, "cancelled")
+    return Req("POST", f"/v1/admin/campaigns/{campaign_id}/runs/{run_id}/retry")
+
+
+@case("POST", "/v1/admin/campaigns/{campaign_id}/dry-run")
+def _dry_run(w: World, o: Owner) -> Req:
+    campaign_id = w.once("run-campaign", None, lambda: _runnable_campaign(w))
+    return Req("POST", f"/v1/admin/campaigns/{campaign_id}/dry-run")
+
+
 # reports over the data lake (admin)
 @case("GET", "/v1/admin/reports/activity")
 def _activity_report(w: World, o: Owner) -> Req:

@@ -42,6 +42,7 @@ from loyalty.domain.access import Access
 from loyalty.resources import (
     ACTIVITY_RULE,
     AUTHORIZER,
+    CAMPAIGN_RUN,
     CAMPAIGN_SCHEDULES,
     CONSOLE,
     EVENT_BUS,
@@ -86,6 +87,8 @@ DOMAIN_DETAIL_TYPES = {
     "SegmentEntered",
     "SegmentExited",
     "ScoresUpdated",
+    # Campaigns (issue 19): a customer actioned or held out.
+    "CampaignActioned",
 }
 SCHEDULED = tuple(j for j in JOBS if j.schedule)
 STREAM_CONSUMERS = tuple(j for j in JOBS if j.consumes_stream)
@@ -1966,3 +1969,28 @@ def test_checkov_fails_nothing_on_the_console_stack(synth: Synth) -> None:
     for check in report["results"]["skipped_checks"]:
         waiver = by_reason.get(check["check_result"].get("suppress_comment", ""))
         assert waiver is not None and check["check_id"] in waiver.rules, check["check_id"]
+
+
+def test_the_run_control_may_start_stop_and_describe_the_run_machine_and_nothing_else(synth: Synth) -> None:
+    # The campaigns API and the campaign-schedule job start runs: the run state machine's ARN in
+    # their environment, StartExecution on it, Stop/DescribeExecution on its executions only.
+    (machine_id,) = [
+        i for i in synth.of_type("AWS::StepFunctions::StateMachine") if i.startswith(CAMPAIGN_RUN.logical_id)
+    ]
+    for name in CAMPAIGN_RUN.controllers:
+        definition = _function(name)
+        env = synth.resources[synth.function_id(definition)]["Properties"]["Environment"]["Variables"]
+        assert env[CAMPAIGN_RUN.arn_env_var] == {"Ref": machine_id}, name
+        assert synth.resources_for(definition, "states:StartExecution") == [{"Ref": machine_id}], name
+        executions = synth.resources_for(definition, "states:StopExecution")
+        assert executions == synth.resources_for(definition, "states:DescribeExecution"), name
+        (execution_arn,) = executions
+        assert ":execution:" in json.dumps(execution_arn) and machine_id in json.dumps(execution_arn), name
+        assert not {a for a in synth.actions_of(definition) if a.startswith("states:")} - {
+            "states:StartExecution",
+            "states:StopExecution",
+            "states:DescribeExecution",
+        }, name
+    # The run's tasks themselves start nothing.
+    for task in (CAMPAIGN_RUN.prepare, CAMPAIGN_RUN.batch, CAMPAIGN_RUN.finish):
+        assert not {a for a in synth.actions_of(_function(task)) if a.startswith("states:")}, task

@@ -1,9 +1,13 @@
 """The campaign run workflow as the CDK app synthesises it, executed by moto with our handlers.
 
 Given the synthesised template (loyalty_local.stepfunctions: resolved, its functions routed to the
-real handlers in-process), when runs are started over audiences in moto's S3, then each item is
-applied once per run however batches fail, retry, get caught or the run is stopped and restarted,
-and Finish's counts are exact. The canaries at the end pin each moto internal the route relies on.
+real handlers in-process), when runs of a campaign are started, cancelled and retried through the
+run control (services.campaign_run_control, its Step Functions adapter) over a segment's members,
+then each customer is acted on once per run however batches fail, retry, get caught or the run is
+stopped and retried, and the counts are exact. The actor here is a small fake keeping its receipts
+in the table (tests/campaign_fakes.py): these tests are about the workflow; the real actor's runs
+are in tests/integration/test_campaign_run_actions.py. The canaries at the end pin each moto
+internal the route relies on.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import inspect
 import json
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,66 +23,46 @@ from typing import Any
 
 import pytest
 
-from loyalty.adapters.campaign_runs import DynamoRunLedger, S3AudienceList, S3RunFiles, item_pk
+from loyalty.adapters.campaign_run_starter import StepFunctionsRunStarter, execution_arn
+from loyalty.adapters.campaign_runs import DynamoRunLedger, DynamoRunRecords, S3RunFiles, SegmentMembers
 from loyalty.bootstrap import Container
 from loyalty.domain.campaign_runs import InvalidTaskInput, RunRef
+from loyalty.domain.campaigns import SKIP_REASONS, in_control
 from loyalty.domain.events import SOURCE
 from loyalty.resources import CAMPAIGN_RUN, BusTriggerDef
-from loyalty.services.campaign_runs import CampaignRuns, MarkDone
+from loyalty.services.campaign_run_control import CampaignRunControl, RunView
+from loyalty.services.campaign_runs import CampaignRuns
 from loyalty_local import stepfunctions
 from loyalty_local.bus_triggers import TriggerDelivery, create_trigger, execution_name, trigger_poller
 from loyalty_local.scheduler import ScheduleRunner
 from loyalty_local.stepfunctions import LocalStateMachines, wait_for_execution
+from tests.campaign_fakes import FakeActor, FakeCatalogue, campaign, join_segment
 
 pytestmark = pytest.mark.xdist_group("campaign-runs")
-
-
-class CountingAction:
-    """MarkDone, counting the items each call applied for the first time; `fault` may raise."""
-
-    def __init__(self, ledger: DynamoRunLedger, fault: Callable[[str], None] | None = None) -> None:
-        self._mark = MarkDone(ledger=ledger)
-        self.fault = fault
-        self.applied: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def apply(self, run: RunRef, item: str) -> bool:
-        if self.fault is not None:
-            self.fault(item)
-        first = self._mark.apply(run, item)
-        if first:
-            with self._lock:
-                self.applied[item] += 1
-        return first
 
 
 @dataclass
 class Platform:
     container: Container
-    action: CountingAction
+    actor: FakeActor
+    catalogue: FakeCatalogue
+    control: CampaignRunControl
     arn: str
     sfn: Any
-    s3: Any
-    bucket: str
     ledger: DynamoRunLedger
+    records: DynamoRunRecords
 
-    def audience(self, items: list[str]) -> dict[str, str]:
-        key = f"audiences/{uuid.uuid4().hex}.txt"
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body="\n".join(items).encode())
-        return {"bucket": self.bucket, "key": key}
+    def segment(self, customers: list[str], segment_id: str = "seg-1") -> None:
+        settings = self.container.settings
+        join_segment(self.container.client("dynamodb"), settings.table_name, segment_id, customers)
 
-    def start(self, run_id: str, audience: dict[str, str], name: str | None = None, **extra: Any) -> str:
-        execution_input = {"campaign_id": "camp-1", "run_id": run_id, "audience": audience, **extra}
-        return str(
-            self.sfn.start_execution(
-                stateMachineArn=self.arn,
-                name=name or f"{run_id}-{uuid.uuid4().hex[:8]}",
-                input=json.dumps(execution_input),
-            )["executionArn"]
-        )
+    def execution(self, view: RunView) -> str:
+        return execution_arn(self.arn, view.run.execution)
 
-    def run(self, run_id: str, audience: dict[str, str], timeout: float = 25, **extra: Any) -> dict[str, Any]:
-        return wait_for_execution(self.sfn, self.start(run_id, audience, **extra), timeout=timeout)
+    def run(self, run_id: str, timeout: float = 25, **extra: Any) -> tuple[dict[str, Any], RunView]:
+        view = self.control.start("camp-1", run_id=run_id, **extra)
+        described = wait_for_execution(self.sfn, self.execution(view), timeout=timeout)
+        return described, self.control.get("camp-1", run_id)
 
 
 @pytest.fixture
@@ -91,26 +74,33 @@ def platform(
     container = make_container()
     resources = container.local_resources  # type: ignore[attr-defined]
     machines = make_state_machines(container)
-    ledger = DynamoRunLedger(container.table)
-    action = CountingAction(ledger)
-    # The composition root's service, with the counting action in MarkDone's place.
-    container.campaign_runs = CampaignRuns(  # type: ignore[misc]
-        audience=S3AudienceList(container.client("s3")),
+    ledger, records = DynamoRunLedger(container.table), DynamoRunRecords(container.table)
+    actor = FakeActor(receipts=container.table)
+    catalogue = FakeCatalogue(campaign("camp-1"))
+    audience = SegmentMembers(container.table)
+    # The composition root's workflow service, with the fake catalogue and actor in their places.
+    container.campaign_runs = CampaignRuns(
+        catalogue=catalogue,
+        actor=actor,
+        audience=audience,
         files=S3RunFiles(container.client("s3"), resources.campaign_runs_bucket),
         ledger=ledger,
-        action=action,
+        records=records,
         clock=container.clock,
         batch_size=CAMPAIGN_RUN.batch_size,
     )
-    return Platform(
-        container=container,
-        action=action,
-        arn=machines.arn(CAMPAIGN_RUN),
-        sfn=aws_session.client("stepfunctions"),
-        s3=aws_session.client("s3"),
-        bucket=resources.campaign_runs_bucket,
+    arn = machines.arn(CAMPAIGN_RUN)
+    sfn = aws_session.client("stepfunctions")
+    control = CampaignRunControl(
+        catalogue=catalogue,
+        actor=actor,
+        audience=audience,
+        records=records,
         ledger=ledger,
+        starter=StepFunctionsRunStarter(sfn, arn),
+        clock=container.clock,
     )
+    return Platform(container, actor, catalogue, control, arn, sfn, ledger, records)
 
 
 def customers(n: int) -> list[str]:
@@ -122,38 +112,47 @@ def summary_of(described: dict[str, Any]) -> dict[str, Any]:
     return dict(output)
 
 
-def markers(platform: Platform, run_id: str, items: list[str]) -> int:
-    run = RunRef("camp-1", run_id)
-    found = platform.container.table.batch_get([(item_pk(run, i), "ITEM") for i in items])
-    return len(found)
+def no_skips() -> dict[str, int]:
+    return dict.fromkeys(SKIP_REASONS, 0)
 
 
-def test_a_run_over_1000_items_succeeds_with_exact_counts(platform: Platform) -> None:
-    # Given an audience of 1,000 customers, five of them listed twice
+def assert_each_once(platform: Platform, items: list[str]) -> None:
+    given = {c.removeprefix("control:"): n for c, n in platform.actor.given.items()}
+    assert set(given) == set(items)
+    assert set(given.values()) == {1}
+
+
+def test_a_run_over_1000_customers_with_a_10_percent_control_group_ends_with_exact_counts(
+    platform: Platform,
+) -> None:
+    # Given a segment of 1,000 customers and a campaign holding 10% out
     items = customers(1000)
-    audience = platform.audience(items + items[:5])
-    # When the run executes (10 batches of 100)
-    described = platform.run("run-1000", audience)
-    # Then it succeeded, every customer applied once, and the counts say so exactly
+    platform.segment(items)
+    control = sum(1 for c in items if in_control("camp-1", c, 10))
+    # When a run executes (10 batches of 100)
+    described, view = platform.run("run-1000")
+    # Then it succeeded, every customer answered once, and the counts say so exactly
     assert described["status"] == "SUCCEEDED", described
+    assert view.run.status == "succeeded"
+    assert view.counts.as_dict() == {
+        "audience": 1000,
+        "control": control,
+        "actioned": 1000 - control,
+        "skipped": no_skips(),
+        "failed": 0,
+    }
+    assert 50 < control < 150
     summary = platform.ledger.summary(RunRef("camp-1", "run-1000"))
     assert summary is not None
-    assert {k: summary[k] for k in ("status", "items", "done", "failed", "batches", "batches_failed")} == {
-        "status": "succeeded",
-        "items": 1000,
-        "done": 1000,
-        "failed": 0,
-        "batches": 10,
-        "batches_failed": 0,
-    }
-    assert markers(platform, "run-1000", items) == 1000
-    assert set(platform.action.applied) == set(items)
-    assert set(platform.action.applied.values()) == {1}
+    assert (summary["batches"], summary["batches_failed"], summary["done"]) == (10, 0, 1000)
+    assert_each_once(platform, items)
+    assert view.run.finished_at is not None
 
 
-def test_a_batch_failing_twice_then_succeeding_applies_each_item_once(platform: Platform) -> None:
-    # Given a batch whose first two attempts fail halfway (after 50 of its 100 items)
+def test_a_batch_failing_twice_then_succeeding_acts_on_each_customer_once(platform: Platform) -> None:
+    # Given a batch whose first two attempts fail partway (at one customer of its 100)
     items = customers(300)
+    platform.segment(items)
     attempts: Counter[str] = Counter()
 
     def fault(item: str) -> None:
@@ -162,63 +161,59 @@ def test_a_batch_failing_twice_then_succeeding_applies_each_item_once(platform: 
             if attempts[item] <= 2:
                 raise ConnectionError("the table went away")
 
-    platform.action.fault = fault
+    platform.actor.fault = fault
     # When the run executes
-    described = platform.run("run-flaky", platform.audience(items))
-    # Then the Retry ran the batch three times, and each item was applied exactly once
+    described, view = platform.run("run-flaky")
+    # Then the Retry ran the batch three times, and each customer was given the campaign once
     assert described["status"] == "SUCCEEDED", described
     assert attempts["cust-00150"] == 3
-    assert set(platform.action.applied) == set(items)
-    assert set(platform.action.applied.values()) == {1}
-    summary = platform.ledger.summary(RunRef("camp-1", "run-flaky"))
-    assert summary is not None
-    assert (summary["status"], summary["done"], summary["failed"]) == ("succeeded", 300, 0)
+    assert_each_once(platform, items)
+    assert (view.run.status, view.counts.control + view.counts.actioned, view.counts.failed) == (
+        "succeeded",
+        300,
+        0,
+    )
 
 
-def test_a_failed_batch_is_caught_and_recorded_and_a_restart_completes_the_run_once(
+def test_a_failed_batch_is_caught_and_counted_and_a_retry_completes_the_run_once(
     platform: Platform,
 ) -> None:
     # Given a batch that can never succeed (an error the Retry leaves to the Catch)
     items = customers(500)
+    platform.segment(items)
 
     def fault(item: str) -> None:
         if item == "cust-00242":
             raise InvalidTaskInput("this customer cannot be actioned")
 
-    platform.action.fault = fault
-    audience = platform.audience(items)
+    platform.actor.fault = fault
     # When the run executes
-    described = platform.run("run-caught", audience)
-    # Then the batch's failure is recorded, the others are done, and the run ends FAILED
+    described, view = platform.run("run-caught")
+    # Then the batch's failure is recorded, the others are done, and the run failed
     assert described["status"] == "FAILED", described
     assert described.get("error") == "CampaignRunFailed"
-    run = RunRef("camp-1", "run-caught")
-    outcomes = {o.batch: o for o in platform.ledger.batch_outcomes(run)}
-    assert outcomes[2].failed == 100
-    assert outcomes[2].error is not None and outcomes[2].error.startswith("InvalidTaskInput")
-    summary = platform.ledger.summary(run)
-    assert summary is not None
-    assert (summary["status"], summary["done"], summary["failed"], summary["batches_failed"]) == (
-        "failed",
-        400,
-        100,
-        1,
-    )
-    # When the cause is mended and the run is started again under the same run id
-    platform.action.fault = None
-    again = platform.run("run-caught", audience)
-    # Then it succeeds, and nobody was applied twice
+    outcomes = platform.ledger.batch_outcomes(RunRef("camp-1", "run-caught"))
+    (caught,) = [o for o in outcomes if o.failed]  # the batch holding cust-00242 (shard order)
+    assert caught.failed == 100
+    assert caught.error is not None and caught.error.startswith("InvalidTaskInput")
+    assert (view.run.status, view.counts.failed) == ("failed", 100)
+    assert view.counts.control + view.counts.actioned == 400
+    # When the cause is mended and the run retried (a new execution under the same run id)
+    platform.actor.fault = None
+    retried = platform.control.retry("camp-1", "run-caught")
+    again = wait_for_execution(platform.sfn, platform.execution(retried), timeout=25)
+    # Then it succeeds, and nobody was given anything twice
     assert again["status"] == "SUCCEEDED", again
-    assert set(platform.action.applied) == set(items)
-    assert set(platform.action.applied.values()) == {1}
-    summary = platform.ledger.summary(run)
-    assert summary is not None
-    assert (summary["status"], summary["done"], summary["failed"]) == ("succeeded", 500, 0)
+    final = platform.control.get("camp-1", "run-caught")
+    assert (final.run.status, final.run.attempt, final.counts.failed) == ("succeeded", 2, 0)
+    assert final.counts.control + final.counts.actioned == 500
+    assert_each_once(platform, items)
 
 
-def test_a_run_stopped_midway_and_restarted_applies_no_item_twice(platform: Platform) -> None:
-    # Given a run whose batches stall once 250 items are done
+def test_a_run_cancelled_midway_and_retried_gives_nobody_anything_twice(platform: Platform) -> None:
+    # Given a run whose batches stall once 250 customers are answered
     items = customers(1000)
+    platform.segment(items)
     gate = threading.Event()
     reached = threading.Event()
     seen: Counter[str] = Counter()
@@ -232,75 +227,124 @@ def test_a_run_stopped_midway_and_restarted_applies_no_item_twice(platform: Plat
             reached.set()
             gate.wait(20)
 
-    platform.action.fault = fault
-    audience = platform.audience(items)
-    first = platform.start("run-stopped", audience)
+    platform.actor.fault = fault
+    first = platform.control.start("camp-1", run_id="run-stopped")
     assert reached.wait(20), "the run never reached its stall"
-    # When it is stopped midway and restarted under the same run id while the stopped execution's
-    # invocations are still in flight (they finish afterwards, racing the restart, as on AWS)
-    platform.sfn.stop_execution(executionArn=first, error="Operator", cause="stopped by a test")
-    applied_at_stop = sum(platform.action.applied.values())
-    platform.action.fault = None
-    second = platform.start("run-stopped", audience)
+    # When it is cancelled midway (StopExecution) and retried while the stopped execution's
+    # invocations are still in flight (they finish afterwards, racing the retry, as on AWS)
+    cancelled = platform.control.cancel("camp-1", "run-stopped")
+    assert cancelled.run.status == "cancelled"
+    given_at_stop = sum(platform.actor.given.values())
+    platform.actor.fault = None
+    second = platform.control.retry("camp-1", "run-stopped")
     gate.set()
-    again = wait_for_execution(platform.sfn, second, timeout=25)
-    stopped = wait_for_execution(platform.sfn, first, timeout=10)
-    # Then the first execution was aborted partway, the restart succeeded, and no item was applied twice
+    again = wait_for_execution(platform.sfn, platform.execution(second), timeout=25)
+    stopped = wait_for_execution(platform.sfn, platform.execution(first), timeout=10)
+    # Then the first execution was aborted partway, the retry succeeded, and nobody got anything twice
     assert stopped["status"] == "ABORTED", stopped
-    assert 0 < applied_at_stop <= 250
+    assert 0 < given_at_stop <= 250
     assert again["status"] == "SUCCEEDED", again
-    assert set(platform.action.applied) == set(items)
-    assert set(platform.action.applied.values()) == {1}
-    assert markers(platform, "run-stopped", items) == 1000
-    summary = summary_of(again)
-    assert (summary["status"], summary["done"], summary["batches_missing"]) == ("succeeded", 1000, 0)
+    assert_each_once(platform, items)
+    final = platform.control.get("camp-1", "run-stopped")
+    assert (final.run.status, final.counts.control + final.counts.actioned) == ("succeeded", 1000)
 
 
-def test_an_audience_that_cannot_be_read_fails_the_run_with_its_reason(platform: Platform) -> None:
-    # Given an audience file that does not exist
-    audience = {"bucket": platform.bucket, "key": "audiences/missing.txt"}
-    # When the run executes
-    described = platform.run("run-missing", audience)
-    # Then Prepare's failure is caught, Finish records it, and the run ends FAILED at once (not retried)
+def test_an_execution_stopped_outside_the_api_reads_failed_and_is_retried(platform: Platform) -> None:
+    # Given a run stalled midway, its execution stopped in the console (not through cancel)
+    items = customers(300)
+    platform.segment(items)
+    gate, reached = threading.Event(), threading.Event()
+
+    def fault(item: str) -> None:
+        reached.set()
+        gate.wait(20)
+
+    platform.actor.fault = fault
+    first = platform.control.start("camp-1", run_id="run-console")
+    assert reached.wait(20), "the run never started its batches"
+    platform.sfn.stop_execution(executionArn=platform.execution(first), error="Operator", cause="console")
+    platform.actor.fault = None
+    gate.set()  # the invocations in flight finish (moto ends the execution after them)
+    assert wait_for_execution(platform.sfn, platform.execution(first), timeout=20)["status"] == "ABORTED"
+    # When the run is read, then it failed (Finish never ran), and a retry completes it once
+    failed = platform.control.get("camp-1", "run-console")
+    assert (failed.run.status, failed.run.error) == (
+        "failed",
+        "the execution ended ABORTED before it finished",
+    )
+    second = platform.control.retry("camp-1", "run-console")
+    assert wait_for_execution(platform.sfn, platform.execution(second), timeout=25)["status"] == "SUCCEEDED"
+    final = platform.control.get("camp-1", "run-console")
+    assert (final.run.status, final.counts.control + final.counts.actioned) == ("succeeded", 300)
+    assert_each_once(platform, items)
+
+
+def test_starting_the_same_run_id_twice_starts_one_execution(platform: Platform) -> None:
+    platform.segment(customers(50))
+    described, _ = platform.run("run-once")
+    again = platform.control.start("camp-1", run_id="run-once")
+    executions = platform.sfn.list_executions(stateMachineArn=platform.arn)["executions"]
+    assert [e["name"] for e in executions] == [again.run.execution]
+    assert (again.run.status, described["status"]) == ("succeeded", "SUCCEEDED")
+
+
+def test_a_run_of_a_campaign_deleted_meanwhile_fails_with_its_reason(platform: Platform) -> None:
+    # Given a run started while the campaign existed, deleted before Prepare could read it (the
+    # control reads its own catalogue, which still has it; the workflow's has forgotten it)
+    platform.segment(customers(10))
+    platform.catalogue.campaigns.clear()
+    control = CampaignRunControl(
+        catalogue=FakeCatalogue(campaign("camp-1")),
+        actor=platform.actor,
+        audience=SegmentMembers(platform.container.table),
+        records=platform.records,
+        ledger=platform.ledger,
+        starter=StepFunctionsRunStarter(platform.sfn, platform.arn),
+        clock=platform.container.clock,
+    )
+    view = control.start("camp-1", run_id="run-orphan")
+    described = wait_for_execution(platform.sfn, platform.execution(view), timeout=25)
+    # Then Prepare's failure is caught, Finish records it, and the run failed at once (not retried)
     assert described["status"] == "FAILED"
-    summary = platform.ledger.summary(RunRef("camp-1", "run-missing"))
-    assert summary is not None
-    assert summary["status"] == "failed"
-    assert summary["error"].startswith("InvalidTaskInput")
-    assert platform.action.applied == Counter()
+    run = platform.records.get("camp-1", "run-orphan")
+    assert run is not None
+    assert run.status == "failed"
+    assert run.error is not None and run.error.startswith("InvalidTaskInput")
+    assert platform.actor.given == Counter()
 
 
-def test_an_empty_audience_is_a_run_of_nothing_that_succeeds(platform: Platform) -> None:
-    described = platform.run("run-empty", platform.audience([]))
+def test_an_empty_segment_is_a_run_of_nothing_that_succeeds(platform: Platform) -> None:
+    described, view = platform.run("run-empty")
     assert described["status"] == "SUCCEEDED", described
-    summary = summary_of(described)
-    assert (summary["items"], summary["done"], summary["batches"]) == (0, 0, 0)
+    assert view.counts.as_dict() == {
+        "audience": 0,
+        "control": 0,
+        "actioned": 0,
+        "skipped": no_skips(),
+        "failed": 0,
+    }
 
 
-def test_a_run_without_ids_fails_at_once_with_the_reason(platform: Platform) -> None:
+def test_an_execution_without_ids_fails_at_once_with_the_reason(platform: Platform) -> None:
     # Given an execution input with no campaign id
     arn = platform.sfn.start_execution(
-        stateMachineArn=platform.arn, name="no-ids", input=json.dumps({"run_id": "r-1", "audience": {}})
+        stateMachineArn=platform.arn, name="no-ids", input=json.dumps({"run_id": "r-1"})
     )["executionArn"]
     # When it runs, then Prepare and Finish both refuse it, neither is retried, and the run fails
     described = wait_for_execution(platform.sfn, arn, timeout=10)
     assert (described["status"], described.get("error")) == ("FAILED", "InvalidTaskInput")
-    assert platform.action.applied == Counter()
+    assert platform.actor.given == Counter()
 
 
-# ---- scheduled and event-triggered runs --------------------------------------------------------------
+# ---- scheduled and event-triggered executions ----------------------------------------------------
 
 
 def test_a_one_time_schedule_in_a_time_zone_starts_the_run_when_the_clock_reaches_it(
     platform: Platform, aws_session: Any
 ) -> None:
-    # Given a one-time schedule (Amsterdam time) starting a run, stored in moto's Scheduler
-    items = customers(120)
-    execution_input = {
-        "campaign_id": "camp-1",
-        "run_id": "run-scheduled",
-        "audience": platform.audience(items),
-    }
+    # Given a one-time schedule (Amsterdam time) starting an execution, stored in moto's Scheduler
+    platform.segment(customers(120))
+    execution_input = {"campaign_id": "camp-1", "run_id": "run-scheduled"}
     name = f"{platform.container.settings.table_name}-campaign"
     aws_session.client("scheduler").create_schedule(
         Name=name,
@@ -326,6 +370,9 @@ def test_a_one_time_schedule_in_a_time_zone_starts_the_run_when_the_clock_reache
     described = wait_for_execution(platform.sfn, execution["executionArn"], timeout=25)
     assert described["status"] == "SUCCEEDED", described
     assert summary_of(described)["done"] == 120
+    # An execution started without the run control still leaves its run's record, counted
+    run = platform.records.get("camp-1", "run-scheduled")
+    assert run is not None and (run.status, run.counts and run.counts.audience) == ("succeeded", 120)
     names = [s["Name"] for s in aws_session.client("scheduler").list_schedules()["Schedules"]]
     assert name not in names
 
@@ -344,11 +391,8 @@ def test_a_bus_rule_starts_one_run_per_event_through_the_local_tap(
     settings = platform.container.settings
     tap = create_trigger(aws_session, trigger, settings.event_bus_name, prefix=f"{settings.table_name}-")
     poller = trigger_poller(aws_session, tap, state_machine_arns={CAMPAIGN_RUN.logical_id: platform.arn})
-    detail = {
-        "campaign_id": "camp-1",
-        "run_id": "run-triggered",
-        "audience": platform.audience(customers(50)),
-    }
+    platform.segment(customers(50))
+    detail = {"campaign_id": "camp-1", "run_id": "run-triggered"}
     # When the event is put on the bus (moto's rule matches it into the tap) and delivered twice
     events = aws_session.client("events")
     put = events.put_events(

@@ -81,3 +81,23 @@ def test_the_resolver_turns_a_synthesised_definition_into_asl() -> None:
     assert resolve(body, refs) == '{"Resource":"arn:fn","Bucket":"bucket-1","Partition":"arn:aws","Name":"b"}'
     with pytest.raises(UnresolvedReference):
         resolve({"Ref": "Unknown"}, refs)
+
+
+def test_execution_names_fit_step_functions_and_never_collide() -> None:
+    import re
+
+    from loyalty.domain.campaign_runs import execution_name
+
+    long_id = "c" * 64
+    for campaign_id, run_id in (
+        ("spring", "run-1"),
+        (long_id, "r" * 64),
+        ("c-1", "sched-2027-03-29T07:00:00Z"),
+    ):
+        name = execution_name(campaign_id, run_id, 12)
+        assert len(name) <= 80 and re.fullmatch(r"[A-Za-z0-9_-]+", name), name
+        assert name.endswith("-12")
+    # Ids that differ only in what the name drops or cuts still name different executions
+    assert execution_name("c-1", "a:b", 1) != execution_name("c-1", "a_b", 1)
+    assert execution_name(long_id, "r" * 64, 1) != execution_name(long_id, "r" * 63 + "s", 1)
+    assert execution_name("c-1", "r-1", 1) != execution_name("c-1", "r-1", 2)

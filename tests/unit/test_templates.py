@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
+from jinja2.exceptions import UndefinedError
 
 from loyalty.domain import rendering
 from loyalty.domain.customers import Address, Consents, Customer, CustomerStatus, PointsSummary, Profile
@@ -173,15 +175,40 @@ def test_a_template_that_passed_its_checks_renders_for_a_customer_who_gave_nothi
     )
 
 
-def test_a_cause_that_offers_a_link_or_coupon_must_be_given_it() -> None:
+def test_a_cause_that_offers_a_link_must_be_given_it() -> None:
     with pytest.raises(ValueError, match="confirm_url"):
         rendering.message_context(
             _customer(), Cause.CONFIRMATION, tier=None, store=None, unsubscribe_url="https://x/u"
         )
-    with pytest.raises(ValueError, match="coupon"):
-        rendering.message_context(
-            _customer(), Cause.CAMPAIGN, tier=None, store=None, unsubscribe_url="https://x/u"
-        )
+
+
+def test_a_campaign_message_renders_what_the_campaign_gave_and_fails_on_what_it_did_not() -> None:
+    template = Template(
+        "t",
+        Channel.SMS,
+        "{{ coupon.code }} until {{ coupon.valid_until|date('%d-%m') }}, {{ campaign.points }} points, "
+        "{{ campaign.promo_cash }} to spend ({{ campaign.id }})",
+    )
+    assert rendering.check(template) == {"coupon", "campaign"}
+    gave = rendering.message_context(
+        _customer(),
+        Cause.CAMPAIGN,
+        tier=None,
+        store=None,
+        unsubscribe_url="https://x/u",
+        coupon=rendering.CouponFacts("SPRING-7K2Q", date(2026, 12, 31)),
+        campaign=rendering.CampaignFacts("spring", 500, Decimal("5.00")),
+    )
+    assert (
+        rendering.render(template, gave).body == "SPRING-7K2Q until 31-12, 500 points, 5.00 to spend (spring)"
+    )
+    # No coupon given (a campaign with only a message): a template naming one cannot render.
+    bare = rendering.message_context(
+        _customer(), Cause.CAMPAIGN, tier=None, store=None, unsubscribe_url="https://x/u"
+    )
+    assert bare["coupon"] is None
+    with pytest.raises(UndefinedError):
+        rendering.render(template, bare)
 
 
 def test_filters_do_what_methods_would() -> None:

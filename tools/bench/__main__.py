@@ -46,6 +46,16 @@ Then a new segment's background evaluation (bench_segment_pass) over BENCH_SEGME
 customers (default 10,000, with the arithmetic for 100,000): customers per second, DynamoDB round
 trips and capacity per customer, and the cost per customer on AWS (Lambda, DynamoDB, SQS, Athena).
 
+Then the campaign actor (bench_campaign_actor, issue 19): one customer actioned at a time through
+container.campaign_actor (a coupon and an email; four actions under a budget; retries; the dry run):
+round trips, RCU and WCU per customer and the cost per 1,000 customers actioned.
+
+Then a manual campaign run (bench_campaigns, issue 19) over BENCH_CAMPAIGN_CUSTOMERS customers (default
+10,000; 100,000 opt-in, else printed as arithmetic): Prepare, every Batch with the real CampaignActor
+and Finish, in one lane: customers per second, DynamoDB round trips and capacity per customer, Step
+Functions state transitions per customer, the cost per 1,000 customers actioned on AWS beside SES's
+and Step Functions' prices, and the minutes a 1,000,000-customer run takes on AWS by MaxConcurrency.
+
 Then the data lake (bench_lake): stream records per second through the lake handler, report latency
 over a generated lake of 1 million transactions and 100,000 customers, and the bytes Athena would
 scan per report (from the Parquet metadata) with its price at $5 per TB, scaled to 10 million
@@ -84,6 +94,8 @@ import time
 from loyalty.api.routes import ROUTES
 from loyalty_local.runtime import LocalRuntime
 from tools.bench import activity as bench_activity
+from tools.bench import campaign_actor as bench_campaign_actor
+from tools.bench import campaigns as bench_campaigns
 from tools.bench import console as bench_console
 from tools.bench import lake as bench_lake
 from tools.bench import merges as bench_merges
@@ -128,6 +140,8 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
         messages = bench_messages.measure(runtime)
         segments = bench_segments.measure(runtime)
         segment_pass = bench_segment_pass.measure(runtime)
+        campaign_actor = bench_campaign_actor.measure(runtime)
+        campaign_run = bench_campaigns.measure(runtime)
     finally:
         runtime.stop()
 
@@ -164,6 +178,10 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
     bench_segments.print_figures(segments)
     print()
     bench_segment_pass.print_figures(segment_pass)
+    print()
+    bench_campaign_actor.print_figures(campaign_actor)
+    print()
+    bench_campaigns.print_figures(campaign_run)
     print()
     bench_lake.print_figures(bench_lake.measure())  # no emulator: a folder lake, DuckDB over Parquet
     bench_segment_preview.print_figures(bench_segment_preview.measure())  # previews and RFM over Parquet

@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.activity import ActivityWorker
     from loyalty.services.api_keys import ApiKeyService
     from loyalty.services.attribution import Attribution
+    from loyalty.services.campaign_actions import CampaignActions
+    from loyalty.services.campaign_run_control import CampaignRunControl
     from loyalty.services.campaign_runs import CampaignRuns
     from loyalty.services.campaigns import CampaignSchedules, CampaignService
     from loyalty.services.cart import CartService
@@ -434,21 +436,73 @@ class Container:
         return LakeWriter(files=S3Lake(s3=self.client("s3"), bucket=self.settings.lake_bucket))
 
     @cached_property
+    def campaign_actor(self) -> CampaignActions:
+        """loyalty.services.campaign_ports.CampaignActor: who a campaign actions, exactly once."""
+        from loyalty.adapters.campaign_actions import CampaignActionRepository
+        from loyalty.adapters.messages import MessageRepository
+        from loyalty.adapters.offers import OfferRepository
+        from loyalty.adapters.stored_value import StoredValueRepository
+        from loyalty.adapters.templates import TemplateRepository
+        from loyalty.adapters.transactions import TransactionRepository
+        from loyalty.services.campaign_actions import CampaignActions
+        from loyalty.services.messaging import MessageQueue
+
+        return CampaignActions(
+            repo=CampaignActionRepository(self.table),
+            transactions=TransactionRepository(self.table),
+            offers=OfferRepository(self.table),
+            accounts=StoredValueRepository(self.table),
+            messages=MessageQueue(messages=MessageRepository(self.table), clock=self.clock),
+            templates=TemplateRepository(self.table),
+            programme=self.programme,
+            resolve_customer=self.resolver.get,
+            clock=self.clock,
+        )
+
+    @cached_property
     def campaign_runs(self) -> CampaignRuns:
-        from loyalty.adapters.campaign_runs import DynamoRunLedger, S3AudienceList, S3RunFiles
+        """The campaign run workflow's tasks (Prepare, Batch, Finish)."""
+        from loyalty.adapters.campaign_runs import (
+            DynamoRunLedger,
+            DynamoRunRecords,
+            S3RunFiles,
+            SegmentMembers,
+        )
         from loyalty.resources import CAMPAIGN_RUN
-        from loyalty.services.campaign_runs import CampaignRuns, MarkDone
+        from loyalty.services.campaign_runs import CampaignRuns
 
         if not self.settings.campaign_runs_bucket:
             raise RuntimeError("CAMPAIGN_RUNS_BUCKET is not set: campaign runs have nowhere to keep batches")
-        ledger = DynamoRunLedger(self.table)
         return CampaignRuns(
-            audience=S3AudienceList(self.client("s3")),
+            catalogue=self.campaigns,
+            actor=self.campaign_actor,
+            audience=SegmentMembers(self.table),
             files=S3RunFiles(self.client("s3"), self.settings.campaign_runs_bucket),
-            ledger=ledger,
-            action=MarkDone(ledger=ledger),
+            ledger=DynamoRunLedger(self.table),
+            records=DynamoRunRecords(self.table),
             clock=self.clock,
             batch_size=CAMPAIGN_RUN.batch_size,
+        )
+
+    @cached_property
+    def campaign_run_control(self) -> CampaignRunControl:
+        """Runs as marketers see them: start, cancel, retry, read, and the dry run."""
+        from loyalty.adapters.campaign_run_starter import StepFunctionsRunStarter
+        from loyalty.adapters.campaign_runs import DynamoRunLedger, DynamoRunRecords, SegmentMembers
+        from loyalty.resources import CAMPAIGN_RUN
+        from loyalty.services.campaign_run_control import CampaignRunControl
+
+        arn = self.settings.campaign_run_state_machine_arn
+        if not arn:
+            raise RuntimeError(f"{CAMPAIGN_RUN.arn_env_var} is not set: campaign runs cannot start")
+        return CampaignRunControl(
+            catalogue=self.campaigns,
+            actor=self.campaign_actor,
+            audience=SegmentMembers(self.table),
+            records=DynamoRunRecords(self.table),
+            ledger=DynamoRunLedger(self.table),
+            starter=StepFunctionsRunStarter(self.client("stepfunctions"), arn),
+            clock=self.clock,
         )
 
     @cached_property

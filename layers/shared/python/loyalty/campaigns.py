@@ -2,14 +2,13 @@
 
 The state machine (loyalty_infra.campaign_runs) passes JSON between them; this is the contract.
 
-Execution input::
+Execution input (services.campaign_run_control starts it, one execution per attempt of a run)::
 
     {"campaign_id": "c-1", "run_id": "r-1",              # [A-Za-z0-9][A-Za-z0-9_.:-]{0,63}
-     "audience": {"bucket": "...", "key": "..."},          # a file of item ids, one per line
      "batch_size": 100}                                    # optional; resources.CAMPAIGN_RUN's otherwise
 
-Prepare (`prepare_run`, function campaign-prepare) gets the execution input and returns, stored at
-`$.prepared`::
+Prepare (`prepare_run`, function campaign-prepare) exports the campaign's segment members (once per
+run: a retried run reuses the manifest) and returns, stored at `$.prepared`::
 
     {"bucket": "...", "manifest_key": "runs/c-1/r-1/manifest.json", "batches": 10, "items": 1000}
 
@@ -21,20 +20,22 @@ deduplicated and cut in its order, so a restart cuts the same batches.
 The Distributed Map reads the manifest (ItemReader, s3:getObject, JSON) and gives each iteration
 `{"campaign_id", "run_id", "batch": <manifest entry>}`.
 
-Batch (`run_batch`, function campaign-batch) applies that batch file's items, each once per
-(run, item), records the batch's outcome and returns
-`{"batch": n, "items": k, "done": k, "first_time": j, "failed": 0}`. Any exception fails the attempt;
-the Retry backs off and runs the whole batch again (done items are skipped by their keys), except
-for `InvalidTaskInput`, which goes straight to the Catch. The Catch calls the same function with
-the iteration's input plus `"error": {"Error": ..., "Cause": ...}`: it records the batch as failed
-(all its items counted failed) and returns that outcome.
+Batch (`run_batch`, function campaign-batch) calls `CampaignActor.act(campaign,
+Occasion("run:<run_id>", run_id), customer)` for each customer of that batch file, records the
+batch's outcome (control, actioned, skipped by reason, failed) and returns
+`{"batch": n, "items": k, "done": k, "first_time": j, "failed": 0, "counts": {...}}`. Any exception
+fails the attempt; the Retry backs off and runs the whole batch again (answered customers get their
+recorded outcome back), except for `InvalidTaskInput`, which goes straight to the Catch. The Catch
+calls the same function with the iteration's input plus `"error": {"Error": ..., "Cause": ...}`:
+it records the batch as failed (all its items counted failed) and returns that outcome.
 
 Finish (`finish_run`, function campaign-finish) gets the execution input with `prepared` (absent if
 Prepare failed) and `error` (present if Prepare or the Map failed), sums the batches' outcomes,
-writes the run's summary and returns it::
+writes the run's summary and the run record's final counts and status, and returns it::
 
-    {"status": "succeeded" | "failed", "items": 1000, "done": 1000, "failed": 0, "batches": 10,
-     "batches_failed": 0, "batches_missing": 0, "error": null}
+    {"status": "succeeded" | "failed" | "cancelled", "items": 1000, "done": 1000, "failed": 0,
+     "batches": 10, "batches_failed": 0, "batches_missing": 0, "error": null,
+     "counts": {"audience", "control", "actioned", "skipped": {reason: n}, "failed"}}
 
 A failed summary ends the execution FAILED (error `CampaignRunFailed`), so it can be redriven or
 restarted; a restart under the same run_id gives no item its effect twice.
@@ -49,7 +50,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from loyalty.bootstrap import container
 from loyalty.domain.campaign_runs import InvalidTaskInput, RunRef
 from loyalty.observability import logger, metrics
-from loyalty.services.campaign_runs import AudienceLocation, Prepared
+from loyalty.services.campaign_runs import Prepared
 
 
 def _batch_size(event: dict[str, Any]) -> int | None:
@@ -66,9 +67,7 @@ def _batch_size(event: dict[str, Any]) -> int | None:
 def prepare_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run = RunRef.of(event)
     logger.append_keys(campaign_id=run.campaign_id, run_id=run.run_id)
-    prepared = container().campaign_runs.prepare(
-        run, AudienceLocation.of(event.get("audience")), _batch_size(event)
-    )
+    prepared = container().campaign_runs.prepare(run, _batch_size(event))
     logger.info("audience exported", extra=prepared.as_dict())
     return prepared.as_dict()
 
@@ -104,6 +103,7 @@ def run_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "done": outcome.done,
         "first_time": outcome.first_time,
         "failed": outcome.failed,
+        "counts": outcome.counts.as_dict(),
     }
 
 

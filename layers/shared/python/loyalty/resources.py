@@ -236,9 +236,9 @@ LAKE_BUCKET = BucketDef(logical_id="Lake", local_name="loyalty-lake", env_var="L
 # The Glue database (AWS) whose tables describe the lake; locally DuckDB views of the same names.
 LAKE_DATABASE = "loyalty_lake"
 
-# Campaign runs' working files: the audience each run exports (batch files and their manifest,
-# runs/<campaign>/<run>/...), the audiences handed to runs (audiences/...) and the Distributed Map's
-# result manifests (results/...). Working files only: they expire.
+# Campaign runs' working files: the audience each run exports from its segment (batch files and
+# their manifest, runs/<campaign>/<run>/...) and the Distributed Map's result manifests
+# (results/...). Working files only: they expire.
 CAMPAIGN_RUNS_BUCKET = BucketDef(
     logical_id="CampaignRuns",
     local_name="loyalty-campaign-runs",
@@ -475,6 +475,11 @@ class CampaignRunMachineDef:
     # Errors the batch's Retry leaves alone (retrying cannot help): straight to the Catch.
     not_retried: tuple[str, ...]
     timeout_s: int
+    # How the functions that start, stop and read runs learn the machine's ARN (the campaigns API
+    # function and the campaign-schedule job; loyalty_infra.campaign_runs grants them).
+    arn_env_var: str = "CAMPAIGN_RUN_STATE_MACHINE_ARN"
+    # The functions and jobs that start, stop and describe its executions (they get arn_env_var).
+    controllers: tuple[str, ...] = ("campaigns", "campaign-schedule")
 
 
 CAMPAIGN_RUN = CampaignRunMachineDef(

@@ -42,6 +42,8 @@ class Settings(Model):
     report_engine: str = "duckdb"
     athena_workgroup: str | None = None
     lake_database: str = "loyalty_lake"
+    # The campaign run state machine (resources.CAMPAIGN_RUN.arn_env_var): who starts and stops runs.
+    campaign_run_state_machine_arn: str | None = None
     # The campaign runs' working files (batch files, manifests): the campaign run tasks only.
     campaign_runs_bucket: str | None = None
     # Scheduled campaigns' EventBridge Scheduler group, the function its schedules invoke and the
@@ -73,6 +75,7 @@ class Settings(Model):
                 report_engine=source.get("REPORT_ENGINE", "duckdb"),
                 athena_workgroup=source.get("ATHENA_WORKGROUP") or None,
                 lake_database=source.get("LAKE_DATABASE", "loyalty_lake"),
+                campaign_run_state_machine_arn=source.get("CAMPAIGN_RUN_STATE_MACHINE_ARN") or None,
                 campaign_runs_bucket=source.get("CAMPAIGN_RUNS_BUCKET") or None,
                 campaign_schedule_group=source.get("CAMPAIGN_SCHEDULE_GROUP") or None,
                 campaign_schedule_target_arn=source.get("CAMPAIGN_SCHEDULE_TARGET_ARN") or None,

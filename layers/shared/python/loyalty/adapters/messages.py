@@ -212,6 +212,15 @@ class MessageRepository:
     def queue(self, message: Message, retention: timedelta) -> bool:
         """Store a message made from a template, once: False when its key (cause, customer, channel)
         is already there, whatever became of it."""
+        try:
+            self._table.transact([self.queue_op(message, retention)])
+        except TransactionCancelled:
+            return False
+        return True
+
+    def queue_op(self, message: Message, retention: timedelta) -> TxOp:
+        """The message as one op of someone else's transaction (a campaign's actions): put only if
+        its key is new (a failed `message-new` label: it was queued before)."""
         created = to_iso(message.created_at)
         item = {
             "pk": message_pk(message.message_id),
@@ -236,12 +245,8 @@ class MessageRepository:
             "gsi2pk": PENDING_MESSAGES,
             "gsi2sk": pending_message_sk(message.next_attempt_at or message.created_at, message.message_id),
         }
-        try:
-            stored = {k: v for k, v in item.items() if v is not None}
-            self._table.transact([self._table.put_op(stored, "attribute_not_exists(pk)")])
-        except TransactionCancelled:
-            return False
-        return True
+        stored = {k: v for k, v in item.items() if v is not None}
+        return self._table.put_op(stored, "attribute_not_exists(pk)", label="message-new")
 
     def for_sending(
         self, customer_id: str, template_id: str

@@ -43,6 +43,7 @@ class CouponRecord:
     source: str
     status: str = "active"  # active | revoked
     version: int = 1
+    campaign_id: str | None = None  # the campaign that issued it (its timeline entry names it)
 
     def state(self, now: datetime) -> str:
         """active | used | expired | revoked"""
@@ -359,6 +360,7 @@ def _coupon_item(c: CouponRecord) -> Item:
         "source": c.source,
         "status": c.status,
         "version": c.version,
+        "campaign_id": c.campaign_id,
     }
     if c.customer_id:
         item["gsi1pk"] = customer_pk(c.customer_id)
@@ -370,7 +372,8 @@ def _coupon_item(c: CouponRecord) -> Item:
             c.source,
             f"Coupon for offer {c.offer_id} issued",
             {"code": c.code, "offer_id": c.offer_id},
-            {"valid_until": to_iso(c.valid_until)},
+            {"valid_until": to_iso(c.valid_until)}
+            | ({"campaign_id": c.campaign_id} if c.campaign_id else {}),
             record_id=c.code,
         )
     return item
@@ -388,4 +391,5 @@ def _coupon(item: Item) -> CouponRecord:
         source=str(item.get("source", "manual")),
         status=str(item.get("status", "active")),
         version=int(item.get("version", 1)),
+        campaign_id=item.get("campaign_id"),
     )

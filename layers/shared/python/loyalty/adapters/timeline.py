@@ -21,6 +21,7 @@ from loyalty.adapters.codec import customer_pk, from_iso, plain, storable, to_is
 from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, encode_cursor, serialize
 from loyalty.domain.timeline import (
     BADGE,
+    CAMPAIGN,
     CHALLENGE,
     COUPON,
     EVENT,
@@ -35,6 +36,7 @@ from loyalty.domain.timeline import (
 
 __all__ = [
     "BADGE",
+    "CAMPAIGN",
     "CHALLENGE",
     "COUPON",
     "EVENT",

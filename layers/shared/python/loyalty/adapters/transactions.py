@@ -563,6 +563,7 @@ _POINTS_SUMMARY = {
     "redeem": "Redeemed",
     "reverse": "Given back (redemption reversed)",
     "adjust": "Adjusted",
+    "campaign": "Given by a campaign",
 }
 
 

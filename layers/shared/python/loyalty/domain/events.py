@@ -45,6 +45,9 @@ CUSTOMER_EVENT_RECORDED = "CustomerEventRecorded"
 CUSTOMER_EVENT_ATTRIBUTED = "CustomerEventAttributed"
 # A customer's RFM scores changed (the scores job): segments on scores re-evaluate them.
 SCORES_UPDATED = "ScoresUpdated"
+# A campaign actioned a customer on an occasion, or held them out (outcome `control`): on the
+# receipt written with what it gave (services/campaign_actions.py).
+CAMPAIGN_ACTIONED = "CampaignActioned"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ class LedgerReason(StrEnum):
     ADJUST = "adjust"
     EVENT = "event"  # an event earn rule's points: the entry names the rule and the event
     CHALLENGE = "challenge"  # a challenge's reward (gamification)
+    CAMPAIGN = "campaign"  # a campaign's points action: the entry's actor is campaign:<id>
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,18 +85,20 @@ def earn(
     rules: tuple[str, ...] = (),
     actor: str = "system",
     event: tuple[str, str] | None = None,
+    available_now: bool = False,
 ) -> Earned:
     """A sale's (or a retro-credited sale's) points: a new lot, pending until the return window has
     passed, and its month's tier progress. Earning nothing still prunes the tier months.
 
     `event`: (event id, rule id) of an event earn, whose lot nothing can return: it is available
-    at once, and its entry and PointsEarned name the rule and the event."""
+    at once, and its entry and PointsEarned name the rule and the event. `available_now`: points
+    no sale backs (a campaign's gift), which nothing can return either."""
     earn_month = month_key(earned_at)
     months = dict(customer.earned_by_month)
     months[earn_month] = months.get(earn_month, 0) + points
     months = prune_months(months, now, programme.tier_window_months)
     pending_until, expires_at = lot_dates(programme, earned_at)
-    if event is not None:
+    if event is not None or available_now:
         pending_until = min(pending_until, now)
     pending = now < pending_until
     before = customer.points

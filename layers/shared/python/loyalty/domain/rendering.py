@@ -24,6 +24,7 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from types import SimpleNamespace
 from typing import Any
@@ -185,6 +186,7 @@ def sample_context(purpose: Purpose) -> dict[str, Any]:
         "tier": "silver",
         "store": _ns("store", store_id="ams-01", name="Amsterdam Damrak"),
         "coupon": _ns("coupon", code="WELCOME-7K2Q", valid_until=date(2026, 12, 31)),
+        "campaign": _ns("campaign", id="spring-2026", points=500, promo_cash=Decimal("5.00")),
         "unsubscribe_url": "https://loyalty.example/v1/unsubscribe?token=sample",
         "confirm_url": "https://loyalty.example/v1/confirm?token=sample",
     }
@@ -198,6 +200,15 @@ class CouponFacts:
     valid_until: date | datetime | None
 
 
+@dataclass(frozen=True)
+class CampaignFacts:
+    """What a campaign gave with its message: `{{ campaign.points }}`, `{{ campaign.promo_cash }}`."""
+
+    id: str
+    points: int = 0
+    promo_cash: Decimal = Decimal("0.00")
+
+
 def message_context(
     customer: Customer,
     cause: Cause,
@@ -207,6 +218,7 @@ def message_context(
     unsubscribe_url: str,
     confirm_url: str | None = None,
     coupon: CouponFacts | None = None,
+    campaign: CampaignFacts | None = None,
 ) -> dict[str, Any]:
     """What a message of this cause about this customer is rendered with: the names the cause
     offers (domain/templates.OFFERED), shaped as the sample a template was checked against. What the
@@ -242,9 +254,15 @@ def message_context(
         "unsubscribe_url": unsubscribe_url,
         "confirm_url": confirm_url,
         "coupon": _ns("coupon", code=coupon.code, valid_until=coupon.valid_until) if coupon else None,
+        "campaign": _ns("campaign", id=campaign.id, points=campaign.points, promo_cash=campaign.promo_cash)
+        if campaign
+        else None,
     }
     offered = OFFERED[cause]
-    missing = [name for name in ("confirm_url", "coupon") if name in offered and context[name] is None]
+    # A campaign's coupon is there when the campaign gave one (a template naming it is checked
+    # against the campaign's actions when the campaign is saved; one that is not fails to render
+    # and is suppressed, never sent half-filled).
+    missing = [name for name in ("confirm_url",) if name in offered and context[name] is None]
     if missing:
         raise ValueError(f"a {cause.value} message needs {', '.join(missing)}")
     return {name: value for name, value in context.items() if name in offered}

@@ -68,7 +68,8 @@ OFFERED: dict[Cause, frozenset[str]] = {
     Cause.WELCOME: _ALWAYS,
     Cause.EARN_CONFIRMATION: _ALWAYS,
     Cause.CONFIRMATION: _ALWAYS | {"confirm_url"},
-    Cause.CAMPAIGN: _ALWAYS | {"coupon"},  # a campaign may issue a coupon with the message
+    # A campaign may issue a coupon with the message, and says what it gave (`campaign.points` ...).
+    Cause.CAMPAIGN: _ALWAYS | {"coupon", "campaign"},
 }
 # What a template may name when saved: what some cause offers. Its purpose narrows it.
 ALL_NAMES = frozenset().union(*OFFERED.values())

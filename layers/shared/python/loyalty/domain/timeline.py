@@ -18,6 +18,7 @@ MESSAGE = "message"
 BADGE = "badge"
 CHALLENGE = "challenge"
 MERGE = "merge"
+CAMPAIGN = "campaign"  # a campaign actioned the customer (what it gave, under the campaign's id)
 
 KINDS: tuple[str, ...] = (
     TRANSACTION,
@@ -30,6 +31,7 @@ KINDS: tuple[str, ...] = (
     BADGE,
     CHALLENGE,
     MERGE,
+    CAMPAIGN,
 )
 
 

@@ -1,50 +1,46 @@
 """The campaign run workflow's three tasks (Prepare, Batch, Finish) over ports.
 
 loyalty.campaigns holds the Lambda entry points and the input/output contract of each task; this
-module is what they ask. The seams the campaign work plugs into:
+module is what they ask. The seams:
 
-- `AudienceSource`: where a run's audience comes from (today a list of ids in S3; a segment's
-  export later);
-- `ItemAction`: what a run does to one item (today: mark it done, once; a campaign's actions —
-  coupon, points, message — later), called with the run and the item, keyed by both;
-- `RunFiles` / `RunLedger`: where batch files and outcomes are kept (S3, the table).
+- `CampaignCatalogue` / `CampaignActor` (services.campaign_ports): the campaign, and who actions one
+  customer on one occasion (`act`, keyed by campaign, occasion and customer: a retried batch, a
+  restarted run, a run retried after a cancel give nobody anything twice);
+- `SegmentAudience`: the members of the campaign's segment, exported once per run;
+- `RunFiles` / `RunLedger`: batch files (S3) and batch outcomes (the table);
+- `RunRecords`: the run's record (CAMPAIGN#<id> / RUN#<run_id>), shared with
+  services.campaign_run_control, which starts, cancels and retries runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from loyalty.domain.campaign_runs import (
     BatchOutcome,
+    CampaignRun,
     InvalidTaskInput,
     RunRef,
+    RunStatus,
     RunSummary,
     batches,
     checked_item,
     summarise,
     unique_items,
 )
+from loyalty.domain.campaigns import Campaign, Occasion
+from loyalty.domain.errors import CampaignNotFound
+from loyalty.services.campaign_ports import CampaignActor, CampaignCatalogue
 from loyalty.services.ports import Clock
 
 
-@dataclass(frozen=True)
-class AudienceLocation:
-    bucket: str
-    key: str
-
-    @classmethod
-    def of(cls, raw: object) -> AudienceLocation:
-        if not isinstance(raw, dict) or not all(
-            isinstance(raw.get(k), str) and raw[k] for k in ("bucket", "key")
-        ):
-            raise InvalidTaskInput("audience must be {bucket, key} naming the audience file")
-        return cls(str(raw["bucket"]), str(raw["key"]))
-
-
-class AudienceSource(Protocol):
-    def items(self, location: AudienceLocation) -> Iterator[str]: ...
+class SegmentAudience(Protocol):
+    def members(self, segment_id: str) -> Iterable[str]:
+        """Every member of the segment now, in a stable order."""
+        ...
 
 
 class RunFiles(Protocol):
@@ -52,35 +48,54 @@ class RunFiles(Protocol):
 
     def put_json(self, key: str, value: Any) -> None: ...
 
-    def get_json(self, key: str) -> Any: ...
+    def get_json(self, key: str) -> Any:
+        """Raises InvalidTaskInput when there is no such file."""
+        ...
+
+    def find_json(self, key: str) -> Any | None: ...
 
 
 class RunLedger(Protocol):
-    def mark_item(self, run: RunRef, item: str) -> bool:
-        """Record the item as done for the run, once (a conditional put); True the first time."""
-        ...
-
     def save_batch(self, run: RunRef, outcome: BatchOutcome) -> None: ...
+
+    def batch_outcome(self, run: RunRef, batch: int) -> BatchOutcome | None: ...
 
     def batch_outcomes(self, run: RunRef) -> list[BatchOutcome]: ...
 
     def save_summary(self, run: RunRef, summary: RunSummary, finished_at: str) -> None: ...
 
 
-class ItemAction(Protocol):
-    def apply(self, run: RunRef, item: str) -> bool:
-        """Apply the run's action to one item, at most once per (run, item); True if this call did."""
+class RunRecords(Protocol):
+    def create(self, run: CampaignRun) -> CampaignRun | None:
+        """Write the record unless the run exists; None when written, else the existing one."""
         ...
 
+    def get(self, campaign_id: str, run_id: str) -> CampaignRun | None: ...
 
-class MarkDone:
-    """The action until campaigns bring theirs: the item is marked done for the run, once."""
+    def list(self, campaign_id: str, limit: int, cursor: str | None) -> tuple[list[CampaignRun], str | None]:
+        """Newest first."""
+        ...
 
-    def __init__(self, *, ledger: RunLedger) -> None:
-        self._ledger = ledger
+    def restart(self, run: CampaignRun, attempt: int, execution: str, started_at: str) -> bool:
+        """Move an ended run (its status and attempt as read) to a new running attempt; False when
+        someone else changed it first."""
+        ...
 
-    def apply(self, run: RunRef, item: str) -> bool:
-        return self._ledger.mark_item(run, item)
+    def cancel(self, run: CampaignRun, finished_at: str) -> bool:
+        """Mark a running attempt cancelled; False when it had ended (or moved on) first."""
+        ...
+
+    def fail(self, run: CampaignRun, error: str, finished_at: str) -> bool:
+        """Mark a running attempt failed (its execution ended without Finish); False when it had
+        ended (or moved on) first."""
+        ...
+
+    def set_audience(self, run: RunRef, audience: int) -> None: ...
+
+    def finish(self, run: RunRef, summary: RunSummary, finished_at: str) -> RunStatus:
+        """Write the final counts and status unless the record says cancelled (then those stay);
+        a run started without a record (an execution started by hand) gets one. The status kept."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -99,47 +114,91 @@ class Prepared:
         }
 
 
+PUT_WORKERS = 16
+
+
 def run_prefix(run: RunRef) -> str:
     return f"runs/{run.campaign_id}/{run.run_id}/"
+
+
+def run_occasion(run: RunRef) -> Occasion:
+    """What a run's customers are actioned once for."""
+    return Occasion(f"run:{run.run_id}", run.run_id)
 
 
 class CampaignRuns:
     def __init__(
         self,
         *,
-        audience: AudienceSource,
+        catalogue: CampaignCatalogue,
+        actor: CampaignActor,
+        audience: SegmentAudience,
         files: RunFiles,
         ledger: RunLedger,
-        action: ItemAction,
+        records: RunRecords,
         clock: Clock,
         batch_size: int,
     ) -> None:
+        self._catalogue = catalogue
+        self._actor = actor
         self._audience = audience
         self._files = files
         self._ledger = ledger
-        self._action = action
+        self._records = records
         self._clock = clock
         self._batch_size = batch_size
 
-    def prepare(self, run: RunRef, location: AudienceLocation, batch_size: int | None = None) -> Prepared:
-        """Export the audience as batch files and their manifest. Deterministic: a restarted run
-        writes the same files again, so a batch number names the same items every time."""
-        items = unique_items(self._audience.items(location))
+    def _campaign(self, run: RunRef) -> Campaign:
+        try:
+            return self._catalogue.get(run.campaign_id)
+        except CampaignNotFound:
+            # Deleted since the run started: no retry brings it back.
+            raise InvalidTaskInput(f"campaign {run.campaign_id} does not exist") from None
+
+    def prepare(self, run: RunRef, batch_size: int | None = None) -> Prepared:
+        """Export the campaign's segment as batch files and their manifest, once per run: a retried
+        or restarted run reuses the manifest, so a batch number names the same customers every
+        time and the run's audience is the segment as it was when the run first started."""
         prefix = run_prefix(run)
-        manifest = []
-        for number, chunk in batches(items, batch_size or self._batch_size):
-            key = f"{prefix}batches/{number:06d}.json"
-            self._files.put_json(key, {"batch": number, "items": list(chunk)})
-            manifest.append({"batch": number, "key": key, "items": len(chunk)})
-        # Written last: a manifest names only batch files that exist.
         manifest_key = f"{prefix}manifest.json"
+        existing = self._files.find_json(manifest_key)
+        if isinstance(existing, list):
+            items = sum(int(entry["items"]) for entry in existing)
+            return Prepared(self._files.bucket, manifest_key, len(existing), items)
+        campaign = self._campaign(run)
+        if campaign.audience.segment_id is None:
+            raise InvalidTaskInput(f"campaign {run.campaign_id} has no audience segment to run over")
+        members = unique_items(self._audience.members(campaign.audience.segment_id))
+        manifest = [
+            {"batch": number, "key": f"{prefix}batches/{number:06d}.json", "items": len(chunk)}
+            for number, chunk in batches(members, batch_size or self._batch_size)
+        ]
+        size = batch_size or self._batch_size
+
+        def write(entry: dict[str, Any]) -> None:
+            start = int(entry["batch"]) * size
+            self._files.put_json(
+                str(entry["key"]), {"batch": entry["batch"], "items": list(members[start : start + size])}
+            )
+
+        # A million customers are 10,000 files: written 16 at a time, well inside Prepare's timeout.
+        with ThreadPoolExecutor(max_workers=PUT_WORKERS) as pool:
+            list(pool.map(write, manifest))
+        # Written last: a manifest names only batch files that exist.
         self._files.put_json(manifest_key, manifest)
-        return Prepared(self._files.bucket, manifest_key, len(manifest), len(items))
+        self._records.set_audience(run, len(members))
+        return Prepared(self._files.bucket, manifest_key, len(manifest), len(members))
 
     def apply_batch(self, run: RunRef, batch: int, key: str) -> BatchOutcome:
-        """Apply the action to every item of one batch file and record the batch's outcome. An
-        exception leaves the outcome unrecorded: the state machine retries the whole batch, and the
-        items already done are skipped by their keys."""
+        """Act on every customer of one batch file and record the batch's outcome. An exception
+        leaves the outcome unrecorded: the state machine retries the whole batch, and the customers
+        already answered get their recorded outcome back (`act` is keyed). A batch a retried run
+        finds complete is not acted on again."""
+        saved = self._ledger.batch_outcome(run, batch)
+        if saved is not None and saved.complete:
+            return BatchOutcome(
+                batch=saved.batch, items=saved.items, done=saved.done, first_time=0, counts=saved.counts
+            )
         body = self._files.get_json(self._checked_key(run, key))
         if (
             not isinstance(body, dict)
@@ -148,15 +207,15 @@ class CampaignRuns:
         ):
             raise InvalidTaskInput(f"{key} is not batch {batch} of this run")
         items: Sequence[str] = [checked_item(item) for item in body["items"]]
-        first_time = sum(1 for item in items if self._action.apply(run, item))
-        outcome = BatchOutcome(batch=batch, items=len(items), done=len(items), first_time=first_time)
+        campaign = self._campaign(run)
+        occasion = run_occasion(run)
+        outcome = BatchOutcome.of(batch, [self._actor.act(campaign, occasion, item) for item in items])
         self._ledger.save_batch(run, outcome)
         return outcome
 
     def record_failure(self, run: RunRef, batch: int, items: int, error: str) -> BatchOutcome:
-        """The Catch's record of a batch whose attempts all failed: every item of it counts failed
-        (some may have been applied before the failure; a restart completes them once)."""
-        outcome = BatchOutcome(batch=batch, items=items, failed=items, error=error[:500])
+        """The Catch's record of a batch whose attempts all failed."""
+        outcome = BatchOutcome.caught(batch, items, error)
         self._ledger.save_batch(run, outcome)
         return outcome
 
@@ -165,7 +224,11 @@ class CampaignRuns:
             summary = summarise(0, 0, [], error or "the audience was not exported")
         else:
             summary = summarise(prepared.batches, prepared.items, self._ledger.batch_outcomes(run), error)
-        self._ledger.save_summary(run, summary, self._clock.now().isoformat())
+        finished_at = self._clock.now().isoformat()
+        self._ledger.save_summary(run, summary, finished_at)
+        status = self._records.finish(run, summary, finished_at)
+        if status == "cancelled":
+            return replace(summary, status="cancelled")
         return summary
 
     def _checked_key(self, run: RunRef, key: str) -> str:

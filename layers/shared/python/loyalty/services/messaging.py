@@ -22,9 +22,11 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from loyalty.adapters.codec import customer_from_item
+from loyalty.adapters.dynamo import TxOp
 from loyalty.adapters.email import SendFailed
 from loyalty.adapters.messages import MessageRepository
 from loyalty.adapters.stored_value import Message
@@ -34,7 +36,7 @@ from loyalty.domain.activity import RecordedEvent
 from loyalty.domain.customers import Customer
 from loyalty.domain.outgoing import Outgoing
 from loyalty.domain.programme import Messaging
-from loyalty.domain.rendering import CouponFacts, Rendered, message_context, render
+from loyalty.domain.rendering import CampaignFacts, CouponFacts, Rendered, message_context, render
 from loyalty.domain.stores import Store
 from loyalty.domain.templates import Cause, Channel
 from loyalty.domain.unsubscribe import mint
@@ -90,27 +92,64 @@ class MessageQueue:
         not_before: datetime | None = None,
     ) -> tuple[str, bool]:
         """The message's id, and whether this call queued it (False: it was queued before)."""
-        now = self._clock.now()
-        message_id = message_key(cause, cause_id, customer_id, channel)
-        created = self._messages.queue(
-            Message(
-                message_id=message_id,
-                to="",
-                subject="",
-                body="",
-                created_at=now,
-                next_attempt_at=max(not_before, now) if not_before else now,
-                channel=channel.value,
-                customer_id=customer_id,
-                template_id=template_id,
-                cause=cause.value,
-                cause_id=cause_id,
-                campaign_id=campaign_id,
-                extras=_plain(extras or {}),
-            ),
-            QUEUED_RETENTION,
+        message = self.message(
+            cause,
+            cause_id,
+            customer_id,
+            channel,
+            template_id,
+            extras,
+            campaign_id=campaign_id,
+            not_before=not_before,
         )
-        return message_id, created
+        return message.message_id, self._messages.queue(message, QUEUED_RETENTION)
+
+    def queue_op(
+        self,
+        cause: Cause,
+        cause_id: str,
+        customer_id: str,
+        channel: Channel,
+        template_id: str,
+        extras: Mapping[str, Any] | None = None,
+        *,
+        campaign_id: str | None = None,
+    ) -> tuple[str, TxOp]:
+        """The same message as one conditional op of the caller's transaction (a campaign writes
+        its messages with everything else it gives): its id and the op (label `message-new`)."""
+        message = self.message(
+            cause, cause_id, customer_id, channel, template_id, extras, campaign_id=campaign_id
+        )
+        return message.message_id, self._messages.queue_op(message, QUEUED_RETENTION)
+
+    def message(
+        self,
+        cause: Cause,
+        cause_id: str,
+        customer_id: str,
+        channel: Channel,
+        template_id: str,
+        extras: Mapping[str, Any] | None = None,
+        *,
+        campaign_id: str | None = None,
+        not_before: datetime | None = None,
+    ) -> Message:
+        now = self._clock.now()
+        return Message(
+            message_id=message_key(cause, cause_id, customer_id, channel),
+            to="",
+            subject="",
+            body="",
+            created_at=now,
+            next_attempt_at=max(not_before, now) if not_before else now,
+            channel=channel.value,
+            customer_id=customer_id,
+            template_id=template_id,
+            cause=cause.value,
+            cause_id=cause_id,
+            campaign_id=campaign_id,
+            extras=_plain(extras or {}),
+        )
 
 
 class MessageInteractions:
@@ -267,6 +306,7 @@ class TemplatedDelivery:
             coupon=CouponFacts(str(coupon.get("code")), _date(coupon.get("valid_until")))
             if isinstance(coupon, Mapping)
             else None,
+            campaign=_campaign(extras.get("campaign")),
         )
 
     def _outgoing(
@@ -321,6 +361,17 @@ class TemplatedDelivery:
                 ),
             ],
         )
+
+
+def _campaign(value: Any) -> CampaignFacts | None:
+    """A campaign message's `campaign` extras ({"id", "points", "promo_cash"}) as the template sees them."""
+    if not isinstance(value, Mapping):
+        return None
+    return CampaignFacts(
+        str(value.get("id", "")),
+        int(value.get("points") or 0),
+        Decimal(str(value.get("promo_cash") or "0.00")),
+    )
 
 
 def _date(value: Any) -> date | datetime | None:

@@ -159,7 +159,7 @@ points AS (
         0 AS non_members,
         0 AS anonymous,
         0 AS new_members,
-        SUM(CASE WHEN l.reason IN ('earn', 'retro_credit', 'event', 'challenge') AND l.points > 0
+        SUM(CASE WHEN l.reason IN ('earn', 'retro_credit', 'event', 'challenge', 'campaign') AND l.points > 0
             THEN l.points ELSE 0 END) AS points_earned,
         SUM(CASE WHEN l.reason = 'redeem' THEN -l.points ELSE 0 END) AS points_redeemed
     FROM ledger_now AS l

@@ -7,7 +7,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Kind = Literal[
-    "transaction", "event", "points", "redemption", "tier", "coupon", "message", "badge", "challenge", "merge"
+    "transaction",
+    "event",
+    "points",
+    "redemption",
+    "tier",
+    "coupon",
+    "message",
+    "badge",
+    "challenge",
+    "merge",
+    "campaign",
 ]
 
 

@@ -12,6 +12,7 @@ from loyalty.api import docs
 from loyalty.api.http import cursor_in, cursor_out, no_content, ok, page
 from loyalty.api.models.campaigns import CampaignList, CampaignOut, CampaignPut
 from loyalty.api.models.common import PathId
+from loyalty.api.routers import campaign_runs
 from loyalty.bootstrap import container
 
 TAGS = ["campaigns"]
@@ -74,4 +75,5 @@ def make_router() -> Router:
     The runs' routes (camprun) add themselves here too."""
     router = Router()
     add_routes(router)
+    campaign_runs.add_routes(router)
     return router
