@@ -928,6 +928,31 @@ def _cohorts_report(w: World, o: Owner) -> Req:
     return Req("GET", "/v1/admin/reports/cohorts", params={"by": "enrolment_month"})
 
 
+def _campaign(w: World) -> str:
+    """A saved campaign to report on (written as the campaign service keeps it)."""
+    from tests.e2e.test_campaign_report_http import save_campaign
+
+    def make() -> str:
+        campaign_id = uid("authz")
+        save_campaign(w.api, campaign_id, datetime.now(UTC) - timedelta(days=1))
+        return campaign_id
+
+    return str(w.once("campaign", None, make))
+
+
+@case("GET", "/v1/admin/reports/campaigns/{campaign_id}")
+def _campaign_report(w: World, o: Owner) -> Req:
+    return Req("GET", f"/v1/admin/reports/campaigns/{_campaign(w)}", params={"window_days": "30"})
+
+
+@case("POST", "/v1/admin/campaigns/{campaign_id}/backtest")
+def _campaign_backtest(w: World, o: Owner) -> Req:
+    as_of = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+    return Req(
+        "POST", f"/v1/admin/campaigns/{_campaign(w)}/backtest", json={"as_of": as_of, "window_days": 7}
+    )
+
+
 # segment previews over the data lake (admin; issue 17)
 @case("POST", "/v1/admin/segments/preview")
 def _segment_preview(w: World, o: Owner) -> Req:

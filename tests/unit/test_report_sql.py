@@ -295,8 +295,11 @@ def test_the_reports_read_only_the_snapshot_tables_glue_describes(reports: Repor
     manifest = reports.queries.manifest() or report_sql.LakeManifest(
         "20260101T000000-0", date(2026, 1, 1), {}
     )
+    from loyalty.services import campaign_report_sql
+
     read: set[str] = set()
-    for sql in statements(manifest):
+    campaign = campaign_report_sql.report("spring", 30, date(2026, 1, 1), manifest)
+    for sql in [*statements(manifest), campaign]:
         tables = {t.name for t in sqlglot.parse_one(sql, read="trino").find_all(sqlglot.exp.Table)}
         read |= {t.removesuffix("_snapshot") for t in tables if t.endswith("_snapshot")}
     assert read == set(report_sql.REPORTED_KINDS)

@@ -1,5 +1,6 @@
 """The data lake's bench (issue 16): write throughput through the stream handler, report latency
-over a generated lake of 1 million transactions and 100,000 customers before and after compaction,
+over a generated lake of 1 million transactions and 100,000 customers before and after compaction
+(and the campaign report over a campaign's 20,000 receipts, and a backtest: issue 19),
 compaction's throughput, and what Athena would scan for each report (from the Parquet metadata)
 with its price.
 
@@ -36,10 +37,16 @@ from loyalty.adapters.lake import FolderLake
 from loyalty.adapters.lake_compaction import DuckDBParquetWork
 from loyalty.adapters.report_queries import DuckDBQueries
 from loyalty.bootstrap import Container, use_container
+from loyalty.domain.campaigns import Campaign
+from loyalty.domain.programme import default_programme
+from loyalty.domain.segments import parse_rule
 from loyalty.jobs import write_lake
-from loyalty.services import report_sql
+from loyalty.services import campaign_report_sql, report_sql
+from loyalty.services.campaign_reports import CampaignReports
 from loyalty.services.compaction import CompactionReport, LakeCompactor
 from loyalty.services.lake import (
+    CAMPAIGN_ACTIONS,
+    COUPONS,
     CUSTOMERS,
     KINDS,
     LEDGER,
@@ -63,6 +70,9 @@ BATCH = 100  # the stream event source mapping's batch size (loyalty_infra.outbo
 ATHENA_PRICE_PER_TB = 5.0
 ATHENA_MIN_BYTES = 10 * 1024**2
 SCALE_TO = 10_000_000  # customers, for the capacity note
+CAMPAIGN_REACH = 20_000  # customers a campaign's receipts name (a fifth of them; 10% held out)
+BACKTEST_AS_OF = datetime(2025, 9, 1, tzinfo=UTC)
+BACKTEST_RULE = {"purchased": {"within": "P90D", "count": {"gte": 2}}}
 YEAR = (date(2025, 1, 1), date(2025, 12, 31))
 COMPACTED_AT = datetime(2026, 1, 1, 1, tzinfo=UTC)  # 2025-12-31 still open: its rows stay change rows
 # The snapshots sorted by time: a report's period selects their row groups.
@@ -205,7 +215,33 @@ def generate(root: Path) -> float:
             '2024-01-01' AS dt
         FROM unnest({stores}) AS t(s)
     """)
-    for kind in (CUSTOMERS, TRANSACTIONS, LEDGER, STORES):
+    # A campaign's receipts (run on 1 June 2025): a fifth of the customers, 10% of them held out;
+    # the actioned got 50 points, a coupon (a third of them redeemed) and an email.
+    db.execute(f"""
+        CREATE TABLE campaign_actions AS
+        SELECT 'INSERT' AS op, 'CAMPACT#bench#c' || i || '|OCC#run:r1' AS change_key,
+            acted AS changed_at, lpad(CAST(5000000 + i AS VARCHAR), 40, '0') AS change_seq,
+            'bench' AS campaign_id, 'c' || i AS customer_id, 'run:r1' AS occasion, 'r1' AS run_id,
+            CASE WHEN control THEN 'control' ELSE 'actioned' END AS outcome, acted AS acted_at,
+            CASE WHEN control THEN NULL ELSE 50 END::BIGINT AS points, NULL::DECIMAL(38,2) AS amount,
+            CASE WHEN control THEN NULL ELSE 'k' || i END AS coupon_key,
+            CASE WHEN control THEN []::VARCHAR[] ELSE ['email'] END AS message_channels,
+            '2025-06-01' AS dt
+        FROM (
+            SELECT i, hash(i * 31) % 10 = 0 AS control,
+                CAST(TIMESTAMP '2025-06-01 09:00:00' + to_seconds(i % 7200) AS TIMESTAMP_MS) AS acted
+            FROM range(0, {CUSTOMERS_N}, {CUSTOMERS_N // CAMPAIGN_REACH}) AS t(i)
+        )
+    """)
+    db.execute("""
+        CREATE TABLE coupons AS
+        SELECT 'INSERT' AS op, coupon_key AS change_key, changed_at, change_seq, 'bench-offer' AS offer_id,
+            customer_id, acted_at AS issued_at, acted_at + INTERVAL 30 DAY AS valid_until,
+            1::BIGINT AS max_uses, CASE WHEN hash(customer_id) % 3 = 0 THEN 1 ELSE 0 END::BIGINT AS uses,
+            'campaign:bench' AS source, 'active' AS status, dt
+        FROM campaign_actions WHERE coupon_key IS NOT NULL
+    """)
+    for kind in (CUSTOMERS, TRANSACTIONS, LEDGER, STORES, CAMPAIGN_ACTIONS, COUPONS):
         db.execute(
             f"COPY (SELECT {_columns(kind, table_columns(db, kind.name))}, dt FROM {kind.name}) "
             f"TO '{root / kind.name}' "
@@ -275,6 +311,76 @@ def scanned_bytes(
     return total
 
 
+def backtest_scanned(root: Path, sql: str, manifest: LakeManifest | None, window_days: int) -> int:
+    """What Athena would read for a backtest: the change rows written up to as_of (every day of
+    customers, the rule's window of transactions and lines: `dt` prunes the rest), and the sales
+    after as_of from the snapshot (its row groups in the window) and the newer change rows."""
+    as_of = BACKTEST_AS_OF.date()
+    rule_floor = as_of - timedelta(days=92)
+    window = (as_of, as_of + timedelta(days=window_days))
+    total = 0
+    for table, columns in _columns_by_table(sql).items():
+        if table.endswith("_snapshot"):
+            if manifest is not None:
+                kind = table.removesuffix("_snapshot")
+                folder = root / SNAPSHOT_PREFIX / kind / f"generation={manifest.generation}"
+                for path in folder.glob("*.parquet"):
+                    total += _chunks(path, columns, TIME_COLUMNS.get(kind), window)
+            continue
+        for path in (root / table).glob("dt=*/*.parquet"):
+            day = date.fromisoformat(path.parent.name.removeprefix("dt="))
+            history = day <= as_of and (
+                table not in ("transactions", "transaction_lines") or day >= rule_floor
+            )
+            recent = manifest is not None and day > manifest.closed_through
+            if history or recent:
+                total += _chunks(path, columns, None, None)
+    return total
+
+
+@dataclass
+class _Campaigns:
+    """The bench's catalogue: one saved campaign and one saved segment."""
+
+    campaign: Campaign
+
+    def get(self, campaign_id: str) -> Campaign:
+        return self.campaign
+
+    def triggered(self) -> list[Campaign]:
+        return []
+
+    def rule(self, segment_id: str) -> Any:
+        return BACKTEST_RULE
+
+
+@dataclass
+class _Clock:
+    moment: datetime
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+@dataclass
+class _Rows:
+    rows: list[dict[str, Any]]
+
+
+def campaign_reports(queries: DuckDBQueries) -> CampaignReports:
+    campaign = Campaign.model_validate(
+        {"campaign_id": "bench", "name": "Bench", "trigger": {"type": "manual"},
+         "audience": {"segment_id": "bench-regulars"}, "actions": [{"type": "points", "points": 50}],
+         "control_group": {"percent": 10}, "status": "active", "created_at": "2025-05-30T00:00:00Z",
+         "updated_at": "2025-05-30T00:00:00Z"}
+    )  # fmt: skip
+    catalogue = _Campaigns(campaign)
+    return CampaignReports(
+        queries=queries, campaigns=catalogue, segments=catalogue, programme=default_programme,
+        clock=_Clock(COMPACTED_AT),
+    )  # fmt: skip
+
+
 def _time(run: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
     times, result = [], None
     for _ in range(repeat):
@@ -301,26 +407,45 @@ def measure() -> LakeFigures:
         service = ReportService(queries=queries)
         start, end = YEAR
         june = (date(2025, 6, 1), date(2025, 6, 30))
-        cases: list[tuple[str, Callable[[], Any], Callable[[LakeManifest | None], str], date | None,
-                          tuple[date, date] | None]] = [
+        campaigns = campaign_reports(queries)
+        rule = parse_rule(BACKTEST_RULE)
+
+        def scans(
+            sql: Callable[[LakeManifest | None], str], floor: date | None, period: tuple[date, date] | None
+        ) -> Callable[[LakeManifest | None], int]:
+            return lambda m: scanned_bytes(root, sql(m), floor, m, period)
+
+        def backtest_sql(m: LakeManifest | None) -> str:
+            return campaign_report_sql.backtest(
+                rule, BACKTEST_AS_OF, 30, default_programme(), campaign_id="bench", control_percent=10,
+                members_only=False, manifest=m,
+            )  # fmt: skip
+
+        cases: list[tuple[str, Callable[[], Any], Callable[[LakeManifest | None], int]]] = [
             ("activity by month and store, a year", lambda: service.activity(start, end, "month", "store"),
-             lambda m: report_sql.activity(start, end, "month", "store", m), start, YEAR),
+             scans(lambda m: report_sql.activity(start, end, "month", "store", m), start, YEAR)),
             ("activity by day and channel, a month", lambda: service.activity(*june, "day", "channel"),
-             lambda m: report_sql.activity(*june, "day", "channel", m), june[0], june),
+             scans(lambda m: report_sql.activity(*june, "day", "channel", m), june[0], june)),
             ("members vs non-members, a year", lambda: service.members_vs_non_members(start, end),
-             lambda m: report_sql.members_vs_non_members(start, end, m), start, YEAR),
-            ("cohorts by enrolment month", service.cohorts, report_sql.cohorts, None, None),
+             scans(lambda m: report_sql.members_vs_non_members(start, end, m), start, YEAR)),
+            ("cohorts by enrolment month", service.cohorts, scans(report_sql.cohorts, None, None)),
+            (f"campaign report, {CAMPAIGN_REACH // 1000}k receipts",
+             lambda: _Rows(campaigns.report("bench", 30).csv_rows()),
+             scans(lambda m: campaign_report_sql.report("bench", 30, date(2025, 5, 30), m), date(2025, 5, 30),
+                   None)),
+            ("campaign backtest, 30 days",
+             lambda: _Rows(campaigns.backtest("bench", BACKTEST_AS_OF, 30).csv_rows()),
+             lambda m: backtest_scanned(root, backtest_sql(m), m, 30)),
         ]  # fmt: skip
-        before = [_time(run, repeat=1) for _, run, _, _, _ in cases]
+        before = [_time(run, repeat=1) for _, run, _ in cases]
         compaction = compact(root)
         manifest = queries.manifest()
         snapshot_bytes = sum(p.stat().st_size for p in (root / SNAPSHOT_PREFIX).rglob("*.parquet"))
         reports = []
-        for (name, run, sql, floor, period), (before_ms, old) in zip(cases, before, strict=True):
+        for (name, run, scan), (before_ms, old) in zip(cases, before, strict=True):
             p50, report = _time(run)
-            scanned = scanned_bytes(root, sql(manifest), floor, manifest, period)
             reports.append(
-                ReportFigure(name, before_ms, p50, len(report.rows), scanned, report.rows == old.rows)
+                ReportFigure(name, before_ms, p50, len(report.rows), scan(manifest), report.rows == old.rows)
             )
         return LakeFigures(
             records_per_s, rows_per_s, generate_s, lake_bytes, reports, compaction, snapshot_bytes

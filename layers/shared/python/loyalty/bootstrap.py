@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.attribution import Attribution
     from loyalty.services.campaign_actions import CampaignActions
     from loyalty.services.campaign_run_control import CampaignRunControl
+    from loyalty.services.campaign_ports import CampaignCatalogue
+    from loyalty.services.campaign_reports import CampaignReports
     from loyalty.services.campaign_runs import CampaignRuns
     from loyalty.services.campaigns import CampaignSchedules, CampaignService
     from loyalty.services.cart import CartService
@@ -629,6 +631,27 @@ class Container:
         from loyalty.services.segment_preview import SegmentPreview
 
         return SegmentPreview(queries=self.lake_queries, programme=self.programme.current, clock=self.clock)
+
+    @cached_property
+    def campaign_catalogue(self) -> CampaignCatalogue:
+        """The saved campaigns, for the report and the backtest."""
+        from loyalty.adapters.campaign_reads import StoredCampaigns
+
+        return StoredCampaigns(self.table)
+
+    @cached_property
+    def campaign_reports(self) -> CampaignReports:
+        from loyalty.adapters.campaign_reads import SavedSegmentRules
+        from loyalty.adapters.segment_definitions import SegmentDefinitionRepository
+        from loyalty.services.campaign_reports import CampaignReports
+
+        return CampaignReports(
+            queries=self.lake_queries,
+            campaigns=self.campaign_catalogue,
+            segments=SavedSegmentRules(SegmentDefinitionRepository(self.table)),
+            programme=self.programme.current,
+            clock=self.clock,
+        )
 
     @cached_property
     def customer_scores(self) -> CustomerScores:

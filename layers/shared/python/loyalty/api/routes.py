@@ -242,6 +242,23 @@ ROUTES: tuple[Route, ...] = (
         area=Area.REPORTS,
     ),
     Route("GET", "/v1/admin/reports/cohorts", "reports", Access.ADMIN, StoreScope.NONE, area=Area.REPORTS),
+    Route(
+        "GET",
+        "/v1/admin/reports/campaigns/{campaign_id}",
+        "reports",
+        Access.ADMIN,
+        StoreScope.NONE,
+        area=Area.REPORTS,
+    ),
+    # The backtest reads the lake: the reports function serves it, a campaign's route for marketers.
+    Route(
+        "POST",
+        "/v1/admin/campaigns/{campaign_id}/backtest",
+        "reports",
+        Access.ADMIN,
+        StoreScope.NONE,
+        area=Area.CAMPAIGNS,
+    ),
     # Challenges and badges are marketers' (served with offers); a customer's standing is the brand's.
     Route(
         "PUT",

@@ -2,12 +2,13 @@
 
 Every insert, modify, removal and TTL deletion of a business record (profiles, transactions and
 their lines, points ledger entries, redemptions, accounts, customer events, coupons, messages,
-stores) becomes one change row `(op, change_key, changed_at, change_seq, <columns>)` in a Parquet
-file under `<kind>/dt=YYYY-MM-DD/<batch id>.parquet`. The current state of a record is its latest
-image per key, derived in SQL (the `*_current` views of loyalty.services.report_sql): nothing is
-rewritten in place by the writer. The compaction job (loyalty.services.compaction) rewrites closed
-days as one file each and keeps per-kind snapshots of the current state, which the reports read
-with only the newer change rows; it is not needed for correctness, only for speed and cost.
+stores, campaign receipts) becomes one change row `(op, change_key, changed_at, change_seq,
+<columns>)` in a Parquet file under `<kind>/dt=YYYY-MM-DD/<batch id>.parquet`. The current state
+of a record is its latest image per key, derived in SQL (the `*_current` views of
+loyalty.services.report_sql): nothing is rewritten in place by the writer. The compaction job
+(loyalty.services.compaction) rewrites closed days as one file each and keeps per-kind snapshots
+of the current state, which the reports read with only the newer change rows; it is not needed
+for correctness, only for speed and cost.
 
 What never reaches the lake, by construction: each kind names the columns it takes (an allowlist),
 so key hashes, PINs, stored responses, idempotency items, secrets, outboxes, timeline entries and
@@ -267,6 +268,49 @@ STORES = Kind(
     cluster=("store_id",),
 )
 
+
+def _receipt_facets(image: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A campaign receipt's gifts as the report counts them: the coupon by the digest of its
+    record's key (the coupons kind's change key: the code is a bearer credential and never reaches
+    the lake, yet the report can tell whether it was redeemed), the channels messaged, and the
+    promotional cash as money (or from cents, if that is how it was kept)."""
+    nested = image.get("given")
+    given: Mapping[str, Any] = nested if isinstance(nested, Mapping) else {}
+
+    def pick(*names: str) -> Any:
+        for name in names:
+            for source in (image, given):
+                if source.get(name) not in (None, ""):
+                    return source[name]
+        return None
+
+    code = pick("coupon_code")
+    amount = pick("amount", "promo_cash")
+    if amount is None and pick("amount_cents") is not None:
+        amount = Decimal(int(pick("amount_cents"))) / 100
+    messages = pick("messages") or {}
+    return {
+        "coupon_key": hashlib.sha256(f"COUPON#{code}|COUPON".encode()).hexdigest() if code else None,
+        "amount": amount,
+        "points": pick("points"),
+        "message_channels": json.dumps(sorted(str(ch) for ch, mid in dict(messages).items() if mid)),
+    }
+
+
+# Campaign receipts: one per (campaign, occasion, customer), actioned or held out as control,
+# with what it gave (loyalty.services.campaign_actions writes them; `CAMPACT#<campaign>#<customer>`
+# / `OCC#<occasion>`). The campaign report reads them (loyalty.services.campaign_reports). Sorted by
+# campaign, so a report of one campaign skips the others' row groups.
+CAMPAIGN_ACTIONS = Kind(
+    "campaign_actions",
+    _c(
+        "campaign_id:str customer_id:str occasion:str run_id:str outcome:str acted_at:ts=at points:int "
+        "amount:money coupon_key:str message_channels:strs"
+    ),
+    derive=_receipt_facets,
+    cluster=("campaign_id", "acted_at"),
+)
+
 # Saved segments (definitions only: no rule text, no member). A segment's background pass reads
 # the lake only once its own save has reached it: the lake writer has then read the stream past
 # the save, and every customer created before it is in the lake (loyalty.services.segment_passes).
@@ -284,6 +328,7 @@ KINDS: tuple[Kind, ...] = (
     MESSAGES,
     STORES,
     SEGMENTS,
+    CAMPAIGN_ACTIONS,
 )
 # The first key segment of every record some kind takes: the stream filter on AWS (loyalty_infra.outbox).
 KEY_PREFIXES: tuple[str, ...] = (
@@ -296,6 +341,7 @@ KEY_PREFIXES: tuple[str, ...] = (
     "MESSAGE#",
     "STORE#",
     "SEGMENT#",  # the definitions (a size counter shares the prefix: the writer skips it)
+    "CAMPACT#",  # campaign receipts (the latest-receipt marker `LAST` shares it: the writer skips it)
 )
 
 
@@ -303,6 +349,8 @@ def kind_of(pk: str, sk: str, image: Mapping[str, Any]) -> Kind | None:
     """Which kind a record is, from its key and `type`; None for everything the lake leaves out."""
     if pk.startswith("EVENT#") and sk == "EVENT":
         return EVENTS
+    if pk.startswith("CAMPACT#"):
+        return CAMPAIGN_ACTIONS if sk.startswith("OCC#") else None
     by_type: Mapping[str, Kind] = {
         "customer": CUSTOMERS,
         "transaction": TRANSACTIONS,

@@ -33,7 +33,7 @@ Dimension = Literal["store", "channel"]
 
 REMOVALS = "('REMOVE', 'EXPIRE')"
 # The kinds the reports read (the Glue snapshot tables on AWS are made for these).
-REPORTED_KINDS = ("customers", "transactions", "ledger", "stores")
+REPORTED_KINDS = ("customers", "transactions", "ledger", "stores", "campaign_actions", "coupons")
 
 
 def _columns(table: str, columns: Sequence[str] | None) -> list[str]:

@@ -83,12 +83,34 @@ def _local_dates(tree: Any) -> Any:
     return tree.transform(swap)
 
 
+# `control_bucket(text)`: the first 8 bytes of the text's SHA-256, big-endian and unsigned, modulo
+# 10,000 (loyalty.domain.campaigns.in_control), in 64-bit integers: the high and low 32 bits apart,
+# as (hi mod 10^4 * (2^32 mod 10^4) + lo) mod 10^4 (2^32 mod 10^4 = 7296).
+_CONTROL_BUCKET = {
+    "trino": "((from_base(substr(to_hex(sha256(to_utf8({x}))), 1, 8), 16) % 10000) * 7296"
+    " + from_base(substr(to_hex(sha256(to_utf8({x}))), 9, 8), 16)) % 10000",
+    "duckdb": "((CAST('0x' || substr(sha256({x}), 1, 8) AS BIGINT) % 10000) * 7296"
+    " + CAST('0x' || substr(sha256({x}), 9, 8) AS BIGINT)) % 10000",
+}
+
+
+def _control_buckets(tree: Any, dialect: str) -> Any:
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and str(node.this).lower() == "control_bucket":
+            (text,) = node.expressions
+            spelled = _CONTROL_BUCKET[dialect].format(x=text.sql(dialect=dialect))
+            return exp.paren(sqlglot.parse_one(spelled, read=dialect))
+        return node
+
+    return tree.transform(swap)
+
+
 def render(sql: str, dialect: str) -> str:
     """The statement in the engine's dialect (parsed as Trino, so it is valid Trino to begin with)."""
     if dialect not in DIALECTS:
         raise ValueError(f"no SQL dialect {dialect!r}")
     tree = sqlglot.parse_one(sql, read="trino")
-    return _local_dates(tree).sql(dialect=dialect)
+    return _control_buckets(_local_dates(tree), dialect).sql(dialect=dialect)
 
 
 _RFM_TXN_COLUMNS = ("customer_id", "txn_type", "occurred_at", "total")
@@ -544,10 +566,18 @@ FROM (
 """
 
 
-def members(rule: Node, now: datetime, programme: Programme, manifest: LakeManifest | None = None) -> str:
-    """The ids of every live customer the rule matches at `now`."""
+def members(
+    rule: Node | None,
+    now: datetime,
+    programme: Programme,
+    manifest: LakeManifest | None = None,
+    *,
+    as_of: bool = False,
+) -> str:
+    """The ids of every live customer the rule (None: every live customer) matches at `now`; with
+    `as_of`, over the lake as the table held it at `now` (a backtest: loyalty.services.campaign_reports)."""
     return f"""
-{_matched(rule, now, programme, manifest)}
+{_matched(rule, now, programme, manifest, until=now if as_of else None)}
 SELECT customer_id FROM matched ORDER BY customer_id
 """
 
@@ -559,19 +589,27 @@ def latest(
     *,
     manifest: LakeManifest | None = None,
     floor: date | None = None,
+    until: datetime | None = None,
 ) -> str:
     """The current state of a kind (its latest change per key, unless that removed it), with only
     the columns named: deduplicating narrow rows is what makes a preview fast, and what Athena scans
     is what is named. With the compacted lake's manifest, a kind that has snapshot tables on AWS
     (report_sql.REPORTED_KINDS) is read as the reports read it - its snapshot and the newer change
     rows (report_sql.current) - and `where` filters the current rows; otherwise the change rows are
-    deduplicated here (`dt >= floor - 1 day` when a floor is given)."""
+    deduplicated here (`dt >= floor - 1 day` when a floor is given). With `until`, the state as the
+    table held it then: only the change rows written up to that instant (snapshots, which hold
+    the state at their own time, are not read)."""
     names = sorted(set(columns))
-    if manifest is not None and table in REPORTED_KINDS:
+    if until is None and manifest is not None and table in REPORTED_KINDS:
         rows = current(table, floor, manifest, names)
         return f"SELECT * FROM ({rows}\n    ) AS c" + (f" WHERE {where}" if where else "")
     chosen = ", ".join(names)
     conditions = [f"c.dt >= {_floor_date(floor)}"] if floor else []
+    if until is not None:  # a change is filed under the UTC day it was written
+        conditions += [
+            f"c.dt <= {lit(until.astimezone(UTC).date().isoformat())}",
+            f"c.changed_at <= {ts(until)}",
+        ]
     conditions += [where] if where else []
     condition = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return f"""
@@ -599,32 +637,47 @@ def _customer_columns(*expressions: str) -> set[str]:
     return found
 
 
-def _matched(rule: Node, now: datetime, programme: Programme, manifest: LakeManifest | None) -> str:
-    """The WITH clause ending in `matched`: the live customers the rule matches."""
+def matched_as_of(rule: Node | None, as_of: datetime, programme: Programme) -> str:
+    """The WITH clause ending in `matched` (customer_id, member, reachable_*): the live customers
+    the rule (None: every one) matched at `as_of`, over the change rows written up to then."""
+    return _matched(rule, as_of, programme, None, until=as_of)
+
+
+def _matched(
+    rule: Node | None,
+    now: datetime,
+    programme: Programme,
+    manifest: LakeManifest | None,
+    until: datetime | None = None,
+) -> str:
+    """The WITH clause ending in `matched`: the live customers the rule matches (every live one
+    without a rule); with `until`, over the change rows written up to then only."""
     compiler = _Compiler(now=now, programme=programme)
-    predicate = compiler.rule(rule)
+    predicate = compiler.rule(rule) if rule is not None else "TRUE"
+    if until is not None:
+        manifest = None
     windows = []
     if compiler.purchase_start is not None:
         floor, start = compiler.purchase_start.astimezone(UTC).date(), ts_us(compiler.purchase_start)
         inner = f"c.occurred_at >= {start}"
-        txn = latest("transactions", _TXN_COLUMNS, inner, manifest=manifest, floor=floor)
+        txn = latest("transactions", _TXN_COLUMNS, inner, manifest=manifest, floor=floor, until=until)
         windows.append(f"txn_window AS (SELECT * FROM ({txn}\n) AS t WHERE t.customer_id IS NOT NULL)")
-        lines = latest("transaction_lines", _LINE_COLUMNS, inner, manifest=manifest, floor=floor)
+        lines = latest("transaction_lines", _LINE_COLUMNS, inner, manifest=manifest, floor=floor, until=until)
         windows.append(f"lines_window AS ({lines}\n)")
     if compiler.stores:
-        stores = latest("stores", ("store_id", "attribute_facts"), manifest=manifest)
+        stores = latest("stores", ("store_id", "attribute_facts"), manifest=manifest, until=until)
         windows.append(f"stores_now AS ({stores}\n)")
     if compiler.event_start is not None:
         floor, start = compiler.event_start.astimezone(UTC).date(), ts_us(compiler.event_start)
         types = ", ".join(lit(t) for t in sorted(compiler.event_types))
         inner = f"c.event_type IN ({types}) AND c.occurred_at >= {start}"
-        events = latest("events", _EVENT_COLUMNS, inner, manifest=manifest, floor=floor)
+        events = latest("events", _EVENT_COLUMNS, inner, manifest=manifest, floor=floor, until=until)
         windows.append(f"events_window AS (SELECT * FROM ({events}\n) AS e WHERE e.customer_id IS NOT NULL)")
     tier = compiler.tier() if "c.tier_now" in predicate else "NULL"
     columns = {*_MATCHED_COLUMNS, *_customer_columns(predicate, tier)}
     ctes = ",\n".join(
         [
-            f"live AS ({latest('customers', columns, manifest=manifest)}\n)",
+            f"live AS ({latest('customers', columns, manifest=manifest, until=until)}\n)",
             f"""cust AS (
     SELECT c.*, {tier} AS tier_now
     FROM live AS c

@@ -22,7 +22,7 @@ from loyalty.api.models.reports import (
     GroupRow,
     MembersReport,
 )
-from loyalty.api.routers import segment_preview
+from loyalty.api.routers import campaign_reports, segment_preview
 from loyalty.bootstrap import container
 from loyalty.services.reports import Report
 
@@ -109,4 +109,5 @@ def make_router() -> Router:
         )
 
     segment_preview.add_routes(router)  # it reads the lake too
+    campaign_reports.add_routes(router)  # and so do the campaign report and the backtest
     return router
