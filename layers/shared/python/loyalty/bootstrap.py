@@ -33,9 +33,9 @@ if TYPE_CHECKING:  # each function builds (and so imports) only the services it 
     from loyalty.services.api_keys import ApiKeyService
     from loyalty.services.attribution import Attribution
     from loyalty.services.campaign_actions import CampaignActions
-    from loyalty.services.campaign_run_control import CampaignRunControl
     from loyalty.services.campaign_ports import CampaignCatalogue
     from loyalty.services.campaign_reports import CampaignReports
+    from loyalty.services.campaign_run_control import CampaignRunControl
     from loyalty.services.campaign_runs import CampaignRuns
     from loyalty.services.campaigns import CampaignSchedules, CampaignService
     from loyalty.services.cart import CartService
