@@ -880,7 +880,7 @@ class Demo:
                 raise DemoError(f"the demo campaign's run did not finish in {RUN_SECONDS:.0f} s: {run}")
             time.sleep(0.5)
 
-    def buy_again(self) -> None:
+    def buy_again(self) -> None:  # after campaign() has put the run in the report
         """Some of the treatment group and of the control group buy again after the campaign (now,
         later than every action of its run), so its report compares conversions."""
         from loyalty.domain.campaigns import in_control  # the platform's own hold-out rule, no I/O
@@ -897,6 +897,7 @@ class Demo:
             sale = Sale(f"demo-after-{slug}", POS_STORE, 0, slug, AFTER_LINES)
             if self.recorded(sale.store_id, sale.transaction_id) is None:
                 self.record_sale(sale, occurred_at=stamp(datetime.now(UTC)))
+        self.report.campaigns[CAMPAIGN_ID]["bought_again"] = chosen
 
     # ---- the whole run -----------------------------------------------------------------------
     def run(self, settle: bool = True) -> Report:
