@@ -321,6 +321,38 @@ EVENTS: tuple[tuple[str, str, float, dict[str, Any]], ...] = (
 )
 
 
+# A segment and a finished campaign for the console (issue 20): members who bought in the last 90
+# days are thanked with points and an email; half are held out as the control group (with a dozen
+# customers a 10% control group would usually be empty), and three of them buy again afterwards,
+# so the campaign's report has a treatment, a control group and conversions to compare.
+SEGMENTS: dict[str, dict[str, Any]] = {
+    "demo-buyers-90d": {
+        "name": "Bought in the last 90 days",
+        "description": "Everyone with a purchase in the last 90 days (demo)",
+        "rule": {"all": [{"purchased": {"within": "P90D"}}]},
+    },
+}
+CAMPAIGN_ID = "demo-thank-you"
+CAMPAIGN: dict[str, Any] = {
+    "name": "Thank you: 50 points for this quarter's members",
+    "description": "A manual campaign the demo ran once (issue 20's finished campaign)",
+    "trigger": {"type": "manual"},
+    "audience": {"segment_id": "demo-buyers-90d", "members_only": True},
+    "actions": [{"type": "points", "points": 50}, {"type": "message", "template_id": "demo-points-email"}],
+    "control_group": {"percent": 50},
+    "limits": {"budget": {"points": 1000}},
+    "status": "active",
+}
+# Customers who buy again after the campaign, two of the treatment group and one of the control
+# group (by name, so a re-run picks the same ones): (sku, quantity) each.
+AFTER_CAMPAIGN = {"treatment": 2, "control": 1}
+# No coffee: a coffee purchase would complete the coffee challenge and move points after the demo.
+AFTER_LINES: tuple[tuple[str, int], ...] = (("MUG-01", 1), ("CROISSANT", 1))
+SEGMENT_SECONDS = 60.0  # real-time membership after the last sale: seconds
+RUN_SECONDS = 180.0  # the run, a Step Functions execution run locally: seconds
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
 class DemoError(RuntimeError):
     """A call answered what the demo cannot go on from."""
 
@@ -404,12 +436,17 @@ class Report:
     coupons: dict[str, str] = field(default_factory=dict)
     gift_cards: dict[str, dict[str, Any]] = field(default_factory=dict)
     merchandise_credit: dict[str, str] = field(default_factory=dict)
+    segments: dict[str, int] = field(default_factory=dict)  # segment_id -> size
+    campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)  # campaign_id -> its last run
     created: int = 0  # writes that made something new (0 on a re-run)
 
 
 class Demo:
-    def __init__(self, client: Client, now: datetime | None = None) -> None:
+    def __init__(self, client: Client, now: datetime | None = None, *, campaigns: bool = False) -> None:
         self.api = client
+        # The campaign runs on the platform's state machines: `make run` has them (the workflows of
+        # loyalty_local), a test's runtime only when started with workflows=True.
+        self.with_campaigns = campaigns
         self.now = now or datetime.now(UTC)
         self.report = Report()
         self.ids: dict[str, str] = {}  # person slug -> customer_id
@@ -614,7 +651,7 @@ class Demo:
             lines.append({**line, "discount": f"{saving:.2f}"})
         return lines, coupons
 
-    def record_sale(self, sale: Sale) -> None:
+    def record_sale(self, sale: Sale, occurred_at: str | None = None) -> None:
         receipt = self.recorded(sale.store_id, sale.transaction_id)
         if receipt is None:
             lines, coupons = self.sale_lines(sale)
@@ -623,7 +660,7 @@ class Demo:
                 "transaction_id": sale.transaction_id,
                 "type": "sale",
                 "store_id": sale.store_id,
-                "occurred_at": self.when(sale.days_ago),
+                "occurred_at": occurred_at or self.when(sale.days_ago),
                 "lines": lines,
                 "currency": CURRENCY,
                 "total": f"{total:.2f}",
@@ -779,15 +816,102 @@ class Demo:
         self.report.gift_cards[str(card["card_number"])] = {}
         return str(card["card_number"])
 
+    # ---- a segment and a finished campaign (issue 20) ------------------------------------------
+    def segments(self) -> None:
+        """Saved before the customers exist: real-time membership puts them in as they buy."""
+        for segment_id, spec in SEGMENTS.items():
+            path = f"/v1/admin/segments/{segment_id}"
+            current = self.api.call("GET", path, ADMIN_KEY)
+            if current.status_code == 200 and _same(spec, current.json()):
+                continue
+            self.api.expect(self.api.call("PUT", path, ADMIN_KEY, spec), 200, 201)
+            self.report.created += current.status_code == 404
+
+    def segment_size(self, segment_id: str, expected: int) -> int:
+        """The segment's size once every buyer is in it (bounded: membership is real time)."""
+        deadline = time.monotonic() + SEGMENT_SECONDS
+        while True:
+            segment = self.api.expect(
+                self.api.call("GET", f"/v1/admin/segments/{segment_id}", ADMIN_KEY), 200
+            )
+            size = int(segment["size"])
+            if size >= expected:
+                return size
+            if time.monotonic() > deadline:
+                raise DemoError(f"segment {segment_id} holds {size} customers, not the {expected} buyers")
+            time.sleep(0.5)
+
+    def campaign(self) -> None:
+        """The campaign defined, run once to the end through the API, and its report's conversions."""
+        buyers = {sale.customer for sale in SALES if sale.customer}
+        segment_id = CAMPAIGN["audience"]["segment_id"]
+        self.report.segments[segment_id] = self.segment_size(segment_id, len(buyers))
+        path = f"/v1/admin/campaigns/{CAMPAIGN_ID}"
+        current = self.api.call("GET", path, ADMIN_KEY)
+        if current.status_code != 200 or not _same(CAMPAIGN, current.json()):
+            self.api.expect(self.api.call("PUT", path, ADMIN_KEY, CAMPAIGN), 200, 201)
+            self.report.created += current.status_code == 404
+        runs = self.api.expect(self.api.call("GET", f"{path}/runs", ADMIN_KEY), 200)["items"]
+        done = [r for r in runs if r["status"] == "succeeded"]
+        if done:
+            run = self.api.expect(self.api.call("GET", f"{path}/runs/{done[0]['run_id']}", ADMIN_KEY), 200)
+            run_id = done[0]["run_id"]
+        else:
+            started = self.api.expect(self.api.call("POST", f"{path}/runs", ADMIN_KEY, {}), 202)
+            run_id = started["run_id"]
+            run = self.watch(f"{path}/runs/{run_id}")
+            self.report.created += 1
+        self.report.campaigns[CAMPAIGN_ID] = {
+            "run_id": run_id,
+            "status": run["status"],
+            "counts": run["counts"],
+        }
+        self.buy_again()
+
+    def watch(self, run_path: str) -> dict[str, Any]:
+        deadline = time.monotonic() + RUN_SECONDS
+        while True:
+            run: dict[str, Any] = self.api.expect(self.api.call("GET", run_path, ADMIN_KEY), 200)
+            if run["status"] in FINISHED:
+                if run["status"] != "succeeded":
+                    raise DemoError(f"the demo campaign's run ended {run['status']}: {run}")
+                return run
+            if time.monotonic() > deadline:
+                raise DemoError(f"the demo campaign's run did not finish in {RUN_SECONDS:.0f} s: {run}")
+            time.sleep(0.5)
+
+    def buy_again(self) -> None:  # after campaign() has put the run in the report
+        """Some of the treatment group and of the control group buy again after the campaign (now,
+        later than every action of its run), so its report compares conversions."""
+        from loyalty.domain.campaigns import in_control  # the platform's own hold-out rule, no I/O
+
+        percent = int(CAMPAIGN["control_group"]["percent"])
+        # Members the email reaches (the campaign is for members; the others get nothing).
+        emailed = [p.slug for p in PEOPLE if p.member and p.consents.get("email")]
+        chosen: list[str] = []
+        for group, wanted in AFTER_CAMPAIGN.items():
+            held_out = group == "control"
+            picks = [s for s in sorted(emailed) if in_control(CAMPAIGN_ID, self.ids[s], percent) == held_out]
+            chosen += picks[:wanted]
+        for slug in chosen:
+            sale = Sale(f"demo-after-{slug}", POS_STORE, 0, slug, AFTER_LINES)
+            if self.recorded(sale.store_id, sale.transaction_id) is None:
+                self.record_sale(sale, occurred_at=stamp(datetime.now(UTC)))
+        self.report.campaigns[CAMPAIGN_ID]["bought_again"] = chosen
+
     # ---- the whole run -----------------------------------------------------------------------
     def run(self, settle: bool = True) -> Report:
         self.programme()
         self.stores()
         self.engagement()
-        if self.catalogue() and settle:
-            time.sleep(CATALOGUE_SECONDS + 1)
+        if self.with_campaigns:
+            self.segments()
+        changed_at = time.monotonic() if self.catalogue() and settle else None
+        # Customers and their events need no offer: they are loaded while the change settles.
         self.customers()
         self.events()
+        if changed_at is not None:
+            time.sleep(max(0.0, changed_at + CATALOGUE_SECONDS + 1 - time.monotonic()))
         self.coupons()
         for sale in SALES:
             self.record_sale(sale)
@@ -796,6 +920,8 @@ class Demo:
         self.ids[GUEST[0]] = self.find(*GUEST[1])
         self.enrol_late_joiner()
         self.value()
+        if self.with_campaigns:
+            self.campaign()
         for slug, customer_id in self.ids.items():
             view = self.api.expect(self.api.call("GET", f"/v1/customers/{customer_id}", ADMIN_KEY), 200)
             self.report.customers[slug] = {
@@ -807,6 +933,14 @@ class Demo:
                 "spend": view["stats"]["spend"],
             }
         return self.report
+
+
+def _counts(counts: dict[str, Any]) -> str:
+    skipped = sum((counts.get("skipped") or {}).values())
+    return (
+        f"(audience {counts.get('audience')}, control {counts.get('control')}, "
+        f"actioned {counts.get('actioned')}, skipped {skipped}, failed {counts.get('failed')})"
+    )
 
 
 def summary(report: Report, base: str) -> str:
@@ -826,6 +960,11 @@ def summary(report: Report, base: str) -> str:
         f"  engagement    templates {', '.join(TEMPLATES)}; challenges {', '.join(CHALLENGES)}; "
         f"badges {', '.join(BADGES)}; {len(EVENTS)} store visits and product views",
         f"  gift cards    {cards}",
+        *(f"  segment       {sid} ({size} customers)" for sid, size in report.segments.items()),
+        *(
+            f"  campaign      {cid}: run {run['run_id']} {run['status']} {_counts(run['counts'])}"
+            for cid, run in report.campaigns.items()
+        ),
         "",
         "  who    customer_id                 tier        points  transactions",
     ]
@@ -846,6 +985,7 @@ def summary(report: Report, base: str) -> str:
         f"  curl -s {base}/v1/admin/stores -H 'x-api-key: {ADMIN_KEY}'",
         "",
         f"The console: {base}/console/ (sign in with {ADMIN_KEY} or local-marketer-key)",
+        *(f"  its campaign: {base}/console/#/campaigns/{cid}" for cid in report.campaigns),
     ]
     return "\n".join(lines)
 
@@ -863,7 +1003,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: nothing answers at {base}; start the platform with `make run` first", file=sys.stderr)
         return 1
     try:
-        report = Demo(client).run()
+        report = Demo(client, campaigns=True).run()
     except DemoError as failed:
         print(f"demo: {failed}", file=sys.stderr)
         return 1

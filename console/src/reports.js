@@ -1,36 +1,9 @@
 // Reports as charts, the numbers a click away (a table under each chart) and the CSV download.
-import {
-  BarController,
-  BarElement,
-  CategoryScale,
-  Chart,
-  Legend,
-  LineController,
-  LineElement,
-  LinearScale,
-  PointElement,
-  Tooltip,
-} from "chart.js";
-import { useEffect, useRef, useState } from "preact/hooks";
-import { Problem, call, download, get } from "./api.js";
-import { Uplift } from "./campaigns.js";
-import { Field, Loading, Page, ProblemBanner, Table, html, useLoad, when } from "./ui.js";
-
-Chart.register(BarController, BarElement, CategoryScale, Legend, LineController, LineElement, LinearScale, PointElement, Tooltip);
-Chart.defaults.animation = false; // a report is read, not watched: draw it at once
-Chart.defaults.font.family = "system-ui, sans-serif";
-
-// Colour-blind-safe (Okabe–Ito), in order.
-const COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"];
-
-function ChartBox({ label, config }) {
-  const canvas = useRef(null);
-  useEffect(() => {
-    const chart = new Chart(canvas.current, { ...config, options: { responsive: true, maintainAspectRatio: false, ...config.options } });
-    return () => chart.destroy();
-  }, [JSON.stringify(config.data)]);
-  return html`<div class="chart"><canvas ref=${canvas} role="img" aria-label=${label}></canvas></div>`;
-}
+import { useState } from "preact/hooks";
+import { Problem, get } from "./api.js";
+import { CampaignReport } from "./campaigns.js";
+import { COLOURS, ChartBox } from "./charts.js";
+import { Csv, Field, Loading, Page, ProblemBanner, Table, html, useLoad, when } from "./ui.js";
 
 const isoDay = (d) => d.toISOString().slice(0, 10);
 const daysAgo = (n) => isoDay(new Date(Date.now() - n * 86400000));
@@ -68,19 +41,6 @@ export function Reports({ campaigns }) {
             : html`<${Cohorts} />`}
     </div>
   </${Page}>`;
-}
-
-function Csv({ path, query, name }) {
-  const [error, setError] = useState(null);
-  async function save() {
-    setError(null);
-    try {
-      download(name, await call("GET", path, { query: { ...query, format: "csv" }, text: true }));
-    } catch (e) {
-      setError(e);
-    }
-  }
-  return html`<button type="button" class="secondary" onClick=${save}>Download CSV</button><${ProblemBanner} error=${error} />`;
 }
 
 function AsOf({ value }) {
@@ -245,9 +205,5 @@ function CampaignUplift() {
     <div class="row">
       <${Field} label="Campaign" name="campaign_id" type="select" options=${options} value=${campaignId} onChange=${(e) => setCampaignId(e.currentTarget.value)} />
     </div>
-    ${campaignId
-      ? html`<h2>Treatment against the control group, 30 days after the action</h2>
-          <${Uplift} campaignId=${campaignId} />
-          <div class="actions"><${Csv} path=${`/v1/admin/reports/campaigns/${encodeURIComponent(campaignId)}`} query=${{ window_days: 30 }} name=${`campaign-${campaignId}.csv`} /></div>`
-      : null}`;
+    ${campaignId ? html`<${CampaignReport} key=${campaignId} campaignId=${campaignId} />` : null}`;
 }

@@ -2,7 +2,7 @@
 import { h } from "preact";
 import htm from "htm";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { Problem } from "./api.js";
+import { Problem, call, download } from "./api.js";
 
 export const html = htm.bind(h);
 
@@ -134,4 +134,18 @@ export function Page({ title, children, actions }) {
     </header>
     ${children}
   </section>`;
+}
+
+// A report's rows as CSV (the API's format=csv), saved as a download.
+export function Csv({ path, query, name }) {
+  const [error, setError] = useState(null);
+  async function save() {
+    setError(null);
+    try {
+      download(name, await call("GET", path, { query: { ...query, format: "csv" }, text: true }));
+    } catch (e) {
+      setError(e);
+    }
+  }
+  return html`<button type="button" class="secondary" onClick=${save}>Download CSV</button><${ProblemBanner} error=${error} />`;
 }

@@ -11,10 +11,11 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from loyalty.domain.campaigns import in_control
 from loyalty_local.console import console_dir
 from tests.browser.conftest import MARKETER_KEY, activity_has_rows, check_screen, sign_in
 from tests.e2e.conftest import ADMIN_KEY, POS_KEY, Api, assert_problem
-from tools.demo import Report
+from tools.demo import CAMPAIGN, CAMPAIGN_ID, Report
 
 # One worker: one platform with the demo's data and one browser for the module.
 pytestmark = pytest.mark.xdist_group("console-browser")
@@ -63,11 +64,20 @@ def test_sign_in_find_a_demo_customer_and_read_the_timeline(page: Page, api: Api
     page.get_by_role("button", name="Find").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Anna de Vries")
 
-    # The timeline, paged: ten a page, older ones on request; her sales and points are there.
+    # The timeline, paged: ten a page, older ones on request; her sales, points and the demo
+    # campaign's action (naming it) are there, and further back her store visit.
     timeline = page.get_by_role("list", name="Timeline, newest first")
     expect(timeline.locator("li")).to_have_count(10)
-    page.get_by_role("button", name="Older events").click()
-    expect(timeline.locator("li")).not_to_have_count(10)
+    anna = demo.customers["anna"]["customer_id"]
+    if not in_control(CAMPAIGN_ID, anna, CAMPAIGN["control_group"]["percent"]):  # she got it
+        expect(timeline).to_contain_text("Thank you: 50 points")
+        expect(timeline).to_contain_text("Given by a campaign: +50 points")
+    older = page.get_by_role("button", name="Older events")
+    for shown in (10, 20):
+        if "store visit" in timeline.inner_text():
+            break
+        older.click()
+        expect(timeline.locator("li")).not_to_have_count(shown)
     expect(timeline).to_contain_text("Sale")
     expect(timeline).to_contain_text("Earned")
     expect(timeline).to_contain_text("store visit")
@@ -184,6 +194,8 @@ def test_a_report_chart_with_its_numbers_and_csv(page: Page, api: Api) -> None:
     expect(page.get_by_role("img", name=re.compile("Bar chart of revenue"))).to_be_visible()
     check_screen(page, "09-report-members")
     page.get_by_role("tab", name="Members vs non-members").press("ArrowRight")
+    expect(page.get_by_role("tab", name="Campaign uplift")).to_be_focused()
+    page.get_by_role("tab", name="Campaign uplift").press("ArrowRight")
     expect(page.get_by_role("tab", name="Cohort retention")).to_be_focused()
     expect(page.get_by_role("heading", name=re.compile("enrolment cohort"))).to_be_visible()
     check_screen(page, "10-report-cohorts")
@@ -255,9 +267,11 @@ def test_keyboard_tablet_and_speed(page: Page, api: Api) -> None:
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Customers")).to_be_focused()
-    # Segments has its API now (issue 17), so its link sits between Customers and Offers.
+    # Segments and campaigns have their APIs now (issues 17 and 19): between Customers and Offers.
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Segments")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Campaigns")).to_be_focused()
     page.keyboard.press("Tab")
     offers = page.get_by_role("link", name="Offers")
     expect(offers).to_be_focused()

@@ -70,6 +70,11 @@ Then segments (bench_segment_preview, issue 17): previews of five rules over gen
 and 100,000 customers (p50, and the bytes Athena would scan with its price), and the RFM scores
 statement over 100,000 customers with what writing its answer costs.
 
+Then the console (bench_console, issue 20): each screen loaded in chromium against a platform of its
+own with the demo's data (LOYALTY_API: a running `make run` instead), first contentful paint and
+first meaningful paint p50 over BENCH_CONSOLE_LOADS loads against the 1 s target, and the bundle's
+compressed size against its 500 KB budget.
+
 Then it times each function's cold import in fresh subprocesses against the floor (a bare process
 importing boto3 + pydantic + the powertools resolver), medians of IMPORT_RUNS runs, and checks
 that importing a handler does no network I/O, builds no AWS client and pulls in no X-Ray SDK.
@@ -97,6 +102,7 @@ from tools.bench import activity as bench_activity
 from tools.bench import campaign_actor as bench_campaign_actor
 from tools.bench import campaign_triggers as bench_campaign_triggers
 from tools.bench import campaigns as bench_campaigns
+from tools.bench import console as bench_console
 from tools.bench import lake as bench_lake
 from tools.bench import merges as bench_merges
 from tools.bench import messages as bench_messages
@@ -187,6 +193,9 @@ def main() -> None:  # noqa: PLR0915 - the bench, section by section, top to bot
     print()
     bench_lake.print_figures(bench_lake.measure())  # no emulator: a folder lake, DuckDB over Parquet
     bench_segment_preview.print_figures(bench_segment_preview.measure())  # previews and RFM over Parquet
+    print()
+    bench_console.print_figures(bench_console.measure())  # chromium against a platform with the demo
+    print()
     print_imports(imports)
     print(f"\nbench took {time.monotonic() - began:.0f} s")
 
