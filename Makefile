@@ -32,15 +32,15 @@ test: ## the whole suite, as CI runs it
 
 # Everything pytest needs, made SETUP_JOBS at a time: apt, pip and npm wait on their downloads while
 # ruff, mypy and the workflows' synthesis use the CPU. Each step's output is printed when it ends.
-test-ready: venv ddb deps-layer checkov console browser static workflow-template
+test-ready: venv ddb deps-layer checkov console browser static workflow-template ## what `make test` needs before pytest, made in parallel
 
-static: venv
+static: venv ## ruff and mypy over the project (as `make test` runs them)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
 # The template the local runtime executes the state machines from (loyalty_local.stepfunctions
 # caches it in .local/cdk by its inputs' fingerprint): made here, the test workers find it ready.
-workflow-template: venv deps-layer | tools
+workflow-template: venv deps-layer | tools ## synthesise the template the local runtime runs the state machines from
 	$(PY) -c 'from loyalty_local.stepfunctions import synthesised_template; synthesised_template()'
 
 # `make fuzz`: schemathesis over every operation of openapi.json, as tests/e2e/test_fuzz.py runs it

@@ -14,6 +14,7 @@ from tests.e2e.conftest import ADMIN_KEY, Api, assert_problem
 
 RUN_DEADLINE_SECONDS = 120
 SEGMENT_DEADLINE_SECONDS = 60
+REPORT_DEADLINE_SECONDS = 90  # the lake is at most 60 s behind locally
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +139,21 @@ def test_a_marketer_defines_dry_runs_runs_and_reads_a_campaign(api: Api, markete
         404,
         "campaign-run-not-found",
     )
-    # campreport: the campaign's report (GET /v1/admin/reports/campaigns/{campaign_id}) is read here
-    # once it exists: treatment 4 customers, control 0, cost 4 coupons and 4 emails.
+    # The report, once the lake has the receipts (within a minute): four treated, nobody held out
+    # (no control group), so no uplift, with the reason; the cost is what the dry run said.
+    report_path = f"/v1/admin/reports/campaigns/{campaign_id}"
+
+    def reported() -> dict[str, Any] | None:
+        body = ok(api, "GET", report_path, marketer, 200)
+        return body if body["treatment"]["customers"] == 4 else None
+
+    report = wait_for(reported, REPORT_DEADLINE_SECONDS, "the report never counted the run's receipts")
+    assert report["control"]["customers"] == 0
+    assert report["treatment"]["converted"] == 0
+    assert report["uplift"]["absolute"]["value"] is None
+    assert report["uplift"]["absolute"]["reason"] == "no_control"
+    assert report["cost"]["coupons"]["issued"] == dry["cost"]["coupons"]
+    assert report["cost"]["messages"] == dry["cost"]["messages"]
 
 
 def test_a_draft_campaign_does_not_run(api: Api, marketer: str) -> None:

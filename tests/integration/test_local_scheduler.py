@@ -16,12 +16,16 @@ from typing import Any
 
 import pytest
 
+from loyalty.adapters.campaign_definitions import campaign_item
+from loyalty.adapters.dynamo import serialize
+from loyalty.domain.campaigns import Campaign
 from loyalty.domain.events import SOURCE
 from loyalty.resources import CAMPAIGN_RUN, BusTriggerDef
 from loyalty_local.bus_triggers import create_trigger, trigger_poller
 from loyalty_local.runtime import LocalRuntime
 from loyalty_local.scheduler import ScheduleRunner
 from loyalty_local.stepfunctions import wait_for_execution
+from tests.campaign_fakes import join_segment
 from tests.conftest import FixedClock
 
 pytestmark = pytest.mark.xdist_group("scheduler")
@@ -169,21 +173,36 @@ def test_the_local_runtime_runs_the_synthesised_workflows(emulators: Any, aws_se
     runtime.start(with_gateway=False)
     try:
         assert runtime.state_machines is not None and runtime.resources is not None
-        bucket = runtime.resources.campaign_runs_bucket
-        aws_session.client("s3").put_object(Bucket=bucket, Key="audiences/a.txt", Body=b"c-1\nc-2\nc-3\n")
+        table = runtime.resources.table_name
+        dynamodb = aws_session.client("dynamodb")
+        # A manual campaign over a segment of three ids that name nobody (each is skipped as gone)
+        now = datetime.now(UTC)
+        smoke = Campaign.model_validate(
+            {
+                "campaign_id": "c",
+                "name": "smoke",
+                "trigger": {"type": "manual"},
+                "audience": {"segment_id": "s"},
+                "actions": [{"type": "points", "points": 1}],
+                "status": "active",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        dynamodb.put_item(TableName=table, Item=serialize(campaign_item(smoke)))
+        join_segment(dynamodb, table, "s", ["c-1", "c-2", "c-3"])
         sfn = aws_session.client("stepfunctions")
         # When a run is started on its campaign run state machine
         arn = sfn.start_execution(
             stateMachineArn=runtime.state_machines.arn(CAMPAIGN_RUN),
             name="smoke",
-            input=json.dumps(
-                {"campaign_id": "c", "run_id": "r", "audience": {"bucket": bucket, "key": "audiences/a.txt"}}
-            ),
+            input=json.dumps({"campaign_id": "c", "run_id": "r"}),
         )["executionArn"]
         described = wait_for_execution(sfn, arn, timeout=25)
         # Then the tasks ran in-process against the runtime's own table and bucket
         assert described["status"] == "SUCCEEDED", described
-        assert json.loads(described["output"])["done"] == 3
+        counts = json.loads(described["output"])["counts"]
+        assert counts["audience"] == 3 and counts["skipped"]["gone"] == 3, counts
         assert runtime.schedule_runner is not None
     finally:
         runtime.stop()

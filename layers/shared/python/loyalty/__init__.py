@@ -9,4 +9,4 @@ import gc
 GC_THRESHOLDS = gc.get_threshold()
 gc.set_threshold(100_000, *GC_THRESHOLDS[1:])
 
-__version__ = "0.10.0"
+__version__ = "0.11.0"
