@@ -169,3 +169,34 @@ def test_a_draft_campaign_does_not_run(api: Api, marketer: str) -> None:
     )
     assert_problem(api.call("POST", "/v1/admin/campaigns/nope/runs", marketer), 404, "campaign-not-found")
     assert ok(api, "GET", f"/v1/admin/campaigns/{campaign_id}/runs", marketer, 200)["items"] == []
+
+
+def test_a_start_resent_with_its_idempotency_key_starts_one_run(api: Api, marketer: str) -> None:
+    # Every run actions everyone again: a POST resent after a timeout must not become a second run.
+    tag = uuid.uuid4().hex[:10]
+    segment_id, campaign_id = f"idem-{tag}", f"idem-{tag}"
+    rule = {"attr": "profile.attributes.cohort", "eq": tag}
+    ok(api, "PUT", f"/v1/admin/segments/{segment_id}", marketer, 201, {"name": "idem", "rule": rule})
+    body = {"name": "idem", "trigger": {"type": "manual"}, "audience": {"segment_id": segment_id},
+            "actions": [{"type": "points", "points": 5}], "status": "active"}  # fmt: skip
+    ok(api, "PUT", f"/v1/admin/campaigns/{campaign_id}", marketer, 201, body)
+    path = f"/v1/admin/campaigns/{campaign_id}/runs"
+    headers = {"Idempotency-Key": f"start-{tag}"}
+    first = api.call("POST", path, marketer, headers=headers)
+    again = api.call("POST", path, marketer, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 202), (first.text, again.text)
+    assert again.json() == first.json()
+    listed = ok(api, "GET", path, marketer, 200)["items"]
+    assert [r["run_id"] for r in listed] == [first.json()["run_id"]]
+    # The same key on another campaign's runs is another request: 422, nothing started there
+    other = f"idem-other-{tag}"
+    ok(api, "PUT", f"/v1/admin/campaigns/{other}", marketer, 201, body)
+    assert_problem(
+        api.call("POST", f"/v1/admin/campaigns/{other}/runs", marketer, headers=headers),
+        422,
+        "idempotency-key-mismatch",
+    )
+    assert ok(api, "GET", f"/v1/admin/campaigns/{other}/runs", marketer, 200)["items"] == []
+    # Without a key, a second POST is a second run (as the contract says: it starts a run now)
+    assert api.call("POST", path, marketer).status_code == 202
+    assert len(ok(api, "GET", path, marketer, 200)["items"]) == 2

@@ -111,6 +111,7 @@ def runs(
         records=records,
         ledger=ledger,
         starter=StepFunctionsRunStarter(sfn, arn),
+        idempotency=container.idempotency,
         clock=container.clock,
     )
     return Runs(container, catalogue, actor, control, arn, sfn)

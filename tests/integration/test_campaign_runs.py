@@ -98,6 +98,7 @@ def platform(
         records=records,
         ledger=ledger,
         starter=StepFunctionsRunStarter(sfn, arn),
+        idempotency=container.idempotency,
         clock=container.clock,
     )
     return Platform(container, actor, catalogue, control, arn, sfn, ledger, records)
@@ -300,6 +301,7 @@ def test_a_run_of_a_campaign_deleted_meanwhile_fails_with_its_reason(platform: P
         records=platform.records,
         ledger=platform.ledger,
         starter=StepFunctionsRunStarter(platform.sfn, platform.arn),
+        idempotency=platform.container.idempotency,
         clock=platform.container.clock,
     )
     view = control.start("camp-1", run_id="run-orphan")

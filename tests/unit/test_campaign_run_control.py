@@ -39,7 +39,7 @@ class Records:
     def __init__(self) -> None:
         self.runs: dict[tuple[str, str], CampaignRun] = {}
 
-    def create(self, run: CampaignRun) -> CampaignRun | None:
+    def create(self, run: CampaignRun, extra: Any = ()) -> CampaignRun | None:
         key = (run.campaign_id, run.run_id)
         if key in self.runs:
             return self.runs[key]
@@ -200,8 +200,20 @@ class World:
             records=self.records,
             ledger=self.ledger,
             starter=self.starter,
+            idempotency=NoIdempotencyKeys(),  # type: ignore[arg-type]
             clock=self.clock,
         )
+
+
+class NoIdempotencyKeys:
+    """The idempotency store when no request carries a key (the HTTP tests cover keys)."""
+
+    def key(self, scope: str, key: str, forever: bool = False) -> tuple[str, str]:
+        raise AssertionError("no Idempotency-Key in these tests")
+
+    def find(self, keys: list[Any]) -> dict[Any, Any]:
+        assert not keys
+        return {}
 
 
 def held_out(customers: list[str], campaign_id: str = "camp-1", percent: int = 10) -> int:

@@ -530,6 +530,7 @@ class Container:
             records=DynamoRunRecords(self.table),
             ledger=DynamoRunLedger(self.table),
             starter=StepFunctionsRunStarter(self.client("stepfunctions"), arn),
+            idempotency=self.idempotency,
             clock=self.clock,
         )
 

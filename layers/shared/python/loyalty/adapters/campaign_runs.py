@@ -9,12 +9,12 @@ services.campaign_run_control reads and lists these); the workflow's summary
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled
+from loyalty.adapters.dynamo import DynamoTable, Item, TransactionCancelled, TxOp
 from loyalty.adapters.segments import SHARDS, SegmentRepository
 from loyalty.domain.campaign_runs import (
     BatchOutcome,
@@ -177,7 +177,7 @@ class DynamoRunRecords:
     def __init__(self, table: DynamoTable) -> None:
         self._table = table
 
-    def create(self, run: CampaignRun) -> CampaignRun | None:
+    def create(self, run: CampaignRun, extra: Sequence[TxOp] = ()) -> CampaignRun | None:
         pk, sk = record_key(run.campaign_id, run.run_id)
         item = {
             "pk": pk,
@@ -191,9 +191,12 @@ class DynamoRunRecords:
             "started_at": run.started_at,
         }
         try:
-            self._table.transact([self._table.put_op(item, "attribute_not_exists(pk)")])
+            self._table.transact([self._table.put_op(item, "attribute_not_exists(pk)"), *extra])
         except TransactionCancelled:
-            return self.get(run.campaign_id, run.run_id)
+            existing = self.get(run.campaign_id, run.run_id)
+            if existing is None:
+                raise  # not the run: an idempotency record written meanwhile (the caller replays it)
+            return existing
         return None
 
     def get(self, campaign_id: str, run_id: str) -> CampaignRun | None:

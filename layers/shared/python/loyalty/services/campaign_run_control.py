@@ -19,15 +19,19 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from loyalty.adapters.dynamo import TransactionCancelled
 from loyalty.domain.campaign_runs import CampaignRun, RunCounts, execution_name, sum_counts
 from loyalty.domain.campaigns import SKIP_REASONS, ActResult, Campaign, Cost, Occasion
 from loyalty.domain.errors import CampaignNotRunnable, CampaignRunNotFound
 from loyalty.domain.templates import Channel
 from loyalty.services.campaign_ports import CampaignActor, CampaignCatalogue
 from loyalty.services.campaign_runs import RunLedger, RunRecords, SegmentAudience
-from loyalty.services.ports import Clock
+from loyalty.services.ports import Clock, Idempotency, idempotency_ops, replay_if_recorded
+
+if TYPE_CHECKING:
+    from loyalty.adapters.idempotency import IdempotencyStore
 
 SAMPLE = 20
 DRY_RUN_CHUNK = 250
@@ -114,6 +118,7 @@ class CampaignRunControl:
         records: RunRecords,
         ledger: RunLedger,
         starter: RunStarter,
+        idempotency: IdempotencyStore,
         clock: Clock,
     ) -> None:
         self._catalogue = catalogue
@@ -122,6 +127,7 @@ class CampaignRunControl:
         self._records = records
         self._ledger = ledger
         self._starter = starter
+        self._idempotency = idempotency
         self._clock = clock
 
     def start(
@@ -130,9 +136,13 @@ class CampaignRunControl:
         run_id: str | None = None,
         trigger: str = "manual",
         batch_size: int | None = None,
+        idempotency: Idempotency = None,
     ) -> RunView:
         """Start a run (CampaignNotFound, CampaignNotRunnable). Started again with the same run id,
-        it starts nothing new and answers the run as it stands."""
+        it starts nothing new and answers the run as it stands; a request repeated with its
+        Idempotency-Key gets its first answer and starts nothing (every run actions everyone again,
+        so a resent POST must not become a second run)."""
+        replay_if_recorded(self._idempotency, idempotency)
         campaign = self._catalogue.get(campaign_id)
         reason = runnable(campaign)
         if reason is not None:
@@ -148,10 +158,16 @@ class CampaignRunControl:
             execution=execution_name(campaign_id, run_id, 1),
             started_at=now.isoformat(),
         )
-        existing = self._records.create(record)
+        view = RunView(record, RunCounts())
+        try:
+            recorded = idempotency_ops(self._idempotency, idempotency, view, now)
+            existing = self._records.create(record, recorded)
+        except TransactionCancelled:
+            replay_if_recorded(self._idempotency, idempotency)  # a first try with the key won the race
+            raise
         if existing is None:
             self._start(record, batch_size)
-            return RunView(record, RunCounts())
+            return view
         if existing.status == "running":
             # The record may have been written by a start that failed before its execution began:
             # starting the same execution name again starts nothing twice.

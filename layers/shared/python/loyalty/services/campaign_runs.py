@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from loyalty.adapters.dynamo import TxOp
 from loyalty.domain.campaign_runs import (
     BatchOutcome,
     CampaignRun,
@@ -66,8 +67,9 @@ class RunLedger(Protocol):
 
 
 class RunRecords(Protocol):
-    def create(self, run: CampaignRun) -> CampaignRun | None:
-        """Write the record unless the run exists; None when written, else the existing one."""
+    def create(self, run: CampaignRun, extra: Sequence[TxOp] = ()) -> CampaignRun | None:
+        """Write the record (with `extra`, in one transaction) unless the run exists; None when
+        written, else the existing one. Raises TransactionCancelled when only `extra` failed."""
         ...
 
     def get(self, campaign_id: str, run_id: str) -> CampaignRun | None: ...

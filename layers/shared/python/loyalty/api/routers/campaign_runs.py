@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from loyalty.api import docs
-from loyalty.api.http import cursor_in, cursor_out, ok, page
+from loyalty.api.http import cursor_in, cursor_out, idempotency, ok, page, reply, stored
 from loyalty.api.models.campaign_runs import DryRunOut, RunList, RunOut
 from loyalty.api.models.common import PathId
 from loyalty.bootstrap import container
 
+if TYPE_CHECKING:
+    from loyalty.domain.replay import StoredResponse
+    from loyalty.services.campaign_run_control import RunView
+
 TAGS = ["campaigns"]
 Limit = Annotated[int | None, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
+
+
+def _started(view: RunView) -> StoredResponse:
+    return stored(RunOut.of(view), 202)
 
 
 def add_routes(router: Router) -> None:
@@ -30,7 +38,10 @@ def add_routes(router: Router) -> None:
         },
     )
     def start_run(campaign_id: PathId):
-        return ok(RunOut.of(container().campaign_run_control.start(campaign_id)), 202)
+        started = container().campaign_run_control.start(
+            campaign_id, idempotency=idempotency(router, _started)
+        )
+        return reply(_started(started))
 
     @router.get(
         "/v1/admin/campaigns/<campaign_id>/runs",
