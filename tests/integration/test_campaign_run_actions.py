@@ -246,7 +246,9 @@ def test_the_dry_run_says_what_the_run_then_does(runs: Runs) -> None:
     assert dry.audience == view.counts.audience == 100
     assert (dry.control, dry.eligible) == (view.counts.control, view.counts.actioned)
     assert dry.excluded == {reason: view.counts.skipped.get(reason, 0) for reason in SKIP_REASONS}
-    assert dry.excluded["no_consent"] == sum(1 for c in silent if not in_control(camp.campaign_id, c, 20))
+    # The hold-out is drawn after the contact policy: every silent customer is excluded, none held out
+    assert dry.excluded["no_consent"] == len(silent)
+    assert dry.control == sum(1 for c in consenting if in_control(camp.campaign_id, c, 20))
     assert dry.eligible == 50 and dry.excluded["max_recipients"] > 0
     assert (dry.cost.coupons, dry.cost.messages["email"]) == (50, 50)
     assert len(dry.sample) == 20

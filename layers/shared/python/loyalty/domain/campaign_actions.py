@@ -126,8 +126,6 @@ def decide(
     if before is not None:
         return before
     customer = seen.customer
-    if in_control(campaign.campaign_id, customer.customer_id, campaign.control_group.percent):
-        return Verdict("control")
     messages: list[tuple[str, Channel]] = []
     for action in campaign.actions:
         if not isinstance(action, MessageAction):
@@ -143,6 +141,11 @@ def decide(
         if customer.pending_confirmation:  # a double opt-in not confirmed: the address is not theirs yet
             return Verdict("skip", "no_consent")
         messages.append((action.template_id, channel))
+    # The hold-out is drawn from the customers the campaign would reach, after every exclusion:
+    # control and treatment then come from one population, so the report's uplift is not the
+    # difference between reachable and unreachable customers.
+    if in_control(campaign.campaign_id, customer.customer_id, campaign.control_group.percent):
+        return Verdict("control")
     return Verdict("act", plan=plan_for(campaign, customer, messages))
 
 
