@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from loyalty.adapters.transactions import TransactionRepository
 from loyalty.domain import events as ev
 from loyalty.domain import points as points_ledger
 from loyalty.domain.activity import RecordedEvent
+from loyalty.domain.coupons import valid_until as coupon_valid_until
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.errors import CustomerNotFound, ServiceUnavailable
 from loyalty.domain.gamification import (
@@ -329,10 +330,9 @@ class ActivityWorker:
             plan.ops.append(self._txns.put_ledger_op(earned.entry, *earned.due))
             plan.profile_events.extend(earned.events)
             return {"points": points, "ledger_seq": earned.entry.seq}
-        valid_until = now + timedelta(days=coupon_reward.valid_days)
-        offer_until = self._offer_until(coupon_reward.offer_id)
-        if offer_until is not None:
-            valid_until = min(valid_until, offer_until)  # a coupon never outlives its offer
+        valid_until = coupon_valid_until(
+            now, coupon_reward.valid_days, self._offer_until(coupon_reward.offer_id)
+        )
         coupon = CouponRecord(
             code=self._new_code(),
             offer_id=coupon_reward.offer_id,

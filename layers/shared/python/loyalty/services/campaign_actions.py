@@ -53,6 +53,7 @@ from loyalty.domain.campaign_actions import (
     limited,
 )
 from loyalty.domain.campaigns import ActResult, Campaign, Cost, Occasion
+from loyalty.domain.coupons import valid_until as coupon_valid_until
 from loyalty.domain.customers import Customer, CustomerStatus
 from loyalty.domain.errors import CustomerNotFound, ServiceUnavailable
 from loyalty.domain.ids import new_id
@@ -378,10 +379,7 @@ class CampaignActions:
     ) -> list[TxOp]:
         ops = []
         for action in plan.coupons:
-            valid_until = now + timedelta(days=action.valid_days)
-            offer_until = self._offer_until(action.offer_id)
-            if offer_until is not None:
-                valid_until = min(valid_until, offer_until)  # a coupon never outlives its offer
+            valid_until = coupon_valid_until(now, action.valid_days, self._offer_until(action.offer_id))
             coupon = CouponRecord(
                 code=self._new_code(),
                 offer_id=action.offer_id,
